@@ -1,0 +1,55 @@
+/* duosign: non-interactive zero-knowledge proofs about a Paillier key and
+ * ciphertext, made by the key owner (cloud, P1) and checked by the device (P2)
+ * at enrolment. All are Fiat-Shamir over the canonical transcript, bound to a
+ * duo_binding; every received integer is range-checked before any
+ * exponentiation. Proofs travel as flat byte strings of a fixed length that
+ * depends only on the modulus size (the *_bytes functions).
+ *
+ * L_N  (duo_zk_ln_*): gcd(N, phi(N)) = 1. Goldberg-Reyzin-Sagga-Baldimtsi
+ *      (ePrint 2018/057) with e = N: the prover sends N-th roots sigma_i of
+ *      DUO_ZK_LN_REPS hash-derived rho_i in Z*_N; the verifier also requires no
+ *      prime factor below DUO_PAILLIER_SMALL_PRIME_BOUND = 2^16. A cheating
+ *      prover passes each repetition with probability <= 1/2^16, so 10
+ *      repetitions give 2^-160.
+ * Pi-mod (duo_zk_mod_*): N is a Paillier-Blum modulus (CGGMP21 Fig. 16),
+ *      DUO_ZK_MOD_REPS = 80 repetitions, soundness 2^-80; defence in depth.
+ * L_P  (duo_zk_range_*): ckey = Enc(x) with x in [0, q/3) (Lindell 2017
+ *      appendix A, cut-and-choose, DUO_ZK_RANGE_REPS = 128 repetitions). Honest
+ *      x in [0, l), l = floor(q/3), always passes (no completeness failures);
+ *      a passing proof guarantees x in (-l, 2l) mod N, i.e. |x| < q. */
+#ifndef DUOSIGN_ZK_PAILLIER_H
+#define DUOSIGN_ZK_PAILLIER_H
+
+#include "duosign/curve.h"
+#include "duosign/paillier.h"
+#include "duosign/transcript.h"
+
+#define DUO_ZK_LN_REPS 10
+#define DUO_ZK_MOD_REPS 80
+#define DUO_ZK_RANGE_REPS 128
+
+size_t duo_zk_ln_bytes(unsigned bits);
+DUO_WARN_UNUSED_RESULT int duo_zk_ln_prove(const duo_paillier_priv *sk, const duo_binding *bind, uint8_t *out,
+                                           size_t out_len);
+/* DUO_OK, DUO_E_BAD_PROOF, or DUO_E_BAD_FIELD for a wrong length. */
+DUO_WARN_UNUSED_RESULT int duo_zk_ln_verify(const duo_paillier_pub *pk, const duo_binding *bind,
+                                            const uint8_t *in, size_t in_len);
+
+size_t duo_zk_mod_bytes(unsigned bits);
+DUO_WARN_UNUSED_RESULT int duo_zk_mod_prove(const duo_paillier_priv *sk, const duo_binding *bind,
+                                            const duo_rng *rng, uint8_t *out, size_t out_len);
+DUO_WARN_UNUSED_RESULT int duo_zk_mod_verify(const duo_paillier_pub *pk, const duo_binding *bind,
+                                             const uint8_t *in, size_t in_len);
+
+/* The range-proof bound l = floor(q/3): honest x1 must be in [1, l). */
+DUO_WARN_UNUSED_RESULT int duo_zk_range_bound(const duo_ec *ec, BIGNUM *l);
+size_t duo_zk_range_bytes(unsigned bits);
+/* Proves ckey = Enc(x; r) with x in [0, l). x and r are secret. */
+DUO_WARN_UNUSED_RESULT int duo_zk_range_prove(const duo_ec *ec, const duo_paillier_priv *sk,
+                                              const duo_binding *bind, const BIGNUM *ckey, const BIGNUM *x,
+                                              const BIGNUM *r, const duo_rng *rng, uint8_t *out, size_t out_len);
+DUO_WARN_UNUSED_RESULT int duo_zk_range_verify(const duo_ec *ec, const duo_paillier_pub *pk,
+                                               const duo_binding *bind, const BIGNUM *ckey, const uint8_t *in,
+                                               size_t in_len);
+
+#endif

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Builds and runs the unit and protocol tests under AddressSanitizer +
+# UndefinedBehaviorSanitizer (LeakSanitizer included), in build-asan/.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+scripts/setup.sh
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDUO_WERROR=ON \
+      -DDUO_SANITIZE="address;undefined" -DDUO_SANITIZER_BUILD=ON >/dev/null
+cmake --build build-asan -j"$(nproc)"
+cd build-asan
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --output-on-failure -j"$(nproc)" -L "unit|protocol|integration" "$@"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages duosign needs to build, test and run.
+# Does nothing when every package is already installed. Needs root (or sudo)
+# only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config clang llvm libclang-rt-14-dev
+  libssl-dev openssl libsecp256k1-dev
+  libprotobuf-c-dev protobuf-c-compiler
+  libgrpc-dev protobuf-compiler protobuf-compiler-grpc
+  libuv1-dev libsqlite3-dev sqlite3
+  python3 python3-grpcio python3-protobuf python3-ecdsa
+  valgrind
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
