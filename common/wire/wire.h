@@ -1,0 +1,244 @@
+/* duosign: the wire layer. Parses and builds every duosign.v1 message
+ * (proto/duosign.proto) to and from plain C structs with fixed-size fields,
+ * checking every length and encoding before anything else sees the values.
+ * Big values that depend on the Paillier size (N, ciphertexts, proofs) stay as
+ * byte spans into a heap copy owned by the struct; free with duo_wire_free.
+ *
+ * Parsing checks only the encoding (lengths, presence, size caps); the
+ * engines check the values (on curve, in range, proofs). Errors:
+ * DUO_E_MSG_TOO_LARGE (input above DUO_WIRE_MAX_MSG), DUO_E_DECODE (not a
+ * valid protobuf message of that type), DUO_E_BAD_FIELD (a field missing or
+ * of the wrong length).
+ *
+ * MAC input: duo_wire_mac_input() gives the SHA-256 transcript digest of a
+ * request's logical fields (domain "duosign/v1/mac/<Method>", every field
+ * except the mac itself, in field order) that the device MACs with its
+ * rotating secret and the cloud checks. */
+#ifndef DUOSIGN_WIRE_H
+#define DUOSIGN_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "duosign/errors.h"
+
+#define DUO_WIRE_MAX_MSG (1u << 20)
+#define DUO_KEY_ID_BYTES 16
+#define DUO_NONCE_BYTES 32
+#define DUO_SID_BYTES 32
+#define DUO_MAC_BYTES 32
+#define DUO_DIGEST_BYTES 32
+#define DUO_TOKEN_MAX 128
+#define DUO_REVOCATION_CODE_MAX 64
+#define DUO_PDL_B_BYTES 64 /* b < q^2, fixed 64-byte big-endian */
+
+/* Message kinds, in protocol order; also the index of the gRPC method in the
+ * protobuf-c service descriptor (duosign.v1.DuoSign) for requests. */
+typedef enum {
+    DUO_MSG_ENROLL_START = 0,
+    DUO_MSG_ENROLL_KEY_SHARE,
+    DUO_MSG_ENROLL_PDL_CHALLENGE,
+    DUO_MSG_ENROLL_PDL_OPEN,
+    DUO_MSG_ENROLL_CONFIRM,
+    DUO_MSG_SIGN_START,
+    DUO_MSG_SIGN_FINISH,
+    DUO_MSG_REFRESH,
+    DUO_MSG_REVOKE,
+    DUO_MSG_STATUS,
+    DUO_MSG_COUNT
+} duo_msg_kind;
+
+/* A span inside a message's owned buffer (not NUL-terminated). */
+typedef struct {
+    const uint8_t *ptr;
+    size_t len;
+} duo_span;
+
+/* ---- enrolment ---- */
+typedef struct {
+    uint8_t token[DUO_TOKEN_MAX];
+    size_t token_len; /* 1..DUO_TOKEN_MAX */
+    uint8_t device_nonce[DUO_NONCE_BYTES];
+    uint32_t paillier_bits; /* 2048 or 3072 (checked here) */
+} duo_enroll_start_req;
+
+typedef struct {
+    uint8_t key_id[DUO_KEY_ID_BYTES];
+    uint8_t cloud_nonce[DUO_NONCE_BYTES];
+    uint8_t q1_commitment[32];
+} duo_enroll_start_resp;
+
+typedef struct {
+    uint8_t sid[DUO_SID_BYTES];
+    uint8_t q2[33];
+    uint8_t q2_proof[65];
+} duo_enroll_key_share_req;
+
+typedef struct {
+    uint8_t q1[33];
+    uint8_t q1_proof[65];
+    uint8_t q1_opening[32];
+    /* Variable-size (depend on the modulus size; exact sizes checked by the
+     * engine which knows the agreed size). Owned by `buf`. */
+    duo_span paillier_n, ckey, proof_ln, proof_mod, proof_range;
+    uint8_t *buf;
+} duo_enroll_key_share_resp;
+
+typedef struct {
+    uint8_t sid[DUO_SID_BYTES];
+    duo_span c_prime;
+    uint8_t ab_commitment[32];
+    uint8_t *buf;
+} duo_enroll_pdl_challenge_req;
+
+typedef struct {
+    uint8_t alpha_commitment[32];
+} duo_enroll_pdl_challenge_resp;
+
+typedef struct {
+    uint8_t sid[DUO_SID_BYTES];
+    uint8_t a[32];
+    uint8_t b[DUO_PDL_B_BYTES];
+    uint8_t ab_opening[32];
+} duo_enroll_pdl_open_req;
+
+typedef struct {
+    uint8_t alpha_point[33];
+    uint8_t alpha_opening[32];
+} duo_enroll_pdl_open_resp;
+
+typedef struct {
+    uint8_t sid[DUO_SID_BYTES];
+    uint8_t public_key[33];
+    uint8_t mac[DUO_MAC_BYTES];
+} duo_enroll_confirm_req;
+
+typedef struct {
+    char revocation_code[DUO_REVOCATION_CODE_MAX + 1]; /* NUL-terminated */
+} duo_enroll_confirm_resp;
+
+/* ---- signing ---- */
+typedef struct {
+    uint8_t key_id[DUO_KEY_ID_BYTES];
+    uint8_t device_nonce[DUO_NONCE_BYTES];
+    uint8_t digest[DUO_DIGEST_BYTES];
+    uint8_t r2_commitment[32];
+    uint8_t mac[DUO_MAC_BYTES];
+} duo_sign_start_req;
+
+typedef struct {
+    uint8_t cloud_nonce[DUO_NONCE_BYTES];
+    uint8_t r1[33];
+    uint8_t r1_proof[65];
+} duo_sign_start_resp;
+
+typedef struct {
+    uint8_t sid[DUO_SID_BYTES];
+    uint8_t r2[33];
+    uint8_t r2_proof[65];
+    uint8_t r2_opening[32];
+    uint8_t pin_proof[65];
+    duo_span c3;
+    uint8_t mac[DUO_MAC_BYTES];
+    uint8_t *buf;
+} duo_sign_finish_req;
+
+typedef struct {
+    uint8_t signature[64];
+    uint8_t rotate_seed[32];
+} duo_sign_finish_resp;
+
+/* ---- lifecycle ---- */
+typedef struct {
+    uint8_t key_id[DUO_KEY_ID_BYTES];
+    uint8_t device_nonce[DUO_NONCE_BYTES];
+    uint8_t mac[DUO_MAC_BYTES];
+} duo_refresh_req, duo_status_req;
+
+typedef struct {
+    uint8_t rotate_seed[32];
+} duo_refresh_resp;
+
+typedef struct {
+    uint8_t key_id[DUO_KEY_ID_BYTES];
+    uint8_t device_nonce[DUO_NONCE_BYTES];
+    int has_mac; /* exactly one of mac / revocation_code is present */
+    uint8_t mac[DUO_MAC_BYTES];
+    char revocation_code[DUO_REVOCATION_CODE_MAX + 1];
+} duo_revoke_req;
+
+typedef enum {
+    DUO_KEY_STATE_UNSPECIFIED = 0,
+    DUO_KEY_STATE_PENDING = 1,
+    DUO_KEY_STATE_ACTIVE = 2,
+    DUO_KEY_STATE_LOCKED = 3,
+    DUO_KEY_STATE_SUSPENDED = 4,
+    DUO_KEY_STATE_REVOKED = 5
+} duo_key_state;
+
+typedef struct {
+    duo_key_state state;
+    uint32_t pin_attempts_left;
+    int64_t locked_until;
+    uint8_t public_key[33];
+} duo_status_resp;
+
+/* ---- functions ----
+ * For each message M above:
+ *   int duo_wire_parse_M(M *out, const uint8_t *in, size_t in_len);
+ *   int duo_wire_build_M(uint8_t **out, size_t *out_len, const M *msg);
+ * build allocates *out with malloc (caller frees; wipe first if it carried a
+ * secret-derived value). Messages with a `buf` member own heap memory after a
+ * successful parse (or when filled by a builder) and must be released with
+ * the matching duo_wire_free_M (NULL-safe, wipes). */
+#define DUO_WIRE_DECLARE(M)                                                                       \
+    DUO_WARN_UNUSED_RESULT int duo_wire_parse_##M(duo_##M *out, const uint8_t *in, size_t in_len); \
+    DUO_WARN_UNUSED_RESULT int duo_wire_build_##M(uint8_t **out, size_t *out_len, const duo_##M *msg);
+
+DUO_WIRE_DECLARE(enroll_start_req)
+DUO_WIRE_DECLARE(enroll_start_resp)
+DUO_WIRE_DECLARE(enroll_key_share_req)
+DUO_WIRE_DECLARE(enroll_key_share_resp)
+DUO_WIRE_DECLARE(enroll_pdl_challenge_req)
+DUO_WIRE_DECLARE(enroll_pdl_challenge_resp)
+DUO_WIRE_DECLARE(enroll_pdl_open_req)
+DUO_WIRE_DECLARE(enroll_pdl_open_resp)
+DUO_WIRE_DECLARE(enroll_confirm_req)
+DUO_WIRE_DECLARE(enroll_confirm_resp)
+DUO_WIRE_DECLARE(sign_start_req)
+DUO_WIRE_DECLARE(sign_start_resp)
+DUO_WIRE_DECLARE(sign_finish_req)
+DUO_WIRE_DECLARE(sign_finish_resp)
+DUO_WIRE_DECLARE(refresh_req)
+DUO_WIRE_DECLARE(refresh_resp)
+DUO_WIRE_DECLARE(revoke_req)
+DUO_WIRE_DECLARE(status_req)
+DUO_WIRE_DECLARE(status_resp)
+
+void duo_wire_free_enroll_key_share_resp(duo_enroll_key_share_resp *m);
+void duo_wire_free_enroll_pdl_challenge_req(duo_enroll_pdl_challenge_req *m);
+void duo_wire_free_sign_finish_req(duo_sign_finish_req *m);
+
+/* RevokeResponse is empty: build/parse only check the encoding. */
+DUO_WARN_UNUSED_RESULT int duo_wire_build_revoke_resp(uint8_t **out, size_t *out_len);
+DUO_WARN_UNUSED_RESULT int duo_wire_parse_revoke_resp(const uint8_t *in, size_t in_len);
+
+/* MAC inputs (see top). */
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_enroll_confirm(uint8_t out[32], const duo_enroll_confirm_req *m);
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_sign_start(uint8_t out[32], const duo_sign_start_req *m);
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_sign_finish(uint8_t out[32], const duo_sign_finish_req *m);
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_refresh(uint8_t out[32], const duo_refresh_req *m);
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_revoke(uint8_t out[32], const duo_revoke_req *m);
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_status(uint8_t out[32], const duo_status_req *m);
+
+/* HMAC-SHA256(secret, mac_input). */
+DUO_WARN_UNUSED_RESULT int duo_mac_compute(uint8_t out[DUO_MAC_BYTES], const uint8_t secret[32],
+                                           const uint8_t mac_input[32]);
+/* Constant-time check: DUO_OK or DUO_E_UNAUTHENTICATED. */
+DUO_WARN_UNUSED_RESULT int duo_mac_check(const uint8_t secret[32], const uint8_t mac_input[32],
+                                         const uint8_t mac[DUO_MAC_BYTES]);
+/* The next rotating secret: HMAC-SHA256(secret, "duosign/v1/rotate" || sid_or_nonce || seed). */
+DUO_WARN_UNUSED_RESULT int duo_secret_rotate(uint8_t next[32], const uint8_t secret[32],
+                                             const uint8_t context[32], const uint8_t seed[32]);
+
+#endif
