@@ -1,0 +1,95 @@
+/* duosign: the cloud's protocol engine, P1 of Lindell 2017 two-party ECDSA
+ * (additive shares; P1 owns the Paillier key and produces the signature).
+ * Sans-IO: the functions consume parsed requests (common/wire/wire.h) and
+ * fill responses; no sockets, files, clocks or threads. Randomness comes from
+ * the duo_rng given at creation.
+ *
+ * Policy (tokens, MACs against stored secrets, PIN lockout, clone detection,
+ * one live session per key) is the caller's job; the engine reports the
+ * cryptographic outcome with distinct errors (DUO_E_WRONG_PIN vs
+ * DUO_E_PEER_CHEATED) so the caller can apply it.
+ *
+ * Failure is sticky: after any error a session returns DUO_E_SESSION_FAILED
+ * to every call but _free. Calls out of order return DUO_E_PROTO_STATE (and
+ * fail the session). A session is single-threaded. */
+#ifndef DUOSIGN_P1_H
+#define DUOSIGN_P1_H
+
+#include "duosign/curve.h"
+#include "duosign/paillier.h"
+#include "wire.h"
+
+/* ---- the stored key (what the key store persists) ---- */
+typedef struct duo_p1_key {
+    uint8_t key_id[DUO_KEY_ID_BYTES];
+    duo_scalar x1;               /* SECRET: P1's share */
+    duo_point q;                 /* public key Q = Q1 + Q2 */
+    duo_point q2;                /* device's public share; checks the PIN proof */
+    duo_paillier_priv *paillier; /* SECRET: owned */
+} duo_p1_key;
+
+/* Builds a key from stored parts, checking x1*G + Q2 == Q and the primes.
+ * Takes ownership of `paillier` on success and on failure. */
+DUO_WARN_UNUSED_RESULT int duo_p1_key_new(duo_p1_key **out, const duo_ec *ec,
+                                          const uint8_t key_id[DUO_KEY_ID_BYTES], const duo_scalar *x1,
+                                          const duo_point *q, const duo_point *q2, duo_paillier_priv *paillier);
+/* Wipes and frees (NULL-safe). */
+void duo_p1_key_free(duo_p1_key *key);
+
+/* ---- enrolment (DESIGN 3.2, four rounds + confirmation) ---- */
+typedef struct duo_p1_enroll duo_p1_enroll;
+
+typedef struct duo_p1_enroll_params {
+    const duo_ec *ec;
+    const duo_rng *rng;           /* NULL: OpenSSL */
+    unsigned paillier_bits;       /* 2048 or 3072: requests for another size fail */
+    duo_paillier_priv *paillier;  /* from the prime pool; the session takes it
+                                     (also on failure). NULL: generated in round 2 */
+} duo_p1_enroll_params;
+
+DUO_WARN_UNUSED_RESULT int duo_p1_enroll_new(duo_p1_enroll **out, const duo_p1_enroll_params *params);
+void duo_p1_enroll_free(duo_p1_enroll *s);
+
+/* Round 1: draws key id, cloud nonce, x1 in [1, q/3); commits to (Q1, PoK). */
+DUO_WARN_UNUSED_RESULT int duo_p1_enroll_start(duo_p1_enroll *s, const duo_enroll_start_req *req,
+                                               duo_enroll_start_resp *resp);
+/* Round 2: verifies PoK(x2); opens Q1; sends N, ckey and the L_N, Pi-mod and
+ * range proofs. resp->buf is allocated: free with duo_wire_free_enroll_key_share_resp. */
+DUO_WARN_UNUSED_RESULT int duo_p1_enroll_key_share(duo_p1_enroll *s, const duo_enroll_key_share_req *req,
+                                                   duo_enroll_key_share_resp *resp);
+/* Round 3: decrypts alpha from c', commits to alpha*G. */
+DUO_WARN_UNUSED_RESULT int duo_p1_enroll_pdl_challenge(duo_p1_enroll *s, const duo_enroll_pdl_challenge_req *req,
+                                                       duo_enroll_pdl_challenge_resp *resp);
+/* Round 4: checks alpha = a*x1 + b over the integers BEFORE opening alpha*G
+ * (DUO_E_PDL_MISMATCH otherwise). */
+DUO_WARN_UNUSED_RESULT int duo_p1_enroll_pdl_open(duo_p1_enroll *s, const duo_enroll_pdl_open_req *req,
+                                                  duo_enroll_pdl_open_resp *resp);
+/* Confirmation: checks sid, Q and the MAC under the first device secret. */
+DUO_WARN_UNUSED_RESULT int duo_p1_enroll_confirm(duo_p1_enroll *s, const duo_enroll_confirm_req *req);
+/* The session id (valid after round 1). */
+const uint8_t *duo_p1_enroll_sid(const duo_p1_enroll *s);
+/* After a successful confirm: the key to store, and the first device secret
+ * (SECRET, 32 bytes). The caller owns *out. Callable once. */
+DUO_WARN_UNUSED_RESULT int duo_p1_enroll_take_key(duo_p1_enroll *s, duo_p1_key **out, uint8_t device_secret[32]);
+
+/* ---- signing (DESIGN 3.3, two rounds) ---- */
+typedef struct duo_p1_sign duo_p1_sign;
+
+/* key is borrowed and must outlive the session. */
+DUO_WARN_UNUSED_RESULT int duo_p1_sign_new(duo_p1_sign **out, const duo_ec *ec, const duo_rng *rng,
+                                           const duo_p1_key *key);
+void duo_p1_sign_free(duo_p1_sign *s);
+/* Round 1: stores digest and the commitment to R2; draws k1; answers R1, PoK(k1).
+ * The caller has checked the MAC and the key's policy state. */
+DUO_WARN_UNUSED_RESULT int duo_p1_sign_start(duo_p1_sign *s, const duo_sign_start_req *req,
+                                             duo_sign_start_resp *resp);
+/* Round 2, in this order: consumes the session (a second call fails);
+ * sid; PIN proof against Q2 (DUO_E_WRONG_PIN, nothing decrypted); R2 opening
+ * and PoK(k2); c3 validity; CRT decryption; s = k1^-1 s' mod q, low-S;
+ * verification under Q (DUO_E_PEER_CHEATED if it fails: the caller freezes the
+ * key). k1 is wiped on every path. resp->rotate_seed is fresh randomness. */
+DUO_WARN_UNUSED_RESULT int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req,
+                                              duo_sign_finish_resp *resp);
+const uint8_t *duo_p1_sign_sid(const duo_p1_sign *s);
+
+#endif

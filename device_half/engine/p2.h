@@ -1,0 +1,102 @@
+/* duosign: the device's protocol engine, P2 of Lindell 2017 two-party ECDSA
+ * (additive shares; P2 holds x2 and ckey = Enc(x1), never the Paillier key).
+ * Sans-IO: functions produce requests and consume responses as parsed
+ * structs (common/wire/wire.h); no sockets, files, clocks or threads.
+ *
+ * PIN masking (DESIGN 3.4): the stored share is x2' = x2 - KDF(PIN, salt)
+ * mod q, KDF = scrypt (N = 2^15, r = 8, p = 1) with a wide reduction mod q.
+ * The key keeps nothing that can test a PIN guess offline (no Q1, no Q2, no
+ * checksum): a wrong PIN is detected only by the cloud, online.
+ *
+ * Failure is sticky: after any error a session returns DUO_E_SESSION_FAILED
+ * to every call but _free; calls out of order return DUO_E_PROTO_STATE. */
+#ifndef DUOSIGN_P2_H
+#define DUOSIGN_P2_H
+
+#include "duosign/curve.h"
+#include "duosign/paillier.h"
+#include "wire.h"
+
+#define DUO_PIN_SALT_BYTES 16
+#define DUO_PIN_MAX 64
+
+/* ---- the device's key (the device library serialises it into the state blob) ---- */
+typedef struct duo_p2_key {
+    uint8_t key_id[DUO_KEY_ID_BYTES];
+    duo_scalar x2_masked;           /* SECRET: x2 - KDF(PIN, salt) mod q */
+    uint8_t pin_salt[DUO_PIN_SALT_BYTES];
+    duo_point q;                    /* public key */
+    duo_paillier_pub *paillier;     /* owned; the cloud's N */
+    BIGNUM *ckey;                   /* owned; Enc(x1) */
+    uint8_t device_secret[32];      /* SECRET: rotating MAC secret (DESIGN 3.5) */
+} duo_p2_key;
+
+void duo_p2_key_free(duo_p2_key *key);
+/* Re-masks with a new PIN: unmask with old_pin, mask with new_pin and a
+ * fresh salt. The caller must have proven old_pin online first (a sign or
+ * status exchange), since nothing here can tell a wrong old PIN. */
+DUO_WARN_UNUSED_RESULT int duo_p2_key_change_pin(const duo_ec *ec, duo_p2_key *key, const uint8_t *old_pin,
+                                                 size_t old_pin_len, const uint8_t *new_pin, size_t new_pin_len,
+                                                 const duo_rng *rng);
+
+/* ---- enrolment ---- */
+typedef struct duo_p2_enroll duo_p2_enroll;
+
+typedef struct duo_p2_enroll_params {
+    const duo_ec *ec;
+    const duo_rng *rng;       /* NULL: OpenSSL */
+    unsigned paillier_bits;   /* required modulus size: 3072 (default) or 2048 */
+    const uint8_t *token;     /* enrolment token, 1..DUO_TOKEN_MAX bytes (copied) */
+    size_t token_len;
+    const uint8_t *pin;       /* SECRET, 1..DUO_PIN_MAX bytes (used to mask, then wiped) */
+    size_t pin_len;
+} duo_p2_enroll_params;
+
+DUO_WARN_UNUSED_RESULT int duo_p2_enroll_new(duo_p2_enroll **out, const duo_p2_enroll_params *params);
+void duo_p2_enroll_free(duo_p2_enroll *s);
+DUO_WARN_UNUSED_RESULT int duo_p2_enroll_start(duo_p2_enroll *s, duo_enroll_start_req *req);
+/* Draws x2, sends Q2 + PoK(x2) bound to sid. */
+DUO_WARN_UNUSED_RESULT int duo_p2_enroll_on_start(duo_p2_enroll *s, const duo_enroll_start_resp *resp,
+                                                  duo_enroll_key_share_req *next);
+/* Checks the opening of Q1 and PoK(x1); N (exact size, odd, small factors,
+ * L_N, Pi-mod); ckey valid and in range (L_P); then starts L_PDL.
+ * next->buf is allocated: free with duo_wire_free_enroll_pdl_challenge_req. */
+DUO_WARN_UNUSED_RESULT int duo_p2_enroll_on_key_share(duo_p2_enroll *s, const duo_enroll_key_share_resp *resp,
+                                                      duo_enroll_pdl_challenge_req *next);
+DUO_WARN_UNUSED_RESULT int duo_p2_enroll_on_pdl_challenge(duo_p2_enroll *s,
+                                                          const duo_enroll_pdl_challenge_resp *resp,
+                                                          duo_enroll_pdl_open_req *next);
+/* Checks alpha*G = a*Q1 + b*G; computes Q; masks x2 with the PIN. */
+DUO_WARN_UNUSED_RESULT int duo_p2_enroll_on_pdl_open(duo_p2_enroll *s, const duo_enroll_pdl_open_resp *resp);
+/* The key to store (caller owns). Store it durably BEFORE sending the confirm. */
+DUO_WARN_UNUSED_RESULT int duo_p2_enroll_take_key(duo_p2_enroll *s, duo_p2_key **out);
+/* The confirmation request (MAC under the first device secret). */
+DUO_WARN_UNUSED_RESULT int duo_p2_enroll_confirm(duo_p2_enroll *s, duo_enroll_confirm_req *req);
+
+/* ---- signing ---- */
+typedef struct duo_p2_sign duo_p2_sign;
+
+typedef struct duo_p2_sign_params {
+    const duo_ec *ec;
+    const duo_rng *rng;             /* NULL: OpenSSL */
+    const duo_p2_key *key;          /* borrowed; must outlive the session */
+    const uint8_t *pin;             /* SECRET (copied, wiped at free) */
+    size_t pin_len;
+    const uint8_t *digest;          /* 32 bytes */
+    BIGNUM *precomputed_rn;         /* optional r^N mod N^2, taken (used once, freed); NULL: computed */
+} duo_p2_sign_params;
+
+DUO_WARN_UNUSED_RESULT int duo_p2_sign_new(duo_p2_sign **out, const duo_p2_sign_params *params);
+void duo_p2_sign_free(duo_p2_sign *s);
+/* Commits to R2 and MACs the request with key->device_secret. */
+DUO_WARN_UNUSED_RESULT int duo_p2_sign_start(duo_p2_sign *s, duo_sign_start_req *req);
+/* Verifies PoK(k1); R = k2*R1, r != 0; sends the R2 opening, PoK(k2), the PIN
+ * proof and c3. next->buf is allocated: free with duo_wire_free_sign_finish_req. */
+DUO_WARN_UNUSED_RESULT int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp,
+                                                duo_sign_finish_req *next);
+/* Verifies the final signature under Q (DUO_E_BAD_SIGNATURE otherwise). */
+DUO_WARN_UNUSED_RESULT int duo_p2_sign_on_finish(duo_p2_sign *s, const duo_sign_finish_resp *resp,
+                                                 uint8_t sig[64]);
+const uint8_t *duo_p2_sign_sid(const duo_p2_sign *s);
+
+#endif
