@@ -6,7 +6,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 scripts/setup.sh
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDUO_WERROR=ON \
-      -DDUO_SANITIZE="address;undefined" -DDUO_SANITIZER_BUILD=ON >/dev/null
+      -DDUO_SANITIZE="address;undefined" >/dev/null
 cmake --build build-asan -j"$(nproc)"
 cd build-asan
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
