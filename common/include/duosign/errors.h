@@ -77,7 +77,8 @@ extern "C" {
     X(E_STATE_CORRUPT, -53, IO, 3, "stored state is corrupted or truncated")               \
     X(E_STORE, -54, IO, 13, "key store error")                                             \
     X(E_PERMISSION, -55, IO, 7, "permission denied")                                       \
-    X(E_EXISTS, -56, USAGE, 6, "already exists")
+    X(E_EXISTS, -56, USAGE, 6, "already exists")                                          \
+    X(E_CONFLICT, -57, IO, 10, "stored record changed concurrently; retry")
 
 enum {
 #define DUO__ERR_ENUM(name, num, cat, grpc, msg) DUO_##name = (num),
