@@ -1,0 +1,361 @@
+/* duosign: the device library (libduosign-device), the phone half of a
+ * split-key ECDSA (secp256k1) signer. This is the only header a mobile app
+ * needs (plus duosign/errors.h, which it includes).
+ *
+ * What it does: with the cloud signer (duosign-cloud) it runs the two-party
+ * protocol (Lindell 2017, additive shares; this library is P2) to enrol a
+ * key, sign 32-byte digests, change the PIN, rotate the device secret,
+ * revoke the key and read its status. The signatures are ordinary ECDSA
+ * signatures that any verifier accepts.
+ *
+ * What it does not do: network I/O, files, clocks, threads. The app supplies
+ *  - a transport callback that carries one request to the cloud and returns
+ *    the response (libduosign-device-grpc provides one on the gRPC C core,
+ *    see duosign/device_grpc.h; an app may use its own HTTP/2 stack);
+ *  - storage for the state blob: the library hands out an opaque,
+ *    versioned, integrity-checked byte string (duo_device_state_export) that
+ *    the app stores durably and gives back later (duo_device_state_import).
+ *
+ * The PIN never leaves the device and nothing stored can test a PIN guess:
+ * the share is masked with a PIN-derived value and a wrong PIN is detected
+ * only by the cloud, online, which counts failures (lock, then revoke).
+ *
+ * Rotating device secret (DESIGN 3.5): every request is MACed with a
+ * 32-byte secret that changes after each successful sign, PIN change or
+ * refresh. After such an operation the context holds a *pending* next secret
+ * and duo_device_state_dirty() returns 1. The app must then
+ *   1. call duo_device_state_export() and store the blob durably, then
+ *   2. call duo_device_state_persisted().
+ * Only after step 2 does the context use the next secret. If the app could
+ * not store the blob it simply does not call step 2: the context keeps using
+ * the current secret, which the cloud accepts (it drops its pending copy).
+ * Never call step 2 without a durable write, and never keep using a context
+ * after a durable write without calling step 2: a stored blob whose secret
+ * the cloud has retired looks like a cloned device and freezes the key.
+ *
+ * Errors: every fallible function returns DUO_OK (0) or a negative DUO_E_*
+ * code from duosign/errors.h; duo_strerror() gives a message and
+ * duo_device_errmsg() the server's own message for the last failure.
+ *
+ * Threads: a duo_device_ctx is single-threaded; use one per thread or lock
+ * around it. Different contexts are independent (no global state).
+ *
+ * Memory: the library allocates with malloc. Buffers it returns say who
+ * frees them; secret-bearing ones are wiped on free. */
+#ifndef DUOSIGN_DEVICE_H
+#define DUOSIGN_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "duosign/errors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Sizes. */
+#define DUO_DEVICE_DIGEST_BYTES 32
+#define DUO_DEVICE_SIG_BYTES 64          /* r || s, big-endian, low-S */
+#define DUO_DEVICE_SIG_DER_MAX 72
+#define DUO_DEVICE_PUBKEY_BYTES 33       /* compressed SEC1 */
+#define DUO_DEVICE_PUBKEY_PEM_MAX 256    /* PEM SubjectPublicKeyInfo, with NUL */
+#define DUO_DEVICE_KEY_ID_BYTES 16
+#define DUO_DEVICE_PIN_MAX 64            /* bytes */
+#define DUO_DEVICE_TOKEN_MAX 128
+#define DUO_DEVICE_REVOCATION_CODE_MAX 64 /* characters, without the NUL */
+#define DUO_DEVICE_ADDRESS_MAX 255
+#define DUO_DEVICE_APP_DATA_MAX 65536
+#define DUO_DEVICE_PRECOMPUTE_MAX 64
+#define DUO_DEVICE_WRAP_OVERHEAD_MAX 1024 /* bytes a wrap hook may add */
+
+/* The state of a key as the cloud reports it (duo_device_status). */
+#define DUO_DEVICE_KEY_PENDING 1
+#define DUO_DEVICE_KEY_ACTIVE 2
+#define DUO_DEVICE_KEY_LOCKED 3
+#define DUO_DEVICE_KEY_SUSPENDED 4
+#define DUO_DEVICE_KEY_REVOKED 5
+
+/* Opaque device context: configuration (transport, RNG, wrap hook), at most
+ * one key, its rotating secret and any precomputed Paillier factors.
+ * Create with duo_device_ctx_new, destroy with duo_device_ctx_free. */
+typedef struct duo_device_ctx duo_device_ctx;
+
+/* The transport: sends one unary request to the cloud and returns its
+ * response.
+ *
+ * Returns: DUO_OK with *resp set, or a DUO_E_* code. A transport maps the
+ *          server's failures back to duosign codes: when the server sends a
+ *          "duo-error" trailing metadata entry (a decimal duosign error
+ *          code) that code is returned; otherwise the transport status maps
+ *          to DUO_E_UNAVAILABLE (server unreachable), DUO_E_TIMEOUT
+ *          (deadline), DUO_E_UNAUTHENTICATED, ... ; anything else is DUO_E_IO.
+ * Args:    user:       the pointer given to duo_device_set_transport.
+ * Out:     resp:       the response bytes (a serialized protobuf message);
+ *                      released by the library with the free_resp callback.
+ *          resp_len:   its length.
+ *          errmsg:     on failure, a NUL-terminated human-readable message
+ *                      (the server's status details, e.g. "wrong PIN, 2
+ *                      attempts left"), truncated to errmsg_cap bytes.
+ * In:      method:     the full gRPC method path, e.g.
+ *                      "/duosign.v1.DuoSign/SignStart".
+ *          req:        the request bytes (serialized protobuf message).
+ *                      Contains no long-term secret, but treat it as
+ *                      sensitive (it carries protocol values).
+ *          errmsg_cap: capacity of errmsg (at least 1). */
+typedef int (*duo_device_transport_fn)(void *user, const char *method, const uint8_t *req, size_t req_len,
+                                       uint8_t **resp, size_t *resp_len, char *errmsg, size_t errmsg_cap);
+/* Releases a response returned by the transport. */
+typedef void (*duo_device_transport_free_fn)(void *user, uint8_t *resp, size_t resp_len);
+
+/* Randomness: fills out with len bytes; returns 0 on success, nonzero on
+ * failure. The default is OpenSSL's RAND_bytes. */
+typedef int (*duo_device_rng_fn)(void *user, uint8_t *out, size_t len);
+
+/* Platform wrapping of the state blob (Android Keystore, Secure Enclave).
+ * wrap:   encrypts/authenticates in (in_len bytes; SECRET: it holds the
+ *         PIN-masked share and the device secret) into out, whose capacity
+ *         *out_len is in_len + DUO_DEVICE_WRAP_OVERHEAD_MAX; sets *out_len.
+ * unwrap: the inverse; the capacity *out_len is in_len. Returns DUO_OK, or a
+ *         code: any failure of unwrap makes duo_device_state_import return
+ *         DUO_E_STATE_CORRUPT (a wrap failure is passed through).
+ * The default is the identity. The inner blob is always integrity-checked
+ * with SHA-256 whatever the hook does. */
+typedef int (*duo_device_wrap_fn)(void *user, uint8_t *out, size_t *out_len, const uint8_t *in, size_t in_len);
+
+/* Status of a key (duo_device_status). */
+typedef struct duo_device_status_info {
+    int state;                  /* DUO_DEVICE_KEY_* */
+    uint32_t pin_attempts_left; /* before the next lock */
+    int64_t locked_until;       /* unix seconds, 0 if not locked */
+    uint8_t public_key[DUO_DEVICE_PUBKEY_BYTES];
+} duo_device_status_info;
+
+/* ------------------------------------------------------------ context */
+
+/* Creates an empty context (no key, no transport).
+ *
+ * Returns: DUO_OK, DUO_E_NOMEM, DUO_E_RNG, DUO_E_INVALID_ARG (out NULL).
+ * Out:     out: the new context; free with duo_device_ctx_free. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_ctx_new(duo_device_ctx **out);
+
+/* Wipes (key share, secrets, precomputed factors) and frees ctx. NULL is a
+ * no-op. */
+DUO_API void duo_device_ctx_free(duo_device_ctx *ctx);
+
+/* Sets the transport (see duo_device_transport_fn). Needed by every online
+ * call. free_resp may be NULL if responses need no release (the library then
+ * never frees them).
+ * Returns: DUO_OK, DUO_E_INVALID_ARG (ctx or fn NULL). */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_set_transport(duo_device_ctx *ctx, duo_device_transport_fn fn,
+                                                            duo_device_transport_free_fn free_resp, void *user);
+
+/* Replaces the random source (tests; platforms with their own CSPRNG).
+ * fn NULL restores the default (OpenSSL). The source must be a CSPRNG.
+ * Returns: DUO_OK, DUO_E_INVALID_ARG. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_set_rng(duo_device_ctx *ctx, duo_device_rng_fn fn, void *user);
+
+/* Sets the wrap/unwrap hook pair for state blobs (both NULL: identity).
+ * Returns: DUO_OK, DUO_E_INVALID_ARG (exactly one of them NULL). */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_set_blob_wrap(duo_device_ctx *ctx, duo_device_wrap_fn wrap,
+                                                            duo_device_wrap_fn unwrap, void *user);
+
+/* The message of the last failed call on ctx: the server's status details
+ * when the failure came from the cloud, else duo_strerror(code). Empty
+ * string after a success. Valid until the next call on ctx. */
+DUO_API const char *duo_device_errmsg(const duo_device_ctx *ctx);
+
+/* ------------------------------------------------------------ enrolment */
+
+/* Enrolment, step 1: runs the four key generation rounds with the cloud,
+ * checks every proof of the cloud (Paillier modulus, range, PDL) and leaves
+ * the new key in ctx, unconfirmed and marked dirty.
+ * The app must then export and durably store the state
+ * (duo_device_state_export + duo_device_state_persisted) and call
+ * duo_device_enroll_confirm: only the confirmation activates the key.
+ *
+ * Returns: DUO_OK; DUO_E_EXISTS if ctx already holds a key; DUO_E_TOKEN_INVALID /
+ *          DUO_E_TOKEN_EXPIRED; DUO_E_BAD_PROOF / DUO_E_BAD_MODULUS /
+ *          DUO_E_PDL_MISMATCH / ... when the cloud misbehaves;
+ *          DUO_E_UNAVAILABLE / DUO_E_TIMEOUT from the transport.
+ * Args:    ctx: a context with a transport and no key.
+ * In:      server_address: "host:port" stored in the state for later use
+ *                          (<= DUO_DEVICE_ADDRESS_MAX characters); the
+ *                          library itself never connects to it.
+ *          token:          the one-time enrolment token (1..128 bytes).
+ *          pin:            SECRET, 1..DUO_DEVICE_PIN_MAX bytes; copied and
+ *                          wiped; the caller wipes its own copy.
+ *          paillier_bits:  required Paillier modulus size: 3072 (default
+ *                          when 0) or 2048. The cloud's N must have exactly
+ *                          this size. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_enroll(duo_device_ctx *ctx, const char *server_address,
+                                                     const uint8_t *token, size_t token_len, const uint8_t *pin,
+                                                     size_t pin_len, unsigned paillier_bits);
+
+/* Enrolment, step 2: sends the confirmation (MACed with the first device
+ * secret). May be retried, also after a restart from a stored blob, until
+ * the enrolment expires on the cloud.
+ *
+ * Returns: DUO_OK; DUO_E_MISUSE if there is no unconfirmed key or the state
+ *          was not persisted first (duo_device_state_persisted);
+ *          transport and cloud errors.
+ * Out:     revocation_code: NUL-terminated one-time code that revokes the key
+ *                           without the device (show it to the citizen once);
+ *                           may be NULL to ignore it.
+ * In:      code_cap: capacity of revocation_code (at least
+ *                    DUO_DEVICE_REVOCATION_CODE_MAX + 1 when non-NULL).
+ * The state becomes dirty (the confirmed flag); store it again. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_enroll_confirm(duo_device_ctx *ctx, char *revocation_code,
+                                                             size_t code_cap);
+
+/* Returns: 1 if ctx holds a key, 0 otherwise. */
+DUO_API int duo_device_has_key(const duo_device_ctx *ctx);
+/* Returns: 1 if the key's enrolment was confirmed, 0 otherwise. */
+DUO_API int duo_device_is_confirmed(const duo_device_ctx *ctx);
+
+/* ------------------------------------------------------------ signing */
+
+/* Signs a 32-byte digest with the cloud (two round trips). The PIN is
+ * checked by the cloud; the signature is verified under the public key
+ * before it is returned. On success the state is dirty (a new device secret
+ * is pending): export, store, persisted.
+ * If precomputed Paillier factors are available (duo_device_precompute) one
+ * is used and discarded.
+ *
+ * Returns: DUO_OK; DUO_E_WRONG_PIN (duo_device_errmsg has the attempts
+ *          left); DUO_E_KEY_LOCKED; DUO_E_KEY_REVOKED; DUO_E_KEY_SUSPENDED;
+ *          DUO_E_CLONE_SUSPECTED; DUO_E_BAD_PROOF / DUO_E_BAD_SIGNATURE if
+ *          the cloud misbehaves; DUO_E_MISUSE without a confirmed key;
+ *          transport errors.
+ * Out:     sig: r || s (64 bytes, low-S).
+ * In:      digest: the 32-byte message digest (e.g. SHA-256 of a document).
+ *          pin:    SECRET, 1..DUO_DEVICE_PIN_MAX bytes; wiped copies only. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_sign(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
+                                                   const uint8_t digest[DUO_DEVICE_DIGEST_BYTES],
+                                                   const uint8_t *pin, size_t pin_len);
+
+/* Converts r || s to a DER ECDSA-Sig-Value (what `openssl dgst -verify`
+ * reads).
+ * Returns: DUO_OK, DUO_E_BUFFER_TOO_SMALL, DUO_E_INVALID_ARG.
+ * Out:     der: the encoding; der_len: in its capacity
+ *          (DUO_DEVICE_SIG_DER_MAX suffices), out its length.
+ * In:      sig: r || s. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_sig_to_der(uint8_t *der, size_t *der_len,
+                                                         const uint8_t sig[DUO_DEVICE_SIG_BYTES]);
+
+/* Precomputes up to `count` Paillier random factors r^N mod N^2 (one per
+ * future signature) so a signature costs one short exponentiation online.
+ * Call it when the app is idle; it is CPU-heavy (about 10-40 ms per factor
+ * at 3072 bits on a phone core). The factors live in ctx memory only, never
+ * in the state blob, are each used once, and are wiped by
+ * duo_device_ctx_free. At most DUO_DEVICE_PRECOMPUTE_MAX are kept.
+ * Returns: DUO_OK, DUO_E_MISUSE (no key), DUO_E_NOMEM, DUO_E_RNG.
+ * Out:     available (may be NULL): how many factors are ready now. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_precompute(duo_device_ctx *ctx, unsigned count, unsigned *available);
+
+/* ------------------------------------------------------------ lifecycle */
+
+/* Changes the PIN. A PIN can only be proven online, by signing: this signs
+ * the fixed domain-separated digest
+ *   SHA-256("duosign/v1/change-pin" || key id || 32 random bytes)
+ * with old_pin (the cloud counts a wrong old PIN as a PIN failure and
+ * records an ordinary signature), and on success re-masks the share with
+ * new_pin and a fresh salt. The state is then dirty: export, store,
+ * persisted. Until it is stored the old PIN stays valid on disk; both PINs
+ * are valid for the cloud (it never learns either).
+ * Returns: as duo_device_sign; DUO_E_INVALID_ARG for an empty or too long PIN.
+ * In:      old_pin, new_pin: SECRET. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_change_pin(duo_device_ctx *ctx, const uint8_t *old_pin,
+                                                         size_t old_pin_len, const uint8_t *new_pin,
+                                                         size_t new_pin_len);
+
+/* Rotates the device secret without signing (so a dormant clone surfaces at
+ * the cloud quickly). No PIN. The state is then dirty.
+ * The next secret is HMAC(current, "duosign/v1/rotate" || device nonce of
+ * the RefreshRequest || rotate seed).
+ * Returns: DUO_OK; DUO_E_CLONE_SUSPECTED; DUO_E_KEY_REVOKED; ...; transport
+ *          errors. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_refresh(duo_device_ctx *ctx);
+
+/* Revokes the key at the cloud (MAC, no PIN: the citizen may have forgotten
+ * it). Final: the key never signs again. The local state is kept; the app
+ * should delete its stored blob.
+ * Returns: DUO_OK; cloud and transport errors. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_revoke(duo_device_ctx *ctx);
+
+/* Reads the key's state from the cloud (MAC, no PIN, no secret rotation).
+ * Returns: DUO_OK; cloud and transport errors.
+ * Out:     info: state, PIN attempts left, lock expiry, public key. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_status(duo_device_ctx *ctx, duo_device_status_info *info);
+
+/* ------------------------------------------------------------ public key */
+
+/* Returns: DUO_OK, DUO_E_MISUSE (no key).
+ * Out:     out: the public key Q, 33 bytes compressed SEC1. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_pubkey(const duo_device_ctx *ctx,
+                                                     uint8_t out[DUO_DEVICE_PUBKEY_BYTES]);
+
+/* The public key as a PEM SubjectPublicKeyInfo ("-----BEGIN PUBLIC KEY-----",
+ * id-ecPublicKey, named curve secp256k1, uncompressed point), NUL-terminated.
+ * Returns: DUO_OK, DUO_E_MISUSE (no key), DUO_E_BUFFER_TOO_SMALL.
+ * Out:     pem: the text; pem_len: in the capacity of pem
+ *          (DUO_DEVICE_PUBKEY_PEM_MAX suffices), out the length without NUL. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_pubkey_pem(const duo_device_ctx *ctx, char *pem, size_t *pem_len);
+
+/* Returns: DUO_OK, DUO_E_MISUSE (no key).
+ * Out:     out: the 16-byte key id assigned by the cloud. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_key_id(const duo_device_ctx *ctx,
+                                                     uint8_t out[DUO_DEVICE_KEY_ID_BYTES]);
+
+/* Returns: the server address stored with the key ("host:port"), or NULL if
+ * ctx holds no key. Owned by ctx. */
+DUO_API const char *duo_device_server_address(const duo_device_ctx *ctx);
+
+/* ------------------------------------------------------------ state blob */
+
+/* Serializes the key and its secrets into an opaque blob: magic "DUOS",
+ * version 1, SHA-256 over everything, then the wrap hook if set. If a new
+ * device secret is pending, the blob holds it.
+ * Returns: DUO_OK, DUO_E_MISUSE (no key), DUO_E_NOMEM, the wrap hook's error.
+ * Out:     blob: SECRET bytes (PIN-masked share, device secret); free with
+ *          duo_device_blob_free (wipes). blob_len: its length. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_state_export(duo_device_ctx *ctx, uint8_t **blob, size_t *blob_len);
+
+/* Tells ctx that the blob last exported was stored durably: a pending device
+ * secret becomes the one in use, and the state is no longer dirty. Call it
+ * only after the durable write succeeded (see the top of this file).
+ * Returns: DUO_OK, DUO_E_MISUSE (no key or nothing exported). */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_state_persisted(duo_device_ctx *ctx);
+
+/* Returns: 1 if ctx holds changes (a new key, a pending secret, a new PIN
+ * mask, app data) that are not stored yet, else 0. */
+DUO_API int duo_device_state_dirty(const duo_device_ctx *ctx);
+
+/* Loads a blob made by duo_device_state_export (after the unwrap hook).
+ * A blob that is truncated, altered in any byte, of another version or
+ * unwrappable is refused whole: ctx is left unchanged.
+ * Returns: DUO_OK, DUO_E_STATE_CORRUPT, DUO_E_EXISTS (ctx already has a
+ *          key), DUO_E_NOMEM.
+ * In:      blob: SECRET bytes; the caller keeps and wipes its copy. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_state_import(duo_device_ctx *ctx, const uint8_t *blob, size_t blob_len);
+
+/* Wipes and frees a blob from duo_device_state_export. NULL is a no-op. */
+DUO_API void duo_device_blob_free(uint8_t *blob, size_t blob_len);
+
+/* Application bytes stored inside the state blob, integrity-protected with
+ * it (e.g. the CLI keeps the pinned CA certificate there). Not secret.
+ * set: copies data (<= DUO_DEVICE_APP_DATA_MAX bytes; len 0 clears); marks the
+ *      state dirty. Returns DUO_OK, DUO_E_MISUSE (no key), DUO_E_INVALID_ARG,
+ *      DUO_E_NOMEM.
+ * get: *data points into ctx (valid until the next call that changes it),
+ *      *len its length (0 if none). Returns DUO_OK, DUO_E_MISUSE (no key). */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_set_app_data(duo_device_ctx *ctx, const uint8_t *data, size_t len);
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_app_data(const duo_device_ctx *ctx, const uint8_t **data, size_t *len);
+
+/* Method paths the library passes to the transport. */
+#define DUO_DEVICE_METHOD_PREFIX "/duosign.v1.DuoSign/"
+
+#ifdef __cplusplus
+}
+#endif
+#endif

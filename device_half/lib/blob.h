@@ -1,0 +1,52 @@
+/* duosign device library: the state blob codec (internal).
+ *
+ * Layout, version 1 (all integers big-endian):
+ *   "DUOS" | u16 version = 1 | u16 flags | u32 total length
+ *   key_id[16] | x2_masked[32] | pin_salt[16] | Q[33]
+ *   u32 paillier_bits | N[bits/8] | ckey[2*bits/8]
+ *   device_secret[32] | enrol sid[32]
+ *   u16 address length | address
+ *   u32 app data length | app data
+ *   SHA-256 of every byte above [32]
+ * The codec only checks the encoding (lengths, magic, version, digest);
+ * device.c checks the values (point on curve, modulus, ciphertext).
+ * Any failure is DUO_E_STATE_CORRUPT: a blob is used whole or not at all. */
+#ifndef DUOSIGN_DEVICE_BLOB_H
+#define DUOSIGN_DEVICE_BLOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "duosign/errors.h"
+
+#define DUO__BLOB_MAGIC "DUOS"
+#define DUO__BLOB_VERSION 1u
+#define DUO__BLOB_FLAG_CONFIRMED 0x0001u
+#define DUO__BLOB_FLAGS_KNOWN 0x0001u
+#define DUO__BLOB_ADDRESS_MAX 255u
+#define DUO__BLOB_APP_MAX 65536u
+
+typedef struct duo__blob_fields {
+    uint16_t flags;
+    uint8_t key_id[16];
+    uint8_t x2_masked[32]; /* SECRET */
+    uint8_t pin_salt[16];
+    uint8_t q[33];
+    uint32_t paillier_bits; /* 2048 or 3072 */
+    const uint8_t *n;       /* bits/8 bytes */
+    const uint8_t *ckey;    /* 2*bits/8 bytes */
+    uint8_t device_secret[32]; /* SECRET */
+    uint8_t sid[32];
+    const char *address; /* not NUL-terminated after parse: use address_len */
+    size_t address_len;
+    const uint8_t *app;
+    size_t app_len;
+} duo__blob_fields;
+
+/* Serializes f. *out is allocated (duo_secure_malloc; free with
+ * duo_secure_free). Returns DUO_OK, DUO_E_INVALID_ARG, DUO_E_NOMEM. */
+DUO_WARN_UNUSED_RESULT int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f);
+/* Parses in. Pointers in *f point into in. DUO_OK or DUO_E_STATE_CORRUPT. */
+DUO_WARN_UNUSED_RESULT int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len);
+
+#endif

@@ -1,0 +1,997 @@
+/* duosign device library: the public API (duosign/device.h) over the P2
+ * engine (device_half/engine/p2.h) and the wire layer (common/wire/wire.h).
+ *
+ * This file moves messages between the engine and the app's transport,
+ * keeps the key, the rotating device secret and its pending successor
+ * (DESIGN 3.5), and (de)serializes the state blob (blob.c). It holds no
+ * protocol logic of its own beyond building the MACed lifecycle requests
+ * (Refresh, Revoke, Status, and the enrolment confirmation after a restart),
+ * which the engine does not cover. */
+#include "duosign/device.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bio.h>
+#include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+
+#include "blob.h"
+#include "duosign/curve.h"
+#include "duosign/mem.h"
+#include "duosign/paillier.h"
+#include "duosign/rng.h"
+#include "p2.h"
+#include "wire.h"
+
+#define ERRMSG_CAP 512
+
+struct duo_device_ctx {
+    duo_ec *ec;
+    duo_rng rng; /* adapter over app_rng; used only when app_rng is set */
+    duo_device_rng_fn app_rng;
+    void *app_rng_user;
+
+    duo_device_transport_fn transport;
+    duo_device_transport_free_fn transport_free;
+    void *transport_user;
+
+    duo_device_wrap_fn wrap, unwrap;
+    void *wrap_user;
+
+    duo_p2_key *key;      /* key->device_secret is the secret in use */
+    int confirmed;
+    uint8_t sid[32];      /* enrolment session id (for the confirmation) */
+    char address[DUO_DEVICE_ADDRESS_MAX + 1];
+    uint8_t *app;
+    size_t app_len;
+
+    uint8_t pending[32];  /* SECRET: next device secret, not yet persisted */
+    int has_pending;
+
+    /* Every change bumps gen; persisted() is accepted only for the blob of
+     * the current generation. */
+    unsigned long gen, exported_gen, persisted_gen;
+    int exported;
+
+    BIGNUM *pre[DUO_DEVICE_PRECOMPUTE_MAX]; /* SECRET: r^N mod N^2 factors */
+    unsigned npre;
+
+    char errmsg[ERRMSG_CAP];
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static int rng_adapter(void *data, uint8_t *out, size_t len) {
+    duo_device_ctx *ctx = data;
+    return ctx->app_rng(ctx->app_rng_user, out, len) == 0 ? 0 : 1;
+}
+
+static const duo_rng *ctx_rng(const duo_device_ctx *ctx) {
+    return ctx->app_rng != NULL ? &ctx->rng : duo_rng_default();
+}
+
+static void begin(duo_device_ctx *ctx) { ctx->errmsg[0] = '\0'; }
+
+/* Records the outcome of an API call: keeps a message set by the transport,
+ * else uses the error table's message. */
+static int finish(duo_device_ctx *ctx, int r) {
+    if (r == DUO_OK) {
+        ctx->errmsg[0] = '\0';
+    } else if (ctx->errmsg[0] == '\0') {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "%s", duo_strerror(r));
+    }
+    return r;
+}
+
+static void mark_dirty(duo_device_ctx *ctx) {
+    ctx->gen++;
+    ctx->exported = 0;
+}
+
+static void drop_precomputed(duo_device_ctx *ctx) {
+    unsigned i;
+    for (i = 0; i < ctx->npre; i++) {
+        BN_clear_free(ctx->pre[i]);
+        ctx->pre[i] = NULL;
+    }
+    ctx->npre = 0;
+}
+
+static void drop_key(duo_device_ctx *ctx) {
+    duo_p2_key_free(ctx->key);
+    ctx->key = NULL;
+    ctx->confirmed = 0;
+    duo_memzero(ctx->sid, sizeof ctx->sid);
+    duo_memzero(ctx->pending, sizeof ctx->pending);
+    ctx->has_pending = 0;
+    free(ctx->app);
+    ctx->app = NULL;
+    ctx->app_len = 0;
+    ctx->address[0] = '\0';
+    drop_precomputed(ctx);
+}
+
+/* One unary call. On success *resp belongs to the transport: release it with
+ * release(). */
+static int rpc(duo_device_ctx *ctx, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
+               size_t *resp_len) {
+    char path[96];
+    char msg[ERRMSG_CAP];
+    int r;
+
+    *resp = NULL;
+    *resp_len = 0;
+    if (ctx->transport == NULL) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "no transport configured");
+        return DUO_E_MISUSE;
+    }
+    snprintf(path, sizeof path, "%s%s", DUO_DEVICE_METHOD_PREFIX, method);
+    msg[0] = '\0';
+    r = ctx->transport(ctx->transport_user, path, req, req_len, resp, resp_len, msg, sizeof msg);
+    msg[sizeof msg - 1] = '\0';
+    if (r != DUO_OK) {
+        if (r > 0 || !duo_err_is_known(r)) {
+            r = DUO_E_IO;
+        }
+        if (msg[0] != '\0') {
+            snprintf(ctx->errmsg, sizeof ctx->errmsg, "%s", msg);
+        }
+        if (*resp != NULL && ctx->transport_free != NULL) {
+            ctx->transport_free(ctx->transport_user, *resp, *resp_len);
+        }
+        *resp = NULL;
+        *resp_len = 0;
+        return r;
+    }
+    if (*resp == NULL && *resp_len != 0) {
+        return DUO_E_DECODE;
+    }
+    return DUO_OK;
+}
+
+static void release(duo_device_ctx *ctx, uint8_t *resp, size_t resp_len) {
+    if (resp != NULL && ctx->transport_free != NULL) {
+        ctx->transport_free(ctx->transport_user, resp, resp_len);
+    }
+}
+
+static void free_req(uint8_t *buf, size_t len) {
+    if (buf != NULL) {
+        duo_memzero(buf, len);
+        free(buf);
+    }
+}
+
+/* Builds, sends, parses. BUILD/PARSE name the wire functions. */
+#define DUO__RPC(ctx, method, build, reqmsg, parse, respmsg, r, label)                        \
+    do {                                                                                      \
+        uint8_t *rq_ = NULL, *rs_ = NULL;                                                      \
+        size_t rql_ = 0, rsl_ = 0;                                                             \
+        if (((r) = build(&rq_, &rql_, (reqmsg))) != DUO_OK) goto label;                        \
+        (r) = rpc((ctx), (method), rq_, rql_, &rs_, &rsl_);                                    \
+        free_req(rq_, rql_);                                                                   \
+        if ((r) != DUO_OK) goto label;                                                         \
+        (r) = parse((respmsg), rs_ ? rs_ : (const uint8_t *)"", rsl_);                         \
+        release((ctx), rs_, rsl_);                                                             \
+        if ((r) != DUO_OK) goto label;                                                         \
+    } while (0)
+
+/* ------------------------------------------------------------ context */
+
+int duo_device_ctx_new(duo_device_ctx **out) {
+    duo_device_ctx *ctx;
+    int r;
+
+    if (out == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    *out = NULL;
+    if ((ctx = calloc(1, sizeof *ctx)) == NULL) {
+        return DUO_E_NOMEM;
+    }
+    if ((r = duo_ec_new(&ctx->ec, NULL)) != DUO_OK) {
+        free(ctx);
+        return r;
+    }
+    ctx->rng.fill = rng_adapter;
+    ctx->rng.data = ctx;
+    ctx->gen = 1;
+    *out = ctx;
+    return DUO_OK;
+}
+
+void duo_device_ctx_free(duo_device_ctx *ctx) {
+    if (ctx == NULL) {
+        return;
+    }
+    drop_key(ctx);
+    duo_ec_free(ctx->ec);
+    duo_memzero(ctx, sizeof *ctx);
+    free(ctx);
+}
+
+int duo_device_set_transport(duo_device_ctx *ctx, duo_device_transport_fn fn, duo_device_transport_free_fn free_resp,
+                             void *user) {
+    if (ctx == NULL || fn == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    ctx->transport = fn;
+    ctx->transport_free = free_resp;
+    ctx->transport_user = user;
+    return DUO_OK;
+}
+
+int duo_device_set_rng(duo_device_ctx *ctx, duo_device_rng_fn fn, void *user) {
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    ctx->app_rng = fn;
+    ctx->app_rng_user = user;
+    return DUO_OK;
+}
+
+int duo_device_set_blob_wrap(duo_device_ctx *ctx, duo_device_wrap_fn wrap, duo_device_wrap_fn unwrap, void *user) {
+    if (ctx == NULL || (wrap == NULL) != (unwrap == NULL)) {
+        return DUO_E_INVALID_ARG;
+    }
+    ctx->wrap = wrap;
+    ctx->unwrap = unwrap;
+    ctx->wrap_user = user;
+    return DUO_OK;
+}
+
+const char *duo_device_errmsg(const duo_device_ctx *ctx) { return ctx != NULL ? ctx->errmsg : "no context"; }
+
+int duo_device_has_key(const duo_device_ctx *ctx) { return ctx != NULL && ctx->key != NULL; }
+
+int duo_device_is_confirmed(const duo_device_ctx *ctx) { return ctx != NULL && ctx->key != NULL && ctx->confirmed; }
+
+/* ------------------------------------------------------------ enrolment */
+
+/* Copies an engine key into one whose lifetime ctx controls (same layout,
+ * freed with duo_p2_key_free, which uses free()). */
+static int adopt_key(duo_device_ctx *ctx, duo_p2_key *k) {
+    ctx->key = k;
+    return DUO_OK;
+}
+
+int duo_device_enroll(duo_device_ctx *ctx, const char *server_address, const uint8_t *token, size_t token_len,
+                      const uint8_t *pin, size_t pin_len, unsigned paillier_bits) {
+    int r = DUO_E_INTERNAL;
+    duo_p2_enroll *s = NULL;
+    duo_p2_enroll_params p;
+    duo_enroll_start_req r1;
+    duo_enroll_start_resp a1;
+    duo_enroll_key_share_req r2;
+    duo_enroll_key_share_resp a2;
+    duo_enroll_pdl_challenge_req r3;
+    duo_enroll_pdl_challenge_resp a3;
+    duo_enroll_pdl_open_req r4;
+    duo_enroll_pdl_open_resp a4;
+    duo_enroll_confirm_req conf;
+    duo_p2_key *key = NULL;
+    size_t alen;
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    memset(&a2, 0, sizeof a2);
+    memset(&r3, 0, sizeof r3);
+    memset(&r4, 0, sizeof r4);
+    if (ctx->key != NULL) {
+        return finish(ctx, DUO_E_EXISTS);
+    }
+    if (server_address == NULL || (alen = strlen(server_address)) == 0 || alen > DUO_DEVICE_ADDRESS_MAX ||
+        token == NULL || token_len == 0 || token_len > DUO_DEVICE_TOKEN_MAX || pin == NULL || pin_len == 0 ||
+        pin_len > DUO_DEVICE_PIN_MAX) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    if (paillier_bits == 0) {
+        paillier_bits = DUO_PAILLIER_BITS_DEFAULT;
+    }
+    if (!duo_paillier_bits_supported(paillier_bits)) {
+        return finish(ctx, DUO_E_UNSUPPORTED);
+    }
+    memset(&p, 0, sizeof p);
+    p.ec = ctx->ec;
+    p.rng = ctx_rng(ctx);
+    p.paillier_bits = paillier_bits;
+    p.token = token;
+    p.token_len = token_len;
+    p.pin = pin;
+    p.pin_len = pin_len;
+    if ((r = duo_p2_enroll_new(&s, &p)) != DUO_OK) goto out;
+
+    /* Round 1 (DESIGN 3.2 step 1): token and device nonce; the cloud commits. */
+    if ((r = duo_p2_enroll_start(s, &r1)) != DUO_OK) goto out;
+    DUO__RPC(ctx, "EnrollStart", duo_wire_build_enroll_start_req, &r1, duo_wire_parse_enroll_start_resp, &a1, r, out);
+    /* Round 2: Q2 and PoK(x2); the cloud opens Q1, sends N, ckey and proofs. */
+    if ((r = duo_p2_enroll_on_start(s, &a1, &r2)) != DUO_OK) goto out;
+    DUO__RPC(ctx, "EnrollKeyShare", duo_wire_build_enroll_key_share_req, &r2, duo_wire_parse_enroll_key_share_resp,
+             &a2, r, out);
+    /* Round 3: the engine checks N, the proofs and ckey, then starts L_PDL. */
+    if ((r = duo_p2_enroll_on_key_share(s, &a2, &r3)) != DUO_OK) goto out;
+    DUO__RPC(ctx, "EnrollPdlChallenge", duo_wire_build_enroll_pdl_challenge_req, &r3,
+             duo_wire_parse_enroll_pdl_challenge_resp, &a3, r, out);
+    /* Round 4: open (a, b); the cloud opens alpha*G. */
+    if ((r = duo_p2_enroll_on_pdl_challenge(s, &a3, &r4)) != DUO_OK) goto out;
+    DUO__RPC(ctx, "EnrollPdlOpen", duo_wire_build_enroll_pdl_open_req, &r4, duo_wire_parse_enroll_pdl_open_resp, &a4,
+             r, out);
+    if ((r = duo_p2_enroll_on_pdl_open(s, &a4)) != DUO_OK) goto out;
+    if ((r = duo_p2_enroll_take_key(s, &key)) != DUO_OK) goto out;
+    /* Only the sid is kept: the confirmation is rebuilt from the key (its
+     * MAC under the first device secret) when the app confirms, so it can be
+     * retried after a restart. */
+    if ((r = duo_p2_enroll_confirm(s, &conf)) != DUO_OK) goto out;
+    memcpy(ctx->sid, conf.sid, 32);
+    if ((r = adopt_key(ctx, key)) != DUO_OK) goto out;
+    key = NULL;
+    memcpy(ctx->address, server_address, alen + 1);
+    ctx->confirmed = 0;
+    ctx->has_pending = 0;
+    mark_dirty(ctx);
+    r = DUO_OK;
+out:
+    duo_wire_free_enroll_key_share_resp(&a2);
+    duo_wire_free_enroll_pdl_challenge_req(&r3);
+    duo_memzero(&r4, sizeof r4);
+    duo_memzero(&conf, sizeof conf);
+    duo_p2_key_free(key);
+    duo_p2_enroll_free(s);
+    return finish(ctx, r);
+}
+
+int duo_device_enroll_confirm(duo_device_ctx *ctx, char *revocation_code, size_t code_cap) {
+    int r = DUO_E_INTERNAL;
+    duo_enroll_confirm_req req;
+    duo_enroll_confirm_resp resp;
+    uint8_t mi[32];
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    if (revocation_code != NULL) {
+        if (code_cap == 0) {
+            return finish(ctx, DUO_E_INVALID_ARG);
+        }
+        revocation_code[0] = '\0';
+    }
+    if (ctx->key == NULL || ctx->confirmed) {
+        return finish(ctx, DUO_E_MISUSE);
+    }
+    if (duo_device_state_dirty(ctx)) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "store the state durably before confirming the enrolment");
+        return finish(ctx, DUO_E_MISUSE);
+    }
+    memset(&req, 0, sizeof req);
+    memset(&resp, 0, sizeof resp);
+    memcpy(req.sid, ctx->sid, 32);
+    duo_point_serialize(ctx->ec, req.public_key, &ctx->key->q);
+    if ((r = duo_wire_mac_input_enroll_confirm(mi, &req)) != DUO_OK) goto out;
+    if ((r = duo_mac_compute(req.mac, ctx->key->device_secret, mi)) != DUO_OK) goto out;
+    DUO__RPC(ctx, "EnrollConfirm", duo_wire_build_enroll_confirm_req, &req, duo_wire_parse_enroll_confirm_resp,
+             &resp, r, out);
+    if (revocation_code != NULL) {
+        if (strlen(resp.revocation_code) + 1 > code_cap) {
+            r = DUO_E_BUFFER_TOO_SMALL;
+        } else {
+            memcpy(revocation_code, resp.revocation_code, strlen(resp.revocation_code) + 1);
+        }
+    }
+    /* The cloud has activated the key: record it even if the code did not
+     * fit, so the app stores the confirmed flag. */
+    ctx->confirmed = 1;
+    mark_dirty(ctx);
+out:
+    duo_memzero(mi, sizeof mi);
+    duo_memzero(&resp, sizeof resp);
+    return finish(ctx, r);
+}
+
+/* ------------------------------------------------------------ signing */
+
+static int need_key(duo_device_ctx *ctx) {
+    if (ctx->key == NULL) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "no key: enrol first or load a state");
+        return DUO_E_MISUSE;
+    }
+    if (!ctx->confirmed) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "the enrolment is not confirmed yet");
+        return DUO_E_MISUSE;
+    }
+    return DUO_OK;
+}
+
+/* DESIGN 3.3, both rounds, and the secret rotation of 3.5. */
+static int sign_inner(duo_device_ctx *ctx, uint8_t sig[64], const uint8_t digest[32], const uint8_t *pin,
+                      size_t pin_len) {
+    int r = DUO_E_INTERNAL;
+    duo_p2_sign *s = NULL;
+    duo_p2_sign_params p;
+    duo_sign_start_req r1;
+    duo_sign_start_resp a1;
+    duo_sign_finish_req r2;
+    duo_sign_finish_resp a2;
+    uint8_t next[32];
+
+    memset(&r2, 0, sizeof r2);
+    memset(&a2, 0, sizeof a2);
+    memset(&p, 0, sizeof p);
+    p.ec = ctx->ec;
+    p.rng = ctx_rng(ctx);
+    p.key = ctx->key; /* key->device_secret: the secret in use */
+    p.pin = pin;
+    p.pin_len = pin_len;
+    p.digest = digest;
+    if (ctx->npre > 0) {
+        /* Used once: the engine takes it whatever happens. */
+        p.precomputed_rn = ctx->pre[--ctx->npre];
+        ctx->pre[ctx->npre] = NULL;
+    }
+    if ((r = duo_p2_sign_new(&s, &p)) != DUO_OK) goto out;
+    if ((r = duo_p2_sign_start(s, &r1)) != DUO_OK) goto out;
+    DUO__RPC(ctx, "SignStart", duo_wire_build_sign_start_req, &r1, duo_wire_parse_sign_start_resp, &a1, r, out);
+    if ((r = duo_p2_sign_on_start(s, &a1, &r2)) != DUO_OK) goto out;
+    DUO__RPC(ctx, "SignFinish", duo_wire_build_sign_finish_req, &r2, duo_wire_parse_sign_finish_resp, &a2, r, out);
+    if ((r = duo_p2_sign_on_finish(s, &a2, sig)) != DUO_OK) goto out;
+    /* The cloud derived the same pending secret; the app persists it. */
+    if ((r = duo_secret_rotate(next, ctx->key->device_secret, duo_p2_sign_sid(s), a2.rotate_seed)) != DUO_OK) {
+        goto out;
+    }
+    memcpy(ctx->pending, next, 32);
+    ctx->has_pending = 1;
+    mark_dirty(ctx);
+out:
+    duo_memzero(next, sizeof next);
+    duo_wire_free_sign_finish_req(&r2);
+    duo_memzero(&a2, sizeof a2);
+    duo_p2_sign_free(s);
+    if (r != DUO_OK) {
+        duo_memzero(sig, 64);
+    }
+    return r;
+}
+
+int duo_device_sign(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
+                    const uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const uint8_t *pin, size_t pin_len) {
+    int r;
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    if (sig == NULL || digest == NULL || pin == NULL || pin_len == 0 || pin_len > DUO_DEVICE_PIN_MAX) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    if ((r = need_key(ctx)) != DUO_OK) {
+        return finish(ctx, r);
+    }
+    return finish(ctx, sign_inner(ctx, sig, digest, pin, pin_len));
+}
+
+int duo_device_sig_to_der(uint8_t *der, size_t *der_len, const uint8_t sig[DUO_DEVICE_SIG_BYTES]) {
+    ECDSA_SIG *es = NULL;
+    BIGNUM *br = NULL, *bs = NULL;
+    unsigned char *p = NULL;
+    int n, r = DUO_E_INTERNAL;
+
+    if (der == NULL || der_len == NULL || sig == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    if ((es = ECDSA_SIG_new()) == NULL || (br = BN_bin2bn(sig, 32, NULL)) == NULL ||
+        (bs = BN_bin2bn(sig + 32, 32, NULL)) == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    if (BN_is_zero(br) || BN_is_zero(bs)) {
+        r = DUO_E_INVALID_ARG;
+        goto out;
+    }
+    if (ECDSA_SIG_set0(es, br, bs) != 1) goto out;
+    br = bs = NULL;
+    if ((n = i2d_ECDSA_SIG(es, &p)) <= 0) goto out;
+    if ((size_t)n > *der_len) {
+        r = DUO_E_BUFFER_TOO_SMALL;
+        goto out;
+    }
+    memcpy(der, p, (size_t)n);
+    *der_len = (size_t)n;
+    r = DUO_OK;
+out:
+    OPENSSL_free(p);
+    BN_free(br);
+    BN_free(bs);
+    ECDSA_SIG_free(es);
+    return r;
+}
+
+int duo_device_precompute(duo_device_ctx *ctx, unsigned count, unsigned *available) {
+    int r = DUO_OK;
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    if (available != NULL) {
+        *available = ctx->npre;
+    }
+    if (ctx->key == NULL) {
+        return finish(ctx, DUO_E_MISUSE);
+    }
+    while (count > 0 && ctx->npre < DUO_DEVICE_PRECOMPUTE_MAX) {
+        BIGNUM *rn = BN_secure_new();
+        if (rn == NULL) {
+            r = DUO_E_NOMEM;
+            break;
+        }
+        if ((r = duo_paillier_rn(ctx->key->paillier, rn, ctx_rng(ctx))) != DUO_OK) {
+            BN_clear_free(rn);
+            break;
+        }
+        ctx->pre[ctx->npre++] = rn;
+        count--;
+    }
+    if (available != NULL) {
+        *available = ctx->npre;
+    }
+    return finish(ctx, r);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+#define CHANGE_PIN_TAG "duosign/v1/change-pin"
+
+int duo_device_change_pin(duo_device_ctx *ctx, const uint8_t *old_pin, size_t old_pin_len, const uint8_t *new_pin,
+                          size_t new_pin_len) {
+    int r;
+    uint8_t buf[sizeof CHANGE_PIN_TAG - 1 + 16 + 32], digest[32], sig[64];
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    if (old_pin == NULL || old_pin_len == 0 || old_pin_len > DUO_DEVICE_PIN_MAX || new_pin == NULL ||
+        new_pin_len == 0 || new_pin_len > DUO_DEVICE_PIN_MAX) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    if ((r = need_key(ctx)) != DUO_OK) {
+        return finish(ctx, r);
+    }
+    /* The online PIN proof: a signature over a digest no document can have
+     * (domain-separated, fresh randomness). */
+    memcpy(buf, CHANGE_PIN_TAG, sizeof CHANGE_PIN_TAG - 1);
+    memcpy(buf + sizeof CHANGE_PIN_TAG - 1, ctx->key->key_id, 16);
+    if ((r = duo_rng_bytes(ctx_rng(ctx), buf + sizeof CHANGE_PIN_TAG - 1 + 16, 32)) != DUO_OK) goto out;
+    SHA256(buf, sizeof buf, digest);
+    if ((r = sign_inner(ctx, sig, digest, old_pin, old_pin_len)) != DUO_OK) goto out;
+    /* old_pin is proven: re-mask locally with a fresh salt. */
+    if ((r = duo_p2_key_change_pin(ctx->ec, ctx->key, old_pin, old_pin_len, new_pin, new_pin_len, ctx_rng(ctx))) !=
+        DUO_OK) {
+        goto out;
+    }
+    mark_dirty(ctx);
+out:
+    duo_memzero(sig, sizeof sig);
+    return finish(ctx, r);
+}
+
+static int fill_mac_req(duo_device_ctx *ctx, uint8_t key_id[16], uint8_t nonce[32]) {
+    memcpy(key_id, ctx->key->key_id, 16);
+    return duo_rng_bytes(ctx_rng(ctx), nonce, 32);
+}
+
+int duo_device_refresh(duo_device_ctx *ctx) {
+    int r;
+    duo_refresh_req req;
+    duo_refresh_resp resp;
+    uint8_t mi[32], next[32];
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    memset(&req, 0, sizeof req);
+    memset(&resp, 0, sizeof resp);
+    if ((r = need_key(ctx)) != DUO_OK) {
+        return finish(ctx, r);
+    }
+    if ((r = fill_mac_req(ctx, req.key_id, req.device_nonce)) != DUO_OK) goto out;
+    if ((r = duo_wire_mac_input_refresh(mi, &req)) != DUO_OK) goto out;
+    if ((r = duo_mac_compute(req.mac, ctx->key->device_secret, mi)) != DUO_OK) goto out;
+    DUO__RPC(ctx, "Refresh", duo_wire_build_refresh_req, &req, duo_wire_parse_refresh_resp, &resp, r, out);
+    /* Rotation context for a refresh: the request's device nonce. */
+    if ((r = duo_secret_rotate(next, ctx->key->device_secret, req.device_nonce, resp.rotate_seed)) != DUO_OK) goto out;
+    memcpy(ctx->pending, next, 32);
+    ctx->has_pending = 1;
+    mark_dirty(ctx);
+out:
+    duo_memzero(next, sizeof next);
+    duo_memzero(mi, sizeof mi);
+    duo_memzero(&resp, sizeof resp);
+    return finish(ctx, r);
+}
+
+int duo_device_revoke(duo_device_ctx *ctx) {
+    int r;
+    duo_revoke_req req;
+    uint8_t mi[32];
+    uint8_t *rq = NULL, *rs = NULL;
+    size_t rql = 0, rsl = 0;
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    memset(&req, 0, sizeof req);
+    if (ctx->key == NULL) {
+        return finish(ctx, DUO_E_MISUSE);
+    }
+    req.has_mac = 1;
+    if ((r = fill_mac_req(ctx, req.key_id, req.device_nonce)) != DUO_OK) goto out;
+    if ((r = duo_wire_mac_input_revoke(mi, &req)) != DUO_OK) goto out;
+    if ((r = duo_mac_compute(req.mac, ctx->key->device_secret, mi)) != DUO_OK) goto out;
+    if ((r = duo_wire_build_revoke_req(&rq, &rql, &req)) != DUO_OK) goto out;
+    r = rpc(ctx, "Revoke", rq, rql, &rs, &rsl);
+    free_req(rq, rql);
+    if (r != DUO_OK) goto out;
+    r = duo_wire_parse_revoke_resp(rs ? rs : (const uint8_t *)"", rsl);
+    release(ctx, rs, rsl);
+out:
+    duo_memzero(mi, sizeof mi);
+    return finish(ctx, r);
+}
+
+int duo_device_status(duo_device_ctx *ctx, duo_device_status_info *info) {
+    int r;
+    duo_status_req req;
+    duo_status_resp resp;
+    uint8_t mi[32];
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    if (info == NULL) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    memset(info, 0, sizeof *info);
+    memset(&req, 0, sizeof req);
+    memset(&resp, 0, sizeof resp);
+    if (ctx->key == NULL) {
+        return finish(ctx, DUO_E_MISUSE);
+    }
+    if ((r = fill_mac_req(ctx, req.key_id, req.device_nonce)) != DUO_OK) goto out;
+    if ((r = duo_wire_mac_input_status(mi, &req)) != DUO_OK) goto out;
+    if ((r = duo_mac_compute(req.mac, ctx->key->device_secret, mi)) != DUO_OK) goto out;
+    DUO__RPC(ctx, "Status", duo_wire_build_status_req, &req, duo_wire_parse_status_resp, &resp, r, out);
+    info->state = (int)resp.state;
+    info->pin_attempts_left = resp.pin_attempts_left;
+    info->locked_until = resp.locked_until;
+    memcpy(info->public_key, resp.public_key, 33);
+out:
+    duo_memzero(mi, sizeof mi);
+    return finish(ctx, r);
+}
+
+/* ------------------------------------------------------------ public key */
+
+int duo_device_pubkey(const duo_device_ctx *ctx, uint8_t out[DUO_DEVICE_PUBKEY_BYTES]) {
+    if (ctx == NULL || out == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    if (ctx->key == NULL) {
+        return DUO_E_MISUSE;
+    }
+    duo_point_serialize(ctx->ec, out, &ctx->key->q);
+    return DUO_OK;
+}
+
+int duo_device_pubkey_pem(const duo_device_ctx *ctx, char *pem, size_t *pem_len) {
+    int r = DUO_E_INTERNAL;
+    uint8_t pt[65];
+    size_t ptlen = sizeof pt;
+    OSSL_PARAM_BLD *bld = NULL;
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *pctx = NULL;
+    EVP_PKEY *pkey = NULL;
+    BIO *bio = NULL;
+    char *data = NULL;
+    long n;
+
+    if (ctx == NULL || pem == NULL || pem_len == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    if (ctx->key == NULL) {
+        return DUO_E_MISUSE;
+    }
+    if (secp256k1_ec_pubkey_serialize(duo_ec_secp(ctx->ec), pt, &ptlen, &ctx->key->q.p, SECP256K1_EC_UNCOMPRESSED) !=
+        1) {
+        return DUO_E_INTERNAL;
+    }
+    if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "secp256k1", 0) != 1 ||
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, ptlen) != 1 ||
+        (params = OSSL_PARAM_BLD_to_param(bld)) == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    if ((pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL || EVP_PKEY_fromdata_init(pctx) != 1 ||
+        EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+        goto out;
+    }
+    if ((bio = BIO_new(BIO_s_mem())) == NULL || PEM_write_bio_PUBKEY(bio, pkey) != 1) goto out;
+    n = BIO_get_mem_data(bio, &data);
+    if (n <= 0) goto out;
+    if ((size_t)n + 1 > *pem_len) {
+        r = DUO_E_BUFFER_TOO_SMALL;
+        goto out;
+    }
+    memcpy(pem, data, (size_t)n);
+    pem[n] = '\0';
+    *pem_len = (size_t)n;
+    r = DUO_OK;
+out:
+    BIO_free(bio);
+    EVP_PKEY_free(pkey);
+    EVP_PKEY_CTX_free(pctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    return r;
+}
+
+int duo_device_key_id(const duo_device_ctx *ctx, uint8_t out[DUO_DEVICE_KEY_ID_BYTES]) {
+    if (ctx == NULL || out == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    if (ctx->key == NULL) {
+        return DUO_E_MISUSE;
+    }
+    memcpy(out, ctx->key->key_id, 16);
+    return DUO_OK;
+}
+
+const char *duo_device_server_address(const duo_device_ctx *ctx) {
+    return (ctx != NULL && ctx->key != NULL) ? ctx->address : NULL;
+}
+
+/* ------------------------------------------------------------ state blob */
+
+int duo_device_state_export(duo_device_ctx *ctx, uint8_t **blob, size_t *blob_len) {
+    int r = DUO_E_INTERNAL;
+    duo__blob_fields f;
+    uint8_t *n = NULL, *ck = NULL, *inner = NULL, *outer = NULL;
+    size_t nb = 0, inner_len = 0, outer_len;
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    if (blob == NULL || blob_len == NULL) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    *blob = NULL;
+    *blob_len = 0;
+    if (ctx->key == NULL) {
+        return finish(ctx, DUO_E_MISUSE);
+    }
+    memset(&f, 0, sizeof f);
+    f.paillier_bits = duo_paillier_pub_bits(ctx->key->paillier);
+    nb = f.paillier_bits / 8u;
+    if ((n = malloc(nb)) == NULL || (ck = malloc(2 * nb)) == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    if ((r = duo_paillier_pub_serialize(ctx->key->paillier, n, nb)) != DUO_OK) goto out;
+    if ((r = duo_paillier_ciphertext_serialize(ctx->key->paillier, ck, 2 * nb, ctx->key->ckey)) != DUO_OK) goto out;
+    f.flags = ctx->confirmed ? DUO__BLOB_FLAG_CONFIRMED : 0;
+    memcpy(f.key_id, ctx->key->key_id, 16);
+    memcpy(f.x2_masked, ctx->key->x2_masked.b, 32);
+    memcpy(f.pin_salt, ctx->key->pin_salt, 16);
+    duo_point_serialize(ctx->ec, f.q, &ctx->key->q);
+    f.n = n;
+    f.ckey = ck;
+    /* The stored secret is the one the next process must use: the pending
+     * one if any (DESIGN 3.5: the cloud holds it as its pending secret). */
+    memcpy(f.device_secret, ctx->has_pending ? ctx->pending : ctx->key->device_secret, 32);
+    memcpy(f.sid, ctx->sid, 32);
+    f.address = ctx->address;
+    f.address_len = strlen(ctx->address);
+    f.app = ctx->app;
+    f.app_len = ctx->app_len;
+    if ((r = duo__blob_encode(&inner, &inner_len, &f)) != DUO_OK) goto out;
+    if (ctx->wrap != NULL) {
+        outer_len = inner_len + DUO_DEVICE_WRAP_OVERHEAD_MAX;
+        if ((outer = duo_secure_malloc(outer_len)) == NULL) {
+            r = DUO_E_NOMEM;
+            goto out;
+        }
+        if ((r = ctx->wrap(ctx->wrap_user, outer, &outer_len, inner, inner_len)) != DUO_OK) {
+            if (r > 0 || !duo_err_is_known(r)) r = DUO_E_INTERNAL;
+            goto out;
+        }
+        if (outer_len > inner_len + DUO_DEVICE_WRAP_OVERHEAD_MAX) {
+            r = DUO_E_BUFFER_TOO_SMALL;
+            goto out;
+        }
+        *blob = outer;
+        *blob_len = outer_len;
+        outer = NULL;
+    } else {
+        *blob = inner;
+        *blob_len = inner_len;
+        inner = NULL;
+    }
+    ctx->exported = 1;
+    ctx->exported_gen = ctx->gen;
+    r = DUO_OK;
+out:
+    duo_memzero(&f, sizeof f);
+    free(n);
+    free(ck);
+    duo_secure_free(inner);
+    duo_secure_free(outer);
+    return finish(ctx, r);
+}
+
+int duo_device_state_persisted(duo_device_ctx *ctx) {
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    if (ctx->key == NULL || !ctx->exported || ctx->exported_gen != ctx->gen) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "no exported state of the current generation to acknowledge");
+        return finish(ctx, DUO_E_MISUSE);
+    }
+    if (ctx->has_pending) {
+        memcpy(ctx->key->device_secret, ctx->pending, 32);
+        duo_memzero(ctx->pending, 32);
+        ctx->has_pending = 0;
+    }
+    ctx->persisted_gen = ctx->gen;
+    return DUO_OK;
+}
+
+int duo_device_state_dirty(const duo_device_ctx *ctx) {
+    return ctx != NULL && ctx->key != NULL && ctx->persisted_gen != ctx->gen;
+}
+
+int duo_device_state_import(duo_device_ctx *ctx, const uint8_t *blob, size_t blob_len) {
+    int r = DUO_E_STATE_CORRUPT;
+    duo__blob_fields f;
+    uint8_t *plain = NULL;
+    size_t plain_len = 0;
+    const uint8_t *in = blob;
+    size_t in_len = blob_len;
+    duo_p2_key *key = NULL;
+    uint8_t *app = NULL;
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    memset(&f, 0, sizeof f);
+    if (ctx->key != NULL) {
+        return finish(ctx, DUO_E_EXISTS);
+    }
+    if (blob == NULL || blob_len == 0) {
+        return finish(ctx, DUO_E_STATE_CORRUPT);
+    }
+    if (ctx->unwrap != NULL) {
+        plain_len = blob_len;
+        if ((plain = duo_secure_malloc(plain_len)) == NULL) {
+            return finish(ctx, DUO_E_NOMEM);
+        }
+        if (ctx->unwrap(ctx->wrap_user, plain, &plain_len, blob, blob_len) != DUO_OK || plain_len > blob_len) {
+            r = DUO_E_STATE_CORRUPT;
+            goto out;
+        }
+        in = plain;
+        in_len = plain_len;
+    }
+    if ((r = duo__blob_decode(&f, in, in_len)) != DUO_OK) goto out;
+
+    /* Values: anything invalid is corruption too. */
+    r = DUO_E_NOMEM;
+    if ((key = calloc(1, sizeof *key)) == NULL) goto out;
+    r = DUO_E_STATE_CORRUPT;
+    memcpy(key->key_id, f.key_id, 16);
+    if (duo_scalar_parse(ctx->ec, &key->x2_masked, f.x2_masked) != DUO_OK) goto out;
+    memcpy(key->pin_salt, f.pin_salt, 16);
+    if (duo_point_parse(ctx->ec, &key->q, f.q, 33) != DUO_OK) goto out;
+    if (duo_paillier_pub_parse(&key->paillier, f.n, f.paillier_bits / 8u, f.paillier_bits) != DUO_OK) goto out;
+    if ((key->ckey = BN_new()) == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    if (duo_paillier_ciphertext_parse(key->paillier, key->ckey, f.ckey, 2u * f.paillier_bits / 8u) != DUO_OK) goto out;
+    memcpy(key->device_secret, f.device_secret, 32);
+    if (f.address_len == 0 || f.address_len > DUO_DEVICE_ADDRESS_MAX || memchr(f.address, 0, f.address_len) != NULL) {
+        goto out;
+    }
+    if (f.app_len > 0) {
+        if ((app = malloc(f.app_len)) == NULL) {
+            r = DUO_E_NOMEM;
+            goto out;
+        }
+        memcpy(app, f.app, f.app_len);
+    }
+    /* All checks passed: commit to ctx in one go. */
+    ctx->key = key;
+    key = NULL;
+    ctx->confirmed = (f.flags & DUO__BLOB_FLAG_CONFIRMED) != 0;
+    memcpy(ctx->sid, f.sid, 32);
+    memcpy(ctx->address, f.address, f.address_len);
+    ctx->address[f.address_len] = '\0';
+    ctx->app = app;
+    ctx->app_len = f.app_len;
+    app = NULL;
+    ctx->has_pending = 0;
+    /* What was loaded is what is stored. */
+    ctx->gen++;
+    ctx->exported = 1;
+    ctx->exported_gen = ctx->gen;
+    ctx->persisted_gen = ctx->gen;
+    r = DUO_OK;
+out:
+    duo_memzero(&f, sizeof f);
+    duo_p2_key_free(key);
+    free(app);
+    if (plain != NULL) {
+        duo_memzero(plain, blob_len);
+        duo_secure_free(plain);
+    }
+    return finish(ctx, r);
+}
+
+void duo_device_blob_free(uint8_t *blob, size_t blob_len) {
+    (void)blob_len; /* duo_secure_free knows the size and wipes */
+    duo_secure_free(blob);
+}
+
+int duo_device_set_app_data(duo_device_ctx *ctx, const uint8_t *data, size_t len) {
+    uint8_t *copy = NULL;
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    if (ctx->key == NULL) {
+        return finish(ctx, DUO_E_MISUSE);
+    }
+    if (len > DUO_DEVICE_APP_DATA_MAX || (len > 0 && data == NULL)) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    if (len > 0) {
+        if ((copy = malloc(len)) == NULL) {
+            return finish(ctx, DUO_E_NOMEM);
+        }
+        memcpy(copy, data, len);
+    }
+    free(ctx->app);
+    ctx->app = copy;
+    ctx->app_len = len;
+    mark_dirty(ctx);
+    return DUO_OK;
+}
+
+int duo_device_app_data(const duo_device_ctx *ctx, const uint8_t **data, size_t *len) {
+    if (ctx == NULL || data == NULL || len == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    *data = NULL;
+    *len = 0;
+    if (ctx->key == NULL) {
+        return DUO_E_MISUSE;
+    }
+    *data = ctx->app;
+    *len = ctx->app_len;
+    return DUO_OK;
+}
