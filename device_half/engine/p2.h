@@ -72,6 +72,8 @@ DUO_WARN_UNUSED_RESULT int duo_p2_enroll_on_pdl_open(duo_p2_enroll *s, const duo
 DUO_WARN_UNUSED_RESULT int duo_p2_enroll_take_key(duo_p2_enroll *s, duo_p2_key **out);
 /* The confirmation request (MAC under the first device secret). */
 DUO_WARN_UNUSED_RESULT int duo_p2_enroll_confirm(duo_p2_enroll *s, duo_enroll_confirm_req *req);
+/* The session id (valid after on_start). Added for tests and logging. */
+const uint8_t *duo_p2_enroll_sid(const duo_p2_enroll *s);
 
 /* ---- signing ---- */
 typedef struct duo_p2_sign duo_p2_sign;
