@@ -1,0 +1,488 @@
+/* duosign-cloud: the government cloud signer daemon and its admin commands.
+ *
+ *   duosign-cloud init   --data DIR [--force]
+ *   duosign-cloud serve  --data DIR --listen ADDR:PORT [...]
+ *   duosign-cloud token issue --data DIR --citizen ID [--ttl SECONDS]
+ *   duosign-cloud key list|show|unlock|revoke ...
+ *   duosign-cloud audit verify|list --data DIR
+ *
+ * Errors go to stderr with a non-zero exit status (1 failure, 2 usage). */
+#include "daemon.h"
+
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "duosign/mem.h"
+#include "keystore.h"
+
+#define PROG "duosign-cloud"
+
+/* ------------------------------------------------------ argument helper */
+
+/* Matches "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i. */
+static int opt_val(int argc, char **argv, int *i, const char *name, const char **val) {
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0) return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0') return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, PROG ": %s needs a value\n", name);
+        exit(DUO_EXIT_USAGE);
+    }
+    *val = argv[++*i];
+    return 1;
+}
+
+static int is_help(const char *a) { return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0; }
+
+static void unknown_arg(const char *cmd, const char *a) {
+    fprintf(stderr, PROG " %s: unknown argument '%s' (try '" PROG " %s --help')\n", cmd, a, cmd);
+    exit(DUO_EXIT_USAGE);
+}
+
+static void need(const char *cmd, const char *opt, const char *val) {
+    if (!val || !*val) {
+        fprintf(stderr, PROG " %s: %s is required (try '" PROG " %s --help')\n", cmd, opt, cmd);
+        exit(DUO_EXIT_USAGE);
+    }
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, PROG ": ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return DUO_EXIT_FAIL;
+}
+
+/* ------------------------------------------------------------- store */
+
+int duo__open_store(void **out, const char *dir, int create, char *err, size_t cap) {
+    char path[DUO_PATH_MAX];
+    duo_kek kek;
+    duo_keystore *ks = NULL;
+    *out = NULL;
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, cap, "data directory %s does not exist; create it with '" PROG " init --data %s'",
+                 dir, dir);
+        return DUO_E_IO;
+    }
+    snprintf(path, sizeof path, "%s/" DUO_FILE_KEK, dir);
+    char kerr[DUO_ERRMSG_MAX] = "";
+    int r = duo_kek_load_file(&kek, kerr, sizeof kerr, path);
+    if (r != DUO_OK) {
+        snprintf(err, cap, "cannot load the key-encryption key %s: %s", path, kerr[0] ? kerr : duo_strerror(r));
+        return r;
+    }
+    snprintf(path, sizeof path, "%s/" DUO_FILE_DB, dir);
+    if (!create && access(path, F_OK) != 0) {
+        duo_kek_clear(&kek);
+        snprintf(err, cap, "key database %s is missing; the data directory is incomplete", path);
+        return DUO_E_IO;
+    }
+    r = duo_keystore_open_sqlite(&ks, path, &kek, NULL);
+    duo_kek_clear(&kek);
+    if (r != DUO_OK) {
+        snprintf(err, cap, "cannot open the key database %s: %s", path, duo_strerror(r));
+        return r;
+    }
+    *out = ks;
+    return DUO_OK;
+}
+
+static duo_keystore *open_or_die(const char *dir) {
+    char err[DUO_ERRMSG_MAX];
+    void *ks;
+    if (duo__open_store(&ks, dir, 0, err, sizeof err) != DUO_OK) {
+        fprintf(stderr, PROG ": %s\n", err);
+        exit(DUO_EXIT_FAIL);
+    }
+    return ks;
+}
+
+/* -------------------------------------------------------------- init */
+
+static const char *const data_files[] = {DUO_FILE_KEK, DUO_FILE_DB, DUO_FILE_DB "-wal", DUO_FILE_DB "-shm",
+                                         DUO_FILE_CA, DUO_FILE_CERT, DUO_FILE_KEY};
+
+static int dir_is_empty(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    struct dirent *e;
+    int empty = 1;
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            empty = 0;
+            break;
+        }
+    closedir(d);
+    return empty;
+}
+
+static int cmd_init(int argc, char **argv) {
+    const char *dir = NULL, *v;
+    int force = 0;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: " PROG " init --data DIR [--force]\n\n"
+                   "Creates a data directory (mode 0700) holding:\n"
+                   "  kek         a random 32-byte key-encryption key (0600)\n"
+                   "  keys.db     the SQLite key store and audit log\n"
+                   "  ca.pem      a development CA certificate (EC P-256)\n"
+                   "  server.pem  a server certificate for localhost and 127.0.0.1\n"
+                   "  server.key  its private key (0600)\n"
+                   "Refuses a directory that exists and is not empty unless --force is given;\n"
+                   "--force DESTROYS the keys stored there.\n");
+            return DUO_EXIT_OK;
+        } else if (opt_val(argc, argv, &i, "--data", &v)) {
+            dir = v;
+        } else if (strcmp(argv[i], "--force") == 0) {
+            force = 1;
+        } else {
+            unknown_arg("init", argv[i]);
+        }
+    }
+    need("init", "--data DIR", dir);
+    struct stat st;
+    char path[DUO_PATH_MAX], err[DUO_ERRMSG_MAX] = "";
+    if (stat(dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) return fail("%s exists and is not a directory", dir);
+        int empty = dir_is_empty(dir);
+        if (empty < 0) return fail("cannot read directory %s", dir);
+        if (!empty && !force)
+            return fail("%s exists and is not empty; refusing to overwrite it. Use another directory, "
+                        "or --force to destroy the keys in it",
+                        dir);
+        if (!empty)
+            for (size_t i = 0; i < sizeof data_files / sizeof data_files[0]; i++) {
+                snprintf(path, sizeof path, "%s/%s", dir, data_files[i]);
+                if (unlink(path) != 0 && errno != ENOENT) return fail("cannot remove %s: %s", path, strerror(errno));
+            }
+        if (chmod(dir, 0700) != 0) return fail("cannot chmod 0700 %s: %s", dir, strerror(errno));
+    } else if (mkdir(dir, 0700) != 0) {
+        return fail("cannot create %s: %s", dir, strerror(errno));
+    }
+
+    snprintf(path, sizeof path, "%s/" DUO_FILE_KEK, dir);
+    int r = duo_kek_create_file(NULL, err, sizeof err, path, NULL);
+    if (r != DUO_OK) return fail("cannot create the key-encryption key: %s", err[0] ? err : duo_strerror(r));
+    if ((r = duo__pki_create(dir, err, sizeof err)) != DUO_OK) return fail("%s", err);
+    void *ksv;
+    if ((r = duo__open_store(&ksv, dir, 1, err, sizeof err)) != DUO_OK) return fail("%s", err);
+    duo_keystore *ks = ksv;
+    duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "init: data directory created"};
+    r = duo_keystore_audit_append(ks, NULL, &ev);
+    duo_keystore_free(ks);
+    if (r != DUO_OK) return fail("cannot write the audit log: %s", duo_strerror(r));
+    printf("initialised %s\n", dir);
+    printf("  key-encryption key  %s/" DUO_FILE_KEK "\n", dir);
+    printf("  key store           %s/" DUO_FILE_DB "\n", dir);
+    printf("  TLS (development)   %s/" DUO_FILE_CA ", " DUO_FILE_CERT ", " DUO_FILE_KEY "\n", dir);
+    printf("next: " PROG " serve --data %s --listen 127.0.0.1:7443\n", dir);
+    return DUO_EXIT_OK;
+}
+
+/* ------------------------------------------------------------- token */
+
+static int cmd_token(int argc, char **argv) {
+    const char *dir = NULL, *citizen = NULL, *ttl_s = NULL, *v;
+    if (argc < 2 || is_help(argv[1])) {
+        printf("usage: " PROG " token issue --data DIR --citizen ID [--ttl SECONDS]\n\n"
+               "Prints a one-time enrolment token for the citizen on stdout. Only its\n"
+               "SHA-256 is stored. Default TTL 86400 s (24 h).\n");
+        return argc < 2 ? DUO_EXIT_USAGE : DUO_EXIT_OK;
+    }
+    if (strcmp(argv[1], "issue") != 0) unknown_arg("token", argv[1]);
+    for (int i = 2; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: " PROG " token issue --data DIR --citizen ID [--ttl SECONDS]\n");
+            return DUO_EXIT_OK;
+        } else if (opt_val(argc, argv, &i, "--data", &v)) {
+            dir = v;
+        } else if (opt_val(argc, argv, &i, "--citizen", &v)) {
+            citizen = v;
+        } else if (opt_val(argc, argv, &i, "--ttl", &v)) {
+            ttl_s = v;
+        } else {
+            unknown_arg("token issue", argv[i]);
+        }
+    }
+    need("token issue", "--data DIR", dir);
+    need("token issue", "--citizen ID", citizen);
+    long long ttl = 86400;
+    if (ttl_s) {
+        char *end;
+        ttl = strtoll(ttl_s, &end, 10);
+        if (*end || ttl <= 0 || ttl > 90LL * 86400) {
+            fprintf(stderr, PROG " token issue: --ttl must be 1..7776000 seconds\n");
+            return DUO_EXIT_USAGE;
+        }
+    }
+    if (strlen(citizen) > DUO_CITIZEN_ID_MAX) {
+        fprintf(stderr, PROG " token issue: --citizen is longer than %d bytes\n", DUO_CITIZEN_ID_MAX);
+        return DUO_EXIT_USAGE;
+    }
+    duo_keystore *ks = open_or_die(dir);
+    char token[64];
+    int r = duo__random_code(token, sizeof token, 20, 0); /* 160 bits, 32 chars */
+    if (r == DUO_OK) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "ttl %llds", ttl);
+        duo_audit_event ev = {.kind = DUO_AUDIT_TOKEN_ISSUED, .citizen_id = citizen, .detail = detail};
+        r = duo_keystore_token_insert(ks, (const uint8_t *)token, strlen(token), citizen, (int64_t)ttl, &ev);
+    }
+    duo_keystore_free(ks);
+    if (r != DUO_OK) {
+        duo_memzero(token, sizeof token);
+        return fail("cannot issue the token: %s", r == DUO_E_INVALID_ARG ? "citizen id must be printable text" : duo_strerror(r));
+    }
+    char when[64];
+    duo__fmt_time(when, sizeof when, (int64_t)time(NULL) + ttl);
+    printf("%s\n", token);
+    fprintf(stderr, "token for citizen %s, single use, expires %s\n", citizen, when);
+    duo_memzero(token, sizeof token);
+    return DUO_EXIT_OK;
+}
+
+/* --------------------------------------------------------------- key */
+
+static void print_key_line(const duo_key_info *k) {
+    char id[2 * DUO_KEY_ID_LEN + 1], created[64];
+    duo__hex(id, k->key_id, DUO_KEY_ID_LEN);
+    duo__fmt_time(created, sizeof created, k->created_at);
+    printf("%s  %-9s  %-20s  pin_failures=%u  created %s\n", id, duo_key_state_name(k->state),
+           k->citizen_id, k->pin_failures, created);
+}
+
+static int list_cb(void *data, const duo_key_info *k) {
+    (*(size_t *)data)++;
+    print_key_line(k);
+    return 0;
+}
+
+static void print_key_full(const duo_key_info *k) {
+    char id[2 * DUO_KEY_ID_LEN + 1], hq[2 * DUO_KEY_POINT_LEN + 1], t1[64], t2[64];
+    duo__hex(id, k->key_id, DUO_KEY_ID_LEN);
+    duo__hex(hq, k->q, DUO_KEY_POINT_LEN);
+    duo__fmt_time(t1, sizeof t1, k->created_at);
+    duo__fmt_time(t2, sizeof t2, k->updated_at);
+    printf("key id:          %s\n", id);
+    printf("citizen:         %s\n", k->citizen_id);
+    printf("state:           %s\n", duo_key_state_name(k->state));
+    if (k->reason[0]) printf("reason:          %s\n", k->reason);
+    printf("public key:      %s\n", hq);
+    printf("paillier bits:   %u\n", k->paillier_bits);
+    printf("pin failures:    %u\n", k->pin_failures);
+    if (k->locked_until) {
+        char lt[64];
+        duo__fmt_time(lt, sizeof lt, k->locked_until);
+        printf("locked until:    %s\n", lt);
+    }
+    printf("secret rotation: %s, %llu retired\n", k->has_pending_secret ? "pending" : "settled",
+           (unsigned long long)k->retired_count);
+    printf("created:         %s\n", t1);
+    printf("updated:         %s\n", t2);
+}
+
+static int parse_key_id(uint8_t id[DUO_KEY_ID_LEN], const char *s) {
+    if (duo__unhex(id, DUO_KEY_ID_LEN, s) != DUO_OK) {
+        fprintf(stderr, PROG " key: '%s' is not a key id (32 hex digits; see '" PROG " key list')\n", s);
+        return 0;
+    }
+    return 1;
+}
+
+static int cmd_key(int argc, char **argv) {
+    const char *usage =
+        "usage: " PROG " key list   --data DIR [--citizen ID]\n"
+        "       " PROG " key show   --data DIR KEYID\n"
+        "       " PROG " key unlock --data DIR KEYID      (clears a PIN lock and the failure count)\n"
+        "       " PROG " key revoke --data DIR KEYID [--reason TEXT]   (final; destroys the cloud share)\n";
+    if (argc < 2 || is_help(argv[1])) {
+        printf("%s", usage);
+        return argc < 2 ? DUO_EXIT_USAGE : DUO_EXIT_OK;
+    }
+    const char *sub = argv[1], *dir = NULL, *citizen = NULL, *reason = NULL, *keyid = NULL, *v;
+    if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "unlock") && strcmp(sub, "revoke"))
+        unknown_arg("key", sub);
+    for (int i = 2; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("%s", usage);
+            return DUO_EXIT_OK;
+        } else if (opt_val(argc, argv, &i, "--data", &v)) {
+            dir = v;
+        } else if (opt_val(argc, argv, &i, "--citizen", &v)) {
+            citizen = v;
+        } else if (opt_val(argc, argv, &i, "--reason", &v)) {
+            reason = v;
+        } else if (argv[i][0] != '-' && !keyid) {
+            keyid = argv[i];
+        } else {
+            unknown_arg("key", argv[i]);
+        }
+    }
+    need("key", "--data DIR", dir);
+    if (strcmp(sub, "list") == 0) {
+        duo_keystore *ks = open_or_die(dir);
+        size_t n = 0;
+        int r = duo_keystore_key_list(ks, citizen, list_cb, &n);
+        duo_keystore_free(ks);
+        if (r != DUO_OK) return fail("cannot list keys: %s", duo_strerror(r));
+        if (n == 0) fprintf(stderr, "no keys\n");
+        return DUO_EXIT_OK;
+    }
+    need("key", "KEYID", keyid);
+    uint8_t id[DUO_KEY_ID_LEN];
+    if (!parse_key_id(id, keyid)) return DUO_EXIT_USAGE;
+    duo_keystore *ks = open_or_die(dir);
+    duo_key_info info;
+    int r = duo_keystore_key_get(ks, &info, NULL, id);
+    if (r != DUO_OK) {
+        duo_keystore_free(ks);
+        return fail("key %s: %s", keyid, r == DUO_E_NOT_FOUND ? "no such key (see 'key list')" : duo_strerror(r));
+    }
+    if (strcmp(sub, "show") == 0) {
+        print_key_full(&info);
+        duo_keystore_free(ks);
+        return DUO_EXIT_OK;
+    }
+    if (strcmp(sub, "unlock") == 0) {
+        for (int attempt = 0; attempt < 5; attempt++) {
+            if (info.state == DUO_KEY_SUSPENDED || info.state == DUO_KEY_REVOKED) {
+                duo_keystore_free(ks);
+                return fail("key %s is %s, which is final: the citizen must enrol again", keyid,
+                            duo_key_state_name(info.state));
+            }
+            if (info.state == DUO_KEY_PENDING) {
+                duo_keystore_free(ks);
+                return fail("key %s is still pending enrolment; nothing to unlock", keyid);
+            }
+            duo_key_policy pol = {.state = DUO_KEY_ACTIVE, .pin_failures = 0, .locked_until = 0, .reason = ""};
+            char detail[128];
+            snprintf(detail, sizeof detail, "admin unlock (was %s, %u PIN failures)", duo_key_state_name(info.state),
+                     info.pin_failures);
+            duo_audit_event ev = {.kind = DUO_AUDIT_UNLOCK, .key_id = id, .citizen_id = info.citizen_id,
+                                  .detail = detail};
+            r = duo_keystore_key_update_policy(ks, id, info.version, &pol, &ev);
+            if (r != DUO_E_CONFLICT) break;
+            if ((r = duo_keystore_key_get(ks, &info, NULL, id)) != DUO_OK) break;
+        }
+        duo_keystore_free(ks);
+        if (r != DUO_OK) return fail("cannot unlock %s: %s", keyid, duo_strerror(r));
+        printf("key %s unlocked; PIN failure count reset\n", keyid);
+        return DUO_EXIT_OK;
+    }
+    /* revoke */
+    char why[DUO_REASON_MAX + 1];
+    snprintf(why, sizeof why, "revoked by an administrator%s%s", reason ? ": " : "", reason ? reason : "");
+    duo_audit_event ev = {.kind = DUO_AUDIT_REVOKE, .key_id = id, .citizen_id = info.citizen_id, .detail = why};
+    r = duo_keystore_key_revoke(ks, id, NULL, 0, why, &ev);
+    duo_keystore_free(ks);
+    if (r == DUO_E_KEY_REVOKED) return fail("key %s is already revoked", keyid);
+    if (r != DUO_OK) return fail("cannot revoke %s: %s", keyid, duo_strerror(r));
+    printf("key %s revoked; its cloud share is destroyed\n", keyid);
+    return DUO_EXIT_OK;
+}
+
+/* ------------------------------------------------------------- audit */
+
+static int audit_print_cb(void *data, const duo_audit_entry *e) {
+    (void)data;
+    char t[64], id[2 * 16 + 1] = "-";
+    duo__fmt_time(t, sizeof t, e->time);
+    if (e->has_key_id) duo__hex(id, e->key_id, 16);
+    printf("%6llu  %s  %-16s  %s  %s  %s\n", (unsigned long long)e->seq, t, e->kind, id,
+           e->citizen_id[0] ? e->citizen_id : "-", e->detail);
+    return 0;
+}
+
+static int cmd_audit(int argc, char **argv) {
+    const char *usage = "usage: " PROG " audit verify --data DIR   (checks the hash chain; exit 1 if broken)\n"
+                        "       " PROG " audit list   --data DIR\n";
+    if (argc < 2 || is_help(argv[1])) {
+        printf("%s", usage);
+        return argc < 2 ? DUO_EXIT_USAGE : DUO_EXIT_OK;
+    }
+    const char *sub = argv[1], *dir = NULL, *v;
+    if (strcmp(sub, "verify") && strcmp(sub, "list")) unknown_arg("audit", sub);
+    for (int i = 2; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("%s", usage);
+            return DUO_EXIT_OK;
+        } else if (opt_val(argc, argv, &i, "--data", &v)) {
+            dir = v;
+        } else {
+            unknown_arg("audit", argv[i]);
+        }
+    }
+    need("audit", "--data DIR", dir);
+    duo_keystore *ks = open_or_die(dir);
+    int r;
+    if (strcmp(sub, "list") == 0) {
+        r = duo_keystore_audit_list(ks, 1, audit_print_cb, NULL);
+        duo_keystore_free(ks);
+        if (r != DUO_OK) return fail("cannot read the audit log: %s", duo_strerror(r));
+        return DUO_EXIT_OK;
+    }
+    uint64_t bad = 0, count = 0;
+    uint8_t head[DUO_AUDIT_HASH_LEN];
+    r = duo_keystore_audit_verify(ks, &bad, &count, head);
+    duo_keystore_free(ks);
+    if (r == DUO_E_STATE_CORRUPT) {
+        fprintf(stderr, PROG ": audit chain BROKEN at entry %llu: an entry was edited, deleted, inserted or "
+                        "reordered (or the tail was cut). Preserve the database for investigation.\n",
+                (unsigned long long)bad);
+        return DUO_EXIT_FAIL;
+    }
+    if (r != DUO_OK) return fail("cannot verify the audit log: %s", duo_strerror(r));
+    char hh[2 * DUO_AUDIT_HASH_LEN + 1];
+    duo__hex(hh, head, DUO_AUDIT_HASH_LEN);
+    printf("audit chain OK: %llu entries, head %s\n", (unsigned long long)count, hh);
+    return DUO_EXIT_OK;
+}
+
+/* -------------------------------------------------------------- main */
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: " PROG " COMMAND [OPTIONS]\n\n"
+               "commands:\n"
+               "  init   --data DIR [--force]             create a data directory\n"
+               "  serve  --data DIR --listen ADDR:PORT    run the signer (TLS; --insecure for plaintext)\n"
+               "  token  issue --data DIR --citizen ID    print a one-time enrolment token\n"
+               "  key    list|show|unlock|revoke          inspect and administer keys\n"
+               "  audit  verify|list --data DIR           check or print the audit log\n\n"
+               "'" PROG " COMMAND --help' describes each command.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return DUO_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (is_help(cmd) || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return DUO_EXIT_OK;
+    }
+    if (strcmp(cmd, "init") == 0) return cmd_init(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0) return duo__cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "token") == 0) return cmd_token(argc - 1, argv + 1);
+    if (strcmp(cmd, "key") == 0) return cmd_key(argc - 1, argv + 1);
+    if (strcmp(cmd, "audit") == 0) return cmd_audit(argc - 1, argv + 1);
+    fprintf(stderr, PROG ": unknown command '%s'\n\n", cmd);
+    usage(stderr);
+    return DUO_EXIT_USAGE;
+}

@@ -1,0 +1,229 @@
+/* duosign-cloud serve: the libuv main loop around the gRPC server.
+ *
+ * The loop thread owns signals (graceful drain on SIGTERM/SIGINT), the
+ * service's timers and the Paillier pool refills; the gRPC completion-queue
+ * threads and the handler workers live in the server module. */
+#include "daemon.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "duosign.pb-c.h"
+#include "duosign/mem.h"
+#include "duosign/paillier.h"
+#include "server.h"
+#include "service.h"
+
+#define PROG "duosign-cloud serve"
+
+static const char *usage_text =
+    "usage: duosign-cloud serve --data DIR --listen ADDR:PORT [options]\n\n"
+    "Serves duosign.v1.DuoSign and grpc.health.v1.Health over gRPC.\n\n"
+    "  --data DIR              data directory made by 'duosign-cloud init'\n"
+    "  --listen ADDR:PORT      e.g. 127.0.0.1:7443, [::]:7443; port 0 picks a free port\n"
+    "                          (the bound address is printed on stdout)\n"
+    "  --insecure              plaintext gRPC (no TLS): for tests behind a TLS proxy only\n"
+    "  --tls-cert FILE         server certificate chain (default DIR/server.pem)\n"
+    "  --tls-key FILE          its private key (default DIR/server.key)\n"
+    "  --paillier-bits N       3072 (default) or 2048\n"
+    "  --workers N             handler threads (default 4)\n"
+    "  --cq-threads N          gRPC polling threads (default 2)\n"
+    "  --lock-policy SPEC      PIN lockout, default 3:10800,6:86400,9:revoke\n"
+    "                          (FAILURES:SECONDS|revoke, durations may use s/m/h/d)\n"
+    "  --prime-pool N          Paillier keys kept ready in the background (default 2)\n"
+    "  --session-ttl SECONDS   enrolment/signing session lifetime (default 60)\n"
+    "  --grace SECONDS         on SIGTERM, wait this long for calls in flight (default 10)\n";
+
+typedef struct {
+    uv_signal_t sigterm, sigint;
+    duo_server *srv;
+    duo_service *svc;
+    unsigned grace_s;
+    int stopping;
+} serve_state;
+
+static void on_signal(uv_signal_t *h, int signum) {
+    serve_state *st = h->data;
+    if (st->stopping) return;
+    st->stopping = 1;
+    fprintf(stderr, "duosign-cloud: %s: draining (up to %u s for calls in flight)\n",
+            signum == SIGTERM ? "SIGTERM" : "SIGINT", st->grace_s);
+    duo_server_shutdown(st->srv, st->grace_s * 1000u);
+    duo_service_stop(st->svc);
+    uv_close((uv_handle_t *)&st->sigterm, NULL);
+    uv_close((uv_handle_t *)&st->sigint, NULL);
+}
+
+static int opt(int argc, char **argv, int *i, const char *name, const char **val) {
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0) return 0;
+    if (a[n] == '=') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0') return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, PROG ": %s needs a value\n", name);
+        exit(DUO_EXIT_USAGE);
+    }
+    *val = argv[++*i];
+    return 1;
+}
+
+static unsigned num(const char *name, const char *v, unsigned lo, unsigned hi) {
+    char *end;
+    unsigned long x = strtoul(v, &end, 10);
+    if (!*v || *end || x < lo || x > hi) {
+        fprintf(stderr, PROG ": %s must be a number in %u..%u (got '%s')\n", name, lo, hi, v);
+        exit(DUO_EXIT_USAGE);
+    }
+    return (unsigned)x;
+}
+
+int duo__cmd_serve(int argc, char **argv) {
+    const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *v;
+    int insecure = 0;
+    unsigned bits = DUO_PAILLIER_BITS_DEFAULT, workers = 4, cq_threads = 2, pool = 2, ttl = 60, grace = 10;
+    duo_lock_policy lock;
+    duo__lock_policy_default(&lock);
+    char err[DUO_ERRMSG_MAX] = "";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage_text, stdout);
+            return DUO_EXIT_OK;
+        } else if (opt(argc, argv, &i, "--data", &v)) {
+            dir = v;
+        } else if (opt(argc, argv, &i, "--listen", &v)) {
+            listen = v;
+        } else if (strcmp(a, "--insecure") == 0) {
+            insecure = 1;
+        } else if (opt(argc, argv, &i, "--tls-cert", &v)) {
+            cert_path = v;
+        } else if (opt(argc, argv, &i, "--tls-key", &v)) {
+            key_path = v;
+        } else if (opt(argc, argv, &i, "--paillier-bits", &v)) {
+            bits = num("--paillier-bits", v, 0, 1u << 20);
+            if (!duo_paillier_bits_supported(bits)) {
+                fprintf(stderr, PROG ": --paillier-bits must be 3072 or 2048\n");
+                return DUO_EXIT_USAGE;
+            }
+        } else if (opt(argc, argv, &i, "--workers", &v)) {
+            workers = num("--workers", v, 1, 256);
+        } else if (opt(argc, argv, &i, "--cq-threads", &v)) {
+            cq_threads = num("--cq-threads", v, 1, 64);
+        } else if (opt(argc, argv, &i, "--prime-pool", &v)) {
+            pool = num("--prime-pool", v, 0, 16);
+        } else if (opt(argc, argv, &i, "--session-ttl", &v)) {
+            ttl = num("--session-ttl", v, 1, 3600);
+        } else if (opt(argc, argv, &i, "--grace", &v)) {
+            grace = num("--grace", v, 0, 3600);
+        } else if (opt(argc, argv, &i, "--lock-policy", &v)) {
+            if (duo__lock_policy_parse(&lock, v, err, sizeof err) != DUO_OK) {
+                fprintf(stderr, PROG ": %s\n", err);
+                return DUO_EXIT_USAGE;
+            }
+        } else {
+            fprintf(stderr, PROG ": unknown argument '%s' (try --help)\n", a);
+            return DUO_EXIT_USAGE;
+        }
+    }
+    if (!dir || !listen) {
+        fprintf(stderr, PROG ": --data DIR and --listen ADDR:PORT are required (try --help)\n");
+        return DUO_EXIT_USAGE;
+    }
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen || !colon[1]) {
+        fprintf(stderr, PROG ": --listen '%s' must be ADDR:PORT, e.g. 127.0.0.1:7443\n", listen);
+        return DUO_EXIT_USAGE;
+    }
+
+    char *cert = NULL, *key = NULL;
+    char cpath[DUO_PATH_MAX], kpath[DUO_PATH_MAX];
+    if (!insecure) {
+        snprintf(cpath, sizeof cpath, "%s", cert_path ? cert_path : "");
+        snprintf(kpath, sizeof kpath, "%s", key_path ? key_path : "");
+        if (!cert_path) snprintf(cpath, sizeof cpath, "%s/" DUO_FILE_CERT, dir);
+        if (!key_path) snprintf(kpath, sizeof kpath, "%s/" DUO_FILE_KEY, dir);
+        if (duo__read_file(&cert, NULL, cpath, 1u << 20, err, sizeof err) != DUO_OK ||
+            duo__read_file(&key, NULL, kpath, 1u << 20, err, sizeof err) != DUO_OK ||
+            duo__pki_check(cert, key, cpath, kpath, err, sizeof err) != DUO_OK) {
+            fprintf(stderr, PROG ": TLS: %s (or pass --insecure for plaintext)\n", err);
+            free(cert);
+            if (key) free(key);
+            return DUO_EXIT_FAIL;
+        }
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) {
+        fprintf(stderr, PROG ": cannot start the event loop\n");
+        return DUO_EXIT_FAIL;
+    }
+    serve_state st;
+    memset(&st, 0, sizeof st);
+    st.grace_s = grace;
+    duo_service_config scfg = {.data_dir = dir, .paillier_bits = bits, .workers = workers, .lock = lock,
+                               .session_ttl_s = ttl, .prime_pool = pool, .loop = &loop};
+    int r = duo_service_new(&st.svc, err, sizeof err, &scfg);
+    if (r != DUO_OK) {
+        fprintf(stderr, PROG ": %s\n", err[0] ? err : duo_strerror(r));
+        goto fail_loop;
+    }
+    duo_server_config cfg = {.listen = listen, .insecure = insecure, .tls_cert_pem = cert, .tls_key_pem = key,
+                             .service = &duosign__v1__duo_sign__descriptor, .handlers = duo_service_handlers(),
+                             .app = st.svc, .cq_count = 1, .cq_threads = cq_threads, .workers = workers};
+    r = duo_server_start(&st.srv, err, sizeof err, &cfg);
+    if (key) {
+        duo_memzero(key, strlen(key));
+        free(key);
+        key = NULL;
+    }
+    free(cert);
+    cert = NULL;
+    if (r != DUO_OK) {
+        fprintf(stderr, PROG ": %s\n", err[0] ? err : duo_strerror(r));
+        duo_service_stop(st.svc);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        duo_service_free(st.svc);
+        goto fail_loop;
+    }
+    uv_signal_init(&loop, &st.sigterm);
+    uv_signal_init(&loop, &st.sigint);
+    st.sigterm.data = st.sigint.data = &st;
+    uv_signal_start(&st.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&st.sigint, on_signal, SIGINT);
+
+    printf("listening on %.*s:%d (%s, paillier %u bits)\n", (int)(colon - listen), listen,
+           duo_server_port(st.srv), insecure ? "plaintext, --insecure" : "TLS", bits);
+    fflush(stdout);
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+
+    duo_server_stats stats;
+    duo_server_get_stats(st.srv, &stats);
+    duo_service_free(st.svc);
+    duo_server_free(st.srv);
+    if (uv_loop_close(&loop) != 0) fprintf(stderr, "duosign-cloud: warning: event loop closed with open handles\n");
+    fprintf(stderr,
+            "duosign-cloud: stopped cleanly: %llu calls, %llu ok, %llu failed, %llu unimplemented, %llu "
+            "deadline exceeded, %llu cancelled\n",
+            (unsigned long long)stats.calls, (unsigned long long)stats.ok, (unsigned long long)stats.failed,
+            (unsigned long long)stats.unimplemented, (unsigned long long)stats.deadline_exceeded,
+            (unsigned long long)stats.cancelled);
+    return DUO_EXIT_OK;
+
+fail_loop:
+    free(cert);
+    if (key) {
+        duo_memzero(key, strlen(key));
+        free(key);
+    }
+    uv_loop_close(&loop);
+    return DUO_EXIT_FAIL;
+}

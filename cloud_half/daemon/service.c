@@ -1,0 +1,1275 @@
+/* duosign-cloud: policy and handlers (see service.h, DESIGN 3.2-3.6).
+ *
+ * Threads: handlers run on the server's worker threads, concurrently. Shared
+ * state is (a) the session table (sess_mu), (b) the store connection pool
+ * (ks_mu; one SQLite connection per handler at a time), (c) the Paillier pool
+ * (pool_mu). Key state lives only in the store; every change goes through
+ * one store transaction with its audit entry, guarded by the row version
+ * (optimistic concurrency: re-read and retry on DUO_E_CONFLICT).
+ *
+ * Sessions are in memory, keyed by sid, single-threaded while a handler holds
+ * them (busy), expire after session_ttl_s, and leave a tombstone for a while
+ * so that late or replayed requests get a precise error (expired / already
+ * used / failed) instead of "unknown". */
+
+/* keystore.h and wire.h both define a type named duo_key_state; rename the
+ * store's one here (its functions take int states). */
+#define duo_key_state duo_store_key_state
+#include "keystore.h"
+#undef duo_key_state
+
+#include "service.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/evp.h>
+
+#include "duosign.pb-c.h"
+#include "duosign/curve.h"
+#include "duosign/mem.h"
+#include "duosign/paillier.h"
+#include "duosign/rng.h"
+#include "p1.h"
+#include "wire.h"
+
+#define SESS_MAX 10000
+#define TOMBSTONE_MS (10 * 60 * 1000)
+#define POOL_MAX 16
+#define POOL_INFLIGHT_MAX 1
+#define PENDING_MAX_AGE_S 3600
+#define MAINT_PERIOD_MS 30000
+#define RETRIES 8
+#define REVOCATION_CODE_BYTES 16 /* 128 bits, 26 base32 chars in groups of 4 */
+
+typedef enum { SESS_ENROL = 1, SESS_SIGN = 2 } sess_kind;
+
+typedef struct session {
+    struct session *next;
+    sess_kind kind;
+    int has_sid;
+    uint8_t sid[DUO_SID_BYTES];
+    uint8_t key_id[DUO_KEY_ID_BYTES];
+    int64_t created_ms;
+    int busy;
+    int dead;        /* tombstone */
+    int dead_reason; /* error for late requests */
+    int64_t dead_ms;
+    /* enrolment */
+    duo_p1_enroll *en;
+    uint8_t token[DUO_TOKEN_MAX];
+    size_t token_len;
+    char citizen[DUO_CITIZEN_ID_MAX + 1];
+    /* signing */
+    duo_p1_sign *sg;
+    duo_p1_key *key;
+    uint8_t secret[32]; /* SECRET: the device secret that authenticated round 1 */
+    uint8_t digest[DUO_DIGEST_BYTES];
+} session;
+
+typedef struct pool_job {
+    uv_work_t work;
+    duo_service *svc;
+    duo_paillier_priv *key;
+} pool_job;
+
+struct duo_service {
+    duo_service_config cfg;
+    char data_dir[DUO_PATH_MAX];
+    duo_ec *ec;
+    uv_loop_t *loop;
+
+    pthread_mutex_t ks_mu;
+    pthread_cond_t ks_cv;
+    duo_keystore **ks_all, **ks_free;
+    size_t n_ks, n_free;
+
+    pthread_mutex_t sess_mu;
+    session *sessions;
+    size_t n_sessions;
+
+    pthread_mutex_t pool_mu;
+    duo_paillier_priv *pool[POOL_MAX];
+    size_t pool_n;
+    unsigned pool_inflight;
+    int pool_stop;
+    uv_async_t refill_async;
+    uv_timer_t sweep_timer, maint_timer;
+    int handles_open;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static int64_t mono_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_s(void) { return (int64_t)time(NULL); }
+
+#define DETAIL(info, ...) duo_call_info_set_detail((info), __VA_ARGS__)
+
+static void trailer_i64(duo_call_info *info, const char *key, int64_t v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRId64, v);
+    if (duo_call_info_add_trailer(info, key, buf) != DUO_OK) { /* full: the message still says it */
+    }
+}
+
+static int sha256(uint8_t out[32], const uint8_t *in, size_t n) { return duo_store_sha256(out, in, n); }
+
+/* ---------------------------------------------------- store connections */
+
+static duo_keystore *ks_acquire(duo_service *s) {
+    pthread_mutex_lock(&s->ks_mu);
+    while (s->n_free == 0) pthread_cond_wait(&s->ks_cv, &s->ks_mu);
+    duo_keystore *ks = s->ks_free[--s->n_free];
+    pthread_mutex_unlock(&s->ks_mu);
+    return ks;
+}
+
+static void ks_release(duo_service *s, duo_keystore *ks) {
+    pthread_mutex_lock(&s->ks_mu);
+    s->ks_free[s->n_free++] = ks;
+    pthread_cond_signal(&s->ks_cv);
+    pthread_mutex_unlock(&s->ks_mu);
+}
+
+/* ------------------------------------------------------- Paillier pool */
+
+static void pool_kick(duo_service *s);
+
+static void pool_work_cb(uv_work_t *w) {
+    pool_job *j = w->data;
+    if (duo_paillier_keygen(&j->key, j->svc->cfg.paillier_bits) != DUO_OK) j->key = NULL;
+}
+
+static void pool_after_cb(uv_work_t *w, int status) {
+    pool_job *j = w->data;
+    duo_service *s = j->svc;
+    (void)status;
+    pthread_mutex_lock(&s->pool_mu);
+    s->pool_inflight--;
+    if (j->key && !s->pool_stop && s->pool_n < POOL_MAX) {
+        s->pool[s->pool_n++] = j->key;
+        j->key = NULL;
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    duo_paillier_priv_free(j->key);
+    free(j);
+    pool_kick(s);
+}
+
+/* Loop thread. */
+static void pool_kick(duo_service *s) {
+    for (;;) {
+        pthread_mutex_lock(&s->pool_mu);
+        int go = !s->pool_stop && s->pool_n + s->pool_inflight < s->cfg.prime_pool &&
+                 s->pool_inflight < POOL_INFLIGHT_MAX;
+        if (go) s->pool_inflight++;
+        pthread_mutex_unlock(&s->pool_mu);
+        if (!go) return;
+        pool_job *j = calloc(1, sizeof *j);
+        if (j) {
+            j->svc = s;
+            j->work.data = j;
+        }
+        if (!j || uv_queue_work(s->loop, &j->work, pool_work_cb, pool_after_cb) != 0) {
+            free(j);
+            pthread_mutex_lock(&s->pool_mu);
+            s->pool_inflight--;
+            pthread_mutex_unlock(&s->pool_mu);
+            return;
+        }
+    }
+}
+
+static void on_refill(uv_async_t *h) { pool_kick(h->data); }
+
+/* Any thread. NULL if the pool is empty (the engine then generates one). */
+static duo_paillier_priv *pool_take(duo_service *s) {
+    duo_paillier_priv *k = NULL;
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->pool_n > 0) k = s->pool[--s->pool_n];
+    int stop = s->pool_stop;
+    pthread_mutex_unlock(&s->pool_mu);
+    if (!stop && s->handles_open) uv_async_send(&s->refill_async);
+    return k;
+}
+
+size_t duo_service_pool_ready(duo_service *s) {
+    pthread_mutex_lock(&s->pool_mu);
+    size_t n = s->pool_n;
+    pthread_mutex_unlock(&s->pool_mu);
+    return n;
+}
+
+/* ------------------------------------------------------------ sessions */
+
+/* Frees the engine state of a session (under sess_mu or when unlinked). */
+static void sess_clear(session *x) {
+    duo_p1_enroll_free(x->en);
+    x->en = NULL;
+    duo_p1_sign_free(x->sg);
+    x->sg = NULL;
+    duo_p1_key_free(x->key);
+    x->key = NULL;
+    duo_memzero(x->secret, sizeof x->secret);
+    duo_memzero(x->token, sizeof x->token);
+}
+
+static void sess_kill_locked(session *x, int reason, int64_t now) {
+    sess_clear(x);
+    x->dead = 1;
+    x->dead_reason = reason;
+    x->dead_ms = now;
+    x->busy = 0;
+}
+
+static void sess_reason_detail(duo_call_info *info, int reason, unsigned ttl) {
+    switch (reason) {
+    case DUO_E_SESSION_EXPIRED:
+        DETAIL(info, "session expired (sessions last %u s); start again", ttl);
+        break;
+    case DUO_E_PROTO_STATE:
+        DETAIL(info, "this session was already used (each round is accepted once); start a new one");
+        break;
+    default:
+        DETAIL(info, "this session failed earlier; start a new one");
+        break;
+    }
+}
+
+/* Takes a live session for exclusive use. */
+static int sess_take(duo_service *s, session **out, const uint8_t sid[DUO_SID_BYTES], sess_kind kind,
+                     duo_call_info *info) {
+    int64_t now = mono_ms();
+    int r = DUO_OK;
+    *out = NULL;
+    pthread_mutex_lock(&s->sess_mu);
+    session *x = s->sessions;
+    while (x && !(x->has_sid && duo_ct_eq(x->sid, sid, DUO_SID_BYTES))) x = x->next;
+    if (!x) {
+        r = DUO_E_NOT_FOUND;
+        DETAIL(info, "no such session (unknown session id, or it expired long ago); start again");
+    } else if (x->kind != kind) {
+        r = DUO_E_SESSION_MISMATCH;
+        DETAIL(info, "the session id belongs to an %s session", x->kind == SESS_ENROL ? "enrolment" : "signing");
+    } else if (x->dead) {
+        r = x->dead_reason;
+        sess_reason_detail(info, r, s->cfg.session_ttl_s);
+    } else if (x->busy) {
+        r = DUO_E_SESSION_BUSY;
+        DETAIL(info, "this session is handling another request; retry");
+    } else if (now - x->created_ms > (int64_t)s->cfg.session_ttl_s * 1000) {
+        sess_kill_locked(x, DUO_E_SESSION_EXPIRED, now);
+        r = DUO_E_SESSION_EXPIRED;
+        sess_reason_detail(info, r, s->cfg.session_ttl_s);
+    } else {
+        x->busy = 1;
+        *out = x;
+    }
+    pthread_mutex_unlock(&s->sess_mu);
+    return r;
+}
+
+/* Releases a session; kill_reason != 0 turns it into a tombstone. */
+static void sess_release(duo_service *s, session *x, int kill_reason) {
+    pthread_mutex_lock(&s->sess_mu);
+    if (kill_reason)
+        sess_kill_locked(x, kill_reason, mono_ms());
+    else
+        x->busy = 0;
+    pthread_mutex_unlock(&s->sess_mu);
+}
+
+/* Inserts a new busy session. For signing, refuses a second live session
+ * on the same key (DESIGN 3.3: no parallel sessions). */
+static int sess_insert(duo_service *s, session **out, sess_kind kind, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                       duo_call_info *info) {
+    int64_t now = mono_ms();
+    *out = NULL;
+    session *x = calloc(1, sizeof *x);
+    if (!x) return DUO_E_NOMEM;
+    x->kind = kind;
+    x->created_ms = now;
+    x->busy = 1;
+    if (key_id) memcpy(x->key_id, key_id, DUO_KEY_ID_BYTES);
+    pthread_mutex_lock(&s->sess_mu);
+    if (s->n_sessions >= SESS_MAX) {
+        pthread_mutex_unlock(&s->sess_mu);
+        free(x);
+        DETAIL(info, "too many sessions in progress; retry in a minute");
+        return DUO_E_UNAVAILABLE;
+    }
+    if (kind == SESS_SIGN) {
+        for (session *y = s->sessions; y; y = y->next) {
+            if (y->kind != SESS_SIGN || y->dead || memcmp(y->key_id, key_id, DUO_KEY_ID_BYTES) != 0) continue;
+            if (!y->busy && now - y->created_ms > (int64_t)s->cfg.session_ttl_s * 1000) {
+                sess_kill_locked(y, DUO_E_SESSION_EXPIRED, now);
+                continue;
+            }
+            pthread_mutex_unlock(&s->sess_mu);
+            free(x);
+            int64_t left = (y->created_ms + (int64_t)s->cfg.session_ttl_s * 1000 - now + 999) / 1000;
+            DETAIL(info, "another signing session is active for this key; finish it or retry in %" PRId64 " s", left);
+            trailer_i64(info, "duo-retry-after", left);
+            return DUO_E_SESSION_BUSY;
+        }
+    }
+    x->next = s->sessions;
+    s->sessions = x;
+    s->n_sessions++;
+    pthread_mutex_unlock(&s->sess_mu);
+    *out = x;
+    return DUO_OK;
+}
+
+static void sess_set_sid(duo_service *s, session *x, const uint8_t *sid) {
+    pthread_mutex_lock(&s->sess_mu);
+    memcpy(x->sid, sid, DUO_SID_BYTES);
+    x->has_sid = 1;
+    pthread_mutex_unlock(&s->sess_mu);
+}
+
+/* Loop thread: expire live sessions, drop old tombstones. */
+static void sess_sweep(duo_service *s, int all) {
+    int64_t now = mono_ms();
+    session *dead = NULL;
+    pthread_mutex_lock(&s->sess_mu);
+    session **pp = &s->sessions;
+    while (*pp) {
+        session *x = *pp;
+        if (!x->busy && !x->dead && now - x->created_ms > (int64_t)s->cfg.session_ttl_s * 1000)
+            sess_kill_locked(x, DUO_E_SESSION_EXPIRED, now);
+        if (!x->busy && (all || (x->dead && now - x->dead_ms > TOMBSTONE_MS))) {
+            *pp = x->next;
+            s->n_sessions--;
+            x->next = dead;
+            dead = x;
+        } else {
+            pp = &x->next;
+        }
+    }
+    pthread_mutex_unlock(&s->sess_mu);
+    while (dead) {
+        session *n = dead->next;
+        sess_clear(dead);
+        free(dead);
+        dead = n;
+    }
+}
+
+static void on_sweep(uv_timer_t *t) { sess_sweep(t->data, 0); }
+
+/* ------------------------------------------------------------ key state */
+
+/* Reads a key; an expired lock is lifted in the store (with its audit). */
+static int key_load(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_key_secrets *sec,
+                    const uint8_t key_id[DUO_KEY_ID_BYTES], duo_call_info *info) {
+    (void)s;
+    for (int attempt = 0; attempt < RETRIES; attempt++) {
+        int r = duo_keystore_key_get(ks, ki, sec, key_id);
+        if (r == DUO_E_NOT_FOUND) {
+            DETAIL(info, "unknown key id; enrol first");
+            return r;
+        }
+        if (r == DUO_E_STATE_CORRUPT) {
+            DETAIL(info, "the stored key failed its integrity check; contact the operator");
+            return r;
+        }
+        if (r != DUO_OK) return r;
+        if (ki->state != DUO_KEY_LOCKED || ki->locked_until > now_s()) return DUO_OK;
+        duo_key_policy pol = {.state = DUO_KEY_ACTIVE, .pin_failures = ki->pin_failures, .locked_until = 0,
+                              .reason = NULL};
+        duo_audit_event ev = {.kind = DUO_AUDIT_UNLOCK, .key_id = key_id, .citizen_id = ki->citizen_id,
+                              .detail = "lock expired"};
+        r = duo_keystore_key_update_policy(ks, key_id, ki->version, &pol, &ev);
+        if (r != DUO_OK && r != DUO_E_CONFLICT) return r;
+        if (sec) duo_key_secrets_clear(sec);
+    }
+    return DUO_E_CONFLICT;
+}
+
+static int state_final_err(const duo_key_info *ki, duo_call_info *info) {
+    if (ki->state == DUO_KEY_SUSPENDED) {
+        DETAIL(info, "key is frozen: %s; enrol again", ki->reason[0] ? ki->reason : "suspended");
+        return DUO_E_KEY_SUSPENDED;
+    }
+    if (ki->state == DUO_KEY_PENDING) {
+        DETAIL(info, "key enrolment was never confirmed; enrol again");
+        return DUO_E_PROTO_STATE;
+    }
+    return DUO_OK;
+}
+
+static int locked_err(const duo_key_info *ki, duo_call_info *info) {
+    if (ki->state != DUO_KEY_LOCKED) return DUO_OK;
+    char when[64];
+    duo__fmt_time(when, sizeof when, ki->locked_until);
+    DETAIL(info, "key is locked until %s after %u wrong PINs in a row; try again after that time", when,
+           ki->pin_failures);
+    trailer_i64(info, "duo-locked-until", ki->locked_until);
+    return DUO_E_KEY_LOCKED;
+}
+
+/* Fixes a revoked key's reason text in the message (closing paren). */
+static int revoked_err(const duo_key_info *ki, duo_call_info *info) {
+    if (ki->reason[0])
+        DETAIL(info, "key is revoked (%s); enrol again", ki->reason);
+    else
+        DETAIL(info, "key is revoked; enrol again");
+    return DUO_E_KEY_REVOKED;
+}
+
+static int final_err(const duo_key_info *ki, duo_call_info *info) {
+    if (ki->state == DUO_KEY_REVOKED) return revoked_err(ki, info);
+    return state_final_err(ki, info);
+}
+
+/* Moves the key to suspended (final) with an audit entry. */
+static int key_freeze(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], const char *kind, const char *reason) {
+    for (int attempt = 0; attempt < RETRIES; attempt++) {
+        duo_key_info ki;
+        int r = duo_keystore_key_get(ks, &ki, NULL, key_id);
+        if (r != DUO_OK) return r;
+        if (ki.state == DUO_KEY_SUSPENDED || ki.state == DUO_KEY_REVOKED) return DUO_OK;
+        duo_key_policy pol = {.state = DUO_KEY_SUSPENDED, .pin_failures = ki.pin_failures,
+                              .locked_until = ki.locked_until, .reason = reason};
+        duo_audit_event ev = {.kind = kind, .key_id = key_id, .citizen_id = ki.citizen_id, .detail = reason};
+        r = duo_keystore_key_update_policy(ks, key_id, ki.version, &pol, &ev);
+        if (r != DUO_E_CONFLICT) return r;
+    }
+    return DUO_E_CONFLICT;
+}
+
+/* ------------------------------------------- device authentication (3.5) */
+
+typedef struct {
+    const uint8_t *mac_input;
+    const uint8_t *mac;
+} mac_match;
+
+static int retired_match_cb(void *data, const uint8_t secret[DUO_DEVICE_SECRET_LEN]) {
+    const mac_match *m = data;
+    return duo_mac_check(secret, m->mac_input, m->mac) == DUO_OK;
+}
+
+/* Checks a request MAC against the key's device secrets (DESIGN 3.5):
+ *   pending  -> promote it (the old current retires);
+ *   current  -> if a pending exists, the device did not persist it: it is
+ *               superseded (retired, by rotating to an unknowable value);
+ *   retired  -> a clone: freeze the key, audit, DUO_E_CLONE_SUSPECTED;
+ *   none     -> DUO_E_UNAUTHENTICATED (never a PIN attempt).
+ * On success `used` is the secret that authenticated and ki/sec are fresh. */
+static int authenticate(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_key_secrets *sec,
+                        const uint8_t key_id[DUO_KEY_ID_BYTES], const uint8_t mac_input[32],
+                        const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32], duo_call_info *info) {
+    for (int attempt = 0; attempt < RETRIES; attempt++) {
+        int ok_pend = sec->has_pending && duo_mac_check(sec->pending, mac_input, mac) == DUO_OK;
+        int ok_cur = duo_mac_check(sec->current, mac_input, mac) == DUO_OK;
+        int r;
+        if (ok_pend) {
+            duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE, .key_id = key_id, .citizen_id = ki->citizen_id,
+                                  .detail = "device used its new secret: promoted, the old one retired"};
+            r = duo_keystore_secret_rotate(ks, key_id, ki->version, 1, NULL, &ev);
+            if (r == DUO_OK) {
+                memcpy(used, sec->pending, 32);
+                duo_key_secrets_clear(sec);
+                return key_load(s, ks, ki, sec, key_id, info);
+            }
+        } else if (ok_cur) {
+            if (!sec->has_pending) {
+                memcpy(used, sec->current, 32);
+                return DUO_OK;
+            }
+            uint8_t unknowable[32];
+            if ((r = duo_rng_bytes(NULL, unknowable, sizeof unknowable)) != DUO_OK) return r;
+            duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE, .key_id = key_id, .citizen_id = ki->citizen_id,
+                                  .detail = "device kept its old secret: the pending one is superseded and retired"};
+            r = duo_keystore_secret_rotate(ks, key_id, ki->version, 0, unknowable, &ev);
+            duo_memzero(unknowable, sizeof unknowable);
+            if (r == DUO_OK) {
+                memcpy(used, sec->current, 32);
+                duo_key_secrets_clear(sec);
+                return key_load(s, ks, ki, sec, key_id, info);
+            }
+        } else {
+            mac_match m = {mac_input, mac};
+            int found = 0;
+            if ((r = duo_keystore_secret_find_retired(ks, &found, key_id, retired_match_cb, &m)) != DUO_OK) return r;
+            if (found) {
+                r = key_freeze(ks, key_id, DUO_AUDIT_CLONE,
+                               "clone suspected: a request was authenticated with a retired device secret");
+                DETAIL(info, "a copy of this device was detected (a superseded device secret was used); the key "
+                             "is frozen: enrol again%s",
+                       r == DUO_OK ? "" : " (freezing failed: contact the operator)");
+                return DUO_E_CLONE_SUSPECTED;
+            }
+            DETAIL(info, "request authentication failed (missing or bad MAC); this does not count as a PIN attempt");
+            return DUO_E_UNAUTHENTICATED;
+        }
+        if (r != DUO_E_CONFLICT) return r;
+        duo_key_secrets_clear(sec);
+        if ((r = key_load(s, ks, ki, sec, key_id, info)) != DUO_OK) return r;
+    }
+    return DUO_E_CONFLICT;
+}
+
+/* ----------------------------------------------------------- handlers */
+
+typedef struct hctx {
+    duo_service *s;
+    duo_keystore *ks;
+    duo_call_info *info;
+} hctx;
+
+static int resp_take(uint8_t **resp, size_t *resp_len, int r, uint8_t *out, size_t out_len) {
+    if (r != DUO_OK) return r;
+    *resp = out;
+    *resp_len = out_len;
+    return DUO_OK;
+}
+
+static int h_enroll_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
+    duo_service *s = h->s;
+    duo_enroll_start_req req;
+    duo_enroll_start_resp out;
+    duo_p1_enroll *en = NULL;
+    session *x = NULL;
+    char citizen[DUO_CITIZEN_ID_MAX + 1] = "";
+    int r = duo_wire_parse_enroll_start_req(&req, in, in_len);
+    if (r != DUO_OK) goto done;
+    if (req.paillier_bits != s->cfg.paillier_bits) {
+        DETAIL(h->info, "this server uses %u-bit Paillier keys; the device asked for %u", s->cfg.paillier_bits,
+               req.paillier_bits);
+        r = DUO_E_UNSUPPORTED;
+        goto done;
+    }
+    r = duo_keystore_token_check(h->ks, citizen, req.token, req.token_len);
+    if (r == DUO_E_TOKEN_INVALID) {
+        DETAIL(h->info, "enrolment token unknown or already used; ask for a new one");
+        goto done;
+    } else if (r == DUO_E_TOKEN_EXPIRED) {
+        DETAIL(h->info, "enrolment token expired; ask for a new one");
+        goto done;
+    } else if (r != DUO_OK) {
+        goto done;
+    }
+    duo_p1_enroll_params p = {.ec = s->ec, .rng = NULL, .paillier_bits = s->cfg.paillier_bits,
+                              .paillier = pool_take(s)};
+    if ((r = duo_p1_enroll_new(&en, &p)) != DUO_OK) goto done;
+    if ((r = duo_p1_enroll_start(en, &req, &out)) != DUO_OK) goto done;
+    if ((r = sess_insert(s, &x, SESS_ENROL, out.key_id, h->info)) != DUO_OK) goto done;
+    x->en = en;
+    en = NULL;
+    memcpy(x->token, req.token, req.token_len);
+    x->token_len = req.token_len;
+    snprintf(x->citizen, sizeof x->citizen, "%s", citizen);
+    sess_set_sid(s, x, duo_p1_enroll_sid(x->en));
+    {
+        duo_audit_event ev = {.kind = DUO_AUDIT_ENROL_START, .key_id = out.key_id, .citizen_id = citizen,
+                              .detail = h->info->peer};
+        if ((r = duo_keystore_audit_append(h->ks, NULL, &ev)) != DUO_OK) {
+            sess_release(s, x, DUO_E_SESSION_FAILED);
+            goto done;
+        }
+    }
+    uint8_t *o = NULL;
+    size_t ol = 0;
+    r = duo_wire_build_enroll_start_resp(&o, &ol, &out);
+    sess_release(s, x, r == DUO_OK ? 0 : DUO_E_SESSION_FAILED);
+    r = resp_take(resp, resp_len, r, o, ol);
+done:
+    duo_p1_enroll_free(en);
+    duo_memzero(&req, sizeof req);
+    return r;
+}
+
+static int h_enroll_key_share(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
+    duo_enroll_key_share_req req;
+    duo_enroll_key_share_resp out;
+    memset(&out, 0, sizeof out);
+    session *x;
+    int r = duo_wire_parse_enroll_key_share_req(&req, in, in_len);
+    if (r != DUO_OK) return r;
+    if ((r = sess_take(h->s, &x, req.sid, SESS_ENROL, h->info)) != DUO_OK) return r;
+    if (duo_call_info_expired(h->info)) {
+        sess_release(h->s, x, 0);
+        DETAIL(h->info, "deadline exceeded before key generation; retry with a longer deadline");
+        return DUO_E_TIMEOUT;
+    }
+    r = duo_p1_enroll_key_share(x->en, &req, &out);
+    uint8_t *o = NULL;
+    size_t ol = 0;
+    if (r == DUO_OK) r = duo_wire_build_enroll_key_share_resp(&o, &ol, &out);
+    duo_wire_free_enroll_key_share_resp(&out);
+    sess_release(h->s, x, r == DUO_OK ? 0 : DUO_E_SESSION_FAILED);
+    return resp_take(resp, resp_len, r, o, ol);
+}
+
+static int h_enroll_pdl_challenge(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
+    duo_enroll_pdl_challenge_req req;
+    duo_enroll_pdl_challenge_resp out;
+    session *x;
+    int r = duo_wire_parse_enroll_pdl_challenge_req(&req, in, in_len);
+    if (r != DUO_OK) return r;
+    if ((r = sess_take(h->s, &x, req.sid, SESS_ENROL, h->info)) != DUO_OK) {
+        duo_wire_free_enroll_pdl_challenge_req(&req);
+        return r;
+    }
+    r = duo_p1_enroll_pdl_challenge(x->en, &req, &out);
+    duo_wire_free_enroll_pdl_challenge_req(&req);
+    uint8_t *o = NULL;
+    size_t ol = 0;
+    if (r == DUO_OK) r = duo_wire_build_enroll_pdl_challenge_resp(&o, &ol, &out);
+    sess_release(h->s, x, r == DUO_OK ? 0 : DUO_E_SESSION_FAILED);
+    return resp_take(resp, resp_len, r, o, ol);
+}
+
+static int h_enroll_pdl_open(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
+    duo_enroll_pdl_open_req req;
+    duo_enroll_pdl_open_resp out;
+    session *x;
+    int r = duo_wire_parse_enroll_pdl_open_req(&req, in, in_len);
+    if (r != DUO_OK) return r;
+    if ((r = sess_take(h->s, &x, req.sid, SESS_ENROL, h->info)) != DUO_OK) return r;
+    r = duo_p1_enroll_pdl_open(x->en, &req, &out);
+    if (r == DUO_E_PDL_MISMATCH) {
+        duo_audit_event ev = {.kind = DUO_AUDIT_ATTACK, .key_id = x->key_id, .citizen_id = x->citizen,
+                              .detail = "enrolment PDL check failed: inconsistent device values"};
+        if (duo_keystore_audit_append(h->ks, NULL, &ev) != DUO_OK) { /* the error below is what matters */
+        }
+        DETAIL(h->info, "enrolment aborted: the device's proof values are inconsistent");
+    }
+    uint8_t *o = NULL;
+    size_t ol = 0;
+    if (r == DUO_OK) r = duo_wire_build_enroll_pdl_open_resp(&o, &ol, &out);
+    sess_release(h->s, x, r == DUO_OK ? 0 : DUO_E_SESSION_FAILED);
+    return resp_take(resp, resp_len, r, o, ol);
+}
+
+static int bn_out(uint8_t *out, size_t cap, size_t *len, const BIGNUM *bn) {
+    int n = BN_num_bytes(bn);
+    if (n <= 0 || (size_t)n > cap) return DUO_E_INTERNAL;
+    if (BN_bn2bin(bn, out) != n) return DUO_E_INTERNAL;
+    *len = (size_t)n;
+    return DUO_OK;
+}
+
+static int h_enroll_confirm(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
+    duo_service *s = h->s;
+    duo_enroll_confirm_req req;
+    duo_enroll_confirm_resp out;
+    memset(&out, 0, sizeof out);
+    session *x;
+    duo_p1_key *key = NULL;
+    uint8_t devsec[32];
+    duo_key_secrets *sec = NULL;
+    int kill = DUO_E_SESSION_FAILED;
+    int r = duo_wire_parse_enroll_confirm_req(&req, in, in_len);
+    if (r != DUO_OK) return r;
+    if ((r = sess_take(s, &x, req.sid, SESS_ENROL, h->info)) != DUO_OK) return r;
+    if ((r = duo_p1_enroll_confirm(x->en, &req)) != DUO_OK) {
+        if (r == DUO_E_UNAUTHENTICATED || r == DUO_E_BAD_SIGNATURE)
+            DETAIL(h->info, "enrolment confirmation rejected: bad MAC or public key; start again");
+        goto out;
+    }
+    if ((r = duo_p1_enroll_take_key(x->en, &key, devsec)) != DUO_OK) goto out;
+    {
+        duo_key_info ki;
+        memset(&ki, 0, sizeof ki);
+        memcpy(ki.key_id, key->key_id, DUO_KEY_ID_LEN);
+        snprintf(ki.citizen_id, sizeof ki.citizen_id, "%s", x->citizen);
+        ki.paillier_bits = s->cfg.paillier_bits;
+        duo_point_serialize(s->ec, ki.q, &key->q);
+        duo_point_serialize(s->ec, ki.q2, &key->q2);
+        sec = duo_secure_malloc(sizeof *sec);
+        if (!sec) {
+            r = DUO_E_NOMEM;
+            goto out;
+        }
+        memset(sec, 0, sizeof *sec);
+        memcpy(sec->x1, key->x1.b, 32);
+        memcpy(sec->current, devsec, 32);
+        if ((r = bn_out(sec->p, sizeof sec->p, &sec->p_len, duo_paillier_priv_p(key->paillier))) != DUO_OK ||
+            (r = bn_out(sec->q, sizeof sec->q, &sec->q_len, duo_paillier_priv_q(key->paillier))) != DUO_OK)
+            goto out;
+        if ((r = duo_keystore_key_insert_pending(h->ks, &ki, sec, NULL)) != DUO_OK) goto out;
+        if ((r = duo__random_code(out.revocation_code, sizeof out.revocation_code, REVOCATION_CODE_BYTES, 4)) !=
+            DUO_OK)
+            goto out;
+        char detail[160];
+        snprintf(detail, sizeof detail, "key active; paillier %u bits; %s", s->cfg.paillier_bits, h->info->peer);
+        duo_audit_event ev = {.kind = DUO_AUDIT_ENROL_DONE, .key_id = ki.key_id, .citizen_id = ki.citizen_id,
+                              .detail = detail};
+        r = duo_keystore_key_activate(h->ks, ki.key_id, x->token, x->token_len,
+                                      (const uint8_t *)out.revocation_code, strlen(out.revocation_code), &ev);
+        if (r == DUO_E_TOKEN_INVALID)
+            DETAIL(h->info, "enrolment token was used meanwhile (by another enrolment); ask for a new one");
+        else if (r == DUO_E_TOKEN_EXPIRED)
+            DETAIL(h->info, "enrolment token expired during enrolment; ask for a new one");
+        if (r != DUO_OK) goto out;
+    }
+    kill = DUO_E_PROTO_STATE; /* done: a second confirm is "already used" */
+    {
+        uint8_t *o = NULL;
+        size_t ol = 0;
+        r = duo_wire_build_enroll_confirm_resp(&o, &ol, &out);
+        if (r == DUO_OK) {
+            *resp = o;
+            *resp_len = ol;
+        }
+    }
+out:
+    sess_release(s, x, kill);
+    duo_p1_key_free(key);
+    duo_memzero(devsec, sizeof devsec);
+    duo_memzero(&out, sizeof out);
+    if (sec) {
+        duo_key_secrets_clear(sec);
+        duo_secure_free(sec);
+    }
+    return r;
+}
+
+/* Builds the engine's key from the store's columns. */
+static int p1_key_from_store(duo_service *s, duo_p1_key **out, const duo_key_info *ki, const duo_key_secrets *sec) {
+    duo_scalar x1;
+    duo_point q, q2;
+    BIGNUM *p = NULL, *qq = NULL;
+    duo_paillier_priv *pk = NULL;
+    int r;
+    *out = NULL;
+    if ((r = duo_scalar_parse(s->ec, &x1, sec->x1)) != DUO_OK) goto out;
+    if ((r = duo_point_parse(s->ec, &q, ki->q, DUO_KEY_POINT_LEN)) != DUO_OK ||
+        (r = duo_point_parse(s->ec, &q2, ki->q2, DUO_KEY_POINT_LEN)) != DUO_OK)
+        goto out;
+    p = BN_secure_new();
+    qq = BN_secure_new();
+    if (!p || !qq) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    BN_set_flags(p, BN_FLG_CONSTTIME);
+    BN_set_flags(qq, BN_FLG_CONSTTIME);
+    if (!BN_bin2bn(sec->p, (int)sec->p_len, p) || !BN_bin2bn(sec->q, (int)sec->q_len, qq)) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    if ((r = duo_paillier_priv_from_primes(&pk, p, qq, ki->paillier_bits)) != DUO_OK) goto out;
+    r = duo_p1_key_new(out, s->ec, ki->key_id, &x1, &q, &q2, pk);
+out:
+    if (r != DUO_OK && r != DUO_E_NOMEM) r = DUO_E_STATE_CORRUPT;
+    duo_memzero(&x1, sizeof x1);
+    BN_clear_free(p);
+    BN_clear_free(qq);
+    return r;
+}
+
+/* Loads, checks final states and authenticates: the common start of every
+ * request on an existing key. sec is wiped by the caller. */
+static int key_auth(hctx *h, duo_key_info *ki, duo_key_secrets *sec, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                    const uint8_t mac_input[32], const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32]) {
+    int r = key_load(h->s, h->ks, ki, sec, key_id, h->info);
+    if (r != DUO_OK) return r;
+    if ((r = final_err(ki, h->info)) != DUO_OK) return r;
+    return authenticate(h->s, h->ks, ki, sec, key_id, mac_input, mac, used, h->info);
+}
+
+static int h_sign_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
+    duo_service *s = h->s;
+    duo_sign_start_req req;
+    duo_sign_start_resp out;
+    duo_key_info ki;
+    duo_key_secrets *sec = NULL;
+    uint8_t mi[32], used[32];
+    session *x = NULL;
+    duo_p1_key *key = NULL;
+    int r = duo_wire_parse_sign_start_req(&req, in, in_len);
+    if (r != DUO_OK) return r;
+    if ((r = duo_wire_mac_input_sign_start(mi, &req)) != DUO_OK) return r;
+    sec = duo_secure_malloc(sizeof *sec);
+    if (!sec) return DUO_E_NOMEM;
+    if ((r = key_auth(h, &ki, sec, req.key_id, mi, req.mac, used)) != DUO_OK) goto out;
+    if ((r = locked_err(&ki, h->info)) != DUO_OK) goto out;
+    if ((r = p1_key_from_store(s, &key, &ki, sec)) != DUO_OK) {
+        DETAIL(h->info, "the stored key failed its integrity check; contact the operator");
+        goto out;
+    }
+    if ((r = sess_insert(s, &x, SESS_SIGN, req.key_id, h->info)) != DUO_OK) goto out;
+    x->key = key;
+    key = NULL;
+    memcpy(x->secret, used, 32);
+    memcpy(x->digest, req.digest, 32);
+    r = duo_p1_sign_new(&x->sg, s->ec, NULL, x->key);
+    if (r == DUO_OK) r = duo_p1_sign_start(x->sg, &req, &out);
+    if (r == DUO_OK) {
+        sess_set_sid(s, x, duo_p1_sign_sid(x->sg));
+        uint8_t *o = NULL;
+        size_t ol = 0;
+        r = duo_wire_build_sign_start_resp(&o, &ol, &out);
+        if (r == DUO_OK) {
+            *resp = o;
+            *resp_len = ol;
+        }
+    }
+    sess_release(s, x, r == DUO_OK ? 0 : DUO_E_SESSION_FAILED);
+out:
+    duo_p1_key_free(key);
+    duo_memzero(used, sizeof used);
+    duo_key_secrets_clear(sec);
+    duo_secure_free(sec);
+    return r;
+}
+
+/* A wrong PIN: count it, lock or revoke per policy (one transaction each try). */
+static int pin_failure(hctx *h, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
+    duo_service *s = h->s;
+    for (int attempt = 0; attempt < RETRIES; attempt++) {
+        duo_key_info ki;
+        int r = duo_keystore_key_get(h->ks, &ki, NULL, key_id);
+        if (r != DUO_OK) return r;
+        if (ki.state == DUO_KEY_REVOKED || ki.state == DUO_KEY_SUSPENDED) return final_err(&ki, h->info);
+        uint32_t nf = ki.pin_failures + 1;
+        const duo_lock_step *st = duo__lock_policy_step(&s->cfg.lock, nf);
+        duo_key_policy pol = {.state = DUO_KEY_ACTIVE, .pin_failures = nf, .locked_until = 0, .reason = NULL};
+        char detail[160];
+        const char *kind = DUO_AUDIT_PIN_FAILURE;
+        int64_t until = 0;
+        if (st && st->seconds == DUO_LOCK_REVOKE) {
+            pol.state = DUO_KEY_REVOKED;
+            snprintf(detail, sizeof detail, "revoked after %u wrong PINs in a row", nf);
+            pol.reason = detail;
+            kind = DUO_AUDIT_REVOKE;
+        } else if (st) {
+            until = now_s() + st->seconds;
+            pol.state = DUO_KEY_LOCKED;
+            pol.locked_until = until;
+            snprintf(detail, sizeof detail, "wrong PIN #%u: locked for %" PRId64 " s", nf, st->seconds);
+            kind = DUO_AUDIT_LOCK;
+        } else {
+            snprintf(detail, sizeof detail, "wrong PIN #%u", nf);
+        }
+        duo_audit_event ev = {.kind = kind, .key_id = key_id, .citizen_id = ki.citizen_id, .detail = detail};
+        r = duo_keystore_key_update_policy(h->ks, key_id, ki.version, &pol, &ev);
+        if (r == DUO_E_CONFLICT) continue;
+        if (r != DUO_OK) return r;
+        uint32_t left = duo__lock_policy_left(&s->cfg.lock, nf);
+        trailer_i64(h->info, "duo-attempts-left", left);
+        if (pol.state == DUO_KEY_REVOKED) {
+            DETAIL(h->info, "wrong PIN; %u wrong PINs in a row: the key is revoked; enrol again", nf);
+        } else if (pol.state == DUO_KEY_LOCKED) {
+            char when[64];
+            duo__fmt_time(when, sizeof when, until);
+            DETAIL(h->info, "wrong PIN; %u wrong PINs in a row: the key is locked until %s", nf, when);
+            trailer_i64(h->info, "duo-locked-until", until);
+        } else {
+            DETAIL(h->info, "wrong PIN; %u attempt%s left before the key is locked", left, left == 1 ? "" : "s");
+        }
+        return DUO_E_WRONG_PIN;
+    }
+    return DUO_E_CONFLICT;
+}
+
+static int h_sign_finish(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
+    duo_service *s = h->s;
+    duo_sign_finish_req req;
+    duo_sign_finish_resp out;
+    memset(&out, 0, sizeof out);
+    session *x;
+    uint8_t mi[32], next[32];
+    int r = duo_wire_parse_sign_finish_req(&req, in, in_len);
+    if (r != DUO_OK) return r;
+    /* The session is consumed by this request whatever happens (single use). */
+    if ((r = sess_take(s, &x, req.sid, SESS_SIGN, h->info)) != DUO_OK) goto out_req;
+    if ((r = duo_wire_mac_input_sign_finish(mi, &req)) != DUO_OK) goto out;
+    if (duo_mac_check(x->secret, mi, req.mac) != DUO_OK) {
+        DETAIL(h->info, "request authentication failed (missing or bad MAC); this does not count as a PIN "
+                        "attempt; start a new signature");
+        r = DUO_E_UNAUTHENTICATED;
+        goto out;
+    }
+    {
+        duo_key_info ki;
+        if ((r = key_load(s, h->ks, &ki, NULL, x->key_id, h->info)) != DUO_OK) goto out;
+        if ((r = final_err(&ki, h->info)) != DUO_OK || (r = locked_err(&ki, h->info)) != DUO_OK) goto out;
+    }
+    if (duo_call_info_expired(h->info)) {
+        DETAIL(h->info, "deadline exceeded before the signature was computed; start a new signature");
+        r = DUO_E_TIMEOUT;
+        goto out;
+    }
+    r = duo_p1_sign_finish(x->sg, &req, &out);
+    if (r == DUO_E_WRONG_PIN) {
+        r = pin_failure(h, x->key_id);
+        goto out;
+    }
+    if (r == DUO_E_PEER_CHEATED) {
+        int fr = key_freeze(h->ks, x->key_id, DUO_AUDIT_ATTACK,
+                            "attack suspected: the signature share failed to verify after a valid PIN proof");
+        DETAIL(h->info, "the device sent an invalid signature share; the key is frozen: enrol again%s",
+               fr == DUO_OK ? "" : " (freezing failed: contact the operator)");
+        goto out;
+    }
+    if (r != DUO_OK) goto out;
+
+    /* Success: reset the PIN count, store the next device secret and audit
+     * the signature; only then release the signature (the device rotates on
+     * receipt, so the cloud must know the next secret first). */
+    if ((r = duo_secret_rotate(next, x->secret, req.sid, out.rotate_seed)) != DUO_OK) goto out;
+    {
+        char dh[65], shh[65], detail[200];
+        uint8_t sh[32];
+        if ((r = sha256(sh, out.signature, sizeof out.signature)) != DUO_OK) goto out;
+        duo__hex(dh, x->digest, 32);
+        duo__hex(shh, sh, 32);
+        snprintf(detail, sizeof detail, "digest=%s sig_sha256=%s", dh, shh);
+        for (int attempt = 0; attempt < RETRIES; attempt++) {
+            duo_key_info ki;
+            if ((r = duo_keystore_key_get(h->ks, &ki, NULL, x->key_id)) != DUO_OK) break;
+            if ((r = final_err(&ki, h->info)) != DUO_OK) break;
+            if (ki.pin_failures != 0 || ki.state != DUO_KEY_ACTIVE) {
+                duo_key_policy pol = {.state = DUO_KEY_ACTIVE, .pin_failures = 0, .locked_until = 0, .reason = NULL};
+                duo_audit_event ev = {.kind = DUO_AUDIT_PIN_RESET, .key_id = x->key_id, .citizen_id = ki.citizen_id,
+                                      .detail = "correct PIN: failure count reset"};
+                r = duo_keystore_key_update_policy(h->ks, x->key_id, ki.version, &pol, &ev);
+                if (r == DUO_E_CONFLICT) continue;
+                if (r != DUO_OK) break;
+                if ((r = duo_keystore_key_get(h->ks, &ki, NULL, x->key_id)) != DUO_OK) break;
+            }
+            duo_audit_event ev = {.kind = DUO_AUDIT_SIGN, .key_id = x->key_id, .citizen_id = ki.citizen_id,
+                                  .detail = detail};
+            r = duo_keystore_secret_rotate(h->ks, x->key_id, ki.version, 0, next, &ev);
+            if (r != DUO_E_CONFLICT) break;
+        }
+        if (r != DUO_OK) goto out;
+    }
+    {
+        uint8_t *o = NULL;
+        size_t ol = 0;
+        r = duo_wire_build_sign_finish_resp(&o, &ol, &out);
+        if (r == DUO_OK) {
+            *resp = o;
+            *resp_len = ol;
+        }
+    }
+out:
+    sess_release(s, x, DUO_E_PROTO_STATE);
+out_req:
+    duo_wire_free_sign_finish_req(&req);
+    duo_memzero(next, sizeof next);
+    duo_memzero(&out, sizeof out);
+    return r;
+}
+
+static int h_refresh(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
+    duo_refresh_req req;
+    duo_refresh_resp out;
+    duo_key_info ki;
+    uint8_t mi[32], used[32], next[32];
+    duo_key_secrets *sec = NULL;
+    int r = duo_wire_parse_refresh_req(&req, in, in_len);
+    if (r != DUO_OK) return r;
+    if ((r = duo_wire_mac_input_refresh(mi, &req)) != DUO_OK) return r;
+    if (!(sec = duo_secure_malloc(sizeof *sec))) return DUO_E_NOMEM;
+    if ((r = key_auth(h, &ki, sec, req.key_id, mi, req.mac, used)) != DUO_OK) goto out;
+    if ((r = duo_rng_bytes(NULL, out.rotate_seed, sizeof out.rotate_seed)) != DUO_OK) goto out;
+    if ((r = duo_secret_rotate(next, used, req.device_nonce, out.rotate_seed)) != DUO_OK) goto out;
+    for (int attempt = 0; attempt < RETRIES; attempt++) {
+        duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE, .key_id = req.key_id, .citizen_id = ki.citizen_id,
+                              .detail = "refresh: new pending secret"};
+        r = duo_keystore_secret_rotate(h->ks, req.key_id, ki.version, 0, next, &ev);
+        if (r != DUO_E_CONFLICT) break;
+        if ((r = duo_keystore_key_get(h->ks, &ki, NULL, req.key_id)) != DUO_OK) break;
+    }
+    if (r != DUO_OK) goto out;
+    {
+        uint8_t *o = NULL;
+        size_t ol = 0;
+        r = duo_wire_build_refresh_resp(&o, &ol, &out);
+        if (r == DUO_OK) {
+            *resp = o;
+            *resp_len = ol;
+        }
+    }
+out:
+    duo_memzero(used, sizeof used);
+    duo_memzero(next, sizeof next);
+    duo_key_secrets_clear(sec);
+    duo_secure_free(sec);
+    return r;
+}
+
+static int h_revoke(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
+    duo_revoke_req req;
+    duo_key_info ki;
+    uint8_t mi[32], used[32];
+    duo_key_secrets *sec = NULL;
+    int r = duo_wire_parse_revoke_req(&req, in, in_len);
+    if (r != DUO_OK) return r;
+    if (!(sec = duo_secure_malloc(sizeof *sec))) return DUO_E_NOMEM;
+    if ((r = key_load(h->s, h->ks, &ki, sec, req.key_id, h->info)) != DUO_OK) goto out;
+    if (ki.state == DUO_KEY_REVOKED) {
+        r = revoked_err(&ki, h->info);
+        goto out;
+    }
+    if (req.has_mac) {
+        if ((r = duo_wire_mac_input_revoke(mi, &req)) != DUO_OK) goto out;
+        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, h->info)) != DUO_OK) goto out;
+        duo_audit_event ev = {.kind = DUO_AUDIT_REVOKE, .key_id = req.key_id, .citizen_id = ki.citizen_id,
+                              .detail = "revoked by the device"};
+        r = duo_keystore_key_revoke(h->ks, req.key_id, NULL, 0, "revoked by the device", &ev);
+    } else {
+        duo_audit_event ev = {.kind = DUO_AUDIT_REVOKE, .key_id = req.key_id, .citizen_id = ki.citizen_id,
+                              .detail = "revoked with the one-time revocation code"};
+        r = duo_keystore_key_revoke(h->ks, req.key_id, (const uint8_t *)req.revocation_code,
+                                    strlen(req.revocation_code), "revoked with the revocation code", &ev);
+        if (r == DUO_E_UNAUTHENTICATED)
+            DETAIL(h->info, "the revocation code does not match this key (or was already used)");
+    }
+    if (r == DUO_E_KEY_REVOKED) DETAIL(h->info, "key is already revoked");
+    if (r != DUO_OK) goto out;
+    {
+        uint8_t *o = NULL;
+        size_t ol = 0;
+        r = duo_wire_build_revoke_resp(&o, &ol);
+        if (r == DUO_OK) {
+            *resp = o;
+            *resp_len = ol;
+        }
+    }
+out:
+    duo_memzero(used, sizeof used);
+    duo_memzero(&req, sizeof req);
+    duo_key_secrets_clear(sec);
+    duo_secure_free(sec);
+    return r;
+}
+
+static int h_status(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
+    duo_status_req req;
+    duo_status_resp out;
+    memset(&out, 0, sizeof out);
+    duo_key_info ki;
+    uint8_t mi[32], used[32];
+    duo_key_secrets *sec = NULL;
+    int r = duo_wire_parse_status_req(&req, in, in_len);
+    if (r != DUO_OK) return r;
+    if (!(sec = duo_secure_malloc(sizeof *sec))) return DUO_E_NOMEM;
+    if ((r = key_load(h->s, h->ks, &ki, sec, req.key_id, h->info)) != DUO_OK) goto out;
+    /* A revoked key has no secrets left to authenticate with; its state is all
+     * there is to tell. */
+    if (ki.state != DUO_KEY_REVOKED) {
+        if ((r = duo_wire_mac_input_status(mi, &req)) != DUO_OK) goto out;
+        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, h->info)) != DUO_OK) goto out;
+    }
+    out.state = (duo_key_state)ki.state;
+    out.pin_attempts_left = (ki.state == DUO_KEY_ACTIVE || ki.state == DUO_KEY_LOCKED)
+                                ? duo__lock_policy_left(&h->s->cfg.lock, ki.pin_failures)
+                                : 0;
+    out.locked_until = ki.state == DUO_KEY_LOCKED ? ki.locked_until : 0;
+    memcpy(out.public_key, ki.q, sizeof out.public_key);
+    {
+        uint8_t *o = NULL;
+        size_t ol = 0;
+        r = duo_wire_build_status_resp(&o, &ol, &out);
+        if (r == DUO_OK) {
+            *resp = o;
+            *resp_len = ol;
+        }
+    }
+out:
+    duo_memzero(used, sizeof used);
+    duo_key_secrets_clear(sec);
+    duo_secure_free(sec);
+    return r;
+}
+
+typedef int (*hfn)(hctx *, const uint8_t *, size_t, uint8_t **, size_t *);
+
+static const struct {
+    const char *name;
+    hfn fn;
+} method_table[DUO_MSG_COUNT] = {
+    [DUO_MSG_ENROLL_START] = {"EnrollStart", h_enroll_start},
+    [DUO_MSG_ENROLL_KEY_SHARE] = {"EnrollKeyShare", h_enroll_key_share},
+    [DUO_MSG_ENROLL_PDL_CHALLENGE] = {"EnrollPdlChallenge", h_enroll_pdl_challenge},
+    [DUO_MSG_ENROLL_PDL_OPEN] = {"EnrollPdlOpen", h_enroll_pdl_open},
+    [DUO_MSG_ENROLL_CONFIRM] = {"EnrollConfirm", h_enroll_confirm},
+    [DUO_MSG_SIGN_START] = {"SignStart", h_sign_start},
+    [DUO_MSG_SIGN_FINISH] = {"SignFinish", h_sign_finish},
+    [DUO_MSG_REFRESH] = {"Refresh", h_refresh},
+    [DUO_MSG_REVOKE] = {"Revoke", h_revoke},
+    [DUO_MSG_STATUS] = {"Status", h_status},
+};
+
+static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len,
+                    duo_call_info *info) {
+    duo_service *s = app;
+    if (mi < 0 || mi >= DUO_MSG_COUNT) return DUO_E_UNSUPPORTED;
+    hctx h = {s, ks_acquire(s), info};
+    int r = method_table[mi].fn(&h, req, req_len, resp, resp_len);
+    ks_release(s, h.ks);
+    if (r == DUO_E_DECODE || r == DUO_E_BAD_FIELD || r == DUO_E_MSG_TOO_LARGE) {
+        if (!info->detail[0])
+            DETAIL(info, "malformed %s request: %s", method_table[mi].name, duo_strerror(r));
+    } else if (r == DUO_E_STORE || r == DUO_E_CONFLICT) {
+        fprintf(stderr, "duosign-cloud: %s: store error %s\n", method_table[mi].name, duo_err_name(r));
+        if (!info->detail[0]) DETAIL(info, "temporary storage problem; retry");
+    }
+    return r;
+}
+
+static const duo_server_handler_fn handler_table[DUO_MSG_COUNT] = {
+    dispatch, dispatch, dispatch, dispatch, dispatch, dispatch, dispatch, dispatch, dispatch, dispatch,
+};
+
+const duo_server_handler_fn *duo_service_handlers(void) { return handler_table; }
+
+/* ------------------------------------------------------ maintenance */
+
+typedef struct {
+    uint8_t (*ids)[DUO_KEY_ID_LEN];
+    size_t n, cap;
+} idlist;
+
+static int collect_locked_cb(void *data, const duo_key_info *ki) {
+    idlist *l = data;
+    if (ki->state != DUO_KEY_LOCKED || ki->locked_until > now_s()) return 0;
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 16;
+        void *p = realloc(l->ids, nc * sizeof *l->ids);
+        if (!p) return 1;
+        l->ids = p;
+        l->cap = nc;
+    }
+    memcpy(l->ids[l->n++], ki->key_id, DUO_KEY_ID_LEN);
+    return 0;
+}
+
+/* Loop thread: lifts expired locks (audited) and deletes abandoned enrolments. */
+static void on_maint(uv_timer_t *t) {
+    duo_service *s = t->data;
+    duo_keystore *ks = ks_acquire(s);
+    idlist l = {0};
+    if (duo_keystore_key_list(ks, NULL, collect_locked_cb, &l) == DUO_OK) {
+        for (size_t i = 0; i < l.n; i++) {
+            duo_key_info ki;
+            duo_call_info dummy;
+            memset(&dummy, 0, sizeof dummy);
+            if (key_load(s, ks, &ki, NULL, l.ids[i], &dummy) != DUO_OK) { /* retried next period */
+            }
+        }
+    }
+    free(l.ids);
+    size_t n = 0;
+    duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "abandoned enrolments purged"};
+    if (duo_keystore_purge_pending(ks, &n, PENDING_MAX_AGE_S, &ev) != DUO_OK) { /* retried next period */
+    }
+    ks_release(s, ks);
+}
+
+/* ------------------------------------------------------- lifecycle */
+
+static int check_descriptor(char *err, size_t cap) {
+    const ProtobufCServiceDescriptor *d = &duosign__v1__duo_sign__descriptor;
+    if (d->n_methods != DUO_MSG_COUNT) goto bad;
+    for (unsigned i = 0; i < d->n_methods; i++)
+        if (strcmp(d->methods[i].name, method_table[i].name) != 0) goto bad;
+    return DUO_OK;
+bad:
+    snprintf(err, cap, "internal: the DuoSign service descriptor does not match the handler table");
+    return DUO_E_INTERNAL;
+}
+
+int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_config *cfg) {
+    *out = NULL;
+    int r = check_descriptor(err, cap);
+    if (r != DUO_OK) return r;
+    if (!duo_paillier_bits_supported(cfg->paillier_bits)) {
+        snprintf(err, cap, "unsupported Paillier size %u (use 3072 or 2048)", cfg->paillier_bits);
+        return DUO_E_INVALID_ARG;
+    }
+    duo_service *s = calloc(1, sizeof *s);
+    if (!s) return DUO_E_NOMEM;
+    s->cfg = *cfg;
+    snprintf(s->data_dir, sizeof s->data_dir, "%s", cfg->data_dir);
+    s->cfg.data_dir = s->data_dir;
+    if (s->cfg.session_ttl_s == 0) s->cfg.session_ttl_s = 60;
+    if (s->cfg.prime_pool > POOL_MAX) s->cfg.prime_pool = POOL_MAX;
+    s->loop = cfg->loop;
+    pthread_mutex_init(&s->ks_mu, NULL);
+    pthread_cond_init(&s->ks_cv, NULL);
+    pthread_mutex_init(&s->sess_mu, NULL);
+    pthread_mutex_init(&s->pool_mu, NULL);
+    if ((r = duo_ec_new(&s->ec, NULL)) != DUO_OK) {
+        snprintf(err, cap, "cannot create the curve context: %s", duo_strerror(r));
+        goto fail;
+    }
+    s->n_ks = (cfg->workers ? cfg->workers : 4) + 1;
+    s->ks_all = calloc(s->n_ks, sizeof *s->ks_all);
+    s->ks_free = calloc(s->n_ks, sizeof *s->ks_free);
+    if (!s->ks_all || !s->ks_free) {
+        r = DUO_E_NOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < s->n_ks; i++) {
+        void *ks;
+        if ((r = duo__open_store(&ks, cfg->data_dir, 0, err, cap)) != DUO_OK) goto fail;
+        s->ks_all[i] = ks;
+        s->ks_free[s->n_free++] = ks;
+    }
+    uv_async_init(s->loop, &s->refill_async, on_refill);
+    s->refill_async.data = s;
+    uv_timer_init(s->loop, &s->sweep_timer);
+    s->sweep_timer.data = s;
+    uv_timer_init(s->loop, &s->maint_timer);
+    s->maint_timer.data = s;
+    s->handles_open = 1;
+    uv_timer_start(&s->sweep_timer, on_sweep, 1000, 1000);
+    uv_timer_start(&s->maint_timer, on_maint, 1000, MAINT_PERIOD_MS);
+    pool_kick(s);
+    *out = s;
+    return DUO_OK;
+fail:
+    duo_service_free(s);
+    return r;
+}
+
+void duo_service_stop(duo_service *s) {
+    if (!s || !s->handles_open) return;
+    pthread_mutex_lock(&s->pool_mu);
+    s->pool_stop = 1;
+    pthread_mutex_unlock(&s->pool_mu);
+    s->handles_open = 0;
+    uv_timer_stop(&s->sweep_timer);
+    uv_timer_stop(&s->maint_timer);
+    uv_close((uv_handle_t *)&s->sweep_timer, NULL);
+    uv_close((uv_handle_t *)&s->maint_timer, NULL);
+    uv_close((uv_handle_t *)&s->refill_async, NULL);
+}
+
+void duo_service_free(duo_service *s) {
+    if (!s) return;
+    sess_sweep(s, 1);
+    for (size_t i = 0; i < s->pool_n; i++) duo_paillier_priv_free(s->pool[i]);
+    s->pool_n = 0;
+    if (s->ks_all)
+        for (size_t i = 0; i < s->n_ks; i++) duo_keystore_free(s->ks_all[i]);
+    free(s->ks_all);
+    free(s->ks_free);
+    duo_ec_free(s->ec);
+    pthread_mutex_destroy(&s->ks_mu);
+    pthread_cond_destroy(&s->ks_cv);
+    pthread_mutex_destroy(&s->sess_mu);
+    pthread_mutex_destroy(&s->pool_mu);
+    free(s);
+}

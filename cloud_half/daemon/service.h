@@ -1,0 +1,41 @@
+/* duosign-cloud: the service (policy + handlers) behind the gRPC adapter.
+ *
+ * For each duosign.v1.DuoSign RPC: parse (wire.h), apply the policy (tokens,
+ * sessions, MACs and clone detection, PIN lockout), run the P1 engine, persist
+ * through the key store with its audit entry, build the response. The service
+ * also owns the libuv timers (session expiry, lock expiry, abandoned
+ * enrolments) and the background Paillier key pool. */
+#ifndef DUOSIGN_CLOUD_SERVICE_H
+#define DUOSIGN_CLOUD_SERVICE_H
+
+#include <uv.h>
+
+#include "daemon.h"
+#include "server.h"
+
+typedef struct duo_service duo_service;
+
+typedef struct duo_service_config {
+    const char *data_dir;
+    unsigned paillier_bits;  /* 3072 or 2048 */
+    unsigned workers;        /* handler threads (one store connection each, plus one) */
+    duo_lock_policy lock;    /* PIN lockout steps */
+    unsigned session_ttl_s;  /* enrolment and signing sessions (60) */
+    unsigned prime_pool;     /* Paillier keys kept ready (0: none) */
+    uv_loop_t *loop;         /* timers, pool refill; the service runs on its thread */
+} duo_service_config;
+
+/* Opens the store connections and starts timers and the pool (loop thread).
+ * Returns DUO_OK or an error with an actionable message in err. */
+int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_config *cfg);
+/* The handler table, indexed like duosign__v1__duo_sign__descriptor.methods. */
+const duo_server_handler_fn *duo_service_handlers(void);
+/* Loop thread, after the server has drained: stops the timers and the pool
+ * and closes the libuv handles (uv_run then returns once pool work ends). */
+void duo_service_stop(duo_service *svc);
+/* After uv_run returned: frees everything (sessions, pool, store). */
+void duo_service_free(duo_service *svc);
+/* Ready Paillier keys in the pool (tests, logs). */
+size_t duo_service_pool_ready(duo_service *svc);
+
+#endif
