@@ -1,0 +1,203 @@
+/* duosign wire layer: signing messages (rounds 1 and 2). Encodings only;
+ * the engines check points, proofs, the ciphertext and the MAC. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "duosign/mem.h"
+#include "wire_internal.h"
+
+/* ---- SignStartRequest ---- */
+int duo_wire_parse_sign_start_req(duo_sign_start_req *out, const uint8_t *in, size_t in_len) {
+    ProtobufCMessage *pm = NULL;
+    const Duosign__V1__SignStartRequest *m;
+    int r;
+
+    if (out == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    memset(out, 0, sizeof *out);
+    if ((r = duo__wire_unpack(&pm, &duosign__v1__sign_start_request__descriptor, in, in_len)) != DUO_OK) {
+        goto out;
+    }
+    m = (const Duosign__V1__SignStartRequest *)pm;
+    DUO__FIX(out->key_id, m->key_id);
+    DUO__FIX(out->device_nonce, m->device_nonce);
+    DUO__FIX(out->digest, m->digest);
+    DUO__FIX(out->r2_commitment, m->r2_commitment);
+    DUO__FIX(out->mac, m->mac);
+    r = DUO_OK;
+out:
+    duo__wire_unpacked_free(pm);
+    if (r != DUO_OK) {
+        duo_memzero(out, sizeof *out);
+    }
+    return r;
+}
+
+int duo_wire_build_sign_start_req(uint8_t **out, size_t *out_len, const duo_sign_start_req *msg) {
+    Duosign__V1__SignStartRequest m = DUOSIGN__V1__SIGN_START_REQUEST__INIT;
+
+    if (out == NULL || out_len == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    *out = NULL;
+    *out_len = 0;
+    if (msg == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    m.key_id = DUO__BD(msg->key_id);
+    m.device_nonce = DUO__BD(msg->device_nonce);
+    m.digest = DUO__BD(msg->digest);
+    m.r2_commitment = DUO__BD(msg->r2_commitment);
+    m.mac = DUO__BD(msg->mac);
+    return duo__wire_pack(out, out_len, &m.base);
+}
+
+/* ---- SignStartResponse ---- */
+int duo_wire_parse_sign_start_resp(duo_sign_start_resp *out, const uint8_t *in, size_t in_len) {
+    ProtobufCMessage *pm = NULL;
+    const Duosign__V1__SignStartResponse *m;
+    int r;
+
+    if (out == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    memset(out, 0, sizeof *out);
+    if ((r = duo__wire_unpack(&pm, &duosign__v1__sign_start_response__descriptor, in, in_len)) != DUO_OK) {
+        goto out;
+    }
+    m = (const Duosign__V1__SignStartResponse *)pm;
+    DUO__FIX(out->cloud_nonce, m->cloud_nonce);
+    DUO__FIX(out->r1, m->r1);
+    DUO__FIX(out->r1_proof, m->r1_proof);
+    r = DUO_OK;
+out:
+    duo__wire_unpacked_free(pm);
+    if (r != DUO_OK) {
+        duo_memzero(out, sizeof *out);
+    }
+    return r;
+}
+
+int duo_wire_build_sign_start_resp(uint8_t **out, size_t *out_len, const duo_sign_start_resp *msg) {
+    Duosign__V1__SignStartResponse m = DUOSIGN__V1__SIGN_START_RESPONSE__INIT;
+
+    if (out == NULL || out_len == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    *out = NULL;
+    *out_len = 0;
+    if (msg == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    m.cloud_nonce = DUO__BD(msg->cloud_nonce);
+    m.r1 = DUO__BD(msg->r1);
+    m.r1_proof = DUO__BD(msg->r1_proof);
+    return duo__wire_pack(out, out_len, &m.base);
+}
+
+/* ---- SignFinishRequest ---- */
+int duo_wire_parse_sign_finish_req(duo_sign_finish_req *out, const uint8_t *in, size_t in_len) {
+    ProtobufCMessage *pm = NULL;
+    const Duosign__V1__SignFinishRequest *m;
+    int r;
+
+    if (out == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    memset(out, 0, sizeof *out);
+    if ((r = duo__wire_unpack(&pm, &duosign__v1__sign_finish_request__descriptor, in, in_len)) != DUO_OK) {
+        goto out;
+    }
+    m = (const Duosign__V1__SignFinishRequest *)pm;
+    DUO__FIX(out->sid, m->sid);
+    DUO__FIX(out->r2, m->r2);
+    DUO__FIX(out->r2_proof, m->r2_proof);
+    DUO__FIX(out->r2_opening, m->r2_opening);
+    DUO__FIX(out->pin_proof, m->pin_proof);
+    DUO__FIX(out->mac, m->mac);
+    {
+        duo_span *const spans[] = {&out->c3};
+        const ProtobufCBinaryData *const f[] = {&m->c3};
+        r = duo__wire_spans_copy(&out->buf, spans, f, 1);
+    }
+out:
+    duo__wire_unpacked_free(pm);
+    if (r != DUO_OK) {
+        duo_wire_free_sign_finish_req(out);
+    }
+    return r;
+}
+
+int duo_wire_build_sign_finish_req(uint8_t **out, size_t *out_len, const duo_sign_finish_req *msg) {
+    Duosign__V1__SignFinishRequest m = DUOSIGN__V1__SIGN_FINISH_REQUEST__INIT;
+
+    if (out == NULL || out_len == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    *out = NULL;
+    *out_len = 0;
+    if (msg == NULL || !duo__wire_span_ok(&msg->c3)) {
+        return DUO_E_INVALID_ARG;
+    }
+    m.sid = DUO__BD(msg->sid);
+    m.r2 = DUO__BD(msg->r2);
+    m.r2_proof = DUO__BD(msg->r2_proof);
+    m.r2_opening = DUO__BD(msg->r2_opening);
+    m.pin_proof = DUO__BD(msg->pin_proof);
+    m.c3 = DUO__BD_SPAN(msg->c3);
+    m.mac = DUO__BD(msg->mac);
+    return duo__wire_pack(out, out_len, &m.base);
+}
+
+void duo_wire_free_sign_finish_req(duo_sign_finish_req *m) {
+    if (m == NULL) {
+        return;
+    }
+    {
+        duo_span *const spans[] = {&m->c3};
+        duo__wire_spans_free(m->buf, spans, 1);
+    }
+    duo_memzero(m, sizeof *m);
+}
+
+/* ---- SignFinishResponse ---- */
+int duo_wire_parse_sign_finish_resp(duo_sign_finish_resp *out, const uint8_t *in, size_t in_len) {
+    ProtobufCMessage *pm = NULL;
+    const Duosign__V1__SignFinishResponse *m;
+    int r;
+
+    if (out == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    memset(out, 0, sizeof *out);
+    if ((r = duo__wire_unpack(&pm, &duosign__v1__sign_finish_response__descriptor, in, in_len)) != DUO_OK) {
+        goto out;
+    }
+    m = (const Duosign__V1__SignFinishResponse *)pm;
+    DUO__FIX(out->signature, m->signature);
+    DUO__FIX(out->rotate_seed, m->rotate_seed);
+    r = DUO_OK;
+out:
+    duo__wire_unpacked_free(pm);
+    if (r != DUO_OK) {
+        duo_memzero(out, sizeof *out);
+    }
+    return r;
+}
+
+int duo_wire_build_sign_finish_resp(uint8_t **out, size_t *out_len, const duo_sign_finish_resp *msg) {
+    Duosign__V1__SignFinishResponse m = DUOSIGN__V1__SIGN_FINISH_RESPONSE__INIT;
+
+    if (out == NULL || out_len == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    *out = NULL;
+    *out_len = 0;
+    if (msg == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    m.signature = DUO__BD(msg->signature);
+    m.rotate_seed = DUO__BD(msg->rotate_seed);
+    return duo__wire_pack(out, out_len, &m.base);
+}
