@@ -1,0 +1,828 @@
+/* Paillier encryption over OpenSSL 3.0 BIGNUM, g = N + 1.
+ *
+ * Secret values (p, q, p-1, q-1, phi, the CRT constants, r, plaintexts under
+ * decryption) carry BN_FLG_CONSTTIME and go through BN_mod_exp_mont_consttime,
+ * Montgomery multiplication and OpenSSL 3.0's fixed-top BN_div. What remains
+ * visible to timing is the limb count (BIGNUM top) of some intermediates, as
+ * with every public OpenSSL BIGNUM API. */
+#include "duosign/paillier.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+
+#include "duosign/mem.h"
+#include "duosign/rng.h"
+
+struct duo_paillier_pub {
+    unsigned bits;
+    BIGNUM *n;
+    BIGNUM *n2;
+    BN_MONT_CTX *mont_n2;
+};
+
+struct duo_paillier_priv {
+    duo_paillier_pub pub;
+    BIGNUM *p, *q;         /* the primes */
+    BIGNUM *pm1, *qm1;     /* p - 1, q - 1 (decryption exponents) */
+    BIGNUM *phi;           /* (p - 1)(q - 1) */
+    BIGNUM *p2, *q2;       /* p^2, q^2 */
+    BIGNUM *hp_m, *hq_m;   /* h_p, h_q in Montgomery form mod p, q */
+    BIGNUM *qinv_p_m;      /* q^-1 mod p, Montgomery form mod p */
+    BIGNUM *q2inv_p2_m;    /* (q^2)^-1 mod p^2, Montgomery form mod p^2 */
+    BIGNUM *np, *nq;       /* N mod p(p-1), N mod q(q-1): r^N exponents */
+    BN_MONT_CTX *mont_p, *mont_q, *mont_p2, *mont_q2;
+    atomic_ulong decryptions;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+int duo_paillier_bits_supported(unsigned bits) { return bits == 2048u || bits == 3072u; }
+
+static void bn_secret(BIGNUM *b) { BN_set_flags(b, BN_FLG_CONSTTIME); }
+
+static BIGNUM *bn_new_secret(void) {
+    BIGNUM *b = BN_secure_new();
+    if (b != NULL) {
+        bn_secret(b);
+    }
+    return b;
+}
+
+/* Sieve of Eratosthenes over odd numbers below `limit` (<= 65536): fills
+ * out[] with the odd primes in increasing order, returns their count. */
+static size_t odd_primes_below(uint16_t *out, size_t cap, unsigned limit) {
+    uint8_t composite[65536 / 16]; /* bit i: 2i+1 composite */
+    size_t count = 0;
+    unsigned i, j;
+    memset(composite, 0, sizeof composite);
+    for (i = 3; i < limit; i += 2) {
+        unsigned idx = i >> 1;
+        if (composite[idx >> 3] & (1u << (idx & 7))) {
+            continue;
+        }
+        if (count < cap) {
+            out[count++] = (uint16_t)i;
+        }
+        for (j = i * i; j < limit; j += 2 * i) {
+            unsigned jdx = j >> 1;
+            composite[jdx >> 3] = (uint8_t)(composite[jdx >> 3] | (1u << (jdx & 7)));
+        }
+    }
+    return count;
+}
+
+/* out = floor(sqrt(n)) by Newton's iteration from above (public data). */
+static int bn_isqrt_var(BIGNUM *out, const BIGNUM *n, BN_CTX *ctx) {
+    int ok = 0;
+    BN_CTX_start(ctx);
+    BIGNUM *x = BN_CTX_get(ctx), *y = BN_CTX_get(ctx);
+    if (y == NULL) goto out;
+    if (BN_is_zero(n)) {
+        BN_zero(out);
+        ok = 1;
+        goto out;
+    }
+    /* x = 2^ceil(bits/2) >= sqrt(n) */
+    if (!BN_set_word(x, 0) || !BN_set_bit(x, (BN_num_bits(n) + 1) / 2)) goto out;
+    for (;;) {
+        if (!BN_div(y, NULL, n, x, ctx) || !BN_add(y, y, x) || !BN_rshift1(y, y)) goto out;
+        if (BN_cmp(y, x) >= 0) break;
+        if (!BN_copy(x, y)) goto out;
+    }
+    ok = BN_copy(out, x) != NULL;
+out:
+    BN_CTX_end(ctx);
+    return ok;
+}
+
+/* out = a (< m) in Montgomery form. */
+static int bn_to_mont(BIGNUM *out, const BIGNUM *a, BN_MONT_CTX *mont, BN_CTX *ctx) {
+    return BN_to_montgomery(out, a, mont, ctx);
+}
+
+/* CRT: out = x_b + B * ((x_a - x_b) * binv mod A), with x_a < A, x_b < B < 2A,
+ * binv_m = B^-1 mod A in Montgomery form for mont_a. Result < A*B.
+ * Uses unsigned add/sub whose operand order never depends on secret data,
+ * fixed-top division (OpenSSL 3.0 BN_div) and Montgomery multiplication. */
+static int crt_combine(BIGNUM *out, const BIGNUM *xa, const BIGNUM *xb, const BIGNUM *a, const BIGNUM *b,
+                       const BIGNUM *binv_m, BN_MONT_CTX *mont_a, BN_CTX *ctx) {
+    int ok = 0;
+    BN_CTX_start(ctx);
+    BIGNUM *t = BN_CTX_get(ctx), *u = BN_CTX_get(ctx);
+    if (u == NULL) goto out;
+    bn_secret(t);
+    bn_secret(u);
+    /* t = xa + 2A - xb > 0 since xb < B < 2A */
+    if (!BN_lshift1(t, a) || !BN_uadd(t, t, xa) || !BN_usub(t, t, xb)) goto out;
+    if (!BN_mod(t, t, a, ctx)) goto out;
+    if (!BN_mod_mul_montgomery(t, t, binv_m, mont_a, ctx)) goto out; /* (xa - xb) B^-1 mod A */
+    if (!BN_mul(u, t, b, ctx) || !BN_uadd(out, u, xb)) goto out;
+    ok = 1;
+out:
+    BN_CTX_end(ctx);
+    return ok;
+}
+
+/* ------------------------------------------------------------- random values */
+
+int duo_bn_random_below(BIGNUM *out, const BIGNUM *bound, const duo_rng *rng) {
+    int r = DUO_E_INTERNAL;
+    uint8_t *buf = NULL;
+    size_t len;
+    int tries;
+    if (out == NULL || bound == NULL || BN_is_zero(bound) || BN_is_negative(bound)) {
+        return DUO_E_INVALID_ARG;
+    }
+    bn_secret(out);
+    if (BN_is_one(bound)) {
+        BN_zero(out);
+        return DUO_OK;
+    }
+    int nbits = BN_num_bits(bound);
+    len = (size_t)BN_num_bytes(bound);
+    uint8_t mask = (uint8_t)(0xffu >> ((8 - nbits % 8) % 8));
+    if ((buf = duo_secure_malloc(len)) == NULL) {
+        return DUO_E_NOMEM;
+    }
+    /* Each try succeeds with probability > 1/2. */
+    for (tries = 0; tries < 256; tries++) {
+        if ((r = duo_rng_bytes(rng, buf, len)) != DUO_OK) goto out;
+        buf[0] &= mask;
+        if (BN_bin2bn(buf, (int)len, out) == NULL) {
+            r = DUO_E_NOMEM;
+            goto out;
+        }
+        bn_secret(out);
+        if (BN_cmp(out, bound) < 0) {
+            r = DUO_OK;
+            goto out;
+        }
+    }
+    r = DUO_E_RNG;
+out:
+    duo_memzero(buf, len);
+    duo_secure_free(buf);
+    if (r != DUO_OK) {
+        BN_zero(out);
+    }
+    return r;
+}
+
+/* 1 <= r < N and gcd(r, N) = 1 (BN_gcd is constant-time in OpenSSL 3.0). */
+static int is_unit_mod_n(const duo_paillier_pub *pk, const BIGNUM *r, BN_CTX *ctx, int *is_unit) {
+    int ok = 0;
+    *is_unit = 0;
+    BN_CTX_start(ctx);
+    BIGNUM *g = BN_CTX_get(ctx);
+    if (g == NULL) goto out;
+    if (BN_is_negative(r) || BN_is_zero(r) || BN_cmp(r, pk->n) >= 0) {
+        ok = 1;
+        goto out;
+    }
+    if (!BN_gcd(g, r, pk->n, ctx)) goto out;
+    *is_unit = BN_is_one(g);
+    ok = 1;
+out:
+    BN_CTX_end(ctx);
+    return ok;
+}
+
+int duo_paillier_random_unit(const duo_paillier_pub *pk, BIGNUM *r, const duo_rng *rng) {
+    int ret = DUO_E_INTERNAL, tries, unit = 0;
+    BN_CTX *ctx = NULL;
+    if (pk == NULL || r == NULL) return DUO_E_INVALID_ARG;
+    if ((ctx = BN_CTX_secure_new()) == NULL) return DUO_E_NOMEM;
+    /* A non-unit reveals a factor of N: probability ~2^-1023. */
+    for (tries = 0; tries < 64; tries++) {
+        if ((ret = duo_bn_random_below(r, pk->n, rng)) != DUO_OK) goto out;
+        if (!is_unit_mod_n(pk, r, ctx, &unit)) {
+            ret = DUO_E_INTERNAL;
+            goto out;
+        }
+        if (unit) {
+            ret = DUO_OK;
+            goto out;
+        }
+    }
+    ret = DUO_E_RNG;
+out:
+    if (ret != DUO_OK) BN_zero(r);
+    BN_CTX_free(ctx);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ primes */
+
+/* Blum prime of exactly k bits, top two bits set: random start with the top
+ * two bits set and p = 3 mod 4, then an incremental search in steps of 4
+ * sieved by the odd primes below 2^13, then BN_check_prime (Miller-Rabin with
+ * OpenSSL's round count for the size). */
+static int blum_prime_k(BIGNUM *out, int k, BN_CTX *ctx) {
+    enum { NSMALL = 1100, MAXDELTA = 1u << 20 };
+    uint16_t primes[NSMALL];
+    uint32_t mods[NSMALL];
+    size_t np = odd_primes_below(primes, NSMALL, 8192u), i;
+    int ok = 0;
+    BN_CTX_start(ctx);
+    BIGNUM *base = BN_CTX_get(ctx), *cand = BN_CTX_get(ctx);
+    if (cand == NULL) goto out;
+    for (;;) {
+        uint32_t delta;
+        if (!BN_priv_rand_ex(base, k, BN_RAND_TOP_TWO, BN_RAND_BOTTOM_ODD, 0, ctx)) goto out;
+        if (!BN_set_bit(base, 1)) goto out; /* 3 mod 4 */
+        for (i = 0; i < np; i++) {
+            BN_ULONG m = BN_mod_word(base, primes[i]);
+            if (m == (BN_ULONG)-1) goto out;
+            mods[i] = (uint32_t)m;
+        }
+        for (delta = 0; delta < MAXDELTA; delta += 4) {
+            for (i = 0; i < np; i++) {
+                if ((mods[i] + delta) % primes[i] == 0) break;
+            }
+            if (i < np) continue;
+            if (!BN_copy(cand, base) || !BN_add_word(cand, delta)) goto out;
+            if (BN_num_bits(cand) != k) break; /* ran past 2^k: restart */
+            int pr = BN_check_prime(cand, ctx, NULL);
+            if (pr < 0) goto out;
+            if (pr == 1) {
+                ok = BN_copy(out, cand) != NULL;
+                goto out;
+            }
+        }
+    }
+out:
+    if (base != NULL) BN_clear(base);
+    if (cand != NULL) BN_clear(cand);
+    BN_CTX_end(ctx);
+    return ok;
+}
+
+int duo_paillier_blum_prime(BIGNUM *out, unsigned bits) {
+    BN_CTX *ctx;
+    int ok;
+    if (out == NULL || !duo_paillier_bits_supported(bits)) return DUO_E_INVALID_ARG;
+    if ((ctx = BN_CTX_secure_new()) == NULL) return DUO_E_NOMEM;
+    ok = blum_prime_k(out, (int)(bits / 2), ctx);
+    BN_CTX_free(ctx);
+    if (!ok) {
+        BN_clear(out);
+        return DUO_E_INTERNAL;
+    }
+    bn_secret(out);
+    return DUO_OK;
+}
+
+/* ------------------------------------------------------------------- keys */
+
+static void pub_clear(duo_paillier_pub *pk) {
+    BN_free(pk->n);
+    BN_free(pk->n2);
+    BN_MONT_CTX_free(pk->mont_n2);
+    pk->n = pk->n2 = NULL;
+    pk->mont_n2 = NULL;
+}
+
+/* Fills pk from n (copied); n already checked. */
+static int pub_init(duo_paillier_pub *pk, const BIGNUM *n, unsigned bits, BN_CTX *ctx) {
+    pk->bits = bits;
+    if ((pk->n = BN_dup(n)) == NULL || (pk->n2 = BN_new()) == NULL ||
+        (pk->mont_n2 = BN_MONT_CTX_new()) == NULL)
+        return 0;
+    if (!BN_sqr(pk->n2, pk->n, ctx)) return 0;
+    if (!BN_MONT_CTX_set(pk->mont_n2, pk->n2, ctx)) return 0;
+    return 1;
+}
+
+void duo_paillier_priv_free(duo_paillier_priv *sk) {
+    if (sk == NULL) return;
+    pub_clear(&sk->pub);
+    BN_clear_free(sk->p);
+    BN_clear_free(sk->q);
+    BN_clear_free(sk->pm1);
+    BN_clear_free(sk->qm1);
+    BN_clear_free(sk->phi);
+    BN_clear_free(sk->p2);
+    BN_clear_free(sk->q2);
+    BN_clear_free(sk->hp_m);
+    BN_clear_free(sk->hq_m);
+    BN_clear_free(sk->qinv_p_m);
+    BN_clear_free(sk->q2inv_p2_m);
+    BN_clear_free(sk->np);
+    BN_clear_free(sk->nq);
+    /* OpenSSL 3.0 BN_MONT_CTX_free BN_clear_free()s its modulus and constants. */
+    BN_MONT_CTX_free(sk->mont_p);
+    BN_MONT_CTX_free(sk->mont_q);
+    BN_MONT_CTX_free(sk->mont_p2);
+    BN_MONT_CTX_free(sk->mont_q2);
+    duo_memzero(sk, sizeof *sk);
+    OPENSSL_free(sk);
+}
+
+static int check_prime_shape(const BIGNUM *p, unsigned bits) {
+    int k = (int)(bits / 2);
+    return BN_num_bits(p) == k && BN_is_bit_set(p, k - 2) && BN_is_bit_set(p, 0) && BN_is_bit_set(p, 1) &&
+           !BN_is_negative(p);
+}
+
+/* h = (L_p((N+1)^(p-1) mod p^2))^-1 mod p, returned in Montgomery form mod p. */
+static int crt_h(BIGNUM *h_m, const BIGNUM *n, const BIGNUM *p, const BIGNUM *pm1, const BIGNUM *p2,
+                 BN_MONT_CTX *mont_p2, BN_MONT_CTX *mont_p, BN_CTX *ctx) {
+    int ok = 0;
+    BN_CTX_start(ctx);
+    BIGNUM *g = BN_CTX_get(ctx), *x = BN_CTX_get(ctx), *h = BN_CTX_get(ctx);
+    if (h == NULL) goto out;
+    bn_secret(x);
+    bn_secret(h);
+    if (!BN_copy(g, n) || !BN_add_word(g, 1) || !BN_nnmod(g, g, p2, ctx)) goto out;
+    if (!BN_mod_exp_mont_consttime(x, g, pm1, p2, ctx, mont_p2)) goto out;
+    if (!BN_sub_word(x, 1) || !BN_div(x, NULL, x, p, ctx)) goto out; /* L_p */
+    if (BN_mod_inverse(h, x, p, ctx) == NULL) goto out;
+    if (!bn_to_mont(h_m, h, mont_p, ctx)) goto out;
+    ok = 1;
+out:
+    if (x != NULL) BN_clear(x);
+    if (h != NULL) BN_clear(h);
+    BN_CTX_end(ctx);
+    return ok;
+}
+
+int duo_paillier_priv_from_primes(duo_paillier_priv **out, const BIGNUM *p, const BIGNUM *q, unsigned bits) {
+    int r = DUO_E_INTERNAL;
+    duo_paillier_priv *sk = NULL;
+    BN_CTX *ctx = NULL;
+    BIGNUM *n = NULL, *t = NULL;
+    if (out == NULL) return DUO_E_INVALID_ARG;
+    *out = NULL;
+    if (p == NULL || q == NULL || !duo_paillier_bits_supported(bits)) return DUO_E_INVALID_ARG;
+    if (!check_prime_shape(p, bits) || !check_prime_shape(q, bits) || BN_cmp(p, q) == 0)
+        return DUO_E_INVALID_ARG;
+    if ((ctx = BN_CTX_secure_new()) == NULL) return DUO_E_NOMEM;
+    if ((sk = OPENSSL_zalloc(sizeof *sk)) == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    atomic_init(&sk->decryptions, 0);
+    r = DUO_E_NOMEM;
+    if ((n = BN_new()) == NULL || (t = bn_new_secret()) == NULL) goto out;
+    if ((sk->p = bn_new_secret()) == NULL || (sk->q = bn_new_secret()) == NULL ||
+        (sk->pm1 = bn_new_secret()) == NULL || (sk->qm1 = bn_new_secret()) == NULL ||
+        (sk->phi = bn_new_secret()) == NULL || (sk->p2 = bn_new_secret()) == NULL ||
+        (sk->q2 = bn_new_secret()) == NULL || (sk->hp_m = bn_new_secret()) == NULL ||
+        (sk->hq_m = bn_new_secret()) == NULL || (sk->qinv_p_m = bn_new_secret()) == NULL ||
+        (sk->q2inv_p2_m = bn_new_secret()) == NULL || (sk->np = bn_new_secret()) == NULL ||
+        (sk->nq = bn_new_secret()) == NULL || (sk->mont_p = BN_MONT_CTX_new()) == NULL ||
+        (sk->mont_q = BN_MONT_CTX_new()) == NULL || (sk->mont_p2 = BN_MONT_CTX_new()) == NULL ||
+        (sk->mont_q2 = BN_MONT_CTX_new()) == NULL)
+        goto out;
+    r = DUO_E_INTERNAL;
+    if (!BN_copy(sk->p, p) || !BN_copy(sk->q, q)) goto out;
+    if (!BN_mul(n, sk->p, sk->q, ctx)) goto out;
+    if ((unsigned)BN_num_bits(n) != bits) {
+        r = DUO_E_INVALID_ARG;
+        goto out;
+    }
+    if (!pub_init(&sk->pub, n, bits, ctx)) goto out;
+    if (!BN_copy(sk->pm1, sk->p) || !BN_sub_word(sk->pm1, 1) || !BN_copy(sk->qm1, sk->q) ||
+        !BN_sub_word(sk->qm1, 1) || !BN_mul(sk->phi, sk->pm1, sk->qm1, ctx))
+        goto out;
+    if (!BN_sqr(sk->p2, sk->p, ctx) || !BN_sqr(sk->q2, sk->q, ctx)) goto out;
+    if (!BN_MONT_CTX_set(sk->mont_p, sk->p, ctx) || !BN_MONT_CTX_set(sk->mont_q, sk->q, ctx) ||
+        !BN_MONT_CTX_set(sk->mont_p2, sk->p2, ctx) || !BN_MONT_CTX_set(sk->mont_q2, sk->q2, ctx))
+        goto out;
+    if (!crt_h(sk->hp_m, n, sk->p, sk->pm1, sk->p2, sk->mont_p2, sk->mont_p, ctx) ||
+        !crt_h(sk->hq_m, n, sk->q, sk->qm1, sk->q2, sk->mont_q2, sk->mont_q, ctx)) {
+        r = DUO_E_INVALID_ARG; /* L_p not invertible: p is not prime */
+        goto out;
+    }
+    /* q^-1 mod p (q < 2p so one reduction), (q^2)^-1 mod p^2 */
+    if (!BN_mod(t, sk->q, sk->p, ctx)) goto out;
+    if (BN_mod_inverse(t, t, sk->p, ctx) == NULL) {
+        r = DUO_E_INVALID_ARG;
+        goto out;
+    }
+    if (!bn_to_mont(sk->qinv_p_m, t, sk->mont_p, ctx)) goto out;
+    if (!BN_mod(t, sk->q2, sk->p2, ctx)) goto out;
+    if (BN_mod_inverse(t, t, sk->p2, ctx) == NULL) {
+        r = DUO_E_INVALID_ARG;
+        goto out;
+    }
+    if (!bn_to_mont(sk->q2inv_p2_m, t, sk->mont_p2, ctx)) goto out;
+    /* |Z*_{p^2}| = p(p-1): r^N = r^(N mod p(p-1)) mod p^2 */
+    if (!BN_mul(t, sk->p, sk->pm1, ctx) || !BN_mod(sk->np, n, t, ctx)) goto out;
+    if (!BN_mul(t, sk->q, sk->qm1, ctx) || !BN_mod(sk->nq, n, t, ctx)) goto out;
+    *out = sk;
+    sk = NULL;
+    r = DUO_OK;
+out:
+    BN_free(n);
+    BN_clear_free(t);
+    duo_paillier_priv_free(sk);
+    BN_CTX_free(ctx);
+    return r;
+}
+
+int duo_paillier_keygen(duo_paillier_priv **out, unsigned bits) {
+    int r;
+    BIGNUM *p = NULL, *q = NULL;
+    if (out == NULL) return DUO_E_INVALID_ARG;
+    *out = NULL;
+    if (!duo_paillier_bits_supported(bits)) return DUO_E_INVALID_ARG;
+    if ((p = bn_new_secret()) == NULL || (q = bn_new_secret()) == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    if ((r = duo_paillier_blum_prime(p, bits)) != DUO_OK) goto out;
+    do {
+        if ((r = duo_paillier_blum_prime(q, bits)) != DUO_OK) goto out;
+    } while (BN_cmp(p, q) == 0);
+    r = duo_paillier_priv_from_primes(out, p, q, bits);
+out:
+    BN_clear_free(p);
+    BN_clear_free(q);
+    return r;
+}
+
+const duo_paillier_pub *duo_paillier_priv_pub(const duo_paillier_priv *sk) { return sk ? &sk->pub : NULL; }
+const BIGNUM *duo_paillier_priv_p(const duo_paillier_priv *sk) { return sk ? sk->p : NULL; }
+const BIGNUM *duo_paillier_priv_q(const duo_paillier_priv *sk) { return sk ? sk->q : NULL; }
+const BIGNUM *duo_paillier_priv_phi(const duo_paillier_priv *sk) { return sk ? sk->phi : NULL; }
+
+unsigned long duo_paillier_priv_decryptions(const duo_paillier_priv *sk) {
+    /* atomic_load needs a non-const object in C11; sk is heap-allocated and
+     * never defined const, so the cast is sound. */
+    return sk ? atomic_load(&((duo_paillier_priv *)sk)->decryptions) : 0ul;
+}
+
+/* ----------------------------------------------------------------- public */
+
+int duo_paillier_modulus_check(const BIGNUM *n, unsigned bits) {
+    enum { NPRIMES = 6600 };
+    uint16_t primes[NPRIMES];
+    int r = DUO_E_BAD_MODULUS;
+    BN_CTX *ctx = NULL;
+    if (n == NULL) return DUO_E_INVALID_ARG;
+    if (!duo_paillier_bits_supported(bits)) return DUO_E_UNSUPPORTED;
+    if (BN_is_negative(n) || (unsigned)BN_num_bits(n) != bits || !BN_is_odd(n)) return DUO_E_BAD_MODULUS;
+    if ((ctx = BN_CTX_new()) == NULL) return DUO_E_NOMEM;
+    BN_CTX_start(ctx);
+    BIGNUM *prod = BN_CTX_get(ctx), *g = BN_CTX_get(ctx);
+    if (g == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    /* Product of all primes below 2^16 (about 94,000 bits), packed into words
+     * first, then one reduction mod N and one gcd. */
+    {
+        size_t np = odd_primes_below(primes, NPRIMES, DUO_PAILLIER_SMALL_PRIME_BOUND), i;
+        BN_ULONG w = 2;
+        r = DUO_E_INTERNAL;
+        if (!BN_one(prod)) goto out;
+        for (i = 0; i < np; i++) {
+            if (w > (BN_ULONG)-1 / primes[i]) {
+                if (!BN_mul_word(prod, w)) goto out;
+                w = 1;
+            }
+            w *= primes[i];
+        }
+        if (!BN_mul_word(prod, w)) goto out;
+        if (!BN_mod(prod, prod, n, ctx) || !BN_gcd(g, prod, n, ctx)) goto out;
+        if (!BN_is_one(g)) {
+            r = DUO_E_BAD_MODULUS;
+            goto out;
+        }
+    }
+    r = DUO_E_INTERNAL;
+    if (!bn_isqrt_var(g, n, ctx) || !BN_sqr(g, g, ctx)) goto out;
+    if (BN_cmp(g, n) == 0) {
+        r = DUO_E_BAD_MODULUS;
+        goto out;
+    }
+    int pr = BN_check_prime(n, ctx, NULL);
+    if (pr < 0) goto out;
+    r = pr == 0 ? DUO_OK : DUO_E_BAD_MODULUS;
+out:
+    BN_CTX_end(ctx);
+    BN_CTX_free(ctx);
+    return r;
+}
+
+int duo_paillier_pub_parse(duo_paillier_pub **out, const uint8_t *n, size_t n_len, unsigned bits) {
+    int r;
+    BIGNUM *bn = NULL;
+    BN_CTX *ctx = NULL;
+    duo_paillier_pub *pk = NULL;
+    if (out == NULL) return DUO_E_INVALID_ARG;
+    *out = NULL;
+    if (n == NULL) return DUO_E_INVALID_ARG;
+    if (!duo_paillier_bits_supported(bits)) return DUO_E_UNSUPPORTED;
+    if (n_len != bits / 8) return DUO_E_BAD_MODULUS;
+    if ((bn = BN_bin2bn(n, (int)n_len, NULL)) == NULL) return DUO_E_NOMEM;
+    if ((r = duo_paillier_modulus_check(bn, bits)) != DUO_OK) goto out;
+    r = DUO_E_NOMEM;
+    if ((ctx = BN_CTX_new()) == NULL || (pk = OPENSSL_zalloc(sizeof *pk)) == NULL) goto out;
+    if (!pub_init(pk, bn, bits, ctx)) goto out;
+    *out = pk;
+    pk = NULL;
+    r = DUO_OK;
+out:
+    duo_paillier_pub_free(pk);
+    BN_free(bn);
+    BN_CTX_free(ctx);
+    return r;
+}
+
+int duo_paillier_pub_dup(duo_paillier_pub **out, const duo_paillier_pub *pk) {
+    int r = DUO_E_NOMEM;
+    BN_CTX *ctx = NULL;
+    duo_paillier_pub *d = NULL;
+    if (out == NULL) return DUO_E_INVALID_ARG;
+    *out = NULL;
+    if (pk == NULL) return DUO_E_INVALID_ARG;
+    if ((ctx = BN_CTX_new()) == NULL || (d = OPENSSL_zalloc(sizeof *d)) == NULL) goto out;
+    if (!pub_init(d, pk->n, pk->bits, ctx)) goto out;
+    *out = d;
+    d = NULL;
+    r = DUO_OK;
+out:
+    duo_paillier_pub_free(d);
+    BN_CTX_free(ctx);
+    return r;
+}
+
+void duo_paillier_pub_free(duo_paillier_pub *pk) {
+    if (pk == NULL) return;
+    pub_clear(pk);
+    OPENSSL_free(pk);
+}
+
+unsigned duo_paillier_pub_bits(const duo_paillier_pub *pk) { return pk ? pk->bits : 0u; }
+const BIGNUM *duo_paillier_pub_n(const duo_paillier_pub *pk) { return pk ? pk->n : NULL; }
+const BIGNUM *duo_paillier_pub_n2(const duo_paillier_pub *pk) { return pk ? pk->n2 : NULL; }
+
+int duo_paillier_pub_serialize(const duo_paillier_pub *pk, uint8_t *out, size_t out_len) {
+    if (pk == NULL || out == NULL) return DUO_E_INVALID_ARG;
+    if (out_len < pk->bits / 8) return DUO_E_BUFFER_TOO_SMALL;
+    if (out_len != pk->bits / 8) return DUO_E_INVALID_ARG;
+    return BN_bn2binpad(pk->n, out, (int)out_len) == (int)out_len ? DUO_OK : DUO_E_INTERNAL;
+}
+
+/* ------------------------------------------------------------- ciphertexts */
+
+size_t duo_paillier_ciphertext_bytes(const duo_paillier_pub *pk) { return pk ? 2u * (pk->bits / 8u) : 0u; }
+
+/* 0 < c < N^2 (public comparison). */
+static int in_range(const duo_paillier_pub *pk, const BIGNUM *a) {
+    return !BN_is_negative(a) && !BN_is_zero(a) && BN_cmp(a, pk->n2) < 0;
+}
+
+/* 0 < c < N^2 and gcd(c, N) = 1 for a public c. gcd(c, N) = 1 iff c mod N is
+ * invertible mod N; OpenSSL's variable-time inverse is about twice as fast as
+ * its constant-time BN_gcd, and c is public. (For an rn this is fine too:
+ * rn mod N = c mod N becomes public with the ciphertext.) */
+static int ct_check(const duo_paillier_pub *pk, const BIGNUM *c, BN_CTX *ctx) {
+    int r = DUO_E_INTERNAL;
+    if (!in_range(pk, c)) return DUO_E_BAD_CIPHERTEXT;
+    BN_CTX_start(ctx);
+    BIGNUM *t = BN_CTX_get(ctx); /* BN_CTX_get clears BN_FLG_CONSTTIME */
+    if (t == NULL) goto out;
+    if (!BN_nnmod(t, c, pk->n, ctx)) goto out;
+    if (BN_is_zero(t)) {
+        r = DUO_E_BAD_CIPHERTEXT;
+        goto out;
+    }
+    ERR_set_mark();
+    if (BN_mod_inverse(t, t, pk->n, ctx) != NULL) {
+        r = DUO_OK;
+    } else {
+        unsigned long e = ERR_peek_last_error();
+        r = ERR_GET_LIB(e) == ERR_LIB_BN && ERR_GET_REASON(e) == BN_R_NO_INVERSE ? DUO_E_BAD_CIPHERTEXT
+                                                                                 : DUO_E_INTERNAL;
+    }
+    ERR_pop_to_mark();
+out:
+    BN_CTX_end(ctx);
+    return r;
+}
+
+int duo_paillier_ciphertext_check(const duo_paillier_pub *pk, const BIGNUM *c) {
+    BN_CTX *ctx;
+    int r;
+    if (pk == NULL || c == NULL) return DUO_E_INVALID_ARG;
+    if ((ctx = BN_CTX_new()) == NULL) return DUO_E_NOMEM;
+    r = ct_check(pk, c, ctx);
+    BN_CTX_free(ctx);
+    return r;
+}
+
+int duo_paillier_ciphertext_parse(const duo_paillier_pub *pk, BIGNUM *c, const uint8_t *in, size_t in_len) {
+    int r;
+    if (pk == NULL || c == NULL || in == NULL) return DUO_E_INVALID_ARG;
+    if (in_len != duo_paillier_ciphertext_bytes(pk)) return DUO_E_BAD_FIELD;
+    if (BN_bin2bn(in, (int)in_len, c) == NULL) return DUO_E_NOMEM;
+    if ((r = duo_paillier_ciphertext_check(pk, c)) != DUO_OK) BN_zero(c);
+    return r;
+}
+
+int duo_paillier_ciphertext_serialize(const duo_paillier_pub *pk, uint8_t *out, size_t out_len, const BIGNUM *c) {
+    size_t need;
+    if (pk == NULL || out == NULL || c == NULL) return DUO_E_INVALID_ARG;
+    need = duo_paillier_ciphertext_bytes(pk);
+    if (out_len < need) return DUO_E_BUFFER_TOO_SMALL;
+    if (out_len != need || BN_is_negative(c) || BN_is_zero(c) || BN_cmp(c, pk->n2) >= 0) return DUO_E_INVALID_ARG;
+    return BN_bn2binpad(c, out, (int)out_len) == (int)out_len ? DUO_OK : DUO_E_INTERNAL;
+}
+
+/* --------------------------------------------------------- randomizers r^N */
+
+static int rn_pub(const duo_paillier_pub *pk, BIGNUM *rn, const BIGNUM *r, BN_CTX *ctx) {
+    return BN_mod_exp_mont_consttime(rn, r, pk->n, pk->n2, ctx, pk->mont_n2);
+}
+
+int duo_paillier_rn_from_r(const duo_paillier_pub *pk, BIGNUM *rn, const BIGNUM *r) {
+    int ret = DUO_E_INTERNAL, unit = 0;
+    BN_CTX *ctx;
+    if (pk == NULL || rn == NULL || r == NULL) return DUO_E_INVALID_ARG;
+    if ((ctx = BN_CTX_secure_new()) == NULL) return DUO_E_NOMEM;
+    if (!is_unit_mod_n(pk, r, ctx, &unit)) goto out;
+    if (!unit) {
+        ret = DUO_E_INVALID_ARG;
+        goto out;
+    }
+    bn_secret(rn);
+    ret = rn_pub(pk, rn, r, ctx) ? DUO_OK : DUO_E_INTERNAL;
+out:
+    BN_CTX_free(ctx);
+    return ret;
+}
+
+int duo_paillier_rn(const duo_paillier_pub *pk, BIGNUM *rn, const duo_rng *rng) {
+    int ret;
+    BIGNUM *r = NULL;
+    BN_CTX *ctx = NULL;
+    if (pk == NULL || rn == NULL) return DUO_E_INVALID_ARG;
+    if ((r = bn_new_secret()) == NULL || (ctx = BN_CTX_secure_new()) == NULL) {
+        ret = DUO_E_NOMEM;
+        goto out;
+    }
+    if ((ret = duo_paillier_random_unit(pk, r, rng)) != DUO_OK) goto out;
+    bn_secret(rn);
+    ret = rn_pub(pk, rn, r, ctx) ? DUO_OK : DUO_E_INTERNAL;
+out:
+    BN_clear_free(r);
+    BN_CTX_free(ctx);
+    return ret;
+}
+
+int duo_paillier_rn_from_r_priv(const duo_paillier_priv *sk, BIGNUM *rn, const BIGNUM *r) {
+    int ret = DUO_E_INTERNAL, unit = 0;
+    BN_CTX *ctx;
+    if (sk == NULL || rn == NULL || r == NULL) return DUO_E_INVALID_ARG;
+    if ((ctx = BN_CTX_secure_new()) == NULL) return DUO_E_NOMEM;
+    BN_CTX_start(ctx);
+    BIGNUM *xp = BN_CTX_get(ctx), *xq = BN_CTX_get(ctx), *rr = BN_CTX_get(ctx);
+    if (rr == NULL) goto out;
+    bn_secret(xp);
+    bn_secret(xq);
+    bn_secret(rr);
+    if (!is_unit_mod_n(&sk->pub, r, ctx, &unit)) goto out;
+    if (!unit) {
+        ret = DUO_E_INVALID_ARG;
+        goto out;
+    }
+    /* r < N = p*q; reduce mod p^2, q^2 (fixed-top division) */
+    if (!BN_mod(rr, r, sk->p2, ctx) ||
+        !BN_mod_exp_mont_consttime(xp, rr, sk->np, sk->p2, ctx, sk->mont_p2))
+        goto out;
+    if (!BN_mod(rr, r, sk->q2, ctx) ||
+        !BN_mod_exp_mont_consttime(xq, rr, sk->nq, sk->q2, ctx, sk->mont_q2))
+        goto out;
+    bn_secret(rn);
+    if (!crt_combine(rn, xp, xq, sk->p2, sk->q2, sk->q2inv_p2_m, sk->mont_p2, ctx)) goto out;
+    ret = DUO_OK;
+out:
+    if (xp != NULL) BN_clear(xp);
+    if (xq != NULL) BN_clear(xq);
+    if (rr != NULL) BN_clear(rr);
+    BN_CTX_end(ctx);
+    BN_CTX_free(ctx);
+    return ret;
+}
+
+/* ------------------------------------------------------ encrypt / decrypt */
+
+int duo_paillier_encrypt(const duo_paillier_pub *pk, BIGNUM *c, const BIGNUM *m, const BIGNUM *rn) {
+    int ret = DUO_E_INTERNAL;
+    BN_CTX *ctx;
+    if (pk == NULL || c == NULL || m == NULL || rn == NULL) return DUO_E_INVALID_ARG;
+    if (BN_is_negative(m) || BN_cmp(m, pk->n) >= 0) return DUO_E_INVALID_ARG;
+    if ((ctx = BN_CTX_secure_new()) == NULL) return DUO_E_NOMEM;
+    if ((ret = ct_check(pk, rn, ctx)) != DUO_OK) {
+        ret = ret == DUO_E_BAD_CIPHERTEXT ? DUO_E_INVALID_ARG : ret;
+        goto out;
+    }
+    ret = DUO_E_INTERNAL;
+    BN_CTX_start(ctx);
+    BIGNUM *t = BN_CTX_get(ctx);
+    if (t == NULL) goto end;
+    bn_secret(t);
+    /* t = 1 + m*N < N^2; c = t * rn mod N^2 via two Montgomery products */
+    if (!BN_mul(t, m, pk->n, ctx) || !BN_add_word(t, 1)) goto end;
+    if (!BN_to_montgomery(t, t, pk->mont_n2, ctx) || !BN_mod_mul_montgomery(c, t, rn, pk->mont_n2, ctx))
+        goto end;
+    ret = DUO_OK;
+end:
+    if (t != NULL) BN_clear(t);
+    BN_CTX_end(ctx);
+out:
+    BN_CTX_free(ctx);
+    return ret;
+}
+
+/* m_p = L_p(c^(p-1) mod p^2) * h_p mod p. */
+static int dec_half(BIGNUM *mp, const BIGNUM *c, const BIGNUM *p, const BIGNUM *pm1, const BIGNUM *p2,
+                    const BIGNUM *h_m, BN_MONT_CTX *mont_p2, BN_MONT_CTX *mont_p, BN_CTX *ctx) {
+    int ok = 0;
+    BN_CTX_start(ctx);
+    BIGNUM *cp = BN_CTX_get(ctx), *x = BN_CTX_get(ctx);
+    if (x == NULL) goto out;
+    bn_secret(cp);
+    bn_secret(x);
+    if (!BN_mod(cp, c, p2, ctx)) goto out;
+    if (!BN_mod_exp_mont_consttime(x, cp, pm1, p2, ctx, mont_p2)) goto out;
+    /* x = 1 mod p, so x >= 1 and (x - 1) / p is exact and < p */
+    if (!BN_sub_word(x, 1) || !BN_div(x, NULL, x, p, ctx)) goto out;
+    if (!BN_mod_mul_montgomery(mp, x, h_m, mont_p, ctx)) goto out;
+    ok = 1;
+out:
+    if (cp != NULL) BN_clear(cp);
+    if (x != NULL) BN_clear(x);
+    BN_CTX_end(ctx);
+    return ok;
+}
+
+int duo_paillier_decrypt(const duo_paillier_priv *sk, BIGNUM *m, const BIGNUM *c) {
+    int ret;
+    BN_CTX *ctx;
+    if (sk == NULL || m == NULL || c == NULL) return DUO_E_INVALID_ARG;
+    if ((ctx = BN_CTX_secure_new()) == NULL) return DUO_E_NOMEM;
+    if (!in_range(&sk->pub, c)) {
+        BN_CTX_free(ctx);
+        return DUO_E_BAD_CIPHERTEXT;
+    }
+    ret = DUO_E_INTERNAL;
+    BN_CTX_start(ctx);
+    BIGNUM *mp = BN_CTX_get(ctx), *mq = BN_CTX_get(ctx);
+    if (mq == NULL) goto out;
+    bn_secret(mp);
+    bn_secret(mq);
+    bn_secret(m);
+    /* gcd(c, N) = 1 iff p and q do not divide c: two cheap reductions instead
+     * of a gcd. c is public and a rejection is visible anyway. */
+    if (!BN_mod(mp, c, sk->p, ctx) || !BN_mod(mq, c, sk->q, ctx)) goto out;
+    if (BN_is_zero(mp) || BN_is_zero(mq)) {
+        ret = DUO_E_BAD_CIPHERTEXT;
+        goto out;
+    }
+    /* see duo_paillier_priv_decryptions for the cast */
+    atomic_fetch_add(&((duo_paillier_priv *)sk)->decryptions, 1ul);
+    if (!dec_half(mp, c, sk->p, sk->pm1, sk->p2, sk->hp_m, sk->mont_p2, sk->mont_p, ctx) ||
+        !dec_half(mq, c, sk->q, sk->qm1, sk->q2, sk->hq_m, sk->mont_q2, sk->mont_q, ctx))
+        goto out;
+    if (!crt_combine(m, mp, mq, sk->p, sk->q, sk->qinv_p_m, sk->mont_p, ctx)) goto out;
+    ret = DUO_OK;
+out:
+    if (mp != NULL) BN_clear(mp);
+    if (mq != NULL) BN_clear(mq);
+    BN_CTX_end(ctx);
+    BN_CTX_free(ctx);
+    if (ret != DUO_OK) BN_zero(m);
+    return ret;
+}
+
+/* -------------------------------------------------------------- homomorphic */
+
+int duo_paillier_add(const duo_paillier_pub *pk, BIGNUM *c, const BIGNUM *a, const BIGNUM *b) {
+    BN_CTX *ctx;
+    int ok;
+    if (pk == NULL || c == NULL || a == NULL || b == NULL) return DUO_E_INVALID_ARG;
+    if (!in_range(pk, a) || !in_range(pk, b)) return DUO_E_BAD_CIPHERTEXT;
+    if ((ctx = BN_CTX_new()) == NULL) return DUO_E_NOMEM;
+    ok = BN_mod_mul(c, a, b, pk->n2, ctx);
+    BN_CTX_free(ctx);
+    return ok ? DUO_OK : DUO_E_INTERNAL;
+}
+
+int duo_paillier_mul(const duo_paillier_pub *pk, BIGNUM *c, const BIGNUM *a, const BIGNUM *k) {
+    BN_CTX *ctx;
+    int ok;
+    if (pk == NULL || c == NULL || a == NULL || k == NULL) return DUO_E_INVALID_ARG;
+    if (!in_range(pk, a)) return DUO_E_BAD_CIPHERTEXT;
+    if (BN_is_negative(k) || BN_cmp(k, pk->n) >= 0) return DUO_E_INVALID_ARG;
+    if ((ctx = BN_CTX_secure_new()) == NULL) return DUO_E_NOMEM;
+    ok = BN_mod_exp_mont_consttime(c, a, k, pk->n2, ctx, pk->mont_n2);
+    BN_CTX_free(ctx);
+    return ok ? DUO_OK : DUO_E_INTERNAL;
+}
