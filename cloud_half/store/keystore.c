@@ -1,0 +1,537 @@
+/* The backend-neutral key store: sealing/opening of secret columns, device
+ * secret rotation, token and revocation-code hashing, audit verification.
+ * Storage and transactions are the backend's (keystore_sqlite.c). */
+#include "keystore.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "duosign/mem.h"
+#include "keystore_sqlite.h"
+
+/* Column names bound into the sealing AAD. Never change them: existing
+ * databases would stop opening. */
+#define COL_X1 "x1"
+#define COL_P "paillier_p"
+#define COL_Q "paillier_q"
+#define COL_CUR "device_secret_current"
+#define COL_PEND "device_secret_pending"
+#define COL_RETIRED "retired_secret"
+
+struct duo_keystore {
+    duo_keystore_backend be;
+    duo_kek kek;
+    duo_keystore_config cfg;
+};
+
+static const char *const state_names[] = {NULL,        "pending", "active",
+                                          "locked",    "suspended", "revoked"};
+
+const char *duo_key_state_name(int state) {
+    if (state < DUO_KEY_PENDING || state > DUO_KEY_REVOKED) return "unknown";
+    return state_names[state];
+}
+
+int duo_key_state_from_name(const char *name) {
+    if (name == NULL) return 0;
+    for (int i = DUO_KEY_PENDING; i <= DUO_KEY_REVOKED; i++)
+        if (strcmp(name, state_names[i]) == 0) return i;
+    return 0;
+}
+
+void duo_key_secrets_clear(duo_key_secrets *s) {
+    if (s != NULL) duo_memzero(s, sizeof *s);
+}
+
+int duo_store_sha256(uint8_t out[32], const uint8_t *in, size_t len) {
+    unsigned int n = 0;
+    if (out == NULL || (in == NULL && len > 0)) return DUO_E_INVALID_ARG;
+    if (EVP_Digest(in, len, out, &n, EVP_sha256(), NULL) != 1 || n != 32) return DUO_E_INTERNAL;
+    return DUO_OK;
+}
+
+static int64_t ks_now(const duo_keystore *ks) {
+    if (ks->cfg.clock != NULL) return ks->cfg.clock(ks->cfg.clock_data);
+    return (int64_t)time(NULL);
+}
+
+int duo_keystore_new(duo_keystore **out, const duo_keystore_backend *be, const duo_kek *kek,
+                     const duo_keystore_config *cfg) {
+    duo_keystore *ks;
+    if (out != NULL) *out = NULL;
+    if (be == NULL || be->ops == NULL) return DUO_E_INVALID_ARG;
+    if (out == NULL || kek == NULL) {
+        be->ops->close(be->impl);
+        return DUO_E_INVALID_ARG;
+    }
+    if ((ks = calloc(1, sizeof *ks)) == NULL) {
+        be->ops->close(be->impl);
+        return DUO_E_NOMEM;
+    }
+    ks->be = *be;
+    ks->kek = *kek;
+    if (cfg != NULL) ks->cfg = *cfg;
+    *out = ks;
+    return DUO_OK;
+}
+
+int duo_keystore_open_sqlite(duo_keystore **out, const char *path, const duo_kek *kek,
+                             const duo_keystore_config *cfg) {
+    duo_keystore_backend be;
+    duo_keystore_config def;
+    int r;
+    if (out != NULL) *out = NULL;
+    if (out == NULL || path == NULL || kek == NULL) return DUO_E_INVALID_ARG;
+    memset(&def, 0, sizeof def);
+    if (cfg == NULL) cfg = &def;
+    if ((r = duo__keystore_sqlite_open(&be, path, cfg)) != DUO_OK) return r;
+    return duo_keystore_new(out, &be, kek, cfg);
+}
+
+void duo_keystore_free(duo_keystore *ks) {
+    if (ks == NULL) return;
+    ks->be.ops->close(ks->be.impl);
+    duo_memzero(ks, sizeof *ks);
+    free(ks);
+}
+
+/* ------------------------------------------------------------ sealing */
+
+static int seal_col(const duo_keystore *ks, duo_sealed_col *c, const uint8_t *key_id,
+                    const char *col, uint64_t version, const uint8_t *pt, size_t pt_len) {
+    return duo_seal_encrypt(&ks->kek, c->data, sizeof c->data, &c->len, key_id, DUO_KEY_ID_LEN,
+                            col, version, pt, pt_len, ks->cfg.rng);
+}
+
+/* Opens c into out, which must then hold exactly want bytes (or 1..want if
+ * exact is 0). */
+static int open_col(const duo_keystore *ks, uint8_t *out, size_t cap, size_t *got,
+                    const uint8_t *key_id, const char *col, uint64_t version,
+                    const duo_sealed_col *c, size_t want, int exact) {
+    size_t n = 0;
+    int r = duo_seal_decrypt(&ks->kek, out, cap, &n, key_id, DUO_KEY_ID_LEN, col, version,
+                             c->data, c->len);
+    if (r == DUO_E_BUFFER_TOO_SMALL) r = DUO_E_STATE_CORRUPT;
+    if (r != DUO_OK) return r;
+    if ((exact && n != want) || n == 0 || n > want) {
+        duo_memzero(out, cap);
+        return DUO_E_STATE_CORRUPT;
+    }
+    if (got != NULL) *got = n;
+    return DUO_OK;
+}
+
+static int seal_all(const duo_keystore *ks, duo_key_sealed *s, const uint8_t *key_id,
+                    uint64_t version, const duo_key_secrets *sec) {
+    int r;
+    memset(s, 0, sizeof *s);
+    if ((r = seal_col(ks, &s->x1, key_id, COL_X1, version, sec->x1, sizeof sec->x1)) != DUO_OK ||
+        (r = seal_col(ks, &s->p, key_id, COL_P, version, sec->p, sec->p_len)) != DUO_OK ||
+        (r = seal_col(ks, &s->q, key_id, COL_Q, version, sec->q, sec->q_len)) != DUO_OK ||
+        (r = seal_col(ks, &s->current, key_id, COL_CUR, version, sec->current,
+                      sizeof sec->current)) != DUO_OK)
+        return r;
+    if (sec->has_pending &&
+        (r = seal_col(ks, &s->pending, key_id, COL_PEND, version, sec->pending,
+                      sizeof sec->pending)) != DUO_OK)
+        return r;
+    return DUO_OK;
+}
+
+static int open_all(const duo_keystore *ks, duo_key_secrets *sec, const duo_key_info *info,
+                    const duo_key_sealed *s) {
+    int r;
+    const uint8_t *id = info->key_id;
+    uint64_t v = info->secret_version;
+    memset(sec, 0, sizeof *sec);
+    if (info->state == DUO_KEY_REVOKED) return DUO_OK; /* secrets destroyed */
+    if ((r = open_col(ks, sec->x1, sizeof sec->x1, NULL, id, COL_X1, v, &s->x1, DUO_KEY_X1_LEN,
+                      1)) != DUO_OK ||
+        (r = open_col(ks, sec->p, sizeof sec->p, &sec->p_len, id, COL_P, v, &s->p,
+                      DUO_KEY_PRIME_MAX, 0)) != DUO_OK ||
+        (r = open_col(ks, sec->q, sizeof sec->q, &sec->q_len, id, COL_Q, v, &s->q,
+                      DUO_KEY_PRIME_MAX, 0)) != DUO_OK ||
+        (r = open_col(ks, sec->current, sizeof sec->current, NULL, id, COL_CUR, v, &s->current,
+                      DUO_DEVICE_SECRET_LEN, 1)) != DUO_OK)
+        goto out;
+    if (info->has_pending_secret) {
+        if ((r = open_col(ks, sec->pending, sizeof sec->pending, NULL, id, COL_PEND, v,
+                          &s->pending, DUO_DEVICE_SECRET_LEN, 1)) != DUO_OK)
+            goto out;
+        sec->has_pending = 1;
+    }
+out:
+    if (r != DUO_OK) duo_key_secrets_clear(sec);
+    return r;
+}
+
+/* ------------------------------------------------------------ keys */
+
+static int citizen_ok(const char *c) {
+    size_t n;
+    if (c == NULL) return 0;
+    n = strlen(c);
+    return n > 0 && n <= DUO_CITIZEN_ID_MAX;
+}
+
+int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info,
+                                    const duo_key_secrets *sec, const duo_audit_event *ev) {
+    duo_key_info k;
+    duo_key_sealed s;
+    int r;
+    if (ks == NULL || info == NULL || sec == NULL || !citizen_ok(info->citizen_id) ||
+        sec->p_len == 0 || sec->p_len > DUO_KEY_PRIME_MAX || sec->q_len == 0 ||
+        sec->q_len > DUO_KEY_PRIME_MAX || sec->has_pending)
+        return DUO_E_INVALID_ARG;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    memset(&k, 0, sizeof k);
+    memcpy(k.key_id, info->key_id, sizeof k.key_id);
+    memcpy(k.citizen_id, info->citizen_id, strlen(info->citizen_id));
+    k.state = DUO_KEY_PENDING;
+    k.paillier_bits = info->paillier_bits;
+    memcpy(k.q, info->q, sizeof k.q);
+    memcpy(k.q2, info->q2, sizeof k.q2);
+    k.version = 1;
+    k.secret_version = 1;
+    if ((r = seal_all(ks, &s, k.key_id, k.secret_version, sec)) == DUO_OK)
+        r = ks->be.ops->key_insert(ks->be.impl, &k, &s, ev, ks_now(ks));
+    duo_memzero(&s, sizeof s);
+    return r;
+}
+
+int duo_keystore_key_get(duo_keystore *ks, duo_key_info *info, duo_key_secrets *sec,
+                         const uint8_t key_id[DUO_KEY_ID_LEN]) {
+    duo_key_sealed *s = NULL;
+    int r;
+    if (sec != NULL) duo_key_secrets_clear(sec);
+    if (ks == NULL || info == NULL || key_id == NULL) return DUO_E_INVALID_ARG;
+    if (sec == NULL) return ks->be.ops->key_get(ks->be.impl, info, NULL, key_id);
+    if ((s = calloc(1, sizeof *s)) == NULL) return DUO_E_NOMEM;
+    if ((r = ks->be.ops->key_get(ks->be.impl, info, s, key_id)) == DUO_OK)
+        r = open_all(ks, sec, info, s);
+    free(s); /* sealed bytes are not secret */
+    return r;
+}
+
+int duo_keystore_key_list(duo_keystore *ks, const char *citizen_id, duo_key_info_cb cb,
+                          void *data) {
+    if (ks == NULL || cb == NULL) return DUO_E_INVALID_ARG;
+    return ks->be.ops->key_list(ks->be.impl, citizen_id, cb, data);
+}
+
+static int hash_secret_input(uint8_t out[32], const uint8_t *in, size_t len) {
+    if (in == NULL || len == 0 || len > DUO_TOKEN_MAX) return DUO_E_INVALID_ARG;
+    return duo_store_sha256(out, in, len);
+}
+
+int duo_keystore_key_activate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+                              const uint8_t *token, size_t token_len,
+                              const uint8_t *revocation_code, size_t revocation_code_len,
+                              const duo_audit_event *ev) {
+    uint8_t th[32], rh[32];
+    int r;
+    if (ks == NULL || key_id == NULL) return DUO_E_INVALID_ARG;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    if ((r = hash_secret_input(th, token, token_len)) != DUO_OK ||
+        (r = hash_secret_input(rh, revocation_code, revocation_code_len)) != DUO_OK)
+        goto out;
+    r = ks->be.ops->key_activate(ks->be.impl, key_id, th, rh, ev, ks_now(ks));
+out:
+    duo_memzero(th, sizeof th);
+    duo_memzero(rh, sizeof rh);
+    return r;
+}
+
+int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+                                   uint64_t expect_version, const duo_key_policy *pol,
+                                   const duo_audit_event *ev) {
+    int r;
+    if (ks == NULL || key_id == NULL || pol == NULL || pol->state < DUO_KEY_PENDING ||
+        pol->state > DUO_KEY_REVOKED ||
+        (pol->reason != NULL && strlen(pol->reason) > DUO_REASON_MAX))
+        return DUO_E_INVALID_ARG;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    return ks->be.ops->key_update_policy(ks->be.impl, key_id, expect_version, pol, ev,
+                                         ks_now(ks));
+}
+
+static int final_state_err(int state) {
+    if (state == DUO_KEY_REVOKED) return DUO_E_KEY_REVOKED;
+    if (state == DUO_KEY_SUSPENDED) return DUO_E_KEY_SUSPENDED;
+    return DUO_OK;
+}
+
+int duo_keystore_secret_rotate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+                               uint64_t expect_version, int promote, const uint8_t *next,
+                               const duo_audit_event *ev) {
+    int r = DUO_E_INTERNAL;
+    duo_key_info info;
+    duo_key_sealed *s = NULL;
+    duo_key_secrets *sec = NULL;
+    duo_retired_rec *ret = NULL;
+    size_t n_ret = 0;
+    uint64_t nv;
+
+    if (ks == NULL || key_id == NULL || (!promote && next == NULL)) return DUO_E_INVALID_ARG;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    s = calloc(1, sizeof *s);
+    ret = calloc(2, sizeof *ret);
+    sec = duo_secure_malloc(sizeof *sec);
+    if (s == NULL || ret == NULL || sec == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    if ((r = ks->be.ops->key_get(ks->be.impl, &info, s, key_id)) != DUO_OK) goto out;
+    if ((r = final_state_err(info.state)) != DUO_OK) goto out;
+    if (info.version != expect_version) {
+        r = DUO_E_CONFLICT;
+        goto out;
+    }
+    if ((r = open_all(ks, sec, &info, s)) != DUO_OK) goto out;
+
+    /* The retired records are sealed under their own number, so a retired
+     * secret cannot be moved into a live column or another slot. */
+    if (promote) {
+        if (!sec->has_pending) {
+            r = DUO_E_PROTO_STATE;
+            goto out;
+        }
+        ret[n_ret].n = info.retired_count + n_ret + 1;
+        if ((r = duo_store_sha256(ret[n_ret].hash, sec->current, sizeof sec->current)) !=
+                DUO_OK ||
+            (r = seal_col(ks, &ret[n_ret].sealed, key_id, COL_RETIRED, ret[n_ret].n,
+                          sec->current, sizeof sec->current)) != DUO_OK)
+            goto out;
+        n_ret++;
+        memcpy(sec->current, sec->pending, sizeof sec->current);
+        duo_memzero(sec->pending, sizeof sec->pending);
+        sec->has_pending = 0;
+    }
+    if (next != NULL) {
+        if (sec->has_pending) { /* superseded: if it shows up later, it is a clone */
+            ret[n_ret].n = info.retired_count + n_ret + 1;
+            if ((r = duo_store_sha256(ret[n_ret].hash, sec->pending, sizeof sec->pending)) !=
+                    DUO_OK ||
+                (r = seal_col(ks, &ret[n_ret].sealed, key_id, COL_RETIRED, ret[n_ret].n,
+                              sec->pending, sizeof sec->pending)) != DUO_OK)
+                goto out;
+            n_ret++;
+        }
+        memcpy(sec->pending, next, sizeof sec->pending);
+        sec->has_pending = 1;
+    }
+    nv = info.secret_version + 1;
+    if ((r = seal_all(ks, s, key_id, nv, sec)) != DUO_OK) goto out;
+    r = ks->be.ops->key_write_secrets(ks->be.impl, key_id, expect_version, nv, s, ret, n_ret, ev,
+                                      ks_now(ks));
+out:
+    if (sec != NULL) {
+        duo_key_secrets_clear(sec);
+        duo_secure_free(sec);
+    }
+    free(s);
+    free(ret);
+    return r;
+}
+
+struct find_ctx {
+    duo_keystore *ks;
+    const uint8_t *key_id;
+    int (*match)(void *, const uint8_t *);
+    void *data;
+    int found;
+    int err;
+};
+
+static int find_cb(void *data, const duo_retired_rec *rec) {
+    struct find_ctx *f = data;
+    uint8_t secret[DUO_DEVICE_SECRET_LEN];
+    int r = open_col(f->ks, secret, sizeof secret, NULL, f->key_id, COL_RETIRED, rec->n,
+                     &rec->sealed, DUO_DEVICE_SECRET_LEN, 1);
+    if (r != DUO_OK) {
+        f->err = r;
+        return 1;
+    }
+    if (f->match(f->data, secret)) f->found = 1;
+    duo_memzero(secret, sizeof secret);
+    return f->found;
+}
+
+int duo_keystore_secret_find_retired(
+    duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_LEN],
+    int (*match)(void *data, const uint8_t secret[DUO_DEVICE_SECRET_LEN]), void *data) {
+    struct find_ctx f;
+    int r;
+    if (found != NULL) *found = 0;
+    if (ks == NULL || found == NULL || key_id == NULL || match == NULL) return DUO_E_INVALID_ARG;
+    memset(&f, 0, sizeof f);
+    f.ks = ks;
+    f.key_id = key_id;
+    f.match = match;
+    f.data = data;
+    r = ks->be.ops->retired_list(ks->be.impl, key_id, find_cb, &f);
+    if (f.err != DUO_OK) return f.err;
+    if (r != DUO_OK && r != 1) return r;
+    *found = f.found;
+    return DUO_OK;
+}
+
+struct hash_ctx {
+    uint8_t h[32];
+    int found;
+};
+
+static int hash_cb(void *data, const duo_retired_rec *rec) {
+    struct hash_ctx *c = data;
+    c->found |= duo_ct_eq(c->h, rec->hash, sizeof c->h);
+    return 0; /* walk them all: no early exit on secret-derived data */
+}
+
+int duo_keystore_secret_is_retired(duo_keystore *ks, int *found,
+                                   const uint8_t key_id[DUO_KEY_ID_LEN],
+                                   const uint8_t secret[DUO_DEVICE_SECRET_LEN]) {
+    struct hash_ctx c;
+    int r;
+    if (found != NULL) *found = 0;
+    if (ks == NULL || found == NULL || key_id == NULL || secret == NULL) return DUO_E_INVALID_ARG;
+    memset(&c, 0, sizeof c);
+    if ((r = duo_store_sha256(c.h, secret, DUO_DEVICE_SECRET_LEN)) != DUO_OK) return r;
+    r = ks->be.ops->retired_list(ks->be.impl, key_id, hash_cb, &c);
+    *found = c.found;
+    duo_memzero(&c, sizeof c);
+    return r;
+}
+
+int duo_keystore_key_revoke(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+                            const uint8_t *revocation_code, size_t revocation_code_len,
+                            const char *reason, const duo_audit_event *ev) {
+    uint8_t h[32];
+    int r;
+    if (ks == NULL || key_id == NULL || (reason != NULL && strlen(reason) > DUO_REASON_MAX))
+        return DUO_E_INVALID_ARG;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    if (revocation_code != NULL) {
+        if (revocation_code_len == 0 || revocation_code_len > DUO_TOKEN_MAX)
+            return DUO_E_UNAUTHENTICATED;
+        if ((r = duo_store_sha256(h, revocation_code, revocation_code_len)) != DUO_OK) return r;
+    }
+    r = ks->be.ops->key_revoke(ks->be.impl, key_id, revocation_code != NULL ? h : NULL,
+                               reason != NULL ? reason : "", ev, ks_now(ks));
+    duo_memzero(h, sizeof h);
+    return r;
+}
+
+int duo_keystore_purge_pending(duo_keystore *ks, size_t *n_purged, int64_t max_age,
+                               const duo_audit_event *ev) {
+    int r;
+    int64_t now;
+    if (n_purged != NULL) *n_purged = 0;
+    if (ks == NULL || n_purged == NULL || max_age < 0) return DUO_E_INVALID_ARG;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    now = ks_now(ks);
+    return ks->be.ops->purge_pending(ks->be.impl, n_purged, now - max_age, ev, now);
+}
+
+/* ------------------------------------------------------------ tokens */
+
+int duo_keystore_token_insert(duo_keystore *ks, const uint8_t *token, size_t token_len,
+                              const char *citizen_id, int64_t ttl, const duo_audit_event *ev) {
+    uint8_t h[32];
+    int r;
+    int64_t now;
+    if (ks == NULL || !citizen_ok(citizen_id) || ttl <= 0 || token_len < 16)
+        return DUO_E_INVALID_ARG;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    if ((r = hash_secret_input(h, token, token_len)) != DUO_OK) return r;
+    now = ks_now(ks);
+    r = ks->be.ops->token_insert(ks->be.impl, h, citizen_id, now + ttl, ev, now);
+    duo_memzero(h, sizeof h);
+    return r;
+}
+
+int duo_keystore_token_check(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MAX + 1],
+                             const uint8_t *token, size_t token_len) {
+    uint8_t h[32];
+    int r;
+    if (citizen_id != NULL) citizen_id[0] = '\0';
+    if (ks == NULL || citizen_id == NULL) return DUO_E_INVALID_ARG;
+    if (token == NULL || token_len == 0 || token_len > DUO_TOKEN_MAX) return DUO_E_TOKEN_INVALID;
+    if ((r = duo_store_sha256(h, token, token_len)) != DUO_OK) return r;
+    r = ks->be.ops->token_check(ks->be.impl, citizen_id, h, ks_now(ks));
+    duo_memzero(h, sizeof h);
+    return r;
+}
+
+int duo_keystore_token_consume(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MAX + 1],
+                               const uint8_t *token, size_t token_len,
+                               const duo_audit_event *ev) {
+    uint8_t h[32];
+    int r;
+    if (citizen_id != NULL) citizen_id[0] = '\0';
+    if (ks == NULL || citizen_id == NULL) return DUO_E_INVALID_ARG;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    if (token == NULL || token_len == 0 || token_len > DUO_TOKEN_MAX) return DUO_E_TOKEN_INVALID;
+    if ((r = duo_store_sha256(h, token, token_len)) != DUO_OK) return r;
+    r = ks->be.ops->token_consume(ks->be.impl, citizen_id, h, ev, ks_now(ks));
+    duo_memzero(h, sizeof h);
+    return r;
+}
+
+/* ------------------------------------------------------------ audit */
+
+int duo_keystore_audit_append(duo_keystore *ks, uint64_t *seq, const duo_audit_event *ev) {
+    uint64_t s = 0;
+    int r;
+    if (seq != NULL) *seq = 0;
+    if (ks == NULL) return DUO_E_INVALID_ARG;
+    if ((r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    r = ks->be.ops->audit_append(ks->be.impl, &s, ev, ks_now(ks));
+    if (r == DUO_OK && seq != NULL) *seq = s;
+    return r;
+}
+
+int duo_keystore_audit_list(duo_keystore *ks, uint64_t from_seq, duo_audit_entry_cb cb,
+                            void *data) {
+    if (ks == NULL || cb == NULL) return DUO_E_INVALID_ARG;
+    return ks->be.ops->audit_list(ks->be.impl, from_seq, cb, data);
+}
+
+static int verify_cb(void *data, const duo_audit_entry *e) {
+    duo_audit_verifier *v = data;
+    return duo_audit_verifier_feed(v, e) == DUO_OK ? 0 : 1;
+}
+
+int duo_keystore_audit_verify(duo_keystore *ks, uint64_t *bad_seq, uint64_t *count,
+                              uint8_t head[DUO_AUDIT_HASH_LEN]) {
+    duo_audit_verifier v;
+    uint64_t hc = 0;
+    uint8_t hh[DUO_AUDIT_HASH_LEN];
+    int r, r2;
+    if (bad_seq != NULL) *bad_seq = 0;
+    if (count != NULL) *count = 0;
+    if (ks == NULL) return DUO_E_INVALID_ARG;
+    duo_audit_verifier_init(&v);
+    /* Head and entries from one snapshot, so a concurrent append is not
+     * mistaken for tampering. */
+    if ((r = ks->be.ops->read_snapshot(ks->be.impl, 1)) != DUO_OK) return r;
+    r = ks->be.ops->audit_head(ks->be.impl, &hc, hh);
+    if (r == DUO_OK) {
+        r = ks->be.ops->audit_list(ks->be.impl, 1, verify_cb, &v);
+        if (r == 1) r = DUO_OK; /* stopped early: v->failed says why */
+    }
+    r2 = ks->be.ops->read_snapshot(ks->be.impl, 0);
+    if (r == DUO_OK) r = r2;
+    if (r != DUO_OK) return r;
+    if (!v.failed) r = duo_audit_verifier_finish(&v, hc, hh);
+    if (v.failed) {
+        if (bad_seq != NULL) *bad_seq = v.bad_seq;
+        return DUO_E_STATE_CORRUPT;
+    }
+    if (r != DUO_OK) return r;
+    if (count != NULL) *count = hc;
+    if (head != NULL) memcpy(head, hh, sizeof hh);
+    return DUO_OK;
+}

@@ -1,0 +1,346 @@
+/* duosign cloud store: the key store.
+ *
+ * A duo_keystore is a backend (a struct of function pointers: SQLite now,
+ * PostgreSQL later) plus the key-encryption key. The backend stores public
+ * fields and *sealed* secret columns only; sealing and opening (seal.h) happen
+ * here, above the backend, so every backend gets the same at-rest protection.
+ *
+ * Every state change is ONE backend transaction, and when the caller passes a
+ * duo_audit_event it is appended to the audit chain inside that same
+ * transaction: either the change and its audit entry are both durable, or
+ * neither is.
+ *
+ * Versions. Each key row has two counters:
+ *   - version: bumps on every change. Writers pass the version they read
+ *     (expect_version); if the row changed meanwhile the write fails with
+ *     DUO_E_CONFLICT and nothing is written (optimistic concurrency).
+ *   - secret_version: bumps whenever any secret column is rewritten; ALL secret
+ *     columns are then resealed with AAD version = secret_version, so a secret
+ *     column copied from an older generation of the same row fails to open.
+ *
+ * Secret columns: x1, Paillier p and q, the current device secret and the
+ * pending one. Retired device secrets are kept sealed (AAD column
+ * "retired_secret", version = their per-key number) together with their
+ * SHA-256: a MAC carries no secret id, so recognising "a MAC under a retired
+ * secret" (DESIGN 3.5, clone detection) needs the secret itself; the hash is an
+ * index for callers that do hold a candidate secret. Revocation destroys all
+ * secret columns and retired secrets (PRAGMA secure_delete).
+ *
+ * Thread-safety: a duo_keystore is one database connection: use it from one
+ * thread at a time. Several duo_keystore objects (threads, processes) may open
+ * the same database; the backend serialises their writes. */
+#ifndef DUOSIGN_STORE_KEYSTORE_H
+#define DUOSIGN_STORE_KEYSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit.h"
+#include "duosign/errors.h"
+#include "duosign/rng.h"
+#include "seal.h"
+
+#define DUO_KEY_ID_LEN 16
+#define DUO_KEY_POINT_LEN 33 /* compressed secp256k1 point */
+#define DUO_KEY_X1_LEN 32
+#define DUO_KEY_PRIME_MAX 256 /* bytes of one Paillier prime (N up to 4096 bits) */
+#define DUO_DEVICE_SECRET_LEN 32
+#define DUO_CITIZEN_ID_MAX DUO_AUDIT_CITIZEN_MAX
+#define DUO_REASON_MAX 255
+#define DUO_SEALED_MAX (DUO_KEY_PRIME_MAX + DUO_SEAL_OVERHEAD)
+#define DUO_TOKEN_MAX 128 /* enrolment token and revocation code bytes */
+
+typedef enum duo_key_state {
+    DUO_KEY_PENDING = 1, /* enrolment under way */
+    DUO_KEY_ACTIVE = 2,
+    DUO_KEY_LOCKED = 3,    /* until locked_until */
+    DUO_KEY_SUSPENDED = 4, /* clone or attack suspected: final */
+    DUO_KEY_REVOKED = 5    /* final; secrets destroyed */
+} duo_key_state;
+
+/* Returns: "pending", "active", ... or "unknown". */
+const char *duo_key_state_name(int state);
+/* Returns: the state for a name, or 0 if unknown. */
+int duo_key_state_from_name(const char *name);
+
+/* Public fields of a key (nothing here is secret). */
+typedef struct duo_key_info {
+    uint8_t key_id[DUO_KEY_ID_LEN];
+    char citizen_id[DUO_CITIZEN_ID_MAX + 1];
+    int state; /* duo_key_state */
+    int64_t created_at, updated_at; /* unix seconds */
+    uint32_t paillier_bits;
+    uint8_t q[DUO_KEY_POINT_LEN];  /* the joint public key Q */
+    uint8_t q2[DUO_KEY_POINT_LEN]; /* the device's share Q2 (checks the PIN proof) */
+    uint32_t pin_failures;         /* consecutive */
+    int64_t locked_until;          /* unix seconds; 0 = not locked */
+    char reason[DUO_REASON_MAX + 1]; /* suspension or revocation reason, or "" */
+    int has_pending_secret;
+    int has_revocation_code;
+    uint64_t retired_count;
+    uint64_t version;
+    uint64_t secret_version;
+} duo_key_info;
+
+/* Secret fields, opened. SECRET: keep on the stack or in a guarded buffer,
+ * never copy, wipe with duo_key_secrets_clear() before it goes out of scope. */
+typedef struct duo_key_secrets {
+    uint8_t x1[DUO_KEY_X1_LEN];
+    uint8_t p[DUO_KEY_PRIME_MAX];
+    size_t p_len;
+    uint8_t q[DUO_KEY_PRIME_MAX];
+    size_t q_len;
+    uint8_t current[DUO_DEVICE_SECRET_LEN];
+    uint8_t pending[DUO_DEVICE_SECRET_LEN];
+    int has_pending;
+} duo_key_secrets;
+
+void duo_key_secrets_clear(duo_key_secrets *s);
+
+/* Policy fields written together by duo_keystore_key_update_policy. */
+typedef struct duo_key_policy {
+    int state; /* duo_key_state */
+    uint32_t pin_failures;
+    int64_t locked_until;
+    const char *reason; /* NULL: unchanged */
+} duo_key_policy;
+
+/* ------------------------------------------------------------------ backend */
+
+/* One sealed column as the backend stores it; len == 0 means NULL/absent. */
+typedef struct duo_sealed_col {
+    uint8_t data[DUO_SEALED_MAX];
+    size_t len;
+} duo_sealed_col;
+
+typedef struct duo_key_sealed {
+    duo_sealed_col x1, p, q, current, pending;
+} duo_key_sealed;
+
+typedef struct duo_retired_rec {
+    uint64_t n; /* 1, 2, ... per key: the AAD version of sealed */
+    int64_t retired_at;
+    uint8_t hash[32]; /* SHA-256(secret) */
+    duo_sealed_col sealed;
+} duo_retired_rec;
+
+/* Callbacks for listing. Return 0 to continue; a nonzero value stops the walk
+ * and is returned by the listing function. A callback must not call back into
+ * the same duo_keystore. */
+typedef int (*duo_key_info_cb)(void *data, const duo_key_info *info);
+typedef int (*duo_retired_cb)(void *data, const duo_retired_rec *rec);
+typedef int (*duo_audit_entry_cb)(void *data, const duo_audit_entry *e);
+
+/* What a backend implements. Each write is one transaction that also appends
+ * ev (if non-NULL) to the audit chain. "now" comes from the key store's clock.
+ * Backends check state rules and expect_version inside the transaction. */
+typedef struct duo_keystore_backend_ops {
+    void (*close)(void *impl);
+    int (*key_insert)(void *impl, const duo_key_info *info, const duo_key_sealed *sealed,
+                      const duo_audit_event *ev, int64_t now);
+    /* sealed may be NULL (public fields only). */
+    int (*key_get)(void *impl, duo_key_info *info, duo_key_sealed *sealed,
+                   const uint8_t key_id[DUO_KEY_ID_LEN]);
+    int (*key_list)(void *impl, const char *citizen_id, duo_key_info_cb cb, void *data);
+    int (*key_activate)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN],
+                        const uint8_t token_hash[32], const uint8_t revocation_hash[32],
+                        const duo_audit_event *ev, int64_t now);
+    int (*key_update_policy)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN],
+                             uint64_t expect_version, const duo_key_policy *pol,
+                             const duo_audit_event *ev, int64_t now);
+    int (*key_write_secrets)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN],
+                             uint64_t expect_version, uint64_t new_secret_version,
+                             const duo_key_sealed *sealed, const duo_retired_rec *retire,
+                             size_t n_retire, const duo_audit_event *ev, int64_t now);
+    int (*key_revoke)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN],
+                      const uint8_t *code_hash, const char *reason, const duo_audit_event *ev,
+                      int64_t now);
+    int (*purge_pending)(void *impl, size_t *n_purged, int64_t created_before,
+                         const duo_audit_event *ev, int64_t now);
+    int (*retired_list)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], duo_retired_cb cb,
+                        void *data);
+    int (*token_insert)(void *impl, const uint8_t token_hash[32], const char *citizen_id,
+                        int64_t expires_at, const duo_audit_event *ev, int64_t now);
+    int (*token_check)(void *impl, char citizen_id[DUO_CITIZEN_ID_MAX + 1],
+                       const uint8_t token_hash[32], int64_t now);
+    int (*token_consume)(void *impl, char citizen_id[DUO_CITIZEN_ID_MAX + 1],
+                         const uint8_t token_hash[32], const duo_audit_event *ev, int64_t now);
+    int (*audit_append)(void *impl, uint64_t *seq, const duo_audit_event *ev, int64_t now);
+    int (*audit_list)(void *impl, uint64_t from_seq, duo_audit_entry_cb cb, void *data);
+    int (*audit_head)(void *impl, uint64_t *count, uint8_t head[DUO_AUDIT_HASH_LEN]);
+    /* begin != 0: start a read snapshot (reads between see one consistent
+     * state); begin == 0: end it. Used by audit verification. */
+    int (*read_snapshot)(void *impl, int begin);
+} duo_keystore_backend_ops;
+
+typedef struct duo_keystore_backend {
+    const duo_keystore_backend_ops *ops;
+    void *impl;
+} duo_keystore_backend;
+
+/* ------------------------------------------------------------------ store */
+
+typedef struct duo_keystore duo_keystore;
+
+typedef struct duo_keystore_config {
+    const duo_rng *rng;                /* NULL: duo_rng_default() */
+    int64_t (*clock)(void *clock_data); /* NULL: time(NULL) */
+    void *clock_data;
+    int busy_timeout_ms; /* SQLite: wait this long for a lock; 0: 5000 */
+    /* TESTING ONLY: called by the SQLite backend after a write transaction's
+     * statements ran and right before COMMIT (crash-safety tests _exit() here). */
+    void (*before_commit)(void *hook_data);
+    void *hook_data;
+} duo_keystore_config;
+
+/* Opens (creating if needed) a SQLite key store at path: WAL, synchronous=FULL,
+ * foreign keys, secure_delete, busy timeout, schema versioned with
+ * PRAGMA user_version (migrated forward; a newer schema is refused).
+ * Returns: DUO_OK; DUO_E_STORE (SQLite failure); DUO_E_UNSUPPORTED (schema from
+ *          a newer version); DUO_E_NOMEM; DUO_E_INVALID_ARG.
+ * Out:  *out, freed with duo_keystore_free.
+ * In:   kek is copied (secret); cfg may be NULL. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_open_sqlite(duo_keystore **out, const char *path,
+                                                    const duo_kek *kek,
+                                                    const duo_keystore_config *cfg);
+
+/* Wraps any backend. Takes ownership of be->impl (closed even on failure). */
+DUO_WARN_UNUSED_RESULT int duo_keystore_new(duo_keystore **out, const duo_keystore_backend *be,
+                                            const duo_kek *kek, const duo_keystore_config *cfg);
+
+/* Closes the backend, wipes the KEK copy. NULL is a no-op. */
+void duo_keystore_free(duo_keystore *ks);
+
+/* SHA-256 helper (tokens, revocation codes, secrets). Returns DUO_OK or DUO_E_INTERNAL. */
+DUO_WARN_UNUSED_RESULT int duo_store_sha256(uint8_t out[32], const uint8_t *in, size_t len);
+
+/* Stores a new key in state pending (version 1, secret_version 1, no pending
+ * device secret). Reads from info: key_id, citizen_id, paillier_bits, q, q2;
+ * from sec: x1, p/p_len, q/q_len, current (the first device secret).
+ * Returns: DUO_OK; DUO_E_EXISTS (key id taken); DUO_E_INVALID_ARG; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_insert_pending(duo_keystore *ks,
+                                                           const duo_key_info *info,
+                                                           const duo_key_secrets *sec,
+                                                           const duo_audit_event *ev);
+
+/* Reads a key. sec may be NULL (nothing secret is opened then).
+ * Returns: DUO_OK; DUO_E_NOT_FOUND; DUO_E_STATE_CORRUPT (a sealed column fails
+ *          to open: edited, swapped, wrong KEK); DUO_E_STORE.
+ * Out:  info; sec (SECRET; wiped on failure). For a revoked key sec is all zero. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_get(duo_keystore *ks, duo_key_info *info,
+                                                duo_key_secrets *sec,
+                                                const uint8_t key_id[DUO_KEY_ID_LEN]);
+
+/* Lists keys (all, or one citizen's if citizen_id is non-NULL), by created_at. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_list(duo_keystore *ks, const char *citizen_id,
+                                                 duo_key_info_cb cb, void *data);
+
+/* Atomically: consumes the enrolment token (it must be unused, unexpired and
+ * issued to the key's citizen), moves the key pending -> active, stores the
+ * SHA-256 of the one-time revocation code, appends ev.
+ * Returns: DUO_OK; DUO_E_NOT_FOUND; DUO_E_PROTO_STATE (key not pending);
+ *          DUO_E_TOKEN_INVALID (unknown, used, other citizen);
+ *          DUO_E_TOKEN_EXPIRED; DUO_E_STORE. Nothing changes on failure. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_activate(duo_keystore *ks,
+                                                     const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                     const uint8_t *token, size_t token_len,
+                                                     const uint8_t *revocation_code,
+                                                     size_t revocation_code_len,
+                                                     const duo_audit_event *ev);
+
+/* Atomically writes state, pin_failures, locked_until (and reason if non-NULL)
+ * and appends ev. Allowed: any change among pending/active/locked;
+ * -> suspended or revoked from any non-final state; suspended -> revoked.
+ * Moving to revoked this way also destroys the secrets.
+ * Returns: DUO_OK; DUO_E_CONFLICT (version moved on: re-read and retry);
+ *          DUO_E_KEY_REVOKED / DUO_E_KEY_SUSPENDED (final state);
+ *          DUO_E_NOT_FOUND; DUO_E_INVALID_ARG; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_update_policy(duo_keystore *ks,
+                                                          const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                          uint64_t expect_version,
+                                                          const duo_key_policy *pol,
+                                                          const duo_audit_event *ev);
+
+/* Rotates the device secrets in one transaction (DESIGN 3.5):
+ *   promote != 0: pending -> current, the old current retires (needs a pending);
+ *   next != NULL: becomes the new pending; a pending that was not promoted is
+ *                 superseded and retires.
+ * All secret columns are resealed under secret_version + 1.
+ * Returns: DUO_OK; DUO_E_CONFLICT; DUO_E_PROTO_STATE (promote without pending);
+ *          DUO_E_KEY_REVOKED / DUO_E_KEY_SUSPENDED; DUO_E_NOT_FOUND;
+ *          DUO_E_STATE_CORRUPT; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate(duo_keystore *ks,
+                                                      const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                      uint64_t expect_version, int promote,
+                                                      const uint8_t *next,
+                                                      const duo_audit_event *ev);
+
+/* Calls match(data, secret) for each retired device secret of the key, newest
+ * first (the secret is SECRET and wiped after the call), until match returns
+ * nonzero. *found = 1 if one matched.
+ * Returns: DUO_OK; DUO_E_STATE_CORRUPT; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_secret_find_retired(
+    duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_LEN],
+    int (*match)(void *data, const uint8_t secret[DUO_DEVICE_SECRET_LEN]), void *data);
+
+/* *found = 1 if SHA-256(secret) equals the hash of a retired secret of the key. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_secret_is_retired(
+    duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_LEN],
+    const uint8_t secret[DUO_DEVICE_SECRET_LEN]);
+
+/* Revokes a key and destroys its secret columns, in one transaction with ev.
+ * With revocation_code (non-NULL): it must match the stored one-time code,
+ * which is consumed. Admin and device revocations pass NULL (the caller has
+ * authenticated them).
+ * Returns: DUO_OK; DUO_E_KEY_REVOKED (already); DUO_E_UNAUTHENTICATED (wrong or
+ *          no code); DUO_E_NOT_FOUND; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_revoke(duo_keystore *ks,
+                                                   const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                   const uint8_t *revocation_code,
+                                                   size_t revocation_code_len,
+                                                   const char *reason,
+                                                   const duo_audit_event *ev);
+
+/* Deletes pending keys created more than max_age seconds ago (abandoned
+ * enrolments). ev, if given, is appended once when at least one was deleted. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_purge_pending(duo_keystore *ks, size_t *n_purged,
+                                                      int64_t max_age,
+                                                      const duo_audit_event *ev);
+
+/* Stores an enrolment token (only its SHA-256) for citizen_id, valid for ttl
+ * seconds. token is generated by the caller (>= 16 random bytes).
+ * Returns: DUO_OK; DUO_E_EXISTS; DUO_E_INVALID_ARG; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_token_insert(duo_keystore *ks, const uint8_t *token,
+                                                     size_t token_len, const char *citizen_id,
+                                                     int64_t ttl, const duo_audit_event *ev);
+
+/* Checks a token without consuming it. Out: citizen_id it was issued to.
+ * Returns: DUO_OK; DUO_E_TOKEN_INVALID (unknown or used); DUO_E_TOKEN_EXPIRED. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_token_check(duo_keystore *ks,
+                                                    char citizen_id[DUO_CITIZEN_ID_MAX + 1],
+                                                    const uint8_t *token, size_t token_len);
+
+/* Consumes a token: atomic, exactly one caller among concurrent ones (any
+ * connection, any process) gets DUO_OK. Errors as duo_keystore_token_check. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_token_consume(duo_keystore *ks,
+                                                      char citizen_id[DUO_CITIZEN_ID_MAX + 1],
+                                                      const uint8_t *token, size_t token_len,
+                                                      const duo_audit_event *ev);
+
+/* Appends one audit entry in its own transaction. seq may be NULL. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_audit_append(duo_keystore *ks, uint64_t *seq,
+                                                     const duo_audit_event *ev);
+
+/* Calls cb for every entry with seq >= from_seq, in order. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_audit_list(duo_keystore *ks, uint64_t from_seq,
+                                                   duo_audit_entry_cb cb, void *data);
+
+/* Walks the whole chain and checks it against the head record.
+ * Returns: DUO_OK (*count = entries, head = last hash); DUO_E_STATE_CORRUPT with
+ *          *bad_seq = first bad seq (edited, deleted, reordered, truncated);
+ *          DUO_E_STORE. bad_seq, count and head may be NULL. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_audit_verify(duo_keystore *ks, uint64_t *bad_seq,
+                                                     uint64_t *count,
+                                                     uint8_t head[DUO_AUDIT_HASH_LEN]);
+
+#endif

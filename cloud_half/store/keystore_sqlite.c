@@ -1,0 +1,854 @@
+/* The SQLite backend of the key store. See keystore.h and docs/STORE.md.
+ *
+ * One connection per duo_keystore. WAL + synchronous=FULL: a transaction is
+ * durable when COMMIT returns, and a crash at any instant leaves the last
+ * committed state. Every write runs under BEGIN IMMEDIATE, so the write lock
+ * is taken before anything is read and concurrent writers (threads or
+ * processes) are serialised by SQLite (busy_timeout) rather than failing
+ * halfway; checks and updates inside one transaction are therefore atomic. */
+#include "keystore_sqlite.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "duosign/mem.h"
+
+#define SCHEMA_VERSION 1
+
+/* Schema v1. The audit triggers stop accidental updates and deletes; they are
+ * not a security boundary (the hash chain is). */
+static const char schema_v1[] =
+    "CREATE TABLE keys("
+    " key_id BLOB PRIMARY KEY NOT NULL CHECK(length(key_id) = 16),"
+    " citizen_id TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK(state IN ('pending','active','locked','suspended','revoked')),"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " paillier_bits INTEGER NOT NULL,"
+    " q BLOB NOT NULL CHECK(length(q) = 33), q2 BLOB NOT NULL CHECK(length(q2) = 33),"
+    " x1_sealed BLOB, p_sealed BLOB, q_sealed BLOB,"
+    " secret_cur_sealed BLOB, secret_pend_sealed BLOB,"
+    " secret_version INTEGER NOT NULL, retired_count INTEGER NOT NULL DEFAULT 0,"
+    " pin_failures INTEGER NOT NULL DEFAULT 0, locked_until INTEGER NOT NULL DEFAULT 0,"
+    " reason TEXT NOT NULL DEFAULT '', revocation_hash BLOB,"
+    " version INTEGER NOT NULL);"
+    "CREATE INDEX keys_citizen ON keys(citizen_id);"
+    "CREATE TABLE retired_secrets("
+    " key_id BLOB NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,"
+    " n INTEGER NOT NULL, secret_hash BLOB NOT NULL CHECK(length(secret_hash) = 32),"
+    " sealed BLOB NOT NULL, retired_at INTEGER NOT NULL,"
+    " PRIMARY KEY(key_id, n));"
+    "CREATE INDEX retired_hash ON retired_secrets(secret_hash);"
+    "CREATE TABLE tokens("
+    " token_hash BLOB PRIMARY KEY NOT NULL CHECK(length(token_hash) = 32),"
+    " citizen_id TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    " used_at INTEGER, key_id BLOB);"
+    "CREATE TABLE audit("
+    " seq INTEGER PRIMARY KEY, time INTEGER NOT NULL, kind TEXT NOT NULL, key_id BLOB,"
+    " citizen_id TEXT NOT NULL, detail TEXT NOT NULL,"
+    " prev_hash BLOB NOT NULL, hash BLOB NOT NULL);"
+    "CREATE TABLE audit_head(id INTEGER PRIMARY KEY CHECK(id = 1),"
+    " count INTEGER NOT NULL, head BLOB NOT NULL);"
+    "INSERT INTO audit_head VALUES(1, 0, zeroblob(32));"
+    "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+    "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit"
+    " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
+    "PRAGMA user_version = 1;";
+
+#define KEY_COLS                                                                            \
+    "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
+    " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"   \
+    " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"               \
+    " secret_cur_sealed, secret_pend_sealed"
+
+enum {
+    S_BEGIN,
+    S_BEGIN_READ,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_KEY_INSERT,
+    S_KEY_GET,
+    S_KEY_LIST_ALL,
+    S_KEY_LIST_CIT,
+    S_KEY_STATE,
+    S_KEY_ACTIVATE,
+    S_KEY_POLICY,
+    S_KEY_SECRETS,
+    S_KEY_REVOKE,
+    S_RETIRED_DEL,
+    S_RETIRED_INSERT,
+    S_RETIRED_LIST,
+    S_PURGE,
+    S_TOKEN_INSERT,
+    S_TOKEN_GET,
+    S_TOKEN_USE,
+    S_AUDIT_HEAD,
+    S_AUDIT_INSERT,
+    S_AUDIT_HEAD_SET,
+    S_AUDIT_LIST,
+    S_COUNT
+};
+
+static const char *const sql_text[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_BEGIN_READ] = "BEGIN DEFERRED",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_KEY_INSERT] =
+        "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
+        " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
+        " secret_version, retired_count, pin_failures, locked_until, reason,"
+        " revocation_hash, version)"
+        " VALUES(?1, ?2, 'pending', ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, 0, 0, 0,"
+        " '', NULL, 1)",
+    [S_KEY_GET] = "SELECT " KEY_COLS " FROM keys WHERE key_id = ?1",
+    [S_KEY_LIST_ALL] = "SELECT " KEY_COLS " FROM keys ORDER BY created_at, key_id",
+    [S_KEY_LIST_CIT] =
+        "SELECT " KEY_COLS " FROM keys WHERE citizen_id = ?1 ORDER BY created_at, key_id",
+    [S_KEY_STATE] =
+        "SELECT state, version, citizen_id, revocation_hash FROM keys WHERE key_id = ?1",
+    [S_KEY_ACTIVATE] = "UPDATE keys SET state = 'active', revocation_hash = ?2,"
+                       " updated_at = ?3, version = version + 1 WHERE key_id = ?1",
+    [S_KEY_POLICY] = "UPDATE keys SET state = ?2, pin_failures = ?3, locked_until = ?4,"
+                     " reason = coalesce(?5, reason), updated_at = ?6, version = version + 1"
+                     " WHERE key_id = ?1",
+    [S_KEY_SECRETS] = "UPDATE keys SET x1_sealed = ?2, p_sealed = ?3, q_sealed = ?4,"
+                      " secret_cur_sealed = ?5, secret_pend_sealed = ?6, secret_version = ?7,"
+                      " retired_count = retired_count + ?8, updated_at = ?9,"
+                      " version = version + 1 WHERE key_id = ?1",
+    [S_KEY_REVOKE] = "UPDATE keys SET state = 'revoked', reason = coalesce(?2, reason),"
+                     " revocation_hash = NULL, x1_sealed = NULL, p_sealed = NULL,"
+                     " q_sealed = NULL, secret_cur_sealed = NULL, secret_pend_sealed = NULL,"
+                     " locked_until = 0, updated_at = ?3, version = version + 1"
+                     " WHERE key_id = ?1",
+    [S_RETIRED_DEL] = "DELETE FROM retired_secrets WHERE key_id = ?1",
+    [S_RETIRED_INSERT] = "INSERT INTO retired_secrets(key_id, n, secret_hash, sealed,"
+                         " retired_at) VALUES(?1, ?2, ?3, ?4, ?5)",
+    [S_RETIRED_LIST] = "SELECT n, retired_at, secret_hash, sealed FROM retired_secrets"
+                       " WHERE key_id = ?1 ORDER BY n DESC",
+    [S_PURGE] = "DELETE FROM keys WHERE state = 'pending' AND created_at < ?1",
+    [S_TOKEN_INSERT] = "INSERT INTO tokens(token_hash, citizen_id, created_at, expires_at,"
+                       " used_at, key_id) VALUES(?1, ?2, ?3, ?4, NULL, NULL)",
+    [S_TOKEN_GET] = "SELECT citizen_id, expires_at, used_at FROM tokens WHERE token_hash = ?1",
+    [S_TOKEN_USE] = "UPDATE tokens SET used_at = ?2, key_id = ?3"
+                    " WHERE token_hash = ?1 AND used_at IS NULL",
+    [S_AUDIT_HEAD] = "SELECT count, head FROM audit_head WHERE id = 1",
+    [S_AUDIT_INSERT] = "INSERT INTO audit(seq, time, kind, key_id, citizen_id, detail,"
+                       " prev_hash, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_AUDIT_HEAD_SET] = "UPDATE audit_head SET count = ?1, head = ?2 WHERE id = 1",
+    [S_AUDIT_LIST] = "SELECT seq, time, kind, key_id, citizen_id, detail, prev_hash, hash"
+                     " FROM audit WHERE seq >= ?1 ORDER BY seq",
+};
+
+typedef struct sq {
+    sqlite3 *db;
+    sqlite3_stmt *st[S_COUNT];
+    void (*before_commit)(void *);
+    void *hook_data;
+} sq;
+
+static int map_rc(int rc) {
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW: return DUO_OK;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return DUO_E_TIMEOUT;
+    case SQLITE_NOMEM: return DUO_E_NOMEM;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return DUO_E_STATE_CORRUPT;
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN: return DUO_E_IO;
+    case SQLITE_PERM:
+    case SQLITE_READONLY: return DUO_E_PERMISSION;
+    case SQLITE_CONSTRAINT: return DUO_E_EXISTS;
+    default: return DUO_E_STORE;
+    }
+}
+
+/* Returns a statement ready to bind (reset, bindings cleared). */
+static sqlite3_stmt *stmt(sq *s, int which) {
+    sqlite3_stmt *st = s->st[which];
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* Steps a statement that returns no rows; resets it. */
+static int step_done(sqlite3_stmt *st) {
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? DUO_OK : map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+}
+
+static int exec_stmt(sq *s, int which) { return step_done(stmt(s, which)); }
+
+static int tx_begin(sq *s) { return exec_stmt(s, S_BEGIN); }
+
+static void tx_rollback(sq *s) {
+    if (!sqlite3_get_autocommit(s->db)) (void)!exec_stmt(s, S_ROLLBACK);
+}
+
+static int tx_commit(sq *s) {
+    int r;
+    if (s->before_commit != NULL) s->before_commit(s->hook_data);
+    if ((r = exec_stmt(s, S_COMMIT)) != DUO_OK) tx_rollback(s);
+    return r;
+}
+
+/* Ends a write transaction: commit on success, roll back otherwise. */
+static int tx_end(sq *s, int r) {
+    if (r == DUO_OK) return tx_commit(s);
+    tx_rollback(s);
+    return r;
+}
+
+static int bind_blob(sqlite3_stmt *st, int i, const void *p, size_t len) {
+    if (p == NULL || len == 0) return sqlite3_bind_null(st, i) == SQLITE_OK ? DUO_OK : DUO_E_STORE;
+    return sqlite3_bind_blob(st, i, p, (int)len, SQLITE_TRANSIENT) == SQLITE_OK ? DUO_OK
+                                                                                : DUO_E_STORE;
+}
+
+static int bind_text(sqlite3_stmt *st, int i, const char *t) {
+    if (t == NULL) return sqlite3_bind_null(st, i) == SQLITE_OK ? DUO_OK : DUO_E_STORE;
+    return sqlite3_bind_text(st, i, t, -1, SQLITE_TRANSIENT) == SQLITE_OK ? DUO_OK : DUO_E_STORE;
+}
+
+static int bind_i64(sqlite3_stmt *st, int i, int64_t v) {
+    return sqlite3_bind_int64(st, i, (sqlite3_int64)v) == SQLITE_OK ? DUO_OK : DUO_E_STORE;
+}
+
+/* Copies a blob column of exactly len bytes (or up to cap if len == 0). */
+static int col_blob(sqlite3_stmt *st, int i, uint8_t *out, size_t len, size_t cap,
+                    size_t *got) {
+    const void *p = sqlite3_column_blob(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    if (got != NULL) *got = 0;
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) return len == 0 ? DUO_OK : DUO_E_STATE_CORRUPT;
+    if (n < 0 || (len != 0 && (size_t)n != len) || (size_t)n > cap || (n > 0 && p == NULL))
+        return DUO_E_STATE_CORRUPT;
+    if (n > 0) memcpy(out, p, (size_t)n);
+    if (got != NULL) *got = (size_t)n;
+    return DUO_OK;
+}
+
+static int col_text(sqlite3_stmt *st, int i, char *out, size_t cap) {
+    const unsigned char *t = sqlite3_column_text(st, i);
+    int n = sqlite3_column_bytes(st, i);
+    out[0] = '\0';
+    if (t == NULL) return DUO_OK;
+    if (n < 0 || (size_t)n >= cap) return DUO_E_STATE_CORRUPT;
+    memcpy(out, t, (size_t)n);
+    out[n] = '\0';
+    return DUO_OK;
+}
+
+static int read_key_row(sqlite3_stmt *st, duo_key_info *k, duo_key_sealed *s) {
+    char state[16];
+    int r;
+    memset(k, 0, sizeof *k);
+    if ((r = col_blob(st, 0, k->key_id, DUO_KEY_ID_LEN, DUO_KEY_ID_LEN, NULL)) != DUO_OK ||
+        (r = col_text(st, 1, k->citizen_id, sizeof k->citizen_id)) != DUO_OK ||
+        (r = col_text(st, 2, state, sizeof state)) != DUO_OK ||
+        (r = col_blob(st, 6, k->q, DUO_KEY_POINT_LEN, DUO_KEY_POINT_LEN, NULL)) != DUO_OK ||
+        (r = col_blob(st, 7, k->q2, DUO_KEY_POINT_LEN, DUO_KEY_POINT_LEN, NULL)) != DUO_OK ||
+        (r = col_text(st, 10, k->reason, sizeof k->reason)) != DUO_OK)
+        return r;
+    if ((k->state = duo_key_state_from_name(state)) == 0) return DUO_E_STATE_CORRUPT;
+    k->created_at = sqlite3_column_int64(st, 3);
+    k->updated_at = sqlite3_column_int64(st, 4);
+    k->paillier_bits = (uint32_t)sqlite3_column_int64(st, 5);
+    k->pin_failures = (uint32_t)sqlite3_column_int64(st, 8);
+    k->locked_until = sqlite3_column_int64(st, 9);
+    k->has_pending_secret = sqlite3_column_int(st, 11) != 0;
+    k->has_revocation_code = sqlite3_column_int(st, 12) != 0;
+    k->retired_count = (uint64_t)sqlite3_column_int64(st, 13);
+    k->version = (uint64_t)sqlite3_column_int64(st, 14);
+    k->secret_version = (uint64_t)sqlite3_column_int64(st, 15);
+    if (s == NULL) return DUO_OK;
+    memset(s, 0, sizeof *s);
+    if ((r = col_blob(st, 16, s->x1.data, 0, DUO_SEALED_MAX, &s->x1.len)) != DUO_OK ||
+        (r = col_blob(st, 17, s->p.data, 0, DUO_SEALED_MAX, &s->p.len)) != DUO_OK ||
+        (r = col_blob(st, 18, s->q.data, 0, DUO_SEALED_MAX, &s->q.len)) != DUO_OK ||
+        (r = col_blob(st, 19, s->current.data, 0, DUO_SEALED_MAX, &s->current.len)) != DUO_OK ||
+        (r = col_blob(st, 20, s->pending.data, 0, DUO_SEALED_MAX, &s->pending.len)) != DUO_OK)
+        return r;
+    return DUO_OK;
+}
+
+/* ------------------------------------------------------------ audit (in tx) */
+
+static int audit_head_read(sq *s, uint64_t *count, uint8_t head[DUO_AUDIT_HASH_LEN]) {
+    sqlite3_stmt *st = stmt(s, S_AUDIT_HEAD);
+    int rc = sqlite3_step(st), r;
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? DUO_E_STATE_CORRUPT : map_rc(rc);
+    }
+    *count = (uint64_t)sqlite3_column_int64(st, 0);
+    r = col_blob(st, 1, head, DUO_AUDIT_HASH_LEN, DUO_AUDIT_HASH_LEN, NULL);
+    sqlite3_reset(st);
+    return r;
+}
+
+/* Appends ev; the caller holds the write transaction. */
+static int audit_append_tx(sq *s, uint64_t *seq, const duo_audit_event *ev, int64_t now) {
+    duo_audit_entry *e;
+    uint64_t count;
+    uint8_t head[DUO_AUDIT_HASH_LEN];
+    sqlite3_stmt *st;
+    int r;
+
+    if ((e = malloc(sizeof *e)) == NULL) return DUO_E_NOMEM;
+    if ((r = audit_head_read(s, &count, head)) != DUO_OK) goto out;
+    if ((r = duo_audit_entry_make(e, count + 1, now, ev, head)) != DUO_OK) goto out;
+    st = stmt(s, S_AUDIT_INSERT);
+    if ((r = bind_i64(st, 1, (int64_t)e->seq)) != DUO_OK ||
+        (r = bind_i64(st, 2, e->time)) != DUO_OK ||
+        (r = bind_text(st, 3, e->kind)) != DUO_OK ||
+        (r = bind_blob(st, 4, e->key_id, e->has_key_id ? DUO_KEY_ID_LEN : 0)) != DUO_OK ||
+        (r = bind_text(st, 5, e->citizen_id)) != DUO_OK ||
+        (r = bind_text(st, 6, e->detail)) != DUO_OK ||
+        (r = bind_blob(st, 7, e->prev_hash, DUO_AUDIT_HASH_LEN)) != DUO_OK ||
+        (r = bind_blob(st, 8, e->hash, DUO_AUDIT_HASH_LEN)) != DUO_OK ||
+        (r = step_done(st)) != DUO_OK)
+        goto out;
+    st = stmt(s, S_AUDIT_HEAD_SET);
+    if ((r = bind_i64(st, 1, (int64_t)e->seq)) != DUO_OK ||
+        (r = bind_blob(st, 2, e->hash, DUO_AUDIT_HASH_LEN)) != DUO_OK ||
+        (r = step_done(st)) != DUO_OK)
+        goto out;
+    if (seq != NULL) *seq = e->seq;
+out:
+    free(e);
+    return r;
+}
+
+static int maybe_audit(sq *s, const duo_audit_event *ev, int64_t now) {
+    return ev == NULL ? DUO_OK : audit_append_tx(s, NULL, ev, now);
+}
+
+/* ------------------------------------------------------------ ops */
+
+static void sq_close(void *impl) {
+    sq *s = impl;
+    if (s == NULL) return;
+    for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(s->st[i]);
+    sqlite3_close(s->db);
+    free(s);
+}
+
+static int sq_key_insert(void *impl, const duo_key_info *k, const duo_key_sealed *sl,
+                         const duo_audit_event *ev, int64_t now) {
+    sq *s = impl;
+    sqlite3_stmt *st;
+    int r;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    st = stmt(s, S_KEY_INSERT);
+    if ((r = bind_blob(st, 1, k->key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+        (r = bind_text(st, 2, k->citizen_id)) != DUO_OK || (r = bind_i64(st, 3, now)) != DUO_OK ||
+        (r = bind_i64(st, 4, k->paillier_bits)) != DUO_OK ||
+        (r = bind_blob(st, 5, k->q, DUO_KEY_POINT_LEN)) != DUO_OK ||
+        (r = bind_blob(st, 6, k->q2, DUO_KEY_POINT_LEN)) != DUO_OK ||
+        (r = bind_blob(st, 7, sl->x1.data, sl->x1.len)) != DUO_OK ||
+        (r = bind_blob(st, 8, sl->p.data, sl->p.len)) != DUO_OK ||
+        (r = bind_blob(st, 9, sl->q.data, sl->q.len)) != DUO_OK ||
+        (r = bind_blob(st, 10, sl->current.data, sl->current.len)) != DUO_OK ||
+        (r = bind_i64(st, 11, (int64_t)k->secret_version)) != DUO_OK)
+        goto out;
+    if ((r = step_done(st)) != DUO_OK) goto out; /* DUO_E_EXISTS on a taken key id */
+    r = maybe_audit(s, ev, now);
+out:
+    return tx_end(s, r);
+}
+
+/* Reads the key row with the already-prepared S_KEY_GET statement. */
+static int key_get_row(sq *s, duo_key_info *k, duo_key_sealed *sl, const uint8_t *key_id) {
+    sqlite3_stmt *st = stmt(s, S_KEY_GET);
+    int rc, r;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK) return r;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) r = DUO_E_NOT_FOUND;
+    else if (rc != SQLITE_ROW) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    else r = read_key_row(st, k, sl);
+    sqlite3_reset(st);
+    return r;
+}
+
+static int sq_key_get(void *impl, duo_key_info *k, duo_key_sealed *sl, const uint8_t *key_id) {
+    return key_get_row(impl, k, sl, key_id);
+}
+
+static int sq_key_list(void *impl, const char *citizen, duo_key_info_cb cb, void *data) {
+    sq *s = impl;
+    sqlite3_stmt *st = stmt(s, citizen != NULL ? S_KEY_LIST_CIT : S_KEY_LIST_ALL);
+    duo_key_info k;
+    int rc, r = DUO_OK;
+    if (citizen != NULL && (r = bind_text(st, 1, citizen)) != DUO_OK) return r;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((r = read_key_row(st, &k, NULL)) != DUO_OK) break;
+        if ((r = cb(data, &k)) != 0) break;
+    }
+    if (r == DUO_OK && rc != SQLITE_DONE) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    sqlite3_reset(st);
+    return r;
+}
+
+/* Reads state and version (and optionally citizen and revocation hash) inside
+ * the current transaction. */
+static int key_state(sq *s, int *state, uint64_t *version, char *citizen, uint8_t *rev_hash,
+                     int *has_rev, const uint8_t *key_id) {
+    sqlite3_stmt *st = stmt(s, S_KEY_STATE);
+    char name[16];
+    size_t got = 0;
+    int rc, r;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK) return r;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        r = DUO_E_NOT_FOUND;
+    } else if (rc != SQLITE_ROW) {
+        r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    } else if ((r = col_text(st, 0, name, sizeof name)) == DUO_OK) {
+        *state = duo_key_state_from_name(name);
+        *version = (uint64_t)sqlite3_column_int64(st, 1);
+        if (citizen != NULL) r = col_text(st, 2, citizen, DUO_CITIZEN_ID_MAX + 1);
+        if (r == DUO_OK && rev_hash != NULL) {
+            r = col_blob(st, 3, rev_hash, 0, 32, &got);
+            if (r == DUO_OK && got != 0 && got != 32) r = DUO_E_STATE_CORRUPT;
+            *has_rev = got == 32;
+        }
+        if (r == DUO_OK && *state == 0) r = DUO_E_STATE_CORRUPT;
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+/* Checks a token inside the current transaction. */
+static int token_state(sq *s, char *citizen, const uint8_t *hash, int64_t now) {
+    sqlite3_stmt *st = stmt(s, S_TOKEN_GET);
+    int rc, r;
+    if ((r = bind_blob(st, 1, hash, 32)) != DUO_OK) return r;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        r = DUO_E_TOKEN_INVALID;
+    } else if (rc != SQLITE_ROW) {
+        r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    } else if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+        r = DUO_E_TOKEN_INVALID; /* used */
+    } else if (sqlite3_column_int64(st, 1) <= now) {
+        r = DUO_E_TOKEN_EXPIRED;
+    } else {
+        r = col_text(st, 0, citizen, DUO_CITIZEN_ID_MAX + 1);
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+static int token_use(sq *s, const uint8_t *hash, const uint8_t *key_id, int64_t now) {
+    sqlite3_stmt *st = stmt(s, S_TOKEN_USE);
+    int r;
+    if ((r = bind_blob(st, 1, hash, 32)) != DUO_OK || (r = bind_i64(st, 2, now)) != DUO_OK ||
+        (r = bind_blob(st, 3, key_id, key_id != NULL ? DUO_KEY_ID_LEN : 0)) != DUO_OK ||
+        (r = step_done(st)) != DUO_OK)
+        return r;
+    /* The write lock is held, so the check above still holds; this guards it. */
+    return sqlite3_changes(s->db) == 1 ? DUO_OK : DUO_E_TOKEN_INVALID;
+}
+
+static int sq_key_activate(void *impl, const uint8_t *key_id, const uint8_t *token_hash,
+                           const uint8_t *rev_hash, const duo_audit_event *ev, int64_t now) {
+    sq *s = impl;
+    char kc[DUO_CITIZEN_ID_MAX + 1], tc[DUO_CITIZEN_ID_MAX + 1];
+    int state, r;
+    uint64_t version;
+    sqlite3_stmt *st;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    if ((r = key_state(s, &state, &version, kc, NULL, NULL, key_id)) != DUO_OK) goto out;
+    if (state != DUO_KEY_PENDING) {
+        r = DUO_E_PROTO_STATE;
+        goto out;
+    }
+    if ((r = token_state(s, tc, token_hash, now)) != DUO_OK) goto out;
+    if (strcmp(kc, tc) != 0) { /* a token enrols only its own citizen */
+        r = DUO_E_TOKEN_INVALID;
+        goto out;
+    }
+    if ((r = token_use(s, token_hash, key_id, now)) != DUO_OK) goto out;
+    st = stmt(s, S_KEY_ACTIVATE);
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+        (r = bind_blob(st, 2, rev_hash, 32)) != DUO_OK || (r = bind_i64(st, 3, now)) != DUO_OK ||
+        (r = step_done(st)) != DUO_OK)
+        goto out;
+    r = maybe_audit(s, ev, now);
+out:
+    return tx_end(s, r);
+}
+
+static int revoke_tx(sq *s, const uint8_t *key_id, const char *reason, int64_t now) {
+    sqlite3_stmt *st = stmt(s, S_KEY_REVOKE);
+    int r;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+        (r = bind_text(st, 2, reason)) != DUO_OK || (r = bind_i64(st, 3, now)) != DUO_OK ||
+        (r = step_done(st)) != DUO_OK)
+        return r;
+    st = stmt(s, S_RETIRED_DEL);
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK) return r;
+    return step_done(st);
+}
+
+static int sq_key_update_policy(void *impl, const uint8_t *key_id, uint64_t expect_version,
+                                const duo_key_policy *pol, const duo_audit_event *ev,
+                                int64_t now) {
+    sq *s = impl;
+    int state, r;
+    uint64_t version;
+    sqlite3_stmt *st;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    if ((r = key_state(s, &state, &version, NULL, NULL, NULL, key_id)) != DUO_OK) goto out;
+    if (version != expect_version) {
+        r = DUO_E_CONFLICT;
+        goto out;
+    }
+    if (state == DUO_KEY_REVOKED) {
+        r = DUO_E_KEY_REVOKED;
+        goto out;
+    }
+    if (state == DUO_KEY_SUSPENDED && pol->state != DUO_KEY_REVOKED) {
+        r = DUO_E_KEY_SUSPENDED;
+        goto out;
+    }
+    if (pol->state == DUO_KEY_PENDING && state != DUO_KEY_PENDING) {
+        r = DUO_E_INVALID_ARG;
+        goto out;
+    }
+    st = stmt(s, S_KEY_POLICY);
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+        (r = bind_text(st, 2, duo_key_state_name(pol->state))) != DUO_OK ||
+        (r = bind_i64(st, 3, pol->pin_failures)) != DUO_OK ||
+        (r = bind_i64(st, 4, pol->locked_until)) != DUO_OK ||
+        (r = bind_text(st, 5, pol->reason)) != DUO_OK || (r = bind_i64(st, 6, now)) != DUO_OK ||
+        (r = step_done(st)) != DUO_OK)
+        goto out;
+    if (pol->state == DUO_KEY_REVOKED && (r = revoke_tx(s, key_id, NULL, now)) != DUO_OK) goto out;
+    r = maybe_audit(s, ev, now);
+out:
+    return tx_end(s, r);
+}
+
+static int sq_key_write_secrets(void *impl, const uint8_t *key_id, uint64_t expect_version,
+                                uint64_t new_secret_version, const duo_key_sealed *sl,
+                                const duo_retired_rec *ret, size_t n_ret,
+                                const duo_audit_event *ev, int64_t now) {
+    sq *s = impl;
+    int state, r;
+    uint64_t version;
+    sqlite3_stmt *st;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    if ((r = key_state(s, &state, &version, NULL, NULL, NULL, key_id)) != DUO_OK) goto out;
+    if (version != expect_version) {
+        r = DUO_E_CONFLICT;
+        goto out;
+    }
+    if (state == DUO_KEY_REVOKED || state == DUO_KEY_SUSPENDED) {
+        r = state == DUO_KEY_REVOKED ? DUO_E_KEY_REVOKED : DUO_E_KEY_SUSPENDED;
+        goto out;
+    }
+    st = stmt(s, S_KEY_SECRETS);
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+        (r = bind_blob(st, 2, sl->x1.data, sl->x1.len)) != DUO_OK ||
+        (r = bind_blob(st, 3, sl->p.data, sl->p.len)) != DUO_OK ||
+        (r = bind_blob(st, 4, sl->q.data, sl->q.len)) != DUO_OK ||
+        (r = bind_blob(st, 5, sl->current.data, sl->current.len)) != DUO_OK ||
+        (r = bind_blob(st, 6, sl->pending.data, sl->pending.len)) != DUO_OK ||
+        (r = bind_i64(st, 7, (int64_t)new_secret_version)) != DUO_OK ||
+        (r = bind_i64(st, 8, (int64_t)n_ret)) != DUO_OK || (r = bind_i64(st, 9, now)) != DUO_OK ||
+        (r = step_done(st)) != DUO_OK)
+        goto out;
+    for (size_t i = 0; i < n_ret; i++) {
+        st = stmt(s, S_RETIRED_INSERT);
+        if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+            (r = bind_i64(st, 2, (int64_t)ret[i].n)) != DUO_OK ||
+            (r = bind_blob(st, 3, ret[i].hash, 32)) != DUO_OK ||
+            (r = bind_blob(st, 4, ret[i].sealed.data, ret[i].sealed.len)) != DUO_OK ||
+            (r = bind_i64(st, 5, now)) != DUO_OK || (r = step_done(st)) != DUO_OK)
+            goto out;
+    }
+    r = maybe_audit(s, ev, now);
+out:
+    return tx_end(s, r);
+}
+
+static int sq_key_revoke(void *impl, const uint8_t *key_id, const uint8_t *code_hash,
+                         const char *reason, const duo_audit_event *ev, int64_t now) {
+    sq *s = impl;
+    int state, has_rev = 0, r;
+    uint64_t version;
+    uint8_t stored[32] = {0};
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    if ((r = key_state(s, &state, &version, NULL, stored, &has_rev, key_id)) != DUO_OK) goto out;
+    if (state == DUO_KEY_REVOKED) {
+        r = DUO_E_KEY_REVOKED;
+        goto out;
+    }
+    if (code_hash != NULL && !(has_rev & duo_ct_eq(stored, code_hash, 32))) {
+        r = DUO_E_UNAUTHENTICATED;
+        goto out;
+    }
+    if ((r = revoke_tx(s, key_id, reason, now)) != DUO_OK) goto out;
+    r = maybe_audit(s, ev, now);
+out:
+    duo_memzero(stored, sizeof stored);
+    return tx_end(s, r);
+}
+
+static int sq_purge_pending(void *impl, size_t *n, int64_t before, const duo_audit_event *ev,
+                            int64_t now) {
+    sq *s = impl;
+    sqlite3_stmt *st;
+    int r;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    st = stmt(s, S_PURGE);
+    if ((r = bind_i64(st, 1, before)) != DUO_OK || (r = step_done(st)) != DUO_OK) goto out;
+    *n = (size_t)sqlite3_changes(s->db);
+    if (*n > 0) r = maybe_audit(s, ev, now);
+out:
+    if (r != DUO_OK) *n = 0;
+    return tx_end(s, r);
+}
+
+static int sq_retired_list(void *impl, const uint8_t *key_id, duo_retired_cb cb, void *data) {
+    sq *s = impl;
+    sqlite3_stmt *st = stmt(s, S_RETIRED_LIST);
+    duo_retired_rec *rec;
+    int rc = SQLITE_DONE, r;
+    if ((rec = malloc(sizeof *rec)) == NULL) return DUO_E_NOMEM;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK) goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(rec, 0, sizeof *rec);
+        rec->n = (uint64_t)sqlite3_column_int64(st, 0);
+        rec->retired_at = sqlite3_column_int64(st, 1);
+        if ((r = col_blob(st, 2, rec->hash, 32, 32, NULL)) != DUO_OK ||
+            (r = col_blob(st, 3, rec->sealed.data, 0, DUO_SEALED_MAX, &rec->sealed.len)) != DUO_OK)
+            break;
+        if ((r = cb(data, rec)) != 0) break;
+    }
+    if (r == DUO_OK && rc != SQLITE_DONE) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+out:
+    sqlite3_reset(st);
+    free(rec);
+    return r;
+}
+
+static int sq_token_insert(void *impl, const uint8_t *hash, const char *citizen,
+                           int64_t expires_at, const duo_audit_event *ev, int64_t now) {
+    sq *s = impl;
+    sqlite3_stmt *st;
+    int r;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    st = stmt(s, S_TOKEN_INSERT);
+    if ((r = bind_blob(st, 1, hash, 32)) != DUO_OK || (r = bind_text(st, 2, citizen)) != DUO_OK ||
+        (r = bind_i64(st, 3, now)) != DUO_OK || (r = bind_i64(st, 4, expires_at)) != DUO_OK ||
+        (r = step_done(st)) != DUO_OK)
+        goto out;
+    r = maybe_audit(s, ev, now);
+out:
+    return tx_end(s, r);
+}
+
+static int sq_token_check(void *impl, char *citizen, const uint8_t *hash, int64_t now) {
+    return token_state(impl, citizen, hash, now);
+}
+
+static int sq_token_consume(void *impl, char *citizen, const uint8_t *hash,
+                            const duo_audit_event *ev, int64_t now) {
+    sq *s = impl;
+    int r;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    if ((r = token_state(s, citizen, hash, now)) != DUO_OK) goto out;
+    if ((r = token_use(s, hash, NULL, now)) != DUO_OK) goto out;
+    r = maybe_audit(s, ev, now);
+out:
+    if (r != DUO_OK) citizen[0] = '\0';
+    return tx_end(s, r);
+}
+
+static int sq_audit_append(void *impl, uint64_t *seq, const duo_audit_event *ev, int64_t now) {
+    sq *s = impl;
+    int r;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    r = audit_append_tx(s, seq, ev, now);
+    return tx_end(s, r);
+}
+
+static int sq_audit_list(void *impl, uint64_t from, duo_audit_entry_cb cb, void *data) {
+    sq *s = impl;
+    sqlite3_stmt *st = stmt(s, S_AUDIT_LIST);
+    duo_audit_entry *e;
+    size_t got;
+    int rc = SQLITE_DONE, r;
+    if ((e = malloc(sizeof *e)) == NULL) return DUO_E_NOMEM;
+    if ((r = bind_i64(st, 1, (int64_t)from)) != DUO_OK) goto out;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(e, 0, sizeof *e);
+        e->seq = (uint64_t)sqlite3_column_int64(st, 0);
+        e->time = sqlite3_column_int64(st, 1);
+        if ((r = col_text(st, 2, e->kind, sizeof e->kind)) != DUO_OK ||
+            (r = col_blob(st, 3, e->key_id, 0, DUO_KEY_ID_LEN, &got)) != DUO_OK ||
+            (r = col_text(st, 4, e->citizen_id, sizeof e->citizen_id)) != DUO_OK ||
+            (r = col_text(st, 5, e->detail, sizeof e->detail)) != DUO_OK ||
+            (r = col_blob(st, 6, e->prev_hash, DUO_AUDIT_HASH_LEN, DUO_AUDIT_HASH_LEN, NULL)) !=
+                DUO_OK ||
+            (r = col_blob(st, 7, e->hash, DUO_AUDIT_HASH_LEN, DUO_AUDIT_HASH_LEN, NULL)) != DUO_OK)
+            break;
+        if (got != 0 && got != DUO_KEY_ID_LEN) {
+            r = DUO_E_STATE_CORRUPT;
+            break;
+        }
+        e->has_key_id = got == DUO_KEY_ID_LEN;
+        if ((r = cb(data, e)) != 0) break;
+    }
+    if (r == DUO_OK && rc != SQLITE_DONE) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+out:
+    sqlite3_reset(st);
+    free(e);
+    return r;
+}
+
+static int sq_audit_head(void *impl, uint64_t *count, uint8_t *head) {
+    return audit_head_read(impl, count, head);
+}
+
+static int sq_read_snapshot(void *impl, int begin) {
+    sq *s = impl;
+    if (begin) return exec_stmt(s, S_BEGIN_READ);
+    return exec_stmt(s, S_COMMIT);
+}
+
+static const duo_keystore_backend_ops sqlite_ops = {
+    .close = sq_close,
+    .key_insert = sq_key_insert,
+    .key_get = sq_key_get,
+    .key_list = sq_key_list,
+    .key_activate = sq_key_activate,
+    .key_update_policy = sq_key_update_policy,
+    .key_write_secrets = sq_key_write_secrets,
+    .key_revoke = sq_key_revoke,
+    .purge_pending = sq_purge_pending,
+    .retired_list = sq_retired_list,
+    .token_insert = sq_token_insert,
+    .token_check = sq_token_check,
+    .token_consume = sq_token_consume,
+    .audit_append = sq_audit_append,
+    .audit_list = sq_audit_list,
+    .audit_head = sq_audit_head,
+    .read_snapshot = sq_read_snapshot,
+};
+
+/* ------------------------------------------------------------ open */
+
+static int exec_sql(sqlite3 *db, const char *sql) {
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? DUO_OK : map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, int64_t *out) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL), r = DUO_E_STORE;
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        r = DUO_OK;
+    } else if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+        r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+static int set_wal(sqlite3 *db) {
+    sqlite3_stmt *st = NULL;
+    int r = DUO_E_STORE;
+    if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *m = sqlite3_column_text(st, 0);
+        if (m != NULL && strcmp((const char *)m, "wal") == 0) r = DUO_OK;
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+/* Creates or upgrades the schema under the write lock, so two processes
+ * opening a fresh database do not both create it. */
+static int migrate(sqlite3 *db) {
+    int64_t v = 0;
+    int r;
+    if ((r = exec_sql(db, "BEGIN IMMEDIATE")) != DUO_OK) return r;
+    if ((r = pragma_int(db, "PRAGMA user_version", &v)) != DUO_OK) goto out;
+    if (v > SCHEMA_VERSION) {
+        r = DUO_E_UNSUPPORTED; /* written by a newer duosign */
+        goto out;
+    }
+    if (v == 0) r = exec_sql(db, schema_v1);
+    /* Future: if (v == 1) r = exec_sql(db, schema_v1_to_v2); ... */
+out:
+    if (r == DUO_OK) return exec_sql(db, "COMMIT");
+    (void)!exec_sql(db, "ROLLBACK");
+    return r;
+}
+
+int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path,
+                              const duo_keystore_config *cfg) {
+    sq *s = NULL;
+    int r = DUO_E_STORE, fd;
+    int64_t fk = 0;
+
+    memset(out, 0, sizeof *out);
+    /* Create the file ourselves so it is 0600 from the start; SQLite gives the
+     * -wal and -shm files the same mode. */
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, S_IRUSR | S_IWUSR);
+    if (fd < 0) return errno == EACCES ? DUO_E_PERMISSION : DUO_E_IO;
+    close(fd);
+    if ((s = calloc(1, sizeof *s)) == NULL) return DUO_E_NOMEM;
+    s->before_commit = cfg->before_commit;
+    s->hook_data = cfg->hook_data;
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        r = s->db != NULL ? map_rc(sqlite3_errcode(s->db)) : DUO_E_NOMEM;
+        if (r == DUO_OK) r = DUO_E_STORE;
+        goto out;
+    }
+    sqlite3_extended_result_codes(s->db, 0);
+    sqlite3_busy_timeout(s->db, cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : 5000);
+    if ((r = set_wal(s->db)) != DUO_OK ||
+        (r = exec_sql(s->db, "PRAGMA synchronous = FULL;"
+                             "PRAGMA foreign_keys = ON;"
+                             "PRAGMA secure_delete = ON;"
+                             "PRAGMA trusted_schema = OFF;")) != DUO_OK ||
+        (r = pragma_int(s->db, "PRAGMA foreign_keys", &fk)) != DUO_OK)
+        goto out;
+    if (fk != 1) {
+        r = DUO_E_UNSUPPORTED; /* SQLite built without foreign keys */
+        goto out;
+    }
+    if ((r = migrate(s->db)) != DUO_OK) goto out;
+    for (int i = 0; i < S_COUNT; i++) {
+        if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                               NULL) != SQLITE_OK) {
+            r = DUO_E_STORE;
+            goto out;
+        }
+    }
+    out->ops = &sqlite_ops;
+    out->impl = s;
+    return DUO_OK;
+out:
+    sq_close(s);
+    return r;
+}

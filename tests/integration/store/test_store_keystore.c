@@ -1,0 +1,800 @@
+/* The key store: CRUD, tokens, activation, policy updates, secret rotation,
+ * revocation, swapped/edited sealed columns, concurrency and crash safety. */
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "duosign/mem.h"
+#include "store_test_util.h"
+
+static void check_same_secrets(const duo_key_secrets *a, const duo_key_secrets *b) {
+    DUO_CHECK(duo_ct_eq(a->x1, b->x1, sizeof a->x1));
+    DUO_CHECK(a->p_len == b->p_len && duo_ct_eq(a->p, b->p, a->p_len));
+    DUO_CHECK(a->q_len == b->q_len && duo_ct_eq(a->q, b->q, a->q_len));
+    DUO_CHECK(duo_ct_eq(a->current, b->current, sizeof a->current));
+    DUO_CHECK(a->has_pending == b->has_pending);
+    if (a->has_pending) DUO_CHECK(duo_ct_eq(a->pending, b->pending, sizeof a->pending));
+}
+
+static uint64_t audit_count(duo_keystore *ks) {
+    uint64_t n = 0;
+    if (duo_keystore_audit_verify(ks, NULL, &n, NULL) != DUO_OK) return UINT64_MAX;
+    return n;
+}
+
+struct list_ctx {
+    int n;
+    uint8_t first[16];
+};
+
+static int list_cb(void *data, const duo_key_info *k) {
+    struct list_ctx *c = data;
+    if (c->n++ == 0) memcpy(c->first, k->key_id, 16);
+    return 0;
+}
+
+static void test_keystore_crud(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s, gs;
+    struct list_ctx lc;
+    struct stat st;
+    uint8_t unknown[16] = {0xee};
+    const duo_audit_event ev = {DUO_AUDIT_ENROL_START, NULL, "EE38001010001", "2048 bits"};
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+
+    make_key(&k, &s, 1, "EE38001010001");
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, &ev));
+    DUO_EXPECT_ERR(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL), DUO_E_EXISTS);
+    e.now += 10;
+    make_key(&k, &s, 2, "EE38001010001");
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    make_key(&k, &s, 3, "LV12345");
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.state == DUO_KEY_PENDING);
+    DUO_CHECK(strcmp(got.citizen_id, "LV12345") == 0);
+    DUO_CHECK(got.paillier_bits == 2048);
+    DUO_CHECK(duo_ct_eq(got.q, k.q, 33) && duo_ct_eq(got.q2, k.q2, 33));
+    DUO_CHECK(got.version == 1 && got.secret_version == 1);
+    DUO_CHECK(got.created_at == e.now && got.updated_at == e.now);
+    DUO_CHECK(!got.has_pending_secret && !got.has_revocation_code && got.pin_failures == 0);
+    check_same_secrets(&gs, &s);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id)); /* public only */
+
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, unknown), DUO_E_NOT_FOUND);
+    DUO_CHECK(duo_ct_is_zero(&gs, sizeof gs));
+
+    memset(&lc, 0, sizeof lc);
+    DUO_CHECK_OK(duo_keystore_key_list(e.ks, NULL, list_cb, &lc));
+    DUO_CHECK(lc.n == 3 && lc.first[0] == 1);
+    memset(&lc, 0, sizeof lc);
+    DUO_CHECK_OK(duo_keystore_key_list(e.ks, "EE38001010001", list_cb, &lc));
+    DUO_CHECK(lc.n == 2);
+    memset(&lc, 0, sizeof lc);
+    DUO_CHECK_OK(duo_keystore_key_list(e.ks, "nobody", list_cb, &lc));
+    DUO_CHECK(lc.n == 0);
+
+    /* bad input */
+    make_key(&k, &s, 4, "");
+    DUO_EXPECT_ERR(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL), DUO_E_INVALID_ARG);
+    make_key(&k, &s, 4, "x");
+    s.p_len = DUO_KEY_PRIME_MAX + 1;
+    DUO_EXPECT_ERR(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL), DUO_E_INVALID_ARG);
+
+    /* persisted; file private; pragmas in force */
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010001");
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    check_same_secrets(&gs, &s);
+    DUO_CHECK(audit_count(e.ks) == 1);
+    DUO_REQUIRE(stat(e.db, &st) == 0);
+    DUO_CHECK((st.st_mode & 077) == 0);
+    {
+        sqlite3 *db;
+        sqlite3_stmt *q;
+        DUO_REQUIRE(sqlite3_open(e.db, &db) == SQLITE_OK);
+        DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL) == SQLITE_OK);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW &&
+                  strcmp((const char *)sqlite3_column_text(q, 0), "wal") == 0);
+        sqlite3_finalize(q);
+        DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 1);
+        sqlite3_finalize(q);
+        /* no plaintext secret anywhere in the row */
+        DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM keys WHERE instr(x1_sealed, ?1) > 0",
+                                     -1, &q, NULL) == SQLITE_OK);
+        sqlite3_bind_blob(q, 1, s.x1, 8, SQLITE_STATIC);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+    }
+    /* a newer schema is refused */
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(env_sql(&e, "PRAGMA user_version = 99") == SQLITE_OK);
+    DUO_EXPECT_ERR(env_open_ks(&e, &e.ks), DUO_E_UNSUPPORTED);
+    DUO_CHECK(e.ks == NULL);
+    /* the wrong KEK opens the store but no secret */
+    DUO_REQUIRE(env_sql(&e, "PRAGMA user_version = 1") == SQLITE_OK);
+    e.kek.data[0] ^= 1;
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, k.key_id), DUO_E_STATE_CORRUPT);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    duo_key_secrets_clear(&s);
+    duo_key_secrets_clear(&gs);
+    env_close(&e);
+}
+
+static const uint8_t tok1[] = "tok-0123456789abcdef-1";
+static const uint8_t tok2[] = "tok-0123456789abcdef-2";
+static const uint8_t tok3[] = "tok-0123456789abcdef-3";
+static const uint8_t rcode[] = "REVOKE-CODE-0001";
+
+static void test_token_single_use_and_expiry(void) {
+    store_env e;
+    char cit[DUO_CITIZEN_ID_MAX + 1];
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_token_insert(e.ks, tok1, sizeof tok1, "C1", 600, NULL));
+    DUO_EXPECT_ERR(duo_keystore_token_insert(e.ks, tok1, sizeof tok1, "C1", 600, NULL),
+                   DUO_E_EXISTS);
+    DUO_EXPECT_ERR(duo_keystore_token_insert(e.ks, tok1, 8, "C1", 600, NULL), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_keystore_token_insert(e.ks, tok2, sizeof tok2, "C1", 0, NULL),
+                   DUO_E_INVALID_ARG);
+    DUO_CHECK_OK(duo_keystore_token_check(e.ks, cit, tok1, sizeof tok1));
+    DUO_CHECK(strcmp(cit, "C1") == 0);
+    DUO_CHECK_OK(duo_keystore_token_check(e.ks, cit, tok1, sizeof tok1)); /* check != use */
+    DUO_CHECK_OK(duo_keystore_token_consume(e.ks, cit, tok1, sizeof tok1, NULL));
+    DUO_CHECK(strcmp(cit, "C1") == 0);
+    DUO_EXPECT_ERR(duo_keystore_token_consume(e.ks, cit, tok1, sizeof tok1, NULL),
+                   DUO_E_TOKEN_INVALID);
+    DUO_CHECK(cit[0] == '\0');
+    DUO_EXPECT_ERR(duo_keystore_token_check(e.ks, cit, tok1, sizeof tok1), DUO_E_TOKEN_INVALID);
+    DUO_EXPECT_ERR(duo_keystore_token_consume(e.ks, cit, tok2, sizeof tok2, NULL),
+                   DUO_E_TOKEN_INVALID); /* unknown */
+    DUO_EXPECT_ERR(duo_keystore_token_consume(e.ks, cit, tok1, 0, NULL), DUO_E_TOKEN_INVALID);
+
+    /* expiry: valid until (not at) issue + ttl */
+    DUO_CHECK_OK(duo_keystore_token_insert(e.ks, tok2, sizeof tok2, "C2", 100, NULL));
+    e.now += 99;
+    DUO_CHECK_OK(duo_keystore_token_check(e.ks, cit, tok2, sizeof tok2));
+    e.now += 1;
+    DUO_EXPECT_ERR(duo_keystore_token_check(e.ks, cit, tok2, sizeof tok2), DUO_E_TOKEN_EXPIRED);
+    DUO_EXPECT_ERR(duo_keystore_token_consume(e.ks, cit, tok2, sizeof tok2, NULL),
+                   DUO_E_TOKEN_EXPIRED);
+    /* only the hash is stored */
+    {
+        sqlite3 *db;
+        sqlite3_stmt *q;
+        DUO_REQUIRE(sqlite3_open(e.db, &db) == SQLITE_OK);
+        DUO_CHECK(sqlite3_prepare_v2(db,
+                                     "SELECT count(*) FROM tokens WHERE instr(token_hash, ?1) > 0",
+                                     -1, &q, NULL) == SQLITE_OK);
+        sqlite3_bind_blob(q, 1, "tok-", 4, SQLITE_STATIC);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+    }
+    env_close(&e);
+}
+
+static void test_activate(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s;
+    const duo_audit_event ev = {DUO_AUDIT_ENROL_DONE, NULL, "C1", NULL};
+    uint64_t n0;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    make_key(&k, &s, 1, "C1");
+    DUO_REQUIRE(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_token_insert(e.ks, tok1, sizeof tok1, "C1", 600, NULL));
+    DUO_CHECK_OK(duo_keystore_token_insert(e.ks, tok2, sizeof tok2, "OTHER", 600, NULL));
+    DUO_CHECK_OK(duo_keystore_token_insert(e.ks, tok3, sizeof tok3, "C1", 10, NULL));
+    n0 = audit_count(e.ks);
+
+    /* another citizen's token does not activate, and is not consumed */
+    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok2, sizeof tok2, rcode,
+                                             sizeof rcode, &ev),
+                   DUO_E_TOKEN_INVALID);
+    {
+        char cit[DUO_CITIZEN_ID_MAX + 1];
+        DUO_CHECK_OK(duo_keystore_token_check(e.ks, cit, tok2, sizeof tok2));
+    }
+    e.now += 10;
+    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok3, sizeof tok3, rcode,
+                                             sizeof rcode, &ev),
+                   DUO_E_TOKEN_EXPIRED);
+    DUO_CHECK(audit_count(e.ks) == n0); /* failed: no audit entry either */
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.state == DUO_KEY_PENDING && got.version == 1);
+
+    DUO_CHECK_OK(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode,
+                                           sizeof rcode, &ev));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.state == DUO_KEY_ACTIVE && got.version == 2 && got.has_revocation_code);
+    DUO_CHECK(audit_count(e.ks) == n0 + 1);
+    /* token consumed; key no longer pending */
+    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode,
+                                             sizeof rcode, &ev),
+                   DUO_E_PROTO_STATE);
+    make_key(&k, &s, 2, "C1");
+    DUO_REQUIRE(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL) == DUO_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode,
+                                             sizeof rcode, &ev),
+                   DUO_E_TOKEN_INVALID);
+    memset(k.key_id, 0x77, 16);
+    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode,
+                                             sizeof rcode, &ev),
+                   DUO_E_NOT_FOUND);
+    duo_key_secrets_clear(&s);
+    env_close(&e);
+}
+
+/* Creates an active key with id byte b for citizen "C"; returns its version. */
+static uint64_t active_key(store_env *e, duo_key_info *k, duo_key_secrets *s, uint8_t b) {
+    uint8_t tok[24];
+    duo_key_info got;
+    memset(tok, 0x50 + b, sizeof tok);
+    make_key(k, s, b, "C");
+    if (duo_keystore_key_insert_pending(e->ks, k, s, NULL) != DUO_OK ||
+        duo_keystore_token_insert(e->ks, tok, sizeof tok, "C", 600, NULL) != DUO_OK ||
+        duo_keystore_key_activate(e->ks, k->key_id, tok, sizeof tok, rcode, sizeof rcode,
+                                  NULL) != DUO_OK ||
+        duo_keystore_key_get(e->ks, &got, NULL, k->key_id) != DUO_OK)
+        return 0;
+    return got.version;
+}
+
+static void test_policy_update(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s, gs;
+    duo_key_policy pol;
+    uint64_t v, n0;
+    const duo_audit_event ev = {DUO_AUDIT_PIN_FAILURE, NULL, "C", "attempt"};
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_REQUIRE((v = active_key(&e, &k, &s, 1)) != 0);
+    n0 = audit_count(e.ks);
+
+    memset(&pol, 0, sizeof pol);
+    pol.state = DUO_KEY_ACTIVE;
+    pol.pin_failures = 1;
+    DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, v, &pol, &ev));
+    /* stale version: nothing written, no audit entry */
+    pol.pin_failures = 2;
+    DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, v, &pol, &ev), DUO_E_CONFLICT);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.pin_failures == 1 && got.version == v + 1);
+    DUO_CHECK(audit_count(e.ks) == n0 + 1);
+    /* a bad audit event fails the whole update */
+    {
+        const duo_audit_event bad = {"Bad Kind!", NULL, NULL, NULL};
+        DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, &bad),
+                       DUO_E_INVALID_ARG);
+    }
+    /* lock */
+    pol.state = DUO_KEY_LOCKED;
+    pol.pin_failures = 3;
+    pol.locked_until = e.now + 3 * 3600;
+    DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.state == DUO_KEY_LOCKED && got.pin_failures == 3 &&
+              got.locked_until == e.now + 3 * 3600);
+    DUO_CHECK(audit_count(e.ks) == n0 + 1);
+    /* unlock, reset */
+    pol.state = DUO_KEY_ACTIVE;
+    pol.pin_failures = 0;
+    pol.locked_until = 0;
+    DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    check_same_secrets(&gs, &s); /* policy updates leave secrets alone */
+    DUO_CHECK(got.secret_version == 1);
+    /* back to pending is not a transition */
+    pol.state = DUO_KEY_PENDING;
+    DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL),
+                   DUO_E_INVALID_ARG);
+    /* suspended is final except for revocation */
+    pol.state = DUO_KEY_SUSPENDED;
+    pol.reason = "clone suspected";
+    DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.state == DUO_KEY_SUSPENDED && strcmp(got.reason, "clone suspected") == 0);
+    check_same_secrets(&gs, &s); /* kept for investigation */
+    pol.state = DUO_KEY_ACTIVE;
+    pol.reason = NULL;
+    DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL),
+                   DUO_E_KEY_SUSPENDED);
+    DUO_EXPECT_ERR(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 0, s.current, NULL),
+                   DUO_E_KEY_SUSPENDED);
+    pol.state = DUO_KEY_REVOKED;
+    DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.state == DUO_KEY_REVOKED);
+    DUO_CHECK(duo_ct_is_zero(&gs, sizeof gs)); /* destroyed */
+    pol.state = DUO_KEY_ACTIVE;
+    DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL),
+                   DUO_E_KEY_REVOKED);
+    duo_key_secrets_clear(&s);
+    duo_key_secrets_clear(&gs);
+    env_close(&e);
+}
+
+static int match_secret(void *data, const uint8_t secret[DUO_DEVICE_SECRET_LEN]) {
+    return duo_ct_eq(data, secret, DUO_DEVICE_SECRET_LEN);
+}
+
+static void test_secret_rotate(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s, gs;
+    uint8_t n1[32], n2[32], n3[32], first[32];
+    int found;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_REQUIRE(active_key(&e, &k, &s, 1) != 0);
+    memcpy(first, s.current, 32);
+    memset(n1, 0xa1, 32);
+    memset(n2, 0xa2, 32);
+    memset(n3, 0xa3, 32);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+
+    /* promote without a pending secret */
+    DUO_EXPECT_ERR(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 1, NULL, NULL),
+                   DUO_E_PROTO_STATE);
+    DUO_EXPECT_ERR(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 0, NULL, NULL),
+                   DUO_E_INVALID_ARG);
+    /* after a signature: next secret pending */
+    DUO_CHECK_OK(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 0, n1, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.has_pending_secret && gs.has_pending && got.secret_version == 2);
+    DUO_CHECK(duo_ct_eq(gs.current, first, 32) && duo_ct_eq(gs.pending, n1, 32));
+    DUO_CHECK(duo_ct_eq(gs.x1, s.x1, 32)); /* resealed, same value */
+    DUO_CHECK(got.retired_count == 0);
+    /* stale version */
+    DUO_EXPECT_ERR(duo_keystore_secret_rotate(e.ks, k.key_id, got.version - 1, 1, NULL, NULL),
+                   DUO_E_CONFLICT);
+    /* device did not persist: current used again, new pending; n1 retires */
+    DUO_CHECK_OK(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 0, n2, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(duo_ct_eq(gs.current, first, 32) && duo_ct_eq(gs.pending, n2, 32));
+    DUO_CHECK(got.retired_count == 1);
+    /* MAC under pending: promote, and set the next pending in the same step */
+    DUO_CHECK_OK(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 1, n3, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(duo_ct_eq(gs.current, n2, 32) && duo_ct_eq(gs.pending, n3, 32));
+    DUO_CHECK(got.retired_count == 2 && got.secret_version == 4);
+    /* promote only */
+    DUO_CHECK_OK(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 1, NULL, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(duo_ct_eq(gs.current, n3, 32) && !gs.has_pending && !got.has_pending_secret);
+    DUO_CHECK(got.retired_count == 3);
+
+    /* retired: first, n1, n2; live: n3 */
+    DUO_CHECK_OK(duo_keystore_secret_find_retired(e.ks, &found, k.key_id, match_secret, first));
+    DUO_CHECK(found == 1);
+    DUO_CHECK_OK(duo_keystore_secret_find_retired(e.ks, &found, k.key_id, match_secret, n1));
+    DUO_CHECK(found == 1);
+    DUO_CHECK_OK(duo_keystore_secret_find_retired(e.ks, &found, k.key_id, match_secret, n2));
+    DUO_CHECK(found == 1);
+    DUO_CHECK_OK(duo_keystore_secret_find_retired(e.ks, &found, k.key_id, match_secret, n3));
+    DUO_CHECK(found == 0);
+    DUO_CHECK_OK(duo_keystore_secret_is_retired(e.ks, &found, k.key_id, n1));
+    DUO_CHECK(found == 1);
+    DUO_CHECK_OK(duo_keystore_secret_is_retired(e.ks, &found, k.key_id, n3));
+    DUO_CHECK(found == 0);
+    /* a retired secret moved to another slot no longer opens */
+    DUO_REQUIRE(env_sql(&e, "DROP TRIGGER IF EXISTS x; UPDATE retired_secrets SET n = n + 10"
+                            " WHERE n = 1") == SQLITE_OK);
+    DUO_EXPECT_ERR(duo_keystore_secret_find_retired(e.ks, &found, k.key_id, match_secret, first),
+                   DUO_E_STATE_CORRUPT);
+    duo_key_secrets_clear(&s);
+    duo_key_secrets_clear(&gs);
+    env_close(&e);
+}
+
+/* Secret columns swapped between rows, between columns, or restored from an
+ * older generation of the same row: all rejected. */
+static void test_swapped_sealed_columns(void) {
+    store_env e;
+    duo_key_info a, b, got;
+    duo_key_secrets sa, sb, gs;
+    uint8_t n1[32];
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_REQUIRE(active_key(&e, &a, &sa, 1) != 0);
+    DUO_REQUIRE(active_key(&e, &b, &sb, 2) != 0);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, a.key_id));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, b.key_id));
+
+    /* swap x1 between the two rows */
+    DUO_REQUIRE(env_sql(&e, "CREATE TABLE t AS SELECT key_id, x1_sealed FROM keys;"
+                            "UPDATE keys SET x1_sealed = (SELECT x1_sealed FROM t"
+                            " WHERE t.key_id != keys.key_id);"
+                            "DROP TABLE t;") == SQLITE_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, a.key_id), DUO_E_STATE_CORRUPT);
+    DUO_CHECK(duo_ct_is_zero(&gs, sizeof gs));
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, b.key_id), DUO_E_STATE_CORRUPT);
+    /* swap back: fine again */
+    DUO_REQUIRE(env_sql(&e, "CREATE TABLE t AS SELECT key_id, x1_sealed FROM keys;"
+                            "UPDATE keys SET x1_sealed = (SELECT x1_sealed FROM t"
+                            " WHERE t.key_id != keys.key_id);"
+                            "DROP TABLE t;") == SQLITE_OK);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, a.key_id));
+    check_same_secrets(&gs, &sa);
+
+    /* p and q swapped within a row */
+    DUO_REQUIRE(env_sql(&e, "UPDATE keys SET p_sealed = q_sealed, q_sealed = p_sealed"
+                            " WHERE key_id = (SELECT min(key_id) FROM keys)") == SQLITE_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, a.key_id), DUO_E_STATE_CORRUPT);
+    DUO_REQUIRE(env_sql(&e, "UPDATE keys SET p_sealed = q_sealed, q_sealed = p_sealed"
+                            " WHERE key_id = (SELECT min(key_id) FROM keys)") == SQLITE_OK);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, a.key_id));
+
+    /* one byte edited */
+    DUO_REQUIRE(env_sql(&e, "UPDATE keys SET secret_cur_sealed = substr(secret_cur_sealed, 1, 20)"
+                            " || x'00' || substr(secret_cur_sealed, 22)"
+                            " WHERE key_id = (SELECT max(key_id) FROM keys)") == SQLITE_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, b.key_id), DUO_E_STATE_CORRUPT);
+
+    /* older generation of the same row's current secret restored after rotation */
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, a.key_id));
+    DUO_REQUIRE(env_sql(&e, "CREATE TABLE old AS SELECT key_id, secret_cur_sealed FROM keys"
+                            " WHERE key_id = (SELECT min(key_id) FROM keys)") == SQLITE_OK);
+    memset(n1, 0xcc, sizeof n1);
+    DUO_CHECK_OK(duo_keystore_secret_rotate(e.ks, a.key_id, got.version, 0, n1, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, a.key_id));
+    DUO_REQUIRE(env_sql(&e, "UPDATE keys SET secret_cur_sealed = (SELECT secret_cur_sealed"
+                            " FROM old) WHERE key_id = (SELECT key_id FROM old)") == SQLITE_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, a.key_id), DUO_E_STATE_CORRUPT);
+    /* ... and the version rolled back with it breaks the other columns */
+    DUO_REQUIRE(env_sql(&e, "UPDATE keys SET secret_version = secret_version - 1"
+                            " WHERE key_id = (SELECT key_id FROM old)") == SQLITE_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, a.key_id), DUO_E_STATE_CORRUPT);
+    duo_key_secrets_clear(&sa);
+    duo_key_secrets_clear(&sb);
+    duo_key_secrets_clear(&gs);
+    env_close(&e);
+}
+
+static void test_revoke(void) {
+    store_env e;
+    duo_key_info a, b, c, got;
+    duo_key_secrets s, gs;
+    const duo_audit_event ev = {DUO_AUDIT_REVOKE, NULL, "C", "revocation code"};
+    int found;
+    uint8_t n1[32];
+    uint64_t n0;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_REQUIRE(active_key(&e, &a, &s, 1) != 0);
+    DUO_REQUIRE(active_key(&e, &b, &s, 2) != 0);
+    DUO_REQUIRE(active_key(&e, &c, &s, 3) != 0);
+    memset(n1, 0x99, sizeof n1);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, a.key_id));
+    DUO_CHECK_OK(duo_keystore_secret_rotate(e.ks, a.key_id, got.version, 0, n1, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, a.key_id));
+    DUO_CHECK_OK(duo_keystore_secret_rotate(e.ks, a.key_id, got.version, 1, NULL, NULL));
+    n0 = audit_count(e.ks);
+
+    /* with the one-time code */
+    DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, a.key_id, (const uint8_t *)"WRONG", 5, NULL, &ev),
+                   DUO_E_UNAUTHENTICATED);
+    DUO_CHECK(audit_count(e.ks) == n0);
+    DUO_CHECK_OK(duo_keystore_key_revoke(e.ks, a.key_id, rcode, sizeof rcode, "code", &ev));
+    DUO_CHECK(audit_count(e.ks) == n0 + 1);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, a.key_id));
+    DUO_CHECK(got.state == DUO_KEY_REVOKED && !got.has_revocation_code &&
+              strcmp(got.reason, "code") == 0);
+    DUO_CHECK(duo_ct_is_zero(&gs, sizeof gs));
+    DUO_CHECK_OK(duo_keystore_secret_is_retired(e.ks, &found, a.key_id, s.current));
+    DUO_CHECK(found == 0); /* retired secrets destroyed too */
+    DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, a.key_id, rcode, sizeof rcode, NULL, &ev),
+                   DUO_E_KEY_REVOKED);
+    DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, a.key_id, NULL, 0, NULL, &ev), DUO_E_KEY_REVOKED);
+    {
+        sqlite3 *db;
+        sqlite3_stmt *q;
+        DUO_REQUIRE(sqlite3_open(e.db, &db) == SQLITE_OK);
+        DUO_CHECK(sqlite3_prepare_v2(db,
+                                     "SELECT count(*) FROM keys WHERE state = 'revoked' AND"
+                                     " (x1_sealed IS NOT NULL OR p_sealed IS NOT NULL OR"
+                                     " q_sealed IS NOT NULL OR secret_cur_sealed IS NOT NULL)",
+                                     -1, &q, NULL) == SQLITE_OK);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
+        sqlite3_finalize(q);
+        DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM retired_secrets", -1, &q, NULL) ==
+                  SQLITE_OK);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+    }
+    /* admin / device (caller authenticated): no code */
+    DUO_CHECK_OK(duo_keystore_key_revoke(e.ks, b.key_id, NULL, 0, "admin", NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, b.key_id));
+    DUO_CHECK(got.state == DUO_KEY_REVOKED);
+    /* the code of one key does not revoke another: codes are per key; c's code
+     * is the same string in this test, so use a wrong one */
+    DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, c.key_id, (const uint8_t *)"x", 1, NULL, NULL),
+                   DUO_E_UNAUTHENTICATED);
+    DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, c.key_id, rcode, 0, NULL, NULL),
+                   DUO_E_UNAUTHENTICATED);
+    memset(n1, 0x42, 16);
+    DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, n1, NULL, 0, NULL, NULL), DUO_E_NOT_FOUND);
+    duo_key_secrets_clear(&s);
+    duo_key_secrets_clear(&gs);
+    env_close(&e);
+}
+
+static void test_purge_pending(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s;
+    size_t n = 99;
+    const duo_audit_event ev = {DUO_AUDIT_ADMIN, NULL, NULL, "purged abandoned enrolments"};
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_REQUIRE(active_key(&e, &k, &s, 1) != 0);
+    make_key(&k, &s, 2, "C");
+    DUO_REQUIRE(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL) == DUO_OK);
+    e.now += 100;
+    make_key(&k, &s, 3, "C");
+    DUO_REQUIRE(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_purge_pending(e.ks, &n, 50, &ev));
+    DUO_CHECK(n == 1);
+    DUO_CHECK(audit_count(e.ks) == 1);
+    memset(k.key_id, 2, 16);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, NULL, k.key_id), DUO_E_NOT_FOUND);
+    memset(k.key_id, 1, 16);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id)); /* active stays */
+    memset(k.key_id, 3, 16);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id)); /* young stays */
+    DUO_CHECK_OK(duo_keystore_purge_pending(e.ks, &n, 50, &ev));
+    DUO_CHECK(n == 0);
+    DUO_CHECK(audit_count(e.ks) == 1);
+    duo_key_secrets_clear(&s);
+    env_close(&e);
+}
+
+/* ------------------------------------------------------------ concurrency */
+
+struct racer {
+    store_env *e;
+    pthread_barrier_t *bar;
+    const uint8_t *tok;
+    size_t tok_len;
+    int result;
+    duo_keystore *ks;
+};
+
+static void *race_consume(void *arg) {
+    struct racer *r = arg;
+    char cit[DUO_CITIZEN_ID_MAX + 1];
+    const duo_audit_event ev = {"token.used", NULL, NULL, NULL};
+    pthread_barrier_wait(r->bar);
+    r->result = duo_keystore_token_consume(r->ks, cit, r->tok, r->tok_len, &ev);
+    return NULL;
+}
+
+static void test_token_concurrent_consume(void) {
+    store_env e;
+    pthread_barrier_t bar;
+    struct racer rs[2];
+    pthread_t th[2];
+    uint8_t tok[32];
+    int rounds = 25, wins_total = 0;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    memset(rs, 0, sizeof rs);
+    for (int i = 0; i < 2; i++) {
+        rs[i].e = &e;
+        DUO_REQUIRE(env_open_ks(&e, &rs[i].ks) == DUO_OK); /* own connection each */
+    }
+    for (int round = 0; round < rounds; round++) {
+        int wins = 0, invalid = 0;
+        memset(tok, 0, sizeof tok);
+        snprintf((char *)tok, sizeof tok, "race-token-%d", round);
+        DUO_REQUIRE(duo_keystore_token_insert(e.ks, tok, sizeof tok, "C", 600, NULL) == DUO_OK);
+        pthread_barrier_init(&bar, NULL, 2);
+        for (int i = 0; i < 2; i++) {
+            rs[i].bar = &bar;
+            rs[i].tok = tok;
+            rs[i].tok_len = sizeof tok;
+            rs[i].result = 1;
+            DUO_REQUIRE(pthread_create(&th[i], NULL, race_consume, &rs[i]) == 0);
+        }
+        for (int i = 0; i < 2; i++) {
+            pthread_join(th[i], NULL);
+            wins += rs[i].result == DUO_OK;
+            invalid += rs[i].result == DUO_E_TOKEN_INVALID;
+        }
+        pthread_barrier_destroy(&bar);
+        DUO_CHECK(wins == 1 && invalid == 1);
+        wins_total += wins;
+    }
+    DUO_CHECK(wins_total == rounds);
+    DUO_CHECK(audit_count(e.ks) == (uint64_t)rounds); /* one entry per win */
+    for (int i = 0; i < 2; i++) duo_keystore_free(rs[i].ks);
+    env_close(&e);
+}
+
+/* Same race across processes: a forked child and the parent. */
+static void test_token_concurrent_consume_processes(void) {
+    store_env e;
+    uint8_t tok[32];
+    int rounds = 10;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    for (int round = 0; round < rounds; round++) {
+        int pipefd[2], status = 0, mine, theirs;
+        char go = 'g', cit[DUO_CITIZEN_ID_MAX + 1];
+        pid_t pid;
+        memset(tok, 0, sizeof tok);
+        snprintf((char *)tok, sizeof tok, "proc-token-%d", round);
+        DUO_REQUIRE(duo_keystore_token_insert(e.ks, tok, sizeof tok, "C", 600, NULL) == DUO_OK);
+        DUO_REQUIRE(pipe(pipefd) == 0);
+        /* No SQLite connection may cross fork(): close ours, reopen after. */
+        duo_keystore_free(e.ks);
+        e.ks = NULL;
+        fflush(NULL);
+        pid = fork();
+        DUO_REQUIRE(pid >= 0);
+        if (pid == 0) {
+            duo_keystore *ks = NULL;
+            int r;
+            close(pipefd[1]);
+            if (env_open_ks(&e, &ks) != DUO_OK) _exit(100);
+            if (read(pipefd[0], &go, 1) != 1) _exit(101);
+            r = duo_keystore_token_consume(ks, cit, tok, sizeof tok, NULL);
+            duo_keystore_free(ks);
+            _exit(r == DUO_OK ? 0 : r == DUO_E_TOKEN_INVALID ? 1 : 102);
+        }
+        close(pipefd[0]);
+        DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+        if (write(pipefd[1], &go, 1) != 1) DUO_CHECK(0);
+        close(pipefd[1]);
+        mine = duo_keystore_token_consume(e.ks, cit, tok, sizeof tok, NULL);
+        DUO_REQUIRE(waitpid(pid, &status, 0) == pid);
+        DUO_REQUIRE(WIFEXITED(status));
+        theirs = WEXITSTATUS(status);
+        DUO_CHECK(theirs == 0 || theirs == 1);
+        DUO_CHECK((mine == DUO_OK) + (theirs == 0) == 1);
+        DUO_CHECK(mine == DUO_OK || mine == DUO_E_TOKEN_INVALID);
+    }
+    env_close(&e);
+}
+
+/* ------------------------------------------------------------ crash safety */
+
+static void die_before_commit(void *data) {
+    (void)data;
+    _exit(42); /* no COMMIT, no close, no atexit: like a crash */
+}
+
+/* A child process runs a real write transaction of the store and dies right
+ * before COMMIT (hook), or is SIGKILLed holding an open write transaction:
+ * the previous state survives, the audit chain is intact, the DB is sound. */
+static void test_crash_before_commit(void) {
+    store_env e;
+    duo_key_info k, before, after;
+    duo_key_secrets s, gs_before, gs_after;
+    uint8_t n1[32];
+    uint64_t audit_before, bad = 0;
+    int status = 0;
+    pid_t pid;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_REQUIRE(active_key(&e, &k, &s, 1) != 0);
+    DUO_CHECK_OK(duo_keystore_audit_append(e.ks, NULL, &(duo_audit_event){"admin", NULL, NULL, "x"}));
+    DUO_REQUIRE(duo_keystore_key_get(e.ks, &before, &gs_before, k.key_id) == DUO_OK);
+    audit_before = audit_count(e.ks);
+    memset(n1, 0x5a, sizeof n1);
+    /* No SQLite connection may cross fork(): close ours, reopen at the end. */
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+
+    static const int ops = 4;
+    for (int op = 0; op < ops; op++) {
+        fflush(NULL);
+        pid = fork();
+        DUO_REQUIRE(pid >= 0);
+        if (pid == 0) {
+            duo_keystore_config cfg;
+            duo_keystore *ks = NULL;
+            duo_key_policy pol = {DUO_KEY_LOCKED, 3, 1, "x"};
+            const duo_audit_event ev = {"crash.test", k.key_id, "C", "must not survive"};
+            char cit[DUO_CITIZEN_ID_MAX + 1];
+            int r = -1;
+            env_cfg(&e, &cfg);
+            cfg.before_commit = die_before_commit;
+            if (duo_keystore_open_sqlite(&ks, e.db, &e.kek, &cfg) != DUO_OK) _exit(100);
+            switch (op) {
+            case 0:
+                r = duo_keystore_secret_rotate(ks, k.key_id, before.version, 0, n1, &ev);
+                break;
+            case 1: r = duo_keystore_key_update_policy(ks, k.key_id, before.version, &pol, &ev); break;
+            case 2: r = duo_keystore_key_revoke(ks, k.key_id, NULL, 0, "crash", &ev); break;
+            case 3:
+                r = duo_keystore_token_insert(ks, (const uint8_t *)"crash-token-000000", 18, "C",
+                                              60, &ev);
+                (void)cit;
+                break;
+            }
+            _exit(r == DUO_OK ? 0 : 101); /* only reached if the hook did not fire */
+        }
+        DUO_REQUIRE(waitpid(pid, &status, 0) == pid);
+        DUO_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+    }
+
+    /* SIGKILL while holding an open write transaction with changes made */
+    {
+        int pfd[2];
+        char c;
+        DUO_REQUIRE(pipe(pfd) == 0);
+        fflush(NULL);
+        pid = fork();
+        DUO_REQUIRE(pid >= 0);
+        if (pid == 0) {
+            sqlite3 *db;
+            close(pfd[0]);
+            if (sqlite3_open(e.db, &db) != SQLITE_OK) _exit(100);
+            sqlite3_busy_timeout(db, 10000);
+            if (sqlite3_exec(db,
+                             "BEGIN IMMEDIATE; UPDATE keys SET state = 'revoked', x1_sealed = NULL;"
+                             "DELETE FROM audit_head;",
+                             NULL, NULL, NULL) != SQLITE_OK)
+                _exit(101);
+            if (write(pfd[1], "k", 1) != 1) _exit(102);
+            for (;;) pause();
+        }
+        close(pfd[1]);
+        DUO_CHECK(read(pfd[0], &c, 1) == 1);
+        close(pfd[0]);
+        kill(pid, SIGKILL);
+        DUO_REQUIRE(waitpid(pid, &status, 0) == pid);
+        DUO_CHECK(WIFSIGNALED(status));
+    }
+
+    /* Reopen from scratch: exactly the state before. */
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &after, &gs_after, k.key_id));
+    DUO_CHECK(after.version == before.version && after.state == before.state &&
+              after.secret_version == before.secret_version && !after.has_pending_secret &&
+              after.pin_failures == before.pin_failures);
+    check_same_secrets(&gs_after, &gs_before);
+    DUO_CHECK_OK(duo_keystore_audit_verify(e.ks, &bad, NULL, NULL));
+    DUO_CHECK(audit_count(e.ks) == audit_before);
+    {
+        char cit[DUO_CITIZEN_ID_MAX + 1];
+        DUO_EXPECT_ERR(duo_keystore_token_check(e.ks, cit, (const uint8_t *)"crash-token-000000",
+                                                18),
+                       DUO_E_TOKEN_INVALID);
+    }
+    {
+        sqlite3 *db;
+        sqlite3_stmt *q;
+        DUO_REQUIRE(sqlite3_open(e.db, &db) == SQLITE_OK);
+        DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL) == SQLITE_OK);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW &&
+                  strcmp((const char *)sqlite3_column_text(q, 0), "ok") == 0);
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+    }
+    /* and the store still works */
+    DUO_CHECK_OK(duo_keystore_secret_rotate(e.ks, k.key_id, after.version, 0, n1, NULL));
+    duo_key_secrets_clear(&s);
+    duo_key_secrets_clear(&gs_before);
+    duo_key_secrets_clear(&gs_after);
+    env_close(&e);
+}
+
+int main(void) {
+    DUO_RUN(test_keystore_crud);
+    DUO_RUN(test_token_single_use_and_expiry);
+    DUO_RUN(test_activate);
+    DUO_RUN(test_policy_update);
+    DUO_RUN(test_secret_rotate);
+    DUO_RUN(test_swapped_sealed_columns);
+    DUO_RUN(test_revoke);
+    DUO_RUN(test_purge_pending);
+    DUO_RUN(test_token_concurrent_consume);
+    DUO_RUN(test_token_concurrent_consume_processes);
+    DUO_RUN(test_crash_before_commit);
+    return duo_test_finish();
+}
