@@ -1,0 +1,1027 @@
+/* duosign: the command-line tool for testers and integrators.
+ *
+ * Written only against the public headers duosign/device.h and
+ * duosign/device_grpc.h (plus OpenSSL for hashing and local verification),
+ * like curl's src/ on include/curl/. See docs/CLI.md. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/ecdsa.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+
+#include "atomic.h"
+#include "duosign/device.h"
+#include "duosign/device_grpc.h"
+
+/* Exit codes (stable; documented in --help and docs/CLI.md). */
+enum {
+    EX_OK_ = 0,
+    EX_OTHER = 1,
+    EX_USAGE_ = 2,
+    EX_INPUT = 3,
+    EX_WRONG_PIN = 4,
+    EX_LOCKED = 5,
+    EX_REVOKED = 6,
+    EX_CLONE = 7,
+    EX_UNREACHABLE = 8,
+    EX_CORRUPT = 9
+};
+
+#define MAX_DOC ((size_t)1 << 30)
+#define MAX_SMALL ((size_t)1 << 20)
+#define APP_MAGIC "duosign-cli/1\n"
+
+static const char *prog = "duosign";
+
+static const char usage_text[] =
+    "usage: duosign <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  enroll  --server HOST:PORT --ca CA.pem --token TOKEN --state FILE\n"
+    "          [--paillier-bits 3072|2048] [--insecure]\n"
+    "  sign    --state FILE --in DOC --out SIG [--format der|raw|jws]\n"
+    "  pubkey  --state FILE [--out pub.pem] [--raw]\n"
+    "  verify  --pubkey pub.pem --sig SIG --in DOC [--format der|raw|jws]   (local)\n"
+    "  status  --state FILE\n"
+    "  refresh --state FILE\n"
+    "  revoke  --state FILE\n"
+    "  change-pin --state FILE [--new-pin-file FILE]\n"
+    "\n"
+    "PIN: asked on the terminal without echo, or --pin-file FILE (first line),\n"
+    "or --pin-stdin (first line of standard input; change-pin reads the old PIN\n"
+    "then the new one). Never from the command line or the environment.\n"
+    "Online commands take --server, --ca, --insecure and --timeout-ms to\n"
+    "override what enroll stored in the state file.\n"
+    "sign hashes DOC with SHA-256; der (default) is what\n"
+    "`openssl dgst -sha256 -verify pub.pem -signature SIG DOC` checks; raw is\n"
+    "r||s (64 bytes); jws is a compact JWS, alg ES256K (RFC 8812), payload DOC.\n"
+    "\n"
+    "exit codes:\n"
+    "  0 success             5 key locked (prints until when)\n"
+    "  1 other error         6 key revoked or suspended\n"
+    "  2 usage error         7 a clone of this device was detected\n"
+    "  3 bad input file      8 server unreachable or timed out\n"
+    "  4 wrong PIN           9 state file corrupted\n"
+    "  (verify exits 1 when the signature does not match)\n";
+
+static void usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void usage_err(const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(run `duosign --help` for usage)\n");
+}
+
+/* ------------------------------------------------------------ options */
+
+typedef struct opts {
+    const char *cmd;
+    const char *server, *ca, *token, *state, *in, *out, *format, *pubkey, *sig;
+    const char *pin_file, *new_pin_file;
+    int pin_stdin, insecure, raw;
+    unsigned paillier_bits;
+    unsigned timeout_ms;
+} opts;
+
+enum {
+    O_SERVER = 256,
+    O_CA,
+    O_TOKEN,
+    O_STATE,
+    O_IN,
+    O_OUT,
+    O_FORMAT,
+    O_PUBKEY,
+    O_SIG,
+    O_PIN_FILE,
+    O_NEW_PIN_FILE,
+    O_PIN_STDIN,
+    O_INSECURE,
+    O_BITS,
+    O_TIMEOUT,
+    O_RAW,
+    O_HELP
+};
+
+static const struct option long_opts[] = {
+    {"server", required_argument, NULL, O_SERVER},
+    {"ca", required_argument, NULL, O_CA},
+    {"token", required_argument, NULL, O_TOKEN},
+    {"state", required_argument, NULL, O_STATE},
+    {"in", required_argument, NULL, O_IN},
+    {"out", required_argument, NULL, O_OUT},
+    {"format", required_argument, NULL, O_FORMAT},
+    {"pubkey", required_argument, NULL, O_PUBKEY},
+    {"sig", required_argument, NULL, O_SIG},
+    {"pin-file", required_argument, NULL, O_PIN_FILE},
+    {"new-pin-file", required_argument, NULL, O_NEW_PIN_FILE},
+    {"pin-stdin", no_argument, NULL, O_PIN_STDIN},
+    {"insecure", no_argument, NULL, O_INSECURE},
+    {"paillier-bits", required_argument, NULL, O_BITS},
+    {"timeout-ms", required_argument, NULL, O_TIMEOUT},
+    {"raw", no_argument, NULL, O_RAW},
+    {"help", no_argument, NULL, O_HELP},
+    {NULL, 0, NULL, 0}};
+
+static int parse_uint(const char *s, unsigned *out) {
+    char *end = NULL;
+    unsigned long v;
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v > 0x7fffffffUL || s[0] == '-') return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* Returns -1 to continue, or an exit code. */
+static int parse_opts(opts *o, int argc, char **argv) {
+    int c;
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        switch (c) {
+        case O_SERVER: o->server = optarg; break;
+        case O_CA: o->ca = optarg; break;
+        case O_TOKEN: o->token = optarg; break;
+        case O_STATE: o->state = optarg; break;
+        case O_IN: o->in = optarg; break;
+        case O_OUT: o->out = optarg; break;
+        case O_FORMAT: o->format = optarg; break;
+        case O_PUBKEY: o->pubkey = optarg; break;
+        case O_SIG: o->sig = optarg; break;
+        case O_PIN_FILE: o->pin_file = optarg; break;
+        case O_NEW_PIN_FILE: o->new_pin_file = optarg; break;
+        case O_PIN_STDIN: o->pin_stdin = 1; break;
+        case O_INSECURE: o->insecure = 1; break;
+        case O_RAW: o->raw = 1; break;
+        case O_BITS:
+            if (parse_uint(optarg, &o->paillier_bits) != 0 || (o->paillier_bits != 2048 && o->paillier_bits != 3072)) {
+                usage_err("--paillier-bits must be 3072 or 2048, not '%s'", optarg);
+                return EX_USAGE_;
+            }
+            break;
+        case O_TIMEOUT:
+            if (parse_uint(optarg, &o->timeout_ms) != 0 || o->timeout_ms == 0) {
+                usage_err("--timeout-ms needs a positive number, not '%s'", optarg);
+                return EX_USAGE_;
+            }
+            break;
+        case 'h':
+        case O_HELP: fputs(usage_text, stdout); return EX_OK_;
+        case ':': usage_err("option %s needs a value", argv[optind - 1]); return EX_USAGE_;
+        default: usage_err("unknown option '%s'", argv[optind - 1]); return EX_USAGE_;
+        }
+    }
+    if (optind < argc) {
+        usage_err("unexpected argument '%s'", argv[optind]);
+        return EX_USAGE_;
+    }
+    if (o->pin_file != NULL && o->pin_stdin) {
+        usage_err("%s", "give either --pin-file or --pin-stdin, not both");
+        return EX_USAGE_;
+    }
+    if (o->format != NULL && strcmp(o->format, "der") != 0 && strcmp(o->format, "raw") != 0 &&
+        strcmp(o->format, "jws") != 0) {
+        usage_err("--format must be der, raw or jws, not '%s'", o->format);
+        return EX_USAGE_;
+    }
+    return -1;
+}
+
+static int require(const char *val, const char *name) {
+    if (val == NULL) {
+        fprintf(stderr, "%s: %s needs %s\n(run `duosign --help` for usage)\n", prog, "this command", name);
+        return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------ small helpers */
+
+static void wipe_free(uint8_t *p, size_t n) {
+    if (p != NULL) {
+        explicit_bzero(p, n);
+        free(p);
+    }
+}
+
+static int read_input(const char *what, const char *path, uint8_t **out, size_t *len, size_t max) {
+    int r = duo_cli_read_file(path, out, len, max);
+    if (r != 0) {
+        fprintf(stderr, "%s: cannot read %s '%s': %s\n", prog, what, path, strerror(-r));
+        return EX_INPUT;
+    }
+    return EX_OK_;
+}
+
+static int write_output(const char *what, const char *path, const uint8_t *data, size_t len, mode_t mode) {
+    int r = duo_cli_write_atomic(path, data, len, mode);
+    if (r != 0) {
+        fprintf(stderr, "%s: cannot write %s '%s': %s\n", prog, what, path, strerror(-r));
+        return EX_OTHER;
+    }
+    return EX_OK_;
+}
+
+static const char b64url_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* base64url without padding (RFC 7515 section 2). Returns malloc'd text. */
+static char *b64url_encode(const uint8_t *in, size_t len) {
+    size_t cap = (len + 2) / 3 * 4 + 1, i, o = 0;
+    char *out = malloc(cap);
+    if (out == NULL) return NULL;
+    for (i = 0; i + 2 < len; i += 3) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+        out[o++] = b64url_alphabet[(v >> 18) & 63];
+        out[o++] = b64url_alphabet[(v >> 12) & 63];
+        out[o++] = b64url_alphabet[(v >> 6) & 63];
+        out[o++] = b64url_alphabet[v & 63];
+    }
+    if (len - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        out[o++] = b64url_alphabet[(v >> 18) & 63];
+        out[o++] = b64url_alphabet[(v >> 12) & 63];
+    } else if (len - i == 2) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
+        out[o++] = b64url_alphabet[(v >> 18) & 63];
+        out[o++] = b64url_alphabet[(v >> 12) & 63];
+        out[o++] = b64url_alphabet[(v >> 6) & 63];
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int b64url_val(char c) {
+    const char *p = (c == '\0') ? NULL : strchr(b64url_alphabet, c);
+    return p ? (int)(p - b64url_alphabet) : -1;
+}
+
+/* Strict decode (no padding, canonical trailing bits). Returns 0 or -1. */
+static int b64url_decode(const char *in, size_t len, uint8_t **out, size_t *out_len) {
+    size_t i, o = 0;
+    uint8_t *buf;
+    uint32_t acc = 0;
+    int bits = 0;
+    if (len % 4 == 1) return -1;
+    if ((buf = malloc(len * 3 / 4 + 1)) == NULL) return -1;
+    for (i = 0; i < len; i++) {
+        int v = b64url_val(in[i]);
+        if (v < 0) {
+            free(buf);
+            return -1;
+        }
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            buf[o++] = (uint8_t)(acc >> bits);
+        }
+    }
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *out_len = o;
+    return 0;
+}
+
+#define JWS_HEADER "{\"alg\":\"ES256K\",\"typ\":\"JOSE\"}"
+
+/* signing input = b64url(header) "." b64url(doc) */
+static char *jws_signing_input(const uint8_t *doc, size_t doc_len) {
+    char *h = b64url_encode((const uint8_t *)JWS_HEADER, strlen(JWS_HEADER));
+    char *p = b64url_encode(doc, doc_len);
+    char *si = NULL;
+    if (h != NULL && p != NULL && (si = malloc(strlen(h) + strlen(p) + 2)) != NULL) {
+        sprintf(si, "%s.%s", h, p);
+    }
+    free(h);
+    free(p);
+    return si;
+}
+
+/* ------------------------------------------------------------ PIN */
+
+/* Reads one line (without CR/LF) from fd into buf. Returns its length, or -1. */
+static long read_line_fd(int fd, char *buf, size_t cap) {
+    size_t n = 0;
+    for (;;) {
+        char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (r == 0 || c == '\n') break;
+        if (n + 1 >= cap) {
+            /* Too long: drain the line and fail. */
+            n = cap;
+            continue;
+        }
+        buf[n++] = c;
+    }
+    if (n >= cap) return -1;
+    if (n > 0 && buf[n - 1] == '\r') n--;
+    buf[n] = '\0';
+    return (long)n;
+}
+
+static long prompt_tty(const char *prompt, char *buf, size_t cap) {
+    struct termios old, noecho;
+    long n;
+    int fd = open("/dev/tty", O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -2;
+    if (tcgetattr(fd, &old) != 0) {
+        close(fd);
+        return -2;
+    }
+    noecho = old;
+    noecho.c_lflag &= (tcflag_t) ~(ECHO | ECHONL);
+    noecho.c_lflag |= ICANON;
+    if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &noecho) != 0) {
+        close(fd);
+        return -2;
+    }
+    n = read_line_fd(fd, buf, cap);
+    (void)tcsetattr(fd, TCSAFLUSH, &old);
+    if (write(fd, "\n", 1) < 0) {
+        /* nothing to do */
+    }
+    close(fd);
+    return n;
+}
+
+/* Which PIN source: the n-th PIN (0 = current/old, 1 = new). */
+static int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap, size_t *len) {
+    long n;
+    *len = 0;
+    if (which == 1 && o->new_pin_file != NULL) {
+        uint8_t *data = NULL;
+        size_t dl = 0;
+        char *nl;
+        if (read_input("new PIN file", o->new_pin_file, &data, &dl, 4096) != EX_OK_) return EX_INPUT;
+        nl = memchr(data, '\n', dl);
+        n = nl ? (long)(nl - (char *)data) : (long)dl;
+        if (n > 0 && data[n - 1] == '\r') n--;
+        if ((size_t)n >= cap) n = -1;
+        else {
+            memcpy(buf, data, (size_t)n);
+            buf[n] = '\0';
+        }
+        wipe_free(data, dl);
+    } else if (o->pin_file != NULL) {
+        uint8_t *data = NULL;
+        size_t dl = 0;
+        char *nl;
+        if (which == 1) {
+            fprintf(stderr, "%s: change-pin with --pin-file needs --new-pin-file for the new PIN\n", prog);
+            return EX_USAGE_;
+        }
+        if (read_input("PIN file", o->pin_file, &data, &dl, 4096) != EX_OK_) return EX_INPUT;
+        nl = memchr(data, '\n', dl);
+        n = nl ? (long)(nl - (char *)data) : (long)dl;
+        if (n > 0 && data[n - 1] == '\r') n--;
+        if ((size_t)n >= cap) n = -1;
+        else {
+            memcpy(buf, data, (size_t)n);
+            buf[n] = '\0';
+        }
+        wipe_free(data, dl);
+    } else if (o->pin_stdin) {
+        n = read_line_fd(STDIN_FILENO, buf, cap);
+    } else {
+        n = prompt_tty(which == 1 ? "New PIN: " : "PIN: ", buf, cap);
+        if (n == -2) {
+            fprintf(stderr, "%s: no terminal to ask for the PIN: use --pin-file FILE or --pin-stdin\n", prog);
+            return EX_USAGE_;
+        }
+        if (n > 0 && confirm) {
+            char again[DUO_DEVICE_PIN_MAX + 2];
+            long m = prompt_tty("Repeat PIN: ", again, sizeof again);
+            int same = (m == n && memcmp(again, buf, (size_t)n) == 0);
+            explicit_bzero(again, sizeof again);
+            if (!same) {
+                explicit_bzero(buf, cap);
+                fprintf(stderr, "%s: the PINs do not match\n", prog);
+                return EX_USAGE_;
+            }
+        }
+    }
+    if (n <= 0 || (size_t)n > DUO_DEVICE_PIN_MAX) {
+        explicit_bzero(buf, cap);
+        fprintf(stderr, "%s: the PIN must be 1 to %d bytes on one line\n", prog, DUO_DEVICE_PIN_MAX);
+        return EX_INPUT;
+    }
+    *len = (size_t)n;
+    return EX_OK_;
+}
+
+/* ------------------------------------------------------------ device plumbing */
+
+typedef struct session {
+    duo_device_ctx *ctx;
+    duo_grpc_transport *t;
+} session;
+
+static int exit_for(int r) {
+    switch (r) {
+    case DUO_OK: return EX_OK_;
+    case DUO_E_WRONG_PIN: return EX_WRONG_PIN;
+    case DUO_E_KEY_LOCKED: return EX_LOCKED;
+    case DUO_E_KEY_REVOKED:
+    case DUO_E_KEY_SUSPENDED: return EX_REVOKED;
+    case DUO_E_CLONE_SUSPECTED: return EX_CLONE;
+    case DUO_E_UNAVAILABLE:
+    case DUO_E_TIMEOUT: return EX_UNREACHABLE;
+    case DUO_E_STATE_CORRUPT: return EX_CORRUPT;
+    default: return EX_OTHER;
+    }
+}
+
+static void fmt_time(int64_t t, char *buf, size_t cap) {
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
+        snprintf(buf, cap, "%lld", (long long)t);
+    }
+}
+
+/* Reports a library failure with the server's message and extra detail for
+ * PIN and lock errors; returns the exit code. */
+static int report(session *s, const char *what, int r) {
+    fprintf(stderr, "%s: %s failed: %s (%s)\n", prog, what, duo_device_errmsg(s->ctx), duo_err_name(r));
+    if (r == DUO_E_WRONG_PIN || r == DUO_E_KEY_LOCKED) {
+        duo_device_status_info st;
+        if (duo_device_status(s->ctx, &st) == DUO_OK) {
+            if (st.state == DUO_DEVICE_KEY_LOCKED && st.locked_until > 0) {
+                char tb[64];
+                fmt_time(st.locked_until, tb, sizeof tb);
+                fprintf(stderr, "%s: the key is locked until %s\n", prog, tb);
+                return EX_LOCKED;
+            }
+            if (st.state == DUO_DEVICE_KEY_REVOKED) {
+                fprintf(stderr, "%s: the key is now revoked\n", prog);
+                return EX_REVOKED;
+            }
+            if (r == DUO_E_WRONG_PIN) {
+                fprintf(stderr, "%s: PIN attempts left before the key locks: %u\n", prog, st.pin_attempts_left);
+            }
+        }
+    } else if (r == DUO_E_UNAVAILABLE) {
+        fprintf(stderr, "%s: check the server address (%s) and that duosign-cloud is running\n", prog,
+                duo_device_server_address(s->ctx) ? duo_device_server_address(s->ctx) : "?");
+    } else if (r == DUO_E_CLONE_SUSPECTED) {
+        fprintf(stderr, "%s: the key is frozen; enrol again\n", prog);
+    }
+    return exit_for(r);
+}
+
+static void session_close(session *s) {
+    duo_device_ctx_free(s->ctx);
+    duo_grpc_transport_free(s->t);
+    s->ctx = NULL;
+    s->t = NULL;
+}
+
+/* The connection settings stored in the app data of the state:
+ * APP_MAGIC, then "insecure\n" or "tls\n" followed by the CA PEM. */
+static int connect_transport(session *s, const opts *o, const char *address, const uint8_t *ca, size_t ca_len) {
+    int r;
+    if (o->insecure) {
+        ca = NULL;
+        ca_len = 0;
+    }
+    if ((r = duo_grpc_transport_new(&s->t, address, (const char *)ca, ca_len, o->timeout_ms)) != DUO_OK) {
+        fprintf(stderr, "%s: cannot set up the connection to %s: %s\n", prog, address, duo_strerror(r));
+        return EX_OTHER;
+    }
+    if ((r = duo_device_set_transport(s->ctx, duo_grpc_transport_call, duo_grpc_transport_free_resp, s->t)) !=
+        DUO_OK) {
+        return EX_OTHER;
+    }
+    return EX_OK_;
+}
+
+/* Saves the state atomically (mode 0600), then acknowledges it. */
+static int save_state(session *s, const char *path) {
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    int r, ex;
+
+    if ((r = duo_device_state_export(s->ctx, &blob, &len)) != DUO_OK) {
+        fprintf(stderr, "%s: cannot serialize the state: %s\n", prog, duo_strerror(r));
+        return EX_OTHER;
+    }
+    ex = write_output("state file", path, blob, len, 0600);
+    duo_device_blob_free(blob, len);
+    if (ex != EX_OK_) {
+        /* Not acknowledged: the library keeps using the stored secret. */
+        return ex;
+    }
+    if ((r = duo_device_state_persisted(s->ctx)) != DUO_OK) {
+        fprintf(stderr, "%s: %s\n", prog, duo_device_errmsg(s->ctx));
+        return EX_OTHER;
+    }
+    return EX_OK_;
+}
+
+/* Loads the state file and, when online, connects to its server. */
+static int open_state(session *s, const opts *o, int online) {
+    uint8_t *blob = NULL;
+    size_t len = 0;
+    int r, ex;
+    const uint8_t *app = NULL;
+    size_t app_len = 0;
+    uint8_t *ca_file = NULL;
+    size_t ca_file_len = 0;
+    const uint8_t *ca = NULL;
+    size_t ca_len = 0;
+    const char *addr;
+
+    if (!require(o->state, "--state FILE")) return EX_USAGE_;
+    if ((r = duo_device_ctx_new(&s->ctx)) != DUO_OK) {
+        fprintf(stderr, "%s: %s\n", prog, duo_strerror(r));
+        return EX_OTHER;
+    }
+    if ((ex = read_input("state file", o->state, &blob, &len, 16u << 20)) != EX_OK_) return ex;
+    r = duo_device_state_import(s->ctx, blob, len);
+    wipe_free(blob, len);
+    if (r != DUO_OK) {
+        fprintf(stderr, "%s: state file '%s' refused: %s\n", prog, o->state, duo_strerror(r));
+        return exit_for(r);
+    }
+    if (!online) return EX_OK_;
+
+    if (duo_device_app_data(s->ctx, &app, &app_len) == DUO_OK && app_len >= strlen(APP_MAGIC) &&
+        memcmp(app, APP_MAGIC, strlen(APP_MAGIC)) == 0) {
+        const uint8_t *p = app + strlen(APP_MAGIC);
+        size_t n = app_len - strlen(APP_MAGIC);
+        if (n >= 4 && memcmp(p, "tls\n", 4) == 0) {
+            ca = p + 4;
+            ca_len = n - 4;
+        }
+    }
+    if (o->ca != NULL) {
+        if ((ex = read_input("CA certificate", o->ca, &ca_file, &ca_file_len, MAX_SMALL)) != EX_OK_) return ex;
+        ca = ca_file;
+        ca_len = ca_file_len;
+    }
+    addr = o->server ? o->server : duo_device_server_address(s->ctx);
+    if (ca == NULL && !o->insecure) {
+        fprintf(stderr, "%s: the state has no CA certificate for %s: give --ca CA.pem (or --insecure for tests)\n",
+                prog, addr);
+        free(ca_file);
+        return EX_USAGE_;
+    }
+    ex = connect_transport(s, o, addr, ca_len ? ca : NULL, ca_len);
+    free(ca_file);
+    if (ex != EX_OK_) return ex;
+
+    /* An enrolment stored but not confirmed (crash or network loss): finish it. */
+    if (!duo_device_is_confirmed(s->ctx)) {
+        char code[DUO_DEVICE_REVOCATION_CODE_MAX + 1];
+        if ((r = duo_device_enroll_confirm(s->ctx, code, sizeof code)) != DUO_OK) {
+            return report(s, "confirming the enrolment", r);
+        }
+        if ((ex = save_state(s, o->state)) != EX_OK_) return ex;
+        printf("enrolment confirmed; revocation code: %s\n", code);
+    }
+    return EX_OK_;
+}
+
+static void print_hex(FILE *f, const uint8_t *p, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) fprintf(f, "%02x", p[i]);
+}
+
+/* ------------------------------------------------------------ commands */
+
+static int cmd_enroll(const opts *o) {
+    session s = {NULL, NULL};
+    uint8_t *ca = NULL, *app = NULL;
+    size_t ca_len = 0, app_len;
+    char pin[DUO_DEVICE_PIN_MAX + 2];
+    size_t pin_len = 0;
+    char code[DUO_DEVICE_REVOCATION_CODE_MAX + 1];
+    uint8_t kid[DUO_DEVICE_KEY_ID_BYTES];
+    struct stat st;
+    int r, ex;
+
+    if (!require(o->server, "--server HOST:PORT") || !require(o->token, "--token TOKEN") ||
+        !require(o->state, "--state FILE")) {
+        return EX_USAGE_;
+    }
+    if (o->ca == NULL && !o->insecure) {
+        usage_err("%s", "enroll needs --ca CA.pem (or --insecure for tests)");
+        return EX_USAGE_;
+    }
+    if (strlen(o->token) == 0 || strlen(o->token) > DUO_DEVICE_TOKEN_MAX) {
+        usage_err("%s", "the token must be 1 to 128 characters");
+        return EX_USAGE_;
+    }
+    if (stat(o->state, &st) == 0) {
+        fprintf(stderr, "%s: state file '%s' already exists; refusing to overwrite an enrolled key\n", prog, o->state);
+        return EX_USAGE_;
+    }
+    if (o->ca != NULL && !o->insecure) {
+        if ((ex = read_input("CA certificate", o->ca, &ca, &ca_len, MAX_SMALL)) != EX_OK_) return ex;
+    }
+    if ((ex = get_pin(o, 0, 1, pin, sizeof pin, &pin_len)) != EX_OK_) goto out;
+    if ((r = duo_device_ctx_new(&s.ctx)) != DUO_OK) {
+        ex = EX_OTHER;
+        goto out;
+    }
+    if ((ex = connect_transport(&s, o, o->server, ca, ca_len)) != EX_OK_) goto out;
+    fprintf(stderr, "enrolling with %s (Paillier %u bits)...\n", o->server, o->paillier_bits ? o->paillier_bits : 3072);
+    r = duo_device_enroll(s.ctx, o->server, (const uint8_t *)o->token, strlen(o->token), (const uint8_t *)pin, pin_len,
+                          o->paillier_bits);
+    explicit_bzero(pin, sizeof pin);
+    if (r != DUO_OK) {
+        ex = report(&s, "enrolment", r);
+        goto out;
+    }
+    /* Remember how to reach the server. */
+    app_len = strlen(APP_MAGIC) + (ca ? 4 + ca_len : 9);
+    if ((app = malloc(app_len)) == NULL) {
+        ex = EX_OTHER;
+        goto out;
+    }
+    memcpy(app, APP_MAGIC, strlen(APP_MAGIC));
+    if (ca) {
+        memcpy(app + strlen(APP_MAGIC), "tls\n", 4);
+        memcpy(app + strlen(APP_MAGIC) + 4, ca, ca_len);
+    } else {
+        memcpy(app + strlen(APP_MAGIC), "insecure\n", 9);
+    }
+    if ((r = duo_device_set_app_data(s.ctx, app, app_len)) != DUO_OK) {
+        ex = report(&s, "storing the connection settings", r);
+        goto out;
+    }
+    /* DESIGN 3.2: store durably before the confirmation. */
+    if ((ex = save_state(&s, o->state)) != EX_OK_) goto out;
+    if ((r = duo_device_enroll_confirm(s.ctx, code, sizeof code)) != DUO_OK) {
+        ex = report(&s, "enrolment confirmation", r);
+        fprintf(stderr, "%s: the state is stored; any later command retries the confirmation\n", prog);
+        goto out;
+    }
+    if ((ex = save_state(&s, o->state)) != EX_OK_) goto out;
+    if (duo_device_key_id(s.ctx, kid) == DUO_OK) {
+        printf("enrolled key ");
+        print_hex(stdout, kid, sizeof kid);
+        printf(" at %s\nstate: %s\nrevocation code (keep it safe, shown once): %s\n", o->server, o->state, code);
+    }
+    ex = EX_OK_;
+out:
+    explicit_bzero(pin, sizeof pin);
+    free(app);
+    free(ca);
+    session_close(&s);
+    return ex;
+}
+
+static int cmd_sign(const opts *o) {
+    session s = {NULL, NULL};
+    uint8_t *doc = NULL, digest[32], sig[64], der[DUO_DEVICE_SIG_DER_MAX];
+    size_t doc_len = 0, der_len = sizeof der, pin_len = 0;
+    char pin[DUO_DEVICE_PIN_MAX + 2];
+    char *si = NULL, *sig64 = NULL, *jws = NULL;
+    const char *fmt = o->format ? o->format : "der";
+    int r, ex, save_ex;
+
+    if (!require(o->state, "--state FILE") || !require(o->in, "--in DOC") || !require(o->out, "--out SIG")) {
+        return EX_USAGE_;
+    }
+    if ((ex = read_input("document", o->in, &doc, &doc_len, MAX_DOC)) != EX_OK_) goto out;
+    if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
+    if (strcmp(fmt, "jws") == 0) {
+        if ((si = jws_signing_input(doc, doc_len)) == NULL) {
+            ex = EX_OTHER;
+            goto out;
+        }
+        SHA256((const uint8_t *)si, strlen(si), digest);
+    } else {
+        SHA256(doc, doc_len, digest);
+    }
+    if ((ex = get_pin(o, 0, 0, pin, sizeof pin, &pin_len)) != EX_OK_) goto out;
+    r = duo_device_sign(s.ctx, sig, digest, (const uint8_t *)pin, pin_len);
+    explicit_bzero(pin, sizeof pin);
+    if (r != DUO_OK) {
+        ex = report(&s, "signing", r);
+        goto out;
+    }
+    if (getenv("DUOSIGN_TEST_CRASH_BEFORE_SAVE") != NULL) {
+        /* Test hook: die like kill -9 between the new secret and the write. */
+        raise(SIGKILL);
+    }
+    /* The new device secret must be stored before anything else. */
+    save_ex = save_state(&s, o->state);
+    if (save_ex != EX_OK_) {
+        fprintf(stderr, "%s: warning: the state was not updated; the old one stays valid\n", prog);
+    }
+    if (strcmp(fmt, "der") == 0) {
+        if ((r = duo_device_sig_to_der(der, &der_len, sig)) != DUO_OK) {
+            ex = EX_OTHER;
+            goto out;
+        }
+        ex = write_output("signature", o->out, der, der_len, 0644);
+    } else if (strcmp(fmt, "raw") == 0) {
+        ex = write_output("signature", o->out, sig, sizeof sig, 0644);
+    } else {
+        if ((sig64 = b64url_encode(sig, sizeof sig)) == NULL ||
+            (jws = malloc(strlen(si) + strlen(sig64) + 2)) == NULL) {
+            ex = EX_OTHER;
+            goto out;
+        }
+        sprintf(jws, "%s.%s", si, sig64);
+        ex = write_output("signature", o->out, (const uint8_t *)jws, strlen(jws), 0644);
+    }
+    if (ex == EX_OK_) {
+        printf("signed %s (SHA-256 ", o->in);
+        print_hex(stdout, digest, sizeof digest);
+        printf(") -> %s (%s)\n", o->out, fmt);
+        ex = save_ex;
+    }
+out:
+    explicit_bzero(pin, sizeof pin);
+    free(doc);
+    free(si);
+    free(sig64);
+    free(jws);
+    session_close(&s);
+    return ex;
+}
+
+static int cmd_pubkey(const opts *o) {
+    session s = {NULL, NULL};
+    char pem[DUO_DEVICE_PUBKEY_PEM_MAX];
+    size_t pem_len = sizeof pem;
+    uint8_t pk[DUO_DEVICE_PUBKEY_BYTES];
+    int r, ex;
+
+    if ((ex = open_state(&s, o, 0)) != EX_OK_) goto out;
+    if (o->raw) {
+        if ((r = duo_device_pubkey(s.ctx, pk)) != DUO_OK) {
+            ex = report(&s, "public key export", r);
+            goto out;
+        }
+        if (o->out) {
+            ex = write_output("public key", o->out, pk, sizeof pk, 0644);
+        } else {
+            print_hex(stdout, pk, sizeof pk);
+            printf("\n");
+        }
+        goto out;
+    }
+    if ((r = duo_device_pubkey_pem(s.ctx, pem, &pem_len)) != DUO_OK) {
+        ex = report(&s, "public key export", r);
+        goto out;
+    }
+    if (o->out) {
+        ex = write_output("public key", o->out, (const uint8_t *)pem, pem_len, 0644);
+    } else {
+        fputs(pem, stdout);
+    }
+out:
+    session_close(&s);
+    return ex;
+}
+
+/* Local verification with OpenSSL only (no duosign code involved). */
+static int verify_der(EVP_PKEY *pk, const uint8_t *der, size_t der_len, const uint8_t *msg, size_t msg_len) {
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    int ok = 0;
+    if (m != NULL && EVP_DigestVerifyInit(m, NULL, EVP_sha256(), NULL, pk) == 1) {
+        ok = EVP_DigestVerify(m, der, der_len, msg, msg_len) == 1;
+    }
+    EVP_MD_CTX_free(m);
+    return ok;
+}
+
+static int raw_to_der(const uint8_t raw[64], uint8_t *der, size_t *der_len) {
+    return duo_device_sig_to_der(der, der_len, raw) == DUO_OK ? 0 : -1;
+}
+
+static int cmd_verify(const opts *o) {
+    uint8_t *pem = NULL, *sig = NULL, *doc = NULL, *dec = NULL, *hdr = NULL, *payload = NULL;
+    size_t pem_len = 0, sig_len = 0, doc_len = 0, dec_len = 0, hdr_len = 0, payload_len = 0;
+    const char *fmt = o->format ? o->format : "der";
+    EVP_PKEY *pk = NULL;
+    BIO *bio = NULL;
+    uint8_t der[DUO_DEVICE_SIG_DER_MAX];
+    size_t der_len = sizeof der;
+    int ex, ok = 0;
+
+    if (!require(o->pubkey, "--pubkey pub.pem") || !require(o->sig, "--sig SIG") || !require(o->in, "--in DOC")) {
+        return EX_USAGE_;
+    }
+    if ((ex = read_input("public key", o->pubkey, &pem, &pem_len, MAX_SMALL)) != EX_OK_) goto out;
+    if ((ex = read_input("signature", o->sig, &sig, &sig_len, MAX_DOC)) != EX_OK_) goto out;
+    if ((ex = read_input("document", o->in, &doc, &doc_len, MAX_DOC)) != EX_OK_) goto out;
+    if ((bio = BIO_new_mem_buf(pem, (int)pem_len)) == NULL ||
+        (pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)) == NULL || !EVP_PKEY_is_a(pk, "EC")) {
+        fprintf(stderr, "%s: '%s' is not a PEM EC public key\n", prog, o->pubkey);
+        ex = EX_INPUT;
+        goto out;
+    }
+    if (strcmp(fmt, "der") == 0) {
+        ok = verify_der(pk, sig, sig_len, doc, doc_len);
+    } else if (strcmp(fmt, "raw") == 0) {
+        ok = sig_len == 64 && raw_to_der(sig, der, &der_len) == 0 && verify_der(pk, der, der_len, doc, doc_len);
+    } else {
+        /* Compact JWS: header.payload.signature (RFC 7515 section 7.1). */
+        char *d1, *d2, *text;
+        size_t n = sig_len;
+        while (n > 0 && (sig[n - 1] == '\n' || sig[n - 1] == '\r')) n--;
+        if ((text = malloc(n + 1)) == NULL) {
+            ex = EX_OTHER;
+            goto out;
+        }
+        memcpy(text, sig, n);
+        text[n] = '\0';
+        d1 = strchr(text, '.');
+        d2 = d1 ? strchr(d1 + 1, '.') : NULL;
+        if (d1 && d2 && strchr(d2 + 1, '.') == NULL && strlen(text) == n &&
+            b64url_decode(text, (size_t)(d1 - text), &hdr, &hdr_len) == 0 &&
+            b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &payload, &payload_len) == 0 &&
+            b64url_decode(d2 + 1, strlen(d2 + 1), &dec, &dec_len) == 0) {
+            /* The header must name ES256K; the payload must be DOC. */
+            char *h = malloc(hdr_len + 1);
+            int alg_ok = 0;
+            if (h != NULL) {
+                memcpy(h, hdr, hdr_len);
+                h[hdr_len] = '\0';
+                alg_ok = strlen(h) == hdr_len && strstr(h, "\"alg\":\"ES256K\"") != NULL;
+                free(h);
+            }
+            ok = alg_ok && payload_len == doc_len && memcmp(payload, doc, doc_len) == 0 && dec_len == 64 &&
+                 raw_to_der(dec, der, &der_len) == 0 &&
+                 verify_der(pk, der, der_len, (const uint8_t *)text, (size_t)(d2 - text));
+        }
+        free(text);
+    }
+    if (ok) {
+        printf("signature OK (%s, %s)\n", fmt, o->in);
+        ex = EX_OK_;
+    } else {
+        fprintf(stderr, "%s: signature INVALID for '%s' (%s)\n", prog, o->in, fmt);
+        ex = EX_OTHER;
+    }
+out:
+    BIO_free(bio);
+    EVP_PKEY_free(pk);
+    free(pem);
+    free(sig);
+    free(doc);
+    free(dec);
+    free(hdr);
+    free(payload);
+    return ex;
+}
+
+static const char *state_name(int st) {
+    switch (st) {
+    case DUO_DEVICE_KEY_PENDING: return "pending";
+    case DUO_DEVICE_KEY_ACTIVE: return "active";
+    case DUO_DEVICE_KEY_LOCKED: return "locked";
+    case DUO_DEVICE_KEY_SUSPENDED: return "suspended";
+    case DUO_DEVICE_KEY_REVOKED: return "revoked";
+    default: return "unknown";
+    }
+}
+
+static int cmd_status(const opts *o) {
+    session s = {NULL, NULL};
+    duo_device_status_info st;
+    uint8_t kid[DUO_DEVICE_KEY_ID_BYTES], pk[DUO_DEVICE_PUBKEY_BYTES];
+    int r, ex;
+
+    if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
+    if ((r = duo_device_status(s.ctx, &st)) != DUO_OK) {
+        ex = report(&s, "status", r);
+        goto out;
+    }
+    if (duo_device_key_id(s.ctx, kid) == DUO_OK && duo_device_pubkey(s.ctx, pk) == DUO_OK) {
+        printf("key id: ");
+        print_hex(stdout, kid, sizeof kid);
+        printf("\nserver: %s\nstate: %s\nPIN attempts left: %u\n", duo_device_server_address(s.ctx),
+               state_name(st.state), st.pin_attempts_left);
+        if (st.locked_until > 0) {
+            char tb[64];
+            fmt_time(st.locked_until, tb, sizeof tb);
+            printf("locked until: %s\n", tb);
+        }
+        printf("public key: ");
+        print_hex(stdout, pk, sizeof pk);
+        printf("%s\n", memcmp(pk, st.public_key, sizeof pk) == 0 ? "" : "  (MISMATCH with the server!)");
+    }
+    ex = EX_OK_;
+    if (st.state == DUO_DEVICE_KEY_REVOKED || st.state == DUO_DEVICE_KEY_SUSPENDED) ex = EX_REVOKED;
+    else if (st.state == DUO_DEVICE_KEY_LOCKED) ex = EX_LOCKED;
+out:
+    session_close(&s);
+    return ex;
+}
+
+static int cmd_refresh(const opts *o) {
+    session s = {NULL, NULL};
+    int r, ex;
+    if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
+    if ((r = duo_device_refresh(s.ctx)) != DUO_OK) {
+        ex = report(&s, "refresh", r);
+        goto out;
+    }
+    if ((ex = save_state(&s, o->state)) == EX_OK_) printf("device secret rotated; state saved to %s\n", o->state);
+out:
+    session_close(&s);
+    return ex;
+}
+
+static int cmd_revoke(const opts *o) {
+    session s = {NULL, NULL};
+    int r, ex;
+    if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
+    if ((r = duo_device_revoke(s.ctx)) != DUO_OK) {
+        ex = report(&s, "revocation", r);
+        goto out;
+    }
+    printf("key revoked; the state file %s can be deleted\n", o->state);
+out:
+    session_close(&s);
+    return ex;
+}
+
+static int cmd_change_pin(const opts *o) {
+    session s = {NULL, NULL};
+    char old_pin[DUO_DEVICE_PIN_MAX + 2], new_pin[DUO_DEVICE_PIN_MAX + 2];
+    size_t old_len = 0, new_len = 0;
+    int r, ex;
+
+    memset(old_pin, 0, sizeof old_pin);
+    memset(new_pin, 0, sizeof new_pin);
+    if (o->pin_file != NULL && o->new_pin_file == NULL) {
+        usage_err("%s", "change-pin with --pin-file needs --new-pin-file for the new PIN");
+        return EX_USAGE_;
+    }
+    if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
+    if ((ex = get_pin(o, 0, 0, old_pin, sizeof old_pin, &old_len)) != EX_OK_) goto out;
+    if ((ex = get_pin(o, 1, 1, new_pin, sizeof new_pin, &new_len)) != EX_OK_) goto out;
+    r = duo_device_change_pin(s.ctx, (const uint8_t *)old_pin, old_len, (const uint8_t *)new_pin, new_len);
+    if (r != DUO_OK) {
+        ex = report(&s, "PIN change", r);
+        goto out;
+    }
+    if ((ex = save_state(&s, o->state)) == EX_OK_) printf("PIN changed; state saved to %s\n", o->state);
+out:
+    explicit_bzero(old_pin, sizeof old_pin);
+    explicit_bzero(new_pin, sizeof new_pin);
+    session_close(&s);
+    return ex;
+}
+
+int main(int argc, char **argv) {
+    opts o;
+    int ex;
+    static const struct {
+        const char *name;
+        int (*fn)(const opts *);
+    } cmds[] = {{"enroll", cmd_enroll}, {"enrol", cmd_enroll},   {"sign", cmd_sign},
+                {"pubkey", cmd_pubkey}, {"verify", cmd_verify},  {"status", cmd_status},
+                {"refresh", cmd_refresh}, {"revoke", cmd_revoke}, {"change-pin", cmd_change_pin}};
+    size_t i;
+
+    memset(&o, 0, sizeof o);
+    if (argc < 2) {
+        fputs(usage_text, stderr);
+        return EX_USAGE_;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(usage_text, stdout);
+        return EX_OK_;
+    }
+    for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        if (strcmp(argv[1], cmds[i].name) == 0) break;
+    }
+    if (i == sizeof cmds / sizeof cmds[0]) {
+        usage_err("unknown command '%s'", argv[1]);
+        return EX_USAGE_;
+    }
+    o.cmd = argv[1];
+    if ((ex = parse_opts(&o, argc - 1, argv + 1)) >= 0) return ex;
+    return cmds[i].fn(&o);
+}
