@@ -1214,7 +1214,14 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
         snprintf(err, cap, "cannot create the curve context: %s", duo_strerror(r));
         goto fail;
     }
-    s->n_ks = (cfg->workers ? cfg->workers : 4) + 1;
+    /* One connection, shared under ks_mu. Several connections in this process
+     * would be better for reads, but duo__keystore_sqlite_open() open()s and
+     * close()s the database file itself, and on Linux that close drops the
+     * POSIX locks of every SQLite connection this process already has on it:
+     * another process (the admin CLI) then believes it is the last user,
+     * checkpoints and deletes the WAL under us, and writes are lost. Until the
+     * store stops doing that, the daemon keeps exactly one connection. */
+    s->n_ks = 1;
     s->ks_all = calloc(s->n_ks, sizeof *s->ks_all);
     s->ks_free = calloc(s->n_ks, sizeof *s->ks_free);
     if (!s->ks_all || !s->ks_free) {
