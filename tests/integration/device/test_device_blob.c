@@ -1,0 +1,302 @@
+/* The device state blob: round trip, every truncation, a flipped bit in
+ * every byte, unknown version, the wrap hook, and the import/export/persist
+ * rules of the public API (a refused blob leaves the context untouched). */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/sha.h>
+
+#include "blob.h"
+#include "duosign/curve.h"
+#include "duosign/device.h"
+#include "duosign/mem.h"
+#include "duosign/paillier.h"
+#include "test_harness.h"
+
+static uint8_t *g_n, *g_ckey, g_q[33];
+static unsigned g_bits = 2048;
+
+static void fixture(void) {
+    duo_paillier_priv *sk = NULL;
+    duo_ec *ec = NULL;
+    duo_scalar x;
+    duo_point p;
+    BIGNUM *m = BN_new(), *rn = BN_new(), *c = BN_new();
+    const duo_paillier_pub *pk;
+    size_t nb = g_bits / 8;
+
+    if (duo_paillier_keygen(&sk, g_bits) != DUO_OK || duo_ec_new(&ec, NULL) != DUO_OK) abort();
+    pk = duo_paillier_priv_pub(sk);
+    g_n = malloc(nb);
+    g_ckey = malloc(2 * nb);
+    BN_set_word(m, 12345);
+    if (duo_paillier_pub_serialize(pk, g_n, nb) != DUO_OK || duo_paillier_rn(pk, rn, NULL) != DUO_OK ||
+        duo_paillier_encrypt(pk, c, m, rn) != DUO_OK ||
+        duo_paillier_ciphertext_serialize(pk, g_ckey, 2 * nb, c) != DUO_OK)
+        abort();
+    if (duo_scalar_random(ec, &x, NULL) != DUO_OK || duo_point_mul_base(ec, &p, &x) != DUO_OK) abort();
+    duo_point_serialize(ec, g_q, &p);
+    BN_free(m);
+    BN_free(rn);
+    BN_free(c);
+    duo_paillier_priv_free(sk);
+    duo_ec_free(ec);
+}
+
+static void make_fields(duo__blob_fields *f, int confirmed) {
+    size_t i;
+    memset(f, 0, sizeof *f);
+    f->flags = confirmed ? DUO__BLOB_FLAG_CONFIRMED : 0;
+    for (i = 0; i < 16; i++) f->key_id[i] = (uint8_t)(i + 1);
+    for (i = 0; i < 32; i++) f->x2_masked[i] = (uint8_t)(0x10 + i);
+    f->x2_masked[0] = 0x01; /* < q */
+    for (i = 0; i < 16; i++) f->pin_salt[i] = (uint8_t)(0xa0 + i);
+    memcpy(f->q, g_q, 33);
+    f->paillier_bits = g_bits;
+    f->n = g_n;
+    f->ckey = g_ckey;
+    for (i = 0; i < 32; i++) f->device_secret[i] = (uint8_t)(0x55 ^ i);
+    for (i = 0; i < 32; i++) f->sid[i] = (uint8_t)(0x77 ^ i);
+    f->address = "127.0.0.1:7443";
+    f->address_len = strlen(f->address);
+    f->app = (const uint8_t *)"app-bytes";
+    f->app_len = 9;
+}
+
+static void test_roundtrip(void) {
+    duo__blob_fields f, g;
+    uint8_t *b = NULL;
+    size_t len = 0;
+
+    make_fields(&f, 1);
+    DUO_CHECK_OK(duo__blob_encode(&b, &len, &f));
+    DUO_REQUIRE(b != NULL);
+    DUO_CHECK(memcmp(b, "DUOS", 4) == 0);
+    DUO_CHECK_OK(duo__blob_decode(&g, b, len));
+    DUO_CHECK(g.flags == f.flags);
+    DUO_CHECK(memcmp(g.key_id, f.key_id, 16) == 0);
+    DUO_CHECK(memcmp(g.x2_masked, f.x2_masked, 32) == 0);
+    DUO_CHECK(memcmp(g.pin_salt, f.pin_salt, 16) == 0);
+    DUO_CHECK(memcmp(g.q, f.q, 33) == 0);
+    DUO_CHECK(g.paillier_bits == g_bits);
+    DUO_CHECK(memcmp(g.n, g_n, g_bits / 8) == 0);
+    DUO_CHECK(memcmp(g.ckey, g_ckey, g_bits / 4) == 0);
+    DUO_CHECK(memcmp(g.device_secret, f.device_secret, 32) == 0);
+    DUO_CHECK(memcmp(g.sid, f.sid, 32) == 0);
+    DUO_CHECK(g.address_len == f.address_len && memcmp(g.address, f.address, f.address_len) == 0);
+    DUO_CHECK(g.app_len == 9 && memcmp(g.app, "app-bytes", 9) == 0);
+    duo_secure_free(b);
+}
+
+static void test_truncation_and_bitflips(void) {
+    duo__blob_fields f, g;
+    uint8_t *b = NULL, *copy;
+    size_t len = 0, i;
+    int bad_trunc = 0, bad_flip = 0;
+
+    make_fields(&f, 1);
+    DUO_CHECK_OK(duo__blob_encode(&b, &len, &f));
+    DUO_REQUIRE(b != NULL);
+    copy = malloc(len);
+    for (i = 0; i < len; i++) {
+        memcpy(copy, b, i);
+        if (duo__blob_decode(&g, copy, i) != DUO_E_STATE_CORRUPT) bad_trunc++;
+    }
+    DUO_CHECK(bad_trunc == 0);
+    for (i = 0; i < len; i++) {
+        memcpy(copy, b, len);
+        copy[i] ^= (uint8_t)(1u << (i % 8));
+        if (duo__blob_decode(&g, copy, len) != DUO_E_STATE_CORRUPT) bad_flip++;
+    }
+    DUO_CHECK(bad_flip == 0);
+    /* Trailing garbage. */
+    {
+        uint8_t *longer = malloc(len + 1);
+        memcpy(longer, b, len);
+        longer[len] = 0;
+        DUO_EXPECT_ERR(duo__blob_decode(&g, longer, len + 1), DUO_E_STATE_CORRUPT);
+        free(longer);
+    }
+    free(copy);
+    duo_secure_free(b);
+}
+
+/* A version-2 blob with a correct digest is still refused. */
+static void test_unknown_version(void) {
+    duo__blob_fields f, g;
+    uint8_t *b = NULL;
+    size_t len = 0;
+    make_fields(&f, 0);
+    DUO_CHECK_OK(duo__blob_encode(&b, &len, &f));
+    DUO_REQUIRE(b != NULL);
+    b[5] = 2;
+    SHA256(b, len - 32, b + len - 32); /* only the version is wrong */
+    DUO_EXPECT_ERR(duo__blob_decode(&g, b, len), DUO_E_STATE_CORRUPT);
+    duo_secure_free(b);
+}
+
+/* ---- public API ---- */
+
+static uint8_t *valid_blob(size_t *len, int confirmed) {
+    duo__blob_fields f;
+    uint8_t *b = NULL;
+    make_fields(&f, confirmed);
+    if (duo__blob_encode(&b, len, &f) != DUO_OK) abort();
+    return b;
+}
+
+static void test_api_import_export(void) {
+    duo_device_ctx *ctx = NULL;
+    uint8_t *b, *out = NULL, kid[16], pk[33];
+    size_t len = 0, out_len = 0, i;
+    char pem[DUO_DEVICE_PUBKEY_PEM_MAX];
+    size_t pem_len = sizeof pem;
+    const uint8_t *app;
+    size_t app_len;
+    int refused = 0;
+
+    b = valid_blob(&len, 1);
+    DUO_CHECK_OK(duo_device_ctx_new(&ctx));
+    DUO_REQUIRE(ctx != NULL);
+    /* Every truncation through the public API: refused, context untouched. */
+    for (i = 0; i < len; i += 7) {
+        if (duo_device_state_import(ctx, b, i) != DUO_E_STATE_CORRUPT) refused++;
+        if (duo_device_has_key(ctx)) refused++;
+    }
+    DUO_CHECK(refused == 0);
+    DUO_CHECK_OK(duo_device_state_import(ctx, b, len));
+    DUO_CHECK(duo_device_has_key(ctx));
+    DUO_CHECK(duo_device_is_confirmed(ctx));
+    DUO_CHECK(!duo_device_state_dirty(ctx));
+    DUO_EXPECT_ERR(duo_device_state_import(ctx, b, len), DUO_E_EXISTS);
+    DUO_CHECK(strcmp(duo_device_server_address(ctx), "127.0.0.1:7443") == 0);
+    DUO_CHECK_OK(duo_device_key_id(ctx, kid));
+    DUO_CHECK(kid[0] == 1 && kid[15] == 16);
+    DUO_CHECK_OK(duo_device_pubkey(ctx, pk));
+    DUO_CHECK(memcmp(pk, g_q, 33) == 0);
+    DUO_CHECK_OK(duo_device_pubkey_pem(ctx, pem, &pem_len));
+    DUO_CHECK(strncmp(pem, "-----BEGIN PUBLIC KEY-----", 26) == 0);
+    DUO_CHECK(pem_len == strlen(pem));
+    DUO_CHECK_OK(duo_device_app_data(ctx, &app, &app_len));
+    DUO_CHECK(app_len == 9 && memcmp(app, "app-bytes", 9) == 0);
+    /* Export reproduces the same bytes. */
+    DUO_CHECK_OK(duo_device_state_export(ctx, &out, &out_len));
+    DUO_CHECK(out_len == len && memcmp(out, b, len) == 0);
+    duo_device_blob_free(out, out_len);
+    /* A change makes the state dirty; persisted needs a fresh export. */
+    DUO_CHECK_OK(duo_device_set_app_data(ctx, (const uint8_t *)"x", 1));
+    DUO_CHECK(duo_device_state_dirty(ctx));
+    DUO_EXPECT_ERR(duo_device_state_persisted(ctx), DUO_E_MISUSE);
+    DUO_CHECK_OK(duo_device_state_export(ctx, &out, &out_len));
+    DUO_CHECK_OK(duo_device_state_persisted(ctx));
+    DUO_CHECK(!duo_device_state_dirty(ctx));
+    duo_device_blob_free(out, out_len);
+    /* Offline calls that need a server fail cleanly without a transport. */
+    {
+        uint8_t sig[64], dg[32] = {1};
+        DUO_EXPECT_ERR(duo_device_sign(ctx, sig, dg, (const uint8_t *)"1234", 4), DUO_E_MISUSE);
+        DUO_CHECK(strlen(duo_device_errmsg(ctx)) > 0);
+    }
+    duo_device_ctx_free(ctx);
+
+    /* An unconfirmed key cannot sign. */
+    DUO_CHECK_OK(duo_device_ctx_new(&ctx));
+    {
+        uint8_t *u;
+        size_t ul = 0;
+        uint8_t sig[64], dg[32] = {1};
+        u = valid_blob(&ul, 0);
+        DUO_CHECK_OK(duo_device_state_import(ctx, u, ul));
+        DUO_CHECK(!duo_device_is_confirmed(ctx));
+        DUO_EXPECT_ERR(duo_device_sign(ctx, sig, dg, (const uint8_t *)"1234", 4), DUO_E_MISUSE);
+        duo_secure_free(u);
+    }
+    duo_device_ctx_free(ctx);
+    duo_secure_free(b);
+}
+
+/* The wrap hook: XOR with a key plus a 4-byte tag, as a stand-in for a
+ * platform keystore. */
+static int xwrap(void *user, uint8_t *out, size_t *out_len, const uint8_t *in, size_t in_len) {
+    const uint8_t *k = user;
+    size_t i;
+    if (*out_len < in_len + 4) return DUO_E_BUFFER_TOO_SMALL;
+    memcpy(out, "WRAP", 4);
+    for (i = 0; i < in_len; i++) out[4 + i] = in[i] ^ k[i % 8];
+    *out_len = in_len + 4;
+    return DUO_OK;
+}
+static int xunwrap(void *user, uint8_t *out, size_t *out_len, const uint8_t *in, size_t in_len) {
+    const uint8_t *k = user;
+    size_t i;
+    if (in_len < 4 || memcmp(in, "WRAP", 4) != 0 || *out_len < in_len - 4) return DUO_E_STATE_CORRUPT;
+    for (i = 0; i < in_len - 4; i++) out[i] = in[4 + i] ^ k[i % 8];
+    *out_len = in_len - 4;
+    return DUO_OK;
+}
+static int failwrap(void *user, uint8_t *out, size_t *out_len, const uint8_t *in, size_t in_len) {
+    (void)user, (void)out, (void)out_len, (void)in, (void)in_len;
+    return DUO_E_PERMISSION;
+}
+
+static void test_wrap_hook(void) {
+    static uint8_t key[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    duo_device_ctx *a = NULL, *c = NULL;
+    uint8_t *b, *w = NULL;
+    size_t len = 0, wl = 0;
+
+    b = valid_blob(&len, 1);
+    DUO_CHECK_OK(duo_device_ctx_new(&a));
+    DUO_CHECK_OK(duo_device_ctx_new(&c));
+    DUO_REQUIRE(a != NULL && c != NULL);
+    DUO_EXPECT_ERR(duo_device_set_blob_wrap(a, xwrap, NULL, key), DUO_E_INVALID_ARG);
+    DUO_CHECK_OK(duo_device_state_import(a, b, len));
+    DUO_CHECK_OK(duo_device_set_blob_wrap(a, xwrap, xunwrap, key));
+    DUO_CHECK_OK(duo_device_state_export(a, &w, &wl));
+    DUO_CHECK(wl == len + 4 && memcmp(w, "WRAP", 4) == 0);
+    /* Without the hook the wrapped blob is refused. */
+    DUO_EXPECT_ERR(duo_device_state_import(c, w, wl), DUO_E_STATE_CORRUPT);
+    DUO_CHECK_OK(duo_device_set_blob_wrap(c, xwrap, xunwrap, key));
+    /* A flipped bit inside the wrapped bytes is caught by the inner digest. */
+    w[100] ^= 0x10;
+    DUO_EXPECT_ERR(duo_device_state_import(c, w, wl), DUO_E_STATE_CORRUPT);
+    DUO_CHECK(!duo_device_has_key(c));
+    w[100] ^= 0x10;
+    DUO_CHECK_OK(duo_device_state_import(c, w, wl));
+    DUO_CHECK(duo_device_has_key(c));
+    duo_device_blob_free(w, wl);
+    /* A failing wrap is passed through and exports nothing. */
+    DUO_CHECK_OK(duo_device_set_blob_wrap(a, failwrap, xunwrap, key));
+    w = (uint8_t *)1;
+    DUO_EXPECT_ERR(duo_device_state_export(a, &w, &wl), DUO_E_PERMISSION);
+    DUO_CHECK(w == NULL);
+    duo_device_ctx_free(a);
+    duo_device_ctx_free(c);
+    duo_secure_free(b);
+}
+
+static void test_sig_to_der(void) {
+    uint8_t sig[64], der[DUO_DEVICE_SIG_DER_MAX];
+    size_t dl = sizeof der, small = 8;
+    memset(sig, 0x7f, 64);
+    DUO_CHECK_OK(duo_device_sig_to_der(der, &dl, sig));
+    DUO_CHECK(der[0] == 0x30 && dl == 70);
+    DUO_EXPECT_ERR(duo_device_sig_to_der(der, &small, sig), DUO_E_BUFFER_TOO_SMALL);
+    memset(sig, 0, 32);
+    dl = sizeof der;
+    DUO_EXPECT_ERR(duo_device_sig_to_der(der, &dl, sig), DUO_E_INVALID_ARG);
+}
+
+int main(void) {
+    fixture();
+    DUO_RUN(test_roundtrip);
+    DUO_RUN(test_truncation_and_bitflips);
+    DUO_RUN(test_unknown_version);
+    DUO_RUN(test_api_import_export);
+    DUO_RUN(test_wrap_hook);
+    DUO_RUN(test_sig_to_der);
+    free(g_n);
+    free(g_ckey);
+    return duo_test_finish();
+}
