@@ -602,7 +602,7 @@ int duo_server_start(duo_server **out, char *err, size_t err_cap, const duo_serv
     grpc_init();
     s->grpc_inited = 1;
 
-    grpc_arg args[3];
+    grpc_arg args[4];
     memset(args, 0, sizeof args);
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -613,7 +613,12 @@ int duo_server_start(duo_server **out, char *err, size_t err_cap, const duo_serv
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = (char *)GRPC_ARG_MAX_CONCURRENT_STREAMS;
     args[2].value.integer = 256;
-    grpc_channel_args cargs = {3, args};
+    /* No SO_REUSEPORT: a second daemon on the same port must fail, not
+     * silently share the traffic. */
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = (char *)GRPC_ARG_ALLOW_REUSEPORT;
+    args[3].value.integer = 0;
+    grpc_channel_args cargs = {4, args};
     s->server = grpc_server_create(&cargs, NULL);
 
     /* Method paths from the service descriptor, plus the health service. */
