@@ -71,7 +71,7 @@ static void run_many(unsigned bits, int count, int wire) {
     uint8_t digest[32], q1b[33], q2b[33];
     duo_point q;
 
-    b2b_paillier(bits); /* keygen outside the timings */
+    duo_paillier_priv_free(b2b_paillier(bits)); /* keygen outside the timings */
     memset(&eo, 0, sizeof eo);
     eo.bits = bits;
     eo.pin = "123456";
