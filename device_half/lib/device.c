@@ -254,8 +254,8 @@ int duo_device_is_confirmed(const duo_device_ctx *ctx) { return ctx != NULL && c
 
 /* ------------------------------------------------------------ enrolment */
 
-/* Copies an engine key into one whose lifetime ctx controls (same layout,
- * freed with duo_p2_key_free, which uses free()). */
+/* Takes ownership of an engine key. Keys loaded from a blob are built with
+ * calloc in the same layout: both are released with duo_p2_key_free. */
 static int adopt_key(duo_device_ctx *ctx, duo_p2_key *k) {
     ctx->key = k;
     return DUO_OK;

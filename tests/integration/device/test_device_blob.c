@@ -192,6 +192,19 @@ static void test_api_import_export(void) {
     DUO_CHECK_OK(duo_device_state_persisted(ctx));
     DUO_CHECK(!duo_device_state_dirty(ctx));
     duo_device_blob_free(out, out_len);
+    /* Precomputed Paillier factors: kept in memory, capped, never exported. */
+    {
+        unsigned avail = 0;
+        uint8_t *e = NULL;
+        size_t el = 0;
+        DUO_CHECK_OK(duo_device_precompute(ctx, 3, &avail));
+        DUO_CHECK(avail == 3);
+        DUO_CHECK_OK(duo_device_precompute(ctx, 0, &avail));
+        DUO_CHECK(avail == 3);
+        DUO_CHECK_OK(duo_device_state_export(ctx, &e, &el));
+        DUO_CHECK(el == out_len);
+        duo_device_blob_free(e, el);
+    }
     /* Offline calls that need a server fail cleanly without a transport. */
     {
         uint8_t sig[64], dg[32] = {1};
