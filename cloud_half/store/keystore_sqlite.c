@@ -810,10 +810,17 @@ int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path,
 
     memset(out, 0, sizeof *out);
     /* Create the file ourselves so it is 0600 from the start; SQLite gives the
-     * -wal and -shm files the same mode. */
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, S_IRUSR | S_IWUSR);
-    if (fd < 0) return errno == EACCES ? DUO_E_PERMISSION : DUO_E_IO;
-    close(fd);
+     * -wal and -shm files the same mode. O_EXCL matters: opening and closing
+     * an EXISTING database file here would drop the POSIX locks that other
+     * SQLite connections of this process hold on it (close() releases every
+     * fcntl lock of the process on that file), and SQLite would then
+     * checkpoint and delete the WAL under them. */
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, S_IRUSR | S_IWUSR);
+    if (fd >= 0) {
+        close(fd);
+    } else if (errno != EEXIST) {
+        return errno == EACCES ? DUO_E_PERMISSION : DUO_E_IO;
+    }
     if ((s = calloc(1, sizeof *s)) == NULL) return DUO_E_NOMEM;
     s->before_commit = cfg->before_commit;
     s->hook_data = cfg->hook_data;
