@@ -361,11 +361,17 @@ static int is_var_field(const char *name) {
     return 0;
 }
 
+/* The bytes field f of message pm (protobuf-c keeps field offsets in the
+ * descriptor; the member is suitably aligned). */
+static ProtobufCBinaryData *field_bd(ProtobufCMessage *pm, const ProtobufCFieldDescriptor *f) {
+    return (ProtobufCBinaryData *)(void *)((char *)pm + f->offset);
+}
+
 /* Packs pm with field f set to len bytes (scratch content), parses it with c
  * and returns the parser's result. The field is restored. */
 static int parse_with_field_len(const msg_case *c, ProtobufCMessage *pm, const ProtobufCFieldDescriptor *f,
                                 size_t len) {
-    ProtobufCBinaryData *bd = (ProtobufCBinaryData *)((char *)pm + f->offset);
+    ProtobufCBinaryData *bd = field_bd(pm, f);
     ProtobufCBinaryData saved = *bd;
     uint8_t *scratch = malloc(len + 1), *enc;
     size_t n;
@@ -404,7 +410,7 @@ static void test_tamper_lengths(void) {
             if (f->type != PROTOBUF_C_TYPE_BYTES) {
                 continue;
             }
-            len = ((ProtobufCBinaryData *)((char *)pm + f->offset))->len;
+            len = field_bd(pm, f)->len;
             if (is_var_field(f->name)) {
                 DUO_EXPECT_ERR(parse_with_field_len(c, pm, f, 0), DUO_E_BAD_FIELD);
                 DUO_CHECK_OK(parse_with_field_len(c, pm, f, 1));
