@@ -13,33 +13,18 @@ CLOUD=${2:?duosign-cloud}
 PY=/usr/bin/python3
 BITS=${DUO_E2E_BITS:-2048}
 T=$(mktemp -d /tmp/duo-e2e-XXXXXX)
-SERVER_PID=
+# ok/bad/run/same, start_daemon/stop_daemon, token (shared with the reliability tests)
+. "$(dirname "$0")/../common/e2e_lib.sh"
 cleanup() {
-  if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
+  stop_daemon
   rm -rf "$T"
 }
 trap cleanup EXIT
-fails=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fails=$((fails+1)); }
-run() { # run WANT_EXIT DESCRIPTION -- command...   (stdout/stderr in $T/out, $T/err)
-  local want=$1 what=$2; shift 3
-  "$@" >"$T/out" 2>"$T/err"; local got=$?
-  if [ "$got" -ne "$want" ]; then bad "$what: exit $got, want $want"; sed 's/^/    /' "$T/err" "$T/out"
-  else ok "$what (exit $got)"; fi
-}
-same() { cmp -s "$1" "$2" && ok "$3" || bad "$3"; }
 
 # ---- the daemon
 "$CLOUD" init --data "$T/data" >/dev/null || { echo "init failed"; exit 1; }
-"$CLOUD" serve --data "$T/data" --listen 127.0.0.1:0 --paillier-bits "$BITS" >"$T/serve.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do grep -q 'listening on' "$T/serve.log" && break; sleep 0.1; done
-ADDR=$(grep -o 'listening on [0-9.]*:[0-9]*' "$T/serve.log" | head -1 | awk '{print $3}')
-[ -n "$ADDR" ] || { echo "daemon did not start"; cat "$T/serve.log"; exit 1; }
-echo "daemon at $ADDR (pid $SERVER_PID)"
+start_daemon "$T/data" --paillier-bits "$BITS" || exit 1
 CA="$T/data/ca.pem"
-token() { "$CLOUD" token issue --data "$T/data" --citizen "$1" 2>/dev/null | tail -1; }
 printf '2468\n' >"$T/pin"
 printf '1111\n' >"$T/badpin"
 printf '97531\n' >"$T/pin2"
@@ -144,7 +129,7 @@ run 0 "revoke" -- "$DUOSIGN" revoke --state "$S3"
 run 6 "revoked key cannot sign" -- "$DUOSIGN" sign --state "$S3" --in "$T/doc" --out "$T/x" --pin-file "$T/pin"
 
 # ---- server down
-kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=
+stop_daemon
 cp "$S3" "$T/before3"
 run 8 "server down" -- "$DUOSIGN" status --state "$S3"
 grep -q "server unreachable at $ADDR" "$T/err" && ok "unreachable message names the address" || bad "message: $(cat "$T/err")"
