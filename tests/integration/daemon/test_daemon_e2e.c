@@ -31,6 +31,7 @@
 #include <openssl/param_build.h>
 #include <openssl/sha.h>
 
+#include "duo_it.h"
 #include "duosign/curve.h"
 #include "duosign/mem.h"
 #include "duosign/rng.h"
@@ -49,75 +50,17 @@ static duo_ec *g_ec;
 
 /* ------------------------------------------------------------ processes */
 
-static int run_cmd(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run_cmd(char *out, size_t cap, const char *fmt, ...) {
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    if (!p) return -1;
-    size_t n = 0;
-    if (out && cap) {
-        n = fread(out, 1, cap - 1, p);
-        out[n] = '\0';
-        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r')) out[--n] = '\0';
-    } else {
-        char buf[512];
-        while (fread(buf, 1, sizeof buf, p) > 0) {
-        }
-    }
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-typedef struct {
-    pid_t pid;
-    int port;
-} daemon_t;
+/* run_cmd, the daemon process and the OpenSSL check: tests/integration/common/duo_it.h */
+#define run_cmd duo_it_run_cmd
+typedef duo_it_daemon daemon_t;
 
 static int daemon_start(daemon_t *d, const char *extra) {
-    int fds[2];
-    if (pipe(fds) != 0) return -1;
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        char cmd[2048];
-        snprintf(cmd, sizeof cmd,
-                 "exec '%s' serve --data '%s' --listen 127.0.0.1:0 --paillier-bits %d --prime-pool 2 --grace 5 %s",
-                 g_bin, g_dir, BITS, extra ? extra : "");
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    FILE *f = fdopen(fds[0], "r");
-    char line[256] = "";
-    if (!f || !fgets(line, sizeof line, f)) {
-        if (f) fclose(f);
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        return -1;
-    }
-    fclose(f);
-    const char *c = strstr(line, "127.0.0.1:");
-    d->pid = pid;
-    d->port = c ? atoi(c + 10) : 0;
-    fprintf(stderr, "# daemon pid %d: %s", (int)pid, line);
-    return d->port > 0 ? 0 : -1;
+    char args[1024];
+    snprintf(args, sizeof args, "--paillier-bits %d --prime-pool 2 --grace 5 %s", BITS, extra ? extra : "");
+    return duo_it_daemon_start(d, g_bin, g_dir, 0, args);
 }
 
-static int daemon_stop(daemon_t *d) {
-    if (d->pid <= 0) return -1;
-    kill(d->pid, SIGTERM);
-    int st = 0;
-    waitpid(d->pid, &st, 0);
-    d->pid = 0;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-}
+static int daemon_stop(daemon_t *d) { return duo_it_daemon_stop(d); }
 
 static void issue_token(char *tok, size_t cap, const char *citizen, int ttl) {
     int rc = run_cmd(tok, cap, "'%s' token issue --data '%s' --citizen %s --ttl %d 2>/dev/null", g_bin, g_dir,
@@ -427,25 +370,9 @@ static void device_free(device *dv) {
 
 /* OpenSSL verification of r||s over digest under the device's public key. */
 static int openssl_verify(const device *dv, const uint8_t digest[32], const uint8_t sig[64]) {
-    uint8_t pub[33], der[80];
-    size_t der_len = sizeof der;
+    uint8_t pub[33];
     duo_point_serialize(g_ec, pub, &dv->key->q);
-    if (duo_ecdsa_to_der(g_ec, der, &der_len, sig) != DUO_OK) return 0;
-    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
-    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "secp256k1", 0);
-    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof pub);
-    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX *fctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-    EVP_PKEY *pk = NULL;
-    int ok = fctx && EVP_PKEY_fromdata_init(fctx) == 1 && EVP_PKEY_fromdata(fctx, &pk, EVP_PKEY_PUBLIC_KEY, params) == 1;
-    EVP_PKEY_CTX *vctx = ok ? EVP_PKEY_CTX_new(pk, NULL) : NULL;
-    ok = ok && vctx && EVP_PKEY_verify_init(vctx) == 1 && EVP_PKEY_verify(vctx, der, der_len, digest, 32) == 1;
-    EVP_PKEY_CTX_free(vctx);
-    EVP_PKEY_free(pk);
-    EVP_PKEY_CTX_free(fctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    return ok;
+    return duo_it_openssl_verify(pub, digest, sig);
 }
 
 static void digest_of(uint8_t d[32], const char *text, int i) {
