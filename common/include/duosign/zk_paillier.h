@@ -51,5 +51,17 @@ DUO_WARN_UNUSED_RESULT int duo_zk_range_prove(const duo_ec *ec, const duo_pailli
 DUO_WARN_UNUSED_RESULT int duo_zk_range_verify(const duo_ec *ec, const duo_paillier_pub *pk,
                                                const duo_binding *bind, const BIGNUM *ckey, const uint8_t *in,
                                                size_t in_len);
+/* Same as duo_zk_range_verify, with the source of the verifier's batch
+ * coins made explicit (duo_zk_range_verify uses the default source). The
+ * encryption equations are checked together with random 64-bit exponents
+ * (soundness error 2^-64 per verification, on top of the proof's 2^-128; see
+ * zk_paillier.c). Like every range-proof check, it relies on L_N
+ * (gcd(N, phi(N)) = 1) having been verified for the same key.
+ * Verifiers return DUO_E_BAD_MODULUS if N fails duo_paillier_modulus_check
+ * (re-run by each verifier) and the range verifier DUO_E_BAD_CIPHERTEXT if
+ * ckey is not in Z*_{N^2}. */
+DUO_WARN_UNUSED_RESULT int duo_zk_range_verify_rng(const duo_ec *ec, const duo_paillier_pub *pk,
+                                                   const duo_binding *bind, const BIGNUM *ckey, const uint8_t *in,
+                                                   size_t in_len, const duo_rng *rng);
 
 #endif
