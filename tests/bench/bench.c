@@ -47,6 +47,7 @@
 #include "b2b.h"
 #include "duosign/device.h"
 #include "duosign/device_grpc.h"
+#include "p2_internal.h"
 
 /* ------------------------------------------------------------ clocks */
 
@@ -264,6 +265,69 @@ static void bench_floor(unsigned bits) {
     BN_free(out);
     BN_free(k);
     duo_paillier_priv_free(sk);
+    free(sc.v);
+    free(sw.v);
+}
+
+/* The enrolment proofs one by one (where enrolment time goes). */
+static void bench_zk(unsigned bits) {
+    duo_paillier_priv *sk = b2b_paillier(bits);
+    const duo_paillier_pub *pk = duo_paillier_priv_pub(sk);
+    const duo_ec *ec = b2b_ec();
+    duo_binding bind;
+    samples sc = {0}, sw = {0};
+    BIGNUM *l = BN_new(), *x = BN_new(), *r = BN_new(), *rn = BN_new(), *ckey = BN_new();
+    if (!l || !x || !r || !rn || !ckey) die("BN_new");
+    memset(&bind, 0, sizeof bind);
+    if (RAND_bytes(bind.sid, sizeof bind.sid) != 1) die("RAND_bytes");
+    bind.role = 1;
+    CHECK(duo_zk_range_bound(ec, l));
+    CHECK(duo_bn_random_below(x, l, NULL));
+    CHECK(duo_paillier_random_unit(pk, r, NULL));
+    CHECK(duo_paillier_rn_from_r(pk, rn, r));
+    CHECK(duo_paillier_encrypt(pk, ckey, x, rn));
+    size_t nl = duo_zk_ln_bytes(bits), nm = duo_zk_mod_bytes(bits), nr = duo_zk_range_bytes(bits);
+    uint8_t *pl = malloc(nl), *pm = malloc(nm), *pr = malloc(nr);
+    if (!pl || !pm || !pr) die("malloc");
+    int n = reps(5, 1);
+    for (int i = 0; i < n; i++) TIMED(CHECK(duo_zk_ln_prove(sk, &bind, pl, nl)));
+    row_put("zk.ln.prove", bits, &sc, &sw);
+    for (int i = 0; i < n; i++) TIMED(CHECK(duo_zk_ln_verify(pk, &bind, pl, nl)));
+    row_put("zk.ln.verify", bits, &sc, &sw);
+    for (int i = 0; i < n; i++) TIMED(CHECK(duo_zk_mod_prove(sk, &bind, NULL, pm, nm)));
+    row_put("zk.mod.prove", bits, &sc, &sw);
+    for (int i = 0; i < n; i++) TIMED(CHECK(duo_zk_mod_verify(pk, &bind, pm, nm)));
+    row_put("zk.mod.verify", bits, &sc, &sw);
+    for (int i = 0; i < n; i++) TIMED(CHECK(duo_zk_range_prove(ec, sk, &bind, ckey, x, r, NULL, pr, nr)));
+    row_put("zk.range.prove", bits, &sc, &sw);
+    for (int i = 0; i < n; i++) TIMED(CHECK(duo_zk_range_verify(ec, pk, &bind, ckey, pr, nr)));
+    row_put("zk.range.verify", bits, &sc, &sw);
+    for (int i = 0; i < reps(50, 3); i++) TIMED(CHECK(duo_paillier_rn_from_r_priv(sk, rn, r)));
+    row_put("info.rn_crt", bits, &sc, &sw);
+    for (int i = 0; i < reps(50, 3); i++) TIMED(CHECK(duo_paillier_rn_from_r(pk, rn, r)));
+    row_put("info.rn_pub", bits, &sc, &sw);
+    free(pl);
+    free(pm);
+    free(pr);
+    BN_free(l);
+    BN_clear_free(x);
+    BN_clear_free(r);
+    BN_clear_free(rn);
+    BN_free(ckey);
+    duo_paillier_priv_free(sk);
+    free(sc.v);
+    free(sw.v);
+}
+
+/* The device's PIN KDF (scrypt N = 2^15, r = 8, p = 1): part of every
+ * signature by design (DESIGN 3.4), so part of the device's floor. */
+static void bench_kdf(void) {
+    samples sc = {0}, sw = {0};
+    duo_scalar k;
+    uint8_t salt[DUO_PIN_SALT_BYTES] = {1, 2, 3};
+    for (int i = 0; i < reps(20, 2); i++)
+        TIMED(CHECK(duo__p2_pin_kdf(b2b_ec(), &k, (const uint8_t *)"4321", 4, salt)));
+    row_put("floor.pin_kdf_scrypt", 0, &sc, &sw);
     free(sc.v);
     free(sw.v);
 }
@@ -889,7 +953,9 @@ int main(int argc, char **argv) {
     double t0 = wall();
     fprintf(stderr, "# duosign-bench%s: floor\n", g_opt.quick ? " --quick" : "");
     bench_ecdsa();
+    bench_kdf();
     for (int b = 0; b < g_opt.nbits; b++) bench_floor(g_opt.bits[b]);
+    for (int b = 0; b < g_opt.nbits; b++) bench_zk(g_opt.bits[b]);
     for (int b = 0; b < g_opt.nbits; b++) {
         fprintf(stderr, "# back to back, %u bits\n", g_opt.bits[b]);
         bench_b2b(g_opt.bits[b]);
