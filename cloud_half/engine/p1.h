@@ -72,6 +72,16 @@ const uint8_t *duo_p1_enroll_sid(const duo_p1_enroll *s);
  * (SECRET, 32 bytes). The caller owns *out. Callable once. */
 DUO_WARN_UNUSED_RESULT int duo_p1_enroll_take_key(duo_p1_enroll *s, duo_p1_key **out, uint8_t device_secret[32]);
 
+/* After a successful round 4, for a caller that checks the confirmation
+ * itself from storage (so it survives a restart and can be repeated): the key
+ * and the first device secret H(sid, x1*Q2) (SECRET, 32 bytes), which the
+ * confirmation must be MACed with. The caller then checks a confirmation as
+ * duo_p1_enroll_confirm does: sid equal, Q equal, MAC
+ * (duo_wire_mac_input_enroll_confirm + duo_mac_check) under that secret.
+ * The caller owns *out. The session is spent afterwards (confirm fails). */
+DUO_WARN_UNUSED_RESULT int duo_p1_enroll_take_opened_key(duo_p1_enroll *s, duo_p1_key **out,
+                                                         uint8_t device_secret[32]);
+
 /* ---- signing (DESIGN 3.3, two rounds) ---- */
 typedef struct duo_p1_sign duo_p1_sign;
 

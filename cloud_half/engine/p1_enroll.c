@@ -232,16 +232,16 @@ int duo_p1_enroll_key_share(duo_p1_enroll *s, const duo_enroll_key_share_req *re
     memcpy(dbind.sid, s->sid, 32);
     dbind.role = DUO_ROLE_DEVICE;
     if ((r = duo_point_parse(s->ec, &s->q2, req->q2, sizeof req->q2)) != DUO_OK) {
-        r = duo__p1_map(r, DUO_E_BAD_POINT);
+        r = duo__map_peer_error(r, DUO_E_BAD_POINT);
         goto out;
     }
     if ((r = duo_dlog_proof_parse(s->ec, &pok, req->q2_proof, sizeof req->q2_proof)) != DUO_OK ||
         (r = duo_dlog_verify(s->ec, &pok, &s->q2, &dbind, "Q2")) != DUO_OK) {
-        r = duo__p1_map(r, DUO_E_BAD_PROOF);
+        r = duo__map_peer_error(r, DUO_E_BAD_PROOF);
         goto out;
     }
     if ((r = duo_point_add(s->ec, &s->q, &s->q1, &s->q2)) != DUO_OK) {
-        r = duo__p1_map(r, DUO_E_BAD_POINT);
+        r = duo__map_peer_error(r, DUO_E_BAD_POINT);
         goto out;
     }
     if (s->paillier == NULL && (r = duo_paillier_keygen(&s->paillier, s->bits)) != DUO_OK) {
@@ -349,12 +349,12 @@ int duo_p1_enroll_pdl_challenge(duo_p1_enroll *s, const duo_enroll_pdl_challenge
     }
     BN_set_flags(s->alpha, BN_FLG_CONSTTIME);
     if ((r = duo_paillier_ciphertext_parse(pk, c, req->c_prime.ptr, req->c_prime.len)) != DUO_OK) {
-        r = duo__p1_map(r, DUO_E_BAD_CIPHERTEXT);
+        r = duo__map_peer_error(r, DUO_E_BAD_CIPHERTEXT);
         goto out;
     }
     memcpy(s->ab_commitment, req->ab_commitment, 32);
     if ((r = duo_paillier_decrypt(s->paillier, s->alpha, c)) != DUO_OK) {
-        r = duo__p1_map(r, DUO_E_BAD_CIPHERTEXT);
+        r = duo__map_peer_error(r, DUO_E_BAD_CIPHERTEXT);
         goto out;
     }
     /* alpha = 0 mod q would make alpha*G infinity: only a device that cheats
@@ -421,7 +421,7 @@ int duo_p1_enroll_pdl_open(duo_p1_enroll *s, const duo_enroll_pdl_open_req *req,
     duo_transcript_bytes(&t, "a", req->a, sizeof req->a);
     duo_transcript_bytes(&t, "b", req->b, sizeof req->b);
     if ((r = duo_commit_check(&t, req->ab_opening, s->ab_commitment)) != DUO_OK) {
-        r = duo__p1_map(r, DUO_E_BAD_COMMITMENT);
+        r = duo__map_peer_error(r, DUO_E_BAD_COMMITMENT);
         goto out;
     }
     if ((bnctx = BN_CTX_secure_new()) == NULL || (a = BN_new()) == NULL || (b = BN_new()) == NULL ||
@@ -540,6 +540,43 @@ int duo_p1_enroll_take_key(duo_p1_enroll *s, duo_p1_key **out, uint8_t device_se
     }
     if (out == NULL || device_secret == NULL) {
         return p1e_leave(s, DUO_E_INVALID_ARG, 0);
+    }
+    r = duo_p1_key_new(out, s->ec, s->key_id, &s->x1, &s->q, &s->q2, s->paillier);
+    s->paillier = NULL; /* taken on success and on failure */
+    if (r == DUO_OK) {
+        memcpy(device_secret, s->device_secret, 32);
+    }
+    duo_memzero(&s->x1, sizeof s->x1);
+    duo_memzero(s->device_secret, sizeof s->device_secret);
+    return p1e_leave(s, r, P1E_TAKEN);
+}
+
+int duo_p1_enroll_take_opened_key(duo_p1_enroll *s, duo_p1_key **out, uint8_t device_secret[32]) {
+    int r;
+    duo_point shared;
+    uint8_t shared_bytes[33];
+
+    if (s == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    if (out != NULL) {
+        *out = NULL;
+    }
+    if ((r = p1e_enter(s, P1E_OPENED)) != DUO_OK) {
+        return r;
+    }
+    if (out == NULL || device_secret == NULL) {
+        return p1e_leave(s, DUO_E_INVALID_ARG, 0);
+    }
+    /* The same derivation as duo_p1_enroll_confirm. */
+    if ((r = duo_point_mul(s->ec, &shared, &s->q2, &s->x1)) == DUO_OK) {
+        duo_point_serialize(s->ec, shared_bytes, &shared);
+        r = duo__device_secret(s->device_secret, s->sid, shared_bytes);
+    }
+    duo_memzero(&shared, sizeof shared);
+    duo_memzero(shared_bytes, sizeof shared_bytes);
+    if (r != DUO_OK) {
+        return p1e_leave(s, r, 0);
     }
     r = duo_p1_key_new(out, s->ec, s->key_id, &s->x1, &s->q, &s->q2, s->paillier);
     s->paillier = NULL; /* taken on success and on failure */

@@ -184,16 +184,16 @@ int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_
     }
     duo_transcript_bytes(&t, "R2", req->r2, sizeof req->r2);
     if ((r = duo_commit_check(&t, req->r2_opening, s->r2_commitment)) != DUO_OK) {
-        r = duo__p1_map(r, DUO_E_BAD_COMMITMENT);
+        r = duo__map_peer_error(r, DUO_E_BAD_COMMITMENT);
         goto out;
     }
     if ((r = duo_point_parse(s->ec, &r2, req->r2, sizeof req->r2)) != DUO_OK) {
-        r = duo__p1_map(r, DUO_E_BAD_POINT);
+        r = duo__map_peer_error(r, DUO_E_BAD_POINT);
         goto out;
     }
     if ((r = duo_dlog_proof_parse(s->ec, &k2_proof, req->r2_proof, sizeof req->r2_proof)) != DUO_OK ||
         (r = duo_dlog_verify(s->ec, &k2_proof, &r2, &dbind, "R2")) != DUO_OK) {
-        r = duo__p1_map(r, DUO_E_BAD_PROOF);
+        r = duo__map_peer_error(r, DUO_E_BAD_PROOF);
         goto out;
     }
     /* 4. R = k1*R2, r = x(R) mod q != 0. */
@@ -201,7 +201,7 @@ int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_
         goto out;
     }
     if ((r = duo_point_x_mod_q(s->ec, &rx, &big_r)) != DUO_OK) {
-        r = duo__p1_map(r, DUO_E_BAD_SCALAR);
+        r = duo__map_peer_error(r, DUO_E_BAD_SCALAR);
         goto out;
     }
     /* 5. c3: exact length, 0 < c3 < N^2, gcd(c3, N) = 1. */
@@ -212,12 +212,12 @@ int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_
     }
     BN_set_flags(m, BN_FLG_CONSTTIME);
     if ((r = duo_paillier_ciphertext_parse(pk, c3, req->c3.ptr, req->c3.len)) != DUO_OK) {
-        r = duo__p1_map(r, DUO_E_BAD_CIPHERTEXT);
+        r = duo__map_peer_error(r, DUO_E_BAD_CIPHERTEXT);
         goto out;
     }
     /* 6. s' = Dec(c3) (CRT, constant time); s = k1^-1 s' mod q. */
     if ((r = duo_paillier_decrypt(s->key->paillier, m, c3)) != DUO_OK) {
-        r = duo__p1_map(r, DUO_E_BAD_CIPHERTEXT);
+        r = duo__map_peer_error(r, DUO_E_BAD_CIPHERTEXT);
         goto out;
     }
     if ((r = duo_scalar_from_bn_mod(s->ec, &sp, m)) != DUO_OK) {
@@ -236,7 +236,7 @@ int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_
      * means a malicious device (Lindell's abort rule; the caller freezes the
      * key). The signature never leaves the engine in that case. */
     if ((r = duo_ecdsa_normalize(s->ec, sig)) != DUO_OK) {
-        r = duo__p1_map(r, DUO_E_PEER_CHEATED);
+        r = duo__map_peer_error(r, DUO_E_PEER_CHEATED);
         goto out;
     }
     if (duo_ecdsa_verify(s->ec, sig, s->digest, &s->key->q) != DUO_OK) {

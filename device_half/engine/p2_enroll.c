@@ -240,32 +240,32 @@ int duo_p2_enroll_on_key_share(duo_p2_enroll *s, const duo_enroll_key_share_resp
     duo_transcript_bytes(&t, "Q1", resp->q1, sizeof resp->q1);
     duo_transcript_bytes(&t, "proof", resp->q1_proof, sizeof resp->q1_proof);
     if ((r = duo_commit_check(&t, resp->q1_opening, s->q1_commitment)) != DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_COMMITMENT);
+        r = duo__map_peer_error(r, DUO_E_BAD_COMMITMENT);
         goto out;
     }
     /* 2. Q1 on the curve; 3. PoK(x1) bound to sid, role cloud, "Q1". */
     if ((r = duo_point_parse(s->ec, &s->q1, resp->q1, sizeof resp->q1)) != DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_POINT);
+        r = duo__map_peer_error(r, DUO_E_BAD_POINT);
         goto out;
     }
     if ((r = duo_dlog_proof_parse(s->ec, &pok, resp->q1_proof, sizeof resp->q1_proof)) != DUO_OK ||
         (r = duo_dlog_verify(s->ec, &pok, &s->q1, &cbind, "Q1")) != DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_PROOF);
+        r = duo__map_peer_error(r, DUO_E_BAD_PROOF);
         goto out;
     }
     /* 4. N: exactly the agreed size, odd, not prime, not a square, no factor
      * below 2^16. */
     if ((r = duo_paillier_pub_parse(&s->pk, resp->paillier_n.ptr, resp->paillier_n.len, s->bits)) != DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_MODULUS);
+        r = duo__map_peer_error(r, DUO_E_BAD_MODULUS);
         goto out;
     }
     /* 5. L_N (gcd(N, phi(N)) = 1); 6. Pi-mod (Paillier-Blum). */
     if ((r = duo_zk_ln_verify(s->pk, &cbind, resp->proof_ln.ptr, resp->proof_ln.len)) != DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_PROOF);
+        r = duo__map_peer_error(r, DUO_E_BAD_PROOF);
         goto out;
     }
     if ((r = duo_zk_mod_verify(s->pk, &cbind, resp->proof_mod.ptr, resp->proof_mod.len)) != DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_PROOF);
+        r = duo__map_peer_error(r, DUO_E_BAD_PROOF);
         goto out;
     }
     /* 7. ckey: exact length, 0 < c < N^2, gcd(c, N) = 1. */
@@ -274,18 +274,18 @@ int duo_p2_enroll_on_key_share(duo_p2_enroll *s, const duo_enroll_key_share_resp
         goto out;
     }
     if ((r = duo_paillier_ciphertext_parse(s->pk, s->ckey, resp->ckey.ptr, resp->ckey.len)) != DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_CIPHERTEXT);
+        r = duo__map_peer_error(r, DUO_E_BAD_CIPHERTEXT);
         goto out;
     }
     /* 8. L_P: ckey encrypts a value in the range (Lindell 2017 appendix A). */
     if ((r = duo_zk_range_verify(s->ec, s->pk, &cbind, s->ckey, resp->proof_range.ptr, resp->proof_range.len)) !=
         DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_PROOF);
+        r = duo__map_peer_error(r, DUO_E_BAD_PROOF);
         goto out;
     }
     /* 9. Q = Q1 + Q2 is not infinity. */
     if ((r = duo_point_add(s->ec, &s->q, &s->q1, &s->q2)) != DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_POINT);
+        r = duo__map_peer_error(r, DUO_E_BAD_POINT);
         goto out;
     }
 
@@ -434,11 +434,11 @@ int duo_p2_enroll_on_pdl_open(duo_p2_enroll *s, const duo_enroll_pdl_open_resp *
     }
     duo_transcript_bytes(&t, "alphaG", resp->alpha_point, sizeof resp->alpha_point);
     if ((r = duo_commit_check(&t, resp->alpha_opening, s->alpha_commitment)) != DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_COMMITMENT);
+        r = duo__map_peer_error(r, DUO_E_BAD_COMMITMENT);
         goto out;
     }
     if ((r = duo_point_parse(s->ec, &alpha_g, resp->alpha_point, sizeof resp->alpha_point)) != DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_POINT);
+        r = duo__map_peer_error(r, DUO_E_BAD_POINT);
         goto out;
     }
     if (!duo_point_eq_var(s->ec, &alpha_g, &s->qprime)) {

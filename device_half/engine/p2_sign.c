@@ -197,12 +197,12 @@ int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp, duo_si
     dbind.role = DUO_ROLE_DEVICE;
     /* R1 valid, PoK(k1) "R1" under sid. */
     if ((r = duo_point_parse(s->ec, &r1, resp->r1, sizeof resp->r1)) != DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_POINT);
+        r = duo__map_peer_error(r, DUO_E_BAD_POINT);
         goto out;
     }
     if ((r = duo_dlog_proof_parse(s->ec, &pok, resp->r1_proof, sizeof resp->r1_proof)) != DUO_OK ||
         (r = duo_dlog_verify(s->ec, &pok, &r1, &cbind, "R1")) != DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_PROOF);
+        r = duo__map_peer_error(r, DUO_E_BAD_PROOF);
         goto out;
     }
     /* R = k2*R1, r = x(R) mod q != 0. */
@@ -210,7 +210,7 @@ int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp, duo_si
         goto out;
     }
     if ((r = duo_point_x_mod_q(s->ec, &rx, &big_r)) != DUO_OK) {
-        r = duo__p2_map(r, DUO_E_BAD_SCALAR);
+        r = duo__map_peer_error(r, DUO_E_BAD_SCALAR);
         goto out;
     }
     /* x2 = x2' + KDF(PIN). A wrong PIN gives another x2, so the PIN proof
