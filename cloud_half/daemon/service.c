@@ -2,8 +2,9 @@
  *
  * Threads: handlers run on the server's worker threads, concurrently. Shared
  * state is (a) the session table (sess_mu), (b) the store connection pool
- * (ks_mu; one SQLite connection per handler at a time), (c) the Paillier pool
- * (pool_mu). Key state lives only in the store; every change goes through
+ * (ks_mu guards only the free list; workers + 1 connections, so no handler
+ * waits for one and no crypto runs under a shared lock), (c) the Paillier
+ * pool (pool_mu). Key state lives only in the store; every change goes through
  * one store transaction with its audit entry, guarded by the row version
  * (optimistic concurrency: re-read and retry on DUO_E_CONFLICT).
  *
@@ -634,6 +635,52 @@ static int h_enroll_pdl_challenge(hctx *h, const uint8_t *in, size_t in_len, uin
     return resp_take(resp, resp_len, r, o, ol);
 }
 
+static int bn_out(uint8_t *out, size_t cap, size_t *len, const BIGNUM *bn) {
+    int n = BN_num_bytes(bn);
+    if (n <= 0 || (size_t)n > cap) return DUO_E_INTERNAL;
+    if (BN_bn2bin(bn, out) != n) return DUO_E_INTERNAL;
+    *len = (size_t)n;
+    return DUO_OK;
+}
+
+/* After a successful round 4: stores the key as pending together with its
+ * enrolment record (sid, token), so the confirmation is checked from the
+ * store alone: it survives a daemon restart and can be repeated. */
+static int enrol_persist(hctx *h, session *x) {
+    duo_service *s = h->s;
+    duo_p1_key *key = NULL;
+    uint8_t devsec[32];
+    duo_key_secrets *sec = NULL;
+    duo_key_info ki;
+    int r = duo_p1_enroll_take_opened_key(x->en, &key, devsec);
+    if (r != DUO_OK) goto out;
+    memset(&ki, 0, sizeof ki);
+    memcpy(ki.key_id, key->key_id, DUO_KEY_ID_LEN);
+    snprintf(ki.citizen_id, sizeof ki.citizen_id, "%s", x->citizen);
+    ki.paillier_bits = s->cfg.paillier_bits;
+    duo_point_serialize(s->ec, ki.q, &key->q);
+    duo_point_serialize(s->ec, ki.q2, &key->q2);
+    if (!(sec = duo_secure_malloc(sizeof *sec))) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    memset(sec, 0, sizeof *sec);
+    memcpy(sec->x1, key->x1.b, 32);
+    memcpy(sec->current, devsec, 32);
+    if ((r = bn_out(sec->p, sizeof sec->p, &sec->p_len, duo_paillier_priv_p(key->paillier))) != DUO_OK ||
+        (r = bn_out(sec->q, sizeof sec->q, &sec->q_len, duo_paillier_priv_q(key->paillier))) != DUO_OK)
+        goto out;
+    r = duo_keystore_key_insert_enrolment(h->ks, &ki, sec, x->sid, x->token, x->token_len, NULL);
+out:
+    duo_p1_key_free(key);
+    duo_memzero(devsec, sizeof devsec);
+    if (sec) {
+        duo_key_secrets_clear(sec);
+        duo_secure_free(sec);
+    }
+    return r;
+}
+
 static int h_enroll_pdl_open(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
     duo_enroll_pdl_open_req req;
     duo_enroll_pdl_open_resp out;
@@ -649,76 +696,122 @@ static int h_enroll_pdl_open(hctx *h, const uint8_t *in, size_t in_len, uint8_t 
         }
         DETAIL(h->info, "enrolment aborted: the device's proof values are inconsistent");
     }
+    if (r == DUO_OK) r = enrol_persist(h, x);
     uint8_t *o = NULL;
     size_t ol = 0;
     if (r == DUO_OK) r = duo_wire_build_enroll_pdl_open_resp(&o, &ol, &out);
-    sess_release(h->s, x, r == DUO_OK ? 0 : DUO_E_SESSION_FAILED);
+    /* Done with the in-memory session either way: the confirmation is
+     * checked from the store (h_enroll_confirm). */
+    sess_release(h->s, x, r == DUO_OK ? DUO_E_PROTO_STATE : DUO_E_SESSION_FAILED);
     return resp_take(resp, resp_len, r, o, ol);
 }
 
-static int bn_out(uint8_t *out, size_t cap, size_t *len, const BIGNUM *bn) {
-    int n = BN_num_bytes(bn);
-    if (n <= 0 || (size_t)n > cap) return DUO_E_INTERNAL;
-    if (BN_bn2bin(bn, out) != n) return DUO_E_INTERNAL;
-    *len = (size_t)n;
-    return DUO_OK;
-}
+#define AUDIT_ENROL_REPEAT "enrol.confirm_repeated"
 
+/* The confirmation, checked from the store alone (the pending row and its
+ * enrolment record were written by round 4), exactly as
+ * duo_p1_enroll_confirm checks it: the sid (the record is found by it), Q
+ * (constant-time), and the MAC under the first device secret. So it works
+ * after a daemon restart, and a repeated confirmation (reply lost) of a key
+ * that is already active succeeds again, idempotently, while the key still
+ * has its first secret (never rotated): the revocation code cannot be shown
+ * again, so the answer carries an empty one. */
 static int h_enroll_confirm(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
     duo_service *s = h->s;
     duo_enroll_confirm_req req;
     duo_enroll_confirm_resp out;
     memset(&out, 0, sizeof out);
-    session *x;
-    duo_p1_key *key = NULL;
-    uint8_t devsec[32];
+    uint8_t key_id[DUO_KEY_ID_LEN], mi[32];
+    duo_key_info ki;
     duo_key_secrets *sec = NULL;
-    int kill = DUO_E_SESSION_FAILED;
     int r = duo_wire_parse_enroll_confirm_req(&req, in, in_len);
     if (r != DUO_OK) return r;
-    if ((r = sess_take(s, &x, req.sid, SESS_ENROL, h->info)) != DUO_OK) return r;
-    if ((r = duo_p1_enroll_confirm(x->en, &req)) != DUO_OK) {
-        if (r == DUO_E_UNAUTHENTICATED || r == DUO_E_BAD_SIGNATURE)
-            DETAIL(h->info, "enrolment confirmation rejected: bad MAC or public key; start again");
-        goto out;
+    if ((r = duo_wire_mac_input_enroll_confirm(mi, &req)) != DUO_OK) return r;
+    r = duo_keystore_enrolment_key(h->ks, key_id, req.sid);
+    if (r == DUO_E_NOT_FOUND) {
+        /* Say what we know from the in-memory sessions, if anything. */
+        session *x = NULL;
+        duo_call_info tmp;
+        memset(&tmp, 0, sizeof tmp);
+        int sr = sess_take(s, &x, req.sid, SESS_ENROL, &tmp);
+        if (sr == DUO_OK) {
+            sess_release(s, x, 0);
+            DETAIL(h->info, "this enrolment has not completed its four rounds; it cannot be confirmed yet");
+            return DUO_E_PROTO_STATE;
+        }
+        if (sr != DUO_E_NOT_FOUND) {
+            snprintf(h->info->detail, sizeof h->info->detail, "%s", tmp.detail);
+            return sr;
+        }
+        DETAIL(h->info, "no such enrolment (unknown session id, or abandoned and purged); enrol again");
+        return DUO_E_NOT_FOUND;
     }
-    if ((r = duo_p1_enroll_take_key(x->en, &key, devsec)) != DUO_OK) goto out;
-    {
-        duo_key_info ki;
-        memset(&ki, 0, sizeof ki);
-        memcpy(ki.key_id, key->key_id, DUO_KEY_ID_LEN);
-        snprintf(ki.citizen_id, sizeof ki.citizen_id, "%s", x->citizen);
-        ki.paillier_bits = s->cfg.paillier_bits;
-        duo_point_serialize(s->ec, ki.q, &key->q);
-        duo_point_serialize(s->ec, ki.q2, &key->q2);
-        sec = duo_secure_malloc(sizeof *sec);
-        if (!sec) {
-            r = DUO_E_NOMEM;
+    if (r != DUO_OK) return r;
+    if (!(sec = duo_secure_malloc(sizeof *sec))) return DUO_E_NOMEM;
+    for (int attempt = 0; attempt < RETRIES; attempt++) {
+        if ((r = duo_keystore_key_get(h->ks, &ki, sec, key_id)) != DUO_OK) {
+            if (r == DUO_E_NOT_FOUND)
+                DETAIL(h->info, "no such enrolment (abandoned and purged); enrol again");
+            else if (r == DUO_E_STATE_CORRUPT)
+                DETAIL(h->info, "the stored key failed its integrity check; contact the operator");
             goto out;
         }
-        memset(sec, 0, sizeof *sec);
-        memcpy(sec->x1, key->x1.b, 32);
-        memcpy(sec->current, devsec, 32);
-        if ((r = bn_out(sec->p, sizeof sec->p, &sec->p_len, duo_paillier_priv_p(key->paillier))) != DUO_OK ||
-            (r = bn_out(sec->q, sizeof sec->q, &sec->q_len, duo_paillier_priv_q(key->paillier))) != DUO_OK)
+        if (ki.state != DUO_KEY_PENDING && ki.state != DUO_KEY_ACTIVE && ki.state != DUO_KEY_LOCKED) {
+            r = final_err(&ki, h->info);
             goto out;
-        if ((r = duo_keystore_key_insert_pending(h->ks, &ki, sec, NULL)) != DUO_OK) goto out;
+        }
+        if (!duo_ct_eq(req.public_key, ki.q, DUO_KEY_POINT_LEN)) {
+            DETAIL(h->info, "enrolment confirmation rejected: bad MAC or public key; start again");
+            r = DUO_E_SESSION_MISMATCH;
+            goto out;
+        }
+        if (ki.state != DUO_KEY_PENDING && (ki.secret_version != 1 || ki.has_pending_secret)) {
+            /* Not the first secret any more: the device has used the key
+             * since, so it already knows the confirmation went through. */
+            DETAIL(h->info, "this enrolment was confirmed and the key has been used since; nothing to confirm");
+            r = DUO_E_PROTO_STATE;
+            goto out;
+        }
+        /* While secret_version == 1 and no pending secret, current is the
+         * first device secret H(sid, x1*Q2) stored by round 4. */
+        if (duo_mac_check(sec->current, mi, req.mac) != DUO_OK) {
+            DETAIL(h->info, "enrolment confirmation rejected: bad MAC or public key; start again");
+            r = DUO_E_UNAUTHENTICATED;
+            goto out;
+        }
+        if (ki.state != DUO_KEY_PENDING) {
+            char detail[300];
+            snprintf(detail, sizeof detail,
+                     "repeated confirmation of an active key (reply lost?): accepted, revocation code not shown "
+                     "again; %s",
+                     h->info->peer);
+            duo_audit_event ev = {.kind = AUDIT_ENROL_REPEAT, .key_id = key_id, .citizen_id = ki.citizen_id,
+                                  .detail = detail};
+            if ((r = duo_keystore_audit_append(h->ks, NULL, &ev)) != DUO_OK) goto out;
+            out.revocation_code[0] = '\0';
+            break;
+        }
         if ((r = duo__random_code(out.revocation_code, sizeof out.revocation_code, REVOCATION_CODE_BYTES, 4)) !=
             DUO_OK)
             goto out;
         char detail[160];
-        snprintf(detail, sizeof detail, "key active; paillier %u bits; %s", s->cfg.paillier_bits, h->info->peer);
-        duo_audit_event ev = {.kind = DUO_AUDIT_ENROL_DONE, .key_id = ki.key_id, .citizen_id = ki.citizen_id,
+        snprintf(detail, sizeof detail, "key active; paillier %u bits; %s", ki.paillier_bits, h->info->peer);
+        duo_audit_event ev = {.kind = DUO_AUDIT_ENROL_DONE, .key_id = key_id, .citizen_id = ki.citizen_id,
                               .detail = detail};
-        r = duo_keystore_key_activate(h->ks, ki.key_id, x->token, x->token_len,
-                                      (const uint8_t *)out.revocation_code, strlen(out.revocation_code), &ev);
+        r = duo_keystore_enrolment_activate(h->ks, req.sid, (const uint8_t *)out.revocation_code,
+                                            strlen(out.revocation_code), &ev);
+        if (r == DUO_E_PROTO_STATE) { /* activated meanwhile by a concurrent copy of this request */
+            duo_memzero(&out, sizeof out);
+            r = DUO_E_CONFLICT;
+            continue;
+        }
         if (r == DUO_E_TOKEN_INVALID)
             DETAIL(h->info, "enrolment token was used meanwhile (by another enrolment); ask for a new one");
         else if (r == DUO_E_TOKEN_EXPIRED)
             DETAIL(h->info, "enrolment token expired during enrolment; ask for a new one");
-        if (r != DUO_OK) goto out;
+        break;
     }
-    kill = DUO_E_PROTO_STATE; /* done: a second confirm is "already used" */
+    if (r != DUO_OK) goto out;
     {
         uint8_t *o = NULL;
         size_t ol = 0;
@@ -729,14 +822,9 @@ static int h_enroll_confirm(hctx *h, const uint8_t *in, size_t in_len, uint8_t *
         }
     }
 out:
-    sess_release(s, x, kill);
-    duo_p1_key_free(key);
-    duo_memzero(devsec, sizeof devsec);
     duo_memzero(&out, sizeof out);
-    if (sec) {
-        duo_key_secrets_clear(sec);
-        duo_secure_free(sec);
-    }
+    duo_key_secrets_clear(sec);
+    duo_secure_free(sec);
     return r;
 }
 
@@ -816,12 +904,23 @@ static int h_sign_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **res
         uint8_t *o = NULL;
         size_t ol = 0;
         r = duo_wire_build_sign_start_resp(&o, &ol, &out);
+        /* Deadline passed or client cancelled while we worked: the device
+         * will never see this answer, so do not leave the key's one live
+         * session behind (the next SignStart would get SESSION_BUSY until
+         * the session expires). A cancel that arrives after this check, while
+         * the answer is on its way, still leaves it live until session_ttl_s. */
+        if (r == DUO_OK && duo_call_info_expired(h->info)) {
+            free(o);
+            o = NULL;
+            DETAIL(h->info, "deadline exceeded or call cancelled; the signing session was released: start again");
+            r = DUO_E_TIMEOUT;
+        }
         if (r == DUO_OK) {
             *resp = o;
             *resp_len = ol;
         }
     }
-    sess_release(s, x, r == DUO_OK ? 0 : DUO_E_SESSION_FAILED);
+    sess_release(s, x, r == DUO_OK ? 0 : r == DUO_E_TIMEOUT ? DUO_E_SESSION_EXPIRED : DUO_E_SESSION_FAILED);
 out:
     duo_p1_key_free(key);
     duo_memzero(used, sizeof used);
@@ -1214,14 +1313,18 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
         snprintf(err, cap, "cannot create the curve context: %s", duo_strerror(r));
         goto fail;
     }
-    /* One connection, shared under ks_mu. Several connections in this process
-     * would be better for reads, but duo__keystore_sqlite_open() open()s and
-     * close()s the database file itself, and on Linux that close drops the
-     * POSIX locks of every SQLite connection this process already has on it:
-     * another process (the admin CLI) then believes it is the last user,
-     * checkpoints and deletes the WAL under us, and writes are lost. Until the
-     * store stops doing that, the daemon keeps exactly one connection. */
-    s->n_ks = 1;
+    /* One store connection per handler thread, plus one for the loop thread
+     * (maintenance timer): a handler takes a connection for its whole call
+     * and never waits for one, so the heavy crypto of different keys
+     * (Paillier decryption in SignFinish, PDL decryption, proofs and prime
+     * generation in enrolment) runs in parallel on all cores; ks_mu only
+     * guards the free list. SQLite serialises the writers (BEGIN IMMEDIATE,
+     * busy timeout) and WAL lets the readers run beside them. This needs the
+     * store fix of 8274b1d (duo__keystore_sqlite_open() no longer open()s and
+     * close()s an existing database file, which dropped this process's POSIX
+     * locks and let another process delete the WAL under us; regression test:
+     * tests/integration/store/test_store_connections.c). */
+    s->n_ks = (cfg->workers > 0 ? cfg->workers : 4) + 1;
     s->ks_all = calloc(s->n_ks, sizeof *s->ks_all);
     s->ks_free = calloc(s->n_ks, sizeof *s->ks_free);
     if (!s->ks_all || !s->ks_free) {

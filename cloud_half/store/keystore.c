@@ -202,6 +202,65 @@ int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info,
     return r;
 }
 
+static int hash_secret_input(uint8_t out[32], const uint8_t *in, size_t len);
+
+int duo_keystore_key_insert_enrolment(duo_keystore *ks, const duo_key_info *info,
+                                      const duo_key_secrets *sec, const uint8_t sid[32],
+                                      const uint8_t *token, size_t token_len,
+                                      const duo_audit_event *ev) {
+    duo_key_info k;
+    duo_key_sealed s;
+    uint8_t th[32];
+    int r;
+    if (ks == NULL || info == NULL || sec == NULL || sid == NULL || !citizen_ok(info->citizen_id) ||
+        sec->p_len == 0 || sec->p_len > DUO_KEY_PRIME_MAX || sec->q_len == 0 ||
+        sec->q_len > DUO_KEY_PRIME_MAX || sec->has_pending)
+        return DUO_E_INVALID_ARG;
+    if (ks->be.ops->enrol_insert == NULL) return DUO_E_UNSUPPORTED;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    if ((r = hash_secret_input(th, token, token_len)) != DUO_OK) return r;
+    memset(&k, 0, sizeof k);
+    memcpy(k.key_id, info->key_id, sizeof k.key_id);
+    memcpy(k.citizen_id, info->citizen_id, strlen(info->citizen_id));
+    k.state = DUO_KEY_PENDING;
+    k.paillier_bits = info->paillier_bits;
+    memcpy(k.q, info->q, sizeof k.q);
+    memcpy(k.q2, info->q2, sizeof k.q2);
+    k.version = 1;
+    k.secret_version = 1;
+    if ((r = seal_all(ks, &s, k.key_id, k.secret_version, sec)) == DUO_OK)
+        r = ks->be.ops->enrol_insert(ks->be.impl, &k, &s, sid, th, ev, ks_now(ks));
+    duo_memzero(&s, sizeof s);
+    duo_memzero(th, sizeof th);
+    return r;
+}
+
+int duo_keystore_enrolment_key(duo_keystore *ks, uint8_t key_id[DUO_KEY_ID_LEN], const uint8_t sid[32]) {
+    uint8_t th[32];
+    int r;
+    if (ks == NULL || key_id == NULL || sid == NULL) return DUO_E_INVALID_ARG;
+    if (ks->be.ops->enrol_get == NULL) return DUO_E_UNSUPPORTED;
+    r = ks->be.ops->enrol_get(ks->be.impl, key_id, th, sid);
+    duo_memzero(th, sizeof th);
+    return r;
+}
+
+int duo_keystore_enrolment_activate(duo_keystore *ks, const uint8_t sid[32], const uint8_t *revocation_code,
+                                    size_t revocation_code_len, const duo_audit_event *ev) {
+    uint8_t key_id[DUO_KEY_ID_LEN], th[32], rh[32];
+    int r;
+    if (ks == NULL || sid == NULL) return DUO_E_INVALID_ARG;
+    if (ks->be.ops->enrol_get == NULL) return DUO_E_UNSUPPORTED;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    if ((r = hash_secret_input(rh, revocation_code, revocation_code_len)) != DUO_OK) goto out;
+    if ((r = ks->be.ops->enrol_get(ks->be.impl, key_id, th, sid)) != DUO_OK) goto out;
+    r = ks->be.ops->key_activate(ks->be.impl, key_id, th, rh, ev, ks_now(ks));
+out:
+    duo_memzero(th, sizeof th);
+    duo_memzero(rh, sizeof rh);
+    return r;
+}
+
 int duo_keystore_key_get(duo_keystore *ks, duo_key_info *info, duo_key_secrets *sec,
                          const uint8_t key_id[DUO_KEY_ID_LEN]) {
     duo_key_sealed *s = NULL;

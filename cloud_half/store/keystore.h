@@ -171,6 +171,14 @@ typedef struct duo_keystore_backend_ops {
     /* begin != 0: start a read snapshot (reads between see one consistent
      * state); begin == 0: end it. Used by audit verification. */
     int (*read_snapshot)(void *impl, int begin);
+    /* Like key_insert, plus the enrolment record (sid, key id, token hash) in
+     * the same transaction. */
+    int (*enrol_insert)(void *impl, const duo_key_info *info, const duo_key_sealed *sealed,
+                        const uint8_t sid[32], const uint8_t token_hash[32],
+                        const duo_audit_event *ev, int64_t now);
+    /* The key id and token hash recorded for an enrolment sid (DUO_E_NOT_FOUND). */
+    int (*enrol_get)(void *impl, uint8_t key_id[DUO_KEY_ID_LEN], uint8_t token_hash[32],
+                     const uint8_t sid[32]);
 } duo_keystore_backend_ops;
 
 typedef struct duo_keystore_backend {
@@ -221,6 +229,34 @@ DUO_WARN_UNUSED_RESULT int duo_store_sha256(uint8_t out[32], const uint8_t *in, 
 DUO_WARN_UNUSED_RESULT int duo_keystore_key_insert_pending(duo_keystore *ks,
                                                            const duo_key_info *info,
                                                            const duo_key_secrets *sec,
+                                                           const duo_audit_event *ev);
+
+/* Enrolment records (schema v2): written when enrolment round 4 succeeds so
+ * that the confirmation can be checked from the database alone (after a
+ * restart, or repeated after a lost reply).
+ *
+ * duo_keystore_key_insert_enrolment: duo_keystore_key_insert_pending plus, in
+ * the same transaction, the record sid -> key id, SHA-256(token). The record
+ * lives as long as the key row (deleted with a purged pending key).
+ * Returns: as duo_keystore_key_insert_pending (DUO_E_EXISTS also for a taken sid). */
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_insert_enrolment(duo_keystore *ks,
+                                                             const duo_key_info *info,
+                                                             const duo_key_secrets *sec,
+                                                             const uint8_t sid[32],
+                                                             const uint8_t *token, size_t token_len,
+                                                             const duo_audit_event *ev);
+
+/* The key id recorded for an enrolment sid.
+ * Returns: DUO_OK; DUO_E_NOT_FOUND; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_enrolment_key(duo_keystore *ks,
+                                                      uint8_t key_id[DUO_KEY_ID_LEN],
+                                                      const uint8_t sid[32]);
+
+/* duo_keystore_key_activate for the key and token recorded for sid.
+ * Returns: as duo_keystore_key_activate. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_enrolment_activate(duo_keystore *ks, const uint8_t sid[32],
+                                                           const uint8_t *revocation_code,
+                                                           size_t revocation_code_len,
                                                            const duo_audit_event *ev);
 
 /* Reads a key. sec may be NULL (nothing secret is opened then).

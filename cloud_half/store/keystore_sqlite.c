@@ -19,7 +19,7 @@
 
 #include "duosign/mem.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 /* Schema v1. The audit triggers stop accidental updates and deletes; they are
  * not a security boundary (the hash chain is). */
@@ -61,6 +61,16 @@ static const char schema_v1[] =
     " BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;"
     "PRAGMA user_version = 1;";
 
+/* v2: the enrolment record written when round 4 succeeds, so a confirmation
+ * can be checked (and repeated) from the database alone, also after a
+ * restart: the enrolment sid, the key it created and the token it consumes. */
+static const char schema_v1_to_v2[] =
+    "CREATE TABLE IF NOT EXISTS enrolments("
+    " sid BLOB PRIMARY KEY NOT NULL CHECK(length(sid) = 32),"
+    " key_id BLOB NOT NULL UNIQUE REFERENCES keys(key_id) ON DELETE CASCADE,"
+    " token_hash BLOB NOT NULL CHECK(length(token_hash) = 32));"
+    "PRAGMA user_version = 2;";
+
 #define KEY_COLS                                                                            \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"   \
@@ -92,6 +102,8 @@ enum {
     S_AUDIT_INSERT,
     S_AUDIT_HEAD_SET,
     S_AUDIT_LIST,
+    S_ENROL_INSERT,
+    S_ENROL_GET,
     S_COUNT
 };
 
@@ -144,6 +156,8 @@ static const char *const sql_text[S_COUNT] = {
     [S_AUDIT_HEAD_SET] = "UPDATE audit_head SET count = ?1, head = ?2 WHERE id = 1",
     [S_AUDIT_LIST] = "SELECT seq, time, kind, key_id, citizen_id, detail, prev_hash, hash"
                      " FROM audit WHERE seq >= ?1 ORDER BY seq",
+    [S_ENROL_INSERT] = "INSERT INTO enrolments(sid, key_id, token_hash) VALUES(?1, ?2, ?3)",
+    [S_ENROL_GET] = "SELECT key_id, token_hash FROM enrolments WHERE sid = ?1",
 };
 
 typedef struct sq {
@@ -345,13 +359,9 @@ static void sq_close(void *impl) {
     free(s);
 }
 
-static int sq_key_insert(void *impl, const duo_key_info *k, const duo_key_sealed *sl,
-                         const duo_audit_event *ev, int64_t now) {
-    sq *s = impl;
-    sqlite3_stmt *st;
+static int key_insert_tx(sq *s, const duo_key_info *k, const duo_key_sealed *sl, int64_t now) {
+    sqlite3_stmt *st = stmt(s, S_KEY_INSERT);
     int r;
-    if ((r = tx_begin(s)) != DUO_OK) return r;
-    st = stmt(s, S_KEY_INSERT);
     if ((r = bind_blob(st, 1, k->key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
         (r = bind_text(st, 2, k->citizen_id)) != DUO_OK || (r = bind_i64(st, 3, now)) != DUO_OK ||
         (r = bind_i64(st, 4, k->paillier_bits)) != DUO_OK ||
@@ -362,10 +372,48 @@ static int sq_key_insert(void *impl, const duo_key_info *k, const duo_key_sealed
         (r = bind_blob(st, 9, sl->q.data, sl->q.len)) != DUO_OK ||
         (r = bind_blob(st, 10, sl->current.data, sl->current.len)) != DUO_OK ||
         (r = bind_i64(st, 11, (int64_t)k->secret_version)) != DUO_OK)
+        return r;
+    return step_done(st); /* DUO_E_EXISTS on a taken key id */
+}
+
+static int sq_enrol_insert(void *impl, const duo_key_info *k, const duo_key_sealed *sl,
+                           const uint8_t *sid, const uint8_t *token_hash,
+                           const duo_audit_event *ev, int64_t now) {
+    sq *s = impl;
+    sqlite3_stmt *st;
+    int r;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    if ((r = key_insert_tx(s, k, sl, now)) != DUO_OK) goto out;
+    st = stmt(s, S_ENROL_INSERT);
+    if ((r = bind_blob(st, 1, sid, 32)) != DUO_OK ||
+        (r = bind_blob(st, 2, k->key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+        (r = bind_blob(st, 3, token_hash, 32)) != DUO_OK || (r = step_done(st)) != DUO_OK)
         goto out;
-    if ((r = step_done(st)) != DUO_OK) goto out; /* DUO_E_EXISTS on a taken key id */
     r = maybe_audit(s, ev, now);
 out:
+    return tx_end(s, r);
+}
+
+static int sq_enrol_get(void *impl, uint8_t *key_id, uint8_t *token_hash, const uint8_t *sid) {
+    sq *s = impl;
+    sqlite3_stmt *st = stmt(s, S_ENROL_GET);
+    int rc, r;
+    if ((r = bind_blob(st, 1, sid, 32)) != DUO_OK) return r;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) r = DUO_E_NOT_FOUND;
+    else if (rc != SQLITE_ROW) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    else if ((r = col_blob(st, 0, key_id, DUO_KEY_ID_LEN, DUO_KEY_ID_LEN, NULL)) == DUO_OK)
+        r = col_blob(st, 1, token_hash, 32, 32, NULL);
+    sqlite3_reset(st);
+    return r;
+}
+
+static int sq_key_insert(void *impl, const duo_key_info *k, const duo_key_sealed *sl,
+                         const duo_audit_event *ev, int64_t now) {
+    sq *s = impl;
+    int r;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    if ((r = key_insert_tx(s, k, sl, now)) == DUO_OK) r = maybe_audit(s, ev, now);
     return tx_end(s, r);
 }
 
@@ -749,6 +797,8 @@ static const duo_keystore_backend_ops sqlite_ops = {
     .audit_list = sq_audit_list,
     .audit_head = sq_audit_head,
     .read_snapshot = sq_read_snapshot,
+    .enrol_insert = sq_enrol_insert,
+    .enrol_get = sq_enrol_get,
 };
 
 /* ------------------------------------------------------------ open */
@@ -794,8 +844,8 @@ static int migrate(sqlite3 *db) {
         r = DUO_E_UNSUPPORTED; /* written by a newer duosign */
         goto out;
     }
-    if (v == 0) r = exec_sql(db, schema_v1);
-    /* Future: if (v == 1) r = exec_sql(db, schema_v1_to_v2); ... */
+    if (v == 0 && (r = exec_sql(db, schema_v1)) == DUO_OK) v = 1;
+    if (r == DUO_OK && v == 1) r = exec_sql(db, schema_v1_to_v2);
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");

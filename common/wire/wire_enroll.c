@@ -463,6 +463,11 @@ int duo_wire_parse_enroll_confirm_resp(duo_enroll_confirm_resp *out, const uint8
         goto out;
     }
     m = (const Duosign__V1__EnrollConfirmResponse *)pm;
+    /* Empty: a repeated confirmation (the code is shown only the first time). */
+    if (m->revocation_code == NULL || m->revocation_code[0] == '\0') {
+        r = DUO_OK;
+        goto out;
+    }
     if (!duo__wire_code_ok(m->revocation_code, DUO_REVOCATION_CODE_MAX + 1)) {
         r = DUO_E_BAD_FIELD;
         goto out;
@@ -485,7 +490,8 @@ int duo_wire_build_enroll_confirm_resp(uint8_t **out, size_t *out_len, const duo
     }
     *out = NULL;
     *out_len = 0;
-    if (msg == NULL || !duo__wire_code_ok(msg->revocation_code, sizeof msg->revocation_code)) {
+    if (msg == NULL ||
+        (msg->revocation_code[0] != '\0' && !duo__wire_code_ok(msg->revocation_code, sizeof msg->revocation_code))) {
         return DUO_E_INVALID_ARG;
     }
     m.revocation_code = (char *)(uintptr_t)msg->revocation_code;

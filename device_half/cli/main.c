@@ -148,6 +148,13 @@ static int parse_uint(const char *s, unsigned *out) {
     return 0;
 }
 
+/* An empty revocation code: the cloud had already accepted an earlier
+ * confirmation whose answer was lost, and shows the code only once. */
+#define NO_CODE_AGAIN                                                                                     \
+    "enrolment confirmed (the cloud had already accepted an earlier attempt); the revocation code is "   \
+    "shown only the first time and cannot be shown again. Without it, the key can still be revoked from " \
+    "this device (duosign revoke) or by the operator"
+
 /* Returns -1 to continue, or an exit code. */
 static int parse_opts(opts *o, int argc, char **argv) {
     int c;
@@ -600,7 +607,10 @@ static int open_state(session *s, const opts *o, int online) {
             return report(s, "confirming the enrolment", r);
         }
         if ((ex = save_state(s, o->state)) != EX_OK_) return ex;
-        printf("enrolment confirmed; revocation code: %s\n", code);
+        if (code[0] != '\0')
+            printf("enrolment confirmed; revocation code (keep it safe, shown once): %s\n", code);
+        else
+            printf("%s\n", NO_CODE_AGAIN);
     }
     return EX_OK_;
 }
@@ -684,7 +694,11 @@ static int cmd_enroll(const opts *o) {
     if (duo_device_key_id(s.ctx, kid) == DUO_OK) {
         printf("enrolled key ");
         print_hex(stdout, kid, sizeof kid);
-        printf(" at %s\nstate: %s\nrevocation code (keep it safe, shown once): %s\n", o->server, o->state, code);
+        printf(" at %s\nstate: %s\n", o->server, o->state);
+        if (code[0] != '\0')
+            printf("revocation code (keep it safe, shown once): %s\n", code);
+        else
+            printf("%s\n", NO_CODE_AGAIN);
     }
     ex = EX_OK_;
 out:

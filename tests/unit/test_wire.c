@@ -480,7 +480,7 @@ static void test_scalar_fields(void) {
 
     /* Revocation codes, through the protobuf-c struct. */
     {
-        static const char *const bad[] = {"", "abc\x01", "tab\there", "\x7f", "caf\xc3\xa9",
+        static const char *const bad[] = {"abc\x01", "tab\there", "\x7f", "caf\xc3\xa9",
                                           "0123456789012345678901234567890123456789012345678901234567890123X"};
         static const char *const good[] = {"A", "with space", "~!@#$%^&*()_+",
                                            "0123456789012345678901234567890123456789012345678901234567890123"};
@@ -503,9 +503,15 @@ static void test_scalar_fields(void) {
             DUO_CHECK(strcmp(cr.revocation_code, good[i]) == 0);
             free(e);
         }
-        /* Builder refuses what the parser would reject. */
+        /* Empty: a repeated confirmation, the code is not shown again. */
         memset(&cr, 0, sizeof cr);
-        DUO_EXPECT_ERR(duo_wire_build_enroll_confirm_resp(&e, &n, &cr), DUO_E_INVALID_ARG);
+        DUO_CHECK_OK(duo_wire_build_enroll_confirm_resp(&e, &n, &cr));
+        memset(&cr, 'x', sizeof cr);
+        DUO_CHECK_OK(duo_wire_parse_enroll_confirm_resp(&cr, e, n));
+        DUO_CHECK(cr.revocation_code[0] == '\0');
+        free(e);
+        e = NULL;
+        /* Builder refuses what the parser would reject. */
         memset(cr.revocation_code, 'A', sizeof cr.revocation_code); /* unterminated */
         DUO_EXPECT_ERR(duo_wire_build_enroll_confirm_resp(&e, &n, &cr), DUO_E_INVALID_ARG);
         strcpy(cr.revocation_code, "bad\n");

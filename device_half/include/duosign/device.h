@@ -201,7 +201,10 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_enroll(duo_device_ctx *ctx, const 
  *          transport and cloud errors.
  * Out:     revocation_code: NUL-terminated one-time code that revokes the key
  *                           without the device (show it to the citizen once);
- *                           may be NULL to ignore it.
+ *                           may be NULL to ignore it. Empty ("") when the
+ *                           cloud had already accepted an earlier attempt
+ *                           whose answer was lost: the code is shown only the
+ *                           first time (tell the user so; the key is active).
  * In:      code_cap: capacity of revocation_code (at least
  *                    DUO_DEVICE_REVOCATION_CODE_MAX + 1 when non-NULL).
  * The state becomes dirty (the confirmed flag); store it again. */

@@ -1,0 +1,121 @@
+/* Regression test for commit 8274b1d: several store connections in one
+ * process, and another process (the admin CLI) using the same database.
+ *
+ * duo__keystore_sqlite_open() used to open() and close() an existing database
+ * file before SQLite opened it. close() drops every POSIX (fcntl) lock this
+ * process holds on that file, including the SHARED locks of the connections
+ * already open, while SQLite still believes it holds them. Another process
+ * closing its connection then got the EXCLUSIVE lock, concluded it was the
+ * last user, checkpointed and deleted the WAL under us: later writes went to
+ * the unlinked WAL and were lost.
+ *
+ * The test: connections A and B; open a third, C (the old code dropped A's
+ * and B's locks here); write through A; close C; a child process (this
+ * binary, re-executed) opens the store, reads and closes like the admin CLI;
+ * then the WAL must still exist, and a write through B after that must be
+ * visible to yet another process. The daemon relies on this: it keeps one
+ * connection per handler thread (cloud_half/daemon/service.c). */
+#include <errno.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "store_test_util.h"
+
+/* Child mode: argv = [self, "--child", db, kek, token_hex_or_-] */
+static int child_main(char **argv) {
+    duo_kek kek;
+    duo_keystore *ks = NULL;
+    char err[256], cit[DUO_CITIZEN_ID_MAX + 1];
+    int rc = 0;
+    if (duo_kek_load_file(&kek, err, sizeof err, argv[3]) != DUO_OK) return 10;
+    if (duo_keystore_open_sqlite(&ks, argv[2], &kek, NULL) != DUO_OK) return 11;
+    if (strcmp(argv[4], "-") != 0) {
+        /* The token must be there (the parent's store clock is in 2023, so
+         * with the real clock here it reads as expired: still found). */
+        int r = duo_keystore_token_check(ks, cit, (const uint8_t *)argv[4], strlen(argv[4]));
+        if (r != DUO_OK && r != DUO_E_TOKEN_EXPIRED) rc = 12;
+    }
+    duo_keystore_free(ks); /* a last-connection close would checkpoint and delete the WAL */
+    duo_kek_clear(&kek);
+    return rc;
+}
+
+static const char *g_self;
+
+static int run_child(const store_env *e, const char *token) {
+    pid_t pid = fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+        execl(g_self, g_self, "--child", e->db, e->kek_path, token, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int wal_exists(const store_env *e) {
+    char p[PATH_MAX + 8];
+    struct stat st;
+    snprintf(p, sizeof p, "%s-wal", e->db);
+    return stat(p, &st) == 0;
+}
+
+static void test_third_connection_keeps_locks(void) {
+    store_env e;
+    duo_keystore *b = NULL, *c = NULL;
+    DUO_REQUIRE(env_open(&e) == DUO_OK); /* A = e.ks */
+    DUO_REQUIRE(env_open_ks(&e, &b) == DUO_OK);
+    DUO_REQUIRE(wal_exists(&e));
+    DUO_REQUIRE(env_open_ks(&e, &c) == DUO_OK); /* the old code dropped A's and B's locks here */
+    const char *ta = "token-through-connection-A-0001";
+    const char *tb = "token-through-connection-B-0002";
+    DUO_CHECK_OK(duo_keystore_token_insert(e.ks, (const uint8_t *)ta, strlen(ta), "CONN-A", 600, NULL));
+    duo_keystore_free(c);
+    c = NULL;
+    DUO_CHECK(wal_exists(&e));
+    /* Another process comes and goes (the admin CLI). */
+    DUO_CHECK(run_child(&e, ta) == 0);
+    DUO_CHECK(wal_exists(&e)); /* still ours: nobody checkpointed and deleted it under A and B */
+    /* A write after that must reach the real WAL, not an unlinked one. */
+    DUO_CHECK_OK(duo_keystore_token_insert(b, (const uint8_t *)tb, strlen(tb), "CONN-B", 600, NULL));
+    DUO_CHECK(run_child(&e, tb) == 0);
+    DUO_CHECK(run_child(&e, ta) == 0);
+    /* And both survive every connection closing (the last close checkpoints). */
+    duo_keystore_free(b);
+    b = NULL;
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_CHECK(run_child(&e, ta) == 0);
+    DUO_CHECK(run_child(&e, tb) == 0);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    uint64_t bad = 0, n = 0;
+    DUO_CHECK_OK(duo_keystore_audit_verify(e.ks, &bad, &n, NULL));
+    {
+        sqlite3 *db = NULL;
+        sqlite3_stmt *q = NULL;
+        DUO_REQUIRE(sqlite3_open(e.db, &db) == SQLITE_OK);
+        DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL) == SQLITE_OK);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(q, 0), "ok") == 0);
+        sqlite3_finalize(q);
+        DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM tokens", -1, &q, NULL) == SQLITE_OK);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 2);
+        sqlite3_finalize(q);
+        sqlite3_close(db);
+    }
+    env_close(&e);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 5 && strcmp(argv[1], "--child") == 0) return child_main(argv);
+    g_self = "/proc/self/exe";
+    static char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        g_self = self;
+    }
+    DUO_RUN(test_third_connection_keeps_locks);
+    return duo_test_finish();
+}
