@@ -438,7 +438,7 @@ static int range_verify_strict(const range_fixture *f, const uint8_t *in, size_t
     return duo__zk_range_verify_ex(g_ec, pub(f->sk), &g_bind, f->ckey, in, len, 0, NULL);
 }
 
-static void range_roundtrip(const duo_paillier_priv *sk) {
+static void range_roundtrip(const duo_paillier_priv *sk, int strict) {
     unsigned bits = duo_paillier_pub_bits(pub(sk));
     size_t nb = bits / 8u, len = duo_zk_range_bytes(bits);
     uint8_t *pr = malloc(len);
@@ -451,10 +451,12 @@ static void range_roundtrip(const duo_paillier_priv *sk) {
     t1 = now_ms();
     DUO_CHECK_OK(range_verify(&f, pr, len));
     t2 = now_ms();
-    DUO_CHECK_OK(range_verify_strict(&f, pr, len));
-    t3 = now_ms();
     report("L_P range", bits, len, t1 - t0, t2 - t1);
-    fprintf(stderr, "  [L_P range %u] verify without batching %.1f ms\n", bits, t3 - t2);
+    if (strict) {
+        DUO_CHECK_OK(range_verify_strict(&f, pr, len));
+        t3 = now_ms();
+        fprintf(stderr, "  [L_P range %u] verify without batching %.1f ms (CPU)\n", bits, t3 - t2);
+    }
     rf_free(&f);
     free(pr);
 }
@@ -492,7 +494,7 @@ static void test_range_honest(void) {
     int i, passes = 0, strict_passes = 0;
     double tp = 0, tv = 0, t0;
     DUO_REQUIRE(pr != NULL);
-    range_roundtrip(g_a);
+    range_roundtrip(g_a, 1);
     /* x = 0 and x = l - 1 (the edges of the honest range) */
     {
         BIGNUM *x = BN_new();
@@ -736,7 +738,7 @@ static void test_3072(void) {
     if (g_c == NULL) return;
     ln_roundtrip(g_c);
     mod_roundtrip(g_c);
-    range_roundtrip(g_c);
+    range_roundtrip(g_c, 0);
 }
 
 static void test_sizes(void) {
