@@ -39,6 +39,9 @@ import threading
 import time
 
 CLOUD, DEV, PROTO, STUBS = sys.argv[1:5]
+# Generous deadlines for the legitimate device's calls: under ASan on a busy
+# machine a Paillier key for an enrolment can take minutes to generate.
+SLOW = int(os.environ.get("DUO_HOSTILE_SLOW_S", "600"))
 failures = 0
 checks = 0
 rnd = random.Random(int(os.environ.get("DUO_HOSTILE_SEED", "7")))
@@ -142,7 +145,7 @@ class Proxy(grpc.GenericRpcHandler):
             hook = self.hook
             if hook is not None and hook(method, req) is not None:
                 ctx.abort(grpc.StatusCode.ABORTED, "held back by the test proxy")
-            resp, code, det, de = call(method, req)
+            resp, code, det, de = call(method, req, timeout=SLOW)
             with self.lock:
                 self.log.append((method, req, resp))
             if resp is None:
@@ -193,7 +196,11 @@ def dev(*args, timeout=300):
 def enroll(name, pin):
     st = os.path.join(tmp, name + ".state")
     r = dev("enroll", "--server", PROXY, "--insecure", "--token", token("UA-" + name), "--state", st,
-            "--paillier-bits", "2048", "--pin-file", pinfile(name + ".pin", pin))
+            "--paillier-bits", "2048", "--pin-file", pinfile(name + ".pin", pin),
+            "--timeout-ms", str(SLOW * 1000), timeout=SLOW + 60)
+    if r.returncode != 0:
+        print("FAIL: set-up: cannot enrol key %s (%s); nothing else is meaningful" % (name, r.stderr.strip()[:300]))
+        sys.exit(1)
     check(r.returncode == 0, "legitimate device enrols key %s through the recording proxy (%s)"
           % (name, r.stderr.strip()[:100]))
     kid = pb.EnrollStartResponse.FromString(proxy.last("EnrollStart")[1]).key_id
@@ -201,7 +208,8 @@ def enroll(name, pin):
 
 
 def sign(st, pin, out):
-    return dev("sign", "--state", st, "--in", doc, "--out", out, "--pin-file", pin, "--server", PROXY, "--insecure")
+    return dev("sign", "--state", st, "--in", doc, "--out", out, "--pin-file", pin, "--server", PROXY, "--insecure",
+               "--timeout-ms", str(SLOW * 1000), timeout=SLOW + 60)
 
 
 def openssl_ok(st, sig):
@@ -284,8 +292,10 @@ check(r.returncode == 0 and openssl_ok(stA, os.path.join(tmp, "a1.sig")),
       "legitimate signature through the proxy verifies with OpenSSL")
 ss_req, ss_resp = proxy.last("SignStart")
 sf_req, sf_resp = proxy.last("SignFinish")
-check(sf_resp is not None and len(pb.SignFinishResponse.FromString(sf_resp).signature) == 64,
-      "captured a successful round 2 (SignFinish) and its signature")
+if not check(sf_resp is not None and len(pb.SignFinishResponse.FromString(sf_resp).signature) == 64,
+             "captured a successful round 2 (SignFinish) and its signature"):
+    print("FAIL: set-up: no legitimate signature to replay (%s)" % r.stderr.strip()[:300])
+    sys.exit(1)
 
 # ================================================================ replays of a captured round 2
 for i in range(3):
@@ -478,7 +488,7 @@ print("note key C after the round-1 replay: %s (duosign status exit %d)"
       % ("FROZEN as clone suspected (documented limitation)" if frozen else "still usable", rc3.returncode))
 
 # ================================================================ after all that
-r = dev("status", "--state", stA, "--server", PROXY, "--insecure")
+r = dev("status", "--state", stA, "--server", PROXY, "--insecure", "--timeout-ms", str(SLOW * 1000))
 check(r.returncode == 0 and re.search(r"\bactive\b", r.stdout, re.I) is not None,
       "key A is still active after the floods (duosign status: %s)" % " ".join(r.stdout.split())[:160])
 st_resp = proxy.last("Status")[1]
