@@ -716,8 +716,8 @@ static void bench_e2e(unsigned bits) {
     g_ca_len = fread(g_ca, 1, (1 << 16) - 1, f);
     fclose(f);
 
-    /* Pool of 16 so that enrolments mostly find a key ready; its refill CPU
-     * is kept out of the signing figures by waiting for the daemon to idle. */
+    /* The daemon's default pool of 2; its refill CPU is kept out of the
+     * signing figures by waiting for the daemon to idle before them. */
     daemon_start(bits, 2);
 
     /* enrol every device, two at a time (the machine has few cores) */
@@ -792,6 +792,8 @@ static void bench_e2e(unsigned bits) {
         if (!jobs || !th) die("calloc");
         pthread_barrier_init(&bar, NULL, (unsigned)T + 1);
         for (int t = 0; t < T; t++) {
+            /* up to DUO_DEVICE_PRECOMPUTE_MAX factors ready before the clock
+             * starts; signatures beyond that compute theirs inline */
             jobs[t] = (sign_job){.d = &devs[t], .n = per, .pre = 0, .bar = &bar};
             CHECK(duo_device_precompute(devs[t].ctx, (unsigned)(per < DUO_DEVICE_PRECOMPUTE_MAX ? per : DUO_DEVICE_PRECOMPUTE_MAX), NULL));
             pthread_create(&th[t], NULL, sign_thread, &jobs[t]);
