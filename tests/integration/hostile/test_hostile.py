@@ -100,6 +100,16 @@ daemon = subprocess.Popen([CLOUD, "serve", "--data", data, "--listen", "127.0.0.
 line = daemon.stdout.readline()
 port = int(line.split("127.0.0.1:")[1].split()[0])
 pid0 = daemon.pid
+
+
+def _reap():  # never leave a daemon behind, whatever path the test exits by
+    if daemon.poll() is None:
+        daemon.kill()
+        daemon.wait()
+
+
+import atexit  # noqa: E402
+atexit.register(_reap)
 err_lines = []
 threading.Thread(target=lambda: err_lines.extend(daemon.stderr), daemon=True).start()
 threading.Thread(target=lambda: daemon.stdout.read(), daemon=True).start()
