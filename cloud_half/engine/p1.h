@@ -17,6 +17,7 @@
 
 #include "duosign/curve.h"
 #include "duosign/paillier.h"
+#include "duosign/zk_paillier.h"
 #include "wire.h"
 
 /* ---- the stored key (what the key store persists) ---- */
@@ -45,6 +46,11 @@ typedef struct duo_p1_enroll_params {
     unsigned paillier_bits;       /* 2048 or 3072: requests for another size fail */
     duo_paillier_priv *paillier;  /* from the prime pool; the session takes it
                                      (also on failure). NULL: generated in round 2 */
+    duo_zk_range_precomp *range_precomp; /* optional, made for `paillier` by the
+                                     pool (duo_zk_range_precomp_new): ckey's and
+                                     the range proof's randomness. The session
+                                     takes it (also on failure) and uses it once.
+                                     NULL: computed in round 2. Requires paillier. */
 } duo_p1_enroll_params;
 
 DUO_WARN_UNUSED_RESULT int duo_p1_enroll_new(duo_p1_enroll **out, const duo_p1_enroll_params *params);

@@ -25,6 +25,7 @@ struct duo_p1_enroll {
     const duo_rng *rng;
     unsigned bits;
     duo_paillier_priv *paillier; /* SECRET */
+    duo_zk_range_precomp *precomp; /* SECRET, optional, single use */
     uint8_t key_id[DUO_KEY_ID_BYTES];
     uint8_t sid[DUO_SID_BYTES];
     duo_scalar x1; /* SECRET, in [1, floor(q/3)) */
@@ -47,6 +48,8 @@ static void p1e_fail(duo_p1_enroll *s) {
     s->alpha = NULL;
     duo_paillier_priv_free(s->paillier);
     s->paillier = NULL;
+    duo_zk_range_precomp_free(s->precomp);
+    s->precomp = NULL;
 }
 
 static int p1e_enter(duo_p1_enroll *s, int expected) {
@@ -70,34 +73,35 @@ static int p1e_leave(duo_p1_enroll *s, int r, int next_state) {
 }
 
 int duo_p1_enroll_new(duo_p1_enroll **out, const duo_p1_enroll_params *params) {
-    duo_p1_enroll *s;
+    duo_p1_enroll *s = NULL;
     duo_paillier_priv *sk = params != NULL ? params->paillier : NULL;
+    duo_zk_range_precomp *pc = params != NULL ? params->range_precomp : NULL;
+    int r = DUO_OK;
 
-    if (out == NULL) {
-        duo_paillier_priv_free(sk);
-        return DUO_E_INVALID_ARG;
+    if (out != NULL) {
+        *out = NULL;
     }
-    *out = NULL;
-    if (params == NULL || params->ec == NULL) {
-        duo_paillier_priv_free(sk);
-        return DUO_E_INVALID_ARG;
+    if (out == NULL || params == NULL || params->ec == NULL) {
+        r = DUO_E_INVALID_ARG;
+    } else if (!duo_paillier_bits_supported(params->paillier_bits)) {
+        r = DUO_E_UNSUPPORTED;
+    } else if (sk != NULL && duo_paillier_pub_bits(duo_paillier_priv_pub(sk)) != params->paillier_bits) {
+        r = DUO_E_INVALID_ARG;
+    } else if (pc != NULL && sk == NULL) {
+        r = DUO_E_INVALID_ARG; /* randomness for a key that is not there */
+    } else if ((s = calloc(1, sizeof *s)) == NULL) {
+        r = DUO_E_NOMEM;
     }
-    if (!duo_paillier_bits_supported(params->paillier_bits)) {
+    if (r != DUO_OK) {
         duo_paillier_priv_free(sk);
-        return DUO_E_UNSUPPORTED;
-    }
-    if (sk != NULL && duo_paillier_pub_bits(duo_paillier_priv_pub(sk)) != params->paillier_bits) {
-        duo_paillier_priv_free(sk);
-        return DUO_E_INVALID_ARG;
-    }
-    if ((s = calloc(1, sizeof *s)) == NULL) {
-        duo_paillier_priv_free(sk);
-        return DUO_E_NOMEM;
+        duo_zk_range_precomp_free(pc);
+        return r;
     }
     s->ec = params->ec;
     s->rng = params->rng;
     s->bits = params->paillier_bits;
     s->paillier = sk;
+    s->precomp = pc;
     s->state = P1E_NEW;
     *out = s;
     return DUO_OK;
@@ -254,9 +258,16 @@ int duo_p1_enroll_key_share(duo_p1_enroll *s, const duo_enroll_key_share_req *re
         goto out;
     }
     BN_set_flags(rr, BN_FLG_CONSTTIME);
-    if ((r = duo_scalar_to_bn(&s->x1, x)) != DUO_OK || (r = duo_paillier_random_unit(pk, rr, s->rng)) != DUO_OK ||
-        (r = duo_paillier_rn_from_r_priv(s->paillier, rn, rr)) != DUO_OK ||
-        (r = duo_paillier_encrypt(pk, ckey, x, rn)) != DUO_OK) {
+    if ((r = duo_scalar_to_bn(&s->x1, x)) != DUO_OK) {
+        goto out;
+    }
+    if (s->precomp != NULL) {
+        /* The pool's randomness (made for this key, single use). */
+        r = duo_zk_range_precomp_take_enc(s->precomp, s->paillier, rr, rn);
+    } else if ((r = duo_paillier_random_unit(pk, rr, s->rng)) == DUO_OK) {
+        r = duo_paillier_rn_from_r_priv(s->paillier, rn, rr);
+    }
+    if (r != DUO_OK || (r = duo_paillier_encrypt(pk, ckey, x, rn)) != DUO_OK) {
         goto out;
     }
     nlen = s->bits / 8;
@@ -293,7 +304,15 @@ int duo_p1_enroll_key_share(duo_p1_enroll *s, const duo_enroll_key_share_req *re
     resp->proof_mod.ptr = buf + off;
     resp->proof_mod.len = modlen;
     off += modlen;
-    if ((r = duo_zk_range_prove(s->ec, s->paillier, &cbind, ckey, x, rr, s->rng, buf + off, rglen)) != DUO_OK) {
+    if (s->precomp != NULL) {
+        r = duo_zk_range_prove_precomp(s->ec, s->paillier, &cbind, ckey, x, rr, s->rng, s->precomp, buf + off,
+                                       rglen);
+        duo_zk_range_precomp_free(s->precomp); /* spent */
+        s->precomp = NULL;
+    } else {
+        r = duo_zk_range_prove(s->ec, s->paillier, &cbind, ckey, x, rr, s->rng, buf + off, rglen);
+    }
+    if (r != DUO_OK) {
         goto out;
     }
     resp->proof_range.ptr = buf + off;

@@ -698,9 +698,104 @@ static int random_rn(const duo_paillier_priv *sk, BIGNUM *r, BIGNUM *rn, const d
     return ret;
 }
 
+/* ----------------------------------------- precomputed range randomness */
+/* Slot 0 is ckey's pair; slots 1 + 2k and 2 + 2k are repetition k's (r1, r2).
+ * Each slot is r (nb bytes) || r^N mod N^2 (2 nb bytes), big-endian, in one
+ * secret buffer (duo_secbuf: mlock()ed, wiped on free). */
+#define PC_SLOTS (2u * DUO_ZK_RANGE_REPS + 1u)
+
+struct duo_zk_range_precomp {
+    size_t nb;
+    BIGNUM *n;      /* the modulus it was made for (public) */
+    int enc_used;   /* slot 0 taken */
+    int proof_used; /* slots 1.. consumed */
+    duo_secbuf buf;
+};
+
+static uint8_t *pc_slot(const duo_zk_range_precomp *pc, size_t i) { return pc->buf.data + i * 3u * pc->nb; }
+
+static void pc_wipe_slots(duo_zk_range_precomp *pc, size_t from, size_t to) {
+    if (pc->buf.data != NULL && to > from) duo_memzero(pc_slot(pc, from), (to - from) * 3u * pc->nb);
+}
+
+static int pc_same_key(const duo_zk_range_precomp *pc, const duo_paillier_priv *sk) {
+    return BN_cmp(pc->n, duo_paillier_pub_n(duo_paillier_priv_pub(sk))) == 0;
+}
+
+/* r, rn <- slot i (r and rn flagged constant-time). */
+static int pc_load(const duo_zk_range_precomp *pc, size_t i, BIGNUM *r, BIGNUM *rn) {
+    const uint8_t *sl = pc_slot(pc, i);
+    bn_secret(r);
+    bn_secret(rn);
+    if (BN_bin2bn(sl, (int)pc->nb, r) == NULL || BN_bin2bn(sl + pc->nb, (int)(2u * pc->nb), rn) == NULL)
+        return DUO_E_NOMEM;
+    return DUO_OK;
+}
+
+int duo_zk_range_precomp_new(duo_zk_range_precomp **out, const duo_paillier_priv *sk, const duo_rng *rng) {
+    int ret = DUO_E_NOMEM;
+    size_t i, nb;
+    duo_zk_range_precomp *pc = NULL;
+    BIGNUM *r = NULL, *rn = NULL;
+
+    if (out != NULL) *out = NULL;
+    if (out == NULL || sk == NULL) return DUO_E_INVALID_ARG;
+    if ((nb = nbytes_of(duo_paillier_pub_bits(duo_paillier_priv_pub(sk)))) == 0) return DUO_E_UNSUPPORTED;
+    if ((pc = calloc(1, sizeof *pc)) == NULL) return DUO_E_NOMEM;
+    pc->nb = nb;
+    if ((pc->n = BN_dup(duo_paillier_pub_n(duo_paillier_priv_pub(sk)))) == NULL ||
+        (ret = duo_secbuf_alloc(&pc->buf, PC_SLOTS * 3u * nb)) != DUO_OK || (r = BN_secure_new()) == NULL ||
+        (rn = BN_secure_new()) == NULL) {
+        ret = DUO_E_NOMEM;
+        goto out;
+    }
+    bn_secret(r);
+    bn_secret(rn);
+    for (i = 0; i < PC_SLOTS; i++) {
+        uint8_t *sl = pc_slot(pc, i);
+        if ((ret = random_rn(sk, r, rn, rng)) != DUO_OK || (ret = write_fixed(sl, nb, r)) != DUO_OK ||
+            (ret = write_fixed(sl + nb, 2u * nb, rn)) != DUO_OK)
+            goto out;
+    }
+    *out = pc;
+    pc = NULL;
+    ret = DUO_OK;
+out:
+    BN_clear_free(r);
+    BN_clear_free(rn);
+    duo_zk_range_precomp_free(pc);
+    return ret;
+}
+
+void duo_zk_range_precomp_free(duo_zk_range_precomp *pc) {
+    if (pc == NULL) return;
+    duo_secbuf_free(&pc->buf);
+    BN_free(pc->n);
+    duo_memzero(pc, sizeof *pc);
+    free(pc);
+}
+
+int duo_zk_range_precomp_take_enc(duo_zk_range_precomp *pc, const duo_paillier_priv *sk, BIGNUM *r, BIGNUM *rn) {
+    int ret;
+    if (pc == NULL || sk == NULL || r == NULL || rn == NULL) return DUO_E_INVALID_ARG;
+    if (pc->enc_used) return DUO_E_PROTO_STATE;
+    pc->enc_used = 1;
+    if (!pc_same_key(pc, sk)) {
+        ret = DUO_E_INVALID_ARG;
+    } else {
+        ret = pc_load(pc, 0, r, rn);
+    }
+    pc_wipe_slots(pc, 0, 1);
+    if (ret != DUO_OK) {
+        BN_clear(r);
+        BN_clear(rn);
+    }
+    return ret;
+}
+
 static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const duo_binding *bind,
                             const BIGNUM *ckey, const BIGNUM *x, const BIGNUM *rr, const duo_rng *rng,
-                            int check_x, uint8_t *out, size_t out_len) {
+                            int check_x, const duo_zk_range_precomp *pc, uint8_t *out, size_t out_len) {
     int r = DUO_E_NOMEM;
     unsigned k;
     size_t nb, cb, rep;
@@ -765,9 +860,20 @@ static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const
         if ((r = duo_bn_random_below(u, l, rng)) != DUO_OK) goto out;
         r = DUO_E_INTERNAL;
         if (!BN_add(w1, u, l)) goto out;
-        if ((r = random_rn(sk, r1, rn, rng)) != DUO_OK || (r = duo_paillier_encrypt(pk, c1, w1, rn)) != DUO_OK ||
-            (r = random_rn(sk, r2, rn, rng)) != DUO_OK || (r = duo_paillier_encrypt(pk, c2, u, rn)) != DUO_OK)
+        if (pc != NULL) {
+            /* Precomputed (r1, r1^N), (r2, r2^N): the pool drew them uniform
+             * in Z*_N exactly as random_rn does. */
+            if ((r = pc_load(pc, 1u + 2u * k, r1, rn)) != DUO_OK ||
+                (r = duo_paillier_encrypt(pk, c1, w1, rn)) != DUO_OK ||
+                (r = pc_load(pc, 2u + 2u * k, r2, rn)) != DUO_OK ||
+                (r = duo_paillier_encrypt(pk, c2, u, rn)) != DUO_OK)
+                goto out;
+        } else if ((r = random_rn(sk, r1, rn, rng)) != DUO_OK ||
+                   (r = duo_paillier_encrypt(pk, c1, w1, rn)) != DUO_OK ||
+                   (r = random_rn(sk, r2, rn, rng)) != DUO_OK ||
+                   (r = duo_paillier_encrypt(pk, c2, u, rn)) != DUO_OK) {
             goto out;
+        }
         if ((r = duo_rng_bytes(rng, &sbit, 1)) != DUO_OK) goto out;
         st[k].swap = (uint8_t)(sbit & 1u);
         if ((r = write_fixed(st[k].u, RANGE_SB, u)) != DUO_OK || (r = write_fixed(st[k].r1, nb, r1)) != DUO_OK ||
@@ -875,13 +981,32 @@ out0:
 
 int duo_zk_range_prove(const duo_ec *ec, const duo_paillier_priv *sk, const duo_binding *bind, const BIGNUM *ckey,
                        const BIGNUM *x, const BIGNUM *r, const duo_rng *rng, uint8_t *out, size_t out_len) {
-    return range_prove_impl(ec, sk, bind, ckey, x, r, rng, 1, out, out_len);
+    return range_prove_impl(ec, sk, bind, ckey, x, r, rng, 1, NULL, out, out_len);
+}
+
+int duo_zk_range_prove_precomp(const duo_ec *ec, const duo_paillier_priv *sk, const duo_binding *bind,
+                               const BIGNUM *ckey, const BIGNUM *x, const BIGNUM *r, const duo_rng *rng,
+                               duo_zk_range_precomp *pc, uint8_t *out, size_t out_len) {
+    int ret;
+    if (pc == NULL) return DUO_E_INVALID_ARG;
+    if (pc->proof_used) return DUO_E_PROTO_STATE;
+    /* Spent from here on, whatever happens: a commitment's randomness must
+     * never serve two proofs (two openings of one r with different
+     * challenges would reveal x). */
+    pc->proof_used = 1;
+    if (sk == NULL || !pc_same_key(pc, sk)) {
+        ret = DUO_E_INVALID_ARG;
+    } else {
+        ret = range_prove_impl(ec, sk, bind, ckey, x, r, rng, 1, pc, out, out_len);
+    }
+    pc_wipe_slots(pc, 1, PC_SLOTS);
+    return ret;
 }
 
 int duo__zk_range_prove_unchecked(const duo_ec *ec, const duo_paillier_priv *sk, const duo_binding *bind,
                                   const BIGNUM *ckey, const BIGNUM *x, const BIGNUM *r, const duo_rng *rng,
                                   uint8_t *out, size_t out_len) {
-    return range_prove_impl(ec, sk, bind, ckey, x, r, rng, 0, out, out_len);
+    return range_prove_impl(ec, sk, bind, ckey, x, r, rng, 0, NULL, out, out_len);
 }
 
 /* acc = prod bases[i]^e[i] mod m (simultaneous square-and-multiply over the

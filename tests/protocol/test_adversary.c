@@ -402,7 +402,7 @@ static void test_state_enroll(void) {
             if (c == st) continue;
             if (b2b_quick() && st >= 2 && c != 0) continue;
             if (stops[st] == 0) {
-                duo_p1_enroll_params pp = {b2b_ec(), NULL, 2048, NULL};
+                duo_p1_enroll_params pp = {b2b_ec(), NULL, 2048, NULL, NULL};
                 memset(&er, 0, sizeof er);
                 DUO_CHECK_OK(duo_p1_enroll_new(&er.p1, &pp));
             } else {

@@ -51,6 +51,38 @@ DUO_WARN_UNUSED_RESULT int duo_zk_range_prove(const duo_ec *ec, const duo_pailli
 DUO_WARN_UNUSED_RESULT int duo_zk_range_verify(const duo_ec *ec, const duo_paillier_pub *pk,
                                                const duo_binding *bind, const BIGNUM *ckey, const uint8_t *in,
                                                size_t in_len);
+/* Precomputed randomness for one enrolment's ckey and range proof. The
+ * encryption randomness of the range proof (2 * DUO_ZK_RANGE_REPS values r
+ * and r^N mod N^2) and of ckey = Enc(x; r) (one more pair) depends only on
+ * the Paillier key, not on x or the session, so the cloud's background pool
+ * computes it with the key (the r^N are the prover's dominant cost).
+ * SECRET: the object holds r and r^N (either opens the plaintext of the
+ * ciphertext it randomises); it lives in wiped, mlock()ed memory.
+ * Single use: the ckey pair can be taken once
+ * (duo_zk_range_precomp_take_enc) and the proof pairs consumed once
+ * (duo_zk_range_prove_precomp); each is wiped when taken, and any further
+ * use returns DUO_E_PROTO_STATE. Bound to the key it was made for: use with
+ * another key returns DUO_E_INVALID_ARG (and still spends the object).
+ * Not thread-safe: one owner at a time. */
+typedef struct duo_zk_range_precomp duo_zk_range_precomp;
+/* Draws 2 * DUO_ZK_RANGE_REPS + 1 uniform units r in Z*_N and computes r^N
+ * mod N^2 with the factorisation. Slow (~2 * DUO_ZK_RANGE_REPS r^N): meant
+ * for a background thread. rng NULL: OpenSSL. */
+DUO_WARN_UNUSED_RESULT int duo_zk_range_precomp_new(duo_zk_range_precomp **out, const duo_paillier_priv *sk,
+                                                    const duo_rng *rng);
+/* Wipes and frees (NULL-safe). */
+void duo_zk_range_precomp_free(duo_zk_range_precomp *pc);
+/* The ckey pair: r (flagged constant-time) and rn = r^N mod N^2, for
+ * duo_paillier_encrypt(pk, ckey, x, rn) and then the proof's r. Once. */
+DUO_WARN_UNUSED_RESULT int duo_zk_range_precomp_take_enc(duo_zk_range_precomp *pc, const duo_paillier_priv *sk,
+                                                         BIGNUM *r, BIGNUM *rn);
+/* duo_zk_range_prove with the commitments' randomness taken from pc (same
+ * proof distribution, same output format). Consumes pc's proof pairs
+ * whatever the outcome. */
+DUO_WARN_UNUSED_RESULT int duo_zk_range_prove_precomp(const duo_ec *ec, const duo_paillier_priv *sk,
+                                                      const duo_binding *bind, const BIGNUM *ckey,
+                                                      const BIGNUM *x, const BIGNUM *r, const duo_rng *rng,
+                                                      duo_zk_range_precomp *pc, uint8_t *out, size_t out_len);
 /* Same as duo_zk_range_verify, with the source of the verifier's batch
  * coins made explicit (duo_zk_range_verify uses the default source). The
  * encryption equations are checked together with random 64-bit exponents
