@@ -456,23 +456,62 @@ static int key_freeze(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], 
 typedef struct {
     const uint8_t *mac_input;
     const uint8_t *mac;
+    uint8_t secret[DUO_DEVICE_SECRET_LEN]; /* SECRET: the retired secret that matched */
 } mac_match;
 
 static int retired_match_cb(void *data, const uint8_t secret[DUO_DEVICE_SECRET_LEN]) {
-    const mac_match *m = data;
-    return duo_mac_check(secret, m->mac_input, m->mac) == DUO_OK;
+    mac_match *m = data;
+    if (duo_mac_check(secret, m->mac_input, m->mac) != DUO_OK) return 0;
+    memcpy(m->secret, secret, sizeof m->secret);
+    return 1;
 }
 
-/* Checks a request MAC against the key's device secrets (DESIGN 3.5):
+#define AUDIT_REPLAY "replay.rejected"
+
+/* A replay (DESIGN 3.5, SECURITY 3.2): a valid MAC under a device secret that
+ * already accepted this very request (same MAC input, which covers the device
+ * nonce), i.e. an exact old request played again.
+ * Refused as unauthenticated and audited; it changes no secret, freezes
+ * nothing and is not a PIN attempt. */
+static int replay_reject(duo_keystore *ks, const duo_key_info *ki, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                         const char *which, duo_call_info *info) {
+    char detail[300];
+    snprintf(detail, sizeof detail, "replayed request refused: this request (its device nonce) was already "
+             "accepted under the %s device secret; %s", which, info->peer);
+    duo_audit_event ev = {.kind = AUDIT_REPLAY, .key_id = key_id, .citizen_id = ki->citizen_id, .detail = detail};
+    if (duo_keystore_audit_append(ks, NULL, &ev) != DUO_OK) { /* the refusal is what matters */
+    }
+    DETAIL(info, "replayed request refused (this exact request was already used; each request is accepted "
+                 "once); this does not count as a PIN attempt");
+    return DUO_E_UNAUTHENTICATED;
+}
+
+/* Checks a request MAC against the key's device secrets (DESIGN 3.5), then
+ * the request against those already accepted under the secret that matched
+ * (SECURITY 3.2: a replay is an exact old request, a clone makes new ones).
+ * "The request" is its MAC input, the transcript digest that covers the
+ * device nonce, so a copy that reuses an old nonce in a different request is
+ * still a new request (a clone under a retired secret):
  *   pending  -> promote it (the old current retires);
  *   current  -> if a pending exists, the device did not persist it: it is
  *               superseded (retired, by rotating to an unknowable value);
  *   retired  -> a clone: freeze the key, audit, DUO_E_CLONE_SUSPECTED;
+ *   any of these with a request already accepted under that secret -> a replay:
+ *               DUO_E_UNAUTHENTICATED, audited, no rotation, no freeze;
  *   none     -> DUO_E_UNAUTHENTICATED (never a PIN attempt).
+ * SHA-256 of the MAC input is recorded per key and per secret
+ * (duo_keystore_nonce_record) in the same transaction as the rotation; with no
+ * rotation it gets its own transaction, unless record_later is non-NULL: then
+ * *record_later = 1 tells the caller to record it (under `used`) in its own
+ * write (duo_keystore_secret_rotate_seen), whose DUO_E_EXISTS is a replay.
+ * The record's primary key makes two concurrent copies of one request
+ * resolve to one acceptance and one replay.
  * On success `used` is the secret that authenticated and ki/sec are fresh. */
 static int authenticate(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_key_secrets *sec,
                         const uint8_t key_id[DUO_KEY_ID_BYTES], const uint8_t mac_input[32],
-                        const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32], duo_call_info *info) {
+                        const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32], int *record_later,
+                        duo_call_info *info) {
+    if (record_later) *record_later = 0;
     for (int attempt = 0; attempt < RETRIES; attempt++) {
         int ok_pend = sec->has_pending && duo_mac_check(sec->pending, mac_input, mac) == DUO_OK;
         int ok_cur = duo_mac_check(sec->current, mac_input, mac) == DUO_OK;
@@ -480,7 +519,9 @@ static int authenticate(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_
         if (ok_pend) {
             duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE, .key_id = key_id, .citizen_id = ki->citizen_id,
                                   .detail = "device used its new secret: promoted, the old one retired"};
-            r = duo_keystore_secret_rotate(ks, key_id, ki->version, 1, NULL, &ev);
+            r = duo_keystore_secret_rotate_seen(ks, key_id, ki->version, 1, NULL, sec->pending, mac_input,
+                                                32, &ev);
+            if (r == DUO_E_EXISTS) return replay_reject(ks, ki, key_id, "pending", info);
             if (r == DUO_OK) {
                 memcpy(used, sec->pending, 32);
                 duo_key_secrets_clear(sec);
@@ -488,6 +529,19 @@ static int authenticate(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_
             }
         } else if (ok_cur) {
             if (!sec->has_pending) {
+                if (record_later) {
+                    int seen = 0;
+                    if ((r = duo_keystore_nonce_seen(ks, &seen, key_id, sec->current, mac_input, 32)) !=
+                        DUO_OK)
+                        return r;
+                    if (seen) return replay_reject(ks, ki, key_id, "current", info);
+                    *record_later = 1;
+                    memcpy(used, sec->current, 32);
+                    return DUO_OK;
+                }
+                r = duo_keystore_nonce_record(ks, key_id, sec->current, mac_input, 32, NULL);
+                if (r == DUO_E_EXISTS) return replay_reject(ks, ki, key_id, "current", info);
+                if (r != DUO_OK) return r;
                 memcpy(used, sec->current, 32);
                 return DUO_OK;
             }
@@ -495,20 +549,27 @@ static int authenticate(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_
             if ((r = duo_rng_bytes(NULL, unknowable, sizeof unknowable)) != DUO_OK) return r;
             duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE, .key_id = key_id, .citizen_id = ki->citizen_id,
                                   .detail = "device kept its old secret: the pending one is superseded and retired"};
-            r = duo_keystore_secret_rotate(ks, key_id, ki->version, 0, unknowable, &ev);
+            r = duo_keystore_secret_rotate_seen(ks, key_id, ki->version, 0, unknowable, sec->current, mac_input,
+                                                32, &ev);
             duo_memzero(unknowable, sizeof unknowable);
+            if (r == DUO_E_EXISTS) return replay_reject(ks, ki, key_id, "current", info);
             if (r == DUO_OK) {
                 memcpy(used, sec->current, 32);
                 duo_key_secrets_clear(sec);
                 return key_load(s, ks, ki, sec, key_id, info);
             }
         } else {
-            mac_match m = {mac_input, mac};
-            int found = 0;
-            if ((r = duo_keystore_secret_find_retired(ks, &found, key_id, retired_match_cb, &m)) != DUO_OK) return r;
+            mac_match m = {mac_input, mac, {0}};
+            int found = 0, seen = 0;
+            r = duo_keystore_secret_find_retired(ks, &found, key_id, retired_match_cb, &m);
+            if (r == DUO_OK && found)
+                r = duo_keystore_nonce_seen(ks, &seen, key_id, m.secret, mac_input, 32);
+            duo_memzero(m.secret, sizeof m.secret);
+            if (r != DUO_OK) return r;
+            if (found && seen) return replay_reject(ks, ki, key_id, "retired", info);
             if (found) {
                 r = key_freeze(ks, key_id, DUO_AUDIT_CLONE,
-                               "clone suspected: a request was authenticated with a retired device secret");
+                               "clone suspected: a new request was authenticated with a retired device secret");
                 DETAIL(info, "a copy of this device was detected (a superseded device secret was used); the key "
                              "is frozen: enrol again%s",
                        r == DUO_OK ? "" : " (freezing failed: contact the operator)");
@@ -865,11 +926,12 @@ out:
 /* Loads, checks final states and authenticates: the common start of every
  * request on an existing key. sec is wiped by the caller. */
 static int key_auth(hctx *h, duo_key_info *ki, duo_key_secrets *sec, const uint8_t key_id[DUO_KEY_ID_BYTES],
-                    const uint8_t mac_input[32], const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32]) {
+                    const uint8_t mac_input[32], const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32],
+                    int *record_later) {
     int r = key_load(h->s, h->ks, ki, sec, key_id, h->info);
     if (r != DUO_OK) return r;
     if ((r = final_err(ki, h->info)) != DUO_OK) return r;
-    return authenticate(h->s, h->ks, ki, sec, key_id, mac_input, mac, used, h->info);
+    return authenticate(h->s, h->ks, ki, sec, key_id, mac_input, mac, used, record_later, h->info);
 }
 
 static int h_sign_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
@@ -886,7 +948,7 @@ static int h_sign_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **res
     if ((r = duo_wire_mac_input_sign_start(mi, &req)) != DUO_OK) return r;
     sec = duo_secure_malloc(sizeof *sec);
     if (!sec) return DUO_E_NOMEM;
-    if ((r = key_auth(h, &ki, sec, req.key_id, mi, req.mac, used)) != DUO_OK) goto out;
+    if ((r = key_auth(h, &ki, sec, req.key_id, mi, req.mac, used, NULL)) != DUO_OK) goto out;
     if ((r = locked_err(&ki, h->info)) != DUO_OK) goto out;
     if ((r = p1_key_from_store(s, &key, &ki, sec)) != DUO_OK) {
         DETAIL(h->info, "the stored key failed its integrity check; contact the operator");
@@ -1075,20 +1137,25 @@ static int h_refresh(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, 
     duo_key_info ki;
     uint8_t mi[32], used[32], next[32];
     duo_key_secrets *sec = NULL;
+    int record = 0;
     int r = duo_wire_parse_refresh_req(&req, in, in_len);
     if (r != DUO_OK) return r;
     if ((r = duo_wire_mac_input_refresh(mi, &req)) != DUO_OK) return r;
     if (!(sec = duo_secure_malloc(sizeof *sec))) return DUO_E_NOMEM;
-    if ((r = key_auth(h, &ki, sec, req.key_id, mi, req.mac, used)) != DUO_OK) goto out;
+    /* The request is recorded as seen in the rotation's transaction below
+     * (record), unless authenticate already wrote it with a promotion. */
+    if ((r = key_auth(h, &ki, sec, req.key_id, mi, req.mac, used, &record)) != DUO_OK) goto out;
     if ((r = duo_rng_bytes(NULL, out.rotate_seed, sizeof out.rotate_seed)) != DUO_OK) goto out;
     if ((r = duo_secret_rotate(next, used, req.device_nonce, out.rotate_seed)) != DUO_OK) goto out;
     for (int attempt = 0; attempt < RETRIES; attempt++) {
         duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE, .key_id = req.key_id, .citizen_id = ki.citizen_id,
                               .detail = "refresh: new pending secret"};
-        r = duo_keystore_secret_rotate(h->ks, req.key_id, ki.version, 0, next, &ev);
+        r = duo_keystore_secret_rotate_seen(h->ks, req.key_id, ki.version, 0, next, record ? used : NULL,
+                                            record ? mi : NULL, 32, &ev);
         if (r != DUO_E_CONFLICT) break;
         if ((r = duo_keystore_key_get(h->ks, &ki, NULL, req.key_id)) != DUO_OK) break;
     }
+    if (r == DUO_E_EXISTS) r = replay_reject(h->ks, &ki, req.key_id, "current", h->info);
     if (r != DUO_OK) goto out;
     {
         uint8_t *o = NULL;
@@ -1122,7 +1189,9 @@ static int h_revoke(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, s
     }
     if (req.has_mac) {
         if ((r = duo_wire_mac_input_revoke(mi, &req)) != DUO_OK) goto out;
-        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, h->info)) != DUO_OK) goto out;
+        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, h->info)) !=
+            DUO_OK)
+            goto out;
         duo_audit_event ev = {.kind = DUO_AUDIT_REVOKE, .key_id = req.key_id, .citizen_id = ki.citizen_id,
                               .detail = "revoked by the device"};
         r = duo_keystore_key_revoke(h->ks, req.key_id, NULL, 0, "revoked by the device", &ev);
@@ -1168,7 +1237,9 @@ static int h_status(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, s
      * there is to tell. */
     if (ki.state != DUO_KEY_REVOKED) {
         if ((r = duo_wire_mac_input_status(mi, &req)) != DUO_OK) goto out;
-        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, h->info)) != DUO_OK) goto out;
+        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, h->info)) !=
+            DUO_OK)
+            goto out;
     }
     out.state = (duo_key_state)ki.state;
     out.pin_attempts_left = (ki.state == DUO_KEY_ACTIVE || ki.state == DUO_KEY_LOCKED)

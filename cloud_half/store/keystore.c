@@ -323,10 +323,50 @@ static int final_state_err(int state) {
     return DUO_OK;
 }
 
+static int seen_hashes(duo_seen_nonce *n, const uint8_t *secret, const uint8_t *nonce,
+                       size_t nonce_len) {
+    int r;
+    if (secret == NULL || nonce == NULL || nonce_len == 0) return DUO_E_INVALID_ARG;
+    if ((r = duo_store_sha256(n->secret_hash, secret, DUO_DEVICE_SECRET_LEN)) != DUO_OK) return r;
+    return duo_store_sha256(n->nonce_hash, nonce, nonce_len);
+}
+
+int duo_keystore_nonce_record(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+                              const uint8_t secret[DUO_DEVICE_SECRET_LEN], const uint8_t *nonce,
+                              size_t nonce_len, const duo_audit_event *ev) {
+    duo_seen_nonce n;
+    int r;
+    if (ks == NULL || key_id == NULL) return DUO_E_INVALID_ARG;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    if ((r = seen_hashes(&n, secret, nonce, nonce_len)) != DUO_OK) return r;
+    return ks->be.ops->nonce_record(ks->be.impl, key_id, &n, ev, ks_now(ks));
+}
+
+int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, const uint8_t key_id[DUO_KEY_ID_LEN],
+                            const uint8_t secret[DUO_DEVICE_SECRET_LEN], const uint8_t *nonce,
+                            size_t nonce_len) {
+    duo_seen_nonce n;
+    int r;
+    if (seen != NULL) *seen = 0;
+    if (ks == NULL || seen == NULL || key_id == NULL) return DUO_E_INVALID_ARG;
+    if ((r = seen_hashes(&n, secret, nonce, nonce_len)) != DUO_OK) return r;
+    return ks->be.ops->nonce_seen(ks->be.impl, seen, key_id, &n);
+}
+
 int duo_keystore_secret_rotate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
                                uint64_t expect_version, int promote, const uint8_t *next,
                                const duo_audit_event *ev) {
+    return duo_keystore_secret_rotate_seen(ks, key_id, expect_version, promote, next, NULL, NULL, 0,
+                                           ev);
+}
+
+int duo_keystore_secret_rotate_seen(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+                                    uint64_t expect_version, int promote, const uint8_t *next,
+                                    const uint8_t *seen_secret, const uint8_t *nonce,
+                                    size_t nonce_len, const duo_audit_event *ev) {
     int r = DUO_E_INTERNAL;
+    duo_seen_nonce seen;
+    int has_seen = seen_secret != NULL || nonce != NULL;
     duo_key_info info;
     duo_key_sealed *s = NULL;
     duo_key_secrets *sec = NULL;
@@ -336,6 +376,7 @@ int duo_keystore_secret_rotate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID
 
     if (ks == NULL || key_id == NULL || (!promote && next == NULL)) return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    if (has_seen && (r = seen_hashes(&seen, seen_secret, nonce, nonce_len)) != DUO_OK) return r;
     s = calloc(1, sizeof *s);
     ret = calloc(2, sizeof *ret);
     sec = duo_secure_malloc(sizeof *sec);
@@ -384,8 +425,8 @@ int duo_keystore_secret_rotate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID
     }
     nv = info.secret_version + 1;
     if ((r = seal_all(ks, s, key_id, nv, sec)) != DUO_OK) goto out;
-    r = ks->be.ops->key_write_secrets(ks->be.impl, key_id, expect_version, nv, s, ret, n_ret, ev,
-                                      ks_now(ks));
+    r = ks->be.ops->key_write_secrets(ks->be.impl, key_id, expect_version, nv, s, ret, n_ret,
+                                      has_seen ? &seen : NULL, ev, ks_now(ks));
 out:
     if (sec != NULL) {
         duo_key_secrets_clear(sec);

@@ -117,6 +117,16 @@ typedef struct duo_key_sealed {
     duo_sealed_col x1, p, q, current, pending;
 } duo_key_sealed;
 
+/* A device nonce accepted under a device secret (schema v3): both hashed with
+ * SHA-256. secret_hash is the same index as duo_retired_rec.hash. */
+typedef struct duo_seen_nonce {
+    uint8_t secret_hash[32];
+    uint8_t nonce_hash[32];
+} duo_seen_nonce;
+
+/* At most this many nonces are kept per (key, secret); the oldest go first. */
+#define DUO_SEEN_NONCES_PER_SECRET 64
+
 typedef struct duo_retired_rec {
     uint64_t n; /* 1, 2, ... per key: the AAD version of sealed */
     int64_t retired_at;
@@ -148,10 +158,13 @@ typedef struct duo_keystore_backend_ops {
     int (*key_update_policy)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN],
                              uint64_t expect_version, const duo_key_policy *pol,
                              const duo_audit_event *ev, int64_t now);
+    /* seen (may be NULL) is recorded in the same transaction; a nonce already
+     * recorded under that secret fails the whole write with DUO_E_EXISTS. */
     int (*key_write_secrets)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN],
                              uint64_t expect_version, uint64_t new_secret_version,
                              const duo_key_sealed *sealed, const duo_retired_rec *retire,
-                             size_t n_retire, const duo_audit_event *ev, int64_t now);
+                             size_t n_retire, const duo_seen_nonce *seen,
+                             const duo_audit_event *ev, int64_t now);
     int (*key_revoke)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN],
                       const uint8_t *code_hash, const char *reason, const duo_audit_event *ev,
                       int64_t now);
@@ -179,6 +192,15 @@ typedef struct duo_keystore_backend_ops {
     /* The key id and token hash recorded for an enrolment sid (DUO_E_NOT_FOUND). */
     int (*enrol_get)(void *impl, uint8_t key_id[DUO_KEY_ID_LEN], uint8_t token_hash[32],
                      const uint8_t sid[32]);
+    /* Seen device nonces (schema v3). nonce_record: one transaction (with ev if
+     * non-NULL); DUO_E_EXISTS if already recorded (nothing written); keeps at
+     * most DUO_SEEN_NONCES_PER_SECRET per (key, secret); does not change the
+     * key row or its version; a revoked key is refused.
+     * nonce_seen: *seen = 1 if recorded. */
+    int (*nonce_record)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], const duo_seen_nonce *n,
+                        const duo_audit_event *ev, int64_t now);
+    int (*nonce_seen)(void *impl, int *seen, const uint8_t key_id[DUO_KEY_ID_LEN],
+                      const duo_seen_nonce *n);
 } duo_keystore_backend_ops;
 
 typedef struct duo_keystore_backend {
@@ -310,6 +332,41 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate(duo_keystore *ks,
                                                       uint64_t expect_version, int promote,
                                                       const uint8_t *next,
                                                       const duo_audit_event *ev);
+
+/* duo_keystore_secret_rotate that also records, in the same transaction, that
+ * the device nonce `nonce` (nonce_len bytes) was accepted under the device
+ * secret `seen_secret` (both NULL: nothing recorded). See the seen-nonce
+ * functions below.
+ * Returns: as duo_keystore_secret_rotate; DUO_E_EXISTS if that nonce was
+ *          already recorded under that secret (a replay: nothing written). */
+DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate_seen(
+    duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN], uint64_t expect_version, int promote,
+    const uint8_t *next, const uint8_t *seen_secret, const uint8_t *nonce, size_t nonce_len,
+    const duo_audit_event *ev);
+
+/* Seen device nonces (schema v3; DESIGN 3.5, docs/SECURITY.md 3.2). A request
+ * MAC'd under a retired device secret is either a clone (a new request) or a
+ * replay of a request the cloud already accepted under that secret; the
+ * cloud tells them apart by remembering SHA-256(nonce) per key and per
+ * SHA-256(secret). Bounded: DUO_SEEN_NONCES_PER_SECRET per secret (a secret
+ * normally lives for one or a few requests); deleted with the retired
+ * secrets (revocation, purge of a pending key).
+ *
+ * duo_keystore_nonce_record: records it in its own transaction with ev (may
+ * be NULL). Does not bump the key's version.
+ * Returns: DUO_OK; DUO_E_EXISTS (already recorded: a replay; nothing written);
+ *          DUO_E_KEY_REVOKED; DUO_E_NOT_FOUND; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_record(duo_keystore *ks,
+                                                     const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                     const uint8_t secret[DUO_DEVICE_SECRET_LEN],
+                                                     const uint8_t *nonce, size_t nonce_len,
+                                                     const duo_audit_event *ev);
+
+/* *seen = 1 if the nonce was recorded under that secret for the key. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_seen(duo_keystore *ks, int *seen,
+                                                   const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                   const uint8_t secret[DUO_DEVICE_SECRET_LEN],
+                                                   const uint8_t *nonce, size_t nonce_len);
 
 /* Calls match(data, secret) for each retired device secret of the key, newest
  * first (the secret is SECRET and wiped after the call), until match returns

@@ -19,7 +19,7 @@
 
 #include "duosign/mem.h"
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 /* Schema v1. The audit triggers stop accidental updates and deletes; they are
  * not a security boundary (the hash chain is). */
@@ -71,6 +71,18 @@ static const char schema_v1_to_v2[] =
     " token_hash BLOB NOT NULL CHECK(length(token_hash) = 32));"
     "PRAGMA user_version = 2;";
 
+/* v3: the device nonces accepted under each device secret (hashes), so a
+ * replayed old request is told apart from a clone (DESIGN 3.5, SECURITY 3.2).
+ * Bounded per secret by the writer; deleted with the key's retired secrets. */
+static const char schema_v2_to_v3[] =
+    "CREATE TABLE IF NOT EXISTS seen_nonces("
+    " key_id BLOB NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,"
+    " secret_hash BLOB NOT NULL CHECK(length(secret_hash) = 32),"
+    " nonce_hash BLOB NOT NULL CHECK(length(nonce_hash) = 32),"
+    " seen_at INTEGER NOT NULL,"
+    " PRIMARY KEY(key_id, secret_hash, nonce_hash));"
+    "PRAGMA user_version = 3;";
+
 #define KEY_COLS                                                                            \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"   \
@@ -104,6 +116,10 @@ enum {
     S_AUDIT_LIST,
     S_ENROL_INSERT,
     S_ENROL_GET,
+    S_NONCE_INSERT,
+    S_NONCE_PRUNE,
+    S_NONCE_GET,
+    S_NONCE_DEL,
     S_COUNT
 };
 
@@ -158,6 +174,14 @@ static const char *const sql_text[S_COUNT] = {
                      " FROM audit WHERE seq >= ?1 ORDER BY seq",
     [S_ENROL_INSERT] = "INSERT INTO enrolments(sid, key_id, token_hash) VALUES(?1, ?2, ?3)",
     [S_ENROL_GET] = "SELECT key_id, token_hash FROM enrolments WHERE sid = ?1",
+    [S_NONCE_INSERT] = "INSERT INTO seen_nonces(key_id, secret_hash, nonce_hash, seen_at)"
+                       " VALUES(?1, ?2, ?3, ?4)",
+    [S_NONCE_PRUNE] = "DELETE FROM seen_nonces WHERE key_id = ?1 AND secret_hash = ?2 AND rowid NOT IN"
+                      " (SELECT rowid FROM seen_nonces WHERE key_id = ?1 AND secret_hash = ?2"
+                      " ORDER BY rowid DESC LIMIT ?3)",
+    [S_NONCE_GET] = "SELECT 1 FROM seen_nonces WHERE key_id = ?1 AND secret_hash = ?2"
+                    " AND nonce_hash = ?3",
+    [S_NONCE_DEL] = "DELETE FROM seen_nonces WHERE key_id = ?1",
 };
 
 typedef struct sq {
@@ -547,7 +571,29 @@ static int revoke_tx(sq *s, const uint8_t *key_id, const char *reason, int64_t n
         (r = step_done(st)) != DUO_OK)
         return r;
     st = stmt(s, S_RETIRED_DEL);
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK || (r = step_done(st)) != DUO_OK)
+        return r;
+    st = stmt(s, S_NONCE_DEL);
     if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK) return r;
+    return step_done(st);
+}
+
+/* Inside a write transaction: records a seen nonce (DUO_E_EXISTS if it is
+ * already there) and keeps only the newest DUO_SEEN_NONCES_PER_SECRET of that
+ * secret. */
+static int nonce_insert_tx(sq *s, const uint8_t *key_id, const duo_seen_nonce *n, int64_t now) {
+    sqlite3_stmt *st = stmt(s, S_NONCE_INSERT);
+    int r;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+        (r = bind_blob(st, 2, n->secret_hash, 32)) != DUO_OK ||
+        (r = bind_blob(st, 3, n->nonce_hash, 32)) != DUO_OK || (r = bind_i64(st, 4, now)) != DUO_OK ||
+        (r = step_done(st)) != DUO_OK)
+        return r;
+    st = stmt(s, S_NONCE_PRUNE);
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+        (r = bind_blob(st, 2, n->secret_hash, 32)) != DUO_OK ||
+        (r = bind_i64(st, 3, DUO_SEEN_NONCES_PER_SECRET)) != DUO_OK)
+        return r;
     return step_done(st);
 }
 
@@ -593,7 +639,8 @@ out:
 static int sq_key_write_secrets(void *impl, const uint8_t *key_id, uint64_t expect_version,
                                 uint64_t new_secret_version, const duo_key_sealed *sl,
                                 const duo_retired_rec *ret, size_t n_ret,
-                                const duo_audit_event *ev, int64_t now) {
+                                const duo_seen_nonce *seen, const duo_audit_event *ev,
+                                int64_t now) {
     sq *s = impl;
     int state, r;
     uint64_t version;
@@ -628,6 +675,7 @@ static int sq_key_write_secrets(void *impl, const uint8_t *key_id, uint64_t expe
             (r = bind_i64(st, 5, now)) != DUO_OK || (r = step_done(st)) != DUO_OK)
             goto out;
     }
+    if (seen != NULL && (r = nonce_insert_tx(s, key_id, seen, now)) != DUO_OK) goto out;
     r = maybe_audit(s, ev, now);
 out:
     return tx_end(s, r);
@@ -669,6 +717,41 @@ static int sq_purge_pending(void *impl, size_t *n, int64_t before, const duo_aud
 out:
     if (r != DUO_OK) *n = 0;
     return tx_end(s, r);
+}
+
+static int sq_nonce_record(void *impl, const uint8_t *key_id, const duo_seen_nonce *n,
+                           const duo_audit_event *ev, int64_t now) {
+    sq *s = impl;
+    int state, r;
+    uint64_t version;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    if ((r = key_state(s, &state, &version, NULL, NULL, NULL, key_id)) != DUO_OK) goto out;
+    if (state == DUO_KEY_REVOKED) { /* no secrets left; a suspended key may still answer Status */
+        r = DUO_E_KEY_REVOKED;
+        goto out;
+    }
+    if ((r = nonce_insert_tx(s, key_id, n, now)) != DUO_OK) goto out;
+    r = maybe_audit(s, ev, now);
+out:
+    return tx_end(s, r);
+}
+
+static int sq_nonce_seen(void *impl, int *seen, const uint8_t *key_id, const duo_seen_nonce *n) {
+    sq *s = impl;
+    sqlite3_stmt *st = stmt(s, S_NONCE_GET);
+    int rc, r;
+    *seen = 0;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+        (r = bind_blob(st, 2, n->secret_hash, 32)) != DUO_OK ||
+        (r = bind_blob(st, 3, n->nonce_hash, 32)) != DUO_OK) {
+        sqlite3_reset(st);
+        return r;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) *seen = 1;
+    else if (rc != SQLITE_DONE) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    sqlite3_reset(st);
+    return r;
 }
 
 static int sq_retired_list(void *impl, const uint8_t *key_id, duo_retired_cb cb, void *data) {
@@ -799,6 +882,8 @@ static const duo_keystore_backend_ops sqlite_ops = {
     .read_snapshot = sq_read_snapshot,
     .enrol_insert = sq_enrol_insert,
     .enrol_get = sq_enrol_get,
+    .nonce_record = sq_nonce_record,
+    .nonce_seen = sq_nonce_seen,
 };
 
 /* ------------------------------------------------------------ open */
@@ -845,7 +930,8 @@ static int migrate(sqlite3 *db) {
         goto out;
     }
     if (v == 0 && (r = exec_sql(db, schema_v1)) == DUO_OK) v = 1;
-    if (r == DUO_OK && v == 1) r = exec_sql(db, schema_v1_to_v2);
+    if (r == DUO_OK && v == 1 && (r = exec_sql(db, schema_v1_to_v2)) == DUO_OK) v = 2;
+    if (r == DUO_OK && v == 2) r = exec_sql(db, schema_v2_to_v3);
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");

@@ -103,7 +103,7 @@ static void test_keystore_crud(void) {
                   strcmp((const char *)sqlite3_column_text(q, 0), "wal") == 0);
         sqlite3_finalize(q);
         DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK);
-        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 2);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 3);
         sqlite3_finalize(q);
         /* no plaintext secret anywhere in the row */
         DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM keys WHERE instr(x1_sealed, ?1) > 0",
@@ -392,6 +392,72 @@ static void test_secret_rotate(void) {
                    DUO_E_STATE_CORRUPT);
     duo_key_secrets_clear(&s);
     duo_key_secrets_clear(&gs);
+    env_close(&e);
+}
+
+/* Seen requests (schema v3, SECURITY 3.2): recorded per key and per secret,
+ * a second record is DUO_E_EXISTS (nothing written), recorded with a rotation
+ * atomically (a duplicate rolls the rotation back), bounded per secret,
+ * deleted at revocation. */
+static void test_seen_nonces(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s;
+    uint8_t req1[32], req2[32], n1[32], cur[32];
+    int seen;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_REQUIRE(active_key(&e, &k, &s, 1) != 0);
+    memcpy(cur, s.current, 32);
+    memset(req1, 0xb1, 32);
+    memset(req2, 0xb2, 32);
+    memset(n1, 0xc1, 32);
+    DUO_CHECK_OK(duo_keystore_nonce_seen(e.ks, &seen, k.key_id, cur, req1, 32));
+    DUO_CHECK(seen == 0);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    uint64_t v = got.version;
+    DUO_CHECK_OK(duo_keystore_nonce_record(e.ks, k.key_id, cur, req1, 32, NULL));
+    DUO_CHECK_OK(duo_keystore_nonce_seen(e.ks, &seen, k.key_id, cur, req1, 32));
+    DUO_CHECK(seen == 1);
+    DUO_CHECK_OK(duo_keystore_nonce_seen(e.ks, &seen, k.key_id, n1, req1, 32)); /* other secret */
+    DUO_CHECK(seen == 0);
+    DUO_EXPECT_ERR(duo_keystore_nonce_record(e.ks, k.key_id, cur, req1, 32, NULL), DUO_E_EXISTS);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.version == v); /* recording does not move the row version */
+    /* with a rotation: a duplicate rolls the whole rotation back */
+    DUO_EXPECT_ERR(duo_keystore_secret_rotate_seen(e.ks, k.key_id, v, 0, n1, cur, req1, 32, NULL), DUO_E_EXISTS);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.version == v && !got.has_pending_secret);
+    DUO_CHECK_OK(duo_keystore_secret_rotate_seen(e.ks, k.key_id, v, 0, n1, cur, req2, 32, NULL));
+    DUO_CHECK_OK(duo_keystore_nonce_seen(e.ks, &seen, k.key_id, cur, req2, 32));
+    DUO_CHECK(seen == 1);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.has_pending_secret);
+    /* bounded per secret: the oldest go */
+    for (int i = 0; i < DUO_SEEN_NONCES_PER_SECRET + 5; i++) {
+        uint8_t r[32];
+        memset(r, 0, 32);
+        r[0] = (uint8_t)i;
+        r[1] = 0x5e;
+        DUO_CHECK_OK(duo_keystore_nonce_record(e.ks, k.key_id, n1, r, 32, NULL));
+    }
+    {
+        uint8_t r[32];
+        memset(r, 0, 32);
+        r[1] = 0x5e;
+        DUO_CHECK_OK(duo_keystore_nonce_seen(e.ks, &seen, k.key_id, n1, r, 32));
+        DUO_CHECK(seen == 0);
+        r[0] = DUO_SEEN_NONCES_PER_SECRET + 4;
+        DUO_CHECK_OK(duo_keystore_nonce_seen(e.ks, &seen, k.key_id, n1, r, 32));
+        DUO_CHECK(seen == 1);
+    }
+    DUO_CHECK_OK(duo_keystore_nonce_seen(e.ks, &seen, k.key_id, cur, req1, 32)); /* other secret kept */
+    DUO_CHECK(seen == 1);
+    /* revocation deletes them */
+    DUO_CHECK_OK(duo_keystore_key_revoke(e.ks, k.key_id, NULL, 0, "test", NULL));
+    DUO_CHECK_OK(duo_keystore_nonce_seen(e.ks, &seen, k.key_id, cur, req1, 32));
+    DUO_CHECK(seen == 0);
+    DUO_EXPECT_ERR(duo_keystore_nonce_record(e.ks, k.key_id, cur, req1, 32, NULL), DUO_E_KEY_REVOKED);
+    duo_key_secrets_clear(&s);
     env_close(&e);
 }
 
@@ -790,6 +856,7 @@ int main(void) {
     DUO_RUN(test_activate);
     DUO_RUN(test_policy_update);
     DUO_RUN(test_secret_rotate);
+    DUO_RUN(test_seen_nonces);
     DUO_RUN(test_swapped_sealed_columns);
     DUO_RUN(test_revoke);
     DUO_RUN(test_purge_pending);
