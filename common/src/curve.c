@@ -134,7 +134,10 @@ int duo_scalar_random(const duo_ec *ec, duo_scalar *out, const duo_rng *rng) {
             duo_memzero(out, sizeof *out);
             return r;
         }
-        if (duo__scalar_valid(ec, buf)) {
+        int valid = duo__scalar_valid(ec, buf);
+        /* only the accept bit of a rejection sample becomes public */
+        duo__declassify(&valid, sizeof valid);
+        if (valid) {
             memcpy(out->b, buf, 32);
             duo_memzero(buf, sizeof buf);
             return DUO_OK;
@@ -163,7 +166,11 @@ int duo_scalar_reduce32(const duo_ec *ec, duo_scalar *out, const uint8_t in[32])
     memmove(out->b, in, 32);
     duo_ct_cmov(out->b, diff, 32, (int)(borrow ^ 1u));
     duo_memzero(diff, sizeof diff);
-    if (duo_ct_is_zero(out->b, 32)) {
+    int zero = duo_ct_is_zero(out->b, 32);
+    /* zero test: the outcome is public (an error return), probability 2^-256
+     * for secret input (secp256k1 ctime_tests declassify the same way) */
+    duo__declassify(&zero, sizeof zero);
+    if (zero) {
         return DUO_E_BAD_SCALAR;
     }
     return DUO_OK;
@@ -180,6 +187,7 @@ int duo_scalar_add(const duo_ec *ec, duo_scalar *out, const duo_scalar *a, const
      * a + b == 0 mod q. */
     memcpy(t, a->b, 32);
     ok = duo__scalar_valid(ec, b->b) & secp256k1_ec_seckey_tweak_add(ec->secp, t, b->b);
+    duo__declassify(&ok, sizeof ok); /* zero test, public outcome (see reduce32) */
     if (!ok) {
         duo_memzero(t, sizeof t);
         duo_memzero(out, sizeof *out);
@@ -199,6 +207,7 @@ int duo_scalar_mul(const duo_ec *ec, duo_scalar *out, const duo_scalar *a, const
     }
     memcpy(t, a->b, 32);
     ok = secp256k1_ec_seckey_tweak_mul(ec->secp, t, b->b);
+    duo__declassify(&ok, sizeof ok); /* zero test, public outcome (see reduce32) */
     if (!ok) {
         duo_memzero(t, sizeof t);
         duo_memzero(out, sizeof *out);
@@ -216,7 +225,9 @@ int duo_scalar_negate(const duo_ec *ec, duo_scalar *out, const duo_scalar *a) {
         return DUO_E_INVALID_ARG;
     }
     memcpy(t, a->b, 32);
-    if (!secp256k1_ec_seckey_negate(ec->secp, t)) {
+    int ok = secp256k1_ec_seckey_negate(ec->secp, t);
+    duo__declassify(&ok, sizeof ok); /* zero test, public outcome (see reduce32) */
+    if (!ok) {
         duo_memzero(t, sizeof t);
         duo_memzero(out, sizeof *out);
         return DUO_E_BAD_SCALAR;
@@ -235,7 +246,9 @@ int duo_scalar_inverse(const duo_ec *ec, duo_scalar *out, const duo_scalar *a) {
     if (ec == NULL || out == NULL || a == NULL) {
         return DUO_E_INVALID_ARG;
     }
-    if (!duo__scalar_valid(ec, a->b)) {
+    int valid = duo__scalar_valid(ec, a->b);
+    duo__declassify(&valid, sizeof valid); /* zero/range test, public outcome */
+    if (!valid) {
         duo_memzero(out, sizeof *out);
         return DUO_E_BAD_SCALAR;
     }

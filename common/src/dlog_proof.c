@@ -52,6 +52,7 @@ int duo_dlog_prove(const duo_ec *ec, duo_dlog_proof *out, const duo_scalar *x, c
     if ((r = duo_point_mul_base(ec, &xg, x)) != DUO_OK) {
         goto out;
     }
+    duo__declassify(&xg, sizeof xg); /* = X, public, or the call fails */
     if (!duo_point_eq_var(ec, &xg, X)) {
         r = DUO_E_INVALID_ARG;
         goto out;
@@ -65,6 +66,7 @@ int duo_dlog_prove(const duo_ec *ec, duo_dlog_proof *out, const duo_scalar *x, c
         if ((r = duo_point_mul_base(ec, &A, &k)) != DUO_OK) {
             goto out;
         }
+        duo__declassify(&A, sizeof A); /* the commitment is sent */
         r = duo__dlog_challenge(ec, &e, X, &A, bind, purpose);
         if (r == DUO_E_BAD_SCALAR) {
             continue;
@@ -84,6 +86,7 @@ int duo_dlog_prove(const duo_ec *ec, duo_dlog_proof *out, const duo_scalar *x, c
         }
         out->a = A;
         out->z = z;
+        duo__declassify(&out->z, sizeof out->z); /* the response is sent */
         r = DUO_OK;
         goto out;
     }

@@ -171,6 +171,106 @@ out:
     return r;
 }
 
+/* ------------------------------------ fixed-width arithmetic on secrets
+ * OpenSSL's public BIGNUM API strips leading zero bytes/limbs of every value
+ * it builds (BN_bin2bn, bn_correct_top), a branch on the top of the value.
+ * The helpers below keep secret integers as fixed-width big-endian byte
+ * strings and do the little integer arithmetic the signing path needs with
+ * loops whose bounds depend on public lengths only (docs/SECURITY.md 3.1). */
+
+/* 32-bit little-endian limbs <-> big-endian bytes; nl*4 >= len. */
+static void be_to_limbs(uint32_t *l, size_t nl, const uint8_t *be, size_t len) {
+    size_t i;
+    memset(l, 0, nl * sizeof *l);
+    for (i = 0; i < len; i++) {
+        l[i / 4] |= (uint32_t)be[len - 1 - i] << (8 * (i % 4));
+    }
+}
+
+static void limbs_to_be(uint8_t *be, size_t len, const uint32_t *l) {
+    size_t i;
+    for (i = 0; i < len; i++) {
+        be[len - 1 - i] = (uint8_t)(l[i / 4] >> (8 * (i % 4)));
+    }
+}
+
+/* acc (nacc limbs) += a * b; the carry out of acc is dropped (the callers
+ * size acc so that there is none). Data-independent. */
+static void limbs_muladd(uint32_t *acc, size_t nacc, const uint32_t *a, size_t na, const uint32_t *b, size_t nb) {
+    size_t i, j;
+    for (i = 0; i < na; i++) {
+        uint64_t carry = 0;
+        for (j = 0; j < nb && i + j < nacc; j++) {
+            uint64_t t = (uint64_t)a[i] * b[j] + acc[i + j] + carry;
+            acc[i + j] = (uint32_t)t;
+            carry = t >> 32;
+        }
+        for (j = i + nb; j < nacc; j++) {
+            uint64_t t = (uint64_t)acc[j] + carry;
+            acc[j] = (uint32_t)t;
+            carry = t >> 32;
+        }
+    }
+}
+
+int duo_be_muladd(uint8_t *out, size_t out_len, const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len,
+                  const uint8_t *c, size_t c_len) {
+    enum { MAXL = 2 * 3072 / 32 };
+    uint32_t acc[MAXL], la[MAXL], lb[MAXL];
+    size_t nacc = (out_len + 3) / 4, na = (a_len + 3) / 4, nb = (b_len + 3) / 4;
+    if (out == NULL || a == NULL || b == NULL || (c == NULL && c_len != 0) || nacc > MAXL || na > MAXL ||
+        nb > MAXL || c_len > out_len)
+        return DUO_E_INVALID_ARG;
+    be_to_limbs(acc, nacc, c, c_len);
+    be_to_limbs(la, na, a, a_len);
+    be_to_limbs(lb, nb, b, b_len);
+    limbs_muladd(acc, nacc, la, na, lb, nb);
+    limbs_to_be(out, out_len, acc);
+    duo_memzero(acc, sizeof acc);
+    duo_memzero(la, sizeof la);
+    duo_memzero(lb, sizeof lb);
+    return DUO_OK;
+}
+
+/* Constant-time a < b for len-byte big-endian strings: 1 or 0. */
+static unsigned be_lt_ct(const uint8_t *a, const uint8_t *b, size_t len) {
+    uint32_t borrow = 0;
+    size_t i;
+    for (i = len; i-- > 0;) {
+        uint32_t d = (uint32_t)a[i] - (uint32_t)b[i] - borrow;
+        borrow = (d >> 8) & 1u;
+    }
+    return (unsigned)borrow;
+}
+
+int duo_random_below_be(uint8_t *out, const uint8_t *bound, size_t len, const duo_rng *rng) {
+    int r = DUO_E_RNG, tries;
+    size_t top;
+    uint8_t mask;
+    if (out == NULL || bound == NULL || len == 0) return DUO_E_INVALID_ARG;
+    for (top = 0; top < len && bound[top] == 0; top++) {
+    } /* bound is public */
+    if (top == len) return DUO_E_INVALID_ARG;
+    mask = bound[top];
+    mask |= (uint8_t)(mask >> 1);
+    mask |= (uint8_t)(mask >> 2);
+    mask |= (uint8_t)(mask >> 4);
+    /* Each try succeeds with probability > 1/2. */
+    for (tries = 0; tries < 256; tries++) {
+        unsigned lt;
+        memset(out, 0, top);
+        if ((r = duo_rng_bytes(rng, out + top, len - top)) != DUO_OK) break;
+        out[top] &= mask;
+        lt = be_lt_ct(out, bound, len);
+        /* Rejection sampling: only whether this (then discarded) draw was
+         * below the bound becomes public, not the accepted value. */
+        duo__declassify(&lt, sizeof lt);
+        if (lt) return DUO_OK;
+    }
+    duo_memzero(out, len);
+    return tries < 256 ? r : DUO_E_RNG;
+}
+
 /* 1 <= r < N and gcd(r, N) = 1 (BN_gcd is constant-time in OpenSSL 3.0). */
 static int is_unit_mod_n(const duo_paillier_pub *pk, const BIGNUM *r, BN_CTX *ctx, int *is_unit) {
     int ok = 0;
@@ -662,21 +762,54 @@ out:
     return ret;
 }
 
+/* rn = r^N mod N^2 for a uniform r in [0, N), without a gcd on the secret r.
+ *
+ * Unit check. r is uniform below N; gcd(r, N) != 1 only if r is 0 or a
+ * multiple of p or q, probability (p + q - 1)/N < 2^-1000, and then r would
+ * hand its holder a factor of N. Testing that with BN_gcd on the secret r
+ * (a variable-time binary gcd on limbs and word lengths) leaks r; instead
+ * the check is made on PUBLIC data: for c = (1 + m*N) * rn * f mod N^2 with
+ * f a unit (e.g. ckey^v), c mod N = r^N * f mod N, so gcd(c, N) = 1 iff
+ * gcd(r, N) = 1. The sender checks its ciphertext (duo_paillier_ciphertext_
+ * check on the bytes it sends: duo_p2_sign_on_start) and the receiver checks
+ * every ciphertext it parses. Callers that need a checked rn before any
+ * ciphertext exists use duo_paillier_rn_from_r / duo_paillier_random_unit.
+ *
+ * Fixed-width load. BN_bin2bn of r itself strips leading zero bytes (a
+ * branch on r's top byte). r^N mod N^2 depends only on r mod N ((r + kN)^N =
+ * r^N mod N^2 by the binomial theorem), so the value exponentiated is
+ * X = 2^(8*nbytes) + r, loaded from 0x01 || r: the top limb is the public
+ * constant 1, BN_bin2bn and bn_correct_top never look at r's bytes. X mod N is
+ * r + 2^(8*nbytes) mod N, a fixed permutation of Z_N applied to a uniform r,
+ * hence uniform. BN_mod_exp_mont_consttime then runs on X with
+ * BN_FLG_CONSTTIME (X < N^2, so no reduction). */
 int duo_paillier_rn(const duo_paillier_pub *pk, BIGNUM *rn, const duo_rng *rng) {
-    int ret;
-    BIGNUM *r = NULL;
+    int ret = DUO_E_NOMEM;
+    size_t nb;
+    uint8_t *buf = NULL, *nbe = NULL;
+    BIGNUM *x = NULL;
     BN_CTX *ctx = NULL;
     if (pk == NULL || rn == NULL) return DUO_E_INVALID_ARG;
-    if ((r = bn_new_secret()) == NULL || (ctx = BN_CTX_secure_new()) == NULL) {
-        ret = DUO_E_NOMEM;
+    nb = pk->bits / 8;
+    if ((buf = duo_secure_malloc(nb + 1)) == NULL || (nbe = OPENSSL_malloc(nb)) == NULL ||
+        (x = bn_new_secret()) == NULL || (ctx = BN_CTX_secure_new()) == NULL)
         goto out;
-    }
-    if ((ret = duo_paillier_random_unit(pk, r, rng)) != DUO_OK) goto out;
+    ret = DUO_E_INTERNAL;
+    if (BN_bn2binpad(pk->n, nbe, (int)nb) != (int)nb) goto out;
+    buf[0] = 0x01;
+    if ((ret = duo_random_below_be(buf + 1, nbe, nb, rng)) != DUO_OK) goto out;
+    ret = DUO_E_INTERNAL;
+    if (BN_bin2bn(buf, (int)(nb + 1), x) == NULL) goto out;
+    bn_secret(x);
     bn_secret(rn);
-    ret = rn_pub(pk, rn, r, ctx) ? DUO_OK : DUO_E_INTERNAL;
+    ret = rn_pub(pk, rn, x, ctx) ? DUO_OK : DUO_E_INTERNAL;
 out:
-    BN_clear_free(r);
+    if (buf != NULL) duo_memzero(buf, nb + 1);
+    duo_secure_free(buf);
+    OPENSSL_free(nbe);
+    BN_clear_free(x);
     BN_CTX_free(ctx);
+    if (ret != DUO_OK && rn != NULL) BN_zero(rn);
     return ret;
 }
 
@@ -743,6 +876,105 @@ end:
 out:
     BN_CTX_free(ctx);
     return ret;
+}
+
+/* c = (1 + m*N) * rn mod N^2 for a SECRET m given as m_len fixed-width
+ * big-endian bytes; the time does not depend on m's value.
+ *
+ * 1 + m*N < N^2 needs no reduction, so it is computed in fixed width here
+ * (duo_be_muladd), not with BN_mul/BN_add_word (whose results are
+ * top-corrected, a branch on the secret's top limb). To load it into a
+ * BIGNUM without BN_bin2bn looking at secret bytes, a public multiple of N
+ * with a public top limb is added: with L = 64 * (limbs of N^2 - 1),
+ * d = ceil(2^L / N) and X = d*N = 2^L + e (0 <= e < N), the value loaded is
+ *   t = 1 + e + m*N + 2^L = 1 + (m + d)*N,  where 1 + e + m*N < 2^L
+ * (m < 2^(8*m_len) <= 2^(bits-128)), so the top 64-bit limb of t is the public
+ * constant 1 and the low limbs never carry into it. t < N^2 since
+ * N^2 >= 2^(2*bits-2) > 2^L + N. t encrypts m + d; the public factor
+ * G = 1 + (N - d)*N (an encryption of -d with randomness 1) removes d:
+ *   c = t * rn * G mod N^2 = Mont(Mont(t, rn), G*R^2).
+ * Both Montgomery products run on fixed-size operands (t and rn have the
+ * modulus' limb count); what OpenSSL still does on the secret intermediate
+ * is its final bn_correct_top (a test of the top limb for zero: probability
+ * 2^-62 for a value uniform mod N^2), listed in docs/SECURITY.md 3.1.
+ * rn is not checked here (it is secret: see duo_paillier_rn); the caller
+ * checks the public ciphertext it derives from c. */
+int duo_paillier_encrypt_fixed(const duo_paillier_pub *pk, BIGNUM *c, const uint8_t *m, size_t m_len,
+                               const BIGNUM *rn) {
+    int ret = DUO_E_INVALID_ARG;
+    BN_CTX *ctx = NULL;
+    size_t nb, n2b, lbits;
+    uint8_t *tbuf = NULL, *ebuf = NULL, *nbe = NULL;
+    if (pk == NULL || c == NULL || m == NULL || rn == NULL) return DUO_E_INVALID_ARG;
+    nb = pk->bits / 8;
+    n2b = 2 * nb;
+    lbits = 8 * n2b - 64;
+    if (m_len == 0 || m_len > nb - 16) return DUO_E_INVALID_ARG;
+    /* rn is not range-checked: BN_cmp would branch on its secret top limb.
+     * It comes from duo_paillier_rn (< N^2); an rn with more limbs than N^2
+     * makes BN_mod_mul_montgomery fail. */
+    ret = DUO_E_NOMEM;
+    if ((ctx = BN_CTX_secure_new()) == NULL || (tbuf = duo_secure_malloc(n2b)) == NULL ||
+        (ebuf = OPENSSL_zalloc(n2b)) == NULL || (nbe = OPENSSL_malloc(nb)) == NULL)
+        goto out;
+    BN_CTX_start(ctx);
+    BIGNUM *d = BN_CTX_get(ctx), *g = BN_CTX_get(ctx), *t = BN_CTX_get(ctx), *u = BN_CTX_get(ctx);
+    if (u == NULL) goto end;
+    ret = DUO_E_INTERNAL;
+    /* public: d, e = d*N - 2^L, G*R^2 */
+    if (!BN_set_bit(g, (int)lbits) || !BN_sub_word(g, 1) || !BN_div(d, NULL, g, pk->n, ctx) ||
+        !BN_add_word(d, 1) || !BN_mul(u, d, pk->n, ctx) || !BN_clear_bit(u, (int)lbits) ||
+        BN_num_bits(u) > (int)lbits || BN_bn2binpad(u, ebuf, (int)n2b) != (int)n2b)
+        goto end;
+    if (!BN_sub(g, pk->n, d) || !BN_mul(g, g, pk->n, ctx) || !BN_add_word(g, 1) ||
+        !BN_to_montgomery(g, g, pk->mont_n2, ctx) || !BN_to_montgomery(g, g, pk->mont_n2, ctx))
+        goto end;
+    if (BN_bn2binpad(pk->n, nbe, (int)nb) != (int)nb) goto end;
+    /* secret, fixed width: tbuf = e + 1 + m*N, then the public top limb */
+    if (!BN_add_word(u, 1) || BN_bn2binpad(u, ebuf, (int)n2b) != (int)n2b) goto end;
+    if (duo_be_muladd(tbuf, n2b, m, m_len, nbe, nb, ebuf, n2b) != DUO_OK) goto end;
+    memset(tbuf, 0, 8);
+    tbuf[7] = 0x01; /* + 2^L: no carry reaches this limb (see above) */
+    if (BN_bin2bn(tbuf, (int)n2b, t) == NULL) goto end;
+    bn_secret(t);
+    bn_secret(u);
+    bn_secret(c);
+    if (!BN_mod_mul_montgomery(u, t, rn, pk->mont_n2, ctx) || !BN_mod_mul_montgomery(c, u, g, pk->mont_n2, ctx))
+        goto end;
+    ret = DUO_OK;
+end:
+    if (t != NULL) BN_clear(t);
+    if (u != NULL) BN_clear(u);
+    BN_CTX_end(ctx);
+out:
+    if (tbuf != NULL) duo_memzero(tbuf, n2b);
+    duo_secure_free(tbuf);
+    OPENSSL_free(ebuf);
+    OPENSSL_free(nbe);
+    BN_CTX_free(ctx);
+    return ret;
+}
+
+/* c = a * b mod N^2 for secret a, b < N^2 (e.g. two ciphertext factors whose
+ * product only is published): two Montgomery products (a*b*R^-1, then times
+ * R^2), no BN_div on the secret double-length product. */
+int duo_paillier_add_secret(const duo_paillier_pub *pk, BIGNUM *c, const BIGNUM *a, const BIGNUM *b) {
+    BN_CTX *ctx;
+    int ok = 0;
+    if (pk == NULL || c == NULL || a == NULL || b == NULL) return DUO_E_INVALID_ARG;
+    /* no range check (BN_cmp branches on the secret top limb): a and b come
+     * out of Montgomery code mod N^2; more limbs than N^2 make it fail. */
+    if ((ctx = BN_CTX_secure_new()) == NULL) return DUO_E_NOMEM;
+    BN_CTX_start(ctx);
+    BIGNUM *t = BN_CTX_get(ctx);
+    if (t != NULL) {
+        bn_secret(t);
+        ok = BN_mod_mul_montgomery(t, a, b, pk->mont_n2, ctx) && BN_to_montgomery(c, t, pk->mont_n2, ctx);
+        BN_clear(t);
+    }
+    BN_CTX_end(ctx);
+    BN_CTX_free(ctx);
+    return ok ? DUO_OK : DUO_E_INTERNAL;
 }
 
 /* m_p = L_p(c^(p-1) mod p^2) * h_p mod p. */

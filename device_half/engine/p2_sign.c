@@ -134,6 +134,10 @@ int duo_p2_sign_start(duo_p2_sign *s, duo_sign_start_req *req) {
         (r = duo_point_mul_base(s->ec, &s->r2, &s->k2)) != DUO_OK) {
         goto out;
     }
+    /* R2 is sent in round 2 (here only its hiding commitment): declassified
+     * for the ctime test; only point encoding runs on it before then. */
+    duo__declassify(&s->r2, sizeof s->r2);
+    duo__declassify(s->device_nonce, sizeof s->device_nonce); /* sent */
     duo_point_serialize(s->ec, r2b, &s->r2);
     memcpy(bind.sid, s->presid, 32);
     bind.role = DUO_ROLE_DEVICE;
@@ -173,7 +177,7 @@ int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp, duo_si
     BIGNUM *q2 = NULL, *rho = NULL, *pt = NULL, *u_bn = NULL, *v_bn = NULL, *rn = NULL, *e1 = NULL, *e2 = NULL,
            *c3 = NULL;
     size_t ctlen;
-    uint8_t mi[32];
+    uint8_t mi[32], q2b[64], qb[32], rhob[64], ptb[96];
     int m_zero;
 
     if (s == NULL) {
@@ -209,6 +213,7 @@ int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp, duo_si
     if ((r = duo_point_mul(s->ec, &big_r, &r1, &s->k2)) != DUO_OK) {
         goto out;
     }
+    duo__declassify(&big_r, sizeof big_r); /* R: its x is the signature's r */
     if ((r = duo_point_x_mod_q(s->ec, &rx, &big_r)) != DUO_OK) {
         r = duo__map_peer_error(r, DUO_E_BAD_SCALAR);
         goto out;
@@ -219,8 +224,13 @@ int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp, duo_si
         goto out;
     }
     duo_memzero(s->pin, sizeof s->pin);
-    if ((r = duo_point_mul_base(s->ec, &x2g, &x2)) != DUO_OK ||
-        (r = duo_dlog_prove(s->ec, &pok, &x2, &x2g, &dbind, "pin", s->rng)) != DUO_OK) {
+    if ((r = duo_point_mul_base(s->ec, &x2g, &x2)) != DUO_OK) {
+        goto out;
+    }
+    /* X2 = x2*G: the cloud holds X2 from enrolment (a wrong PIN gives another
+     * point, which the PIN proof shows the cloud anyway). */
+    duo__declassify(&x2g, sizeof x2g);
+    if ((r = duo_dlog_prove(s->ec, &pok, &x2, &x2g, &dbind, "pin", s->rng)) != DUO_OK) {
         goto out;
     }
     duo_dlog_proof_serialize(s->ec, next->pin_proof, &pok);
@@ -243,7 +253,10 @@ int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp, duo_si
             memset(&t1, 0, sizeof t1);
         }
     }
-    if (!duo_ct_is_zero(t1.b, 32) && (r = duo_scalar_mul(s->ec, &u, &k2inv, &t1)) != DUO_OK) {
+    /* u = 0 (probability 1/q) makes s = 0: the signature is refused, public. */
+    int t1_zero = duo_ct_is_zero(t1.b, 32);
+    duo__declassify(&t1_zero, sizeof t1_zero);
+    if (!t1_zero && (r = duo_scalar_mul(s->ec, &u, &k2inv, &t1)) != DUO_OK) {
         goto out;
     }
     /* c3 = Enc(rho*q + u; FRESH rn) (+) v (.) ckey, rho uniform in [0, q^2).
@@ -258,15 +271,16 @@ int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp, duo_si
     }
     BN_set_flags(pt, BN_FLG_CONSTTIME);
     BN_set_flags(u_bn, BN_FLG_CONSTTIME);
-    if (!BN_sqr(q2, duo_ec_order(s->ec), bnctx)) {
+    /* Fixed width, no BIGNUM on the secrets rho and u (docs/SECURITY.md 3.1):
+     * rho uniform in [0, q^2) as 64 bytes, pt = rho*q + u < q^3 + q < 2^768 as
+     * 96 bytes, then the fixed-width encryption. */
+    if (!BN_sqr(q2, duo_ec_order(s->ec), bnctx) || BN_bn2binpad(q2, q2b, sizeof q2b) != (int)sizeof q2b ||
+        BN_bn2binpad(duo_ec_order(s->ec), qb, sizeof qb) != (int)sizeof qb) {
         r = DUO_E_INTERNAL;
         goto out;
     }
-    if ((r = duo_bn_random_below(rho, q2, s->rng)) != DUO_OK) {
-        goto out;
-    }
-    if (BN_bin2bn(u.b, 32, u_bn) == NULL || !BN_mul(pt, rho, duo_ec_order(s->ec), bnctx) || !BN_add(pt, pt, u_bn)) {
-        r = DUO_E_INTERNAL;
+    if ((r = duo_random_below_be(rhob, q2b, sizeof rhob, s->rng)) != DUO_OK ||
+        (r = duo_be_muladd(ptb, sizeof ptb, rhob, sizeof rhob, qb, sizeof qb, u.b, sizeof u.b)) != DUO_OK) {
         goto out;
     }
     if (s->rn != NULL) {
@@ -281,9 +295,11 @@ int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp, duo_si
             goto out;
         }
     }
-    if ((r = duo_paillier_encrypt(pk, e1, pt, rn)) != DUO_OK || (r = duo_scalar_to_bn(&v, v_bn)) != DUO_OK ||
-        (r = duo_paillier_mul(pk, e2, s->key->ckey, v_bn)) != DUO_OK ||
-        (r = duo_paillier_add(pk, c3, e1, e2)) != DUO_OK) {
+    /* e1 and e2 stay secret (e2 = ckey^v gives v to the key owner); only
+     * their product c3 is sent. */
+    if ((r = duo_paillier_encrypt_fixed(pk, e1, ptb, sizeof ptb, rn)) != DUO_OK ||
+        (r = duo_scalar_to_bn(&v, v_bn)) != DUO_OK || (r = duo_paillier_mul(pk, e2, s->key->ckey, v_bn)) != DUO_OK ||
+        (r = duo_paillier_add_secret(pk, c3, e1, e2)) != DUO_OK) {
         goto out;
     }
     ctlen = duo_paillier_ciphertext_bytes(pk);
@@ -291,7 +307,18 @@ int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp, duo_si
         r = DUO_E_NOMEM;
         goto out;
     }
-    if ((r = duo_paillier_ciphertext_serialize(pk, next->buf, ctlen, c3)) != DUO_OK) {
+    /* BN_bn2binpad is constant-time in the value; the bytes are what is sent.
+     * Then the full check on the PUBLIC c3, parsed back from those bytes:
+     * 0 < c3 < N^2 and gcd(c3, N) = 1. c3 mod N = r^N * ckey^v mod N and ckey
+     * is a checked unit, so this is exactly the unit test of the encryption
+     * randomness r that is no longer run on the secret r (duo_paillier_rn). */
+    if (BN_bn2binpad(c3, next->buf, (int)ctlen) != (int)ctlen) {
+        r = DUO_E_INTERNAL;
+        goto out;
+    }
+    duo__declassify(next->buf, ctlen);
+    if ((r = duo_paillier_ciphertext_parse(pk, c3, next->buf, ctlen)) != DUO_OK) {
+        r = r == DUO_E_BAD_CIPHERTEXT ? DUO_E_RNG : r; /* r shared a factor with N */
         goto out;
     }
     next->c3.ptr = next->buf;
@@ -313,6 +340,8 @@ out:
     duo_memzero(&u, sizeof u);
     duo_memzero(&t1, sizeof t1);
     duo_memzero(&pok, sizeof pok);
+    duo_memzero(rhob, sizeof rhob);
+    duo_memzero(ptb, sizeof ptb);
     BN_free(q2);
     BN_clear_free(rho);
     BN_clear_free(pt);

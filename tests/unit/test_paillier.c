@@ -212,9 +212,36 @@ static void test_rn_paths(void) {
             DUO_CHECK_OK(duo_paillier_rn(pk, rn0, &r1.rng));
             DUO_CHECK_OK(duo_paillier_random_unit(pk, r, &r2.rng));
             DUO_CHECK(r1.bytes_drawn == r2.bytes_drawn);
+            /* duo_paillier_rn exponentiates 2^bits + r (fixed-width load, no
+             * gcd on r: paillier.c), i.e. r' = r + 2^bits mod N */
+            {
+                BN_CTX *bc = BN_CTX_new();
+                BIGNUM *sh = BN_new(), *rp = BN_new();
+                DUO_REQUIRE(bc && sh && rp);
+                DUO_REQUIRE(BN_set_bit(sh, (int)duo_paillier_pub_bits(pk)) &&
+                            BN_mod_add(rp, r, sh, duo_paillier_pub_n(pk), bc));
+                DUO_CHECK_OK(duo_paillier_rn_from_r(pk, rn1, rp));
+                DUO_CHECK(BN_cmp(rn0, rn1) == 0);
+                /* the constant-time encryption agrees with duo_paillier_encrypt */
+                {
+                    uint8_t mb[96];
+                    BIGNUM *ca = BN_new(), *cb = BN_new(), *mm = BN_new();
+                    DUO_REQUIRE(ca && cb && mm);
+                    for (size_t j = 0; j < sizeof mb; j++) mb[j] = (uint8_t)(j * 41u + (unsigned)i);
+                    DUO_REQUIRE(BN_bin2bn(mb, sizeof mb, mm) != NULL);
+                    DUO_CHECK_OK(duo_paillier_encrypt_fixed(pk, ca, mb, sizeof mb, rn0));
+                    DUO_CHECK_OK(duo_paillier_encrypt(pk, cb, mm, rn0));
+                    DUO_CHECK(BN_cmp(ca, cb) == 0);
+                    BN_free(ca);
+                    BN_free(cb);
+                    BN_free(mm);
+                }
+                BN_free(sh);
+                BN_free(rp);
+                BN_CTX_free(bc);
+            }
             DUO_CHECK_OK(duo_paillier_rn_from_r(pk, rn1, r));
             DUO_CHECK_OK(duo_paillier_rn_from_r_priv(sk, rn2, r));
-            DUO_CHECK(BN_cmp(rn0, rn1) == 0);
             DUO_CHECK(BN_cmp(rn1, rn2) == 0);
             DUO_CHECK(!BN_is_one(rn2));
             /* an encryption with the CRT-computed factor decrypts */

@@ -85,6 +85,16 @@ DUO_WARN_UNUSED_RESULT int duo_paillier_random_unit(const duo_paillier_pub *pk, 
  * (DUO_E_INVALID_ARG otherwise). Time independent of m's value. */
 DUO_WARN_UNUSED_RESULT int duo_paillier_encrypt(const duo_paillier_pub *pk, BIGNUM *c, const BIGNUM *m,
                                                 const BIGNUM *rn);
+/* Constant-time variant for a SECRET plaintext m given as m_len big-endian
+ * bytes (1 <= m_len <= bits/8 - 16): c = (1 + m*N) * rn mod N^2 with no
+ * branch or index on m (fixed-width arithmetic; see paillier.c). rn (secret)
+ * is not checked: the caller checks the public ciphertext it sends. */
+DUO_WARN_UNUSED_RESULT int duo_paillier_encrypt_fixed(const duo_paillier_pub *pk, BIGNUM *c, const uint8_t *m,
+                                                      size_t m_len, const BIGNUM *rn);
+/* c = a * b mod N^2 for secret factors (Montgomery only, no BN_div); a, b must
+ * be below N^2 (only their limb count is checked). */
+DUO_WARN_UNUSED_RESULT int duo_paillier_add_secret(const duo_paillier_pub *pk, BIGNUM *c, const BIGNUM *a,
+                                                   const BIGNUM *b);
 /* m = Dec(c) in [0, N). Validates c first (DUO_E_BAD_CIPHERTEXT). CRT,
  * constant-time exponentiations. Counts one decryption. */
 DUO_WARN_UNUSED_RESULT int duo_paillier_decrypt(const duo_paillier_priv *sk, BIGNUM *m, const BIGNUM *c);
@@ -106,5 +116,13 @@ DUO_WARN_UNUSED_RESULT int duo_paillier_ciphertext_serialize(const duo_paillier_
 /* Uniform value in [0, bound) from rng (rejection sampling; for nonces such as
  * rho, a, b, w). Sets BN_FLG_CONSTTIME on out. */
 DUO_WARN_UNUSED_RESULT int duo_bn_random_below(BIGNUM *out, const BIGNUM *bound, const duo_rng *rng);
+
+/* Fixed-width big-endian helpers for secrets (no BIGNUM, no data-dependent
+ * branch): out (out_len bytes) = a * b + c mod 2^(8*out_len); out_len <= 768.
+ * duo_random_below_be: uniform out in [0, bound) (len bytes each, bound
+ * public), rejection sampling with a constant-time comparison. */
+DUO_WARN_UNUSED_RESULT int duo_be_muladd(uint8_t *out, size_t out_len, const uint8_t *a, size_t a_len,
+                                         const uint8_t *b, size_t b_len, const uint8_t *c, size_t c_len);
+DUO_WARN_UNUSED_RESULT int duo_random_below_be(uint8_t *out, const uint8_t *bound, size_t len, const duo_rng *rng);
 
 #endif
