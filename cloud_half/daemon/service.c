@@ -37,6 +37,7 @@
 #include "duosign/mem.h"
 #include "duosign/paillier.h"
 #include "duosign/rng.h"
+#include "duosign/zk_paillier.h"
 #include "p1.h"
 #include "wire.h"
 
@@ -74,10 +75,26 @@ typedef struct session {
     uint8_t digest[DUO_DIGEST_BYTES];
 } session;
 
+/* A pool entry: a Paillier key and the randomness of the enrolment that will
+ * use it (ckey's and the range proof's r and r^N, duo_zk_range_precomp), made
+ * together off the request path. Single use: pool_take hands an entry to one
+ * enrolment, which consumes it. */
+typedef struct pool_entry {
+    duo_paillier_priv *key;
+    duo_zk_range_precomp *precomp;
+} pool_entry;
+
+static void pool_entry_clear(pool_entry *e) {
+    duo_paillier_priv_free(e->key);
+    duo_zk_range_precomp_free(e->precomp);
+    e->key = NULL;
+    e->precomp = NULL;
+}
+
 typedef struct pool_job {
     uv_work_t work;
     duo_service *svc;
-    duo_paillier_priv *key;
+    pool_entry e;
 } pool_job;
 
 struct duo_service {
@@ -96,7 +113,7 @@ struct duo_service {
     size_t n_sessions;
 
     pthread_mutex_t pool_mu;
-    duo_paillier_priv *pool[POOL_MAX];
+    pool_entry pool[POOL_MAX];
     size_t pool_n;
     unsigned pool_inflight;
     int pool_stop;
@@ -149,7 +166,9 @@ static void pool_kick(duo_service *s);
 
 static void pool_work_cb(uv_work_t *w) {
     pool_job *j = w->data;
-    if (duo_paillier_keygen(&j->key, j->svc->cfg.paillier_bits) != DUO_OK) j->key = NULL;
+    if (duo_paillier_keygen(&j->e.key, j->svc->cfg.paillier_bits) != DUO_OK ||
+        duo_zk_range_precomp_new(&j->e.precomp, j->e.key, NULL) != DUO_OK)
+        pool_entry_clear(&j->e);
 }
 
 static void pool_after_cb(uv_work_t *w, int status) {
@@ -158,12 +177,12 @@ static void pool_after_cb(uv_work_t *w, int status) {
     (void)status;
     pthread_mutex_lock(&s->pool_mu);
     s->pool_inflight--;
-    if (j->key && !s->pool_stop && s->pool_n < POOL_MAX) {
-        s->pool[s->pool_n++] = j->key;
-        j->key = NULL;
+    if (j->e.key && !s->pool_stop && s->pool_n < POOL_MAX) {
+        s->pool[s->pool_n++] = j->e;
+        memset(&j->e, 0, sizeof j->e);
     }
     pthread_mutex_unlock(&s->pool_mu);
-    duo_paillier_priv_free(j->key);
+    pool_entry_clear(&j->e);
     free(j);
     pool_kick(s);
 }
@@ -194,15 +213,20 @@ static void pool_kick(duo_service *s) {
 
 static void on_refill(uv_async_t *h) { pool_kick(h->data); }
 
-/* Any thread. NULL if the pool is empty (the engine then generates one). */
-static duo_paillier_priv *pool_take(duo_service *s) {
-    duo_paillier_priv *k = NULL;
+/* Any thread. An empty entry if the pool is empty (the engine then generates
+ * the key and its randomness itself). The entry leaves the pool: the caller
+ * owns it and hands it to exactly one enrolment. */
+static pool_entry pool_take(duo_service *s) {
+    pool_entry e = {NULL, NULL};
     pthread_mutex_lock(&s->pool_mu);
-    if (s->pool_n > 0) k = s->pool[--s->pool_n];
+    if (s->pool_n > 0) {
+        e = s->pool[--s->pool_n];
+        memset(&s->pool[s->pool_n], 0, sizeof s->pool[s->pool_n]);
+    }
     int stop = s->pool_stop;
     pthread_mutex_unlock(&s->pool_mu);
     if (!stop && s->handles_open) uv_async_send(&s->refill_async);
-    return k;
+    return e;
 }
 
 size_t duo_service_pool_ready(duo_service *s) {
@@ -625,8 +649,9 @@ static int h_enroll_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **r
     } else if (r != DUO_OK) {
         goto done;
     }
+    pool_entry pe = pool_take(s);
     duo_p1_enroll_params p = {.ec = s->ec, .rng = NULL, .paillier_bits = s->cfg.paillier_bits,
-                              .paillier = pool_take(s)};
+                              .paillier = pe.key, .range_precomp = pe.precomp};
     if ((r = duo_p1_enroll_new(&en, &p)) != DUO_OK) goto done;
     if ((r = duo_p1_enroll_start(en, &req, &out)) != DUO_OK) goto done;
     if ((r = sess_insert(s, &x, SESS_ENROL, out.key_id, h->info)) != DUO_OK) goto done;
@@ -1441,7 +1466,7 @@ void duo_service_stop(duo_service *s) {
 void duo_service_free(duo_service *s) {
     if (!s) return;
     sess_sweep(s, 1);
-    for (size_t i = 0; i < s->pool_n; i++) duo_paillier_priv_free(s->pool[i]);
+    for (size_t i = 0; i < s->pool_n; i++) pool_entry_clear(&s->pool[i]);
     s->pool_n = 0;
     if (s->ks_all)
         for (size_t i = 0; i < s->n_ks; i++) duo_keystore_free(s->ks_all[i]);
