@@ -204,18 +204,31 @@ int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_
         r = duo__map_peer_error(r, DUO_E_BAD_SCALAR);
         goto out;
     }
-    /* 5. c3: exact length, 0 < c3 < N^2, gcd(c3, N) = 1. */
+    /* 5. c3: exact length and 0 < c3 < N^2 here. gcd(c3, N) = 1 is left to
+     * the decryption, which rejects c3 with p | c3 or q | c3 (the same
+     * condition for N = pq) with DUO_E_BAD_CIPHERTEXT before counting or
+     * computing anything: duo_paillier_ciphertext_parse would check it with
+     * a 2048-bit modular inverse first, paid twice on every signature. */
     pk = duo_paillier_priv_pub(s->key->paillier);
     if ((c3 = BN_new()) == NULL || (m = BN_secure_new()) == NULL) {
         r = DUO_E_NOMEM;
         goto out;
     }
     BN_set_flags(m, BN_FLG_CONSTTIME);
-    if ((r = duo_paillier_ciphertext_parse(pk, c3, req->c3.ptr, req->c3.len)) != DUO_OK) {
-        r = duo__map_peer_error(r, DUO_E_BAD_CIPHERTEXT);
+    if (req->c3.ptr == NULL || req->c3.len != duo_paillier_ciphertext_bytes(pk)) {
+        r = DUO_E_BAD_CIPHERTEXT;
         goto out;
     }
-    /* 6. s' = Dec(c3) (CRT, constant time); s = k1^-1 s' mod q. */
+    if (BN_bin2bn(req->c3.ptr, (int)req->c3.len, c3) == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    if (BN_is_zero(c3) || BN_cmp(c3, duo_paillier_pub_n2(pk)) >= 0) {
+        r = DUO_E_BAD_CIPHERTEXT;
+        goto out;
+    }
+    /* 6. s' = Dec(c3) (CRT, constant time; rejects gcd(c3, N) != 1);
+     * s = k1^-1 s' mod q. */
     if ((r = duo_paillier_decrypt(s->key->paillier, m, c3)) != DUO_OK) {
         r = duo__map_peer_error(r, DUO_E_BAD_CIPHERTEXT);
         goto out;
