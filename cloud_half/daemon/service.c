@@ -45,6 +45,7 @@
 #define TOMBSTONE_MS (10 * 60 * 1000)
 #define POOL_MAX 16
 #define POOL_INFLIGHT_MAX 1
+#define KEYCACHE_MAX 1024
 #define PENDING_MAX_AGE_S 3600
 #define MAINT_PERIOD_MS 30000
 #define RETRIES 8
@@ -70,7 +71,7 @@ typedef struct session {
     char citizen[DUO_CITIZEN_ID_MAX + 1];
     /* signing */
     duo_p1_sign *sg;
-    duo_p1_key *key;
+    struct kc_item *kc; /* the built key, a reference into the key cache */
     uint8_t secret[32]; /* SECRET: the device secret that authenticated round 1 */
     uint8_t digest[DUO_DIGEST_BYTES];
 } session;
@@ -111,6 +112,10 @@ struct duo_service {
     pthread_mutex_t sess_mu;
     session *sessions;
     size_t n_sessions;
+
+    pthread_mutex_t kc_mu; /* guards kc_slots, kc_n, kc_hand and the use bits */
+    struct kc_item *kc_slots[KEYCACHE_MAX];
+    size_t kc_n, kc_hand;
 
     pthread_mutex_t pool_mu;
     pool_entry pool[POOL_MAX];
@@ -236,16 +241,155 @@ size_t duo_service_pool_ready(duo_service *s) {
     return n;
 }
 
+/* ---------------------------------------------------------- key cache */
+/* Built duo_p1_key objects (x1, Q, Q2, the Paillier key with its CRT
+ * constants and Montgomery contexts), so that a signature does not rebuild
+ * them from the stored primes (duo_paillier_priv_from_primes + the x1*G check
+ * in duo_p1_key_new) every time. Only this immutable crypto material is
+ * cached: the key row (state, lock, counters, device secrets) is still read
+ * from the store on every request, and an entry is used only if its tag
+ * matches the material read in that request: tag = SHA-256 over the key id,
+ * the Paillier size, Q, Q2, x1, p and q as just read and unsealed. (The
+ * store's row and secret versions cannot serve as the tag: every signature
+ * rotates the device secret, which bumps both.) Bounded (KEYCACHE_MAX,
+ * clock replacement). Entries are reference-counted: a signing session holds
+ * one for its lifetime (the engine borrows the key), the table another; the
+ * key is wiped (duo_p1_key_free) when the last reference goes: after
+ * eviction, invalidation (revocation, suspension, a final state seen on
+ * load, the maintenance sweep) or shutdown. */
+typedef struct kc_item {
+    uint8_t key_id[DUO_KEY_ID_BYTES];
+    uint8_t tag[32];
+    duo_p1_key *key; /* SECRET */
+    atomic_uint refs;
+    int used; /* clock bit (kc_mu) */
+} kc_item;
+
+static void kc_put(kc_item *it) {
+    if (it == NULL) return;
+    if (atomic_fetch_sub(&it->refs, 1u) == 1u) {
+        duo_p1_key_free(it->key);
+        duo_memzero(it, sizeof *it);
+        free(it);
+    }
+}
+
+/* Drops slot i from the table (kc_mu held). */
+static void kc_drop_locked(duo_service *s, size_t i) {
+    kc_item *it = s->kc_slots[i];
+    s->kc_slots[i] = s->kc_slots[--s->kc_n];
+    s->kc_slots[s->kc_n] = NULL;
+    if (s->kc_hand >= s->kc_n) s->kc_hand = 0;
+    kc_put(it);
+}
+
+static long kc_find_locked(duo_service *s, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
+    for (size_t i = 0; i < s->kc_n; i++)
+        if (memcmp(s->kc_slots[i]->key_id, key_id, DUO_KEY_ID_BYTES) == 0) return (long)i;
+    return -1;
+}
+
+/* Wipes the cached key of key_id, if any (revocation, suspension). */
+static void kc_forget(duo_service *s, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
+    pthread_mutex_lock(&s->kc_mu);
+    long i = kc_find_locked(s, key_id);
+    if (i >= 0) kc_drop_locked(s, (size_t)i);
+    pthread_mutex_unlock(&s->kc_mu);
+}
+
+static void kc_clear(duo_service *s) {
+    pthread_mutex_lock(&s->kc_mu);
+    while (s->kc_n > 0) kc_drop_locked(s, s->kc_n - 1);
+    pthread_mutex_unlock(&s->kc_mu);
+}
+
+static int kc_tag(uint8_t tag[32], const duo_key_info *ki, const duo_key_secrets *sec) {
+    int r = DUO_E_INTERNAL;
+    uint8_t bits[4] = {(uint8_t)(ki->paillier_bits >> 24), (uint8_t)(ki->paillier_bits >> 16),
+                       (uint8_t)(ki->paillier_bits >> 8), (uint8_t)ki->paillier_bits};
+    uint8_t pl[2] = {(uint8_t)(sec->p_len >> 8), (uint8_t)sec->p_len};
+    uint8_t ql[2] = {(uint8_t)(sec->q_len >> 8), (uint8_t)sec->q_len};
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (c == NULL) return DUO_E_NOMEM;
+    if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
+        EVP_DigestUpdate(c, "duosign/keycache", 16) == 1 &&
+        EVP_DigestUpdate(c, ki->key_id, DUO_KEY_ID_BYTES) == 1 && EVP_DigestUpdate(c, bits, 4) == 1 &&
+        EVP_DigestUpdate(c, ki->q, DUO_KEY_POINT_LEN) == 1 && EVP_DigestUpdate(c, ki->q2, DUO_KEY_POINT_LEN) == 1 &&
+        EVP_DigestUpdate(c, sec->x1, sizeof sec->x1) == 1 && EVP_DigestUpdate(c, pl, 2) == 1 &&
+        EVP_DigestUpdate(c, sec->p, sec->p_len) == 1 && EVP_DigestUpdate(c, ql, 2) == 1 &&
+        EVP_DigestUpdate(c, sec->q, sec->q_len) == 1 && EVP_DigestFinal_ex(c, tag, NULL) == 1)
+        r = DUO_OK;
+    EVP_MD_CTX_free(c);
+    return r;
+}
+
+static int p1_key_from_store(duo_service *s, duo_p1_key **out, const duo_key_info *ki, const duo_key_secrets *sec);
+
+/* A reference to the built key for the row just read (ki, sec): from the
+ * cache if its tag matches, else built and cached. Release with kc_put. */
+static int kc_get(duo_service *s, kc_item **out, const duo_key_info *ki, const duo_key_secrets *sec) {
+    uint8_t tag[32];
+    kc_item *it = NULL;
+    int r;
+    *out = NULL;
+    if ((r = kc_tag(tag, ki, sec)) != DUO_OK) return r;
+    pthread_mutex_lock(&s->kc_mu);
+    long i = kc_find_locked(s, ki->key_id);
+    if (i >= 0) {
+        it = s->kc_slots[i];
+        if (duo_ct_eq(it->tag, tag, sizeof tag)) {
+            atomic_fetch_add(&it->refs, 1u);
+            it->used = 1;
+        } else {
+            kc_drop_locked(s, (size_t)i); /* stale: the stored material differs */
+            it = NULL;
+        }
+    }
+    pthread_mutex_unlock(&s->kc_mu);
+    if (it != NULL) {
+        *out = it;
+        duo_memzero(tag, sizeof tag);
+        return DUO_OK;
+    }
+    if ((it = calloc(1, sizeof *it)) == NULL) return DUO_E_NOMEM;
+    if ((r = p1_key_from_store(s, &it->key, ki, sec)) != DUO_OK) {
+        free(it);
+        return r;
+    }
+    memcpy(it->key_id, ki->key_id, DUO_KEY_ID_BYTES);
+    memcpy(it->tag, tag, sizeof tag);
+    duo_memzero(tag, sizeof tag);
+    atomic_init(&it->refs, 1u); /* the caller's */
+    pthread_mutex_lock(&s->kc_mu);
+    if (kc_find_locked(s, it->key_id) < 0) { /* else another thread cached it meanwhile: ours stays private */
+        if (s->kc_n == KEYCACHE_MAX) {
+            /* clock: skip (and clear) recently used entries, evict the first unused one */
+            for (;;) {
+                if (s->kc_hand >= s->kc_n) s->kc_hand = 0;
+                if (!s->kc_slots[s->kc_hand]->used) break;
+                s->kc_slots[s->kc_hand]->used = 0;
+                s->kc_hand++;
+            }
+            kc_drop_locked(s, s->kc_hand);
+        }
+        atomic_fetch_add(&it->refs, 1u); /* the table's */
+        s->kc_slots[s->kc_n++] = it;
+    }
+    pthread_mutex_unlock(&s->kc_mu);
+    *out = it;
+    return DUO_OK;
+}
+
 /* ------------------------------------------------------------ sessions */
 
 /* Frees the engine state of a session (under sess_mu or when unlinked). */
 static void sess_clear(session *x) {
     duo_p1_enroll_free(x->en);
     x->en = NULL;
-    duo_p1_sign_free(x->sg);
+    duo_p1_sign_free(x->sg); /* before the key it borrows */
     x->sg = NULL;
-    duo_p1_key_free(x->key);
-    x->key = NULL;
+    kc_put(x->kc);
+    x->kc = NULL;
     duo_memzero(x->secret, sizeof x->secret);
     duo_memzero(x->token, sizeof x->token);
 }
@@ -967,7 +1111,7 @@ static int h_sign_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **res
     duo_key_secrets *sec = NULL;
     uint8_t mi[32], used[32];
     session *x = NULL;
-    duo_p1_key *key = NULL;
+    kc_item *kc = NULL;
     int r = duo_wire_parse_sign_start_req(&req, in, in_len);
     if (r != DUO_OK) return r;
     if ((r = duo_wire_mac_input_sign_start(mi, &req)) != DUO_OK) return r;
@@ -975,16 +1119,16 @@ static int h_sign_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **res
     if (!sec) return DUO_E_NOMEM;
     if ((r = key_auth(h, &ki, sec, req.key_id, mi, req.mac, used, NULL)) != DUO_OK) goto out;
     if ((r = locked_err(&ki, h->info)) != DUO_OK) goto out;
-    if ((r = p1_key_from_store(s, &key, &ki, sec)) != DUO_OK) {
+    if ((r = kc_get(s, &kc, &ki, sec)) != DUO_OK) {
         DETAIL(h->info, "the stored key failed its integrity check; contact the operator");
         goto out;
     }
     if ((r = sess_insert(s, &x, SESS_SIGN, req.key_id, h->info)) != DUO_OK) goto out;
-    x->key = key;
-    key = NULL;
+    x->kc = kc;
+    kc = NULL;
     memcpy(x->secret, used, 32);
     memcpy(x->digest, req.digest, 32);
-    r = duo_p1_sign_new(&x->sg, s->ec, NULL, x->key);
+    r = duo_p1_sign_new(&x->sg, s->ec, NULL, x->kc->key);
     if (r == DUO_OK) r = duo_p1_sign_start(x->sg, &req, &out);
     if (r == DUO_OK) {
         sess_set_sid(s, x, duo_p1_sign_sid(x->sg));
@@ -1009,7 +1153,8 @@ static int h_sign_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **res
     }
     sess_release(s, x, r == DUO_OK ? 0 : r == DUO_E_TIMEOUT ? DUO_E_SESSION_EXPIRED : DUO_E_SESSION_FAILED);
 out:
-    duo_p1_key_free(key);
+    kc_put(kc);
+    if (r == DUO_E_KEY_REVOKED || r == DUO_E_KEY_SUSPENDED || r == DUO_E_CLONE_SUSPECTED) kc_forget(s, req.key_id);
     duo_memzero(used, sizeof used);
     duo_key_secrets_clear(sec);
     duo_secure_free(sec);
@@ -1051,6 +1196,7 @@ static int pin_failure(hctx *h, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
         uint32_t left = duo__lock_policy_left(&s->cfg.lock, nf);
         trailer_i64(h->info, "duo-attempts-left", left);
         if (pol.state == DUO_KEY_REVOKED) {
+            kc_forget(s, key_id);
             DETAIL(h->info, "wrong PIN; %u wrong PINs in a row: the key is revoked; enrol again", nf);
         } else if (pol.state == DUO_KEY_LOCKED) {
             char when[64];
@@ -1099,6 +1245,7 @@ static int h_sign_finish(hctx *h, const uint8_t *in, size_t in_len, uint8_t **re
         goto out;
     }
     if (r == DUO_E_PEER_CHEATED) {
+        kc_forget(s, x->key_id);
         int fr = key_freeze(h->ks, x->key_id, DUO_AUDIT_ATTACK,
                             "attack suspected: the signature share failed to verify after a valid PIN proof");
         DETAIL(h->info, "the device sent an invalid signature share; the key is frozen: enrol again%s",
@@ -1229,6 +1376,7 @@ static int h_revoke(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, s
             DETAIL(h->info, "the revocation code does not match this key (or was already used)");
     }
     if (r == DUO_E_KEY_REVOKED) DETAIL(h->info, "key is already revoked");
+    if (r == DUO_OK || r == DUO_E_KEY_REVOKED) kc_forget(h->s, req.key_id);
     if (r != DUO_OK) goto out;
     {
         uint8_t *o = NULL;
@@ -1365,6 +1513,26 @@ static void on_maint(uv_timer_t *t) {
         }
     }
     free(l.ids);
+    /* Key cache: wipe the keys that left the active/locked states by a path
+     * that did not say so here (a freeze for a clone seen by Refresh or
+     * Status, a revocation by the admin CLI in another process). */
+    {
+        uint8_t (*ids)[DUO_KEY_ID_BYTES] = NULL;
+        size_t nid = 0;
+        pthread_mutex_lock(&s->kc_mu);
+        if (s->kc_n > 0 && (ids = malloc(s->kc_n * sizeof *ids)) != NULL) {
+            for (nid = 0; nid < s->kc_n; nid++) memcpy(ids[nid], s->kc_slots[nid]->key_id, DUO_KEY_ID_BYTES);
+        }
+        pthread_mutex_unlock(&s->kc_mu);
+        for (size_t i = 0; i < nid; i++) {
+            duo_key_info ki;
+            int gr = duo_keystore_key_get(ks, &ki, NULL, ids[i]);
+            if (gr == DUO_E_NOT_FOUND || gr == DUO_E_STATE_CORRUPT ||
+                (gr == DUO_OK && ki.state != DUO_KEY_ACTIVE && ki.state != DUO_KEY_LOCKED))
+                kc_forget(s, ids[i]);
+        }
+        free(ids);
+    }
     size_t n = 0;
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "abandoned enrolments purged"};
     if (duo_keystore_purge_pending(ks, &n, PENDING_MAX_AGE_S, &ev) != DUO_OK) { /* retried next period */
@@ -1405,6 +1573,7 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     pthread_cond_init(&s->ks_cv, NULL);
     pthread_mutex_init(&s->sess_mu, NULL);
     pthread_mutex_init(&s->pool_mu, NULL);
+    pthread_mutex_init(&s->kc_mu, NULL);
     if ((r = duo_ec_new(&s->ec, NULL)) != DUO_OK) {
         snprintf(err, cap, "cannot create the curve context: %s", duo_strerror(r));
         goto fail;
@@ -1465,7 +1634,8 @@ void duo_service_stop(duo_service *s) {
 
 void duo_service_free(duo_service *s) {
     if (!s) return;
-    sess_sweep(s, 1);
+    sess_sweep(s, 1); /* sessions drop their key references first */
+    kc_clear(s);
     for (size_t i = 0; i < s->pool_n; i++) pool_entry_clear(&s->pool[i]);
     s->pool_n = 0;
     if (s->ks_all)
@@ -1477,5 +1647,6 @@ void duo_service_free(duo_service *s) {
     pthread_cond_destroy(&s->ks_cv);
     pthread_mutex_destroy(&s->sess_mu);
     pthread_mutex_destroy(&s->pool_mu);
+    pthread_mutex_destroy(&s->kc_mu);
     free(s);
 }
