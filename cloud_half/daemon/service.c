@@ -1229,11 +1229,9 @@ static int h_sign_finish(hctx *h, const uint8_t *in, size_t in_len, uint8_t **re
         r = DUO_E_UNAUTHENTICATED;
         goto out;
     }
-    {
-        duo_key_info ki;
-        if ((r = key_load(s, h->ks, &ki, NULL, x->key_id, h->info)) != DUO_OK) goto out;
-        if ((r = final_err(&ki, h->info)) != DUO_OK || (r = locked_err(&ki, h->info)) != DUO_OK) goto out;
-    }
+    duo_key_info ki0; /* the row as read here; reused by the first write attempt below */
+    if ((r = key_load(s, h->ks, &ki0, NULL, x->key_id, h->info)) != DUO_OK) goto out;
+    if ((r = final_err(&ki0, h->info)) != DUO_OK || (r = locked_err(&ki0, h->info)) != DUO_OK) goto out;
     if (duo_call_info_expired(h->info)) {
         DETAIL(h->info, "deadline exceeded before the signature was computed; start a new signature");
         r = DUO_E_TIMEOUT;
@@ -1266,8 +1264,12 @@ static int h_sign_finish(hctx *h, const uint8_t *in, size_t in_len, uint8_t **re
         duo__hex(shh, sh, 32);
         snprintf(detail, sizeof detail, "digest=%s sig_sha256=%s", dh, shh);
         for (int attempt = 0; attempt < RETRIES; attempt++) {
-            duo_key_info ki;
-            if ((r = duo_keystore_key_get(h->ks, &ki, NULL, x->key_id)) != DUO_OK) break;
+            /* First attempt: the row read before the decryption (no second
+             * read per signature); the writes below are conditional on its
+             * version, so a change meanwhile is a DUO_E_CONFLICT and the next
+             * attempt reads the row again. */
+            duo_key_info ki = ki0;
+            if (attempt > 0 && (r = duo_keystore_key_get(h->ks, &ki, NULL, x->key_id)) != DUO_OK) break;
             if ((r = final_err(&ki, h->info)) != DUO_OK) break;
             if (ki.pin_failures != 0 || ki.state != DUO_KEY_ACTIVE) {
                 duo_key_policy pol = {.state = DUO_KEY_ACTIVE, .pin_failures = 0, .locked_until = 0, .reason = NULL};
