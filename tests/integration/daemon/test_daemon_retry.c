@@ -525,7 +525,7 @@ static void test_confirm_after_restart(void) {
         memset(&q, 0, sizeof q);
         memcpy(q.key_id, dv.key->key_id, 16);
         DUO_REQUIRE(duo_rng_bytes(NULL, q.device_nonce, 32) == DUO_OK);
-        snprintf(q.revocation_code, sizeof q.revocation_code, "%s", code);
+        snprintf(q.revocation_code, sizeof q.revocation_code, "%.*s", (int)(sizeof q.revocation_code - 1), code);
         uint8_t *b = NULL, *o = NULL;
         size_t bl = 0, ol = 0;
         DUO_REQUIRE(duo_wire_build_revoke_req(&b, &bl, &q) == DUO_OK);
