@@ -184,12 +184,16 @@ static inline int fz_eq_pdl_challenge_req(const duo_enroll_pdl_challenge_req *a,
     return memcmp(a->sid, b->sid, sizeof a->sid) == 0 && fz_span_eq(a->c_prime, b->c_prime) &&
            memcmp(a->ab_commitment, b->ab_commitment, sizeof a->ab_commitment) == 0;
 }
-/* Every field but the MAC (which the caller, not the engine, checks). */
-static inline int fz_eq_sign_finish_req_nomac(const duo_sign_finish_req *a, const duo_sign_finish_req *b) {
+/* Every field but the MAC (which the caller, not the engine, checks) and c3. */
+static inline int fz_eq_sign_finish_req_noc3(const duo_sign_finish_req *a, const duo_sign_finish_req *b) {
     return memcmp(a->sid, b->sid, sizeof a->sid) == 0 && memcmp(a->r2, b->r2, sizeof a->r2) == 0 &&
            memcmp(a->r2_proof, b->r2_proof, sizeof a->r2_proof) == 0 &&
            memcmp(a->r2_opening, b->r2_opening, sizeof a->r2_opening) == 0 &&
-           memcmp(a->pin_proof, b->pin_proof, sizeof a->pin_proof) == 0 && fz_span_eq(a->c3, b->c3);
+           memcmp(a->pin_proof, b->pin_proof, sizeof a->pin_proof) == 0;
+}
+/* Every field but the MAC. */
+static inline int fz_eq_sign_finish_req_nomac(const duo_sign_finish_req *a, const duo_sign_finish_req *b) {
+    return fz_eq_sign_finish_req_noc3(a, b) && fz_span_eq(a->c3, b->c3);
 }
 #define FZ_EQ(a, b) (memcmp((a), (b), sizeof *(a)) == 0) /* structs of byte arrays only */
 

@@ -27,7 +27,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FZ_ASSERT(memcmp(req.sid, fz.e4.sid, DUO_SID_BYTES) == 0);
         /* The honest opening only opens the honest (a, b) commitment. */
         r = duo_p1_enroll_pdl_open(s, &fz.e6, &open_resp);
-        if (r == DUO_OK) FZ_ASSERT(fz_span_eq(req.c_prime, fz.e4.c_prime) && memcmp(req.ab_commitment, fz.e4.ab_commitment, 32) == 0);
+        /* c' may differ from the honest one in its encryption randomness:
+         * round 4 checked that it decrypts to a*x1 + b for the committed
+         * (a, b), so only the commitment must be the honest one. */
+        if (r == DUO_OK) FZ_ASSERT(memcmp(req.ab_commitment, fz.e4.ab_commitment, 32) == 0);
     } else {
         FZ_ASSERT(duo_p1_enroll_pdl_challenge(s, &req, &resp) == DUO_E_SESSION_FAILED);
     }
