@@ -41,8 +41,11 @@
 #include "p1.h"
 #include "wire.h"
 
-#define SESS_MAX 10000
+#define SESS_MAX 10000          /* live sessions (tombstones are counted apart) */
+#define SESS_BUCKETS 4096       /* live sessions by sid and by key id; power of two */
 #define TOMBSTONE_MS (10 * 60 * 1000)
+#define TOMB_BUCKETS 65536      /* power of two */
+#define TOMB_MAX 262144         /* ~64 bytes each; beyond it the oldest go first */
 #define POOL_MAX 16
 #define POOL_INFLIGHT_MAX 1
 #define KEYCACHE_MAX 1024
@@ -53,17 +56,19 @@
 
 typedef enum { SESS_ENROL = 1, SESS_SIGN = 2 } sess_kind;
 
+/* A live session: in the live list, in its key's chain (signing) and, once
+ * the engine has made its sid, in its sid's chain. When it ends it is freed
+ * and, if it had a sid, leaves a tombstone (below). */
 typedef struct session {
-    struct session *next;
+    struct session *prev, *next; /* live list */
+    struct session *sid_next;    /* chain of s->by_sid[bucket(sid)] */
+    struct session *key_next;    /* chain of s->by_key[bucket(key_id)], signing only */
     sess_kind kind;
     int has_sid;
     uint8_t sid[DUO_SID_BYTES];
     uint8_t key_id[DUO_KEY_ID_BYTES];
     int64_t created_ms;
     int busy;
-    int dead;        /* tombstone */
-    int dead_reason; /* error for late requests */
-    int64_t dead_ms;
     /* enrolment */
     duo_p1_enroll *en;
     uint8_t token[DUO_TOKEN_MAX];
@@ -75,6 +80,18 @@ typedef struct session {
     uint8_t secret[32]; /* SECRET: the device secret that authenticated round 1 */
     uint8_t digest[DUO_DIGEST_BYTES];
 } session;
+
+/* What a late or repeated request on a finished session is told (its error),
+ * kept TOMBSTONE_MS or until TOMB_MAX newer ones push it out; after that the
+ * sid is simply unknown (DUO_E_NOT_FOUND), which is just as final. */
+typedef struct tombstone {
+    struct tombstone *hnext; /* chain of s->tombs[bucket(sid)] */
+    struct tombstone *qnext; /* age order, oldest first */
+    uint8_t sid[DUO_SID_BYTES];
+    sess_kind kind;
+    int reason;
+    int64_t dead_ms;
+} tombstone;
 
 /* A pool entry: a Paillier key and the randomness of the enrolment that will
  * use it (ckey's and the range proof's r and r^N, duo_zk_range_precomp), made
@@ -109,9 +126,13 @@ struct duo_service {
     duo_keystore **ks_all, **ks_free;
     size_t n_ks, n_free;
 
-    pthread_mutex_t sess_mu;
-    session *sessions;
-    size_t n_sessions;
+    pthread_mutex_t sess_mu; /* guards everything below up to kc_mu */
+    session *sessions;       /* live list */
+    size_t n_sessions;       /* live */
+    session *by_sid[SESS_BUCKETS], *by_key[SESS_BUCKETS];
+    tombstone **tombs;       /* TOMB_BUCKETS chains */
+    tombstone *tomb_head, *tomb_tail;
+    size_t n_tombs;
 
     pthread_mutex_t kc_mu; /* guards kc_slots, kc_n, kc_hand and the use bits */
     struct kc_item *kc_slots[KEYCACHE_MAX];
@@ -394,12 +415,77 @@ static void sess_clear(session *x) {
     duo_memzero(x->token, sizeof x->token);
 }
 
-static void sess_kill_locked(session *x, int reason, int64_t now) {
+/* Sids and key ids are hash outputs or random: their first bytes spread
+ * evenly, and a bucket only narrows the search (the compare that decides is
+ * constant-time). */
+static size_t bucket_of(const uint8_t *id, size_t n_buckets) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v = v << 8 | id[i];
+    return (size_t)(v & (n_buckets - 1));
+}
+
+static void tomb_free_oldest_locked(duo_service *s) {
+    tombstone *t = s->tomb_head;
+    tombstone **pp = &s->tombs[bucket_of(t->sid, TOMB_BUCKETS)];
+    while (*pp != t) pp = &(*pp)->hnext;
+    *pp = t->hnext;
+    s->tomb_head = t->qnext;
+    if (!s->tomb_head) s->tomb_tail = NULL;
+    s->n_tombs--;
+    free(t);
+}
+
+/* Records how a session with a sid ended. Without memory the tombstone is
+ * skipped: the sid then reads as unknown, still a refusal. */
+static void tomb_add_locked(duo_service *s, const session *x, int reason, int64_t now) {
+    if (!x->has_sid) return;
+    if (s->n_tombs >= TOMB_MAX) tomb_free_oldest_locked(s);
+    tombstone *t = calloc(1, sizeof *t);
+    if (!t) return;
+    memcpy(t->sid, x->sid, DUO_SID_BYTES);
+    t->kind = x->kind;
+    t->reason = reason;
+    t->dead_ms = now;
+    size_t b = bucket_of(t->sid, TOMB_BUCKETS);
+    t->hnext = s->tombs[b];
+    s->tombs[b] = t;
+    if (s->tomb_tail)
+        s->tomb_tail->qnext = t;
+    else
+        s->tomb_head = t;
+    s->tomb_tail = t;
+    s->n_tombs++;
+}
+
+static const tombstone *tomb_find_locked(const duo_service *s, const uint8_t sid[DUO_SID_BYTES]) {
+    const tombstone *t = s->tombs[bucket_of(sid, TOMB_BUCKETS)];
+    while (t && !duo_ct_eq(t->sid, sid, DUO_SID_BYTES)) t = t->hnext;
+    return t;
+}
+
+static void chain_unlink(session **pp, const session *x, int by_key) {
+    while (*pp && *pp != x) pp = by_key ? &(*pp)->key_next : &(*pp)->sid_next;
+    if (*pp) *pp = by_key ? x->key_next : x->sid_next;
+}
+
+/* Takes x out of the live table and frees it; with a reason, a tombstone
+ * answers later requests on its sid. */
+static void sess_end_locked(duo_service *s, session *x, int reason, int64_t now) {
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        s->sessions = x->next;
+    if (x->next) x->next->prev = x->prev;
+    if (x->kind == SESS_SIGN) chain_unlink(&s->by_key[bucket_of(x->key_id, SESS_BUCKETS)], x, 1);
+    if (x->has_sid) chain_unlink(&s->by_sid[bucket_of(x->sid, SESS_BUCKETS)], x, 0);
+    s->n_sessions--;
+    if (reason) tomb_add_locked(s, x, reason, now);
     sess_clear(x);
-    x->dead = 1;
-    x->dead_reason = reason;
-    x->dead_ms = now;
-    x->busy = 0;
+    free(x);
+}
+
+static int sess_expired(const duo_service *s, const session *x, int64_t now) {
+    return now - x->created_ms > (int64_t)s->cfg.session_ttl_s * 1000;
 }
 
 static void sess_reason_detail(duo_call_info *info, int reason, unsigned ttl) {
@@ -416,6 +502,8 @@ static void sess_reason_detail(duo_call_info *info, int reason, unsigned ttl) {
     }
 }
 
+static const char *sess_kind_name(sess_kind k) { return k == SESS_ENROL ? "enrolment" : "signing"; }
+
 /* Takes a live session for exclusive use. */
 static int sess_take(duo_service *s, session **out, const uint8_t sid[DUO_SID_BYTES], sess_kind kind,
                      duo_call_info *info) {
@@ -423,22 +511,23 @@ static int sess_take(duo_service *s, session **out, const uint8_t sid[DUO_SID_BY
     int r = DUO_OK;
     *out = NULL;
     pthread_mutex_lock(&s->sess_mu);
-    session *x = s->sessions;
-    while (x && !(x->has_sid && duo_ct_eq(x->sid, sid, DUO_SID_BYTES))) x = x->next;
-    if (!x) {
+    session *x = s->by_sid[bucket_of(sid, SESS_BUCKETS)];
+    while (x && !duo_ct_eq(x->sid, sid, DUO_SID_BYTES)) x = x->sid_next;
+    const tombstone *t = x ? NULL : tomb_find_locked(s, sid);
+    if (!x && !t) {
         r = DUO_E_NOT_FOUND;
         DETAIL(info, "no such session (unknown session id, or it expired long ago); start again");
-    } else if (x->kind != kind) {
+    } else if ((x ? x->kind : t->kind) != kind) {
         r = DUO_E_SESSION_MISMATCH;
-        DETAIL(info, "the session id belongs to an %s session", x->kind == SESS_ENROL ? "enrolment" : "signing");
-    } else if (x->dead) {
-        r = x->dead_reason;
+        DETAIL(info, "the session id belongs to an %s session", sess_kind_name(x ? x->kind : t->kind));
+    } else if (t) {
+        r = t->reason;
         sess_reason_detail(info, r, s->cfg.session_ttl_s);
     } else if (x->busy) {
         r = DUO_E_SESSION_BUSY;
         DETAIL(info, "this session is handling another request; retry");
-    } else if (now - x->created_ms > (int64_t)s->cfg.session_ttl_s * 1000) {
-        sess_kill_locked(x, DUO_E_SESSION_EXPIRED, now);
+    } else if (sess_expired(s, x, now)) {
+        sess_end_locked(s, x, DUO_E_SESSION_EXPIRED, now);
         r = DUO_E_SESSION_EXPIRED;
         sess_reason_detail(info, r, s->cfg.session_ttl_s);
     } else {
@@ -449,11 +538,12 @@ static int sess_take(duo_service *s, session **out, const uint8_t sid[DUO_SID_BY
     return r;
 }
 
-/* Releases a session; kill_reason != 0 turns it into a tombstone. */
+/* Releases a session; kill_reason != 0 ends it (it is freed, a tombstone
+ * remains). The caller must not touch x afterwards. */
 static void sess_release(duo_service *s, session *x, int kill_reason) {
     pthread_mutex_lock(&s->sess_mu);
     if (kill_reason)
-        sess_kill_locked(x, kill_reason, mono_ms());
+        sess_end_locked(s, x, kill_reason, mono_ms());
     else
         x->busy = 0;
     pthread_mutex_unlock(&s->sess_mu);
@@ -478,11 +568,18 @@ static int sess_insert(duo_service *s, session **out, sess_kind kind, const uint
         DETAIL(info, "too many sessions in progress; retry in a minute");
         return DUO_E_UNAVAILABLE;
     }
+    size_t kb = bucket_of(x->key_id, SESS_BUCKETS);
     if (kind == SESS_SIGN) {
-        for (session *y = s->sessions; y; y = y->next) {
-            if (y->kind != SESS_SIGN || y->dead || memcmp(y->key_id, key_id, DUO_KEY_ID_BYTES) != 0) continue;
-            if (!y->busy && now - y->created_ms > (int64_t)s->cfg.session_ttl_s * 1000) {
-                sess_kill_locked(y, DUO_E_SESSION_EXPIRED, now);
+        session *y = s->by_key[kb];
+        while (y) {
+            session *yn = y->key_next;
+            if (memcmp(y->key_id, key_id, DUO_KEY_ID_BYTES) != 0) {
+                y = yn;
+                continue;
+            }
+            if (!y->busy && sess_expired(s, y, now)) {
+                sess_end_locked(s, y, DUO_E_SESSION_EXPIRED, now);
+                y = yn;
                 continue;
             }
             pthread_mutex_unlock(&s->sess_mu);
@@ -492,8 +589,11 @@ static int sess_insert(duo_service *s, session **out, sess_kind kind, const uint
             trailer_i64(info, "duo-retry-after", left);
             return DUO_E_SESSION_BUSY;
         }
+        x->key_next = s->by_key[kb];
+        s->by_key[kb] = x;
     }
     x->next = s->sessions;
+    if (x->next) x->next->prev = x;
     s->sessions = x;
     s->n_sessions++;
     pthread_mutex_unlock(&s->sess_mu);
@@ -505,35 +605,26 @@ static void sess_set_sid(duo_service *s, session *x, const uint8_t *sid) {
     pthread_mutex_lock(&s->sess_mu);
     memcpy(x->sid, sid, DUO_SID_BYTES);
     x->has_sid = 1;
+    size_t b = bucket_of(x->sid, SESS_BUCKETS);
+    x->sid_next = s->by_sid[b];
+    s->by_sid[b] = x;
     pthread_mutex_unlock(&s->sess_mu);
 }
 
-/* Loop thread: expire live sessions, drop old tombstones. */
+/* Loop thread: expire idle live sessions and drop old tombstones; all = at
+ * shutdown, everything not in use goes, without tombstones. */
 static void sess_sweep(duo_service *s, int all) {
     int64_t now = mono_ms();
-    session *dead = NULL;
     pthread_mutex_lock(&s->sess_mu);
-    session **pp = &s->sessions;
-    while (*pp) {
-        session *x = *pp;
-        if (!x->busy && !x->dead && now - x->created_ms > (int64_t)s->cfg.session_ttl_s * 1000)
-            sess_kill_locked(x, DUO_E_SESSION_EXPIRED, now);
-        if (!x->busy && (all || (x->dead && now - x->dead_ms > TOMBSTONE_MS))) {
-            *pp = x->next;
-            s->n_sessions--;
-            x->next = dead;
-            dead = x;
-        } else {
-            pp = &x->next;
-        }
+    session *x = s->sessions;
+    while (x) {
+        session *xn = x->next;
+        if (!x->busy && (all || sess_expired(s, x, now)))
+            sess_end_locked(s, x, all ? 0 : DUO_E_SESSION_EXPIRED, now);
+        x = xn;
     }
+    while (s->tomb_head && (all || now - s->tomb_head->dead_ms > TOMBSTONE_MS)) tomb_free_oldest_locked(s);
     pthread_mutex_unlock(&s->sess_mu);
-    while (dead) {
-        session *n = dead->next;
-        sess_clear(dead);
-        free(dead);
-        dead = n;
-    }
 }
 
 static void on_sweep(uv_timer_t *t) { sess_sweep(t->data, 0); }
@@ -1594,7 +1685,8 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     s->n_ks = (cfg->workers > 0 ? cfg->workers : 4) + 1;
     s->ks_all = calloc(s->n_ks, sizeof *s->ks_all);
     s->ks_free = calloc(s->n_ks, sizeof *s->ks_free);
-    if (!s->ks_all || !s->ks_free) {
+    s->tombs = calloc(TOMB_BUCKETS, sizeof *s->tombs);
+    if (!s->ks_all || !s->ks_free || !s->tombs) {
         r = DUO_E_NOMEM;
         goto fail;
     }
@@ -1644,6 +1736,7 @@ void duo_service_free(duo_service *s) {
         for (size_t i = 0; i < s->n_ks; i++) duo_keystore_free(s->ks_all[i]);
     free(s->ks_all);
     free(s->ks_free);
+    free(s->tombs);
     duo_ec_free(s->ec);
     pthread_mutex_destroy(&s->ks_mu);
     pthread_cond_destroy(&s->ks_cv);

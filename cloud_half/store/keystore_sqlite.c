@@ -339,7 +339,7 @@ static int audit_head_read(sq *s, uint64_t *count, uint8_t head[DUO_AUDIT_HASH_L
 /* Appends ev; the caller holds the write transaction. */
 static int audit_append_tx(sq *s, uint64_t *seq, const duo_audit_event *ev, int64_t now) {
     duo_audit_entry *e;
-    uint64_t count;
+    uint64_t count = 0;
     uint8_t head[DUO_AUDIT_HASH_LEN];
     sqlite3_stmt *st;
     int r;
