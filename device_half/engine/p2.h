@@ -38,6 +38,16 @@ void duo_p2_key_free(duo_p2_key *key);
 DUO_WARN_UNUSED_RESULT int duo_p2_key_change_pin(const duo_ec *ec, duo_p2_key *key, const uint8_t *old_pin,
                                                  size_t old_pin_len, const uint8_t *new_pin, size_t new_pin_len,
                                                  const duo_rng *rng);
+/* The PIN KDF alone, KDF(PIN, key->pin_salt) mod q (scrypt, ~170 ms of CPU),
+ * so that a caller can run it ahead of a signature and pass the result as
+ * duo_p2_sign_params.pin_kdf. Together with key->x2_masked the result IS the
+ * share x2: keep it as secret as x2, wipe it after the signature.
+ * Nothing here can tell a wrong PIN (the cloud does, online).
+ * Returns: DUO_OK; DUO_E_INVALID_ARG (NULL, empty or too long PIN);
+ *          DUO_E_NOMEM; DUO_E_INTERNAL. kdf is zeroed on failure.
+ * Out:     kdf: SECRET. */
+DUO_WARN_UNUSED_RESULT int duo_p2_pin_kdf(const duo_ec *ec, duo_scalar *kdf, const duo_p2_key *key,
+                                          const uint8_t *pin, size_t pin_len);
 
 /* ---- enrolment ---- */
 typedef struct duo_p2_enroll duo_p2_enroll;
@@ -82,10 +92,13 @@ typedef struct duo_p2_sign_params {
     const duo_ec *ec;
     const duo_rng *rng;             /* NULL: OpenSSL */
     const duo_p2_key *key;          /* borrowed; must outlive the session */
-    const uint8_t *pin;             /* SECRET (copied, wiped at free) */
+    /* Exactly one of pin and pin_kdf (both or neither: DUO_E_INVALID_ARG). */
+    const uint8_t *pin;             /* SECRET (copied, wiped at free); the KDF runs in on_start */
     size_t pin_len;
     const uint8_t *digest;          /* 32 bytes */
     BIGNUM *precomputed_rn;         /* optional r^N mod N^2, taken (used once, freed); NULL: computed */
+    const duo_scalar *pin_kdf;      /* SECRET, instead of pin: duo_p2_pin_kdf(key, PIN) made beforehand
+                                     * (copied, wiped at free): no KDF on the signing path */
 } duo_p2_sign_params;
 
 DUO_WARN_UNUSED_RESULT int duo_p2_sign_new(duo_p2_sign **out, const duo_p2_sign_params *params);

@@ -28,6 +28,9 @@ int duo__p2_pin_kdf(const duo_ec *ec, duo_scalar *kdf, const uint8_t *pin, size_
     BIGNUM *bn = NULL;
 
     if (ec == NULL || kdf == NULL || pin == NULL || pin_len == 0 || pin_len > DUO_PIN_MAX || salt == NULL) {
+        if (kdf != NULL) {
+            duo_memzero(kdf, sizeof *kdf);
+        }
         return DUO_E_INVALID_ARG;
     }
     if ((alg = EVP_KDF_fetch(NULL, "SCRYPT", NULL)) == NULL || (kctx = EVP_KDF_CTX_new(alg)) == NULL) {
@@ -103,15 +106,31 @@ int duo__p2_pin_unmask(const duo_ec *ec, duo_scalar *x2, const duo_scalar *maske
     if ((r = duo__p2_pin_kdf(ec, &k, pin, pin_len, salt)) != DUO_OK) {
         goto out;
     }
-    /* Zero only if the PIN is wrong and KDF(PIN') == -x2' (2^-256). */
-    if ((r = duo_scalar_add(ec, x2, masked, &k)) != DUO_OK) {
-        r = DUO_E_INTERNAL;
-        goto out;
-    }
-    r = DUO_OK;
+    r = duo__p2_unmask_kdf(ec, x2, masked, &k);
 out:
     duo_memzero(&k, sizeof k);
     return r;
+}
+
+int duo__p2_unmask_kdf(const duo_ec *ec, duo_scalar *x2, const duo_scalar *masked, const duo_scalar *kdf) {
+    /* Zero only if the PIN is wrong and KDF(PIN') == -x2' (2^-256). */
+    if (duo_scalar_add(ec, x2, masked, kdf) != DUO_OK) {
+        duo_memzero(x2, sizeof *x2);
+        return DUO_E_INTERNAL;
+    }
+    return DUO_OK;
+}
+
+int duo_p2_pin_kdf(const duo_ec *ec, duo_scalar *kdf, const duo_p2_key *key, const uint8_t *pin, size_t pin_len) {
+    if (kdf == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    if (ec == NULL || key == NULL) {
+        duo_memzero(kdf, sizeof *kdf);
+        return DUO_E_INVALID_ARG;
+    }
+    /* duo__p2_pin_kdf checks the PIN and zeroes kdf on every failure. */
+    return duo__p2_pin_kdf(ec, kdf, pin, pin_len, key->pin_salt);
 }
 
 void duo_p2_key_free(duo_p2_key *key) {

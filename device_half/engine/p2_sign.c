@@ -22,8 +22,9 @@ struct duo_p2_sign {
     const duo_ec *ec;
     const duo_rng *rng;
     const duo_p2_key *key;
-    uint8_t pin[DUO_PIN_MAX]; /* SECRET */
+    uint8_t pin[DUO_PIN_MAX]; /* SECRET (pin_len 0: kdf holds the prepared KDF output) */
     size_t pin_len;
+    duo_scalar kdf; /* SECRET: KDF(PIN, salt) made by the caller (duo_p2_pin_kdf) */
     uint8_t digest[DUO_DIGEST_BYTES];
     BIGNUM *rn; /* precomputed r^N mod N^2 (secret), single use */
     uint8_t device_nonce[DUO_NONCE_BYTES];
@@ -37,6 +38,7 @@ struct duo_p2_sign {
 
 static void p2s_wipe(duo_p2_sign *s) {
     duo_memzero(s->pin, sizeof s->pin);
+    duo_memzero(&s->kdf, sizeof s->kdf);
     duo_memzero(&s->k2, sizeof s->k2);
     BN_clear_free(s->rn);
     s->rn = NULL;
@@ -70,6 +72,10 @@ static int p2s_leave(duo_p2_sign *s, int r, int next_state) {
 int duo_p2_sign_new(duo_p2_sign **out, const duo_p2_sign_params *params) {
     duo_p2_sign *s;
     BIGNUM *rn = params != NULL ? params->precomputed_rn : NULL;
+    duo_scalar kdf;
+    int has_pin, has_kdf;
+
+    memset(&kdf, 0, sizeof kdf);
 
     if (out == NULL) {
         BN_clear_free(rn);
@@ -77,20 +83,40 @@ int duo_p2_sign_new(duo_p2_sign **out, const duo_p2_sign_params *params) {
     }
     *out = NULL;
     if (params == NULL || params->ec == NULL || params->key == NULL || params->key->paillier == NULL ||
-        params->key->ckey == NULL || params->pin == NULL || params->pin_len == 0 || params->pin_len > DUO_PIN_MAX ||
-        params->digest == NULL) {
+        params->key->ckey == NULL || params->digest == NULL) {
+        BN_clear_free(rn);
+        return DUO_E_INVALID_ARG;
+    }
+    /* Exactly one source of the PIN: the PIN itself (the KDF runs in
+     * on_start) or the KDF output the caller derived beforehand. */
+    has_pin = params->pin != NULL || params->pin_len != 0;
+    has_kdf = params->pin_kdf != NULL;
+    if (has_pin == has_kdf ||
+        (has_pin && (params->pin == NULL || params->pin_len == 0 || params->pin_len > DUO_PIN_MAX))) {
+        BN_clear_free(rn);
+        return DUO_E_INVALID_ARG;
+    }
+    /* A prepared value is a KDF output: in [1, q-1] (checked in constant time). */
+    if (has_kdf && duo_scalar_parse(params->ec, &kdf, params->pin_kdf->b) != DUO_OK) {
+        duo_memzero(&kdf, sizeof kdf);
         BN_clear_free(rn);
         return DUO_E_INVALID_ARG;
     }
     if ((s = calloc(1, sizeof *s)) == NULL) {
+        duo_memzero(&kdf, sizeof kdf);
         BN_clear_free(rn);
         return DUO_E_NOMEM;
     }
     s->ec = params->ec;
     s->rng = params->rng;
     s->key = params->key;
-    memcpy(s->pin, params->pin, params->pin_len);
-    s->pin_len = params->pin_len;
+    if (has_pin) {
+        memcpy(s->pin, params->pin, params->pin_len);
+        s->pin_len = params->pin_len;
+    } else {
+        s->kdf = kdf;
+        duo_memzero(&kdf, sizeof kdf);
+    }
     memcpy(s->digest, params->digest, DUO_DIGEST_BYTES);
     s->rn = rn;
     s->state = P2S_NEW;
@@ -220,10 +246,16 @@ int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp, duo_si
     }
     /* x2 = x2' + KDF(PIN). A wrong PIN gives another x2, so the PIN proof
      * below proves the wrong X and the cloud answers DUO_E_WRONG_PIN. */
-    if ((r = duo__p2_pin_unmask(s->ec, &x2, &s->key->x2_masked, s->pin, s->pin_len, s->key->pin_salt)) != DUO_OK) {
-        goto out;
+    if (s->pin_len != 0) {
+        r = duo__p2_pin_unmask(s->ec, &x2, &s->key->x2_masked, s->pin, s->pin_len, s->key->pin_salt);
+    } else {
+        r = duo__p2_unmask_kdf(s->ec, &x2, &s->key->x2_masked, &s->kdf); /* prepared: no KDF here */
     }
     duo_memzero(s->pin, sizeof s->pin);
+    duo_memzero(&s->kdf, sizeof s->kdf);
+    if (r != DUO_OK) {
+        goto out;
+    }
     if ((r = duo_point_mul_base(s->ec, &x2g, &x2)) != DUO_OK) {
         goto out;
     }
@@ -334,6 +366,7 @@ int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp, duo_si
 out:
     duo_memzero(&s->k2, sizeof s->k2);
     duo_memzero(s->pin, sizeof s->pin);
+    duo_memzero(&s->kdf, sizeof s->kdf);
     duo_memzero(&x2, sizeof x2);
     duo_memzero(&k2inv, sizeof k2inv);
     duo_memzero(&v, sizeof v);

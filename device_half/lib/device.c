@@ -62,6 +62,13 @@ struct duo_device_ctx {
     BIGNUM *pre[DUO_DEVICE_PRECOMPUTE_MAX]; /* SECRET: r^N mod N^2 factors */
     unsigned npre;
 
+    /* A prepared PIN (duo_device_pin_prepare): KDF(PIN, salt) in locked,
+     * wipe-on-free memory, for one signature, bound to the key id and PIN
+     * salt it was derived for. SECRET: with x2_masked it gives x2. */
+    duo_scalar *prep;
+    uint8_t prep_key_id[DUO_DEVICE_KEY_ID_BYTES];
+    uint8_t prep_salt[DUO_PIN_SALT_BYTES];
+
     char errmsg[ERRMSG_CAP];
 };
 
@@ -103,7 +110,28 @@ static void drop_precomputed(duo_device_ctx *ctx) {
     ctx->npre = 0;
 }
 
+/* Wipes and frees the prepared PIN, if any. */
+static void drop_prepared(duo_device_ctx *ctx) {
+    if (ctx->prep != NULL) {
+        duo_memzero(ctx->prep, sizeof *ctx->prep);
+        duo_secure_free(ctx->prep);
+        ctx->prep = NULL;
+    }
+    duo_memzero(ctx->prep_key_id, sizeof ctx->prep_key_id);
+    duo_memzero(ctx->prep_salt, sizeof ctx->prep_salt);
+}
+
+/* 1 if the prepared PIN was made for the key and PIN salt held now. The
+ * salt changes with every re-masking (duo_p2_key_change_pin), the key id
+ * with the key. Neither is secret. */
+static int prepared_matches(const duo_device_ctx *ctx) {
+    return ctx->prep != NULL && ctx->key != NULL &&
+           duo_ct_eq(ctx->prep_key_id, ctx->key->key_id, sizeof ctx->prep_key_id) &&
+           duo_ct_eq(ctx->prep_salt, ctx->key->pin_salt, sizeof ctx->prep_salt);
+}
+
 static void drop_key(duo_device_ctx *ctx) {
+    drop_prepared(ctx);
     duo_p2_key_free(ctx->key);
     ctx->key = NULL;
     ctx->confirmed = 0;
@@ -412,7 +440,7 @@ static int need_key(duo_device_ctx *ctx) {
 
 /* DESIGN 3.3, both rounds, and the secret rotation of 3.5. */
 static int sign_inner(duo_device_ctx *ctx, uint8_t sig[64], const uint8_t digest[32], const uint8_t *pin,
-                      size_t pin_len) {
+                      size_t pin_len, const duo_scalar *pin_kdf) {
     int r = DUO_E_INTERNAL;
     duo_p2_sign *s = NULL;
     duo_p2_sign_params p;
@@ -428,8 +456,9 @@ static int sign_inner(duo_device_ctx *ctx, uint8_t sig[64], const uint8_t digest
     p.ec = ctx->ec;
     p.rng = ctx_rng(ctx);
     p.key = ctx->key; /* key->device_secret: the secret in use */
-    p.pin = pin;
+    p.pin = pin; /* exactly one of pin and pin_kdf */
     p.pin_len = pin_len;
+    p.pin_kdf = pin_kdf;
     p.digest = digest;
     if (ctx->npre > 0) {
         /* Used once: the engine takes it whatever happens. */
@@ -463,19 +492,94 @@ out:
 int duo_device_sign(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
                     const uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const uint8_t *pin, size_t pin_len) {
     int r;
+    duo_scalar *kdf = NULL;
+    int matches;
 
     if (ctx == NULL) {
         return DUO_E_INVALID_ARG;
     }
     begin(ctx);
-    if (sig == NULL || digest == NULL || pin == NULL || pin_len == 0 || pin_len > DUO_DEVICE_PIN_MAX) {
+    /* One prepared PIN serves one call, whatever happens: take it out of ctx
+     * now (a call with a PIN wipes it unused). */
+    matches = prepared_matches(ctx);
+    kdf = ctx->prep;
+    ctx->prep = NULL;
+    drop_prepared(ctx);
+    if (sig == NULL || digest == NULL || (pin == NULL && pin_len != 0) ||
+        (pin != NULL && (pin_len == 0 || pin_len > DUO_DEVICE_PIN_MAX))) {
+        r = DUO_E_INVALID_ARG;
+        goto out;
+    }
+    if ((r = need_key(ctx)) != DUO_OK) {
+        goto out;
+    }
+    if (pin == NULL) {
+        if (kdf == NULL) {
+            snprintf(ctx->errmsg, sizeof ctx->errmsg,
+                     "no prepared PIN (none made, or already used by a signature): give the PIN or call "
+                     "duo_device_pin_prepare first");
+            r = DUO_E_MISUSE;
+            goto out;
+        }
+        if (!matches) {
+            snprintf(ctx->errmsg, sizeof ctx->errmsg,
+                     "the prepared PIN was made for another key or PIN salt (the state changed since): prepare "
+                     "it again");
+            r = DUO_E_MISUSE;
+            goto out;
+        }
+        r = sign_inner(ctx, sig, digest, NULL, 0, kdf);
+    } else {
+        r = sign_inner(ctx, sig, digest, pin, pin_len, NULL);
+    }
+out:
+    if (kdf != NULL) {
+        duo_memzero(kdf, sizeof *kdf);
+        duo_secure_free(kdf);
+    }
+    if (r != DUO_OK && sig != NULL) {
+        duo_memzero(sig, DUO_DEVICE_SIG_BYTES);
+    }
+    return finish(ctx, r);
+}
+
+int duo_device_pin_prepare(duo_device_ctx *ctx, const uint8_t *pin, size_t pin_len) {
+    int r;
+    duo_scalar *kdf = NULL;
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    drop_prepared(ctx); /* a new PIN replaces the old one; a failure leaves none */
+    if (pin == NULL || pin_len == 0 || pin_len > DUO_DEVICE_PIN_MAX) {
         return finish(ctx, DUO_E_INVALID_ARG);
     }
     if ((r = need_key(ctx)) != DUO_OK) {
         return finish(ctx, r);
     }
-    return finish(ctx, sign_inner(ctx, sig, digest, pin, pin_len));
+    if ((kdf = duo_secure_malloc(sizeof *kdf)) == NULL) {
+        return finish(ctx, DUO_E_NOMEM);
+    }
+    /* The PIN KDF (scrypt, DESIGN 3.4) under the key's current salt. */
+    if ((r = duo_p2_pin_kdf(ctx->ec, kdf, ctx->key, pin, pin_len)) != DUO_OK) {
+        duo_memzero(kdf, sizeof *kdf);
+        duo_secure_free(kdf);
+        return finish(ctx, r);
+    }
+    ctx->prep = kdf;
+    memcpy(ctx->prep_key_id, ctx->key->key_id, sizeof ctx->prep_key_id);
+    memcpy(ctx->prep_salt, ctx->key->pin_salt, sizeof ctx->prep_salt);
+    return finish(ctx, DUO_OK);
 }
+
+void duo_device_pin_prepare_clear(duo_device_ctx *ctx) {
+    if (ctx != NULL) {
+        drop_prepared(ctx);
+    }
+}
+
+int duo_device_pin_prepared(const duo_device_ctx *ctx) { return ctx != NULL && prepared_matches(ctx); }
 
 int duo_device_sig_to_der(uint8_t *der, size_t *der_len, const uint8_t sig[DUO_DEVICE_SIG_BYTES]) {
     ECDSA_SIG *es = NULL;
@@ -558,6 +662,9 @@ int duo_device_change_pin(duo_device_ctx *ctx, const uint8_t *old_pin, size_t ol
         return DUO_E_INVALID_ARG;
     }
     begin(ctx);
+    /* The share is about to be re-masked under a new salt: a prepared PIN
+     * must not outlive that (and the old PIN is the one given here). */
+    drop_prepared(ctx);
     if (old_pin == NULL || old_pin_len == 0 || old_pin_len > DUO_DEVICE_PIN_MAX || new_pin == NULL ||
         new_pin_len == 0 || new_pin_len > DUO_DEVICE_PIN_MAX) {
         return finish(ctx, DUO_E_INVALID_ARG);
@@ -571,7 +678,7 @@ int duo_device_change_pin(duo_device_ctx *ctx, const uint8_t *old_pin, size_t ol
     memcpy(buf + sizeof CHANGE_PIN_TAG - 1, ctx->key->key_id, 16);
     if ((r = duo_rng_bytes(ctx_rng(ctx), buf + sizeof CHANGE_PIN_TAG - 1 + 16, 32)) != DUO_OK) goto out;
     SHA256(buf, sizeof buf, digest);
-    if ((r = sign_inner(ctx, sig, digest, old_pin, old_pin_len)) != DUO_OK) goto out;
+    if ((r = sign_inner(ctx, sig, digest, old_pin, old_pin_len, NULL)) != DUO_OK) goto out;
     /* old_pin is proven: re-mask locally with a fresh salt. */
     if ((r = duo_p2_key_change_pin(ctx->ec, ctx->key, old_pin, old_pin_len, new_pin, new_pin_len, ctx_rng(ctx))) !=
         DUO_OK) {

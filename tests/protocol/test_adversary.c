@@ -483,7 +483,7 @@ static void test_state_sign(void) {
                 so.pin = "2468"; so.digest = digest; so.stop_after = p2stops[i] < 0 ? 0 : p2stops[i];
                 memset(&b, 0, sizeof b); memset(&g, 0, sizeof g);
                 if (i == 0) {
-                    duo_p2_sign_params sp = {b2b_ec(), NULL, g_er.k2, (const uint8_t *)"2468", 4, digest, NULL};
+                    duo_p2_sign_params sp = {b2b_ec(), NULL, g_er.k2, (const uint8_t *)"2468", 4, digest, NULL, NULL};
                     memset(&sr, 0, sizeof sr);
                     DUO_CHECK_OK(duo_p2_sign_new(&sr.p2, &sp));
                 } else {

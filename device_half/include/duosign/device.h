@@ -224,18 +224,67 @@ DUO_API int duo_device_is_confirmed(const duo_device_ctx *ctx);
  * is pending): export, store, persisted.
  * If precomputed Paillier factors are available (duo_device_precompute) one
  * is used and discarded.
+ * With a PIN, the PIN KDF (scrypt, the bulk of the device's CPU per
+ * signature: ~170 ms on a server core, more on a phone) runs inside this
+ * call, and any prepared PIN (duo_device_pin_prepare) is wiped unused. With
+ * pin NULL and pin_len 0 the prepared PIN is used instead, and wiped by this
+ * call whatever its outcome (success, wrong PIN, network failure): one
+ * prepared PIN serves one call.
  *
  * Returns: DUO_OK; DUO_E_WRONG_PIN (duo_device_errmsg has the attempts
- *          left); DUO_E_KEY_LOCKED; DUO_E_KEY_REVOKED; DUO_E_KEY_SUSPENDED;
+ *          left; also for a prepared wrong PIN, exactly as for a typed one);
+ *          DUO_E_KEY_LOCKED; DUO_E_KEY_REVOKED; DUO_E_KEY_SUSPENDED;
  *          DUO_E_CLONE_SUSPECTED; DUO_E_BAD_PROOF / DUO_E_BAD_SIGNATURE if
- *          the cloud misbehaves; DUO_E_MISUSE without a confirmed key;
- *          transport errors.
+ *          the cloud misbehaves; DUO_E_MISUSE without a confirmed key, and
+ *          for pin NULL without a prepared PIN (none made, or already used
+ *          or wiped) or with one made for another key or PIN salt (the
+ *          state changed since): nothing is sent then and the state does not
+ *          change; DUO_E_INVALID_ARG for a bad PIN length or pin NULL with
+ *          pin_len != 0; transport errors.
  * Out:     sig: r || s (64 bytes, low-S).
  * In:      digest: the 32-byte message digest (e.g. SHA-256 of a document).
- *          pin:    SECRET, 1..DUO_DEVICE_PIN_MAX bytes; wiped copies only. */
+ *          pin:    SECRET, 1..DUO_DEVICE_PIN_MAX bytes; wiped copies only.
+ *                  NULL (with pin_len 0): use the prepared PIN. */
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_sign(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
                                                    const uint8_t digest[DUO_DEVICE_DIGEST_BYTES],
                                                    const uint8_t *pin, size_t pin_len);
+
+/* Prepares the PIN for the next duo_device_sign: runs the PIN KDF now, so
+ * that the signature itself needs none (it then costs the device about one
+ * 256-bit exponentiation mod N^2, with a precomputed Paillier factor). An app
+ * calls it as soon as the PIN is typed, e.g. on a worker thread while the
+ * document is shown, then signs with pin NULL. Like every call it must not
+ * run concurrently with another call on the same ctx.
+ *
+ * Nothing is checked here (nothing stored can test a PIN, DESIGN 3.4): a
+ * wrong PIN is found by the cloud at the signature, as DUO_E_WRONG_PIN,
+ * and counts as a failed attempt like a typed wrong PIN.
+ *
+ * The result is secret: with the stored state it gives the device's share.
+ * It is kept in locked, wipe-on-free memory inside ctx, never in the state
+ * blob, and serves exactly one signature. It is wiped by the next
+ * duo_device_sign (with or without a PIN), by another duo_device_pin_prepare
+ * (which replaces it), by duo_device_pin_prepare_clear, by
+ * duo_device_change_pin (whatever its outcome) and by duo_device_ctx_free.
+ * It is bound to the key and PIN salt it was made for: if they changed, the
+ * signature refuses it (DUO_E_MISUSE) without contacting the cloud.
+ * Offline: no transport needed.
+ *
+ * Returns: DUO_OK; DUO_E_INVALID_ARG (pin NULL, empty or longer than
+ *          DUO_DEVICE_PIN_MAX); DUO_E_MISUSE without a confirmed key;
+ *          DUO_E_NOMEM; DUO_E_INTERNAL. On failure nothing is prepared
+ *          (an earlier prepared PIN is wiped too).
+ * In:      pin: SECRET, 1..DUO_DEVICE_PIN_MAX bytes; not kept (the caller
+ *               wipes its own copy). */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_pin_prepare(duo_device_ctx *ctx, const uint8_t *pin, size_t pin_len);
+
+/* Wipes a prepared PIN without signing (the user cancelled). No-op if there
+ * is none or ctx is NULL. */
+DUO_API void duo_device_pin_prepare_clear(duo_device_ctx *ctx);
+
+/* Returns: 1 if ctx holds a prepared PIN for its current key and PIN salt
+ * (duo_device_sign with pin NULL will use it), else 0. */
+DUO_API int duo_device_pin_prepared(const duo_device_ctx *ctx);
 
 /* Converts r || s to a DER ECDSA-Sig-Value (what `openssl dgst -verify`
  * reads).
@@ -266,6 +315,8 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_precompute(duo_device_ctx *ctx, un
  * new_pin and a fresh salt. The state is then dirty: export, store,
  * persisted. Until it is stored the old PIN stays valid on disk; both PINs
  * are valid for the cloud (it never learns either).
+ * A prepared PIN (duo_device_pin_prepare) is wiped first, whatever the
+ * outcome: the old PIN is the one given here.
  * Returns: as duo_device_sign; DUO_E_INVALID_ARG for an empty or too long PIN.
  * In:      old_pin, new_pin: SECRET. */
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_change_pin(duo_device_ctx *ctx, const uint8_t *old_pin,
