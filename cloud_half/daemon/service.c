@@ -745,6 +745,24 @@ static int replay_reject(duo_keystore *ks, const duo_key_info *ki, const uint8_t
     return DUO_E_UNAUTHENTICATED;
 }
 
+/* SignStart's own writes (the promotion of the device's new secret, or the
+ * record of its request) are deferred commits (duo_keystore_commit_mode):
+ * SignFinish's durable write follows within the session and makes them
+ * durable too (one log), and losing them to a power failure in between is
+ * harmless: the device, which rotates only on a signature, sends its next
+ * request under the same secret and it is promoted or recorded then
+ * (docs/STORE.md, "Deferred commits"). This saves one fsync per signature.
+ * commit_durable switches back and passes r through (or the switch's error). */
+static int commit_defer(duo_keystore *ks, int defer) {
+    return defer ? duo_keystore_commit_mode(ks, DUO_COMMIT_DEFERRED) : DUO_OK;
+}
+
+static int commit_durable(duo_keystore *ks, int defer, int r) {
+    if (!defer) return r;
+    int r2 = duo_keystore_commit_mode(ks, DUO_COMMIT_DURABLE);
+    return r != DUO_OK ? r : r2;
+}
+
 /* Checks a request MAC against the key's device secrets (DESIGN 3.5), then
  * the request against those already accepted under the secret that matched
  * (SECURITY 3.2: a replay is an exact old request, a clone makes new ones).
@@ -768,7 +786,7 @@ static int replay_reject(duo_keystore *ks, const duo_key_info *ki, const uint8_t
  * On success `used` is the secret that authenticated and ki/sec are fresh. */
 static int authenticate(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_key_secrets *sec,
                         const uint8_t key_id[DUO_KEY_ID_BYTES], const uint8_t mac_input[32],
-                        const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32], int *record_later,
+                        const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32], int *record_later, int defer,
                         duo_call_info *info) {
     if (record_later) *record_later = 0;
     for (int attempt = 0; attempt < RETRIES; attempt++) {
@@ -778,8 +796,10 @@ static int authenticate(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_
         if (ok_pend) {
             duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE, .key_id = key_id, .citizen_id = ki->citizen_id,
                                   .detail = "device used its new secret: promoted, the old one retired"};
-            r = duo_keystore_secret_rotate_seen(ks, key_id, ki->version, 1, NULL, sec->pending, mac_input,
-                                                32, &ev);
+            if ((r = commit_defer(ks, defer)) == DUO_OK)
+                r = commit_durable(ks, defer,
+                                   duo_keystore_secret_rotate_seen(ks, key_id, ki->version, 1, NULL, sec->pending,
+                                                                   mac_input, 32, &ev));
             if (r == DUO_E_EXISTS) return replay_reject(ks, ki, key_id, "pending", info);
             if (r == DUO_OK) {
                 memcpy(used, sec->pending, 32);
@@ -798,7 +818,9 @@ static int authenticate(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_
                     memcpy(used, sec->current, 32);
                     return DUO_OK;
                 }
-                r = duo_keystore_nonce_record(ks, key_id, sec->current, mac_input, 32, NULL);
+                if ((r = commit_defer(ks, defer)) == DUO_OK)
+                    r = commit_durable(ks, defer,
+                                       duo_keystore_nonce_record(ks, key_id, sec->current, mac_input, 32, NULL));
                 if (r == DUO_E_EXISTS) return replay_reject(ks, ki, key_id, "current", info);
                 if (r != DUO_OK) return r;
                 memcpy(used, sec->current, 32);
@@ -1187,11 +1209,11 @@ out:
  * request on an existing key. sec is wiped by the caller. */
 static int key_auth(hctx *h, duo_key_info *ki, duo_key_secrets *sec, const uint8_t key_id[DUO_KEY_ID_BYTES],
                     const uint8_t mac_input[32], const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32],
-                    int *record_later) {
+                    int *record_later, int defer) {
     int r = key_load(h->s, h->ks, ki, sec, key_id, h->info);
     if (r != DUO_OK) return r;
     if ((r = final_err(ki, h->info)) != DUO_OK) return r;
-    return authenticate(h->s, h->ks, ki, sec, key_id, mac_input, mac, used, record_later, h->info);
+    return authenticate(h->s, h->ks, ki, sec, key_id, mac_input, mac, used, record_later, defer, h->info);
 }
 
 static int h_sign_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
@@ -1208,7 +1230,7 @@ static int h_sign_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **res
     if ((r = duo_wire_mac_input_sign_start(mi, &req)) != DUO_OK) return r;
     sec = duo_secure_malloc(sizeof *sec);
     if (!sec) return DUO_E_NOMEM;
-    if ((r = key_auth(h, &ki, sec, req.key_id, mi, req.mac, used, NULL)) != DUO_OK) goto out;
+    if ((r = key_auth(h, &ki, sec, req.key_id, mi, req.mac, used, NULL, 1)) != DUO_OK) goto out;
     if ((r = locked_err(&ki, h->info)) != DUO_OK) goto out;
     if ((r = kc_get(s, &kc, &ki, sec)) != DUO_OK) {
         DETAIL(h->info, "the stored key failed its integrity check; contact the operator");
@@ -1409,7 +1431,7 @@ static int h_refresh(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, 
     if (!(sec = duo_secure_malloc(sizeof *sec))) return DUO_E_NOMEM;
     /* The request is recorded as seen in the rotation's transaction below
      * (record), unless authenticate already wrote it with a promotion. */
-    if ((r = key_auth(h, &ki, sec, req.key_id, mi, req.mac, used, &record)) != DUO_OK) goto out;
+    if ((r = key_auth(h, &ki, sec, req.key_id, mi, req.mac, used, &record, 0)) != DUO_OK) goto out;
     if ((r = duo_rng_bytes(NULL, out.rotate_seed, sizeof out.rotate_seed)) != DUO_OK) goto out;
     if ((r = duo_secret_rotate(next, used, req.device_nonce, out.rotate_seed)) != DUO_OK) goto out;
     for (int attempt = 0; attempt < RETRIES; attempt++) {
@@ -1454,7 +1476,7 @@ static int h_revoke(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, s
     }
     if (req.has_mac) {
         if ((r = duo_wire_mac_input_revoke(mi, &req)) != DUO_OK) goto out;
-        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, h->info)) !=
+        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, 0, h->info)) !=
             DUO_OK)
             goto out;
         duo_audit_event ev = {.kind = DUO_AUDIT_REVOKE, .key_id = req.key_id, .citizen_id = ki.citizen_id,
@@ -1503,7 +1525,7 @@ static int h_status(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, s
      * there is to tell. */
     if (ki.state != DUO_KEY_REVOKED) {
         if ((r = duo_wire_mac_input_status(mi, &req)) != DUO_OK) goto out;
-        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, h->info)) !=
+        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, 0, h->info)) !=
             DUO_OK)
             goto out;
     }
@@ -1552,7 +1574,10 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
     duo_service *s = app;
     if (mi < 0 || mi >= DUO_MSG_COUNT) return DUO_E_UNSUPPORTED;
     hctx h = {s, ks_acquire(s), info};
-    int r = method_table[mi].fn(&h, req, req_len, resp, resp_len);
+    /* A handler may have left its connection in deferred-commit mode if
+     * switching back failed: never run one on it (no-op when durable). */
+    int r = duo_keystore_commit_mode(h.ks, DUO_COMMIT_DURABLE);
+    if (r == DUO_OK) r = method_table[mi].fn(&h, req, req_len, resp, resp_len);
     ks_release(s, h.ks);
     if (r == DUO_E_DECODE || r == DUO_E_BAD_FIELD || r == DUO_E_MSG_TOO_LARGE) {
         if (!info->detail[0])

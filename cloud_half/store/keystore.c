@@ -342,6 +342,12 @@ int duo_keystore_nonce_record(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_
     return ks->be.ops->nonce_record(ks->be.impl, key_id, &n, ev, ks_now(ks));
 }
 
+int duo_keystore_commit_mode(duo_keystore *ks, int mode) {
+    if (ks == NULL || (mode != DUO_COMMIT_DEFERRED && mode != DUO_COMMIT_DURABLE)) return DUO_E_INVALID_ARG;
+    if (ks->be.ops->commit_mode == NULL) return DUO_OK; /* always durable */
+    return ks->be.ops->commit_mode(ks->be.impl, mode == DUO_COMMIT_DURABLE);
+}
+
 int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, const uint8_t key_id[DUO_KEY_ID_LEN],
                             const uint8_t secret[DUO_DEVICE_SECRET_LEN], const uint8_t *nonce,
                             size_t nonce_len) {

@@ -201,6 +201,11 @@ typedef struct duo_keystore_backend_ops {
                         const duo_audit_event *ev, int64_t now);
     int (*nonce_seen)(void *impl, int *seen, const uint8_t key_id[DUO_KEY_ID_LEN],
                       const duo_seen_nonce *n);
+    /* Optional (NULL: every commit is durable). durable == 0: this
+     * connection's next commits may be lost by a power failure or OS crash
+     * until the next durable commit (a process crash loses nothing);
+     * durable != 0: back to durable commits. See duo_keystore_commit_mode. */
+    int (*commit_mode)(void *impl, int durable);
 } duo_keystore_backend_ops;
 
 typedef struct duo_keystore_backend {
@@ -361,6 +366,19 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_record(duo_keystore *ks,
                                                      const uint8_t secret[DUO_DEVICE_SECRET_LEN],
                                                      const uint8_t *nonce, size_t nonce_len,
                                                      const duo_audit_event *ev);
+
+/* Durability of this store connection's following writes. DUO_COMMIT_DURABLE
+ * (the default): a write is on disk when it returns. DUO_COMMIT_DEFERRED: it
+ * survives a crash of the process at once, but an OS crash or power failure
+ * may lose it until the next durable commit (of any connection: they share
+ * one log). Only for writes that a durable write is about to follow and whose
+ * loss is harmless: SignStart's promotion of the device's new secret and its
+ * request record, made durable by SignFinish (docs/STORE.md, "Deferred
+ * commits"). SQLite: synchronous = NORMAL instead of FULL (WAL); a
+ * PostgreSQL backend would use synchronous_commit = off.
+ * Returns: DUO_OK; DUO_E_INVALID_ARG; DUO_E_STORE. */
+enum { DUO_COMMIT_DEFERRED = 0, DUO_COMMIT_DURABLE = 1 };
+DUO_WARN_UNUSED_RESULT int duo_keystore_commit_mode(duo_keystore *ks, int mode);
 
 /* *seen = 1 if the nonce was recorded under that secret for the key. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_seen(duo_keystore *ks, int *seen,

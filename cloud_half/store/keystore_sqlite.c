@@ -189,6 +189,7 @@ typedef struct sq {
     sqlite3_stmt *st[S_COUNT];
     void (*before_commit)(void *);
     void *hook_data;
+    int deferred; /* synchronous = NORMAL on this connection (commit_mode) */
 } sq;
 
 static int map_rc(int rc) {
@@ -862,6 +863,8 @@ static int sq_read_snapshot(void *impl, int begin) {
     return exec_stmt(s, S_COMMIT);
 }
 
+static int sq_commit_mode(void *impl, int durable);
+
 static const duo_keystore_backend_ops sqlite_ops = {
     .close = sq_close,
     .key_insert = sq_key_insert,
@@ -884,6 +887,7 @@ static const duo_keystore_backend_ops sqlite_ops = {
     .enrol_get = sq_enrol_get,
     .nonce_record = sq_nonce_record,
     .nonce_seen = sq_nonce_seen,
+    .commit_mode = sq_commit_mode,
 };
 
 /* ------------------------------------------------------------ open */
@@ -891,6 +895,22 @@ static const duo_keystore_backend_ops sqlite_ops = {
 static int exec_sql(sqlite3 *db, const char *sql) {
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     return rc == SQLITE_OK ? DUO_OK : map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+}
+
+/* In WAL mode, synchronous = NORMAL appends the commit to the log without
+ * fsync (a process crash loses nothing: the log is in the OS page cache);
+ * the next FULL commit of any connection fsyncs the log and with it every
+ * earlier commit. Changed only between transactions. */
+static int sq_commit_mode(void *impl, int durable) {
+    sq *s = impl;
+    int r;
+    if (s->deferred == !durable) return DUO_OK;
+    if (!sqlite3_get_autocommit(s->db)) return DUO_E_STORE; /* inside a transaction */
+    if ((r = exec_sql(s->db, durable ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;")) !=
+        DUO_OK)
+        return r;
+    s->deferred = !durable;
+    return DUO_OK;
 }
 
 static int pragma_int(sqlite3 *db, const char *sql, int64_t *out) {

@@ -14,8 +14,13 @@
  * binary, re-executed) opens the store, reads and closes like the admin CLI;
  * then the WAL must still exist, and a write through B after that must be
  * visible to yet another process. The daemon relies on this: it keeps one
- * connection per handler thread (cloud_half/daemon/service.c). */
+ * connection per handler thread (cloud_half/daemon/service.c).
+ *
+ * Also: a deferred commit (duo_keystore_commit_mode, SignStart's writes) is
+ * not lost when the process is killed right after it: only an OS crash or a
+ * power failure before the next durable commit could lose it. */
 #include <errno.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -38,6 +43,21 @@ static int child_main(char **argv) {
     duo_keystore_free(ks); /* a last-connection close would checkpoint and delete the WAL */
     duo_kek_clear(&kek);
     return rc;
+}
+
+/* Crash mode: argv = [self, "--crash-write", db, kek, token]: one deferred
+ * commit, then SIGKILL with the connection open (no close, no checkpoint). */
+static int crash_write_main(char **argv) {
+    duo_kek kek;
+    duo_keystore *ks = NULL;
+    char err[256];
+    if (duo_kek_load_file(&kek, err, sizeof err, argv[3]) != DUO_OK) return 10;
+    if (duo_keystore_open_sqlite(&ks, argv[2], &kek, NULL) != DUO_OK) return 11;
+    if (duo_keystore_commit_mode(ks, DUO_COMMIT_DEFERRED) != DUO_OK) return 12;
+    if (duo_keystore_token_insert(ks, (const uint8_t *)argv[4], strlen(argv[4]), "CRASH", 600, NULL) != DUO_OK)
+        return 13;
+    kill(getpid(), SIGKILL);
+    return 14;
 }
 
 static const char *g_self;
@@ -107,8 +127,45 @@ static void test_third_connection_keeps_locks(void) {
     env_close(&e);
 }
 
+static void test_deferred_commit_survives_process_kill(void) {
+    store_env e;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_CHECK(duo_keystore_commit_mode(e.ks, 7) == DUO_E_INVALID_ARG);
+    DUO_CHECK(duo_keystore_commit_mode(NULL, DUO_COMMIT_DURABLE) == DUO_E_INVALID_ARG);
+    /* Through this process's own connection, deferred then durable again. */
+    const char *t1 = "token-deferred-commit-0001";
+    const char *t2 = "token-after-switch-back-0002";
+    DUO_CHECK_OK(duo_keystore_commit_mode(e.ks, DUO_COMMIT_DEFERRED));
+    DUO_CHECK_OK(duo_keystore_token_insert(e.ks, (const uint8_t *)t1, strlen(t1), "DEFER", 600, NULL));
+    DUO_CHECK_OK(duo_keystore_commit_mode(e.ks, DUO_COMMIT_DURABLE));
+    DUO_CHECK_OK(duo_keystore_token_insert(e.ks, (const uint8_t *)t2, strlen(t2), "DEFER", 600, NULL));
+    DUO_CHECK(run_child(&e, t1) == 0 && run_child(&e, t2) == 0);
+    /* A process killed right after a deferred commit (and with it the last
+     * other connection closed first, so nothing of ours holds the WAL open
+     * for it): the write is there. */
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    const char *t3 = "token-written-then-killed-0003";
+    pid_t pid = fork();
+    DUO_REQUIRE(pid >= 0);
+    if (pid == 0) {
+        execl(g_self, g_self, "--crash-write", e.db, e.kek_path, t3, (char *)NULL);
+        _exit(127);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    DUO_CHECK(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    DUO_CHECK(run_child(&e, t3) == 0);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    uint64_t bad = 0, n = 0;
+    DUO_CHECK_OK(duo_keystore_audit_verify(e.ks, &bad, &n, NULL));
+    env_close(&e);
+}
+
 int main(int argc, char **argv) {
     if (argc == 5 && strcmp(argv[1], "--child") == 0) return child_main(argv);
+    if (argc == 5 && strcmp(argv[1], "--crash-write") == 0) return crash_write_main(argv);
     g_self = "/proc/self/exe";
     static char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -117,5 +174,6 @@ int main(int argc, char **argv) {
         g_self = self;
     }
     DUO_RUN(test_third_connection_keeps_locks);
+    DUO_RUN(test_deferred_commit_survives_process_kill);
     return duo_test_finish();
 }
