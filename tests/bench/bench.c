@@ -13,6 +13,11 @@
  *            transport: latency per signature, the daemon's CPU per
  *            signature (/proc/PID/stat utime + stime before and after),
  *            throughput with 1, 2, 4, 16 concurrent devices (one key each);
+ *            the same with the PIN prepared (duo_device_pin_prepare, the
+ *            PIN KDF run before the clock starts): latency and throughput
+ *            of the protocol itself; and the RPC floor, an empty
+ *            grpc.health.v1.Health/Check over the same TLS channel
+ *            (latency, daemon CPU per call);
  *   bytes    serialized request + response bytes per enrolment and per
  *            signature (what the transport callback carries);
  *   ratios   each protocol figure over its floor from the same run.
@@ -678,11 +683,14 @@ static void *device_enrol_thread(void *arg) {
     return NULL;
 }
 
-/* One signature through the daemon (precomputed factor if available). */
-static int device_sign(device *d) {
+/* One signature through the daemon (precomputed factor if available).
+ * prepared: with the PIN prepared beforehand (duo_device_pin_prepare), so no
+ * PIN KDF inside; else the PIN is given and the KDF runs inside. */
+static int device_sign(device *d, int prepared) {
     uint8_t dg[32], sig[64];
     if (RAND_bytes(dg, 32) != 1) return DUO_E_RNG;
-    int r = duo_device_sign(d->ctx, sig, dg, (const uint8_t *)"4321", 4);
+    int r = prepared ? duo_device_sign(d->ctx, sig, dg, NULL, 0)
+                     : duo_device_sign(d->ctx, sig, dg, (const uint8_t *)"4321", 4);
     if (r != DUO_OK) {
         fprintf(stderr, "sign %d: %s: %s\n", d->id, duo_err_name(r), duo_device_errmsg(d->ctx));
         return r;
@@ -694,8 +702,9 @@ static int device_sign(device *d) {
 typedef struct {
     device *d;
     int n;
-    int pre;
-    samples lat, cpu;
+    int pre;  /* precompute the r^N factor before each timed signature */
+    int prep; /* prepare the PIN (the KDF) before each timed signature */
+    samples lat, cpu, prep_cpu;
     pthread_barrier_t *bar;
     int err;
 } sign_job;
@@ -705,12 +714,104 @@ static void *sign_thread(void *arg) {
     pthread_barrier_wait(j->bar);
     for (int i = 0; i < j->n && !j->err; i++) {
         if (j->pre) CHECK(duo_device_precompute(j->d->ctx, 1, NULL));
+        if (j->prep) { /* what an app does while the document is shown */
+            double pc = cpu_thread();
+            CHECK(duo_device_pin_prepare(j->d->ctx, (const uint8_t *)"4321", 4));
+            s_add(&j->prep_cpu, cpu_thread() - pc);
+        }
         double w0 = wall(), c0 = cpu_thread();
-        j->err = device_sign(j->d);
+        j->err = device_sign(j->d, j->prep);
         s_add(&j->cpu, cpu_thread() - c0);
         s_add(&j->lat, wall() - w0);
     }
     return NULL;
+}
+
+/* Throughput with prepared PINs: each thread owns the devices t, t+T,
+ * t+2T, ... of the ndev enrolled ones. In batches: every thread prepares
+ * the PIN and one r^N factor of each of its devices (not timed), all meet
+ * at a barrier, then each signs once with each of its devices (timed: the
+ * window runs from the barrier until the last thread is done). A batch is
+ * ndev signatures whatever T, so with T < ndev a thread signs several in a
+ * row (different keys and channels) and the batch's tail is short. */
+typedef struct {
+    device *devs;
+    int ndev, T, t, nbatch;
+    samples lat;
+    pthread_barrier_t *ready, *done;
+    int err;
+} prep_job;
+
+static void *prep_thread(void *arg) {
+    prep_job *j = arg;
+    for (int b = 0; b < j->nbatch; b++) {
+        for (int k = j->t; k < j->ndev && !j->err; k += j->T) {
+            if (duo_device_precompute(j->devs[k].ctx, 1, NULL) != DUO_OK ||
+                duo_device_pin_prepare(j->devs[k].ctx, (const uint8_t *)"4321", 4) != DUO_OK)
+                j->err = DUO_E_INTERNAL;
+        }
+        pthread_barrier_wait(j->ready);
+        for (int k = j->t; k < j->ndev && !j->err; k += j->T) {
+            double w0 = wall();
+            j->err = device_sign(&j->devs[k], 1);
+            s_add(&j->lat, wall() - w0);
+        }
+        pthread_barrier_wait(j->done);
+    }
+    return NULL;
+}
+
+/* The figures of a throughput run: signatures per second, daemon and client
+ * CPU per signature, the CPU bound ncpu / (daemon + client CPU per
+ * signature) and efficiency = measured / bound. */
+static void throughput_figures(const char *prefix, int T, unsigned bits, double nsig, double secs, double dcpu,
+                               double ccpu) {
+    char key[64];
+    double ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN);
+    double bound = ncpu / (dcpu / nsig + ccpu / nsig);
+    snprintf(key, sizeof key, "%s.c%d.sig_per_s", prefix, T);
+    kv_put(key, bits, nsig / secs, "sig/s");
+    snprintf(key, sizeof key, "%s.c%d.cloud_cpu_ms", prefix, T);
+    kv_put(key, bits, 1e3 * dcpu / nsig, "ms");
+    snprintf(key, sizeof key, "%s.c%d.client_cpu_ms", prefix, T);
+    kv_put(key, bits, 1e3 * ccpu / nsig, "ms");
+    snprintf(key, sizeof key, "%s.c%d.cpu_bound_sig_per_s", prefix, T);
+    kv_put(key, bits, bound, "sig/s");
+    snprintf(key, sizeof key, "%s.c%d.efficiency", prefix, T);
+    kv_put(key, bits, (nsig / secs) / bound, "x");
+}
+
+/* The RPC floor: empty grpc.health.v1.Health/Check calls (answered inline
+ * by the server module) over device d's channel, the same TLS connection
+ * its signatures use. Wall latency and client thread CPU per call; daemon
+ * CPU per call from /proc over all n calls (10 ms ticks: n >= 500). */
+static int rpc_health(device *d) {
+    uint8_t *resp = NULL;
+    size_t rl = 0;
+    char msg[256] = "";
+    int r = duo_grpc_transport_call(d->xp.t, "/grpc.health.v1.Health/Check", NULL, 0, &resp, &rl, msg, sizeof msg);
+    if (r != DUO_OK) die("Health/Check: %s: %s", duo_err_name(r), msg);
+    duo_grpc_transport_free_resp(d->xp.t, resp, rl);
+    return r;
+}
+
+static void bench_rpc_floor(device *d, unsigned bits) {
+    samples sc = {0}, sw = {0};
+    int n = g_opt.quick ? 500 : 2000;
+    for (int i = 0; i < 20; i++) rpc_health(d); /* warm-up */
+    double d0 = cpu_pid(g_dpid);
+    for (int i = 0; i < n; i++) {
+        double w0 = wall(), c0 = cpu_thread();
+        rpc_health(d);
+        s_add(&sc, cpu_thread() - c0);
+        s_add(&sw, wall() - w0);
+    }
+    double d1 = cpu_pid(g_dpid);
+    row_put("floor.rpc.health", bits, &sc, &sw); /* cpu: the calling thread; wall: the round trip */
+    kv_put("floor.rpc.daemon_cpu_ms", bits, 1e3 * (d1 - d0) / n, "ms");
+    kv_put("floor.rpc.calls", bits, (double)n, "calls");
+    free(sc.v);
+    free(sw.v);
 }
 
 static void bench_e2e(unsigned bits) {
@@ -772,30 +873,45 @@ static void bench_e2e(unsigned bits) {
         if (cpu_pid(g_dpid) - a < 0.02) break;
     }
 
-    /* latency and daemon CPU per signature, one device, sequential */
-    for (int pre = 0; pre < 2; pre++) {
-        sign_job j = {.d = &devs[0], .n = sign_reps(200, 10), .pre = pre};
+    /* latency and daemon CPU per signature, one device, sequential:
+     * mode 0 "sign": the PIN given, r^N computed inside;
+     * mode 1 "sign_pre": r^N precomputed (not timed), PIN KDF inside;
+     * mode 2 "sign_prep": r^N precomputed and the PIN prepared
+     *   (duo_device_pin_prepare, not timed): no KDF in the signature. */
+    for (int mode = 0; mode < 3; mode++) {
+        static const char *const tag[3] = {"sign", "sign_pre", "sign_prep"};
+        char key[64];
+        sign_job j = {.d = &devs[0], .n = sign_reps(200, 10), .pre = mode >= 1, .prep = mode == 2};
         pthread_barrier_t bar;
         pthread_barrier_init(&bar, NULL, 1);
         j.bar = &bar;
-        CHECK(device_sign(&devs[0])); /* warm-up (channel, caches) */
+        CHECK(device_sign(&devs[0], 0)); /* warm-up (channel, caches) */
         size_t b0 = devs[0].xp.bytes;
-        CHECK(device_sign(&devs[0]));
+        CHECK(device_sign(&devs[0], 0));
         size_t sign_bytes = devs[0].xp.bytes - b0;
         double d0 = cpu_pid(g_dpid);
         sign_thread(&j);
         double d1 = cpu_pid(g_dpid);
         if (j.err) die("signing through the daemon failed");
-        /* the factor precompute is outside the timed region but inside the
-         * daemon-CPU window only as device work, which the daemon does not see */
-        kv_put(pre ? "e2e.sign_pre.cloud_cpu_ms" : "e2e.sign.cloud_cpu_ms", bits, 1e3 * (d1 - d0) / j.n, "ms");
-        row_put(pre ? "e2e.sign_pre.latency" : "e2e.sign.latency", bits, NULL, &j.lat);
-        row_put(pre ? "e2e.sign_pre.device_thread_cpu" : "e2e.sign.device_thread_cpu", bits, &j.cpu, NULL);
-        if (pre) kv_put("bytes.sign_e2e", bits, (double)sign_bytes, "bytes");
+        /* the factor precompute and the PIN KDF are outside the timed
+         * region; the daemon-CPU window sees them only as device work,
+         * which the daemon does not see */
+        snprintf(key, sizeof key, "e2e.%s.cloud_cpu_ms", tag[mode]);
+        kv_put(key, bits, 1e3 * (d1 - d0) / j.n, "ms");
+        snprintf(key, sizeof key, "e2e.%s.latency", tag[mode]);
+        row_put(key, bits, NULL, &j.lat);
+        snprintf(key, sizeof key, "e2e.%s.device_thread_cpu", tag[mode]);
+        row_put(key, bits, &j.cpu, NULL);
+        if (mode == 2) row_put("e2e.sign_prep.prepare_cpu", bits, &j.prep_cpu, NULL);
+        if (mode == 1) kv_put("bytes.sign_e2e", bits, (double)sign_bytes, "bytes");
         free(j.lat.v);
         free(j.cpu.v);
+        free(j.prep_cpu.v);
         pthread_barrier_destroy(&bar);
     }
+
+    /* the RPC floor, over device 0's channel */
+    bench_rpc_floor(&devs[0], bits);
 
     /* throughput: T devices at once, each its own key, channel and thread */
     for (int ci = 0; ci < nconc; ci++) {
@@ -830,20 +946,61 @@ static void bench_e2e(unsigned bits) {
         snprintf(key, sizeof key, "e2e.throughput.c%d.latency", T);
         row_put(key, bits, NULL, &lat);
         free(lat.v);
-        snprintf(key, sizeof key, "e2e.throughput.c%d.sig_per_s", T);
-        kv_put(key, bits, nsig / (w1 - w0), "sig/s");
-        snprintf(key, sizeof key, "e2e.throughput.c%d.cloud_cpu_ms", T);
-        kv_put(key, bits, 1e3 * (d1 - d0) / nsig, "ms");
-        snprintf(key, sizeof key, "e2e.throughput.c%d.client_cpu_ms", T);
-        kv_put(key, bits, 1e3 * (s1 - s0) / nsig, "ms");
-        /* what the CPUs allow: cores / (cloud + client CPU per signature) */
-        double ncpu = (double)sysconf(_SC_NPROCESSORS_ONLN);
-        double bound = ncpu / ((d1 - d0) / nsig + (s1 - s0) / nsig);
-        snprintf(key, sizeof key, "e2e.throughput.c%d.cpu_bound_sig_per_s", T);
-        kv_put(key, bits, bound, "sig/s");
-        snprintf(key, sizeof key, "e2e.throughput.c%d.efficiency", T);
-        kv_put(key, bits, (nsig / (w1 - w0)) / bound, "x");
+        throughput_figures("e2e.throughput", T, bits, nsig, w1 - w0, d1 - d0, s1 - s0);
         pthread_barrier_destroy(&bar);
+        free(jobs);
+        free(th);
+    }
+
+    /* throughput with prepared PINs: the PIN KDF and the r^N factor of
+     * every signature are made outside the timed windows (prep_thread), so
+     * the CPUs are spent on the protocol only; the CPU bound then counts the
+     * daemon and the bench process's signing CPU inside the windows */
+    for (int ci = 0; ci < nconc; ci++) {
+        int T = conc[ci];
+        int want = g_opt.sign_reps > 0 ? g_opt.sign_reps : g_opt.quick ? 2 * ndev : 240;
+        int nbatch = (want + ndev - 1) / ndev < 2 ? 2 : (want + ndev - 1) / ndev;
+        prep_job *jobs = calloc((size_t)T, sizeof *jobs);
+        pthread_t *th = calloc((size_t)T, sizeof *th);
+        pthread_barrier_t ready, done;
+        if (!jobs || !th) die("calloc");
+        pthread_barrier_init(&ready, NULL, (unsigned)T + 1);
+        pthread_barrier_init(&done, NULL, (unsigned)T + 1);
+        for (int t = 0; t < T; t++) {
+            jobs[t] = (prep_job){.devs = devs, .ndev = ndev, .T = T, .t = t, .nbatch = nbatch, .ready = &ready,
+                                 .done = &done};
+            pthread_create(&th[t], NULL, prep_thread, &jobs[t]);
+        }
+        /* wall and client CPU: summed over the windows; daemon CPU: over
+         * the whole loop (it is idle while the devices prepare, and /proc's
+         * 10 ms ticks would add one tick of error per window) */
+        double secs = 0, ccpu = 0, dd0 = cpu_pid(g_dpid);
+        for (int b = 0; b < nbatch; b++) {
+            pthread_barrier_wait(&ready); /* all prepared: the window opens */
+            double w0 = wall(), s0 = cpu_self();
+            pthread_barrier_wait(&done);
+            double w1 = wall(), s1 = cpu_self();
+            secs += w1 - w0;
+            ccpu += s1 - s0;
+        }
+        double dcpu = cpu_pid(g_dpid) - dd0;
+        samples lat = {0};
+        for (int t = 0; t < T; t++) {
+            pthread_join(th[t], NULL);
+            if (jobs[t].err) die("signing with prepared PINs through the daemon failed (%d devices)", T);
+            for (size_t i = 0; i < jobs[t].lat.n; i++) s_add(&lat, jobs[t].lat.v[i]);
+            free(jobs[t].lat.v);
+        }
+        double nsig = (double)nbatch * ndev;
+        char key[64];
+        snprintf(key, sizeof key, "e2e.throughput_prep.c%d.latency", T);
+        row_put(key, bits, NULL, &lat);
+        free(lat.v);
+        throughput_figures("e2e.throughput_prep", T, bits, nsig, secs, dcpu, ccpu);
+        snprintf(key, sizeof key, "e2e.throughput_prep.c%d.signatures", T);
+        kv_put(key, bits, nsig, "sig");
+        pthread_barrier_destroy(&ready);
+        pthread_barrier_destroy(&done);
         free(jobs);
         free(th);
     }
@@ -881,6 +1038,18 @@ static void ratios(unsigned bits) {
         kv_put("ratio.e2e_latency/floor_sum", bits, med("e2e.sign.latency", bits) / floor_sum, "x");
         kv_put("ratio.e2e_latency_pre/floor_sum_with_pin_kdf", bits, med("e2e.sign_pre.latency", bits) / (floor_sum + kdf),
                "x");
+        /* the protocol alone: PIN prepared and r^N precomputed (DESIGN 7's
+         * "device randomness precomputed"), against the floor sum */
+        kv_put("ratio.e2e_prep_latency/floor_sum", bits, med("e2e.sign_prep.latency", bits) / floor_sum, "x");
+        kv_put("ratio.e2e_prep_cloud_cpu/crt_decrypt", bits, kv_get("e2e.sign_prep.cloud_cpu_ms", bits) / dec, "x");
+        /* the daemon's CPU per signature read as 2 RPCs + the handlers' work */
+        double rpc = kv_get("floor.rpc.daemon_cpu_ms", bits);
+        if (rpc >= 0) {
+            kv_put("e2e.sign_prep.cloud_cpu_minus_2rpc_ms", bits, kv_get("e2e.sign_prep.cloud_cpu_ms", bits) - 2 * rpc,
+                   "ms");
+            kv_put("ratio.e2e_prep_latency/(floor_sum+2rpc)", bits,
+                   med("e2e.sign_prep.latency", bits) / (floor_sum + 2 * med("floor.rpc.health", bits)), "x");
+        }
     }
     kv_put("ratio.enrol_warm_cloud_cpu/crt_decrypt", bits, med("b2b.enrol_warm.cloud_cpu", bits) / dec, "x");
     /* What the pool spends in the background per enrolment: a key (two Blum
