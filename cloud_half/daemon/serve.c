@@ -35,6 +35,8 @@ static const char *usage_text =
     "                          (FAILURES:SECONDS|revoke, durations may use s/m/h/d)\n"
     "  --prime-pool N          Paillier keys kept ready in the background (default 2)\n"
     "  --session-ttl SECONDS   enrolment/signing session lifetime (default 60)\n"
+    "  --max-sessions N        sessions in progress at once (default 10000; more get\n"
+    "                          UNAVAILABLE, retry later); finished ones do not count\n"
     "  --grace SECONDS         on SIGTERM, wait this long for calls in flight (default 10)\n";
 
 typedef struct {
@@ -87,7 +89,7 @@ static unsigned num(const char *name, const char *v, unsigned lo, unsigned hi) {
 int duo__cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *v;
     int insecure = 0;
-    unsigned bits = DUO_PAILLIER_BITS_DEFAULT, workers = 4, cq_threads = 2, pool = 2, ttl = 60, grace = 10;
+    unsigned bits = DUO_PAILLIER_BITS_DEFAULT, workers = 4, cq_threads = 2, pool = 2, ttl = 60, grace = 10, max_sessions = 0;
     duo_lock_policy lock;
     duo__lock_policy_default(&lock);
     char err[DUO_ERRMSG_MAX] = "";
@@ -120,6 +122,8 @@ int duo__cmd_serve(int argc, char **argv) {
             pool = num("--prime-pool", v, 0, 16);
         } else if (opt(argc, argv, &i, "--session-ttl", &v)) {
             ttl = num("--session-ttl", v, 1, 3600);
+        } else if (opt(argc, argv, &i, "--max-sessions", &v)) {
+            max_sessions = num("--max-sessions", v, 1, 1000000);
         } else if (opt(argc, argv, &i, "--grace", &v)) {
             grace = num("--grace", v, 0, 3600);
         } else if (opt(argc, argv, &i, "--lock-policy", &v)) {
@@ -169,7 +173,8 @@ int duo__cmd_serve(int argc, char **argv) {
     memset(&st, 0, sizeof st);
     st.grace_s = grace;
     duo_service_config scfg = {.data_dir = dir, .paillier_bits = bits, .workers = workers, .lock = lock,
-                               .session_ttl_s = ttl, .prime_pool = pool, .loop = &loop};
+                               .session_ttl_s = ttl, .max_sessions = max_sessions, .prime_pool = pool,
+                               .loop = &loop};
     int r = duo_service_new(&st.svc, err, sizeof err, &scfg);
     if (r != DUO_OK) {
         fprintf(stderr, PROG ": %s\n", err[0] ? err : duo_strerror(r));

@@ -41,7 +41,7 @@
 #include "p1.h"
 #include "wire.h"
 
-#define SESS_MAX 10000          /* live sessions (tombstones are counted apart) */
+#define SESS_MAX_DEFAULT 10000  /* live sessions (tombstones are counted apart) */
 #define SESS_BUCKETS 4096       /* live sessions by sid and by key id; power of two */
 #define TOMBSTONE_MS (10 * 60 * 1000)
 #define TOMB_BUCKETS 65536      /* power of two */
@@ -562,7 +562,7 @@ static int sess_insert(duo_service *s, session **out, sess_kind kind, const uint
     x->busy = 1;
     if (key_id) memcpy(x->key_id, key_id, DUO_KEY_ID_BYTES);
     pthread_mutex_lock(&s->sess_mu);
-    if (s->n_sessions >= SESS_MAX) {
+    if (s->n_sessions >= s->cfg.max_sessions) {
         pthread_mutex_unlock(&s->sess_mu);
         free(x);
         DETAIL(info, "too many sessions in progress; retry in a minute");
@@ -1685,6 +1685,7 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     snprintf(s->data_dir, sizeof s->data_dir, "%s", cfg->data_dir);
     s->cfg.data_dir = s->data_dir;
     if (s->cfg.session_ttl_s == 0) s->cfg.session_ttl_s = 60;
+    if (s->cfg.max_sessions == 0) s->cfg.max_sessions = SESS_MAX_DEFAULT;
     if (s->cfg.prime_pool > POOL_MAX) s->cfg.prime_pool = POOL_MAX;
     s->loop = cfg->loop;
     pthread_mutex_init(&s->ks_mu, NULL);

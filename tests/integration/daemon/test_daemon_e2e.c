@@ -509,6 +509,69 @@ static void test_expired_session(void) {
     device_free(&dv);
 }
 
+/* SignStart on dv through c: a live session, the engine state in *s and
+ * round 2 ready in *m2. */
+static int open_sign_session(client *c, device *dv, duo_p2_sign **s, duo_sign_finish_req *m2, rpc_result *res) {
+    uint8_t dg[32];
+    digest_of(dg, "cap", 0);
+    duo_sign_start_req m0;
+    duo_sign_start_resp m1;
+    memset(m2, 0, sizeof *m2);
+    duo_p2_sign_params sp = {.ec = g_ec, .key = dv->key, .pin = (const uint8_t *)PIN, .pin_len = strlen(PIN), .digest = dg};
+    if (duo_p2_sign_new(s, &sp) != DUO_OK || duo_p2_sign_start(*s, &m0) != DUO_OK) return -1;
+    int st = CALL(c, "SignStart", sign_start_req, &m0, sign_start_resp, &m1, res);
+    if (st != 0) return st;
+    return duo_p2_sign_on_start(*s, &m1, m2) == DUO_OK ? 0 : -1;
+}
+
+/* --max-sessions caps the sessions in progress, not the finished ones (they
+ * used to stay in the table as tombstones for 10 minutes and count, so about
+ * 16 signatures a second sustained filled the default 10000). */
+static void test_session_cap(void) {
+    device dv[3];
+    char cit[32];
+    for (int i = 0; i < 3; i++) {
+        snprintf(cit, sizeof cit, "UA-1012-%d", i);
+        DUO_REQUIRE(enrol_new(&dv[i], cit) == 0);
+    }
+    daemon_t d2;
+    DUO_REQUIRE(daemon_start(&d2, "--max-sessions 2 --prime-pool 0") == 0);
+    client c2;
+    DUO_REQUIRE(client_open(&c2, d2.port) == 0);
+    uint8_t dg[32];
+    /* Five signatures one after the other: five finished sessions. */
+    for (int i = 0; i < 5; i++) {
+        sign_run sr;
+        memset(&sr, 0, sizeof sr);
+        digest_of(dg, "cap-seq", i);
+        DUO_CHECK(dev_sign(&c2, &dv[0], PIN, dg, &sr) == 0 && openssl_verify(&dv[0], dg, sr.sig));
+    }
+    /* Two in progress fill the table; a third is refused, retryable. */
+    duo_p2_sign *s0 = NULL, *s1 = NULL, *s2 = NULL;
+    duo_sign_finish_req f0, f1, f2;
+    duo_sign_finish_resp m3;
+    rpc_result res;
+    DUO_CHECK(open_sign_session(&c2, &dv[0], &s0, &f0, &res) == 0);
+    DUO_CHECK(open_sign_session(&c2, &dv[1], &s1, &f1, &res) == 0);
+    DUO_CHECK(open_sign_session(&c2, &dv[2], &s2, &f2, &res) == GRPC_STATUS_UNAVAILABLE);
+    DUO_CHECK(res.duo_err == DUO_E_UNAVAILABLE && strstr(res.detail, "too many sessions") != NULL);
+    duo_p2_sign_free(s2);
+    s2 = NULL;
+    duo_wire_free_sign_finish_req(&f2);
+    /* One finishes: room again. */
+    DUO_CHECK(CALL(&c2, "SignFinish", sign_finish_req, &f0, sign_finish_resp, &m3, &res) == 0);
+    DUO_CHECK(open_sign_session(&c2, &dv[2], &s2, &f2, &res) == 0);
+    duo_wire_free_sign_finish_req(&f0);
+    duo_wire_free_sign_finish_req(&f1);
+    duo_wire_free_sign_finish_req(&f2);
+    duo_p2_sign_free(s0);
+    duo_p2_sign_free(s1);
+    duo_p2_sign_free(s2);
+    client_close(&c2);
+    DUO_CHECK(daemon_stop(&d2) == 0);
+    for (int i = 0; i < 3; i++) device_free(&dv[i]);
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s PATH/TO/duosign-cloud\n", argv[0]);
@@ -539,6 +602,7 @@ int main(int argc, char **argv) {
     DUO_RUN(test_revocation);
     DUO_RUN(test_expired_token);
     DUO_RUN(test_expired_session);
+    DUO_RUN(test_session_cap);
     client_close(&g_c);
     int rc = daemon_stop(&g_d);
     DUO_CHECK(rc == 0);
