@@ -355,17 +355,20 @@ int duo_point_mul_base(const duo_ec *ec, duo_point *out, const duo_scalar *k) {
     return DUO_OK;
 }
 
-/* secp256k1_ecdh hash callback that returns the compressed point itself. */
+/* secp256k1_ecdh hash callback that returns the point itself, uncompressed
+ * (04 || x || y): parsing that back only checks the curve equation, where
+ * the compressed form would cost a square root per multiplication. */
 static int duo__ecdh_copy_point(unsigned char *output, const unsigned char *x32,
                                 const unsigned char *y32, void *data) {
     (void)data;
-    output[0] = (unsigned char)(0x02 | (y32[31] & 1));
+    output[0] = 0x04;
     memcpy(output + 1, x32, 32);
+    memcpy(output + 33, y32, 32);
     return 1;
 }
 
 int duo_point_mul(const duo_ec *ec, duo_point *out, const duo_point *p, const duo_scalar *k) {
-    uint8_t buf[DUO_POINT_BYTES];
+    uint8_t buf[65];
     int r = DUO_OK;
 
     if (ec == NULL || out == NULL || p == NULL || k == NULL) {
