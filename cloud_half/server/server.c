@@ -96,6 +96,7 @@ struct duo_server {
     pthread_cond_t wcv; /* worker queue */
     call_ctx *qhead, *qtail;
     unsigned qlen;
+    unsigned idle; /* workers waiting on wcv */
     int wquit;
 
     atomic_uint_fast64_t st_calls, st_ok, st_failed, st_unimpl, st_deadline, st_cancelled;
@@ -306,6 +307,12 @@ static grpc_byte_buffer *bb_from_bytes(const uint8_t *p, size_t n) {
     return bb;
 }
 
+/* Destroy callback of a response slice made from a handler's buffer. */
+static void wipe_free(void *p, size_t n) {
+    duo_memzero(p, n);
+    free(p);
+}
+
 /* Flattens a received buffer. *out is malloc'ed (NULL when empty). */
 static int bb_flatten(uint8_t **out, size_t *out_len, grpc_byte_buffer *bb) {
     *out = NULL;
@@ -393,10 +400,16 @@ static void run_call(call_ctx *c) {
         free(req);
     }
     if (r == DUO_OK) {
-        grpc_byte_buffer *bb = bb_from_bytes(resp, resp_len);
-        if (resp) {
-            duo_memzero(resp, resp_len);
+        grpc_byte_buffer *bb;
+        if (resp && resp_len) {
+            /* No copy: gRPC owns resp from here and wipes and frees it when
+             * the last reference to the slice goes (after the send). */
+            grpc_slice sl = grpc_slice_new_with_len(resp, resp_len, wipe_free);
+            bb = grpc_raw_byte_buffer_create(&sl, 1);
+            grpc_slice_unref(sl);
+        } else {
             free(resp);
+            bb = bb_from_bytes(NULL, 0);
         }
         finish(c, GRPC_STATUS_OK, NULL, bb, 0);
     } else {
@@ -412,7 +425,11 @@ static void *worker_main(void *arg) {
     duo_server *s = arg;
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        while (!s->qhead && !s->wquit) pthread_cond_wait(&s->wcv, &s->mu);
+        while (!s->qhead && !s->wquit) {
+            s->idle++;
+            pthread_cond_wait(&s->wcv, &s->mu);
+            s->idle--;
+        }
         call_ctx *c = s->qhead;
         if (!c) {
             pthread_mutex_unlock(&s->mu);
@@ -440,8 +457,13 @@ static int enqueue(duo_server *s, call_ctx *c) {
         s->qhead = c;
     s->qtail = c;
     s->qlen++;
-    pthread_cond_signal(&s->wcv);
+    int wake = s->idle > 0;
     pthread_mutex_unlock(&s->mu);
+    /* Signalled after the unlock: a worker woken while the mutex is still
+     * held would at once block on it again (one more sleep and wake-up per
+     * call). No lost wake-up: an idle worker re-checks qhead under mu before
+     * it waits, and one that is not idle takes the queue head when it is done. */
+    if (wake) pthread_cond_signal(&s->wcv);
     return DUO_OK;
 }
 
