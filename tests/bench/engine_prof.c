@@ -8,7 +8,8 @@
  * EC primitives the engine calls, each timed over many calls:
  *   dlog_verify (the PIN proof and the R2 proof), dlog_prove (R1's proof),
  *   point_mul (k1*R2, constant time), point_mul_base, scalar_inverse,
- *   ecdsa_verify, point_x_mod_q.
+ *   ecdsa_verify, point_x_mod_q, and one commitment check (a transcript:
+ *   the SHA-256 context set-up and finish every proof and commitment pays).
  * Prints medians in microseconds (and one JSON line). Never asserts a timing.
  *
  * usage: duosign-engine-prof [--bits 2048|3072] [--sign-reps N] [--prim-reps N] [--prim-only] */
@@ -149,6 +150,19 @@ int main(int argc, char **argv) {
     PRIM("point_mul_base", bad |= duo_point_mul_base(ec, &A, &k) != DUO_OK);
     PRIM("scalar_inverse", bad |= duo_scalar_inverse(ec, &inv, &k) != DUO_OK);
     PRIM("point_x_mod_q", bad |= duo_point_x_mod_q(ec, &e, &P) != DUO_OK);
+    /* a commitment check as in SignFinish (R2 under the pre-sid): one transcript */
+    {
+        uint8_t rnd[DUO_COMMIT_RAND_BYTES], cm[32], pt[33];
+        memset(rnd, 3, sizeof rnd);
+        memset(cm, 5, sizeof cm);
+        duo_point_serialize(ec, pt, &P);
+        PRIM("commit_check", {
+            duo_transcript t;
+            if (duo_commit_begin(&t, "R2", &bind) != DUO_OK) bad = 1;
+            duo_transcript_bytes(&t, "R2", pt, sizeof pt);
+            if (duo_commit_check(&t, rnd, cm) == DUO_OK) bad = 1; /* a mismatch: only the time matters */
+        });
+    }
     /* an ECDSA signature under X: s = k^-1 (m + r x) */
     {
         duo_scalar r, mm, t1, t2;
