@@ -6,6 +6,7 @@
 #define DUOSIGN_CLOUD_DAEMON_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -73,6 +74,7 @@ void duo__fmt_time(char *out, size_t cap, int64_t t);
 int duo__cmd_serve(int argc, char **argv);
 /* Opens the key store of a data dir (loads the KEK). Returns a duo_keystore*
  * through a void** to keep keystore.h out of this header. */
-int duo__open_store(void **ks, const char *dir, int create, char *err, size_t cap);
+/* write_mu: shared by the connections of one process (keystore.h), or NULL. */
+int duo__open_store(void **ks, const char *dir, int create, pthread_mutex_t *write_mu, char *err, size_t cap);
 
 #endif

@@ -69,7 +69,7 @@ static int fail(const char *fmt, ...) {
 
 /* ------------------------------------------------------------- store */
 
-int duo__open_store(void **out, const char *dir, int create, char *err, size_t cap) {
+int duo__open_store(void **out, const char *dir, int create, pthread_mutex_t *write_mu, char *err, size_t cap) {
     char path[DUO_PATH_MAX];
     duo_kek kek;
     duo_keystore *ks = NULL;
@@ -93,7 +93,10 @@ int duo__open_store(void **out, const char *dir, int create, char *err, size_t c
         snprintf(err, cap, "key database %s is missing; the data directory is incomplete", path);
         return DUO_E_IO;
     }
-    r = duo_keystore_open_sqlite(&ks, path, &kek, NULL);
+    duo_keystore_config kcfg;
+    memset(&kcfg, 0, sizeof kcfg);
+    kcfg.write_mu = write_mu;
+    r = duo_keystore_open_sqlite(&ks, path, &kek, &kcfg);
     duo_kek_clear(&kek);
     if (r != DUO_OK) {
         snprintf(err, cap, "cannot open the key database %s: %s", path, duo_strerror(r));
@@ -106,7 +109,7 @@ int duo__open_store(void **out, const char *dir, int create, char *err, size_t c
 static duo_keystore *open_or_die(const char *dir) {
     char err[DUO_ERRMSG_MAX];
     void *ks;
-    if (duo__open_store(&ks, dir, 0, err, sizeof err) != DUO_OK) {
+    if (duo__open_store(&ks, dir, 0, NULL, err, sizeof err) != DUO_OK) {
         fprintf(stderr, PROG ": %s\n", err);
         exit(DUO_EXIT_FAIL);
     }
@@ -181,7 +184,7 @@ static int cmd_init(int argc, char **argv) {
     if (r != DUO_OK) return fail("cannot create the key-encryption key: %s", err[0] ? err : duo_strerror(r));
     if ((r = duo__pki_create(dir, err, sizeof err)) != DUO_OK) return fail("%s", err);
     void *ksv;
-    if ((r = duo__open_store(&ksv, dir, 1, err, sizeof err)) != DUO_OK) return fail("%s", err);
+    if ((r = duo__open_store(&ksv, dir, 1, NULL, err, sizeof err)) != DUO_OK) return fail("%s", err);
     duo_keystore *ks = ksv;
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "init: data directory created"};
     r = duo_keystore_audit_append(ks, NULL, &ev);

@@ -123,6 +123,7 @@ struct duo_service {
 
     pthread_mutex_t ks_mu;
     pthread_cond_t ks_cv;
+    pthread_mutex_t write_mu; /* the store connections' write transactions queue here */
     duo_keystore **ks_all, **ks_free;
     size_t n_ks, n_free;
 
@@ -1689,6 +1690,7 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     if (s->cfg.prime_pool > POOL_MAX) s->cfg.prime_pool = POOL_MAX;
     s->loop = cfg->loop;
     pthread_mutex_init(&s->ks_mu, NULL);
+    pthread_mutex_init(&s->write_mu, NULL);
     pthread_cond_init(&s->ks_cv, NULL);
     pthread_mutex_init(&s->sess_mu, NULL);
     pthread_mutex_init(&s->pool_mu, NULL);
@@ -1718,7 +1720,7 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     }
     for (size_t i = 0; i < s->n_ks; i++) {
         void *ks;
-        if ((r = duo__open_store(&ks, cfg->data_dir, 0, err, cap)) != DUO_OK) goto fail;
+        if ((r = duo__open_store(&ks, cfg->data_dir, 0, &s->write_mu, err, cap)) != DUO_OK) goto fail;
         s->ks_all[i] = ks;
         s->ks_free[s->n_free++] = ks;
     }
@@ -1765,6 +1767,7 @@ void duo_service_free(duo_service *s) {
     free(s->tombs);
     duo_ec_free(s->ec);
     pthread_mutex_destroy(&s->ks_mu);
+    pthread_mutex_destroy(&s->write_mu);
     pthread_cond_destroy(&s->ks_cv);
     pthread_mutex_destroy(&s->sess_mu);
     pthread_mutex_destroy(&s->pool_mu);

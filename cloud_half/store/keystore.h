@@ -33,6 +33,7 @@
 #define DUOSIGN_STORE_KEYSTORE_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "audit.h"
@@ -222,6 +223,11 @@ typedef struct duo_keystore_config {
     int64_t (*clock)(void *clock_data); /* NULL: time(NULL) */
     void *clock_data;
     int busy_timeout_ms; /* SQLite: wait this long for a lock; 0: 5000 */
+    /* Optional: connections of one process given the same mutex take it
+     * around each write transaction, so they queue on it (woken at once)
+     * instead of on SQLite's write lock, whose busy handler sleeps 1 to 100
+     * ms between tries. Other processes still meet busy_timeout_ms. */
+    pthread_mutex_t *write_mu;
     /* TESTING ONLY: called by the SQLite backend after a write transaction's
      * statements ran and right before COMMIT (crash-safety tests _exit() here). */
     void (*before_commit)(void *hook_data);

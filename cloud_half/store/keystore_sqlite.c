@@ -9,6 +9,7 @@
 #include "keystore_sqlite.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,7 @@ typedef struct sq {
     void (*before_commit)(void *);
     void *hook_data;
     int deferred; /* synchronous = NORMAL on this connection (commit_mode) */
+    pthread_mutex_t *write_mu; /* held from tx_begin to tx_end (config) */
 } sq;
 
 static int map_rc(int rc) {
@@ -229,7 +231,12 @@ static int step_done(sqlite3_stmt *st) {
 
 static int exec_stmt(sq *s, int which) { return step_done(stmt(s, which)); }
 
-static int tx_begin(sq *s) { return exec_stmt(s, S_BEGIN); }
+static int tx_begin(sq *s) {
+    if (s->write_mu != NULL) pthread_mutex_lock(s->write_mu);
+    int r = exec_stmt(s, S_BEGIN);
+    if (r != DUO_OK && s->write_mu != NULL) pthread_mutex_unlock(s->write_mu);
+    return r;
+}
 
 static void tx_rollback(sq *s) {
     if (!sqlite3_get_autocommit(s->db)) (void)!exec_stmt(s, S_ROLLBACK);
@@ -244,8 +251,11 @@ static int tx_commit(sq *s) {
 
 /* Ends a write transaction: commit on success, roll back otherwise. */
 static int tx_end(sq *s, int r) {
-    if (r == DUO_OK) return tx_commit(s);
-    tx_rollback(s);
+    if (r == DUO_OK)
+        r = tx_commit(s);
+    else
+        tx_rollback(s);
+    if (s->write_mu != NULL) pthread_mutex_unlock(s->write_mu);
     return r;
 }
 
@@ -979,6 +989,7 @@ int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path,
     }
     if ((s = calloc(1, sizeof *s)) == NULL) return DUO_E_NOMEM;
     s->before_commit = cfg->before_commit;
+    s->write_mu = cfg->write_mu;
     s->hook_data = cfg->hook_data;
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
