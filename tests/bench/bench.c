@@ -72,8 +72,14 @@ static double cpu_self(void) {
     return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 + (double)ru.ru_stime.tv_sec +
            (double)ru.ru_stime.tv_usec * 1e-6;
 }
-/* utime + stime of another process, seconds (clock-tick resolution). */
+/* CPU time of another process (all its threads), seconds: the kernel's
+ * scheduler clock for the process (nanoseconds), or utime + stime from /proc
+ * in clock ticks if that clock is not available. */
 static double cpu_pid(pid_t pid) {
+    clockid_t cid;
+    struct timespec ts;
+    if (clock_getcpuclockid(pid, &cid) == 0 && clock_gettime(cid, &ts) == 0)
+        return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
     char path[64], buf[2048];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     FILE *f = fopen(path, "r");
@@ -784,7 +790,7 @@ static void throughput_figures(const char *prefix, int T, unsigned bits, double 
 /* The RPC floor: empty grpc.health.v1.Health/Check calls (answered inline
  * by the server module) over device d's channel, the same TLS connection
  * its signatures use. Wall latency and client thread CPU per call; daemon
- * CPU per call from /proc over all n calls (10 ms ticks: n >= 500). */
+ * CPU per call over all n calls (cpu_pid). */
 static int rpc_health(device *d) {
     uint8_t *resp = NULL;
     size_t rl = 0;
@@ -972,8 +978,7 @@ static void bench_e2e(unsigned bits) {
             pthread_create(&th[t], NULL, prep_thread, &jobs[t]);
         }
         /* wall and client CPU: summed over the windows; daemon CPU: over
-         * the whole loop (it is idle while the devices prepare, and /proc's
-         * 10 ms ticks would add one tick of error per window) */
+         * the whole loop (it is idle while the devices prepare) */
         double secs = 0, ccpu = 0, dd0 = cpu_pid(g_dpid);
         for (int b = 0; b < nbatch; b++) {
             pthread_barrier_wait(&ready); /* all prepared: the window opens */
