@@ -18,7 +18,11 @@
 static int write_file(const char *dir, const char *name, const uint8_t *p, size_t n) {
     char path[1024];
     FILE *f;
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int len = snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (len < 0 || (size_t)len >= sizeof path) {
+        fprintf(stderr, "gen_seeds: path too long: %s/%s\n", dir, name);
+        return -1;
+    }
     if ((f = fopen(path, "wb")) == NULL) {
         perror(path);
         return -1;
