@@ -254,6 +254,7 @@ out:
 /* ---- signing ---- */
 typedef struct b2b_sign_opts {
     const char *pin;
+    const duo_scalar *pin_kdf; /* non-NULL: the prepared KDF(PIN) instead of pin */
     const uint8_t *digest;
     int wire;
     int check_mac;           /* the cloud caller's MAC checks */
@@ -298,8 +299,12 @@ static inline int b2b_sign(b2b_sign_run *run, const duo_p1_key *k1, const duo_p2
     sp.ec = b2b_ec();
     sp.rng = o->rng2;
     sp.key = k2;
-    sp.pin = (const uint8_t *)o->pin;
-    sp.pin_len = strlen(o->pin);
+    if (o->pin_kdf != NULL) {
+        sp.pin_kdf = o->pin_kdf;
+    } else {
+        sp.pin = (const uint8_t *)o->pin;
+        sp.pin_len = strlen(o->pin);
+    }
     sp.digest = o->digest;
     if (o->precompute_rn) {
         sp.precomputed_rn = BN_new();
