@@ -23,7 +23,6 @@
  *                        [--kinds health,handler] [--reps R] [--daemon-args "..."]
  */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,12 +34,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <grpc/byte_buffer.h>
 #include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
-#include <grpc/slice.h>
-#include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
+
+#include "grpc_client.h"
+#include "proc_cpu.h"
 
 #define MAX_THREADS 64
 #define MAX_REPS 64
@@ -106,122 +104,6 @@ static int start_daemon(const char *bin, const char *extra, int *port) {
     return *port > 0 ? 0 : -1;
 }
 
-/* utime+stime in ticks */
-static long long proc_ticks(pid_t pid) {
-    char path[64], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p) return -1;
-    p += 2; /* field 3 */
-    unsigned long long ut = 0, st = 0;
-    /* fields 3..13 skipped, 14 utime, 15 stime */
-    if (sscanf(p, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
-    return (long long)(ut + st);
-}
-
-/* sum of the threads' run time (ns) */
-static long long proc_sched_ns(pid_t pid) {
-    char path[96];
-    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-    DIR *d = opendir(path);
-    if (!d) return -1;
-    long long sum = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char p2[320];
-        snprintf(p2, sizeof p2, "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
-        FILE *f = fopen(p2, "r");
-        if (!f) continue;
-        long long run = 0;
-        if (fscanf(f, "%lld", &run) == 1) sum += run;
-        fclose(f);
-    }
-    closedir(d);
-    return sum;
-}
-
-/* ------------------------------------------------------------ client */
-
-static grpc_channel *open_channel(int port) {
-    char path[512];
-    snprintf(path, sizeof path, "%s/d/ca.pem", g_dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *ca = calloc(1, 1 << 16);
-    size_t n = fread(ca, 1, (1 << 16) - 1, f);
-    fclose(f);
-    ca[n] = 0;
-    grpc_channel_credentials *cr = grpc_ssl_credentials_create_ex(ca, NULL, NULL, NULL);
-    free(ca);
-    char target[64];
-    snprintf(target, sizeof target, "127.0.0.1:%d", port);
-    /* A distinct arg per channel so each thread gets its own connection. */
-    static int salt;
-    grpc_arg a;
-    memset(&a, 0, sizeof a);
-    a.type = GRPC_ARG_INTEGER;
-    a.key = (char *)"duo.rpc_cpu.channel";
-    a.value.integer = __atomic_add_fetch(&salt, 1, __ATOMIC_RELAXED);
-    grpc_arg args[2] = {a};
-    args[1].type = GRPC_ARG_INTEGER;
-    args[1].key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL;
-    args[1].value.integer = 1;
-    grpc_channel_args cargs = {2, args};
-    grpc_channel *ch = grpc_channel_create(target, cr, &cargs);
-    grpc_channel_credentials_release(cr);
-    return ch;
-}
-
-/* One unary call; returns the gRPC status (-1: the batch failed). */
-static int call_once(grpc_channel *ch, grpc_completion_queue *cq, const char *method, const uint8_t *req,
-                     size_t len) {
-    gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(30, GPR_TIMESPAN));
-    grpc_slice m = grpc_slice_from_static_string(method);
-    grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, dl, NULL);
-    grpc_slice s = grpc_slice_from_copied_buffer((const char *)req, len);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
-    grpc_metadata_array md1, md2;
-    grpc_metadata_array_init(&md1);
-    grpc_metadata_array_init(&md2);
-    grpc_byte_buffer *rb = NULL;
-    grpc_status_code st = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = bb;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &md1;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &rb;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &md2;
-    ops[5].data.recv_status_on_client.status = &st;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    int tag = 1, rc = -1;
-    if (grpc_call_start_batch(call, ops, 6, &tag, NULL) == GRPC_CALL_OK) {
-        grpc_event ev = grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-        if (ev.type == GRPC_OP_COMPLETE) rc = (int)st;
-    }
-    if (rb) grpc_byte_buffer_destroy(rb);
-    grpc_byte_buffer_destroy(bb);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&md1);
-    grpc_metadata_array_destroy(&md2);
-    grpc_call_unref(call);
-    return rc;
-}
-
 typedef struct {
     int port, kind, calls, warm;
     pthread_barrier_t *b1, *b2;
@@ -232,16 +114,28 @@ static const char *kind_name[2] = {"health", "handler"};
 static const char *kind_method[2] = {"/grpc.health.v1.Health/Check", "/duosign.v1.DuoSign/SignFinish"};
 static const int kind_status[2] = {GRPC_STATUS_OK, GRPC_STATUS_INVALID_ARGUMENT};
 
+/* One call of the kind with an empty body and a 30 s deadline, on the
+ * thread's channel and completion queue; only its status is wanted (-1: the
+ * batch failed). */
+static int call_once(grpc_channel *ch, grpc_completion_queue *cq, int kind) {
+    static const uint8_t empty[1];
+    return duo_test_unary(ch, cq, kind_method[kind], empty, 0, 30000, NULL, NULL, NULL);
+}
+
 static void *worker_main(void *arg) {
     worker *w = arg;
-    grpc_channel *ch = open_channel(w->port);
+    char ca[512];
+    snprintf(ca, sizeof ca, "%s/d/ca.pem", g_dir);
+    /* A distinct channel argument per thread: a connection of its own. */
+    static int salt;
+    duo_test_channel_opts opts = {.own_connection = __atomic_add_fetch(&salt, 1, __ATOMIC_RELAXED)};
+    grpc_channel *ch = duo_test_channel_open(ca, w->port, &opts);
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    static const uint8_t empty[1];
     for (int i = 0; i < w->warm; i++)
-        if (call_once(ch, cq, kind_method[w->kind], empty, 0) != kind_status[w->kind]) w->bad++;
+        if (call_once(ch, cq, w->kind) != kind_status[w->kind]) w->bad++;
     pthread_barrier_wait(w->b1);
     for (int i = 0; i < w->calls; i++)
-        if (call_once(ch, cq, kind_method[w->kind], empty, 0) != kind_status[w->kind]) w->bad++;
+        if (call_once(ch, cq, w->kind) != kind_status[w->kind]) w->bad++;
     pthread_barrier_wait(w->b2);
     grpc_completion_queue_shutdown(cq);
     while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
@@ -348,14 +242,15 @@ int main(int argc, char **argv) {
                     pthread_create(&th[i], NULL, worker_main, &ws[i]);
                 }
                 pthread_barrier_wait(&b1);
-                long long t0 = proc_ticks(g_pid), s0 = proc_sched_ns(g_pid);
+                duo_test_proc_cpu p0, p1;
+                (void)duo_test_proc_cpu_read(g_pid, &p0);
                 struct timespec c0, c1;
                 clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
                 double w0 = now_s();
                 pthread_barrier_wait(&b2);
                 double w1 = now_s();
                 clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
-                long long t1 = proc_ticks(g_pid), s1 = proc_sched_ns(g_pid);
+                (void)duo_test_proc_cpu_read(g_pid, &p1);
                 for (int i = 0; i < T; i++) {
                     pthread_join(th[i], NULL);
                     bad_total += ws[i].bad;
@@ -363,8 +258,8 @@ int main(int argc, char **argv) {
                 pthread_barrier_destroy(&b1);
                 pthread_barrier_destroy(&b2);
                 double n = (double)per * T;
-                tk[r] = (double)(t1 - t0) / hz * 1e6 / n;
-                sc[r] = (double)(s1 - s0) / 1e3 / n;
+                tk[r] = (double)(p1.ticks - p0.ticks) / hz * 1e6 / n;
+                sc[r] = (double)(p1.sched_ns - p0.sched_ns) / 1e3 / n;
                 wl[r] = (w1 - w0) * 1e6 / n;
                 cl[r] = ((double)(c1.tv_sec - c0.tv_sec) * 1e9 + (double)(long long)(c1.tv_nsec - c0.tv_nsec)) / 1e3 / n;
                 printf("%-8s %3d %3d %10.1f %10.1f %10.1f %10.1f\n", kind_name[kinds[ki]], T, r, tk[r], sc[r], wl[r],
