@@ -1,9 +1,43 @@
-/* duosign integration tests: the daemon process helpers and the small gRPC
- * client (plain C core, protobuf via common/wire) shared by test_daemon_e2e.c
- * and test_daemon_replay.c. Header-only; the including file defines BITS and
- * the globals g_bin (daemon binary) and g_dir (data directory) first. */
+/* duosign integration tests: the daemon process helpers, the gRPC client
+ * (tests/support/grpc_client.h, protobuf via common/wire) and a small test
+ * device built on the P2 engine, shared by test_daemon_e2e.c,
+ * test_daemon_replay.c and test_daemon_retry.c. Header-only (static
+ * functions and the tests' globals); include it from one translation unit
+ * per test. BITS (the device's Paillier bits) and PIN may be defined
+ * before. */
 #ifndef DUO_IT_DAEMON_CLIENT_H
 #define DUO_IT_DAEMON_CLIENT_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <grpc/grpc.h>
+#include <openssl/sha.h>
+
+#include "duo_it.h"
+#include "duosign/curve.h"
+#include "duosign/rng.h"
+#include "grpc_client.h"
+#include "p2.h"
+#include "test_harness.h"
+#include "wire.h"
+
+#define DUO_IT_UNUSED __attribute__((unused))
+
+#ifndef BITS
+#define BITS 2048
+#endif
+#ifndef PIN
+#define PIN "4321"
+#endif
+
+static const char *g_bin; /* the duosign-cloud binary */
+static char g_dir[256];   /* its data directory */
+static char g_parent[256]; /* the temporary directory holding it */
+static duo_ec *g_ec;
 
 /* ------------------------------------------------------------ processes */
 
@@ -11,15 +45,15 @@
 #define run_cmd duo_it_run_cmd
 typedef duo_it_daemon daemon_t;
 
-static int daemon_start(daemon_t *d, const char *extra) {
+static DUO_IT_UNUSED int daemon_start(daemon_t *d, const char *extra) {
     char args[1024];
     snprintf(args, sizeof args, "--paillier-bits %d --prime-pool 2 --grace 5 %s", BITS, extra ? extra : "");
     return duo_it_daemon_start(d, g_bin, g_dir, 0, args);
 }
 
-static int daemon_stop(daemon_t *d) { return duo_it_daemon_stop(d); }
+static DUO_IT_UNUSED int daemon_stop(daemon_t *d) { return duo_it_daemon_stop(d); }
 
-static void issue_token(char *tok, size_t cap, const char *citizen, int ttl) {
+static DUO_IT_UNUSED void issue_token(char *tok, size_t cap, const char *citizen, int ttl) {
     int rc = run_cmd(tok, cap, "'%s' token issue --data '%s' --citizen %s --ttl %d 2>/dev/null", g_bin, g_dir,
                      citizen, ttl);
     if (rc != 0) tok[0] = '\0';
@@ -31,143 +65,354 @@ typedef struct {
     grpc_channel *ch;
 } client;
 
-typedef struct {
-    int status;  /* gRPC status */
-    int duo_err; /* "duo-error" trailer, 0 if none */
-    char detail[512];
-    long long locked_until; /* "duo-locked-until" trailer */
-    long long attempts_left;
-} rpc_result;
+/* status, duo_err, detail, locked_until, attempts_left */
+typedef duo_test_rpc_result rpc_result;
 
-static int client_open(client *c, int port) {
-    char *ca = NULL;
+static DUO_IT_UNUSED int client_open(client *c, int port) {
     char path[512];
     snprintf(path, sizeof path, "%s/ca.pem", g_dir);
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    ca = calloc(1, 1 << 16);
-    size_t n = fread(ca, 1, (1 << 16) - 1, f);
-    fclose(f);
-    ca[n] = 0;
-    grpc_channel_credentials *cr = grpc_ssl_credentials_create_ex(ca, NULL, NULL, NULL);
-    free(ca);
-    char target[64];
-    snprintf(target, sizeof target, "127.0.0.1:%d", port);
-    grpc_arg args[1];
-    memset(args, 0, sizeof args);
-    args[0].type = GRPC_ARG_INTEGER;
-    args[0].key = (char *)GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[0].value.integer = 2 << 20;
-    grpc_channel_args ca_ = {1, args};
-    c->ch = grpc_channel_create(target, cr, &ca_);
-    grpc_channel_credentials_release(cr);
+    duo_test_channel_opts opts = {.max_receive = 2 << 20};
+    c->ch = duo_test_channel_open(path, port, &opts);
     return c->ch ? 0 : -1;
 }
 
-static void client_close(client *c) {
+static DUO_IT_UNUSED void client_close(client *c) {
     if (c->ch) grpc_channel_destroy(c->ch);
     c->ch = NULL;
 }
 
-/* One unary call. *resp is malloc'ed on OK. */
-static void rpc(client *c, const char *method, const uint8_t *req, size_t len, uint8_t **resp, size_t *resp_len,
-                rpc_result *res) {
-    memset(res, 0, sizeof *res);
-    res->attempts_left = -1;
-    *resp = NULL;
-    *resp_len = 0;
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(120, GPR_TIMESPAN));
-    grpc_slice m = grpc_slice_from_copied_string(method);
-    grpc_call *call = grpc_channel_create_call(c->ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, dl, NULL);
-    grpc_slice_unref(m);
-    grpc_slice s = grpc_slice_from_copied_buffer((const char *)req, len);
-    grpc_byte_buffer *bb = grpc_raw_byte_buffer_create(&s, 1);
-    grpc_slice_unref(s);
-    grpc_metadata_array md1, md2;
-    grpc_metadata_array_init(&md1);
-    grpc_metadata_array_init(&md2);
-    grpc_byte_buffer *rb = NULL;
-    grpc_status_code st = GRPC_STATUS_UNKNOWN;
-    grpc_slice details = grpc_empty_slice();
-    grpc_op ops[6];
-    memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = bb;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &md1;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &rb;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &md2;
-    ops[5].data.recv_status_on_client.status = &st;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    int tag = 1;
-    if (grpc_call_start_batch(call, ops, 6, &tag, NULL) == GRPC_CALL_OK)
-        grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
-    res->status = (int)st;
-    char *d = grpc_slice_to_c_string(details);
-    snprintf(res->detail, sizeof res->detail, "%s", d);
-    gpr_free(d);
-    for (size_t i = 0; i < md2.count; i++) {
-        char *k = grpc_slice_to_c_string(md2.metadata[i].key);
-        char *v = grpc_slice_to_c_string(md2.metadata[i].value);
-        if (strcmp(k, "duo-error") == 0) res->duo_err = atoi(v);
-        if (strcmp(k, "duo-locked-until") == 0) res->locked_until = atoll(v);
-        if (strcmp(k, "duo-attempts-left") == 0) res->attempts_left = atoll(v);
-        gpr_free(k);
-        gpr_free(v);
-    }
-    if (st == GRPC_STATUS_OK && rb) {
-        grpc_byte_buffer_reader r;
-        grpc_byte_buffer_reader_init(&r, rb);
-        grpc_slice all = grpc_byte_buffer_reader_readall(&r);
-        grpc_byte_buffer_reader_destroy(&r);
-        *resp_len = GRPC_SLICE_LENGTH(all);
-        *resp = malloc(*resp_len + 1);
-        memcpy(*resp, GRPC_SLICE_START_PTR(all), *resp_len);
-        grpc_slice_unref(all);
-    }
-    if (rb) grpc_byte_buffer_destroy(rb);
-    grpc_byte_buffer_destroy(bb);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&md1);
-    grpc_metadata_array_destroy(&md2);
-    grpc_call_unref(call);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type != GRPC_QUEUE_SHUTDOWN) {
-    }
-    grpc_completion_queue_destroy(cq);
-    if (st != GRPC_STATUS_OK) fprintf(stderr, "#   %s -> status %d duo-error %d: %s\n", method, (int)st, res->duo_err, res->detail);
+/* One unary call (120 s deadline). *resp is malloc'ed on OK. A call that
+ * does not end OK is logged. */
+static DUO_IT_UNUSED void rpc(client *c, const char *method, const uint8_t *req, size_t len, uint8_t **resp,
+                              size_t *resp_len, rpc_result *res) {
+    int st = duo_test_unary(c->ch, NULL, method, req, len, 120000, res, resp, resp_len);
+    if (st != GRPC_STATUS_OK) fprintf(stderr, "#   %s -> status %d duo-error %d: %s\n", method, st, res->duo_err, res->detail);
 }
 
 #define M(name) "/duosign.v1.DuoSign/" name
 
-/* Builds M_req, calls, parses M_resp. Returns the gRPC status (0 = OK and parsed). */
-#define CALL(cl, name, reqtype, reqp, resptype, respp, res)                                  \
-    ({                                                                                       \
-        uint8_t *b_ = NULL, *o_ = NULL;                                                      \
-        size_t bl_ = 0, ol_ = 0;                                                             \
-        int st_ = -1;                                                                        \
-        if (duo_wire_build_##reqtype(&b_, &bl_, (reqp)) == DUO_OK) {                         \
-            rpc((cl), M(name), b_, bl_, &o_, &ol_, (res));                                   \
-            st_ = (res)->status;                                                             \
-            if (st_ == 0 && duo_wire_parse_##resptype((respp), o_, ol_) != DUO_OK) st_ = -2; \
-        }                                                                                    \
-        free(b_);                                                                            \
-        free(o_);                                                                            \
-        st_;                                                                                 \
+/* Sends the request bytes b[0..bl) to method name and parses the response
+ * into *respp with parse (duo_wire_parse_*). Returns the gRPC status (0 = OK
+ * and parsed, -2 the response does not parse). */
+#define CALL_BYTES(cl, name, b, bl, parse, respp, res)                                 \
+    ({                                                                                 \
+        uint8_t *cb_o_ = NULL;                                                         \
+        size_t cb_ol_ = 0;                                                             \
+        rpc((cl), M(name), (b), (bl), &cb_o_, &cb_ol_, (res));                         \
+        int cb_st_ = (res)->status;                                                    \
+        if (cb_st_ == 0 && parse((respp), cb_o_, cb_ol_) != DUO_OK) cb_st_ = -2;       \
+        free(cb_o_);                                                                   \
+        cb_st_;                                                                        \
+    })
+
+/* Builds M_req, calls, parses M_resp. Returns the gRPC status (0 = OK and
+ * parsed, -1 the request does not build, -2 the response does not parse). */
+#define CALL(cl, name, reqtype, reqp, resptype, respp, res)                                          \
+    ({                                                                                               \
+        uint8_t *b_ = NULL;                                                                          \
+        size_t bl_ = 0;                                                                              \
+        int st_ = -1;                                                                                \
+        if (duo_wire_build_##reqtype(&b_, &bl_, (reqp)) == DUO_OK)                                   \
+            st_ = CALL_BYTES(cl, name, b_, bl_, duo_wire_parse_##resptype, respp, res);              \
+        free(b_);                                                                                    \
+        st_;                                                                                         \
     })
 
 /* -------------------------------------------------------- the device */
 
 typedef struct {
     duo_p2_key *key;
-    char code[80];
+    char code[80];    /* the revocation code shown at the confirmation */
+    uint8_t *confirm; /* the EnrollConfirm request as sent (for repeats and replays) */
+    size_t confirm_len;
 } device;
 
+static DUO_IT_UNUSED void device_free(device *dv) {
+    duo_p2_key_free(dv->key);
+    dv->key = NULL;
+    free(dv->confirm);
+    dv->confirm = NULL;
+}
+
+/* Enrolment rounds 1-4 with token and PIN; leaves the confirmation request,
+ * not sent, in dv->confirm. Returns the gRPC status of the failing round, -1
+ * on a local failure, 0. */
+static DUO_IT_UNUSED int enrol_rounds(client *c, const char *token, device *dv, rpc_result *res) {
+    duo_p2_enroll *en = NULL;
+    duo_enroll_start_req m0;
+    duo_enroll_start_resp m1;
+    duo_enroll_key_share_req m2;
+    duo_enroll_key_share_resp m3;
+    duo_enroll_pdl_challenge_req m4;
+    duo_enroll_pdl_challenge_resp m5;
+    duo_enroll_pdl_open_req m6;
+    duo_enroll_pdl_open_resp m7;
+    duo_enroll_confirm_req m8;
+    memset(&m3, 0, sizeof m3);
+    memset(&m4, 0, sizeof m4);
+    memset(dv, 0, sizeof *dv);
+    int st = -1;
+    duo_p2_enroll_params ep = {.ec = g_ec, .paillier_bits = BITS, .token = (const uint8_t *)token,
+                               .token_len = strlen(token), .pin = (const uint8_t *)PIN, .pin_len = strlen(PIN)};
+    if (duo_p2_enroll_new(&en, &ep) != DUO_OK || duo_p2_enroll_start(en, &m0) != DUO_OK) goto out;
+    if ((st = CALL(c, "EnrollStart", enroll_start_req, &m0, enroll_start_resp, &m1, res)) != 0) goto out;
+    st = -1;
+    if (duo_p2_enroll_on_start(en, &m1, &m2) != DUO_OK) goto out;
+    if ((st = CALL(c, "EnrollKeyShare", enroll_key_share_req, &m2, enroll_key_share_resp, &m3, res)) != 0) goto out;
+    st = -1;
+    if (duo_p2_enroll_on_key_share(en, &m3, &m4) != DUO_OK) goto out;
+    if ((st = CALL(c, "EnrollPdlChallenge", enroll_pdl_challenge_req, &m4, enroll_pdl_challenge_resp, &m5, res)) != 0)
+        goto out;
+    st = -1;
+    if (duo_p2_enroll_on_pdl_challenge(en, &m5, &m6) != DUO_OK) goto out;
+    if ((st = CALL(c, "EnrollPdlOpen", enroll_pdl_open_req, &m6, enroll_pdl_open_resp, &m7, res)) != 0) goto out;
+    st = -1;
+    if (duo_p2_enroll_on_pdl_open(en, &m7) != DUO_OK || duo_p2_enroll_take_key(en, &dv->key) != DUO_OK ||
+        duo_p2_enroll_confirm(en, &m8) != DUO_OK ||
+        duo_wire_build_enroll_confirm_req(&dv->confirm, &dv->confirm_len, &m8) != DUO_OK)
+        goto out;
+    st = 0;
+out:
+    duo_wire_free_enroll_key_share_resp(&m3);
+    duo_wire_free_enroll_pdl_challenge_req(&m4);
+    duo_p2_enroll_free(en);
+    if (st != 0) device_free(dv);
+    return st;
+}
+
+/* Sends (or repeats) the confirmation req[0..len). Returns the gRPC status;
+ * code gets the revocation code on success. */
+static DUO_IT_UNUSED int confirm(client *c, const uint8_t *req, size_t len, char *code, size_t cap, rpc_result *res) {
+    duo_enroll_confirm_resp m;
+    int st = CALL_BYTES(c, "EnrollConfirm", req, len, duo_wire_parse_enroll_confirm_resp, &m, res);
+    if (st == 0) snprintf(code, cap, "%s", m.revocation_code);
+    return st;
+}
+
+/* The whole enrolment: rounds 1-4 and the confirmation (its request kept in
+ * dv->confirm, the revocation code in dv->code). Returns the gRPC status of
+ * the failing call, -1 on a local failure, 0; on failure dv holds nothing. */
+static DUO_IT_UNUSED int enrol(client *c, const char *token, device *dv, rpc_result *res) {
+    int st = enrol_rounds(c, token, dv, res);
+    if (st != 0) return st;
+    st = confirm(c, dv->confirm, dv->confirm_len, dv->code, sizeof dv->code, res);
+    if (st != 0) device_free(dv);
+    return st;
+}
+
+/* A fresh token for citizen, then the whole enrolment. */
+static DUO_IT_UNUSED int enrol_new(client *c, device *dv, const char *citizen) {
+    char tok[128];
+    rpc_result res;
+    issue_token(tok, sizeof tok, citizen, 600);
+    if (!tok[0]) return -1;
+    return enrol(c, tok, dv, &res);
+}
+
+/* One signature's options and outcome; zero it, set the options, call
+ * dev_sign. */
+typedef struct {
+    int start_st, finish_st; /* gRPC statuses (-1 local failure) */
+    rpc_result res;          /* of the failing (or last) call */
+    uint8_t sig[64];
+    int keep_start;       /* keep the SignStart request as sent in start_bytes */
+    int keep_finish;      /* keep the SignFinish request as sent in finish_bytes */
+    uint8_t *start_bytes; /* for replays; caller frees */
+    size_t start_len;
+    uint8_t *finish_bytes; /* for replays; caller frees */
+    size_t finish_len;
+    int bad_finish_mac; /* flip the SignFinish MAC */
+} sign_run;
+
+/* Signs digest with pin: SignStart, SignFinish, and on success the device
+ * rotates its secret. Returns 0 if both rounds succeeded, -1 otherwise (sr
+ * says which and why). */
+static DUO_IT_UNUSED int dev_sign(client *c, device *dv, const char *pin, const uint8_t digest[32], sign_run *sr) {
+    duo_p2_sign *s = NULL;
+    duo_sign_start_req m0;
+    duo_sign_start_resp m1;
+    duo_sign_finish_req m2;
+    duo_sign_finish_resp m3;
+    memset(&m2, 0, sizeof m2);
+    sr->start_st = sr->finish_st = -1;
+    duo_p2_sign_params sp = {.ec = g_ec, .key = dv->key, .pin = (const uint8_t *)pin, .pin_len = strlen(pin),
+                             .digest = digest};
+    if (duo_p2_sign_new(&s, &sp) != DUO_OK || duo_p2_sign_start(s, &m0) != DUO_OK) goto out;
+    if (sr->keep_start && duo_wire_build_sign_start_req(&sr->start_bytes, &sr->start_len, &m0) != DUO_OK) goto out;
+    if ((sr->start_st = CALL(c, "SignStart", sign_start_req, &m0, sign_start_resp, &m1, &sr->res)) != 0) goto out;
+    if (duo_p2_sign_on_start(s, &m1, &m2) != DUO_OK) goto out;
+    if (sr->bad_finish_mac) m2.mac[0] ^= 1;
+    {
+        uint8_t *b = NULL;
+        size_t bl = 0;
+        if (duo_wire_build_sign_finish_req(&b, &bl, &m2) != DUO_OK) goto out;
+        sr->finish_st = CALL_BYTES(c, "SignFinish", b, bl, duo_wire_parse_sign_finish_resp, &m3, &sr->res);
+        if (sr->keep_finish) {
+            sr->finish_bytes = b;
+            sr->finish_len = bl;
+        } else {
+            free(b);
+        }
+    }
+    if (sr->finish_st != 0) goto out;
+    if (duo_p2_sign_on_finish(s, &m3, sr->sig) != DUO_OK) {
+        sr->finish_st = -3;
+        goto out;
+    }
+    /* The device rotates its secret after each signature (DESIGN 3.5). */
+    uint8_t next[32];
+    if (duo_secret_rotate(next, dv->key->device_secret, duo_p2_sign_sid(s), m3.rotate_seed) != DUO_OK) {
+        sr->finish_st = -4;
+        goto out;
+    }
+    memcpy(dv->key->device_secret, next, 32);
+out:
+    duo_wire_free_sign_finish_req(&m2);
+    duo_p2_sign_free(s);
+    return sr->start_st == 0 && sr->finish_st == 0 ? 0 : -1;
+}
+
+/* Builds (does not send) a Status request MAC'd with the device's current
+ * secret; nonce NULL: a fresh one. Returns 0 or -1. */
+static DUO_IT_UNUSED int build_status(device *dv, const uint8_t *nonce, uint8_t **b, size_t *bl) {
+    duo_status_req q;
+    uint8_t mi[32];
+    memcpy(q.key_id, dv->key->key_id, 16);
+    if (nonce) memcpy(q.device_nonce, nonce, 32);
+    else if (duo_rng_bytes(NULL, q.device_nonce, 32) != DUO_OK) return -1;
+    if (duo_wire_mac_input_status(mi, &q) != DUO_OK || duo_mac_compute(q.mac, dv->key->device_secret, mi) != DUO_OK)
+        return -1;
+    return duo_wire_build_status_req(b, bl, &q) == DUO_OK ? 0 : -1;
+}
+
+/* A Status call as the device makes it. Returns the gRPC status (-1 local
+ * failure, -2 the response does not parse). */
+static DUO_IT_UNUSED int dev_status(client *c, device *dv, duo_status_resp *out, rpc_result *res) {
+    uint8_t *b = NULL;
+    size_t bl = 0;
+    if (build_status(dv, NULL, &b, &bl) != 0) return -1;
+    int st = CALL_BYTES(c, "Status", b, bl, duo_wire_parse_status_resp, out, res);
+    free(b);
+    return st;
+}
+
+/* A Refresh as the device sends it; on success the device rotates its
+ * secret. keep non-NULL: the request bytes are left in *keep / *keep_len
+ * (caller frees). Returns the gRPC status (-1 local failure). */
+static DUO_IT_UNUSED int dev_refresh(client *c, device *dv, rpc_result *res, uint8_t **keep, size_t *keep_len) {
+    duo_refresh_req q;
+    duo_refresh_resp r;
+    uint8_t mi[32], next[32], *b = NULL;
+    size_t bl = 0;
+    memcpy(q.key_id, dv->key->key_id, 16);
+    if (duo_rng_bytes(NULL, q.device_nonce, 32) != DUO_OK || duo_wire_mac_input_refresh(mi, &q) != DUO_OK ||
+        duo_mac_compute(q.mac, dv->key->device_secret, mi) != DUO_OK || duo_wire_build_refresh_req(&b, &bl, &q) != DUO_OK)
+        return -1;
+    int st = CALL_BYTES(c, "Refresh", b, bl, duo_wire_parse_refresh_resp, &r, res);
+    if (keep) {
+        *keep = b;
+        *keep_len = bl;
+    } else {
+        free(b);
+    }
+    if (st != 0) return st;
+    if (duo_secret_rotate(next, dv->key->device_secret, q.device_nonce, r.rotate_seed) != DUO_OK) return -1;
+    memcpy(dv->key->device_secret, next, 32);
+    return 0;
+}
+
+/* Builds (does not send) a Revoke request: with the one-time code, or, code
+ * NULL, by the device (MAC'd with its current secret). Returns 0 or -1. */
+static DUO_IT_UNUSED int build_revoke(device *dv, const char *code, uint8_t **b, size_t *bl) {
+    duo_revoke_req q;
+    uint8_t mi[32];
+    memset(&q, 0, sizeof q);
+    memcpy(q.key_id, dv->key->key_id, 16);
+    if (duo_rng_bytes(NULL, q.device_nonce, 32) != DUO_OK) return -1;
+    if (code) {
+        snprintf(q.revocation_code, sizeof q.revocation_code, "%s", code);
+    } else {
+        q.has_mac = 1;
+        if (duo_wire_mac_input_revoke(mi, &q) != DUO_OK || duo_mac_compute(q.mac, dv->key->device_secret, mi) != DUO_OK)
+            return -1;
+    }
+    return duo_wire_build_revoke_req(b, bl, &q) == DUO_OK ? 0 : -1;
+}
+
+/* Revokes the key (see build_revoke). Returns the gRPC status (-1 local failure). */
+static DUO_IT_UNUSED int dev_revoke(client *c, device *dv, const char *code, rpc_result *res) {
+    uint8_t *b = NULL, *o = NULL;
+    size_t bl = 0, ol = 0;
+    if (build_revoke(dv, code, &b, &bl) != 0) return -1;
+    rpc(c, M("Revoke"), b, bl, &o, &ol, res);
+    free(b);
+    free(o);
+    return res->status;
+}
+
+/* OpenSSL verification of r||s over digest under the device's public key. */
+static DUO_IT_UNUSED int openssl_verify(const device *dv, const uint8_t digest[32], const uint8_t sig[64]) {
+    uint8_t pub[33];
+    duo_point_serialize(g_ec, pub, &dv->key->q);
+    return duo_it_openssl_verify(pub, digest, sig);
+}
+
+/* SHA-256 of "text #i". */
+static DUO_IT_UNUSED void digest_of(uint8_t d[32], const char *text, int i) {
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, "%s #%d", text, i);
+    SHA256((const unsigned char *)buf, (size_t)n, d);
+}
+
+/* The key id in hex, as the admin commands take it. */
+static DUO_IT_UNUSED void key_hex(char out[33], const device *dv) {
+    for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", dv->key->key_id[i]);
+}
+
+/* ------------------------------------------------------- the test run */
+
+/* main()'s set-up: argv[1] is the daemon binary; a fresh data directory
+ * /tmp/NAME-XXXXXX/data made by `duosign-cloud init`, the curve context,
+ * gRPC, the daemon d and a client c to it. Returns 0, else the exit code for
+ * main (the reason printed). */
+static DUO_IT_UNUSED int it_setup(int argc, char **argv, const char *name, daemon_t *d, client *c) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s PATH/TO/duosign-cloud\n", argv[0]);
+        return 2;
+    }
+    g_bin = argv[1];
+    snprintf(g_dir, sizeof g_dir, "/tmp/%s-XXXXXX", name);
+    if (!mkdtemp(g_dir)) return 2;
+    snprintf(g_parent, sizeof g_parent, "%s", g_dir);
+    strcat(g_dir, "/data");
+    char out[1024];
+    if (run_cmd(out, sizeof out, "'%s' init --data '%s' 2>&1", g_bin, g_dir) != 0) {
+        fprintf(stderr, "init failed: %s\n", out);
+        return 1;
+    }
+    if (duo_ec_new(&g_ec, NULL) != DUO_OK) return 2;
+    grpc_init();
+    if (daemon_start(d, NULL) != 0 || client_open(c, d->port) != 0) {
+        fprintf(stderr, "cannot start the daemon\n");
+        return 1;
+    }
+    return 0;
+}
+
+/* main()'s end: closes c, stops d (it must drain and exit 0), verifies the
+ * audit chain, removes the data directory unless $DUO_E2E_KEEP is set.
+ * Returns duo_test_finish(). */
+static DUO_IT_UNUSED int it_finish(daemon_t *d, client *c) {
+    char out[1024];
+    client_close(c);
+    int rc = daemon_stop(d);
+    DUO_CHECK(rc == 0);
+    DUO_CHECK(run_cmd(out, sizeof out, "'%s' audit verify --data '%s' 2>&1", g_bin, g_dir) == 0);
+    fprintf(stderr, "# %s\n", out);
+    grpc_shutdown();
+    duo_ec_free(g_ec);
+    if (!getenv("DUO_E2E_KEEP")) run_cmd(NULL, 0, "rm -rf '%s'", g_parent);
+    return duo_test_finish();
+}
 
 #endif

@@ -10,234 +10,24 @@
  *
  * Usage: test_daemon_e2e PATH/TO/duosign-cloud   (ctest passes it) */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
-#include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
-#include <grpc/support/alloc.h>
-#include <grpc/support/time.h>
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/param_build.h>
-#include <openssl/sha.h>
-
-#include "duo_it.h"
-#include "duosign/curve.h"
-#include "duosign/mem.h"
-#include "duosign/rng.h"
-#include "p2.h"
-#include "test_harness.h"
-#include "wire.h"
-
-#define BITS 2048
-#define PIN "4321"
-#define BADPIN "0000"
-
-static const char *g_bin;
-static char g_dir[256];
-static char g_parent[256];
-static duo_ec *g_ec;
-
 #include "daemon_client.h"
-static int enrol(client *c, const char *token, device *dv, rpc_result *res) {
-    duo_p2_enroll *en = NULL;
-    duo_enroll_start_req m0;
-    duo_enroll_start_resp m1;
-    duo_enroll_key_share_req m2;
-    duo_enroll_key_share_resp m3;
-    duo_enroll_pdl_challenge_req m4;
-    duo_enroll_pdl_challenge_resp m5;
-    duo_enroll_pdl_open_req m6;
-    duo_enroll_pdl_open_resp m7;
-    duo_enroll_confirm_req m8;
-    duo_enroll_confirm_resp m9;
-    memset(&m3, 0, sizeof m3);
-    memset(&m4, 0, sizeof m4);
-    memset(dv, 0, sizeof *dv);
-    int st = -1;
-    duo_p2_enroll_params ep = {.ec = g_ec, .paillier_bits = BITS, .token = (const uint8_t *)token,
-                               .token_len = strlen(token), .pin = (const uint8_t *)PIN, .pin_len = strlen(PIN)};
-    if (duo_p2_enroll_new(&en, &ep) != DUO_OK || duo_p2_enroll_start(en, &m0) != DUO_OK) goto out;
-    if ((st = CALL(c, "EnrollStart", enroll_start_req, &m0, enroll_start_resp, &m1, res)) != 0) goto out;
-    st = -1;
-    if (duo_p2_enroll_on_start(en, &m1, &m2) != DUO_OK) goto out;
-    if ((st = CALL(c, "EnrollKeyShare", enroll_key_share_req, &m2, enroll_key_share_resp, &m3, res)) != 0) goto out;
-    st = -1;
-    if (duo_p2_enroll_on_key_share(en, &m3, &m4) != DUO_OK) goto out;
-    if ((st = CALL(c, "EnrollPdlChallenge", enroll_pdl_challenge_req, &m4, enroll_pdl_challenge_resp, &m5, res)) != 0)
-        goto out;
-    st = -1;
-    if (duo_p2_enroll_on_pdl_challenge(en, &m5, &m6) != DUO_OK) goto out;
-    if ((st = CALL(c, "EnrollPdlOpen", enroll_pdl_open_req, &m6, enroll_pdl_open_resp, &m7, res)) != 0) goto out;
-    st = -1;
-    if (duo_p2_enroll_on_pdl_open(en, &m7) != DUO_OK || duo_p2_enroll_take_key(en, &dv->key) != DUO_OK ||
-        duo_p2_enroll_confirm(en, &m8) != DUO_OK)
-        goto out;
-    if ((st = CALL(c, "EnrollConfirm", enroll_confirm_req, &m8, enroll_confirm_resp, &m9, res)) != 0) goto out;
-    snprintf(dv->code, sizeof dv->code, "%s", m9.revocation_code);
-out:
-    duo_wire_free_enroll_key_share_resp(&m3);
-    duo_wire_free_enroll_pdl_challenge_req(&m4);
-    duo_p2_enroll_free(en);
-    if (st != 0) {
-        duo_p2_key_free(dv->key);
-        dv->key = NULL;
-    }
-    return st;
-}
 
-typedef struct {
-    int start_st, finish_st; /* gRPC statuses (-1 local failure) */
-    rpc_result res;          /* of the failing (or last) call */
-    uint8_t sig[64];
-    uint8_t *finish_bytes; /* the round-2 request as sent (for replays); caller frees */
-    size_t finish_len;
-    int keep_finish;
-    int bad_finish_mac; /* flip the SignFinish MAC */
-} sign_run;
-
-static int dev_sign(client *c, device *dv, const char *pin, const uint8_t digest[32], sign_run *sr) {
-    duo_p2_sign *s = NULL;
-    duo_sign_start_req m0;
-    duo_sign_start_resp m1;
-    duo_sign_finish_req m2;
-    duo_sign_finish_resp m3;
-    memset(&m2, 0, sizeof m2);
-    sr->start_st = sr->finish_st = -1;
-    duo_p2_sign_params sp = {.ec = g_ec, .key = dv->key, .pin = (const uint8_t *)pin, .pin_len = strlen(pin),
-                             .digest = digest};
-    if (duo_p2_sign_new(&s, &sp) != DUO_OK || duo_p2_sign_start(s, &m0) != DUO_OK) goto out;
-    if ((sr->start_st = CALL(c, "SignStart", sign_start_req, &m0, sign_start_resp, &m1, &sr->res)) != 0) goto out;
-    if (duo_p2_sign_on_start(s, &m1, &m2) != DUO_OK) goto out;
-    if (sr->bad_finish_mac) m2.mac[0] ^= 1;
-    {
-        uint8_t *b = NULL, *o = NULL;
-        size_t bl = 0, ol = 0;
-        if (duo_wire_build_sign_finish_req(&b, &bl, &m2) != DUO_OK) goto out;
-        rpc(c, M("SignFinish"), b, bl, &o, &ol, &sr->res);
-        sr->finish_st = sr->res.status;
-        if (sr->keep_finish) {
-            sr->finish_bytes = b;
-            sr->finish_len = bl;
-        } else {
-            free(b);
-        }
-        if (sr->finish_st == 0 && duo_wire_parse_sign_finish_resp(&m3, o, ol) != DUO_OK) sr->finish_st = -2;
-        free(o);
-    }
-    if (sr->finish_st != 0) goto out;
-    if (duo_p2_sign_on_finish(s, &m3, sr->sig) != DUO_OK) {
-        sr->finish_st = -3;
-        goto out;
-    }
-    /* The device rotates its secret after each signature (DESIGN 3.5). */
-    uint8_t next[32];
-    if (duo_secret_rotate(next, dv->key->device_secret, duo_p2_sign_sid(s), m3.rotate_seed) != DUO_OK) {
-        sr->finish_st = -4;
-        goto out;
-    }
-    memcpy(dv->key->device_secret, next, 32);
-out:
-    duo_wire_free_sign_finish_req(&m2);
-    duo_p2_sign_free(s);
-    return sr->start_st == 0 && sr->finish_st == 0 ? 0 : -1;
-}
-
-static int dev_status(client *c, device *dv, duo_status_resp *out, rpc_result *res) {
-    duo_status_req q;
-    uint8_t mi[32];
-    memcpy(q.key_id, dv->key->key_id, 16);
-    if (duo_rng_bytes(NULL, q.device_nonce, 32) != DUO_OK || duo_wire_mac_input_status(mi, &q) != DUO_OK ||
-        duo_mac_compute(q.mac, dv->key->device_secret, mi) != DUO_OK)
-        return -1;
-    return CALL(c, "Status", status_req, &q, status_resp, out, res);
-}
-
-static int dev_refresh(client *c, device *dv, rpc_result *res) {
-    duo_refresh_req q;
-    duo_refresh_resp r;
-    uint8_t mi[32], next[32];
-    memcpy(q.key_id, dv->key->key_id, 16);
-    if (duo_rng_bytes(NULL, q.device_nonce, 32) != DUO_OK || duo_wire_mac_input_refresh(mi, &q) != DUO_OK ||
-        duo_mac_compute(q.mac, dv->key->device_secret, mi) != DUO_OK)
-        return -1;
-    int st = CALL(c, "Refresh", refresh_req, &q, refresh_resp, &r, res);
-    if (st != 0) return st;
-    if (duo_secret_rotate(next, dv->key->device_secret, q.device_nonce, r.rotate_seed) != DUO_OK) return -1;
-    memcpy(dv->key->device_secret, next, 32);
-    return 0;
-}
-
-static int dev_revoke(client *c, device *dv, const char *code, rpc_result *res) {
-    duo_revoke_req q;
-    memset(&q, 0, sizeof q);
-    uint8_t mi[32];
-    memcpy(q.key_id, dv->key->key_id, 16);
-    if (duo_rng_bytes(NULL, q.device_nonce, 32) != DUO_OK) return -1;
-    if (code) {
-        snprintf(q.revocation_code, sizeof q.revocation_code, "%s", code);
-    } else {
-        q.has_mac = 1;
-        if (duo_wire_mac_input_revoke(mi, &q) != DUO_OK || duo_mac_compute(q.mac, dv->key->device_secret, mi) != DUO_OK)
-            return -1;
-    }
-    uint8_t *b = NULL, *o = NULL;
-    size_t bl = 0, ol = 0;
-    if (duo_wire_build_revoke_req(&b, &bl, &q) != DUO_OK) return -1;
-    rpc(c, M("Revoke"), b, bl, &o, &ol, res);
-    free(b);
-    free(o);
-    return res->status;
-}
-
-static void device_free(device *dv) {
-    duo_p2_key_free(dv->key);
-    dv->key = NULL;
-}
-
-/* OpenSSL verification of r||s over digest under the device's public key. */
-static int openssl_verify(const device *dv, const uint8_t digest[32], const uint8_t sig[64]) {
-    uint8_t pub[33];
-    duo_point_serialize(g_ec, pub, &dv->key->q);
-    return duo_it_openssl_verify(pub, digest, sig);
-}
-
-static void digest_of(uint8_t d[32], const char *text, int i) {
-    char buf[128];
-    int n = snprintf(buf, sizeof buf, "%s #%d", text, i);
-    SHA256((const unsigned char *)buf, (size_t)n, d);
-}
-
-static void key_hex(char out[33], const device *dv) {
-    for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", dv->key->key_id[i]);
-}
+#define BADPIN "0000"
 
 /* ---------------------------------------------------------------- tests */
 
 static daemon_t g_d;
 static client g_c;
 
-static int enrol_new(device *dv, const char *citizen) {
-    char tok[128];
-    rpc_result res;
-    issue_token(tok, sizeof tok, citizen, 600);
-    if (!tok[0]) return -1;
-    return enrol(&g_c, tok, dv, &res);
-}
-
 static void test_enrol_and_sign_many(void) {
     device dv;
-    DUO_REQUIRE(enrol_new(&dv, "UA-1001") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &dv, "UA-1001") == 0);
     DUO_CHECK(strlen(dv.code) >= 20);
     int n = getenv("DUO_E2E_SIGNS") ? atoi(getenv("DUO_E2E_SIGNS")) : 25, good = 0;
     for (int i = 0; i < n; i++) {
@@ -266,7 +56,7 @@ static void test_enrol_and_sign_many(void) {
 
 static void test_pin_lockout(void) {
     device dv;
-    DUO_REQUIRE(enrol_new(&dv, "UA-1002") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &dv, "UA-1002") == 0);
     uint8_t d[32];
     digest_of(d, "pin", 0);
     sign_run sr;
@@ -308,7 +98,7 @@ static void test_pin_lockout(void) {
 
 static void test_mac_rejected_no_pin_count(void) {
     device dv;
-    DUO_REQUIRE(enrol_new(&dv, "UA-1003") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &dv, "UA-1003") == 0);
     uint8_t d[32], saved[32];
     digest_of(d, "mac", 0);
     sign_run sr;
@@ -352,7 +142,7 @@ static void test_mac_rejected_no_pin_count(void) {
 
 static void test_replay_round2(void) {
     device dv;
-    DUO_REQUIRE(enrol_new(&dv, "UA-1004") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &dv, "UA-1004") == 0);
     uint8_t d[32];
     digest_of(d, "replay", 0);
     sign_run sr;
@@ -376,7 +166,7 @@ static void test_replay_round2(void) {
 
 static void test_clone_detected(void) {
     device dv;
-    DUO_REQUIRE(enrol_new(&dv, "UA-1005") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &dv, "UA-1005") == 0);
     uint8_t d[32], old_secret[32];
     digest_of(d, "clone", 0);
     memcpy(old_secret, dv.key->device_secret, 32); /* the copy of the device state */
@@ -404,12 +194,12 @@ static void test_clone_detected(void) {
 
 static void test_refresh(void) {
     device dv;
-    DUO_REQUIRE(enrol_new(&dv, "UA-1006") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &dv, "UA-1006") == 0);
     rpc_result res;
     uint8_t d[32], before[32];
     memcpy(before, dv.key->device_secret, 32);
-    DUO_CHECK(dev_refresh(&g_c, &dv, &res) == 0);
-    DUO_CHECK(dev_refresh(&g_c, &dv, &res) == 0);
+    DUO_CHECK(dev_refresh(&g_c, &dv, &res, NULL, NULL) == 0);
+    DUO_CHECK(dev_refresh(&g_c, &dv, &res, NULL, NULL) == 0);
     digest_of(d, "refresh", 0);
     sign_run sr;
     memset(&sr, 0, sizeof sr);
@@ -429,7 +219,7 @@ static void test_revocation(void) {
     duo_status_resp so;
     /* 1. by the device (MAC, no PIN) */
     device a;
-    DUO_REQUIRE(enrol_new(&a, "UA-1007") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &a, "UA-1007") == 0);
     DUO_CHECK(dev_revoke(&g_c, &a, NULL, &res) == 0);
     memset(&sr, 0, sizeof sr);
     DUO_CHECK(dev_sign(&g_c, &a, PIN, d, &sr) != 0 && sr.res.duo_err == DUO_E_KEY_REVOKED);
@@ -437,7 +227,7 @@ static void test_revocation(void) {
     device_free(&a);
     /* 2. with the one-time code (a wrong one first) */
     device b;
-    DUO_REQUIRE(enrol_new(&b, "UA-1008") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &b, "UA-1008") == 0);
     DUO_CHECK(dev_revoke(&g_c, &b, "aaaa-bbbb-cccc-dddd-eeee-ffff-gg", &res) == GRPC_STATUS_UNAUTHENTICATED);
     memset(&sr, 0, sizeof sr);
     DUO_CHECK(dev_sign(&g_c, &b, PIN, d, &sr) == 0);
@@ -448,7 +238,7 @@ static void test_revocation(void) {
     device_free(&b);
     /* 3. by an administrator */
     device c;
-    DUO_REQUIRE(enrol_new(&c, "UA-1009") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &c, "UA-1009") == 0);
     char id[33], out[512];
     key_hex(id, &c);
     DUO_CHECK(run_cmd(out, sizeof out, "'%s' key revoke --data '%s' %s --reason lost 2>&1", g_bin, g_dir, id) == 0);
@@ -474,7 +264,7 @@ static void test_expired_token(void) {
 /* A second daemon on the same data directory with 2-second sessions. */
 static void test_expired_session(void) {
     device dv;
-    DUO_REQUIRE(enrol_new(&dv, "UA-1011") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &dv, "UA-1011") == 0);
     daemon_t d2;
     DUO_REQUIRE(daemon_start(&d2, "--session-ttl 2 --prime-pool 0") == 0);
     client c2;
@@ -532,7 +322,7 @@ static void test_session_cap(void) {
     char cit[32];
     for (int i = 0; i < 3; i++) {
         snprintf(cit, sizeof cit, "UA-1012-%d", i);
-        DUO_REQUIRE(enrol_new(&dv[i], cit) == 0);
+        DUO_REQUIRE(enrol_new(&g_c, &dv[i], cit) == 0);
     }
     daemon_t d2;
     DUO_REQUIRE(daemon_start(&d2, "--max-sessions 2 --prime-pool 0") == 0);
@@ -573,26 +363,8 @@ static void test_session_cap(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s PATH/TO/duosign-cloud\n", argv[0]);
-        return 2;
-    }
-    g_bin = argv[1];
-    snprintf(g_dir, sizeof g_dir, "/tmp/duo-e2e-XXXXXX");
-    if (!mkdtemp(g_dir)) return 2;
-    snprintf(g_parent, sizeof g_parent, "%s", g_dir);
-    strcat(g_dir, "/data");
-    char out[1024];
-    if (run_cmd(out, sizeof out, "'%s' init --data '%s' 2>&1", g_bin, g_dir) != 0) {
-        fprintf(stderr, "init failed: %s\n", out);
-        return 1;
-    }
-    if (duo_ec_new(&g_ec, NULL) != DUO_OK) return 2;
-    grpc_init();
-    if (daemon_start(&g_d, NULL) != 0 || client_open(&g_c, g_d.port) != 0) {
-        fprintf(stderr, "cannot start the daemon\n");
-        return 1;
-    }
+    int rc = it_setup(argc, argv, "duo-e2e", &g_d, &g_c);
+    if (rc != 0) return rc;
     DUO_RUN(test_enrol_and_sign_many);
     DUO_RUN(test_pin_lockout);
     DUO_RUN(test_mac_rejected_no_pin_count);
@@ -603,13 +375,5 @@ int main(int argc, char **argv) {
     DUO_RUN(test_expired_token);
     DUO_RUN(test_expired_session);
     DUO_RUN(test_session_cap);
-    client_close(&g_c);
-    int rc = daemon_stop(&g_d);
-    DUO_CHECK(rc == 0);
-    DUO_CHECK(run_cmd(out, sizeof out, "'%s' audit verify --data '%s' 2>&1", g_bin, g_dir) == 0);
-    fprintf(stderr, "# %s\n", out);
-    grpc_shutdown();
-    duo_ec_free(g_ec);
-    if (!getenv("DUO_E2E_KEEP")) run_cmd(NULL, 0, "rm -rf '%s'", g_parent);
-    return duo_test_finish();
+    return it_finish(&g_d, &g_c);
 }

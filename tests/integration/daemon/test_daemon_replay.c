@@ -20,201 +20,18 @@
  *
  * Usage: test_daemon_replay PATH/TO/duosign-cloud   (ctest passes it) */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
-#include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
-#include <grpc/support/alloc.h>
-#include <grpc/support/time.h>
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/param_build.h>
-#include <openssl/sha.h>
-
-#include "duo_it.h"
-#include "duosign/curve.h"
-#include "duosign/mem.h"
-#include "duosign/rng.h"
-#include "p2.h"
-#include "test_harness.h"
-#include "wire.h"
-
-#define BITS 2048
-#define PIN "4321"
-
-
-static const char *g_bin;
-static char g_dir[256];
-static char g_parent[256];
-static duo_ec *g_ec;
-static uint8_t *g_confirm; /* the last EnrollConfirm request as sent */
-static size_t g_confirm_len;
-
 #include "daemon_client.h"
-static int enrol(client *c, const char *token, device *dv, rpc_result *res) {
-    duo_p2_enroll *en = NULL;
-    duo_enroll_start_req m0;
-    duo_enroll_start_resp m1;
-    duo_enroll_key_share_req m2;
-    duo_enroll_key_share_resp m3;
-    duo_enroll_pdl_challenge_req m4;
-    duo_enroll_pdl_challenge_resp m5;
-    duo_enroll_pdl_open_req m6;
-    duo_enroll_pdl_open_resp m7;
-    duo_enroll_confirm_req m8;
-    duo_enroll_confirm_resp m9;
-    memset(&m3, 0, sizeof m3);
-    memset(&m4, 0, sizeof m4);
-    memset(dv, 0, sizeof *dv);
-    int st = -1;
-    duo_p2_enroll_params ep = {.ec = g_ec, .paillier_bits = BITS, .token = (const uint8_t *)token,
-                               .token_len = strlen(token), .pin = (const uint8_t *)PIN, .pin_len = strlen(PIN)};
-    if (duo_p2_enroll_new(&en, &ep) != DUO_OK || duo_p2_enroll_start(en, &m0) != DUO_OK) goto out;
-    if ((st = CALL(c, "EnrollStart", enroll_start_req, &m0, enroll_start_resp, &m1, res)) != 0) goto out;
-    st = -1;
-    if (duo_p2_enroll_on_start(en, &m1, &m2) != DUO_OK) goto out;
-    if ((st = CALL(c, "EnrollKeyShare", enroll_key_share_req, &m2, enroll_key_share_resp, &m3, res)) != 0) goto out;
-    st = -1;
-    if (duo_p2_enroll_on_key_share(en, &m3, &m4) != DUO_OK) goto out;
-    if ((st = CALL(c, "EnrollPdlChallenge", enroll_pdl_challenge_req, &m4, enroll_pdl_challenge_resp, &m5, res)) != 0)
-        goto out;
-    st = -1;
-    if (duo_p2_enroll_on_pdl_challenge(en, &m5, &m6) != DUO_OK) goto out;
-    if ((st = CALL(c, "EnrollPdlOpen", enroll_pdl_open_req, &m6, enroll_pdl_open_resp, &m7, res)) != 0) goto out;
-    st = -1;
-    if (duo_p2_enroll_on_pdl_open(en, &m7) != DUO_OK || duo_p2_enroll_take_key(en, &dv->key) != DUO_OK ||
-        duo_p2_enroll_confirm(en, &m8) != DUO_OK)
-        goto out;
-    free(g_confirm);
-    g_confirm = NULL;
-    if (duo_wire_build_enroll_confirm_req(&g_confirm, &g_confirm_len, &m8) != DUO_OK) goto out;
-    if ((st = CALL(c, "EnrollConfirm", enroll_confirm_req, &m8, enroll_confirm_resp, &m9, res)) != 0) goto out;
-    snprintf(dv->code, sizeof dv->code, "%s", m9.revocation_code);
-out:
-    duo_wire_free_enroll_key_share_resp(&m3);
-    duo_wire_free_enroll_pdl_challenge_req(&m4);
-    duo_p2_enroll_free(en);
-    if (st != 0) {
-        duo_p2_key_free(dv->key);
-        dv->key = NULL;
-    }
-    return st;
-}
-
-typedef struct {
-    int start_st, finish_st; /* gRPC statuses (-1 local failure) */
-    rpc_result res;          /* of the failing (or last) call */
-    uint8_t sig[64];
-    uint8_t *finish_bytes; /* the round-2 request as sent (for replays); caller frees */
-    size_t finish_len;
-    int keep_finish;    /* also keeps the SignStart request as sent */
-    uint8_t *start_bytes; /* caller frees */
-    size_t start_len;
-    int bad_finish_mac; /* flip the SignFinish MAC */
-} sign_run;
-
-static int dev_sign(client *c, device *dv, const char *pin, const uint8_t digest[32], sign_run *sr) {
-    duo_p2_sign *s = NULL;
-    duo_sign_start_req m0;
-    duo_sign_start_resp m1;
-    duo_sign_finish_req m2;
-    duo_sign_finish_resp m3;
-    memset(&m2, 0, sizeof m2);
-    sr->start_st = sr->finish_st = -1;
-    duo_p2_sign_params sp = {.ec = g_ec, .key = dv->key, .pin = (const uint8_t *)pin, .pin_len = strlen(pin),
-                             .digest = digest};
-    if (duo_p2_sign_new(&s, &sp) != DUO_OK || duo_p2_sign_start(s, &m0) != DUO_OK) goto out;
-    if (sr->keep_finish && duo_wire_build_sign_start_req(&sr->start_bytes, &sr->start_len, &m0) != DUO_OK) goto out;
-    if ((sr->start_st = CALL(c, "SignStart", sign_start_req, &m0, sign_start_resp, &m1, &sr->res)) != 0) goto out;
-    if (duo_p2_sign_on_start(s, &m1, &m2) != DUO_OK) goto out;
-    if (sr->bad_finish_mac) m2.mac[0] ^= 1;
-    {
-        uint8_t *b = NULL, *o = NULL;
-        size_t bl = 0, ol = 0;
-        if (duo_wire_build_sign_finish_req(&b, &bl, &m2) != DUO_OK) goto out;
-        rpc(c, M("SignFinish"), b, bl, &o, &ol, &sr->res);
-        sr->finish_st = sr->res.status;
-        if (sr->keep_finish) {
-            sr->finish_bytes = b;
-            sr->finish_len = bl;
-        } else {
-            free(b);
-        }
-        if (sr->finish_st == 0 && duo_wire_parse_sign_finish_resp(&m3, o, ol) != DUO_OK) sr->finish_st = -2;
-        free(o);
-    }
-    if (sr->finish_st != 0) goto out;
-    if (duo_p2_sign_on_finish(s, &m3, sr->sig) != DUO_OK) {
-        sr->finish_st = -3;
-        goto out;
-    }
-    /* The device rotates its secret after each signature (DESIGN 3.5). */
-    uint8_t next[32];
-    if (duo_secret_rotate(next, dv->key->device_secret, duo_p2_sign_sid(s), m3.rotate_seed) != DUO_OK) {
-        sr->finish_st = -4;
-        goto out;
-    }
-    memcpy(dv->key->device_secret, next, 32);
-out:
-    duo_wire_free_sign_finish_req(&m2);
-    duo_p2_sign_free(s);
-    return sr->start_st == 0 && sr->finish_st == 0 ? 0 : -1;
-}
-
-static int dev_status(client *c, device *dv, duo_status_resp *out, rpc_result *res) {
-    duo_status_req q;
-    uint8_t mi[32];
-    memcpy(q.key_id, dv->key->key_id, 16);
-    if (duo_rng_bytes(NULL, q.device_nonce, 32) != DUO_OK || duo_wire_mac_input_status(mi, &q) != DUO_OK ||
-        duo_mac_compute(q.mac, dv->key->device_secret, mi) != DUO_OK)
-        return -1;
-    return CALL(c, "Status", status_req, &q, status_resp, out, res);
-}
-
-static void device_free(device *dv) {
-    duo_p2_key_free(dv->key);
-    dv->key = NULL;
-}
-
-/* OpenSSL verification of r||s over digest under the device's public key. */
-static int openssl_verify(const device *dv, const uint8_t digest[32], const uint8_t sig[64]) {
-    uint8_t pub[33];
-    duo_point_serialize(g_ec, pub, &dv->key->q);
-    return duo_it_openssl_verify(pub, digest, sig);
-}
-
-static void digest_of(uint8_t d[32], const char *text, int i) {
-    char buf[128];
-    int n = snprintf(buf, sizeof buf, "%s #%d", text, i);
-    SHA256((const unsigned char *)buf, (size_t)n, d);
-}
-
-static void key_hex(char out[33], const device *dv) {
-    for (int i = 0; i < 16; i++) snprintf(out + 2 * i, 3, "%02x", dv->key->key_id[i]);
-}
 
 /* ---------------------------------------------------------------- tests */
 
 static daemon_t g_d;
 static client g_c;
-
-static int enrol_new(device *dv, const char *citizen) {
-    char tok[128];
-    rpc_result res;
-    issue_token(tok, sizeof tok, citizen, 600);
-    if (!tok[0]) return -1;
-    return enrol(&g_c, tok, dv, &res);
-}
 
 /* A raw request, as captured: replays it byte for byte. */
 static void replay(const char *method, const uint8_t *b, size_t bl, rpc_result *res) {
@@ -222,52 +39,6 @@ static void replay(const char *method, const uint8_t *b, size_t bl, rpc_result *
     size_t ol = 0;
     rpc(&g_c, method, b, bl, &o, &ol, res);
     free(o);
-}
-
-/* Builds (does not send) a Status, Refresh or device Revoke request MAC'd
- * with the device's current secret; nonce NULL: a fresh one. */
-static int build_status(device *dv, const uint8_t *nonce, uint8_t **b, size_t *bl) {
-    duo_status_req q;
-    uint8_t mi[32];
-    memcpy(q.key_id, dv->key->key_id, 16);
-    if (nonce) memcpy(q.device_nonce, nonce, 32);
-    else if (duo_rng_bytes(NULL, q.device_nonce, 32) != DUO_OK) return -1;
-    if (duo_wire_mac_input_status(mi, &q) != DUO_OK || duo_mac_compute(q.mac, dv->key->device_secret, mi) != DUO_OK)
-        return -1;
-    return duo_wire_build_status_req(b, bl, &q) == DUO_OK ? 0 : -1;
-}
-
-/* A Refresh as the device sends it; on success the device rotates. The
- * request bytes are kept in *b. */
-static int refresh_keep(device *dv, uint8_t **b, size_t *bl, rpc_result *res) {
-    duo_refresh_req q;
-    duo_refresh_resp r;
-    uint8_t mi[32], next[32], *o = NULL;
-    size_t ol = 0;
-    memcpy(q.key_id, dv->key->key_id, 16);
-    if (duo_rng_bytes(NULL, q.device_nonce, 32) != DUO_OK || duo_wire_mac_input_refresh(mi, &q) != DUO_OK ||
-        duo_mac_compute(q.mac, dv->key->device_secret, mi) != DUO_OK || duo_wire_build_refresh_req(b, bl, &q) != DUO_OK)
-        return -1;
-    rpc(&g_c, M("Refresh"), *b, *bl, &o, &ol, res);
-    int st = res->status;
-    if (st == 0 && duo_wire_parse_refresh_resp(&r, o, ol) != DUO_OK) st = -2;
-    free(o);
-    if (st != 0) return st;
-    if (duo_secret_rotate(next, dv->key->device_secret, q.device_nonce, r.rotate_seed) != DUO_OK) return -1;
-    memcpy(dv->key->device_secret, next, 32);
-    return 0;
-}
-
-static int build_revoke(device *dv, uint8_t **b, size_t *bl) {
-    duo_revoke_req q;
-    uint8_t mi[32];
-    memset(&q, 0, sizeof q);
-    memcpy(q.key_id, dv->key->key_id, 16);
-    q.has_mac = 1;
-    if (duo_rng_bytes(NULL, q.device_nonce, 32) != DUO_OK || duo_wire_mac_input_revoke(mi, &q) != DUO_OK ||
-        duo_mac_compute(q.mac, dv->key->device_secret, mi) != DUO_OK)
-        return -1;
-    return duo_wire_build_revoke_req(b, bl, &q) == DUO_OK ? 0 : -1;
 }
 
 /* The key's state as `key show` prints it. */
@@ -295,7 +66,7 @@ static int is_replay_refusal(const rpc_result *res) {
  * on (its secrets have rotated several times): refused, key still active. */
 static void test_replay_each_kind_after_rotation(void) {
     device dv;
-    DUO_REQUIRE(enrol_new(&dv, "UA-2001") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &dv, "UA-2001") == 0);
     rpc_result res;
     uint8_t d[32];
     uint8_t *st1 = NULL, *rf1 = NULL;
@@ -309,11 +80,12 @@ static void test_replay_each_kind_after_rotation(void) {
     sign_run sr1;
     memset(&sr1, 0, sizeof sr1);
     sr1.keep_finish = 1;
+    sr1.keep_start = 1;
     digest_of(d, "replay-kinds", 0);
     DUO_CHECK(dev_sign(&g_c, &dv, PIN, d, &sr1) == 0 && openssl_verify(&dv, d, sr1.sig));
     DUO_REQUIRE(sr1.start_bytes && sr1.finish_bytes);
     /* A refresh (promotes the signature's secret, makes a pending one). */
-    DUO_CHECK(refresh_keep(&dv, &rf1, &rf1_len, &res) == 0);
+    DUO_CHECK(dev_refresh(&g_c, &dv, &res, &rf1, &rf1_len) == 0);
     /* The device moves on: two more signatures and a Status. */
     for (int i = 1; i <= 2; i++) {
         sign_run sr;
@@ -364,7 +136,7 @@ static void test_replay_each_kind_after_rotation(void) {
  * replays on the same key before that did not freeze it. */
 static void test_clone_still_frozen(void) {
     device dv;
-    DUO_REQUIRE(enrol_new(&dv, "UA-2002") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &dv, "UA-2002") == 0);
     rpc_result res;
     uint8_t d[32], old_secret[32], real_secret[32], *st0 = NULL;
     size_t st0_len = 0;
@@ -411,7 +183,7 @@ static void test_clone_still_frozen(void) {
 
     /* And a clone with a fresh nonce, at its SignStart (DESIGN 3.5). */
     device dv2;
-    DUO_REQUIRE(enrol_new(&dv2, "UA-2003") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &dv2, "UA-2003") == 0);
     memcpy(old_secret, dv2.key->device_secret, 32);
     for (int i = 0; i < 2; i++) {
         memset(&sr, 0, sizeof sr);
@@ -431,7 +203,7 @@ static void test_clone_still_frozen(void) {
  * its next request) and without. */
 static void test_replay_current_secret(void) {
     device dv;
-    DUO_REQUIRE(enrol_new(&dv, "UA-2004") == 0);
+    DUO_REQUIRE(enrol_new(&g_c, &dv, "UA-2004") == 0);
     rpc_result res;
     uint8_t d[32], *st = NULL, *rf = NULL, *st2 = NULL;
     size_t st_len = 0, rf_len = 0, st2_len = 0;
@@ -447,6 +219,7 @@ static void test_replay_current_secret(void) {
     sign_run sr;
     memset(&sr, 0, sizeof sr);
     sr.keep_finish = 1;
+    sr.keep_start = 1;
     digest_of(d, "current", 0);
     DUO_CHECK(dev_sign(&g_c, &dv, PIN, d, &sr) == 0);
     replay(M("Status"), st, st_len, &res);
@@ -457,7 +230,7 @@ static void test_replay_current_secret(void) {
     DUO_CHECK(dev_status(&g_c, &dv, &so, &res) == 0 && so.state == DUO_KEY_STATE_ACTIVE);
     /* A Refresh makes a pending secret; its replay (under the now current
      * secret) neither supersedes it nor makes another. */
-    DUO_CHECK(refresh_keep(&dv, &rf, &rf_len, &res) == 0);
+    DUO_CHECK(dev_refresh(&g_c, &dv, &res, &rf, &rf_len) == 0);
     replay(M("Refresh"), rf, rf_len, &res);
     DUO_CHECK(is_replay_refusal(&res));
     /* A Status under the pending secret promotes it; replayed, it is refused
@@ -488,11 +261,10 @@ static void test_replay_current_secret(void) {
  * freeze. A replayed device Revoke of a revoked key changes nothing. */
 static void test_confirm_and_revoke(void) {
     device dv;
-    DUO_REQUIRE(enrol_new(&dv, "UA-2005") == 0);
-    DUO_REQUIRE(g_confirm != NULL);
-    uint8_t *conf = g_confirm;
-    size_t conf_len = g_confirm_len;
-    g_confirm = NULL;
+    DUO_REQUIRE(enrol_new(&g_c, &dv, "UA-2005") == 0);
+    DUO_REQUIRE(dv.confirm != NULL);
+    const uint8_t *conf = dv.confirm;
+    size_t conf_len = dv.confirm_len;
     rpc_result res;
     duo_status_resp so;
     uint8_t d[32];
@@ -507,11 +279,10 @@ static void test_confirm_and_revoke(void) {
     replay(M("EnrollConfirm"), conf, conf_len, &res);
     DUO_CHECK(res.status != 0 && res.duo_err == DUO_E_PROTO_STATE);
     DUO_CHECK(key_state_is(&dv, "active"));
-    free(conf);
     /* Revoke by the device, then its replay. */
     uint8_t *rv = NULL;
     size_t rv_len = 0;
-    DUO_REQUIRE(build_revoke(&dv, &rv, &rv_len) == 0);
+    DUO_REQUIRE(build_revoke(&dv, NULL, &rv, &rv_len) == 0);
     replay(M("Revoke"), rv, rv_len, &res);
     DUO_CHECK(res.status == 0);
     replay(M("Revoke"), rv, rv_len, &res);
@@ -522,38 +293,11 @@ static void test_confirm_and_revoke(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s PATH/TO/duosign-cloud\n", argv[0]);
-        return 2;
-    }
-    g_bin = argv[1];
-    snprintf(g_dir, sizeof g_dir, "/tmp/duo-replay-XXXXXX");
-    if (!mkdtemp(g_dir)) return 2;
-    snprintf(g_parent, sizeof g_parent, "%s", g_dir);
-    strcat(g_dir, "/data");
-    char out[1024];
-    if (run_cmd(out, sizeof out, "'%s' init --data '%s' 2>&1", g_bin, g_dir) != 0) {
-        fprintf(stderr, "init failed: %s\n", out);
-        return 1;
-    }
-    if (duo_ec_new(&g_ec, NULL) != DUO_OK) return 2;
-    grpc_init();
-    if (daemon_start(&g_d, NULL) != 0 || client_open(&g_c, g_d.port) != 0) {
-        fprintf(stderr, "cannot start the daemon\n");
-        return 1;
-    }
+    int rc = it_setup(argc, argv, "duo-replay", &g_d, &g_c);
+    if (rc != 0) return rc;
     DUO_RUN(test_replay_each_kind_after_rotation);
     DUO_RUN(test_clone_still_frozen);
     DUO_RUN(test_replay_current_secret);
     DUO_RUN(test_confirm_and_revoke);
-    client_close(&g_c);
-    int rc = daemon_stop(&g_d);
-    DUO_CHECK(rc == 0);
-    DUO_CHECK(run_cmd(out, sizeof out, "'%s' audit verify --data '%s' 2>&1", g_bin, g_dir) == 0);
-    fprintf(stderr, "# %s\n", out);
-    free(g_confirm);
-    grpc_shutdown();
-    duo_ec_free(g_ec);
-    if (!getenv("DUO_E2E_KEEP")) run_cmd(NULL, 0, "rm -rf '%s'", g_parent);
-    return duo_test_finish();
+    return it_finish(&g_d, &g_c);
 }
