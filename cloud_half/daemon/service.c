@@ -19,6 +19,7 @@
 #include "keystore.h"
 #undef duo_key_state
 
+#include "overlap.h"
 #include "service.h"
 
 #include <inttypes.h>
@@ -73,7 +74,7 @@ typedef struct session {
     duo_p1_enroll *en;
     uint8_t token[DUO_TOKEN_MAX];
     size_t token_len;
-    char citizen[DUO_CITIZEN_ID_MAX + 1];
+    char citizen[DUO_CITIZEN_ID_MAX + 1]; /* also the signing key's */
     /* signing */
     duo_p1_sign *sg;
     struct kc_item *kc; /* the built key, a reference into the key cache */
@@ -119,6 +120,7 @@ struct duo_service {
     duo_service_config cfg;
     char data_dir[DUO_PATH_MAX];
     duo_ec *ec;
+    duo_overlap *overlap; /* SignFinish's store write beside its decryption */
     uv_loop_t *loop;
 
     pthread_mutex_t ks_mu;
@@ -168,7 +170,6 @@ static void trailer_i64(duo_call_info *info, const char *key, int64_t v) {
     }
 }
 
-static int sha256(uint8_t out[32], const uint8_t *in, size_t n) { return duo_store_sha256(out, in, n); }
 
 /* ---------------------------------------------------- store connections */
 
@@ -797,16 +798,13 @@ static int authenticate(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_
         if (ok_pend) {
             duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE, .key_id = key_id, .citizen_id = ki->citizen_id,
                                   .detail = "device used its new secret: promoted, the old one retired"};
+            memcpy(used, sec->pending, 32);
             if ((r = commit_defer(ks, defer)) == DUO_OK)
                 r = commit_durable(ks, defer,
-                                   duo_keystore_secret_rotate_seen(ks, key_id, ki->version, 1, NULL, sec->pending,
-                                                                   mac_input, 32, &ev));
+                                   duo_keystore_secret_rotate_seen(ks, key_id, ki->version, 1, NULL, used,
+                                                                   mac_input, 32, &ev, ki, sec));
             if (r == DUO_E_EXISTS) return replay_reject(ks, ki, key_id, "pending", info);
-            if (r == DUO_OK) {
-                memcpy(used, sec->pending, 32);
-                duo_key_secrets_clear(sec);
-                return key_load(s, ks, ki, sec, key_id, info);
-            }
+            if (r == DUO_OK) return DUO_OK; /* ki and sec: the key as written */
         } else if (ok_cur) {
             if (!sec->has_pending) {
                 if (record_later) {
@@ -831,15 +829,12 @@ static int authenticate(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_
             if ((r = duo_rng_bytes(NULL, unknowable, sizeof unknowable)) != DUO_OK) return r;
             duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE, .key_id = key_id, .citizen_id = ki->citizen_id,
                                   .detail = "device kept its old secret: the pending one is superseded and retired"};
-            r = duo_keystore_secret_rotate_seen(ks, key_id, ki->version, 0, unknowable, sec->current, mac_input,
-                                                32, &ev);
+            memcpy(used, sec->current, 32);
+            r = duo_keystore_secret_rotate_seen(ks, key_id, ki->version, 0, unknowable, used, mac_input, 32, &ev,
+                                                ki, sec);
             duo_memzero(unknowable, sizeof unknowable);
             if (r == DUO_E_EXISTS) return replay_reject(ks, ki, key_id, "current", info);
-            if (r == DUO_OK) {
-                memcpy(used, sec->current, 32);
-                duo_key_secrets_clear(sec);
-                return key_load(s, ks, ki, sec, key_id, info);
-            }
+            if (r == DUO_OK) return DUO_OK; /* ki and sec: the key as written */
         } else {
             mac_match m = {mac_input, mac, {0}};
             int found = 0, seen = 0;
@@ -1242,6 +1237,7 @@ static int h_sign_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **res
     kc = NULL;
     memcpy(x->secret, used, 32);
     memcpy(x->digest, req.digest, 32);
+    snprintf(x->citizen, sizeof x->citizen, "%s", ki.citizen_id);
     r = duo_p1_sign_new(&x->sg, s->ec, NULL, x->kc->key);
     if (r == DUO_OK) r = duo_p1_sign_start(x->sg, &req, &out);
     if (r == DUO_OK) {
@@ -1325,13 +1321,58 @@ static int pin_failure(hctx *h, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
     return DUO_E_CONFLICT;
 }
 
+/* SignFinish's store write (duo_keystore_sign_commit), run beside the
+ * decryption: the PIN count reset, the next device secret and the audit of
+ * the signature, named by its digest and r (with Q they fix the one low-S
+ * signature; docs/DECISIONS.md "The signature's audit entry names r"). */
+typedef struct sign_write {
+    duo_keystore *ks;
+    const session *x;
+    const uint8_t *next;
+    char detail[160];
+    duo_key_info ki; /* the row as read, for the message if refused */
+    int r;
+} sign_write;
+
+static void sign_write_run(void *arg) {
+    sign_write *w = arg;
+    const session *x = w->x;
+    duo_audit_event reset = {.kind = DUO_AUDIT_PIN_RESET, .key_id = x->key_id, .citizen_id = x->citizen,
+                             .detail = "correct PIN: failure count reset"};
+    duo_audit_event ev = {.kind = DUO_AUDIT_SIGN, .key_id = x->key_id, .citizen_id = x->citizen,
+                          .detail = w->detail};
+    w->r = duo_keystore_sign_commit(w->ks, &w->ki, x->key_id, w->next, &reset, &ev);
+}
+
+/* The message for a refused sign_write. */
+static int sign_write_err(duo_service *s, const sign_write *w, duo_call_info *info) {
+    switch (w->r) {
+    case DUO_E_KEY_REVOKED:
+    case DUO_E_KEY_SUSPENDED:
+        kc_forget(s, w->x->key_id);
+        return final_err(&w->ki, info);
+    case DUO_E_KEY_LOCKED:
+        return locked_err(&w->ki, info);
+    case DUO_E_PROTO_STATE:
+        return state_final_err(&w->ki, info);
+    case DUO_E_NOT_FOUND:
+        DETAIL(info, "unknown key id; enrol again");
+        return w->r;
+    case DUO_E_STATE_CORRUPT:
+        DETAIL(info, "the stored key failed its integrity check; contact the operator");
+        return w->r;
+    default:
+        return w->r;
+    }
+}
+
 static int h_sign_finish(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
     duo_service *s = h->s;
     duo_sign_finish_req req;
     duo_sign_finish_resp out;
     memset(&out, 0, sizeof out);
     session *x;
-    uint8_t mi[32], next[32];
+    uint8_t mi[32], next[32], rx[32];
     int r = duo_wire_parse_sign_finish_req(&req, in, in_len);
     if (r != DUO_OK) return r;
     /* The session is consumed by this request whatever happens (single use). */
@@ -1343,63 +1384,46 @@ static int h_sign_finish(hctx *h, const uint8_t *in, size_t in_len, uint8_t **re
         r = DUO_E_UNAUTHENTICATED;
         goto out;
     }
-    duo_key_info ki0; /* the row as read here; reused by the first write attempt below */
-    if ((r = key_load(s, h->ks, &ki0, NULL, x->key_id, h->info)) != DUO_OK) goto out;
-    if ((r = final_err(&ki0, h->info)) != DUO_OK || (r = locked_err(&ki0, h->info)) != DUO_OK) goto out;
     if (duo_call_info_expired(h->info)) {
         DETAIL(h->info, "deadline exceeded before the signature was computed; start a new signature");
         r = DUO_E_TIMEOUT;
         goto out;
     }
-    r = duo_p1_sign_finish(x->sg, &req, &out);
+    r = duo_p1_sign_finish_check(x->sg, &req, &out, rx);
     if (r == DUO_E_WRONG_PIN) {
         r = pin_failure(h, x->key_id);
         goto out;
     }
+    if (r != DUO_OK) goto out;
+    /* The PIN is proven. Store the next device secret, reset the PIN count
+     * and audit the signature while the decryption runs; the signature is
+     * released only if both succeed (the device rotates on receipt, so the
+     * cloud must know the next secret first). The key's state is checked in
+     * that write, atomically with it: no signature for a key revoked, frozen
+     * or locked since SignStart. */
+    if ((r = duo_secret_rotate(next, x->secret, req.sid, out.rotate_seed)) != DUO_OK) goto out;
+    sign_write w = {.ks = h->ks, .x = x, .next = next};
+    char dh[65], rh[65];
+    duo__hex(dh, x->digest, 32);
+    duo__hex(rh, rx, 32);
+    snprintf(w.detail, sizeof w.detail, "digest=%s r=%s", dh, rh);
+    duo_overlap_job job = {.fn = sign_write_run, .arg = &w};
+    duo_overlap_start(s->overlap, &job);
+    r = duo_p1_sign_finish_decrypt(x->sg, &out);
+    duo_overlap_wait(s->overlap, &job);
     if (r == DUO_E_PEER_CHEATED) {
         kc_forget(s, x->key_id);
         int fr = key_freeze(h->ks, x->key_id, DUO_AUDIT_ATTACK,
-                            "attack suspected: the signature share failed to verify after a valid PIN proof");
+                            "attack suspected: the signature share failed to verify after a valid PIN proof; "
+                            "no signature was released");
         DETAIL(h->info, "the device sent an invalid signature share; the key is frozen: enrol again%s",
                fr == DUO_OK ? "" : " (freezing failed: contact the operator)");
         goto out;
     }
     if (r != DUO_OK) goto out;
-
-    /* Success: reset the PIN count, store the next device secret and audit
-     * the signature; only then release the signature (the device rotates on
-     * receipt, so the cloud must know the next secret first). */
-    if ((r = duo_secret_rotate(next, x->secret, req.sid, out.rotate_seed)) != DUO_OK) goto out;
-    {
-        char dh[65], shh[65], detail[200];
-        uint8_t sh[32];
-        if ((r = sha256(sh, out.signature, sizeof out.signature)) != DUO_OK) goto out;
-        duo__hex(dh, x->digest, 32);
-        duo__hex(shh, sh, 32);
-        snprintf(detail, sizeof detail, "digest=%s sig_sha256=%s", dh, shh);
-        for (int attempt = 0; attempt < RETRIES; attempt++) {
-            /* First attempt: the row read before the decryption (no second
-             * read per signature); the writes below are conditional on its
-             * version, so a change meanwhile is a DUO_E_CONFLICT and the next
-             * attempt reads the row again. */
-            duo_key_info ki = ki0;
-            if (attempt > 0 && (r = duo_keystore_key_get(h->ks, &ki, NULL, x->key_id)) != DUO_OK) break;
-            if ((r = final_err(&ki, h->info)) != DUO_OK) break;
-            if (ki.pin_failures != 0 || ki.state != DUO_KEY_ACTIVE) {
-                duo_key_policy pol = {.state = DUO_KEY_ACTIVE, .pin_failures = 0, .locked_until = 0, .reason = NULL};
-                duo_audit_event ev = {.kind = DUO_AUDIT_PIN_RESET, .key_id = x->key_id, .citizen_id = ki.citizen_id,
-                                      .detail = "correct PIN: failure count reset"};
-                r = duo_keystore_key_update_policy(h->ks, x->key_id, ki.version, &pol, &ev);
-                if (r == DUO_E_CONFLICT) continue;
-                if (r != DUO_OK) break;
-                if ((r = duo_keystore_key_get(h->ks, &ki, NULL, x->key_id)) != DUO_OK) break;
-            }
-            duo_audit_event ev = {.kind = DUO_AUDIT_SIGN, .key_id = x->key_id, .citizen_id = ki.citizen_id,
-                                  .detail = detail};
-            r = duo_keystore_secret_rotate(h->ks, x->key_id, ki.version, 0, next, &ev);
-            if (r != DUO_E_CONFLICT) break;
-        }
-        if (r != DUO_OK) goto out;
+    if (w.r != DUO_OK) {
+        r = sign_write_err(s, &w, h->info);
+        goto out;
     }
     {
         uint8_t *o = NULL;
@@ -1439,7 +1463,7 @@ static int h_refresh(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, 
         duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE, .key_id = req.key_id, .citizen_id = ki.citizen_id,
                               .detail = "refresh: new pending secret"};
         r = duo_keystore_secret_rotate_seen(h->ks, req.key_id, ki.version, 0, next, record ? used : NULL,
-                                            record ? mi : NULL, 32, &ev);
+                                            record ? mi : NULL, 32, &ev, NULL, NULL);
         if (r != DUO_E_CONFLICT) break;
         if ((r = duo_keystore_key_get(h->ks, &ki, NULL, req.key_id)) != DUO_OK) break;
     }
@@ -1724,6 +1748,9 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
         s->ks_all[i] = ks;
         s->ks_free[s->n_free++] = ks;
     }
+    /* One side thread per handler thread (overlap.h); without them the
+     * write runs before the decryption, which is only slower. */
+    if (duo_overlap_new(&s->overlap, (unsigned)(s->n_ks - 1)) != DUO_OK) s->overlap = NULL;
     uv_async_init(s->loop, &s->refill_async, on_refill);
     s->refill_async.data = s;
     uv_timer_init(s->loop, &s->sweep_timer);
@@ -1758,6 +1785,7 @@ void duo_service_free(duo_service *s) {
     if (!s) return;
     sess_sweep(s, 1); /* sessions drop their key references first */
     kc_clear(s);
+    duo_overlap_free(s->overlap);
     for (size_t i = 0; i < s->pool_n; i++) pool_entry_clear(&s->pool[i]);
     s->pool_n = 0;
     if (s->ks_all)

@@ -106,6 +106,17 @@ DUO_WARN_UNUSED_RESULT int duo_p1_sign_start(duo_p1_sign *s, const duo_sign_star
  * key). k1 is wiped on every path. resp->rotate_seed is fresh randomness. */
 DUO_WARN_UNUSED_RESULT int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req,
                                               duo_sign_finish_resp *resp);
+/* duo_p1_sign_finish in two halves, so that a caller can do other work (the
+ * daemon: its store write) while the decryption runs.
+ * _check: everything up to and including the c3 checks, on the same errors;
+ * on success resp->rotate_seed is set and r_out is the signature's r (public:
+ * with the digest it names the one low-S signature that can follow).
+ * _decrypt: after a successful _check, the rest (DUO_E_PROTO_STATE
+ * otherwise); sets resp->signature. k1 is wiped on every path out of either
+ * half that ends the session. */
+DUO_WARN_UNUSED_RESULT int duo_p1_sign_finish_check(duo_p1_sign *s, const duo_sign_finish_req *req,
+                                                    duo_sign_finish_resp *resp, uint8_t r_out[32]);
+DUO_WARN_UNUSED_RESULT int duo_p1_sign_finish_decrypt(duo_p1_sign *s, duo_sign_finish_resp *resp);
 const uint8_t *duo_p1_sign_sid(const duo_p1_sign *s);
 
 #endif

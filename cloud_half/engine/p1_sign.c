@@ -14,7 +14,7 @@
 #include "duosign/mem.h"
 #include "p1_internal.h"
 
-enum { P1S_NEW = 0, P1S_STARTED, P1S_CONSUMED, P1S_DONE, P1S_FAILED };
+enum { P1S_NEW = 0, P1S_STARTED, P1S_CONSUMED, P1S_CHECKED, P1S_DONE, P1S_FAILED };
 
 struct duo_p1_sign {
     int state;
@@ -27,11 +27,16 @@ struct duo_p1_sign {
     uint8_t presid[32];
     uint8_t sid[DUO_SID_BYTES];
     duo_scalar k1; /* SECRET nonce: wiped on every path out of finish */
+    /* Between the two halves of round 2 (P1S_CHECKED): */
+    duo_scalar rx; /* r = x(R) mod q (public: half of the signature) */
+    BIGNUM *c3;    /* the checked ciphertext (public) */
 };
 
 static void p1s_fail(duo_p1_sign *s) {
     s->state = P1S_FAILED;
     duo_memzero(&s->k1, sizeof s->k1);
+    BN_free(s->c3);
+    s->c3 = NULL;
 }
 
 static int p1s_enter(duo_p1_sign *s, int expected) {
@@ -70,6 +75,7 @@ void duo_p1_sign_free(duo_p1_sign *s) {
     if (s == NULL) {
         return;
     }
+    BN_free(s->c3);
     duo_memzero(s, sizeof *s);
     free(s);
 }
@@ -133,18 +139,17 @@ out:
 }
 
 /* Round 2, in exactly this order (DESIGN 3.3): consume; sid; PIN proof
- * (before any decryption); R2 opening and PoK(k2); R, r; c3; Dec; s; low-S;
- * verify under Q. */
-int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_finish_resp *resp) {
+ * (before any decryption); R2 opening and PoK(k2); R, r; c3 (all in
+ * duo_p1_sign_finish_check); Dec; s; low-S; verify under Q
+ * (duo_p1_sign_finish_decrypt). */
+int duo_p1_sign_finish_check(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_finish_resp *resp,
+                             uint8_t r_out[32]) {
     int r = DUO_E_INTERNAL;
     duo_binding pbind, dbind;
     duo_transcript t;
     duo_dlog_proof pin_proof, k2_proof;
     duo_point r2, big_r;
-    duo_scalar rx, sp, k1inv, sc;
     const duo_paillier_pub *pk;
-    BIGNUM *c3 = NULL, *m = NULL;
-    uint8_t sig[64];
 
     if (s == NULL) {
         return DUO_E_INVALID_ARG;
@@ -154,7 +159,7 @@ int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_
     }
     /* 0. Single use: from here on the session can never finish again. */
     s->state = P1S_CONSUMED;
-    if (req == NULL || resp == NULL) {
+    if (req == NULL || resp == NULL || r_out == NULL) {
         r = DUO_E_INVALID_ARG;
         goto out;
     }
@@ -200,7 +205,7 @@ int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_
     if ((r = duo_point_mul(s->ec, &big_r, &r2, &s->k1)) != DUO_OK) {
         goto out;
     }
-    if ((r = duo_point_x_mod_q(s->ec, &rx, &big_r)) != DUO_OK) {
+    if ((r = duo_point_x_mod_q(s->ec, &s->rx, &big_r)) != DUO_OK) {
         r = duo__map_peer_error(r, DUO_E_BAD_SCALAR);
         goto out;
     }
@@ -210,26 +215,60 @@ int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_
      * computing anything: duo_paillier_ciphertext_parse would check it with
      * a 2048-bit modular inverse first, paid twice on every signature. */
     pk = duo_paillier_priv_pub(s->key->paillier);
-    if ((c3 = BN_new()) == NULL || (m = BN_secure_new()) == NULL) {
-        r = DUO_E_NOMEM;
-        goto out;
-    }
-    BN_set_flags(m, BN_FLG_CONSTTIME);
     if (req->c3.ptr == NULL || req->c3.len != duo_paillier_ciphertext_bytes(pk)) {
         r = DUO_E_BAD_CIPHERTEXT;
         goto out;
     }
-    if (BN_bin2bn(req->c3.ptr, (int)req->c3.len, c3) == NULL) {
+    if ((s->c3 = BN_bin2bn(req->c3.ptr, (int)req->c3.len, NULL)) == NULL) {
         r = DUO_E_NOMEM;
         goto out;
     }
-    if (BN_is_zero(c3) || BN_cmp(c3, duo_paillier_pub_n2(pk)) >= 0) {
+    if (BN_is_zero(s->c3) || BN_cmp(s->c3, duo_paillier_pub_n2(pk)) >= 0) {
         r = DUO_E_BAD_CIPHERTEXT;
         goto out;
     }
+    /* The seed of the next device secret, released with the signature. */
+    if ((r = duo_rng_bytes(s->rng, resp->rotate_seed, sizeof resp->rotate_seed)) != DUO_OK) {
+        goto out;
+    }
+    memcpy(r_out, s->rx.b, 32);
+    r = DUO_OK;
+out:
+    if (r != DUO_OK) {
+        if (resp != NULL) {
+            memset(resp, 0, sizeof *resp);
+        }
+        p1s_fail(s);
+    } else {
+        s->state = P1S_CHECKED;
+    }
+    return r;
+}
+
+int duo_p1_sign_finish_decrypt(duo_p1_sign *s, duo_sign_finish_resp *resp) {
+    int r = DUO_E_INTERNAL;
+    duo_scalar sp, k1inv, sc;
+    BIGNUM *m = NULL;
+    uint8_t sig[64];
+
+    if (s == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    if ((r = p1s_enter(s, P1S_CHECKED)) != DUO_OK) {
+        return r;
+    }
+    if (resp == NULL) {
+        r = DUO_E_INVALID_ARG;
+        goto out;
+    }
+    if ((m = BN_secure_new()) == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    BN_set_flags(m, BN_FLG_CONSTTIME);
     /* 6. s' = Dec(c3) (CRT, constant time; rejects gcd(c3, N) != 1);
      * s = k1^-1 s' mod q. */
-    if ((r = duo_paillier_decrypt(s->key->paillier, m, c3)) != DUO_OK) {
+    if ((r = duo_paillier_decrypt(s->key->paillier, m, s->c3)) != DUO_OK) {
         r = duo__map_peer_error(r, DUO_E_BAD_CIPHERTEXT);
         goto out;
     }
@@ -243,7 +282,7 @@ int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_
         (r = duo_scalar_mul(s->ec, &sc, &k1inv, &sp)) != DUO_OK) {
         goto out;
     }
-    memcpy(sig, rx.b, 32);
+    memcpy(sig, s->rx.b, 32);
     memcpy(sig + 32, sc.b, 32);
     /* 7. low-S, then 8. verify under Q: a failure after a valid PIN proof
      * means a malicious device (Lindell's abort rule; the caller freezes the
@@ -256,26 +295,29 @@ int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_
         r = DUO_E_PEER_CHEATED;
         goto out;
     }
-    if ((r = duo_rng_bytes(s->rng, resp->rotate_seed, sizeof resp->rotate_seed)) != DUO_OK) {
-        goto out;
-    }
     memcpy(resp->signature, sig, 64);
     r = DUO_OK;
 out:
-    duo_memzero(&s->k1, sizeof s->k1);
     duo_memzero(&k1inv, sizeof k1inv);
     duo_memzero(&sp, sizeof sp);
     duo_memzero(&sc, sizeof sc);
     duo_memzero(sig, sizeof sig);
-    BN_free(c3);
     BN_clear_free(m);
-    if (r != DUO_OK) {
-        if (resp != NULL) {
-            memset(resp, 0, sizeof *resp);
-        }
-        p1s_fail(s);
-    } else {
+    if (r != DUO_OK && resp != NULL) {
+        memset(resp, 0, sizeof *resp);
+    }
+    p1s_fail(s); /* wipes k1 and frees c3 on every path */
+    if (r == DUO_OK) {
         s->state = P1S_DONE;
+    }
+    return r;
+}
+
+int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_finish_resp *resp) {
+    uint8_t rx[32];
+    int r = duo_p1_sign_finish_check(s, req, resp, rx);
+    if (r == DUO_OK) {
+        r = duo_p1_sign_finish_decrypt(s, resp);
     }
     return r;
 }

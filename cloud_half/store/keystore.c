@@ -317,12 +317,6 @@ int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KE
                                          ks_now(ks));
 }
 
-static int final_state_err(int state) {
-    if (state == DUO_KEY_REVOKED) return DUO_E_KEY_REVOKED;
-    if (state == DUO_KEY_SUSPENDED) return DUO_E_KEY_SUSPENDED;
-    return DUO_OK;
-}
-
 static int seen_hashes(duo_seen_nonce *n, const uint8_t *secret, const uint8_t *nonce,
                        size_t nonce_len) {
     int r;
@@ -363,84 +357,148 @@ int duo_keystore_secret_rotate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID
                                uint64_t expect_version, int promote, const uint8_t *next,
                                const duo_audit_event *ev) {
     return duo_keystore_secret_rotate_seen(ks, key_id, expect_version, promote, next, NULL, NULL, 0,
-                                           ev);
+                                           ev, NULL, NULL);
+}
+
+/* A rotation to plan from the row read in the write transaction. */
+typedef struct rotate_plan {
+    const duo_keystore *ks;
+    const uint8_t *key_id;
+    int check_version;     /* 1: the row must still be at expect_version */
+    uint64_t expect_version;
+    int promote;           /* pending -> current */
+    const uint8_t *next;   /* the new pending, or NULL */
+    int sign;              /* duo_keystore_sign_commit's state rules */
+    int64_t now;
+    const duo_audit_event *reset_ev, *ev;
+    duo_key_secrets *sec;  /* SECRET scratch: the secrets as written */
+} rotate_plan;
+
+/* Retires one secret: record n (its AAD version) of the key's retired list. */
+static int plan_retire(const rotate_plan *p, duo_key_rotation *rot, const uint8_t *secret) {
+    duo_retired_rec *rec = &rot->retire[rot->n_retire];
+    int r;
+    rec->n = rot->info.retired_count + rot->n_retire + 1;
+    if ((r = duo_store_sha256(rec->hash, secret, DUO_DEVICE_SECRET_LEN)) != DUO_OK ||
+        (r = seal_col(p->ks, &rec->sealed, p->key_id, COL_RETIRED, rec->n, secret,
+                      DUO_DEVICE_SECRET_LEN)) != DUO_OK)
+        return r;
+    rot->n_retire++;
+    return DUO_OK;
+}
+
+/* SignFinish's rules on the policy fields: no signature for a pending key or
+ * one still locked; a correct PIN clears the count and an expired lock. */
+static int plan_sign_policy(const rotate_plan *p, duo_key_rotation *rot) {
+    const duo_key_info *info = &rot->info;
+    if (info->state == DUO_KEY_PENDING) return DUO_E_PROTO_STATE;
+    if (info->state == DUO_KEY_LOCKED && info->locked_until > p->now) return DUO_E_KEY_LOCKED;
+    if (info->pin_failures != 0 || info->state != DUO_KEY_ACTIVE) {
+        rot->state = DUO_KEY_ACTIVE;
+        rot->pin_failures = 0;
+        rot->locked_until = 0;
+        rot->events[0] = p->reset_ev;
+    }
+    return DUO_OK;
+}
+
+/* The retired records are sealed under their own number, so a retired
+ * secret cannot be moved into a live column or another slot. */
+static int plan_rotation(void *data, duo_key_rotation *rot) {
+    const rotate_plan *p = data;
+    duo_key_secrets *sec = p->sec;
+    int r;
+    if (p->check_version && rot->info.version != p->expect_version) return DUO_E_CONFLICT;
+    rot->state = rot->info.state;
+    rot->pin_failures = rot->info.pin_failures;
+    rot->locked_until = rot->info.locked_until;
+    if (p->sign && (r = plan_sign_policy(p, rot)) != DUO_OK) return r;
+    rot->events[1] = p->ev;
+    if ((r = open_all(p->ks, sec, &rot->info, &rot->sealed)) != DUO_OK) return r;
+    if (p->promote) {
+        if (!sec->has_pending) return DUO_E_PROTO_STATE;
+        if ((r = plan_retire(p, rot, sec->current)) != DUO_OK) return r;
+        memcpy(sec->current, sec->pending, sizeof sec->current);
+        duo_memzero(sec->pending, sizeof sec->pending);
+        sec->has_pending = 0;
+    }
+    if (p->next != NULL) {
+        /* superseded: if it shows up later, it is a clone */
+        if (sec->has_pending && (r = plan_retire(p, rot, sec->pending)) != DUO_OK) return r;
+        memcpy(sec->pending, p->next, sizeof sec->pending);
+        sec->has_pending = 1;
+    }
+    rot->next_secret_version = rot->info.secret_version + 1;
+    return seal_all(p->ks, &rot->next, p->key_id, rot->next_secret_version, sec);
+}
+
+/* The row as key_rotate wrote it. */
+static void rotated_info(duo_key_info *out, const duo_key_rotation *rot, const duo_key_secrets *sec,
+                         int64_t now) {
+    *out = rot->info;
+    out->state = rot->state;
+    out->pin_failures = rot->pin_failures;
+    out->locked_until = rot->locked_until;
+    out->has_pending_secret = sec->has_pending;
+    out->retired_count += rot->n_retire;
+    out->secret_version = rot->next_secret_version;
+    out->version++;
+    out->updated_at = now;
+}
+
+/* Runs plan p (p->sec and p->now are set here) in one key_rotate. On
+ * success info_out / sec_out (each may be NULL) get the key as written; on
+ * failure info_read (may be NULL) gets the row as read (zero if none was). */
+static int run_rotation(duo_keystore *ks, rotate_plan *p, const duo_seen_nonce *seen,
+                        duo_key_info *info_out, duo_key_secrets *sec_out, duo_key_info *info_read) {
+    duo_key_rotation *rot = calloc(1, sizeof *rot);
+    duo_key_secrets *sec = duo_secure_malloc(sizeof *sec);
+    int r = DUO_E_NOMEM;
+    if (rot != NULL && sec != NULL) {
+        memset(sec, 0, sizeof *sec);
+        p->sec = sec;
+        p->now = ks_now(ks);
+        r = ks->be.ops->key_rotate(ks->be.impl, p->key_id, rot, plan_rotation, p, seen, p->now);
+        if (r == DUO_OK && info_out != NULL) rotated_info(info_out, rot, sec, p->now);
+        else if (r != DUO_OK && info_read != NULL) *info_read = rot->info;
+        if (r == DUO_OK && sec_out != NULL) *sec_out = *sec;
+    }
+    if (sec != NULL) {
+        duo_key_secrets_clear(sec);
+        duo_secure_free(sec);
+    }
+    free(rot); /* sealed bytes and public fields only */
+    return r;
 }
 
 int duo_keystore_secret_rotate_seen(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
                                     uint64_t expect_version, int promote, const uint8_t *next,
                                     const uint8_t *seen_secret, const uint8_t *nonce,
-                                    size_t nonce_len, const duo_audit_event *ev) {
-    int r = DUO_E_INTERNAL;
+                                    size_t nonce_len, const duo_audit_event *ev,
+                                    duo_key_info *info_out, duo_key_secrets *sec_out) {
     duo_seen_nonce seen;
     int has_seen = seen_secret != NULL || nonce != NULL;
-    duo_key_info info;
-    duo_key_sealed *s = NULL;
-    duo_key_secrets *sec = NULL;
-    duo_retired_rec *ret = NULL;
-    size_t n_ret = 0;
-    uint64_t nv;
-
+    int r;
+    if (sec_out != NULL) duo_key_secrets_clear(sec_out);
     if (ks == NULL || key_id == NULL || (!promote && next == NULL)) return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     if (has_seen && (r = seen_hashes(&seen, seen_secret, nonce, nonce_len)) != DUO_OK) return r;
-    s = calloc(1, sizeof *s);
-    ret = calloc(2, sizeof *ret);
-    sec = duo_secure_malloc(sizeof *sec);
-    if (s == NULL || ret == NULL || sec == NULL) {
-        r = DUO_E_NOMEM;
-        goto out;
-    }
-    if ((r = ks->be.ops->key_get(ks->be.impl, &info, s, key_id)) != DUO_OK) goto out;
-    if ((r = final_state_err(info.state)) != DUO_OK) goto out;
-    if (info.version != expect_version) {
-        r = DUO_E_CONFLICT;
-        goto out;
-    }
-    if ((r = open_all(ks, sec, &info, s)) != DUO_OK) goto out;
+    rotate_plan p = {.ks = ks, .key_id = key_id, .check_version = 1, .expect_version = expect_version,
+                     .promote = promote, .next = next, .ev = ev};
+    return run_rotation(ks, &p, has_seen ? &seen : NULL, info_out, sec_out, NULL);
+}
 
-    /* The retired records are sealed under their own number, so a retired
-     * secret cannot be moved into a live column or another slot. */
-    if (promote) {
-        if (!sec->has_pending) {
-            r = DUO_E_PROTO_STATE;
-            goto out;
-        }
-        ret[n_ret].n = info.retired_count + n_ret + 1;
-        if ((r = duo_store_sha256(ret[n_ret].hash, sec->current, sizeof sec->current)) !=
-                DUO_OK ||
-            (r = seal_col(ks, &ret[n_ret].sealed, key_id, COL_RETIRED, ret[n_ret].n,
-                          sec->current, sizeof sec->current)) != DUO_OK)
-            goto out;
-        n_ret++;
-        memcpy(sec->current, sec->pending, sizeof sec->current);
-        duo_memzero(sec->pending, sizeof sec->pending);
-        sec->has_pending = 0;
-    }
-    if (next != NULL) {
-        if (sec->has_pending) { /* superseded: if it shows up later, it is a clone */
-            ret[n_ret].n = info.retired_count + n_ret + 1;
-            if ((r = duo_store_sha256(ret[n_ret].hash, sec->pending, sizeof sec->pending)) !=
-                    DUO_OK ||
-                (r = seal_col(ks, &ret[n_ret].sealed, key_id, COL_RETIRED, ret[n_ret].n,
-                              sec->pending, sizeof sec->pending)) != DUO_OK)
-                goto out;
-            n_ret++;
-        }
-        memcpy(sec->pending, next, sizeof sec->pending);
-        sec->has_pending = 1;
-    }
-    nv = info.secret_version + 1;
-    if ((r = seal_all(ks, s, key_id, nv, sec)) != DUO_OK) goto out;
-    r = ks->be.ops->key_write_secrets(ks->be.impl, key_id, expect_version, nv, s, ret, n_ret,
-                                      has_seen ? &seen : NULL, ev, ks_now(ks));
-out:
-    if (sec != NULL) {
-        duo_key_secrets_clear(sec);
-        duo_secure_free(sec);
-    }
-    free(s);
-    free(ret);
-    return r;
+int duo_keystore_sign_commit(duo_keystore *ks, duo_key_info *info, const uint8_t key_id[DUO_KEY_ID_LEN],
+                             const uint8_t next[DUO_DEVICE_SECRET_LEN], const duo_audit_event *reset_ev,
+                             const duo_audit_event *ev) {
+    int r;
+    if (ks == NULL || info == NULL || key_id == NULL || next == NULL) return DUO_E_INVALID_ARG;
+    if ((reset_ev != NULL && (r = duo_audit_event_check(reset_ev)) != DUO_OK) ||
+        (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK))
+        return r;
+    memset(info, 0, sizeof *info);
+    rotate_plan p = {.ks = ks, .key_id = key_id, .next = next, .sign = 1, .reset_ev = reset_ev, .ev = ev};
+    return run_rotation(ks, &p, NULL, info, NULL, info);
 }
 
 struct find_ctx {

@@ -142,6 +142,25 @@ typedef int (*duo_key_info_cb)(void *data, const duo_key_info *info);
 typedef int (*duo_retired_cb)(void *data, const duo_retired_rec *rec);
 typedef int (*duo_audit_entry_cb)(void *data, const duo_audit_entry *e);
 
+/* A rotation of the device secrets (key_rotate), planned by the key store
+ * from the row the backend read inside the write transaction. */
+typedef struct duo_key_rotation {
+    /* In (the backend): the row as read in the transaction. */
+    duo_key_info info;
+    duo_key_sealed sealed;
+    /* Out (the plan): what is written. */
+    duo_key_sealed next;         /* every secret column, sealed under next_secret_version */
+    uint64_t next_secret_version;
+    duo_retired_rec retire[2];   /* n_retire of them */
+    size_t n_retire;
+    int state;                   /* policy fields, written as given */
+    uint32_t pin_failures;
+    int64_t locked_until;
+    const duo_audit_event *events[2]; /* appended in order; NULL entries skipped */
+} duo_key_rotation;
+
+typedef int (*duo_key_rotate_fn)(void *data, duo_key_rotation *rot);
+
 /* What a backend implements. Each write is one transaction that also appends
  * ev (if non-NULL) to the audit chain. "now" comes from the key store's clock.
  * Backends check state rules and expect_version inside the transaction. */
@@ -159,13 +178,16 @@ typedef struct duo_keystore_backend_ops {
     int (*key_update_policy)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN],
                              uint64_t expect_version, const duo_key_policy *pol,
                              const duo_audit_event *ev, int64_t now);
-    /* seen (may be NULL) is recorded in the same transaction; a nonce already
-     * recorded under that secret fails the whole write with DUO_E_EXISTS. */
-    int (*key_write_secrets)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN],
-                             uint64_t expect_version, uint64_t new_secret_version,
-                             const duo_key_sealed *sealed, const duo_retired_rec *retire,
-                             size_t n_retire, const duo_seen_nonce *seen,
-                             const duo_audit_event *ev, int64_t now);
+    /* One write transaction on one read of the key row: reads the row with
+     * its sealed columns into rot->info / rot->sealed (a revoked or suspended
+     * key is refused first), lets plan fill the rest of rot (an error from
+     * plan rolls back and is returned), then writes the secret columns and
+     * the policy fields (version + 1), the retired records, seen (may be
+     * NULL; a nonce already recorded under that secret fails the whole write
+     * with DUO_E_EXISTS) and plan's audit events, in that order. */
+    int (*key_rotate)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], duo_key_rotation *rot,
+                      duo_key_rotate_fn plan, void *plan_data, const duo_seen_nonce *seen,
+                      int64_t now);
     int (*key_revoke)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN],
                       const uint8_t *code_hash, const char *reason, const duo_audit_event *ev,
                       int64_t now);
@@ -346,14 +368,32 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate(duo_keystore *ks,
 
 /* duo_keystore_secret_rotate that also records, in the same transaction, that
  * the device nonce `nonce` (nonce_len bytes) was accepted under the device
- * secret `seen_secret` (both NULL: nothing recorded). See the seen-nonce
- * functions below.
+ * secret `seen_secret` (both NULL: nothing recorded), and on success gives
+ * the key as written (info_out, sec_out: each may be NULL), so that the
+ * caller need not read the row again. See the seen-nonce functions below.
  * Returns: as duo_keystore_secret_rotate; DUO_E_EXISTS if that nonce was
  *          already recorded under that secret (a replay: nothing written). */
 DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate_seen(
     duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN], uint64_t expect_version, int promote,
     const uint8_t *next, const uint8_t *seen_secret, const uint8_t *nonce, size_t nonce_len,
-    const duo_audit_event *ev);
+    const duo_audit_event *ev, duo_key_info *info_out, duo_key_secrets *sec_out);
+
+/* The write that releases a signature (DESIGN 3.3-3.5), one transaction on
+ * one read of the key row: refuses a key that is revoked, suspended, pending
+ * or locked until later; resets a non-zero PIN failure count or an expired
+ * lock (appending reset_ev, which may be NULL, first); stores `next` as the
+ * pending device secret (a pending one still there is superseded and
+ * retires); appends ev. Whatever the key's version: the caller authenticated
+ * the session's requests, not a version of the row.
+ * Returns: DUO_OK; DUO_E_KEY_REVOKED / DUO_E_KEY_SUSPENDED / DUO_E_KEY_LOCKED
+ *          / DUO_E_PROTO_STATE (pending) with *info set to the row read (for
+ *          the message); DUO_E_NOT_FOUND; DUO_E_STATE_CORRUPT; DUO_E_STORE.
+ *          Nothing is written on failure. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_sign_commit(duo_keystore *ks, duo_key_info *info,
+                                                    const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                    const uint8_t next[DUO_DEVICE_SECRET_LEN],
+                                                    const duo_audit_event *reset_ev,
+                                                    const duo_audit_event *ev);
 
 /* Seen device nonces (schema v3; DESIGN 3.5, docs/SECURITY.md 3.2). A request
  * MAC'd under a retired device secret is either a clone (a new request) or a

@@ -149,8 +149,9 @@ static const char *const sql_text[S_COUNT] = {
                      " WHERE key_id = ?1",
     [S_KEY_SECRETS] = "UPDATE keys SET x1_sealed = ?2, p_sealed = ?3, q_sealed = ?4,"
                       " secret_cur_sealed = ?5, secret_pend_sealed = ?6, secret_version = ?7,"
-                      " retired_count = retired_count + ?8, updated_at = ?9,"
-                      " version = version + 1 WHERE key_id = ?1",
+                      " retired_count = retired_count + ?8, updated_at = ?9, state = ?10,"
+                      " pin_failures = ?11, locked_until = ?12, version = version + 1"
+                      " WHERE key_id = ?1",
     [S_KEY_REVOKE] = "UPDATE keys SET state = 'revoked', reason = coalesce(?2, reason),"
                      " revocation_hash = NULL, x1_sealed = NULL, p_sealed = NULL,"
                      " q_sealed = NULL, secret_cur_sealed = NULL, secret_pend_sealed = NULL,"
@@ -647,47 +648,48 @@ out:
     return tx_end(s, r);
 }
 
-static int sq_key_write_secrets(void *impl, const uint8_t *key_id, uint64_t expect_version,
-                                uint64_t new_secret_version, const duo_key_sealed *sl,
-                                const duo_retired_rec *ret, size_t n_ret,
-                                const duo_seen_nonce *seen, const duo_audit_event *ev,
-                                int64_t now) {
-    sq *s = impl;
-    int state, r;
-    uint64_t version;
-    sqlite3_stmt *st;
-    if ((r = tx_begin(s)) != DUO_OK) return r;
-    if ((r = key_state(s, &state, &version, NULL, NULL, NULL, key_id)) != DUO_OK) goto out;
-    if (version != expect_version) {
-        r = DUO_E_CONFLICT;
-        goto out;
-    }
-    if (state == DUO_KEY_REVOKED || state == DUO_KEY_SUSPENDED) {
-        r = state == DUO_KEY_REVOKED ? DUO_E_KEY_REVOKED : DUO_E_KEY_SUSPENDED;
-        goto out;
-    }
-    st = stmt(s, S_KEY_SECRETS);
+/* The secret columns and policy fields of a planned rotation. */
+static int rotation_write(sq *s, const uint8_t *key_id, const duo_key_rotation *rot, int64_t now) {
+    sqlite3_stmt *st = stmt(s, S_KEY_SECRETS);
+    const duo_key_sealed *sl = &rot->next;
+    int r;
     if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
         (r = bind_blob(st, 2, sl->x1.data, sl->x1.len)) != DUO_OK ||
         (r = bind_blob(st, 3, sl->p.data, sl->p.len)) != DUO_OK ||
         (r = bind_blob(st, 4, sl->q.data, sl->q.len)) != DUO_OK ||
         (r = bind_blob(st, 5, sl->current.data, sl->current.len)) != DUO_OK ||
         (r = bind_blob(st, 6, sl->pending.data, sl->pending.len)) != DUO_OK ||
-        (r = bind_i64(st, 7, (int64_t)new_secret_version)) != DUO_OK ||
-        (r = bind_i64(st, 8, (int64_t)n_ret)) != DUO_OK || (r = bind_i64(st, 9, now)) != DUO_OK ||
-        (r = step_done(st)) != DUO_OK)
-        goto out;
-    for (size_t i = 0; i < n_ret; i++) {
+        (r = bind_i64(st, 7, (int64_t)rot->next_secret_version)) != DUO_OK ||
+        (r = bind_i64(st, 8, (int64_t)rot->n_retire)) != DUO_OK || (r = bind_i64(st, 9, now)) != DUO_OK ||
+        (r = bind_text(st, 10, duo_key_state_name(rot->state))) != DUO_OK ||
+        (r = bind_i64(st, 11, rot->pin_failures)) != DUO_OK || (r = bind_i64(st, 12, rot->locked_until)) != DUO_OK)
+        return r;
+    if ((r = step_done(st)) != DUO_OK) return r;
+    for (size_t i = 0; i < rot->n_retire && i < 2; i++) {
         st = stmt(s, S_RETIRED_INSERT);
         if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
-            (r = bind_i64(st, 2, (int64_t)ret[i].n)) != DUO_OK ||
-            (r = bind_blob(st, 3, ret[i].hash, 32)) != DUO_OK ||
-            (r = bind_blob(st, 4, ret[i].sealed.data, ret[i].sealed.len)) != DUO_OK ||
+            (r = bind_i64(st, 2, (int64_t)rot->retire[i].n)) != DUO_OK ||
+            (r = bind_blob(st, 3, rot->retire[i].hash, 32)) != DUO_OK ||
+            (r = bind_blob(st, 4, rot->retire[i].sealed.data, rot->retire[i].sealed.len)) != DUO_OK ||
             (r = bind_i64(st, 5, now)) != DUO_OK || (r = step_done(st)) != DUO_OK)
-            goto out;
+            return r;
     }
+    return DUO_OK;
+}
+
+static int sq_key_rotate(void *impl, const uint8_t *key_id, duo_key_rotation *rot, duo_key_rotate_fn plan,
+                         void *plan_data, const duo_seen_nonce *seen, int64_t now) {
+    sq *s = impl;
+    int r;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    if ((r = key_get_row(s, &rot->info, &rot->sealed, key_id)) != DUO_OK) goto out;
+    if (rot->info.state == DUO_KEY_REVOKED || rot->info.state == DUO_KEY_SUSPENDED) {
+        r = rot->info.state == DUO_KEY_REVOKED ? DUO_E_KEY_REVOKED : DUO_E_KEY_SUSPENDED;
+        goto out;
+    }
+    if ((r = plan(plan_data, rot)) != DUO_OK || (r = rotation_write(s, key_id, rot, now)) != DUO_OK) goto out;
     if (seen != NULL && (r = nonce_insert_tx(s, key_id, seen, now)) != DUO_OK) goto out;
-    r = maybe_audit(s, ev, now);
+    for (size_t i = 0; i < 2 && r == DUO_OK; i++) r = maybe_audit(s, rot->events[i], now);
 out:
     return tx_end(s, r);
 }
@@ -882,7 +884,7 @@ static const duo_keystore_backend_ops sqlite_ops = {
     .key_list = sq_key_list,
     .key_activate = sq_key_activate,
     .key_update_policy = sq_key_update_policy,
-    .key_write_secrets = sq_key_write_secrets,
+    .key_rotate = sq_key_rotate,
     .key_revoke = sq_key_revoke,
     .purge_pending = sq_purge_pending,
     .retired_list = sq_retired_list,

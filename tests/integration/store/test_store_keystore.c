@@ -17,6 +17,16 @@ static void check_same_secrets(const duo_key_secrets *a, const duo_key_secrets *
     if (a->has_pending) DUO_CHECK(duo_ct_eq(a->pending, b->pending, sizeof a->pending));
 }
 
+static void check_same_info(const duo_key_info *a, const duo_key_info *b) {
+    DUO_CHECK(memcmp(a->key_id, b->key_id, sizeof a->key_id) == 0);
+    DUO_CHECK(strcmp(a->citizen_id, b->citizen_id) == 0 && strcmp(a->reason, b->reason) == 0);
+    DUO_CHECK(a->state == b->state && a->pin_failures == b->pin_failures && a->locked_until == b->locked_until);
+    DUO_CHECK(a->created_at == b->created_at && a->updated_at == b->updated_at);
+    DUO_CHECK(a->has_pending_secret == b->has_pending_secret && a->retired_count == b->retired_count);
+    DUO_CHECK(a->version == b->version && a->secret_version == b->secret_version);
+    DUO_CHECK(memcmp(a->q, b->q, sizeof a->q) == 0 && memcmp(a->q2, b->q2, sizeof a->q2) == 0);
+}
+
 static uint64_t audit_count(duo_keystore *ks) {
     uint64_t n = 0;
     if (duo_keystore_audit_verify(ks, NULL, &n, NULL) != DUO_OK) return UINT64_MAX;
@@ -399,6 +409,74 @@ static void test_secret_rotate(void) {
  * a second record is DUO_E_EXISTS (nothing written), recorded with a rotation
  * atomically (a duplicate rolls the rotation back), bounded per secret,
  * deleted at revocation. */
+/* SignFinish's write: one transaction on one read, refused without a trace
+ * for a key it must not sign with. */
+static void test_sign_commit(void) {
+    store_env e;
+    duo_key_info k, got, before, ri;
+    duo_key_secrets s, gs;
+    uint8_t n1[32], n2[32], unknown[16] = {0xee};
+    int found;
+    const duo_audit_event reset = {DUO_AUDIT_PIN_RESET, NULL, "EE1", "reset"};
+    const duo_audit_event sig = {DUO_AUDIT_SIGN, NULL, "EE1", "digest=.. r=.."};
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_REQUIRE(active_key(&e, &k, &s, 1) != 0);
+    memset(n1, 0xb1, 32);
+    memset(n2, 0xb2, 32);
+    DUO_EXPECT_ERR(duo_keystore_sign_commit(NULL, &ri, k.key_id, n1, NULL, NULL), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_keystore_sign_commit(e.ks, NULL, k.key_id, n1, NULL, NULL), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_keystore_sign_commit(e.ks, &ri, k.key_id, NULL, NULL, NULL), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_keystore_sign_commit(e.ks, &ri, unknown, n1, NULL, NULL), DUO_E_NOT_FOUND);
+
+    /* clean key: the next secret pending, one audit entry (no reset) */
+    uint64_t a0 = audit_count(e.ks);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &before, NULL, k.key_id));
+    DUO_CHECK_OK(duo_keystore_sign_commit(e.ks, &ri, k.key_id, n1, &reset, &sig));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(duo_ct_eq(gs.current, s.current, 32) && gs.has_pending && duo_ct_eq(gs.pending, n1, 32));
+    DUO_CHECK(got.version == before.version + 1 && got.secret_version == before.secret_version + 1);
+    DUO_CHECK(audit_count(e.ks) == a0 + 1);
+
+    /* failures and an expired lock: reset (audited first), the leftover
+     * pending n1 is superseded and retires */
+    duo_key_policy pol = {DUO_KEY_LOCKED, 3, e.now - 1, NULL};
+    DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
+    a0 = audit_count(e.ks);
+    DUO_CHECK_OK(duo_keystore_sign_commit(e.ks, &ri, k.key_id, n2, &reset, &sig));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.state == DUO_KEY_ACTIVE && got.pin_failures == 0 && got.locked_until == 0);
+    DUO_CHECK(duo_ct_eq(gs.pending, n2, 32) && got.retired_count == before.retired_count + 1);
+    DUO_CHECK_OK(duo_keystore_secret_find_retired(e.ks, &found, k.key_id, match_secret, n1));
+    DUO_CHECK(found == 1);
+    DUO_CHECK(audit_count(e.ks) == a0 + 2);
+
+    /* refused, nothing written, the row as read given back */
+    pol.locked_until = e.now + 3600;
+    DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &before, NULL, k.key_id));
+    a0 = audit_count(e.ks);
+    DUO_EXPECT_ERR(duo_keystore_sign_commit(e.ks, &ri, k.key_id, n1, &reset, &sig), DUO_E_KEY_LOCKED);
+    DUO_CHECK(ri.state == DUO_KEY_LOCKED && ri.locked_until == e.now + 3600 && ri.version == before.version);
+    pol = (duo_key_policy){DUO_KEY_SUSPENDED, 3, 0, "clone"};
+    DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, before.version, &pol, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &before, NULL, k.key_id));
+    a0 = audit_count(e.ks);
+    DUO_EXPECT_ERR(duo_keystore_sign_commit(e.ks, &ri, k.key_id, n1, &reset, &sig), DUO_E_KEY_SUSPENDED);
+    DUO_CHECK(strcmp(ri.reason, "clone") == 0);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.version == before.version && duo_ct_eq(gs.pending, n2, 32));
+    DUO_CHECK(audit_count(e.ks) == a0);
+
+    /* a pending (unconfirmed) key never signs */
+    make_key(&k, &s, 7, "EE1");
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_EXPECT_ERR(duo_keystore_sign_commit(e.ks, &ri, k.key_id, n1, &reset, &sig), DUO_E_PROTO_STATE);
+    DUO_CHECK(ri.state == DUO_KEY_PENDING);
+    duo_key_secrets_clear(&s);
+    duo_key_secrets_clear(&gs);
+    env_close(&e);
+}
+
 static void test_seen_nonces(void) {
     store_env e;
     duo_key_info k, got;
@@ -424,14 +502,22 @@ static void test_seen_nonces(void) {
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
     DUO_CHECK(got.version == v); /* recording does not move the row version */
     /* with a rotation: a duplicate rolls the whole rotation back */
-    DUO_EXPECT_ERR(duo_keystore_secret_rotate_seen(e.ks, k.key_id, v, 0, n1, cur, req1, 32, NULL), DUO_E_EXISTS);
+    DUO_EXPECT_ERR(duo_keystore_secret_rotate_seen(e.ks, k.key_id, v, 0, n1, cur, req1, 32, NULL, NULL, NULL),
+                   DUO_E_EXISTS);
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
     DUO_CHECK(got.version == v && !got.has_pending_secret);
-    DUO_CHECK_OK(duo_keystore_secret_rotate_seen(e.ks, k.key_id, v, 0, n1, cur, req2, 32, NULL));
+    duo_key_info wi;
+    duo_key_secrets ws, rs;
+    DUO_CHECK_OK(duo_keystore_secret_rotate_seen(e.ks, k.key_id, v, 0, n1, cur, req2, 32, NULL, &wi, &ws));
     DUO_CHECK_OK(duo_keystore_nonce_seen(e.ks, &seen, k.key_id, cur, req2, 32));
     DUO_CHECK(seen == 1);
-    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &rs, k.key_id));
     DUO_CHECK(got.has_pending_secret);
+    /* what the rotation says it wrote is what a fresh read gives */
+    check_same_info(&wi, &got);
+    check_same_secrets(&ws, &rs);
+    duo_key_secrets_clear(&ws);
+    duo_key_secrets_clear(&rs);
     /* bounded per secret: the oldest go */
     for (int i = 0; i < DUO_SEEN_NONCES_PER_SECRET + 5; i++) {
         uint8_t r[32];
@@ -856,6 +942,7 @@ int main(void) {
     DUO_RUN(test_activate);
     DUO_RUN(test_policy_update);
     DUO_RUN(test_secret_rotate);
+    DUO_RUN(test_sign_commit);
     DUO_RUN(test_seen_nonces);
     DUO_RUN(test_swapped_sealed_columns);
     DUO_RUN(test_revoke);
