@@ -457,6 +457,117 @@ static void test_ciphertext_checks(void) {
     }
 }
 
+/* The unit test of duo_paillier_ciphertext_check (a binary gcd of c mod N
+ * and N on 64-bit limbs, paillier.c) agrees with OpenSSL's BN_gcd: random
+ * values (units), multiples of p and of q (non-units), values with long runs
+ * of zero bits (the gcd's shifts across limbs) and the edges 1, N - 1,
+ * N + 1, N^2 - 1, N^2 - p. */
+static int gcd_is_one_ref(const BIGNUM *c, const BIGNUM *n) {
+    BN_CTX *ctx = BN_CTX_new();
+    BIGNUM *g = BN_new(), *t = BN_new();
+    int one = ctx && g && t && BN_nnmod(t, c, n, ctx) && !BN_is_zero(t) && BN_gcd(g, t, n, ctx) && BN_is_one(g);
+    BN_free(g);
+    BN_free(t);
+    BN_CTX_free(ctx);
+    return one;
+}
+
+static void expect_unit_check(const duo_paillier_pub *pk, const BIGNUM *c) {
+    int ref = gcd_is_one_ref(c, duo_paillier_pub_n(pk));
+    int r = duo_paillier_ciphertext_check(pk, c);
+    DUO_CHECK(r == (ref ? DUO_OK : DUO_E_BAD_CIPHERTEXT));
+}
+
+static void test_unit_check_matches_gcd(void) {
+    for (int k = 0; k < 2; k++) {
+        const duo_paillier_priv *sk = g_sk[k];
+        const duo_paillier_pub *pk = duo_paillier_priv_pub(sk);
+        const BIGNUM *n = duo_paillier_pub_n(pk), *n2 = duo_paillier_pub_n2(pk);
+        const BIGNUM *pq[2] = {duo_paillier_priv_p(sk), duo_paillier_priv_q(sk)};
+        BN_CTX *ctx = BN_CTX_new();
+        BIGNUM *c = BN_new(), *x = BN_new();
+        int nonunits = 0;
+        DUO_REQUIRE(ctx && c && x);
+        for (int i = 0; i < 200; i++) {
+            DUO_CHECK_OK(duo_bn_random_below(c, n2, &g_rng.rng));
+            if (BN_is_zero(c)) continue;
+            expect_unit_check(pk, c);
+        }
+        for (int i = 0; i < 100; i++) {
+            /* f * x mod N^2 for f = p or q: c mod N shares f with N */
+            DUO_CHECK_OK(duo_bn_random_below(x, n2, &g_rng.rng));
+            DUO_REQUIRE(BN_mod_mul(c, x, pq[i % 2], n2, ctx));
+            if (BN_is_zero(c)) continue;
+            expect_unit_check(pk, c);
+            nonunits += gcd_is_one_ref(c, n) == 0;
+        }
+        DUO_CHECK(nonunits == 100);
+        for (int j = 1; j < 2 * (int)g_bits[k] - 2; j += 61) {
+            /* 2^j * (small odd), 2^j * p, 2^j + 1: shifts of every size */
+            DUO_REQUIRE(BN_set_word(c, 3) && BN_lshift(c, c, j));
+            if (BN_cmp(c, n2) < 0) expect_unit_check(pk, c);
+            DUO_REQUIRE(BN_lshift(c, pq[j % 2], j) && BN_nnmod(c, c, n2, ctx));
+            if (!BN_is_zero(c)) expect_unit_check(pk, c);
+            BN_zero(c);
+            DUO_REQUIRE(BN_set_bit(c, j) && BN_add_word(c, 1));
+            expect_unit_check(pk, c);
+        }
+        DUO_REQUIRE(BN_set_word(c, 1));
+        expect_unit_check(pk, c);
+        DUO_REQUIRE(BN_copy(c, n) && BN_sub_word(c, 1));
+        expect_unit_check(pk, c);
+        DUO_REQUIRE(BN_copy(c, n) && BN_add_word(c, 1));
+        expect_unit_check(pk, c);
+        DUO_REQUIRE(BN_copy(c, n2) && BN_sub_word(c, 1));
+        expect_unit_check(pk, c);
+        DUO_REQUIRE(BN_sub(c, n2, pq[0]));
+        expect_unit_check(pk, c);
+        DUO_EXPECT_ERR(duo_paillier_ciphertext_check(pk, c), DUO_E_BAD_CIPHERTEXT);
+        BN_free(c);
+        BN_free(x);
+        BN_CTX_free(ctx);
+    }
+}
+
+/* duo_paillier_encrypt_fixed under a parsed or duplicated public key (its
+ * constants made once, at parse) gives the ciphertext it gives under the
+ * key built from primes (constants made per call). */
+static void test_encrypt_fixed_cached_consts(void) {
+    for (int k = 0; k < 2; k++) {
+        const duo_paillier_priv *sk = g_sk[k];
+        const duo_paillier_pub *pk = duo_paillier_priv_pub(sk);
+        duo_paillier_pub *pp = NULL, *pd = NULL;
+        uint8_t nbuf[3072 / 8], mb[96];
+        size_t nb = g_bits[k] / 8;
+        BIGNUM *rn = BN_new(), *c0 = BN_new(), *c1 = BN_new(), *c2 = BN_new(), *d = BN_new(), *mm = BN_new();
+        DUO_REQUIRE(rn && c0 && c1 && c2 && d && mm);
+        DUO_CHECK_OK(duo_paillier_pub_serialize(pk, nbuf, nb));
+        DUO_CHECK_OK(duo_paillier_pub_parse(&pp, nbuf, nb, g_bits[k]));
+        DUO_CHECK_OK(duo_paillier_pub_dup(&pd, pp));
+        for (int i = 0; i < 4; i++) {
+            DUO_CHECK_OK(duo_rng_bytes(&g_rng.rng, mb, sizeof mb));
+            if (i == 0) memset(mb, 0, sizeof mb);
+            if (i == 1) memset(mb, 0xff, sizeof mb);
+            DUO_CHECK_OK(duo_paillier_rn(pk, rn, &g_rng.rng));
+            DUO_CHECK_OK(duo_paillier_encrypt_fixed(pk, c0, mb, sizeof mb, rn));
+            DUO_CHECK_OK(duo_paillier_encrypt_fixed(pp, c1, mb, sizeof mb, rn));
+            DUO_CHECK_OK(duo_paillier_encrypt_fixed(pd, c2, mb, sizeof mb, rn));
+            DUO_CHECK(BN_cmp(c0, c1) == 0 && BN_cmp(c0, c2) == 0);
+            DUO_CHECK_OK(duo_paillier_decrypt(sk, d, c1));
+            DUO_REQUIRE(BN_bin2bn(mb, sizeof mb, mm) != NULL);
+            DUO_CHECK(BN_cmp(d, mm) == 0);
+        }
+        duo_paillier_pub_free(pp);
+        duo_paillier_pub_free(pd);
+        BN_free(rn);
+        BN_free(c0);
+        BN_free(c1);
+        BN_free(c2);
+        BN_free(d);
+        BN_free(mm);
+    }
+}
+
 static void test_from_primes(void) {
     const duo_paillier_priv *sk = g_sk[0];
     const BIGNUM *p = duo_paillier_priv_p(sk), *q = duo_paillier_priv_q(sk);
@@ -618,6 +729,8 @@ int main(void) {
     DUO_RUN(test_rn_paths);
     DUO_RUN(test_pub_encoding);
     DUO_RUN(test_ciphertext_checks);
+    DUO_RUN(test_unit_check_matches_gcd);
+    DUO_RUN(test_encrypt_fixed_cached_consts);
     DUO_RUN(test_from_primes);
     DUO_RUN(test_modulus_checks);
     DUO_RUN(test_timing);
