@@ -262,6 +262,7 @@ typedef struct b2b_sign_opts {
     void *hook_ctx;
     const duo_rng *rng1, *rng2;
     int precompute_rn;       /* pass a precomputed r^N */
+    int split_finish;        /* the cloud's round 2 as _check then _decrypt (as the daemon does) */
     int stop_after;
 } b2b_sign_opts;
 
@@ -343,7 +344,18 @@ static inline int b2b_sign(b2b_sign_run *run, const duo_p1_key *k1, const duo_p2
                          (err = duo_mac_check(cloud_secret, mi, run->m2.mac)) != DUO_OK)) {
         goto out;
     }
-    if ((err = B2B_TIMED(0, duo_p1_sign_finish(run->p1, &run->m2, &run->m3))) != DUO_OK) goto out;
+    if (o->split_finish) {
+        uint8_t rx[32];
+        if ((err = B2B_TIMED(0, duo_p1_sign_finish_check(run->p1, &run->m2, &run->m3, rx))) != DUO_OK ||
+            (err = B2B_TIMED(0, duo_p1_sign_finish_decrypt(run->p1, &run->m3))) != DUO_OK)
+            goto out;
+        if (memcmp(rx, run->m3.signature, 32) != 0) { /* _check's r is the signature's */
+            err = DUO_E_INTERNAL;
+            goto out;
+        }
+    } else if ((err = B2B_TIMED(0, duo_p1_sign_finish(run->p1, &run->m2, &run->m3))) != DUO_OK) {
+        goto out;
+    }
     B2B_DELIVER(B2B_S_FINISH_RESP, &run->m3, sign_finish_resp, B2B_NOFREE(0), 1,
                 duo_p2_sign_on_finish(run->p2, &run->m3, run->sig))
     step = B2B_S_STEPS;

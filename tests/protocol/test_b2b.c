@@ -60,6 +60,37 @@ static int secp_verify(const duo_p2_key *k, const uint8_t sig[64], const uint8_t
     return secp256k1_ecdsa_verify(ctx, &s, digest, &k->q.p) == 1;
 }
 
+/* The two halves of the cloud's round 2 only in order, each once: anything
+ * else fails the session for good (and wipes k1). */
+static void split_finish_misuse(const b2b_enroll_run *er) {
+    b2b_sign_opts so;
+    b2b_sign_run sr;
+    uint8_t digest[32] = {1}, rx[32];
+    memset(&so, 0, sizeof so);
+    so.pin = "123456";
+    so.digest = digest;
+    so.stop_after = B2B_S_FINISH_REQ; /* round 2 built by the device, not delivered */
+    /* decrypt first */
+    DUO_CHECK_OK(b2b_sign(&sr, er->k1, er->k2, er->cloud_device_secret, &so));
+    DUO_EXPECT_ERR(duo_p1_sign_finish_decrypt(sr.p1, &sr.m3), DUO_E_PROTO_STATE);
+    DUO_EXPECT_ERR(duo_p1_sign_finish_check(sr.p1, &sr.m2, &sr.m3, rx), DUO_E_SESSION_FAILED);
+    b2b_sign_run_free(&sr);
+    /* check twice */
+    DUO_CHECK_OK(b2b_sign(&sr, er->k1, er->k2, er->cloud_device_secret, &so));
+    DUO_CHECK_OK(duo_p1_sign_finish_check(sr.p1, &sr.m2, &sr.m3, rx));
+    DUO_EXPECT_ERR(duo_p1_sign_finish_check(sr.p1, &sr.m2, &sr.m3, rx), DUO_E_PROTO_STATE);
+    DUO_EXPECT_ERR(duo_p1_sign_finish_decrypt(sr.p1, &sr.m3), DUO_E_SESSION_FAILED);
+    b2b_sign_run_free(&sr);
+    /* in order, then a second decrypt */
+    DUO_CHECK_OK(b2b_sign(&sr, er->k1, er->k2, er->cloud_device_secret, &so));
+    DUO_CHECK_OK(duo_p1_sign_finish_check(sr.p1, &sr.m2, &sr.m3, rx));
+    DUO_CHECK_OK(duo_p1_sign_finish_decrypt(sr.p1, &sr.m3));
+    DUO_CHECK(memcmp(rx, sr.m3.signature, 32) == 0);
+    DUO_CHECK(secp_verify(er->k2, sr.m3.signature, digest));
+    DUO_EXPECT_ERR(duo_p1_sign_finish_decrypt(sr.p1, &sr.m3), DUO_E_PROTO_STATE);
+    b2b_sign_run_free(&sr);
+}
+
 static void run_many(unsigned bits, int count, int wire) {
     b2b_enroll_run er;
     b2b_enroll_opts eo;
@@ -107,6 +138,7 @@ static void run_many(unsigned bits, int count, int wire) {
         so.wire = wire;
         so.check_mac = 1;
         so.precompute_rn = (i % 2) == 1;
+        so.split_finish = (i % 3) == 2;
         if (b2b_sign(&sr, er.k1, er.k2, er.cloud_device_secret, &so) == DUO_OK) {
             int a = secp_verify(er.k2, sr.sig, digest), b = openssl_verify(pkey, sr.sig, digest);
             DUO_CHECK(a);
@@ -122,6 +154,7 @@ static void run_many(unsigned bits, int count, int wire) {
         b2b_sign_run_free(&sr);
     }
     DUO_CHECK(ok == count);
+    if (wire) split_finish_misuse(&er);
     fprintf(stderr,
             "# sign %u bits%s: %d/%d signatures verified by libsecp256k1 and OpenSSL; CPU per signature P1 %.2f ms, "
             "P2 %.2f ms (P2 includes scrypt N=2^15)\n",
