@@ -1,9 +1,13 @@
 /* duosign: the device transport on the gRPC C core (duosign/device_grpc.h).
  *
- * One channel per transport object; each call: a pluck completion queue, one
- * batch (send metadata, message, close; receive metadata, message, status)
- * and the call's own deadline (docs/grpc-c-core.md section 3). The adapter
- * moves bytes and maps errors; it holds no protocol logic. */
+ * One channel per transport object; each call: one batch (send metadata,
+ * message, close; receive metadata, message, status) on the object's pluck
+ * completion queue, and the call's own deadline (docs/grpc-c-core.md
+ * section 3). The object is single-threaded (device_grpc.h), so the queue
+ * and the registered method paths are made once and reused by every call
+ * instead of per call; the queue is replaced after any call that did not
+ * end with its own completion, so no stale event can reach a later call.
+ * The adapter moves bytes and maps errors; it holds no protocol logic. */
 #include "duosign/device_grpc.h"
 
 #include <errno.h>
@@ -21,20 +25,57 @@
 #include <grpc/support/time.h>
 
 #define DUO_GRPC_MAX_MSG (1 << 20) /* matches DUO_WIRE_MAX_MSG */
+#define DUO_GRPC_MAX_REGISTERED 16 /* the service has 10 methods; others go by name */
 
 struct duo_grpc_transport {
     grpc_channel *channel;
     char *target;
     unsigned timeout_ms;
     int tls;
+    grpc_completion_queue *cq; /* pluck queue reused by the calls, or NULL */
+    struct {
+        char *method;
+        void *handle; /* grpc_channel_register_call */
+    } reg[DUO_GRPC_MAX_REGISTERED];
+    size_t nreg;
 };
+
+static void cq_destroy(grpc_completion_queue *cq) {
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN) {
+    }
+    grpc_completion_queue_destroy(cq);
+}
+
+/* The registered-call handle of method (registered on first use: gRPC then
+ * keeps the path's slice and metadata for the channel's life), or NULL when
+ * the table is full or the copy fails (the caller creates the call by name). */
+static void *registered_method(duo_grpc_transport *t, const char *method) {
+    size_t i;
+    for (i = 0; i < t->nreg; i++) {
+        if (strcmp(t->reg[i].method, method) == 0) {
+            return t->reg[i].handle;
+        }
+    }
+    if (t->nreg == DUO_GRPC_MAX_REGISTERED || (t->reg[t->nreg].method = strdup(method)) == NULL) {
+        return NULL;
+    }
+    t->reg[t->nreg].handle = grpc_channel_register_call(t->channel, t->reg[t->nreg].method, NULL, NULL);
+    if (t->reg[t->nreg].handle == NULL) {
+        free(t->reg[t->nreg].method);
+        t->reg[t->nreg].method = NULL;
+        return NULL;
+    }
+    return t->reg[t->nreg++].handle;
+}
 
 int duo_grpc_transport_new(duo_grpc_transport **out, const char *target, const char *ca_pem, size_t ca_pem_len,
                            unsigned timeout_ms) {
     duo_grpc_transport *t;
     grpc_channel_credentials *cr;
     char *ca = NULL;
-    grpc_arg args[2];
+    grpc_arg args[3];
     grpc_channel_args ch_args;
 
     if (out == NULL) {
@@ -77,7 +118,10 @@ int duo_grpc_transport_new(duo_grpc_transport **out, const char *target, const c
     args[1].type = GRPC_ARG_INTEGER;
     args[1].key = (char *)GRPC_ARG_ENABLE_RETRIES;
     args[1].value.integer = 0; /* the protocol decides retries, not the channel */
-    ch_args.num_args = 2;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = (char *)GRPC_ARG_ENABLE_CHANNELZ;
+    args[2].value.integer = 0; /* no per-message channelz accounting: nothing reads it */
+    ch_args.num_args = 3;
     ch_args.args = args;
     t->channel = grpc_channel_create(target, cr, &ch_args);
     grpc_channel_credentials_release(cr);
@@ -99,11 +143,18 @@ fail:
 }
 
 void duo_grpc_transport_free(duo_grpc_transport *t) {
+    size_t i;
     if (t == NULL) {
         return;
     }
+    if (t->cq != NULL) {
+        cq_destroy(t->cq);
+    }
     if (t->channel != NULL) {
-        grpc_channel_destroy(t->channel);
+        grpc_channel_destroy(t->channel); /* with it the registered calls */
+    }
+    for (i = 0; i < t->nreg; i++) {
+        free(t->reg[i].method);
     }
     free(t->target);
     free(t);
@@ -178,8 +229,8 @@ static void set_msg(char *errmsg, size_t cap, const char *msg) {
 int duo_grpc_transport_call(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
                             size_t *resp_len, char *errmsg, size_t errmsg_cap) {
     duo_grpc_transport *t = user;
-    grpc_completion_queue *cq = NULL;
     grpc_call *call = NULL;
+    void *handle;
     grpc_op ops[6], *op;
     grpc_metadata_array md_init, md_trail;
     grpc_byte_buffer *send_bb = NULL, *recv_bb = NULL;
@@ -190,7 +241,7 @@ int duo_grpc_transport_call(void *user, const char *method, const uint8_t *req, 
     grpc_event ev;
     gpr_timespec deadline;
     char *det = NULL;
-    int r = DUO_E_INTERNAL, tag = 0;
+    int r = DUO_E_INTERNAL, tag = 0, completed = 0;
 
     if (resp != NULL) *resp = NULL;
     if (resp_len != NULL) *resp_len = 0;
@@ -200,11 +251,17 @@ int duo_grpc_transport_call(void *user, const char *method, const uint8_t *req, 
     }
     grpc_metadata_array_init(&md_init);
     grpc_metadata_array_init(&md_trail);
-    if ((cq = grpc_completion_queue_create_for_pluck(NULL)) == NULL) goto out;
+    if (t->cq == NULL && (t->cq = grpc_completion_queue_create_for_pluck(NULL)) == NULL) goto out;
     deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis((int64_t)t->timeout_ms, GPR_TIMESPAN));
-    method_slice = grpc_slice_from_copied_string(method);
-    call = grpc_channel_create_call(t->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method_slice, NULL, deadline, NULL);
-    grpc_slice_unref(method_slice);
+    if ((handle = registered_method(t, method)) != NULL) {
+        call = grpc_channel_create_registered_call(t->channel, NULL, GRPC_PROPAGATE_DEFAULTS, t->cq, handle, deadline,
+                                                   NULL);
+    } else {
+        method_slice = grpc_slice_from_copied_string(method);
+        call = grpc_channel_create_call(t->channel, NULL, GRPC_PROPAGATE_DEFAULTS, t->cq, method_slice, NULL, deadline,
+                                        NULL);
+        grpc_slice_unref(method_slice);
+    }
     if (call == NULL) goto out;
 
     req_slice = grpc_slice_from_copied_buffer((const char *)req, req_len);
@@ -234,10 +291,14 @@ int duo_grpc_transport_call(void *user, const char *method, const uint8_t *req, 
     op->data.recv_status_on_client.status_details = &details;
     op++;
     ce = grpc_call_start_batch(call, ops, (size_t)(op - ops), &tag, NULL);
-    if (ce != GRPC_CALL_OK) goto out;
+    if (ce != GRPC_CALL_OK) {
+        completed = 1; /* no batch started: nothing will be queued */
+        goto out;
+    }
     /* The call's deadline ends the wait. */
-    ev = grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    ev = grpc_completion_queue_pluck(t->cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
     if (ev.type != GRPC_OP_COMPLETE) goto out;
+    completed = 1;
 
     if (status != GRPC_STATUS_OK) {
         int code = duo_error_from_md(&md_trail);
@@ -299,12 +360,12 @@ out:
     grpc_metadata_array_destroy(&md_init);
     grpc_metadata_array_destroy(&md_trail);
     if (call != NULL) grpc_call_unref(call);
-    if (cq != NULL) {
-        grpc_completion_queue_shutdown(cq);
-        while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-               GRPC_QUEUE_SHUTDOWN) {
-        }
-        grpc_completion_queue_destroy(cq);
+    if (!completed && t->cq != NULL) {
+        /* The batch may still complete later: drain and replace the queue
+         * (as the per-call queue used to be) so that no later call can
+         * pluck this call's event (its tag is a stack address). */
+        cq_destroy(t->cq);
+        t->cq = NULL;
     }
     return r;
 }
