@@ -90,7 +90,7 @@ static unsigned num(const char *name, const char *v, unsigned lo, unsigned hi) {
 int duo__cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *v;
     int insecure = 0;
-    unsigned bits = DUO_PAILLIER_BITS_DEFAULT, workers = 4, cq_threads = 2, pool = 2, ttl = 60, grace = 10, max_sessions = 0;
+    unsigned bits = DUO_PAILLIER_BITS_DEFAULT, workers = 4, cq_threads = 1, pool = 2, ttl = 60, grace = 10, max_sessions = 0;
     duo_lock_policy lock;
     duo__lock_policy_default(&lock);
     char err[DUO_ERRMSG_MAX] = "";
