@@ -53,6 +53,7 @@
 #include "duosign/device.h"
 #include "duosign/device_grpc.h"
 #include "p2_internal.h"
+#include "proc_cpu.h"
 
 /* ------------------------------------------------------------ clocks */
 
@@ -80,19 +81,9 @@ static double cpu_pid(pid_t pid) {
     struct timespec ts;
     if (clock_getcpuclockid(pid, &cid) == 0 && clock_gettime(cid, &ts) == 0)
         return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-    char path[64], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* comm may hold spaces */
-    if (!p) return -1;
-    unsigned long long ut = 0, st = 0;
-    /* after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2) return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    duo_test_proc_cpu pc;
+    duo_test_proc_cpu_read(pid, &pc);
+    return pc.ticks < 0 ? -1 : (double)pc.ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

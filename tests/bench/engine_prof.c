@@ -29,16 +29,6 @@ static double tcpu(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double med(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 #define DIE_IF(cond, what)                                       \
     do {                                                         \
         if (cond) {                                              \
@@ -55,7 +45,7 @@ static double med(double *v, int n) {
             body;                                                      \
             v[i_] = (tcpu() - t_) * 1e6;                               \
         }                                                              \
-        double m_ = med(v, prim_reps);                                 \
+        double m_ = duo_test_median(v, (size_t)prim_reps);             \
         printf("prim %-22s %8.2f us\n", (name), m_);                   \
         jl += (size_t)snprintf(json + jl, sizeof json - jl, ",\"%s_us\":%.2f", (name), m_); \
     } while (0)
@@ -117,7 +107,8 @@ int main(int argc, char **argv) {
             }
             b2b_sign_run_free(&run);
         }
-        double mc = med(v, sign_reps), md = med(vd, sign_reps), mr = med(vr, sign_reps);
+        size_t n = (size_t)sign_reps;
+        double mc = duo_test_median(v, n), md = duo_test_median(vd, n), mr = duo_test_median(vr, n);
         printf("b2b sign cloud CPU %.3f ms, CRT decryption %.3f ms, ratio of medians %.3f, median of ratios %.3f "
                "(%d signatures, %u bits)\n",
                mc, md, mc / md, mr, sign_reps, bits);

@@ -38,6 +38,7 @@
 #include <grpc/support/time.h>
 
 #include "grpc_client.h"
+#include "test_harness.h"
 #include "proc_cpu.h"
 
 #define MAX_THREADS 64
@@ -152,16 +153,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int cmp_d(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 int main(int argc, char **argv) {
     const char *bin = NULL, *threads_s = "1,4", *kinds_s = "health,handler", *extra = "";
     int calls = 4000, reps = 3;
@@ -266,7 +257,9 @@ int main(int argc, char **argv) {
                        cl[r]);
                 fflush(stdout);
             }
-            double mt = median(tk, reps), ms = median(sc, reps), mw = median(wl, reps), mc = median(cl, reps);
+            size_t n = (size_t)reps;
+            double mt = duo_test_median(tk, n), ms = duo_test_median(sc, n), mw = duo_test_median(wl, n),
+                   mc = duo_test_median(cl, n);
             printf("%-8s %3d med %10.1f %10.1f %10.1f %10.1f\n", kind_name[kinds[ki]], T, mt, ms, mw, mc);
             if (jl < sizeof json)
                 jl += (size_t)snprintf(json + jl, sizeof json - jl,

@@ -20,6 +20,8 @@ void duo_test_fail(const char *file, int line, const char *expr, const char *det
 int duo_test_finish(void);
 /* Seed for randomised tests: $DUO_TEST_SEED or the time; printed once. */
 unsigned long duo_test_seed(void);
+/* The median of v[0..n) (n >= 1); sorts v in place. For the bench helpers. */
+double duo_test_median(double *v, size_t n);
 
 #define DUO_CHECK(cond)                                                  \
     do {                                                                 \
