@@ -11,7 +11,7 @@ PACKAGES=(
   libgrpc-dev protobuf-compiler protobuf-compiler-grpc
   libuv1-dev libsqlite3-dev sqlite3
   python3 python3-grpcio python3-protobuf python3-ecdsa
-  valgrind
+  valgrind clang-format
 )
 
 missing=()
