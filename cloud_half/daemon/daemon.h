@@ -33,8 +33,8 @@
  * (0600) in dir, never overwriting. */
 int duo__pki_create(const char *dir, char *err, size_t cap);
 /* Checks that cert/key PEMs parse, match and the certificate is current. */
-int duo__pki_check(const char *cert_pem, const char *key_pem, const char *cert_path,
-                   const char *key_path, char *err, size_t cap);
+int duo__pki_check(const char *cert_pem, const char *key_pem, const char *cert_path, const char *key_path, char *err,
+                   size_t cap);
 /* Reads a whole (small) file, NUL-terminated; caller frees. */
 int duo__read_file(char **out, size_t *out_len, const char *path, size_t max, char *err, size_t cap);
 

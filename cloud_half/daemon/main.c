@@ -76,8 +76,7 @@ int duo__open_store(void **out, const char *dir, int create, pthread_mutex_t *wr
     *out = NULL;
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, cap, "data directory %s does not exist; create it with '" PROG " init --data %s'",
-                 dir, dir);
+        snprintf(err, cap, "data directory %s does not exist; create it with '" PROG " init --data %s'", dir, dir);
         return DUO_E_IO;
     }
     snprintf(path, sizeof path, "%s/" DUO_FILE_KEK, dir);
@@ -118,8 +117,8 @@ static duo_keystore *open_or_die(const char *dir) {
 
 /* -------------------------------------------------------------- init */
 
-static const char *const data_files[] = {DUO_FILE_KEK, DUO_FILE_DB, DUO_FILE_DB "-wal", DUO_FILE_DB "-shm",
-                                         DUO_FILE_CA, DUO_FILE_CERT, DUO_FILE_KEY};
+static const char *const data_files[] = {DUO_FILE_KEK, DUO_FILE_DB,   DUO_FILE_DB "-wal", DUO_FILE_DB "-shm",
+                                         DUO_FILE_CA,  DUO_FILE_CERT, DUO_FILE_KEY};
 
 static int dir_is_empty(const char *dir) {
     DIR *d = opendir(dir);
@@ -250,7 +249,8 @@ static int cmd_token(int argc, char **argv) {
     duo_keystore_free(ks);
     if (r != DUO_OK) {
         duo_memzero(token, sizeof token);
-        return fail("cannot issue the token: %s", r == DUO_E_INVALID_ARG ? "citizen id must be printable text" : duo_strerror(r));
+        return fail("cannot issue the token: %s",
+                    r == DUO_E_INVALID_ARG ? "citizen id must be printable text" : duo_strerror(r));
     }
     char when[64];
     duo__fmt_time(when, sizeof when, (int64_t)time(NULL) + ttl);
@@ -266,8 +266,8 @@ static void print_key_line(const duo_key_info *k) {
     char id[2 * DUO_KEY_ID_LEN + 1], created[64];
     duo__hex(id, k->key_id, DUO_KEY_ID_LEN);
     duo__fmt_time(created, sizeof created, k->created_at);
-    printf("%s  %-9s  %-20s  pin_failures=%u  created %s\n", id, duo_key_state_name(k->state),
-           k->citizen_id, k->pin_failures, created);
+    printf("%s  %-9s  %-20s  pin_failures=%u  created %s\n", id, duo_key_state_name(k->state), k->citizen_id,
+           k->pin_failures, created);
 }
 
 static int list_cb(void *data, const duo_key_info *k) {
@@ -377,8 +377,8 @@ static int cmd_key(int argc, char **argv) {
             char detail[128];
             snprintf(detail, sizeof detail, "admin unlock (was %s, %u PIN failures)", duo_key_state_name(info.state),
                      info.pin_failures);
-            duo_audit_event ev = {.kind = DUO_AUDIT_UNLOCK, .key_id = id, .citizen_id = info.citizen_id,
-                                  .detail = detail};
+            duo_audit_event ev = {
+                .kind = DUO_AUDIT_UNLOCK, .key_id = id, .citizen_id = info.citizen_id, .detail = detail};
             r = duo_keystore_key_update_policy(ks, id, info.version, &pol, &ev);
             if (r != DUO_E_CONFLICT) break;
             if ((r = duo_keystore_key_get(ks, &info, NULL, id)) != DUO_OK) break;
@@ -445,8 +445,9 @@ static int cmd_audit(int argc, char **argv) {
     r = duo_keystore_audit_verify(ks, &bad, &count, head);
     duo_keystore_free(ks);
     if (r == DUO_E_STATE_CORRUPT) {
-        fprintf(stderr, PROG ": audit chain BROKEN at entry %llu: an entry was edited, deleted, inserted or "
-                        "reordered (or the tail was cut). Preserve the database for investigation.\n",
+        fprintf(stderr,
+                PROG ": audit chain BROKEN at entry %llu: an entry was edited, deleted, inserted or "
+                     "reordered (or the tail was cut). Preserve the database for investigation.\n",
                 (unsigned long long)bad);
         return DUO_EXIT_FAIL;
     }

@@ -33,8 +33,8 @@ static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value) {
     return ok;
 }
 
-static X509 *make_cert(EVP_PKEY *subject_key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
-                       int is_ca, long days) {
+static X509 *make_cert(EVP_PKEY *subject_key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, int is_ca,
+                       long days) {
     X509 *c = X509_new();
     if (!c) return NULL;
     uint8_t serial[16];
@@ -51,8 +51,8 @@ static X509 *make_cert(EVP_PKEY *subject_key, const char *cn, X509 *issuer, EVP_
         goto out;
     if (X509_set_pubkey(c, subject_key) != 1) goto out;
     X509_NAME *name = X509_get_subject_name(c);
-    if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"duosign development",
-                                   -1, -1, 0) != 1 ||
+    if (X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"duosign development", -1, -1, 0) !=
+            1 ||
         X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0) != 1)
         goto out;
     X509 *iss = issuer ? issuer : c;
@@ -180,8 +180,8 @@ int duo__read_file(char **out, size_t *out_len, const char *path, size_t max, ch
     return DUO_OK;
 }
 
-int duo__pki_check(const char *cert_pem, const char *key_pem, const char *cert_path,
-                   const char *key_path, char *err, size_t cap) {
+int duo__pki_check(const char *cert_pem, const char *key_pem, const char *cert_path, const char *key_path, char *err,
+                   size_t cap) {
     BIO *bc = BIO_new_mem_buf(cert_pem, -1), *bk = BIO_new_mem_buf(key_pem, -1);
     X509 *c = bc ? PEM_read_bio_X509(bc, NULL, NULL, NULL) : NULL;
     EVP_PKEY *k = bk ? PEM_read_bio_PrivateKey(bk, NULL, NULL, NULL) : NULL;

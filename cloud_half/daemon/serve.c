@@ -90,7 +90,8 @@ static unsigned num(const char *name, const char *v, unsigned lo, unsigned hi) {
 int duo__cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *v;
     int insecure = 0;
-    unsigned bits = DUO_PAILLIER_BITS_DEFAULT, workers = 4, cq_threads = 1, pool = 2, ttl = 60, grace = 10, max_sessions = 0;
+    unsigned bits = DUO_PAILLIER_BITS_DEFAULT, workers = 4, cq_threads = 1, pool = 2, ttl = 60, grace = 10,
+             max_sessions = 0;
     duo_lock_policy lock;
     duo__lock_policy_default(&lock);
     char err[DUO_ERRMSG_MAX] = "";
@@ -173,17 +174,29 @@ int duo__cmd_serve(int argc, char **argv) {
     serve_state st;
     memset(&st, 0, sizeof st);
     st.grace_s = grace;
-    duo_service_config scfg = {.data_dir = dir, .paillier_bits = bits, .workers = workers, .lock = lock,
-                               .session_ttl_s = ttl, .max_sessions = max_sessions, .prime_pool = pool,
+    duo_service_config scfg = {.data_dir = dir,
+                               .paillier_bits = bits,
+                               .workers = workers,
+                               .lock = lock,
+                               .session_ttl_s = ttl,
+                               .max_sessions = max_sessions,
+                               .prime_pool = pool,
                                .loop = &loop};
     int r = duo_service_new(&st.svc, err, sizeof err, &scfg);
     if (r != DUO_OK) {
         fprintf(stderr, PROG ": %s\n", err[0] ? err : duo_strerror(r));
         goto fail_loop;
     }
-    duo_server_config cfg = {.listen = listen, .insecure = insecure, .tls_cert_pem = cert, .tls_key_pem = key,
-                             .service = &duosign__v1__duo_sign__descriptor, .handlers = duo_service_handlers(),
-                             .app = st.svc, .cq_count = 1, .cq_threads = cq_threads, .workers = workers};
+    duo_server_config cfg = {.listen = listen,
+                             .insecure = insecure,
+                             .tls_cert_pem = cert,
+                             .tls_key_pem = key,
+                             .service = &duosign__v1__duo_sign__descriptor,
+                             .handlers = duo_service_handlers(),
+                             .app = st.svc,
+                             .cq_count = 1,
+                             .cq_threads = cq_threads,
+                             .workers = workers};
     r = duo_server_start(&st.srv, err, sizeof err, &cfg);
     if (key) {
         duo_memzero(key, strlen(key));
@@ -205,8 +218,8 @@ int duo__cmd_serve(int argc, char **argv) {
     uv_signal_start(&st.sigterm, on_signal, SIGTERM);
     uv_signal_start(&st.sigint, on_signal, SIGINT);
 
-    printf("listening on %.*s:%d (%s, paillier %u bits)\n", (int)(colon - listen), listen,
-           duo_server_port(st.srv), insecure ? "plaintext, --insecure" : "TLS", bits);
+    printf("listening on %.*s:%d (%s, paillier %u bits)\n", (int)(colon - listen), listen, duo_server_port(st.srv),
+           insecure ? "plaintext, --insecure" : "TLS", bits);
     fflush(stdout);
 
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -42,11 +42,11 @@
 #include "p1.h"
 #include "wire.h"
 
-#define SESS_MAX_DEFAULT 10000  /* live sessions (tombstones are counted apart) */
-#define SESS_BUCKETS 4096       /* live sessions by sid and by key id; power of two */
+#define SESS_MAX_DEFAULT 10000 /* live sessions (tombstones are counted apart) */
+#define SESS_BUCKETS 4096      /* live sessions by sid and by key id; power of two */
 #define TOMBSTONE_MS (10 * 60 * 1000)
-#define TOMB_BUCKETS 65536      /* power of two */
-#define TOMB_MAX 262144         /* ~64 bytes each; beyond it the oldest go first */
+#define TOMB_BUCKETS 65536 /* power of two */
+#define TOMB_MAX 262144    /* ~64 bytes each; beyond it the oldest go first */
 #define POOL_MAX 16
 #define POOL_INFLIGHT_MAX 1
 #define KEYCACHE_MAX 1024
@@ -133,7 +133,7 @@ struct duo_service {
     session *sessions;       /* live list */
     size_t n_sessions;       /* live */
     session *by_sid[SESS_BUCKETS], *by_key[SESS_BUCKETS];
-    tombstone **tombs;       /* TOMB_BUCKETS chains */
+    tombstone **tombs; /* TOMB_BUCKETS chains */
     tombstone *tomb_head, *tomb_tail;
     size_t n_tombs;
 
@@ -169,7 +169,6 @@ static void trailer_i64(duo_call_info *info, const char *key, int64_t v) {
     if (duo_call_info_add_trailer(info, key, buf) != DUO_OK) { /* full: the message still says it */
     }
 }
-
 
 /* ---------------------------------------------------- store connections */
 
@@ -219,8 +218,8 @@ static void pool_after_cb(uv_work_t *w, int status) {
 static void pool_kick(duo_service *s) {
     for (;;) {
         pthread_mutex_lock(&s->pool_mu);
-        int go = !s->pool_stop && s->pool_n + s->pool_inflight < s->cfg.prime_pool &&
-                 s->pool_inflight < POOL_INFLIGHT_MAX;
+        int go =
+            !s->pool_stop && s->pool_n + s->pool_inflight < s->cfg.prime_pool && s->pool_inflight < POOL_INFLIGHT_MAX;
         if (go) s->pool_inflight++;
         pthread_mutex_unlock(&s->pool_mu);
         if (!go) return;
@@ -334,8 +333,7 @@ static int kc_tag(uint8_t tag[32], const duo_key_info *ki, const duo_key_secrets
     uint8_t ql[2] = {(uint8_t)(sec->q_len >> 8), (uint8_t)sec->q_len};
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     if (c == NULL) return DUO_E_NOMEM;
-    if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-        EVP_DigestUpdate(c, "duosign/keycache", 16) == 1 &&
+    if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(c, "duosign/keycache", 16) == 1 &&
         EVP_DigestUpdate(c, ki->key_id, DUO_KEY_ID_BYTES) == 1 && EVP_DigestUpdate(c, bits, 4) == 1 &&
         EVP_DigestUpdate(c, ki->q, DUO_KEY_POINT_LEN) == 1 && EVP_DigestUpdate(c, ki->q2, DUO_KEY_POINT_LEN) == 1 &&
         EVP_DigestUpdate(c, sec->x1, sizeof sec->x1) == 1 && EVP_DigestUpdate(c, pl, 2) == 1 &&
@@ -492,15 +490,15 @@ static int sess_expired(const duo_service *s, const session *x, int64_t now) {
 
 static void sess_reason_detail(duo_call_info *info, int reason, unsigned ttl) {
     switch (reason) {
-    case DUO_E_SESSION_EXPIRED:
-        DETAIL(info, "session expired (sessions last %u s); start again", ttl);
-        break;
-    case DUO_E_PROTO_STATE:
-        DETAIL(info, "this session was already used (each round is accepted once); start a new one");
-        break;
-    default:
-        DETAIL(info, "this session failed earlier; start a new one");
-        break;
+        case DUO_E_SESSION_EXPIRED:
+            DETAIL(info, "session expired (sessions last %u s); start again", ttl);
+            break;
+        case DUO_E_PROTO_STATE:
+            DETAIL(info, "this session was already used (each round is accepted once); start a new one");
+            break;
+        default:
+            DETAIL(info, "this session failed earlier; start a new one");
+            break;
     }
 }
 
@@ -621,8 +619,7 @@ static void sess_sweep(duo_service *s, int all) {
     session *x = s->sessions;
     while (x) {
         session *xn = x->next;
-        if (!x->busy && (all || sess_expired(s, x, now)))
-            sess_end_locked(s, x, all ? 0 : DUO_E_SESSION_EXPIRED, now);
+        if (!x->busy && (all || sess_expired(s, x, now))) sess_end_locked(s, x, all ? 0 : DUO_E_SESSION_EXPIRED, now);
         x = xn;
     }
     while (s->tomb_head && (all || now - s->tomb_head->dead_ms > TOMBSTONE_MS)) tomb_free_oldest_locked(s);
@@ -649,10 +646,10 @@ static int key_load(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_key_
         }
         if (r != DUO_OK) return r;
         if (ki->state != DUO_KEY_LOCKED || ki->locked_until > now_s()) return DUO_OK;
-        duo_key_policy pol = {.state = DUO_KEY_ACTIVE, .pin_failures = ki->pin_failures, .locked_until = 0,
-                              .reason = NULL};
-        duo_audit_event ev = {.kind = DUO_AUDIT_UNLOCK, .key_id = key_id, .citizen_id = ki->citizen_id,
-                              .detail = "lock expired"};
+        duo_key_policy pol = {
+            .state = DUO_KEY_ACTIVE, .pin_failures = ki->pin_failures, .locked_until = 0, .reason = NULL};
+        duo_audit_event ev = {
+            .kind = DUO_AUDIT_UNLOCK, .key_id = key_id, .citizen_id = ki->citizen_id, .detail = "lock expired"};
         r = duo_keystore_key_update_policy(ks, key_id, ki->version, &pol, &ev);
         if (r != DUO_OK && r != DUO_E_CONFLICT) return r;
         if (sec) duo_key_secrets_clear(sec);
@@ -703,8 +700,10 @@ static int key_freeze(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], 
         int r = duo_keystore_key_get(ks, &ki, NULL, key_id);
         if (r != DUO_OK) return r;
         if (ki.state == DUO_KEY_SUSPENDED || ki.state == DUO_KEY_REVOKED) return DUO_OK;
-        duo_key_policy pol = {.state = DUO_KEY_SUSPENDED, .pin_failures = ki.pin_failures,
-                              .locked_until = ki.locked_until, .reason = reason};
+        duo_key_policy pol = {.state = DUO_KEY_SUSPENDED,
+                              .pin_failures = ki.pin_failures,
+                              .locked_until = ki.locked_until,
+                              .reason = reason};
         duo_audit_event ev = {.kind = kind, .key_id = key_id, .citizen_id = ki.citizen_id, .detail = reason};
         r = duo_keystore_key_update_policy(ks, key_id, ki.version, &pol, &ev);
         if (r != DUO_E_CONFLICT) return r;
@@ -737,8 +736,10 @@ static int retired_match_cb(void *data, const uint8_t secret[DUO_DEVICE_SECRET_L
 static int replay_reject(duo_keystore *ks, const duo_key_info *ki, const uint8_t key_id[DUO_KEY_ID_BYTES],
                          const char *which, duo_call_info *info) {
     char detail[300];
-    snprintf(detail, sizeof detail, "replayed request refused: this request (its device nonce) was already "
-             "accepted under the %s device secret; %s", which, info->peer);
+    snprintf(detail, sizeof detail,
+             "replayed request refused: this request (its device nonce) was already "
+             "accepted under the %s device secret; %s",
+             which, info->peer);
     duo_audit_event ev = {.kind = AUDIT_REPLAY, .key_id = key_id, .citizen_id = ki->citizen_id, .detail = detail};
     if (duo_keystore_audit_append(ks, NULL, &ev) != DUO_OK) { /* the refusal is what matters */
     }
@@ -796,21 +797,22 @@ static int authenticate(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_
         int ok_cur = duo_mac_check(sec->current, mac_input, mac) == DUO_OK;
         int r;
         if (ok_pend) {
-            duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE, .key_id = key_id, .citizen_id = ki->citizen_id,
+            duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE,
+                                  .key_id = key_id,
+                                  .citizen_id = ki->citizen_id,
                                   .detail = "device used its new secret: promoted, the old one retired"};
             memcpy(used, sec->pending, 32);
             if ((r = commit_defer(ks, defer)) == DUO_OK)
                 r = commit_durable(ks, defer,
-                                   duo_keystore_secret_rotate_seen(ks, key_id, ki->version, 1, NULL, used,
-                                                                   mac_input, 32, &ev, ki, sec));
+                                   duo_keystore_secret_rotate_seen(ks, key_id, ki->version, 1, NULL, used, mac_input,
+                                                                   32, &ev, ki, sec));
             if (r == DUO_E_EXISTS) return replay_reject(ks, ki, key_id, "pending", info);
             if (r == DUO_OK) return DUO_OK; /* ki and sec: the key as written */
         } else if (ok_cur) {
             if (!sec->has_pending) {
                 if (record_later) {
                     int seen = 0;
-                    if ((r = duo_keystore_nonce_seen(ks, &seen, key_id, sec->current, mac_input, 32)) !=
-                        DUO_OK)
+                    if ((r = duo_keystore_nonce_seen(ks, &seen, key_id, sec->current, mac_input, 32)) != DUO_OK)
                         return r;
                     if (seen) return replay_reject(ks, ki, key_id, "current", info);
                     *record_later = 1;
@@ -827,11 +829,13 @@ static int authenticate(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_
             }
             uint8_t unknowable[32];
             if ((r = duo_rng_bytes(NULL, unknowable, sizeof unknowable)) != DUO_OK) return r;
-            duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE, .key_id = key_id, .citizen_id = ki->citizen_id,
+            duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE,
+                                  .key_id = key_id,
+                                  .citizen_id = ki->citizen_id,
                                   .detail = "device kept its old secret: the pending one is superseded and retired"};
             memcpy(used, sec->current, 32);
-            r = duo_keystore_secret_rotate_seen(ks, key_id, ki->version, 0, unknowable, used, mac_input, 32, &ev,
-                                                ki, sec);
+            r = duo_keystore_secret_rotate_seen(ks, key_id, ki->version, 0, unknowable, used, mac_input, 32, &ev, ki,
+                                                sec);
             duo_memzero(unknowable, sizeof unknowable);
             if (r == DUO_E_EXISTS) return replay_reject(ks, ki, key_id, "current", info);
             if (r == DUO_OK) return DUO_OK; /* ki and sec: the key as written */
@@ -839,16 +843,16 @@ static int authenticate(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_
             mac_match m = {mac_input, mac, {0}};
             int found = 0, seen = 0;
             r = duo_keystore_secret_find_retired(ks, &found, key_id, retired_match_cb, &m);
-            if (r == DUO_OK && found)
-                r = duo_keystore_nonce_seen(ks, &seen, key_id, m.secret, mac_input, 32);
+            if (r == DUO_OK && found) r = duo_keystore_nonce_seen(ks, &seen, key_id, m.secret, mac_input, 32);
             duo_memzero(m.secret, sizeof m.secret);
             if (r != DUO_OK) return r;
             if (found && seen) return replay_reject(ks, ki, key_id, "retired", info);
             if (found) {
                 r = key_freeze(ks, key_id, DUO_AUDIT_CLONE,
                                "clone suspected: a new request was authenticated with a retired device secret");
-                DETAIL(info, "a copy of this device was detected (a superseded device secret was used); the key "
-                             "is frozen: enrol again%s",
+                DETAIL(info,
+                       "a copy of this device was detected (a superseded device secret was used); the key "
+                       "is frozen: enrol again%s",
                        r == DUO_OK ? "" : " (freezing failed: contact the operator)");
                 return DUO_E_CLONE_SUSPECTED;
             }
@@ -903,8 +907,11 @@ static int h_enroll_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **r
         goto done;
     }
     pool_entry pe = pool_take(s);
-    duo_p1_enroll_params p = {.ec = s->ec, .rng = NULL, .paillier_bits = s->cfg.paillier_bits,
-                              .paillier = pe.key, .range_precomp = pe.precomp};
+    duo_p1_enroll_params p = {.ec = s->ec,
+                              .rng = NULL,
+                              .paillier_bits = s->cfg.paillier_bits,
+                              .paillier = pe.key,
+                              .range_precomp = pe.precomp};
     if ((r = duo_p1_enroll_new(&en, &p)) != DUO_OK) goto done;
     if ((r = duo_p1_enroll_start(en, &req, &out)) != DUO_OK) goto done;
     if ((r = sess_insert(s, &x, SESS_ENROL, out.key_id, h->info)) != DUO_OK) goto done;
@@ -915,8 +922,8 @@ static int h_enroll_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **r
     snprintf(x->citizen, sizeof x->citizen, "%s", citizen);
     sess_set_sid(s, x, duo_p1_enroll_sid(x->en));
     {
-        duo_audit_event ev = {.kind = DUO_AUDIT_ENROL_START, .key_id = out.key_id, .citizen_id = citizen,
-                              .detail = h->info->peer};
+        duo_audit_event ev = {
+            .kind = DUO_AUDIT_ENROL_START, .key_id = out.key_id, .citizen_id = citizen, .detail = h->info->peer};
         if ((r = duo_keystore_audit_append(h->ks, NULL, &ev)) != DUO_OK) {
             sess_release(s, x, DUO_E_SESSION_FAILED);
             goto done;
@@ -1029,7 +1036,9 @@ static int h_enroll_pdl_open(hctx *h, const uint8_t *in, size_t in_len, uint8_t 
     if ((r = sess_take(h->s, &x, req.sid, SESS_ENROL, h->info)) != DUO_OK) return r;
     r = duo_p1_enroll_pdl_open(x->en, &req, &out);
     if (r == DUO_E_PDL_MISMATCH) {
-        duo_audit_event ev = {.kind = DUO_AUDIT_ATTACK, .key_id = x->key_id, .citizen_id = x->citizen,
+        duo_audit_event ev = {.kind = DUO_AUDIT_ATTACK,
+                              .key_id = x->key_id,
+                              .citizen_id = x->citizen,
                               .detail = "enrolment PDL check failed: inconsistent device values"};
         if (duo_keystore_audit_append(h->ks, NULL, &ev) != DUO_OK) { /* the error below is what matters */
         }
@@ -1124,19 +1133,18 @@ static int h_enroll_confirm(hctx *h, const uint8_t *in, size_t in_len, uint8_t *
                      "repeated confirmation of an active key (reply lost?): accepted, revocation code not shown "
                      "again; %s",
                      h->info->peer);
-            duo_audit_event ev = {.kind = AUDIT_ENROL_REPEAT, .key_id = key_id, .citizen_id = ki.citizen_id,
-                                  .detail = detail};
+            duo_audit_event ev = {
+                .kind = AUDIT_ENROL_REPEAT, .key_id = key_id, .citizen_id = ki.citizen_id, .detail = detail};
             if ((r = duo_keystore_audit_append(h->ks, NULL, &ev)) != DUO_OK) goto out;
             out.revocation_code[0] = '\0';
             break;
         }
-        if ((r = duo__random_code(out.revocation_code, sizeof out.revocation_code, REVOCATION_CODE_BYTES, 4)) !=
-            DUO_OK)
+        if ((r = duo__random_code(out.revocation_code, sizeof out.revocation_code, REVOCATION_CODE_BYTES, 4)) != DUO_OK)
             goto out;
         char detail[160];
         snprintf(detail, sizeof detail, "key active; paillier %u bits; %s", ki.paillier_bits, h->info->peer);
-        duo_audit_event ev = {.kind = DUO_AUDIT_ENROL_DONE, .key_id = key_id, .citizen_id = ki.citizen_id,
-                              .detail = detail};
+        duo_audit_event ev = {
+            .kind = DUO_AUDIT_ENROL_DONE, .key_id = key_id, .citizen_id = ki.citizen_id, .detail = detail};
         r = duo_keystore_enrolment_activate(h->ks, req.sid, (const uint8_t *)out.revocation_code,
                                             strlen(out.revocation_code), &ev);
         if (r == DUO_E_PROTO_STATE) { /* activated meanwhile by a concurrent copy of this request */
@@ -1204,8 +1212,8 @@ out:
 /* Loads, checks final states and authenticates: the common start of every
  * request on an existing key. sec is wiped by the caller. */
 static int key_auth(hctx *h, duo_key_info *ki, duo_key_secrets *sec, const uint8_t key_id[DUO_KEY_ID_BYTES],
-                    const uint8_t mac_input[32], const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32],
-                    int *record_later, int defer) {
+                    const uint8_t mac_input[32], const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32], int *record_later,
+                    int defer) {
     int r = key_load(h->s, h->ks, ki, sec, key_id, h->info);
     if (r != DUO_OK) return r;
     if ((r = final_err(ki, h->info)) != DUO_OK) return r;
@@ -1337,32 +1345,33 @@ typedef struct sign_write {
 static void sign_write_run(void *arg) {
     sign_write *w = arg;
     const session *x = w->x;
-    duo_audit_event reset = {.kind = DUO_AUDIT_PIN_RESET, .key_id = x->key_id, .citizen_id = x->citizen,
+    duo_audit_event reset = {.kind = DUO_AUDIT_PIN_RESET,
+                             .key_id = x->key_id,
+                             .citizen_id = x->citizen,
                              .detail = "correct PIN: failure count reset"};
-    duo_audit_event ev = {.kind = DUO_AUDIT_SIGN, .key_id = x->key_id, .citizen_id = x->citizen,
-                          .detail = w->detail};
+    duo_audit_event ev = {.kind = DUO_AUDIT_SIGN, .key_id = x->key_id, .citizen_id = x->citizen, .detail = w->detail};
     w->r = duo_keystore_sign_commit(w->ks, &w->ki, x->key_id, w->next, &reset, &ev);
 }
 
 /* The message for a refused sign_write. */
 static int sign_write_err(duo_service *s, const sign_write *w, duo_call_info *info) {
     switch (w->r) {
-    case DUO_E_KEY_REVOKED:
-    case DUO_E_KEY_SUSPENDED:
-        kc_forget(s, w->x->key_id);
-        return final_err(&w->ki, info);
-    case DUO_E_KEY_LOCKED:
-        return locked_err(&w->ki, info);
-    case DUO_E_PROTO_STATE:
-        return state_final_err(&w->ki, info);
-    case DUO_E_NOT_FOUND:
-        DETAIL(info, "unknown key id; enrol again");
-        return w->r;
-    case DUO_E_STATE_CORRUPT:
-        DETAIL(info, "the stored key failed its integrity check; contact the operator");
-        return w->r;
-    default:
-        return w->r;
+        case DUO_E_KEY_REVOKED:
+        case DUO_E_KEY_SUSPENDED:
+            kc_forget(s, w->x->key_id);
+            return final_err(&w->ki, info);
+        case DUO_E_KEY_LOCKED:
+            return locked_err(&w->ki, info);
+        case DUO_E_PROTO_STATE:
+            return state_final_err(&w->ki, info);
+        case DUO_E_NOT_FOUND:
+            DETAIL(info, "unknown key id; enrol again");
+            return w->r;
+        case DUO_E_STATE_CORRUPT:
+            DETAIL(info, "the stored key failed its integrity check; contact the operator");
+            return w->r;
+        default:
+            return w->r;
     }
 }
 
@@ -1460,7 +1469,9 @@ static int h_refresh(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, 
     if ((r = duo_rng_bytes(NULL, out.rotate_seed, sizeof out.rotate_seed)) != DUO_OK) goto out;
     if ((r = duo_secret_rotate(next, used, req.device_nonce, out.rotate_seed)) != DUO_OK) goto out;
     for (int attempt = 0; attempt < RETRIES; attempt++) {
-        duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE, .key_id = req.key_id, .citizen_id = ki.citizen_id,
+        duo_audit_event ev = {.kind = DUO_AUDIT_SECRET_ROTATE,
+                              .key_id = req.key_id,
+                              .citizen_id = ki.citizen_id,
                               .detail = "refresh: new pending secret"};
         r = duo_keystore_secret_rotate_seen(h->ks, req.key_id, ki.version, 0, next, record ? used : NULL,
                                             record ? mi : NULL, 32, &ev, NULL, NULL);
@@ -1501,14 +1512,17 @@ static int h_revoke(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, s
     }
     if (req.has_mac) {
         if ((r = duo_wire_mac_input_revoke(mi, &req)) != DUO_OK) goto out;
-        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, 0, h->info)) !=
-            DUO_OK)
+        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, 0, h->info)) != DUO_OK)
             goto out;
-        duo_audit_event ev = {.kind = DUO_AUDIT_REVOKE, .key_id = req.key_id, .citizen_id = ki.citizen_id,
+        duo_audit_event ev = {.kind = DUO_AUDIT_REVOKE,
+                              .key_id = req.key_id,
+                              .citizen_id = ki.citizen_id,
                               .detail = "revoked by the device"};
         r = duo_keystore_key_revoke(h->ks, req.key_id, NULL, 0, "revoked by the device", &ev);
     } else {
-        duo_audit_event ev = {.kind = DUO_AUDIT_REVOKE, .key_id = req.key_id, .citizen_id = ki.citizen_id,
+        duo_audit_event ev = {.kind = DUO_AUDIT_REVOKE,
+                              .key_id = req.key_id,
+                              .citizen_id = ki.citizen_id,
                               .detail = "revoked with the one-time revocation code"};
         r = duo_keystore_key_revoke(h->ks, req.key_id, (const uint8_t *)req.revocation_code,
                                     strlen(req.revocation_code), "revoked with the revocation code", &ev);
@@ -1550,8 +1564,7 @@ static int h_status(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, s
      * there is to tell. */
     if (ki.state != DUO_KEY_REVOKED) {
         if ((r = duo_wire_mac_input_status(mi, &req)) != DUO_OK) goto out;
-        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, 0, h->info)) !=
-            DUO_OK)
+        if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, 0, h->info)) != DUO_OK)
             goto out;
     }
     out.state = (duo_key_state)ki.state;
@@ -1605,8 +1618,7 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
     if (r == DUO_OK) r = method_table[mi].fn(&h, req, req_len, resp, resp_len);
     ks_release(s, h.ks);
     if (r == DUO_E_DECODE || r == DUO_E_BAD_FIELD || r == DUO_E_MSG_TOO_LARGE) {
-        if (!info->detail[0])
-            DETAIL(info, "malformed %s request: %s", method_table[mi].name, duo_strerror(r));
+        if (!info->detail[0]) DETAIL(info, "malformed %s request: %s", method_table[mi].name, duo_strerror(r));
     } else if (r == DUO_E_STORE || r == DUO_E_CONFLICT) {
         fprintf(stderr, "duosign-cloud: %s: store error %s\n", method_table[mi].name, duo_err_name(r));
         if (!info->detail[0]) DETAIL(info, "temporary storage problem; retry");
@@ -1660,7 +1672,7 @@ static void on_maint(uv_timer_t *t) {
      * that did not say so here (a freeze for a clone seen by Refresh or
      * Status, a revocation by the admin CLI in another process). */
     {
-        uint8_t (*ids)[DUO_KEY_ID_BYTES] = NULL;
+        uint8_t(*ids)[DUO_KEY_ID_BYTES] = NULL;
         size_t nid = 0;
         pthread_mutex_lock(&s->kc_mu);
         if (s->kc_n > 0 && (ids = malloc(s->kc_n * sizeof *ids)) != NULL) {

@@ -106,10 +106,18 @@ int duo__lock_policy_parse(duo_lock_policy *p, const char *s, char *err, size_t 
             unsigned long long v = strtoull(q, &end, 10);
             if (end == q || v == 0) goto bad;
             unsigned long long mul = 1;
-            if (*end == 's') end++;
-            else if (*end == 'm') { mul = 60; end++; }
-            else if (*end == 'h') { mul = 3600; end++; }
-            else if (*end == 'd') { mul = 86400; end++; }
+            if (*end == 's')
+                end++;
+            else if (*end == 'm') {
+                mul = 60;
+                end++;
+            } else if (*end == 'h') {
+                mul = 3600;
+                end++;
+            } else if (*end == 'd') {
+                mul = 86400;
+                end++;
+            }
             if (v > 100ULL * 365 * 86400 / mul) goto bad;
             secs = (int64_t)(v * mul);
             q = end;

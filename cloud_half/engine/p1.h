@@ -31,9 +31,9 @@ typedef struct duo_p1_key {
 
 /* Builds a key from stored parts, checking x1*G + Q2 == Q and the primes.
  * Takes ownership of `paillier` on success and on failure. */
-DUO_WARN_UNUSED_RESULT int duo_p1_key_new(duo_p1_key **out, const duo_ec *ec,
-                                          const uint8_t key_id[DUO_KEY_ID_BYTES], const duo_scalar *x1,
-                                          const duo_point *q, const duo_point *q2, duo_paillier_priv *paillier);
+DUO_WARN_UNUSED_RESULT int duo_p1_key_new(duo_p1_key **out, const duo_ec *ec, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                          const duo_scalar *x1, const duo_point *q, const duo_point *q2,
+                                          duo_paillier_priv *paillier);
 /* Wipes and frees (NULL-safe). */
 void duo_p1_key_free(duo_p1_key *key);
 
@@ -42,9 +42,9 @@ typedef struct duo_p1_enroll duo_p1_enroll;
 
 typedef struct duo_p1_enroll_params {
     const duo_ec *ec;
-    const duo_rng *rng;           /* NULL: OpenSSL */
-    unsigned paillier_bits;       /* 2048 or 3072: requests for another size fail */
-    duo_paillier_priv *paillier;  /* from the prime pool; the session takes it
+    const duo_rng *rng;                  /* NULL: OpenSSL */
+    unsigned paillier_bits;              /* 2048 or 3072: requests for another size fail */
+    duo_paillier_priv *paillier;         /* from the prime pool; the session takes it
                                      (also on failure). NULL: generated in round 2 */
     duo_zk_range_precomp *range_precomp; /* optional, made for `paillier` by the
                                      pool (duo_zk_range_precomp_new): ckey's and
@@ -85,8 +85,7 @@ DUO_WARN_UNUSED_RESULT int duo_p1_enroll_take_key(duo_p1_enroll *s, duo_p1_key *
  * duo_p1_enroll_confirm does: sid equal, Q equal, MAC
  * (duo_wire_mac_input_enroll_confirm + duo_mac_check) under that secret.
  * The caller owns *out. The session is spent afterwards (confirm fails). */
-DUO_WARN_UNUSED_RESULT int duo_p1_enroll_take_opened_key(duo_p1_enroll *s, duo_p1_key **out,
-                                                         uint8_t device_secret[32]);
+DUO_WARN_UNUSED_RESULT int duo_p1_enroll_take_opened_key(duo_p1_enroll *s, duo_p1_key **out, uint8_t device_secret[32]);
 
 /* ---- signing (DESIGN 3.3, two rounds) ---- */
 typedef struct duo_p1_sign duo_p1_sign;
@@ -97,8 +96,7 @@ DUO_WARN_UNUSED_RESULT int duo_p1_sign_new(duo_p1_sign **out, const duo_ec *ec, 
 void duo_p1_sign_free(duo_p1_sign *s);
 /* Round 1: stores digest and the commitment to R2; draws k1; answers R1, PoK(k1).
  * The caller has checked the MAC and the key's policy state. */
-DUO_WARN_UNUSED_RESULT int duo_p1_sign_start(duo_p1_sign *s, const duo_sign_start_req *req,
-                                             duo_sign_start_resp *resp);
+DUO_WARN_UNUSED_RESULT int duo_p1_sign_start(duo_p1_sign *s, const duo_sign_start_req *req, duo_sign_start_resp *resp);
 /* Round 2, in this order: consumes the session (a second call fails);
  * sid; PIN proof against Q2 (DUO_E_WRONG_PIN, nothing decrypted); R2 opening
  * and PoK(k2); c3 validity; CRT decryption; s = k1^-1 s' mod q, low-S;

@@ -24,7 +24,7 @@ struct duo_p1_enroll {
     const duo_ec *ec;
     const duo_rng *rng;
     unsigned bits;
-    duo_paillier_priv *paillier; /* SECRET */
+    duo_paillier_priv *paillier;   /* SECRET */
     duo_zk_range_precomp *precomp; /* SECRET, optional, single use */
     uint8_t key_id[DUO_KEY_ID_BYTES];
     uint8_t sid[DUO_SID_BYTES];
@@ -305,8 +305,7 @@ int duo_p1_enroll_key_share(duo_p1_enroll *s, const duo_enroll_key_share_req *re
     resp->proof_mod.len = modlen;
     off += modlen;
     if (s->precomp != NULL) {
-        r = duo_zk_range_prove_precomp(s->ec, s->paillier, &cbind, ckey, x, rr, s->rng, s->precomp, buf + off,
-                                       rglen);
+        r = duo_zk_range_prove_precomp(s->ec, s->paillier, &cbind, ckey, x, rr, s->rng, s->precomp, buf + off, rglen);
         duo_zk_range_precomp_free(s->precomp); /* spent */
         s->precomp = NULL;
     } else {

@@ -147,9 +147,7 @@ static int trailer_key_ok(const char *k) {
     if (strncmp(k, "grpc-", 5) == 0) return 0; /* reserved */
     for (size_t i = 0; i < n; i++) {
         char ch = k[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
-              ch == '.'))
-            return 0;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.')) return 0;
     }
     return 1;
 }
@@ -225,8 +223,8 @@ static void arm(duo_server *s, unsigned cq_idx, int method) {
     if (method < 0)
         e = grpc_server_request_call(s->server, &c->call, &c->details, &c->md, cq, cq, &c->t_new);
     else
-        e = grpc_server_request_registered_call(s->server, s->mhandles[method], &c->call,
-                                                &c->deadline, &c->md, &c->req, cq, cq, &c->t_new);
+        e = grpc_server_request_registered_call(s->server, s->mhandles[method], &c->call, &c->deadline, &c->md, &c->req,
+                                                cq, cq, &c->t_new);
     if (e != GRPC_CALL_OK) {
         fprintf(stderr, "duosign-cloud: request call failed: %s\n", grpc_call_error_to_string(e));
         ctx_free(c);
@@ -237,8 +235,7 @@ static void arm(duo_server *s, unsigned cq_idx, int method) {
 
 /* Final batch. Takes ownership of resp (may be NULL). duo_err != 0 adds the
  * "duo-error" trailer. The context must not be touched after this returns. */
-static void finish(call_ctx *c, grpc_status_code code, const char *detail, grpc_byte_buffer *resp,
-                   int duo_err) {
+static void finish(call_ctx *c, grpc_status_code code, const char *detail, grpc_byte_buffer *resp, int duo_err) {
     duo_server *s = c->srv;
     grpc_op ops[4];
     memset(ops, 0, sizeof ops);
@@ -361,8 +358,7 @@ static void handle_health(call_ctx *c) {
         return;
     }
     Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-    int known = hr->service == NULL || hr->service[0] == '\0' ||
-                strcmp(hr->service, s->service->name) == 0;
+    int known = hr->service == NULL || hr->service[0] == '\0' || strcmp(hr->service, s->service->name) == 0;
     grpc__health__v1__health_check_request__free_unpacked(hr, NULL);
     if (!known) {
         finish(c, GRPC_STATUS_NOT_FOUND, "unknown service name", NULL, DUO_E_NOT_FOUND);
@@ -382,7 +378,8 @@ static void handle_health(call_ctx *c) {
 static void run_call(call_ctx *c) {
     duo_server *s = c->srv;
     if (duo_call_info_expired(&c->info)) {
-        finish_error(c, DUO_E_TIMEOUT, "deadline exceeded before the request was handled; retry with a longer deadline");
+        finish_error(c, DUO_E_TIMEOUT,
+                     "deadline exceeded before the request was handled; retry with a longer deadline");
         return;
     }
     duo_server_handler_fn fn = s->handlers[c->method];
@@ -492,62 +489,62 @@ static void dispatch(duo_server *s, grpc_event ev) {
     tag_t *t = ev.tag;
     call_ctx *c = t->ctx;
     switch (t->kind) {
-    case EV_SHUTDOWN:
-        pthread_mutex_lock(&s->mu);
-        s->shutdown_done = 1;
-        pthread_cond_broadcast(&s->cv);
-        pthread_mutex_unlock(&s->mu);
-        return;
-    case EV_NEW:
-        if (!ev.success) { /* server shutting down: the request was never filled */
-            ctx_free(c);
+        case EV_SHUTDOWN:
+            pthread_mutex_lock(&s->mu);
+            s->shutdown_done = 1;
+            pthread_cond_broadcast(&s->cv);
+            pthread_mutex_unlock(&s->mu);
+            return;
+        case EV_NEW:
+            if (!ev.success) { /* server shutting down: the request was never filled */
+                ctx_free(c);
+                return;
+            }
+            ctx_accept(c);
+            arm(s, c->cq_idx, c->method); /* re-arm first */
+            c->info.method = s->paths[c->method];
+            fill_peer(c);
+            if (c->method == s->health_idx) {
+                handle_health(c);
+                return;
+            }
+            if (ctx_is_past_deadline(c)) {
+                finish_error(c, DUO_E_TIMEOUT, "deadline exceeded before the request was handled");
+                return;
+            }
+            if (!s->handlers[c->method]) {
+                finish(c, GRPC_STATUS_UNIMPLEMENTED, "method not implemented by this server", NULL, 0);
+                return;
+            }
+            start_early_close(c);
+            if (enqueue(s, c) != DUO_OK)
+                finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "server busy; retry later", NULL, DUO_E_UNAVAILABLE);
+            return;
+        case EV_GENERIC_NEW: {
+            if (!ev.success) {
+                ctx_free(c);
+                return;
+            }
+            ctx_accept(c);
+            arm(s, c->cq_idx, -1);
+            char *m = grpc_slice_to_c_string(c->details.method);
+            char msg[256];
+            snprintf(msg, sizeof msg, "unknown method %.200s", m ? m : "?");
+            gpr_free(m);
+            finish(c, GRPC_STATUS_UNIMPLEMENTED, msg, NULL, 0);
             return;
         }
-        ctx_accept(c);
-        arm(s, c->cq_idx, c->method); /* re-arm first */
-        c->info.method = s->paths[c->method];
-        fill_peer(c);
-        if (c->method == s->health_idx) {
-            handle_health(c);
+        case EV_CLOSE:
+            if (c->cancelled) {
+                atomic_store(&c->cancel_seen, 1);
+                atomic_fetch_add(&s->st_cancelled, 1);
+            }
+            ctx_unref(c);
             return;
-        }
-        if (ctx_is_past_deadline(c)) {
-            finish_error(c, DUO_E_TIMEOUT, "deadline exceeded before the request was handled");
+        case EV_FINISH:
+            if (!c->early_close && c->cancelled) atomic_fetch_add(&s->st_cancelled, 1);
+            ctx_unref(c);
             return;
-        }
-        if (!s->handlers[c->method]) {
-            finish(c, GRPC_STATUS_UNIMPLEMENTED, "method not implemented by this server", NULL, 0);
-            return;
-        }
-        start_early_close(c);
-        if (enqueue(s, c) != DUO_OK)
-            finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "server busy; retry later", NULL, DUO_E_UNAVAILABLE);
-        return;
-    case EV_GENERIC_NEW: {
-        if (!ev.success) {
-            ctx_free(c);
-            return;
-        }
-        ctx_accept(c);
-        arm(s, c->cq_idx, -1);
-        char *m = grpc_slice_to_c_string(c->details.method);
-        char msg[256];
-        snprintf(msg, sizeof msg, "unknown method %.200s", m ? m : "?");
-        gpr_free(m);
-        finish(c, GRPC_STATUS_UNIMPLEMENTED, msg, NULL, 0);
-        return;
-    }
-    case EV_CLOSE:
-        if (c->cancelled) {
-            atomic_store(&c->cancel_seen, 1);
-            atomic_fetch_add(&s->st_cancelled, 1);
-        }
-        ctx_unref(c);
-        return;
-    case EV_FINISH:
-        if (!c->early_close && c->cancelled) atomic_fetch_add(&s->st_cancelled, 1);
-        ctx_unref(c);
-        return;
     }
 }
 
@@ -659,8 +656,8 @@ int duo_server_start(duo_server **out, char *err, size_t err_cap, const duo_serv
     s->paths[s->health_idx] = strdup(HEALTH_PATH);
     if (!s->paths[s->health_idx]) goto nomem;
     for (size_t i = 0; i < s->n_paths; i++) {
-        s->mhandles[i] = grpc_server_register_method(s->server, s->paths[i], NULL,
-                                                     GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        s->mhandles[i] =
+            grpc_server_register_method(s->server, s->paths[i], NULL, GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
         if (!s->mhandles[i]) {
             set_err(err, err_cap, "server: cannot register method %s (duplicate?)", s->paths[i]);
             goto fail_unstarted;
@@ -679,8 +676,7 @@ int duo_server_start(duo_server **out, char *err, size_t err_cap, const duo_serv
         creds = grpc_insecure_server_credentials_create();
     } else {
         grpc_ssl_pem_key_cert_pair kp = {cfg->tls_key_pem, cfg->tls_cert_pem};
-        creds = grpc_ssl_server_credentials_create_ex(NULL, &kp, 1, GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
-                                                      NULL);
+        creds = grpc_ssl_server_credentials_create_ex(NULL, &kp, 1, GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
     }
     if (!creds) {
         set_err(err, err_cap, "server: cannot build TLS credentials from the certificate and key");
@@ -689,8 +685,7 @@ int duo_server_start(duo_server **out, char *err, size_t err_cap, const duo_serv
     s->port = grpc_server_add_http2_port(s->server, cfg->listen, creds);
     grpc_server_credentials_release(creds);
     if (s->port == 0) {
-        set_err(err, err_cap,
-                "cannot listen on %s: address in use, not local, or malformed (expected ADDR:PORT)",
+        set_err(err, err_cap, "cannot listen on %s: address in use, not local, or malformed (expected ADDR:PORT)",
                 cfg->listen);
         goto fail_unstarted_cqs;
     }

@@ -66,23 +66,22 @@ typedef struct duo_call_info {
  * call). On DUO_OK, *resp is a malloc'ed response the server sends, wipes and
  * frees (*resp may be NULL when *resp_len is 0: an empty message). On
  * failure, return the DUO_E_* code; *resp is ignored (and freed if set). */
-typedef int (*duo_server_handler_fn)(void *app, int method_index, const uint8_t *req,
-                                     size_t req_len, uint8_t **resp, size_t *resp_len,
-                                     duo_call_info *info);
+typedef int (*duo_server_handler_fn)(void *app, int method_index, const uint8_t *req, size_t req_len, uint8_t **resp,
+                                     size_t *resp_len, duo_call_info *info);
 
 typedef struct duo_server_config {
-    const char *listen;                         /* "ADDR:PORT"; port 0 = ephemeral */
-    int insecure;                               /* 1: plaintext (no TLS) */
-    const char *tls_cert_pem;                   /* server certificate chain (PEM) */
-    const char *tls_key_pem;                    /* server private key (PEM) */
-    const ProtobufCServiceDescriptor *service;  /* methods to register */
-    const duo_server_handler_fn *handlers;      /* service->n_methods entries (NULL: UNIMPLEMENTED) */
-    void *app;                                  /* passed to every handler */
-    unsigned cq_count;                          /* completion queues (0: 2) */
-    unsigned cq_threads;                        /* polling threads per CQ (0: 2) */
-    unsigned workers;                           /* handler threads (0: 4) */
-    size_t max_message;                         /* 0: DUO_SERVER_MAX_MSG_DEFAULT */
-    unsigned max_queue;                         /* queued calls before RESOURCE_EXHAUSTED (0: 1024) */
+    const char *listen;                        /* "ADDR:PORT"; port 0 = ephemeral */
+    int insecure;                              /* 1: plaintext (no TLS) */
+    const char *tls_cert_pem;                  /* server certificate chain (PEM) */
+    const char *tls_key_pem;                   /* server private key (PEM) */
+    const ProtobufCServiceDescriptor *service; /* methods to register */
+    const duo_server_handler_fn *handlers;     /* service->n_methods entries (NULL: UNIMPLEMENTED) */
+    void *app;                                 /* passed to every handler */
+    unsigned cq_count;                         /* completion queues (0: 2) */
+    unsigned cq_threads;                       /* polling threads per CQ (0: 2) */
+    unsigned workers;                          /* handler threads (0: 4) */
+    size_t max_message;                        /* 0: DUO_SERVER_MAX_MSG_DEFAULT */
+    unsigned max_queue;                        /* queued calls before RESOURCE_EXHAUSTED (0: 1024) */
 } duo_server_config;
 
 /* Creates, binds and starts the server (grpc_init is called here).
@@ -90,8 +89,7 @@ typedef struct duo_server_config {
  *          bind the address or bad TLS material); DUO_E_NOMEM; DUO_E_INTERNAL.
  * Out: *out (free with duo_server_free after duo_server_shutdown); err/err_cap
  *      an actionable message on failure (may be NULL). */
-DUO_WARN_UNUSED_RESULT int duo_server_start(duo_server **out, char *err, size_t err_cap,
-                                            const duo_server_config *cfg);
+DUO_WARN_UNUSED_RESULT int duo_server_start(duo_server **out, char *err, size_t err_cap, const duo_server_config *cfg);
 
 /* The bound port (useful with port 0). */
 int duo_server_port(const duo_server *srv);
@@ -120,11 +118,9 @@ int duo_call_info_expired(const duo_call_info *info);
 /* Milliseconds left before the deadline (INT64_MAX without a deadline, 0 if past). */
 int64_t duo_call_info_remaining_ms(const duo_call_info *info);
 /* Formats info->detail (printf-style). */
-void duo_call_info_set_detail(duo_call_info *info, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void duo_call_info_set_detail(duo_call_info *info, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Adds a trailing metadata entry. Returns DUO_OK or DUO_E_INVALID_ARG (full,
  * too long, or an illegal key/value). */
-DUO_WARN_UNUSED_RESULT int duo_call_info_add_trailer(duo_call_info *info, const char *key,
-                                                     const char *value);
+DUO_WARN_UNUSED_RESULT int duo_call_info_add_trailer(duo_call_info *info, const char *key, const char *value);
 
 #endif

@@ -29,8 +29,8 @@
 #include "duosign/errors.h"
 
 #define DUO_AUDIT_HASH_LEN 32
-#define DUO_AUDIT_KIND_MAX 32      /* bytes, without the NUL */
-#define DUO_AUDIT_CITIZEN_MAX 64   /* = DUO_CITIZEN_ID_MAX */
+#define DUO_AUDIT_KIND_MAX 32    /* bytes, without the NUL */
+#define DUO_AUDIT_CITIZEN_MAX 64 /* = DUO_CITIZEN_ID_MAX */
 #define DUO_AUDIT_DETAIL_MAX 1024
 
 /* Suggested kinds (free text is allowed: [a-z_.] up to DUO_AUDIT_KIND_MAX). */
@@ -76,15 +76,13 @@ DUO_WARN_UNUSED_RESULT int duo_audit_event_check(const duo_audit_event *ev);
 
 /* Computes the chain hash of e from every field except e->hash.
  * Returns: DUO_OK; DUO_E_INVALID_ARG; DUO_E_INTERNAL. */
-DUO_WARN_UNUSED_RESULT int duo_audit_entry_hash(uint8_t out[DUO_AUDIT_HASH_LEN],
-                                                const duo_audit_entry *e);
+DUO_WARN_UNUSED_RESULT int duo_audit_entry_hash(uint8_t out[DUO_AUDIT_HASH_LEN], const duo_audit_entry *e);
 
 /* Fills e (seq, time, fields, prev_hash, hash) for appending ev after a chain
  * whose last hash is prev (32 zero bytes for the first entry).
  * Returns: DUO_OK; DUO_E_INVALID_ARG; DUO_E_INTERNAL. */
 DUO_WARN_UNUSED_RESULT int duo_audit_entry_make(duo_audit_entry *e, uint64_t seq, int64_t time,
-                                                const duo_audit_event *ev,
-                                                const uint8_t prev[DUO_AUDIT_HASH_LEN]);
+                                                const duo_audit_event *ev, const uint8_t prev[DUO_AUDIT_HASH_LEN]);
 
 /* Streaming chain verifier, independent of the storage backend: feed entries
  * in seq order, then finish with the stored head. */
@@ -100,8 +98,7 @@ void duo_audit_verifier_init(duo_audit_verifier *v);
  * expected next entry: a gap (deleted entry: bad_seq = the missing seq), a
  * prev_hash that does not match, or a hash that does not match its contents.
  * Once failed, stays failed. */
-DUO_WARN_UNUSED_RESULT int duo_audit_verifier_feed(duo_audit_verifier *v,
-                                                   const duo_audit_entry *e);
+DUO_WARN_UNUSED_RESULT int duo_audit_verifier_feed(duo_audit_verifier *v, const duo_audit_entry *e);
 /* Compares the walk with the stored head (count and last hash).
  * Returns: DUO_OK, or DUO_E_STATE_CORRUPT with v->bad_seq = the first seq that
  * is missing (truncated tail) or does not match the head. */

@@ -27,8 +27,7 @@ struct duo_keystore {
     duo_keystore_config cfg;
 };
 
-static const char *const state_names[] = {NULL,        "pending", "active",
-                                          "locked",    "suspended", "revoked"};
+static const char *const state_names[] = {NULL, "pending", "active", "locked", "suspended", "revoked"};
 
 const char *duo_key_state_name(int state) {
     if (state < DUO_KEY_PENDING || state > DUO_KEY_REVOKED) return "unknown";
@@ -78,8 +77,7 @@ int duo_keystore_new(duo_keystore **out, const duo_keystore_backend *be, const d
     return DUO_OK;
 }
 
-int duo_keystore_open_sqlite(duo_keystore **out, const char *path, const duo_kek *kek,
-                             const duo_keystore_config *cfg) {
+int duo_keystore_open_sqlite(duo_keystore **out, const char *path, const duo_kek *kek, const duo_keystore_config *cfg) {
     duo_keystore_backend be;
     duo_keystore_config def;
     int r;
@@ -100,20 +98,18 @@ void duo_keystore_free(duo_keystore *ks) {
 
 /* ------------------------------------------------------------ sealing */
 
-static int seal_col(const duo_keystore *ks, duo_sealed_col *c, const uint8_t *key_id,
-                    const char *col, uint64_t version, const uint8_t *pt, size_t pt_len) {
-    return duo_seal_encrypt(&ks->kek, c->data, sizeof c->data, &c->len, key_id, DUO_KEY_ID_LEN,
-                            col, version, pt, pt_len, ks->cfg.rng);
+static int seal_col(const duo_keystore *ks, duo_sealed_col *c, const uint8_t *key_id, const char *col, uint64_t version,
+                    const uint8_t *pt, size_t pt_len) {
+    return duo_seal_encrypt(&ks->kek, c->data, sizeof c->data, &c->len, key_id, DUO_KEY_ID_LEN, col, version, pt,
+                            pt_len, ks->cfg.rng);
 }
 
 /* Opens c into out, which must then hold exactly want bytes (or 1..want if
  * exact is 0). */
-static int open_col(const duo_keystore *ks, uint8_t *out, size_t cap, size_t *got,
-                    const uint8_t *key_id, const char *col, uint64_t version,
-                    const duo_sealed_col *c, size_t want, int exact) {
+static int open_col(const duo_keystore *ks, uint8_t *out, size_t cap, size_t *got, const uint8_t *key_id,
+                    const char *col, uint64_t version, const duo_sealed_col *c, size_t want, int exact) {
     size_t n = 0;
-    int r = duo_seal_decrypt(&ks->kek, out, cap, &n, key_id, DUO_KEY_ID_LEN, col, version,
-                             c->data, c->len);
+    int r = duo_seal_decrypt(&ks->kek, out, cap, &n, key_id, DUO_KEY_ID_LEN, col, version, c->data, c->len);
     if (r == DUO_E_BUFFER_TOO_SMALL) r = DUO_E_STATE_CORRUPT;
     if (r != DUO_OK) return r;
     if ((exact && n != want) || n == 0 || n > want) {
@@ -124,42 +120,36 @@ static int open_col(const duo_keystore *ks, uint8_t *out, size_t cap, size_t *go
     return DUO_OK;
 }
 
-static int seal_all(const duo_keystore *ks, duo_key_sealed *s, const uint8_t *key_id,
-                    uint64_t version, const duo_key_secrets *sec) {
+static int seal_all(const duo_keystore *ks, duo_key_sealed *s, const uint8_t *key_id, uint64_t version,
+                    const duo_key_secrets *sec) {
     int r;
     memset(s, 0, sizeof *s);
     if ((r = seal_col(ks, &s->x1, key_id, COL_X1, version, sec->x1, sizeof sec->x1)) != DUO_OK ||
         (r = seal_col(ks, &s->p, key_id, COL_P, version, sec->p, sec->p_len)) != DUO_OK ||
         (r = seal_col(ks, &s->q, key_id, COL_Q, version, sec->q, sec->q_len)) != DUO_OK ||
-        (r = seal_col(ks, &s->current, key_id, COL_CUR, version, sec->current,
-                      sizeof sec->current)) != DUO_OK)
+        (r = seal_col(ks, &s->current, key_id, COL_CUR, version, sec->current, sizeof sec->current)) != DUO_OK)
         return r;
     if (sec->has_pending &&
-        (r = seal_col(ks, &s->pending, key_id, COL_PEND, version, sec->pending,
-                      sizeof sec->pending)) != DUO_OK)
+        (r = seal_col(ks, &s->pending, key_id, COL_PEND, version, sec->pending, sizeof sec->pending)) != DUO_OK)
         return r;
     return DUO_OK;
 }
 
-static int open_all(const duo_keystore *ks, duo_key_secrets *sec, const duo_key_info *info,
-                    const duo_key_sealed *s) {
+static int open_all(const duo_keystore *ks, duo_key_secrets *sec, const duo_key_info *info, const duo_key_sealed *s) {
     int r;
     const uint8_t *id = info->key_id;
     uint64_t v = info->secret_version;
     memset(sec, 0, sizeof *sec);
     if (info->state == DUO_KEY_REVOKED) return DUO_OK; /* secrets destroyed */
-    if ((r = open_col(ks, sec->x1, sizeof sec->x1, NULL, id, COL_X1, v, &s->x1, DUO_KEY_X1_LEN,
-                      1)) != DUO_OK ||
-        (r = open_col(ks, sec->p, sizeof sec->p, &sec->p_len, id, COL_P, v, &s->p,
-                      DUO_KEY_PRIME_MAX, 0)) != DUO_OK ||
-        (r = open_col(ks, sec->q, sizeof sec->q, &sec->q_len, id, COL_Q, v, &s->q,
-                      DUO_KEY_PRIME_MAX, 0)) != DUO_OK ||
-        (r = open_col(ks, sec->current, sizeof sec->current, NULL, id, COL_CUR, v, &s->current,
-                      DUO_DEVICE_SECRET_LEN, 1)) != DUO_OK)
+    if ((r = open_col(ks, sec->x1, sizeof sec->x1, NULL, id, COL_X1, v, &s->x1, DUO_KEY_X1_LEN, 1)) != DUO_OK ||
+        (r = open_col(ks, sec->p, sizeof sec->p, &sec->p_len, id, COL_P, v, &s->p, DUO_KEY_PRIME_MAX, 0)) != DUO_OK ||
+        (r = open_col(ks, sec->q, sizeof sec->q, &sec->q_len, id, COL_Q, v, &s->q, DUO_KEY_PRIME_MAX, 0)) != DUO_OK ||
+        (r = open_col(ks, sec->current, sizeof sec->current, NULL, id, COL_CUR, v, &s->current, DUO_DEVICE_SECRET_LEN,
+                      1)) != DUO_OK)
         goto out;
     if (info->has_pending_secret) {
-        if ((r = open_col(ks, sec->pending, sizeof sec->pending, NULL, id, COL_PEND, v,
-                          &s->pending, DUO_DEVICE_SECRET_LEN, 1)) != DUO_OK)
+        if ((r = open_col(ks, sec->pending, sizeof sec->pending, NULL, id, COL_PEND, v, &s->pending,
+                          DUO_DEVICE_SECRET_LEN, 1)) != DUO_OK)
             goto out;
         sec->has_pending = 1;
     }
@@ -177,14 +167,13 @@ static int citizen_ok(const char *c) {
     return n > 0 && n <= DUO_CITIZEN_ID_MAX;
 }
 
-int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info,
-                                    const duo_key_secrets *sec, const duo_audit_event *ev) {
+int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info, const duo_key_secrets *sec,
+                                    const duo_audit_event *ev) {
     duo_key_info k;
     duo_key_sealed s;
     int r;
-    if (ks == NULL || info == NULL || sec == NULL || !citizen_ok(info->citizen_id) ||
-        sec->p_len == 0 || sec->p_len > DUO_KEY_PRIME_MAX || sec->q_len == 0 ||
-        sec->q_len > DUO_KEY_PRIME_MAX || sec->has_pending)
+    if (ks == NULL || info == NULL || sec == NULL || !citizen_ok(info->citizen_id) || sec->p_len == 0 ||
+        sec->p_len > DUO_KEY_PRIME_MAX || sec->q_len == 0 || sec->q_len > DUO_KEY_PRIME_MAX || sec->has_pending)
         return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     memset(&k, 0, sizeof k);
@@ -204,17 +193,15 @@ int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info,
 
 static int hash_secret_input(uint8_t out[32], const uint8_t *in, size_t len);
 
-int duo_keystore_key_insert_enrolment(duo_keystore *ks, const duo_key_info *info,
-                                      const duo_key_secrets *sec, const uint8_t sid[32],
-                                      const uint8_t *token, size_t token_len,
+int duo_keystore_key_insert_enrolment(duo_keystore *ks, const duo_key_info *info, const duo_key_secrets *sec,
+                                      const uint8_t sid[32], const uint8_t *token, size_t token_len,
                                       const duo_audit_event *ev) {
     duo_key_info k;
     duo_key_sealed s;
     uint8_t th[32];
     int r;
-    if (ks == NULL || info == NULL || sec == NULL || sid == NULL || !citizen_ok(info->citizen_id) ||
-        sec->p_len == 0 || sec->p_len > DUO_KEY_PRIME_MAX || sec->q_len == 0 ||
-        sec->q_len > DUO_KEY_PRIME_MAX || sec->has_pending)
+    if (ks == NULL || info == NULL || sec == NULL || sid == NULL || !citizen_ok(info->citizen_id) || sec->p_len == 0 ||
+        sec->p_len > DUO_KEY_PRIME_MAX || sec->q_len == 0 || sec->q_len > DUO_KEY_PRIME_MAX || sec->has_pending)
         return DUO_E_INVALID_ARG;
     if (ks->be.ops->enrol_insert == NULL) return DUO_E_UNSUPPORTED;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
@@ -269,14 +256,12 @@ int duo_keystore_key_get(duo_keystore *ks, duo_key_info *info, duo_key_secrets *
     if (ks == NULL || info == NULL || key_id == NULL) return DUO_E_INVALID_ARG;
     if (sec == NULL) return ks->be.ops->key_get(ks->be.impl, info, NULL, key_id);
     if ((s = calloc(1, sizeof *s)) == NULL) return DUO_E_NOMEM;
-    if ((r = ks->be.ops->key_get(ks->be.impl, info, s, key_id)) == DUO_OK)
-        r = open_all(ks, sec, info, s);
+    if ((r = ks->be.ops->key_get(ks->be.impl, info, s, key_id)) == DUO_OK) r = open_all(ks, sec, info, s);
     free(s); /* sealed bytes are not secret */
     return r;
 }
 
-int duo_keystore_key_list(duo_keystore *ks, const char *citizen_id, duo_key_info_cb cb,
-                          void *data) {
+int duo_keystore_key_list(duo_keystore *ks, const char *citizen_id, duo_key_info_cb cb, void *data) {
     if (ks == NULL || cb == NULL) return DUO_E_INVALID_ARG;
     return ks->be.ops->key_list(ks->be.impl, citizen_id, cb, data);
 }
@@ -286,9 +271,8 @@ static int hash_secret_input(uint8_t out[32], const uint8_t *in, size_t len) {
     return duo_store_sha256(out, in, len);
 }
 
-int duo_keystore_key_activate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
-                              const uint8_t *token, size_t token_len,
-                              const uint8_t *revocation_code, size_t revocation_code_len,
+int duo_keystore_key_activate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN], const uint8_t *token,
+                              size_t token_len, const uint8_t *revocation_code, size_t revocation_code_len,
                               const duo_audit_event *ev) {
     uint8_t th[32], rh[32];
     int r;
@@ -304,21 +288,17 @@ out:
     return r;
 }
 
-int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
-                                   uint64_t expect_version, const duo_key_policy *pol,
-                                   const duo_audit_event *ev) {
+int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN], uint64_t expect_version,
+                                   const duo_key_policy *pol, const duo_audit_event *ev) {
     int r;
-    if (ks == NULL || key_id == NULL || pol == NULL || pol->state < DUO_KEY_PENDING ||
-        pol->state > DUO_KEY_REVOKED ||
+    if (ks == NULL || key_id == NULL || pol == NULL || pol->state < DUO_KEY_PENDING || pol->state > DUO_KEY_REVOKED ||
         (pol->reason != NULL && strlen(pol->reason) > DUO_REASON_MAX))
         return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
-    return ks->be.ops->key_update_policy(ks->be.impl, key_id, expect_version, pol, ev,
-                                         ks_now(ks));
+    return ks->be.ops->key_update_policy(ks->be.impl, key_id, expect_version, pol, ev, ks_now(ks));
 }
 
-static int seen_hashes(duo_seen_nonce *n, const uint8_t *secret, const uint8_t *nonce,
-                       size_t nonce_len) {
+static int seen_hashes(duo_seen_nonce *n, const uint8_t *secret, const uint8_t *nonce, size_t nonce_len) {
     int r;
     if (secret == NULL || nonce == NULL || nonce_len == 0) return DUO_E_INVALID_ARG;
     if ((r = duo_store_sha256(n->secret_hash, secret, DUO_DEVICE_SECRET_LEN)) != DUO_OK) return r;
@@ -326,8 +306,8 @@ static int seen_hashes(duo_seen_nonce *n, const uint8_t *secret, const uint8_t *
 }
 
 int duo_keystore_nonce_record(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
-                              const uint8_t secret[DUO_DEVICE_SECRET_LEN], const uint8_t *nonce,
-                              size_t nonce_len, const duo_audit_event *ev) {
+                              const uint8_t secret[DUO_DEVICE_SECRET_LEN], const uint8_t *nonce, size_t nonce_len,
+                              const duo_audit_event *ev) {
     duo_seen_nonce n;
     int r;
     if (ks == NULL || key_id == NULL) return DUO_E_INVALID_ARG;
@@ -343,8 +323,7 @@ int duo_keystore_commit_mode(duo_keystore *ks, int mode) {
 }
 
 int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, const uint8_t key_id[DUO_KEY_ID_LEN],
-                            const uint8_t secret[DUO_DEVICE_SECRET_LEN], const uint8_t *nonce,
-                            size_t nonce_len) {
+                            const uint8_t secret[DUO_DEVICE_SECRET_LEN], const uint8_t *nonce, size_t nonce_len) {
     duo_seen_nonce n;
     int r;
     if (seen != NULL) *seen = 0;
@@ -353,25 +332,23 @@ int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, const uint8_t key_id[DU
     return ks->be.ops->nonce_seen(ks->be.impl, seen, key_id, &n);
 }
 
-int duo_keystore_secret_rotate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
-                               uint64_t expect_version, int promote, const uint8_t *next,
-                               const duo_audit_event *ev) {
-    return duo_keystore_secret_rotate_seen(ks, key_id, expect_version, promote, next, NULL, NULL, 0,
-                                           ev, NULL, NULL);
+int duo_keystore_secret_rotate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN], uint64_t expect_version,
+                               int promote, const uint8_t *next, const duo_audit_event *ev) {
+    return duo_keystore_secret_rotate_seen(ks, key_id, expect_version, promote, next, NULL, NULL, 0, ev, NULL, NULL);
 }
 
 /* A rotation to plan from the row read in the write transaction. */
 typedef struct rotate_plan {
     const duo_keystore *ks;
     const uint8_t *key_id;
-    int check_version;     /* 1: the row must still be at expect_version */
+    int check_version; /* 1: the row must still be at expect_version */
     uint64_t expect_version;
-    int promote;           /* pending -> current */
-    const uint8_t *next;   /* the new pending, or NULL */
-    int sign;              /* duo_keystore_sign_commit's state rules */
+    int promote;         /* pending -> current */
+    const uint8_t *next; /* the new pending, or NULL */
+    int sign;            /* duo_keystore_sign_commit's state rules */
     int64_t now;
     const duo_audit_event *reset_ev, *ev;
-    duo_key_secrets *sec;  /* SECRET scratch: the secrets as written */
+    duo_key_secrets *sec; /* SECRET scratch: the secrets as written */
 } rotate_plan;
 
 /* Retires one secret: record n (its AAD version) of the key's retired list. */
@@ -380,8 +357,7 @@ static int plan_retire(const rotate_plan *p, duo_key_rotation *rot, const uint8_
     int r;
     rec->n = rot->info.retired_count + rot->n_retire + 1;
     if ((r = duo_store_sha256(rec->hash, secret, DUO_DEVICE_SECRET_LEN)) != DUO_OK ||
-        (r = seal_col(p->ks, &rec->sealed, p->key_id, COL_RETIRED, rec->n, secret,
-                      DUO_DEVICE_SECRET_LEN)) != DUO_OK)
+        (r = seal_col(p->ks, &rec->sealed, p->key_id, COL_RETIRED, rec->n, secret, DUO_DEVICE_SECRET_LEN)) != DUO_OK)
         return r;
     rot->n_retire++;
     return DUO_OK;
@@ -433,8 +409,7 @@ static int plan_rotation(void *data, duo_key_rotation *rot) {
 }
 
 /* The row as key_rotate wrote it. */
-static void rotated_info(duo_key_info *out, const duo_key_rotation *rot, const duo_key_secrets *sec,
-                         int64_t now) {
+static void rotated_info(duo_key_info *out, const duo_key_rotation *rot, const duo_key_secrets *sec, int64_t now) {
     *out = rot->info;
     out->state = rot->state;
     out->pin_failures = rot->pin_failures;
@@ -449,8 +424,8 @@ static void rotated_info(duo_key_info *out, const duo_key_rotation *rot, const d
 /* Runs plan p (p->sec and p->now are set here) in one key_rotate. On
  * success info_out / sec_out (each may be NULL) get the key as written; on
  * failure info_read (may be NULL) gets the row as read (zero if none was). */
-static int run_rotation(duo_keystore *ks, rotate_plan *p, const duo_seen_nonce *seen,
-                        duo_key_info *info_out, duo_key_secrets *sec_out, duo_key_info *info_read) {
+static int run_rotation(duo_keystore *ks, rotate_plan *p, const duo_seen_nonce *seen, duo_key_info *info_out,
+                        duo_key_secrets *sec_out, duo_key_info *info_read) {
     duo_key_rotation *rot = calloc(1, sizeof *rot);
     duo_key_secrets *sec = duo_secure_malloc(sizeof *sec);
     int r = DUO_E_NOMEM;
@@ -459,8 +434,10 @@ static int run_rotation(duo_keystore *ks, rotate_plan *p, const duo_seen_nonce *
         p->sec = sec;
         p->now = ks_now(ks);
         r = ks->be.ops->key_rotate(ks->be.impl, p->key_id, rot, plan_rotation, p, seen, p->now);
-        if (r == DUO_OK && info_out != NULL) rotated_info(info_out, rot, sec, p->now);
-        else if (r != DUO_OK && info_read != NULL) *info_read = rot->info;
+        if (r == DUO_OK && info_out != NULL)
+            rotated_info(info_out, rot, sec, p->now);
+        else if (r != DUO_OK && info_read != NULL)
+            *info_read = rot->info;
         if (r == DUO_OK && sec_out != NULL) *sec_out = *sec;
     }
     if (sec != NULL) {
@@ -471,11 +448,10 @@ static int run_rotation(duo_keystore *ks, rotate_plan *p, const duo_seen_nonce *
     return r;
 }
 
-int duo_keystore_secret_rotate_seen(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
-                                    uint64_t expect_version, int promote, const uint8_t *next,
-                                    const uint8_t *seen_secret, const uint8_t *nonce,
-                                    size_t nonce_len, const duo_audit_event *ev,
-                                    duo_key_info *info_out, duo_key_secrets *sec_out) {
+int duo_keystore_secret_rotate_seen(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN], uint64_t expect_version,
+                                    int promote, const uint8_t *next, const uint8_t *seen_secret, const uint8_t *nonce,
+                                    size_t nonce_len, const duo_audit_event *ev, duo_key_info *info_out,
+                                    duo_key_secrets *sec_out) {
     duo_seen_nonce seen;
     int has_seen = seen_secret != NULL || nonce != NULL;
     int r;
@@ -483,8 +459,13 @@ int duo_keystore_secret_rotate_seen(duo_keystore *ks, const uint8_t key_id[DUO_K
     if (ks == NULL || key_id == NULL || (!promote && next == NULL)) return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     if (has_seen && (r = seen_hashes(&seen, seen_secret, nonce, nonce_len)) != DUO_OK) return r;
-    rotate_plan p = {.ks = ks, .key_id = key_id, .check_version = 1, .expect_version = expect_version,
-                     .promote = promote, .next = next, .ev = ev};
+    rotate_plan p = {.ks = ks,
+                     .key_id = key_id,
+                     .check_version = 1,
+                     .expect_version = expect_version,
+                     .promote = promote,
+                     .next = next,
+                     .ev = ev};
     return run_rotation(ks, &p, has_seen ? &seen : NULL, info_out, sec_out, NULL);
 }
 
@@ -513,8 +494,8 @@ struct find_ctx {
 static int find_cb(void *data, const duo_retired_rec *rec) {
     struct find_ctx *f = data;
     uint8_t secret[DUO_DEVICE_SECRET_LEN];
-    int r = open_col(f->ks, secret, sizeof secret, NULL, f->key_id, COL_RETIRED, rec->n,
-                     &rec->sealed, DUO_DEVICE_SECRET_LEN, 1);
+    int r = open_col(f->ks, secret, sizeof secret, NULL, f->key_id, COL_RETIRED, rec->n, &rec->sealed,
+                     DUO_DEVICE_SECRET_LEN, 1);
     if (r != DUO_OK) {
         f->err = r;
         return 1;
@@ -524,9 +505,9 @@ static int find_cb(void *data, const duo_retired_rec *rec) {
     return f->found;
 }
 
-int duo_keystore_secret_find_retired(
-    duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_LEN],
-    int (*match)(void *data, const uint8_t secret[DUO_DEVICE_SECRET_LEN]), void *data) {
+int duo_keystore_secret_find_retired(duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_LEN],
+                                     int (*match)(void *data, const uint8_t secret[DUO_DEVICE_SECRET_LEN]),
+                                     void *data) {
     struct find_ctx f;
     int r;
     if (found != NULL) *found = 0;
@@ -554,8 +535,7 @@ static int hash_cb(void *data, const duo_retired_rec *rec) {
     return 0; /* walk them all: no early exit on secret-derived data */
 }
 
-int duo_keystore_secret_is_retired(duo_keystore *ks, int *found,
-                                   const uint8_t key_id[DUO_KEY_ID_LEN],
+int duo_keystore_secret_is_retired(duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_LEN],
                                    const uint8_t secret[DUO_DEVICE_SECRET_LEN]) {
     struct hash_ctx c;
     int r;
@@ -569,27 +549,23 @@ int duo_keystore_secret_is_retired(duo_keystore *ks, int *found,
     return r;
 }
 
-int duo_keystore_key_revoke(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
-                            const uint8_t *revocation_code, size_t revocation_code_len,
-                            const char *reason, const duo_audit_event *ev) {
+int duo_keystore_key_revoke(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN], const uint8_t *revocation_code,
+                            size_t revocation_code_len, const char *reason, const duo_audit_event *ev) {
     uint8_t h[32];
     int r;
-    if (ks == NULL || key_id == NULL || (reason != NULL && strlen(reason) > DUO_REASON_MAX))
-        return DUO_E_INVALID_ARG;
+    if (ks == NULL || key_id == NULL || (reason != NULL && strlen(reason) > DUO_REASON_MAX)) return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     if (revocation_code != NULL) {
-        if (revocation_code_len == 0 || revocation_code_len > DUO_TOKEN_MAX)
-            return DUO_E_UNAUTHENTICATED;
+        if (revocation_code_len == 0 || revocation_code_len > DUO_TOKEN_MAX) return DUO_E_UNAUTHENTICATED;
         if ((r = duo_store_sha256(h, revocation_code, revocation_code_len)) != DUO_OK) return r;
     }
-    r = ks->be.ops->key_revoke(ks->be.impl, key_id, revocation_code != NULL ? h : NULL,
-                               reason != NULL ? reason : "", ev, ks_now(ks));
+    r = ks->be.ops->key_revoke(ks->be.impl, key_id, revocation_code != NULL ? h : NULL, reason != NULL ? reason : "",
+                               ev, ks_now(ks));
     duo_memzero(h, sizeof h);
     return r;
 }
 
-int duo_keystore_purge_pending(duo_keystore *ks, size_t *n_purged, int64_t max_age,
-                               const duo_audit_event *ev) {
+int duo_keystore_purge_pending(duo_keystore *ks, size_t *n_purged, int64_t max_age, const duo_audit_event *ev) {
     int r;
     int64_t now;
     if (n_purged != NULL) *n_purged = 0;
@@ -601,13 +577,12 @@ int duo_keystore_purge_pending(duo_keystore *ks, size_t *n_purged, int64_t max_a
 
 /* ------------------------------------------------------------ tokens */
 
-int duo_keystore_token_insert(duo_keystore *ks, const uint8_t *token, size_t token_len,
-                              const char *citizen_id, int64_t ttl, const duo_audit_event *ev) {
+int duo_keystore_token_insert(duo_keystore *ks, const uint8_t *token, size_t token_len, const char *citizen_id,
+                              int64_t ttl, const duo_audit_event *ev) {
     uint8_t h[32];
     int r;
     int64_t now;
-    if (ks == NULL || !citizen_ok(citizen_id) || ttl <= 0 || token_len < 16)
-        return DUO_E_INVALID_ARG;
+    if (ks == NULL || !citizen_ok(citizen_id) || ttl <= 0 || token_len < 16) return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     if ((r = hash_secret_input(h, token, token_len)) != DUO_OK) return r;
     now = ks_now(ks);
@@ -616,8 +591,8 @@ int duo_keystore_token_insert(duo_keystore *ks, const uint8_t *token, size_t tok
     return r;
 }
 
-int duo_keystore_token_check(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MAX + 1],
-                             const uint8_t *token, size_t token_len) {
+int duo_keystore_token_check(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MAX + 1], const uint8_t *token,
+                             size_t token_len) {
     uint8_t h[32];
     int r;
     if (citizen_id != NULL) citizen_id[0] = '\0';
@@ -629,9 +604,8 @@ int duo_keystore_token_check(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MA
     return r;
 }
 
-int duo_keystore_token_consume(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MAX + 1],
-                               const uint8_t *token, size_t token_len,
-                               const duo_audit_event *ev) {
+int duo_keystore_token_consume(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MAX + 1], const uint8_t *token,
+                               size_t token_len, const duo_audit_event *ev) {
     uint8_t h[32];
     int r;
     if (citizen_id != NULL) citizen_id[0] = '\0';
@@ -657,8 +631,7 @@ int duo_keystore_audit_append(duo_keystore *ks, uint64_t *seq, const duo_audit_e
     return r;
 }
 
-int duo_keystore_audit_list(duo_keystore *ks, uint64_t from_seq, duo_audit_entry_cb cb,
-                            void *data) {
+int duo_keystore_audit_list(duo_keystore *ks, uint64_t from_seq, duo_audit_entry_cb cb, void *data) {
     if (ks == NULL || cb == NULL) return DUO_E_INVALID_ARG;
     return ks->be.ops->audit_list(ks->be.impl, from_seq, cb, data);
 }
@@ -668,8 +641,7 @@ static int verify_cb(void *data, const duo_audit_entry *e) {
     return duo_audit_verifier_feed(v, e) == DUO_OK ? 0 : 1;
 }
 
-int duo_keystore_audit_verify(duo_keystore *ks, uint64_t *bad_seq, uint64_t *count,
-                              uint8_t head[DUO_AUDIT_HASH_LEN]) {
+int duo_keystore_audit_verify(duo_keystore *ks, uint64_t *bad_seq, uint64_t *count, uint8_t head[DUO_AUDIT_HASH_LEN]) {
     duo_audit_verifier v;
     uint64_t hc = 0;
     uint8_t hh[DUO_AUDIT_HASH_LEN];

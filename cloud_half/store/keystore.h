@@ -68,13 +68,13 @@ int duo_key_state_from_name(const char *name);
 typedef struct duo_key_info {
     uint8_t key_id[DUO_KEY_ID_LEN];
     char citizen_id[DUO_CITIZEN_ID_MAX + 1];
-    int state; /* duo_key_state */
+    int state;                      /* duo_key_state */
     int64_t created_at, updated_at; /* unix seconds */
     uint32_t paillier_bits;
-    uint8_t q[DUO_KEY_POINT_LEN];  /* the joint public key Q */
-    uint8_t q2[DUO_KEY_POINT_LEN]; /* the device's share Q2 (checks the PIN proof) */
-    uint32_t pin_failures;         /* consecutive */
-    int64_t locked_until;          /* unix seconds; 0 = not locked */
+    uint8_t q[DUO_KEY_POINT_LEN];    /* the joint public key Q */
+    uint8_t q2[DUO_KEY_POINT_LEN];   /* the device's share Q2 (checks the PIN proof) */
+    uint32_t pin_failures;           /* consecutive */
+    int64_t locked_until;            /* unix seconds; 0 = not locked */
     char reason[DUO_REASON_MAX + 1]; /* suspension or revocation reason, or "" */
     int has_pending_secret;
     int has_revocation_code;
@@ -149,11 +149,11 @@ typedef struct duo_key_rotation {
     duo_key_info info;
     duo_key_sealed sealed;
     /* Out (the plan): what is written. */
-    duo_key_sealed next;         /* every secret column, sealed under next_secret_version */
+    duo_key_sealed next; /* every secret column, sealed under next_secret_version */
     uint64_t next_secret_version;
-    duo_retired_rec retire[2];   /* n_retire of them */
+    duo_retired_rec retire[2]; /* n_retire of them */
     size_t n_retire;
-    int state;                   /* policy fields, written as given */
+    int state; /* policy fields, written as given */
     uint32_t pin_failures;
     int64_t locked_until;
     const duo_audit_event *events[2]; /* appended in order; NULL entries skipped */
@@ -166,18 +166,15 @@ typedef int (*duo_key_rotate_fn)(void *data, duo_key_rotation *rot);
  * Backends check state rules and expect_version inside the transaction. */
 typedef struct duo_keystore_backend_ops {
     void (*close)(void *impl);
-    int (*key_insert)(void *impl, const duo_key_info *info, const duo_key_sealed *sealed,
-                      const duo_audit_event *ev, int64_t now);
+    int (*key_insert)(void *impl, const duo_key_info *info, const duo_key_sealed *sealed, const duo_audit_event *ev,
+                      int64_t now);
     /* sealed may be NULL (public fields only). */
-    int (*key_get)(void *impl, duo_key_info *info, duo_key_sealed *sealed,
-                   const uint8_t key_id[DUO_KEY_ID_LEN]);
+    int (*key_get)(void *impl, duo_key_info *info, duo_key_sealed *sealed, const uint8_t key_id[DUO_KEY_ID_LEN]);
     int (*key_list)(void *impl, const char *citizen_id, duo_key_info_cb cb, void *data);
-    int (*key_activate)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN],
-                        const uint8_t token_hash[32], const uint8_t revocation_hash[32],
-                        const duo_audit_event *ev, int64_t now);
-    int (*key_update_policy)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN],
-                             uint64_t expect_version, const duo_key_policy *pol,
-                             const duo_audit_event *ev, int64_t now);
+    int (*key_activate)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], const uint8_t token_hash[32],
+                        const uint8_t revocation_hash[32], const duo_audit_event *ev, int64_t now);
+    int (*key_update_policy)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], uint64_t expect_version,
+                             const duo_key_policy *pol, const duo_audit_event *ev, int64_t now);
     /* One write transaction on one read of the key row: reads the row with
      * its sealed columns into rot->info / rot->sealed (a revoked or suspended
      * key is refused first), lets plan fill the rest of rot (an error from
@@ -185,22 +182,17 @@ typedef struct duo_keystore_backend_ops {
      * the policy fields (version + 1), the retired records, seen (may be
      * NULL; a nonce already recorded under that secret fails the whole write
      * with DUO_E_EXISTS) and plan's audit events, in that order. */
-    int (*key_rotate)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], duo_key_rotation *rot,
-                      duo_key_rotate_fn plan, void *plan_data, const duo_seen_nonce *seen,
-                      int64_t now);
-    int (*key_revoke)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN],
-                      const uint8_t *code_hash, const char *reason, const duo_audit_event *ev,
-                      int64_t now);
-    int (*purge_pending)(void *impl, size_t *n_purged, int64_t created_before,
+    int (*key_rotate)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], duo_key_rotation *rot, duo_key_rotate_fn plan,
+                      void *plan_data, const duo_seen_nonce *seen, int64_t now);
+    int (*key_revoke)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], const uint8_t *code_hash, const char *reason,
+                      const duo_audit_event *ev, int64_t now);
+    int (*purge_pending)(void *impl, size_t *n_purged, int64_t created_before, const duo_audit_event *ev, int64_t now);
+    int (*retired_list)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], duo_retired_cb cb, void *data);
+    int (*token_insert)(void *impl, const uint8_t token_hash[32], const char *citizen_id, int64_t expires_at,
+                        const duo_audit_event *ev, int64_t now);
+    int (*token_check)(void *impl, char citizen_id[DUO_CITIZEN_ID_MAX + 1], const uint8_t token_hash[32], int64_t now);
+    int (*token_consume)(void *impl, char citizen_id[DUO_CITIZEN_ID_MAX + 1], const uint8_t token_hash[32],
                          const duo_audit_event *ev, int64_t now);
-    int (*retired_list)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], duo_retired_cb cb,
-                        void *data);
-    int (*token_insert)(void *impl, const uint8_t token_hash[32], const char *citizen_id,
-                        int64_t expires_at, const duo_audit_event *ev, int64_t now);
-    int (*token_check)(void *impl, char citizen_id[DUO_CITIZEN_ID_MAX + 1],
-                       const uint8_t token_hash[32], int64_t now);
-    int (*token_consume)(void *impl, char citizen_id[DUO_CITIZEN_ID_MAX + 1],
-                         const uint8_t token_hash[32], const duo_audit_event *ev, int64_t now);
     int (*audit_append)(void *impl, uint64_t *seq, const duo_audit_event *ev, int64_t now);
     int (*audit_list)(void *impl, uint64_t from_seq, duo_audit_entry_cb cb, void *data);
     int (*audit_head)(void *impl, uint64_t *count, uint8_t head[DUO_AUDIT_HASH_LEN]);
@@ -209,12 +201,10 @@ typedef struct duo_keystore_backend_ops {
     int (*read_snapshot)(void *impl, int begin);
     /* Like key_insert, plus the enrolment record (sid, key id, token hash) in
      * the same transaction. */
-    int (*enrol_insert)(void *impl, const duo_key_info *info, const duo_key_sealed *sealed,
-                        const uint8_t sid[32], const uint8_t token_hash[32],
-                        const duo_audit_event *ev, int64_t now);
+    int (*enrol_insert)(void *impl, const duo_key_info *info, const duo_key_sealed *sealed, const uint8_t sid[32],
+                        const uint8_t token_hash[32], const duo_audit_event *ev, int64_t now);
     /* The key id and token hash recorded for an enrolment sid (DUO_E_NOT_FOUND). */
-    int (*enrol_get)(void *impl, uint8_t key_id[DUO_KEY_ID_LEN], uint8_t token_hash[32],
-                     const uint8_t sid[32]);
+    int (*enrol_get)(void *impl, uint8_t key_id[DUO_KEY_ID_LEN], uint8_t token_hash[32], const uint8_t sid[32]);
     /* Seen device nonces (schema v3). nonce_record: one transaction (with ev if
      * non-NULL); DUO_E_EXISTS if already recorded (nothing written); keeps at
      * most DUO_SEEN_NONCES_PER_SECRET per (key, secret); does not change the
@@ -222,8 +212,7 @@ typedef struct duo_keystore_backend_ops {
      * nonce_seen: *seen = 1 if recorded. */
     int (*nonce_record)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], const duo_seen_nonce *n,
                         const duo_audit_event *ev, int64_t now);
-    int (*nonce_seen)(void *impl, int *seen, const uint8_t key_id[DUO_KEY_ID_LEN],
-                      const duo_seen_nonce *n);
+    int (*nonce_seen)(void *impl, int *seen, const uint8_t key_id[DUO_KEY_ID_LEN], const duo_seen_nonce *n);
     /* Optional (NULL: every commit is durable). durable == 0: this
      * connection's next commits may be lost by a power failure or OS crash
      * until the next durable commit (a process crash loses nothing);
@@ -241,7 +230,7 @@ typedef struct duo_keystore_backend {
 typedef struct duo_keystore duo_keystore;
 
 typedef struct duo_keystore_config {
-    const duo_rng *rng;                /* NULL: duo_rng_default() */
+    const duo_rng *rng;                 /* NULL: duo_rng_default() */
     int64_t (*clock)(void *clock_data); /* NULL: time(NULL) */
     void *clock_data;
     int busy_timeout_ms; /* SQLite: wait this long for a lock; 0: 5000 */
@@ -263,13 +252,12 @@ typedef struct duo_keystore_config {
  *          a newer version); DUO_E_NOMEM; DUO_E_INVALID_ARG.
  * Out:  *out, freed with duo_keystore_free.
  * In:   kek is copied (secret); cfg may be NULL. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_open_sqlite(duo_keystore **out, const char *path,
-                                                    const duo_kek *kek,
+DUO_WARN_UNUSED_RESULT int duo_keystore_open_sqlite(duo_keystore **out, const char *path, const duo_kek *kek,
                                                     const duo_keystore_config *cfg);
 
 /* Wraps any backend. Takes ownership of be->impl (closed even on failure). */
-DUO_WARN_UNUSED_RESULT int duo_keystore_new(duo_keystore **out, const duo_keystore_backend *be,
-                                            const duo_kek *kek, const duo_keystore_config *cfg);
+DUO_WARN_UNUSED_RESULT int duo_keystore_new(duo_keystore **out, const duo_keystore_backend *be, const duo_kek *kek,
+                                            const duo_keystore_config *cfg);
 
 /* Closes the backend, wipes the KEK copy. NULL is a no-op. */
 void duo_keystore_free(duo_keystore *ks);
@@ -281,10 +269,8 @@ DUO_WARN_UNUSED_RESULT int duo_store_sha256(uint8_t out[32], const uint8_t *in, 
  * device secret). Reads from info: key_id, citizen_id, paillier_bits, q, q2;
  * from sec: x1, p/p_len, q/q_len, current (the first device secret).
  * Returns: DUO_OK; DUO_E_EXISTS (key id taken); DUO_E_INVALID_ARG; DUO_E_STORE. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_key_insert_pending(duo_keystore *ks,
-                                                           const duo_key_info *info,
-                                                           const duo_key_secrets *sec,
-                                                           const duo_audit_event *ev);
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info,
+                                                           const duo_key_secrets *sec, const duo_audit_event *ev);
 
 /* Enrolment records (schema v2): written when enrolment round 4 succeeds so
  * that the confirmation can be checked from the database alone (after a
@@ -294,37 +280,32 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_key_insert_pending(duo_keystore *ks,
  * the same transaction, the record sid -> key id, SHA-256(token). The record
  * lives as long as the key row (deleted with a purged pending key).
  * Returns: as duo_keystore_key_insert_pending (DUO_E_EXISTS also for a taken sid). */
-DUO_WARN_UNUSED_RESULT int duo_keystore_key_insert_enrolment(duo_keystore *ks,
-                                                             const duo_key_info *info,
-                                                             const duo_key_secrets *sec,
-                                                             const uint8_t sid[32],
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_insert_enrolment(duo_keystore *ks, const duo_key_info *info,
+                                                             const duo_key_secrets *sec, const uint8_t sid[32],
                                                              const uint8_t *token, size_t token_len,
                                                              const duo_audit_event *ev);
 
 /* The key id recorded for an enrolment sid.
  * Returns: DUO_OK; DUO_E_NOT_FOUND; DUO_E_STORE. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_enrolment_key(duo_keystore *ks,
-                                                      uint8_t key_id[DUO_KEY_ID_LEN],
+DUO_WARN_UNUSED_RESULT int duo_keystore_enrolment_key(duo_keystore *ks, uint8_t key_id[DUO_KEY_ID_LEN],
                                                       const uint8_t sid[32]);
 
 /* duo_keystore_key_activate for the key and token recorded for sid.
  * Returns: as duo_keystore_key_activate. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_enrolment_activate(duo_keystore *ks, const uint8_t sid[32],
-                                                           const uint8_t *revocation_code,
-                                                           size_t revocation_code_len,
+                                                           const uint8_t *revocation_code, size_t revocation_code_len,
                                                            const duo_audit_event *ev);
 
 /* Reads a key. sec may be NULL (nothing secret is opened then).
  * Returns: DUO_OK; DUO_E_NOT_FOUND; DUO_E_STATE_CORRUPT (a sealed column fails
  *          to open: edited, swapped, wrong KEK); DUO_E_STORE.
  * Out:  info; sec (SECRET; wiped on failure). For a revoked key sec is all zero. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_key_get(duo_keystore *ks, duo_key_info *info,
-                                                duo_key_secrets *sec,
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_get(duo_keystore *ks, duo_key_info *info, duo_key_secrets *sec,
                                                 const uint8_t key_id[DUO_KEY_ID_LEN]);
 
 /* Lists keys (all, or one citizen's if citizen_id is non-NULL), by created_at. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_key_list(duo_keystore *ks, const char *citizen_id,
-                                                 duo_key_info_cb cb, void *data);
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_list(duo_keystore *ks, const char *citizen_id, duo_key_info_cb cb,
+                                                 void *data);
 
 /* Atomically: consumes the enrolment token (it must be unused, unexpired and
  * issued to the key's citizen), moves the key pending -> active, stores the
@@ -332,11 +313,9 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_key_list(duo_keystore *ks, const char *c
  * Returns: DUO_OK; DUO_E_NOT_FOUND; DUO_E_PROTO_STATE (key not pending);
  *          DUO_E_TOKEN_INVALID (unknown, used, other citizen);
  *          DUO_E_TOKEN_EXPIRED; DUO_E_STORE. Nothing changes on failure. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_key_activate(duo_keystore *ks,
-                                                     const uint8_t key_id[DUO_KEY_ID_LEN],
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_activate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
                                                      const uint8_t *token, size_t token_len,
-                                                     const uint8_t *revocation_code,
-                                                     size_t revocation_code_len,
+                                                     const uint8_t *revocation_code, size_t revocation_code_len,
                                                      const duo_audit_event *ev);
 
 /* Atomically writes state, pin_failures, locked_until (and reason if non-NULL)
@@ -346,10 +325,8 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_key_activate(duo_keystore *ks,
  * Returns: DUO_OK; DUO_E_CONFLICT (version moved on: re-read and retry);
  *          DUO_E_KEY_REVOKED / DUO_E_KEY_SUSPENDED (final state);
  *          DUO_E_NOT_FOUND; DUO_E_INVALID_ARG; DUO_E_STORE. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_key_update_policy(duo_keystore *ks,
-                                                          const uint8_t key_id[DUO_KEY_ID_LEN],
-                                                          uint64_t expect_version,
-                                                          const duo_key_policy *pol,
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                          uint64_t expect_version, const duo_key_policy *pol,
                                                           const duo_audit_event *ev);
 
 /* Rotates the device secrets in one transaction (DESIGN 3.5):
@@ -360,10 +337,8 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_key_update_policy(duo_keystore *ks,
  * Returns: DUO_OK; DUO_E_CONFLICT; DUO_E_PROTO_STATE (promote without pending);
  *          DUO_E_KEY_REVOKED / DUO_E_KEY_SUSPENDED; DUO_E_NOT_FOUND;
  *          DUO_E_STATE_CORRUPT; DUO_E_STORE. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate(duo_keystore *ks,
-                                                      const uint8_t key_id[DUO_KEY_ID_LEN],
-                                                      uint64_t expect_version, int promote,
-                                                      const uint8_t *next,
+DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                      uint64_t expect_version, int promote, const uint8_t *next,
                                                       const duo_audit_event *ev);
 
 /* duo_keystore_secret_rotate that also records, in the same transaction, that
@@ -373,10 +348,11 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate(duo_keystore *ks,
  * caller need not read the row again. See the seen-nonce functions below.
  * Returns: as duo_keystore_secret_rotate; DUO_E_EXISTS if that nonce was
  *          already recorded under that secret (a replay: nothing written). */
-DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate_seen(
-    duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN], uint64_t expect_version, int promote,
-    const uint8_t *next, const uint8_t *seen_secret, const uint8_t *nonce, size_t nonce_len,
-    const duo_audit_event *ev, duo_key_info *info_out, duo_key_secrets *sec_out);
+DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate_seen(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                           uint64_t expect_version, int promote, const uint8_t *next,
+                                                           const uint8_t *seen_secret, const uint8_t *nonce,
+                                                           size_t nonce_len, const duo_audit_event *ev,
+                                                           duo_key_info *info_out, duo_key_secrets *sec_out);
 
 /* The write that releases a signature (DESIGN 3.3-3.5), one transaction on
  * one read of the key row: refuses a key that is revoked, suspended, pending
@@ -392,8 +368,7 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate_seen(
 DUO_WARN_UNUSED_RESULT int duo_keystore_sign_commit(duo_keystore *ks, duo_key_info *info,
                                                     const uint8_t key_id[DUO_KEY_ID_LEN],
                                                     const uint8_t next[DUO_DEVICE_SECRET_LEN],
-                                                    const duo_audit_event *reset_ev,
-                                                    const duo_audit_event *ev);
+                                                    const duo_audit_event *reset_ev, const duo_audit_event *ev);
 
 /* Seen device nonces (schema v3; DESIGN 3.5, docs/SECURITY.md 3.2). A request
  * MAC'd under a retired device secret is either a clone (a new request) or a
@@ -407,11 +382,9 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_sign_commit(duo_keystore *ks, duo_key_in
  * be NULL). Does not bump the key's version.
  * Returns: DUO_OK; DUO_E_EXISTS (already recorded: a replay; nothing written);
  *          DUO_E_KEY_REVOKED; DUO_E_NOT_FOUND; DUO_E_STORE. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_record(duo_keystore *ks,
-                                                     const uint8_t key_id[DUO_KEY_ID_LEN],
-                                                     const uint8_t secret[DUO_DEVICE_SECRET_LEN],
-                                                     const uint8_t *nonce, size_t nonce_len,
-                                                     const duo_audit_event *ev);
+DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_record(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                     const uint8_t secret[DUO_DEVICE_SECRET_LEN], const uint8_t *nonce,
+                                                     size_t nonce_len, const duo_audit_event *ev);
 
 /* Durability of this store connection's following writes. DUO_COMMIT_DURABLE
  * (the default): a write is on disk when it returns. DUO_COMMIT_DEFERRED: it
@@ -427,23 +400,22 @@ enum { DUO_COMMIT_DEFERRED = 0, DUO_COMMIT_DURABLE = 1 };
 DUO_WARN_UNUSED_RESULT int duo_keystore_commit_mode(duo_keystore *ks, int mode);
 
 /* *seen = 1 if the nonce was recorded under that secret for the key. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_seen(duo_keystore *ks, int *seen,
-                                                   const uint8_t key_id[DUO_KEY_ID_LEN],
-                                                   const uint8_t secret[DUO_DEVICE_SECRET_LEN],
-                                                   const uint8_t *nonce, size_t nonce_len);
+DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                   const uint8_t secret[DUO_DEVICE_SECRET_LEN], const uint8_t *nonce,
+                                                   size_t nonce_len);
 
 /* Calls match(data, secret) for each retired device secret of the key, newest
  * first (the secret is SECRET and wiped after the call), until match returns
  * nonzero. *found = 1 if one matched.
  * Returns: DUO_OK; DUO_E_STATE_CORRUPT; DUO_E_STORE. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_secret_find_retired(
-    duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_LEN],
-    int (*match)(void *data, const uint8_t secret[DUO_DEVICE_SECRET_LEN]), void *data);
+DUO_WARN_UNUSED_RESULT int
+duo_keystore_secret_find_retired(duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_LEN],
+                                 int (*match)(void *data, const uint8_t secret[DUO_DEVICE_SECRET_LEN]), void *data);
 
 /* *found = 1 if SHA-256(secret) equals the hash of a retired secret of the key. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_secret_is_retired(
-    duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_LEN],
-    const uint8_t secret[DUO_DEVICE_SECRET_LEN]);
+DUO_WARN_UNUSED_RESULT int duo_keystore_secret_is_retired(duo_keystore *ks, int *found,
+                                                          const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                          const uint8_t secret[DUO_DEVICE_SECRET_LEN]);
 
 /* Revokes a key and destroys its secret columns, in one transaction with ev.
  * With revocation_code (non-NULL): it must match the stored one-time code,
@@ -451,53 +423,44 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_secret_is_retired(
  * authenticated them).
  * Returns: DUO_OK; DUO_E_KEY_REVOKED (already); DUO_E_UNAUTHENTICATED (wrong or
  *          no code); DUO_E_NOT_FOUND; DUO_E_STORE. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_key_revoke(duo_keystore *ks,
-                                                   const uint8_t key_id[DUO_KEY_ID_LEN],
-                                                   const uint8_t *revocation_code,
-                                                   size_t revocation_code_len,
-                                                   const char *reason,
-                                                   const duo_audit_event *ev);
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_revoke(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+                                                   const uint8_t *revocation_code, size_t revocation_code_len,
+                                                   const char *reason, const duo_audit_event *ev);
 
 /* Deletes pending keys created more than max_age seconds ago (abandoned
  * enrolments). ev, if given, is appended once when at least one was deleted. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_purge_pending(duo_keystore *ks, size_t *n_purged,
-                                                      int64_t max_age,
+DUO_WARN_UNUSED_RESULT int duo_keystore_purge_pending(duo_keystore *ks, size_t *n_purged, int64_t max_age,
                                                       const duo_audit_event *ev);
 
 /* Stores an enrolment token (only its SHA-256) for citizen_id, valid for ttl
  * seconds. token is generated by the caller (>= 16 random bytes).
  * Returns: DUO_OK; DUO_E_EXISTS; DUO_E_INVALID_ARG; DUO_E_STORE. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_token_insert(duo_keystore *ks, const uint8_t *token,
-                                                     size_t token_len, const char *citizen_id,
-                                                     int64_t ttl, const duo_audit_event *ev);
+DUO_WARN_UNUSED_RESULT int duo_keystore_token_insert(duo_keystore *ks, const uint8_t *token, size_t token_len,
+                                                     const char *citizen_id, int64_t ttl, const duo_audit_event *ev);
 
 /* Checks a token without consuming it. Out: citizen_id it was issued to.
  * Returns: DUO_OK; DUO_E_TOKEN_INVALID (unknown or used); DUO_E_TOKEN_EXPIRED. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_token_check(duo_keystore *ks,
-                                                    char citizen_id[DUO_CITIZEN_ID_MAX + 1],
+DUO_WARN_UNUSED_RESULT int duo_keystore_token_check(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MAX + 1],
                                                     const uint8_t *token, size_t token_len);
 
 /* Consumes a token: atomic, exactly one caller among concurrent ones (any
  * connection, any process) gets DUO_OK. Errors as duo_keystore_token_check. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_token_consume(duo_keystore *ks,
-                                                      char citizen_id[DUO_CITIZEN_ID_MAX + 1],
+DUO_WARN_UNUSED_RESULT int duo_keystore_token_consume(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MAX + 1],
                                                       const uint8_t *token, size_t token_len,
                                                       const duo_audit_event *ev);
 
 /* Appends one audit entry in its own transaction. seq may be NULL. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_audit_append(duo_keystore *ks, uint64_t *seq,
-                                                     const duo_audit_event *ev);
+DUO_WARN_UNUSED_RESULT int duo_keystore_audit_append(duo_keystore *ks, uint64_t *seq, const duo_audit_event *ev);
 
 /* Calls cb for every entry with seq >= from_seq, in order. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_audit_list(duo_keystore *ks, uint64_t from_seq,
-                                                   duo_audit_entry_cb cb, void *data);
+DUO_WARN_UNUSED_RESULT int duo_keystore_audit_list(duo_keystore *ks, uint64_t from_seq, duo_audit_entry_cb cb,
+                                                   void *data);
 
 /* Walks the whole chain and checks it against the head record.
  * Returns: DUO_OK (*count = entries, head = last hash); DUO_E_STATE_CORRUPT with
  *          *bad_seq = first bad seq (edited, deleted, reordered, truncated);
  *          DUO_E_STORE. bad_seq, count and head may be NULL. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_audit_verify(duo_keystore *ks, uint64_t *bad_seq,
-                                                     uint64_t *count,
+DUO_WARN_UNUSED_RESULT int duo_keystore_audit_verify(duo_keystore *ks, uint64_t *bad_seq, uint64_t *count,
                                                      uint8_t head[DUO_AUDIT_HASH_LEN]);
 
 #endif

@@ -65,29 +65,27 @@ static const char schema_v1[] =
 /* v2: the enrolment record written when round 4 succeeds, so a confirmation
  * can be checked (and repeated) from the database alone, also after a
  * restart: the enrolment sid, the key it created and the token it consumes. */
-static const char schema_v1_to_v2[] =
-    "CREATE TABLE IF NOT EXISTS enrolments("
-    " sid BLOB PRIMARY KEY NOT NULL CHECK(length(sid) = 32),"
-    " key_id BLOB NOT NULL UNIQUE REFERENCES keys(key_id) ON DELETE CASCADE,"
-    " token_hash BLOB NOT NULL CHECK(length(token_hash) = 32));"
-    "PRAGMA user_version = 2;";
+static const char schema_v1_to_v2[] = "CREATE TABLE IF NOT EXISTS enrolments("
+                                      " sid BLOB PRIMARY KEY NOT NULL CHECK(length(sid) = 32),"
+                                      " key_id BLOB NOT NULL UNIQUE REFERENCES keys(key_id) ON DELETE CASCADE,"
+                                      " token_hash BLOB NOT NULL CHECK(length(token_hash) = 32));"
+                                      "PRAGMA user_version = 2;";
 
 /* v3: the device nonces accepted under each device secret (hashes), so a
  * replayed old request is told apart from a clone (DESIGN 3.5, SECURITY 3.2).
  * Bounded per secret by the writer; deleted with the key's retired secrets. */
-static const char schema_v2_to_v3[] =
-    "CREATE TABLE IF NOT EXISTS seen_nonces("
-    " key_id BLOB NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,"
-    " secret_hash BLOB NOT NULL CHECK(length(secret_hash) = 32),"
-    " nonce_hash BLOB NOT NULL CHECK(length(nonce_hash) = 32),"
-    " seen_at INTEGER NOT NULL,"
-    " PRIMARY KEY(key_id, secret_hash, nonce_hash));"
-    "PRAGMA user_version = 3;";
+static const char schema_v2_to_v3[] = "CREATE TABLE IF NOT EXISTS seen_nonces("
+                                      " key_id BLOB NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,"
+                                      " secret_hash BLOB NOT NULL CHECK(length(secret_hash) = 32),"
+                                      " nonce_hash BLOB NOT NULL CHECK(length(nonce_hash) = 32),"
+                                      " seen_at INTEGER NOT NULL,"
+                                      " PRIMARY KEY(key_id, secret_hash, nonce_hash));"
+                                      "PRAGMA user_version = 3;";
 
-#define KEY_COLS                                                                            \
+#define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
-    " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"   \
-    " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"               \
+    " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"    \
+    " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"                \
     " secret_cur_sealed, secret_pend_sealed"
 
 enum {
@@ -129,19 +127,16 @@ static const char *const sql_text[S_COUNT] = {
     [S_BEGIN_READ] = "BEGIN DEFERRED",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    [S_KEY_INSERT] =
-        "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
-        " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
-        " secret_version, retired_count, pin_failures, locked_until, reason,"
-        " revocation_hash, version)"
-        " VALUES(?1, ?2, 'pending', ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, 0, 0, 0,"
-        " '', NULL, 1)",
+    [S_KEY_INSERT] = "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
+                     " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
+                     " secret_version, retired_count, pin_failures, locked_until, reason,"
+                     " revocation_hash, version)"
+                     " VALUES(?1, ?2, 'pending', ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, 0, 0, 0,"
+                     " '', NULL, 1)",
     [S_KEY_GET] = "SELECT " KEY_COLS " FROM keys WHERE key_id = ?1",
     [S_KEY_LIST_ALL] = "SELECT " KEY_COLS " FROM keys ORDER BY created_at, key_id",
-    [S_KEY_LIST_CIT] =
-        "SELECT " KEY_COLS " FROM keys WHERE citizen_id = ?1 ORDER BY created_at, key_id",
-    [S_KEY_STATE] =
-        "SELECT state, version, citizen_id, revocation_hash FROM keys WHERE key_id = ?1",
+    [S_KEY_LIST_CIT] = "SELECT " KEY_COLS " FROM keys WHERE citizen_id = ?1 ORDER BY created_at, key_id",
+    [S_KEY_STATE] = "SELECT state, version, citizen_id, revocation_hash FROM keys WHERE key_id = ?1",
     [S_KEY_ACTIVATE] = "UPDATE keys SET state = 'active', revocation_hash = ?2,"
                        " updated_at = ?3, version = version + 1 WHERE key_id = ?1",
     [S_KEY_POLICY] = "UPDATE keys SET state = ?2, pin_failures = ?3, locked_until = ?4,"
@@ -191,27 +186,35 @@ typedef struct sq {
     sqlite3_stmt *st[S_COUNT];
     void (*before_commit)(void *);
     void *hook_data;
-    int deferred; /* synchronous = NORMAL on this connection (commit_mode) */
+    int deferred;              /* synchronous = NORMAL on this connection (commit_mode) */
     pthread_mutex_t *write_mu; /* held from tx_begin to tx_end (config) */
 } sq;
 
 static int map_rc(int rc) {
     switch (rc & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_DONE:
-    case SQLITE_ROW: return DUO_OK;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return DUO_E_TIMEOUT;
-    case SQLITE_NOMEM: return DUO_E_NOMEM;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB: return DUO_E_STATE_CORRUPT;
-    case SQLITE_IOERR:
-    case SQLITE_FULL:
-    case SQLITE_CANTOPEN: return DUO_E_IO;
-    case SQLITE_PERM:
-    case SQLITE_READONLY: return DUO_E_PERMISSION;
-    case SQLITE_CONSTRAINT: return DUO_E_EXISTS;
-    default: return DUO_E_STORE;
+        case SQLITE_OK:
+        case SQLITE_DONE:
+        case SQLITE_ROW:
+            return DUO_OK;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+            return DUO_E_TIMEOUT;
+        case SQLITE_NOMEM:
+            return DUO_E_NOMEM;
+        case SQLITE_CORRUPT:
+        case SQLITE_NOTADB:
+            return DUO_E_STATE_CORRUPT;
+        case SQLITE_IOERR:
+        case SQLITE_FULL:
+        case SQLITE_CANTOPEN:
+            return DUO_E_IO;
+        case SQLITE_PERM:
+        case SQLITE_READONLY:
+            return DUO_E_PERMISSION;
+        case SQLITE_CONSTRAINT:
+            return DUO_E_EXISTS;
+        default:
+            return DUO_E_STORE;
     }
 }
 
@@ -262,8 +265,7 @@ static int tx_end(sq *s, int r) {
 
 static int bind_blob(sqlite3_stmt *st, int i, const void *p, size_t len) {
     if (p == NULL || len == 0) return sqlite3_bind_null(st, i) == SQLITE_OK ? DUO_OK : DUO_E_STORE;
-    return sqlite3_bind_blob(st, i, p, (int)len, SQLITE_TRANSIENT) == SQLITE_OK ? DUO_OK
-                                                                                : DUO_E_STORE;
+    return sqlite3_bind_blob(st, i, p, (int)len, SQLITE_TRANSIENT) == SQLITE_OK ? DUO_OK : DUO_E_STORE;
 }
 
 static int bind_text(sqlite3_stmt *st, int i, const char *t) {
@@ -276,14 +278,12 @@ static int bind_i64(sqlite3_stmt *st, int i, int64_t v) {
 }
 
 /* Copies a blob column of exactly len bytes (or up to cap if len == 0). */
-static int col_blob(sqlite3_stmt *st, int i, uint8_t *out, size_t len, size_t cap,
-                    size_t *got) {
+static int col_blob(sqlite3_stmt *st, int i, uint8_t *out, size_t len, size_t cap, size_t *got) {
     const void *p = sqlite3_column_blob(st, i);
     int n = sqlite3_column_bytes(st, i);
     if (got != NULL) *got = 0;
     if (sqlite3_column_type(st, i) == SQLITE_NULL) return len == 0 ? DUO_OK : DUO_E_STATE_CORRUPT;
-    if (n < 0 || (len != 0 && (size_t)n != len) || (size_t)n > cap || (n > 0 && p == NULL))
-        return DUO_E_STATE_CORRUPT;
+    if (n < 0 || (len != 0 && (size_t)n != len) || (size_t)n > cap || (n > 0 && p == NULL)) return DUO_E_STATE_CORRUPT;
     if (n > 0) memcpy(out, p, (size_t)n);
     if (got != NULL) *got = (size_t)n;
     return DUO_OK;
@@ -360,20 +360,16 @@ static int audit_append_tx(sq *s, uint64_t *seq, const duo_audit_event *ev, int6
     if ((r = audit_head_read(s, &count, head)) != DUO_OK) goto out;
     if ((r = duo_audit_entry_make(e, count + 1, now, ev, head)) != DUO_OK) goto out;
     st = stmt(s, S_AUDIT_INSERT);
-    if ((r = bind_i64(st, 1, (int64_t)e->seq)) != DUO_OK ||
-        (r = bind_i64(st, 2, e->time)) != DUO_OK ||
+    if ((r = bind_i64(st, 1, (int64_t)e->seq)) != DUO_OK || (r = bind_i64(st, 2, e->time)) != DUO_OK ||
         (r = bind_text(st, 3, e->kind)) != DUO_OK ||
         (r = bind_blob(st, 4, e->key_id, e->has_key_id ? DUO_KEY_ID_LEN : 0)) != DUO_OK ||
-        (r = bind_text(st, 5, e->citizen_id)) != DUO_OK ||
-        (r = bind_text(st, 6, e->detail)) != DUO_OK ||
+        (r = bind_text(st, 5, e->citizen_id)) != DUO_OK || (r = bind_text(st, 6, e->detail)) != DUO_OK ||
         (r = bind_blob(st, 7, e->prev_hash, DUO_AUDIT_HASH_LEN)) != DUO_OK ||
-        (r = bind_blob(st, 8, e->hash, DUO_AUDIT_HASH_LEN)) != DUO_OK ||
-        (r = step_done(st)) != DUO_OK)
+        (r = bind_blob(st, 8, e->hash, DUO_AUDIT_HASH_LEN)) != DUO_OK || (r = step_done(st)) != DUO_OK)
         goto out;
     st = stmt(s, S_AUDIT_HEAD_SET);
     if ((r = bind_i64(st, 1, (int64_t)e->seq)) != DUO_OK ||
-        (r = bind_blob(st, 2, e->hash, DUO_AUDIT_HASH_LEN)) != DUO_OK ||
-        (r = step_done(st)) != DUO_OK)
+        (r = bind_blob(st, 2, e->hash, DUO_AUDIT_HASH_LEN)) != DUO_OK || (r = step_done(st)) != DUO_OK)
         goto out;
     if (seq != NULL) *seq = e->seq;
 out:
@@ -412,17 +408,15 @@ static int key_insert_tx(sq *s, const duo_key_info *k, const duo_key_sealed *sl,
     return step_done(st); /* DUO_E_EXISTS on a taken key id */
 }
 
-static int sq_enrol_insert(void *impl, const duo_key_info *k, const duo_key_sealed *sl,
-                           const uint8_t *sid, const uint8_t *token_hash,
-                           const duo_audit_event *ev, int64_t now) {
+static int sq_enrol_insert(void *impl, const duo_key_info *k, const duo_key_sealed *sl, const uint8_t *sid,
+                           const uint8_t *token_hash, const duo_audit_event *ev, int64_t now) {
     sq *s = impl;
     sqlite3_stmt *st;
     int r;
     if ((r = tx_begin(s)) != DUO_OK) return r;
     if ((r = key_insert_tx(s, k, sl, now)) != DUO_OK) goto out;
     st = stmt(s, S_ENROL_INSERT);
-    if ((r = bind_blob(st, 1, sid, 32)) != DUO_OK ||
-        (r = bind_blob(st, 2, k->key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+    if ((r = bind_blob(st, 1, sid, 32)) != DUO_OK || (r = bind_blob(st, 2, k->key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
         (r = bind_blob(st, 3, token_hash, 32)) != DUO_OK || (r = step_done(st)) != DUO_OK)
         goto out;
     r = maybe_audit(s, ev, now);
@@ -436,16 +430,18 @@ static int sq_enrol_get(void *impl, uint8_t *key_id, uint8_t *token_hash, const 
     int rc, r;
     if ((r = bind_blob(st, 1, sid, 32)) != DUO_OK) return r;
     rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) r = DUO_E_NOT_FOUND;
-    else if (rc != SQLITE_ROW) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    if (rc == SQLITE_DONE)
+        r = DUO_E_NOT_FOUND;
+    else if (rc != SQLITE_ROW)
+        r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
     else if ((r = col_blob(st, 0, key_id, DUO_KEY_ID_LEN, DUO_KEY_ID_LEN, NULL)) == DUO_OK)
         r = col_blob(st, 1, token_hash, 32, 32, NULL);
     sqlite3_reset(st);
     return r;
 }
 
-static int sq_key_insert(void *impl, const duo_key_info *k, const duo_key_sealed *sl,
-                         const duo_audit_event *ev, int64_t now) {
+static int sq_key_insert(void *impl, const duo_key_info *k, const duo_key_sealed *sl, const duo_audit_event *ev,
+                         int64_t now) {
     sq *s = impl;
     int r;
     if ((r = tx_begin(s)) != DUO_OK) return r;
@@ -459,9 +455,12 @@ static int key_get_row(sq *s, duo_key_info *k, duo_key_sealed *sl, const uint8_t
     int rc, r;
     if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK) return r;
     rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) r = DUO_E_NOT_FOUND;
-    else if (rc != SQLITE_ROW) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
-    else r = read_key_row(st, k, sl);
+    if (rc == SQLITE_DONE)
+        r = DUO_E_NOT_FOUND;
+    else if (rc != SQLITE_ROW)
+        r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    else
+        r = read_key_row(st, k, sl);
     sqlite3_reset(st);
     return r;
 }
@@ -487,8 +486,8 @@ static int sq_key_list(void *impl, const char *citizen, duo_key_info_cb cb, void
 
 /* Reads state and version (and optionally citizen and revocation hash) inside
  * the current transaction. */
-static int key_state(sq *s, int *state, uint64_t *version, char *citizen, uint8_t *rev_hash,
-                     int *has_rev, const uint8_t *key_id) {
+static int key_state(sq *s, int *state, uint64_t *version, char *citizen, uint8_t *rev_hash, int *has_rev,
+                     const uint8_t *key_id) {
     sqlite3_stmt *st = stmt(s, S_KEY_STATE);
     char name[16];
     size_t got = 0;
@@ -539,15 +538,14 @@ static int token_use(sq *s, const uint8_t *hash, const uint8_t *key_id, int64_t 
     sqlite3_stmt *st = stmt(s, S_TOKEN_USE);
     int r;
     if ((r = bind_blob(st, 1, hash, 32)) != DUO_OK || (r = bind_i64(st, 2, now)) != DUO_OK ||
-        (r = bind_blob(st, 3, key_id, key_id != NULL ? DUO_KEY_ID_LEN : 0)) != DUO_OK ||
-        (r = step_done(st)) != DUO_OK)
+        (r = bind_blob(st, 3, key_id, key_id != NULL ? DUO_KEY_ID_LEN : 0)) != DUO_OK || (r = step_done(st)) != DUO_OK)
         return r;
     /* The write lock is held, so the check above still holds; this guards it. */
     return sqlite3_changes(s->db) == 1 ? DUO_OK : DUO_E_TOKEN_INVALID;
 }
 
-static int sq_key_activate(void *impl, const uint8_t *key_id, const uint8_t *token_hash,
-                           const uint8_t *rev_hash, const duo_audit_event *ev, int64_t now) {
+static int sq_key_activate(void *impl, const uint8_t *key_id, const uint8_t *token_hash, const uint8_t *rev_hash,
+                           const duo_audit_event *ev, int64_t now) {
     sq *s = impl;
     char kc[DUO_CITIZEN_ID_MAX + 1], tc[DUO_CITIZEN_ID_MAX + 1];
     int state, r;
@@ -566,9 +564,8 @@ static int sq_key_activate(void *impl, const uint8_t *key_id, const uint8_t *tok
     }
     if ((r = token_use(s, token_hash, key_id, now)) != DUO_OK) goto out;
     st = stmt(s, S_KEY_ACTIVATE);
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
-        (r = bind_blob(st, 2, rev_hash, 32)) != DUO_OK || (r = bind_i64(st, 3, now)) != DUO_OK ||
-        (r = step_done(st)) != DUO_OK)
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK || (r = bind_blob(st, 2, rev_hash, 32)) != DUO_OK ||
+        (r = bind_i64(st, 3, now)) != DUO_OK || (r = step_done(st)) != DUO_OK)
         goto out;
     r = maybe_audit(s, ev, now);
 out:
@@ -578,13 +575,11 @@ out:
 static int revoke_tx(sq *s, const uint8_t *key_id, const char *reason, int64_t now) {
     sqlite3_stmt *st = stmt(s, S_KEY_REVOKE);
     int r;
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
-        (r = bind_text(st, 2, reason)) != DUO_OK || (r = bind_i64(st, 3, now)) != DUO_OK ||
-        (r = step_done(st)) != DUO_OK)
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK || (r = bind_text(st, 2, reason)) != DUO_OK ||
+        (r = bind_i64(st, 3, now)) != DUO_OK || (r = step_done(st)) != DUO_OK)
         return r;
     st = stmt(s, S_RETIRED_DEL);
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK || (r = step_done(st)) != DUO_OK)
-        return r;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK || (r = step_done(st)) != DUO_OK) return r;
     st = stmt(s, S_NONCE_DEL);
     if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK) return r;
     return step_done(st);
@@ -597,9 +592,8 @@ static int nonce_insert_tx(sq *s, const uint8_t *key_id, const duo_seen_nonce *n
     sqlite3_stmt *st = stmt(s, S_NONCE_INSERT);
     int r;
     if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
-        (r = bind_blob(st, 2, n->secret_hash, 32)) != DUO_OK ||
-        (r = bind_blob(st, 3, n->nonce_hash, 32)) != DUO_OK || (r = bind_i64(st, 4, now)) != DUO_OK ||
-        (r = step_done(st)) != DUO_OK)
+        (r = bind_blob(st, 2, n->secret_hash, 32)) != DUO_OK || (r = bind_blob(st, 3, n->nonce_hash, 32)) != DUO_OK ||
+        (r = bind_i64(st, 4, now)) != DUO_OK || (r = step_done(st)) != DUO_OK)
         return r;
     st = stmt(s, S_NONCE_PRUNE);
     if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
@@ -609,9 +603,8 @@ static int nonce_insert_tx(sq *s, const uint8_t *key_id, const duo_seen_nonce *n
     return step_done(st);
 }
 
-static int sq_key_update_policy(void *impl, const uint8_t *key_id, uint64_t expect_version,
-                                const duo_key_policy *pol, const duo_audit_event *ev,
-                                int64_t now) {
+static int sq_key_update_policy(void *impl, const uint8_t *key_id, uint64_t expect_version, const duo_key_policy *pol,
+                                const duo_audit_event *ev, int64_t now) {
     sq *s = impl;
     int state, r;
     uint64_t version;
@@ -637,8 +630,7 @@ static int sq_key_update_policy(void *impl, const uint8_t *key_id, uint64_t expe
     st = stmt(s, S_KEY_POLICY);
     if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
         (r = bind_text(st, 2, duo_key_state_name(pol->state))) != DUO_OK ||
-        (r = bind_i64(st, 3, pol->pin_failures)) != DUO_OK ||
-        (r = bind_i64(st, 4, pol->locked_until)) != DUO_OK ||
+        (r = bind_i64(st, 3, pol->pin_failures)) != DUO_OK || (r = bind_i64(st, 4, pol->locked_until)) != DUO_OK ||
         (r = bind_text(st, 5, pol->reason)) != DUO_OK || (r = bind_i64(st, 6, now)) != DUO_OK ||
         (r = step_done(st)) != DUO_OK)
         goto out;
@@ -694,8 +686,8 @@ out:
     return tx_end(s, r);
 }
 
-static int sq_key_revoke(void *impl, const uint8_t *key_id, const uint8_t *code_hash,
-                         const char *reason, const duo_audit_event *ev, int64_t now) {
+static int sq_key_revoke(void *impl, const uint8_t *key_id, const uint8_t *code_hash, const char *reason,
+                         const duo_audit_event *ev, int64_t now) {
     sq *s = impl;
     int state, has_rev = 0, r;
     uint64_t version;
@@ -717,8 +709,7 @@ out:
     return tx_end(s, r);
 }
 
-static int sq_purge_pending(void *impl, size_t *n, int64_t before, const duo_audit_event *ev,
-                            int64_t now) {
+static int sq_purge_pending(void *impl, size_t *n, int64_t before, const duo_audit_event *ev, int64_t now) {
     sq *s = impl;
     sqlite3_stmt *st;
     int r;
@@ -732,8 +723,8 @@ out:
     return tx_end(s, r);
 }
 
-static int sq_nonce_record(void *impl, const uint8_t *key_id, const duo_seen_nonce *n,
-                           const duo_audit_event *ev, int64_t now) {
+static int sq_nonce_record(void *impl, const uint8_t *key_id, const duo_seen_nonce *n, const duo_audit_event *ev,
+                           int64_t now) {
     sq *s = impl;
     int state, r;
     uint64_t version;
@@ -755,14 +746,15 @@ static int sq_nonce_seen(void *impl, int *seen, const uint8_t *key_id, const duo
     int rc, r;
     *seen = 0;
     if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
-        (r = bind_blob(st, 2, n->secret_hash, 32)) != DUO_OK ||
-        (r = bind_blob(st, 3, n->nonce_hash, 32)) != DUO_OK) {
+        (r = bind_blob(st, 2, n->secret_hash, 32)) != DUO_OK || (r = bind_blob(st, 3, n->nonce_hash, 32)) != DUO_OK) {
         sqlite3_reset(st);
         return r;
     }
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) *seen = 1;
-    else if (rc != SQLITE_DONE) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    if (rc == SQLITE_ROW)
+        *seen = 1;
+    else if (rc != SQLITE_DONE)
+        r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
     sqlite3_reset(st);
     return r;
 }
@@ -790,8 +782,8 @@ out:
     return r;
 }
 
-static int sq_token_insert(void *impl, const uint8_t *hash, const char *citizen,
-                           int64_t expires_at, const duo_audit_event *ev, int64_t now) {
+static int sq_token_insert(void *impl, const uint8_t *hash, const char *citizen, int64_t expires_at,
+                           const duo_audit_event *ev, int64_t now) {
     sq *s = impl;
     sqlite3_stmt *st;
     int r;
@@ -810,8 +802,7 @@ static int sq_token_check(void *impl, char *citizen, const uint8_t *hash, int64_
     return token_state(impl, citizen, hash, now);
 }
 
-static int sq_token_consume(void *impl, char *citizen, const uint8_t *hash,
-                            const duo_audit_event *ev, int64_t now) {
+static int sq_token_consume(void *impl, char *citizen, const uint8_t *hash, const duo_audit_event *ev, int64_t now) {
     sq *s = impl;
     int r;
     if ((r = tx_begin(s)) != DUO_OK) return r;
@@ -847,8 +838,7 @@ static int sq_audit_list(void *impl, uint64_t from, duo_audit_entry_cb cb, void 
             (r = col_blob(st, 3, e->key_id, 0, DUO_KEY_ID_LEN, &got)) != DUO_OK ||
             (r = col_text(st, 4, e->citizen_id, sizeof e->citizen_id)) != DUO_OK ||
             (r = col_text(st, 5, e->detail, sizeof e->detail)) != DUO_OK ||
-            (r = col_blob(st, 6, e->prev_hash, DUO_AUDIT_HASH_LEN, DUO_AUDIT_HASH_LEN, NULL)) !=
-                DUO_OK ||
+            (r = col_blob(st, 6, e->prev_hash, DUO_AUDIT_HASH_LEN, DUO_AUDIT_HASH_LEN, NULL)) != DUO_OK ||
             (r = col_blob(st, 7, e->hash, DUO_AUDIT_HASH_LEN, DUO_AUDIT_HASH_LEN, NULL)) != DUO_OK)
             break;
         if (got != 0 && got != DUO_KEY_ID_LEN) {
@@ -865,9 +855,7 @@ out:
     return r;
 }
 
-static int sq_audit_head(void *impl, uint64_t *count, uint8_t *head) {
-    return audit_head_read(impl, count, head);
-}
+static int sq_audit_head(void *impl, uint64_t *count, uint8_t *head) { return audit_head_read(impl, count, head); }
 
 static int sq_read_snapshot(void *impl, int begin) {
     sq *s = impl;
@@ -918,8 +906,7 @@ static int sq_commit_mode(void *impl, int durable) {
     int r;
     if (s->deferred == !durable) return DUO_OK;
     if (!sqlite3_get_autocommit(s->db)) return DUO_E_STORE; /* inside a transaction */
-    if ((r = exec_sql(s->db, durable ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;")) !=
-        DUO_OK)
+    if ((r = exec_sql(s->db, durable ? "PRAGMA synchronous = FULL;" : "PRAGMA synchronous = NORMAL;")) != DUO_OK)
         return r;
     s->deferred = !durable;
     return DUO_OK;
@@ -970,8 +957,7 @@ out:
     return r;
 }
 
-int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path,
-                              const duo_keystore_config *cfg) {
+int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path, const duo_keystore_config *cfg) {
     sq *s = NULL;
     int r = DUO_E_STORE, fd;
     int64_t fk = 0;
@@ -993,9 +979,8 @@ int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path,
     s->before_commit = cfg->before_commit;
     s->write_mu = cfg->write_mu;
     s->hook_data = cfg->hook_data;
-    if (sqlite3_open_v2(path, &s->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) !=
+        SQLITE_OK) {
         r = s->db != NULL ? map_rc(sqlite3_errcode(s->db)) : DUO_E_NOMEM;
         if (r == DUO_OK) r = DUO_E_STORE;
         goto out;
@@ -1015,8 +1000,7 @@ int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path,
     }
     if ((r = migrate(s->db)) != DUO_OK) goto out;
     for (int i = 0; i < S_COUNT; i++) {
-        if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
-                               NULL) != SQLITE_OK) {
+        if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
             r = DUO_E_STORE;
             goto out;
         }

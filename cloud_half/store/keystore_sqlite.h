@@ -5,7 +5,6 @@
 #include "keystore.h"
 
 /* Opens the database and fills *out. cfg must not be NULL (hooks, timeout). */
-int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path,
-                              const duo_keystore_config *cfg);
+int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path, const duo_keystore_config *cfg);
 
 #endif

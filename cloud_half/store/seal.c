@@ -32,8 +32,8 @@ static size_t put_lp(uint8_t *p, const void *v, size_t len) {
 }
 
 /* Builds the AAD; returns its length, or 0 if an input is out of range. */
-static size_t build_aad(uint8_t aad[SEAL_AAD_MAX], uint8_t format, const uint8_t *key_id,
-                        size_t key_id_len, const char *column, uint64_t version) {
+static size_t build_aad(uint8_t aad[SEAL_AAD_MAX], uint8_t format, const uint8_t *key_id, size_t key_id_len,
+                        const char *column, uint64_t version) {
     size_t col_len = strlen(column), n = 0;
     uint8_t v[8];
     if (key_id_len == 0 || key_id_len > 64 || col_len == 0 || col_len > 64) return 0;
@@ -46,9 +46,9 @@ static size_t build_aad(uint8_t aad[SEAL_AAD_MAX], uint8_t format, const uint8_t
     return n;
 }
 
-int duo_seal_encrypt(const duo_kek *kek, uint8_t *out, size_t out_cap, size_t *out_len,
-                     const uint8_t *key_id, size_t key_id_len, const char *column,
-                     uint64_t version, const uint8_t *pt, size_t pt_len, const duo_rng *rng) {
+int duo_seal_encrypt(const duo_kek *kek, uint8_t *out, size_t out_cap, size_t *out_len, const uint8_t *key_id,
+                     size_t key_id_len, const char *column, uint64_t version, const uint8_t *pt, size_t pt_len,
+                     const duo_rng *rng) {
     int r = DUO_E_INTERNAL, n = 0;
     uint8_t aad[SEAL_AAD_MAX];
     size_t aad_len;
@@ -71,12 +71,9 @@ int duo_seal_encrypt(const duo_kek *kek, uint8_t *out, size_t out_cap, size_t *o
         EVP_EncryptInit_ex(ctx, NULL, NULL, kek->data, out + 1) != 1 ||
         EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1)
         goto out;
-    if (pt_len > 0 &&
-        EVP_EncryptUpdate(ctx, out + 1 + DUO_SEAL_NONCE_LEN, &n, pt, (int)pt_len) != 1)
-        goto out;
+    if (pt_len > 0 && EVP_EncryptUpdate(ctx, out + 1 + DUO_SEAL_NONCE_LEN, &n, pt, (int)pt_len) != 1) goto out;
     if (EVP_EncryptFinal_ex(ctx, out + 1 + DUO_SEAL_NONCE_LEN + pt_len, &n) != 1 ||
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, DUO_SEAL_TAG_LEN,
-                            out + 1 + DUO_SEAL_NONCE_LEN + pt_len) != 1)
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, DUO_SEAL_TAG_LEN, out + 1 + DUO_SEAL_NONCE_LEN + pt_len) != 1)
         goto out;
     *out_len = pt_len + DUO_SEAL_OVERHEAD;
     r = DUO_OK;
@@ -89,17 +86,16 @@ out:
     return r;
 }
 
-int duo_seal_decrypt(const duo_kek *kek, uint8_t *out, size_t out_cap, size_t *out_len,
-                     const uint8_t *key_id, size_t key_id_len, const char *column,
-                     uint64_t version, const uint8_t *sealed, size_t sealed_len) {
+int duo_seal_decrypt(const duo_kek *kek, uint8_t *out, size_t out_cap, size_t *out_len, const uint8_t *key_id,
+                     size_t key_id_len, const char *column, uint64_t version, const uint8_t *sealed,
+                     size_t sealed_len) {
     int r = DUO_E_INTERNAL, n = 0;
     uint8_t aad[SEAL_AAD_MAX], tag[DUO_SEAL_TAG_LEN];
     size_t aad_len, ct_len;
     EVP_CIPHER_CTX *ctx = NULL;
 
     if (out_len != NULL) *out_len = 0;
-    if (kek == NULL || out == NULL || out_len == NULL || key_id == NULL || column == NULL ||
-        sealed == NULL)
+    if (kek == NULL || out == NULL || out_len == NULL || key_id == NULL || column == NULL || sealed == NULL)
         return DUO_E_INVALID_ARG;
     if ((aad_len = build_aad(aad, DUO_SEAL_FORMAT_V1, key_id, key_id_len, column, version)) == 0)
         return DUO_E_INVALID_ARG;
@@ -122,9 +118,7 @@ int duo_seal_decrypt(const duo_kek *kek, uint8_t *out, size_t out_cap, size_t *o
         EVP_DecryptInit_ex(ctx, NULL, NULL, kek->data, sealed + 1) != 1 ||
         EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) != 1)
         goto out;
-    if (ct_len > 0 &&
-        EVP_DecryptUpdate(ctx, out, &n, sealed + 1 + DUO_SEAL_NONCE_LEN, (int)ct_len) != 1)
-        goto out;
+    if (ct_len > 0 && EVP_DecryptUpdate(ctx, out, &n, sealed + 1 + DUO_SEAL_NONCE_LEN, (int)ct_len) != 1) goto out;
     if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, DUO_SEAL_TAG_LEN, tag) != 1) goto out;
     /* OpenSSL compares the tag in constant time. */
     if (EVP_DecryptFinal_ex(ctx, out + ct_len, &n) != 1) {
@@ -168,8 +162,7 @@ static int fsync_parent(const char *path) {
     return rc;
 }
 
-int duo_kek_create_file(duo_kek *kek, char *err, size_t err_cap, const char *path,
-                        const duo_rng *rng) {
+int duo_kek_create_file(duo_kek *kek, char *err, size_t err_cap, const char *path, const duo_rng *rng) {
     int r = DUO_E_INTERNAL, fd = -1, created = 0;
     duo_kek k;
     size_t off = 0;
@@ -183,8 +176,7 @@ int duo_kek_create_file(duo_kek *kek, char *err, size_t err_cap, const char *pat
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, S_IRUSR | S_IWUSR);
     if (fd < 0) {
         r = errno == EEXIST ? DUO_E_EXISTS : DUO_E_IO;
-        set_err(err, err_cap, "%s: cannot create key-encryption key file: %s", path,
-                strerror(errno));
+        set_err(err, err_cap, "%s: cannot create key-encryption key file: %s", path, strerror(errno));
         goto out;
     }
     created = 1;
@@ -227,8 +219,7 @@ int duo_kek_load_file(duo_kek *kek, char *err, size_t err_cap, const char *path)
     duo_kek_clear(kek);
     if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
         r = DUO_E_IO;
-        set_err(err, err_cap, "%s: cannot open key-encryption key file: %s", path,
-                strerror(errno));
+        set_err(err, err_cap, "%s: cannot open key-encryption key file: %s", path, strerror(errno));
         goto out;
     }
     if (fstat(fd, &st) != 0) {
@@ -251,8 +242,8 @@ int duo_kek_load_file(duo_kek *kek, char *err, size_t err_cap, const char *path)
     }
     if (st.st_uid != geteuid() && st.st_uid != 0) {
         r = DUO_E_PERMISSION;
-        set_err(err, err_cap, "%s: key-encryption key file is owned by uid %u, not by us (%u)",
-                path, (unsigned)st.st_uid, (unsigned)geteuid());
+        set_err(err, err_cap, "%s: key-encryption key file is owned by uid %u, not by us (%u)", path,
+                (unsigned)st.st_uid, (unsigned)geteuid());
         goto out;
     }
     /* Read one byte more than expected so a longer file is caught even if it
@@ -271,9 +262,8 @@ int duo_kek_load_file(duo_kek *kek, char *err, size_t err_cap, const char *path)
     }
     if (off != DUO_KEK_LEN) {
         r = DUO_E_STATE_CORRUPT;
-        set_err(err, err_cap, "%s: key-encryption key file must be exactly %d bytes, found %s%zu",
-                path, DUO_KEK_LEN, off > DUO_KEK_LEN ? "more than " : "",
-                off > DUO_KEK_LEN ? (size_t)DUO_KEK_LEN : off);
+        set_err(err, err_cap, "%s: key-encryption key file must be exactly %d bytes, found %s%zu", path, DUO_KEK_LEN,
+                off > DUO_KEK_LEN ? "more than " : "", off > DUO_KEK_LEN ? (size_t)DUO_KEK_LEN : off);
         goto out;
     }
     memcpy(kek->data, buf, DUO_KEK_LEN);

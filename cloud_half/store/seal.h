@@ -49,11 +49,9 @@ void duo_kek_clear(duo_kek *kek);
  * Out:  out[0..*out_len) the sealed value, *out_len = pt_len + DUO_SEAL_OVERHEAD.
  * In:   kek (secret); key_id/key_id_len, column (NUL-terminated), version: the
  *       AAD; pt/pt_len: the secret plaintext; rng: NULL for the default. */
-DUO_WARN_UNUSED_RESULT int duo_seal_encrypt(const duo_kek *kek, uint8_t *out, size_t out_cap,
-                                            size_t *out_len, const uint8_t *key_id,
-                                            size_t key_id_len, const char *column,
-                                            uint64_t version, const uint8_t *pt, size_t pt_len,
-                                            const duo_rng *rng);
+DUO_WARN_UNUSED_RESULT int duo_seal_encrypt(const duo_kek *kek, uint8_t *out, size_t out_cap, size_t *out_len,
+                                            const uint8_t *key_id, size_t key_id_len, const char *column,
+                                            uint64_t version, const uint8_t *pt, size_t pt_len, const duo_rng *rng);
 
 /* Opens a sealed value.
  * Returns: DUO_OK; DUO_E_STATE_CORRUPT if the value is too short, has another
@@ -62,11 +60,9 @@ DUO_WARN_UNUSED_RESULT int duo_seal_encrypt(const duo_kek *kek, uint8_t *out, si
  *          DUO_E_INVALID_ARG; DUO_E_INTERNAL.
  * Out:  out[0..*out_len) the plaintext (secret). On failure out[0..out_cap) is
  *       wiped and *out_len = 0. */
-DUO_WARN_UNUSED_RESULT int duo_seal_decrypt(const duo_kek *kek, uint8_t *out, size_t out_cap,
-                                            size_t *out_len, const uint8_t *key_id,
-                                            size_t key_id_len, const char *column,
-                                            uint64_t version, const uint8_t *sealed,
-                                            size_t sealed_len);
+DUO_WARN_UNUSED_RESULT int duo_seal_decrypt(const duo_kek *kek, uint8_t *out, size_t out_cap, size_t *out_len,
+                                            const uint8_t *key_id, size_t key_id_len, const char *column,
+                                            uint64_t version, const uint8_t *sealed, size_t sealed_len);
 
 /* Creates a new KEK file at path with fresh random bytes: O_CREAT|O_EXCL,
  * mode 0600, written, fsync()ed, then the directory fsync()ed.
@@ -74,8 +70,8 @@ DUO_WARN_UNUSED_RESULT int duo_seal_decrypt(const duo_kek *kek, uint8_t *out, si
  *          DUO_E_RNG.
  * Out:  kek (secret; may be NULL if the caller only wants the file);
  *       err/err_cap: a NUL-terminated message on failure (may be NULL). */
-DUO_WARN_UNUSED_RESULT int duo_kek_create_file(duo_kek *kek, char *err, size_t err_cap,
-                                               const char *path, const duo_rng *rng);
+DUO_WARN_UNUSED_RESULT int duo_kek_create_file(duo_kek *kek, char *err, size_t err_cap, const char *path,
+                                               const duo_rng *rng);
 
 /* Loads a KEK file. Refuses (with a message naming the problem) a file that is
  * not a regular file, is a symlink, is readable or writable by group or others
@@ -84,7 +80,6 @@ DUO_WARN_UNUSED_RESULT int duo_kek_create_file(duo_kek *kek, char *err, size_t e
  * Returns: DUO_OK; DUO_E_PERMISSION (mode or owner); DUO_E_STATE_CORRUPT (size,
  *          not a regular file); DUO_E_IO (missing, unreadable).
  * Out:  kek (secret, wiped on failure); err/err_cap as above. */
-DUO_WARN_UNUSED_RESULT int duo_kek_load_file(duo_kek *kek, char *err, size_t err_cap,
-                                             const char *path);
+DUO_WARN_UNUSED_RESULT int duo_kek_load_file(duo_kek *kek, char *err, size_t err_cap, const char *path);
 
 #endif

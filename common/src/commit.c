@@ -46,8 +46,7 @@ static int duo__commit_compute(duo_transcript *t, const uint8_t rand[DUO_COMMIT_
     return r;
 }
 
-int duo_commit_finish(duo_transcript *t, const uint8_t rand[DUO_COMMIT_RAND_BYTES],
-                      uint8_t out[DUO_COMMIT_BYTES]) {
+int duo_commit_finish(duo_transcript *t, const uint8_t rand[DUO_COMMIT_RAND_BYTES], uint8_t out[DUO_COMMIT_BYTES]) {
     if (t == NULL) {
         return DUO_E_INVALID_ARG;
     }

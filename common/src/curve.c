@@ -31,9 +31,9 @@ struct duo_ec {
 };
 
 /* q = FFFFFFFF FFFFFFFF FFFFFFFF FFFFFFFE BAAEDCE6 AF48A03B BFD25E8C D0364141 */
-static const uint8_t duo__q_bytes[32] = {
-    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
-    0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41};
+static const uint8_t duo__q_bytes[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                         0xff, 0xff, 0xff, 0xff, 0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48,
+                                         0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41};
 
 int duo_ec_new(duo_ec **out, const duo_rng *rng) {
     int r = DUO_E_INTERNAL;
@@ -54,8 +54,7 @@ int duo_ec_new(duo_ec **out, const duo_rng *rng) {
     ec->q_minus_2 = BN_new();
     ec->mont_q = BN_MONT_CTX_new();
     bnctx = BN_CTX_new();
-    if (ec->secp == NULL || ec->q == NULL || ec->q_minus_2 == NULL || ec->mont_q == NULL ||
-        bnctx == NULL) {
+    if (ec->secp == NULL || ec->q == NULL || ec->q_minus_2 == NULL || ec->mont_q == NULL || bnctx == NULL) {
         r = DUO_E_NOMEM;
         goto out;
     }
@@ -103,9 +102,7 @@ const BIGNUM *duo_ec_order(const duo_ec *ec) { return ec == NULL ? NULL : ec->q;
 
 /* Constant time: returns 1 if s is in [1, q-1]. secp256k1_ec_seckey_verify
  * is documented constant time in the key. */
-static int duo__scalar_valid(const duo_ec *ec, const uint8_t s[32]) {
-    return secp256k1_ec_seckey_verify(ec->secp, s);
-}
+static int duo__scalar_valid(const duo_ec *ec, const uint8_t s[32]) { return secp256k1_ec_seckey_verify(ec->secp, s); }
 
 int duo_scalar_parse(const duo_ec *ec, duo_scalar *out, const uint8_t in[32]) {
     if (ec == NULL || out == NULL || in == NULL) {
@@ -252,15 +249,13 @@ int duo_scalar_inverse(const duo_ec *ec, duo_scalar *out, const duo_scalar *a) {
         duo_memzero(out, sizeof *out);
         return DUO_E_BAD_SCALAR;
     }
-    if ((bnctx = BN_CTX_secure_new()) == NULL || (x = BN_secure_new()) == NULL ||
-        (y = BN_secure_new()) == NULL) {
+    if ((bnctx = BN_CTX_secure_new()) == NULL || (x = BN_secure_new()) == NULL || (y = BN_secure_new()) == NULL) {
         r = DUO_E_NOMEM;
         goto out;
     }
     BN_set_flags(x, BN_FLG_CONSTTIME);
     BN_set_flags(y, BN_FLG_CONSTTIME);
-    if (BN_bin2bn(a->b, 32, x) == NULL ||
-        !BN_mod_exp_mont_consttime(y, x, ec->q_minus_2, ec->q, bnctx, ec->mont_q) ||
+    if (BN_bin2bn(a->b, 32, x) == NULL || !BN_mod_exp_mont_consttime(y, x, ec->q_minus_2, ec->q, bnctx, ec->mont_q) ||
         BN_bn2binpad(y, t, 32) != 32) {
         r = DUO_E_INTERNAL;
         goto out;
@@ -358,8 +353,7 @@ int duo_point_mul_base(const duo_ec *ec, duo_point *out, const duo_scalar *k) {
 /* secp256k1_ecdh hash callback that returns the point itself, uncompressed
  * (04 || x || y): parsing that back only checks the curve equation, where
  * the compressed form would cost a square root per multiplication. */
-static int duo__ecdh_copy_point(unsigned char *output, const unsigned char *x32,
-                                const unsigned char *y32, void *data) {
+static int duo__ecdh_copy_point(unsigned char *output, const unsigned char *x32, const unsigned char *y32, void *data) {
     (void)data;
     output[0] = 0x04;
     memcpy(output + 1, x32, 32);

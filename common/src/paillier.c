@@ -33,14 +33,14 @@ struct duo_paillier_pub {
 
 struct duo_paillier_priv {
     duo_paillier_pub pub;
-    BIGNUM *p, *q;         /* the primes */
-    BIGNUM *pm1, *qm1;     /* p - 1, q - 1 (decryption exponents) */
-    BIGNUM *phi;           /* (p - 1)(q - 1) */
-    BIGNUM *p2, *q2;       /* p^2, q^2 */
-    BIGNUM *hp_m, *hq_m;   /* h_p, h_q in Montgomery form mod p, q */
-    BIGNUM *qinv_p_m;      /* q^-1 mod p, Montgomery form mod p */
-    BIGNUM *q2inv_p2_m;    /* (q^2)^-1 mod p^2, Montgomery form mod p^2 */
-    BIGNUM *np, *nq;       /* N mod p(p-1), N mod q(q-1): r^N exponents */
+    BIGNUM *p, *q;       /* the primes */
+    BIGNUM *pm1, *qm1;   /* p - 1, q - 1 (decryption exponents) */
+    BIGNUM *phi;         /* (p - 1)(q - 1) */
+    BIGNUM *p2, *q2;     /* p^2, q^2 */
+    BIGNUM *hp_m, *hq_m; /* h_p, h_q in Montgomery form mod p, q */
+    BIGNUM *qinv_p_m;    /* q^-1 mod p, Montgomery form mod p */
+    BIGNUM *q2inv_p2_m;  /* (q^2)^-1 mod p^2, Montgomery form mod p^2 */
+    BIGNUM *np, *nq;     /* N mod p(p-1), N mod q(q-1): r^N exponents */
     BN_MONT_CTX *mont_p, *mont_q, *mont_p2, *mont_q2;
     atomic_ulong decryptions;
 };
@@ -226,8 +226,8 @@ int duo_be_muladd(uint8_t *out, size_t out_len, const uint8_t *a, size_t a_len, 
     enum { MAXL = 2 * 3072 / 32 };
     uint32_t acc[MAXL], la[MAXL], lb[MAXL];
     size_t nacc = (out_len + 3) / 4, na = (a_len + 3) / 4, nb = (b_len + 3) / 4;
-    if (out == NULL || a == NULL || b == NULL || (c == NULL && c_len != 0) || nacc > MAXL || na > MAXL ||
-        nb > MAXL || c_len > out_len)
+    if (out == NULL || a == NULL || b == NULL || (c == NULL && c_len != 0) || nacc > MAXL || na > MAXL || nb > MAXL ||
+        c_len > out_len)
         return DUO_E_INVALID_ARG;
     be_to_limbs(acc, nacc, c, c_len);
     be_to_limbs(la, na, a, a_len);
@@ -409,8 +409,7 @@ static int pub_init_enc(duo_paillier_pub *pk, BN_CTX *ctx) {
 /* Fills pk from n (copied); n already checked. */
 static int pub_init(duo_paillier_pub *pk, const BIGNUM *n, unsigned bits, BN_CTX *ctx) {
     pk->bits = bits;
-    if ((pk->n = BN_dup(n)) == NULL || (pk->n2 = BN_new()) == NULL ||
-        (pk->mont_n2 = BN_MONT_CTX_new()) == NULL)
+    if ((pk->n = BN_dup(n)) == NULL || (pk->n2 = BN_new()) == NULL || (pk->mont_n2 = BN_MONT_CTX_new()) == NULL)
         return 0;
     if (!BN_sqr(pk->n2, pk->n, ctx)) return 0;
     if (!BN_MONT_CTX_set(pk->mont_n2, pk->n2, ctx)) return 0;
@@ -465,7 +464,7 @@ static int crt_h(BIGNUM *h_m, const BIGNUM *p, const BIGNUM *q, BN_MONT_CTX *mon
     bn_secret(h);
     if (!BN_mod(t, q, p, ctx)) goto out;
     if (BN_mod_inverse(t, t, p, ctx) == NULL) goto out; /* in [1, p-1] */
-    if (!BN_sub(h, p, t)) goto out;                      /* -q^-1 mod p, in [1, p-1] */
+    if (!BN_sub(h, p, t)) goto out;                     /* -q^-1 mod p, in [1, p-1] */
     if (!bn_to_mont(h_m, h, mont_p, ctx)) goto out;
     ok = 1;
 out:
@@ -483,8 +482,7 @@ int duo_paillier_priv_from_primes(duo_paillier_priv **out, const BIGNUM *p, cons
     if (out == NULL) return DUO_E_INVALID_ARG;
     *out = NULL;
     if (p == NULL || q == NULL || !duo_paillier_bits_supported(bits)) return DUO_E_INVALID_ARG;
-    if (!check_prime_shape(p, bits) || !check_prime_shape(q, bits) || BN_cmp(p, q) == 0)
-        return DUO_E_INVALID_ARG;
+    if (!check_prime_shape(p, bits) || !check_prime_shape(q, bits) || BN_cmp(p, q) == 0) return DUO_E_INVALID_ARG;
     if ((ctx = BN_CTX_secure_new()) == NULL) return DUO_E_NOMEM;
     if ((sk = OPENSSL_zalloc(sizeof *sk)) == NULL) {
         r = DUO_E_NOMEM;
@@ -493,15 +491,14 @@ int duo_paillier_priv_from_primes(duo_paillier_priv **out, const BIGNUM *p, cons
     atomic_init(&sk->decryptions, 0);
     r = DUO_E_NOMEM;
     if ((n = BN_new()) == NULL || (t = bn_new_secret()) == NULL) goto out;
-    if ((sk->p = bn_new_secret()) == NULL || (sk->q = bn_new_secret()) == NULL ||
-        (sk->pm1 = bn_new_secret()) == NULL || (sk->qm1 = bn_new_secret()) == NULL ||
-        (sk->phi = bn_new_secret()) == NULL || (sk->p2 = bn_new_secret()) == NULL ||
-        (sk->q2 = bn_new_secret()) == NULL || (sk->hp_m = bn_new_secret()) == NULL ||
-        (sk->hq_m = bn_new_secret()) == NULL || (sk->qinv_p_m = bn_new_secret()) == NULL ||
-        (sk->q2inv_p2_m = bn_new_secret()) == NULL || (sk->np = bn_new_secret()) == NULL ||
-        (sk->nq = bn_new_secret()) == NULL || (sk->mont_p = BN_MONT_CTX_new()) == NULL ||
-        (sk->mont_q = BN_MONT_CTX_new()) == NULL || (sk->mont_p2 = BN_MONT_CTX_new()) == NULL ||
-        (sk->mont_q2 = BN_MONT_CTX_new()) == NULL)
+    if ((sk->p = bn_new_secret()) == NULL || (sk->q = bn_new_secret()) == NULL || (sk->pm1 = bn_new_secret()) == NULL ||
+        (sk->qm1 = bn_new_secret()) == NULL || (sk->phi = bn_new_secret()) == NULL ||
+        (sk->p2 = bn_new_secret()) == NULL || (sk->q2 = bn_new_secret()) == NULL ||
+        (sk->hp_m = bn_new_secret()) == NULL || (sk->hq_m = bn_new_secret()) == NULL ||
+        (sk->qinv_p_m = bn_new_secret()) == NULL || (sk->q2inv_p2_m = bn_new_secret()) == NULL ||
+        (sk->np = bn_new_secret()) == NULL || (sk->nq = bn_new_secret()) == NULL ||
+        (sk->mont_p = BN_MONT_CTX_new()) == NULL || (sk->mont_q = BN_MONT_CTX_new()) == NULL ||
+        (sk->mont_p2 = BN_MONT_CTX_new()) == NULL || (sk->mont_q2 = BN_MONT_CTX_new()) == NULL)
         goto out;
     r = DUO_E_INTERNAL;
     if (!BN_copy(sk->p, p) || !BN_copy(sk->q, q)) goto out;
@@ -511,8 +508,8 @@ int duo_paillier_priv_from_primes(duo_paillier_priv **out, const BIGNUM *p, cons
         goto out;
     }
     if (!pub_init(&sk->pub, n, bits, ctx)) goto out;
-    if (!BN_copy(sk->pm1, sk->p) || !BN_sub_word(sk->pm1, 1) || !BN_copy(sk->qm1, sk->q) ||
-        !BN_sub_word(sk->qm1, 1) || !BN_mul(sk->phi, sk->pm1, sk->qm1, ctx))
+    if (!BN_copy(sk->pm1, sk->p) || !BN_sub_word(sk->pm1, 1) || !BN_copy(sk->qm1, sk->q) || !BN_sub_word(sk->qm1, 1) ||
+        !BN_mul(sk->phi, sk->pm1, sk->qm1, ctx))
         goto out;
     if (!BN_sqr(sk->p2, sk->p, ctx) || !BN_sqr(sk->q2, sk->q, ctx)) goto out;
     if (!BN_MONT_CTX_set(sk->mont_p, sk->p, ctx) || !BN_MONT_CTX_set(sk->mont_q, sk->q, ctx) ||
@@ -917,12 +914,8 @@ int duo_paillier_rn_from_r_priv(const duo_paillier_priv *sk, BIGNUM *rn, const B
         goto out;
     }
     /* r < N = p*q; reduce mod p^2, q^2 (fixed-top division) */
-    if (!BN_mod(rr, r, sk->p2, ctx) ||
-        !BN_mod_exp_mont_consttime(xp, rr, sk->np, sk->p2, ctx, sk->mont_p2))
-        goto out;
-    if (!BN_mod(rr, r, sk->q2, ctx) ||
-        !BN_mod_exp_mont_consttime(xq, rr, sk->nq, sk->q2, ctx, sk->mont_q2))
-        goto out;
+    if (!BN_mod(rr, r, sk->p2, ctx) || !BN_mod_exp_mont_consttime(xp, rr, sk->np, sk->p2, ctx, sk->mont_p2)) goto out;
+    if (!BN_mod(rr, r, sk->q2, ctx) || !BN_mod_exp_mont_consttime(xq, rr, sk->nq, sk->q2, ctx, sk->mont_q2)) goto out;
     bn_secret(rn);
     if (!crt_combine(rn, xp, xq, sk->p2, sk->q2, sk->q2inv_p2_m, sk->mont_p2, ctx)) goto out;
     ret = DUO_OK;
@@ -954,8 +947,7 @@ int duo_paillier_encrypt(const duo_paillier_pub *pk, BIGNUM *c, const BIGNUM *m,
     bn_secret(t);
     /* t = 1 + m*N < N^2; c = t * rn mod N^2 via two Montgomery products */
     if (!BN_mul(t, m, pk->n, ctx) || !BN_add_word(t, 1)) goto end;
-    if (!BN_to_montgomery(t, t, pk->mont_n2, ctx) || !BN_mod_mul_montgomery(c, t, rn, pk->mont_n2, ctx))
-        goto end;
+    if (!BN_to_montgomery(t, t, pk->mont_n2, ctx) || !BN_mod_mul_montgomery(c, t, rn, pk->mont_n2, ctx)) goto end;
     ret = DUO_OK;
 end:
     if (t != NULL) BN_clear(t);
@@ -1056,9 +1048,9 @@ static int enc_consts(const duo_paillier_pub *pk, uint8_t *e1, BIGNUM *g, BN_CTX
     BIGNUM *d = BN_CTX_get(ctx), *u = BN_CTX_get(ctx);
     if (u == NULL) goto out;
     BN_zero(g);
-    if (!BN_set_bit(g, (int)lbits) || !BN_sub_word(g, 1) || !BN_div(d, NULL, g, pk->n, ctx) ||
-        !BN_add_word(d, 1) || !BN_mul(u, d, pk->n, ctx) || !BN_clear_bit(u, (int)lbits) ||
-        BN_num_bits(u) > (int)lbits || !BN_add_word(u, 1) || BN_bn2binpad(u, e1, (int)n2b) != (int)n2b)
+    if (!BN_set_bit(g, (int)lbits) || !BN_sub_word(g, 1) || !BN_div(d, NULL, g, pk->n, ctx) || !BN_add_word(d, 1) ||
+        !BN_mul(u, d, pk->n, ctx) || !BN_clear_bit(u, (int)lbits) || BN_num_bits(u) > (int)lbits ||
+        !BN_add_word(u, 1) || BN_bn2binpad(u, e1, (int)n2b) != (int)n2b)
         goto out;
     if (!BN_sub(g, pk->n, d) || !BN_mul(g, g, pk->n, ctx) || !BN_add_word(g, 1) ||
         !BN_to_montgomery(g, g, pk->mont_n2, ctx) || !BN_to_montgomery(g, g, pk->mont_n2, ctx))

@@ -258,8 +258,8 @@ int duo_transcript_challenge(const duo_transcript *t, const char *label, uint8_t
         duo__put_u64be(ctr, i);
         /* Work on a copy so the caller's transcript continues unchanged. */
         if (EVP_MD_CTX_copy_ex(md, (const EVP_MD_CTX *)t->md) != 1 ||
-            !duo__md_item(md, DUO_TT_CHALLENGE, label, ctr, sizeof ctr) ||
-            EVP_DigestFinal_ex(md, block, &blen) != 1 || blen != 32) {
+            !duo__md_item(md, DUO_TT_CHALLENGE, label, ctr, sizeof ctr) || EVP_DigestFinal_ex(md, block, &blen) != 1 ||
+            blen != 32) {
             r = DUO_E_INTERNAL;
             goto out;
         }

@@ -48,8 +48,7 @@ static size_t nbytes_of(unsigned bits) { return duo_paillier_bits_supported(bits
 static void bn_secret(BIGNUM *b) { BN_set_flags(b, BN_FLG_CONSTTIME); }
 
 /* Starts a proof transcript: domain, binding, bits, N. */
-static int zk_start(duo_transcript *t, const char *domain, const duo_binding *bind, const BIGNUM *n,
-                    unsigned bits) {
+static int zk_start(duo_transcript *t, const char *domain, const duo_binding *bind, const BIGNUM *n, unsigned bits) {
     int r = duo_transcript_init(t, domain);
     if (r != DUO_OK) return r;
     duo_transcript_binding(t, bind);
@@ -78,8 +77,7 @@ static int derive_unit(BIGNUM *out, const duo_transcript *t, const char *label, 
         duo_transcript_free(&f);
         if (r != DUO_OK) goto out;
         r = DUO_E_INTERNAL;
-        if (BN_bin2bn(buf, (int)(nb + 16u), out) == NULL || !BN_nnmod(out, out, n, ctx) ||
-            !BN_gcd(g, out, n, ctx))
+        if (BN_bin2bn(buf, (int)(nb + 16u), out) == NULL || !BN_nnmod(out, out, n, ctx) || !BN_gcd(g, out, n, ctx))
             goto out;
         if (!BN_is_zero(out) && BN_is_one(g)) {
             r = DUO_OK;
@@ -187,8 +185,7 @@ static int crt_init(crt_key *k, const BIGNUM *p, const BIGNUM *q, BN_CTX *ctx) {
 /* out = base^e mod N where e = ep mod (p-1) = eq mod (q-1); constant-time
  * exponentiations mod p and q, Garner recombination with flagged moduli.
  * base and out are public; ep, eq and the primes are secret. */
-static int crt_exp(BIGNUM *out, const BIGNUM *base, const BIGNUM *ep, const BIGNUM *eq, const crt_key *k,
-                   BN_CTX *ctx) {
+static int crt_exp(BIGNUM *out, const BIGNUM *base, const BIGNUM *ep, const BIGNUM *eq, const crt_key *k, BN_CTX *ctx) {
     int r = DUO_E_NOMEM;
     BIGNUM *bp, *bq, *xp, *xq;
     BN_CTX_start(ctx);
@@ -207,8 +204,8 @@ static int crt_exp(BIGNUM *out, const BIGNUM *base, const BIGNUM *ep, const BIGN
         !BN_mod_exp_mont_consttime(xq, bq, eq, k->q, ctx, k->mq))
         goto out;
     /* out = xq + q * ((xp - xq) * qinv mod p) */
-    if (!BN_mod_sub(xp, xp, xq, k->p, ctx) || !BN_mod_mul(xp, xp, k->qinv, k->p, ctx) ||
-        !BN_mul(xp, xp, k->q, ctx) || !BN_add(out, xp, xq))
+    if (!BN_mod_sub(xp, xp, xq, k->p, ctx) || !BN_mod_mul(xp, xp, k->qinv, k->p, ctx) || !BN_mul(xp, xp, k->q, ctx) ||
+        !BN_add(out, xp, xq))
         goto out;
     r = DUO_OK;
 out:
@@ -224,8 +221,7 @@ out:
 
 /* Legendre symbol of a unit a mod prime p by Euler's criterion, constant time
  * in p. Returns DUO_OK and *sym in {1, -1}. */
-static int legendre_ct(int *sym, const BIGNUM *a, const BIGNUM *p, const BIGNUM *half, BN_MONT_CTX *mp,
-                       BN_CTX *ctx) {
+static int legendre_ct(int *sym, const BIGNUM *a, const BIGNUM *p, const BIGNUM *half, BN_MONT_CTX *mp, BN_CTX *ctx) {
     int r = DUO_E_NOMEM;
     BIGNUM *t;
     BN_CTX_start(ctx);
@@ -386,8 +382,8 @@ size_t duo_zk_mod_bytes(unsigned bits) {
     return nb == 0 ? 0 : nb + (size_t)DUO_ZK_MOD_REPS * (1u + 2u * nb);
 }
 
-int duo__zk_mod_prove_pq(const BIGNUM *p, const BIGNUM *q, unsigned bits, const duo_binding *bind,
-                         const duo_rng *rng, uint8_t *out, size_t out_len) {
+int duo__zk_mod_prove_pq(const BIGNUM *p, const BIGNUM *q, unsigned bits, const duo_binding *bind, const duo_rng *rng,
+                         uint8_t *out, size_t out_len) {
     int r = DUO_E_NOMEM, jac = 0, wp = 0, wq = 0;
     unsigned i, attempt;
     size_t nb = nbytes_of(bits), off;
@@ -438,8 +434,7 @@ int duo__zk_mod_prove_pq(const BIGNUM *p, const BIGNUM *q, unsigned bits, const 
         goto out;
     if (!BN_rshift1(p_half, k.pm1) || !BN_rshift1(q_half, k.qm1)) goto out;
     r = DUO_E_INVALID_ARG; /* gcd(N, phi(N)) != 1 */
-    if (BN_mod_inverse(ep_inv, k.n, k.pm1, ctx) == NULL || BN_mod_inverse(eq_inv, k.n, k.qm1, ctx) == NULL)
-        goto out;
+    if (BN_mod_inverse(ep_inv, k.n, k.pm1, ctx) == NULL || BN_mod_inverse(eq_inv, k.n, k.qm1, ctx) == NULL) goto out;
 
     /* w: a random unit with Jacobi(w, N) = -1 (half of all units). */
     for (attempt = 0;; attempt++) {
@@ -793,9 +788,9 @@ int duo_zk_range_precomp_take_enc(duo_zk_range_precomp *pc, const duo_paillier_p
     return ret;
 }
 
-static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const duo_binding *bind,
-                            const BIGNUM *ckey, const BIGNUM *x, const BIGNUM *rr, const duo_rng *rng,
-                            int check_x, const duo_zk_range_precomp *pc, uint8_t *out, size_t out_len) {
+static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const duo_binding *bind, const BIGNUM *ckey,
+                            const BIGNUM *x, const BIGNUM *rr, const duo_rng *rng, int check_x,
+                            const duo_zk_range_precomp *pc, uint8_t *out, size_t out_len) {
     int r = DUO_E_NOMEM;
     unsigned k;
     size_t nb, cb, rep;
@@ -865,13 +860,10 @@ static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const
              * in Z*_N exactly as random_rn does. */
             if ((r = pc_load(pc, 1u + 2u * k, r1, rn)) != DUO_OK ||
                 (r = duo_paillier_encrypt(pk, c1, w1, rn)) != DUO_OK ||
-                (r = pc_load(pc, 2u + 2u * k, r2, rn)) != DUO_OK ||
-                (r = duo_paillier_encrypt(pk, c2, u, rn)) != DUO_OK)
+                (r = pc_load(pc, 2u + 2u * k, r2, rn)) != DUO_OK || (r = duo_paillier_encrypt(pk, c2, u, rn)) != DUO_OK)
                 goto out;
-        } else if ((r = random_rn(sk, r1, rn, rng)) != DUO_OK ||
-                   (r = duo_paillier_encrypt(pk, c1, w1, rn)) != DUO_OK ||
-                   (r = random_rn(sk, r2, rn, rng)) != DUO_OK ||
-                   (r = duo_paillier_encrypt(pk, c2, u, rn)) != DUO_OK) {
+        } else if ((r = random_rn(sk, r1, rn, rng)) != DUO_OK || (r = duo_paillier_encrypt(pk, c1, w1, rn)) != DUO_OK ||
+                   (r = random_rn(sk, r2, rn, rng)) != DUO_OK || (r = duo_paillier_encrypt(pk, c2, u, rn)) != DUO_OK) {
             goto out;
         }
         if ((r = duo_rng_bytes(rng, &sbit, 1)) != DUO_OK) goto out;
@@ -898,8 +890,7 @@ static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const
         uint8_t *w1b = nbuf + NB_MAX, *w2b = w1b + NB_MAX, *z1 = w2b + NB_MAX, *z2 = z1 + NB_MAX;
         uint8_t tmp[NB_MAX];
         r = DUO_E_INTERNAL;
-        if (write_fixed(xb, nb, x) != DUO_OK || write_fixed(lb, nb, l) != DUO_OK ||
-            write_fixed(nbuf, nb, n) != DUO_OK)
+        if (write_fixed(xb, nb, x) != DUO_OK || write_fixed(lb, nb, l) != DUO_OK || write_fixed(nbuf, nb, n) != DUO_OK)
             goto out;
         (void)ct_add_be(l2b, lb, lb, nb); /* 2l < 2^257, no overflow in nb bytes */
         /* rm = r in Montgomery form: rho = MontMul(rm, r_j) = r * r_j mod N. */
@@ -946,8 +937,7 @@ static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const
                 /* BN_bin2bn trims leading zero words, so r_j's word length
                  * (N's length except with probability ~2^-64) is the only
                  * thing it could reveal; both r_1 and r_2 are uniform. */
-                if (BN_bin2bn(tmp, (int)nb, rj) == NULL || !BN_mod_mul_montgomery(rho, rm, rj, mont, ctx))
-                    goto out;
+                if (BN_bin2bn(tmp, (int)nb, rj) == NULL || !BN_mod_mul_montgomery(rho, rm, rj, mont, ctx)) goto out;
                 o[0] = pos;
                 /* z is in [l, 2l) and 2l < 2^256: the top nb - 32 bytes are zero. */
                 memcpy(o + 1, z2 + nb - RANGE_SB, RANGE_SB);
@@ -1151,8 +1141,8 @@ out:
     return r;
 }
 
-int duo__zk_range_verify_ex(const duo_ec *ec, const duo_paillier_pub *pk, const duo_binding *bind,
-                            const BIGNUM *ckey, const uint8_t *in, size_t in_len, int batch, const duo_rng *rng) {
+int duo__zk_range_verify_ex(const duo_ec *ec, const duo_paillier_pub *pk, const duo_binding *bind, const BIGNUM *ckey,
+                            const uint8_t *in, size_t in_len, int batch, const duo_rng *rng) {
     enum { MAXEQ = 2 * DUO_ZK_RANGE_REPS, NCT = 2 * DUO_ZK_RANGE_REPS };
     int r;
     unsigned k, bits;
@@ -1270,8 +1260,8 @@ out0:
     return r;
 }
 
-int duo_zk_range_verify_rng(const duo_ec *ec, const duo_paillier_pub *pk, const duo_binding *bind,
-                            const BIGNUM *ckey, const uint8_t *in, size_t in_len, const duo_rng *rng) {
+int duo_zk_range_verify_rng(const duo_ec *ec, const duo_paillier_pub *pk, const duo_binding *bind, const BIGNUM *ckey,
+                            const uint8_t *in, size_t in_len, const duo_rng *rng) {
     return duo__zk_range_verify_ex(ec, pk, bind, ckey, in, in_len, 1, rng);
 }
 

@@ -35,9 +35,9 @@ DUO_WARN_UNUSED_RESULT int duo__zk_mod_prove_pq(const BIGNUM *p, const BIGNUM *q
  * the proof passes the verifier's range checks and must be caught by the
  * encryption equations. */
 DUO_WARN_UNUSED_RESULT int duo__zk_range_prove_unchecked(const duo_ec *ec, const duo_paillier_priv *sk,
-                                                         const duo_binding *bind, const BIGNUM *ckey,
-                                                         const BIGNUM *x, const BIGNUM *r, const duo_rng *rng,
-                                                         uint8_t *out, size_t out_len);
+                                                         const duo_binding *bind, const BIGNUM *ckey, const BIGNUM *x,
+                                                         const BIGNUM *r, const duo_rng *rng, uint8_t *out,
+                                                         size_t out_len);
 
 /* Range verifier with an explicit mode: batch = 1 checks all encryption
  * equations with one randomised product test (random 64-bit exponents from

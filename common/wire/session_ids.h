@@ -47,9 +47,8 @@ static inline int duo__presid_sign(uint8_t presid[32], const uint8_t key_id[DUO_
 /* Signing sid = H("duosign/v1/sid/sign", key_id, device_nonce, cloud_nonce,
  * digest, r2_commitment). */
 static inline int duo__sid_sign(uint8_t sid[32], const uint8_t key_id[DUO_KEY_ID_BYTES],
-                                const uint8_t device_nonce[DUO_NONCE_BYTES],
-                                const uint8_t cloud_nonce[DUO_NONCE_BYTES], const uint8_t digest[DUO_DIGEST_BYTES],
-                                const uint8_t r2_commitment[32]) {
+                                const uint8_t device_nonce[DUO_NONCE_BYTES], const uint8_t cloud_nonce[DUO_NONCE_BYTES],
+                                const uint8_t digest[DUO_DIGEST_BYTES], const uint8_t r2_commitment[32]) {
     duo_transcript t;
     int r;
     if ((r = duo_transcript_init(&t, "duosign/v1/sid/sign")) != DUO_OK) return r;

@@ -191,7 +191,7 @@ typedef struct {
  * secret-derived value). Messages with a `buf` member own heap memory after a
  * successful parse (or when filled by a builder) and must be released with
  * the matching duo_wire_free_M (NULL-safe, wipes). */
-#define DUO_WIRE_DECLARE(M)                                                                       \
+#define DUO_WIRE_DECLARE(M)                                                                        \
     DUO_WARN_UNUSED_RESULT int duo_wire_parse_##M(duo_##M *out, const uint8_t *in, size_t in_len); \
     DUO_WARN_UNUSED_RESULT int duo_wire_build_##M(uint8_t **out, size_t *out_len, const duo_##M *msg);
 
@@ -238,7 +238,7 @@ DUO_WARN_UNUSED_RESULT int duo_mac_compute(uint8_t out[DUO_MAC_BYTES], const uin
 DUO_WARN_UNUSED_RESULT int duo_mac_check(const uint8_t secret[32], const uint8_t mac_input[32],
                                          const uint8_t mac[DUO_MAC_BYTES]);
 /* The next rotating secret: HMAC-SHA256(secret, "duosign/v1/rotate" || sid_or_nonce || seed). */
-DUO_WARN_UNUSED_RESULT int duo_secret_rotate(uint8_t next[32], const uint8_t secret[32],
-                                             const uint8_t context[32], const uint8_t seed[32]);
+DUO_WARN_UNUSED_RESULT int duo_secret_rotate(uint8_t next[32], const uint8_t secret[32], const uint8_t context[32],
+                                             const uint8_t seed[32]);
 
 #endif

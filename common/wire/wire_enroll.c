@@ -157,8 +157,7 @@ int duo_wire_parse_enroll_key_share_resp(duo_enroll_key_share_resp *out, const u
         return DUO_E_INVALID_ARG;
     }
     memset(out, 0, sizeof *out);
-    if ((r = duo__wire_unpack(&pm, &duosign__v1__enroll_key_share_response__descriptor, in, in_len)) !=
-        DUO_OK) {
+    if ((r = duo__wire_unpack(&pm, &duosign__v1__enroll_key_share_response__descriptor, in, in_len)) != DUO_OK) {
         goto out;
     }
     m = (const Duosign__V1__EnrollKeyShareResponse *)pm;
@@ -166,10 +165,8 @@ int duo_wire_parse_enroll_key_share_resp(duo_enroll_key_share_resp *out, const u
     DUO__FIX(out->q1_proof, m->q1_proof);
     DUO__FIX(out->q1_opening, m->q1_opening);
     {
-        duo_span *const spans[] = {&out->paillier_n, &out->ckey, &out->proof_ln, &out->proof_mod,
-                                   &out->proof_range};
-        const ProtobufCBinaryData *const f[] = {&m->paillier_n, &m->ckey, &m->proof_ln, &m->proof_mod,
-                                                &m->proof_range};
+        duo_span *const spans[] = {&out->paillier_n, &out->ckey, &out->proof_ln, &out->proof_mod, &out->proof_range};
+        const ProtobufCBinaryData *const f[] = {&m->paillier_n, &m->ckey, &m->proof_ln, &m->proof_mod, &m->proof_range};
         r = duo__wire_spans_copy(&out->buf, spans, f, 5);
     }
 out:
@@ -216,8 +213,7 @@ void duo_wire_free_enroll_key_share_resp(duo_enroll_key_share_resp *m) {
 }
 
 /* ---- EnrollPdlChallengeRequest ---- */
-int duo_wire_parse_enroll_pdl_challenge_req(duo_enroll_pdl_challenge_req *out, const uint8_t *in,
-                                            size_t in_len) {
+int duo_wire_parse_enroll_pdl_challenge_req(duo_enroll_pdl_challenge_req *out, const uint8_t *in, size_t in_len) {
     ProtobufCMessage *pm = NULL;
     const Duosign__V1__EnrollPdlChallengeRequest *m;
     int r;
@@ -226,8 +222,7 @@ int duo_wire_parse_enroll_pdl_challenge_req(duo_enroll_pdl_challenge_req *out, c
         return DUO_E_INVALID_ARG;
     }
     memset(out, 0, sizeof *out);
-    if ((r = duo__wire_unpack(&pm, &duosign__v1__enroll_pdl_challenge_request__descriptor, in, in_len)) !=
-        DUO_OK) {
+    if ((r = duo__wire_unpack(&pm, &duosign__v1__enroll_pdl_challenge_request__descriptor, in, in_len)) != DUO_OK) {
         goto out;
     }
     m = (const Duosign__V1__EnrollPdlChallengeRequest *)pm;
@@ -246,8 +241,7 @@ out:
     return r;
 }
 
-int duo_wire_build_enroll_pdl_challenge_req(uint8_t **out, size_t *out_len,
-                                            const duo_enroll_pdl_challenge_req *msg) {
+int duo_wire_build_enroll_pdl_challenge_req(uint8_t **out, size_t *out_len, const duo_enroll_pdl_challenge_req *msg) {
     Duosign__V1__EnrollPdlChallengeRequest m = DUOSIGN__V1__ENROLL_PDL_CHALLENGE_REQUEST__INIT;
 
     if (out == NULL || out_len == NULL) {
@@ -276,8 +270,7 @@ void duo_wire_free_enroll_pdl_challenge_req(duo_enroll_pdl_challenge_req *m) {
 }
 
 /* ---- EnrollPdlChallengeResponse ---- */
-int duo_wire_parse_enroll_pdl_challenge_resp(duo_enroll_pdl_challenge_resp *out, const uint8_t *in,
-                                             size_t in_len) {
+int duo_wire_parse_enroll_pdl_challenge_resp(duo_enroll_pdl_challenge_resp *out, const uint8_t *in, size_t in_len) {
     ProtobufCMessage *pm = NULL;
     const Duosign__V1__EnrollPdlChallengeResponse *m;
     int r;
@@ -286,8 +279,7 @@ int duo_wire_parse_enroll_pdl_challenge_resp(duo_enroll_pdl_challenge_resp *out,
         return DUO_E_INVALID_ARG;
     }
     memset(out, 0, sizeof *out);
-    if ((r = duo__wire_unpack(&pm, &duosign__v1__enroll_pdl_challenge_response__descriptor, in, in_len)) !=
-        DUO_OK) {
+    if ((r = duo__wire_unpack(&pm, &duosign__v1__enroll_pdl_challenge_response__descriptor, in, in_len)) != DUO_OK) {
         goto out;
     }
     m = (const Duosign__V1__EnrollPdlChallengeResponse *)pm;
@@ -301,8 +293,7 @@ out:
     return r;
 }
 
-int duo_wire_build_enroll_pdl_challenge_resp(uint8_t **out, size_t *out_len,
-                                             const duo_enroll_pdl_challenge_resp *msg) {
+int duo_wire_build_enroll_pdl_challenge_resp(uint8_t **out, size_t *out_len, const duo_enroll_pdl_challenge_resp *msg) {
     Duosign__V1__EnrollPdlChallengeResponse m = DUOSIGN__V1__ENROLL_PDL_CHALLENGE_RESPONSE__INIT;
 
     if (out == NULL || out_len == NULL) {
@@ -372,8 +363,7 @@ int duo_wire_parse_enroll_pdl_open_resp(duo_enroll_pdl_open_resp *out, const uin
         return DUO_E_INVALID_ARG;
     }
     memset(out, 0, sizeof *out);
-    if ((r = duo__wire_unpack(&pm, &duosign__v1__enroll_pdl_open_response__descriptor, in, in_len)) !=
-        DUO_OK) {
+    if ((r = duo__wire_unpack(&pm, &duosign__v1__enroll_pdl_open_response__descriptor, in, in_len)) != DUO_OK) {
         goto out;
     }
     m = (const Duosign__V1__EnrollPdlOpenResponse *)pm;

@@ -16,8 +16,7 @@
  * anything is decoded), DUO_E_DECODE if protobuf-c rejects the bytes,
  * DUO_E_INVALID_ARG if in is NULL with a non-zero length. *out is set to NULL
  * first; on success the caller releases it with duo__wire_unpacked_free. */
-int duo__wire_unpack(ProtobufCMessage **out, const ProtobufCMessageDescriptor *desc, const uint8_t *in,
-                     size_t in_len);
+int duo__wire_unpack(ProtobufCMessage **out, const ProtobufCMessageDescriptor *desc, const uint8_t *in, size_t in_len);
 /* Frees (and wipes: every allocation goes through duo_secure_malloc) a
  * message from duo__wire_unpack. NULL is a no-op. */
 void duo__wire_unpacked_free(ProtobufCMessage *m);

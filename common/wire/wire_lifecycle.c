@@ -7,8 +7,8 @@
 
 /* Refresh and Status requests have the same fields (key id, nonce, mac) and
  * the same C type; only the protobuf descriptor differs. */
-static int duo__parse_kid_nonce_mac(duo_refresh_req *out, const ProtobufCMessageDescriptor *desc,
-                                    const uint8_t *in, size_t in_len) {
+static int duo__parse_kid_nonce_mac(duo_refresh_req *out, const ProtobufCMessageDescriptor *desc, const uint8_t *in,
+                                    size_t in_len) {
     ProtobufCMessage *pm = NULL;
     const ProtobufCBinaryData *key_id, *device_nonce, *mac;
     int r;

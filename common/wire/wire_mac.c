@@ -26,8 +26,8 @@
 #define DUO__ROTATE_LABEL "duosign/v1/rotate"
 
 /* out = HMAC-SHA256(key, parts[0] || ... || parts[n-1]). */
-static int duo__hmac_sha256(uint8_t out[32], const uint8_t key[32], const uint8_t *const parts[],
-                            const size_t lens[], size_t n) {
+static int duo__hmac_sha256(uint8_t out[32], const uint8_t key[32], const uint8_t *const parts[], const size_t lens[],
+                            size_t n) {
     EVP_MAC *mac = NULL;
     EVP_MAC_CTX *ctx = NULL;
     OSSL_PARAM params[2];
@@ -94,8 +94,7 @@ out:
     return r;
 }
 
-int duo_secret_rotate(uint8_t next[32], const uint8_t secret[32], const uint8_t context[32],
-                      const uint8_t seed[32]) {
+int duo_secret_rotate(uint8_t next[32], const uint8_t secret[32], const uint8_t context[32], const uint8_t seed[32]) {
     static const uint8_t label_len[4] = {0, 0, 0, (uint8_t)(sizeof(DUO__ROTATE_LABEL) - 1)};
     const uint8_t *parts[4];
     size_t lens[4] = {4, sizeof(DUO__ROTATE_LABEL) - 1, 32, 32};

@@ -29,8 +29,7 @@ static ProtobufCAllocator duo__wire_allocator(void) {
     return a;
 }
 
-int duo__wire_unpack(ProtobufCMessage **out, const ProtobufCMessageDescriptor *desc, const uint8_t *in,
-                     size_t in_len) {
+int duo__wire_unpack(ProtobufCMessage **out, const ProtobufCMessageDescriptor *desc, const uint8_t *in, size_t in_len) {
     static const uint8_t empty[1] = {0};
     ProtobufCAllocator a = duo__wire_allocator();
     ProtobufCMessage *m;
@@ -109,9 +108,7 @@ void duo__wire_spans_free(uint8_t *buf, duo_span *const spans[], size_t n) {
     free(buf);
 }
 
-int duo__wire_span_ok(const duo_span *s) {
-    return s->ptr != NULL && s->len >= 1 && s->len <= DUO_WIRE_MAX_MSG;
-}
+int duo__wire_span_ok(const duo_span *s) { return s->ptr != NULL && s->len >= 1 && s->len <= DUO_WIRE_MAX_MSG; }
 
 int duo__wire_code_ok(const char *s, size_t max_scan) {
     size_t i;

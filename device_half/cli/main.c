@@ -46,36 +46,35 @@ enum {
 
 static const char *prog = "duosign";
 
-static const char usage_text[] =
-    "usage: duosign <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  enroll  --server HOST:PORT --ca CA.pem --token TOKEN --state FILE\n"
-    "          [--paillier-bits 3072|2048] [--insecure]\n"
-    "  sign    --state FILE --in DOC --out SIG [--format der|raw|jws]\n"
-    "  pubkey  --state FILE [--out pub.pem] [--raw]\n"
-    "  verify  --pubkey pub.pem --sig SIG --in DOC [--format der|raw|jws]   (local)\n"
-    "  status  --state FILE\n"
-    "  refresh --state FILE\n"
-    "  revoke  --state FILE\n"
-    "  change-pin --state FILE [--new-pin-file FILE]\n"
-    "\n"
-    "PIN: asked on the terminal without echo, or --pin-file FILE (first line),\n"
-    "or --pin-stdin (first line of standard input; change-pin reads the old PIN\n"
-    "then the new one). Never from the command line or the environment.\n"
-    "Online commands take --server, --ca, --insecure and --timeout-ms to\n"
-    "override what enroll stored in the state file.\n"
-    "sign hashes DOC with SHA-256; der (default) is what\n"
-    "`openssl dgst -sha256 -verify pub.pem -signature SIG DOC` checks; raw is\n"
-    "r||s (64 bytes); jws is a compact JWS, alg ES256K (RFC 8812), payload DOC.\n"
-    "\n"
-    "exit codes:\n"
-    "  0 success             5 key locked (prints until when)\n"
-    "  1 other error         6 key revoked or suspended\n"
-    "  2 usage error         7 a clone of this device was detected\n"
-    "  3 bad input file      8 server unreachable or timed out\n"
-    "  4 wrong PIN           9 state file corrupted\n"
-    "  (verify exits 1 when the signature does not match)\n";
+static const char usage_text[] = "usage: duosign <command> [options]\n"
+                                 "\n"
+                                 "commands:\n"
+                                 "  enroll  --server HOST:PORT --ca CA.pem --token TOKEN --state FILE\n"
+                                 "          [--paillier-bits 3072|2048] [--insecure]\n"
+                                 "  sign    --state FILE --in DOC --out SIG [--format der|raw|jws]\n"
+                                 "  pubkey  --state FILE [--out pub.pem] [--raw]\n"
+                                 "  verify  --pubkey pub.pem --sig SIG --in DOC [--format der|raw|jws]   (local)\n"
+                                 "  status  --state FILE\n"
+                                 "  refresh --state FILE\n"
+                                 "  revoke  --state FILE\n"
+                                 "  change-pin --state FILE [--new-pin-file FILE]\n"
+                                 "\n"
+                                 "PIN: asked on the terminal without echo, or --pin-file FILE (first line),\n"
+                                 "or --pin-stdin (first line of standard input; change-pin reads the old PIN\n"
+                                 "then the new one). Never from the command line or the environment.\n"
+                                 "Online commands take --server, --ca, --insecure and --timeout-ms to\n"
+                                 "override what enroll stored in the state file.\n"
+                                 "sign hashes DOC with SHA-256; der (default) is what\n"
+                                 "`openssl dgst -sha256 -verify pub.pem -signature SIG DOC` checks; raw is\n"
+                                 "r||s (64 bytes); jws is a compact JWS, alg ES256K (RFC 8812), payload DOC.\n"
+                                 "\n"
+                                 "exit codes:\n"
+                                 "  0 success             5 key locked (prints until when)\n"
+                                 "  1 other error         6 key revoked or suspended\n"
+                                 "  2 usage error         7 a clone of this device was detected\n"
+                                 "  3 bad input file      8 server unreachable or timed out\n"
+                                 "  4 wrong PIN           9 state file corrupted\n"
+                                 "  (verify exits 1 when the signature does not match)\n";
 
 static void usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void usage_err(const char *fmt, ...) {
@@ -118,25 +117,24 @@ enum {
     O_HELP
 };
 
-static const struct option long_opts[] = {
-    {"server", required_argument, NULL, O_SERVER},
-    {"ca", required_argument, NULL, O_CA},
-    {"token", required_argument, NULL, O_TOKEN},
-    {"state", required_argument, NULL, O_STATE},
-    {"in", required_argument, NULL, O_IN},
-    {"out", required_argument, NULL, O_OUT},
-    {"format", required_argument, NULL, O_FORMAT},
-    {"pubkey", required_argument, NULL, O_PUBKEY},
-    {"sig", required_argument, NULL, O_SIG},
-    {"pin-file", required_argument, NULL, O_PIN_FILE},
-    {"new-pin-file", required_argument, NULL, O_NEW_PIN_FILE},
-    {"pin-stdin", no_argument, NULL, O_PIN_STDIN},
-    {"insecure", no_argument, NULL, O_INSECURE},
-    {"paillier-bits", required_argument, NULL, O_BITS},
-    {"timeout-ms", required_argument, NULL, O_TIMEOUT},
-    {"raw", no_argument, NULL, O_RAW},
-    {"help", no_argument, NULL, O_HELP},
-    {NULL, 0, NULL, 0}};
+static const struct option long_opts[] = {{"server", required_argument, NULL, O_SERVER},
+                                          {"ca", required_argument, NULL, O_CA},
+                                          {"token", required_argument, NULL, O_TOKEN},
+                                          {"state", required_argument, NULL, O_STATE},
+                                          {"in", required_argument, NULL, O_IN},
+                                          {"out", required_argument, NULL, O_OUT},
+                                          {"format", required_argument, NULL, O_FORMAT},
+                                          {"pubkey", required_argument, NULL, O_PUBKEY},
+                                          {"sig", required_argument, NULL, O_SIG},
+                                          {"pin-file", required_argument, NULL, O_PIN_FILE},
+                                          {"new-pin-file", required_argument, NULL, O_NEW_PIN_FILE},
+                                          {"pin-stdin", no_argument, NULL, O_PIN_STDIN},
+                                          {"insecure", no_argument, NULL, O_INSECURE},
+                                          {"paillier-bits", required_argument, NULL, O_BITS},
+                                          {"timeout-ms", required_argument, NULL, O_TIMEOUT},
+                                          {"raw", no_argument, NULL, O_RAW},
+                                          {"help", no_argument, NULL, O_HELP},
+                                          {NULL, 0, NULL, 0}};
 
 static int parse_uint(const char *s, unsigned *out) {
     char *end = NULL;
@@ -151,7 +149,7 @@ static int parse_uint(const char *s, unsigned *out) {
 /* An empty revocation code: the cloud had already accepted an earlier
  * confirmation whose answer was lost, and shows the code only once. */
 #define NO_CODE_AGAIN                                                                                     \
-    "enrolment confirmed (the cloud had already accepted an earlier attempt); the revocation code is "   \
+    "enrolment confirmed (the cloud had already accepted an earlier attempt); the revocation code is "    \
     "shown only the first time and cannot be shown again. Without it, the key can still be revoked from " \
     "this device (duosign revoke) or by the operator"
 
@@ -162,36 +160,71 @@ static int parse_opts(opts *o, int argc, char **argv) {
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
         switch (c) {
-        case O_SERVER: o->server = optarg; break;
-        case O_CA: o->ca = optarg; break;
-        case O_TOKEN: o->token = optarg; break;
-        case O_STATE: o->state = optarg; break;
-        case O_IN: o->in = optarg; break;
-        case O_OUT: o->out = optarg; break;
-        case O_FORMAT: o->format = optarg; break;
-        case O_PUBKEY: o->pubkey = optarg; break;
-        case O_SIG: o->sig = optarg; break;
-        case O_PIN_FILE: o->pin_file = optarg; break;
-        case O_NEW_PIN_FILE: o->new_pin_file = optarg; break;
-        case O_PIN_STDIN: o->pin_stdin = 1; break;
-        case O_INSECURE: o->insecure = 1; break;
-        case O_RAW: o->raw = 1; break;
-        case O_BITS:
-            if (parse_uint(optarg, &o->paillier_bits) != 0 || (o->paillier_bits != 2048 && o->paillier_bits != 3072)) {
-                usage_err("--paillier-bits must be 3072 or 2048, not '%s'", optarg);
+            case O_SERVER:
+                o->server = optarg;
+                break;
+            case O_CA:
+                o->ca = optarg;
+                break;
+            case O_TOKEN:
+                o->token = optarg;
+                break;
+            case O_STATE:
+                o->state = optarg;
+                break;
+            case O_IN:
+                o->in = optarg;
+                break;
+            case O_OUT:
+                o->out = optarg;
+                break;
+            case O_FORMAT:
+                o->format = optarg;
+                break;
+            case O_PUBKEY:
+                o->pubkey = optarg;
+                break;
+            case O_SIG:
+                o->sig = optarg;
+                break;
+            case O_PIN_FILE:
+                o->pin_file = optarg;
+                break;
+            case O_NEW_PIN_FILE:
+                o->new_pin_file = optarg;
+                break;
+            case O_PIN_STDIN:
+                o->pin_stdin = 1;
+                break;
+            case O_INSECURE:
+                o->insecure = 1;
+                break;
+            case O_RAW:
+                o->raw = 1;
+                break;
+            case O_BITS:
+                if (parse_uint(optarg, &o->paillier_bits) != 0 ||
+                    (o->paillier_bits != 2048 && o->paillier_bits != 3072)) {
+                    usage_err("--paillier-bits must be 3072 or 2048, not '%s'", optarg);
+                    return EX_USAGE_;
+                }
+                break;
+            case O_TIMEOUT:
+                if (parse_uint(optarg, &o->timeout_ms) != 0 || o->timeout_ms == 0) {
+                    usage_err("--timeout-ms needs a positive number, not '%s'", optarg);
+                    return EX_USAGE_;
+                }
+                break;
+            case 'h':
+            case O_HELP:
+                fputs(usage_text, stdout);
+                return EX_OK_;
+            case ':':
+                usage_err("option %s needs a value", argv[optind - 1]);
                 return EX_USAGE_;
-            }
-            break;
-        case O_TIMEOUT:
-            if (parse_uint(optarg, &o->timeout_ms) != 0 || o->timeout_ms == 0) {
-                usage_err("--timeout-ms needs a positive number, not '%s'", optarg);
+            default:
+                usage_err("unknown option '%s'", argv[optind - 1]);
                 return EX_USAGE_;
-            }
-            break;
-        case 'h':
-        case O_HELP: fputs(usage_text, stdout); return EX_OK_;
-        case ':': usage_err("option %s needs a value", argv[optind - 1]); return EX_USAGE_;
-        default: usage_err("unknown option '%s'", argv[optind - 1]); return EX_USAGE_;
         }
     }
     if (optind < argc) {
@@ -386,7 +419,8 @@ static int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap,
         nl = memchr(data, '\n', dl);
         n = nl ? (long)(nl - (char *)data) : (long)dl;
         if (n > 0 && data[n - 1] == '\r') n--;
-        if ((size_t)n >= cap) n = -1;
+        if ((size_t)n >= cap)
+            n = -1;
         else {
             memcpy(buf, data, (size_t)n);
             buf[n] = '\0';
@@ -404,7 +438,8 @@ static int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap,
         nl = memchr(data, '\n', dl);
         n = nl ? (long)(nl - (char *)data) : (long)dl;
         if (n > 0 && data[n - 1] == '\r') n--;
-        if ((size_t)n >= cap) n = -1;
+        if ((size_t)n >= cap)
+            n = -1;
         else {
             memcpy(buf, data, (size_t)n);
             buf[n] = '\0';
@@ -448,16 +483,24 @@ typedef struct session {
 
 static int exit_for(int r) {
     switch (r) {
-    case DUO_OK: return EX_OK_;
-    case DUO_E_WRONG_PIN: return EX_WRONG_PIN;
-    case DUO_E_KEY_LOCKED: return EX_LOCKED;
-    case DUO_E_KEY_REVOKED:
-    case DUO_E_KEY_SUSPENDED: return EX_REVOKED;
-    case DUO_E_CLONE_SUSPECTED: return EX_CLONE;
-    case DUO_E_UNAVAILABLE:
-    case DUO_E_TIMEOUT: return EX_UNREACHABLE;
-    case DUO_E_STATE_CORRUPT: return EX_CORRUPT;
-    default: return EX_OTHER;
+        case DUO_OK:
+            return EX_OK_;
+        case DUO_E_WRONG_PIN:
+            return EX_WRONG_PIN;
+        case DUO_E_KEY_LOCKED:
+            return EX_LOCKED;
+        case DUO_E_KEY_REVOKED:
+        case DUO_E_KEY_SUSPENDED:
+            return EX_REVOKED;
+        case DUO_E_CLONE_SUSPECTED:
+            return EX_CLONE;
+        case DUO_E_UNAVAILABLE:
+        case DUO_E_TIMEOUT:
+            return EX_UNREACHABLE;
+        case DUO_E_STATE_CORRUPT:
+            return EX_CORRUPT;
+        default:
+            return EX_OTHER;
     }
 }
 
@@ -518,8 +561,7 @@ static int connect_transport(session *s, const opts *o, const char *address, con
         fprintf(stderr, "%s: cannot set up the connection to %s: %s\n", prog, address, duo_strerror(r));
         return EX_OTHER;
     }
-    if ((r = duo_device_set_transport(s->ctx, duo_grpc_transport_call, duo_grpc_transport_free_resp, s->t)) !=
-        DUO_OK) {
+    if ((r = duo_device_set_transport(s->ctx, duo_grpc_transport_call, duo_grpc_transport_free_resp, s->t)) != DUO_OK) {
         return EX_OTHER;
     }
     return EX_OK_;
@@ -910,12 +952,18 @@ out:
 
 static const char *state_name(int st) {
     switch (st) {
-    case DUO_DEVICE_KEY_PENDING: return "pending";
-    case DUO_DEVICE_KEY_ACTIVE: return "active";
-    case DUO_DEVICE_KEY_LOCKED: return "locked";
-    case DUO_DEVICE_KEY_SUSPENDED: return "suspended";
-    case DUO_DEVICE_KEY_REVOKED: return "revoked";
-    default: return "unknown";
+        case DUO_DEVICE_KEY_PENDING:
+            return "pending";
+        case DUO_DEVICE_KEY_ACTIVE:
+            return "active";
+        case DUO_DEVICE_KEY_LOCKED:
+            return "locked";
+        case DUO_DEVICE_KEY_SUSPENDED:
+            return "suspended";
+        case DUO_DEVICE_KEY_REVOKED:
+            return "revoked";
+        default:
+            return "unknown";
     }
 }
 
@@ -945,8 +993,10 @@ static int cmd_status(const opts *o) {
         printf("%s\n", memcmp(pk, st.public_key, sizeof pk) == 0 ? "" : "  (MISMATCH with the server!)");
     }
     ex = EX_OK_;
-    if (st.state == DUO_DEVICE_KEY_REVOKED || st.state == DUO_DEVICE_KEY_SUSPENDED) ex = EX_REVOKED;
-    else if (st.state == DUO_DEVICE_KEY_LOCKED) ex = EX_LOCKED;
+    if (st.state == DUO_DEVICE_KEY_REVOKED || st.state == DUO_DEVICE_KEY_SUSPENDED)
+        ex = EX_REVOKED;
+    else if (st.state == DUO_DEVICE_KEY_LOCKED)
+        ex = EX_LOCKED;
 out:
     session_close(&s);
     return ex;
@@ -1014,8 +1064,8 @@ int main(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*fn)(const opts *);
-    } cmds[] = {{"enroll", cmd_enroll}, {"enrol", cmd_enroll},   {"sign", cmd_sign},
-                {"pubkey", cmd_pubkey}, {"verify", cmd_verify},  {"status", cmd_status},
+    } cmds[] = {{"enroll", cmd_enroll},   {"enrol", cmd_enroll},  {"sign", cmd_sign},
+                {"pubkey", cmd_pubkey},   {"verify", cmd_verify}, {"status", cmd_status},
                 {"refresh", cmd_refresh}, {"revoke", cmd_revoke}, {"change-pin", cmd_change_pin}};
     size_t i;
 

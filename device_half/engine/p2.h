@@ -23,12 +23,12 @@
 /* ---- the device's key (the device library serialises it into the state blob) ---- */
 typedef struct duo_p2_key {
     uint8_t key_id[DUO_KEY_ID_BYTES];
-    duo_scalar x2_masked;           /* SECRET: x2 - KDF(PIN, salt) mod q */
+    duo_scalar x2_masked; /* SECRET: x2 - KDF(PIN, salt) mod q */
     uint8_t pin_salt[DUO_PIN_SALT_BYTES];
-    duo_point q;                    /* public key */
-    duo_paillier_pub *paillier;     /* owned; the cloud's N */
-    BIGNUM *ckey;                   /* owned; Enc(x1) */
-    uint8_t device_secret[32];      /* SECRET: rotating MAC secret (DESIGN 3.5) */
+    duo_point q;                /* public key */
+    duo_paillier_pub *paillier; /* owned; the cloud's N */
+    BIGNUM *ckey;               /* owned; Enc(x1) */
+    uint8_t device_secret[32];  /* SECRET: rotating MAC secret (DESIGN 3.5) */
 } duo_p2_key;
 
 void duo_p2_key_free(duo_p2_key *key);
@@ -46,19 +46,19 @@ DUO_WARN_UNUSED_RESULT int duo_p2_key_change_pin(const duo_ec *ec, duo_p2_key *k
  * Returns: DUO_OK; DUO_E_INVALID_ARG (NULL, empty or too long PIN);
  *          DUO_E_NOMEM; DUO_E_INTERNAL. kdf is zeroed on failure.
  * Out:     kdf: SECRET. */
-DUO_WARN_UNUSED_RESULT int duo_p2_pin_kdf(const duo_ec *ec, duo_scalar *kdf, const duo_p2_key *key,
-                                          const uint8_t *pin, size_t pin_len);
+DUO_WARN_UNUSED_RESULT int duo_p2_pin_kdf(const duo_ec *ec, duo_scalar *kdf, const duo_p2_key *key, const uint8_t *pin,
+                                          size_t pin_len);
 
 /* ---- enrolment ---- */
 typedef struct duo_p2_enroll duo_p2_enroll;
 
 typedef struct duo_p2_enroll_params {
     const duo_ec *ec;
-    const duo_rng *rng;       /* NULL: OpenSSL */
-    unsigned paillier_bits;   /* required modulus size: 3072 (default) or 2048 */
-    const uint8_t *token;     /* enrolment token, 1..DUO_TOKEN_MAX bytes (copied) */
+    const duo_rng *rng;     /* NULL: OpenSSL */
+    unsigned paillier_bits; /* required modulus size: 3072 (default) or 2048 */
+    const uint8_t *token;   /* enrolment token, 1..DUO_TOKEN_MAX bytes (copied) */
     size_t token_len;
-    const uint8_t *pin;       /* SECRET, 1..DUO_PIN_MAX bytes (used to mask, then wiped) */
+    const uint8_t *pin; /* SECRET, 1..DUO_PIN_MAX bytes (used to mask, then wiped) */
     size_t pin_len;
 } duo_p2_enroll_params;
 
@@ -73,8 +73,7 @@ DUO_WARN_UNUSED_RESULT int duo_p2_enroll_on_start(duo_p2_enroll *s, const duo_en
  * next->buf is allocated: free with duo_wire_free_enroll_pdl_challenge_req. */
 DUO_WARN_UNUSED_RESULT int duo_p2_enroll_on_key_share(duo_p2_enroll *s, const duo_enroll_key_share_resp *resp,
                                                       duo_enroll_pdl_challenge_req *next);
-DUO_WARN_UNUSED_RESULT int duo_p2_enroll_on_pdl_challenge(duo_p2_enroll *s,
-                                                          const duo_enroll_pdl_challenge_resp *resp,
+DUO_WARN_UNUSED_RESULT int duo_p2_enroll_on_pdl_challenge(duo_p2_enroll *s, const duo_enroll_pdl_challenge_resp *resp,
                                                           duo_enroll_pdl_open_req *next);
 /* Checks alpha*G = a*Q1 + b*G; computes Q; masks x2 with the PIN. */
 DUO_WARN_UNUSED_RESULT int duo_p2_enroll_on_pdl_open(duo_p2_enroll *s, const duo_enroll_pdl_open_resp *resp);
@@ -90,14 +89,14 @@ typedef struct duo_p2_sign duo_p2_sign;
 
 typedef struct duo_p2_sign_params {
     const duo_ec *ec;
-    const duo_rng *rng;             /* NULL: OpenSSL */
-    const duo_p2_key *key;          /* borrowed; must outlive the session */
+    const duo_rng *rng;    /* NULL: OpenSSL */
+    const duo_p2_key *key; /* borrowed; must outlive the session */
     /* Exactly one of pin and pin_kdf (both or neither: DUO_E_INVALID_ARG). */
-    const uint8_t *pin;             /* SECRET (copied, wiped at free); the KDF runs in on_start */
+    const uint8_t *pin; /* SECRET (copied, wiped at free); the KDF runs in on_start */
     size_t pin_len;
-    const uint8_t *digest;          /* 32 bytes */
-    BIGNUM *precomputed_rn;         /* optional r^N mod N^2, taken (used once, freed); NULL: computed */
-    const duo_scalar *pin_kdf;      /* SECRET, instead of pin: duo_p2_pin_kdf(key, PIN) made beforehand
+    const uint8_t *digest;     /* 32 bytes */
+    BIGNUM *precomputed_rn;    /* optional r^N mod N^2, taken (used once, freed); NULL: computed */
+    const duo_scalar *pin_kdf; /* SECRET, instead of pin: duo_p2_pin_kdf(key, PIN) made beforehand
                                      * (copied, wiped at free): no KDF on the signing path */
 } duo_p2_sign_params;
 
@@ -110,8 +109,7 @@ DUO_WARN_UNUSED_RESULT int duo_p2_sign_start(duo_p2_sign *s, duo_sign_start_req 
 DUO_WARN_UNUSED_RESULT int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp,
                                                 duo_sign_finish_req *next);
 /* Verifies the final signature under Q (DUO_E_BAD_SIGNATURE otherwise). */
-DUO_WARN_UNUSED_RESULT int duo_p2_sign_on_finish(duo_p2_sign *s, const duo_sign_finish_resp *resp,
-                                                 uint8_t sig[64]);
+DUO_WARN_UNUSED_RESULT int duo_p2_sign_on_finish(duo_p2_sign *s, const duo_sign_finish_resp *resp, uint8_t sig[64]);
 const uint8_t *duo_p2_sign_sid(const duo_p2_sign *s);
 
 #endif

@@ -17,16 +17,7 @@
 #include "duosign/zk_paillier.h"
 #include "p2_internal.h"
 
-enum {
-    P2E_NEW = 0,
-    P2E_STARTED,
-    P2E_SHARE_SENT,
-    P2E_PDL_SENT,
-    P2E_PDL_OPENED,
-    P2E_DONE,
-    P2E_CONFIRMED,
-    P2E_FAILED
-};
+enum { P2E_NEW = 0, P2E_STARTED, P2E_SHARE_SENT, P2E_PDL_SENT, P2E_PDL_OPENED, P2E_DONE, P2E_CONFIRMED, P2E_FAILED };
 
 struct duo_p2_enroll {
     int state;
@@ -45,7 +36,7 @@ struct duo_p2_enroll {
     duo_point q2, q1, q;
     duo_paillier_pub *pk;
     BIGNUM *ckey;
-    uint8_t a[32];                  /* PDL challenge (secret until opened) */
+    uint8_t a[32]; /* PDL challenge (secret until opened) */
     uint8_t b[DUO_PDL_B_BYTES];
     uint8_t ab_rand[DUO_COMMIT_RAND_BYTES];
     duo_point qprime; /* a*Q1 + b*G */
@@ -326,8 +317,7 @@ int duo_p2_enroll_on_key_share(duo_p2_enroll *s, const duo_enroll_key_share_resp
         r = DUO_E_INTERNAL;
         goto out;
     }
-    if ((r = duo_point_mul(s->ec, &aq1, &s->q1, &a)) != DUO_OK ||
-        (r = duo_point_mul_base(s->ec, &bg, &bq)) != DUO_OK) {
+    if ((r = duo_point_mul(s->ec, &aq1, &s->q1, &a)) != DUO_OK || (r = duo_point_mul_base(s->ec, &bg, &bq)) != DUO_OK) {
         goto out;
     }
     /* a*x1 + b == 0 mod q has probability 1/q. */
@@ -336,7 +326,8 @@ int duo_p2_enroll_on_key_share(duo_p2_enroll *s, const duo_enroll_key_share_resp
         goto out;
     }
     if ((r = duo_scalar_to_bn(&a, a_bn)) != DUO_OK || (r = duo_paillier_mul(s->pk, tmp, s->ckey, a_bn)) != DUO_OK ||
-        (r = duo_paillier_rn(s->pk, rn, s->rng)) != DUO_OK || (r = duo_paillier_encrypt(s->pk, eb, b_bn, rn)) != DUO_OK ||
+        (r = duo_paillier_rn(s->pk, rn, s->rng)) != DUO_OK ||
+        (r = duo_paillier_encrypt(s->pk, eb, b_bn, rn)) != DUO_OK ||
         (r = duo_paillier_add(s->pk, cp, tmp, eb)) != DUO_OK) {
         r = (r == DUO_E_NOMEM || r == DUO_E_RNG) ? r : DUO_E_INTERNAL;
         goto out;

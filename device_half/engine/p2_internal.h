@@ -16,8 +16,7 @@ DUO_WARN_UNUSED_RESULT int duo__p2_pin_kdf(const duo_ec *ec, duo_scalar *kdf, co
                                            const uint8_t salt[DUO_PIN_SALT_BYTES]);
 /* masked = x2 - KDF(PIN, salt) mod q. */
 DUO_WARN_UNUSED_RESULT int duo__p2_pin_mask(const duo_ec *ec, duo_scalar *masked, const duo_scalar *x2,
-                                            const uint8_t *pin, size_t pin_len,
-                                            const uint8_t salt[DUO_PIN_SALT_BYTES]);
+                                            const uint8_t *pin, size_t pin_len, const uint8_t salt[DUO_PIN_SALT_BYTES]);
 /* x2 = masked + kdf mod q, kdf a KDF output (duo__p2_pin_kdf / duo_p2_pin_kdf).
  * DUO_E_INTERNAL if the sum is 0 (a wrong PIN with KDF(PIN') == -x2', 2^-256). */
 DUO_WARN_UNUSED_RESULT int duo__p2_unmask_kdf(const duo_ec *ec, duo_scalar *x2, const duo_scalar *masked,

@@ -75,8 +75,8 @@ out:
     return r;
 }
 
-int duo__p2_pin_mask(const duo_ec *ec, duo_scalar *masked, const duo_scalar *x2, const uint8_t *pin,
-                     size_t pin_len, const uint8_t salt[DUO_PIN_SALT_BYTES]) {
+int duo__p2_pin_mask(const duo_ec *ec, duo_scalar *masked, const duo_scalar *x2, const uint8_t *pin, size_t pin_len,
+                     const uint8_t salt[DUO_PIN_SALT_BYTES]) {
     int r = DUO_E_INTERNAL;
     duo_scalar k, nk;
 
@@ -98,8 +98,8 @@ out:
     return r;
 }
 
-int duo__p2_pin_unmask(const duo_ec *ec, duo_scalar *x2, const duo_scalar *masked, const uint8_t *pin,
-                       size_t pin_len, const uint8_t salt[DUO_PIN_SALT_BYTES]) {
+int duo__p2_pin_unmask(const duo_ec *ec, duo_scalar *x2, const duo_scalar *masked, const uint8_t *pin, size_t pin_len,
+                       const uint8_t salt[DUO_PIN_SALT_BYTES]) {
     int r = DUO_E_INTERNAL;
     duo_scalar k;
 

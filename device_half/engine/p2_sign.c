@@ -217,8 +217,8 @@ int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp, duo_si
     }
     memset(next, 0, sizeof *next);
     memset(&u, 0, sizeof u);
-    if ((r = duo__sid_sign(s->sid, s->key->key_id, s->device_nonce, resp->cloud_nonce, s->digest,
-                           s->r2_commitment)) != DUO_OK) {
+    if ((r = duo__sid_sign(s->sid, s->key->key_id, s->device_nonce, resp->cloud_nonce, s->digest, s->r2_commitment)) !=
+        DUO_OK) {
         goto out;
     }
     memcpy(cbind.sid, s->sid, 32);
@@ -273,7 +273,8 @@ int duo_p2_sign_on_start(duo_p2_sign *s, const duo_sign_start_resp *resp, duo_si
     /* m = digest mod q (may be 0); v = k2^-1 r; u = k2^-1 (m + r x2). */
     m_zero = duo_scalar_reduce32(s->ec, &m, s->digest) != DUO_OK; /* public */
     if ((r = duo_scalar_inverse(s->ec, &k2inv, &s->k2)) != DUO_OK ||
-        (r = duo_scalar_mul(s->ec, &v, &k2inv, &rx)) != DUO_OK || (r = duo_scalar_mul(s->ec, &t1, &rx, &x2)) != DUO_OK) {
+        (r = duo_scalar_mul(s->ec, &v, &k2inv, &rx)) != DUO_OK ||
+        (r = duo_scalar_mul(s->ec, &t1, &rx, &x2)) != DUO_OK) {
         goto out;
     }
     if (!m_zero) {

@@ -48,10 +48,10 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
     put16(b + 6, f->flags);
     put32(b + 8, (uint32_t)total);
     off = DUO__BLOB_HEADER;
-#define PUT(src, len)                   \
-    do {                                \
-        memcpy(b + off, (src), (len));  \
-        off += (len);                   \
+#define PUT(src, len)                  \
+    do {                               \
+        memcpy(b + off, (src), (len)); \
+        off += (len);                  \
     } while (0)
     PUT(f->key_id, 16);
     PUT(f->x2_masked, 32);
@@ -98,15 +98,15 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
     f->flags = (uint16_t)get16(in + 6);
     if (f->flags & ~DUO__BLOB_FLAGS_KNOWN) goto corrupt;
     off = DUO__BLOB_HEADER;
-#define NEED(n)                                \
-    do {                                       \
-        if ((n) > end - off) goto corrupt;     \
+#define NEED(n)                            \
+    do {                                   \
+        if ((n) > end - off) goto corrupt; \
     } while (0)
-#define GET(dst, n)                            \
-    do {                                       \
-        NEED(n);                               \
-        memcpy((dst), in + off, (n));          \
-        off += (n);                            \
+#define GET(dst, n)                   \
+    do {                              \
+        NEED(n);                      \
+        memcpy((dst), in + off, (n)); \
+        off += (n);                   \
     } while (0)
     GET(f->key_id, 16);
     GET(f->x2_masked, 32);

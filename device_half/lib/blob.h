@@ -32,9 +32,9 @@ typedef struct duo__blob_fields {
     uint8_t x2_masked[32]; /* SECRET */
     uint8_t pin_salt[16];
     uint8_t q[33];
-    uint32_t paillier_bits; /* 2048 or 3072 */
-    const uint8_t *n;       /* bits/8 bytes */
-    const uint8_t *ckey;    /* 2*bits/8 bytes */
+    uint32_t paillier_bits;    /* 2048 or 3072 */
+    const uint8_t *n;          /* bits/8 bytes */
+    const uint8_t *ckey;       /* 2*bits/8 bytes */
     uint8_t device_secret[32]; /* SECRET */
     uint8_t sid[32];
     const char *address; /* not NUL-terminated after parse: use address_len */

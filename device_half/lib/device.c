@@ -44,14 +44,14 @@ struct duo_device_ctx {
     duo_device_wrap_fn wrap, unwrap;
     void *wrap_user;
 
-    duo_p2_key *key;      /* key->device_secret is the secret in use */
+    duo_p2_key *key; /* key->device_secret is the secret in use */
     int confirmed;
-    uint8_t sid[32];      /* enrolment session id (for the confirmation) */
+    uint8_t sid[32]; /* enrolment session id (for the confirmation) */
     char address[DUO_DEVICE_ADDRESS_MAX + 1];
     uint8_t *app;
     size_t app_len;
 
-    uint8_t pending[32];  /* SECRET: next device secret, not yet persisted */
+    uint8_t pending[32]; /* SECRET: next device secret, not yet persisted */
     int has_pending;
 
     /* Every change bumps gen; persisted() is accepted only for the blob of
@@ -197,17 +197,17 @@ static void free_req(uint8_t *buf, size_t len) {
 }
 
 /* Builds, sends, parses. BUILD/PARSE name the wire functions. */
-#define DUO__RPC(ctx, method, build, reqmsg, parse, respmsg, r, label)                        \
-    do {                                                                                      \
-        uint8_t *rq_ = NULL, *rs_ = NULL;                                                      \
-        size_t rql_ = 0, rsl_ = 0;                                                             \
-        if (((r) = build(&rq_, &rql_, (reqmsg))) != DUO_OK) goto label;                        \
-        (r) = rpc((ctx), (method), rq_, rql_, &rs_, &rsl_);                                    \
-        free_req(rq_, rql_);                                                                   \
-        if ((r) != DUO_OK) goto label;                                                         \
-        (r) = parse((respmsg), rs_ ? rs_ : (const uint8_t *)"", rsl_);                         \
-        release((ctx), rs_, rsl_);                                                             \
-        if ((r) != DUO_OK) goto label;                                                         \
+#define DUO__RPC(ctx, method, build, reqmsg, parse, respmsg, r, label)  \
+    do {                                                                \
+        uint8_t *rq_ = NULL, *rs_ = NULL;                               \
+        size_t rql_ = 0, rsl_ = 0;                                      \
+        if (((r) = build(&rq_, &rql_, (reqmsg))) != DUO_OK) goto label; \
+        (r) = rpc((ctx), (method), rq_, rql_, &rs_, &rsl_);             \
+        free_req(rq_, rql_);                                            \
+        if ((r) != DUO_OK) goto label;                                  \
+        (r) = parse((respmsg), rs_ ? rs_ : (const uint8_t *)"", rsl_);  \
+        release((ctx), rs_, rsl_);                                      \
+        if ((r) != DUO_OK) goto label;                                  \
     } while (0)
 
 /* ------------------------------------------------------------ context */
@@ -342,16 +342,16 @@ int duo_device_enroll(duo_device_ctx *ctx, const char *server_address, const uin
     DUO__RPC(ctx, "EnrollStart", duo_wire_build_enroll_start_req, &r1, duo_wire_parse_enroll_start_resp, &a1, r, out);
     /* Round 2: Q2 and PoK(x2); the cloud opens Q1, sends N, ckey and proofs. */
     if ((r = duo_p2_enroll_on_start(s, &a1, &r2)) != DUO_OK) goto out;
-    DUO__RPC(ctx, "EnrollKeyShare", duo_wire_build_enroll_key_share_req, &r2, duo_wire_parse_enroll_key_share_resp,
-             &a2, r, out);
+    DUO__RPC(ctx, "EnrollKeyShare", duo_wire_build_enroll_key_share_req, &r2, duo_wire_parse_enroll_key_share_resp, &a2,
+             r, out);
     /* Round 3: the engine checks N, the proofs and ckey, then starts L_PDL. */
     if ((r = duo_p2_enroll_on_key_share(s, &a2, &r3)) != DUO_OK) goto out;
     DUO__RPC(ctx, "EnrollPdlChallenge", duo_wire_build_enroll_pdl_challenge_req, &r3,
              duo_wire_parse_enroll_pdl_challenge_resp, &a3, r, out);
     /* Round 4: open (a, b); the cloud opens alpha*G. */
     if ((r = duo_p2_enroll_on_pdl_challenge(s, &a3, &r4)) != DUO_OK) goto out;
-    DUO__RPC(ctx, "EnrollPdlOpen", duo_wire_build_enroll_pdl_open_req, &r4, duo_wire_parse_enroll_pdl_open_resp, &a4,
-             r, out);
+    DUO__RPC(ctx, "EnrollPdlOpen", duo_wire_build_enroll_pdl_open_req, &r4, duo_wire_parse_enroll_pdl_open_resp, &a4, r,
+             out);
     if ((r = duo_p2_enroll_on_pdl_open(s, &a4)) != DUO_OK) goto out;
     if ((r = duo_p2_enroll_take_key(s, &key)) != DUO_OK) goto out;
     /* Only the sid is kept: the confirmation is rebuilt from the key (its
@@ -405,8 +405,8 @@ int duo_device_enroll_confirm(duo_device_ctx *ctx, char *revocation_code, size_t
     duo_point_serialize(ctx->ec, req.public_key, &ctx->key->q);
     if ((r = duo_wire_mac_input_enroll_confirm(mi, &req)) != DUO_OK) goto out;
     if ((r = duo_mac_compute(req.mac, ctx->key->device_secret, mi)) != DUO_OK) goto out;
-    DUO__RPC(ctx, "EnrollConfirm", duo_wire_build_enroll_confirm_req, &req, duo_wire_parse_enroll_confirm_resp,
-             &resp, r, out);
+    DUO__RPC(ctx, "EnrollConfirm", duo_wire_build_enroll_confirm_req, &req, duo_wire_parse_enroll_confirm_resp, &resp,
+             r, out);
     if (revocation_code != NULL) {
         if (strlen(resp.revocation_code) + 1 > code_cap) {
             r = DUO_E_BUFFER_TOO_SMALL;
@@ -456,7 +456,7 @@ static int sign_inner(duo_device_ctx *ctx, uint8_t sig[64], const uint8_t digest
     p.ec = ctx->ec;
     p.rng = ctx_rng(ctx);
     p.key = ctx->key; /* key->device_secret: the secret in use */
-    p.pin = pin; /* exactly one of pin and pin_kdf */
+    p.pin = pin;      /* exactly one of pin and pin_kdf */
     p.pin_len = pin_len;
     p.pin_kdf = pin_kdf;
     p.digest = digest;

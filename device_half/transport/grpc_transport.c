@@ -171,26 +171,26 @@ void duo_grpc_transport_free_resp(void *user, uint8_t *resp, size_t resp_len) {
 
 static int status_to_duo(grpc_status_code st) {
     switch (st) {
-    case GRPC_STATUS_OK:
-        return DUO_OK;
-    case GRPC_STATUS_UNAVAILABLE:
-        return DUO_E_UNAVAILABLE;
-    case GRPC_STATUS_DEADLINE_EXCEEDED:
-        return DUO_E_TIMEOUT;
-    case GRPC_STATUS_UNAUTHENTICATED:
-        return DUO_E_UNAUTHENTICATED;
-    case GRPC_STATUS_PERMISSION_DENIED:
-        return DUO_E_PERMISSION;
-    case GRPC_STATUS_RESOURCE_EXHAUSTED:
-        return DUO_E_MSG_TOO_LARGE;
-    case GRPC_STATUS_NOT_FOUND:
-        return DUO_E_NOT_FOUND;
-    case GRPC_STATUS_UNIMPLEMENTED:
-        return DUO_E_UNSUPPORTED;
-    case GRPC_STATUS_INVALID_ARGUMENT:
-        return DUO_E_DECODE;
-    default:
-        return DUO_E_IO;
+        case GRPC_STATUS_OK:
+            return DUO_OK;
+        case GRPC_STATUS_UNAVAILABLE:
+            return DUO_E_UNAVAILABLE;
+        case GRPC_STATUS_DEADLINE_EXCEEDED:
+            return DUO_E_TIMEOUT;
+        case GRPC_STATUS_UNAUTHENTICATED:
+            return DUO_E_UNAUTHENTICATED;
+        case GRPC_STATUS_PERMISSION_DENIED:
+            return DUO_E_PERMISSION;
+        case GRPC_STATUS_RESOURCE_EXHAUSTED:
+            return DUO_E_MSG_TOO_LARGE;
+        case GRPC_STATUS_NOT_FOUND:
+            return DUO_E_NOT_FOUND;
+        case GRPC_STATUS_UNIMPLEMENTED:
+            return DUO_E_UNSUPPORTED;
+        case GRPC_STATUS_INVALID_ARGUMENT:
+            return DUO_E_DECODE;
+        default:
+            return DUO_E_IO;
     }
 }
 
@@ -320,8 +320,7 @@ int duo_grpc_transport_call(void *user, const char *method, const uint8_t *req, 
         } else {
             r = status_to_duo(status);
             if (errmsg != NULL && errmsg_cap > 0) {
-                snprintf(errmsg, errmsg_cap, "%s (gRPC status %d)", det && det[0] ? det : duo_strerror(r),
-                         (int)status);
+                snprintf(errmsg, errmsg_cap, "%s (gRPC status %d)", det && det[0] ? det : duo_strerror(r), (int)status);
             }
         }
         goto out;

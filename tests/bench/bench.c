@@ -230,9 +230,9 @@ static void die(const char *fmt, ...) {
     va_end(ap);
     exit(1);
 }
-#define CHECK(call)                                                                       \
-    do {                                                                                  \
-        int r_ = (call);                                                                  \
+#define CHECK(call)                                                                          \
+    do {                                                                                     \
+        int r_ = (call);                                                                     \
         if (r_ != DUO_OK) die("%s:%d: %s: %s", __FILE__, __LINE__, #call, duo_err_name(r_)); \
     } while (0)
 
@@ -240,7 +240,7 @@ static void die(const char *fmt, ...) {
 
 static struct {
     int quick;
-    int reps; /* 0: default */
+    int reps;      /* 0: default */
     int sign_reps; /* 0: reps */
     unsigned bits[2];
     int nbits;
@@ -268,12 +268,12 @@ static void bench_floor(unsigned bits) {
     CHECK(duo_paillier_encrypt(pk, c, m, rn));
     int n = reps(200, 10);
 
-#define TIMED(body)                          \
-    do {                                     \
+#define TIMED(body)                              \
+    do {                                         \
         double c0_ = cpu_thread(), w0_ = wall(); \
-        body;                                \
-        s_add(&sw, wall() - w0_);            \
-        s_add(&sc, cpu_thread() - c0_);      \
+        body;                                    \
+        s_add(&sw, wall() - w0_);                \
+        s_add(&sc, cpu_thread() - c0_);          \
     } while (0)
 
     CHECK(duo_paillier_decrypt(sk, out, c)); /* warm-up */
@@ -281,8 +281,8 @@ static void bench_floor(unsigned bits) {
     row_put("floor.crt_decrypt", bits, &sc, &sw);
     for (int i = 0; i < n; i++) TIMED(CHECK(duo_paillier_encrypt(pk, out, m, rn)));
     row_put("floor.encrypt_rn_precomputed", bits, &sc, &sw);
-    for (int i = 0; i < reps(100, 5); i++) TIMED(CHECK(duo_paillier_rn(pk, rn, NULL));
-                                                   CHECK(duo_paillier_encrypt(pk, out, m, rn)));
+    for (int i = 0; i < reps(100, 5); i++)
+        TIMED(CHECK(duo_paillier_rn(pk, rn, NULL)); CHECK(duo_paillier_encrypt(pk, out, m, rn)));
     row_put("floor.encrypt_with_rn", bits, &sc, &sw);
     for (int i = 0; i < n; i++) {
         CHECK(BN_rand(k, 256, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ? DUO_OK : DUO_E_INTERNAL);
@@ -372,8 +372,7 @@ static void bench_kdf(void) {
     samples sc = {0}, sw = {0};
     duo_scalar k;
     uint8_t salt[DUO_PIN_SALT_BYTES] = {1, 2, 3};
-    for (int i = 0; i < reps(20, 2); i++)
-        TIMED(CHECK(duo__p2_pin_kdf(b2b_ec(), &k, (const uint8_t *)"4321", 4, salt)));
+    for (int i = 0; i < reps(20, 2); i++) TIMED(CHECK(duo__p2_pin_kdf(b2b_ec(), &k, (const uint8_t *)"4321", 4, salt)));
     row_put("floor.pin_kdf_scrypt", 0, &sc, &sw);
     free(sc.v);
     free(sw.v);
@@ -408,13 +407,13 @@ static void bench_ecdsa(void) {
 /* ------------------------------------------------------------ back to back */
 
 /* Serialized length of a message (the wire layer's encoding). */
-#define WLEN(M, msgp, acc)                                                      \
-    do {                                                                        \
-        uint8_t *b_ = NULL;                                                     \
-        size_t l_ = 0;                                                          \
-        CHECK(duo_wire_build_##M(&b_, &l_, (msgp)));                            \
-        free(b_);                                                               \
-        (acc) += l_;                                                            \
+#define WLEN(M, msgp, acc)                           \
+    do {                                             \
+        uint8_t *b_ = NULL;                          \
+        size_t l_ = 0;                               \
+        CHECK(duo_wire_build_##M(&b_, &l_, (msgp))); \
+        free(b_);                                    \
+        (acc) += l_;                                 \
     } while (0)
 
 /* One enrolment with both engines, P1 timed apart from P2 (thread CPU).
@@ -445,8 +444,11 @@ static int b2b_enroll_one(unsigned bits, int cold, double *cpu1, double *cpu2, s
     double t, c1 = 0, c2 = 0;
     memset(&m3, 0, sizeof m3);
     memset(&m4, 0, sizeof m4);
-    duo_p1_enroll_params pp = {.ec = b2b_ec(), .rng = NULL, .paillier_bits = bits,
-                               .paillier = cold ? NULL : b2b_paillier(bits), .range_precomp = NULL};
+    duo_p1_enroll_params pp = {.ec = b2b_ec(),
+                               .rng = NULL,
+                               .paillier_bits = bits,
+                               .paillier = cold ? NULL : b2b_paillier(bits),
+                               .range_precomp = NULL};
     if (!cold) {
         t = cpu_thread();
         CHECK(duo_zk_range_precomp_new(&pp.range_precomp, pp.paillier, NULL));
@@ -454,15 +456,20 @@ static int b2b_enroll_one(unsigned bits, int cold, double *cpu1, double *cpu2, s
     } else if (refill) {
         *refill = 0;
     }
-    duo_p2_enroll_params dp = {.ec = b2b_ec(), .rng = NULL, .paillier_bits = bits, .token = token,
-                               .token_len = sizeof token - 1, .pin = (const uint8_t *)"4321", .pin_len = 4};
-#define P1(call)        \
-    t = cpu_thread();   \
-    CHECK(call);        \
+    duo_p2_enroll_params dp = {.ec = b2b_ec(),
+                               .rng = NULL,
+                               .paillier_bits = bits,
+                               .token = token,
+                               .token_len = sizeof token - 1,
+                               .pin = (const uint8_t *)"4321",
+                               .pin_len = 4};
+#define P1(call)      \
+    t = cpu_thread(); \
+    CHECK(call);      \
     c1 += cpu_thread() - t
-#define P2(call)        \
-    t = cpu_thread();   \
-    CHECK(call);        \
+#define P2(call)      \
+    t = cpu_thread(); \
+    CHECK(call);      \
     c2 += cpu_thread() - t
     P1(duo_p1_enroll_new(&p1, &pp));
     P2(duo_p2_enroll_new(&p2, &dp));
@@ -500,8 +507,14 @@ static int b2b_enroll_one(unsigned bits, int cold, double *cpu1, double *cpu2, s
     duo_p2_enroll_free(p2);
     *cpu1 = c1;
     *cpu2 = c2;
-    if (k1out) *k1out = k1; else duo_p1_key_free(k1);
-    if (k2out) *k2out = k2; else duo_p2_key_free(k2);
+    if (k1out)
+        *k1out = k1;
+    else
+        duo_p1_key_free(k1);
+    if (k2out)
+        *k2out = k2;
+    else
+        duo_p2_key_free(k2);
     if (secret) memcpy(secret, sec, 32);
     duo_memzero(sec, sizeof sec);
     return 0;
@@ -552,8 +565,8 @@ static void bench_b2b(unsigned bits) {
             b2b_sign_run run;
             uint8_t dg[32];
             if (RAND_bytes(dg, 32) != 1) die("RAND_bytes");
-            b2b_sign_opts o = {.pin = "4321", .pin_kdf = mode == 2 ? &kdf : NULL, .digest = dg, .check_mac = 1,
-                               .precompute_rn = pre};
+            b2b_sign_opts o = {
+                .pin = "4321", .pin_kdf = mode == 2 ? &kdf : NULL, .digest = dg, .check_mac = 1, .precompute_rn = pre};
             CHECK(b2b_sign(&run, k1, k2, secret, &o));
             /* mode 2: the floor right after, sample by sample (the machine's
              * speed drifts; a ratio of neighbours does not) */
@@ -641,8 +654,8 @@ static void daemon_start(unsigned bits, unsigned pool) {
         snprintf(cmd, sizeof cmd, "%s/daemon.log", g_dir);
         FILE *lf = freopen(cmd, "w", stderr);
         (void)lf;
-        execl(g_opt.daemon, g_opt.daemon, "serve", "--data", g_dir, "--listen", "127.0.0.1:0", "--paillier-bits",
-              bbuf, "--prime-pool", pbuf, "--workers", "16", "--grace", "2", (char *)NULL);
+        execl(g_opt.daemon, g_opt.daemon, "serve", "--data", g_dir, "--listen", "127.0.0.1:0", "--paillier-bits", bbuf,
+              "--prime-pool", pbuf, "--workers", "16", "--grace", "2", (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -667,12 +680,12 @@ static void daemon_stop(void) {
 
 typedef struct {
     duo_grpc_transport *t;
-    size_t bytes;     /* serialized request + response bytes */
+    size_t bytes; /* serialized request + response bytes */
     unsigned calls;
 } xport;
 
-static int xp_call(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
-                   size_t *resp_len, char *errmsg, size_t errmsg_cap) {
+static int xp_call(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len,
+                   char *errmsg, size_t errmsg_cap) {
     xport *x = user;
     int r = duo_grpc_transport_call(x->t, method, req, req_len, resp, resp_len, errmsg, errmsg_cap);
     x->bytes += req_len;
@@ -1030,7 +1043,10 @@ static void bench_e2e(unsigned bits) {
     for (int ci = 0; ci < nconc; ci++) {
         int T = conc[ci];
         int per = g_opt.sign_reps > 0 ? (g_opt.sign_reps / T < 4 ? 4 : g_opt.sign_reps / T)
-                  : g_opt.quick ? 5 : (T == 1 ? 60 : 240 / T < 30 ? 30 : 240 / T);
+                  : g_opt.quick       ? 5
+                                      : (T == 1         ? 60
+                                         : 240 / T < 30 ? 30
+                                                        : 240 / T);
         sign_job *jobs = calloc((size_t)T, sizeof *jobs);
         pthread_t *th = calloc((size_t)T, sizeof *th);
         pthread_barrier_t bar;
@@ -1040,7 +1056,8 @@ static void bench_e2e(unsigned bits) {
             /* up to DUO_DEVICE_PRECOMPUTE_MAX factors ready before the clock
              * starts; signatures beyond that compute theirs inline */
             jobs[t] = (sign_job){.d = &devs[t], .n = per, .pre = 0, .bar = &bar};
-            CHECK(duo_device_precompute(devs[t].ctx, (unsigned)(per < DUO_DEVICE_PRECOMPUTE_MAX ? per : DUO_DEVICE_PRECOMPUTE_MAX), NULL));
+            CHECK(duo_device_precompute(
+                devs[t].ctx, (unsigned)(per < DUO_DEVICE_PRECOMPUTE_MAX ? per : DUO_DEVICE_PRECOMPUTE_MAX), NULL));
             pthread_create(&th[t], NULL, sign_thread, &jobs[t]);
         }
         double d0 = cpu_pid(g_dpid), s0 = cpu_self(), w0 = wall();
@@ -1080,8 +1097,8 @@ static void bench_e2e(unsigned bits) {
         pthread_barrier_init(&ready, NULL, (unsigned)T + 1);
         pthread_barrier_init(&done, NULL, (unsigned)T + 1);
         for (int t = 0; t < T; t++) {
-            jobs[t] = (prep_job){.devs = devs, .ndev = ndev, .T = T, .t = t, .nbatch = nbatch, .ready = &ready,
-                                 .done = &done};
+            jobs[t] = (prep_job){
+                .devs = devs, .ndev = ndev, .T = T, .t = t, .nbatch = nbatch, .ready = &ready, .done = &done};
             pthread_create(&th[t], NULL, prep_thread, &jobs[t]);
         }
         /* wall and client CPU: summed over the windows; daemon CPU: over
@@ -1149,14 +1166,14 @@ static void ratios(unsigned bits) {
     kv_put("ratio.b2b_device_cpu_pre/(exp256+enc)", bits, med("b2b.sign_pre.device_cpu", bits) / (exp + enc), "x");
     kv_put("ratio.b2b_device_cpu/(exp256+enc_with_rn)", bits, med("b2b.sign.device_cpu", bits) / (exp + encr), "x");
     kv_put("ratio.b2b_total_cpu_pre/floor_sum", bits, med("b2b.sign_pre.total_cpu", bits) / floor_sum, "x");
-    kv_put("ratio.b2b_total_cpu_pre/floor_sum_with_pin_kdf", bits, med("b2b.sign_pre.total_cpu", bits) / (floor_sum + kdf),
-           "x");
+    kv_put("ratio.b2b_total_cpu_pre/floor_sum_with_pin_kdf", bits,
+           med("b2b.sign_pre.total_cpu", bits) / (floor_sum + kdf), "x");
     if (kv_get("e2e.sign_pre.cloud_cpu_ms", bits) >= 0) {
         kv_put("ratio.e2e_cloud_cpu/crt_decrypt", bits, kv_get("e2e.sign_pre.cloud_cpu_ms", bits) / dec, "x");
         kv_put("ratio.e2e_latency_pre/floor_sum", bits, med("e2e.sign_pre.latency", bits) / floor_sum, "x");
         kv_put("ratio.e2e_latency/floor_sum", bits, med("e2e.sign.latency", bits) / floor_sum, "x");
-        kv_put("ratio.e2e_latency_pre/floor_sum_with_pin_kdf", bits, med("e2e.sign_pre.latency", bits) / (floor_sum + kdf),
-               "x");
+        kv_put("ratio.e2e_latency_pre/floor_sum_with_pin_kdf", bits,
+               med("e2e.sign_pre.latency", bits) / (floor_sum + kdf), "x");
         /* the protocol alone: PIN prepared and r^N precomputed (DESIGN 7's
          * "device randomness precomputed"), against the floor sum */
         kv_put("ratio.e2e_prep_latency/floor_sum_start", bits, med("e2e.sign_prep.latency", bits) / floor_sum, "x");
@@ -1188,17 +1205,23 @@ static void ratios(unsigned bits) {
 }
 
 static void print_table(void) {
-    printf("\n%-40s %5s %6s %10s %10s %10s %10s %10s %10s\n", "measurement (ms)", "bits", "n", "cpu med",
-           "cpu p90", "cpu p99", "wall med", "wall p90", "wall p99");
+    printf("\n%-40s %5s %6s %10s %10s %10s %10s %10s %10s\n", "measurement (ms)", "bits", "n", "cpu med", "cpu p90",
+           "cpu p99", "wall med", "wall p90", "wall p99");
     for (size_t i = 0; i < g_nrows; i++) {
         const row *r = &g_rows[i];
         char b[6][16];
         for (int k = 0; k < 3; k++) {
-            if (r->cpu[k] >= 0) snprintf(b[k], 16, "%.3f", r->cpu[k]); else snprintf(b[k], 16, "-");
-            if (r->wall[k] >= 0) snprintf(b[3 + k], 16, "%.3f", r->wall[k]); else snprintf(b[3 + k], 16, "-");
+            if (r->cpu[k] >= 0)
+                snprintf(b[k], 16, "%.3f", r->cpu[k]);
+            else
+                snprintf(b[k], 16, "-");
+            if (r->wall[k] >= 0)
+                snprintf(b[3 + k], 16, "%.3f", r->wall[k]);
+            else
+                snprintf(b[3 + k], 16, "-");
         }
-        printf("%-40s %5u %6zu %10s %10s %10s %10s %10s %10s\n", r->name, r->bits, r->n, b[0], b[1], b[2], b[3],
-               b[4], b[5]);
+        printf("%-40s %5u %6zu %10s %10s %10s %10s %10s %10s\n", r->name, r->bits, r->n, b[0], b[1], b[2], b[3], b[4],
+               b[5]);
     }
     printf("\n%-48s %5s %12s\n", "figure", "bits", "value");
     for (size_t i = 0; i < g_nkv; i++)
@@ -1227,13 +1250,14 @@ static void print_json(void) {
 }
 
 static void usage(void) {
-    printf("usage: duosign-bench [--quick] [--bits 2048|3072|both] [--daemon PATH] [--no-e2e] [--reps N] [--sign-reps N]\n"
-           "  --quick      few repetitions (a smoke run; figures are rough)\n"
-           "  --bits       Paillier sizes to measure (default both)\n"
-           "  --daemon     the duosign-cloud binary (default: next to this program)\n"
-           "  --no-e2e     skip the daemon measurements\n"
-           "  --reps N     repetitions per figure (overrides the defaults)\n"
-           "  --sign-reps N  signatures per signing figure (overrides --reps for those)\n");
+    printf(
+        "usage: duosign-bench [--quick] [--bits 2048|3072|both] [--daemon PATH] [--no-e2e] [--reps N] [--sign-reps N]\n"
+        "  --quick      few repetitions (a smoke run; figures are rough)\n"
+        "  --bits       Paillier sizes to measure (default both)\n"
+        "  --daemon     the duosign-cloud binary (default: next to this program)\n"
+        "  --no-e2e     skip the daemon measurements\n"
+        "  --reps N     repetitions per figure (overrides the defaults)\n"
+        "  --sign-reps N  signatures per signing figure (overrides --reps for those)\n");
 }
 
 int main(int argc, char **argv) {

@@ -38,15 +38,15 @@ static double tcpu(void) {
     } while (0)
 
 /* Times `body` reps times; median in microseconds. */
-#define PRIM(name, body)                                               \
-    do {                                                               \
-        for (int i_ = 0; i_ < prim_reps; i_++) {                       \
-            double t_ = tcpu();                                        \
-            body;                                                      \
-            v[i_] = (tcpu() - t_) * 1e6;                               \
-        }                                                              \
-        double m_ = duo_test_median(v, (size_t)prim_reps);             \
-        printf("prim %-22s %8.2f us\n", (name), m_);                   \
+#define PRIM(name, body)                                                                    \
+    do {                                                                                    \
+        for (int i_ = 0; i_ < prim_reps; i_++) {                                            \
+            double t_ = tcpu();                                                             \
+            body;                                                                           \
+            v[i_] = (tcpu() - t_) * 1e6;                                                    \
+        }                                                                                   \
+        double m_ = duo_test_median(v, (size_t)prim_reps);                                  \
+        printf("prim %-22s %8.2f us\n", (name), m_);                                        \
         jl += (size_t)snprintf(json + jl, sizeof json - jl, ",\"%s_us\":%.2f", (name), m_); \
     } while (0)
 

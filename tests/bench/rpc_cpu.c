@@ -210,12 +210,11 @@ int main(int argc, char **argv) {
     if (strstr(kinds_s, "handler")) kinds[nk++] = 1;
     printf("# daemon pid %d port %d; %d calls per run, %d reps; CPU per call in microseconds\n", (int)g_pid, port,
            calls, reps);
-    printf("%-8s %3s %3s %10s %10s %10s %10s\n", "kind", "thr", "rep", "ticks_us", "sched_us", "wall_us",
-           "client_us");
+    printf("%-8s %3s %3s %10s %10s %10s %10s\n", "kind", "thr", "rep", "ticks_us", "sched_us", "wall_us", "client_us");
     fflush(stdout);
     char json[4096];
-    size_t jl = (size_t)snprintf(json, sizeof json, "{\"bench\":\"rpc_cpu\",\"calls\":%d,\"reps\":%d,\"rows\":[",
-                                 calls, reps);
+    size_t jl =
+        (size_t)snprintf(json, sizeof json, "{\"bench\":\"rpc_cpu\",\"calls\":%d,\"reps\":%d,\"rows\":[", calls, reps);
     int first = 1, bad_total = 0;
     for (int ki = 0; ki < nk; ki++) {
         for (int ti = 0; ti < nn; ti++) {
@@ -252,7 +251,8 @@ int main(int argc, char **argv) {
                 tk[r] = (double)(p1.ticks - p0.ticks) / hz * 1e6 / n;
                 sc[r] = (double)(p1.sched_ns - p0.sched_ns) / 1e3 / n;
                 wl[r] = (w1 - w0) * 1e6 / n;
-                cl[r] = ((double)(c1.tv_sec - c0.tv_sec) * 1e9 + (double)(long long)(c1.tv_nsec - c0.tv_nsec)) / 1e3 / n;
+                cl[r] =
+                    ((double)(c1.tv_sec - c0.tv_sec) * 1e9 + (double)(long long)(c1.tv_nsec - c0.tv_nsec)) / 1e3 / n;
                 printf("%-8s %3d %3d %10.1f %10.1f %10.1f %10.1f\n", kind_name[kinds[ki]], T, r, tk[r], sc[r], wl[r],
                        cl[r]);
                 fflush(stdout);

@@ -49,26 +49,24 @@ static const duo_rng secret_rng = {secret_fill, NULL};
 /* Fixed 1024-bit Blum primes (p = q = 3 mod 4, top two bits set) for the
  * set-up only: prime generation under valgrind takes minutes and is not what
  * this test checks. Test-only; never use these anywhere else. */
-static const char fixed_p[] =
-    "de0bcce1a4f7681e6abe9e36328d8d843f8dd59e2efde5e0c2dac5de3b26319a"
-    "d9d5a0f21c0fc3705f86b3aa79f797786ba1dd805ecded868f834fa54e723780"
-    "a0bc7e97260d0565dd89450cc18ab3735d8b877ef25ecfa3035edfc0a5e7a438"
-    "182f55ce85688cea71564307a80a7a468cbf4816a41a8ffdc02935dfe79c43e3";
-static const char fixed_q[] =
-    "e5f3414c0bf5a59da76f909eab8ced328c295db866298dec9ea85ae837abba13"
-    "ee2181cf9c447edd8f78927f17adfb662943ee557cda3c351c547c53fd65f530"
-    "9145fd227c64cd85ca100393b3099781b452cf5a4eef66b5c1c6c5bd62572014"
-    "47fc6dddb51e40780c7f8b0cb3bec4732421e16ea32fcf881218cfd198abe6d7";
+static const char fixed_p[] = "de0bcce1a4f7681e6abe9e36328d8d843f8dd59e2efde5e0c2dac5de3b26319a"
+                              "d9d5a0f21c0fc3705f86b3aa79f797786ba1dd805ecded868f834fa54e723780"
+                              "a0bc7e97260d0565dd89450cc18ab3735d8b877ef25ecfa3035edfc0a5e7a438"
+                              "182f55ce85688cea71564307a80a7a468cbf4816a41a8ffdc02935dfe79c43e3";
+static const char fixed_q[] = "e5f3414c0bf5a59da76f909eab8ced328c295db866298dec9ea85ae837abba13"
+                              "ee2181cf9c447edd8f78927f17adfb662943ee557cda3c351c547c53fd65f530"
+                              "9145fd227c64cd85ca100393b3099781b452cf5a4eef66b5c1c6c5bd62572014"
+                              "47fc6dddb51e40780c7f8b0cb3bec4732421e16ea32fcf881218cfd198abe6d7";
 
 static int fails = 0;
-#define CHECK(c, what)                                                      \
-    do {                                                                    \
-        if (!(c)) {                                                         \
+#define CHECK(c, what)                                                       \
+    do {                                                                     \
+        if (!(c)) {                                                          \
             fprintf(stderr, "FAIL: %s (%s:%d)\n", what, __FILE__, __LINE__); \
-            fails++;                                                        \
-        } else {                                                            \
-            fprintf(stderr, "ok   %s\n", what);                             \
-        }                                                                   \
+            fails++;                                                         \
+        } else {                                                             \
+            fprintf(stderr, "ok   %s\n", what);                              \
+        }                                                                    \
     } while (0)
 
 int main(void) {

@@ -42,23 +42,38 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* A fixed 2048-bit Paillier key (Blum primes, from duo_paillier_keygen). Test only. */
-static const char fz_p_hex[] = "E370B8B8D2B811FD7AFC0D3394A5CDDE7C647B20ACEA73A750525537B9D651FDC00B04BA240EAB85D133277878D92CC5EEE944B7167845D2A7C6F81620C6961CFB8F33C6628BC27DA49328846BE1EFFAE0CD49FCFE06822189C3C644F3F48EA9ADE328B53070E04AB4B59A99906C3C3209C9E79D4F4793199EACF85A9C70C68B";
-static const char fz_q_hex[] = "E44F32AB00387F98D787B19428E699538EAF216ED037CA353CA73619EBA3D9C75725EF125C3CCB840D2C42E6DB24503308E71779A6C89C25E4F77AB12D8730B5C43A1767A74E474756265032499BEF170374BCA48680BA9C1AD7F39B8941CA9A0E6DF4EFEA30AFBBE1917BF38F25734C03CE2F096B06651095156F5921EA74D3";
+static const char fz_p_hex[] = "E370B8B8D2B811FD7AFC0D3394A5CDDE7C647B20ACEA73A750525537B9D651FDC00B04BA240EAB85D133277"
+                               "878D92CC5EEE944B7167845D2A7C6F81620C6961CFB8F33C6628BC27DA49328846BE1EFFAE0CD49FCFE0682"
+                               "2189C3C644F3F48EA9ADE328B53070E04AB4B59A99906C3C3209C9E79D4F4793199EACF85A9C70C68B";
+static const char fz_q_hex[] = "E44F32AB00387F98D787B19428E699538EAF216ED037CA353CA73619EBA3D9C75725EF125C3CCB840D2C42E"
+                               "6DB24503308E71779A6C89C25E4F77AB12D8730B5C43A1767A74E474756265032499BEF170374BCA48680BA"
+                               "9C1AD7F39B8941CA9A0E6DF4EFEA30AFBBE1917BF38F25734C03CE2F096B06651095156F5921EA74D3";
 static const char fz_pin[] = "1234";
 static const uint8_t fz_token[] = "fuzz-token";
 static const uint8_t fz_digest[32] = {0x64, 0x75, 0x6f, 0x73, 0x69, 0x67, 0x6e, 0x2d, 0x66, 0x75, 0x7a, 0x7a};
 
 /* Honest messages, in protocol order. */
 enum {
-    FZ_E_START_REQ = 0, FZ_E_START_RESP, FZ_E_SHARE_REQ, FZ_E_SHARE_RESP, FZ_E_PDL_REQ, FZ_E_PDL_RESP,
-    FZ_E_OPEN_REQ, FZ_E_OPEN_RESP, FZ_E_CONFIRM_REQ, FZ_S_START_REQ, FZ_S_START_RESP, FZ_S_FINISH_REQ,
-    FZ_S_FINISH_RESP, FZ_NMSG
+    FZ_E_START_REQ = 0,
+    FZ_E_START_RESP,
+    FZ_E_SHARE_REQ,
+    FZ_E_SHARE_RESP,
+    FZ_E_PDL_REQ,
+    FZ_E_PDL_RESP,
+    FZ_E_OPEN_REQ,
+    FZ_E_OPEN_RESP,
+    FZ_E_CONFIRM_REQ,
+    FZ_S_START_REQ,
+    FZ_S_START_RESP,
+    FZ_S_FINISH_REQ,
+    FZ_S_FINISH_RESP,
+    FZ_NMSG
 };
 /* Session snapshots: the session just before it consumes message i. */
 typedef struct fz_state {
     duo_ec *ec;
     BIGNUM *p, *q;
-    duo_det_rng rng1, rng2;           /* the live sources every session points to */
+    duo_det_rng rng1, rng2; /* the live sources every session points to */
     duo_enroll_start_req e0;
     duo_enroll_start_resp e1;
     duo_enroll_key_share_req e2;
@@ -72,13 +87,13 @@ typedef struct fz_state {
     duo_sign_start_resp s1;
     duo_sign_finish_req s2;
     duo_sign_finish_resp s3;
-    uint8_t sig[64];                  /* the honest signature */
+    uint8_t sig[64]; /* the honest signature */
     uint8_t *bytes[FZ_NMSG];
     size_t len[FZ_NMSG];
-    duo_p1_enroll *p1e[FZ_NMSG];      /* P1 before consuming request i */
-    duo_p2_enroll *p2e[FZ_NMSG];      /* P2 before consuming response i */
+    duo_p1_enroll *p1e[FZ_NMSG]; /* P1 before consuming request i */
+    duo_p2_enroll *p2e[FZ_NMSG]; /* P2 before consuming response i */
     duo_p2_sign *p2s[FZ_NMSG];
-    duo_det_rng rng_at[FZ_NMSG];      /* the consuming side's source at that point */
+    duo_det_rng rng_at[FZ_NMSG]; /* the consuming side's source at that point */
     duo_p1_key *k1;
     duo_p2_key *k2;
     uint8_t cloud_secret[32];
@@ -86,21 +101,21 @@ typedef struct fz_state {
 
 static fz_state fz;
 
-#define FZ_CHECK(cond)                                                              \
-    do {                                                                            \
-        if (!(cond)) {                                                              \
+#define FZ_CHECK(cond)                                                                            \
+    do {                                                                                          \
+        if (!(cond)) {                                                                            \
             fprintf(stderr, "engine fuzz setup failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-            abort();                                                                \
-        }                                                                           \
+            abort();                                                                              \
+        }                                                                                         \
     } while (0)
 
 /* A property violation: a crash libFuzzer records. */
-#define FZ_ASSERT(cond)                                                  \
-    do {                                                                 \
-        if (!(cond)) {                                                   \
+#define FZ_ASSERT(cond)                                                    \
+    do {                                                                   \
+        if (!(cond)) {                                                     \
             fprintf(stderr, "engine fuzz property violated: %s\n", #cond); \
-            __builtin_trap();                                            \
-        }                                                                \
+            __builtin_trap();                                              \
+        }                                                                  \
     } while (0)
 
 static inline void fz_rng_restore(duo_det_rng *live, const duo_det_rng *saved) {
@@ -173,14 +188,18 @@ static inline duo_p1_sign *fz_p1s_started(void) {
 }
 
 /* ---- equality of parsed messages (structs with spans compare the bytes) ---- */
-static inline int fz_span_eq(duo_span a, duo_span b) { return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0); }
+static inline int fz_span_eq(duo_span a, duo_span b) {
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
 static inline int fz_eq_key_share_resp(const duo_enroll_key_share_resp *a, const duo_enroll_key_share_resp *b) {
     return memcmp(a->q1, b->q1, sizeof a->q1) == 0 && memcmp(a->q1_proof, b->q1_proof, sizeof a->q1_proof) == 0 &&
-           memcmp(a->q1_opening, b->q1_opening, sizeof a->q1_opening) == 0 && fz_span_eq(a->paillier_n, b->paillier_n) &&
-           fz_span_eq(a->ckey, b->ckey) && fz_span_eq(a->proof_ln, b->proof_ln) && fz_span_eq(a->proof_mod, b->proof_mod) &&
+           memcmp(a->q1_opening, b->q1_opening, sizeof a->q1_opening) == 0 &&
+           fz_span_eq(a->paillier_n, b->paillier_n) && fz_span_eq(a->ckey, b->ckey) &&
+           fz_span_eq(a->proof_ln, b->proof_ln) && fz_span_eq(a->proof_mod, b->proof_mod) &&
            fz_span_eq(a->proof_range, b->proof_range);
 }
-static inline int fz_eq_pdl_challenge_req(const duo_enroll_pdl_challenge_req *a, const duo_enroll_pdl_challenge_req *b) {
+static inline int fz_eq_pdl_challenge_req(const duo_enroll_pdl_challenge_req *a,
+                                          const duo_enroll_pdl_challenge_req *b) {
     return memcmp(a->sid, b->sid, sizeof a->sid) == 0 && fz_span_eq(a->c_prime, b->c_prime) &&
            memcmp(a->ab_commitment, b->ab_commitment, sizeof a->ab_commitment) == 0;
 }

@@ -260,9 +260,7 @@ static inline int fz_sample_revoke_req(void *v, unsigned k) {
     }
     return 1;
 }
-static inline int fz_sample_status_req(void *v, unsigned k) {
-    return fz_sample_refresh_req(v, k);
-}
+static inline int fz_sample_status_req(void *v, unsigned k) { return fz_sample_refresh_req(v, k); }
 static inline int fz_sample_status_resp(void *v, unsigned k) {
     duo_status_resp *m = v;
     if (k > DUO_KEY_STATE_REVOKED) return 0;
@@ -278,10 +276,8 @@ static inline int fz_sample_status_resp(void *v, unsigned k) {
 /* ---- equality and free ---- */
 /* Structs without pointers: both sides are zeroed before their fields are
  * written (parsers memset first), so whole-struct comparison is exact. */
-#define FZ_PLAIN(M)                                                                  \
-    static inline int fz_eq_##M(const void *a, const void *b) {                      \
-        return memcmp(a, b, sizeof(duo_##M)) == 0;                                   \
-    }                                                                                \
+#define FZ_PLAIN(M)                                                                                          \
+    static inline int fz_eq_##M(const void *a, const void *b) { return memcmp(a, b, sizeof(duo_##M)) == 0; } \
     static inline void fz_free_##M(void *m) { (void)m; }
 FZ_PLAIN(enroll_start_req)
 FZ_PLAIN(enroll_start_resp)
@@ -328,16 +324,16 @@ static inline int fz_eq_sign_finish_req(const void *va, const void *vb) {
 static inline void fz_free_sign_finish_req(void *m) { duo_wire_free_sign_finish_req(m); }
 
 /* ---- void * adapters ---- */
-#define FZ_ADAPT(M)                                                                     \
-    static inline int fz_parse_##M(void *out, const uint8_t *in, size_t n) {            \
-        return duo_wire_parse_##M((duo_##M *)out, in, n);                               \
-    }                                                                                   \
-    static inline int fz_build_##M(uint8_t **out, size_t *n, const void *m) {           \
-        return duo_wire_build_##M(out, n, (const duo_##M *)m);                          \
+#define FZ_ADAPT(M)                                                           \
+    static inline int fz_parse_##M(void *out, const uint8_t *in, size_t n) {  \
+        return duo_wire_parse_##M((duo_##M *)out, in, n);                     \
+    }                                                                         \
+    static inline int fz_build_##M(uint8_t **out, size_t *n, const void *m) { \
+        return duo_wire_build_##M(out, n, (const duo_##M *)m);                \
     }
-#define FZ_MAC(M, F)                                                                    \
-    static inline int fz_mac_##M(uint8_t out[32], const void *m) {                      \
-        return duo_wire_mac_input_##F(out, (const duo_##M *)m);                         \
+#define FZ_MAC(M, F)                                               \
+    static inline int fz_mac_##M(uint8_t out[32], const void *m) { \
+        return duo_wire_mac_input_##F(out, (const duo_##M *)m);    \
     }
 FZ_ADAPT(enroll_start_req)
 FZ_ADAPT(enroll_start_resp)
@@ -387,33 +383,33 @@ static inline int fz_sample_revoke_resp(void *m, unsigned k) {
 
 /* X(name, struct size, mac function or NULL, protobuf-c descriptor prefix)
  * in enum order. */
-#define FZ_WIRE_MESSAGES(X) \
-    X(enroll_start_req, sizeof(duo_enroll_start_req), NULL, enroll_start_request) \
-    X(enroll_start_resp, sizeof(duo_enroll_start_resp), NULL, enroll_start_response) \
-    X(enroll_key_share_req, sizeof(duo_enroll_key_share_req), NULL, enroll_key_share_request) \
-    X(enroll_key_share_resp, sizeof(duo_enroll_key_share_resp), NULL, enroll_key_share_response) \
-    X(enroll_pdl_challenge_req, sizeof(duo_enroll_pdl_challenge_req), NULL, enroll_pdl_challenge_request) \
+#define FZ_WIRE_MESSAGES(X)                                                                                  \
+    X(enroll_start_req, sizeof(duo_enroll_start_req), NULL, enroll_start_request)                            \
+    X(enroll_start_resp, sizeof(duo_enroll_start_resp), NULL, enroll_start_response)                         \
+    X(enroll_key_share_req, sizeof(duo_enroll_key_share_req), NULL, enroll_key_share_request)                \
+    X(enroll_key_share_resp, sizeof(duo_enroll_key_share_resp), NULL, enroll_key_share_response)             \
+    X(enroll_pdl_challenge_req, sizeof(duo_enroll_pdl_challenge_req), NULL, enroll_pdl_challenge_request)    \
     X(enroll_pdl_challenge_resp, sizeof(duo_enroll_pdl_challenge_resp), NULL, enroll_pdl_challenge_response) \
-    X(enroll_pdl_open_req, sizeof(duo_enroll_pdl_open_req), NULL, enroll_pdl_open_request) \
-    X(enroll_pdl_open_resp, sizeof(duo_enroll_pdl_open_resp), NULL, enroll_pdl_open_response) \
+    X(enroll_pdl_open_req, sizeof(duo_enroll_pdl_open_req), NULL, enroll_pdl_open_request)                   \
+    X(enroll_pdl_open_resp, sizeof(duo_enroll_pdl_open_resp), NULL, enroll_pdl_open_response)                \
     X(enroll_confirm_req, sizeof(duo_enroll_confirm_req), fz_mac_enroll_confirm_req, enroll_confirm_request) \
-    X(enroll_confirm_resp, sizeof(duo_enroll_confirm_resp), NULL, enroll_confirm_response) \
-    X(sign_start_req, sizeof(duo_sign_start_req), fz_mac_sign_start_req, sign_start_request) \
-    X(sign_start_resp, sizeof(duo_sign_start_resp), NULL, sign_start_response) \
-    X(sign_finish_req, sizeof(duo_sign_finish_req), fz_mac_sign_finish_req, sign_finish_request) \
-    X(sign_finish_resp, sizeof(duo_sign_finish_resp), NULL, sign_finish_response) \
-    X(refresh_req, sizeof(duo_refresh_req), fz_mac_refresh_req, refresh_request) \
-    X(refresh_resp, sizeof(duo_refresh_resp), NULL, refresh_response) \
-    X(revoke_req, sizeof(duo_revoke_req), fz_mac_revoke_req, revoke_request) \
-    X(revoke_resp, 0, NULL, revoke_response) \
-    X(status_req, sizeof(duo_status_req), fz_mac_status_req, status_request) \
+    X(enroll_confirm_resp, sizeof(duo_enroll_confirm_resp), NULL, enroll_confirm_response)                   \
+    X(sign_start_req, sizeof(duo_sign_start_req), fz_mac_sign_start_req, sign_start_request)                 \
+    X(sign_start_resp, sizeof(duo_sign_start_resp), NULL, sign_start_response)                               \
+    X(sign_finish_req, sizeof(duo_sign_finish_req), fz_mac_sign_finish_req, sign_finish_request)             \
+    X(sign_finish_resp, sizeof(duo_sign_finish_resp), NULL, sign_finish_response)                            \
+    X(refresh_req, sizeof(duo_refresh_req), fz_mac_refresh_req, refresh_request)                             \
+    X(refresh_resp, sizeof(duo_refresh_resp), NULL, refresh_response)                                        \
+    X(revoke_req, sizeof(duo_revoke_req), fz_mac_revoke_req, revoke_request)                                 \
+    X(revoke_resp, 0, NULL, revoke_response)                                                                 \
+    X(status_req, sizeof(duo_status_req), fz_mac_status_req, status_request)                                 \
     X(status_resp, sizeof(duo_status_resp), NULL, status_response)
 
 enum {
 #define FZ_ENUM(M, S, MAC, D) FZ_MSG_##M,
     FZ_WIRE_MESSAGES(FZ_ENUM)
 #undef FZ_ENUM
-    FZ_MSG_COUNT
+        FZ_MSG_COUNT
 };
 
 static const fz_entry fz_wire_table[FZ_MSG_COUNT] = {

@@ -118,36 +118,36 @@ static inline void b2b_env_free(void) {
 }
 
 /* ---- wire round trips (build then parse; the parsed copy replaces msg) ---- */
-#define B2B_WIRE_RT(M, msgp, freefn)                                           \
-    do {                                                                       \
-        uint8_t *b2b_bytes_ = NULL;                                            \
-        size_t b2b_len_ = 0;                                                   \
-        duo_##M b2b_tmp_;                                                      \
-        int b2b_r_ = duo_wire_build_##M(&b2b_bytes_, &b2b_len_, (msgp));       \
-        if (b2b_r_ == DUO_OK) {                                                \
-            memset(&b2b_tmp_, 0, sizeof b2b_tmp_);                             \
-            b2b_r_ = duo_wire_parse_##M(&b2b_tmp_, b2b_bytes_, b2b_len_);      \
-            free(b2b_bytes_);                                                  \
-        }                                                                      \
-        if (b2b_r_ != DUO_OK) {                                                \
-            err = b2b_r_;                                                      \
-            goto out;                                                          \
-        }                                                                      \
-        freefn;                                                                \
-        *(msgp) = b2b_tmp_;                                                    \
+#define B2B_WIRE_RT(M, msgp, freefn)                                      \
+    do {                                                                  \
+        uint8_t *b2b_bytes_ = NULL;                                       \
+        size_t b2b_len_ = 0;                                              \
+        duo_##M b2b_tmp_;                                                 \
+        int b2b_r_ = duo_wire_build_##M(&b2b_bytes_, &b2b_len_, (msgp));  \
+        if (b2b_r_ == DUO_OK) {                                           \
+            memset(&b2b_tmp_, 0, sizeof b2b_tmp_);                        \
+            b2b_r_ = duo_wire_parse_##M(&b2b_tmp_, b2b_bytes_, b2b_len_); \
+            free(b2b_bytes_);                                             \
+        }                                                                 \
+        if (b2b_r_ != DUO_OK) {                                           \
+            err = b2b_r_;                                                 \
+            goto out;                                                     \
+        }                                                                 \
+        freefn;                                                           \
+        *(msgp) = b2b_tmp_;                                               \
     } while (0)
 #define B2B_NOFREE(x) ((void)(x))
 
 /* ---- enrolment ---- */
 typedef struct b2b_enroll_opts {
-    unsigned bits;          /* both sides */
-    unsigned p1_bits;       /* cloud's configured size if different (0: bits) */
+    unsigned bits;    /* both sides */
+    unsigned p1_bits; /* cloud's configured size if different (0: bits) */
     const char *pin;
-    int wire;               /* serialise every message */
+    int wire; /* serialise every message */
     b2b_hook hook;
     void *hook_ctx;
     const duo_rng *rng1, *rng2; /* NULL: OpenSSL */
-    int stop_after;          /* run steps [0, stop_after) only; 0: all */
+    int stop_after;             /* run steps [0, stop_after) only; 0: all */
 } b2b_enroll_opts;
 
 typedef struct b2b_enroll_run {
@@ -210,11 +210,11 @@ static inline int b2b_enroll(b2b_enroll_run *run, const b2b_enroll_opts *o) {
     if ((err = duo_p1_enroll_new(&run->p1, &pp)) != DUO_OK || (err = duo_p2_enroll_new(&run->p2, &dp)) != DUO_OK) {
         goto out;
     }
-#define B2B_DELIVER(stp, msg, M, freefn, side, call)            \
-    step = (stp);                                               \
-    if (step >= last) goto out;                                 \
-    if (o->hook) o->hook(o->hook_ctx, step, (msg));             \
-    if (o->wire) B2B_WIRE_RT(M, (msg), freefn);                 \
+#define B2B_DELIVER(stp, msg, M, freefn, side, call) \
+    step = (stp);                                    \
+    if (step >= last) goto out;                      \
+    if (o->hook) o->hook(o->hook_ctx, step, (msg));  \
+    if (o->wire) B2B_WIRE_RT(M, (msg), freefn);      \
     if ((err = B2B_TIMED(side, call)) != DUO_OK) goto out;
 
     if ((err = B2B_TIMED(1, duo_p2_enroll_start(run->p2, &run->m0))) != DUO_OK) goto out;
@@ -257,12 +257,12 @@ typedef struct b2b_sign_opts {
     const duo_scalar *pin_kdf; /* non-NULL: the prepared KDF(PIN) instead of pin */
     const uint8_t *digest;
     int wire;
-    int check_mac;           /* the cloud caller's MAC checks */
+    int check_mac; /* the cloud caller's MAC checks */
     b2b_hook hook;
     void *hook_ctx;
     const duo_rng *rng1, *rng2;
-    int precompute_rn;       /* pass a precomputed r^N */
-    int split_finish;        /* the cloud's round 2 as _check then _decrypt (as the daemon does) */
+    int precompute_rn; /* pass a precomputed r^N */
+    int split_finish;  /* the cloud's round 2 as _check then _decrypt (as the daemon does) */
     int stop_after;
 } b2b_sign_opts;
 
@@ -318,11 +318,11 @@ static inline int b2b_sign(b2b_sign_run *run, const duo_p1_key *k1, const duo_p2
         (err = duo_p1_sign_new(&run->p1, b2b_ec(), o->rng1, k1)) != DUO_OK) {
         goto out;
     }
-#define B2B_DELIVER(stp, msg, M, freefn, side, call)            \
-    step = (stp);                                               \
-    if (step >= last) goto out;                                 \
-    if (o->hook) o->hook(o->hook_ctx, step, (msg));             \
-    if (o->wire) B2B_WIRE_RT(M, (msg), freefn);                 \
+#define B2B_DELIVER(stp, msg, M, freefn, side, call) \
+    step = (stp);                                    \
+    if (step >= last) goto out;                      \
+    if (o->hook) o->hook(o->hook_ctx, step, (msg));  \
+    if (o->wire) B2B_WIRE_RT(M, (msg), freefn);      \
     if ((err = B2B_TIMED(side, call)) != DUO_OK) goto out;
 
     if ((err = B2B_TIMED(1, duo_p2_sign_start(run->p2, &run->m0))) != DUO_OK) goto out;

@@ -47,7 +47,11 @@ static void mc_hook(void *ctx, int step, void *msg) {
         } while (BN_num_bits(n) != 2048);
         BN_bn2binpad(n, t->buf, 256);
         m->paillier_n.ptr = t->buf;
-        BN_free(p); BN_free(q); BN_free(n); BN_free(add); BN_free(rem);
+        BN_free(p);
+        BN_free(q);
+        BN_free(n);
+        BN_free(add);
+        BN_free(rem);
         BN_CTX_free(bc);
     } else if (t->mode == 3) {
         /* ckey = Enc(x1 + j*q) with a range proof made by the honest prover. */
@@ -57,8 +61,14 @@ static void mc_hook(void *ctx, int step, void *msg) {
         BN_CTX *bc = BN_CTX_new();
         size_t ctlen = duo_paillier_ciphertext_bytes(pk);
         if (duo_paillier_ciphertext_parse(pk, c, m->ckey.ptr, m->ckey.len) != DUO_OK ||
-            duo_paillier_decrypt(t->sk, x, c) != DUO_OK) abort();
-        { BIGNUM *jq = BN_dup(duo_ec_order(b2b_ec())); BN_mul_word(jq, (BN_ULONG)t->j); BN_add(x, x, jq); BN_free(jq); }
+            duo_paillier_decrypt(t->sk, x, c) != DUO_OK)
+            abort();
+        {
+            BIGNUM *jq = BN_dup(duo_ec_order(b2b_ec()));
+            BN_mul_word(jq, (BN_ULONG)t->j);
+            BN_add(x, x, jq);
+            BN_free(jq);
+        }
         if (duo_paillier_random_unit(pk, r, NULL) != DUO_OK || duo_paillier_rn_from_r(pk, rn, r) != DUO_OK ||
             duo_paillier_encrypt(pk, c2, x, rn) != DUO_OK)
             abort();
@@ -67,8 +77,14 @@ static void mc_hook(void *ctx, int step, void *msg) {
         if (duo_paillier_ciphertext_serialize(pk, (uint8_t *)(uintptr_t)m->ckey.ptr, ctlen, c2) != DUO_OK) abort();
         /* The prover may refuse a false statement; if it produces a proof, it must not verify. */
         t->j = duo_zk_range_prove(b2b_ec(), t->sk, &bind, c2, x, r, NULL, (uint8_t *)(uintptr_t)m->proof_range.ptr,
-                                 m->proof_range.len) == DUO_OK ? 100 + t->j : t->j;
-        BN_free(c); BN_free(x); BN_free(r); BN_free(rn); BN_free(c2);
+                                  m->proof_range.len) == DUO_OK
+                   ? 100 + t->j
+                   : t->j;
+        BN_free(c);
+        BN_free(x);
+        BN_free(r);
+        BN_free(rn);
+        BN_free(c2);
         BN_CTX_free(bc);
     } else if (t->mode == 4) {
         /* Forged PoK(x1): a proof for Q1 bound to another session, with a
@@ -98,7 +114,10 @@ static void test_malicious_cloud(void) {
 }
 
 /* ckey = Enc(x1 + j*q), j = 1..3: the range proof must fail. */
-typedef struct ckctx { mc m; b2b_enroll_run *er; } ckctx;
+typedef struct ckctx {
+    mc m;
+    b2b_enroll_run *er;
+} ckctx;
 static void ck_hook(void *ctx, int step, void *msg) {
     ckctx *c = ctx;
     c->m.p2 = c->er->p2;
@@ -130,7 +149,11 @@ static void test_ckey_out_of_range(void) {
 
 /* Wrong PDL opening: the cloud commits to a wrong alpha*G and opens it
  * consistently; and a forged PoK(x1) with a consistent commitment. */
-typedef struct pctx { int mode; b2b_enroll_run *er; uint8_t pt[33], rand[32], proof[65]; } pctx;
+typedef struct pctx {
+    int mode;
+    b2b_enroll_run *er;
+    uint8_t pt[33], rand[32], proof[65];
+} pctx;
 static void pdl_hook(void *ctx, int step, void *msg) {
     pctx *t = ctx;
     duo_binding bind;
@@ -142,7 +165,8 @@ static void pdl_hook(void *ctx, int step, void *msg) {
         b2b_other_point(t->pt, 5);
         if (duo_commit_begin(&tr, "pdl-alpha", &bind) != DUO_OK) abort();
         duo_transcript_bytes(&tr, "alphaG", t->pt, 33);
-        if (duo_commit_finish(&tr, t->rand, ((duo_enroll_pdl_challenge_resp *)msg)->alpha_commitment) != DUO_OK) abort();
+        if (duo_commit_finish(&tr, t->rand, ((duo_enroll_pdl_challenge_resp *)msg)->alpha_commitment) != DUO_OK)
+            abort();
     } else if (t->mode == 0 && step == B2B_E_OPEN_RESP) {
         memcpy(((duo_enroll_pdl_open_resp *)msg)->alpha_point, t->pt, 33);
         memcpy(((duo_enroll_pdl_open_resp *)msg)->alpha_opening, t->rand, 32);
@@ -273,7 +297,8 @@ static int evil_sign(int delta, uint8_t sig[64]) {
     BN_add(pt, pt, ub);
     BN_bin2bn(v.b, 32, vb);
     if (duo_paillier_rn(k2->paillier, rn, NULL) != DUO_OK || duo_paillier_encrypt(k2->paillier, e1, pt, rn) != DUO_OK ||
-        duo_paillier_mul(k2->paillier, e2, k2->ckey, vb) != DUO_OK || duo_paillier_add(k2->paillier, c3, e1, e2) != DUO_OK ||
+        duo_paillier_mul(k2->paillier, e2, k2->ckey, vb) != DUO_OK ||
+        duo_paillier_add(k2->paillier, c3, e1, e2) != DUO_OK ||
         duo_paillier_ciphertext_serialize(k2->paillier, buf, duo_paillier_ciphertext_bytes(k2->paillier), c3) != DUO_OK)
         abort();
     fin.c3.ptr = buf;
@@ -282,7 +307,15 @@ static int evil_sign(int delta, uint8_t sig[64]) {
     rc = duo_p1_sign_finish(s, &fin, &fresp);
     memcpy(sig, fresp.signature, 64);
     duo_p1_sign_free(s);
-    BN_free(rho); BN_free(q2); BN_free(pt); BN_free(ub); BN_free(vb); BN_free(rn); BN_free(e1); BN_free(e2); BN_free(c3);
+    BN_free(rho);
+    BN_free(q2);
+    BN_free(pt);
+    BN_free(ub);
+    BN_free(vb);
+    BN_free(rn);
+    BN_free(e1);
+    BN_free(e2);
+    BN_free(c3);
     BN_CTX_free(bc);
     return rc;
 }
@@ -344,8 +377,8 @@ static void test_pin(void) {
     {
         uint8_t old_salt[DUO_PIN_SALT_BYTES];
         memcpy(old_salt, g_er.k2->pin_salt, sizeof old_salt);
-        DUO_CHECK_OK(duo_p2_key_change_pin(b2b_ec(), g_er.k2, (const uint8_t *)"2468", 4, (const uint8_t *)"97531", 5,
-                                           NULL));
+        DUO_CHECK_OK(
+            duo_p2_key_change_pin(b2b_ec(), g_er.k2, (const uint8_t *)"2468", 4, (const uint8_t *)"97531", 5, NULL));
         DUO_CHECK(memcmp(old_salt, g_er.k2->pin_salt, sizeof old_salt) != 0);
         DUO_CHECK(memcmp(m1.b, g_er.k2->x2_masked.b, 32) != 0);
     }
@@ -353,40 +386,75 @@ static void test_pin(void) {
     d0 = duo_paillier_priv_decryptions(g_er.k1->paillier);
     DUO_EXPECT_ERR(sign_with(g_er.k2, "2468"), DUO_E_WRONG_PIN);
     DUO_CHECK(duo_paillier_priv_decryptions(g_er.k1->paillier) == d0);
-    DUO_CHECK_OK(duo_p2_key_change_pin(b2b_ec(), g_er.k2, (const uint8_t *)"97531", 5, (const uint8_t *)"2468", 4, NULL));
+    DUO_CHECK_OK(
+        duo_p2_key_change_pin(b2b_ec(), g_er.k2, (const uint8_t *)"97531", 5, (const uint8_t *)"2468", 4, NULL));
     DUO_CHECK_OK(sign_with(g_er.k2, "2468"));
 }
 
 /* ================= exhaustive state tables ================= */
 /* Calls each entry point with zeroed messages: the state check comes first. */
 static int p1e_call(duo_p1_enroll *s, int c) {
-    static duo_enroll_start_req a; static duo_enroll_start_resp b; static duo_enroll_key_share_req cc;
-    static duo_enroll_key_share_resp d; static duo_enroll_pdl_challenge_req e; static duo_enroll_pdl_challenge_resp f;
-    static duo_enroll_pdl_open_req g; static duo_enroll_pdl_open_resp h; static duo_enroll_confirm_req i;
-    duo_p1_key *k = NULL; uint8_t ds[32]; int r;
+    static duo_enroll_start_req a;
+    static duo_enroll_start_resp b;
+    static duo_enroll_key_share_req cc;
+    static duo_enroll_key_share_resp d;
+    static duo_enroll_pdl_challenge_req e;
+    static duo_enroll_pdl_challenge_resp f;
+    static duo_enroll_pdl_open_req g;
+    static duo_enroll_pdl_open_resp h;
+    static duo_enroll_confirm_req i;
+    duo_p1_key *k = NULL;
+    uint8_t ds[32];
+    int r;
     a.paillier_bits = 2048;
     switch (c) {
-    case 0: return duo_p1_enroll_start(s, &a, &b);
-    case 1: return duo_p1_enroll_key_share(s, &cc, &d);
-    case 2: return duo_p1_enroll_pdl_challenge(s, &e, &f);
-    case 3: return duo_p1_enroll_pdl_open(s, &g, &h);
-    case 4: return duo_p1_enroll_confirm(s, &i);
-    default: r = duo_p1_enroll_take_key(s, &k, ds); duo_p1_key_free(k); return r;
+        case 0:
+            return duo_p1_enroll_start(s, &a, &b);
+        case 1:
+            return duo_p1_enroll_key_share(s, &cc, &d);
+        case 2:
+            return duo_p1_enroll_pdl_challenge(s, &e, &f);
+        case 3:
+            return duo_p1_enroll_pdl_open(s, &g, &h);
+        case 4:
+            return duo_p1_enroll_confirm(s, &i);
+        default:
+            r = duo_p1_enroll_take_key(s, &k, ds);
+            duo_p1_key_free(k);
+            return r;
     }
 }
 static int p2e_call(duo_p2_enroll *s, int c) {
-    static duo_enroll_start_req a; static duo_enroll_start_resp b; static duo_enroll_key_share_req cc;
-    static duo_enroll_key_share_resp d; static duo_enroll_pdl_challenge_req e; static duo_enroll_pdl_challenge_resp f;
-    static duo_enroll_pdl_open_req g; static duo_enroll_pdl_open_resp h; static duo_enroll_confirm_req i;
-    duo_p2_key *k = NULL; int r;
+    static duo_enroll_start_req a;
+    static duo_enroll_start_resp b;
+    static duo_enroll_key_share_req cc;
+    static duo_enroll_key_share_resp d;
+    static duo_enroll_pdl_challenge_req e;
+    static duo_enroll_pdl_challenge_resp f;
+    static duo_enroll_pdl_open_req g;
+    static duo_enroll_pdl_open_resp h;
+    static duo_enroll_confirm_req i;
+    duo_p2_key *k = NULL;
+    int r;
     switch (c) {
-    case 0: return duo_p2_enroll_start(s, &a);
-    case 1: return duo_p2_enroll_on_start(s, &b, &cc);
-    case 2: r = duo_p2_enroll_on_key_share(s, &d, &e); duo_wire_free_enroll_pdl_challenge_req(&e); return r;
-    case 3: return duo_p2_enroll_on_pdl_challenge(s, &f, &g);
-    case 4: return duo_p2_enroll_on_pdl_open(s, &h);
-    case 5: r = duo_p2_enroll_take_key(s, &k); duo_p2_key_free(k); return r;
-    default: return duo_p2_enroll_confirm(s, &i);
+        case 0:
+            return duo_p2_enroll_start(s, &a);
+        case 1:
+            return duo_p2_enroll_on_start(s, &b, &cc);
+        case 2:
+            r = duo_p2_enroll_on_key_share(s, &d, &e);
+            duo_wire_free_enroll_pdl_challenge_req(&e);
+            return r;
+        case 3:
+            return duo_p2_enroll_on_pdl_challenge(s, &f, &g);
+        case 4:
+            return duo_p2_enroll_on_pdl_open(s, &h);
+        case 5:
+            r = duo_p2_enroll_take_key(s, &k);
+            duo_p2_key_free(k);
+            return r;
+        default:
+            return duo_p2_enroll_confirm(s, &i);
     }
 }
 
@@ -434,7 +502,8 @@ static void test_state_enroll_p2(void) {
                 memset(&er, 0, sizeof er);
                 DUO_CHECK_OK(duo_p2_enroll_new(&er.p2, &dp));
             } else {
-                DUO_CHECK(b2b_enroll(&er, &(b2b_enroll_opts){.bits = 2048, .pin = "1", .stop_after = stops[i]}) == DUO_OK);
+                DUO_CHECK(b2b_enroll(&er, &(b2b_enroll_opts){.bits = 2048, .pin = "1", .stop_after = stops[i]}) ==
+                          DUO_OK);
             }
             DUO_EXPECT_ERR(p2e_call(er.p2, c), DUO_E_PROTO_STATE);
             for (int c2 = 0; c2 < 7; c2++) DUO_EXPECT_ERR(p2e_call(er.p2, c2), DUO_E_SESSION_FAILED);
@@ -452,18 +521,25 @@ static void test_state_sign(void) {
         for (c = 0; c < 2; c++) {
             b2b_sign_run sr;
             b2b_sign_opts so;
-            duo_sign_start_req a; duo_sign_start_resp b; duo_sign_finish_req f; duo_sign_finish_resp g;
+            duo_sign_start_req a;
+            duo_sign_start_resp b;
+            duo_sign_finish_req f;
+            duo_sign_finish_resp g;
             if (c == i) continue;
             memset(&so, 0, sizeof so);
-            so.pin = "2468"; so.digest = digest; so.stop_after = stops[i] == 1 ? B2B_S_START_RESP : (stops[i] == 2 ? B2B_S_FINISH_REQ : 0);
-            memset(&a, 0, sizeof a); memset(&f, 0, sizeof f);
+            so.pin = "2468";
+            so.digest = digest;
+            so.stop_after = stops[i] == 1 ? B2B_S_START_RESP : (stops[i] == 2 ? B2B_S_FINISH_REQ : 0);
+            memset(&a, 0, sizeof a);
+            memset(&f, 0, sizeof f);
             if (i == 0) {
                 memset(&sr, 0, sizeof sr);
                 DUO_CHECK_OK(duo_p1_sign_new(&sr.p1, b2b_ec(), NULL, g_er.k1));
             } else {
                 DUO_CHECK_OK(b2b_sign(&sr, g_er.k1, g_er.k2, g_er.cloud_device_secret, &so));
             }
-            DUO_EXPECT_ERR(c == 0 ? duo_p1_sign_start(sr.p1, &a, &b) : duo_p1_sign_finish(sr.p1, &f, &g), DUO_E_PROTO_STATE);
+            DUO_EXPECT_ERR(c == 0 ? duo_p1_sign_start(sr.p1, &a, &b) : duo_p1_sign_finish(sr.p1, &f, &g),
+                           DUO_E_PROTO_STATE);
             DUO_EXPECT_ERR(duo_p1_sign_start(sr.p1, &a, &b), DUO_E_SESSION_FAILED);
             DUO_EXPECT_ERR(duo_p1_sign_finish(sr.p1, &f, &g), DUO_E_SESSION_FAILED);
             b2b_sign_run_free(&sr);
@@ -476,12 +552,18 @@ static void test_state_sign(void) {
             for (c = 0; c < 3; c++) {
                 b2b_sign_run sr;
                 b2b_sign_opts so;
-                duo_sign_start_req a; duo_sign_start_resp b; duo_sign_finish_req f; duo_sign_finish_resp g;
+                duo_sign_start_req a;
+                duo_sign_start_resp b;
+                duo_sign_finish_req f;
+                duo_sign_finish_resp g;
                 uint8_t sig[64];
                 if (c == i) continue;
                 memset(&so, 0, sizeof so);
-                so.pin = "2468"; so.digest = digest; so.stop_after = p2stops[i] < 0 ? 0 : p2stops[i];
-                memset(&b, 0, sizeof b); memset(&g, 0, sizeof g);
+                so.pin = "2468";
+                so.digest = digest;
+                so.stop_after = p2stops[i] < 0 ? 0 : p2stops[i];
+                memset(&b, 0, sizeof b);
+                memset(&g, 0, sizeof g);
                 if (i == 0) {
                     duo_p2_sign_params sp = {b2b_ec(), NULL, g_er.k2, (const uint8_t *)"2468", 4, digest, NULL, NULL};
                     memset(&sr, 0, sizeof sr);
@@ -489,7 +571,10 @@ static void test_state_sign(void) {
                 } else {
                     DUO_CHECK_OK(b2b_sign(&sr, g_er.k1, g_er.k2, g_er.cloud_device_secret, &so));
                 }
-#define P2CALL(x) ((x) == 0 ? duo_p2_sign_start(sr.p2, &a) : (x) == 1 ? duo_p2_sign_on_start(sr.p2, &b, &f) : duo_p2_sign_on_finish(sr.p2, &g, sig))
+#define P2CALL(x)                                     \
+    ((x) == 0   ? duo_p2_sign_start(sr.p2, &a)        \
+     : (x) == 1 ? duo_p2_sign_on_start(sr.p2, &b, &f) \
+                : duo_p2_sign_on_finish(sr.p2, &g, sig))
                 memset(&f, 0, sizeof f);
                 DUO_EXPECT_ERR(P2CALL(c), DUO_E_PROTO_STATE);
                 for (int c2 = 0; c2 < 3; c2++) DUO_EXPECT_ERR(P2CALL(c2), DUO_E_SESSION_FAILED);

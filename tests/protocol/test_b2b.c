@@ -23,8 +23,9 @@ static EVP_PKEY *pem_pubkey(const duo_p2_key *k) {
     if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
         !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "secp256k1", 0) ||
         !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, q, sizeof q) ||
-        (params = OSSL_PARAM_BLD_to_param(bld)) == NULL || (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
-        EVP_PKEY_fromdata_init(ctx) != 1 || EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+        (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
+        (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
         goto out;
     }
     if ((bio = BIO_new(BIO_s_mem())) == NULL || PEM_write_bio_PUBKEY(bio, pkey) != 1) {
@@ -129,8 +130,11 @@ static void run_many(unsigned bits, int count, int wire) {
     for (i = 0; i < count; i++) {
         DUO_REQUIRE(duo_rng_bytes(NULL, digest, 32) == DUO_OK);
         if (i == 0) memset(digest, 0, 32); /* m = 0 */
-        if (i == 1) memcpy(digest, "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xfe"
-                                   "\xba\xae\xdc\xe6\xaf\x48\xa0\x3b\xbf\xd2\x5e\x8c\xd0\x36\x41\x41", 32); /* m = q = 0 mod q */
+        if (i == 1)
+            memcpy(digest,
+                   "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xfe"
+                   "\xba\xae\xdc\xe6\xaf\x48\xa0\x3b\xbf\xd2\x5e\x8c\xd0\x36\x41\x41",
+                   32); /* m = q = 0 mod q */
         if (i == 2) memset(digest, 0xff, 32);
         memset(&so, 0, sizeof so);
         so.pin = "123456";

@@ -9,8 +9,8 @@ enum { K_FLIP, K_FLIP_LOW, K_SWAP, K_ZERO, K_Z_ZERO, K_Z_Q, K_Z_FF, K_TRUNC, K_B
 
 typedef struct tcase {
     const char *name;
-    int step;   /* message tampered */
-    int field;  /* index into the message's fields (see field_of) */
+    int step;  /* message tampered */
+    int field; /* index into the message's fields (see field_of) */
     int kind;
     int expect; /* expected error; 0: computed by the hook */
     int at;     /* step where the error must surface */
@@ -34,35 +34,178 @@ static void field_of(int enroll, int step, void *msg, int field, uint8_t **p, si
 #define S(sp) (*span = &(sp), *p = (uint8_t *)(uintptr_t)(sp).ptr, *len = (sp).len)
     if (enroll) {
         switch (step) {
-        case B2B_E_START_REQ: { duo_enroll_start_req *m = msg; if (field == 0) F(m->device_nonce); else F(m->token); break; }
-        case B2B_E_START_RESP: { duo_enroll_start_resp *m = msg;
-            if (field == 0) F(m->key_id); else if (field == 1) F(m->cloud_nonce); else F(m->q1_commitment); break; }
-        case B2B_E_SHARE_REQ: { duo_enroll_key_share_req *m = msg;
-            if (field == 0) F(m->sid); else if (field == 1) F(m->q2); else F(m->q2_proof); break; }
-        case B2B_E_SHARE_RESP: { duo_enroll_key_share_resp *m = msg;
-            switch (field) { case 0: F(m->q1); break; case 1: F(m->q1_proof); break; case 2: F(m->q1_opening); break;
-            case 3: S(m->paillier_n); break; case 4: S(m->ckey); break; case 5: S(m->proof_ln); break;
-            case 6: S(m->proof_mod); break; default: S(m->proof_range); break; } break; }
-        case B2B_E_PDL_REQ: { duo_enroll_pdl_challenge_req *m = msg;
-            if (field == 0) F(m->sid); else if (field == 1) S(m->c_prime); else F(m->ab_commitment); break; }
-        case B2B_E_PDL_RESP: { duo_enroll_pdl_challenge_resp *m = msg; F(m->alpha_commitment); break; }
-        case B2B_E_OPEN_REQ: { duo_enroll_pdl_open_req *m = msg;
-            if (field == 0) F(m->sid); else if (field == 1) F(m->a); else if (field == 2) F(m->b); else F(m->ab_opening); break; }
-        case B2B_E_OPEN_RESP: { duo_enroll_pdl_open_resp *m = msg; if (field == 0) F(m->alpha_point); else F(m->alpha_opening); break; }
-        default: { duo_enroll_confirm_req *m = msg;
-            if (field == 0) F(m->sid); else if (field == 1) F(m->public_key); else F(m->mac); break; }
+            case B2B_E_START_REQ: {
+                duo_enroll_start_req *m = msg;
+                if (field == 0)
+                    F(m->device_nonce);
+                else
+                    F(m->token);
+                break;
+            }
+            case B2B_E_START_RESP: {
+                duo_enroll_start_resp *m = msg;
+                if (field == 0)
+                    F(m->key_id);
+                else if (field == 1)
+                    F(m->cloud_nonce);
+                else
+                    F(m->q1_commitment);
+                break;
+            }
+            case B2B_E_SHARE_REQ: {
+                duo_enroll_key_share_req *m = msg;
+                if (field == 0)
+                    F(m->sid);
+                else if (field == 1)
+                    F(m->q2);
+                else
+                    F(m->q2_proof);
+                break;
+            }
+            case B2B_E_SHARE_RESP: {
+                duo_enroll_key_share_resp *m = msg;
+                switch (field) {
+                    case 0:
+                        F(m->q1);
+                        break;
+                    case 1:
+                        F(m->q1_proof);
+                        break;
+                    case 2:
+                        F(m->q1_opening);
+                        break;
+                    case 3:
+                        S(m->paillier_n);
+                        break;
+                    case 4:
+                        S(m->ckey);
+                        break;
+                    case 5:
+                        S(m->proof_ln);
+                        break;
+                    case 6:
+                        S(m->proof_mod);
+                        break;
+                    default:
+                        S(m->proof_range);
+                        break;
+                }
+                break;
+            }
+            case B2B_E_PDL_REQ: {
+                duo_enroll_pdl_challenge_req *m = msg;
+                if (field == 0)
+                    F(m->sid);
+                else if (field == 1)
+                    S(m->c_prime);
+                else
+                    F(m->ab_commitment);
+                break;
+            }
+            case B2B_E_PDL_RESP: {
+                duo_enroll_pdl_challenge_resp *m = msg;
+                F(m->alpha_commitment);
+                break;
+            }
+            case B2B_E_OPEN_REQ: {
+                duo_enroll_pdl_open_req *m = msg;
+                if (field == 0)
+                    F(m->sid);
+                else if (field == 1)
+                    F(m->a);
+                else if (field == 2)
+                    F(m->b);
+                else
+                    F(m->ab_opening);
+                break;
+            }
+            case B2B_E_OPEN_RESP: {
+                duo_enroll_pdl_open_resp *m = msg;
+                if (field == 0)
+                    F(m->alpha_point);
+                else
+                    F(m->alpha_opening);
+                break;
+            }
+            default: {
+                duo_enroll_confirm_req *m = msg;
+                if (field == 0)
+                    F(m->sid);
+                else if (field == 1)
+                    F(m->public_key);
+                else
+                    F(m->mac);
+                break;
+            }
         }
     } else {
         switch (step) {
-        case B2B_S_START_REQ: { duo_sign_start_req *m = msg;
-            switch (field) { case 0: F(m->key_id); break; case 1: F(m->device_nonce); break; case 2: F(m->digest); break;
-            case 3: F(m->r2_commitment); break; default: F(m->mac); break; } break; }
-        case B2B_S_START_RESP: { duo_sign_start_resp *m = msg;
-            if (field == 0) F(m->cloud_nonce); else if (field == 1) F(m->r1); else F(m->r1_proof); break; }
-        case B2B_S_FINISH_REQ: { duo_sign_finish_req *m = msg;
-            switch (field) { case 0: F(m->sid); break; case 1: F(m->r2); break; case 2: F(m->r2_proof); break;
-            case 3: F(m->r2_opening); break; case 4: F(m->pin_proof); break; case 5: S(m->c3); break; default: F(m->mac); break; } break; }
-        default: { duo_sign_finish_resp *m = msg; if (field == 0) F(m->signature); else F(m->rotate_seed); break; }
+            case B2B_S_START_REQ: {
+                duo_sign_start_req *m = msg;
+                switch (field) {
+                    case 0:
+                        F(m->key_id);
+                        break;
+                    case 1:
+                        F(m->device_nonce);
+                        break;
+                    case 2:
+                        F(m->digest);
+                        break;
+                    case 3:
+                        F(m->r2_commitment);
+                        break;
+                    default:
+                        F(m->mac);
+                        break;
+                }
+                break;
+            }
+            case B2B_S_START_RESP: {
+                duo_sign_start_resp *m = msg;
+                if (field == 0)
+                    F(m->cloud_nonce);
+                else if (field == 1)
+                    F(m->r1);
+                else
+                    F(m->r1_proof);
+                break;
+            }
+            case B2B_S_FINISH_REQ: {
+                duo_sign_finish_req *m = msg;
+                switch (field) {
+                    case 0:
+                        F(m->sid);
+                        break;
+                    case 1:
+                        F(m->r2);
+                        break;
+                    case 2:
+                        F(m->r2_proof);
+                        break;
+                    case 3:
+                        F(m->r2_opening);
+                        break;
+                    case 4:
+                        F(m->pin_proof);
+                        break;
+                    case 5:
+                        S(m->c3);
+                        break;
+                    default:
+                        F(m->mac);
+                        break;
+                }
+                break;
+            }
+            default: {
+                duo_sign_finish_resp *m = msg;
+                if (field == 0)
+                    F(m->signature);
+                else
+                    F(m->rotate_seed);
+                break;
+            }
         }
     }
 #undef F
@@ -78,24 +221,45 @@ static void apply(tctx *t, int enroll, int step, void *msg) {
     if (step != c->step) return;
     field_of(enroll, step, msg, c->field, &p, &len, &span);
     switch (c->kind) {
-    case K_FLIP: b2b_flip(p, len, len * 4 + 3); break; /* a middle bit */
-    case K_FLIP_LOW: p[len - 1] ^= 1; break;
-    case K_PREFIX: p[0] ^= 1; break; /* 02 <-> 03: the negated point */
-    case K_SWAP: b2b_other_point(p, 7); break;
-    case K_ZERO: memset(p, 0, len); break;
-    case K_Z_ZERO: memset(p + 33, 0, 32); break;
-    case K_Z_Q: memcpy(p + 33, Q_BYTES, 32); break;
-    case K_Z_FF: memset(p + 33, 0xff, 32); break;
-    case K_BIG: memset(p, 0xff, len); break;
-    case K_TRUNC: span->len -= 1; break;
+        case K_FLIP:
+            b2b_flip(p, len, len * 4 + 3);
+            break; /* a middle bit */
+        case K_FLIP_LOW:
+            p[len - 1] ^= 1;
+            break;
+        case K_PREFIX:
+            p[0] ^= 1;
+            break; /* 02 <-> 03: the negated point */
+        case K_SWAP:
+            b2b_other_point(p, 7);
+            break;
+        case K_ZERO:
+            memset(p, 0, len);
+            break;
+        case K_Z_ZERO:
+            memset(p + 33, 0, 32);
+            break;
+        case K_Z_Q:
+            memcpy(p + 33, Q_BYTES, 32);
+            break;
+        case K_Z_FF:
+            memset(p + 33, 0xff, 32);
+            break;
+        case K_BIG:
+            memset(p, 0xff, len);
+            break;
+        case K_TRUNC:
+            span->len -= 1;
+            break;
     }
     if (c->expect == 0) {
         /* Point fields whose flip may or may not leave a valid point. */
-        if (len == 33) t->expect = b2b_point_err(p, DUO_E_BAD_PROOF);
+        if (len == 33)
+            t->expect = b2b_point_err(p, DUO_E_BAD_PROOF);
         else if (span != NULL && enroll && c->field == 3) {
             duo_paillier_pub *pk = NULL;
-            t->expect = duo_paillier_pub_parse(&pk, span->ptr, span->len, 2048) == DUO_OK ? DUO_E_BAD_PROOF
-                                                                                          : DUO_E_BAD_MODULUS;
+            t->expect =
+                duo_paillier_pub_parse(&pk, span->ptr, span->len, 2048) == DUO_OK ? DUO_E_BAD_PROOF : DUO_E_BAD_MODULUS;
             duo_paillier_pub_free(pk);
         }
     }
@@ -333,8 +497,8 @@ static void test_sign_tamper(void) {
 
 /* With the caller's MAC checks on, any change to a request is unauthenticated. */
 static void test_sign_mac(void) {
-    static const int fields[][2] = {{B2B_S_START_REQ, 0}, {B2B_S_START_REQ, 1}, {B2B_S_START_REQ, 2},
-                                    {B2B_S_START_REQ, 3}, {B2B_S_START_REQ, 4}, {B2B_S_FINISH_REQ, 0},
+    static const int fields[][2] = {{B2B_S_START_REQ, 0},  {B2B_S_START_REQ, 1},  {B2B_S_START_REQ, 2},
+                                    {B2B_S_START_REQ, 3},  {B2B_S_START_REQ, 4},  {B2B_S_FINISH_REQ, 0},
                                     {B2B_S_FINISH_REQ, 1}, {B2B_S_FINISH_REQ, 2}, {B2B_S_FINISH_REQ, 3},
                                     {B2B_S_FINISH_REQ, 4}, {B2B_S_FINISH_REQ, 5}, {B2B_S_FINISH_REQ, 6}};
     size_t i;

@@ -13,9 +13,8 @@ static int duo__det_fill(void *data, uint8_t *out, size_t len) {
         for (i = 0; i < 8; i++) ctr[i] = (uint8_t)(d->counter >> (8 * i));
         d->counter++;
         EVP_MD_CTX *c = EVP_MD_CTX_new();
-        if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
-            EVP_DigestUpdate(c, d->seed, 32) != 1 || EVP_DigestUpdate(c, ctr, 8) != 1 ||
-            EVP_DigestFinal_ex(c, block, &outl) != 1) {
+        if (c == NULL || EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(c, d->seed, 32) != 1 ||
+            EVP_DigestUpdate(c, ctr, 8) != 1 || EVP_DigestFinal_ex(c, block, &outl) != 1) {
             EVP_MD_CTX_free(c);
             return -1;
         }

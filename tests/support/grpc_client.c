@@ -126,8 +126,10 @@ int duo_test_call_finish(duo_test_call *a, duo_test_rpc_result *res, uint8_t **r
             grpc_byte_buffer_reader_destroy(&r);
             *resp_len = GRPC_SLICE_LENGTH(all);
             *resp = malloc(*resp_len + 1);
-            if (*resp) memcpy(*resp, GRPC_SLICE_START_PTR(all), *resp_len);
-            else *resp_len = 0;
+            if (*resp)
+                memcpy(*resp, GRPC_SLICE_START_PTR(all), *resp_len);
+            else
+                *resp_len = 0;
             grpc_slice_unref(all);
         }
     }

@@ -24,10 +24,10 @@
 
 /* What a finished call said. */
 typedef struct {
-    int status;             /* gRPC status; -1: the batch did not start or complete */
-    int duo_err;            /* "duo-error" trailer, 0 if none */
-    char detail[512];       /* the status message */
-    long long locked_until; /* "duo-locked-until" trailer, 0 if none */
+    int status;              /* gRPC status; -1: the batch did not start or complete */
+    int duo_err;             /* "duo-error" trailer, 0 if none */
+    char detail[512];        /* the status message */
+    long long locked_until;  /* "duo-locked-until" trailer, 0 if none */
     long long attempts_left; /* "duo-attempts-left" trailer, -1 if none */
 } duo_test_rpc_result;
 

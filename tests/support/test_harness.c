@@ -7,8 +7,7 @@ int duo_test_checks = 0;
 
 void duo_test_fail(const char *file, int line, const char *expr, const char *detail) {
     duo_test_failures++;
-    fprintf(stderr, "%s:%d: check failed: %s%s%s\n", file, line, expr, detail ? ": " : "",
-            detail ? detail : "");
+    fprintf(stderr, "%s:%d: check failed: %s%s%s\n", file, line, expr, detail ? ": " : "", detail ? detail : "");
 }
 
 int duo_test_finish(void) {

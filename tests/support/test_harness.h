@@ -23,46 +23,44 @@ unsigned long duo_test_seed(void);
 /* The median of v[0..n) (n >= 1); sorts v in place. For the bench helpers. */
 double duo_test_median(double *v, size_t n);
 
-#define DUO_CHECK(cond)                                                  \
-    do {                                                                 \
-        duo_test_checks++;                                               \
-        if (!(cond)) duo_test_fail(__FILE__, __LINE__, #cond, NULL);     \
+#define DUO_CHECK(cond)                                              \
+    do {                                                             \
+        duo_test_checks++;                                           \
+        if (!(cond)) duo_test_fail(__FILE__, __LINE__, #cond, NULL); \
     } while (0)
 
-#define DUO_CHECK_OK(call)                                               \
-    do {                                                                 \
-        int duo__r_ = (call);                                            \
-        duo_test_checks++;                                               \
-        if (duo__r_ != DUO_OK)                                           \
-            duo_test_fail(__FILE__, __LINE__, #call, duo_err_name(duo__r_)); \
+#define DUO_CHECK_OK(call)                                                                      \
+    do {                                                                                        \
+        int duo__r_ = (call);                                                                   \
+        duo_test_checks++;                                                                      \
+        if (duo__r_ != DUO_OK) duo_test_fail(__FILE__, __LINE__, #call, duo_err_name(duo__r_)); \
     } while (0)
 
-#define DUO_EXPECT_ERR(call, code)                                       \
-    do {                                                                 \
-        int duo__r_ = (call);                                            \
-        duo_test_checks++;                                               \
-        if (duo__r_ != (code)) {                                         \
-            char duo__b_[160];                                           \
-            snprintf(duo__b_, sizeof duo__b_, "got %s, want %s",         \
-                     duo_err_name(duo__r_), duo_err_name(code));         \
-            duo_test_fail(__FILE__, __LINE__, #call, duo__b_);           \
-        }                                                                \
+#define DUO_EXPECT_ERR(call, code)                                                                           \
+    do {                                                                                                     \
+        int duo__r_ = (call);                                                                                \
+        duo_test_checks++;                                                                                   \
+        if (duo__r_ != (code)) {                                                                             \
+            char duo__b_[160];                                                                               \
+            snprintf(duo__b_, sizeof duo__b_, "got %s, want %s", duo_err_name(duo__r_), duo_err_name(code)); \
+            duo_test_fail(__FILE__, __LINE__, #call, duo__b_);                                               \
+        }                                                                                                    \
     } while (0)
 
 /* Aborts the current test function on failure (for checks later ones need). */
-#define DUO_REQUIRE(cond)                                                \
-    do {                                                                 \
-        duo_test_checks++;                                               \
-        if (!(cond)) {                                                   \
-            duo_test_fail(__FILE__, __LINE__, #cond, "required");        \
-            return;                                                      \
-        }                                                                \
+#define DUO_REQUIRE(cond)                                         \
+    do {                                                          \
+        duo_test_checks++;                                        \
+        if (!(cond)) {                                            \
+            duo_test_fail(__FILE__, __LINE__, #cond, "required"); \
+            return;                                               \
+        }                                                         \
     } while (0)
 
-#define DUO_RUN(fn)                                                      \
-    do {                                                                 \
-        int duo__before_ = duo_test_failures;                            \
-        fn();                                                            \
+#define DUO_RUN(fn)                                                                           \
+    do {                                                                                      \
+        int duo__before_ = duo_test_failures;                                                 \
+        fn();                                                                                 \
         fprintf(stderr, "%s %s\n", duo_test_failures == duo__before_ ? "ok  " : "FAIL", #fn); \
     } while (0)
 

@@ -96,17 +96,17 @@ static void test_commit_kat(void) {
     duo_transcript t;
     int i;
 #define PUT(p, len) (memcpy(buf + n, (p), (len)), n += (len))
-#define ITEM(type, label, v, len)                                                         \
-    do {                                                                                  \
-        uint8_t ty_ = (type), h_[4], l_[8];                                               \
-        ll = strlen(label);                                                               \
-        for (i = 0; i < 4; i++) h_[i] = (uint8_t)(ll >> (8 * (3 - i)));                   \
-        for (i = 0; i < 8; i++) l_[i] = (uint8_t)((uint64_t)(len) >> (8 * (7 - i)));      \
-        PUT(&ty_, 1);                                                                     \
-        PUT(h_, 4);                                                                       \
-        PUT(label, ll);                                                                   \
-        PUT(l_, 8);                                                                       \
-        if ((len) > 0) PUT((v), (len));                                                   \
+#define ITEM(type, label, v, len)                                                    \
+    do {                                                                             \
+        uint8_t ty_ = (type), h_[4], l_[8];                                          \
+        ll = strlen(label);                                                          \
+        for (i = 0; i < 4; i++) h_[i] = (uint8_t)(ll >> (8 * (3 - i)));              \
+        for (i = 0; i < 8; i++) l_[i] = (uint8_t)((uint64_t)(len) >> (8 * (7 - i))); \
+        PUT(&ty_, 1);                                                                \
+        PUT(h_, 4);                                                                  \
+        PUT(label, ll);                                                              \
+        PUT(l_, 8);                                                                  \
+        if ((len) > 0) PUT((v), (len));                                              \
     } while (0)
     for (i = 0; i < 32; i++) {
         b.sid[i] = (uint8_t)(0xa0 + i);

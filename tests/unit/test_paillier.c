@@ -41,8 +41,7 @@ static int textbook_decrypt(const duo_paillier_priv *sk, BIGNUM *m, const BIGNUM
     BIGNUM *cc = plain_copy(c);
     BIGNUM *x = BN_new(), *mu = BN_new();
     int ok = ctx && phi && n && n2 && cc && x && mu && BN_mod_exp(x, cc, phi, n2, ctx) && BN_sub_word(x, 1) &&
-             BN_div(x, NULL, x, n, ctx) && BN_mod_inverse(mu, phi, n, ctx) != NULL &&
-             BN_mod_mul(m, x, mu, n, ctx);
+             BN_div(x, NULL, x, n, ctx) && BN_mod_inverse(mu, phi, n, ctx) != NULL && BN_mod_mul(m, x, mu, n, ctx);
     BN_free(phi);
     BN_free(n);
     BN_free(n2);
@@ -203,8 +202,8 @@ static void test_rn_paths(void) {
         const duo_paillier_priv *sk = g_sk[k];
         const duo_paillier_pub *pk = duo_paillier_priv_pub(sk);
         duo_det_rng r1, r2;
-        BIGNUM *r = BN_new(), *rn0 = BN_new(), *rn1 = BN_new(), *rn2 = BN_new(), *m = BN_new(),
-               *c = BN_new(), *d = BN_new();
+        BIGNUM *r = BN_new(), *rn0 = BN_new(), *rn1 = BN_new(), *rn2 = BN_new(), *m = BN_new(), *c = BN_new(),
+               *d = BN_new();
         DUO_REQUIRE(r && rn0 && rn1 && rn2 && m && c && d);
         for (int i = 0; i < 3; i++) {
             duo_det_rng_init(&r1, 1000u + (unsigned)i);
@@ -584,8 +583,7 @@ static void test_from_primes(void) {
             DUO_CHECK(BN_get_flags(pp[j], BN_FLG_CONSTTIME) != 0);
         }
         BN_CTX *ctx = BN_CTX_new();
-        DUO_CHECK(BN_mul(x, pp[0], pp[1], ctx) &&
-                  BN_cmp(x, duo_paillier_pub_n(duo_paillier_priv_pub(g_sk[k]))) == 0);
+        DUO_CHECK(BN_mul(x, pp[0], pp[1], ctx) && BN_cmp(x, duo_paillier_pub_n(duo_paillier_priv_pub(g_sk[k]))) == 0);
         DUO_CHECK(BN_sub(x, pp[0], BN_value_one()) && BN_sub(m, pp[1], BN_value_one()) && BN_mul(x, x, m, ctx) &&
                   BN_cmp(x, duo_paillier_priv_phi(g_sk[k])) == 0);
         BN_CTX_free(ctx);
@@ -700,9 +698,10 @@ static void test_timing(void) {
         for (int i = 0; i < iters; i++) DUO_CHECK_OK(duo_paillier_decrypt(sk, d, c));
         double t_dec = (now_ms() - t0) / iters;
         DUO_CHECK(BN_cmp(d, m) == 0);
-        fprintf(stderr,
-                "  paillier %u (CPU time): CRT decrypt %.3f ms, rn %.3f ms, rn (CRT) %.3f ms, encrypt given rn %.3f ms\n",
-                g_bits[k], t_dec, t_rn, t_rn_crt, t_enc);
+        fprintf(
+            stderr,
+            "  paillier %u (CPU time): CRT decrypt %.3f ms, rn %.3f ms, rn (CRT) %.3f ms, encrypt given rn %.3f ms\n",
+            g_bits[k], t_dec, t_rn, t_rn_crt, t_enc);
         BN_free(m);
         BN_free(rn);
         BN_free(c);

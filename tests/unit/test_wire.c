@@ -172,9 +172,7 @@ static void make_revoke_code_req(duo_revoke_req *m, unsigned s) { /* with the on
     m->has_mac = 0;
     strcpy(m->revocation_code, "ABCD-EFGH-2345-6789");
 }
-static void make_status_req(duo_status_req *m, unsigned s) {
-    make_refresh_req(m, s);
-}
+static void make_status_req(duo_status_req *m, unsigned s) { make_refresh_req(m, s); }
 static void make_status_resp(duo_status_resp *m, unsigned s) {
     memset(m, 0, sizeof *m);
     m->state = DUO_KEY_STATE_LOCKED;
@@ -253,37 +251,37 @@ static void free_sign_finish_req(duo_sign_finish_req *m) { duo_wire_free_sign_fi
 
 /* Per message M: enc_M (valid encoding), pf_M (parse, free, return code),
  * rt_M (build -> parse -> equal). */
-#define PER_MSG(M, MAKE)                                                       \
-    static int enc_##M(uint8_t **e, size_t *n) {                               \
-        duo_##M s;                                                             \
-        int r;                                                                 \
-        MAKE(&s, 1);                                                           \
-        r = duo_wire_build_##M(e, n, &s);                                      \
-        free_##M(&s);                                                          \
-        return r;                                                              \
-    }                                                                          \
-    static int pf_##M(const uint8_t *in, size_t n) {                           \
-        duo_##M s;                                                             \
-        int r = duo_wire_parse_##M(&s, in, n);                                 \
-        free_##M(&s);                                                          \
-        return r;                                                              \
-    }                                                                          \
-    static void rt_##M(void) {                                                 \
-        duo_##M a, b;                                                          \
-        uint8_t *e = NULL;                                                     \
-        size_t n = 0;                                                          \
-        unsigned seed;                                                         \
-        for (seed = 1; seed < 4; seed++) {                                     \
-            MAKE(&a, seed);                                                    \
-            DUO_CHECK_OK(duo_wire_build_##M(&e, &n, &a));                      \
-            DUO_CHECK(e != NULL && n > 0);                                     \
-            DUO_CHECK_OK(duo_wire_parse_##M(&b, e, n));                        \
-            DUO_CHECK(eq_##M(&a, &b));                                         \
-            free(e);                                                           \
-            e = NULL;                                                          \
-            free_##M(&a);                                                      \
-            free_##M(&b);                                                      \
-        }                                                                      \
+#define PER_MSG(M, MAKE)                                  \
+    static int enc_##M(uint8_t **e, size_t *n) {          \
+        duo_##M s;                                        \
+        int r;                                            \
+        MAKE(&s, 1);                                      \
+        r = duo_wire_build_##M(e, n, &s);                 \
+        free_##M(&s);                                     \
+        return r;                                         \
+    }                                                     \
+    static int pf_##M(const uint8_t *in, size_t n) {      \
+        duo_##M s;                                        \
+        int r = duo_wire_parse_##M(&s, in, n);            \
+        free_##M(&s);                                     \
+        return r;                                         \
+    }                                                     \
+    static void rt_##M(void) {                            \
+        duo_##M a, b;                                     \
+        uint8_t *e = NULL;                                \
+        size_t n = 0;                                     \
+        unsigned seed;                                    \
+        for (seed = 1; seed < 4; seed++) {                \
+            MAKE(&a, seed);                               \
+            DUO_CHECK_OK(duo_wire_build_##M(&e, &n, &a)); \
+            DUO_CHECK(e != NULL && n > 0);                \
+            DUO_CHECK_OK(duo_wire_parse_##M(&b, e, n));   \
+            DUO_CHECK(eq_##M(&a, &b));                    \
+            free(e);                                      \
+            e = NULL;                                     \
+            free_##M(&a);                                 \
+            free_##M(&b);                                 \
+        }                                                 \
     }
 
 PER_MSG(enroll_start_req, make_enroll_start_req)
@@ -322,7 +320,8 @@ typedef struct {
     int (*pf)(const uint8_t *in, size_t n);
 } msg_case;
 
-#define CASE(M, D) {#M, &duosign__v1__##D##__descriptor, enc_##M, pf_##M}
+#define CASE(M, D) \
+    { #M, &duosign__v1__##D##__descriptor, enc_##M, pf_##M }
 static const msg_case cases[] = {
     CASE(enroll_start_req, enroll_start_request),
     CASE(enroll_start_resp, enroll_start_response),
@@ -350,8 +349,8 @@ static const msg_case cases[] = {
 
 /* Variable-size fields: any non-empty length is accepted by the parser. */
 static int is_var_field(const char *name) {
-    static const char *const var[] = {"token",     "paillier_n",  "ckey",    "proof_ln", "proof_mod",
-                                      "proof_range", "c_prime", "c3"};
+    static const char *const var[] = {"token",     "paillier_n",  "ckey",    "proof_ln",
+                                      "proof_mod", "proof_range", "c_prime", "c3"};
     size_t i;
     for (i = 0; i < sizeof var / sizeof var[0]; i++) {
         if (strcmp(name, var[i]) == 0) {
@@ -538,7 +537,7 @@ static void test_scalar_fields(void) {
         /* both */
         m.mac.data = mac;
         m.mac.len = sizeof mac;
-        m.revocation_code = (char *)(uintptr_t)"CODE";
+        m.revocation_code = (char *)(uintptr_t) "CODE";
         n = protobuf_c_message_get_packed_size(&m.base);
         e = malloc(n);
         protobuf_c_message_pack(&m.base, e);
@@ -547,14 +546,14 @@ static void test_scalar_fields(void) {
         /* code only, but invalid */
         m.mac.len = 0;
         m.mac.data = NULL;
-        m.revocation_code = (char *)(uintptr_t)"bad\x1f";
+        m.revocation_code = (char *)(uintptr_t) "bad\x1f";
         n = protobuf_c_message_get_packed_size(&m.base);
         e = malloc(n);
         protobuf_c_message_pack(&m.base, e);
         DUO_EXPECT_ERR(duo_wire_parse_revoke_req(&rv, e, n), DUO_E_BAD_FIELD);
         free(e);
         /* code only, valid: roundtrips with has_mac == 0 */
-        m.revocation_code = (char *)(uintptr_t)"CODE-1234";
+        m.revocation_code = (char *)(uintptr_t) "CODE-1234";
         n = protobuf_c_message_get_packed_size(&m.base);
         e = malloc(n);
         protobuf_c_message_pack(&m.base, e);
@@ -674,13 +673,13 @@ static void test_spans(void) {
 
 /* Malformed protobuf is DUO_E_DECODE for every message type. */
 static void test_garbage(void) {
-    static const uint8_t g1[] = {0x0a, 0x05, 0x01};               /* length runs past the end */
+    static const uint8_t g1[] = {0x0a, 0x05, 0x01}; /* length runs past the end */
     static const uint8_t g2[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
                                  0xff, 0xff, 0xff, 0xff, 0xff}; /* overlong varint tag */
-    static const uint8_t g3[] = {0x0f};                          /* wire type 7 */
-    static const uint8_t g4[] = {0x00, 0x00};                    /* field number 0 */
-    static const uint8_t g5[] = {0x0b, 0x0c};                    /* groups (deprecated) */
-    static const uint8_t g6[] = {0x08, 0x01};                    /* field 1 (bytes) as a varint */
+    static const uint8_t g3[] = {0x0f};                         /* wire type 7 */
+    static const uint8_t g4[] = {0x00, 0x00};                   /* field number 0 */
+    static const uint8_t g5[] = {0x0b, 0x0c};                   /* groups (deprecated) */
+    static const uint8_t g6[] = {0x08, 0x01};                   /* field 1 (bytes) as a varint */
     struct {
         const uint8_t *p;
         size_t n;
@@ -742,9 +741,9 @@ static void test_oversize(void) {
 
 /* protobuf semantics: unknown fields are skipped, the struct is unchanged. */
 static void test_unknown_fields_ignored(void) {
-    static const uint8_t unknown[] = {0x78, 0x01,                   /* field 15, varint 1 */
-                                      0xa2, 0x06, 0x02, 0xde, 0xad, /* field 100, 2 bytes */
-                                      0x8d, 0x01, 1, 2, 3, 4};      /* field 17, fixed32 */
+    static const uint8_t unknown[] = {0x78, 0x01,                       /* field 15, varint 1 */
+                                      0xa2, 0x06, 0x02, 0xde, 0xad,     /* field 100, 2 bytes */
+                                      0x8d, 0x01, 1,    2,    3,    4}; /* field 17, fixed32 */
     duo_sign_start_req a, b;
     uint8_t *e = NULL, *e2;
     size_t n = 0, ci;
@@ -790,35 +789,35 @@ static void test_null_args(void) {
 /* ------------------------------------------------------------ MAC inputs */
 /* Flips each byte of [p, p+len) one at a time and checks the MAC input
  * changes (and returns to base when restored). */
-#define CHECK_FIELD_BOUND(FN, MSG, FIELD_PTR, FIELD_LEN)                  \
-    do {                                                                  \
-        uint8_t *fp_ = (uint8_t *)(FIELD_PTR);                            \
-        size_t fl_ = (FIELD_LEN), k_;                                     \
-        uint8_t base_[32], got_[32];                                      \
-        DUO_CHECK_OK(FN(base_, (MSG)));                                   \
-        for (k_ = 0; k_ < fl_; k_ += (fl_ > 40 ? 37 : 1)) {               \
-            fp_[k_] ^= 0x01;                                              \
-            DUO_CHECK_OK(FN(got_, (MSG)));                                \
-            DUO_CHECK(memcmp(base_, got_, 32) != 0);                      \
-            fp_[k_] ^= 0x01;                                              \
-        }                                                                 \
-        fp_[fl_ - 1] ^= 0x80;                                             \
-        DUO_CHECK_OK(FN(got_, (MSG)));                                    \
-        DUO_CHECK(memcmp(base_, got_, 32) != 0);                          \
-        fp_[fl_ - 1] ^= 0x80;                                             \
-        DUO_CHECK_OK(FN(got_, (MSG)));                                    \
-        DUO_CHECK(memcmp(base_, got_, 32) == 0);                          \
+#define CHECK_FIELD_BOUND(FN, MSG, FIELD_PTR, FIELD_LEN)    \
+    do {                                                    \
+        uint8_t *fp_ = (uint8_t *)(FIELD_PTR);              \
+        size_t fl_ = (FIELD_LEN), k_;                       \
+        uint8_t base_[32], got_[32];                        \
+        DUO_CHECK_OK(FN(base_, (MSG)));                     \
+        for (k_ = 0; k_ < fl_; k_ += (fl_ > 40 ? 37 : 1)) { \
+            fp_[k_] ^= 0x01;                                \
+            DUO_CHECK_OK(FN(got_, (MSG)));                  \
+            DUO_CHECK(memcmp(base_, got_, 32) != 0);        \
+            fp_[k_] ^= 0x01;                                \
+        }                                                   \
+        fp_[fl_ - 1] ^= 0x80;                               \
+        DUO_CHECK_OK(FN(got_, (MSG)));                      \
+        DUO_CHECK(memcmp(base_, got_, 32) != 0);            \
+        fp_[fl_ - 1] ^= 0x80;                               \
+        DUO_CHECK_OK(FN(got_, (MSG)));                      \
+        DUO_CHECK(memcmp(base_, got_, 32) == 0);            \
     } while (0)
 
 /* The mac itself is not part of its own input. */
-#define CHECK_MAC_EXCLUDED(FN, MSG)                                       \
-    do {                                                                  \
-        uint8_t b1_[32], b2_[32];                                         \
-        DUO_CHECK_OK(FN(b1_, (MSG)));                                     \
-        (MSG)->mac[0] ^= 0xff;                                            \
-        DUO_CHECK_OK(FN(b2_, (MSG)));                                     \
-        (MSG)->mac[0] ^= 0xff;                                            \
-        DUO_CHECK(memcmp(b1_, b2_, 32) == 0);                             \
+#define CHECK_MAC_EXCLUDED(FN, MSG)           \
+    do {                                      \
+        uint8_t b1_[32], b2_[32];             \
+        DUO_CHECK_OK(FN(b1_, (MSG)));         \
+        (MSG)->mac[0] ^= 0xff;                \
+        DUO_CHECK_OK(FN(b2_, (MSG)));         \
+        (MSG)->mac[0] ^= 0xff;                \
+        DUO_CHECK(memcmp(b1_, b2_, 32) == 0); \
     } while (0)
 
 static void test_mac_inputs(void) {

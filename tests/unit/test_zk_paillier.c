@@ -19,9 +19,9 @@
 #include "zk_paillier_internal.h"
 
 static duo_ec *g_ec;
-static duo_paillier_priv *g_a;  /* 2048 */
-static duo_paillier_priv *g_b;  /* 2048, another key */
-static duo_paillier_priv *g_c;  /* 3072 */
+static duo_paillier_priv *g_a; /* 2048 */
+static duo_paillier_priv *g_b; /* 2048, another key */
+static duo_paillier_priv *g_c; /* 3072 */
 static duo_det_rng g_rng;
 static duo_binding g_bind;
 
@@ -61,8 +61,8 @@ static duo_paillier_pub *pub_from_n(const BIGNUM *n, unsigned bits) {
 /* A random prime of `bits` bits, = rem mod 4 (rem 1 or 3), top bit set. */
 static BIGNUM *prime_mod4(int bits, unsigned long rem) {
     BIGNUM *p = BN_new(), *add = BN_new(), *r = BN_new();
-    int ok = p && add && r && BN_set_word(add, 4) && BN_set_word(r, rem) &&
-             BN_generate_prime_ex(p, bits, 0, add, r, NULL);
+    int ok =
+        p && add && r && BN_set_word(add, 4) && BN_set_word(r, rem) && BN_generate_prime_ex(p, bits, 0, add, r, NULL);
     BN_free(add);
     BN_free(r);
     if (!ok) {
@@ -348,8 +348,8 @@ static void test_mod_rejects_non_blum(void) {
     {
         uint8_t *pa = malloc(len);
         DUO_REQUIRE(pa != NULL);
-        DUO_CHECK_OK(duo__zk_mod_prove_pq(duo_paillier_priv_p(g_a), duo_paillier_priv_q(g_a), 2048, &g_bind,
-                                          &g_rng.rng, pa, len));
+        DUO_CHECK_OK(duo__zk_mod_prove_pq(duo_paillier_priv_p(g_a), duo_paillier_priv_q(g_a), 2048, &g_bind, &g_rng.rng,
+                                          pa, len));
         DUO_CHECK_OK(duo_zk_mod_verify(pub(g_a), &g_bind, pa, len));
         free(pa);
     }
@@ -512,8 +512,7 @@ static void test_range_honest(void) {
         DUO_CHECK_OK(range_verify_strict(&f, pr, len));
         /* the honest prover refuses x = l */
         DUO_CHECK(BN_copy(x, f.l));
-        DUO_EXPECT_ERR(duo_zk_range_prove(g_ec, g_a, &g_bind, f.ckey, x, f.r, &g_rng.rng, pr, len),
-                       DUO_E_INVALID_ARG);
+        DUO_EXPECT_ERR(duo_zk_range_prove(g_ec, g_a, &g_bind, f.ckey, x, f.r, &g_rng.rng, pr, len), DUO_E_INVALID_ARG);
         rf_free(&f);
         BN_free(x);
     }
@@ -541,8 +540,8 @@ static void test_range_honest(void) {
         const unsigned total = (unsigned)runs * DUO_ZK_RANGE_REPS;
         DUO_CHECK(e1 > total * 3 / 8 && e1 < total * 5 / 8);
     }
-    fprintf(stderr, "  [L_P range 2048] %d runs: all %d verify; mean prove %.1f ms, verify %.1f ms\n", runs,
-            passes, tp / runs, tv / runs);
+    fprintf(stderr, "  [L_P range 2048] %d runs: all %d verify; mean prove %.1f ms, verify %.1f ms\n", runs, passes,
+            tp / runs, tv / runs);
     free(pr);
 }
 
@@ -600,8 +599,8 @@ static void test_range_reject(void) {
         unsigned which;
         for (which = 0; which < 2; which++) {
             rep_layout L = layout(nb, which == 0 ? k0 : k1);
-            size_t pos[] = {L.ca, L.ca + nb, L.cb + 2 * nb - 1, L.j, L.v1, L.v1 + 31, L.v2 + 16, L.v2 + 31,
-                            L.s1, L.s1 + nb - 1, L.s2 + 7, L.s2 + nb - 1};
+            size_t pos[] = {L.ca,      L.ca + nb, L.cb + 2 * nb - 1, L.j,      L.v1,         L.v1 + 31, L.v2 + 16,
+                            L.v2 + 31, L.s1,      L.s1 + nb - 1,     L.s2 + 7, L.s2 + nb - 1};
             size_t i;
             for (i = 0; i < sizeof pos / sizeof pos[0]; i++) {
                 int bit = (int)(i % 8);
@@ -688,37 +687,39 @@ static void test_range_dishonest(void) {
         const char *what;
         int want_ok = 0;
         switch (j) {
-        case 0: case 1: case 2: /* x1 + j q, j = 1..3 */
-            DUO_CHECK(BN_copy(x, q) && BN_mul_word(x, (BN_ULONG)(j + 1)) && BN_add(x, x, x1));
-            what = j == 0 ? "x1 + q" : j == 1 ? "x1 + 2q" : "x1 + 3q";
-            break;
-        case 3:
-            DUO_CHECK(BN_lshift1(x, l));
-            what = "2l";
-            break;
-        case 4:
-            DUO_CHECK(BN_copy(x, q) != NULL);
-            what = "q";
-            break;
-        case 5: /* -l mod N: the lower edge of the proven interval (-l, 2l) */
-            DUO_CHECK(BN_sub(x, n, l));
-            what = "N - l";
-            break;
-        case 6:
-            /* N - 1 = -1 mod N lies inside the proven interval (-l, 2l):
+            case 0:
+            case 1:
+            case 2: /* x1 + j q, j = 1..3 */
+                DUO_CHECK(BN_copy(x, q) && BN_mul_word(x, (BN_ULONG)(j + 1)) && BN_add(x, x, x1));
+                what = j == 0 ? "x1 + q" : j == 1 ? "x1 + 2q" : "x1 + 3q";
+                break;
+            case 3:
+                DUO_CHECK(BN_lshift1(x, l));
+                what = "2l";
+                break;
+            case 4:
+                DUO_CHECK(BN_copy(x, q) != NULL);
+                what = "q";
+                break;
+            case 5: /* -l mod N: the lower edge of the proven interval (-l, 2l) */
+                DUO_CHECK(BN_sub(x, n, l));
+                what = "N - l";
+                break;
+            case 6:
+                /* N - 1 = -1 mod N lies inside the proven interval (-l, 2l):
              * the proof shows |x| < q, not x >= 0, and no cut-and-choose of
              * this shape can exclude it without losing completeness. The
              * honest algorithm (z = x + w1 mod N = w1 - 1) passes. Harmless
              * for Lindell17 (research report check 16). */
-            DUO_CHECK(BN_sub(x, n, BN_value_one()));
-            what = "N - 1 (inside the slack: accepted)";
-            want_ok = 1;
-            break;
-        default: /* x = l: also inside the slack, accepted (z = l + w2) */
-            DUO_CHECK(BN_copy(x, l) != NULL);
-            what = "l (inside the slack: accepted)";
-            want_ok = 1;
-            break;
+                DUO_CHECK(BN_sub(x, n, BN_value_one()));
+                what = "N - 1 (inside the slack: accepted)";
+                want_ok = 1;
+                break;
+            default: /* x = l: also inside the slack, accepted (z = l + w2) */
+                DUO_CHECK(BN_copy(x, l) != NULL);
+                what = "l (inside the slack: accepted)";
+                want_ok = 1;
+                break;
         }
         DUO_REQUIRE(rf_init(&f, g_a, x));
         DUO_EXPECT_ERR(duo_zk_range_prove(g_ec, g_a, &g_bind, f.ckey, f.x, f.r, &g_rng.rng, pr, len),
@@ -794,8 +795,7 @@ static void test_range_precomp(void) {
     duo_zk_range_precomp_free(NULL);
     DUO_EXPECT_ERR(duo_zk_range_prove_precomp(g_ec, g_a, &g_bind, ck, x, r, &g_rng.rng, NULL, pr, len),
                    DUO_E_INVALID_ARG);
-    fprintf(stderr, "  [L_P range 2048] precompute %.1f ms (background), prove with it %.1f ms (CPU)\n", tpre,
-            tprove);
+    fprintf(stderr, "  [L_P range 2048] precompute %.1f ms (background), prove with it %.1f ms (CPU)\n", tpre, tprove);
     BN_clear_free(r);
     BN_clear_free(rn);
     BN_clear_free(x);

@@ -16,7 +16,7 @@
 #include "duosign/errors.h"
 #include "duosign/rng.h"
 
-#define DUO_POINT_BYTES 33  /* compressed SEC1 encoding */
+#define DUO_POINT_BYTES 33 /* compressed SEC1 encoding */
 #define DUO_SCALAR_BYTES 32
 #define DUO_ECDSA_SIG_BYTES 64 /* r || s, big-endian */
 #define DUO_ECDSA_DER_MAX 72

@@ -41,8 +41,8 @@ DUO_WARN_UNUSED_RESULT int duo_paillier_blum_prime(BIGNUM *out, unsigned bits);
 /* Builds a private key from two such primes (copied). Checks p != q, both
  * 3 mod 4, both of bits/2 bits with top two bits set, N of exactly `bits`
  * bits. DUO_E_INVALID_ARG otherwise. */
-DUO_WARN_UNUSED_RESULT int duo_paillier_priv_from_primes(duo_paillier_priv **out, const BIGNUM *p,
-                                                         const BIGNUM *q, unsigned bits);
+DUO_WARN_UNUSED_RESULT int duo_paillier_priv_from_primes(duo_paillier_priv **out, const BIGNUM *p, const BIGNUM *q,
+                                                         unsigned bits);
 /* Generates two primes and the key. */
 DUO_WARN_UNUSED_RESULT int duo_paillier_keygen(duo_paillier_priv **out, unsigned bits);
 /* Wipes and frees; NULL is a no-op. */
@@ -99,19 +99,17 @@ DUO_WARN_UNUSED_RESULT int duo_paillier_add_secret(const duo_paillier_pub *pk, B
  * constant-time exponentiations. Counts one decryption. */
 DUO_WARN_UNUSED_RESULT int duo_paillier_decrypt(const duo_paillier_priv *sk, BIGNUM *m, const BIGNUM *c);
 /* c = a * b mod N^2 (plaintexts add). */
-DUO_WARN_UNUSED_RESULT int duo_paillier_add(const duo_paillier_pub *pk, BIGNUM *c, const BIGNUM *a,
-                                            const BIGNUM *b);
+DUO_WARN_UNUSED_RESULT int duo_paillier_add(const duo_paillier_pub *pk, BIGNUM *c, const BIGNUM *a, const BIGNUM *b);
 /* c = a^k mod N^2 (plaintext times k), k in [0, N), constant time in k. */
-DUO_WARN_UNUSED_RESULT int duo_paillier_mul(const duo_paillier_pub *pk, BIGNUM *c, const BIGNUM *a,
-                                            const BIGNUM *k);
+DUO_WARN_UNUSED_RESULT int duo_paillier_mul(const duo_paillier_pub *pk, BIGNUM *c, const BIGNUM *a, const BIGNUM *k);
 /* 0 < c < N^2 and gcd(c, N) = 1: DUO_OK or DUO_E_BAD_CIPHERTEXT. */
 DUO_WARN_UNUSED_RESULT int duo_paillier_ciphertext_check(const duo_paillier_pub *pk, const BIGNUM *c);
 /* Fixed-length (2*bits/8 bytes) encoding; parse also runs the check. */
 size_t duo_paillier_ciphertext_bytes(const duo_paillier_pub *pk);
-DUO_WARN_UNUSED_RESULT int duo_paillier_ciphertext_parse(const duo_paillier_pub *pk, BIGNUM *c,
-                                                         const uint8_t *in, size_t in_len);
-DUO_WARN_UNUSED_RESULT int duo_paillier_ciphertext_serialize(const duo_paillier_pub *pk, uint8_t *out,
-                                                             size_t out_len, const BIGNUM *c);
+DUO_WARN_UNUSED_RESULT int duo_paillier_ciphertext_parse(const duo_paillier_pub *pk, BIGNUM *c, const uint8_t *in,
+                                                         size_t in_len);
+DUO_WARN_UNUSED_RESULT int duo_paillier_ciphertext_serialize(const duo_paillier_pub *pk, uint8_t *out, size_t out_len,
+                                                             const BIGNUM *c);
 
 /* Uniform value in [0, bound) from rng (rejection sampling; for nonces such as
  * rho, a, b, w). Sets BN_FLG_CONSTTIME on out. */
@@ -121,8 +119,8 @@ DUO_WARN_UNUSED_RESULT int duo_bn_random_below(BIGNUM *out, const BIGNUM *bound,
  * branch): out (out_len bytes) = a * b + c mod 2^(8*out_len); out_len <= 768.
  * duo_random_below_be: uniform out in [0, bound) (len bytes each, bound
  * public), rejection sampling with a constant-time comparison. */
-DUO_WARN_UNUSED_RESULT int duo_be_muladd(uint8_t *out, size_t out_len, const uint8_t *a, size_t a_len,
-                                         const uint8_t *b, size_t b_len, const uint8_t *c, size_t c_len);
+DUO_WARN_UNUSED_RESULT int duo_be_muladd(uint8_t *out, size_t out_len, const uint8_t *a, size_t a_len, const uint8_t *b,
+                                         size_t b_len, const uint8_t *c, size_t c_len);
 DUO_WARN_UNUSED_RESULT int duo_random_below_be(uint8_t *out, const uint8_t *bound, size_t len, const duo_rng *rng);
 
 #endif

@@ -32,25 +32,24 @@ size_t duo_zk_ln_bytes(unsigned bits);
 DUO_WARN_UNUSED_RESULT int duo_zk_ln_prove(const duo_paillier_priv *sk, const duo_binding *bind, uint8_t *out,
                                            size_t out_len);
 /* DUO_OK, DUO_E_BAD_PROOF, or DUO_E_BAD_FIELD for a wrong length. */
-DUO_WARN_UNUSED_RESULT int duo_zk_ln_verify(const duo_paillier_pub *pk, const duo_binding *bind,
-                                            const uint8_t *in, size_t in_len);
+DUO_WARN_UNUSED_RESULT int duo_zk_ln_verify(const duo_paillier_pub *pk, const duo_binding *bind, const uint8_t *in,
+                                            size_t in_len);
 
 size_t duo_zk_mod_bytes(unsigned bits);
-DUO_WARN_UNUSED_RESULT int duo_zk_mod_prove(const duo_paillier_priv *sk, const duo_binding *bind,
-                                            const duo_rng *rng, uint8_t *out, size_t out_len);
-DUO_WARN_UNUSED_RESULT int duo_zk_mod_verify(const duo_paillier_pub *pk, const duo_binding *bind,
-                                             const uint8_t *in, size_t in_len);
+DUO_WARN_UNUSED_RESULT int duo_zk_mod_prove(const duo_paillier_priv *sk, const duo_binding *bind, const duo_rng *rng,
+                                            uint8_t *out, size_t out_len);
+DUO_WARN_UNUSED_RESULT int duo_zk_mod_verify(const duo_paillier_pub *pk, const duo_binding *bind, const uint8_t *in,
+                                             size_t in_len);
 
 /* The range-proof bound l = floor(q/3): honest x1 must be in [1, l). */
 DUO_WARN_UNUSED_RESULT int duo_zk_range_bound(const duo_ec *ec, BIGNUM *l);
 size_t duo_zk_range_bytes(unsigned bits);
 /* Proves ckey = Enc(x; r) with x in [0, l). x and r are secret. */
-DUO_WARN_UNUSED_RESULT int duo_zk_range_prove(const duo_ec *ec, const duo_paillier_priv *sk,
-                                              const duo_binding *bind, const BIGNUM *ckey, const BIGNUM *x,
-                                              const BIGNUM *r, const duo_rng *rng, uint8_t *out, size_t out_len);
-DUO_WARN_UNUSED_RESULT int duo_zk_range_verify(const duo_ec *ec, const duo_paillier_pub *pk,
-                                               const duo_binding *bind, const BIGNUM *ckey, const uint8_t *in,
-                                               size_t in_len);
+DUO_WARN_UNUSED_RESULT int duo_zk_range_prove(const duo_ec *ec, const duo_paillier_priv *sk, const duo_binding *bind,
+                                              const BIGNUM *ckey, const BIGNUM *x, const BIGNUM *r, const duo_rng *rng,
+                                              uint8_t *out, size_t out_len);
+DUO_WARN_UNUSED_RESULT int duo_zk_range_verify(const duo_ec *ec, const duo_paillier_pub *pk, const duo_binding *bind,
+                                               const BIGNUM *ckey, const uint8_t *in, size_t in_len);
 /* Precomputed randomness for one enrolment's ckey and range proof. The
  * encryption randomness of the range proof (2 * DUO_ZK_RANGE_REPS values r
  * and r^N mod N^2) and of ckey = Enc(x; r) (one more pair) depends only on
@@ -80,9 +79,9 @@ DUO_WARN_UNUSED_RESULT int duo_zk_range_precomp_take_enc(duo_zk_range_precomp *p
  * proof distribution, same output format). Consumes pc's proof pairs
  * whatever the outcome. */
 DUO_WARN_UNUSED_RESULT int duo_zk_range_prove_precomp(const duo_ec *ec, const duo_paillier_priv *sk,
-                                                      const duo_binding *bind, const BIGNUM *ckey,
-                                                      const BIGNUM *x, const BIGNUM *r, const duo_rng *rng,
-                                                      duo_zk_range_precomp *pc, uint8_t *out, size_t out_len);
+                                                      const duo_binding *bind, const BIGNUM *ckey, const BIGNUM *x,
+                                                      const BIGNUM *r, const duo_rng *rng, duo_zk_range_precomp *pc,
+                                                      uint8_t *out, size_t out_len);
 /* Same as duo_zk_range_verify, with the source of the verifier's batch
  * coins made explicit (duo_zk_range_verify uses the default source). The
  * encryption equations are checked together with random 64-bit exponents

@@ -56,12 +56,12 @@ extern "C" {
 
 /* Sizes. */
 #define DUO_DEVICE_DIGEST_BYTES 32
-#define DUO_DEVICE_SIG_BYTES 64          /* r || s, big-endian, low-S */
+#define DUO_DEVICE_SIG_BYTES 64 /* r || s, big-endian, low-S */
 #define DUO_DEVICE_SIG_DER_MAX 72
-#define DUO_DEVICE_PUBKEY_BYTES 33       /* compressed SEC1 */
-#define DUO_DEVICE_PUBKEY_PEM_MAX 256    /* PEM SubjectPublicKeyInfo, with NUL */
+#define DUO_DEVICE_PUBKEY_BYTES 33    /* compressed SEC1 */
+#define DUO_DEVICE_PUBKEY_PEM_MAX 256 /* PEM SubjectPublicKeyInfo, with NUL */
 #define DUO_DEVICE_KEY_ID_BYTES 16
-#define DUO_DEVICE_PIN_MAX 64            /* bytes */
+#define DUO_DEVICE_PIN_MAX 64 /* bytes */
 #define DUO_DEVICE_TOKEN_MAX 128
 #define DUO_DEVICE_REVOCATION_CODE_MAX 64 /* characters, without the NUL */
 #define DUO_DEVICE_ADDRESS_MAX 255
@@ -246,8 +246,8 @@ DUO_API int duo_device_is_confirmed(const duo_device_ctx *ctx);
  *          pin:    SECRET, 1..DUO_DEVICE_PIN_MAX bytes; wiped copies only.
  *                  NULL (with pin_len 0): use the prepared PIN. */
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_sign(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
-                                                   const uint8_t digest[DUO_DEVICE_DIGEST_BYTES],
-                                                   const uint8_t *pin, size_t pin_len);
+                                                   const uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const uint8_t *pin,
+                                                   size_t pin_len);
 
 /* Prepares the PIN for the next duo_device_sign: runs the PIN KDF now, so
  * that the signature itself needs none (it then costs the device about one
@@ -346,8 +346,7 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_status(duo_device_ctx *ctx, duo_de
 
 /* Returns: DUO_OK, DUO_E_MISUSE (no key).
  * Out:     out: the public key Q, 33 bytes compressed SEC1. */
-DUO_API DUO_WARN_UNUSED_RESULT int duo_device_pubkey(const duo_device_ctx *ctx,
-                                                     uint8_t out[DUO_DEVICE_PUBKEY_BYTES]);
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_pubkey(const duo_device_ctx *ctx, uint8_t out[DUO_DEVICE_PUBKEY_BYTES]);
 
 /* The public key as a PEM SubjectPublicKeyInfo ("-----BEGIN PUBLIC KEY-----",
  * id-ecPublicKey, named curve secp256k1, uncompressed point), NUL-terminated.
@@ -358,8 +357,7 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_pubkey_pem(const duo_device_ctx *c
 
 /* Returns: DUO_OK, DUO_E_MISUSE (no key).
  * Out:     out: the 16-byte key id assigned by the cloud. */
-DUO_API DUO_WARN_UNUSED_RESULT int duo_device_key_id(const duo_device_ctx *ctx,
-                                                     uint8_t out[DUO_DEVICE_KEY_ID_BYTES]);
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_key_id(const duo_device_ctx *ctx, uint8_t out[DUO_DEVICE_KEY_ID_BYTES]);
 
 /* Returns: the server address stored with the key ("host:port"), or NULL if
  * ctx holds no key. Owned by ctx. */

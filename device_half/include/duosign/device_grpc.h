@@ -42,8 +42,7 @@ typedef struct duo_grpc_transport duo_grpc_transport;
  *          ca_pem_len: its length (the text need not be NUL-terminated).
  *          timeout_ms: per-call deadline; 0 means DUO_GRPC_DEFAULT_TIMEOUT_MS. */
 DUO_API DUO_WARN_UNUSED_RESULT int duo_grpc_transport_new(duo_grpc_transport **out, const char *target,
-                                                          const char *ca_pem, size_t ca_pem_len,
-                                                          unsigned timeout_ms);
+                                                          const char *ca_pem, size_t ca_pem_len, unsigned timeout_ms);
 
 /* Closes the channel and frees t. NULL is a no-op. */
 DUO_API void duo_grpc_transport_free(duo_grpc_transport *t);
@@ -56,8 +55,8 @@ DUO_API void duo_grpc_transport_free(duo_grpc_transport *t);
  * RESOURCE_EXHAUSTED -> DUO_E_MSG_TOO_LARGE, NOT_FOUND -> DUO_E_NOT_FOUND,
  * UNIMPLEMENTED -> DUO_E_UNSUPPORTED, others -> DUO_E_IO. errmsg gets the
  * status details. */
-DUO_API int duo_grpc_transport_call(void *user, const char *method, const uint8_t *req, size_t req_len,
-                                    uint8_t **resp, size_t *resp_len, char *errmsg, size_t errmsg_cap);
+DUO_API int duo_grpc_transport_call(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
+                                    size_t *resp_len, char *errmsg, size_t errmsg_cap);
 
 /* A duo_device_transport_free_fn for responses of duo_grpc_transport_call. */
 DUO_API void duo_grpc_transport_free_resp(void *user, uint8_t *resp, size_t resp_len);

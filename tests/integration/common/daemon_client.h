@@ -34,8 +34,8 @@
 #define PIN "4321"
 #endif
 
-static const char *g_bin; /* the duosign-cloud binary */
-static char g_dir[256];   /* its data directory */
+static const char *g_bin;  /* the duosign-cloud binary */
+static char g_dir[256];    /* its data directory */
 static char g_parent[256]; /* the temporary directory holding it */
 static duo_ec *g_ec;
 
@@ -54,8 +54,8 @@ static DUO_IT_UNUSED int daemon_start(daemon_t *d, const char *extra) {
 static DUO_IT_UNUSED int daemon_stop(daemon_t *d) { return duo_it_daemon_stop(d); }
 
 static DUO_IT_UNUSED void issue_token(char *tok, size_t cap, const char *citizen, int ttl) {
-    int rc = run_cmd(tok, cap, "'%s' token issue --data '%s' --citizen %s --ttl %d 2>/dev/null", g_bin, g_dir,
-                     citizen, ttl);
+    int rc =
+        run_cmd(tok, cap, "'%s' token issue --data '%s' --citizen %s --ttl %d 2>/dev/null", g_bin, g_dir, citizen, ttl);
     if (rc != 0) tok[0] = '\0';
 }
 
@@ -86,7 +86,8 @@ static DUO_IT_UNUSED void client_close(client *c) {
 static DUO_IT_UNUSED void rpc(client *c, const char *method, const uint8_t *req, size_t len, uint8_t **resp,
                               size_t *resp_len, rpc_result *res) {
     int st = duo_test_unary(c->ch, NULL, method, req, len, 120000, res, resp, resp_len);
-    if (st != GRPC_STATUS_OK) fprintf(stderr, "#   %s -> status %d duo-error %d: %s\n", method, st, res->duo_err, res->detail);
+    if (st != GRPC_STATUS_OK)
+        fprintf(stderr, "#   %s -> status %d duo-error %d: %s\n", method, st, res->duo_err, res->detail);
 }
 
 #define M(name) "/duosign.v1.DuoSign/" name
@@ -94,28 +95,28 @@ static DUO_IT_UNUSED void rpc(client *c, const char *method, const uint8_t *req,
 /* Sends the request bytes b[0..bl) to method name and parses the response
  * into *respp with parse (duo_wire_parse_*). Returns the gRPC status (0 = OK
  * and parsed, -2 the response does not parse). */
-#define CALL_BYTES(cl, name, b, bl, parse, respp, res)                                 \
-    ({                                                                                 \
-        uint8_t *cb_o_ = NULL;                                                         \
-        size_t cb_ol_ = 0;                                                             \
-        rpc((cl), M(name), (b), (bl), &cb_o_, &cb_ol_, (res));                         \
-        int cb_st_ = (res)->status;                                                    \
-        if (cb_st_ == 0 && parse((respp), cb_o_, cb_ol_) != DUO_OK) cb_st_ = -2;       \
-        free(cb_o_);                                                                   \
-        cb_st_;                                                                        \
+#define CALL_BYTES(cl, name, b, bl, parse, respp, res)                           \
+    ({                                                                           \
+        uint8_t *cb_o_ = NULL;                                                   \
+        size_t cb_ol_ = 0;                                                       \
+        rpc((cl), M(name), (b), (bl), &cb_o_, &cb_ol_, (res));                   \
+        int cb_st_ = (res)->status;                                              \
+        if (cb_st_ == 0 && parse((respp), cb_o_, cb_ol_) != DUO_OK) cb_st_ = -2; \
+        free(cb_o_);                                                             \
+        cb_st_;                                                                  \
     })
 
 /* Builds M_req, calls, parses M_resp. Returns the gRPC status (0 = OK and
  * parsed, -1 the request does not build, -2 the response does not parse). */
-#define CALL(cl, name, reqtype, reqp, resptype, respp, res)                                          \
-    ({                                                                                               \
-        uint8_t *b_ = NULL;                                                                          \
-        size_t bl_ = 0;                                                                              \
-        int st_ = -1;                                                                                \
-        if (duo_wire_build_##reqtype(&b_, &bl_, (reqp)) == DUO_OK)                                   \
-            st_ = CALL_BYTES(cl, name, b_, bl_, duo_wire_parse_##resptype, respp, res);              \
-        free(b_);                                                                                    \
-        st_;                                                                                         \
+#define CALL(cl, name, reqtype, reqp, resptype, respp, res)                             \
+    ({                                                                                  \
+        uint8_t *b_ = NULL;                                                             \
+        size_t bl_ = 0;                                                                 \
+        int st_ = -1;                                                                   \
+        if (duo_wire_build_##reqtype(&b_, &bl_, (reqp)) == DUO_OK)                      \
+            st_ = CALL_BYTES(cl, name, b_, bl_, duo_wire_parse_##resptype, respp, res); \
+        free(b_);                                                                       \
+        st_;                                                                            \
     })
 
 /* -------------------------------------------------------- the device */
@@ -152,8 +153,12 @@ static DUO_IT_UNUSED int enrol_rounds(client *c, const char *token, device *dv, 
     memset(&m4, 0, sizeof m4);
     memset(dv, 0, sizeof *dv);
     int st = -1;
-    duo_p2_enroll_params ep = {.ec = g_ec, .paillier_bits = BITS, .token = (const uint8_t *)token,
-                               .token_len = strlen(token), .pin = (const uint8_t *)PIN, .pin_len = strlen(PIN)};
+    duo_p2_enroll_params ep = {.ec = g_ec,
+                               .paillier_bits = BITS,
+                               .token = (const uint8_t *)token,
+                               .token_len = strlen(token),
+                               .pin = (const uint8_t *)PIN,
+                               .pin_len = strlen(PIN)};
     if (duo_p2_enroll_new(&en, &ep) != DUO_OK || duo_p2_enroll_start(en, &m0) != DUO_OK) goto out;
     if ((st = CALL(c, "EnrollStart", enroll_start_req, &m0, enroll_start_resp, &m1, res)) != 0) goto out;
     st = -1;
@@ -235,8 +240,8 @@ static DUO_IT_UNUSED int dev_sign(client *c, device *dv, const char *pin, const 
     duo_sign_finish_resp m3;
     memset(&m2, 0, sizeof m2);
     sr->start_st = sr->finish_st = -1;
-    duo_p2_sign_params sp = {.ec = g_ec, .key = dv->key, .pin = (const uint8_t *)pin, .pin_len = strlen(pin),
-                             .digest = digest};
+    duo_p2_sign_params sp = {
+        .ec = g_ec, .key = dv->key, .pin = (const uint8_t *)pin, .pin_len = strlen(pin), .digest = digest};
     if (duo_p2_sign_new(&s, &sp) != DUO_OK || duo_p2_sign_start(s, &m0) != DUO_OK) goto out;
     if (sr->keep_start && duo_wire_build_sign_start_req(&sr->start_bytes, &sr->start_len, &m0) != DUO_OK) goto out;
     if ((sr->start_st = CALL(c, "SignStart", sign_start_req, &m0, sign_start_resp, &m1, &sr->res)) != 0) goto out;
@@ -278,8 +283,10 @@ static DUO_IT_UNUSED int build_status(device *dv, const uint8_t *nonce, uint8_t 
     duo_status_req q;
     uint8_t mi[32];
     memcpy(q.key_id, dv->key->key_id, 16);
-    if (nonce) memcpy(q.device_nonce, nonce, 32);
-    else if (duo_rng_bytes(NULL, q.device_nonce, 32) != DUO_OK) return -1;
+    if (nonce)
+        memcpy(q.device_nonce, nonce, 32);
+    else if (duo_rng_bytes(NULL, q.device_nonce, 32) != DUO_OK)
+        return -1;
     if (duo_wire_mac_input_status(mi, &q) != DUO_OK || duo_mac_compute(q.mac, dv->key->device_secret, mi) != DUO_OK)
         return -1;
     return duo_wire_build_status_req(b, bl, &q) == DUO_OK ? 0 : -1;
@@ -306,7 +313,8 @@ static DUO_IT_UNUSED int dev_refresh(client *c, device *dv, rpc_result *res, uin
     size_t bl = 0;
     memcpy(q.key_id, dv->key->key_id, 16);
     if (duo_rng_bytes(NULL, q.device_nonce, 32) != DUO_OK || duo_wire_mac_input_refresh(mi, &q) != DUO_OK ||
-        duo_mac_compute(q.mac, dv->key->device_secret, mi) != DUO_OK || duo_wire_build_refresh_req(&b, &bl, &q) != DUO_OK)
+        duo_mac_compute(q.mac, dv->key->device_secret, mi) != DUO_OK ||
+        duo_wire_build_refresh_req(&b, &bl, &q) != DUO_OK)
         return -1;
     int st = CALL_BYTES(c, "Refresh", b, bl, duo_wire_parse_refresh_resp, &r, res);
     if (keep) {

@@ -84,8 +84,10 @@ static __attribute__((unused)) int duo_it_daemon_start(duo_it_daemon *d, const c
     FILE *f = fdopen(fds[0], "r");
     char line[256] = "";
     if (!f || !fgets(line, sizeof line, f)) {
-        if (f) fclose(f);
-        else close(fds[0]);
+        if (f)
+            fclose(f);
+        else
+            close(fds[0]);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         return -1;

@@ -115,7 +115,8 @@ static void test_mac_rejected_no_pin_count(void) {
     memset(&sr, 0, sizeof sr);
     sr.bad_finish_mac = 1;
     DUO_CHECK(dev_sign(&g_c, &dv, BADPIN, d, &sr) != 0);
-    DUO_CHECK(sr.start_st == 0 && sr.finish_st == GRPC_STATUS_UNAUTHENTICATED && sr.res.duo_err == DUO_E_UNAUTHENTICATED);
+    DUO_CHECK(sr.start_st == 0 && sr.finish_st == GRPC_STATUS_UNAUTHENTICATED &&
+              sr.res.duo_err == DUO_E_UNAUTHENTICATED);
     /* Missing MAC: a raw SignStart without the field. */
     {
         uint8_t raw[200];
@@ -207,7 +208,8 @@ static void test_refresh(void) {
     /* A dormant clone with the pre-refresh secret surfaces. */
     memcpy(dv.key->device_secret, before, 32);
     duo_status_resp so;
-    DUO_CHECK(dev_status(&g_c, &dv, &so, &res) == GRPC_STATUS_PERMISSION_DENIED && res.duo_err == DUO_E_CLONE_SUSPECTED);
+    DUO_CHECK(dev_status(&g_c, &dv, &so, &res) == GRPC_STATUS_PERMISSION_DENIED &&
+              res.duo_err == DUO_E_CLONE_SUSPECTED);
     device_free(&dv);
 }
 
@@ -278,7 +280,8 @@ static void test_expired_session(void) {
     duo_sign_finish_resp m3;
     memset(&m2, 0, sizeof m2);
     rpc_result res;
-    duo_p2_sign_params sp = {.ec = g_ec, .key = dv.key, .pin = (const uint8_t *)PIN, .pin_len = strlen(PIN), .digest = dg};
+    duo_p2_sign_params sp = {
+        .ec = g_ec, .key = dv.key, .pin = (const uint8_t *)PIN, .pin_len = strlen(PIN), .digest = dg};
     DUO_CHECK(duo_p2_sign_new(&s, &sp) == DUO_OK && duo_p2_sign_start(s, &m0) == DUO_OK);
     DUO_CHECK(CALL(&c2, "SignStart", sign_start_req, &m0, sign_start_resp, &m1, &res) == 0);
     /* One live session per key. */
@@ -290,7 +293,8 @@ static void test_expired_session(void) {
     }
     DUO_CHECK(duo_p2_sign_on_start(s, &m1, &m2) == DUO_OK);
     sleep(3);
-    DUO_CHECK(CALL(&c2, "SignFinish", sign_finish_req, &m2, sign_finish_resp, &m3, &res) == GRPC_STATUS_FAILED_PRECONDITION);
+    DUO_CHECK(CALL(&c2, "SignFinish", sign_finish_req, &m2, sign_finish_resp, &m3, &res) ==
+              GRPC_STATUS_FAILED_PRECONDITION);
     DUO_CHECK(res.duo_err == DUO_E_SESSION_EXPIRED && strstr(res.detail, "expired") != NULL);
     duo_wire_free_sign_finish_req(&m2);
     duo_p2_sign_free(s);
@@ -307,7 +311,8 @@ static int open_sign_session(client *c, device *dv, duo_p2_sign **s, duo_sign_fi
     duo_sign_start_req m0;
     duo_sign_start_resp m1;
     memset(m2, 0, sizeof *m2);
-    duo_p2_sign_params sp = {.ec = g_ec, .key = dv->key, .pin = (const uint8_t *)PIN, .pin_len = strlen(PIN), .digest = dg};
+    duo_p2_sign_params sp = {
+        .ec = g_ec, .key = dv->key, .pin = (const uint8_t *)PIN, .pin_len = strlen(PIN), .digest = dg};
     if (duo_p2_sign_new(s, &sp) != DUO_OK || duo_p2_sign_start(*s, &m0) != DUO_OK) return -1;
     int st = CALL(c, "SignStart", sign_start_req, &m0, sign_start_resp, &m1, res);
     if (st != 0) return st;

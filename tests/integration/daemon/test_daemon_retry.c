@@ -176,8 +176,8 @@ static void db_unlock(sqlite3 *db) {
 /* A SignStart request MACed with the device's current secret. */
 static int sign_start_bytes(device *dv, const uint8_t digest[32], uint8_t **b, size_t *bl, duo_p2_sign **s) {
     duo_sign_start_req m0;
-    duo_p2_sign_params sp = {.ec = g_ec, .key = dv->key, .pin = (const uint8_t *)PIN, .pin_len = strlen(PIN),
-                             .digest = digest};
+    duo_p2_sign_params sp = {
+        .ec = g_ec, .key = dv->key, .pin = (const uint8_t *)PIN, .pin_len = strlen(PIN), .digest = digest};
     if (duo_p2_sign_new(s, &sp) != DUO_OK || duo_p2_sign_start(*s, &m0) != DUO_OK) return -1;
     return duo_wire_build_sign_start_req(b, bl, &m0) == DUO_OK ? 0 : -1;
 }
@@ -220,7 +220,8 @@ static void busy_sign_start(client *c2, device *dv, int cancel) {
     sign_run sr;
     memset(&sr, 0, sizeof sr);
     DUO_CHECK(dev_sign(c2, dv, PIN, d, &sr) == 0 && openssl_verify(dv, d, sr.sig));
-    if (sr.start_st != 0) fprintf(stderr, "#   SignStart after the %s: duo-error %d\n", cancel ? "cancel" : "deadline", sr.res.duo_err);
+    if (sr.start_st != 0)
+        fprintf(stderr, "#   SignStart after the %s: duo-error %d\n", cancel ? "cancel" : "deadline", sr.res.duo_err);
     duo_p2_sign_free(s);
     free(b);
     free(sb);

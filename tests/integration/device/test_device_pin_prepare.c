@@ -171,8 +171,7 @@ static void test_change_pin_wipes(void) {
     DUO_EXPECT_ERR(duo_device_change_pin(g_ctx, (const uint8_t *)PIN, strlen(PIN), NULL, 0), DUO_E_INVALID_ARG);
     DUO_CHECK(!duo_device_pin_prepared(g_ctx));
     DUO_CHECK_OK(duo_device_pin_prepare(g_ctx, (const uint8_t *)PIN, strlen(PIN)));
-    DUO_CHECK_OK(duo_device_change_pin(g_ctx, (const uint8_t *)PIN, strlen(PIN), (const uint8_t *)PIN2,
-                                       strlen(PIN2)));
+    DUO_CHECK_OK(duo_device_change_pin(g_ctx, (const uint8_t *)PIN, strlen(PIN), (const uint8_t *)PIN2, strlen(PIN2)));
     DUO_CHECK(store() == 0);
     DUO_CHECK(!duo_device_pin_prepared(g_ctx));
     DUO_EXPECT_ERR(duo_device_sign(g_ctx, sig, dg, NULL, 0), DUO_E_MISUSE);
@@ -221,14 +220,16 @@ static int setup(void) {
     fclose(f);
     if (duo_it_daemon_start(&g_d, g_bin, g_dir, 0, "--paillier-bits 2048 --prime-pool 1") != 0) return -1;
     snprintf(g_addr, sizeof g_addr, "127.0.0.1:%d", g_d.port);
-    if (duo_it_run_cmd(tok, sizeof tok, "'%s' token issue --data '%s' --citizen PP-001 --ttl 3600 2>/dev/null",
-                       g_bin, g_dir) != 0 || tok[0] == '\0')
+    if (duo_it_run_cmd(tok, sizeof tok, "'%s' token issue --data '%s' --citizen PP-001 --ttl 3600 2>/dev/null", g_bin,
+                       g_dir) != 0 ||
+        tok[0] == '\0')
         return -1;
-    if (duo_device_ctx_new(&g_ctx) != DUO_OK || duo_grpc_transport_new(&g_t, g_addr, g_ca, g_ca_len, 120000) != DUO_OK ||
+    if (duo_device_ctx_new(&g_ctx) != DUO_OK ||
+        duo_grpc_transport_new(&g_t, g_addr, g_ca, g_ca_len, 120000) != DUO_OK ||
         duo_device_set_transport(g_ctx, duo_grpc_transport_call, duo_grpc_transport_free_resp, g_t) != DUO_OK)
         return -1;
-    int r = duo_device_enroll(g_ctx, g_addr, (const uint8_t *)tok, strlen(tok), (const uint8_t *)PIN, strlen(PIN),
-                              2048);
+    int r =
+        duo_device_enroll(g_ctx, g_addr, (const uint8_t *)tok, strlen(tok), (const uint8_t *)PIN, strlen(PIN), 2048);
     if (r == DUO_OK && (duo_device_pubkey(g_ctx, g_pub) != DUO_OK || store() != 0)) r = DUO_E_INTERNAL;
     /* before the confirmation: no prepared PIN either */
     if (r == DUO_OK && duo_device_pin_prepare(g_ctx, (const uint8_t *)PIN, strlen(PIN)) != DUO_E_MISUSE)

@@ -26,8 +26,8 @@ typedef struct {
     uint8_t pub[33];
     char key_hex[33];
     char citizen[48];
-    int acked;   /* the cloud acknowledged the enrolment (confirm returned OK) */
-    int signs;   /* signatures verified */
+    int acked; /* the cloud acknowledged the enrolment (confirm returned OK) */
+    int signs; /* signatures verified */
 } rel_dev;
 
 static char *rel_ca_pem;

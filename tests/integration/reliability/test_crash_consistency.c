@@ -39,9 +39,9 @@ static int g_port;
 
 /* Counters (under g_mu). */
 static long n_ops, n_ops_ok, n_ops_cut, n_enrol_try, n_unconfirmed, n_kills;
-static long n_bad; /* unexpected outcomes: a bug */
-static long n_events;          /* operations finished (either way), for the killer */
-static double op_ms_sum = 0;   /* duration of successful operations */
+static long n_bad;           /* unexpected outcomes: a bug */
+static long n_events;        /* operations finished (either way), for the killer */
+static double op_ms_sum = 0; /* duration of successful operations */
 static long op_ms_n = 0;
 
 static double now_ms(void) {
@@ -94,7 +94,8 @@ static rel_dev *enrol_one(unsigned *seed) {
         /* Cut by a kill (the token may now be spent: enrolment sessions live
          * in memory; a new token is needed, nothing was acknowledged). */
         if (!rel_crash_err(r) && r != DUO_E_TOKEN_INVALID) bad("enrol", r, d);
-        if (getenv("DUO_REL_VERBOSE")) fprintf(stderr, "# enrol %s: %s (%s)\n", cit, duo_err_name(r), duo_device_errmsg(d->ctx));
+        if (getenv("DUO_REL_VERBOSE"))
+            fprintf(stderr, "# enrol %s: %s (%s)\n", cit, duo_err_name(r), duo_device_errmsg(d->ctx));
         goto fail;
     }
     if (rel_dev_note_key(d) != 0 || rel_dev_store(d) != 0) {
@@ -113,7 +114,8 @@ static rel_dev *enrol_one(unsigned *seed) {
             d->acked = 1;
             return d;
         }
-        if (getenv("DUO_REL_VERBOSE")) fprintf(stderr, "# confirm %s: %s (%s)\n", cit, duo_err_name(r), duo_device_errmsg(d->ctx));
+        if (getenv("DUO_REL_VERBOSE"))
+            fprintf(stderr, "# confirm %s: %s (%s)\n", cit, duo_err_name(r), duo_device_errmsg(d->ctx));
         msleep(100 + rnd(seed, 200));
         if (rel_dev_reload(d) != 0) break;
     }
@@ -152,8 +154,10 @@ static void device_op(rel_dev *d, unsigned *seed, int i) {
         op_ms_sum += now_ms() - t0;
         op_ms_n++;
     }
-    if (r == DUO_OK) n_ops_ok++;
-    else if (rel_crash_err(r)) n_ops_cut++;
+    if (r == DUO_OK)
+        n_ops_ok++;
+    else if (rel_crash_err(r))
+        n_ops_cut++;
     pthread_mutex_unlock(&g_mu);
     if (r != DUO_OK) {
         if (!rel_crash_err(r)) bad(what < 7 ? "sign" : what < 9 ? "refresh" : "status", r, d);
@@ -217,7 +221,8 @@ int main(int argc, char **argv) {
     snprintf(rel_addr, sizeof rel_addr, "127.0.0.1:%d", g_port);
 
     pthread_t th[64];
-    for (int i = 0; i < ndev; i++) pthread_create(&th[i], NULL, device_thread, (void *)(uintptr_t)(seed + 7919u * (unsigned)i));
+    for (int i = 0; i < ndev; i++)
+        pthread_create(&th[i], NULL, device_thread, (void *)(uintptr_t)(seed + 7919u * (unsigned)i));
 
     /* The killer. Each kill waits for progress since the last restart (an
      * operation finished; every third kill also an acknowledged enrolment),
@@ -327,8 +332,10 @@ int main(int argc, char **argv) {
            n_ops + n_enrol_try, n_ops_ok, n_ops_cut, n_enrol_try, n_kills, g_nacked, checked, lost, n_bad,
            n_unconfirmed, orphan_active);
     fflush(stdout);
-    if (!getenv("DUO_REL_KEEP")) duo_it_run_cmd(NULL, 0, "rm -rf '%s'", g_parent);
-    else fprintf(stderr, "# kept %s\n", g_parent);
+    if (!getenv("DUO_REL_KEEP"))
+        duo_it_run_cmd(NULL, 0, "rm -rf '%s'", g_parent);
+    else
+        fprintf(stderr, "# kept %s\n", g_parent);
     free(rel_ca_pem);
     return duo_test_finish();
 }

@@ -42,8 +42,8 @@ static long g_busy_det, g_busy_ffa, g_ok_ffa, g_bad_ffa, g_det_ok;
 
 static int issue_token(char *tok, size_t cap, const char *citizen) {
     pthread_mutex_lock(&g_mu); /* popen from one thread at a time */
-    int rc = duo_it_run_cmd(tok, cap, "'%s' token issue --data '%s' --citizen %s --ttl 3600 2>/dev/null", g_bin,
-                            g_dir, citizen);
+    int rc = duo_it_run_cmd(tok, cap, "'%s' token issue --data '%s' --citizen %s --ttl 3600 2>/dev/null", g_bin, g_dir,
+                            citizen);
     pthread_mutex_unlock(&g_mu);
     return rc == 0 && tok[0] ? 0 : -1;
 }
@@ -74,8 +74,8 @@ static int enrol_inner(rel_dev *d, const char *citizen) {
     char code[DUO_DEVICE_REVOCATION_CODE_MAX + 1];
     snprintf(d->citizen, sizeof d->citizen, "%s", citizen);
     if (issue_token(tok, sizeof tok, citizen) != 0 || rel_dev_open(d) != 0) return -1;
-    int r = duo_device_enroll(d->ctx, rel_addr, (const uint8_t *)tok, strlen(tok), (const uint8_t *)PIN, strlen(PIN),
-                              2048);
+    int r =
+        duo_device_enroll(d->ctx, rel_addr, (const uint8_t *)tok, strlen(tok), (const uint8_t *)PIN, strlen(PIN), 2048);
     if (r == DUO_OK && (rel_dev_note_key(d) != 0 || rel_dev_store(d) != 0)) r = DUO_E_INTERNAL;
     if (r == DUO_OK) r = duo_device_enroll_confirm(d->ctx, code, sizeof code);
     if (r == DUO_OK && rel_dev_store(d) != 0) r = DUO_E_INTERNAL;
@@ -113,8 +113,10 @@ static void *device_thread(void *arg) {
         snprintf(text, sizeof text, "load %s round %d", cit, i);
         int r = rel_dev_sign(&d, text, strlen(PIN), PIN);
         pthread_mutex_lock(&g_mu);
-        if (r == DUO_OK) g_sigs_ok++;
-        else g_errors++;
+        if (r == DUO_OK)
+            g_sigs_ok++;
+        else
+            g_errors++;
         pthread_mutex_unlock(&g_mu);
         if (r != DUO_OK)
             fprintf(stderr, "# device %s round %d: %s (%s)\n", cit, i, duo_err_name(r), duo_device_errmsg(d.ctx));
@@ -179,8 +181,10 @@ static void *ffa_thread(void *arg) {
     pthread_barrier_wait(a->bar);
     int r = copy_sign(a->copy, text, &v);
     pthread_mutex_lock(&g_mu);
-    if (r == DUO_OK && v) g_ok_ffa++;
-    else if (r == DUO_E_SESSION_BUSY) g_busy_ffa++;
+    if (r == DUO_OK && v)
+        g_ok_ffa++;
+    else if (r == DUO_E_SESSION_BUSY)
+        g_busy_ffa++;
     else {
         g_bad_ffa++;
         fprintf(stderr, "# ffa copy %d: %s verified=%d (%s)\n", a->idx, duo_err_name(r), v,
@@ -234,9 +238,11 @@ static void *busy_thread(void *arg) {
     for (int i = 1; i < n; i++) {
         int v = 0;
         int r = copy_sign(&copies[i], "busy deterministic", &v);
-        if (r == DUO_E_SESSION_BUSY) g_busy_det++;
-        else fprintf(stderr, "# copy %d while a session is held: %s (%s)\n", i, duo_err_name(r),
-                     duo_device_errmsg(copies[i].ctx));
+        if (r == DUO_E_SESSION_BUSY)
+            g_busy_det++;
+        else
+            fprintf(stderr, "# copy %d while a session is held: %s (%s)\n", i, duo_err_name(r),
+                    duo_device_errmsg(copies[i].ctx));
         /* a message the citizen can act on */
         if (r == DUO_E_SESSION_BUSY && !strstr(duo_device_errmsg(copies[i].ctx), "session"))
             fprintf(stderr, "# busy message: %s\n", duo_device_errmsg(copies[i].ctx));

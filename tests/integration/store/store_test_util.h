@@ -83,8 +83,7 @@ static inline int env_sql(const store_env *e, const char *sql) {
     if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(db, 10000);
         rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-        if (rc != SQLITE_OK && getenv("DUO_TEST_VERBOSE") != NULL)
-            fprintf(stderr, "sql: %s\n", msg ? msg : "?");
+        if (rc != SQLITE_OK && getenv("DUO_TEST_VERBOSE") != NULL) fprintf(stderr, "sql: %s\n", msg ? msg : "?");
     }
     sqlite3_free(msg);
     sqlite3_close(db);

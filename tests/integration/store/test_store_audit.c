@@ -20,8 +20,7 @@ static int audit_env(store_env *e) {
     const duo_audit_event e3 = {DUO_AUDIT_ENROL_DONE, k.key_id, "C", NULL};
     if ((r = duo_keystore_token_insert(e->ks, tok, sizeof tok, "C", 600, &e1)) != DUO_OK ||
         (r = duo_keystore_key_insert_pending(e->ks, &k, &s, &e2)) != DUO_OK ||
-        (r = duo_keystore_key_activate(e->ks, k.key_id, tok, sizeof tok, tok, sizeof tok, &e3)) !=
-            DUO_OK)
+        (r = duo_keystore_key_activate(e->ks, k.key_id, tok, sizeof tok, tok, sizeof tok, &e3)) != DUO_OK)
         return r;
     for (int i = 4; i <= N_ENTRIES; i++) {
         e->now += 1;
@@ -42,8 +41,8 @@ static void expect_bad(store_env *e, uint64_t want) {
     uint64_t bad = 0, n = 99;
     DUO_EXPECT_ERR(duo_keystore_audit_verify(e->ks, &bad, &n, NULL), DUO_E_STATE_CORRUPT);
     DUO_CHECK(bad == want);
-    if (bad != want) fprintf(stderr, "  bad_seq = %llu, want %llu\n", (unsigned long long)bad,
-                             (unsigned long long)want);
+    if (bad != want)
+        fprintf(stderr, "  bad_seq = %llu, want %llu\n", (unsigned long long)bad, (unsigned long long)want);
     DUO_CHECK(n == 0);
 }
 
@@ -57,8 +56,9 @@ static int collect_cb(void *data, const duo_audit_entry *en) {
     struct collect *c = data;
     c->n++;
     c->last = en->seq;
-    if (en->seq == 2) c->ok = en->has_key_id && strcmp(en->kind, "enrol.start") == 0 &&
-                             strcmp(en->detail, "2048") == 0 && strcmp(en->citizen_id, "C") == 0;
+    if (en->seq == 2)
+        c->ok = en->has_key_id && strcmp(en->kind, "enrol.start") == 0 && strcmp(en->detail, "2048") == 0 &&
+                strcmp(en->citizen_id, "C") == 0;
     return 0;
 }
 
@@ -80,8 +80,7 @@ static void test_audit_verify_ok(void) {
     DUO_CHECK_OK(duo_keystore_audit_verify(e.ks, &bad, &n, head2));
     DUO_CHECK(n == N_ENTRIES + 1 && !duo_ct_eq(head, head2, 32));
     /* bad events are refused */
-    DUO_EXPECT_ERR(duo_keystore_audit_append(e.ks, NULL, &(duo_audit_event){"", NULL, NULL, NULL}),
-                   DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_keystore_audit_append(e.ks, NULL, &(duo_audit_event){"", NULL, NULL, NULL}), DUO_E_INVALID_ARG);
     DUO_EXPECT_ERR(duo_keystore_audit_append(e.ks, NULL, &(duo_audit_event){"UPPER", NULL, NULL, NULL}),
                    DUO_E_INVALID_ARG);
     DUO_EXPECT_ERR(duo_keystore_audit_append(e.ks, NULL, NULL), DUO_E_INVALID_ARG);
@@ -145,8 +144,7 @@ static void test_audit_detects_rehashed_edit(void) {
             snprintf(en.kind, sizeof en.kind, "%s", (const char *)sqlite3_column_text(q, 1));
             en.has_key_id = 1;
             memcpy(en.key_id, sqlite3_column_blob(q, 2), 16);
-            snprintf(en.citizen_id, sizeof en.citizen_id, "%s",
-                     (const char *)sqlite3_column_text(q, 3));
+            snprintf(en.citizen_id, sizeof en.citizen_id, "%s", (const char *)sqlite3_column_text(q, 3));
             snprintf(en.detail, sizeof en.detail, "forged");
             memcpy(en.prev_hash, sqlite3_column_blob(q, 4), 32);
             found = 1;
@@ -157,8 +155,7 @@ static void test_audit_detects_rehashed_edit(void) {
     DUO_REQUIRE(found);
     DUO_REQUIRE(duo_audit_entry_hash(en.hash, &en) == DUO_OK);
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", en.hash[i]);
-    snprintf(sql, sizeof sql, UNGUARD "UPDATE audit SET detail = 'forged', hash = x'%s' WHERE seq = 4",
-             hex);
+    snprintf(sql, sizeof sql, UNGUARD "UPDATE audit SET detail = 'forged', hash = x'%s' WHERE seq = 4", hex);
     DUO_REQUIRE(env_sql(&e, sql) == SQLITE_OK);
     expect_bad(&e, 5);
     env_close(&e);
@@ -188,12 +185,11 @@ static void test_audit_detects_deleted_middle(void) {
 static void test_audit_detects_swap(void) {
     store_env e;
     DUO_REQUIRE(audit_env(&e) == DUO_OK);
-    DUO_REQUIRE(env_sql(&e, UNGUARD
-                        "CREATE TEMP TABLE t AS SELECT * FROM audit WHERE seq IN (3, 6);"
-                        "UPDATE audit SET (time, kind, key_id, citizen_id, detail, prev_hash, hash)"
-                        " = (SELECT time, kind, key_id, citizen_id, detail, prev_hash, hash FROM t"
-                        " WHERE t.seq = CASE audit.seq WHEN 3 THEN 6 ELSE 3 END)"
-                        " WHERE seq IN (3, 6);") == SQLITE_OK);
+    DUO_REQUIRE(env_sql(&e, UNGUARD "CREATE TEMP TABLE t AS SELECT * FROM audit WHERE seq IN (3, 6);"
+                                    "UPDATE audit SET (time, kind, key_id, citizen_id, detail, prev_hash, hash)"
+                                    " = (SELECT time, kind, key_id, citizen_id, detail, prev_hash, hash FROM t"
+                                    " WHERE t.seq = CASE audit.seq WHEN 3 THEN 6 ELSE 3 END)"
+                                    " WHERE seq IN (3, 6);") == SQLITE_OK);
     expect_bad(&e, 3);
     env_close(&e);
     /* swapping the seq numbers instead */

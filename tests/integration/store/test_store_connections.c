@@ -203,8 +203,8 @@ static void test_shared_write_mutex(void) {
     for (int i = 0; i < 2; i++) DUO_REQUIRE(pthread_create(&th[i], NULL, writer_main, &w[i]) == 0);
     for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
     for (int i = 0; i < 2; i++) {
-        if (w[i].failures) fprintf(stderr, "# writer %d: %d failures, first %s\n", i, w[i].failures,
-                                   duo_err_name(w[i].first_err));
+        if (w[i].failures)
+            fprintf(stderr, "# writer %d: %d failures, first %s\n", i, w[i].failures, duo_err_name(w[i].first_err));
         DUO_CHECK(w[i].failures == 0);
         duo_keystore_free(w[i].ks);
     }

@@ -109,15 +109,14 @@ static void test_keystore_crud(void) {
         sqlite3_stmt *q;
         DUO_REQUIRE(sqlite3_open(e.db, &db) == SQLITE_OK);
         DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &q, NULL) == SQLITE_OK);
-        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW &&
-                  strcmp((const char *)sqlite3_column_text(q, 0), "wal") == 0);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(q, 0), "wal") == 0);
         sqlite3_finalize(q);
         DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK);
         DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 3);
         sqlite3_finalize(q);
         /* no plaintext secret anywhere in the row */
-        DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM keys WHERE instr(x1_sealed, ?1) > 0",
-                                     -1, &q, NULL) == SQLITE_OK);
+        DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM keys WHERE instr(x1_sealed, ?1) > 0", -1, &q, NULL) ==
+                  SQLITE_OK);
         sqlite3_bind_blob(q, 1, s.x1, 8, SQLITE_STATIC);
         DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
         sqlite3_finalize(q);
@@ -150,22 +149,18 @@ static void test_token_single_use_and_expiry(void) {
     char cit[DUO_CITIZEN_ID_MAX + 1];
     DUO_REQUIRE(env_open(&e) == DUO_OK);
     DUO_CHECK_OK(duo_keystore_token_insert(e.ks, tok1, sizeof tok1, "C1", 600, NULL));
-    DUO_EXPECT_ERR(duo_keystore_token_insert(e.ks, tok1, sizeof tok1, "C1", 600, NULL),
-                   DUO_E_EXISTS);
+    DUO_EXPECT_ERR(duo_keystore_token_insert(e.ks, tok1, sizeof tok1, "C1", 600, NULL), DUO_E_EXISTS);
     DUO_EXPECT_ERR(duo_keystore_token_insert(e.ks, tok1, 8, "C1", 600, NULL), DUO_E_INVALID_ARG);
-    DUO_EXPECT_ERR(duo_keystore_token_insert(e.ks, tok2, sizeof tok2, "C1", 0, NULL),
-                   DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_keystore_token_insert(e.ks, tok2, sizeof tok2, "C1", 0, NULL), DUO_E_INVALID_ARG);
     DUO_CHECK_OK(duo_keystore_token_check(e.ks, cit, tok1, sizeof tok1));
     DUO_CHECK(strcmp(cit, "C1") == 0);
     DUO_CHECK_OK(duo_keystore_token_check(e.ks, cit, tok1, sizeof tok1)); /* check != use */
     DUO_CHECK_OK(duo_keystore_token_consume(e.ks, cit, tok1, sizeof tok1, NULL));
     DUO_CHECK(strcmp(cit, "C1") == 0);
-    DUO_EXPECT_ERR(duo_keystore_token_consume(e.ks, cit, tok1, sizeof tok1, NULL),
-                   DUO_E_TOKEN_INVALID);
+    DUO_EXPECT_ERR(duo_keystore_token_consume(e.ks, cit, tok1, sizeof tok1, NULL), DUO_E_TOKEN_INVALID);
     DUO_CHECK(cit[0] == '\0');
     DUO_EXPECT_ERR(duo_keystore_token_check(e.ks, cit, tok1, sizeof tok1), DUO_E_TOKEN_INVALID);
-    DUO_EXPECT_ERR(duo_keystore_token_consume(e.ks, cit, tok2, sizeof tok2, NULL),
-                   DUO_E_TOKEN_INVALID); /* unknown */
+    DUO_EXPECT_ERR(duo_keystore_token_consume(e.ks, cit, tok2, sizeof tok2, NULL), DUO_E_TOKEN_INVALID); /* unknown */
     DUO_EXPECT_ERR(duo_keystore_token_consume(e.ks, cit, tok1, 0, NULL), DUO_E_TOKEN_INVALID);
 
     /* expiry: valid until (not at) issue + ttl */
@@ -174,16 +169,14 @@ static void test_token_single_use_and_expiry(void) {
     DUO_CHECK_OK(duo_keystore_token_check(e.ks, cit, tok2, sizeof tok2));
     e.now += 1;
     DUO_EXPECT_ERR(duo_keystore_token_check(e.ks, cit, tok2, sizeof tok2), DUO_E_TOKEN_EXPIRED);
-    DUO_EXPECT_ERR(duo_keystore_token_consume(e.ks, cit, tok2, sizeof tok2, NULL),
-                   DUO_E_TOKEN_EXPIRED);
+    DUO_EXPECT_ERR(duo_keystore_token_consume(e.ks, cit, tok2, sizeof tok2, NULL), DUO_E_TOKEN_EXPIRED);
     /* only the hash is stored */
     {
         sqlite3 *db;
         sqlite3_stmt *q;
         DUO_REQUIRE(sqlite3_open(e.db, &db) == SQLITE_OK);
-        DUO_CHECK(sqlite3_prepare_v2(db,
-                                     "SELECT count(*) FROM tokens WHERE instr(token_hash, ?1) > 0",
-                                     -1, &q, NULL) == SQLITE_OK);
+        DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM tokens WHERE instr(token_hash, ?1) > 0", -1, &q, NULL) ==
+                  SQLITE_OK);
         sqlite3_bind_blob(q, 1, "tok-", 4, SQLITE_STATIC);
         DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
         sqlite3_finalize(q);
@@ -207,38 +200,32 @@ static void test_activate(void) {
     n0 = audit_count(e.ks);
 
     /* another citizen's token does not activate, and is not consumed */
-    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok2, sizeof tok2, rcode,
-                                             sizeof rcode, &ev),
+    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok2, sizeof tok2, rcode, sizeof rcode, &ev),
                    DUO_E_TOKEN_INVALID);
     {
         char cit[DUO_CITIZEN_ID_MAX + 1];
         DUO_CHECK_OK(duo_keystore_token_check(e.ks, cit, tok2, sizeof tok2));
     }
     e.now += 10;
-    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok3, sizeof tok3, rcode,
-                                             sizeof rcode, &ev),
+    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok3, sizeof tok3, rcode, sizeof rcode, &ev),
                    DUO_E_TOKEN_EXPIRED);
     DUO_CHECK(audit_count(e.ks) == n0); /* failed: no audit entry either */
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
     DUO_CHECK(got.state == DUO_KEY_PENDING && got.version == 1);
 
-    DUO_CHECK_OK(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode,
-                                           sizeof rcode, &ev));
+    DUO_CHECK_OK(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode, sizeof rcode, &ev));
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
     DUO_CHECK(got.state == DUO_KEY_ACTIVE && got.version == 2 && got.has_revocation_code);
     DUO_CHECK(audit_count(e.ks) == n0 + 1);
     /* token consumed; key no longer pending */
-    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode,
-                                             sizeof rcode, &ev),
+    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode, sizeof rcode, &ev),
                    DUO_E_PROTO_STATE);
     make_key(&k, &s, 2, "C1");
     DUO_REQUIRE(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL) == DUO_OK);
-    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode,
-                                             sizeof rcode, &ev),
+    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode, sizeof rcode, &ev),
                    DUO_E_TOKEN_INVALID);
     memset(k.key_id, 0x77, 16);
-    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode,
-                                             sizeof rcode, &ev),
+    DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode, sizeof rcode, &ev),
                    DUO_E_NOT_FOUND);
     duo_key_secrets_clear(&s);
     env_close(&e);
@@ -252,8 +239,7 @@ static uint64_t active_key(store_env *e, duo_key_info *k, duo_key_secrets *s, ui
     make_key(k, s, b, "C");
     if (duo_keystore_key_insert_pending(e->ks, k, s, NULL) != DUO_OK ||
         duo_keystore_token_insert(e->ks, tok, sizeof tok, "C", 600, NULL) != DUO_OK ||
-        duo_keystore_key_activate(e->ks, k->key_id, tok, sizeof tok, rcode, sizeof rcode,
-                                  NULL) != DUO_OK ||
+        duo_keystore_key_activate(e->ks, k->key_id, tok, sizeof tok, rcode, sizeof rcode, NULL) != DUO_OK ||
         duo_keystore_key_get(e->ks, &got, NULL, k->key_id) != DUO_OK)
         return 0;
     return got.version;
@@ -283,8 +269,7 @@ static void test_policy_update(void) {
     /* a bad audit event fails the whole update */
     {
         const duo_audit_event bad = {"Bad Kind!", NULL, NULL, NULL};
-        DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, &bad),
-                       DUO_E_INVALID_ARG);
+        DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, &bad), DUO_E_INVALID_ARG);
     }
     /* lock */
     pol.state = DUO_KEY_LOCKED;
@@ -292,8 +277,7 @@ static void test_policy_update(void) {
     pol.locked_until = e.now + 3 * 3600;
     DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
-    DUO_CHECK(got.state == DUO_KEY_LOCKED && got.pin_failures == 3 &&
-              got.locked_until == e.now + 3 * 3600);
+    DUO_CHECK(got.state == DUO_KEY_LOCKED && got.pin_failures == 3 && got.locked_until == e.now + 3 * 3600);
     DUO_CHECK(audit_count(e.ks) == n0 + 1);
     /* unlock, reset */
     pol.state = DUO_KEY_ACTIVE;
@@ -305,8 +289,7 @@ static void test_policy_update(void) {
     DUO_CHECK(got.secret_version == 1);
     /* back to pending is not a transition */
     pol.state = DUO_KEY_PENDING;
-    DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL),
-                   DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL), DUO_E_INVALID_ARG);
     /* suspended is final except for revocation */
     pol.state = DUO_KEY_SUSPENDED;
     pol.reason = "clone suspected";
@@ -316,18 +299,15 @@ static void test_policy_update(void) {
     check_same_secrets(&gs, &s); /* kept for investigation */
     pol.state = DUO_KEY_ACTIVE;
     pol.reason = NULL;
-    DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL),
-                   DUO_E_KEY_SUSPENDED);
-    DUO_EXPECT_ERR(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 0, s.current, NULL),
-                   DUO_E_KEY_SUSPENDED);
+    DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL), DUO_E_KEY_SUSPENDED);
+    DUO_EXPECT_ERR(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 0, s.current, NULL), DUO_E_KEY_SUSPENDED);
     pol.state = DUO_KEY_REVOKED;
     DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
     DUO_CHECK(got.state == DUO_KEY_REVOKED);
     DUO_CHECK(duo_ct_is_zero(&gs, sizeof gs)); /* destroyed */
     pol.state = DUO_KEY_ACTIVE;
-    DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL),
-                   DUO_E_KEY_REVOKED);
+    DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL), DUO_E_KEY_REVOKED);
     duo_key_secrets_clear(&s);
     duo_key_secrets_clear(&gs);
     env_close(&e);
@@ -352,10 +332,8 @@ static void test_secret_rotate(void) {
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
 
     /* promote without a pending secret */
-    DUO_EXPECT_ERR(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 1, NULL, NULL),
-                   DUO_E_PROTO_STATE);
-    DUO_EXPECT_ERR(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 0, NULL, NULL),
-                   DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 1, NULL, NULL), DUO_E_PROTO_STATE);
+    DUO_EXPECT_ERR(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 0, NULL, NULL), DUO_E_INVALID_ARG);
     /* after a signature: next secret pending */
     DUO_CHECK_OK(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 0, n1, NULL));
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
@@ -364,8 +342,7 @@ static void test_secret_rotate(void) {
     DUO_CHECK(duo_ct_eq(gs.x1, s.x1, 32)); /* resealed, same value */
     DUO_CHECK(got.retired_count == 0);
     /* stale version */
-    DUO_EXPECT_ERR(duo_keystore_secret_rotate(e.ks, k.key_id, got.version - 1, 1, NULL, NULL),
-                   DUO_E_CONFLICT);
+    DUO_EXPECT_ERR(duo_keystore_secret_rotate(e.ks, k.key_id, got.version - 1, 1, NULL, NULL), DUO_E_CONFLICT);
     /* device did not persist: current used again, new pending; n1 retires */
     DUO_CHECK_OK(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 0, n2, NULL));
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
@@ -398,8 +375,7 @@ static void test_secret_rotate(void) {
     /* a retired secret moved to another slot no longer opens */
     DUO_REQUIRE(env_sql(&e, "DROP TRIGGER IF EXISTS x; UPDATE retired_secrets SET n = n + 10"
                             " WHERE n = 1") == SQLITE_OK);
-    DUO_EXPECT_ERR(duo_keystore_secret_find_retired(e.ks, &found, k.key_id, match_secret, first),
-                   DUO_E_STATE_CORRUPT);
+    DUO_EXPECT_ERR(duo_keystore_secret_find_retired(e.ks, &found, k.key_id, match_secret, first), DUO_E_STATE_CORRUPT);
     duo_key_secrets_clear(&s);
     duo_key_secrets_clear(&gs);
     env_close(&e);
@@ -636,13 +612,11 @@ static void test_revoke(void) {
     DUO_CHECK_OK(duo_keystore_key_revoke(e.ks, a.key_id, rcode, sizeof rcode, "code", &ev));
     DUO_CHECK(audit_count(e.ks) == n0 + 1);
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, a.key_id));
-    DUO_CHECK(got.state == DUO_KEY_REVOKED && !got.has_revocation_code &&
-              strcmp(got.reason, "code") == 0);
+    DUO_CHECK(got.state == DUO_KEY_REVOKED && !got.has_revocation_code && strcmp(got.reason, "code") == 0);
     DUO_CHECK(duo_ct_is_zero(&gs, sizeof gs));
     DUO_CHECK_OK(duo_keystore_secret_is_retired(e.ks, &found, a.key_id, s.current));
     DUO_CHECK(found == 0); /* retired secrets destroyed too */
-    DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, a.key_id, rcode, sizeof rcode, NULL, &ev),
-                   DUO_E_KEY_REVOKED);
+    DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, a.key_id, rcode, sizeof rcode, NULL, &ev), DUO_E_KEY_REVOKED);
     DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, a.key_id, NULL, 0, NULL, &ev), DUO_E_KEY_REVOKED);
     {
         sqlite3 *db;
@@ -655,8 +629,7 @@ static void test_revoke(void) {
                                      -1, &q, NULL) == SQLITE_OK);
         DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
         sqlite3_finalize(q);
-        DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM retired_secrets", -1, &q, NULL) ==
-                  SQLITE_OK);
+        DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM retired_secrets", -1, &q, NULL) == SQLITE_OK);
         DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 0);
         sqlite3_finalize(q);
         sqlite3_close(db);
@@ -667,10 +640,8 @@ static void test_revoke(void) {
     DUO_CHECK(got.state == DUO_KEY_REVOKED);
     /* the code of one key does not revoke another: codes are per key; c's code
      * is the same string in this test, so use a wrong one */
-    DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, c.key_id, (const uint8_t *)"x", 1, NULL, NULL),
-                   DUO_E_UNAUTHENTICATED);
-    DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, c.key_id, rcode, 0, NULL, NULL),
-                   DUO_E_UNAUTHENTICATED);
+    DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, c.key_id, (const uint8_t *)"x", 1, NULL, NULL), DUO_E_UNAUTHENTICATED);
+    DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, c.key_id, rcode, 0, NULL, NULL), DUO_E_UNAUTHENTICATED);
     memset(n1, 0x42, 16);
     DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, n1, NULL, 0, NULL, NULL), DUO_E_NOT_FOUND);
     duo_key_secrets_clear(&s);
@@ -857,16 +828,19 @@ static void test_crash_before_commit(void) {
             cfg.before_commit = die_before_commit;
             if (duo_keystore_open_sqlite(&ks, e.db, &e.kek, &cfg) != DUO_OK) _exit(100);
             switch (op) {
-            case 0:
-                r = duo_keystore_secret_rotate(ks, k.key_id, before.version, 0, n1, &ev);
-                break;
-            case 1: r = duo_keystore_key_update_policy(ks, k.key_id, before.version, &pol, &ev); break;
-            case 2: r = duo_keystore_key_revoke(ks, k.key_id, NULL, 0, "crash", &ev); break;
-            case 3:
-                r = duo_keystore_token_insert(ks, (const uint8_t *)"crash-token-000000", 18, "C",
-                                              60, &ev);
-                (void)cit;
-                break;
+                case 0:
+                    r = duo_keystore_secret_rotate(ks, k.key_id, before.version, 0, n1, &ev);
+                    break;
+                case 1:
+                    r = duo_keystore_key_update_policy(ks, k.key_id, before.version, &pol, &ev);
+                    break;
+                case 2:
+                    r = duo_keystore_key_revoke(ks, k.key_id, NULL, 0, "crash", &ev);
+                    break;
+                case 3:
+                    r = duo_keystore_token_insert(ks, (const uint8_t *)"crash-token-000000", 18, "C", 60, &ev);
+                    (void)cit;
+                    break;
             }
             _exit(r == DUO_OK ? 0 : 101); /* only reached if the hook did not fire */
         }
@@ -914,8 +888,7 @@ static void test_crash_before_commit(void) {
     DUO_CHECK(audit_count(e.ks) == audit_before);
     {
         char cit[DUO_CITIZEN_ID_MAX + 1];
-        DUO_EXPECT_ERR(duo_keystore_token_check(e.ks, cit, (const uint8_t *)"crash-token-000000",
-                                                18),
+        DUO_EXPECT_ERR(duo_keystore_token_check(e.ks, cit, (const uint8_t *)"crash-token-000000", 18),
                        DUO_E_TOKEN_INVALID);
     }
     {
@@ -923,8 +896,7 @@ static void test_crash_before_commit(void) {
         sqlite3_stmt *q;
         DUO_REQUIRE(sqlite3_open(e.db, &db) == SQLITE_OK);
         DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL) == SQLITE_OK);
-        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW &&
-                  strcmp((const char *)sqlite3_column_text(q, 0), "ok") == 0);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(q, 0), "ok") == 0);
         sqlite3_finalize(q);
         sqlite3_close(db);
     }

@@ -16,14 +16,12 @@ static void test_kek(duo_kek *k, uint8_t b) { memset(k->data, b, sizeof k->data)
 static void test_seal_roundtrip(void) {
     static const size_t lens[] = {0, 1, 16, 32, 192, 256, DUO_SEAL_MAX_PLAINTEXT};
     duo_kek kek;
-    uint8_t pt[DUO_SEAL_MAX_PLAINTEXT], out[DUO_SEAL_MAX_PLAINTEXT],
-        sealed[DUO_SEAL_MAX_PLAINTEXT + DUO_SEAL_OVERHEAD];
+    uint8_t pt[DUO_SEAL_MAX_PLAINTEXT], out[DUO_SEAL_MAX_PLAINTEXT], sealed[DUO_SEAL_MAX_PLAINTEXT + DUO_SEAL_OVERHEAD];
     size_t n, m;
     test_kek(&kek, 7);
     for (size_t i = 0; i < sizeof pt; i++) pt[i] = (uint8_t)(i * 31 + 5);
     for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
-        DUO_CHECK_OK(duo_seal_encrypt(&kek, sealed, sizeof sealed, &n, kid_a, 16, "x1", 3, pt,
-                                      lens[i], NULL));
+        DUO_CHECK_OK(duo_seal_encrypt(&kek, sealed, sizeof sealed, &n, kid_a, 16, "x1", 3, pt, lens[i], NULL));
         DUO_CHECK(n == lens[i] + DUO_SEAL_OVERHEAD);
         DUO_CHECK(sealed[0] == DUO_SEAL_FORMAT_V1);
         DUO_CHECK_OK(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "x1", 3, sealed, n));
@@ -53,31 +51,26 @@ static void test_seal_tamper_every_byte(void) {
     size_t n, m = 99;
     test_kek(&kek, 3);
     memset(pt, 0xab, sizeof pt);
-    DUO_REQUIRE(duo_seal_encrypt(&kek, s, sizeof s, &n, kid_a, 16, "paillier_p", 9, pt,
-                                 sizeof pt, NULL) == DUO_OK);
+    DUO_REQUIRE(duo_seal_encrypt(&kek, s, sizeof s, &n, kid_a, 16, "paillier_p", 9, pt, sizeof pt, NULL) == DUO_OK);
     for (size_t i = 0; i < n; i++) {
         for (int bit = 0; bit < 8; bit += 3) {
             memcpy(t, s, n);
             t[i] ^= (uint8_t)(1u << bit);
             memset(out, 0x55, sizeof out);
-            DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "paillier_p",
-                                            9, t, n),
+            DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "paillier_p", 9, t, n),
                            DUO_E_STATE_CORRUPT);
             DUO_CHECK(m == 0);
             DUO_CHECK(duo_ct_is_zero(out, sizeof out)); /* nothing released */
         }
     }
     /* truncated, extended, empty */
-    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "paillier_p", 9, s,
-                                    n - 1),
+    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "paillier_p", 9, s, n - 1),
                    DUO_E_STATE_CORRUPT);
     memcpy(t, s, n);
     t[n] = 0;
-    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "paillier_p", 9, t,
-                                    n + 1),
+    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "paillier_p", 9, t, n + 1),
                    DUO_E_STATE_CORRUPT);
-    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "paillier_p", 9, s,
-                                    DUO_SEAL_OVERHEAD - 1),
+    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "paillier_p", 9, s, DUO_SEAL_OVERHEAD - 1),
                    DUO_E_STATE_CORRUPT);
     /* untouched still opens */
     DUO_CHECK_OK(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "paillier_p", 9, s, n));
@@ -91,30 +84,23 @@ static void test_seal_wrong_aad(void) {
     test_kek(&kek, 4);
     test_kek(&other, 5);
     memset(pt, 0x11, sizeof pt);
-    DUO_REQUIRE(duo_seal_encrypt(&kek, s, sizeof s, &n, kid_a, 16, "device_secret_current", 2,
-                                 pt, sizeof pt, NULL) == DUO_OK);
-    DUO_CHECK_OK(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "device_secret_current",
-                                  2, s, n));
-    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_b, 16,
-                                    "device_secret_current", 2, s, n),
+    DUO_REQUIRE(duo_seal_encrypt(&kek, s, sizeof s, &n, kid_a, 16, "device_secret_current", 2, pt, sizeof pt, NULL) ==
+                DUO_OK);
+    DUO_CHECK_OK(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "device_secret_current", 2, s, n));
+    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_b, 16, "device_secret_current", 2, s, n),
                    DUO_E_STATE_CORRUPT); /* other row */
-    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16,
-                                    "device_secret_pending", 2, s, n),
+    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "device_secret_pending", 2, s, n),
                    DUO_E_STATE_CORRUPT); /* other column */
-    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16,
-                                    "device_secret_current", 1, s, n),
+    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 16, "device_secret_current", 1, s, n),
                    DUO_E_STATE_CORRUPT); /* older generation */
-    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 15,
-                                    "device_secret_current", 2, s, n),
+    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, kid_a, 15, "device_secret_current", 2, s, n),
                    DUO_E_STATE_CORRUPT); /* key id prefix */
-    DUO_EXPECT_ERR(duo_seal_decrypt(&other, out, sizeof out, &m, kid_a, 16,
-                                    "device_secret_current", 2, s, n),
+    DUO_EXPECT_ERR(duo_seal_decrypt(&other, out, sizeof out, &m, kid_a, 16, "device_secret_current", 2, s, n),
                    DUO_E_STATE_CORRUPT); /* other KEK */
     /* length prefixes: moving a byte between key id and column changes the AAD */
-    DUO_REQUIRE(duo_seal_encrypt(&kek, s, sizeof s, &n, (const uint8_t *)"ab", 2, "c", 0, pt,
-                                 sizeof pt, NULL) == DUO_OK);
-    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, (const uint8_t *)"a", 1, "bc", 0,
-                                    s, n),
+    DUO_REQUIRE(duo_seal_encrypt(&kek, s, sizeof s, &n, (const uint8_t *)"ab", 2, "c", 0, pt, sizeof pt, NULL) ==
+                DUO_OK);
+    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &m, (const uint8_t *)"a", 1, "bc", 0, s, n),
                    DUO_E_STATE_CORRUPT);
 }
 
@@ -123,19 +109,13 @@ static void test_seal_args(void) {
     uint8_t pt[32] = {0}, s[64], out[8];
     size_t n;
     test_kek(&kek, 6);
-    DUO_EXPECT_ERR(duo_seal_encrypt(&kek, s, 32 + DUO_SEAL_OVERHEAD - 1, &n, kid_a, 16, "x1", 1,
-                                    pt, 32, NULL),
+    DUO_EXPECT_ERR(duo_seal_encrypt(&kek, s, 32 + DUO_SEAL_OVERHEAD - 1, &n, kid_a, 16, "x1", 1, pt, 32, NULL),
                    DUO_E_BUFFER_TOO_SMALL);
-    DUO_EXPECT_ERR(duo_seal_encrypt(&kek, s, sizeof s, &n, kid_a, 16, "", 1, pt, 32, NULL),
-                   DUO_E_INVALID_ARG);
-    DUO_EXPECT_ERR(duo_seal_encrypt(&kek, s, sizeof s, &n, kid_a, 0, "x1", 1, pt, 32, NULL),
-                   DUO_E_INVALID_ARG);
-    DUO_EXPECT_ERR(duo_seal_encrypt(NULL, s, sizeof s, &n, kid_a, 16, "x1", 1, pt, 32, NULL),
-                   DUO_E_INVALID_ARG);
-    DUO_REQUIRE(duo_seal_encrypt(&kek, s, sizeof s, &n, kid_a, 16, "x1", 1, pt, 32, NULL) ==
-                DUO_OK);
-    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &n, kid_a, 16, "x1", 1, s,
-                                    32 + DUO_SEAL_OVERHEAD),
+    DUO_EXPECT_ERR(duo_seal_encrypt(&kek, s, sizeof s, &n, kid_a, 16, "", 1, pt, 32, NULL), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_seal_encrypt(&kek, s, sizeof s, &n, kid_a, 0, "x1", 1, pt, 32, NULL), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_seal_encrypt(NULL, s, sizeof s, &n, kid_a, 16, "x1", 1, pt, 32, NULL), DUO_E_INVALID_ARG);
+    DUO_REQUIRE(duo_seal_encrypt(&kek, s, sizeof s, &n, kid_a, 16, "x1", 1, pt, 32, NULL) == DUO_OK);
+    DUO_EXPECT_ERR(duo_seal_decrypt(&kek, out, sizeof out, &n, kid_a, 16, "x1", 1, s, 32 + DUO_SEAL_OVERHEAD),
                    DUO_E_BUFFER_TOO_SMALL);
 }
 
