@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -255,7 +256,7 @@ static int require(const char *val, const char *name) {
 
 static void wipe_free(uint8_t *p, size_t n) {
     if (p != NULL) {
-        explicit_bzero(p, n);
+        OPENSSL_cleanse(p, n);
         free(p);
     }
 }
@@ -457,17 +458,26 @@ static int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap,
             char again[DUO_DEVICE_PIN_MAX + 2];
             long m = prompt_tty("Repeat PIN: ", again, sizeof again);
             int same = (m == n && memcmp(again, buf, (size_t)n) == 0);
-            explicit_bzero(again, sizeof again);
+            OPENSSL_cleanse(again, sizeof again);
             if (!same) {
-                explicit_bzero(buf, cap);
+                OPENSSL_cleanse(buf, cap);
                 fprintf(stderr, "%s: the PINs do not match\n", prog);
                 return EX_USAGE_;
             }
         }
     }
     if (n <= 0 || (size_t)n > DUO_DEVICE_PIN_MAX) {
-        explicit_bzero(buf, cap);
+        OPENSSL_cleanse(buf, cap);
         fprintf(stderr, "%s: the PIN must be 1 to %d bytes on one line\n", prog, DUO_DEVICE_PIN_MAX);
+        return EX_INPUT;
+    }
+    /* A new PIN (enrol, change-pin's new one; those are the confirmed
+     * ones) has a minimum length; a PIN typed to sign is the cloud's to
+     * judge (keys made before the minimum keep working). */
+    if (confirm && (size_t)n < DUO_DEVICE_PIN_MIN) {
+        OPENSSL_cleanse(buf, cap);
+        fprintf(stderr, "%s: the %sPIN must be at least %d characters (bytes)\n", prog, which == 1 ? "new " : "",
+                DUO_DEVICE_PIN_MIN);
         return EX_INPUT;
     }
     *len = (size_t)n;
@@ -590,6 +600,18 @@ static int save_state(session *s, const char *path) {
     return EX_OK_;
 }
 
+/* Temporary copies of the state left by a process killed while saving hold
+ * the next device secret: wipe and remove them (atomic.h). Not fatal. */
+static void cleanup_tmp(const char *state) {
+    unsigned n = 0;
+    int r = duo_cli_cleanup_tmp(state, &n);
+    if (n > 0)
+        fprintf(stderr,
+                "%s: removed %u leftover temporary state file%s of '%s' (an earlier run was killed while saving)\n",
+                prog, n, n == 1 ? "" : "s", state);
+    if (r != 0) fprintf(stderr, "%s: warning: cannot remove temporary files of '%s': %s\n", prog, state, strerror(-r));
+}
+
 /* Loads the state file and, when online, connects to its server. */
 static int open_state(session *s, const opts *o, int online) {
     uint8_t *blob = NULL;
@@ -609,6 +631,7 @@ static int open_state(session *s, const opts *o, int online) {
         return EX_OTHER;
     }
     if ((ex = read_input("state file", o->state, &blob, &len, 16u << 20)) != EX_OK_) return ex;
+    cleanup_tmp(o->state);
     r = duo_device_state_import(s->ctx, blob, len);
     wipe_free(blob, len);
     if (r != DUO_OK) {
@@ -703,7 +726,7 @@ static int cmd_enroll(const opts *o) {
     fprintf(stderr, "enrolling with %s (Paillier %u bits)...\n", o->server, o->paillier_bits ? o->paillier_bits : 3072);
     r = duo_device_enroll(s.ctx, o->server, (const uint8_t *)o->token, strlen(o->token), (const uint8_t *)pin, pin_len,
                           o->paillier_bits);
-    explicit_bzero(pin, sizeof pin);
+    OPENSSL_cleanse(pin, sizeof pin);
     if (r != DUO_OK) {
         ex = report(&s, "enrolment", r);
         goto out;
@@ -744,7 +767,7 @@ static int cmd_enroll(const opts *o) {
     }
     ex = EX_OK_;
 out:
-    explicit_bzero(pin, sizeof pin);
+    OPENSSL_cleanse(pin, sizeof pin);
     free(app);
     free(ca);
     session_close(&s);
@@ -776,7 +799,7 @@ static int cmd_sign(const opts *o) {
     }
     if ((ex = get_pin(o, 0, 0, pin, sizeof pin, &pin_len)) != EX_OK_) goto out;
     r = duo_device_sign(s.ctx, sig, digest, (const uint8_t *)pin, pin_len);
-    explicit_bzero(pin, sizeof pin);
+    OPENSSL_cleanse(pin, sizeof pin);
     if (r != DUO_OK) {
         ex = report(&s, "signing", r);
         goto out;
@@ -814,7 +837,7 @@ static int cmd_sign(const opts *o) {
         ex = save_ex;
     }
 out:
-    explicit_bzero(pin, sizeof pin);
+    OPENSSL_cleanse(pin, sizeof pin);
     free(doc);
     free(si);
     free(sig64);
@@ -1052,8 +1075,8 @@ static int cmd_change_pin(const opts *o) {
     }
     if ((ex = save_state(&s, o->state)) == EX_OK_) printf("PIN changed; state saved to %s\n", o->state);
 out:
-    explicit_bzero(old_pin, sizeof old_pin);
-    explicit_bzero(new_pin, sizeof new_pin);
+    OPENSSL_cleanse(old_pin, sizeof old_pin);
+    OPENSSL_cleanse(new_pin, sizeof new_pin);
     session_close(&s);
     return ex;
 }

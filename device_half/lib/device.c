@@ -210,6 +210,12 @@ static void free_req(uint8_t *buf, size_t len) {
         if ((r) != DUO_OK) goto label;                                  \
     } while (0)
 
+/* ------------------------------------------------------------ version */
+
+unsigned long duo_device_version(void) { return DUOSIGN_DEVICE_VERSION_NUMBER; }
+
+const char *duo_device_version_string(void) { return DUOSIGN_DEVICE_VERSION_STRING; }
+
 /* ------------------------------------------------------------ context */
 
 int duo_device_ctx_new(duo_device_ctx **out) {
@@ -317,8 +323,12 @@ int duo_device_enroll(duo_device_ctx *ctx, const char *server_address, const uin
         return finish(ctx, DUO_E_EXISTS);
     }
     if (server_address == NULL || (alen = strlen(server_address)) == 0 || alen > DUO_DEVICE_ADDRESS_MAX ||
-        token == NULL || token_len == 0 || token_len > DUO_DEVICE_TOKEN_MAX || pin == NULL || pin_len == 0 ||
-        pin_len > DUO_DEVICE_PIN_MAX) {
+        token == NULL || token_len == 0 || token_len > DUO_DEVICE_TOKEN_MAX) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    if (pin == NULL || pin_len < DUO_DEVICE_PIN_MIN || pin_len > DUO_DEVICE_PIN_MAX) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "the PIN must be %d to %d bytes", DUO_DEVICE_PIN_MIN,
+                 DUO_DEVICE_PIN_MAX);
         return finish(ctx, DUO_E_INVALID_ARG);
     }
     if (paillier_bits == 0) {
@@ -665,8 +675,12 @@ int duo_device_change_pin(duo_device_ctx *ctx, const uint8_t *old_pin, size_t ol
     /* The share is about to be re-masked under a new salt: a prepared PIN
      * must not outlive that (and the old PIN is the one given here). */
     drop_prepared(ctx);
-    if (old_pin == NULL || old_pin_len == 0 || old_pin_len > DUO_DEVICE_PIN_MAX || new_pin == NULL ||
-        new_pin_len == 0 || new_pin_len > DUO_DEVICE_PIN_MAX) {
+    if (old_pin == NULL || old_pin_len == 0 || old_pin_len > DUO_DEVICE_PIN_MAX) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    if (new_pin == NULL || new_pin_len < DUO_DEVICE_PIN_MIN || new_pin_len > DUO_DEVICE_PIN_MAX) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "the new PIN must be %d to %d bytes", DUO_DEVICE_PIN_MIN,
+                 DUO_DEVICE_PIN_MAX);
         return finish(ctx, DUO_E_INVALID_ARG);
     }
     if ((r = need_key(ctx)) != DUO_OK) {

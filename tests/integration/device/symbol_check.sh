@@ -26,4 +26,13 @@ if ldd "$dev" 2>/dev/null | grep -Eq 'libgrpc|libgpr|libuv'; then
 else
   echo "ok   $dev links neither gRPC nor libuv"
 fi
+# explicit_bzero is glibc/BSD only (not in Android's bionic before API 34, nor
+# in Apple's libc): the device libraries wipe with OPENSSL_cleanse instead.
+for lib in "$@"; do
+  if nm -D --undefined-only "$lib" | grep -qw explicit_bzero; then
+    echo "FAIL $lib needs explicit_bzero (not portable; use duo_memzero / OPENSSL_cleanse)"; fail=1
+  else
+    echo "ok   $lib does not need explicit_bzero"
+  fi
+done
 exit $fail

@@ -51,6 +51,26 @@ expect 9 "truncated state" -- "$DUOSIGN" status --state "$T/trunc.state"
 cmp -s "$T/corrupt.state" "$T/corrupt.orig" || { echo "FAIL corrupted state file was modified"; fails=$((fails+1)); }
 [ -e "$T/sig" ] && { echo "FAIL a signature was written"; fails=$((fails+1)); }
 
+# ---- item 8 of issue 13: a new PIN has a minimum length (exit 3, nothing sent)
+printf '123\n' >"$T/shortpin"
+expect 3 "enrol with a 3-character PIN" -- "$DUOSIGN" enroll --server 127.0.0.1:1 --insecure --token t --state "$T/s" --pin-file "$T/shortpin"
+grep -q 'at least 4' "$T/err" || { echo "FAIL short PIN message: $(cat "$T/err")"; fails=$((fails+1)); }
+grep -qi 'unreachable' "$T/err" && { echo "FAIL the short PIN was sent"; fails=$((fails+1)); }
+[ -e "$T/s" ] && { echo "FAIL a state was written"; fails=$((fails+1)); }
+
+# ---- item 9 of issue 13: temporary state copies left by a killed save are
+# wiped and removed by the next run that opens that state (even a refused one)
+printf 'next secret' >"$T/corrupt.state.tmp.Ab12Cd"
+printf 'next secret' >"$T/corrupt.state.tmp.Zz98Yx"
+printf 'keep' >"$T/corrupt.state.tmp.short"
+expect 9 "pubkey on a corrupted state with leftovers" -- "$DUOSIGN" pubkey --state "$T/corrupt.state"
+[ -e "$T/corrupt.state.tmp.Ab12Cd" ] || [ -e "$T/corrupt.state.tmp.Zz98Yx" ] \
+  && { echo "FAIL leftover temporary state files were not removed"; fails=$((fails+1)); } \
+  || echo "ok   leftover temporary state files removed"
+grep -q 'removed 2 leftover' "$T/err" || { echo "FAIL no note about the removed files: $(cat "$T/err")"; fails=$((fails+1)); }
+[ -e "$T/corrupt.state.tmp.short" ] || { echo "FAIL an unrelated file was removed"; fails=$((fails+1)); }
+cmp -s "$T/corrupt.state" "$T/corrupt.orig" || { echo "FAIL corrupted state file was modified"; fails=$((fails+1)); }
+
 # ---- verify with a key made locally
 openssl ecparam -name secp256k1 -genkey -noout -out "$T/key.pem" 2>/dev/null
 openssl ec -in "$T/key.pem" -pubout -out "$T/pub.pem" 2>/dev/null

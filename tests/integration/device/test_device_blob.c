@@ -301,6 +301,68 @@ static void test_sig_to_der(void) {
     DUO_EXPECT_ERR(duo_device_sig_to_der(der, &dl, sig), DUO_E_INVALID_ARG);
 }
 
+/* Item 14 of issue 13: the version macros and call agree with the build. */
+static void test_version(void) {
+    char buf[32];
+    DUO_CHECK(duo_device_version() == DUOSIGN_DEVICE_VERSION_NUMBER);
+    DUO_CHECK(DUOSIGN_DEVICE_VERSION_NUMBER ==
+              DUOSIGN_DEVICE_VERSION_MAJOR * 10000 + DUOSIGN_DEVICE_VERSION_MINOR * 100 + DUOSIGN_DEVICE_VERSION_PATCH);
+    snprintf(buf, sizeof buf, "%d.%d.%d", DUOSIGN_DEVICE_VERSION_MAJOR, DUOSIGN_DEVICE_VERSION_MINOR,
+             DUOSIGN_DEVICE_VERSION_PATCH);
+    DUO_CHECK(strcmp(buf, DUOSIGN_DEVICE_VERSION_STRING) == 0);
+    DUO_CHECK(strcmp(duo_device_version_string(), DUOSIGN_DEVICE_VERSION_STRING) == 0);
+}
+
+static int g_calls;
+static int counting_transport(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
+                              size_t *resp_len, char *errmsg, size_t errmsg_cap) {
+    (void)user, (void)method, (void)req, (void)req_len, (void)resp, (void)resp_len;
+    g_calls++;
+    snprintf(errmsg, errmsg_cap, "test transport: no server");
+    return DUO_E_UNAVAILABLE;
+}
+
+/* Item 8 of issue 13: a new PIN shorter than DUO_DEVICE_PIN_MIN is refused
+ * before anything is sent; the minimum is a usable PIN (it reaches the
+ * transport). */
+static void test_pin_minimum(void) {
+    duo_device_ctx *ctx = NULL;
+    static const uint8_t tok[] = "token-token-token";
+    DUO_CHECK(DUO_DEVICE_PIN_MIN == 4);
+    DUO_CHECK_OK(duo_device_ctx_new(&ctx));
+    DUO_CHECK_OK(duo_device_set_transport(ctx, counting_transport, NULL, NULL));
+    g_calls = 0;
+    DUO_EXPECT_ERR(duo_device_enroll(ctx, "127.0.0.1:1", tok, sizeof tok - 1, (const uint8_t *)"1", 1, 2048),
+                   DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_device_enroll(ctx, "127.0.0.1:1", tok, sizeof tok - 1, (const uint8_t *)"123", 3, 2048),
+                   DUO_E_INVALID_ARG);
+    DUO_CHECK(strstr(duo_device_errmsg(ctx), "at least") != NULL || strstr(duo_device_errmsg(ctx), "4 to") != NULL);
+    DUO_CHECK(g_calls == 0);
+    DUO_EXPECT_ERR(duo_device_enroll(ctx, "127.0.0.1:1", tok, sizeof tok - 1, (const uint8_t *)"1234", 4, 2048),
+                   DUO_E_UNAVAILABLE);
+    DUO_CHECK(g_calls == 1);
+    duo_device_ctx_free(ctx);
+
+    /* change-pin: a short new PIN is refused before the online PIN proof;
+     * the old PIN is the cloud's to judge (any 1..64 bytes reach it). */
+    {
+        size_t len = 0;
+        uint8_t *b = valid_blob(&len, 1);
+        DUO_CHECK_OK(duo_device_ctx_new(&ctx));
+        DUO_CHECK_OK(duo_device_state_import(ctx, b, len));
+        DUO_CHECK_OK(duo_device_set_transport(ctx, counting_transport, NULL, NULL));
+        g_calls = 0;
+        DUO_EXPECT_ERR(duo_device_change_pin(ctx, (const uint8_t *)"2468", 4, (const uint8_t *)"12", 2),
+                       DUO_E_INVALID_ARG);
+        DUO_CHECK(g_calls == 0);
+        DUO_EXPECT_ERR(duo_device_change_pin(ctx, (const uint8_t *)"2", 1, (const uint8_t *)"1234", 4),
+                       DUO_E_UNAVAILABLE);
+        DUO_CHECK(g_calls == 1);
+        duo_device_ctx_free(ctx);
+        duo_device_blob_free(b, len);
+    }
+}
+
 int main(void) {
     fixture();
     DUO_RUN(test_roundtrip);
@@ -309,6 +371,8 @@ int main(void) {
     DUO_RUN(test_api_import_export);
     DUO_RUN(test_wrap_hook);
     DUO_RUN(test_sig_to_der);
+    DUO_RUN(test_version);
+    DUO_RUN(test_pin_minimum);
     free(g_n);
     free(g_ckey);
     return duo_test_finish();
