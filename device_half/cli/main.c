@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
@@ -896,6 +897,52 @@ static int raw_to_der(const uint8_t raw[64], uint8_t *der, size_t *der_len) {
     return duo_device_sig_to_der(der, der_len, raw) == DUO_OK ? 0 : -1;
 }
 
+/* The JWS Protected Header (RFC 7515 section 4), parsed as JSON: an object
+ * (RFC 7515 5.2 step 5: valid JSON, no duplicate member names, which
+ * jansson rejects with JSON_REJECT_DUPLICATES; nothing after the object),
+ * "alg" exactly "ES256K" (RFC 8812), and no "crit" (4.1.11: a recipient
+ * must reject extensions it does not understand; this verifier understands
+ * none). Returns 0, or -1 with the reason in why. */
+static int jws_header_check(const uint8_t *hdr, size_t hdr_len, char *why, size_t why_cap) {
+    json_error_t jerr;
+    json_t *h = json_loadb((const char *)hdr, hdr_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *alg, *crit;
+    int r = -1;
+
+    if (h == NULL) {
+        snprintf(why, why_cap, "the protected header is not valid JSON: %s", jerr.text);
+        return -1;
+    }
+    if (!json_is_object(h)) {
+        snprintf(why, why_cap, "the protected header is not a JSON object");
+        goto out;
+    }
+    if ((crit = json_object_get(h, "crit")) != NULL) {
+        const char *first = json_is_array(crit) && json_is_string(json_array_get(crit, 0))
+                                ? json_string_value(json_array_get(crit, 0))
+                                : "?";
+        snprintf(why, why_cap,
+                 "the protected header marks extensions critical (crit, first \"%s\") this verifier "
+                 "does not understand",
+                 first);
+        goto out;
+    }
+    alg = json_object_get(h, "alg");
+    if (!json_is_string(alg) || strcmp(json_string_value(alg), "ES256K") != 0 ||
+        json_string_length(alg) != strlen("ES256K")) {
+        snprintf(why, why_cap, "the protected header's alg is %s%s%s, not \"ES256K\"", json_is_string(alg) ? "\"" : "",
+                 alg == NULL           ? "missing"
+                 : json_is_string(alg) ? json_string_value(alg)
+                                       : "not a string",
+                 json_is_string(alg) ? "\"" : "");
+        goto out;
+    }
+    r = 0;
+out:
+    json_decref(h);
+    return r;
+}
+
 static int cmd_verify(const opts *o) {
     uint8_t *pem = NULL, *sig = NULL, *doc = NULL, *dec = NULL, *hdr = NULL, *payload = NULL;
     size_t pem_len = 0, sig_len = 0, doc_len = 0, dec_len = 0, hdr_len = 0, payload_len = 0;
@@ -939,15 +986,11 @@ static int cmd_verify(const opts *o) {
             b64url_decode(text, (size_t)(d1 - text), &hdr, &hdr_len) == 0 &&
             b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &payload, &payload_len) == 0 &&
             b64url_decode(d2 + 1, strlen(d2 + 1), &dec, &dec_len) == 0) {
-            /* The header must name ES256K; the payload must be DOC. */
-            char *h = malloc(hdr_len + 1);
-            int alg_ok = 0;
-            if (h != NULL) {
-                memcpy(h, hdr, hdr_len);
-                h[hdr_len] = '\0';
-                alg_ok = strlen(h) == hdr_len && strstr(h, "\"alg\":\"ES256K\"") != NULL;
-                free(h);
-            }
+            /* The header must be a JSON object naming ES256K, with no
+             * critical extension; the payload must be DOC. */
+            char why[256];
+            int alg_ok = jws_header_check(hdr, hdr_len, why, sizeof why) == 0;
+            if (!alg_ok) fprintf(stderr, "%s: %s\n", prog, why);
             ok = alg_ok && payload_len == doc_len && memcmp(payload, doc, doc_len) == 0 && dec_len == 64 &&
                  raw_to_der(dec, der, &der_len) == 0 &&
                  verify_der(pk, der, der_len, (const uint8_t *)text, (size_t)(d2 - text));
