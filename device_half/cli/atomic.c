@@ -67,6 +67,20 @@ fail:
     return r != 0 ? r : -EIO;
 }
 
+int duo_cli_check_writable(const char *path) {
+    char tmp[PATH_MAX];
+    struct stat st;
+    int fd;
+
+    if (path == NULL || path[0] == '\0') return -EINVAL;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return -EISDIR;
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= sizeof tmp) return -ENAMETOOLONG;
+    if ((fd = mkstemp(tmp)) < 0) return -errno;
+    close(fd);
+    unlink(tmp);
+    return 0;
+}
+
 int duo_cli_read_file(const char *path, uint8_t **out, size_t *out_len, size_t max) {
     int fd, r;
     struct stat st;

@@ -17,6 +17,14 @@ int duo_cli_write_atomic(const char *path, const uint8_t *data, size_t len, mode
  * Returns: 0, -errno, or -EFBIG when larger than max. */
 int duo_cli_read_file(const char *path, uint8_t **out, size_t *out_len, size_t max);
 
+/* Checks, without changing anything, that duo_cli_write_atomic(path, ...)
+ * can succeed: path is not a directory and a temporary file can be created
+ * (and is removed at once) in its directory. Run before an operation that
+ * cannot be undone (a signature at the cloud, an enrolment).
+ * Returns: 0, or -errno (-EISDIR, -ENOENT for a missing directory, -EACCES,
+ *          -EROFS, -ENOSPC, ...). */
+int duo_cli_check_writable(const char *path);
+
 /* Removes what a process killed inside duo_cli_write_atomic(path, ...) left
  * behind: the files named "<path>.tmp.XXXXXX" (exactly mkstemp's six
  * characters) in path's directory. A state file's temporary copy holds the
