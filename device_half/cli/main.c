@@ -67,6 +67,8 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "  status  --state FILE\n"
                                  "  refresh --state FILE\n"
                                  "  revoke  --state FILE\n"
+                                 "  revoke  --code CODE --citizen ID --server HOST:PORT --ca CA.pem\n"
+                                 "          (the phone is lost: the one-time code shown at enrolment)\n"
                                  "  change-pin --state FILE [--new-pin-file FILE]\n"
                                  "\n"
                                  "PIN: asked on the terminal without echo, or --pin-file FILE (first line),\n"
@@ -90,6 +92,7 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "  6 key revoked or     14 enrolment token expired\n"
                                  "    suspended          15 error at the signing service (its key store)\n"
                                  "  7 a clone of this device was detected\n"
+                                 " 16 refused by the server (revoke --code: code or citizen id not accepted)\n"
                                  "  (verify exits 1 when the signature does not match)\n";
 
 static void usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -108,6 +111,7 @@ typedef struct opts {
     const char *cmd;
     const char *server, *ca, *token, *state, *in, *out, *format, *pubkey, *sig;
     const char *pin_file, *new_pin_file;
+    const char *code, *citizen;
     int pin_stdin, insecure, raw, verbose;
     unsigned paillier_bits;
     unsigned timeout_ms;
@@ -131,6 +135,8 @@ enum {
     O_TIMEOUT,
     O_RAW,
     O_VERBOSE,
+    O_CODE,
+    O_CITIZEN,
     O_HELP
 };
 
@@ -151,6 +157,8 @@ static const struct option long_opts[] = {{"server", required_argument, NULL, O_
                                           {"timeout-ms", required_argument, NULL, O_TIMEOUT},
                                           {"raw", no_argument, NULL, O_RAW},
                                           {"verbose", no_argument, NULL, O_VERBOSE},
+                                          {"code", required_argument, NULL, O_CODE},
+                                          {"citizen", required_argument, NULL, O_CITIZEN},
                                           {"help", no_argument, NULL, O_HELP},
                                           {NULL, 0, NULL, 0}};
 
@@ -219,6 +227,12 @@ static int parse_opts(opts *o, int argc, char **argv) {
                 break;
             case O_RAW:
                 o->raw = 1;
+                break;
+            case O_CODE:
+                o->code = optarg;
+                break;
+            case O_CITIZEN:
+                o->citizen = optarg;
                 break;
             case 'v':
             case O_VERBOSE:
@@ -1211,9 +1225,80 @@ out:
     return ex;
 }
 
+/* revoke --code CODE --citizen ID: the phone is lost, so there is no state
+ * file; the server and its CA come from the command line. */
+static int cmd_revoke_code(const opts *o) {
+    session s = {NULL, NULL, NULL, NULL};
+    uint8_t *ca = NULL;
+    size_t ca_len = 0, i, n = 0;
+    char code[DUO_DEVICE_REVOCATION_CODE_MAX + 1];
+    int r, ex;
+
+    if (o->state != NULL) {
+        usage_err("%s", "revoke takes either --state FILE (from the device) or --code CODE --citizen ID (without "
+                        "it), not both");
+        return EX_USAGE_;
+    }
+    if (!require(o->code, "--code CODE") || !require(o->citizen, "--citizen ID") ||
+        !require(o->server, "--server HOST:PORT")) {
+        return EX_USAGE_;
+    }
+    if (o->ca == NULL && !o->insecure) {
+        usage_err("%s", "revoke --code needs --ca CA.pem (or --insecure for tests)");
+        return EX_USAGE_;
+    }
+    /* The code as printed at enrolment; case and spaces do not matter. */
+    for (i = 0; o->code[i] != '\0'; i++) {
+        char c = o->code[i];
+        if (c == ' ' || c == '\t') continue;
+        if (n == DUO_DEVICE_REVOCATION_CODE_MAX) {
+            n = 0;
+            break;
+        }
+        code[n++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    code[n] = '\0';
+    if (n == 0 || strlen(o->citizen) == 0 || strlen(o->citizen) > DUO_DEVICE_CITIZEN_ID_MAX) {
+        usage_err("the revocation code must be 1 to %d characters and the citizen id 1 to %d",
+                  DUO_DEVICE_REVOCATION_CODE_MAX, DUO_DEVICE_CITIZEN_ID_MAX);
+        return EX_USAGE_;
+    }
+    if (o->ca != NULL && !o->insecure) {
+        if ((ex = read_ca(o->ca, &ca, &ca_len)) != EX_OK_) return ex;
+    }
+    if ((r = duo_device_ctx_new(&s.ctx)) != DUO_OK) {
+        ex = EX_OTHER;
+        goto out;
+    }
+    s.ca_origin = o->ca;
+    if ((ex = connect_transport(&s, o, o->server, ca, ca_len)) != EX_OK_) goto out;
+    r = duo_device_revoke_with_code(s.ctx, o->citizen, code);
+    if (r == DUO_E_UNAUTHENTICATED) {
+        fprintf(stderr,
+                "%s: revocation refused by %s: this code does not revoke a key of citizen '%s' (a typo, a code "
+                "already used, or another citizen id); nothing was changed\n",
+                prog, o->server, o->citizen);
+        ex = exit_for(r);
+        goto out;
+    }
+    if (r != DUO_OK) {
+        ex = r == DUO_E_INVALID_ARG ? EX_USAGE_ : report(&s, "revocation", r);
+        if (r == DUO_E_INVALID_ARG) fprintf(stderr, "%s: %s\n", prog, duo_device_errmsg(s.ctx));
+        goto out;
+    }
+    printf("key of citizen %s revoked with the revocation code; it can no longer sign\n", o->citizen);
+    ex = EX_OK_;
+out:
+    OPENSSL_cleanse(code, sizeof code);
+    free(ca);
+    session_close(&s);
+    return ex;
+}
+
 static int cmd_revoke(const opts *o) {
     session s = {NULL, NULL, NULL, NULL};
     int r, ex;
+    if (o->code != NULL || o->citizen != NULL) return cmd_revoke_code(o);
     if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
     if ((r = duo_device_revoke(s.ctx)) != DUO_OK) {
         ex = report(&s, "revocation", r);

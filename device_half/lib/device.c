@@ -770,6 +770,51 @@ out:
     return finish(ctx, r);
 }
 
+/* 1 if s is 1..max printable ASCII characters (what the wire accepts). */
+static int printable_1_to(const char *s, size_t max) {
+    size_t i;
+    if (s == NULL) return 0;
+    for (i = 0; i <= max && s[i] != '\0'; i++) {
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e) return 0;
+    }
+    return i >= 1 && i <= max;
+}
+
+int duo_device_revoke_with_code(duo_device_ctx *ctx, const char *citizen_id, const char *revocation_code) {
+    int r;
+    duo_revoke_req req;
+    uint8_t *rq = NULL, *rs = NULL;
+    size_t rql = 0, rsl = 0;
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    if (!printable_1_to(citizen_id, DUO_DEVICE_CITIZEN_ID_MAX) ||
+        !printable_1_to(revocation_code, DUO_DEVICE_REVOCATION_CODE_MAX)) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg,
+                 "the citizen id and the revocation code must be 1 to %d printable "
+                 "characters",
+                 DUO_DEVICE_REVOCATION_CODE_MAX);
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    memset(&req, 0, sizeof req);
+    req.has_mac = 0;
+    req.by_citizen = 1;
+    memcpy(req.citizen_id, citizen_id, strlen(citizen_id) + 1);
+    memcpy(req.revocation_code, revocation_code, strlen(revocation_code) + 1);
+    if ((r = duo_rng_bytes(ctx_rng(ctx), req.device_nonce, sizeof req.device_nonce)) != DUO_OK) goto out;
+    if ((r = duo_wire_build_revoke_req(&rq, &rql, &req)) != DUO_OK) goto out;
+    r = rpc(ctx, "Revoke", rq, rql, &rs, &rsl);
+    free_req(rq, rql);
+    if (r != DUO_OK) goto out;
+    r = duo_wire_parse_revoke_resp(rs ? rs : (const uint8_t *)"", rsl);
+    release(ctx, rs, rsl);
+out:
+    duo_memzero(&req, sizeof req);
+    return finish(ctx, r);
+}
+
 int duo_device_status(duo_device_ctx *ctx, duo_device_status_info *info) {
     int r;
     duo_status_req req;

@@ -65,7 +65,7 @@ extern "C" {
     X(E_KEY_REVOKED, -41, POLICY, 9, 6, "key is revoked; enrol again")                                \
     X(E_KEY_SUSPENDED, -42, POLICY, 9, 6, "key is suspended after an attack; enrol again")            \
     X(E_CLONE_SUSPECTED, -43, POLICY, 7, 7, "a copy of this device was detected; the key is frozen")  \
-    X(E_UNAUTHENTICATED, -44, AUTH, 16, 1, "request authentication failed")                           \
+    X(E_UNAUTHENTICATED, -44, AUTH, 16, 16, "request authentication failed")                          \
     X(E_TOKEN_INVALID, -45, AUTH, 16, 13, "enrolment token unknown or already used")                  \
     X(E_TOKEN_EXPIRED, -46, AUTH, 16, 14, "enrolment token expired; ask for a new one")               \
     X(E_SESSION_BUSY, -47, POLICY, 10, 1, "another session is active for this key; retry")            \

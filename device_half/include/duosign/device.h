@@ -91,6 +91,7 @@ extern "C" {
 #define DUO_DEVICE_PIN_MAX 64 /* bytes */
 #define DUO_DEVICE_TOKEN_MAX 128
 #define DUO_DEVICE_REVOCATION_CODE_MAX 64 /* characters, without the NUL */
+#define DUO_DEVICE_CITIZEN_ID_MAX 64      /* characters, without the NUL */
 #define DUO_DEVICE_ADDRESS_MAX 255
 #define DUO_DEVICE_APP_DATA_MAX 65536
 #define DUO_DEVICE_PRECOMPUTE_MAX 64
@@ -379,6 +380,28 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_refresh(duo_device_ctx *ctx);
  * should delete its stored blob.
  * Returns: DUO_OK; cloud and transport errors. */
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_revoke(duo_device_ctx *ctx);
+
+/* Revokes a key without the device (the phone is lost): with the one-time
+ * revocation code shown at enrolment (duo_device_enroll_confirm) and the
+ * citizen id the enrolment token was issued for. The key id is not needed:
+ * the cloud revokes the citizen's key that this code belongs to. Final, as
+ * duo_device_revoke; the code is used up.
+ * Needs only a transport: ctx may hold no key (a new context), and a key it
+ * holds is neither used nor changed.
+ * A refusal does not tell why (wrong or used code, unknown citizen, no such
+ * enrolment), so that it does not reveal whether the citizen exists; the
+ * cloud records each refusal in its audit log.
+ *
+ * Returns: DUO_OK; DUO_E_UNAUTHENTICATED (code or citizen id not accepted;
+ *          nothing changed); DUO_E_INVALID_ARG (either is empty, longer than
+ *          its maximum or not printable ASCII; nothing sent); DUO_E_MISUSE
+ *          (no transport); transport errors.
+ * In:      citizen_id:      NUL-terminated, 1..DUO_DEVICE_CITIZEN_ID_MAX
+ *                           printable ASCII characters.
+ *          revocation_code: NUL-terminated, as shown (SECRET until used),
+ *                           1..DUO_DEVICE_REVOCATION_CODE_MAX characters. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_revoke_with_code(duo_device_ctx *ctx, const char *citizen_id,
+                                                               const char *revocation_code);
 
 /* Reads the key's state from the cloud (MAC, no PIN, no secret rotation).
  * Returns: DUO_OK; cloud and transport errors.

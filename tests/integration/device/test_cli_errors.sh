@@ -102,7 +102,36 @@ grep -q 'state: active' "$T/out" && ok "still active (no clone)" || bad "status:
 run 8 "status via a dead --server" -- "$DUOSIGN" status --state "$S" --server 127.0.0.1:1
 grep -q "(127.0.0.1:1)" "$T/err" && ! grep -q "($ADDR)" "$T/err" && ok "hint names the override" || bad "hint: $(cat "$T/err")"
 
-# @@REVOKE@@
+# ---- item 6: revoke --code CODE --citizen ID, no state file (the phone is lost)
+S3="$T/carol.state"
+run 0 "enrol carol" -- "$DUOSIGN" enroll --server "$ADDR" --ca "$CA" --token "$(token carol)" --state "$S3" \
+    --pin-file "$T/pin" --paillier-bits "$BITS"
+CODE=$(sed -n 's/^revocation code (keep it safe, shown once): //p' "$T/out")
+[ -n "$CODE" ] && ok "revocation code printed" || bad "no revocation code in: $(cat "$T/out")"
+cp "$S3" "$T/before3"
+run 2 "revoke with both --state and --code" -- "$DUOSIGN" revoke --state "$S3" --code "$CODE" --citizen carol \
+    --server "$ADDR" --ca "$CA"
+run 16 "revoke with a wrong code" -- "$DUOSIGN" revoke --code "aaaa-bbbb-cccc-dddd-eeee-ffff-gg" --citizen carol \
+    --server "$ADDR" --ca "$CA"
+grep -q "nothing was changed" "$T/err" && ok "wrong code: clear message" || bad "wrong code message: $(cat "$T/err")"
+sed 's/carol/CITIZEN/g' "$T/err" >"$T/err.wrongcode"
+run 16 "revoke with the right code but another citizen id" -- "$DUOSIGN" revoke --code "$CODE" --citizen nobody-here \
+    --server "$ADDR" --ca "$CA"
+sed 's/nobody-here/CITIZEN/g' "$T/err" >"$T/err.nocitizen"
+same "$T/err.wrongcode" "$T/err.nocitizen" "a wrong code and an unknown citizen give the same answer"
+run 0 "carol still signs after the refused revocations" -- "$DUOSIGN" sign --state "$S3" --in "$T/doc" \
+    --out "$T/c.sig" --pin-file "$T/pin"
+run 0 "status" -- "$DUOSIGN" status --state "$S3"
+grep -q 'state: active' "$T/out" && ok "carol still active" || bad "status: $(cat "$T/out")"
+"$CLOUD" audit list --data "$T/data" >"$T/audit" 2>&1
+[ "$(grep -c 'key.revoke.refused' "$T/audit")" -ge 2 ] && ok "refusals are audited" \
+  || bad "refusals not in the audit log: $(grep -i revoke "$T/audit")"
+UPPER=$(printf '%s' "$CODE" | tr 'a-z' 'A-Z' | sed 's/-/ -/')
+run 0 "revoke --code (as typed: upper case, a space) --citizen carol, no state file" -- "$DUOSIGN" revoke \
+    --code "$UPPER" --citizen carol --server "$ADDR" --ca "$CA"
+run 6 "carol's key no longer signs" -- "$DUOSIGN" sign --state "$S3" --in "$T/doc" --out "$T/c2.sig" --pin-file "$T/pin"
+run 16 "the code is used up" -- "$DUOSIGN" revoke --code "$CODE" --citizen carol --server "$ADDR" --ca "$CA"
+run 0 "alice is untouched" -- "$DUOSIGN" sign --state "$S" --in "$T/doc" --out "$T/a3.sig" --pin-file "$T/pin"
 
 # ---- item 5: a corrupted key row at the cloud is the service's error (15), not the state file's (9)
 S2="$T/bob.state"
