@@ -796,6 +796,8 @@ static int cmd_enroll(const opts *o) {
         fprintf(stderr, "%s: state file '%s' already exists; refusing to overwrite an enrolled key\n", prog, o->state);
         return EX_USAGE_;
     }
+    /* An enrolment killed while saving may have left its temporary file. */
+    cleanup_tmp(o->state);
     if (o->ca != NULL && !o->insecure) {
         if ((ex = read_ca(o->ca, &ca, &ca_len)) != EX_OK_) return ex;
     }
@@ -1211,9 +1213,19 @@ out:
     return ex;
 }
 
+/* Commands that rotate the device secret write the state afterwards: check
+ * that they can before the cloud is contacted (issue 13 item 4). */
+static int check_state_writable(const opts *o) {
+    int r;
+    if (o->state == NULL || (r = duo_cli_check_writable(o->state)) == 0) return EX_OK_;
+    fprintf(stderr, "%s: cannot write the state file '%s': %s (nothing was sent)\n", prog, o->state, strerror(-r));
+    return EX_INPUT;
+}
+
 static int cmd_refresh(const opts *o) {
     session s = {NULL, NULL, NULL, NULL};
     int r, ex;
+    if ((ex = check_state_writable(o)) != EX_OK_) return ex;
     if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
     if ((r = duo_device_refresh(s.ctx)) != DUO_OK) {
         ex = report(&s, "refresh", r);
@@ -1322,6 +1334,7 @@ static int cmd_change_pin(const opts *o) {
         usage_err("%s", "change-pin with --pin-file needs --new-pin-file for the new PIN");
         return EX_USAGE_;
     }
+    if ((ex = check_state_writable(o)) != EX_OK_) return ex;
     if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
     if ((ex = get_pin(o, 0, 0, old_pin, sizeof old_pin, &old_len)) != EX_OK_) goto out;
     if ((ex = get_pin(o, 1, 1, new_pin, sizeof new_pin, &new_len)) != EX_OK_) goto out;

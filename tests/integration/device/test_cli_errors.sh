@@ -67,8 +67,10 @@ grep -qi 'expired' "$T/err" && ok "expired token: says expired" || bad "expired 
 run 3 "enrol into a missing directory" -- "$DUOSIGN" enroll --server "$ADDR" --ca "$CA" --token "$TOK" \
     --state "$T/nodir/a.state" --pin-file "$T/pin" --paillier-bits "$BITS"
 S="$T/a.state"
+printf 'secret of a killed enrolment' >"$S.tmp.AbCdEf"
 run 0 "enrol (the token was not spent by the refused attempts)" -- "$DUOSIGN" enroll --server "$ADDR" --ca "$CA" \
     --token "$TOK" --state "$S" --pin-file "$T/pin" --paillier-bits "$BITS"
+[ -e "$S.tmp.AbCdEf" ] && bad "enrol left a killed enrolment's temporary file" || ok "enrol removed a leftover temporary file"
 run 13 "enrol again with the used token" -- "$DUOSIGN" enroll --server "$ADDR" --ca "$CA" --token "$TOK" \
     --state "$T/a2.state" --pin-file "$T/pin" --paillier-bits "$BITS"
 run 0 "pubkey" -- "$DUOSIGN" pubkey --state "$S" --out "$T/pub.pem"
@@ -97,6 +99,14 @@ cmp -s "$S" "$T/before" && bad "the state was not saved after the signature" || 
 run 0 "sign after the fallback (the saved state is current)" -- "$DUOSIGN" sign --state "$S" --in "$T/doc" --out "$T/ok2.sig" --pin-file "$T/pin"
 run 0 "status" -- "$DUOSIGN" status --state "$S"
 grep -q 'state: active' "$T/out" && ok "still active (no clone)" || bad "status: $(cat "$T/out")"
+
+# ---- item 8: change-pin refuses a short new PIN before the PIN proof; item 4: refresh checks the state path
+printf '12\n' >"$T/short"
+cp "$S" "$T/before"
+run 3 "change-pin to a 2-character PIN" -- "$DUOSIGN" change-pin --state "$S" --pin-file "$T/pin" --new-pin-file "$T/short"
+grep -q 'at least 4' "$T/err" && ok "short new PIN: says the minimum" || bad "short new PIN: $(cat "$T/err")"
+same "$S" "$T/before" "state unchanged by the refused PIN change"
+run 0 "the old PIN still signs" -- "$DUOSIGN" sign --state "$S" --in "$T/doc" --out "$T/ok3.sig" --pin-file "$T/pin"
 
 # ---- item 5: --server overrides: the hint names the address tried, not the stored one
 run 8 "status via a dead --server" -- "$DUOSIGN" status --state "$S" --server 127.0.0.1:1
