@@ -13,6 +13,7 @@
 #include "duosign/mem.h"
 #include "duosign/paillier.h"
 #include "test_harness.h"
+#include "wire.h"
 
 static uint8_t *g_n, *g_ckey, g_q[33];
 static unsigned g_bits = 2048;
@@ -363,6 +364,45 @@ static void test_pin_minimum(void) {
     }
 }
 
+/* Issue 13 item 6: revocation with the code and the citizen id, from a
+ * context without a key: what goes on the wire, and what comes back. */
+static int g_rv_calls;
+static duo_revoke_req g_rv;
+static int revoke_transport(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
+                            size_t *resp_len, char *errmsg, size_t errmsg_cap) {
+    (void)user, (void)resp, (void)resp_len;
+    g_rv_calls++;
+    if (strcmp(method, DUO_DEVICE_METHOD_PREFIX "Revoke") != 0 ||
+        duo_wire_parse_revoke_req(&g_rv, req, req_len) != DUO_OK)
+        return DUO_E_INTERNAL;
+    snprintf(errmsg, errmsg_cap, "refused by the test");
+    return DUO_E_UNAUTHENTICATED;
+}
+
+static void test_revoke_with_code(void) {
+    duo_device_ctx *ctx = NULL;
+    char long_code[DUO_DEVICE_REVOCATION_CODE_MAX + 2];
+    memset(long_code, 'a', sizeof long_code - 1);
+    long_code[sizeof long_code - 1] = '\0';
+    DUO_CHECK_OK(duo_device_ctx_new(&ctx));
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "carol", "abcd-efgh"), DUO_E_MISUSE); /* no transport */
+    DUO_CHECK_OK(duo_device_set_transport(ctx, revoke_transport, NULL, NULL));
+    g_rv_calls = 0;
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "", "abcd"), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "carol", ""), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, NULL, "abcd"), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "carol", long_code), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "car\nol", "abcd"), DUO_E_INVALID_ARG);
+    DUO_CHECK(g_rv_calls == 0); /* nothing sent */
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "carol", "abcd-efgh"), DUO_E_UNAUTHENTICATED);
+    DUO_CHECK(g_rv_calls == 1);
+    DUO_CHECK(g_rv.by_citizen == 1 && g_rv.has_mac == 0 && strcmp(g_rv.citizen_id, "carol") == 0 &&
+              strcmp(g_rv.revocation_code, "abcd-efgh") == 0 && duo_ct_is_zero(g_rv.key_id, sizeof g_rv.key_id));
+    DUO_CHECK(strcmp(duo_device_errmsg(ctx), "refused by the test") == 0);
+    DUO_CHECK(!duo_device_has_key(ctx));
+    duo_device_ctx_free(ctx);
+}
+
 int main(void) {
     fixture();
     DUO_RUN(test_roundtrip);
@@ -373,6 +413,7 @@ int main(void) {
     DUO_RUN(test_sig_to_der);
     DUO_RUN(test_version);
     DUO_RUN(test_pin_minimum);
+    DUO_RUN(test_revoke_with_code);
     free(g_n);
     free(g_ckey);
     return duo_test_finish();
