@@ -91,13 +91,15 @@ static int looks_like_pem_cert(const char *pem, size_t len) {
 }
 
 /* 1 if a gRPC status detail (no duosign code: the server was never reached)
- * reports a failed TLS handshake: the server's certificate did not verify
+ * reports a TLS handshake that failed on the certificate: it did not verify
  * under the pinned CA, or does not name the host. gRPC gives no structured
  * reason, so this reads its text (gRPC 1.5x: "Ssl handshake failed: ...
- * certificate verify failed", "Peer name ... is not in peer certificate"). */
+ * certificate verify failed", "Peer name ... is not in peer certificate").
+ * A handshake cut short (the daemon died, a reset) names no certificate and
+ * stays DUO_E_UNAVAILABLE. */
 static int is_tls_failure(const char *det) {
-    static const char *const marks[] = {"handshake failed", "certificate verify failed", "is not in peer certificate",
-                                        "CERTIFICATE_VERIFY_FAILED", "Handshake failed"};
+    static const char *const marks[] = {"certificate verify failed", "CERTIFICATE_VERIFY_FAILED",
+                                        "is not in peer certificate"};
     size_t i;
     if (det == NULL) return 0;
     for (i = 0; i < sizeof marks / sizeof marks[0]; i++) {
