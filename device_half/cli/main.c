@@ -172,6 +172,11 @@ static int parse_uint(const char *s, unsigned *out) {
     return 0;
 }
 
+/* Printed under the revocation code. */
+#define REVOKE_HINT                                                                                         \
+    "if this device is lost: duosign revoke --code CODE --citizen YOUR-CITIZEN-ID --server HOST:PORT --ca " \
+    "CA.pem"
+
 /* An empty revocation code: the cloud had already accepted an earlier
  * confirmation whose answer was lost, and shows the code only once. */
 #define NO_CODE_AGAIN                                                                                     \
@@ -755,7 +760,7 @@ static int open_state(session *s, const opts *o, int online) {
         }
         if ((ex = save_state(s, o->state)) != EX_OK_) return ex;
         if (code[0] != '\0')
-            printf("enrolment confirmed; revocation code (keep it safe, shown once): %s\n", code);
+            printf("enrolment confirmed; revocation code (keep it safe, shown once): %s\n%s\n", code, REVOKE_HINT);
         else
             printf("%s\n", NO_CODE_AGAIN);
     }
@@ -853,7 +858,7 @@ static int cmd_enroll(const opts *o) {
         print_hex(stdout, kid, sizeof kid);
         printf(" at %s\nstate: %s\n", o->server, o->state);
         if (code[0] != '\0')
-            printf("revocation code (keep it safe, shown once): %s\n", code);
+            printf("revocation code (keep it safe, shown once): %s\n%s\n", code, REVOKE_HINT);
         else
             printf("%s\n", NO_CODE_AGAIN);
     }

@@ -118,6 +118,8 @@ run 0 "enrol carol" -- "$DUOSIGN" enroll --server "$ADDR" --ca "$CA" --token "$(
     --pin-file "$T/pin" --paillier-bits "$BITS"
 CODE=$(sed -n 's/^revocation code (keep it safe, shown once): //p' "$T/out")
 [ -n "$CODE" ] && ok "revocation code printed" || bad "no revocation code in: $(cat "$T/out")"
+grep -q 'if this device is lost: duosign revoke --code' "$T/out" && ok "enrol says how to use the code" \
+  || bad "no revocation hint in: $(cat "$T/out")"
 cp "$S3" "$T/before3"
 run 2 "revoke with both --state and --code" -- "$DUOSIGN" revoke --state "$S3" --code "$CODE" --citizen carol \
     --server "$ADDR" --ca "$CA"
