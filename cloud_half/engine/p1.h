@@ -63,7 +63,8 @@ DUO_WARN_UNUSED_RESULT int duo_p1_enroll_start(duo_p1_enroll *s, const duo_enrol
  * range proofs. resp->buf is allocated: free with duo_wire_free_enroll_key_share_resp. */
 DUO_WARN_UNUSED_RESULT int duo_p1_enroll_key_share(duo_p1_enroll *s, const duo_enroll_key_share_req *req,
                                                    duo_enroll_key_share_resp *resp);
-/* Round 3: decrypts alpha from c', commits to alpha*G. */
+/* Round 3: decrypts alpha from c', commits to alpha*G. A c' that decrypts to
+ * 0 mod q (no honest device sends one) gives DUO_E_PDL_MISMATCH. */
 DUO_WARN_UNUSED_RESULT int duo_p1_enroll_pdl_challenge(duo_p1_enroll *s, const duo_enroll_pdl_challenge_req *req,
                                                        duo_enroll_pdl_challenge_resp *resp);
 /* Round 4: checks alpha = a*x1 + b over the integers BEFORE opening alpha*G

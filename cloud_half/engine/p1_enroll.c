@@ -376,9 +376,11 @@ int duo_p1_enroll_pdl_challenge(duo_p1_enroll *s, const duo_enroll_pdl_challenge
         goto out;
     }
     /* alpha = 0 mod q would make alpha*G infinity: only a device that cheats
-     * (or probability 1/q) gets there; nothing is revealed. */
+     * (or probability 1/q) gets there; nothing is revealed. It is the peer's
+     * fault: its c' matches no (a, b) the protocol allows (issue 13 item 12:
+     * this used to answer INTERNAL). */
     if ((r = duo_scalar_from_bn_mod(s->ec, &am, s->alpha)) != DUO_OK) {
-        r = DUO_E_INTERNAL;
+        r = (r == DUO_E_BAD_SCALAR) ? DUO_E_PDL_MISMATCH : r;
         goto out;
     }
     if ((r = duo_point_mul_base(s->ec, &ag, &am)) != DUO_OK) {

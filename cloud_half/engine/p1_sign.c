@@ -82,6 +82,8 @@ void duo_p1_sign_free(duo_p1_sign *s) {
 
 const uint8_t *duo_p1_sign_sid(const duo_p1_sign *s) { return s == NULL ? NULL : s->sid; }
 
+int duo__p1_sign_nonce_wiped(const duo_p1_sign *s) { return s != NULL && duo_ct_is_zero(s->k1.b, sizeof s->k1.b); }
+
 /* Round 1: store digest and commit(R2); cloud nonce, sid; k1, R1, PoK(k1) "R1". */
 int duo_p1_sign_start(duo_p1_sign *s, const duo_sign_start_req *req, duo_sign_start_resp *resp) {
     int r = DUO_E_INTERNAL;

@@ -509,6 +509,24 @@ int duo_zk_mod_prove(const duo_paillier_priv *sk, const duo_binding *bind, const
     return duo__zk_mod_prove_pq(p, q, duo_paillier_pub_bits(duo_paillier_priv_pub(sk)), bind, rng, out, out_len);
 }
 
+int duo__zk_mod_challenge(BIGNUM *y, const BIGNUM *n, unsigned bits, const duo_binding *bind, const BIGNUM *w,
+                          unsigned i) {
+    int r;
+    size_t nb = nbytes_of(bits);
+    duo_transcript t = {NULL, 0};
+    BN_CTX *ctx;
+    if (y == NULL || n == NULL || bind == NULL || w == NULL) return DUO_E_INVALID_ARG;
+    if (nb == 0) return DUO_E_UNSUPPORTED;
+    if ((ctx = BN_CTX_new()) == NULL) return DUO_E_NOMEM;
+    if ((r = zk_start(&t, MOD_DOMAIN, bind, n, bits)) == DUO_OK) {
+        duo_transcript_bn(&t, "w", w);
+        r = derive_unit(y, &t, "y", i, n, nb, ctx);
+    }
+    duo_transcript_free(&t);
+    BN_CTX_free(ctx);
+    return r;
+}
+
 int duo_zk_mod_verify(const duo_paillier_pub *pk, const duo_binding *bind, const uint8_t *in, size_t in_len) {
     int r, jac = 0;
     unsigned i, bits;
@@ -543,6 +561,10 @@ int duo_zk_mod_verify(const duo_paillier_pub *pk, const duo_binding *bind, const
     if (!BN_MONT_CTX_set(mont, n, ctx)) goto end;
     if ((r = read_range(w, in, nb, BN_value_one(), n)) != DUO_OK) goto end;
     if ((r = duo__jacobi_var(&jac, w, n, ctx)) != DUO_OK) goto end;
+    /* Jacobi(w, N) = -1. Without it a prover may send a w sharing a factor
+     * with N (Jacobi 0): w = p makes every (-1)^a p y_i a fourth power mod p
+     * (it is 0 there), so N = p * q passes for any p as long as q is a Blum
+     * prime (tests/unit/test_zk_paillier.c, test_mod_jacobi). */
     if (jac != -1) {
         r = DUO_E_BAD_PROOF;
         goto end;
@@ -788,8 +810,14 @@ int duo_zk_range_precomp_take_enc(duo_zk_range_precomp *pc, const duo_paillier_p
     return ret;
 }
 
+/* range_prove_impl flags: the honest prover is RANGE_CHECK_X alone; the
+ * others exist for the test-only provers (zk_paillier_internal.h). */
+#define RANGE_CHECK_X 1u /* refuse x outside [0, l) */
+#define RANGE_RAW_Z 2u   /* out-of-range x: send the true z (see below) */
+#define RANGE_WIDE_U 4u  /* draw u in [l, 2l) instead of [0, l) */
+
 static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const duo_binding *bind, const BIGNUM *ckey,
-                            const BIGNUM *x, const BIGNUM *rr, const duo_rng *rng, int check_x,
+                            const BIGNUM *x, const BIGNUM *rr, const duo_rng *rng, unsigned flags,
                             const duo_zk_range_precomp *pc, uint8_t *out, size_t out_len) {
     int r = DUO_E_NOMEM;
     unsigned k;
@@ -843,7 +871,7 @@ static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const
     /* Input checks. The x < l test branches on x only to refuse misuse (an
      * honest caller always passes); it reveals nothing else. */
     r = DUO_E_INVALID_ARG;
-    if (BN_is_negative(x) || BN_cmp(x, n) >= 0 || (check_x && BN_cmp(x, l) >= 0)) goto out;
+    if (BN_is_negative(x) || BN_cmp(x, n) >= 0 || ((flags & RANGE_CHECK_X) != 0 && BN_cmp(x, l) >= 0)) goto out;
     if (BN_is_negative(rr) || BN_is_zero(rr) || BN_cmp(rr, n) >= 0) goto out;
     r = DUO_E_INTERNAL;
     if (!BN_MONT_CTX_set(mont, n, ctx)) goto out;
@@ -854,6 +882,7 @@ static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const
         uint8_t sbit;
         if ((r = duo_bn_random_below(u, l, rng)) != DUO_OK) goto out;
         r = DUO_E_INTERNAL;
+        if ((flags & RANGE_WIDE_U) != 0 && !BN_add(u, u, l)) goto out; /* test only: u in [l, 2l) */
         if (!BN_add(w1, u, l)) goto out;
         if (pc != NULL) {
             /* Precomputed (r1, r1^N), (r2, r2^N): the pool drew them uniform
@@ -868,6 +897,7 @@ static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const
         }
         if ((r = duo_rng_bytes(rng, &sbit, 1)) != DUO_OK) goto out;
         st[k].swap = (uint8_t)(sbit & 1u);
+        if ((flags & RANGE_WIDE_U) != 0) st[k].swap = 0; /* test only: w1 opened as w_a */
         if ((r = write_fixed(st[k].u, RANGE_SB, u)) != DUO_OK || (r = write_fixed(st[k].r1, nb, r1)) != DUO_OK ||
             (r = write_fixed(st[k].r2, nb, r2)) != DUO_OK)
             goto out;
@@ -916,18 +946,32 @@ static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const
                 /* Branch-free choice of j: use1 = [l <= x + w1 mod N < 2l].
                  * x, w1, w2, r1, r2 are secret; z, rho and the position byte
                  * are the public answer (uniform, see above). */
-                int use1, use2;
+                int use1, use2, neither;
                 uint8_t pos;
                 ct_addmod_be(z1, xb, w1b, nbuf, tmp, nb);
                 ct_addmod_be(z2, xb, w2b, nbuf, tmp, nb);
                 use1 = (1 - ct_lt_be(z1, lb, tmp, nb)) & ct_lt_be(z1, l2b, tmp, nb);
                 use2 = (1 - ct_lt_be(z2, lb, tmp, nb)) & ct_lt_be(z2, l2b, tmp, nb);
+                /* Never for x in [0, l) (completeness); only the test-only
+                 * provers with an out-of-range x get here. */
+                neither = (1 - use1) & (1 - use2);
+                if ((flags & RANGE_RAW_Z) != 0 && neither) {
+                    /* Test only (branches on x): send the true z = x + w_j
+                     * for a j whose z fits the 32-byte field, so that the
+                     * encryption equation holds and only the verifier's
+                     * z in [l, 2l) check can reject the repetition. */
+                    int fit1 = duo_ct_is_zero(z1, nb - RANGE_SB), fit2 = duo_ct_is_zero(z2, nb - RANGE_SB);
+                    if (!fit1 && !fit2) {
+                        r = DUO_E_INVALID_ARG;
+                        goto out;
+                    }
+                    use1 = fit1;
+                }
                 duo_ct_cmov(z2, z1, nb, use1); /* z2 := chosen z */
-                /* Never for x in [0, l) (completeness). With the test-only
-                 * out-of-range x, neither z is in range: send z = l so that
+                /* Otherwise (test-only unchecked prover) send z = l so that
                  * the verifier has to reject on the encryption equation, not
                  * on the range check alone. */
-                duo_ct_cmov(z2, lb, nb, (1 - use1) & (1 - use2));
+                if ((flags & RANGE_RAW_Z) == 0) duo_ct_cmov(z2, lb, nb, neither);
                 memcpy(tmp, s->r2, nb);
                 duo_ct_cmov(tmp, s->r1, nb, use1); /* tmp := r_j */
                 /* c1 sits at position swap, c2 at 1 - swap. */
@@ -939,7 +983,8 @@ static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const
                  * thing it could reveal; both r_1 and r_2 are uniform. */
                 if (BN_bin2bn(tmp, (int)nb, rj) == NULL || !BN_mod_mul_montgomery(rho, rm, rj, mont, ctx)) goto out;
                 o[0] = pos;
-                /* z is in [l, 2l) and 2l < 2^256: the top nb - 32 bytes are zero. */
+                /* z is in [l, 2l) and 2l < 2^256: the top nb - 32 bytes are
+                 * zero (for RANGE_RAW_Z: checked above). */
                 memcpy(o + 1, z2 + nb - RANGE_SB, RANGE_SB);
                 if ((r = write_fixed(o + 1 + 2 * RANGE_SB, nb, rho)) != DUO_OK) goto out;
                 duo_memzero(tmp, sizeof tmp);
@@ -971,7 +1016,7 @@ out0:
 
 int duo_zk_range_prove(const duo_ec *ec, const duo_paillier_priv *sk, const duo_binding *bind, const BIGNUM *ckey,
                        const BIGNUM *x, const BIGNUM *r, const duo_rng *rng, uint8_t *out, size_t out_len) {
-    return range_prove_impl(ec, sk, bind, ckey, x, r, rng, 1, NULL, out, out_len);
+    return range_prove_impl(ec, sk, bind, ckey, x, r, rng, RANGE_CHECK_X, NULL, out, out_len);
 }
 
 int duo_zk_range_prove_precomp(const duo_ec *ec, const duo_paillier_priv *sk, const duo_binding *bind,
@@ -987,7 +1032,7 @@ int duo_zk_range_prove_precomp(const duo_ec *ec, const duo_paillier_priv *sk, co
     if (sk == NULL || !pc_same_key(pc, sk)) {
         ret = DUO_E_INVALID_ARG;
     } else {
-        ret = range_prove_impl(ec, sk, bind, ckey, x, r, rng, 1, pc, out, out_len);
+        ret = range_prove_impl(ec, sk, bind, ckey, x, r, rng, RANGE_CHECK_X, pc, out, out_len);
     }
     pc_wipe_slots(pc, 1, PC_SLOTS);
     return ret;
@@ -997,6 +1042,13 @@ int duo__zk_range_prove_unchecked(const duo_ec *ec, const duo_paillier_priv *sk,
                                   const BIGNUM *ckey, const BIGNUM *x, const BIGNUM *r, const duo_rng *rng,
                                   uint8_t *out, size_t out_len) {
     return range_prove_impl(ec, sk, bind, ckey, x, r, rng, 0, NULL, out, out_len);
+}
+
+int duo__zk_range_prove_dishonest(const duo_ec *ec, const duo_paillier_priv *sk, const duo_binding *bind,
+                                  const BIGNUM *ckey, const BIGNUM *x, const BIGNUM *r, const duo_rng *rng, int wide_u,
+                                  uint8_t *out, size_t out_len) {
+    return range_prove_impl(ec, sk, bind, ckey, x, r, rng, RANGE_RAW_Z | (wide_u ? RANGE_WIDE_U : 0u), NULL, out,
+                            out_len);
 }
 
 /* acc = prod bases[i]^e[i] mod m (simultaneous square-and-multiply over the
@@ -1231,9 +1283,19 @@ int duo__zk_range_verify_ex(const duo_ec *ec, const duo_paillier_pub *pk, const 
         } else {
             /* z in [l, 2l), Enc(z; rho) = ckey * c_j; unused fields zero. */
             if (o[0] > 1u || !duo_ct_is_zero(f_v2, RANGE_SB) || !duo_ct_is_zero(f_s2, nb)) goto out;
-            if ((r = read_range(v1, f_v1, RANGE_SB, l, l2)) != DUO_OK ||
+            if ((r = read_range(v1, f_v1, RANGE_SB, NULL, NULL)) != DUO_OK ||
                 (r = read_range(s1, f_s1, nb, BN_value_one(), n)) != DUO_OK)
                 goto out;
+            /* THE range check: z in [l, 2l). It carries the soundness (with
+             * the e = 0 openings, x = z - w_j lies in (-l, 2l)); the 32-byte
+             * field alone would let through any z < 2^256, e.g. the true
+             * z = x + w_2 of a prover with x = 2l (a plaintext >= l), and it
+             * is not what should keep Enc(x1 + q) out. Tested on its own by
+             * tests/unit/test_zk_paillier.c (test_range_z_interval). */
+            if (BN_cmp(v1, l) < 0 || BN_cmp(v1, l2) >= 0) {
+                r = DUO_E_BAD_PROOF;
+                goto out;
+            }
             r = DUO_E_INTERNAL;
             if (!BN_mod_mul(cj, ckey, cts[2 * k + o[0]], n2, ctx)) goto out;
             if ((r = range_equation(pk, cj, v1, s1, batch, rs, ts, &cnt, ctx)) != DUO_OK) goto out;

@@ -39,6 +39,24 @@ DUO_WARN_UNUSED_RESULT int duo__zk_range_prove_unchecked(const duo_ec *ec, const
                                                          const BIGNUM *r, const duo_rng *rng, uint8_t *out,
                                                          size_t out_len);
 
+/* TEST ONLY. A dishonest range prover (no x in [0, l) check). Where neither
+ * x + w_j is in [l, 2l) it sends the true z = x + w_j (for a j whose z fits
+ * the 32-byte field; DUO_E_INVALID_ARG if neither does), so the encryption
+ * equation holds and only the verifier's z in [l, 2l) check rejects it. With
+ * wide_u it also draws u in [l, 2l), so the e = 0 openings w1 = u + l lie in
+ * [2l, 3l), always sent first (w_a = w1, w_b = u), so that only the
+ * verifier's w < 2l bound rejects them; with x = 0 every e = 1 answer z = u
+ * is in range. */
+DUO_WARN_UNUSED_RESULT int duo__zk_range_prove_dishonest(const duo_ec *ec, const duo_paillier_priv *sk,
+                                                         const duo_binding *bind, const BIGNUM *ckey, const BIGNUM *x,
+                                                         const BIGNUM *r, const duo_rng *rng, int wide_u, uint8_t *out,
+                                                         size_t out_len);
+
+/* TEST ONLY. y = the i-th Pi-mod challenge for (bind, N, bits, w), exactly as
+ * prover and verifier derive it, so tests can build Pi-mod proofs by hand. */
+DUO_WARN_UNUSED_RESULT int duo__zk_mod_challenge(BIGNUM *y, const BIGNUM *n, unsigned bits, const duo_binding *bind,
+                                                 const BIGNUM *w, unsigned i);
+
 /* Range verifier with an explicit mode: batch = 1 checks all encryption
  * equations with one randomised product test (random 64-bit exponents from
  * rng, NULL = default source); batch = 0 checks each equation separately (the

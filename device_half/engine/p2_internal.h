@@ -27,4 +27,9 @@ DUO_WARN_UNUSED_RESULT int duo__p2_pin_unmask(const duo_ec *ec, duo_scalar *x2, 
                                               const uint8_t salt[DUO_PIN_SALT_BYTES]);
 #include "session_ids.h"
 
+/* TEST ONLY. 1 if the session's nonce k2 is all zero (never drawn, or wiped
+ * after use), else 0 (also for NULL). Lets tests assert that k2 is wiped
+ * once c3 is built and on every failure; reveals nothing else about k2. */
+int duo__p2_sign_nonce_wiped(const duo_p2_sign *s);
+
 #endif

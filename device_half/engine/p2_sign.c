@@ -135,6 +135,8 @@ void duo_p2_sign_free(duo_p2_sign *s) {
 
 const uint8_t *duo_p2_sign_sid(const duo_p2_sign *s) { return s == NULL ? NULL : s->sid; }
 
+int duo__p2_sign_nonce_wiped(const duo_p2_sign *s) { return s != NULL && duo_ct_is_zero(s->k2.b, sizeof s->k2.b); }
+
 /* Round 1: device nonce, k2, R2, commit(R2) under the pre-sid, MAC. */
 int duo_p2_sign_start(duo_p2_sign *s, duo_sign_start_req *req) {
     int r = DUO_E_INTERNAL;

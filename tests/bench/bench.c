@@ -26,7 +26,10 @@
  * Nothing is asserted: the exit status says only whether everything ran.
  *
  * Usage: duosign-bench [--quick] [--bits 2048|3072|both] [--daemon PATH]
- *                      [--no-e2e] [--reps N] [--sign-reps N]
+ *                      [--no-e2e] [--reps N] [--sign-reps N] [--session-ttl S]
+ * The daemon runs with --session-ttl 600 (not its default 60: on a loaded
+ * machine an enrolment step can take longer) and is stopped on every exit
+ * path (see daemon_guard_install). ctest's bench_quick runs 2048 bits only.
  * CPU time is CLOCK_THREAD_CPUTIME_ID of the measuring thread for
  * single-threaded work; wall time is CLOCK_MONOTONIC. */
 #define _GNU_SOURCE
@@ -39,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -246,6 +250,8 @@ static struct {
     int nbits;
     const char *daemon;
     int e2e;
+    unsigned session_ttl; /* the daemon's --session-ttl */
+    int after_daemon;     /* test hook (tests/bench/daemon_cleanup.sh): 1 exit(1), 2 hang, once the daemon is up */
 } g_opt;
 
 static int reps(int full, int quick) {
@@ -637,43 +643,103 @@ static int run_cmd(char *out, size_t cap, const char *fmt, ...) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The daemon is stopped on every way out of the bench (issue 13: a failed
+ * bench_quick left its duosign-cloud running as an orphan):
+ *   - exit() and die(): daemon_stop is registered with atexit;
+ *   - SIGINT, SIGTERM, SIGHUP, SIGQUIT (ctest, a user's ^C): on_fatal_signal
+ *     sends it SIGTERM, then re-raises the signal with its default action;
+ *   - SIGKILL, a crash, anything else: the child asked the kernel for SIGTERM
+ *     when the bench (its parent) dies: prctl(PR_SET_PDEATHSIG). The daemon
+ *     is forked from the main thread, the one whose exit counts. */
+static void on_fatal_signal(int sig) {
+    pid_t p = g_dpid;
+    if (p > 0) kill(p, SIGTERM); /* async-signal-safe; the kernel reaps it after us */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void daemon_stop(void);
+
+/* atexit: the daemon, then its data directory. */
+static void daemon_cleanup(void) {
+    daemon_stop();
+    if (g_dir[0] != '\0') {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+        if (system(cmd) != 0) fprintf(stderr, "duosign-bench: cannot remove %s\n", g_dir);
+        g_dir[0] = '\0';
+    }
+}
+
+static void daemon_guard_install(void) {
+    static int done;
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    if (done) return;
+    done = 1;
+    atexit(daemon_cleanup);
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_fatal_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
 static void daemon_start(unsigned bits, unsigned pool) {
     int fds[2];
     char cmd[2048];
+    pid_t parent = getpid();
+    daemon_guard_install();
     if (pipe(fds) != 0) die("pipe");
     pid_t pid = fork();
     if (pid < 0) die("fork");
     if (pid == 0) {
+        /* SIGTERM when the bench dies, however it dies; if it already died
+         * between fork and here, go now. */
+        if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) _exit(127);
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
         /* exec directly (no shell) so the pid is the daemon's */
-        char bbuf[16], pbuf[16];
+        char bbuf[16], pbuf[16], tbuf[16];
         snprintf(bbuf, sizeof bbuf, "%u", bits);
         snprintf(pbuf, sizeof pbuf, "%u", pool);
+        snprintf(tbuf, sizeof tbuf, "%u", g_opt.session_ttl);
         snprintf(cmd, sizeof cmd, "%s/daemon.log", g_dir);
         FILE *lf = freopen(cmd, "w", stderr);
         (void)lf;
         execl(g_opt.daemon, g_opt.daemon, "serve", "--data", g_dir, "--listen", "127.0.0.1:0", "--paillier-bits", bbuf,
-              "--prime-pool", pbuf, "--workers", "16", "--grace", "2", (char *)NULL);
+              "--prime-pool", pbuf, "--workers", "16", "--grace", "2", "--session-ttl", tbuf, (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
+    g_dpid = pid; /* from here on every exit path stops it */
+    fprintf(stderr, "# duosign-cloud pid %ld (session ttl %u s)\n", (long)pid, g_opt.session_ttl);
     FILE *f = fdopen(fds[0], "r");
     char line[256] = "";
     if (!f || !fgets(line, sizeof line, f)) die("daemon did not start (see %s/daemon.log)", g_dir);
     fclose(f);
     const char *c = strstr(line, "127.0.0.1:");
-    g_dpid = pid;
     g_dport = c ? atoi(c + 10) : 0;
     if (g_dport <= 0) die("daemon said: %s", line);
 }
 
 static void daemon_stop(void) {
-    if (g_dpid <= 0) return;
-    kill(g_dpid, SIGTERM);
-    waitpid(g_dpid, NULL, 0);
+    pid_t p = g_dpid;
+    if (p <= 0) return;
     g_dpid = 0;
+    kill(p, SIGTERM);
+    /* --grace 2: it exits within seconds; SIGKILL if it has not after 30 s
+     * (a stuck daemon must not hang the bench's exit either). */
+    for (int i = 0; i < 300; i++) {
+        pid_t w = waitpid(p, NULL, WNOHANG);
+        if (w == p || (w < 0 && errno != EINTR)) return;
+        usleep(100000);
+    }
+    kill(p, SIGKILL);
+    while (waitpid(p, NULL, 0) < 0 && errno == EINTR) {
+    }
 }
 
 /* ------------------------------------------------------------ devices */
@@ -947,6 +1013,12 @@ static void bench_e2e(unsigned bits) {
     /* The daemon's default pool of 2; its refill CPU is kept out of the
      * signing figures by waiting for the daemon to idle before them. */
     daemon_start(bits, 2);
+    fprintf(stderr, "# data dir %s\n", g_dir);
+    if (g_opt.after_daemon == 1) die("--after-daemon exit: failing on purpose with the daemon up");
+    if (g_opt.after_daemon == 2) {
+        fprintf(stderr, "# --after-daemon hang: waiting to be killed\n");
+        for (;;) pause();
+    }
 
     /* enrol every device, two at a time (the machine has few cores) */
     for (int i = 0; i < ndev; i += 2) {
@@ -1140,6 +1212,7 @@ static void bench_e2e(unsigned bits) {
     free(g_ca);
     g_ca = NULL;
     run_cmd(NULL, 0, "rm -rf '%s'", g_dir);
+    g_dir[0] = '\0';
 }
 
 /* ------------------------------------------------------------ report */
@@ -1257,12 +1330,17 @@ static void usage(void) {
         "  --daemon     the duosign-cloud binary (default: next to this program)\n"
         "  --no-e2e     skip the daemon measurements\n"
         "  --reps N     repetitions per figure (overrides the defaults)\n"
-        "  --sign-reps N  signatures per signing figure (overrides --reps for those)\n");
+        "  --sign-reps N  signatures per signing figure (overrides --reps for those)\n"
+        "  --session-ttl S  the daemon's session lifetime (default 600: longer than any\n"
+        "               step of the bench on a loaded machine; the daemon's own default is 60)\n"
+        "  --after-daemon exit|hang  test hook: as soon as the daemon is up, fail (exit 1)\n"
+        "               or wait to be killed (tests that the bench stops its daemon)\n");
 }
 
 int main(int argc, char **argv) {
     static char daemon_path[1024];
     g_opt.e2e = 1;
+    g_opt.session_ttl = 600;
     g_opt.bits[0] = 2048;
     g_opt.bits[1] = 3072;
     g_opt.nbits = 2;
@@ -1289,6 +1367,20 @@ int main(int argc, char **argv) {
             g_opt.sign_reps = atoi(argv[++i]);
         } else if (strcmp(a, "--reps") == 0 && i + 1 < argc) {
             g_opt.reps = atoi(argv[++i]);
+        } else if (strcmp(a, "--session-ttl") == 0 && i + 1 < argc) {
+            int v = atoi(argv[++i]);
+            if (v < 1) {
+                usage();
+                return 2;
+            }
+            g_opt.session_ttl = (unsigned)v;
+        } else if (strcmp(a, "--after-daemon") == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            g_opt.after_daemon = strcmp(v, "exit") == 0 ? 1 : strcmp(v, "hang") == 0 ? 2 : 0;
+            if (g_opt.after_daemon == 0) {
+                usage();
+                return 2;
+            }
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage();
             return 0;
@@ -1308,6 +1400,10 @@ int main(int argc, char **argv) {
     if (g_opt.e2e && access(g_opt.daemon, X_OK) != 0) die("no daemon at %s (use --daemon or --no-e2e)", g_opt.daemon);
     signal(SIGPIPE, SIG_IGN);
 
+    if (g_opt.after_daemon != 0) { /* test hook: straight to the daemon */
+        bench_e2e(g_opt.bits[0]);
+        return 0;
+    }
     double t0 = wall();
     fprintf(stderr, "# duosign-bench%s: floor\n", g_opt.quick ? " --quick" : "");
     bench_ecdsa();

@@ -223,6 +223,65 @@ static void test_bad_pdl_and_pok(void) {
     }
 }
 
+/* A device whose c' decrypts to 0 mod q (Enc(j*q), j = 0, 1, 7): the cloud
+ * cannot form alpha*G. It is the device's fault, so the cloud answers
+ * PDL_MISMATCH (issue 13 item 12: it used to answer INTERNAL), reveals nothing
+ * (no commitment) and the session is failed. */
+typedef struct zctx {
+    unsigned long j;
+    b2b_enroll_run *er;
+} zctx;
+static void zero_alpha_hook(void *ctx, int step, void *msg) {
+    zctx *t = ctx;
+    duo_enroll_pdl_challenge_req *m = msg;
+    duo_paillier_pub *pk = NULL;
+    BIGNUM *pt = BN_new(), *rn = BN_new(), *c = BN_new();
+    if (step != B2B_E_PDL_REQ) {
+        BN_free(pt);
+        BN_free(rn);
+        BN_free(c);
+        return;
+    }
+    if (pt == NULL || rn == NULL || c == NULL ||
+        duo_paillier_pub_parse(&pk, t->er->m3.paillier_n.ptr, t->er->m3.paillier_n.len, 2048) != DUO_OK ||
+        BN_copy(pt, duo_ec_order(b2b_ec())) == NULL || !BN_mul_word(pt, (BN_ULONG)t->j) ||
+        duo_paillier_rn(pk, rn, NULL) != DUO_OK || duo_paillier_encrypt(pk, c, pt, rn) != DUO_OK ||
+        duo_paillier_ciphertext_serialize(pk, (uint8_t *)(uintptr_t)m->c_prime.ptr, m->c_prime.len, c) != DUO_OK)
+        abort();
+    duo_paillier_pub_free(pk);
+    BN_free(pt);
+    BN_free(rn);
+    BN_free(c);
+}
+
+static void test_pdl_alpha_zero(void) {
+    static const unsigned long js[] = {0, 1, 7};
+    size_t i;
+    for (i = 0; i < sizeof js / sizeof js[0]; i++) {
+        zctx t;
+        b2b_enroll_run er;
+        b2b_enroll_opts eo;
+        duo_enroll_pdl_open_resp o;
+        memset(&t, 0, sizeof t);
+        t.j = js[i];
+        t.er = &er;
+        memset(&eo, 0, sizeof eo);
+        eo.bits = 2048;
+        eo.pin = "1111";
+        eo.hook = zero_alpha_hook;
+        eo.hook_ctx = &t;
+        DUO_EXPECT_ERR(b2b_enroll(&er, &eo), DUO_E_PDL_MISMATCH);
+        DUO_CHECK(er.fail_step == B2B_E_PDL_REQ);
+        DUO_CHECK(duo_ct_is_zero(er.m5.alpha_commitment, sizeof er.m5.alpha_commitment));
+        DUO_CHECK(duo_err_category(DUO_E_PDL_MISMATCH) == DUO_CAT_CRYPTO &&
+                  duo_err_grpc_status(DUO_E_PDL_MISMATCH) == 3);
+        /* sticky: the session only fails from here on */
+        memset(&o, 0, sizeof o);
+        DUO_EXPECT_ERR(duo_p1_enroll_pdl_open(er.p1, &er.m6, &o), DUO_E_SESSION_FAILED);
+        b2b_enroll_run_free(&er);
+    }
+}
+
 /* ================= malicious device and PIN ================= */
 static b2b_enroll_run g_er;
 
@@ -600,6 +659,7 @@ int main(void) {
     DUO_RUN(test_malicious_cloud);
     DUO_RUN(test_ckey_out_of_range);
     DUO_RUN(test_bad_pdl_and_pok);
+    DUO_RUN(test_pdl_alpha_zero);
     DUO_RUN(test_state_enroll_p2);
     DUO_RUN(test_state_enroll);
     b2b_enroll_run_free(&g_er);

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <secp256k1.h>
+#include <secp256k1_preallocated.h>
 
 #include "det_rng.h"
 #include "duosign/curve.h"
@@ -49,6 +50,76 @@ static void test_ctx(void) {
     DUO_CHECK_OK(duo_ec_new(&e2, NULL));
     duo_ec_free(e2);
     duo_ec_free(NULL);
+}
+
+/* 1 if the context's blinding differs from libsecp256k1's unblinded
+ * default: two byte copies of it (secp256k1_context_preallocated_clone), one
+ * reset with secp256k1_context_randomize(NULL) (which restores the default
+ * blinding of a new context), compared. Padding is copied, so equal copies
+ * mean "never randomized". With copy set, *copy returns the first copy for comparisons
+ * between contexts (caller frees). */
+static int ctx_is_blinded(const secp256k1_context *c, uint8_t **copy, size_t *copy_len) {
+    size_t sz = secp256k1_context_preallocated_clone_size(c);
+    uint8_t *a = calloc(1, sz), *b = calloc(1, sz), *keep = calloc(1, sz);
+    secp256k1_context *ca, *cb;
+    int blinded = -1;
+    if (a != NULL && b != NULL && keep != NULL) {
+        ca = secp256k1_context_preallocated_clone(c, a);
+        cb = secp256k1_context_preallocated_clone(c, b);
+        if (secp256k1_context_randomize(cb, NULL)) blinded = memcmp(a, b, sz) != 0;
+        memcpy(keep, a, sz); /* _destroy clears the blinding */
+        secp256k1_context_preallocated_destroy(ca);
+        secp256k1_context_preallocated_destroy(cb);
+    }
+    free(a);
+    free(b);
+    if (copy != NULL) {
+        *copy = keep;
+        *copy_len = sz;
+    } else {
+        free(keep);
+    }
+    return blinded;
+}
+
+/* secp256k1_context_randomize on the one context that touches secrets (every
+ * secret-scalar operation goes through duo_ec's context; issue 13). Fails if
+ * duo_ec_new stops randomizing. */
+static void test_ctx_randomized(void) {
+    secp256k1_context *plain = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
+    duo_ec *e1 = NULL, *e2 = NULL, *e3 = NULL;
+    duo_det_rng d1, d2;
+    uint8_t *c1 = NULL, *c2 = NULL, *c3 = NULL;
+    size_t l1 = 0, l2 = 0, l3 = 0;
+    DUO_REQUIRE(plain != NULL);
+    /* control: a context nobody randomized reads as unblinded */
+    DUO_CHECK(ctx_is_blinded(plain, NULL, NULL) == 0);
+    DUO_CHECK(ctx_is_blinded(duo_ec_secp(ec), NULL, NULL) == 1);
+    DUO_CHECK_OK(duo_ec_new(&e1, NULL));
+    DUO_CHECK(ctx_is_blinded(duo_ec_secp(e1), NULL, NULL) == 1);
+    /* the seed comes from the context's RNG: the same det seed gives the same
+     * blinding, another seed another one */
+    duo_det_rng_init(&d1, 11);
+    duo_det_rng_init(&d2, 12);
+    DUO_CHECK_OK(duo_ec_new(&e2, &d1.rng));
+    DUO_CHECK_OK(duo_ec_new(&e3, &d2.rng));
+    DUO_CHECK(d1.bytes_drawn >= 32 && d2.bytes_drawn >= 32);
+    DUO_CHECK(ctx_is_blinded(duo_ec_secp(e2), &c2, &l2) == 1);
+    DUO_CHECK(ctx_is_blinded(duo_ec_secp(e3), &c3, &l3) == 1);
+    DUO_CHECK(c2 && c3 && l2 == l3 && memcmp(c2, c3, l2) != 0);
+    duo_ec_free(e2);
+    e2 = NULL;
+    duo_det_rng_init(&d1, 11);
+    DUO_CHECK_OK(duo_ec_new(&e2, &d1.rng));
+    DUO_CHECK(ctx_is_blinded(duo_ec_secp(e2), &c1, &l1) == 1);
+    DUO_CHECK(c1 && l1 == l2 && memcmp(c1, c2, l1) == 0);
+    free(c1);
+    free(c2);
+    free(c3);
+    duo_ec_free(e1);
+    duo_ec_free(e2);
+    duo_ec_free(e3);
+    secp256k1_context_destroy(plain);
 }
 
 static int failing_fill(void *data, uint8_t *out, size_t len) {
@@ -641,6 +712,7 @@ int main(void) {
         return 1;
     }
     DUO_RUN(test_ctx);
+    DUO_RUN(test_ctx_randomized);
     DUO_RUN(test_ctx_rng_failure);
     DUO_RUN(test_scalar_parse);
     DUO_RUN(test_scalar_reduce32);

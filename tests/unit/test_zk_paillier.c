@@ -804,6 +804,221 @@ static void test_range_precomp(void) {
     free(pr);
 }
 
+/* ------------------------------------------- bounds, each on its own */
+
+/* Replaces the nb-byte big-endian field v by v + N if that still fits in nb
+ * bytes (a non-canonical encoding of the same residue). Returns 1 if done. */
+static int add_n_if_fits(uint8_t *field, size_t nb, const BIGNUM *n) {
+    BIGNUM *v = BN_bin2bn(field, (int)nb, NULL);
+    int ok = 0;
+    if (v != NULL && BN_add(v, v, n) && BN_num_bytes(v) <= (int)nb) ok = BN_bn2binpad(v, field, (int)nb) == (int)nb;
+    BN_free(v);
+    return ok;
+}
+
+/* Every response integer is range-checked on its own: v + N is the same
+ * residue, so sigma_i^N, x_i^4, z_i^N and r^N mod N^2 are unchanged and the
+ * equations still hold; only the bound [1, N) rejects these. Each case
+ * fails if its bound is removed from zk_paillier.c. */
+static void test_bounds_noncanonical(void) {
+    const duo_paillier_priv *sk = g_a;
+    const BIGNUM *n;
+    size_t nb = 256, len, i;
+    uint8_t *pr, *pb;
+    unsigned s;
+    int found;
+    /* the key with the smaller N leaves more room above N in 256 bytes */
+    if (BN_cmp(duo_paillier_pub_n(pub(g_b)), duo_paillier_pub_n(pub(g_a))) < 0) sk = g_b;
+    n = duo_paillier_pub_n(pub(sk));
+    len = duo_zk_range_bytes(2048);
+    pr = malloc(len);
+    pb = malloc(len);
+    DUO_REQUIRE(pr && pb);
+    /* L_N: sigma_i + N (10 values per proof: try other bindings) */
+    for (s = 0, found = 0; s < 400 && !found; s++) {
+        duo_binding b = g_bind;
+        size_t ln = duo_zk_ln_bytes(2048);
+        b.sid[0] = (uint8_t)s;
+        b.sid[1] = (uint8_t)(s >> 8);
+        DUO_CHECK_OK(duo_zk_ln_prove(sk, &b, pr, ln));
+        for (i = 0; i < DUO_ZK_LN_REPS && !found; i++) {
+            memcpy(pb, pr, ln);
+            if (!add_n_if_fits(pb + i * nb, nb, n)) continue;
+            found = 1;
+            DUO_CHECK_OK(duo_zk_ln_verify(pub(sk), &b, pr, ln));
+            DUO_EXPECT_ERR(duo_zk_ln_verify(pub(sk), &b, pb, ln), DUO_E_BAD_PROOF);
+        }
+    }
+    DUO_CHECK(found);
+    /* Pi-mod: x_i + N, z_i + N */
+    {
+        size_t ml = duo_zk_mod_bytes(2048), rep = 1 + 2 * nb, f;
+        DUO_CHECK_OK(duo_zk_mod_prove(sk, &g_bind, &g_rng.rng, pr, ml));
+        DUO_CHECK_OK(duo_zk_mod_verify(pub(sk), &g_bind, pr, ml));
+        for (f = 0; f < 2; f++) {
+            for (i = 0, found = 0; i < DUO_ZK_MOD_REPS && !found; i++) {
+                memcpy(pb, pr, ml);
+                if (!add_n_if_fits(pb + nb + i * rep + 1 + f * nb, nb, n)) continue;
+                found = 1;
+                DUO_EXPECT_ERR(duo_zk_mod_verify(pub(sk), &g_bind, pb, ml), DUO_E_BAD_PROOF);
+            }
+            DUO_CHECK(found);
+        }
+    }
+    /* range: s1 + N in an e = 0 and in an e = 1 repetition, s2 + N in an
+     * e = 0 one (batched verifier: the per-equation one re-derives r^N and
+     * would refuse s >= N on its own) */
+    {
+        range_fixture f;
+        int which;
+        DUO_REQUIRE(rf_init(&f, sk, NULL));
+        DUO_CHECK_OK(range_prove(&f, pr, len));
+        DUO_CHECK_OK(range_verify(&f, pr, len));
+        for (which = 0; which < 3; which++) {
+            unsigned k;
+            for (k = 0, found = 0; k < DUO_ZK_RANGE_REPS && !found; k++) {
+                rep_layout L = layout(nb, k);
+                int e1 = rep_is_e1(pr, nb, k);
+                if ((which == 1) != e1) continue;
+                memcpy(pb, pr, len);
+                if (!add_n_if_fits(pb + (which == 2 ? L.s2 : L.s1), nb, n)) continue;
+                found = 1;
+                DUO_EXPECT_ERR(range_verify(&f, pb, len), DUO_E_BAD_PROOF);
+            }
+            DUO_CHECK(found);
+        }
+        rf_free(&f);
+    }
+    free(pr);
+    free(pb);
+}
+
+/* The range proof's z in [l, 2l) check and the e = 0 bound w < 2l, each on
+ * its own: the dishonest prover makes every encryption equation hold, so
+ * only these bounds reject (each case is accepted when its bound is removed
+ * from duo__zk_range_verify_ex). */
+static void test_range_z_interval(void) {
+    size_t len = duo_zk_range_bytes(2048);
+    uint8_t *pr = malloc(len);
+    BIGNUM *x = BN_new(), *l = BN_new();
+    const BIGNUM *n = duo_paillier_pub_n(pub(g_a));
+    range_fixture f;
+    int j;
+    DUO_REQUIRE(pr && x && l);
+    DUO_CHECK_OK(duo_zk_range_bound(g_ec, l));
+    for (j = 0; j < 4; j++) {
+        const char *what;
+        int wide = 0;
+        if (j == 0) {
+            /* control: an honest x never needs the dishonest branch */
+            DUO_CHECK_OK(duo_bn_random_below(x, l, &g_rng.rng));
+            what = "x in [0, l) (control: accepted)";
+        } else if (j == 1) {
+            /* z = 2l + u in [2l, 3l), < 2^256: the upper bound */
+            DUO_CHECK(BN_lshift1(x, l));
+            what = "x = 2l, z in [2l, 3l)";
+        } else if (j == 2) {
+            /* x = -(l + 1): z = x + w1 = u - 1 in [0, l): the lower bound */
+            DUO_CHECK(BN_sub(x, n, l) && BN_sub_word(x, 1));
+            what = "x = N - l - 1, z in [0, l)";
+        } else {
+            /* x = 0 with u in [l, 2l): the e = 0 opening w1 = u + l >= 2l */
+            BN_zero(x);
+            wide = 1;
+            what = "x = 0, openings w1 in [2l, 3l)";
+        }
+        DUO_REQUIRE(rf_init(&f, g_a, x));
+        DUO_CHECK_OK(duo__zk_range_prove_dishonest(g_ec, g_a, &g_bind, f.ckey, f.x, f.r, &g_rng.rng, wide, pr, len));
+        if (j == 0) {
+            DUO_CHECK_OK(range_verify(&f, pr, len));
+        } else {
+            DUO_EXPECT_ERR(range_verify(&f, pr, len), DUO_E_BAD_PROOF);
+        }
+        if (j == 1) DUO_EXPECT_ERR(range_verify_strict(&f, pr, len), DUO_E_BAD_PROOF);
+        fprintf(stderr, "  range bound: %s: checked\n", what);
+        rf_free(&f);
+    }
+    BN_free(x);
+    BN_free(l);
+    free(pr);
+}
+
+/* Pi-mod's Jacobi(w, N) = -1 check on its own. N = p * q with p = 1 mod 4
+ * (not a Blum integer) and the prover sends w = p (Jacobi 0): mod p every
+ * (-1)^a w y_i is 0, a fourth power, and mod the Blum prime q one of
+ * +-p y_i is a QR, hence a fourth power. So with b_i = 1 every repetition
+ * is answered and the z_i = y_i^(N^-1 mod phi) are honest: only the Jacobi
+ * check rejects (the proof is accepted when it is removed). */
+static void test_mod_jacobi(void) {
+    BN_CTX *ctx = BN_CTX_new();
+    BIGNUM *p = NULL, *q = BN_new(), *n = BN_new(), *phi = BN_new(), *d = BN_new(), *e4 = BN_new(), *y = BN_new(),
+           *t = BN_new(), *tq = BN_new(), *x = BN_new(), *pinv = BN_new(), *z = BN_new(), *h = BN_new();
+    duo_paillier_pub *pk = NULL;
+    size_t len = duo_zk_mod_bytes(2048), nb = 256, rep = 1 + 2 * nb;
+    uint8_t *pr = calloc(1, len);
+    unsigned i;
+    int tries = 0, jac = 0;
+    DUO_REQUIRE(ctx && q && n && phi && d && e4 && y && t && tq && x && pinv && z && h && pr);
+    DUO_CHECK_OK(duo_paillier_blum_prime(q, 2048));
+    do {
+        BN_free(p);
+        p = prime_mod4(1024, 1);
+        DUO_REQUIRE(p != NULL);
+        DUO_CHECK(BN_mul(n, p, q, ctx));
+        DUO_CHECK(BN_copy(phi, p) && BN_sub_word(phi, 1) && BN_copy(t, q) && BN_sub_word(t, 1) &&
+                  BN_mul(phi, phi, t, ctx));
+    } while ((BN_num_bits(n) != 2048 || BN_mod_inverse(d, n, phi, ctx) == NULL) && ++tries < 100);
+    DUO_REQUIRE(BN_num_bits(n) == 2048);
+    pk = pub_from_n(n, 2048);
+    DUO_REQUIRE(pk != NULL);
+    DUO_CHECK_OK(duo__jacobi_var(&jac, p, n, ctx));
+    DUO_CHECK(jac == 0);
+    /* fourth roots of QRs mod the Blum prime q: exponent ((q+1)/4)^2 mod (q-1) */
+    DUO_CHECK(BN_copy(e4, q) && BN_add_word(e4, 1) && BN_rshift(e4, e4, 2) && BN_copy(t, q) && BN_sub_word(t, 1) &&
+              BN_mod_sqr(e4, e4, t, ctx));
+    DUO_CHECK(BN_copy(h, q) && BN_sub_word(h, 1) && BN_rshift1(h, h)); /* Euler's criterion */
+    DUO_REQUIRE(BN_mod_inverse(pinv, p, q, ctx) != NULL);
+    DUO_CHECK(BN_bn2binpad(p, pr, (int)nb) == (int)nb); /* w = p */
+    for (i = 0; i < DUO_ZK_MOD_REPS; i++) {
+        size_t off = nb + (size_t)i * rep;
+        int a;
+        DUO_CHECK_OK(duo__zk_mod_challenge(y, n, 2048, &g_bind, p, i));
+        /* t = (-1)^a p y mod N with t a QR mod q */
+        for (a = 0; a < 2; a++) {
+            DUO_CHECK(BN_mod_mul(t, p, y, n, ctx));
+            if (a) DUO_CHECK(BN_sub(t, n, t));
+            DUO_CHECK(BN_nnmod(tq, t, q, ctx) && BN_mod_exp(z, tq, h, q, ctx));
+            if (BN_is_one(z)) break;
+        }
+        DUO_REQUIRE(a < 2);
+        /* x = 0 mod p, x = tq^e4 mod q: x = p * (xq * p^-1 mod q) */
+        DUO_CHECK(BN_mod_exp(x, tq, e4, q, ctx) && BN_mod_mul(x, x, pinv, q, ctx) && BN_mul(x, x, p, ctx));
+        DUO_CHECK(BN_mod_exp(z, y, d, n, ctx));
+        /* the equations the verifier checks do hold */
+        DUO_CHECK(BN_mod_sqr(tq, x, n, ctx) && BN_mod_sqr(tq, tq, n, ctx) && BN_cmp(tq, t) == 0);
+        pr[off] = (uint8_t)(a | 2);
+        DUO_CHECK(BN_bn2binpad(x, pr + off + 1, (int)nb) == (int)nb);
+        DUO_CHECK(BN_bn2binpad(z, pr + off + 1 + nb, (int)nb) == (int)nb);
+    }
+    DUO_EXPECT_ERR(duo_zk_mod_verify(pk, &g_bind, pr, len), DUO_E_BAD_PROOF);
+    duo_paillier_pub_free(pk);
+    BN_free(p);
+    BN_free(q);
+    BN_free(n);
+    BN_free(phi);
+    BN_free(d);
+    BN_free(e4);
+    BN_free(y);
+    BN_free(t);
+    BN_free(tq);
+    BN_free(x);
+    BN_free(pinv);
+    BN_free(z);
+    BN_free(h);
+    BN_CTX_free(ctx);
+    free(pr);
+}
+
 static void test_3072(void) {
     if (g_c == NULL) return;
     ln_roundtrip(g_c);
@@ -843,6 +1058,9 @@ int main(void) {
     DUO_RUN(test_range_reject);
     DUO_RUN(test_range_dishonest);
     DUO_RUN(test_range_precomp);
+    DUO_RUN(test_bounds_noncanonical);
+    DUO_RUN(test_range_z_interval);
+    DUO_RUN(test_mod_jacobi);
     DUO_RUN(test_3072);
     duo_paillier_priv_free(g_a);
     duo_paillier_priv_free(g_b);
