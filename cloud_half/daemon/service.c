@@ -13,11 +13,7 @@
  * so that late or replayed requests get a precise error (expired / already
  * used / failed) instead of "unknown". */
 
-/* keystore.h and wire.h both define a type named duo_key_state; rename the
- * store's one here (its functions take int states). */
-#define duo_key_state duo_store_key_state
 #include "keystore.h"
-#undef duo_key_state
 
 #include "overlap.h"
 #include "service.h"
@@ -335,7 +331,7 @@ static int kc_tag(uint8_t tag[32], const duo_key_info *ki, const duo_key_secrets
     if (c == NULL) return DUO_E_NOMEM;
     if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(c, "duosign/keycache", 16) == 1 &&
         EVP_DigestUpdate(c, ki->key_id, DUO_KEY_ID_BYTES) == 1 && EVP_DigestUpdate(c, bits, 4) == 1 &&
-        EVP_DigestUpdate(c, ki->q, DUO_KEY_POINT_LEN) == 1 && EVP_DigestUpdate(c, ki->q2, DUO_KEY_POINT_LEN) == 1 &&
+        EVP_DigestUpdate(c, ki->q, DUO_POINT_BYTES) == 1 && EVP_DigestUpdate(c, ki->q2, DUO_POINT_BYTES) == 1 &&
         EVP_DigestUpdate(c, sec->x1, sizeof sec->x1) == 1 && EVP_DigestUpdate(c, pl, 2) == 1 &&
         EVP_DigestUpdate(c, sec->p, sec->p_len) == 1 && EVP_DigestUpdate(c, ql, 2) == 1 &&
         EVP_DigestUpdate(c, sec->q, sec->q_len) == 1 && EVP_DigestFinal_ex(c, tag, NULL) == 1)
@@ -645,9 +641,9 @@ static int key_load(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_key_
             return r;
         }
         if (r != DUO_OK) return r;
-        if (ki->state != DUO_KEY_LOCKED || ki->locked_until > now_s()) return DUO_OK;
+        if (ki->state != DUO_KEY_STATE_LOCKED || ki->locked_until > now_s()) return DUO_OK;
         duo_key_policy pol = {
-            .state = DUO_KEY_ACTIVE, .pin_failures = ki->pin_failures, .locked_until = 0, .reason = NULL};
+            .state = DUO_KEY_STATE_ACTIVE, .pin_failures = ki->pin_failures, .locked_until = 0, .reason = NULL};
         duo_audit_event ev = {
             .kind = DUO_AUDIT_UNLOCK, .key_id = key_id, .citizen_id = ki->citizen_id, .detail = "lock expired"};
         r = duo_keystore_key_update_policy(ks, key_id, ki->version, &pol, &ev);
@@ -658,11 +654,11 @@ static int key_load(duo_service *s, duo_keystore *ks, duo_key_info *ki, duo_key_
 }
 
 static int state_final_err(const duo_key_info *ki, duo_call_info *info) {
-    if (ki->state == DUO_KEY_SUSPENDED) {
+    if (ki->state == DUO_KEY_STATE_SUSPENDED) {
         DETAIL(info, "key is frozen: %s; enrol again", ki->reason[0] ? ki->reason : "suspended");
         return DUO_E_KEY_SUSPENDED;
     }
-    if (ki->state == DUO_KEY_PENDING) {
+    if (ki->state == DUO_KEY_STATE_PENDING) {
         DETAIL(info, "key enrolment was never confirmed; enrol again");
         return DUO_E_PROTO_STATE;
     }
@@ -670,7 +666,7 @@ static int state_final_err(const duo_key_info *ki, duo_call_info *info) {
 }
 
 static int locked_err(const duo_key_info *ki, duo_call_info *info) {
-    if (ki->state != DUO_KEY_LOCKED) return DUO_OK;
+    if (ki->state != DUO_KEY_STATE_LOCKED) return DUO_OK;
     char when[64];
     duo__fmt_time(when, sizeof when, ki->locked_until);
     DETAIL(info, "key is locked until %s after %u wrong PINs in a row; try again after that time", when,
@@ -689,7 +685,7 @@ static int revoked_err(const duo_key_info *ki, duo_call_info *info) {
 }
 
 static int final_err(const duo_key_info *ki, duo_call_info *info) {
-    if (ki->state == DUO_KEY_REVOKED) return revoked_err(ki, info);
+    if (ki->state == DUO_KEY_STATE_REVOKED) return revoked_err(ki, info);
     return state_final_err(ki, info);
 }
 
@@ -699,8 +695,8 @@ static int key_freeze(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], 
         duo_key_info ki;
         int r = duo_keystore_key_get(ks, &ki, NULL, key_id);
         if (r != DUO_OK) return r;
-        if (ki.state == DUO_KEY_SUSPENDED || ki.state == DUO_KEY_REVOKED) return DUO_OK;
-        duo_key_policy pol = {.state = DUO_KEY_SUSPENDED,
+        if (ki.state == DUO_KEY_STATE_SUSPENDED || ki.state == DUO_KEY_STATE_REVOKED) return DUO_OK;
+        duo_key_policy pol = {.state = DUO_KEY_STATE_SUSPENDED,
                               .pin_failures = ki.pin_failures,
                               .locked_until = ki.locked_until,
                               .reason = reason};
@@ -716,10 +712,10 @@ static int key_freeze(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], 
 typedef struct {
     const uint8_t *mac_input;
     const uint8_t *mac;
-    uint8_t secret[DUO_DEVICE_SECRET_LEN]; /* SECRET: the retired secret that matched */
+    uint8_t secret[DUO_DEVICE_SECRET_BYTES]; /* SECRET: the retired secret that matched */
 } mac_match;
 
-static int retired_match_cb(void *data, const uint8_t secret[DUO_DEVICE_SECRET_LEN]) {
+static int retired_match_cb(void *data, const uint8_t secret[DUO_DEVICE_SECRET_BYTES]) {
     mac_match *m = data;
     if (duo_mac_check(secret, m->mac_input, m->mac) != DUO_OK) return 0;
     memcpy(m->secret, secret, sizeof m->secret);
@@ -1001,7 +997,7 @@ static int enrol_persist(hctx *h, session *x) {
     int r = duo_p1_enroll_take_opened_key(x->en, &key, devsec);
     if (r != DUO_OK) goto out;
     memset(&ki, 0, sizeof ki);
-    memcpy(ki.key_id, key->key_id, DUO_KEY_ID_LEN);
+    memcpy(ki.key_id, key->key_id, DUO_KEY_ID_BYTES);
     snprintf(ki.citizen_id, sizeof ki.citizen_id, "%s", x->citizen);
     ki.paillier_bits = s->cfg.paillier_bits;
     duo_point_serialize(s->ec, ki.q, &key->q);
@@ -1069,7 +1065,7 @@ static int h_enroll_confirm(hctx *h, const uint8_t *in, size_t in_len, uint8_t *
     duo_enroll_confirm_req req;
     duo_enroll_confirm_resp out;
     memset(&out, 0, sizeof out);
-    uint8_t key_id[DUO_KEY_ID_LEN], mi[32];
+    uint8_t key_id[DUO_KEY_ID_BYTES], mi[32];
     duo_key_info ki;
     duo_key_secrets *sec = NULL;
     int r = duo_wire_parse_enroll_confirm_req(&req, in, in_len);
@@ -1104,16 +1100,16 @@ static int h_enroll_confirm(hctx *h, const uint8_t *in, size_t in_len, uint8_t *
                 DETAIL(h->info, "the stored key failed its integrity check; contact the operator");
             goto out;
         }
-        if (ki.state != DUO_KEY_PENDING && ki.state != DUO_KEY_ACTIVE && ki.state != DUO_KEY_LOCKED) {
+        if (ki.state != DUO_KEY_STATE_PENDING && ki.state != DUO_KEY_STATE_ACTIVE && ki.state != DUO_KEY_STATE_LOCKED) {
             r = final_err(&ki, h->info);
             goto out;
         }
-        if (!duo_ct_eq(req.public_key, ki.q, DUO_KEY_POINT_LEN)) {
+        if (!duo_ct_eq(req.public_key, ki.q, DUO_POINT_BYTES)) {
             DETAIL(h->info, "enrolment confirmation rejected: bad MAC or public key; start again");
             r = DUO_E_SESSION_MISMATCH;
             goto out;
         }
-        if (ki.state != DUO_KEY_PENDING && (ki.secret_version != 1 || ki.has_pending_secret)) {
+        if (ki.state != DUO_KEY_STATE_PENDING && (ki.secret_version != 1 || ki.has_pending_secret)) {
             /* Not the first secret any more: the device has used the key
              * since, so it already knows the confirmation went through. */
             DETAIL(h->info, "this enrolment was confirmed and the key has been used since; nothing to confirm");
@@ -1127,7 +1123,7 @@ static int h_enroll_confirm(hctx *h, const uint8_t *in, size_t in_len, uint8_t *
             r = DUO_E_UNAUTHENTICATED;
             goto out;
         }
-        if (ki.state != DUO_KEY_PENDING) {
+        if (ki.state != DUO_KEY_STATE_PENDING) {
             char detail[300];
             snprintf(detail, sizeof detail,
                      "repeated confirmation of an active key (reply lost?): accepted, revocation code not shown "
@@ -1184,8 +1180,8 @@ static int p1_key_from_store(duo_service *s, duo_p1_key **out, const duo_key_inf
     int r;
     *out = NULL;
     if ((r = duo_scalar_parse(s->ec, &x1, sec->x1)) != DUO_OK) goto out;
-    if ((r = duo_point_parse(s->ec, &q, ki->q, DUO_KEY_POINT_LEN)) != DUO_OK ||
-        (r = duo_point_parse(s->ec, &q2, ki->q2, DUO_KEY_POINT_LEN)) != DUO_OK)
+    if ((r = duo_point_parse(s->ec, &q, ki->q, DUO_POINT_BYTES)) != DUO_OK ||
+        (r = duo_point_parse(s->ec, &q2, ki->q2, DUO_POINT_BYTES)) != DUO_OK)
         goto out;
     p = BN_secure_new();
     qq = BN_secure_new();
@@ -1286,21 +1282,21 @@ static int pin_failure(hctx *h, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
         duo_key_info ki;
         int r = duo_keystore_key_get(h->ks, &ki, NULL, key_id);
         if (r != DUO_OK) return r;
-        if (ki.state == DUO_KEY_REVOKED || ki.state == DUO_KEY_SUSPENDED) return final_err(&ki, h->info);
+        if (ki.state == DUO_KEY_STATE_REVOKED || ki.state == DUO_KEY_STATE_SUSPENDED) return final_err(&ki, h->info);
         uint32_t nf = ki.pin_failures + 1;
         const duo_lock_step *st = duo__lock_policy_step(&s->cfg.lock, nf);
-        duo_key_policy pol = {.state = DUO_KEY_ACTIVE, .pin_failures = nf, .locked_until = 0, .reason = NULL};
+        duo_key_policy pol = {.state = DUO_KEY_STATE_ACTIVE, .pin_failures = nf, .locked_until = 0, .reason = NULL};
         char detail[160];
         const char *kind = DUO_AUDIT_PIN_FAILURE;
         int64_t until = 0;
         if (st && st->seconds == DUO_LOCK_REVOKE) {
-            pol.state = DUO_KEY_REVOKED;
+            pol.state = DUO_KEY_STATE_REVOKED;
             snprintf(detail, sizeof detail, "revoked after %u wrong PINs in a row", nf);
             pol.reason = detail;
             kind = DUO_AUDIT_REVOKE;
         } else if (st) {
             until = now_s() + st->seconds;
-            pol.state = DUO_KEY_LOCKED;
+            pol.state = DUO_KEY_STATE_LOCKED;
             pol.locked_until = until;
             snprintf(detail, sizeof detail, "wrong PIN #%u: locked for %" PRId64 " s", nf, st->seconds);
             kind = DUO_AUDIT_LOCK;
@@ -1313,10 +1309,10 @@ static int pin_failure(hctx *h, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
         if (r != DUO_OK) return r;
         uint32_t left = duo__lock_policy_left(&s->cfg.lock, nf);
         trailer_i64(h->info, "duo-attempts-left", left);
-        if (pol.state == DUO_KEY_REVOKED) {
+        if (pol.state == DUO_KEY_STATE_REVOKED) {
             kc_forget(s, key_id);
             DETAIL(h->info, "wrong PIN; %u wrong PINs in a row: the key is revoked; enrol again", nf);
-        } else if (pol.state == DUO_KEY_LOCKED) {
+        } else if (pol.state == DUO_KEY_STATE_LOCKED) {
             char when[64];
             duo__fmt_time(when, sizeof when, until);
             DETAIL(h->info, "wrong PIN; %u wrong PINs in a row: the key is locked until %s", nf, when);
@@ -1506,7 +1502,7 @@ static int h_revoke(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, s
     if (r != DUO_OK) return r;
     if (!(sec = duo_secure_malloc(sizeof *sec))) return DUO_E_NOMEM;
     if ((r = key_load(h->s, h->ks, &ki, sec, req.key_id, h->info)) != DUO_OK) goto out;
-    if (ki.state == DUO_KEY_REVOKED) {
+    if (ki.state == DUO_KEY_STATE_REVOKED) {
         r = revoked_err(&ki, h->info);
         goto out;
     }
@@ -1562,16 +1558,16 @@ static int h_status(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, s
     if ((r = key_load(h->s, h->ks, &ki, sec, req.key_id, h->info)) != DUO_OK) goto out;
     /* A revoked key has no secrets left to authenticate with; its state is all
      * there is to tell. */
-    if (ki.state != DUO_KEY_REVOKED) {
+    if (ki.state != DUO_KEY_STATE_REVOKED) {
         if ((r = duo_wire_mac_input_status(mi, &req)) != DUO_OK) goto out;
         if ((r = authenticate(h->s, h->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, 0, h->info)) != DUO_OK)
             goto out;
     }
     out.state = (duo_key_state)ki.state;
-    out.pin_attempts_left = (ki.state == DUO_KEY_ACTIVE || ki.state == DUO_KEY_LOCKED)
+    out.pin_attempts_left = (ki.state == DUO_KEY_STATE_ACTIVE || ki.state == DUO_KEY_STATE_LOCKED)
                                 ? duo__lock_policy_left(&h->s->cfg.lock, ki.pin_failures)
                                 : 0;
-    out.locked_until = ki.state == DUO_KEY_LOCKED ? ki.locked_until : 0;
+    out.locked_until = ki.state == DUO_KEY_STATE_LOCKED ? ki.locked_until : 0;
     memcpy(out.public_key, ki.q, sizeof out.public_key);
     {
         uint8_t *o = NULL;
@@ -1635,13 +1631,13 @@ const duo_server_handler_fn *duo_service_handlers(void) { return handler_table; 
 /* ------------------------------------------------------ maintenance */
 
 typedef struct {
-    uint8_t (*ids)[DUO_KEY_ID_LEN];
+    uint8_t (*ids)[DUO_KEY_ID_BYTES];
     size_t n, cap;
 } idlist;
 
 static int collect_locked_cb(void *data, const duo_key_info *ki) {
     idlist *l = data;
-    if (ki->state != DUO_KEY_LOCKED || ki->locked_until > now_s()) return 0;
+    if (ki->state != DUO_KEY_STATE_LOCKED || ki->locked_until > now_s()) return 0;
     if (l->n == l->cap) {
         size_t nc = l->cap ? l->cap * 2 : 16;
         void *p = realloc(l->ids, nc * sizeof *l->ids);
@@ -1649,7 +1645,7 @@ static int collect_locked_cb(void *data, const duo_key_info *ki) {
         l->ids = p;
         l->cap = nc;
     }
-    memcpy(l->ids[l->n++], ki->key_id, DUO_KEY_ID_LEN);
+    memcpy(l->ids[l->n++], ki->key_id, DUO_KEY_ID_BYTES);
     return 0;
 }
 
@@ -1683,7 +1679,7 @@ static void on_maint(uv_timer_t *t) {
             duo_key_info ki;
             int gr = duo_keystore_key_get(ks, &ki, NULL, ids[i]);
             if (gr == DUO_E_NOT_FOUND || gr == DUO_E_STATE_CORRUPT ||
-                (gr == DUO_OK && ki.state != DUO_KEY_ACTIVE && ki.state != DUO_KEY_LOCKED))
+                (gr == DUO_OK && ki.state != DUO_KEY_STATE_ACTIVE && ki.state != DUO_KEY_STATE_LOCKED))
                 kc_forget(s, ids[i]);
         }
         free(ids);
