@@ -1,7 +1,5 @@
 /* duosign-cloud: internal declarations shared by the daemon's files.
- * Not a library API. This header must not include keystore.h or wire.h (the
- * two define different duo_key_state types); files that need both use the
- * renaming trick in service.c. */
+ * Not a library API. */
 #ifndef DUOSIGN_CLOUD_DAEMON_H
 #define DUOSIGN_CLOUD_DAEMON_H
 
@@ -11,14 +9,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "datadir.h" /* DUO_PATH_MAX, DUO_FILE_KEK, DUO_FILE_DB, duo_datadir_open_store */
 #include "duosign/errors.h"
 
-#define DUO_PATH_MAX 4096
 #define DUO_ERRMSG_MAX 512
 
-/* Files in a data directory. */
-#define DUO_FILE_KEK "kek"
-#define DUO_FILE_DB "keys.db"
+/* The daemon's files in a data directory (the store's: datadir.h). */
 #define DUO_FILE_CA "ca.pem"
 #define DUO_FILE_CERT "server.pem"
 #define DUO_FILE_KEY "server.key"
@@ -72,9 +68,5 @@ void duo__fmt_time(char *out, size_t cap, int64_t t);
 
 /* ---- commands ---- */
 int duo__cmd_serve(int argc, char **argv);
-/* Opens the key store of a data dir (loads the KEK). Returns a duo_keystore*
- * through a void** to keep keystore.h out of this header. */
-/* write_mu: shared by the connections of one process (keystore.h), or NULL. */
-int duo__open_store(void **ks, const char *dir, int create, pthread_mutex_t *write_mu, char *err, size_t cap);
 
 #endif

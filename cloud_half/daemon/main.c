@@ -69,46 +69,10 @@ static int fail(const char *fmt, ...) {
 
 /* ------------------------------------------------------------- store */
 
-int duo__open_store(void **out, const char *dir, int create, pthread_mutex_t *write_mu, char *err, size_t cap) {
-    char path[DUO_PATH_MAX];
-    duo_kek kek;
-    duo_keystore *ks = NULL;
-    *out = NULL;
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, cap, "data directory %s does not exist; create it with '" PROG " init --data %s'", dir, dir);
-        return DUO_E_IO;
-    }
-    snprintf(path, sizeof path, "%s/" DUO_FILE_KEK, dir);
-    char kerr[DUO_ERRMSG_MAX] = "";
-    int r = duo_kek_load_file(&kek, kerr, sizeof kerr, path);
-    if (r != DUO_OK) {
-        snprintf(err, cap, "cannot load the key-encryption key %s: %s", path, kerr[0] ? kerr : duo_strerror(r));
-        return r;
-    }
-    snprintf(path, sizeof path, "%s/" DUO_FILE_DB, dir);
-    if (!create && access(path, F_OK) != 0) {
-        duo_kek_clear(&kek);
-        snprintf(err, cap, "key database %s is missing; the data directory is incomplete", path);
-        return DUO_E_IO;
-    }
-    duo_keystore_config kcfg;
-    memset(&kcfg, 0, sizeof kcfg);
-    kcfg.write_mu = write_mu;
-    r = duo_keystore_open_sqlite(&ks, path, &kek, &kcfg);
-    duo_kek_clear(&kek);
-    if (r != DUO_OK) {
-        snprintf(err, cap, "cannot open the key database %s: %s", path, duo_strerror(r));
-        return r;
-    }
-    *out = ks;
-    return DUO_OK;
-}
-
 static duo_keystore *open_or_die(const char *dir) {
     char err[DUO_ERRMSG_MAX];
-    void *ks;
-    if (duo__open_store(&ks, dir, 0, NULL, err, sizeof err) != DUO_OK) {
+    duo_keystore *ks;
+    if (duo_datadir_open_store(&ks, err, sizeof err, dir, 0, NULL) != DUO_OK) {
         fprintf(stderr, PROG ": %s\n", err);
         exit(DUO_EXIT_FAIL);
     }
@@ -182,9 +146,8 @@ static int cmd_init(int argc, char **argv) {
     int r = duo_kek_create_file(NULL, err, sizeof err, path, NULL);
     if (r != DUO_OK) return fail("cannot create the key-encryption key: %s", err[0] ? err : duo_strerror(r));
     if ((r = duo__pki_create(dir, err, sizeof err)) != DUO_OK) return fail("%s", err);
-    void *ksv;
-    if ((r = duo__open_store(&ksv, dir, 1, NULL, err, sizeof err)) != DUO_OK) return fail("%s", err);
-    duo_keystore *ks = ksv;
+    duo_keystore *ks;
+    if ((r = duo_datadir_open_store(&ks, err, sizeof err, dir, 1, NULL)) != DUO_OK) return fail("%s", err);
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "init: data directory created"};
     r = duo_keystore_audit_append(ks, NULL, &ev);
     duo_keystore_free(ks);

@@ -1738,7 +1738,7 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
      * generation in enrolment) runs in parallel on all cores; ks_mu only
      * guards the free list. SQLite serialises the writers (BEGIN IMMEDIATE,
      * busy timeout) and WAL lets the readers run beside them. This needs the
-     * store fix of 8274b1d (duo__keystore_sqlite_open() no longer open()s and
+     * store fix of 8274b1d (the SQLite driver's open no longer open()s and
      * close()s an existing database file, which dropped this process's POSIX
      * locks and let another process delete the WAL under us; regression test:
      * tests/integration/store/test_store_connections.c). */
@@ -1751,8 +1751,8 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
         goto fail;
     }
     for (size_t i = 0; i < s->n_ks; i++) {
-        void *ks;
-        if ((r = duo__open_store(&ks, cfg->data_dir, 0, &s->write_mu, err, cap)) != DUO_OK) goto fail;
+        duo_keystore *ks;
+        if ((r = duo_datadir_open_store(&ks, err, cap, cfg->data_dir, 0, &s->write_mu)) != DUO_OK) goto fail;
         s->ks_all[i] = ks;
         s->ks_free[s->n_free++] = ks;
     }

@@ -1,6 +1,7 @@
 /* The backend-neutral key store: sealing/opening of secret columns, device
  * secret rotation, token and revocation-code hashing, audit verification.
- * Storage and transactions are the backend's (keystore_sqlite.c). */
+ * Storage and transactions are the backend's, reached only through
+ * duo_keystore_backend_ops; which backends exist is drivers.c's business. */
 #include "keystore.h"
 
 #include <stdlib.h>
@@ -10,7 +11,6 @@
 #include <openssl/evp.h>
 
 #include "duosign/mem.h"
-#include "keystore_sqlite.h"
 
 /* Column names bound into the sealing AAD. Never change them: existing
  * databases would stop opening. */
@@ -77,15 +77,16 @@ int duo_keystore_new(duo_keystore **out, const duo_keystore_backend *be, const d
     return DUO_OK;
 }
 
-int duo_keystore_open_sqlite(duo_keystore **out, const char *path, const duo_kek *kek, const duo_keystore_config *cfg) {
+int duo_keystore_open(duo_keystore **out, const duo_keystore_driver *drv, const char *location, const duo_kek *kek,
+                      const duo_keystore_config *cfg) {
     duo_keystore_backend be;
     duo_keystore_config def;
     int r;
     if (out != NULL) *out = NULL;
-    if (out == NULL || path == NULL || kek == NULL) return DUO_E_INVALID_ARG;
+    if (out == NULL || drv == NULL || location == NULL || kek == NULL) return DUO_E_INVALID_ARG;
     memset(&def, 0, sizeof def);
     if (cfg == NULL) cfg = &def;
-    if ((r = duo__keystore_sqlite_open(&be, path, cfg)) != DUO_OK) return r;
+    if ((r = drv->open(&be, location, cfg)) != DUO_OK) return r;
     return duo_keystore_new(out, &be, kek, cfg);
 }
 

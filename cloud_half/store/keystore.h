@@ -1,7 +1,7 @@
 /* duosign cloud store: the key store.
  *
- * A duo_keystore is a backend (a struct of function pointers: SQLite now,
- * PostgreSQL later) plus the key-encryption key. The backend stores public
+ * A duo_keystore is a backend (a struct of function pointers, opened by a
+ * driver: duo_keystore_driver) plus the key-encryption key. The backend stores public
  * fields and *sealed* secret columns only; sealing and opening (seal.h) happen
  * here, above the backend, so every backend gets the same at-rest protection.
  *
@@ -237,13 +237,33 @@ typedef struct duo_keystore_config {
     void *hook_data;
 } duo_keystore_config;
 
-/* Opens (creating if needed) a SQLite key store at path: WAL, synchronous=FULL,
- * foreign keys, secure_delete, busy timeout, schema versioned with
- * PRAGMA user_version (migrated forward; a newer schema is refused).
- * Returns: DUO_OK; DUO_E_STORE (SQLite failure); DUO_E_UNSUPPORTED (schema from
- *          a newer version); DUO_E_NOMEM; DUO_E_INVALID_ARG.
+/* A kind of backend: its name and how to open one at a location (SQLite: a
+ * database file; a PostgreSQL backend: a connection string). The key store
+ * itself knows no backend by name: the store layer's drivers are listed in
+ * one table (drivers.c), and a new backend is a new row there plus its file.
+ * open fills *out (ops and impl) or returns an error; cfg is never NULL. */
+typedef struct duo_keystore_driver {
+    const char *name;
+    int (*open)(duo_keystore_backend *out, const char *location, const duo_keystore_config *cfg);
+} duo_keystore_driver;
+
+/* Returns: the driver registered under name ("sqlite"), or NULL. */
+const duo_keystore_driver *duo_keystore_driver_find(const char *name);
+
+/* Opens a key store through a driver at location.
+ * Returns: DUO_OK; the driver's errors (SQLite: DUO_E_STORE; DUO_E_UNSUPPORTED
+ *          for a schema from a newer version; DUO_E_IO, DUO_E_PERMISSION);
+ *          DUO_E_NOMEM; DUO_E_INVALID_ARG.
  * Out:  *out, freed with duo_keystore_free.
  * In:   kek is copied (secret); cfg may be NULL. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_open(duo_keystore **out, const duo_keystore_driver *drv, const char *location,
+                                             const duo_kek *kek, const duo_keystore_config *cfg);
+
+/* duo_keystore_open with the SQLite driver (keystore_sqlite.c): opens
+ * (creating if needed) a SQLite key store at path: WAL, synchronous=FULL,
+ * foreign keys, secure_delete, busy timeout, schema versioned with
+ * PRAGMA user_version (migrated forward; a newer schema is refused).
+ * Returns: as duo_keystore_open. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_open_sqlite(duo_keystore **out, const char *path, const duo_kek *kek,
                                                     const duo_keystore_config *cfg);
 

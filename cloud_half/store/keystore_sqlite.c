@@ -957,7 +957,7 @@ out:
     return r;
 }
 
-int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path, const duo_keystore_config *cfg) {
+static int sqlite_open(duo_keystore_backend *out, const char *path, const duo_keystore_config *cfg) {
     sq *s = NULL;
     int r = DUO_E_STORE, fd;
     int64_t fk = 0;
@@ -1011,4 +1011,10 @@ int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path, const
 out:
     sq_close(s);
     return r;
+}
+
+const duo_keystore_driver duo__keystore_sqlite_driver = {"sqlite", sqlite_open};
+
+int duo_keystore_open_sqlite(duo_keystore **out, const char *path, const duo_kek *kek, const duo_keystore_config *cfg) {
+    return duo_keystore_open(out, &duo__keystore_sqlite_driver, path, kek, cfg);
 }
