@@ -26,7 +26,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <openssl/bn.h>
 #include <openssl/evp.h>
 
 #include "duosign.pb-c.h"
@@ -340,8 +339,6 @@ static int kc_tag(uint8_t tag[32], const duo_key_info *ki, const duo_key_secrets
     return r;
 }
 
-static int p1_key_from_store(duo_service *s, duo_p1_key **out, const duo_key_info *ki, const duo_key_secrets *sec);
-
 /* A reference to the built key for the row just read (ki, sec): from the
  * cache if its tag matches, else built and cached. Release with kc_put. */
 static int kc_get(duo_service *s, kc_item **out, const duo_key_info *ki, const duo_key_secrets *sec) {
@@ -369,7 +366,8 @@ static int kc_get(duo_service *s, kc_item **out, const duo_key_info *ki, const d
         return DUO_OK;
     }
     if ((it = calloc(1, sizeof *it)) == NULL) return DUO_E_NOMEM;
-    if ((r = p1_key_from_store(s, &it->key, ki, sec)) != DUO_OK) {
+    if ((r = duo_p1_key_parse(&it->key, s->ec, ki->key_id, sec->x1, ki->q, ki->q2, sec->p, sec->p_len, sec->q,
+                              sec->q_len, ki->paillier_bits)) != DUO_OK) {
         free(it);
         return r;
     }
@@ -977,14 +975,6 @@ static int h_enroll_pdl_challenge(hctx *h, const uint8_t *in, size_t in_len, uin
     return resp_take(resp, resp_len, r, o, ol);
 }
 
-static int bn_out(uint8_t *out, size_t cap, size_t *len, const BIGNUM *bn) {
-    int n = BN_num_bytes(bn);
-    if (n <= 0 || (size_t)n > cap) return DUO_E_INTERNAL;
-    if (BN_bn2bin(bn, out) != n) return DUO_E_INTERNAL;
-    *len = (size_t)n;
-    return DUO_OK;
-}
-
 /* After a successful round 4: stores the key as pending together with its
  * enrolment record (sid, token), so the confirmation is checked from the
  * store alone: it survives a daemon restart and can be repeated. */
@@ -1000,17 +990,14 @@ static int enrol_persist(hctx *h, session *x) {
     memcpy(ki.key_id, key->key_id, DUO_KEY_ID_BYTES);
     snprintf(ki.citizen_id, sizeof ki.citizen_id, "%s", x->citizen);
     ki.paillier_bits = s->cfg.paillier_bits;
-    duo_point_serialize(s->ec, ki.q, &key->q);
-    duo_point_serialize(s->ec, ki.q2, &key->q2);
     if (!(sec = duo_secure_malloc(sizeof *sec))) {
         r = DUO_E_NOMEM;
         goto out;
     }
     memset(sec, 0, sizeof *sec);
-    memcpy(sec->x1, key->x1.b, 32);
-    memcpy(sec->current, devsec, 32);
-    if ((r = bn_out(sec->p, sizeof sec->p, &sec->p_len, duo_paillier_priv_p(key->paillier))) != DUO_OK ||
-        (r = bn_out(sec->q, sizeof sec->q, &sec->q_len, duo_paillier_priv_q(key->paillier))) != DUO_OK)
+    memcpy(sec->current, devsec, sizeof sec->current);
+    if ((r = duo_p1_key_serialize(s->ec, sec->x1, ki.q, ki.q2, sec->p, sizeof sec->p, &sec->p_len, sec->q,
+                                  sizeof sec->q, &sec->q_len, key)) != DUO_OK)
         goto out;
     r = duo_keystore_key_insert_enrolment(h->ks, &ki, sec, x->sid, x->token, x->token_len, NULL);
 out:
@@ -1168,40 +1155,6 @@ out:
     duo_memzero(&out, sizeof out);
     duo_key_secrets_clear(sec);
     duo_secure_free(sec);
-    return r;
-}
-
-/* Builds the engine's key from the store's columns. */
-static int p1_key_from_store(duo_service *s, duo_p1_key **out, const duo_key_info *ki, const duo_key_secrets *sec) {
-    duo_scalar x1;
-    duo_point q, q2;
-    BIGNUM *p = NULL, *qq = NULL;
-    duo_paillier_priv *pk = NULL;
-    int r;
-    *out = NULL;
-    if ((r = duo_scalar_parse(s->ec, &x1, sec->x1)) != DUO_OK) goto out;
-    if ((r = duo_point_parse(s->ec, &q, ki->q, DUO_POINT_BYTES)) != DUO_OK ||
-        (r = duo_point_parse(s->ec, &q2, ki->q2, DUO_POINT_BYTES)) != DUO_OK)
-        goto out;
-    p = BN_secure_new();
-    qq = BN_secure_new();
-    if (!p || !qq) {
-        r = DUO_E_NOMEM;
-        goto out;
-    }
-    BN_set_flags(p, BN_FLG_CONSTTIME);
-    BN_set_flags(qq, BN_FLG_CONSTTIME);
-    if (!BN_bin2bn(sec->p, (int)sec->p_len, p) || !BN_bin2bn(sec->q, (int)sec->q_len, qq)) {
-        r = DUO_E_NOMEM;
-        goto out;
-    }
-    if ((r = duo_paillier_priv_from_primes(&pk, p, qq, ki->paillier_bits)) != DUO_OK) goto out;
-    r = duo_p1_key_new(out, s->ec, ki->key_id, &x1, &q, &q2, pk);
-out:
-    if (r != DUO_OK && r != DUO_E_NOMEM) r = DUO_E_STATE_CORRUPT;
-    duo_memzero(&x1, sizeof x1);
-    BN_clear_free(p);
-    BN_clear_free(qq);
     return r;
 }
 
