@@ -1,16 +1,19 @@
-/* duosign-cloud: the service (policy + handlers) behind the gRPC adapter.
+/* duosign-cloud: the service behind the gRPC adapter.
  *
- * For each duosign.v1.DuoSign RPC: parse (wire.h), apply the policy (tokens,
- * sessions, MACs and clone detection, PIN lockout), run the P1 engine, persist
- * through the key store with its audit entry, build the response. The service
- * also owns the libuv timers (session expiry, lock expiry, abandoned
- * enrolments) and the background Paillier key pool. */
+ * For each duosign.v1.DuoSign RPC a handler (rpc_*.c) parses the request
+ * (wire.h), applies the policy (policy.h: MACs, replay and clone detection,
+ * PIN lockout), runs the P1 engine, persists through the key store with its
+ * audit entry and builds the response. The service is their composition
+ * root: configuration, store connections, the method table and dispatch,
+ * the libuv timers (session expiry, lock expiry, abandoned enrolments), the
+ * background Paillier pool, lifecycle. */
 #ifndef DUOSIGN_CLOUD_SERVICE_H
 #define DUOSIGN_CLOUD_SERVICE_H
 
 #include <uv.h>
 
 #include "daemon.h"
+#include "policy.h" /* duo_lock_policy */
 #include "server.h"
 
 typedef struct duo_service duo_service;
