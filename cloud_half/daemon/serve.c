@@ -192,7 +192,7 @@ int duo__cmd_serve(int argc, char **argv) {
                              .tls_cert_pem = cert,
                              .tls_key_pem = key,
                              .service = &duosign__v1__duo_sign__descriptor,
-                             .handlers = duo_service_handlers(),
+                             .handler = duo_service_handler(),
                              .app = st.svc,
                              .cq_count = 1,
                              .cq_threads = cq_threads,

@@ -110,11 +110,7 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
     return r;
 }
 
-static const duo_server_handler_fn handler_table[DUO_MSG_COUNT] = {
-    dispatch, dispatch, dispatch, dispatch, dispatch, dispatch, dispatch, dispatch, dispatch, dispatch,
-};
-
-const duo_server_handler_fn *duo_service_handlers(void) { return handler_table; }
+duo_server_handler_fn duo_service_handler(void) { return dispatch; }
 
 /* ------------------------------------------------------ maintenance */
 

@@ -32,8 +32,9 @@ typedef struct duo_service_config {
 /* Opens the store connections and starts timers and the pool (loop thread).
  * Returns DUO_OK or an error with an actionable message in err. */
 int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_config *cfg);
-/* The handler table, indexed like duosign__v1__duo_sign__descriptor.methods. */
-const duo_server_handler_fn *duo_service_handlers(void);
+/* The server's handler: one entry point for every method of
+ * duosign__v1__duo_sign__descriptor (its app pointer is the service). */
+duo_server_handler_fn duo_service_handler(void);
 /* Loop thread, after the server has drained: stops the timers and the pool
  * and closes the libuv handles (uv_run then returns once pool work ends). */
 void duo_service_stop(duo_service *svc);
