@@ -278,10 +278,7 @@ int duo__rpc_enroll_confirm(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_
         uint8_t *o = NULL;
         size_t ol = 0;
         r = duo_wire_build_enroll_confirm_resp(&o, &ol, &out);
-        if (r == DUO_OK) {
-            *resp = o;
-            *resp_len = ol;
-        }
+        r = duo__rpc_respond(resp, resp_len, r, o, ol);
     }
 out:
     duo_memzero(&out, sizeof out);

@@ -41,10 +41,7 @@ int duo__rpc_refresh(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **res
         uint8_t *o = NULL;
         size_t ol = 0;
         r = duo_wire_build_refresh_resp(&o, &ol, &out);
-        if (r == DUO_OK) {
-            *resp = o;
-            *resp_len = ol;
-        }
+        r = duo__rpc_respond(resp, resp_len, r, o, ol);
     }
 out:
     duo_memzero(used, sizeof used);
@@ -93,10 +90,7 @@ int duo__rpc_revoke(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp
         uint8_t *o = NULL;
         size_t ol = 0;
         r = duo_wire_build_revoke_resp(&o, &ol);
-        if (r == DUO_OK) {
-            *resp = o;
-            *resp_len = ol;
-        }
+        r = duo__rpc_respond(resp, resp_len, r, o, ol);
     }
 out:
     duo_memzero(used, sizeof used);
@@ -134,10 +128,7 @@ int duo__rpc_status(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp
         uint8_t *o = NULL;
         size_t ol = 0;
         r = duo_wire_build_status_resp(&o, &ol, &out);
-        if (r == DUO_OK) {
-            *resp = o;
-            *resp_len = ol;
-        }
+        r = duo__rpc_respond(resp, resp_len, r, o, ol);
     }
 out:
     duo_memzero(used, sizeof used);

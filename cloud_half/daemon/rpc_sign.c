@@ -51,10 +51,7 @@ int duo__rpc_sign_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **
             DETAIL(c->info, "deadline exceeded or call cancelled; the signing session was released: start again");
             r = DUO_E_TIMEOUT;
         }
-        if (r == DUO_OK) {
-            *resp = o;
-            *resp_len = ol;
-        }
+        r = duo__rpc_respond(resp, resp_len, r, o, ol);
     }
     duo__sessions_release(c->sessions, x,
                           r == DUO_OK          ? 0
@@ -180,10 +177,7 @@ int duo__rpc_sign_finish(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t *
         uint8_t *o = NULL;
         size_t ol = 0;
         r = duo_wire_build_sign_finish_resp(&o, &ol, &out);
-        if (r == DUO_OK) {
-            *resp = o;
-            *resp_len = ol;
-        }
+        r = duo__rpc_respond(resp, resp_len, r, o, ol);
     }
 out:
     duo__sessions_release(c->sessions, x, DUO_E_PROTO_STATE);
