@@ -6,7 +6,13 @@
  * audit entry and builds the response. The service is their composition
  * root: configuration, store connections, the method table and dispatch,
  * the libuv timers (session expiry, lock expiry, abandoned enrolments), the
- * background Paillier pool, lifecycle. */
+ * background Paillier pool, lifecycle.
+ *
+ * Locks: the service's own mutex guards only the free list of store
+ * connections (a handler holds one connection for its whole call); the
+ * rooms it holds have their own (sessions.h, keycache.h, pool.h,
+ * overlap.h). The handler runs on any server worker thread; new, stop and
+ * free on the loop thread. */
 #ifndef DUOSIGN_CLOUD_SERVICE_H
 #define DUOSIGN_CLOUD_SERVICE_H
 
