@@ -69,46 +69,10 @@ static int fail(const char *fmt, ...) {
 
 /* ------------------------------------------------------------- store */
 
-int duo__open_store(void **out, const char *dir, int create, pthread_mutex_t *write_mu, char *err, size_t cap) {
-    char path[DUO_PATH_MAX];
-    duo_kek kek;
-    duo_keystore *ks = NULL;
-    *out = NULL;
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, cap, "data directory %s does not exist; create it with '" PROG " init --data %s'", dir, dir);
-        return DUO_E_IO;
-    }
-    snprintf(path, sizeof path, "%s/" DUO_FILE_KEK, dir);
-    char kerr[DUO_ERRMSG_MAX] = "";
-    int r = duo_kek_load_file(&kek, kerr, sizeof kerr, path);
-    if (r != DUO_OK) {
-        snprintf(err, cap, "cannot load the key-encryption key %s: %s", path, kerr[0] ? kerr : duo_strerror(r));
-        return r;
-    }
-    snprintf(path, sizeof path, "%s/" DUO_FILE_DB, dir);
-    if (!create && access(path, F_OK) != 0) {
-        duo_kek_clear(&kek);
-        snprintf(err, cap, "key database %s is missing; the data directory is incomplete", path);
-        return DUO_E_IO;
-    }
-    duo_keystore_config kcfg;
-    memset(&kcfg, 0, sizeof kcfg);
-    kcfg.write_mu = write_mu;
-    r = duo_keystore_open_sqlite(&ks, path, &kek, &kcfg);
-    duo_kek_clear(&kek);
-    if (r != DUO_OK) {
-        snprintf(err, cap, "cannot open the key database %s: %s", path, duo_strerror(r));
-        return r;
-    }
-    *out = ks;
-    return DUO_OK;
-}
-
 static duo_keystore *open_or_die(const char *dir) {
     char err[DUO_ERRMSG_MAX];
-    void *ks;
-    if (duo__open_store(&ks, dir, 0, NULL, err, sizeof err) != DUO_OK) {
+    duo_keystore *ks;
+    if (duo_datadir_open_store(&ks, err, sizeof err, dir, 0, NULL) != DUO_OK) {
         fprintf(stderr, PROG ": %s\n", err);
         exit(DUO_EXIT_FAIL);
     }
@@ -182,9 +146,8 @@ static int cmd_init(int argc, char **argv) {
     int r = duo_kek_create_file(NULL, err, sizeof err, path, NULL);
     if (r != DUO_OK) return fail("cannot create the key-encryption key: %s", err[0] ? err : duo_strerror(r));
     if ((r = duo__pki_create(dir, err, sizeof err)) != DUO_OK) return fail("%s", err);
-    void *ksv;
-    if ((r = duo__open_store(&ksv, dir, 1, NULL, err, sizeof err)) != DUO_OK) return fail("%s", err);
-    duo_keystore *ks = ksv;
+    duo_keystore *ks;
+    if ((r = duo_datadir_open_store(&ks, err, sizeof err, dir, 1, NULL)) != DUO_OK) return fail("%s", err);
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "init: data directory created"};
     r = duo_keystore_audit_append(ks, NULL, &ev);
     duo_keystore_free(ks);
@@ -263,8 +226,8 @@ static int cmd_token(int argc, char **argv) {
 /* --------------------------------------------------------------- key */
 
 static void print_key_line(const duo_key_info *k) {
-    char id[2 * DUO_KEY_ID_LEN + 1], created[64];
-    duo__hex(id, k->key_id, DUO_KEY_ID_LEN);
+    char id[2 * DUO_KEY_ID_BYTES + 1], created[64];
+    duo__hex(id, k->key_id, DUO_KEY_ID_BYTES);
     duo__fmt_time(created, sizeof created, k->created_at);
     printf("%s  %-9s  %-20s  pin_failures=%u  created %s\n", id, duo_key_state_name(k->state), k->citizen_id,
            k->pin_failures, created);
@@ -277,9 +240,9 @@ static int list_cb(void *data, const duo_key_info *k) {
 }
 
 static void print_key_full(const duo_key_info *k) {
-    char id[2 * DUO_KEY_ID_LEN + 1], hq[2 * DUO_KEY_POINT_LEN + 1], t1[64], t2[64];
-    duo__hex(id, k->key_id, DUO_KEY_ID_LEN);
-    duo__hex(hq, k->q, DUO_KEY_POINT_LEN);
+    char id[2 * DUO_KEY_ID_BYTES + 1], hq[2 * DUO_POINT_BYTES + 1], t1[64], t2[64];
+    duo__hex(id, k->key_id, DUO_KEY_ID_BYTES);
+    duo__hex(hq, k->q, DUO_POINT_BYTES);
     duo__fmt_time(t1, sizeof t1, k->created_at);
     duo__fmt_time(t2, sizeof t2, k->updated_at);
     printf("key id:          %s\n", id);
@@ -300,8 +263,8 @@ static void print_key_full(const duo_key_info *k) {
     printf("updated:         %s\n", t2);
 }
 
-static int parse_key_id(uint8_t id[DUO_KEY_ID_LEN], const char *s) {
-    if (duo__unhex(id, DUO_KEY_ID_LEN, s) != DUO_OK) {
+static int parse_key_id(uint8_t id[DUO_KEY_ID_BYTES], const char *s) {
+    if (duo__unhex(id, DUO_KEY_ID_BYTES, s) != DUO_OK) {
         fprintf(stderr, PROG " key: '%s' is not a key id (32 hex digits; see '" PROG " key list')\n", s);
         return 0;
     }
@@ -348,7 +311,7 @@ static int cmd_key(int argc, char **argv) {
         return DUO_EXIT_OK;
     }
     need("key", "KEYID", keyid);
-    uint8_t id[DUO_KEY_ID_LEN];
+    uint8_t id[DUO_KEY_ID_BYTES];
     if (!parse_key_id(id, keyid)) return DUO_EXIT_USAGE;
     duo_keystore *ks = open_or_die(dir);
     duo_key_info info;
@@ -364,16 +327,16 @@ static int cmd_key(int argc, char **argv) {
     }
     if (strcmp(sub, "unlock") == 0) {
         for (int attempt = 0; attempt < 5; attempt++) {
-            if (info.state == DUO_KEY_SUSPENDED || info.state == DUO_KEY_REVOKED) {
+            if (info.state == DUO_KEY_STATE_SUSPENDED || info.state == DUO_KEY_STATE_REVOKED) {
                 duo_keystore_free(ks);
                 return fail("key %s is %s, which is final: the citizen must enrol again", keyid,
                             duo_key_state_name(info.state));
             }
-            if (info.state == DUO_KEY_PENDING) {
+            if (info.state == DUO_KEY_STATE_PENDING) {
                 duo_keystore_free(ks);
                 return fail("key %s is still pending enrolment; nothing to unlock", keyid);
             }
-            duo_key_policy pol = {.state = DUO_KEY_ACTIVE, .pin_failures = 0, .locked_until = 0, .reason = ""};
+            duo_key_policy pol = {.state = DUO_KEY_STATE_ACTIVE, .pin_failures = 0, .locked_until = 0, .reason = ""};
             char detail[128];
             snprintf(detail, sizeof detail, "admin unlock (was %s, %u PIN failures)", duo_key_state_name(info.state),
                      info.pin_failures);

@@ -8,7 +8,10 @@
  * Jobs live in the caller's memory (typically its stack) and the caller
  * always waits for its job, so the queue is bounded by the number of handler
  * threads. Without a pool (NULL, or it could not start its threads) a job
- * runs at once on the caller's thread. */
+ * runs at once on the caller's thread.
+ *
+ * Lock: one mutex inside duo_overlap guards its job queue and the jobs'
+ * done flags. */
 #ifndef DUOSIGN_CLOUD_OVERLAP_H
 #define DUOSIGN_CLOUD_OVERLAP_H
 

@@ -20,6 +20,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "duosign/mem.h"
+
 static EVP_PKEY *gen_p256(void) { return EVP_EC_gen("P-256"); }
 
 static int add_ext(X509 *cert, X509 *issuer, int nid, const char *value) {
@@ -170,6 +172,7 @@ int duo__read_file(char **out, size_t *out_len, const char *path, size_t max, ch
     }
     close(fd);
     if (off != n) {
+        duo_memzero(buf, n); /* it may be part of a private key */
         free(buf);
         snprintf(err, cap, "cannot read %s", path);
         return DUO_E_IO;

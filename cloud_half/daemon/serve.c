@@ -87,6 +87,16 @@ static unsigned num(const char *name, const char *v, unsigned lo, unsigned hi) {
     return (unsigned)x;
 }
 
+/* The TLS private key's buffer (SECRET): wiped whole (the file may hold NUL
+ * bytes, so not by strlen) and freed, on every path. */
+static void free_key(char **key, size_t len) {
+    if (*key) {
+        duo_memzero(*key, len);
+        free(*key);
+        *key = NULL;
+    }
+}
+
 int duo__cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *v;
     int insecure = 0;
@@ -149,6 +159,7 @@ int duo__cmd_serve(int argc, char **argv) {
     }
 
     char *cert = NULL, *key = NULL;
+    size_t key_len = 0;
     char cpath[DUO_PATH_MAX], kpath[DUO_PATH_MAX];
     if (!insecure) {
         snprintf(cpath, sizeof cpath, "%s", cert_path ? cert_path : "");
@@ -156,12 +167,18 @@ int duo__cmd_serve(int argc, char **argv) {
         if (!cert_path) snprintf(cpath, sizeof cpath, "%s/" DUO_FILE_CERT, dir);
         if (!key_path) snprintf(kpath, sizeof kpath, "%s/" DUO_FILE_KEY, dir);
         if (duo__read_file(&cert, NULL, cpath, 1u << 20, err, sizeof err) != DUO_OK ||
-            duo__read_file(&key, NULL, kpath, 1u << 20, err, sizeof err) != DUO_OK ||
-            duo__pki_check(cert, key, cpath, kpath, err, sizeof err) != DUO_OK) {
-            fprintf(stderr, PROG ": TLS: %s (or pass --insecure for plaintext)\n", err);
-            free(cert);
-            if (key) free(key);
-            return DUO_EXIT_FAIL;
+            duo__read_file(&key, &key_len, kpath, 1u << 20, err, sizeof err) != DUO_OK) {
+            /* Plaintext is not a fix for a missing certificate. */
+            fprintf(stderr,
+                    PROG ": TLS: %s; 'duosign-cloud init --data DIR' creates a data directory with a server "
+                         "certificate and key (" DUO_FILE_CERT ", " DUO_FILE_KEY "), or pass --tls-cert FILE and "
+                         "--tls-key FILE\n",
+                    err);
+            goto fail_tls;
+        }
+        if (duo__pki_check(cert, key, cpath, kpath, err, sizeof err) != DUO_OK) {
+            fprintf(stderr, PROG ": TLS: %s; pass a matching, current --tls-cert FILE and --tls-key FILE\n", err);
+            goto fail_tls;
         }
     }
 
@@ -169,7 +186,7 @@ int duo__cmd_serve(int argc, char **argv) {
     uv_loop_t loop;
     if (uv_loop_init(&loop) != 0) {
         fprintf(stderr, PROG ": cannot start the event loop\n");
-        return DUO_EXIT_FAIL;
+        goto fail_tls;
     }
     serve_state st;
     memset(&st, 0, sizeof st);
@@ -192,17 +209,13 @@ int duo__cmd_serve(int argc, char **argv) {
                              .tls_cert_pem = cert,
                              .tls_key_pem = key,
                              .service = &duosign__v1__duo_sign__descriptor,
-                             .handlers = duo_service_handlers(),
+                             .handler = duo_service_handler(),
                              .app = st.svc,
                              .cq_count = 1,
                              .cq_threads = cq_threads,
                              .workers = workers};
     r = duo_server_start(&st.srv, err, sizeof err, &cfg);
-    if (key) {
-        duo_memzero(key, strlen(key));
-        free(key);
-        key = NULL;
-    }
+    free_key(&key, key_len);
     free(cert);
     cert = NULL;
     if (r != DUO_OK) {
@@ -238,11 +251,9 @@ int duo__cmd_serve(int argc, char **argv) {
     return DUO_EXIT_OK;
 
 fail_loop:
-    free(cert);
-    if (key) {
-        duo_memzero(key, strlen(key));
-        free(key);
-    }
     uv_loop_close(&loop);
+fail_tls:
+    free(cert);
+    free_key(&key, key_len);
     return DUO_EXIT_FAIL;
 }

@@ -1,16 +1,25 @@
-/* duosign-cloud: the service (policy + handlers) behind the gRPC adapter.
+/* duosign-cloud: the service behind the gRPC adapter.
  *
- * For each duosign.v1.DuoSign RPC: parse (wire.h), apply the policy (tokens,
- * sessions, MACs and clone detection, PIN lockout), run the P1 engine, persist
- * through the key store with its audit entry, build the response. The service
- * also owns the libuv timers (session expiry, lock expiry, abandoned
- * enrolments) and the background Paillier key pool. */
+ * For each duosign.v1.DuoSign RPC a handler (rpc_*.c) parses the request
+ * (wire.h), applies the policy (policy.h: MACs, replay and clone detection,
+ * PIN lockout), runs the P1 engine, persists through the key store with its
+ * audit entry and builds the response. The service is their composition
+ * root: configuration, store connections, the method table and dispatch,
+ * the libuv timers (session expiry, lock expiry, abandoned enrolments), the
+ * background Paillier pool, lifecycle.
+ *
+ * Locks: the service's own mutex guards only the free list of store
+ * connections (a handler holds one connection for its whole call); the
+ * rooms it holds have their own (sessions.h, keycache.h, pool.h,
+ * overlap.h). The handler runs on any server worker thread; new, stop and
+ * free on the loop thread. */
 #ifndef DUOSIGN_CLOUD_SERVICE_H
 #define DUOSIGN_CLOUD_SERVICE_H
 
 #include <uv.h>
 
 #include "daemon.h"
+#include "policy.h" /* duo_lock_policy */
 #include "server.h"
 
 typedef struct duo_service duo_service;
@@ -29,8 +38,9 @@ typedef struct duo_service_config {
 /* Opens the store connections and starts timers and the pool (loop thread).
  * Returns DUO_OK or an error with an actionable message in err. */
 int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_config *cfg);
-/* The handler table, indexed like duosign__v1__duo_sign__descriptor.methods. */
-const duo_server_handler_fn *duo_service_handlers(void);
+/* The server's handler: one entry point for every method of
+ * duosign__v1__duo_sign__descriptor (its app pointer is the service). */
+duo_server_handler_fn duo_service_handler(void);
 /* Loop thread, after the server has drained: stops the timers and the pool
  * and closes the libuv handles (uv_run then returns once pool work ends). */
 void duo_service_stop(duo_service *svc);

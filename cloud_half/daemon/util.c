@@ -1,6 +1,7 @@
-/* duosign-cloud: small helpers (codes, hex, time, lock policy parsing). */
+/* duosign-cloud: small helpers (codes, hex, time, call trailers). */
 #include "daemon.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -77,79 +78,11 @@ void duo__fmt_time(char *out, size_t cap, int64_t t) {
         snprintf(out, cap, "%lld", (long long)t);
 }
 
-/* ------------------------------------------------------ lock policy */
+/* ------------------------------------------------------ call answers */
 
-void duo__lock_policy_default(duo_lock_policy *p) {
-    memset(p, 0, sizeof *p);
-    p->steps[0] = (duo_lock_step){3, 3 * 3600};
-    p->steps[1] = (duo_lock_step){6, 24 * 3600};
-    p->steps[2] = (duo_lock_step){9, DUO_LOCK_REVOKE};
-    p->n = 3;
-}
-
-int duo__lock_policy_parse(duo_lock_policy *p, const char *s, char *err, size_t cap) {
-    duo_lock_policy tmp;
-    memset(&tmp, 0, sizeof tmp);
-    const char *q = s;
-    if (!s || !*s) goto bad;
-    while (*q) {
-        if (tmp.n == DUO_LOCK_STEPS_MAX) goto bad;
-        char *end;
-        unsigned long f = strtoul(q, &end, 10);
-        if (end == q || *end != ':' || f == 0 || f > 1000) goto bad;
-        q = end + 1;
-        int64_t secs;
-        if (strncmp(q, "revoke", 6) == 0) {
-            secs = DUO_LOCK_REVOKE;
-            q += 6;
-        } else {
-            unsigned long long v = strtoull(q, &end, 10);
-            if (end == q || v == 0) goto bad;
-            unsigned long long mul = 1;
-            if (*end == 's')
-                end++;
-            else if (*end == 'm') {
-                mul = 60;
-                end++;
-            } else if (*end == 'h') {
-                mul = 3600;
-                end++;
-            } else if (*end == 'd') {
-                mul = 86400;
-                end++;
-            }
-            if (v > 100ULL * 365 * 86400 / mul) goto bad;
-            secs = (int64_t)(v * mul);
-            q = end;
-        }
-        if (tmp.n > 0 && (f <= tmp.steps[tmp.n - 1].failures || tmp.steps[tmp.n - 1].seconds == DUO_LOCK_REVOKE))
-            goto bad;
-        tmp.steps[tmp.n++] = (duo_lock_step){(uint32_t)f, secs};
-        if (*q == ',') {
-            q++;
-            if (!*q) goto bad;
-        } else if (*q) {
-            goto bad;
-        }
+void duo__trailer_i64(duo_call_info *info, const char *key, int64_t v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%" PRId64, v);
+    if (duo_call_info_add_trailer(info, key, buf) != DUO_OK) { /* full: the message still says it */
     }
-    *p = tmp;
-    return DUO_OK;
-bad:
-    snprintf(err, cap,
-             "bad --lock-policy '%s': expected FAILURES:DURATION[,...] with increasing FAILURES, "
-             "DURATION in seconds (or with s/m/h/d) or 'revoke' (last), e.g. 3:10800,6:86400,9:revoke",
-             s ? s : "");
-    return DUO_E_INVALID_ARG;
-}
-
-const duo_lock_step *duo__lock_policy_step(const duo_lock_policy *p, uint32_t failures) {
-    for (size_t i = 0; i < p->n; i++)
-        if (p->steps[i].failures == failures) return &p->steps[i];
-    return NULL;
-}
-
-uint32_t duo__lock_policy_left(const duo_lock_policy *p, uint32_t failures) {
-    for (size_t i = 0; i < p->n; i++)
-        if (p->steps[i].failures > failures) return p->steps[i].failures - failures;
-    return 0;
 }

@@ -37,6 +37,28 @@ DUO_WARN_UNUSED_RESULT int duo_p1_key_new(duo_p1_key **out, const duo_ec *ec, co
 /* Wipes and frees (NULL-safe). */
 void duo_p1_key_free(duo_p1_key *key);
 
+/* Stored bytes <-> key. The key store keeps a P1 key as bytes: x1 (SECRET),
+ * Q and Q2 (compressed), the Paillier primes p and q (big-endian, SECRET)
+ * and the Paillier size; these two are the only conversions between that
+ * form and duo_p1_key.
+ *
+ * duo_p1_key_parse: builds the key through duo_p1_key_new (so with its
+ * x1*G + Q2 == Q check) from the Paillier key rebuilt from p and q.
+ * Returns: DUO_OK; DUO_E_NOMEM; DUO_E_STATE_CORRUPT if the bytes do not form
+ *          a key (bad scalar or point, primes refused, Q check failed).
+ * Out:     *out, freed with duo_p1_key_free. */
+DUO_WARN_UNUSED_RESULT int duo_p1_key_parse(duo_p1_key **out, const duo_ec *ec, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                            const uint8_t x1[DUO_SCALAR_BYTES], const uint8_t q[DUO_POINT_BYTES],
+                                            const uint8_t q2[DUO_POINT_BYTES], const uint8_t *p, size_t p_len,
+                                            const uint8_t *pq, size_t pq_len, unsigned paillier_bits);
+/* duo_p1_key_serialize: the bytes of key (the key id is key->key_id).
+ * Returns: DUO_OK; DUO_E_INTERNAL if a prime does not fit its buffer.
+ * Out:     x1, p/p_len, pq/pq_len: SECRET (the caller wipes them). */
+DUO_WARN_UNUSED_RESULT int duo_p1_key_serialize(const duo_ec *ec, uint8_t x1[DUO_SCALAR_BYTES],
+                                                uint8_t q[DUO_POINT_BYTES], uint8_t q2[DUO_POINT_BYTES], uint8_t *p,
+                                                size_t p_cap, size_t *p_len, uint8_t *pq, size_t pq_cap, size_t *pq_len,
+                                                const duo_p1_key *key);
+
 /* ---- enrolment (DESIGN 3.2, four rounds + confirmation) ---- */
 typedef struct duo_p1_enroll duo_p1_enroll;
 

@@ -1,6 +1,9 @@
-/* duosign P1: the cloud's stored key. */
+/* duosign P1: the cloud's stored key, and its conversion to and from the
+ * bytes the key store keeps. */
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/bn.h>
 
 #include "duosign/mem.h"
 #include "p1_internal.h"
@@ -57,4 +60,61 @@ void duo_p1_key_free(duo_p1_key *key) {
     duo_paillier_priv_free(key->paillier);
     duo_memzero(key, sizeof *key);
     free(key);
+}
+
+int duo_p1_key_parse(duo_p1_key **out, const duo_ec *ec, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                     const uint8_t x1[DUO_SCALAR_BYTES], const uint8_t q[DUO_POINT_BYTES],
+                     const uint8_t q2[DUO_POINT_BYTES], const uint8_t *p, size_t p_len, const uint8_t *pq,
+                     size_t pq_len, unsigned paillier_bits) {
+    duo_scalar xs;
+    duo_point qp, q2p;
+    BIGNUM *bp = NULL, *bq = NULL;
+    duo_paillier_priv *pk = NULL;
+    int r;
+    *out = NULL;
+    if ((r = duo_scalar_parse(ec, &xs, x1)) != DUO_OK) goto out;
+    if ((r = duo_point_parse(ec, &qp, q, DUO_POINT_BYTES)) != DUO_OK ||
+        (r = duo_point_parse(ec, &q2p, q2, DUO_POINT_BYTES)) != DUO_OK)
+        goto out;
+    bp = BN_secure_new();
+    bq = BN_secure_new();
+    if (!bp || !bq) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    BN_set_flags(bp, BN_FLG_CONSTTIME);
+    BN_set_flags(bq, BN_FLG_CONSTTIME);
+    if (!BN_bin2bn(p, (int)p_len, bp) || !BN_bin2bn(pq, (int)pq_len, bq)) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    if ((r = duo_paillier_priv_from_primes(&pk, bp, bq, paillier_bits)) != DUO_OK) goto out;
+    r = duo_p1_key_new(out, ec, key_id, &xs, &qp, &q2p, pk);
+out:
+    if (r != DUO_OK && r != DUO_E_NOMEM) r = DUO_E_STATE_CORRUPT;
+    duo_memzero(&xs, sizeof xs);
+    BN_clear_free(bp);
+    BN_clear_free(bq);
+    return r;
+}
+
+static int bn_out(uint8_t *out, size_t cap, size_t *len, const BIGNUM *bn) {
+    int n = BN_num_bytes(bn);
+    if (n <= 0 || (size_t)n > cap) return DUO_E_INTERNAL;
+    if (BN_bn2bin(bn, out) != n) return DUO_E_INTERNAL;
+    *len = (size_t)n;
+    return DUO_OK;
+}
+
+int duo_p1_key_serialize(const duo_ec *ec, uint8_t x1[DUO_SCALAR_BYTES], uint8_t q[DUO_POINT_BYTES],
+                         uint8_t q2[DUO_POINT_BYTES], uint8_t *p, size_t p_cap, size_t *p_len, uint8_t *pq,
+                         size_t pq_cap, size_t *pq_len, const duo_p1_key *key) {
+    int r;
+    memcpy(x1, key->x1.b, DUO_SCALAR_BYTES);
+    duo_point_serialize(ec, q, &key->q);
+    duo_point_serialize(ec, q2, &key->q2);
+    if ((r = bn_out(p, p_cap, p_len, duo_paillier_priv_p(key->paillier))) != DUO_OK ||
+        (r = bn_out(pq, pq_cap, pq_len, duo_paillier_priv_q(key->paillier))) != DUO_OK)
+        return r;
+    return DUO_OK;
 }

@@ -76,7 +76,7 @@ struct duo_server {
     int port;
 
     const ProtobufCServiceDescriptor *service;
-    const duo_server_handler_fn *handlers;
+    duo_server_handler_fn handler; /* one entry point for every method */
     void *app;
     size_t n_paths; /* service methods + health */
     char **paths;
@@ -382,7 +382,6 @@ static void run_call(call_ctx *c) {
                      "deadline exceeded before the request was handled; retry with a longer deadline");
         return;
     }
-    duo_server_handler_fn fn = s->handlers[c->method];
     uint8_t *req = NULL, *resp = NULL;
     size_t req_len = 0, resp_len = 0;
     int r = bb_flatten(&req, &req_len, c->req);
@@ -390,7 +389,7 @@ static void run_call(call_ctx *c) {
         /* The gRPC buffer is no longer needed; drop it early. */
         grpc_byte_buffer_destroy(c->req);
         c->req = NULL;
-        r = fn(s->app, c->method, req ? req : (const uint8_t *)"", req_len, &resp, &resp_len, &c->info);
+        r = s->handler(s->app, c->method, req ? req : (const uint8_t *)"", req_len, &resp, &resp_len, &c->info);
     }
     if (req) {
         duo_memzero(req, req_len);
@@ -512,10 +511,6 @@ static void dispatch(duo_server *s, grpc_event ev) {
                 finish_error(c, DUO_E_TIMEOUT, "deadline exceeded before the request was handled");
                 return;
             }
-            if (!s->handlers[c->method]) {
-                finish(c, GRPC_STATUS_UNIMPLEMENTED, "method not implemented by this server", NULL, 0);
-                return;
-            }
             start_early_close(c);
             if (enqueue(s, c) != DUO_OK)
                 finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "server busy; retry later", NULL, DUO_E_UNAVAILABLE);
@@ -590,7 +585,7 @@ static void server_free_mem(duo_server *s) {
 
 int duo_server_start(duo_server **out, char *err, size_t err_cap, const duo_server_config *cfg) {
     if (out) *out = NULL;
-    if (!out || !cfg || !cfg->listen || !cfg->service || !cfg->handlers) {
+    if (!out || !cfg || !cfg->listen || !cfg->service || !cfg->handler) {
         set_err(err, err_cap, "server: incomplete configuration");
         return DUO_E_INVALID_ARG;
     }
@@ -612,7 +607,7 @@ int duo_server_start(duo_server **out, char *err, size_t err_cap, const duo_serv
     s->nworkers = cfg->workers ? cfg->workers : 4;
     s->max_queue = cfg->max_queue ? cfg->max_queue : 1024;
     s->service = cfg->service;
-    s->handlers = cfg->handlers;
+    s->handler = cfg->handler;
     s->app = cfg->app;
     s->shutdown_tag = (tag_t){EV_SHUTDOWN, NULL};
     size_t maxmsg = cfg->max_message ? cfg->max_message : DUO_SERVER_MAX_MSG_DEFAULT;

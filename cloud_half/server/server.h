@@ -2,8 +2,10 @@
  *
  * Moves bytes between gRPC and a table of handlers; holds no protocol logic.
  *
- *   - every method of a protobuf-c service descriptor is registered as
- *     "/<package.Service>/<Method>" (index i of the descriptor = handler i);
+ *   - the method table is a protobuf-c service descriptor: every method is
+ *     registered as "/<package.Service>/<Method>" and handed to the one
+ *     handler function with its index in the descriptor (the app maps the
+ *     index to its own handlers);
  *   - grpc.health.v1.Health/Check is answered inline (SERVING, or NOT_SERVING
  *     while draining; NOT_FOUND for an unknown service name);
  *   - a generic catch-all request per completion queue answers UNIMPLEMENTED
@@ -23,8 +25,8 @@
  * the handler set it (else duo_strerror(code)), and the trailing metadata
  * carries "duo-error: <decimal code>" plus any trailers the handler added.
  *
- * Threading: handlers run concurrently on worker threads; the app pointer is
- * shared, so the app synchronises its own state. */
+ * Threading: the handler runs concurrently on worker threads; the app pointer
+ * is shared, so the app synchronises its own state. */
 #ifndef DUOSIGN_CLOUD_SERVER_H
 #define DUOSIGN_CLOUD_SERVER_H
 
@@ -62,7 +64,8 @@ typedef struct duo_call_info {
     void *priv_;
 } duo_call_info;
 
-/* A handler. req/req_len is the raw request (protobuf bytes; wiped after the
+/* The handler: one entry point for every method; method_index is the
+ * method's index in the service descriptor. req/req_len is the raw request (protobuf bytes; wiped after the
  * call). On DUO_OK, *resp is a malloc'ed response the server sends, wipes and
  * frees (*resp may be NULL when *resp_len is 0: an empty message). On
  * failure, return the DUO_E_* code; *resp is ignored (and freed if set). */
@@ -74,9 +77,9 @@ typedef struct duo_server_config {
     int insecure;                              /* 1: plaintext (no TLS) */
     const char *tls_cert_pem;                  /* server certificate chain (PEM) */
     const char *tls_key_pem;                   /* server private key (PEM) */
-    const ProtobufCServiceDescriptor *service; /* methods to register */
-    const duo_server_handler_fn *handlers;     /* service->n_methods entries (NULL: UNIMPLEMENTED) */
-    void *app;                                 /* passed to every handler */
+    const ProtobufCServiceDescriptor *service; /* the method table: methods to register */
+    duo_server_handler_fn handler;             /* called for every method of service */
+    void *app;                                 /* passed to the handler */
     unsigned cq_count;                         /* completion queues (0: 2) */
     unsigned cq_threads;                       /* polling threads per CQ (0: 2) */
     unsigned workers;                          /* handler threads (0: 4) */

@@ -22,7 +22,7 @@ static int kind_ok(const char *k) {
 
 int duo_audit_event_check(const duo_audit_event *ev) {
     if (ev == NULL || ev->kind == NULL || !kind_ok(ev->kind)) return DUO_E_INVALID_ARG;
-    if (ev->citizen_id != NULL && strlen(ev->citizen_id) > DUO_AUDIT_CITIZEN_MAX) return DUO_E_INVALID_ARG;
+    if (ev->citizen_id != NULL && strlen(ev->citizen_id) > DUO_CITIZEN_ID_MAX) return DUO_E_INVALID_ARG;
     if (ev->detail != NULL && strlen(ev->detail) > DUO_AUDIT_DETAIL_MAX) return DUO_E_INVALID_ARG;
     return DUO_OK;
 }

@@ -27,10 +27,10 @@
 #include <stdint.h>
 
 #include "duosign/errors.h"
+#include "duosign/vocab.h" /* DUO_CITIZEN_ID_MAX */
 
 #define DUO_AUDIT_HASH_LEN 32
-#define DUO_AUDIT_KIND_MAX 32    /* bytes, without the NUL */
-#define DUO_AUDIT_CITIZEN_MAX 64 /* = DUO_CITIZEN_ID_MAX */
+#define DUO_AUDIT_KIND_MAX 32 /* bytes, without the NUL */
 #define DUO_AUDIT_DETAIL_MAX 1024
 
 /* Suggested kinds (free text is allowed: [a-z_.] up to DUO_AUDIT_KIND_MAX). */
@@ -64,7 +64,7 @@ typedef struct duo_audit_entry {
     char kind[DUO_AUDIT_KIND_MAX + 1];
     int has_key_id;
     uint8_t key_id[16];
-    char citizen_id[DUO_AUDIT_CITIZEN_MAX + 1];
+    char citizen_id[DUO_CITIZEN_ID_MAX + 1];
     char detail[DUO_AUDIT_DETAIL_MAX + 1];
     uint8_t prev_hash[DUO_AUDIT_HASH_LEN];
     uint8_t hash[DUO_AUDIT_HASH_LEN];

@@ -1,6 +1,7 @@
 /* The backend-neutral key store: sealing/opening of secret columns, device
  * secret rotation, token and revocation-code hashing, audit verification.
- * Storage and transactions are the backend's (keystore_sqlite.c). */
+ * Storage and transactions are the backend's, reached only through
+ * duo_keystore_backend_ops; which backends exist is drivers.c's business. */
 #include "keystore.h"
 
 #include <stdlib.h>
@@ -10,7 +11,6 @@
 #include <openssl/evp.h>
 
 #include "duosign/mem.h"
-#include "keystore_sqlite.h"
 
 /* Column names bound into the sealing AAD. Never change them: existing
  * databases would stop opening. */
@@ -30,13 +30,13 @@ struct duo_keystore {
 static const char *const state_names[] = {NULL, "pending", "active", "locked", "suspended", "revoked"};
 
 const char *duo_key_state_name(int state) {
-    if (state < DUO_KEY_PENDING || state > DUO_KEY_REVOKED) return "unknown";
+    if (state < DUO_KEY_STATE_PENDING || state > DUO_KEY_STATE_REVOKED) return "unknown";
     return state_names[state];
 }
 
 int duo_key_state_from_name(const char *name) {
     if (name == NULL) return 0;
-    for (int i = DUO_KEY_PENDING; i <= DUO_KEY_REVOKED; i++)
+    for (int i = DUO_KEY_STATE_PENDING; i <= DUO_KEY_STATE_REVOKED; i++)
         if (strcmp(name, state_names[i]) == 0) return i;
     return 0;
 }
@@ -77,15 +77,16 @@ int duo_keystore_new(duo_keystore **out, const duo_keystore_backend *be, const d
     return DUO_OK;
 }
 
-int duo_keystore_open_sqlite(duo_keystore **out, const char *path, const duo_kek *kek, const duo_keystore_config *cfg) {
+int duo_keystore_open(duo_keystore **out, const duo_keystore_driver *drv, const char *location, const duo_kek *kek,
+                      const duo_keystore_config *cfg) {
     duo_keystore_backend be;
     duo_keystore_config def;
     int r;
     if (out != NULL) *out = NULL;
-    if (out == NULL || path == NULL || kek == NULL) return DUO_E_INVALID_ARG;
+    if (out == NULL || drv == NULL || location == NULL || kek == NULL) return DUO_E_INVALID_ARG;
     memset(&def, 0, sizeof def);
     if (cfg == NULL) cfg = &def;
-    if ((r = duo__keystore_sqlite_open(&be, path, cfg)) != DUO_OK) return r;
+    if ((r = drv->open(&be, location, cfg)) != DUO_OK) return r;
     return duo_keystore_new(out, &be, kek, cfg);
 }
 
@@ -100,7 +101,7 @@ void duo_keystore_free(duo_keystore *ks) {
 
 static int seal_col(const duo_keystore *ks, duo_sealed_col *c, const uint8_t *key_id, const char *col, uint64_t version,
                     const uint8_t *pt, size_t pt_len) {
-    return duo_seal_encrypt(&ks->kek, c->data, sizeof c->data, &c->len, key_id, DUO_KEY_ID_LEN, col, version, pt,
+    return duo_seal_encrypt(&ks->kek, c->data, sizeof c->data, &c->len, key_id, DUO_KEY_ID_BYTES, col, version, pt,
                             pt_len, ks->cfg.rng);
 }
 
@@ -109,7 +110,7 @@ static int seal_col(const duo_keystore *ks, duo_sealed_col *c, const uint8_t *ke
 static int open_col(const duo_keystore *ks, uint8_t *out, size_t cap, size_t *got, const uint8_t *key_id,
                     const char *col, uint64_t version, const duo_sealed_col *c, size_t want, int exact) {
     size_t n = 0;
-    int r = duo_seal_decrypt(&ks->kek, out, cap, &n, key_id, DUO_KEY_ID_LEN, col, version, c->data, c->len);
+    int r = duo_seal_decrypt(&ks->kek, out, cap, &n, key_id, DUO_KEY_ID_BYTES, col, version, c->data, c->len);
     if (r == DUO_E_BUFFER_TOO_SMALL) r = DUO_E_STATE_CORRUPT;
     if (r != DUO_OK) return r;
     if ((exact && n != want) || n == 0 || n > want) {
@@ -140,16 +141,16 @@ static int open_all(const duo_keystore *ks, duo_key_secrets *sec, const duo_key_
     const uint8_t *id = info->key_id;
     uint64_t v = info->secret_version;
     memset(sec, 0, sizeof *sec);
-    if (info->state == DUO_KEY_REVOKED) return DUO_OK; /* secrets destroyed */
-    if ((r = open_col(ks, sec->x1, sizeof sec->x1, NULL, id, COL_X1, v, &s->x1, DUO_KEY_X1_LEN, 1)) != DUO_OK ||
+    if (info->state == DUO_KEY_STATE_REVOKED) return DUO_OK; /* secrets destroyed */
+    if ((r = open_col(ks, sec->x1, sizeof sec->x1, NULL, id, COL_X1, v, &s->x1, DUO_SCALAR_BYTES, 1)) != DUO_OK ||
         (r = open_col(ks, sec->p, sizeof sec->p, &sec->p_len, id, COL_P, v, &s->p, DUO_KEY_PRIME_MAX, 0)) != DUO_OK ||
         (r = open_col(ks, sec->q, sizeof sec->q, &sec->q_len, id, COL_Q, v, &s->q, DUO_KEY_PRIME_MAX, 0)) != DUO_OK ||
-        (r = open_col(ks, sec->current, sizeof sec->current, NULL, id, COL_CUR, v, &s->current, DUO_DEVICE_SECRET_LEN,
+        (r = open_col(ks, sec->current, sizeof sec->current, NULL, id, COL_CUR, v, &s->current, DUO_DEVICE_SECRET_BYTES,
                       1)) != DUO_OK)
         goto out;
     if (info->has_pending_secret) {
         if ((r = open_col(ks, sec->pending, sizeof sec->pending, NULL, id, COL_PEND, v, &s->pending,
-                          DUO_DEVICE_SECRET_LEN, 1)) != DUO_OK)
+                          DUO_DEVICE_SECRET_BYTES, 1)) != DUO_OK)
             goto out;
         sec->has_pending = 1;
     }
@@ -179,7 +180,7 @@ int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info, 
     memset(&k, 0, sizeof k);
     memcpy(k.key_id, info->key_id, sizeof k.key_id);
     memcpy(k.citizen_id, info->citizen_id, strlen(info->citizen_id));
-    k.state = DUO_KEY_PENDING;
+    k.state = DUO_KEY_STATE_PENDING;
     k.paillier_bits = info->paillier_bits;
     memcpy(k.q, info->q, sizeof k.q);
     memcpy(k.q2, info->q2, sizeof k.q2);
@@ -209,7 +210,7 @@ int duo_keystore_key_insert_enrolment(duo_keystore *ks, const duo_key_info *info
     memset(&k, 0, sizeof k);
     memcpy(k.key_id, info->key_id, sizeof k.key_id);
     memcpy(k.citizen_id, info->citizen_id, strlen(info->citizen_id));
-    k.state = DUO_KEY_PENDING;
+    k.state = DUO_KEY_STATE_PENDING;
     k.paillier_bits = info->paillier_bits;
     memcpy(k.q, info->q, sizeof k.q);
     memcpy(k.q2, info->q2, sizeof k.q2);
@@ -222,7 +223,7 @@ int duo_keystore_key_insert_enrolment(duo_keystore *ks, const duo_key_info *info
     return r;
 }
 
-int duo_keystore_enrolment_key(duo_keystore *ks, uint8_t key_id[DUO_KEY_ID_LEN], const uint8_t sid[32]) {
+int duo_keystore_enrolment_key(duo_keystore *ks, uint8_t key_id[DUO_KEY_ID_BYTES], const uint8_t sid[32]) {
     uint8_t th[32];
     int r;
     if (ks == NULL || key_id == NULL || sid == NULL) return DUO_E_INVALID_ARG;
@@ -234,7 +235,7 @@ int duo_keystore_enrolment_key(duo_keystore *ks, uint8_t key_id[DUO_KEY_ID_LEN],
 
 int duo_keystore_enrolment_activate(duo_keystore *ks, const uint8_t sid[32], const uint8_t *revocation_code,
                                     size_t revocation_code_len, const duo_audit_event *ev) {
-    uint8_t key_id[DUO_KEY_ID_LEN], th[32], rh[32];
+    uint8_t key_id[DUO_KEY_ID_BYTES], th[32], rh[32];
     int r;
     if (ks == NULL || sid == NULL) return DUO_E_INVALID_ARG;
     if (ks->be.ops->enrol_get == NULL) return DUO_E_UNSUPPORTED;
@@ -249,7 +250,7 @@ out:
 }
 
 int duo_keystore_key_get(duo_keystore *ks, duo_key_info *info, duo_key_secrets *sec,
-                         const uint8_t key_id[DUO_KEY_ID_LEN]) {
+                         const uint8_t key_id[DUO_KEY_ID_BYTES]) {
     duo_key_sealed *s = NULL;
     int r;
     if (sec != NULL) duo_key_secrets_clear(sec);
@@ -271,7 +272,7 @@ static int hash_secret_input(uint8_t out[32], const uint8_t *in, size_t len) {
     return duo_store_sha256(out, in, len);
 }
 
-int duo_keystore_key_activate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN], const uint8_t *token,
+int duo_keystore_key_activate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], const uint8_t *token,
                               size_t token_len, const uint8_t *revocation_code, size_t revocation_code_len,
                               const duo_audit_event *ev) {
     uint8_t th[32], rh[32];
@@ -288,11 +289,11 @@ out:
     return r;
 }
 
-int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN], uint64_t expect_version,
+int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], uint64_t expect_version,
                                    const duo_key_policy *pol, const duo_audit_event *ev) {
     int r;
-    if (ks == NULL || key_id == NULL || pol == NULL || pol->state < DUO_KEY_PENDING || pol->state > DUO_KEY_REVOKED ||
-        (pol->reason != NULL && strlen(pol->reason) > DUO_REASON_MAX))
+    if (ks == NULL || key_id == NULL || pol == NULL || pol->state < DUO_KEY_STATE_PENDING ||
+        pol->state > DUO_KEY_STATE_REVOKED || (pol->reason != NULL && strlen(pol->reason) > DUO_REASON_MAX))
         return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     return ks->be.ops->key_update_policy(ks->be.impl, key_id, expect_version, pol, ev, ks_now(ks));
@@ -301,12 +302,12 @@ int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KE
 static int seen_hashes(duo_seen_nonce *n, const uint8_t *secret, const uint8_t *nonce, size_t nonce_len) {
     int r;
     if (secret == NULL || nonce == NULL || nonce_len == 0) return DUO_E_INVALID_ARG;
-    if ((r = duo_store_sha256(n->secret_hash, secret, DUO_DEVICE_SECRET_LEN)) != DUO_OK) return r;
+    if ((r = duo_store_sha256(n->secret_hash, secret, DUO_DEVICE_SECRET_BYTES)) != DUO_OK) return r;
     return duo_store_sha256(n->nonce_hash, nonce, nonce_len);
 }
 
-int duo_keystore_nonce_record(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
-                              const uint8_t secret[DUO_DEVICE_SECRET_LEN], const uint8_t *nonce, size_t nonce_len,
+int duo_keystore_nonce_record(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                              const uint8_t secret[DUO_DEVICE_SECRET_BYTES], const uint8_t *nonce, size_t nonce_len,
                               const duo_audit_event *ev) {
     duo_seen_nonce n;
     int r;
@@ -322,8 +323,8 @@ int duo_keystore_commit_mode(duo_keystore *ks, int mode) {
     return ks->be.ops->commit_mode(ks->be.impl, mode == DUO_COMMIT_DURABLE);
 }
 
-int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, const uint8_t key_id[DUO_KEY_ID_LEN],
-                            const uint8_t secret[DUO_DEVICE_SECRET_LEN], const uint8_t *nonce, size_t nonce_len) {
+int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                            const uint8_t secret[DUO_DEVICE_SECRET_BYTES], const uint8_t *nonce, size_t nonce_len) {
     duo_seen_nonce n;
     int r;
     if (seen != NULL) *seen = 0;
@@ -332,7 +333,7 @@ int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, const uint8_t key_id[DU
     return ks->be.ops->nonce_seen(ks->be.impl, seen, key_id, &n);
 }
 
-int duo_keystore_secret_rotate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN], uint64_t expect_version,
+int duo_keystore_secret_rotate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], uint64_t expect_version,
                                int promote, const uint8_t *next, const duo_audit_event *ev) {
     return duo_keystore_secret_rotate_seen(ks, key_id, expect_version, promote, next, NULL, NULL, 0, ev, NULL, NULL);
 }
@@ -356,8 +357,8 @@ static int plan_retire(const rotate_plan *p, duo_key_rotation *rot, const uint8_
     duo_retired_rec *rec = &rot->retire[rot->n_retire];
     int r;
     rec->n = rot->info.retired_count + rot->n_retire + 1;
-    if ((r = duo_store_sha256(rec->hash, secret, DUO_DEVICE_SECRET_LEN)) != DUO_OK ||
-        (r = seal_col(p->ks, &rec->sealed, p->key_id, COL_RETIRED, rec->n, secret, DUO_DEVICE_SECRET_LEN)) != DUO_OK)
+    if ((r = duo_store_sha256(rec->hash, secret, DUO_DEVICE_SECRET_BYTES)) != DUO_OK ||
+        (r = seal_col(p->ks, &rec->sealed, p->key_id, COL_RETIRED, rec->n, secret, DUO_DEVICE_SECRET_BYTES)) != DUO_OK)
         return r;
     rot->n_retire++;
     return DUO_OK;
@@ -367,10 +368,10 @@ static int plan_retire(const rotate_plan *p, duo_key_rotation *rot, const uint8_
  * one still locked; a correct PIN clears the count and an expired lock. */
 static int plan_sign_policy(const rotate_plan *p, duo_key_rotation *rot) {
     const duo_key_info *info = &rot->info;
-    if (info->state == DUO_KEY_PENDING) return DUO_E_PROTO_STATE;
-    if (info->state == DUO_KEY_LOCKED && info->locked_until > p->now) return DUO_E_KEY_LOCKED;
-    if (info->pin_failures != 0 || info->state != DUO_KEY_ACTIVE) {
-        rot->state = DUO_KEY_ACTIVE;
+    if (info->state == DUO_KEY_STATE_PENDING) return DUO_E_PROTO_STATE;
+    if (info->state == DUO_KEY_STATE_LOCKED && info->locked_until > p->now) return DUO_E_KEY_LOCKED;
+    if (info->pin_failures != 0 || info->state != DUO_KEY_STATE_ACTIVE) {
+        rot->state = DUO_KEY_STATE_ACTIVE;
         rot->pin_failures = 0;
         rot->locked_until = 0;
         rot->events[0] = p->reset_ev;
@@ -448,7 +449,7 @@ static int run_rotation(duo_keystore *ks, rotate_plan *p, const duo_seen_nonce *
     return r;
 }
 
-int duo_keystore_secret_rotate_seen(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN], uint64_t expect_version,
+int duo_keystore_secret_rotate_seen(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], uint64_t expect_version,
                                     int promote, const uint8_t *next, const uint8_t *seen_secret, const uint8_t *nonce,
                                     size_t nonce_len, const duo_audit_event *ev, duo_key_info *info_out,
                                     duo_key_secrets *sec_out) {
@@ -469,8 +470,8 @@ int duo_keystore_secret_rotate_seen(duo_keystore *ks, const uint8_t key_id[DUO_K
     return run_rotation(ks, &p, has_seen ? &seen : NULL, info_out, sec_out, NULL);
 }
 
-int duo_keystore_sign_commit(duo_keystore *ks, duo_key_info *info, const uint8_t key_id[DUO_KEY_ID_LEN],
-                             const uint8_t next[DUO_DEVICE_SECRET_LEN], const duo_audit_event *reset_ev,
+int duo_keystore_sign_commit(duo_keystore *ks, duo_key_info *info, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                             const uint8_t next[DUO_DEVICE_SECRET_BYTES], const duo_audit_event *reset_ev,
                              const duo_audit_event *ev) {
     int r;
     if (ks == NULL || info == NULL || key_id == NULL || next == NULL) return DUO_E_INVALID_ARG;
@@ -493,9 +494,9 @@ struct find_ctx {
 
 static int find_cb(void *data, const duo_retired_rec *rec) {
     struct find_ctx *f = data;
-    uint8_t secret[DUO_DEVICE_SECRET_LEN];
+    uint8_t secret[DUO_DEVICE_SECRET_BYTES];
     int r = open_col(f->ks, secret, sizeof secret, NULL, f->key_id, COL_RETIRED, rec->n, &rec->sealed,
-                     DUO_DEVICE_SECRET_LEN, 1);
+                     DUO_DEVICE_SECRET_BYTES, 1);
     if (r != DUO_OK) {
         f->err = r;
         return 1;
@@ -505,8 +506,8 @@ static int find_cb(void *data, const duo_retired_rec *rec) {
     return f->found;
 }
 
-int duo_keystore_secret_find_retired(duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_LEN],
-                                     int (*match)(void *data, const uint8_t secret[DUO_DEVICE_SECRET_LEN]),
+int duo_keystore_secret_find_retired(duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                     int (*match)(void *data, const uint8_t secret[DUO_DEVICE_SECRET_BYTES]),
                                      void *data) {
     struct find_ctx f;
     int r;
@@ -535,21 +536,21 @@ static int hash_cb(void *data, const duo_retired_rec *rec) {
     return 0; /* walk them all: no early exit on secret-derived data */
 }
 
-int duo_keystore_secret_is_retired(duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_LEN],
-                                   const uint8_t secret[DUO_DEVICE_SECRET_LEN]) {
+int duo_keystore_secret_is_retired(duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                   const uint8_t secret[DUO_DEVICE_SECRET_BYTES]) {
     struct hash_ctx c;
     int r;
     if (found != NULL) *found = 0;
     if (ks == NULL || found == NULL || key_id == NULL || secret == NULL) return DUO_E_INVALID_ARG;
     memset(&c, 0, sizeof c);
-    if ((r = duo_store_sha256(c.h, secret, DUO_DEVICE_SECRET_LEN)) != DUO_OK) return r;
+    if ((r = duo_store_sha256(c.h, secret, DUO_DEVICE_SECRET_BYTES)) != DUO_OK) return r;
     r = ks->be.ops->retired_list(ks->be.impl, key_id, hash_cb, &c);
     *found = c.found;
     duo_memzero(&c, sizeof c);
     return r;
 }
 
-int duo_keystore_key_revoke(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN], const uint8_t *revocation_code,
+int duo_keystore_key_revoke(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], const uint8_t *revocation_code,
                             size_t revocation_code_len, const char *reason, const duo_audit_event *ev) {
     uint8_t h[32];
     int r;

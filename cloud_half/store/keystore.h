@@ -1,7 +1,7 @@
 /* duosign cloud store: the key store.
  *
- * A duo_keystore is a backend (a struct of function pointers: SQLite now,
- * PostgreSQL later) plus the key-encryption key. The backend stores public
+ * A duo_keystore is a backend (a struct of function pointers, opened by a
+ * driver: duo_keystore_driver) plus the key-encryption key. The backend stores public
  * fields and *sealed* secret columns only; sealing and opening (seal.h) happen
  * here, above the backend, so every backend gets the same at-rest protection.
  *
@@ -37,27 +37,19 @@
 #include <stdint.h>
 
 #include "audit.h"
+#include "duosign/curve.h"
 #include "duosign/errors.h"
 #include "duosign/rng.h"
+#include "duosign/vocab.h"
 #include "seal.h"
 
-#define DUO_KEY_ID_LEN 16
-#define DUO_KEY_POINT_LEN 33 /* compressed secp256k1 point */
-#define DUO_KEY_X1_LEN 32
+/* Key ids, device secrets, tokens, citizen ids and the key states
+ * (duo_key_state) are named in duosign/vocab.h; Q, Q2 and x1 have the curve's
+ * sizes (DUO_POINT_BYTES, DUO_SCALAR_BYTES). Tokens and revocation codes are
+ * at most DUO_TOKEN_MAX bytes. */
 #define DUO_KEY_PRIME_MAX 256 /* bytes of one Paillier prime (N up to 4096 bits) */
-#define DUO_DEVICE_SECRET_LEN 32
-#define DUO_CITIZEN_ID_MAX DUO_AUDIT_CITIZEN_MAX
 #define DUO_REASON_MAX 255
 #define DUO_SEALED_MAX (DUO_KEY_PRIME_MAX + DUO_SEAL_OVERHEAD)
-#define DUO_TOKEN_MAX 128 /* enrolment token and revocation code bytes */
-
-typedef enum duo_key_state {
-    DUO_KEY_PENDING = 1, /* enrolment under way */
-    DUO_KEY_ACTIVE = 2,
-    DUO_KEY_LOCKED = 3,    /* until locked_until */
-    DUO_KEY_SUSPENDED = 4, /* clone or attack suspected: final */
-    DUO_KEY_REVOKED = 5    /* final; secrets destroyed */
-} duo_key_state;
 
 /* Returns: "pending", "active", ... or "unknown". */
 const char *duo_key_state_name(int state);
@@ -66,13 +58,13 @@ int duo_key_state_from_name(const char *name);
 
 /* Public fields of a key (nothing here is secret). */
 typedef struct duo_key_info {
-    uint8_t key_id[DUO_KEY_ID_LEN];
+    uint8_t key_id[DUO_KEY_ID_BYTES];
     char citizen_id[DUO_CITIZEN_ID_MAX + 1];
     int state;                      /* duo_key_state */
     int64_t created_at, updated_at; /* unix seconds */
     uint32_t paillier_bits;
-    uint8_t q[DUO_KEY_POINT_LEN];    /* the joint public key Q */
-    uint8_t q2[DUO_KEY_POINT_LEN];   /* the device's share Q2 (checks the PIN proof) */
+    uint8_t q[DUO_POINT_BYTES];      /* the joint public key Q */
+    uint8_t q2[DUO_POINT_BYTES];     /* the device's share Q2 (checks the PIN proof) */
     uint32_t pin_failures;           /* consecutive */
     int64_t locked_until;            /* unix seconds; 0 = not locked */
     char reason[DUO_REASON_MAX + 1]; /* suspension or revocation reason, or "" */
@@ -86,13 +78,13 @@ typedef struct duo_key_info {
 /* Secret fields, opened. SECRET: keep on the stack or in a guarded buffer,
  * never copy, wipe with duo_key_secrets_clear() before it goes out of scope. */
 typedef struct duo_key_secrets {
-    uint8_t x1[DUO_KEY_X1_LEN];
+    uint8_t x1[DUO_SCALAR_BYTES];
     uint8_t p[DUO_KEY_PRIME_MAX];
     size_t p_len;
     uint8_t q[DUO_KEY_PRIME_MAX];
     size_t q_len;
-    uint8_t current[DUO_DEVICE_SECRET_LEN];
-    uint8_t pending[DUO_DEVICE_SECRET_LEN];
+    uint8_t current[DUO_DEVICE_SECRET_BYTES];
+    uint8_t pending[DUO_DEVICE_SECRET_BYTES];
     int has_pending;
 } duo_key_secrets;
 
@@ -169,11 +161,11 @@ typedef struct duo_keystore_backend_ops {
     int (*key_insert)(void *impl, const duo_key_info *info, const duo_key_sealed *sealed, const duo_audit_event *ev,
                       int64_t now);
     /* sealed may be NULL (public fields only). */
-    int (*key_get)(void *impl, duo_key_info *info, duo_key_sealed *sealed, const uint8_t key_id[DUO_KEY_ID_LEN]);
+    int (*key_get)(void *impl, duo_key_info *info, duo_key_sealed *sealed, const uint8_t key_id[DUO_KEY_ID_BYTES]);
     int (*key_list)(void *impl, const char *citizen_id, duo_key_info_cb cb, void *data);
-    int (*key_activate)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], const uint8_t token_hash[32],
+    int (*key_activate)(void *impl, const uint8_t key_id[DUO_KEY_ID_BYTES], const uint8_t token_hash[32],
                         const uint8_t revocation_hash[32], const duo_audit_event *ev, int64_t now);
-    int (*key_update_policy)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], uint64_t expect_version,
+    int (*key_update_policy)(void *impl, const uint8_t key_id[DUO_KEY_ID_BYTES], uint64_t expect_version,
                              const duo_key_policy *pol, const duo_audit_event *ev, int64_t now);
     /* One write transaction on one read of the key row: reads the row with
      * its sealed columns into rot->info / rot->sealed (a revoked or suspended
@@ -182,12 +174,12 @@ typedef struct duo_keystore_backend_ops {
      * the policy fields (version + 1), the retired records, seen (may be
      * NULL; a nonce already recorded under that secret fails the whole write
      * with DUO_E_EXISTS) and plan's audit events, in that order. */
-    int (*key_rotate)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], duo_key_rotation *rot, duo_key_rotate_fn plan,
+    int (*key_rotate)(void *impl, const uint8_t key_id[DUO_KEY_ID_BYTES], duo_key_rotation *rot, duo_key_rotate_fn plan,
                       void *plan_data, const duo_seen_nonce *seen, int64_t now);
-    int (*key_revoke)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], const uint8_t *code_hash, const char *reason,
+    int (*key_revoke)(void *impl, const uint8_t key_id[DUO_KEY_ID_BYTES], const uint8_t *code_hash, const char *reason,
                       const duo_audit_event *ev, int64_t now);
     int (*purge_pending)(void *impl, size_t *n_purged, int64_t created_before, const duo_audit_event *ev, int64_t now);
-    int (*retired_list)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], duo_retired_cb cb, void *data);
+    int (*retired_list)(void *impl, const uint8_t key_id[DUO_KEY_ID_BYTES], duo_retired_cb cb, void *data);
     int (*token_insert)(void *impl, const uint8_t token_hash[32], const char *citizen_id, int64_t expires_at,
                         const duo_audit_event *ev, int64_t now);
     int (*token_check)(void *impl, char citizen_id[DUO_CITIZEN_ID_MAX + 1], const uint8_t token_hash[32], int64_t now);
@@ -204,15 +196,15 @@ typedef struct duo_keystore_backend_ops {
     int (*enrol_insert)(void *impl, const duo_key_info *info, const duo_key_sealed *sealed, const uint8_t sid[32],
                         const uint8_t token_hash[32], const duo_audit_event *ev, int64_t now);
     /* The key id and token hash recorded for an enrolment sid (DUO_E_NOT_FOUND). */
-    int (*enrol_get)(void *impl, uint8_t key_id[DUO_KEY_ID_LEN], uint8_t token_hash[32], const uint8_t sid[32]);
+    int (*enrol_get)(void *impl, uint8_t key_id[DUO_KEY_ID_BYTES], uint8_t token_hash[32], const uint8_t sid[32]);
     /* Seen device nonces (schema v3). nonce_record: one transaction (with ev if
      * non-NULL); DUO_E_EXISTS if already recorded (nothing written); keeps at
      * most DUO_SEEN_NONCES_PER_SECRET per (key, secret); does not change the
      * key row or its version; a revoked key is refused.
      * nonce_seen: *seen = 1 if recorded. */
-    int (*nonce_record)(void *impl, const uint8_t key_id[DUO_KEY_ID_LEN], const duo_seen_nonce *n,
+    int (*nonce_record)(void *impl, const uint8_t key_id[DUO_KEY_ID_BYTES], const duo_seen_nonce *n,
                         const duo_audit_event *ev, int64_t now);
-    int (*nonce_seen)(void *impl, int *seen, const uint8_t key_id[DUO_KEY_ID_LEN], const duo_seen_nonce *n);
+    int (*nonce_seen)(void *impl, int *seen, const uint8_t key_id[DUO_KEY_ID_BYTES], const duo_seen_nonce *n);
     /* Optional (NULL: every commit is durable). durable == 0: this
      * connection's next commits may be lost by a power failure or OS crash
      * until the next durable commit (a process crash loses nothing);
@@ -245,13 +237,33 @@ typedef struct duo_keystore_config {
     void *hook_data;
 } duo_keystore_config;
 
-/* Opens (creating if needed) a SQLite key store at path: WAL, synchronous=FULL,
- * foreign keys, secure_delete, busy timeout, schema versioned with
- * PRAGMA user_version (migrated forward; a newer schema is refused).
- * Returns: DUO_OK; DUO_E_STORE (SQLite failure); DUO_E_UNSUPPORTED (schema from
- *          a newer version); DUO_E_NOMEM; DUO_E_INVALID_ARG.
+/* A kind of backend: its name and how to open one at a location (SQLite: a
+ * database file; a PostgreSQL backend: a connection string). The key store
+ * itself knows no backend by name: the store layer's drivers are listed in
+ * one table (drivers.c), and a new backend is a new row there plus its file.
+ * open fills *out (ops and impl) or returns an error; cfg is never NULL. */
+typedef struct duo_keystore_driver {
+    const char *name;
+    int (*open)(duo_keystore_backend *out, const char *location, const duo_keystore_config *cfg);
+} duo_keystore_driver;
+
+/* Returns: the driver registered under name ("sqlite"), or NULL. */
+const duo_keystore_driver *duo_keystore_driver_find(const char *name);
+
+/* Opens a key store through a driver at location.
+ * Returns: DUO_OK; the driver's errors (SQLite: DUO_E_STORE; DUO_E_UNSUPPORTED
+ *          for a schema from a newer version; DUO_E_IO, DUO_E_PERMISSION);
+ *          DUO_E_NOMEM; DUO_E_INVALID_ARG.
  * Out:  *out, freed with duo_keystore_free.
  * In:   kek is copied (secret); cfg may be NULL. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_open(duo_keystore **out, const duo_keystore_driver *drv, const char *location,
+                                             const duo_kek *kek, const duo_keystore_config *cfg);
+
+/* duo_keystore_open with the SQLite driver (keystore_sqlite.c): opens
+ * (creating if needed) a SQLite key store at path: WAL, synchronous=FULL,
+ * foreign keys, secure_delete, busy timeout, schema versioned with
+ * PRAGMA user_version (migrated forward; a newer schema is refused).
+ * Returns: as duo_keystore_open. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_open_sqlite(duo_keystore **out, const char *path, const duo_kek *kek,
                                                     const duo_keystore_config *cfg);
 
@@ -287,7 +299,7 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_key_insert_enrolment(duo_keystore *ks, c
 
 /* The key id recorded for an enrolment sid.
  * Returns: DUO_OK; DUO_E_NOT_FOUND; DUO_E_STORE. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_enrolment_key(duo_keystore *ks, uint8_t key_id[DUO_KEY_ID_LEN],
+DUO_WARN_UNUSED_RESULT int duo_keystore_enrolment_key(duo_keystore *ks, uint8_t key_id[DUO_KEY_ID_BYTES],
                                                       const uint8_t sid[32]);
 
 /* duo_keystore_key_activate for the key and token recorded for sid.
@@ -301,7 +313,7 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_enrolment_activate(duo_keystore *ks, con
  *          to open: edited, swapped, wrong KEK); DUO_E_STORE.
  * Out:  info; sec (SECRET; wiped on failure). For a revoked key sec is all zero. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_key_get(duo_keystore *ks, duo_key_info *info, duo_key_secrets *sec,
-                                                const uint8_t key_id[DUO_KEY_ID_LEN]);
+                                                const uint8_t key_id[DUO_KEY_ID_BYTES]);
 
 /* Lists keys (all, or one citizen's if citizen_id is non-NULL), by created_at. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_key_list(duo_keystore *ks, const char *citizen_id, duo_key_info_cb cb,
@@ -313,7 +325,7 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_key_list(duo_keystore *ks, const char *c
  * Returns: DUO_OK; DUO_E_NOT_FOUND; DUO_E_PROTO_STATE (key not pending);
  *          DUO_E_TOKEN_INVALID (unknown, used, other citizen);
  *          DUO_E_TOKEN_EXPIRED; DUO_E_STORE. Nothing changes on failure. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_key_activate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_activate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
                                                      const uint8_t *token, size_t token_len,
                                                      const uint8_t *revocation_code, size_t revocation_code_len,
                                                      const duo_audit_event *ev);
@@ -325,7 +337,7 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_key_activate(duo_keystore *ks, const uin
  * Returns: DUO_OK; DUO_E_CONFLICT (version moved on: re-read and retry);
  *          DUO_E_KEY_REVOKED / DUO_E_KEY_SUSPENDED (final state);
  *          DUO_E_NOT_FOUND; DUO_E_INVALID_ARG; DUO_E_STORE. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
                                                           uint64_t expect_version, const duo_key_policy *pol,
                                                           const duo_audit_event *ev);
 
@@ -337,7 +349,7 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_key_update_policy(duo_keystore *ks, cons
  * Returns: DUO_OK; DUO_E_CONFLICT; DUO_E_PROTO_STATE (promote without pending);
  *          DUO_E_KEY_REVOKED / DUO_E_KEY_SUSPENDED; DUO_E_NOT_FOUND;
  *          DUO_E_STATE_CORRUPT; DUO_E_STORE. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
                                                       uint64_t expect_version, int promote, const uint8_t *next,
                                                       const duo_audit_event *ev);
 
@@ -348,7 +360,7 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate(duo_keystore *ks, const ui
  * caller need not read the row again. See the seen-nonce functions below.
  * Returns: as duo_keystore_secret_rotate; DUO_E_EXISTS if that nonce was
  *          already recorded under that secret (a replay: nothing written). */
-DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate_seen(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate_seen(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
                                                            uint64_t expect_version, int promote, const uint8_t *next,
                                                            const uint8_t *seen_secret, const uint8_t *nonce,
                                                            size_t nonce_len, const duo_audit_event *ev,
@@ -366,8 +378,8 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_secret_rotate_seen(duo_keystore *ks, con
  *          the message); DUO_E_NOT_FOUND; DUO_E_STATE_CORRUPT; DUO_E_STORE.
  *          Nothing is written on failure. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_sign_commit(duo_keystore *ks, duo_key_info *info,
-                                                    const uint8_t key_id[DUO_KEY_ID_LEN],
-                                                    const uint8_t next[DUO_DEVICE_SECRET_LEN],
+                                                    const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                    const uint8_t next[DUO_DEVICE_SECRET_BYTES],
                                                     const duo_audit_event *reset_ev, const duo_audit_event *ev);
 
 /* Seen device nonces (schema v3; DESIGN 3.5, docs/SECURITY.md 3.2). A request
@@ -382,9 +394,9 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_sign_commit(duo_keystore *ks, duo_key_in
  * be NULL). Does not bump the key's version.
  * Returns: DUO_OK; DUO_E_EXISTS (already recorded: a replay; nothing written);
  *          DUO_E_KEY_REVOKED; DUO_E_NOT_FOUND; DUO_E_STORE. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_record(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
-                                                     const uint8_t secret[DUO_DEVICE_SECRET_LEN], const uint8_t *nonce,
-                                                     size_t nonce_len, const duo_audit_event *ev);
+DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_record(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                     const uint8_t secret[DUO_DEVICE_SECRET_BYTES],
+                                                     const uint8_t *nonce, size_t nonce_len, const duo_audit_event *ev);
 
 /* Durability of this store connection's following writes. DUO_COMMIT_DURABLE
  * (the default): a write is on disk when it returns. DUO_COMMIT_DEFERRED: it
@@ -400,8 +412,8 @@ enum { DUO_COMMIT_DEFERRED = 0, DUO_COMMIT_DURABLE = 1 };
 DUO_WARN_UNUSED_RESULT int duo_keystore_commit_mode(duo_keystore *ks, int mode);
 
 /* *seen = 1 if the nonce was recorded under that secret for the key. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, const uint8_t key_id[DUO_KEY_ID_LEN],
-                                                   const uint8_t secret[DUO_DEVICE_SECRET_LEN], const uint8_t *nonce,
+DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                   const uint8_t secret[DUO_DEVICE_SECRET_BYTES], const uint8_t *nonce,
                                                    size_t nonce_len);
 
 /* Calls match(data, secret) for each retired device secret of the key, newest
@@ -409,13 +421,13 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, 
  * nonzero. *found = 1 if one matched.
  * Returns: DUO_OK; DUO_E_STATE_CORRUPT; DUO_E_STORE. */
 DUO_WARN_UNUSED_RESULT int
-duo_keystore_secret_find_retired(duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_LEN],
-                                 int (*match)(void *data, const uint8_t secret[DUO_DEVICE_SECRET_LEN]), void *data);
+duo_keystore_secret_find_retired(duo_keystore *ks, int *found, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                 int (*match)(void *data, const uint8_t secret[DUO_DEVICE_SECRET_BYTES]), void *data);
 
 /* *found = 1 if SHA-256(secret) equals the hash of a retired secret of the key. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_secret_is_retired(duo_keystore *ks, int *found,
-                                                          const uint8_t key_id[DUO_KEY_ID_LEN],
-                                                          const uint8_t secret[DUO_DEVICE_SECRET_LEN]);
+                                                          const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                          const uint8_t secret[DUO_DEVICE_SECRET_BYTES]);
 
 /* Revokes a key and destroys its secret columns, in one transaction with ev.
  * With revocation_code (non-NULL): it must match the stored one-time code,
@@ -423,7 +435,7 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_secret_is_retired(duo_keystore *ks, int 
  * authenticated them).
  * Returns: DUO_OK; DUO_E_KEY_REVOKED (already); DUO_E_UNAUTHENTICATED (wrong or
  *          no code); DUO_E_NOT_FOUND; DUO_E_STORE. */
-DUO_WARN_UNUSED_RESULT int duo_keystore_key_revoke(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_LEN],
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_revoke(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
                                                    const uint8_t *revocation_code, size_t revocation_code_len,
                                                    const char *reason, const duo_audit_event *ev);
 

@@ -304,11 +304,11 @@ static int read_key_row(sqlite3_stmt *st, duo_key_info *k, duo_key_sealed *s) {
     char state[16];
     int r;
     memset(k, 0, sizeof *k);
-    if ((r = col_blob(st, 0, k->key_id, DUO_KEY_ID_LEN, DUO_KEY_ID_LEN, NULL)) != DUO_OK ||
+    if ((r = col_blob(st, 0, k->key_id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) != DUO_OK ||
         (r = col_text(st, 1, k->citizen_id, sizeof k->citizen_id)) != DUO_OK ||
         (r = col_text(st, 2, state, sizeof state)) != DUO_OK ||
-        (r = col_blob(st, 6, k->q, DUO_KEY_POINT_LEN, DUO_KEY_POINT_LEN, NULL)) != DUO_OK ||
-        (r = col_blob(st, 7, k->q2, DUO_KEY_POINT_LEN, DUO_KEY_POINT_LEN, NULL)) != DUO_OK ||
+        (r = col_blob(st, 6, k->q, DUO_POINT_BYTES, DUO_POINT_BYTES, NULL)) != DUO_OK ||
+        (r = col_blob(st, 7, k->q2, DUO_POINT_BYTES, DUO_POINT_BYTES, NULL)) != DUO_OK ||
         (r = col_text(st, 10, k->reason, sizeof k->reason)) != DUO_OK)
         return r;
     if ((k->state = duo_key_state_from_name(state)) == 0) return DUO_E_STATE_CORRUPT;
@@ -362,7 +362,7 @@ static int audit_append_tx(sq *s, uint64_t *seq, const duo_audit_event *ev, int6
     st = stmt(s, S_AUDIT_INSERT);
     if ((r = bind_i64(st, 1, (int64_t)e->seq)) != DUO_OK || (r = bind_i64(st, 2, e->time)) != DUO_OK ||
         (r = bind_text(st, 3, e->kind)) != DUO_OK ||
-        (r = bind_blob(st, 4, e->key_id, e->has_key_id ? DUO_KEY_ID_LEN : 0)) != DUO_OK ||
+        (r = bind_blob(st, 4, e->key_id, e->has_key_id ? DUO_KEY_ID_BYTES : 0)) != DUO_OK ||
         (r = bind_text(st, 5, e->citizen_id)) != DUO_OK || (r = bind_text(st, 6, e->detail)) != DUO_OK ||
         (r = bind_blob(st, 7, e->prev_hash, DUO_AUDIT_HASH_LEN)) != DUO_OK ||
         (r = bind_blob(st, 8, e->hash, DUO_AUDIT_HASH_LEN)) != DUO_OK || (r = step_done(st)) != DUO_OK)
@@ -394,11 +394,10 @@ static void sq_close(void *impl) {
 static int key_insert_tx(sq *s, const duo_key_info *k, const duo_key_sealed *sl, int64_t now) {
     sqlite3_stmt *st = stmt(s, S_KEY_INSERT);
     int r;
-    if ((r = bind_blob(st, 1, k->key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+    if ((r = bind_blob(st, 1, k->key_id, DUO_KEY_ID_BYTES)) != DUO_OK ||
         (r = bind_text(st, 2, k->citizen_id)) != DUO_OK || (r = bind_i64(st, 3, now)) != DUO_OK ||
-        (r = bind_i64(st, 4, k->paillier_bits)) != DUO_OK ||
-        (r = bind_blob(st, 5, k->q, DUO_KEY_POINT_LEN)) != DUO_OK ||
-        (r = bind_blob(st, 6, k->q2, DUO_KEY_POINT_LEN)) != DUO_OK ||
+        (r = bind_i64(st, 4, k->paillier_bits)) != DUO_OK || (r = bind_blob(st, 5, k->q, DUO_POINT_BYTES)) != DUO_OK ||
+        (r = bind_blob(st, 6, k->q2, DUO_POINT_BYTES)) != DUO_OK ||
         (r = bind_blob(st, 7, sl->x1.data, sl->x1.len)) != DUO_OK ||
         (r = bind_blob(st, 8, sl->p.data, sl->p.len)) != DUO_OK ||
         (r = bind_blob(st, 9, sl->q.data, sl->q.len)) != DUO_OK ||
@@ -416,7 +415,7 @@ static int sq_enrol_insert(void *impl, const duo_key_info *k, const duo_key_seal
     if ((r = tx_begin(s)) != DUO_OK) return r;
     if ((r = key_insert_tx(s, k, sl, now)) != DUO_OK) goto out;
     st = stmt(s, S_ENROL_INSERT);
-    if ((r = bind_blob(st, 1, sid, 32)) != DUO_OK || (r = bind_blob(st, 2, k->key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+    if ((r = bind_blob(st, 1, sid, 32)) != DUO_OK || (r = bind_blob(st, 2, k->key_id, DUO_KEY_ID_BYTES)) != DUO_OK ||
         (r = bind_blob(st, 3, token_hash, 32)) != DUO_OK || (r = step_done(st)) != DUO_OK)
         goto out;
     r = maybe_audit(s, ev, now);
@@ -434,7 +433,7 @@ static int sq_enrol_get(void *impl, uint8_t *key_id, uint8_t *token_hash, const 
         r = DUO_E_NOT_FOUND;
     else if (rc != SQLITE_ROW)
         r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
-    else if ((r = col_blob(st, 0, key_id, DUO_KEY_ID_LEN, DUO_KEY_ID_LEN, NULL)) == DUO_OK)
+    else if ((r = col_blob(st, 0, key_id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) == DUO_OK)
         r = col_blob(st, 1, token_hash, 32, 32, NULL);
     sqlite3_reset(st);
     return r;
@@ -453,7 +452,7 @@ static int sq_key_insert(void *impl, const duo_key_info *k, const duo_key_sealed
 static int key_get_row(sq *s, duo_key_info *k, duo_key_sealed *sl, const uint8_t *key_id) {
     sqlite3_stmt *st = stmt(s, S_KEY_GET);
     int rc, r;
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK) return r;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK) return r;
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
         r = DUO_E_NOT_FOUND;
@@ -492,7 +491,7 @@ static int key_state(sq *s, int *state, uint64_t *version, char *citizen, uint8_
     char name[16];
     size_t got = 0;
     int rc, r;
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK) return r;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK) return r;
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE) {
         r = DUO_E_NOT_FOUND;
@@ -538,7 +537,8 @@ static int token_use(sq *s, const uint8_t *hash, const uint8_t *key_id, int64_t 
     sqlite3_stmt *st = stmt(s, S_TOKEN_USE);
     int r;
     if ((r = bind_blob(st, 1, hash, 32)) != DUO_OK || (r = bind_i64(st, 2, now)) != DUO_OK ||
-        (r = bind_blob(st, 3, key_id, key_id != NULL ? DUO_KEY_ID_LEN : 0)) != DUO_OK || (r = step_done(st)) != DUO_OK)
+        (r = bind_blob(st, 3, key_id, key_id != NULL ? DUO_KEY_ID_BYTES : 0)) != DUO_OK ||
+        (r = step_done(st)) != DUO_OK)
         return r;
     /* The write lock is held, so the check above still holds; this guards it. */
     return sqlite3_changes(s->db) == 1 ? DUO_OK : DUO_E_TOKEN_INVALID;
@@ -553,7 +553,7 @@ static int sq_key_activate(void *impl, const uint8_t *key_id, const uint8_t *tok
     sqlite3_stmt *st;
     if ((r = tx_begin(s)) != DUO_OK) return r;
     if ((r = key_state(s, &state, &version, kc, NULL, NULL, key_id)) != DUO_OK) goto out;
-    if (state != DUO_KEY_PENDING) {
+    if (state != DUO_KEY_STATE_PENDING) {
         r = DUO_E_PROTO_STATE;
         goto out;
     }
@@ -564,7 +564,7 @@ static int sq_key_activate(void *impl, const uint8_t *key_id, const uint8_t *tok
     }
     if ((r = token_use(s, token_hash, key_id, now)) != DUO_OK) goto out;
     st = stmt(s, S_KEY_ACTIVATE);
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK || (r = bind_blob(st, 2, rev_hash, 32)) != DUO_OK ||
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK || (r = bind_blob(st, 2, rev_hash, 32)) != DUO_OK ||
         (r = bind_i64(st, 3, now)) != DUO_OK || (r = step_done(st)) != DUO_OK)
         goto out;
     r = maybe_audit(s, ev, now);
@@ -575,13 +575,13 @@ out:
 static int revoke_tx(sq *s, const uint8_t *key_id, const char *reason, int64_t now) {
     sqlite3_stmt *st = stmt(s, S_KEY_REVOKE);
     int r;
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK || (r = bind_text(st, 2, reason)) != DUO_OK ||
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK || (r = bind_text(st, 2, reason)) != DUO_OK ||
         (r = bind_i64(st, 3, now)) != DUO_OK || (r = step_done(st)) != DUO_OK)
         return r;
     st = stmt(s, S_RETIRED_DEL);
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK || (r = step_done(st)) != DUO_OK) return r;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK || (r = step_done(st)) != DUO_OK) return r;
     st = stmt(s, S_NONCE_DEL);
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK) return r;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK) return r;
     return step_done(st);
 }
 
@@ -591,12 +591,12 @@ static int revoke_tx(sq *s, const uint8_t *key_id, const char *reason, int64_t n
 static int nonce_insert_tx(sq *s, const uint8_t *key_id, const duo_seen_nonce *n, int64_t now) {
     sqlite3_stmt *st = stmt(s, S_NONCE_INSERT);
     int r;
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK ||
         (r = bind_blob(st, 2, n->secret_hash, 32)) != DUO_OK || (r = bind_blob(st, 3, n->nonce_hash, 32)) != DUO_OK ||
         (r = bind_i64(st, 4, now)) != DUO_OK || (r = step_done(st)) != DUO_OK)
         return r;
     st = stmt(s, S_NONCE_PRUNE);
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK ||
         (r = bind_blob(st, 2, n->secret_hash, 32)) != DUO_OK ||
         (r = bind_i64(st, 3, DUO_SEEN_NONCES_PER_SECRET)) != DUO_OK)
         return r;
@@ -615,26 +615,26 @@ static int sq_key_update_policy(void *impl, const uint8_t *key_id, uint64_t expe
         r = DUO_E_CONFLICT;
         goto out;
     }
-    if (state == DUO_KEY_REVOKED) {
+    if (state == DUO_KEY_STATE_REVOKED) {
         r = DUO_E_KEY_REVOKED;
         goto out;
     }
-    if (state == DUO_KEY_SUSPENDED && pol->state != DUO_KEY_REVOKED) {
+    if (state == DUO_KEY_STATE_SUSPENDED && pol->state != DUO_KEY_STATE_REVOKED) {
         r = DUO_E_KEY_SUSPENDED;
         goto out;
     }
-    if (pol->state == DUO_KEY_PENDING && state != DUO_KEY_PENDING) {
+    if (pol->state == DUO_KEY_STATE_PENDING && state != DUO_KEY_STATE_PENDING) {
         r = DUO_E_INVALID_ARG;
         goto out;
     }
     st = stmt(s, S_KEY_POLICY);
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK ||
         (r = bind_text(st, 2, duo_key_state_name(pol->state))) != DUO_OK ||
         (r = bind_i64(st, 3, pol->pin_failures)) != DUO_OK || (r = bind_i64(st, 4, pol->locked_until)) != DUO_OK ||
         (r = bind_text(st, 5, pol->reason)) != DUO_OK || (r = bind_i64(st, 6, now)) != DUO_OK ||
         (r = step_done(st)) != DUO_OK)
         goto out;
-    if (pol->state == DUO_KEY_REVOKED && (r = revoke_tx(s, key_id, NULL, now)) != DUO_OK) goto out;
+    if (pol->state == DUO_KEY_STATE_REVOKED && (r = revoke_tx(s, key_id, NULL, now)) != DUO_OK) goto out;
     r = maybe_audit(s, ev, now);
 out:
     return tx_end(s, r);
@@ -645,7 +645,7 @@ static int rotation_write(sq *s, const uint8_t *key_id, const duo_key_rotation *
     sqlite3_stmt *st = stmt(s, S_KEY_SECRETS);
     const duo_key_sealed *sl = &rot->next;
     int r;
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK ||
         (r = bind_blob(st, 2, sl->x1.data, sl->x1.len)) != DUO_OK ||
         (r = bind_blob(st, 3, sl->p.data, sl->p.len)) != DUO_OK ||
         (r = bind_blob(st, 4, sl->q.data, sl->q.len)) != DUO_OK ||
@@ -659,7 +659,7 @@ static int rotation_write(sq *s, const uint8_t *key_id, const duo_key_rotation *
     if ((r = step_done(st)) != DUO_OK) return r;
     for (size_t i = 0; i < rot->n_retire && i < 2; i++) {
         st = stmt(s, S_RETIRED_INSERT);
-        if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+        if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK ||
             (r = bind_i64(st, 2, (int64_t)rot->retire[i].n)) != DUO_OK ||
             (r = bind_blob(st, 3, rot->retire[i].hash, 32)) != DUO_OK ||
             (r = bind_blob(st, 4, rot->retire[i].sealed.data, rot->retire[i].sealed.len)) != DUO_OK ||
@@ -675,8 +675,8 @@ static int sq_key_rotate(void *impl, const uint8_t *key_id, duo_key_rotation *ro
     int r;
     if ((r = tx_begin(s)) != DUO_OK) return r;
     if ((r = key_get_row(s, &rot->info, &rot->sealed, key_id)) != DUO_OK) goto out;
-    if (rot->info.state == DUO_KEY_REVOKED || rot->info.state == DUO_KEY_SUSPENDED) {
-        r = rot->info.state == DUO_KEY_REVOKED ? DUO_E_KEY_REVOKED : DUO_E_KEY_SUSPENDED;
+    if (rot->info.state == DUO_KEY_STATE_REVOKED || rot->info.state == DUO_KEY_STATE_SUSPENDED) {
+        r = rot->info.state == DUO_KEY_STATE_REVOKED ? DUO_E_KEY_REVOKED : DUO_E_KEY_SUSPENDED;
         goto out;
     }
     if ((r = plan(plan_data, rot)) != DUO_OK || (r = rotation_write(s, key_id, rot, now)) != DUO_OK) goto out;
@@ -694,7 +694,7 @@ static int sq_key_revoke(void *impl, const uint8_t *key_id, const uint8_t *code_
     uint8_t stored[32] = {0};
     if ((r = tx_begin(s)) != DUO_OK) return r;
     if ((r = key_state(s, &state, &version, NULL, stored, &has_rev, key_id)) != DUO_OK) goto out;
-    if (state == DUO_KEY_REVOKED) {
+    if (state == DUO_KEY_STATE_REVOKED) {
         r = DUO_E_KEY_REVOKED;
         goto out;
     }
@@ -730,7 +730,7 @@ static int sq_nonce_record(void *impl, const uint8_t *key_id, const duo_seen_non
     uint64_t version;
     if ((r = tx_begin(s)) != DUO_OK) return r;
     if ((r = key_state(s, &state, &version, NULL, NULL, NULL, key_id)) != DUO_OK) goto out;
-    if (state == DUO_KEY_REVOKED) { /* no secrets left; a suspended key may still answer Status */
+    if (state == DUO_KEY_STATE_REVOKED) { /* no secrets left; a suspended key may still answer Status */
         r = DUO_E_KEY_REVOKED;
         goto out;
     }
@@ -745,7 +745,7 @@ static int sq_nonce_seen(void *impl, int *seen, const uint8_t *key_id, const duo
     sqlite3_stmt *st = stmt(s, S_NONCE_GET);
     int rc, r;
     *seen = 0;
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK ||
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK ||
         (r = bind_blob(st, 2, n->secret_hash, 32)) != DUO_OK || (r = bind_blob(st, 3, n->nonce_hash, 32)) != DUO_OK) {
         sqlite3_reset(st);
         return r;
@@ -765,7 +765,7 @@ static int sq_retired_list(void *impl, const uint8_t *key_id, duo_retired_cb cb,
     duo_retired_rec *rec;
     int rc = SQLITE_DONE, r;
     if ((rec = malloc(sizeof *rec)) == NULL) return DUO_E_NOMEM;
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_LEN)) != DUO_OK) goto out;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK) goto out;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         memset(rec, 0, sizeof *rec);
         rec->n = (uint64_t)sqlite3_column_int64(st, 0);
@@ -835,17 +835,17 @@ static int sq_audit_list(void *impl, uint64_t from, duo_audit_entry_cb cb, void 
         e->seq = (uint64_t)sqlite3_column_int64(st, 0);
         e->time = sqlite3_column_int64(st, 1);
         if ((r = col_text(st, 2, e->kind, sizeof e->kind)) != DUO_OK ||
-            (r = col_blob(st, 3, e->key_id, 0, DUO_KEY_ID_LEN, &got)) != DUO_OK ||
+            (r = col_blob(st, 3, e->key_id, 0, DUO_KEY_ID_BYTES, &got)) != DUO_OK ||
             (r = col_text(st, 4, e->citizen_id, sizeof e->citizen_id)) != DUO_OK ||
             (r = col_text(st, 5, e->detail, sizeof e->detail)) != DUO_OK ||
             (r = col_blob(st, 6, e->prev_hash, DUO_AUDIT_HASH_LEN, DUO_AUDIT_HASH_LEN, NULL)) != DUO_OK ||
             (r = col_blob(st, 7, e->hash, DUO_AUDIT_HASH_LEN, DUO_AUDIT_HASH_LEN, NULL)) != DUO_OK)
             break;
-        if (got != 0 && got != DUO_KEY_ID_LEN) {
+        if (got != 0 && got != DUO_KEY_ID_BYTES) {
             r = DUO_E_STATE_CORRUPT;
             break;
         }
-        e->has_key_id = got == DUO_KEY_ID_LEN;
+        e->has_key_id = got == DUO_KEY_ID_BYTES;
         if ((r = cb(data, e)) != 0) break;
     }
     if (r == DUO_OK && rc != SQLITE_DONE) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
@@ -957,7 +957,7 @@ out:
     return r;
 }
 
-int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path, const duo_keystore_config *cfg) {
+static int sqlite_open(duo_keystore_backend *out, const char *path, const duo_keystore_config *cfg) {
     sq *s = NULL;
     int r = DUO_E_STORE, fd;
     int64_t fk = 0;
@@ -1011,4 +1011,10 @@ int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path, const
 out:
     sq_close(s);
     return r;
+}
+
+const duo_keystore_driver duo__keystore_sqlite_driver = {"sqlite", sqlite_open};
+
+int duo_keystore_open_sqlite(duo_keystore **out, const char *path, const duo_kek *kek, const duo_keystore_config *cfg) {
+    return duo_keystore_open(out, &duo__keystore_sqlite_driver, path, kek, cfg);
 }

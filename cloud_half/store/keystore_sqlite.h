@@ -4,7 +4,9 @@
 
 #include "keystore.h"
 
-/* Opens the database and fills *out. cfg must not be NULL (hooks, timeout). */
-int duo__keystore_sqlite_open(duo_keystore_backend *out, const char *path, const duo_keystore_config *cfg);
+/* The "sqlite" driver (listed in drivers.c): its open creates or opens the
+ * database file at location and fills *out; cfg must not be NULL (hooks,
+ * timeout). */
+extern const duo_keystore_driver duo__keystore_sqlite_driver;
 
 #endif

@@ -21,17 +21,10 @@
 #include <stdint.h>
 
 #include "duosign/errors.h"
+#include "duosign/vocab.h" /* ids, sizes, duo_key_state */
 
 #define DUO_WIRE_MAX_MSG (1u << 20)
-#define DUO_KEY_ID_BYTES 16
-#define DUO_NONCE_BYTES 32
-#define DUO_SID_BYTES 32
-#define DUO_MAC_BYTES 32
-#define DUO_DIGEST_BYTES 32
-#define DUO_TOKEN_MAX 128
-#define DUO_REVOCATION_CODE_MAX 64
-#define DUO_CITIZEN_ID_WIRE_MAX 64 /* = DUO_CITIZEN_ID_MAX of the key store */
-#define DUO_PDL_B_BYTES 64         /* b < q^2, fixed 64-byte big-endian */
+#define DUO_PDL_B_BYTES 64 /* b < q^2, fixed 64-byte big-endian */
 
 /* Message kinds, in protocol order; also the index of the gRPC method in the
  * protobuf-c service descriptor (duosign.v1.DuoSign) for requests. */
@@ -169,17 +162,8 @@ typedef struct {
     /* by_citizen: the code names its key through the citizen id (key_id
      * absent on the wire); only with a revocation code, never with a MAC. */
     int by_citizen;
-    char citizen_id[DUO_CITIZEN_ID_WIRE_MAX + 1];
+    char citizen_id[DUO_CITIZEN_ID_MAX + 1];
 } duo_revoke_req;
-
-typedef enum {
-    DUO_KEY_STATE_UNSPECIFIED = 0,
-    DUO_KEY_STATE_PENDING = 1,
-    DUO_KEY_STATE_ACTIVE = 2,
-    DUO_KEY_STATE_LOCKED = 3,
-    DUO_KEY_STATE_SUSPENDED = 4,
-    DUO_KEY_STATE_REVOKED = 5
-} duo_key_state;
 
 typedef struct {
     duo_key_state state;

@@ -131,8 +131,7 @@ int duo_wire_parse_revoke_req(duo_revoke_req *out, const uint8_t *in, size_t in_
     has_code = m->revocation_code != NULL && m->revocation_code[0] != '\0';
     if (m->citizen_id != NULL && m->citizen_id[0] != '\0') {
         r = DUO_E_BAD_FIELD;
-        if (!has_code || has_mac || m->key_id.len != 0 ||
-            !duo__wire_code_ok(m->citizen_id, DUO_CITIZEN_ID_WIRE_MAX + 1)) {
+        if (!has_code || has_mac || m->key_id.len != 0 || !duo__wire_code_ok(m->citizen_id, DUO_CITIZEN_ID_MAX + 1)) {
             goto out;
         }
         memcpy(out->citizen_id, m->citizen_id, strlen(m->citizen_id) + 1);

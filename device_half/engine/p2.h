@@ -25,12 +25,27 @@ typedef struct duo_p2_key {
     uint8_t key_id[DUO_KEY_ID_BYTES];
     duo_scalar x2_masked; /* SECRET: x2 - KDF(PIN, salt) mod q */
     uint8_t pin_salt[DUO_PIN_SALT_BYTES];
-    duo_point q;                /* public key */
-    duo_paillier_pub *paillier; /* owned; the cloud's N */
-    BIGNUM *ckey;               /* owned; Enc(x1) */
-    uint8_t device_secret[32];  /* SECRET: rotating MAC secret (DESIGN 3.5) */
+    duo_point q;                                    /* public key */
+    duo_paillier_pub *paillier;                     /* owned; the cloud's N */
+    BIGNUM *ckey;                                   /* owned; Enc(x1) */
+    uint8_t device_secret[DUO_DEVICE_SECRET_BYTES]; /* SECRET: rotating MAC secret (DESIGN 3.5) */
 } duo_p2_key;
 
+/* Builds a key from its stored bytes (what the device library keeps in its
+ * state blob), the device's counterpart of duo_p1_key_parse: x2_masked must
+ * be a scalar, Q a valid compressed point (the same Q check: on the curve,
+ * not infinity, 33 bytes of 02/03 form), N a modulus of exactly
+ * paillier_bits bits passing duo_paillier_pub_parse's checks, ckey a valid
+ * ciphertext under N (2*paillier_bits/8 bytes).
+ * Returns: DUO_OK; DUO_E_NOMEM; DUO_E_STATE_CORRUPT if the bytes do not form
+ *          a key (nothing is built).
+ * Out:     *out, freed with duo_p2_key_free.
+ * In:      x2_masked and device_secret are SECRET (copied). */
+DUO_WARN_UNUSED_RESULT int duo_p2_key_new(duo_p2_key **out, const duo_ec *ec, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                          const uint8_t x2_masked[DUO_SCALAR_BYTES],
+                                          const uint8_t pin_salt[DUO_PIN_SALT_BYTES], const uint8_t q[DUO_POINT_BYTES],
+                                          unsigned paillier_bits, const uint8_t *n, size_t n_len, const uint8_t *ckey,
+                                          size_t ckey_len, const uint8_t device_secret[DUO_DEVICE_SECRET_BYTES]);
 void duo_p2_key_free(duo_p2_key *key);
 /* Re-masks with a new PIN: unmask with old_pin, mask with new_pin and a
  * fresh salt. The caller must have proven old_pin online first (a sign or

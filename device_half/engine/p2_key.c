@@ -133,6 +133,45 @@ int duo_p2_pin_kdf(const duo_ec *ec, duo_scalar *kdf, const duo_p2_key *key, con
     return duo__p2_pin_kdf(ec, kdf, pin, pin_len, key->pin_salt);
 }
 
+int duo_p2_key_new(duo_p2_key **out, const duo_ec *ec, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                   const uint8_t x2_masked[DUO_SCALAR_BYTES], const uint8_t pin_salt[DUO_PIN_SALT_BYTES],
+                   const uint8_t q[DUO_POINT_BYTES], unsigned paillier_bits, const uint8_t *n, size_t n_len,
+                   const uint8_t *ckey, size_t ckey_len, const uint8_t device_secret[DUO_DEVICE_SECRET_BYTES]) {
+    int r = DUO_E_NOMEM;
+    duo_p2_key *key = NULL;
+
+    *out = NULL;
+    if ((key = calloc(1, sizeof *key)) == NULL) {
+        goto out;
+    }
+    r = DUO_E_STATE_CORRUPT;
+    memcpy(key->key_id, key_id, DUO_KEY_ID_BYTES);
+    if (duo_scalar_parse(ec, &key->x2_masked, x2_masked) != DUO_OK) {
+        goto out;
+    }
+    memcpy(key->pin_salt, pin_salt, DUO_PIN_SALT_BYTES);
+    if (duo_point_parse(ec, &key->q, q, DUO_POINT_BYTES) != DUO_OK) {
+        goto out;
+    }
+    if (duo_paillier_pub_parse(&key->paillier, n, n_len, paillier_bits) != DUO_OK) {
+        goto out;
+    }
+    if ((key->ckey = BN_new()) == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    if (duo_paillier_ciphertext_parse(key->paillier, key->ckey, ckey, ckey_len) != DUO_OK) {
+        goto out;
+    }
+    memcpy(key->device_secret, device_secret, DUO_DEVICE_SECRET_BYTES);
+    *out = key;
+    key = NULL;
+    r = DUO_OK;
+out:
+    duo_p2_key_free(key);
+    return r;
+}
+
 void duo_p2_key_free(duo_p2_key *key) {
     if (key == NULL) {
         return;

@@ -288,8 +288,8 @@ int duo_device_is_confirmed(const duo_device_ctx *ctx) { return ctx != NULL && c
 
 /* ------------------------------------------------------------ enrolment */
 
-/* Takes ownership of an engine key. Keys loaded from a blob are built with
- * calloc in the same layout: both are released with duo_p2_key_free. */
+/* Takes ownership of an engine key (from enrolment or duo_p2_key_new):
+ * released with duo_p2_key_free. */
 static int adopt_key(duo_device_ctx *ctx, duo_p2_key *k) {
     ctx->key = k;
     return DUO_OK;
@@ -1064,21 +1064,11 @@ int duo_device_state_import(duo_device_ctx *ctx, const uint8_t *blob, size_t blo
     }
     if ((r = duo__blob_decode(&f, in, in_len)) != DUO_OK) goto out;
 
-    /* Values: anything invalid is corruption too. */
-    r = DUO_E_NOMEM;
-    if ((key = calloc(1, sizeof *key)) == NULL) goto out;
-    r = DUO_E_STATE_CORRUPT;
-    memcpy(key->key_id, f.key_id, 16);
-    if (duo_scalar_parse(ctx->ec, &key->x2_masked, f.x2_masked) != DUO_OK) goto out;
-    memcpy(key->pin_salt, f.pin_salt, 16);
-    if (duo_point_parse(ctx->ec, &key->q, f.q, 33) != DUO_OK) goto out;
-    if (duo_paillier_pub_parse(&key->paillier, f.n, f.paillier_bits / 8u, f.paillier_bits) != DUO_OK) goto out;
-    if ((key->ckey = BN_new()) == NULL) {
-        r = DUO_E_NOMEM;
+    /* Values: anything invalid is corruption too (the engine's constructor). */
+    if ((r = duo_p2_key_new(&key, ctx->ec, f.key_id, f.x2_masked, f.pin_salt, f.q, f.paillier_bits, f.n,
+                            f.paillier_bits / 8u, f.ckey, 2u * f.paillier_bits / 8u, f.device_secret)) != DUO_OK)
         goto out;
-    }
-    if (duo_paillier_ciphertext_parse(key->paillier, key->ckey, f.ckey, 2u * f.paillier_bits / 8u) != DUO_OK) goto out;
-    memcpy(key->device_secret, f.device_secret, 32);
+    r = DUO_E_STATE_CORRUPT;
     if (f.address_len == 0 || f.address_len > DUO_DEVICE_ADDRESS_MAX || memchr(f.address, 0, f.address_len) != NULL) {
         goto out;
     }

@@ -64,7 +64,7 @@ static void test_keystore_crud(void) {
     DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
 
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
-    DUO_CHECK(got.state == DUO_KEY_PENDING);
+    DUO_CHECK(got.state == DUO_KEY_STATE_PENDING);
     DUO_CHECK(strcmp(got.citizen_id, "LV12345") == 0);
     DUO_CHECK(got.paillier_bits == 2048);
     DUO_CHECK(duo_ct_eq(got.q, k.q, 33) && duo_ct_eq(got.q2, k.q2, 33));
@@ -211,11 +211,11 @@ static void test_activate(void) {
                    DUO_E_TOKEN_EXPIRED);
     DUO_CHECK(audit_count(e.ks) == n0); /* failed: no audit entry either */
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
-    DUO_CHECK(got.state == DUO_KEY_PENDING && got.version == 1);
+    DUO_CHECK(got.state == DUO_KEY_STATE_PENDING && got.version == 1);
 
     DUO_CHECK_OK(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode, sizeof rcode, &ev));
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
-    DUO_CHECK(got.state == DUO_KEY_ACTIVE && got.version == 2 && got.has_revocation_code);
+    DUO_CHECK(got.state == DUO_KEY_STATE_ACTIVE && got.version == 2 && got.has_revocation_code);
     DUO_CHECK(audit_count(e.ks) == n0 + 1);
     /* token consumed; key no longer pending */
     DUO_EXPECT_ERR(duo_keystore_key_activate(e.ks, k.key_id, tok1, sizeof tok1, rcode, sizeof rcode, &ev),
@@ -257,7 +257,7 @@ static void test_policy_update(void) {
     n0 = audit_count(e.ks);
 
     memset(&pol, 0, sizeof pol);
-    pol.state = DUO_KEY_ACTIVE;
+    pol.state = DUO_KEY_STATE_ACTIVE;
     pol.pin_failures = 1;
     DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, v, &pol, &ev));
     /* stale version: nothing written, no audit entry */
@@ -272,15 +272,15 @@ static void test_policy_update(void) {
         DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, &bad), DUO_E_INVALID_ARG);
     }
     /* lock */
-    pol.state = DUO_KEY_LOCKED;
+    pol.state = DUO_KEY_STATE_LOCKED;
     pol.pin_failures = 3;
     pol.locked_until = e.now + 3 * 3600;
     DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
-    DUO_CHECK(got.state == DUO_KEY_LOCKED && got.pin_failures == 3 && got.locked_until == e.now + 3 * 3600);
+    DUO_CHECK(got.state == DUO_KEY_STATE_LOCKED && got.pin_failures == 3 && got.locked_until == e.now + 3 * 3600);
     DUO_CHECK(audit_count(e.ks) == n0 + 1);
     /* unlock, reset */
-    pol.state = DUO_KEY_ACTIVE;
+    pol.state = DUO_KEY_STATE_ACTIVE;
     pol.pin_failures = 0;
     pol.locked_until = 0;
     DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
@@ -288,33 +288,33 @@ static void test_policy_update(void) {
     check_same_secrets(&gs, &s); /* policy updates leave secrets alone */
     DUO_CHECK(got.secret_version == 1);
     /* back to pending is not a transition */
-    pol.state = DUO_KEY_PENDING;
+    pol.state = DUO_KEY_STATE_PENDING;
     DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL), DUO_E_INVALID_ARG);
     /* suspended is final except for revocation */
-    pol.state = DUO_KEY_SUSPENDED;
+    pol.state = DUO_KEY_STATE_SUSPENDED;
     pol.reason = "clone suspected";
     DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
-    DUO_CHECK(got.state == DUO_KEY_SUSPENDED && strcmp(got.reason, "clone suspected") == 0);
+    DUO_CHECK(got.state == DUO_KEY_STATE_SUSPENDED && strcmp(got.reason, "clone suspected") == 0);
     check_same_secrets(&gs, &s); /* kept for investigation */
-    pol.state = DUO_KEY_ACTIVE;
+    pol.state = DUO_KEY_STATE_ACTIVE;
     pol.reason = NULL;
     DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL), DUO_E_KEY_SUSPENDED);
     DUO_EXPECT_ERR(duo_keystore_secret_rotate(e.ks, k.key_id, got.version, 0, s.current, NULL), DUO_E_KEY_SUSPENDED);
-    pol.state = DUO_KEY_REVOKED;
+    pol.state = DUO_KEY_STATE_REVOKED;
     DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
-    DUO_CHECK(got.state == DUO_KEY_REVOKED);
+    DUO_CHECK(got.state == DUO_KEY_STATE_REVOKED);
     DUO_CHECK(duo_ct_is_zero(&gs, sizeof gs)); /* destroyed */
-    pol.state = DUO_KEY_ACTIVE;
+    pol.state = DUO_KEY_STATE_ACTIVE;
     DUO_EXPECT_ERR(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL), DUO_E_KEY_REVOKED);
     duo_key_secrets_clear(&s);
     duo_key_secrets_clear(&gs);
     env_close(&e);
 }
 
-static int match_secret(void *data, const uint8_t secret[DUO_DEVICE_SECRET_LEN]) {
-    return duo_ct_eq(data, secret, DUO_DEVICE_SECRET_LEN);
+static int match_secret(void *data, const uint8_t secret[DUO_DEVICE_SECRET_BYTES]) {
+    return duo_ct_eq(data, secret, DUO_DEVICE_SECRET_BYTES);
 }
 
 static void test_secret_rotate(void) {
@@ -415,12 +415,12 @@ static void test_sign_commit(void) {
 
     /* failures and an expired lock: reset (audited first), the leftover
      * pending n1 is superseded and retires */
-    duo_key_policy pol = {DUO_KEY_LOCKED, 3, e.now - 1, NULL};
+    duo_key_policy pol = {DUO_KEY_STATE_LOCKED, 3, e.now - 1, NULL};
     DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
     a0 = audit_count(e.ks);
     DUO_CHECK_OK(duo_keystore_sign_commit(e.ks, &ri, k.key_id, n2, &reset, &sig));
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
-    DUO_CHECK(got.state == DUO_KEY_ACTIVE && got.pin_failures == 0 && got.locked_until == 0);
+    DUO_CHECK(got.state == DUO_KEY_STATE_ACTIVE && got.pin_failures == 0 && got.locked_until == 0);
     DUO_CHECK(duo_ct_eq(gs.pending, n2, 32) && got.retired_count == before.retired_count + 1);
     DUO_CHECK_OK(duo_keystore_secret_find_retired(e.ks, &found, k.key_id, match_secret, n1));
     DUO_CHECK(found == 1);
@@ -432,8 +432,8 @@ static void test_sign_commit(void) {
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &before, NULL, k.key_id));
     a0 = audit_count(e.ks);
     DUO_EXPECT_ERR(duo_keystore_sign_commit(e.ks, &ri, k.key_id, n1, &reset, &sig), DUO_E_KEY_LOCKED);
-    DUO_CHECK(ri.state == DUO_KEY_LOCKED && ri.locked_until == e.now + 3600 && ri.version == before.version);
-    pol = (duo_key_policy){DUO_KEY_SUSPENDED, 3, 0, "clone"};
+    DUO_CHECK(ri.state == DUO_KEY_STATE_LOCKED && ri.locked_until == e.now + 3600 && ri.version == before.version);
+    pol = (duo_key_policy){DUO_KEY_STATE_SUSPENDED, 3, 0, "clone"};
     DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, before.version, &pol, NULL));
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &before, NULL, k.key_id));
     a0 = audit_count(e.ks);
@@ -447,7 +447,7 @@ static void test_sign_commit(void) {
     make_key(&k, &s, 7, "EE1");
     DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
     DUO_EXPECT_ERR(duo_keystore_sign_commit(e.ks, &ri, k.key_id, n1, &reset, &sig), DUO_E_PROTO_STATE);
-    DUO_CHECK(ri.state == DUO_KEY_PENDING);
+    DUO_CHECK(ri.state == DUO_KEY_STATE_PENDING);
     duo_key_secrets_clear(&s);
     duo_key_secrets_clear(&gs);
     env_close(&e);
@@ -612,7 +612,7 @@ static void test_revoke(void) {
     DUO_CHECK_OK(duo_keystore_key_revoke(e.ks, a.key_id, rcode, sizeof rcode, "code", &ev));
     DUO_CHECK(audit_count(e.ks) == n0 + 1);
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, a.key_id));
-    DUO_CHECK(got.state == DUO_KEY_REVOKED && !got.has_revocation_code && strcmp(got.reason, "code") == 0);
+    DUO_CHECK(got.state == DUO_KEY_STATE_REVOKED && !got.has_revocation_code && strcmp(got.reason, "code") == 0);
     DUO_CHECK(duo_ct_is_zero(&gs, sizeof gs));
     DUO_CHECK_OK(duo_keystore_secret_is_retired(e.ks, &found, a.key_id, s.current));
     DUO_CHECK(found == 0); /* retired secrets destroyed too */
@@ -637,7 +637,7 @@ static void test_revoke(void) {
     /* admin / device (caller authenticated): no code */
     DUO_CHECK_OK(duo_keystore_key_revoke(e.ks, b.key_id, NULL, 0, "admin", NULL));
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, b.key_id));
-    DUO_CHECK(got.state == DUO_KEY_REVOKED);
+    DUO_CHECK(got.state == DUO_KEY_STATE_REVOKED);
     /* the code of one key does not revoke another: codes are per key; c's code
      * is the same string in this test, so use a wrong one */
     DUO_EXPECT_ERR(duo_keystore_key_revoke(e.ks, c.key_id, (const uint8_t *)"x", 1, NULL, NULL), DUO_E_UNAUTHENTICATED);
@@ -820,7 +820,7 @@ static void test_crash_before_commit(void) {
         if (pid == 0) {
             duo_keystore_config cfg;
             duo_keystore *ks = NULL;
-            duo_key_policy pol = {DUO_KEY_LOCKED, 3, 1, "x"};
+            duo_key_policy pol = {DUO_KEY_STATE_LOCKED, 3, 1, "x"};
             const duo_audit_event ev = {"crash.test", k.key_id, "C", "must not survive"};
             char cit[DUO_CITIZEN_ID_MAX + 1];
             int r = -1;

@@ -1,0 +1,70 @@
+/* duosign-cloud: what the RPC handlers share (rpc_enroll.c, rpc_sign.c,
+ * rpc_key.c) and the method table.
+ *
+ * A handler parses its request (wire.h), applies the policy (policy.h), runs
+ * the P1 engine, persists through the store connection it was given (one
+ * transaction per change, with its audit entry) and builds its response. It
+ * reaches the service's shared state only through the rooms in duo_rpc, each
+ * with its own lock (sessions.h, keycache.h, pool.h); it holds none of those
+ * locks itself. */
+#ifndef DUOSIGN_CLOUD_RPC_H
+#define DUOSIGN_CLOUD_RPC_H
+
+#include "daemon.h"
+#include "keycache.h"
+#include "keystore.h"
+#include "overlap.h"
+#include "policy.h"
+#include "pool.h"
+#include "service.h"
+#include "sessions.h"
+#include "wire.h"
+
+/* One call: the rooms (shared by all calls), the store connection this call
+ * holds for its whole duration, the call's info. */
+typedef struct duo_rpc {
+    const duo_service_config *cfg;
+    const duo_ec *ec;
+    duo_sessions *sessions;
+    duo_keycache *keys;
+    duo_pool *pool;
+    duo_overlap *overlap; /* SignFinish's store write beside its decryption */
+    duo_keystore *ks;
+    duo_call_info *info;
+} duo_rpc;
+
+/* A handler: DUO_OK and a malloc'ed response, or a DUO_E_* code (the
+ * message in c->info). */
+typedef int (*duo_rpc_fn)(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len);
+
+/* The method table: one row per RPC of duosign.v1.DuoSign, in the order of
+ * the proto's service (its index is the wire's DUO_MSG_* and the server's
+ * method index; service.c checks the names against the descriptor at start).
+ * A new RPC is a row here, its handler in its family's rpc_*.c, and its
+ * messages in the proto and the wire layer. */
+#define DUO_RPC_METHODS(X)                                                               \
+    X(DUO_MSG_ENROLL_START, "EnrollStart", duo__rpc_enroll_start)                        \
+    X(DUO_MSG_ENROLL_KEY_SHARE, "EnrollKeyShare", duo__rpc_enroll_key_share)             \
+    X(DUO_MSG_ENROLL_PDL_CHALLENGE, "EnrollPdlChallenge", duo__rpc_enroll_pdl_challenge) \
+    X(DUO_MSG_ENROLL_PDL_OPEN, "EnrollPdlOpen", duo__rpc_enroll_pdl_open)                \
+    X(DUO_MSG_ENROLL_CONFIRM, "EnrollConfirm", duo__rpc_enroll_confirm)                  \
+    X(DUO_MSG_SIGN_START, "SignStart", duo__rpc_sign_start)                              \
+    X(DUO_MSG_SIGN_FINISH, "SignFinish", duo__rpc_sign_finish)                           \
+    X(DUO_MSG_REFRESH, "Refresh", duo__rpc_refresh)                                      \
+    X(DUO_MSG_REVOKE, "Revoke", duo__rpc_revoke)                                         \
+    X(DUO_MSG_STATUS, "Status", duo__rpc_status)
+
+#define DUO_RPC_DECLARE(index, name, fn) \
+    int fn(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len);
+DUO_RPC_METHODS(DUO_RPC_DECLARE)
+#undef DUO_RPC_DECLARE
+
+/* On r == DUO_OK hands out (out, out_len) as the response; returns r. */
+static inline int duo__rpc_respond(uint8_t **resp, size_t *resp_len, int r, uint8_t *out, size_t out_len) {
+    if (r != DUO_OK) return r;
+    *resp = out;
+    *resp_len = out_len;
+    return DUO_OK;
+}
+
+#endif

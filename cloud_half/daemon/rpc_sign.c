@@ -1,0 +1,189 @@
+/* duosign-cloud: the signing RPCs (DESIGN 3.3): SignStart, SignFinish. */
+#include "rpc.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "duosign/mem.h"
+#include "duosign/rng.h"
+
+int duo__rpc_sign_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
+    duo_sign_start_req req;
+    duo_sign_start_resp out;
+    duo_key_info ki;
+    duo_key_secrets *sec = NULL;
+    uint8_t mi[32], used[32];
+    duo_sess *x = NULL;
+    duo_keycache_item *kc = NULL;
+    int r = duo_wire_parse_sign_start_req(&req, in, in_len);
+    if (r != DUO_OK) return r;
+    if ((r = duo_wire_mac_input_sign_start(mi, &req)) != DUO_OK) return r;
+    sec = duo_secure_malloc(sizeof *sec);
+    if (!sec) return DUO_E_NOMEM;
+    if ((r = duo__policy_key_auth(c->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, 1, c->info)) != DUO_OK)
+        goto out;
+    if ((r = duo__policy_locked_err(&ki, c->info)) != DUO_OK) goto out;
+    if ((r = duo__keycache_get(c->keys, &kc, &ki, sec)) != DUO_OK) {
+        DETAIL(c->info, "the stored key failed its integrity check; contact the operator");
+        goto out;
+    }
+    if ((r = duo__sessions_insert(c->sessions, &x, DUO_SESS_SIGN, req.key_id, c->info)) != DUO_OK) goto out;
+    x->kc = kc;
+    kc = NULL;
+    memcpy(x->secret, used, 32);
+    memcpy(x->digest, req.digest, 32);
+    snprintf(x->citizen, sizeof x->citizen, "%s", ki.citizen_id);
+    r = duo_p1_sign_new(&x->sg, c->ec, NULL, duo__keycache_key(x->kc));
+    if (r == DUO_OK) r = duo_p1_sign_start(x->sg, &req, &out);
+    if (r == DUO_OK) {
+        duo__sessions_set_sid(c->sessions, x, duo_p1_sign_sid(x->sg));
+        uint8_t *o = NULL;
+        size_t ol = 0;
+        r = duo_wire_build_sign_start_resp(&o, &ol, &out);
+        /* Deadline passed or client cancelled while we worked: the device
+         * will never see this answer, so do not leave the key's one live
+         * session behind (the next SignStart would get SESSION_BUSY until
+         * the session expires). A cancel that arrives after this check, while
+         * the answer is on its way, still leaves it live until session_ttl_s. */
+        if (r == DUO_OK && duo_call_info_expired(c->info)) {
+            free(o);
+            o = NULL;
+            DETAIL(c->info, "deadline exceeded or call cancelled; the signing session was released: start again");
+            r = DUO_E_TIMEOUT;
+        }
+        r = duo__rpc_respond(resp, resp_len, r, o, ol);
+    }
+    duo__sessions_release(c->sessions, x,
+                          r == DUO_OK          ? 0
+                          : r == DUO_E_TIMEOUT ? DUO_E_SESSION_EXPIRED
+                                               : DUO_E_SESSION_FAILED);
+out:
+    duo__keycache_put(kc);
+    if (r == DUO_E_KEY_REVOKED || r == DUO_E_KEY_SUSPENDED || r == DUO_E_CLONE_SUSPECTED)
+        duo__keycache_forget(c->keys, req.key_id);
+    duo_memzero(used, sizeof used);
+    duo_key_secrets_clear(sec);
+    duo_secure_free(sec);
+    return r;
+}
+
+/* SignFinish's store write (duo_keystore_sign_commit), run beside the
+ * decryption: the PIN count reset, the next device secret and the audit of
+ * the signature, named by its digest and r (with Q they fix the one low-S
+ * signature; docs/DECISIONS.md "The signature's audit entry names r"). */
+typedef struct sign_write {
+    duo_keystore *ks;
+    const duo_sess *x;
+    const uint8_t *next;
+    char detail[160];
+    duo_key_info ki; /* the row as read, for the message if refused */
+    int r;
+} sign_write;
+
+static void sign_write_run(void *arg) {
+    sign_write *w = arg;
+    const duo_sess *x = w->x;
+    duo_audit_event reset = {.kind = DUO_AUDIT_PIN_RESET,
+                             .key_id = x->key_id,
+                             .citizen_id = x->citizen,
+                             .detail = "correct PIN: failure count reset"};
+    duo_audit_event ev = {.kind = DUO_AUDIT_SIGN, .key_id = x->key_id, .citizen_id = x->citizen, .detail = w->detail};
+    w->r = duo_keystore_sign_commit(w->ks, &w->ki, x->key_id, w->next, &reset, &ev);
+}
+
+/* The message for a refused sign_write. */
+static int sign_write_err(duo_keycache *keys, const sign_write *w, duo_call_info *info) {
+    switch (w->r) {
+        case DUO_E_KEY_REVOKED:
+        case DUO_E_KEY_SUSPENDED:
+            duo__keycache_forget(keys, w->x->key_id);
+            return duo__policy_final_err(&w->ki, info);
+        case DUO_E_KEY_LOCKED:
+            return duo__policy_locked_err(&w->ki, info);
+        case DUO_E_PROTO_STATE:
+            return duo__policy_state_final_err(&w->ki, info);
+        case DUO_E_NOT_FOUND:
+            DETAIL(info, "unknown key id; enrol again");
+            return w->r;
+        case DUO_E_STATE_CORRUPT:
+            DETAIL(info, "the stored key failed its integrity check; contact the operator");
+            return w->r;
+        default:
+            return w->r;
+    }
+}
+
+int duo__rpc_sign_finish(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
+    duo_sign_finish_req req;
+    duo_sign_finish_resp out;
+    memset(&out, 0, sizeof out);
+    duo_sess *x;
+    uint8_t mi[32], next[32], rx[32];
+    int r = duo_wire_parse_sign_finish_req(&req, in, in_len);
+    if (r != DUO_OK) return r;
+    /* The session is consumed by this request whatever happens (single use). */
+    if ((r = duo__sessions_take(c->sessions, &x, req.sid, DUO_SESS_SIGN, c->info)) != DUO_OK) goto out_req;
+    if ((r = duo_wire_mac_input_sign_finish(mi, &req)) != DUO_OK) goto out;
+    if (duo_mac_check(x->secret, mi, req.mac) != DUO_OK) {
+        DETAIL(c->info, "request authentication failed (missing or bad MAC); this does not count as a PIN "
+                        "attempt; start a new signature");
+        r = DUO_E_UNAUTHENTICATED;
+        goto out;
+    }
+    if (duo_call_info_expired(c->info)) {
+        DETAIL(c->info, "deadline exceeded before the signature was computed; start a new signature");
+        r = DUO_E_TIMEOUT;
+        goto out;
+    }
+    r = duo_p1_sign_finish_check(x->sg, &req, &out, rx);
+    if (r == DUO_E_WRONG_PIN) {
+        int revoked = 0;
+        r = duo__policy_pin_failure(c->ks, &c->cfg->lock, x->key_id, &revoked, c->info);
+        if (revoked) duo__keycache_forget(c->keys, x->key_id);
+        goto out;
+    }
+    if (r != DUO_OK) goto out;
+    /* The PIN is proven. Store the next device secret, reset the PIN count
+     * and audit the signature while the decryption runs; the signature is
+     * released only if both succeed (the device rotates on receipt, so the
+     * cloud must know the next secret first). The key's state is checked in
+     * that write, atomically with it: no signature for a key revoked, frozen
+     * or locked since SignStart. */
+    if ((r = duo_secret_rotate(next, x->secret, req.sid, out.rotate_seed)) != DUO_OK) goto out;
+    sign_write w = {.ks = c->ks, .x = x, .next = next};
+    char dh[65], rh[65];
+    duo__hex(dh, x->digest, 32);
+    duo__hex(rh, rx, 32);
+    snprintf(w.detail, sizeof w.detail, "digest=%s r=%s", dh, rh);
+    duo_overlap_job job = {.fn = sign_write_run, .arg = &w};
+    duo_overlap_start(c->overlap, &job);
+    r = duo_p1_sign_finish_decrypt(x->sg, &out);
+    duo_overlap_wait(c->overlap, &job);
+    if (r == DUO_E_PEER_CHEATED) {
+        duo__keycache_forget(c->keys, x->key_id);
+        int fr = duo__policy_freeze(c->ks, x->key_id, DUO_AUDIT_ATTACK,
+                                    "attack suspected: the signature share failed to verify after a valid PIN proof; "
+                                    "no signature was released");
+        DETAIL(c->info, "the device sent an invalid signature share; the key is frozen: enrol again%s",
+               fr == DUO_OK ? "" : " (freezing failed: contact the operator)");
+        goto out;
+    }
+    if (r != DUO_OK) goto out;
+    if (w.r != DUO_OK) {
+        r = sign_write_err(c->keys, &w, c->info);
+        goto out;
+    }
+    {
+        uint8_t *o = NULL;
+        size_t ol = 0;
+        r = duo_wire_build_sign_finish_resp(&o, &ol, &out);
+        r = duo__rpc_respond(resp, resp_len, r, o, ol);
+    }
+out:
+    duo__sessions_release(c->sessions, x, DUO_E_PROTO_STATE);
+out_req:
+    duo_wire_free_sign_finish_req(&req);
+    duo_memzero(next, sizeof next);
+    duo_memzero(&out, sizeof out);
+    return r;
+}

@@ -1,0 +1,33 @@
+/* duosign cloud store: the store of a data directory.
+ *
+ * A data directory (made by `duosign-cloud init`) holds the key-encryption
+ * key and the key database; opening its store is the store layer's job, so
+ * the daemon's service and the admin commands both come here (neither
+ * reaches into the other). */
+#ifndef DUOSIGN_STORE_DATADIR_H
+#define DUOSIGN_STORE_DATADIR_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "keystore.h"
+
+#define DUO_PATH_MAX 4096
+
+/* The store's files in a data directory. */
+#define DUO_FILE_KEK "kek"    /* 32 random bytes, 0600 */
+#define DUO_FILE_DB "keys.db" /* the key store and audit log */
+/* The backend a data directory's keys.db is opened with (drivers.c). */
+#define DUO_DATADIR_DRIVER "sqlite"
+
+/* Opens the key store of data directory dir: loads dir/kek, opens dir/keys.db
+ * (which must exist unless create != 0). write_mu: shared by the connections
+ * of one process (duo_keystore_config), or NULL.
+ * Returns: DUO_OK; DUO_E_IO (no such directory, keys.db missing), the errors
+ *          of duo_kek_load_file and duo_keystore_open, with an actionable
+ *          message in err.
+ * Out:  *out, freed with duo_keystore_free. */
+DUO_WARN_UNUSED_RESULT int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const char *dir,
+                                                  int create, pthread_mutex_t *write_mu);
+
+#endif

@@ -1,0 +1,34 @@
+/* duosign: the words every layer shares, defined once.
+ *
+ * The wire layer (common/wire/wire.h), the engines, the key store
+ * (cloud_half/store/keystore.h) and the daemon all speak of key ids, session
+ * ids, device secrets and key states; they take the names from here instead
+ * of each defining its own. Curve sizes (DUO_POINT_BYTES, DUO_SCALAR_BYTES)
+ * are in duosign/curve.h. No I/O, no functions: only names. */
+#ifndef DUOSIGN_VOCAB_H
+#define DUOSIGN_VOCAB_H
+
+#define DUO_KEY_ID_BYTES 16
+#define DUO_NONCE_BYTES 32
+#define DUO_SID_BYTES 32
+#define DUO_MAC_BYTES 32
+#define DUO_DIGEST_BYTES 32
+#define DUO_DEVICE_SECRET_BYTES 32 /* the rotating MAC secret (DESIGN 3.5) */
+#define DUO_TOKEN_MAX 128          /* enrolment token bytes */
+#define DUO_REVOCATION_CODE_MAX 64 /* characters, without the NUL */
+#define DUO_CITIZEN_ID_MAX 64      /* bytes, without the NUL */
+
+/* The states of a key, as the wire reports them (proto KeyState, same
+ * numbers) and as the key store keeps them (by name, duo_key_state_name).
+ * A new state is a new row here, in proto/duosign.proto and in the store's
+ * name table and schema CHECK. */
+typedef enum duo_key_state {
+    DUO_KEY_STATE_UNSPECIFIED = 0,
+    DUO_KEY_STATE_PENDING = 1,   /* enrolment under way */
+    DUO_KEY_STATE_ACTIVE = 2,    /* signs */
+    DUO_KEY_STATE_LOCKED = 3,    /* wrong PINs: until locked_until */
+    DUO_KEY_STATE_SUSPENDED = 4, /* clone or attack suspected: final */
+    DUO_KEY_STATE_REVOKED = 5    /* final; secrets destroyed */
+} duo_key_state;
+
+#endif
