@@ -22,6 +22,7 @@
 #define DUO_FILE_CA "ca.pem"
 #define DUO_FILE_CERT "server.pem"
 #define DUO_FILE_KEY "server.key"
+#define DUO_FILE_SERVE_LOCK "serve.lock" /* flock: one serving daemon per data directory */
 
 /* Exit codes. */
 #define DUO_EXIT_OK 0
@@ -75,6 +76,7 @@ int duo__cmd_serve(int argc, char **argv);
 /* Opens the key store of a data dir (loads the KEK). Returns a duo_keystore*
  * through a void** to keep keystore.h out of this header. */
 /* write_mu: shared by the connections of one process (keystore.h), or NULL. */
-int duo__open_store(void **ks, const char *dir, int create, pthread_mutex_t *write_mu, char *err, size_t cap);
+int duo__open_store(void **ks, const char *dir, int create, pthread_mutex_t *write_mu, int busy_ms, char *err,
+                    size_t cap);
 
 #endif

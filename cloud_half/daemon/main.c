@@ -69,7 +69,8 @@ static int fail(const char *fmt, ...) {
 
 /* ------------------------------------------------------------- store */
 
-int duo__open_store(void **out, const char *dir, int create, pthread_mutex_t *write_mu, char *err, size_t cap) {
+int duo__open_store(void **out, const char *dir, int create, pthread_mutex_t *write_mu, int busy_ms, char *err,
+                    size_t cap) {
     char path[DUO_PATH_MAX];
     duo_kek kek;
     duo_keystore *ks = NULL;
@@ -95,8 +96,23 @@ int duo__open_store(void **out, const char *dir, int create, pthread_mutex_t *wr
     duo_keystore_config kcfg;
     memset(&kcfg, 0, sizeof kcfg);
     kcfg.write_mu = write_mu;
+    kcfg.busy_timeout_ms = busy_ms;
     r = duo_keystore_open_sqlite(&ks, path, &kek, &kcfg);
     duo_kek_clear(&kek);
+    if (r == DUO_E_STATE_CORRUPT) {
+        snprintf(err, cap,
+                 "the key database %s failed its integrity check (SQLite reports it damaged); restore it from a "
+                 "backup",
+                 path);
+        return r;
+    }
+    if (r != DUO_OK && access(dir, W_OK) != 0) {
+        snprintf(err, cap,
+                 "cannot open the key database %s: the data directory %s is not writable (%s); SQLite "
+                 "needs to create its -wal and -shm files there",
+                 path, dir, strerror(errno));
+        return r;
+    }
     if (r != DUO_OK) {
         snprintf(err, cap, "cannot open the key database %s: %s", path, duo_strerror(r));
         return r;
@@ -108,7 +124,7 @@ int duo__open_store(void **out, const char *dir, int create, pthread_mutex_t *wr
 static duo_keystore *open_or_die(const char *dir) {
     char err[DUO_ERRMSG_MAX];
     void *ks;
-    if (duo__open_store(&ks, dir, 0, NULL, err, sizeof err) != DUO_OK) {
+    if (duo__open_store(&ks, dir, 0, NULL, 0, err, sizeof err) != DUO_OK) {
         fprintf(stderr, PROG ": %s\n", err);
         exit(DUO_EXIT_FAIL);
     }
@@ -183,7 +199,7 @@ static int cmd_init(int argc, char **argv) {
     if (r != DUO_OK) return fail("cannot create the key-encryption key: %s", err[0] ? err : duo_strerror(r));
     if ((r = duo__pki_create(dir, err, sizeof err)) != DUO_OK) return fail("%s", err);
     void *ksv;
-    if ((r = duo__open_store(&ksv, dir, 1, NULL, err, sizeof err)) != DUO_OK) return fail("%s", err);
+    if ((r = duo__open_store(&ksv, dir, 1, NULL, 0, err, sizeof err)) != DUO_OK) return fail("%s", err);
     duo_keystore *ks = ksv;
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "init: data directory created"};
     r = duo_keystore_audit_append(ks, NULL, &ev);

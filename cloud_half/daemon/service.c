@@ -32,6 +32,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "duosign.pb-c.h"
 #include "duosign/curve.h"
@@ -43,7 +44,10 @@
 #include "wire.h"
 
 #define SESS_MAX_DEFAULT 10000 /* live sessions (tombstones are counted apart) */
-#define SESS_BUCKETS 4096      /* live sessions by sid and by key id; power of two */
+#define ENROL_PER_PEER_DEFAULT 16
+#define START_COUNT_MS (60 * 60 * 1000) /* a token's start count is forgotten after an hour without starts */
+#define START_COUNT_MAX 65536
+#define SESS_BUCKETS 4096 /* live sessions by sid and by key id; power of two */
 #define TOMBSTONE_MS (10 * 60 * 1000)
 #define TOMB_BUCKETS 65536 /* power of two */
 #define TOMB_MAX 262144    /* ~64 bytes each; beyond it the oldest go first */
@@ -70,7 +74,11 @@ typedef struct session {
     uint8_t key_id[DUO_KEY_ID_BYTES];
     int64_t created_ms;
     int busy;
+    int superseded; /* replaced while busy: ends (DUO_E_SESSION_SUPERSEDED) on release */
     /* enrolment */
+    uint8_t token_hash[32]; /* one live enrolment per token: a new start supersedes */
+    char peer_host[64];     /* the client's address without its port: a cap per peer */
+    uint32_t starts;        /* EnrollStarts on this token so far (start_count) */
     duo_p1_enroll *en;
     uint8_t token[DUO_TOKEN_MAX];
     size_t token_len;
@@ -93,6 +101,15 @@ typedef struct tombstone {
     int reason;
     int64_t dead_ms;
 } tombstone;
+
+/* EnrollStarts per token, for audit coalescing: valid tokens only (counted
+ * after the token check), forgotten START_COUNT_MS after the last start. */
+typedef struct start_count {
+    struct start_count *next;
+    uint8_t token_hash[32];
+    uint32_t starts;
+    int64_t last_ms;
+} start_count;
 
 /* A pool entry: a Paillier key and the randomness of the enrolment that will
  * use it (ckey's and the range proof's r and r^N, duo_zk_range_precomp), made
@@ -132,6 +149,9 @@ struct duo_service {
     pthread_mutex_t sess_mu; /* guards everything below up to kc_mu */
     session *sessions;       /* live list */
     size_t n_sessions;       /* live */
+    size_t n_enrol;          /* live enrolment sessions (at most half of max_sessions) */
+    start_count *start_counts;
+    size_t n_start_counts;
     session *by_sid[SESS_BUCKETS], *by_key[SESS_BUCKETS];
     tombstone **tombs; /* TOMB_BUCKETS chains */
     tombstone *tomb_head, *tomb_tail;
@@ -140,6 +160,10 @@ struct duo_service {
     pthread_mutex_t kc_mu; /* guards kc_slots, kc_n, kc_hand and the use bits */
     struct kc_item *kc_slots[KEYCACHE_MAX];
     size_t kc_n, kc_hand;
+
+    pthread_mutex_t fz_mu;               /* guards fz_ids, fz_n, fz_cap */
+    uint8_t (*fz_ids)[DUO_KEY_ID_BYTES]; /* keys whose freeze failed to be stored: refused until it is */
+    size_t fz_n, fz_cap;
 
     pthread_mutex_t pool_mu;
     pool_entry pool[POOL_MAX];
@@ -254,6 +278,22 @@ static pool_entry pool_take(duo_service *s) {
     pthread_mutex_unlock(&s->pool_mu);
     if (!stop && s->handles_open) uv_async_send(&s->refill_async);
     return e;
+}
+
+/* Puts an unused entry back (a reclaimed key a start did not need), or wipes it. */
+static void pool_return(duo_service *s, pool_entry *e) {
+    if (e->key == NULL) {
+        pool_entry_clear(e);
+        return;
+    }
+    pthread_mutex_lock(&s->pool_mu);
+    if (!s->pool_stop && s->pool_n < POOL_MAX) {
+        s->pool[s->pool_n++] = *e;
+        e->key = NULL;
+        e->precomp = NULL;
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    pool_entry_clear(e);
 }
 
 size_t duo_service_pool_ready(duo_service *s) {
@@ -479,6 +519,7 @@ static void sess_end_locked(duo_service *s, session *x, int reason, int64_t now)
     if (x->kind == SESS_SIGN) chain_unlink(&s->by_key[bucket_of(x->key_id, SESS_BUCKETS)], x, 1);
     if (x->has_sid) chain_unlink(&s->by_sid[bucket_of(x->sid, SESS_BUCKETS)], x, 0);
     s->n_sessions--;
+    if (x->kind == SESS_ENROL) s->n_enrol--;
     if (reason) tomb_add_locked(s, x, reason, now);
     sess_clear(x);
     free(x);
@@ -495,6 +536,10 @@ static void sess_reason_detail(duo_call_info *info, int reason, unsigned ttl) {
             break;
         case DUO_E_PROTO_STATE:
             DETAIL(info, "this session was already used (each round is accepted once); start a new one");
+            break;
+        case DUO_E_SESSION_SUPERSEDED:
+            DETAIL(info, "this session was replaced by a newer start (same device or enrolment token); continue "
+                         "the newer one");
             break;
         default:
             DETAIL(info, "this session failed earlier; start a new one");
@@ -542,6 +587,7 @@ static int sess_take(duo_service *s, session **out, const uint8_t sid[DUO_SID_BY
  * remains). The caller must not touch x afterwards. */
 static void sess_release(duo_service *s, session *x, int kill_reason) {
     pthread_mutex_lock(&s->sess_mu);
+    if (!kill_reason && x->superseded) kill_reason = DUO_E_SESSION_SUPERSEDED;
     if (kill_reason)
         sess_end_locked(s, x, kill_reason, mono_ms());
     else
@@ -549,11 +595,112 @@ static void sess_release(duo_service *s, session *x, int kill_reason) {
     pthread_mutex_unlock(&s->sess_mu);
 }
 
-/* Inserts a new busy session. For signing, refuses a second live session
- * on the same key (DESIGN 3.3: no parallel sessions). */
+/* What an enrolment session is admitted on: its token and its client. */
+typedef struct enrol_admit {
+    uint8_t token_hash[32];
+    char peer_host[64];
+} enrol_admit;
+
+/* The retry hint for a refusal that a finishing session lifts. */
+static void busy_retry(const duo_service *s, duo_call_info *info) {
+    trailer_i64(info, "duo-retry-after", s->cfg.session_ttl_s);
+}
+
+/* Counts a start on a token (sess_mu held): 1 for the first in an hour. */
+static uint32_t start_count_bump_locked(duo_service *s, const uint8_t token_hash[32], int64_t now) {
+    start_count *c = s->start_counts;
+    while (c && memcmp(c->token_hash, token_hash, 32) != 0) c = c->next;
+    if (!c) {
+        if (s->n_start_counts >= START_COUNT_MAX || !(c = calloc(1, sizeof *c))) return 1;
+        memcpy(c->token_hash, token_hash, 32);
+        c->next = s->start_counts;
+        s->start_counts = c;
+        s->n_start_counts++;
+    }
+    if (c->starts < UINT32_MAX) c->starts++;
+    c->last_ms = now;
+    return c->starts;
+}
+
+/* Enrolment admission (sess_mu held). One live enrolment per token: an older
+ * one on the same token is superseded (ended now, or by its handler's release
+ * if busy), so repeating EnrollStart on one token holds one session however
+ * often it is sent; an idle one that has not answered round 2 gives its
+ * Paillier key back in *reclaimed, so a repeat costs no key. Otherwise
+ * enrolments take at most half of max_sessions (signing always finds room)
+ * and at most max_enrol_per_peer from one client address. */
+static int enrol_admit_locked(duo_service *s, const enrol_admit *a, pool_entry *reclaimed, int64_t now,
+                              duo_call_info *info) {
+    size_t cap = s->cfg.max_sessions / 2 > 0 ? s->cfg.max_sessions / 2 : 1, from_peer = 0;
+    session *same = NULL;
+    for (session *y = s->sessions; y; y = y->next) {
+        if (y->kind != SESS_ENROL || y->superseded) continue;
+        if (memcmp(y->token_hash, a->token_hash, sizeof a->token_hash) == 0)
+            same = y;
+        else if (strcmp(y->peer_host, a->peer_host) == 0)
+            from_peer++;
+    }
+    if (same) {
+        if (same->busy) {
+            same->superseded = 1;
+        } else {
+            if (same->en && duo_p1_enroll_reclaim(same->en, &reclaimed->key, &reclaimed->precomp) != DUO_OK) {
+                /* round 2 ran: the key is spent with the session */
+            }
+            sess_end_locked(s, same, DUO_E_SESSION_SUPERSEDED, now);
+        }
+        return DUO_OK;
+    }
+    if (s->n_enrol >= cap) {
+        DETAIL(info, "too many enrolments in progress; retry in %u s", s->cfg.session_ttl_s);
+        busy_retry(s, info);
+        return DUO_E_SERVER_BUSY;
+    }
+    if (from_peer >= s->cfg.max_enrol_per_peer) {
+        DETAIL(info, "too many enrolments in progress from this address (at most %u); retry in %u s",
+               s->cfg.max_enrol_per_peer, s->cfg.session_ttl_s);
+        busy_retry(s, info);
+        return DUO_E_SERVER_BUSY;
+    }
+    return DUO_OK;
+}
+
+/* Signing admission (sess_mu held): one live session per key (DESIGN 3.3: no
+ * parallel sessions). The caller has authenticated this SignStart with the
+ * device's MAC, so an idle session on the key is one whose answer the device
+ * never saw (or that it gave up): no round 2 reached it, nothing was
+ * decrypted, and it is ended at once (tombstone SUPERSEDED) instead of
+ * blocking the key for session_ttl_s. A session a handler is working on
+ * (busy: its SignStart or SignFinish is running) is never ended here. */
+static int sign_admit_locked(duo_service *s, const uint8_t key_id[DUO_KEY_ID_BYTES], int64_t now, duo_call_info *info) {
+    session *y = s->by_key[bucket_of(key_id, SESS_BUCKETS)];
+    while (y) {
+        session *yn = y->key_next;
+        if (memcmp(y->key_id, key_id, DUO_KEY_ID_BYTES) != 0) {
+            y = yn;
+            continue;
+        }
+        if (!y->busy) {
+            sess_end_locked(s, y, sess_expired(s, y, now) ? DUO_E_SESSION_EXPIRED : DUO_E_SESSION_SUPERSEDED, now);
+            y = yn;
+            continue;
+        }
+        int64_t left = (y->created_ms + (int64_t)s->cfg.session_ttl_s * 1000 - now + 999) / 1000;
+        if (left < 1) left = 1;
+        DETAIL(info, "another signing request for this key is being handled; retry in a moment");
+        trailer_i64(info, "duo-retry-after", left);
+        return DUO_E_SESSION_BUSY;
+    }
+    return DUO_OK;
+}
+
+/* Inserts a new busy session: signing with sign_admit_locked, enrolment with
+ * enrol_admit_locked (ea; a superseded session's key comes back in
+ * *reclaimed). max_sessions caps both together. */
 static int sess_insert(duo_service *s, session **out, sess_kind kind, const uint8_t key_id[DUO_KEY_ID_BYTES],
-                       duo_call_info *info) {
+                       const enrol_admit *ea, pool_entry *reclaimed, duo_call_info *info) {
     int64_t now = mono_ms();
+    int r = DUO_OK;
     *out = NULL;
     session *x = calloc(1, sizeof *x);
     if (!x) return DUO_E_NOMEM;
@@ -562,35 +709,29 @@ static int sess_insert(duo_service *s, session **out, sess_kind kind, const uint
     x->busy = 1;
     if (key_id) memcpy(x->key_id, key_id, DUO_KEY_ID_BYTES);
     pthread_mutex_lock(&s->sess_mu);
-    if (s->n_sessions >= s->cfg.max_sessions) {
+    if (kind == SESS_SIGN)
+        r = sign_admit_locked(s, key_id, now, info);
+    else
+        r = enrol_admit_locked(s, ea, reclaimed, now, info);
+    if (r == DUO_OK && s->n_sessions >= s->cfg.max_sessions) {
+        DETAIL(info, "too many sessions in progress; retry in %u s", s->cfg.session_ttl_s);
+        busy_retry(s, info);
+        r = DUO_E_SERVER_BUSY;
+    }
+    if (r != DUO_OK) {
         pthread_mutex_unlock(&s->sess_mu);
         free(x);
-        DETAIL(info, "too many sessions in progress; retry in a minute");
-        return DUO_E_UNAVAILABLE;
+        return r;
     }
-    size_t kb = bucket_of(x->key_id, SESS_BUCKETS);
     if (kind == SESS_SIGN) {
-        session *y = s->by_key[kb];
-        while (y) {
-            session *yn = y->key_next;
-            if (memcmp(y->key_id, key_id, DUO_KEY_ID_BYTES) != 0) {
-                y = yn;
-                continue;
-            }
-            if (!y->busy && sess_expired(s, y, now)) {
-                sess_end_locked(s, y, DUO_E_SESSION_EXPIRED, now);
-                y = yn;
-                continue;
-            }
-            pthread_mutex_unlock(&s->sess_mu);
-            free(x);
-            int64_t left = (y->created_ms + (int64_t)s->cfg.session_ttl_s * 1000 - now + 999) / 1000;
-            DETAIL(info, "another signing session is active for this key; finish it or retry in %" PRId64 " s", left);
-            trailer_i64(info, "duo-retry-after", left);
-            return DUO_E_SESSION_BUSY;
-        }
+        size_t kb = bucket_of(x->key_id, SESS_BUCKETS);
         x->key_next = s->by_key[kb];
         s->by_key[kb] = x;
+    } else {
+        memcpy(x->token_hash, ea->token_hash, sizeof x->token_hash);
+        snprintf(x->peer_host, sizeof x->peer_host, "%s", ea->peer_host);
+        x->starts = start_count_bump_locked(s, ea->token_hash, now);
+        s->n_enrol++;
     }
     x->next = s->sessions;
     if (x->next) x->next->prev = x;
@@ -623,6 +764,16 @@ static void sess_sweep(duo_service *s, int all) {
         x = xn;
     }
     while (s->tomb_head && (all || now - s->tomb_head->dead_ms > TOMBSTONE_MS)) tomb_free_oldest_locked(s);
+    for (start_count **pp = &s->start_counts; *pp;) {
+        start_count *c = *pp;
+        if (all || now - c->last_ms > START_COUNT_MS) {
+            *pp = c->next;
+            free(c);
+            s->n_start_counts--;
+        } else {
+            pp = &c->next;
+        }
+    }
     pthread_mutex_unlock(&s->sess_mu);
 }
 
@@ -709,6 +860,63 @@ static int key_freeze(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], 
         if (r != DUO_E_CONFLICT) return r;
     }
     return DUO_E_CONFLICT;
+}
+
+/* Freezes that failed to reach the store (a full disk, an I/O error, the
+ * database held by another process) are kept here and the key is refused
+ * until its freeze is stored: the abort rule fails closed. Retried by every
+ * SignStart on the key and by the maintenance timer. In this process's
+ * memory only (one daemon per data directory, serve.lock): a restart before
+ * the store accepts the write forgets it, which the attack.suspected entry
+ * that did not get written cannot tell either; the daemon's log has it. */
+static void fz_add(duo_service *s, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
+    pthread_mutex_lock(&s->fz_mu);
+    size_t i = 0;
+    while (i < s->fz_n && memcmp(s->fz_ids[i], key_id, DUO_KEY_ID_BYTES) != 0) i++;
+    if (i == s->fz_n) {
+        if (s->fz_n == s->fz_cap) {
+            size_t nc = s->fz_cap ? s->fz_cap * 2 : 8;
+            void *p = realloc(s->fz_ids, nc * sizeof *s->fz_ids);
+            if (p) {
+                s->fz_ids = p;
+                s->fz_cap = nc;
+            }
+        }
+        if (s->fz_n < s->fz_cap) memcpy(s->fz_ids[s->fz_n++], key_id, DUO_KEY_ID_BYTES);
+    }
+    pthread_mutex_unlock(&s->fz_mu);
+    fprintf(stderr, "duosign-cloud: freeze of a key after an attack could not be stored; the key is refused until it "
+                    "is (retried)\n");
+}
+
+static int fz_has(duo_service *s, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
+    int found = 0;
+    pthread_mutex_lock(&s->fz_mu);
+    for (size_t i = 0; i < s->fz_n && !found; i++) found = memcmp(s->fz_ids[i], key_id, DUO_KEY_ID_BYTES) == 0;
+    pthread_mutex_unlock(&s->fz_mu);
+    return found;
+}
+
+static void fz_remove(duo_service *s, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
+    pthread_mutex_lock(&s->fz_mu);
+    for (size_t i = 0; i < s->fz_n; i++) {
+        if (memcmp(s->fz_ids[i], key_id, DUO_KEY_ID_BYTES) == 0) {
+            memcpy(s->fz_ids[i], s->fz_ids[--s->fz_n], DUO_KEY_ID_BYTES);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->fz_mu);
+}
+
+#define ATTACK_REASON \
+    "attack suspected: the signature share failed to verify after a valid PIN proof; no signature was released"
+
+/* Stores a pending freeze. Returns DUO_OK once it is stored (or the key is
+ * final anyway). */
+static int fz_retry(duo_service *s, duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
+    int r = key_freeze(ks, key_id, DUO_AUDIT_ATTACK, ATTACK_REASON " (stored late: the first write failed)");
+    if (r == DUO_OK || r == DUO_E_NOT_FOUND) fz_remove(s, key_id);
+    return r;
 }
 
 /* ------------------------------------------- device authentication (3.5) */
@@ -881,12 +1089,42 @@ static int resp_take(uint8_t **resp, size_t *resp_len, int r, uint8_t *out, size
     return DUO_OK;
 }
 
+/* The client's address without its port ("ipv4:127.0.0.1:5000" -> "ipv4:127.0.0.1"). */
+static void peer_host(char *out, size_t cap, const char *peer) {
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon && colon != peer ? (size_t)(colon - peer) : strlen(peer);
+    if (n >= cap) n = cap - 1;
+    memcpy(out, peer, n);
+    out[n] = '\0';
+}
+
+/* Seconds until the pool has a key again, roughly (one key and its range-proof
+ * randomness on one core): the hint an empty pool answers with. */
+static unsigned pool_retry_s(const duo_service *s) { return s->cfg.paillier_bits >= 3072 ? 10 : 3; }
+
+/* Repeated starts on one token are audited at 1, 2, 4, 8, ... starts, so a
+ * client repeating EnrollStart writes a logarithmic number of entries. */
+static int enrol_start_audit(hctx *h, const session *x, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
+    if (x->starts & (x->starts - 1)) return DUO_OK;
+    char detail[300];
+    if (x->starts == 1)
+        snprintf(detail, sizeof detail, "%s", h->info->peer);
+    else
+        snprintf(detail, sizeof detail,
+                 "start #%u on this token (each superseded the last; audited at powers of two); %s", x->starts,
+                 h->info->peer);
+    duo_audit_event ev = {.kind = DUO_AUDIT_ENROL_START, .key_id = key_id, .citizen_id = x->citizen, .detail = detail};
+    return duo_keystore_audit_append(h->ks, NULL, &ev);
+}
+
 static int h_enroll_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
     duo_service *s = h->s;
     duo_enroll_start_req req;
     duo_enroll_start_resp out;
     duo_p1_enroll *en = NULL;
     session *x = NULL;
+    pool_entry pe = {NULL, NULL};
+    enrol_admit ea;
     char citizen[DUO_CITIZEN_ID_MAX + 1] = "";
     int r = duo_wire_parse_enroll_start_req(&req, in, in_len);
     if (r != DUO_OK) goto done;
@@ -906,35 +1144,50 @@ static int h_enroll_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **r
     } else if (r != DUO_OK) {
         goto done;
     }
-    pool_entry pe = pool_take(s);
+    SHA256(req.token, req.token_len, ea.token_hash);
+    peer_host(ea.peer_host, sizeof ea.peer_host, h->info->peer);
+    /* Admission before the pool: a refused start takes no key. */
+    if ((r = sess_insert(s, &x, SESS_ENROL, NULL, &ea, &pe, h->info)) != DUO_OK) goto done;
+    /* Keys are made only in the background pool (bounded), never on a
+     * request thread: an empty pool is a retry later, and signing never
+     * waits behind prime generation. A superseded session's unused key
+     * (reclaimed into pe) comes first. */
+    if (pe.key == NULL) pe = pool_take(s);
+    if (pe.key == NULL) {
+        DETAIL(h->info, "no Paillier key is ready yet (the server makes them in the background); retry in %u s",
+               pool_retry_s(s));
+        trailer_i64(h->info, "duo-retry-after", pool_retry_s(s));
+        r = DUO_E_SERVER_BUSY;
+        goto fail_session;
+    }
     duo_p1_enroll_params p = {.ec = s->ec,
                               .rng = NULL,
                               .paillier_bits = s->cfg.paillier_bits,
                               .paillier = pe.key,
                               .range_precomp = pe.precomp};
-    if ((r = duo_p1_enroll_new(&en, &p)) != DUO_OK) goto done;
-    if ((r = duo_p1_enroll_start(en, &req, &out)) != DUO_OK) goto done;
-    if ((r = sess_insert(s, &x, SESS_ENROL, out.key_id, h->info)) != DUO_OK) goto done;
+    r = duo_p1_enroll_new(&en, &p);
+    pe.key = NULL; /* the engine took them (freed them on failure) */
+    pe.precomp = NULL;
+    if (r != DUO_OK) goto fail_session;
+    if ((r = duo_p1_enroll_start(en, &req, &out)) != DUO_OK) goto fail_session;
+    memcpy(x->key_id, out.key_id, DUO_KEY_ID_BYTES);
     x->en = en;
     en = NULL;
     memcpy(x->token, req.token, req.token_len);
     x->token_len = req.token_len;
     snprintf(x->citizen, sizeof x->citizen, "%s", citizen);
     sess_set_sid(s, x, duo_p1_enroll_sid(x->en));
-    {
-        duo_audit_event ev = {
-            .kind = DUO_AUDIT_ENROL_START, .key_id = out.key_id, .citizen_id = citizen, .detail = h->info->peer};
-        if ((r = duo_keystore_audit_append(h->ks, NULL, &ev)) != DUO_OK) {
-            sess_release(s, x, DUO_E_SESSION_FAILED);
-            goto done;
-        }
-    }
+    if ((r = enrol_start_audit(h, x, out.key_id)) != DUO_OK) goto fail_session;
     uint8_t *o = NULL;
     size_t ol = 0;
     r = duo_wire_build_enroll_start_resp(&o, &ol, &out);
     sess_release(s, x, r == DUO_OK ? 0 : DUO_E_SESSION_FAILED);
     r = resp_take(resp, resp_len, r, o, ol);
+    goto done;
+fail_session:
+    sess_release(s, x, DUO_E_SESSION_FAILED);
 done:
+    pool_return(s, &pe);
     duo_p1_enroll_free(en);
     duo_memzero(&req, sizeof req);
     return r;
@@ -1232,6 +1485,12 @@ static int h_sign_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **res
     int r = duo_wire_parse_sign_start_req(&req, in, in_len);
     if (r != DUO_OK) return r;
     if ((r = duo_wire_mac_input_sign_start(mi, &req)) != DUO_OK) return r;
+    if (fz_has(s, req.key_id)) {
+        int fr = fz_retry(s, h->ks, req.key_id);
+        DETAIL(h->info, "key is frozen: %s; enrol again%s", ATTACK_REASON,
+               fr == DUO_OK ? "" : " (the freeze is not stored yet; the key is refused until it is)");
+        return DUO_E_KEY_SUSPENDED;
+    }
     sec = duo_secure_malloc(sizeof *sec);
     if (!sec) return DUO_E_NOMEM;
     if ((r = key_auth(h, &ki, sec, req.key_id, mi, req.mac, used, NULL, 1)) != DUO_OK) goto out;
@@ -1240,7 +1499,7 @@ static int h_sign_start(hctx *h, const uint8_t *in, size_t in_len, uint8_t **res
         DETAIL(h->info, "the stored key failed its integrity check; contact the operator");
         goto out;
     }
-    if ((r = sess_insert(s, &x, SESS_SIGN, req.key_id, h->info)) != DUO_OK) goto out;
+    if ((r = sess_insert(s, &x, SESS_SIGN, req.key_id, NULL, NULL, h->info)) != DUO_OK) goto out;
     x->kc = kc;
     kc = NULL;
     memcpy(x->secret, used, 32);
@@ -1337,7 +1596,7 @@ typedef struct sign_write {
     duo_keystore *ks;
     const session *x;
     const uint8_t *next;
-    char detail[160];
+    char detail[256];
     duo_key_info ki; /* the row as read, for the message if refused */
     int r;
 } sign_write;
@@ -1415,18 +1674,20 @@ static int h_sign_finish(hctx *h, const uint8_t *in, size_t in_len, uint8_t **re
     char dh[65], rh[65];
     duo__hex(dh, x->digest, 32);
     duo__hex(rh, rx, 32);
-    snprintf(w.detail, sizeof w.detail, "digest=%s r=%s", dh, rh);
+    /* Written before the decryption's outcome is known: it names the round
+     * that was accepted, not a signature (a share that fails to verify is
+     * audited as attack.suspected, "no signature was released"). */
+    snprintf(w.detail, sizeof w.detail, "round 2 accepted (signature released if the share verifies): digest=%s r=%s",
+             dh, rh);
     duo_overlap_job job = {.fn = sign_write_run, .arg = &w};
     duo_overlap_start(s->overlap, &job);
     r = duo_p1_sign_finish_decrypt(x->sg, &out);
     duo_overlap_wait(s->overlap, &job);
     if (r == DUO_E_PEER_CHEATED) {
         kc_forget(s, x->key_id);
-        int fr = key_freeze(h->ks, x->key_id, DUO_AUDIT_ATTACK,
-                            "attack suspected: the signature share failed to verify after a valid PIN proof; "
-                            "no signature was released");
-        DETAIL(h->info, "the device sent an invalid signature share; the key is frozen: enrol again%s",
-               fr == DUO_OK ? "" : " (freezing failed: contact the operator)");
+        int fr = key_freeze(h->ks, x->key_id, DUO_AUDIT_ATTACK, ATTACK_REASON);
+        if (fr != DUO_OK) fz_add(s, x->key_id); /* fail closed: no session for this key until it is stored */
+        DETAIL(h->info, "the device sent an invalid signature share; the key is frozen: enrol again");
         goto out;
     }
     if (r != DUO_OK) goto out;
@@ -1619,9 +1880,15 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
     ks_release(s, h.ks);
     if (r == DUO_E_DECODE || r == DUO_E_BAD_FIELD || r == DUO_E_MSG_TOO_LARGE) {
         if (!info->detail[0]) DETAIL(info, "malformed %s request: %s", method_table[mi].name, duo_strerror(r));
-    } else if (r == DUO_E_STORE || r == DUO_E_CONFLICT) {
-        fprintf(stderr, "duosign-cloud: %s: store error %s\n", method_table[mi].name, duo_err_name(r));
-        if (!info->detail[0]) DETAIL(info, "temporary storage problem; retry");
+    } else if (!info->detail[0] && (r == DUO_E_STORE || r == DUO_E_CONFLICT || r == DUO_E_IO || r == DUO_E_PERMISSION ||
+                                    r == DUO_E_TIMEOUT || r == DUO_E_NOMEM)) {
+        /* Without a message from the handler these come from the store (a
+         * full disk, an I/O error, another process holding the database):
+         * the operator gets the reason (SQLite's report just before, see
+         * duo_keystore_sqlite_log_errors), the citizen a retry. */
+        fprintf(stderr, "duosign-cloud: %s: store error %s (%s)\n", method_table[mi].name, duo_err_name(r),
+                duo_strerror(r));
+        DETAIL(info, "the signer's storage failed (%s); retry later", duo_strerror(r));
     }
     return r;
 }
@@ -1668,6 +1935,19 @@ static void on_maint(uv_timer_t *t) {
         }
     }
     free(l.ids);
+    /* Freezes that failed to be stored. */
+    {
+        uint8_t(*ids)[DUO_KEY_ID_BYTES] = NULL;
+        size_t nid = 0;
+        pthread_mutex_lock(&s->fz_mu);
+        if (s->fz_n > 0 && (ids = malloc(s->fz_n * sizeof *ids)) != NULL) {
+            nid = s->fz_n;
+            memcpy(ids, s->fz_ids, nid * sizeof *ids);
+        }
+        pthread_mutex_unlock(&s->fz_mu);
+        for (size_t i = 0; i < nid; i++) (void)fz_retry(s, ks, ids[i]);
+        free(ids);
+    }
     /* Key cache: wipe the keys that left the active/locked states by a path
      * that did not say so here (a freeze for a clone seen by Refresh or
      * Status, a revocation by the admin CLI in another process). */
@@ -1724,12 +2004,15 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     if (s->cfg.session_ttl_s == 0) s->cfg.session_ttl_s = 60;
     if (s->cfg.max_sessions == 0) s->cfg.max_sessions = SESS_MAX_DEFAULT;
     if (s->cfg.prime_pool > POOL_MAX) s->cfg.prime_pool = POOL_MAX;
+    if (s->cfg.prime_pool == 0) s->cfg.prime_pool = 1; /* keys are made only in the pool */
+    if (s->cfg.max_enrol_per_peer == 0) s->cfg.max_enrol_per_peer = ENROL_PER_PEER_DEFAULT;
     s->loop = cfg->loop;
     pthread_mutex_init(&s->ks_mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_cond_init(&s->ks_cv, NULL);
     pthread_mutex_init(&s->sess_mu, NULL);
     pthread_mutex_init(&s->pool_mu, NULL);
+    pthread_mutex_init(&s->fz_mu, NULL);
     pthread_mutex_init(&s->kc_mu, NULL);
     if ((r = duo_ec_new(&s->ec, NULL)) != DUO_OK) {
         snprintf(err, cap, "cannot create the curve context: %s", duo_strerror(r));
@@ -1756,9 +2039,22 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     }
     for (size_t i = 0; i < s->n_ks; i++) {
         void *ks;
-        if ((r = duo__open_store(&ks, cfg->data_dir, 0, &s->write_mu, err, cap)) != DUO_OK) goto fail;
+        if ((r = duo__open_store(&ks, cfg->data_dir, 0, &s->write_mu, (int)cfg->store_busy_ms, err, cap)) != DUO_OK)
+            goto fail;
         s->ks_all[i] = ks;
         s->ks_free[s->n_free++] = ks;
+    }
+    /* A damaged page in the tables behind replay and clone decisions would
+     * otherwise go unnoticed until it decided wrongly: refuse to serve it. */
+    {
+        char why[256];
+        if ((r = duo_keystore_integrity_check(s->ks_all[0], 0, why, sizeof why)) != DUO_OK) {
+            snprintf(err, cap,
+                     "the key database in %s failed SQLite's integrity check (%s); the daemon does not serve a "
+                     "damaged store: restore it from a backup (then 'duosign-cloud audit verify')",
+                     cfg->data_dir, why[0] ? why : duo_strerror(r));
+            goto fail;
+        }
     }
     /* One side thread per handler thread (overlap.h); without them the
      * write runs before the decryption, which is only slower. */
@@ -1812,5 +2108,7 @@ void duo_service_free(duo_service *s) {
     pthread_mutex_destroy(&s->sess_mu);
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->kc_mu);
+    pthread_mutex_destroy(&s->fz_mu);
+    free(s->fz_ids);
     free(s);
 }

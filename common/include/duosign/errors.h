@@ -46,6 +46,7 @@ extern "C" {
     X(E_BAD_FIELD, -13, PROTO, 3, "message field has the wrong length or value")                   \
     X(E_SESSION_FAILED, -14, PROTO, 9, "session already failed; start a new one")                  \
     X(E_SESSION_MISMATCH, -15, PROTO, 3, "message belongs to another session or key")              \
+    X(E_SESSION_SUPERSEDED, -16, PROTO, 9, "session replaced by a newer start; continue that one") \
     /* cryptographic checks on values received from the peer */                                    \
     X(E_BAD_POINT, -20, CRYPTO, 3, "invalid curve point")                                          \
     X(E_BAD_SCALAR, -21, CRYPTO, 3, "scalar out of range")                                         \
@@ -76,7 +77,8 @@ extern "C" {
     X(E_STORE, -54, IO, 13, "key store error")                                                     \
     X(E_PERMISSION, -55, IO, 7, "permission denied")                                               \
     X(E_EXISTS, -56, USAGE, 6, "already exists")                                                   \
-    X(E_CONFLICT, -57, IO, 10, "stored record changed concurrently; retry")
+    X(E_CONFLICT, -57, IO, 10, "stored record changed concurrently; retry")                        \
+    X(E_SERVER_BUSY, -61, RESOURCE, 14, "the server is busy; retry after the time it names")
 
 enum {
 #define DUO__ERR_ENUM(name, num, cat, grpc, msg) DUO_##name = (num),
