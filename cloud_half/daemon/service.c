@@ -1758,6 +1758,61 @@ out:
     return r;
 }
 
+/* Revocation with the one-time code when the phone is lost: the citizen
+ * knows the code and their citizen id, not the key id (issue 13 item 6).
+ * Each of the citizen's live keys that still has a code is tried with
+ * duo_keystore_key_revoke, which checks the code against the stored SHA-256
+ * and consumes it. Every refusal (unknown citizen, no such key, wrong or
+ * used code) gives the same error and message and writes one audit entry,
+ * so the answer does not tell whether the citizen exists; the code has 128
+ * bits, so the audit trail, not a counter, is the defence against guessing. */
+#define REVOKE_BY_CITIZEN_MAX_KEYS 16
+typedef struct {
+    uint8_t ids[REVOKE_BY_CITIZEN_MAX_KEYS][DUO_KEY_ID_BYTES];
+    size_t n;
+} revoke_cands;
+
+static int revoke_cand_cb(void *data, const duo_key_info *ki) {
+    revoke_cands *c = data;
+    if (ki->state != DUO_KEY_REVOKED && ki->has_revocation_code && c->n < REVOKE_BY_CITIZEN_MAX_KEYS)
+        memcpy(c->ids[c->n++], ki->key_id, DUO_KEY_ID_BYTES);
+    return 0;
+}
+
+static int h_revoke_by_citizen(hctx *h, duo_revoke_req *req, uint8_t **resp, size_t *resp_len) {
+    revoke_cands c;
+    size_t i;
+    int r;
+    memset(&c, 0, sizeof c);
+    if ((r = duo_keystore_key_list(h->ks, req->citizen_id, revoke_cand_cb, &c)) != DUO_OK) goto out;
+    r = DUO_E_UNAUTHENTICATED;
+    for (i = 0; i < c.n && r == DUO_E_UNAUTHENTICATED; i++) {
+        duo_audit_event ev = {.kind = DUO_AUDIT_REVOKE,
+                              .key_id = c.ids[i],
+                              .citizen_id = req->citizen_id,
+                              .detail = "revoked with the one-time revocation code and the citizen id"};
+        r = duo_keystore_key_revoke(h->ks, c.ids[i], (const uint8_t *)req->revocation_code,
+                                    strlen(req->revocation_code), "revoked with the revocation code", &ev);
+        if (r == DUO_OK) kc_forget(h->s, c.ids[i]);
+        if (r == DUO_E_KEY_REVOKED || r == DUO_E_NOT_FOUND) r = DUO_E_UNAUTHENTICATED; /* raced: next key */
+    }
+    if (r == DUO_E_UNAUTHENTICATED) {
+        duo_audit_event ev = {.kind = "key.revoke.refused",
+                              .citizen_id = req->citizen_id,
+                              .detail = "revocation with a code and a citizen id refused: no live key of that "
+                                        "citizen id has this code"};
+        if (duo_keystore_audit_append(h->ks, NULL, &ev) != DUO_OK) { /* the refusal is what matters */
+        }
+        DETAIL(h->info, "revocation refused: this code does not revoke a key of this citizen id (wrong, already "
+                        "used, or no such enrolment)");
+    }
+    if (r == DUO_OK) r = duo_wire_build_revoke_resp(resp, resp_len);
+out:
+    duo_memzero(req, sizeof *req);
+    duo_memzero(&c, sizeof c);
+    return r;
+}
+
 static int h_revoke(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
     duo_revoke_req req;
     duo_key_info ki;
@@ -1765,6 +1820,7 @@ static int h_revoke(hctx *h, const uint8_t *in, size_t in_len, uint8_t **resp, s
     duo_key_secrets *sec = NULL;
     int r = duo_wire_parse_revoke_req(&req, in, in_len);
     if (r != DUO_OK) return r;
+    if (req.by_citizen) return h_revoke_by_citizen(h, &req, resp, resp_len);
     if (!(sec = duo_secure_malloc(sizeof *sec))) return DUO_E_NOMEM;
     if ((r = key_load(h->s, h->ks, &ki, sec, req.key_id, h->info)) != DUO_OK) goto out;
     if (ki.state == DUO_KEY_REVOKED) {

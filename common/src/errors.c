@@ -7,12 +7,13 @@ typedef struct {
     int code;
     duo_err_category_t category;
     int grpc_status;
+    int exit_code;
     const char *name;
     const char *message;
 } duo__err_entry;
 
 static const duo__err_entry duo__err_table[] = {
-#define DUO__ERR_ROW(name, num, cat, grpc, msg) {(num), DUO_CAT_##cat, (grpc), "DUO_" #name, (msg)},
+#define DUO__ERR_ROW(name, num, cat, grpc, ex, msg) {(num), DUO_CAT_##cat, (grpc), (ex), "DUO_" #name, (msg)},
     DUO_ERROR_MAP(DUO__ERR_ROW)
 #undef DUO__ERR_ROW
 };
@@ -45,6 +46,11 @@ duo_err_category_t duo_err_category(int err) {
 int duo_err_grpc_status(int err) {
     const duo__err_entry *e = duo__err_find(err);
     return e != NULL ? e->grpc_status : 2;
+}
+
+int duo_err_exit_code(int err) {
+    const duo__err_entry *e = duo__err_find(err);
+    return e != NULL ? e->exit_code : 1;
 }
 
 int duo_err_is_known(int err) { return duo__err_find(err) != NULL; }

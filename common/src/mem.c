@@ -5,13 +5,18 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <openssl/crypto.h>
+
 void duo_memzero(void *p, size_t len) {
     if (p == NULL || len == 0) {
         return;
     }
-    /* explicit_bzero is glibc >= 2.25; the barrier covers compilers that
-     * might still reason about it (secp256k1_memzero_explicit does the same). */
-    explicit_bzero(p, len);
+    /* OPENSSL_cleanse, not explicit_bzero: explicit_bzero is glibc >= 2.25
+     * and missing from Android's bionic before API 34 and from Apple's libc,
+     * and the device library targets both; OpenSSL is a dependency anyway.
+     * The barrier covers compilers that might still reason about the call
+     * (secp256k1_memzero_explicit does the same). */
+    OPENSSL_cleanse(p, len);
     __asm__ __volatile__("" : : "r"(p) : "memory");
 }
 

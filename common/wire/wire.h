@@ -30,7 +30,8 @@
 #define DUO_DIGEST_BYTES 32
 #define DUO_TOKEN_MAX 128
 #define DUO_REVOCATION_CODE_MAX 64
-#define DUO_PDL_B_BYTES 64 /* b < q^2, fixed 64-byte big-endian */
+#define DUO_CITIZEN_ID_WIRE_MAX 64 /* = DUO_CITIZEN_ID_MAX of the key store */
+#define DUO_PDL_B_BYTES 64         /* b < q^2, fixed 64-byte big-endian */
 
 /* Message kinds, in protocol order; also the index of the gRPC method in the
  * protobuf-c service descriptor (duosign.v1.DuoSign) for requests. */
@@ -160,11 +161,15 @@ typedef struct {
 } duo_refresh_resp;
 
 typedef struct {
-    uint8_t key_id[DUO_KEY_ID_BYTES];
+    uint8_t key_id[DUO_KEY_ID_BYTES]; /* all zero when by_citizen */
     uint8_t device_nonce[DUO_NONCE_BYTES];
     int has_mac; /* exactly one of mac / revocation_code is present */
     uint8_t mac[DUO_MAC_BYTES];
     char revocation_code[DUO_REVOCATION_CODE_MAX + 1];
+    /* by_citizen: the code names its key through the citizen id (key_id
+     * absent on the wire); only with a revocation code, never with a MAC. */
+    int by_citizen;
+    char citizen_id[DUO_CITIZEN_ID_WIRE_MAX + 1];
 } duo_revoke_req;
 
 typedef enum {

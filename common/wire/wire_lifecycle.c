@@ -109,7 +109,11 @@ int duo_wire_build_refresh_resp(uint8_t **out, size_t *out_len, const duo_refres
  * (1..64 printable ASCII, revocation without the device) is present; both or
  * neither is DUO_E_BAD_FIELD. A present-but-empty field is indistinguishable
  * from an absent one in proto3 and counts as absent. As for
- * EnrollConfirmResponse, a code is read up to an embedded NUL. */
+ * EnrollConfirmResponse, a code is read up to an embedded NUL.
+ * citizen_id (1..64 printable ASCII, same reading) is allowed only with a
+ * code: then key_id must be absent and device_nonce absent or 32 bytes
+ * (by_citizen = 1); without it key_id (16) and device_nonce (32) are
+ * required, as before. */
 int duo_wire_parse_revoke_req(duo_revoke_req *out, const uint8_t *in, size_t in_len) {
     ProtobufCMessage *pm = NULL;
     const Duosign__V1__RevokeRequest *m;
@@ -123,10 +127,21 @@ int duo_wire_parse_revoke_req(duo_revoke_req *out, const uint8_t *in, size_t in_
         goto out;
     }
     m = (const Duosign__V1__RevokeRequest *)pm;
-    DUO__FIX(out->key_id, m->key_id);
-    DUO__FIX(out->device_nonce, m->device_nonce);
     has_mac = m->mac.len != 0;
     has_code = m->revocation_code != NULL && m->revocation_code[0] != '\0';
+    if (m->citizen_id != NULL && m->citizen_id[0] != '\0') {
+        r = DUO_E_BAD_FIELD;
+        if (!has_code || has_mac || m->key_id.len != 0 ||
+            !duo__wire_code_ok(m->citizen_id, DUO_CITIZEN_ID_WIRE_MAX + 1)) {
+            goto out;
+        }
+        memcpy(out->citizen_id, m->citizen_id, strlen(m->citizen_id) + 1);
+        out->by_citizen = 1;
+        if (m->device_nonce.len != 0) DUO__FIX(out->device_nonce, m->device_nonce);
+    } else {
+        DUO__FIX(out->key_id, m->key_id);
+        DUO__FIX(out->device_nonce, m->device_nonce);
+    }
     r = DUO_E_BAD_FIELD;
     if (has_mac == has_code) {
         goto out;
@@ -163,7 +178,16 @@ int duo_wire_build_revoke_req(uint8_t **out, size_t *out_len, const duo_revoke_r
     if (msg == NULL) {
         return DUO_E_INVALID_ARG;
     }
-    m.key_id = DUO__BD(msg->key_id);
+    if (msg->by_citizen == 1) {
+        if (msg->has_mac != 0 || !duo__wire_code_ok(msg->citizen_id, sizeof msg->citizen_id)) {
+            return DUO_E_INVALID_ARG;
+        }
+        m.citizen_id = (char *)(uintptr_t)msg->citizen_id;
+    } else if (msg->by_citizen == 0) {
+        m.key_id = DUO__BD(msg->key_id);
+    } else {
+        return DUO_E_INVALID_ARG;
+    }
     m.device_nonce = DUO__BD(msg->device_nonce);
     if (msg->has_mac == 1) {
         if (msg->revocation_code[0] != '\0') {

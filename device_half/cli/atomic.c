@@ -1,6 +1,7 @@
 /* duosign CLI: durable file writes (see atomic.h). */
 #include "atomic.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -9,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 static int dir_of(const char *path, char *dir, size_t cap) {
     const char *slash = strrchr(path, '/');
@@ -62,6 +65,20 @@ fail:
     if (fd >= 0) close(fd);
     unlink(tmp);
     return r != 0 ? r : -EIO;
+}
+
+int duo_cli_check_writable(const char *path) {
+    char tmp[PATH_MAX];
+    struct stat st;
+    int fd;
+
+    if (path == NULL || path[0] == '\0') return -EINVAL;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return -EISDIR;
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= sizeof tmp) return -ENAMETOOLONG;
+    if ((fd = mkstemp(tmp)) < 0) return -errno;
+    close(fd);
+    unlink(tmp);
+    return 0;
 }
 
 int duo_cli_read_file(const char *path, uint8_t **out, size_t *out_len, size_t max) {
@@ -125,8 +142,108 @@ int duo_cli_read_file(const char *path, uint8_t **out, size_t *out_len, size_t m
 fail:
     close(fd);
     if (buf != NULL) {
-        explicit_bzero(buf, cap);
+        OPENSSL_cleanse(buf, cap);
         free(buf);
     }
     return r;
+}
+
+/* 1 if name is base ".tmp." followed by six mkstemp characters, or base
+ * ".wipe." and a process id (a cleanup killed between its rename and its
+ * unlink). */
+static int is_tmp_of(const char *name, const char *base) {
+    size_t bl = strlen(base), i;
+    if (strncmp(name, base, bl) != 0) return 0;
+    if (strncmp(name + bl, ".wipe.", 6) == 0) {
+        name += bl + 6;
+        if (*name == '\0') return 0;
+        for (; *name != '\0'; name++)
+            if (*name < '0' || *name > '9') return 0;
+        return 1;
+    }
+    if (strncmp(name + bl, ".tmp.", 5) != 0) return 0;
+    name += bl + 5;
+    for (i = 0; i < 6; i++) {
+        char c = name[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) return 0;
+    }
+    return name[6] == '\0';
+}
+
+/* Overwrites the regular file at p with zeros (best effort: a copy-on-write
+ * or log-structured file system may keep the old blocks) and syncs it. */
+static int wipe_file(const char *p) {
+    static const uint8_t zeros[4096];
+    struct stat st;
+    off_t off = 0;
+    int fd, r = 0;
+    if ((fd = open(p, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)) < 0) return -errno;
+    if (fstat(fd, &st) != 0) {
+        r = -errno;
+        close(fd);
+        return r;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return 0;
+    }
+    while (off < st.st_size) {
+        size_t n = (size_t)(st.st_size - off) < sizeof zeros ? (size_t)(st.st_size - off) : sizeof zeros;
+        ssize_t w = pwrite(fd, zeros, n, off);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            r = -errno;
+            break;
+        }
+        off += w;
+    }
+    if (r == 0 && fsync(fd) != 0) r = -errno;
+    close(fd);
+    return r;
+}
+
+int duo_cli_cleanup_tmp(const char *path, unsigned *removed) {
+    char dir[PATH_MAX], victim[PATH_MAX], mine[PATH_MAX];
+    const char *base;
+    DIR *d;
+    struct dirent *e;
+    int r, first = 0;
+    unsigned n = 0;
+
+    if (removed != NULL) *removed = 0;
+    if (path == NULL) return -EINVAL;
+    if ((r = dir_of(path, dir, sizeof dir)) != 0) return r;
+    base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    if (base[0] == '\0') return -EINVAL;
+    if ((d = opendir(dir)) == NULL) return -errno;
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        if (!is_tmp_of(e->d_name, base)) continue;
+        if ((size_t)snprintf(victim, sizeof victim, "%s/%s", dir, e->d_name) >= sizeof victim ||
+            (size_t)snprintf(mine, sizeof mine, "%s/%s.wipe.%ld", dir, base, (long)getpid()) >= sizeof mine) {
+            if (first == 0) first = -ENAMETOOLONG;
+            continue;
+        }
+        /* Take it out of the writer's name first (see atomic.h). */
+        if (rename(victim, mine) != 0) {
+            if (errno != ENOENT && first == 0) first = -errno; /* ENOENT: its writer renamed it */
+            continue;
+        }
+        if (lstat(mine, &st) == 0 && S_ISREG(st.st_mode) && (r = wipe_file(mine)) != 0 && first == 0) first = r;
+        if (unlink(mine) != 0) {
+            if (first == 0) first = -errno;
+            continue;
+        }
+        n++;
+    }
+    closedir(d);
+    if (n > 0) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            (void)fsync(dfd);
+            close(dfd);
+        }
+    }
+    if (removed != NULL) *removed = n;
+    return first;
 }

@@ -16,10 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <openssl/sha.h>
 
 #include "atomic.h"
@@ -37,7 +41,13 @@ enum {
     EX_REVOKED = 6,
     EX_CLONE = 7,
     EX_UNREACHABLE = 8,
-    EX_CORRUPT = 9
+    EX_CORRUPT = 9,
+    EX_FALLBACK = 10,  /* signed, state saved, but the signature is in the fallback file */
+    EX_TLS = 11,       /* DUO_E_TLS_UNTRUSTED */
+    EX_BUSY = 12,      /* DUO_E_SERVER_BUSY */
+    EX_TOKEN = 13,     /* DUO_E_TOKEN_INVALID */
+    EX_TOKEN_OLD = 14, /* DUO_E_TOKEN_EXPIRED */
+    EX_SERVER = 15     /* an error on the service's side (its key store) */
 };
 
 #define MAX_DOC ((size_t)1 << 30)
@@ -57,23 +67,32 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "  status  --state FILE\n"
                                  "  refresh --state FILE\n"
                                  "  revoke  --state FILE\n"
+                                 "  revoke  --code CODE --citizen ID --server HOST:PORT --ca CA.pem\n"
+                                 "          (the phone is lost: the one-time code shown at enrolment)\n"
                                  "  change-pin --state FILE [--new-pin-file FILE]\n"
                                  "\n"
                                  "PIN: asked on the terminal without echo, or --pin-file FILE (first line),\n"
                                  "or --pin-stdin (first line of standard input; change-pin reads the old PIN\n"
                                  "then the new one). Never from the command line or the environment.\n"
                                  "Online commands take --server, --ca, --insecure and --timeout-ms to\n"
-                                 "override what enroll stored in the state file.\n"
+                                 "override what enroll stored in the state file; -v/--verbose shows gRPC's\n"
+                                 "own log lines.\n"
                                  "sign hashes DOC with SHA-256; der (default) is what\n"
                                  "`openssl dgst -sha256 -verify pub.pem -signature SIG DOC` checks; raw is\n"
                                  "r||s (64 bytes); jws is a compact JWS, alg ES256K (RFC 8812), payload DOC.\n"
                                  "\n"
                                  "exit codes:\n"
-                                 "  0 success             5 key locked (prints until when)\n"
-                                 "  1 other error         6 key revoked or suspended\n"
-                                 "  2 usage error         7 a clone of this device was detected\n"
-                                 "  3 bad input file      8 server unreachable or timed out\n"
-                                 "  4 wrong PIN           9 state file corrupted\n"
+                                 "  0 success             8 server unreachable or timed out\n"
+                                 "  1 other error         9 state file corrupted\n"
+                                 "  2 usage error        10 signed, but the signature went to a fallback file\n"
+                                 "  3 bad input file or      (named on stderr; the state is saved)\n"
+                                 "    unwritable output  11 server certificate not trusted by the CA (TLS)\n"
+                                 "  4 wrong PIN          12 server busy; retry later\n"
+                                 "  5 key locked         13 enrolment token unknown, used or another citizen's\n"
+                                 "  6 key revoked or     14 enrolment token expired\n"
+                                 "    suspended          15 error at the signing service (its key store)\n"
+                                 "  7 a clone of this device was detected\n"
+                                 " 16 refused by the server (revoke --code: code or citizen id not accepted)\n"
                                  "  (verify exits 1 when the signature does not match)\n";
 
 static void usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -92,7 +111,8 @@ typedef struct opts {
     const char *cmd;
     const char *server, *ca, *token, *state, *in, *out, *format, *pubkey, *sig;
     const char *pin_file, *new_pin_file;
-    int pin_stdin, insecure, raw;
+    const char *code, *citizen;
+    int pin_stdin, insecure, raw, verbose;
     unsigned paillier_bits;
     unsigned timeout_ms;
 } opts;
@@ -114,6 +134,9 @@ enum {
     O_BITS,
     O_TIMEOUT,
     O_RAW,
+    O_VERBOSE,
+    O_CODE,
+    O_CITIZEN,
     O_HELP
 };
 
@@ -133,6 +156,9 @@ static const struct option long_opts[] = {{"server", required_argument, NULL, O_
                                           {"paillier-bits", required_argument, NULL, O_BITS},
                                           {"timeout-ms", required_argument, NULL, O_TIMEOUT},
                                           {"raw", no_argument, NULL, O_RAW},
+                                          {"verbose", no_argument, NULL, O_VERBOSE},
+                                          {"code", required_argument, NULL, O_CODE},
+                                          {"citizen", required_argument, NULL, O_CITIZEN},
                                           {"help", no_argument, NULL, O_HELP},
                                           {NULL, 0, NULL, 0}};
 
@@ -146,6 +172,11 @@ static int parse_uint(const char *s, unsigned *out) {
     return 0;
 }
 
+/* Printed under the revocation code. */
+#define REVOKE_HINT                                                                                         \
+    "if this device is lost: duosign revoke --code CODE --citizen YOUR-CITIZEN-ID --server HOST:PORT --ca " \
+    "CA.pem"
+
 /* An empty revocation code: the cloud had already accepted an earlier
  * confirmation whose answer was lost, and shows the code only once. */
 #define NO_CODE_AGAIN                                                                                     \
@@ -158,7 +189,7 @@ static int parse_opts(opts *o, int argc, char **argv) {
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hv", long_opts, NULL)) != -1) {
         switch (c) {
             case O_SERVER:
                 o->server = optarg;
@@ -201,6 +232,16 @@ static int parse_opts(opts *o, int argc, char **argv) {
                 break;
             case O_RAW:
                 o->raw = 1;
+                break;
+            case O_CODE:
+                o->code = optarg;
+                break;
+            case O_CITIZEN:
+                o->citizen = optarg;
+                break;
+            case 'v':
+            case O_VERBOSE:
+                o->verbose = 1;
                 break;
             case O_BITS:
                 if (parse_uint(optarg, &o->paillier_bits) != 0 ||
@@ -255,7 +296,7 @@ static int require(const char *val, const char *name) {
 
 static void wipe_free(uint8_t *p, size_t n) {
     if (p != NULL) {
-        explicit_bzero(p, n);
+        OPENSSL_cleanse(p, n);
         free(p);
     }
 }
@@ -266,6 +307,27 @@ static int read_input(const char *what, const char *path, uint8_t **out, size_t 
         fprintf(stderr, "%s: cannot read %s '%s': %s\n", prog, what, path, strerror(-r));
         return EX_INPUT;
     }
+    return EX_OK_;
+}
+
+/* Reads a CA file and checks that it holds PEM certificates (OpenSSL), so
+ * that a wrong file is one clear line (exit 3), not a connection error. */
+static int read_ca(const char *path, uint8_t **out, size_t *len) {
+    int ex = read_input("CA certificate", path, out, len, MAX_SMALL);
+    BIO *bio;
+    X509 *x = NULL;
+    if (ex != EX_OK_) return ex;
+    if ((bio = BIO_new_mem_buf(*out, (int)*len)) != NULL) x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    BIO_free(bio);
+    ERR_clear_error();
+    if (x == NULL) {
+        fprintf(stderr, "%s: CA certificate '%s' is not a PEM certificate (-----BEGIN CERTIFICATE-----)\n", prog, path);
+        free(*out);
+        *out = NULL;
+        *len = 0;
+        return EX_INPUT;
+    }
+    X509_free(x);
     return EX_OK_;
 }
 
@@ -457,17 +519,26 @@ static int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap,
             char again[DUO_DEVICE_PIN_MAX + 2];
             long m = prompt_tty("Repeat PIN: ", again, sizeof again);
             int same = (m == n && memcmp(again, buf, (size_t)n) == 0);
-            explicit_bzero(again, sizeof again);
+            OPENSSL_cleanse(again, sizeof again);
             if (!same) {
-                explicit_bzero(buf, cap);
+                OPENSSL_cleanse(buf, cap);
                 fprintf(stderr, "%s: the PINs do not match\n", prog);
                 return EX_USAGE_;
             }
         }
     }
     if (n <= 0 || (size_t)n > DUO_DEVICE_PIN_MAX) {
-        explicit_bzero(buf, cap);
+        OPENSSL_cleanse(buf, cap);
         fprintf(stderr, "%s: the PIN must be 1 to %d bytes on one line\n", prog, DUO_DEVICE_PIN_MAX);
+        return EX_INPUT;
+    }
+    /* A new PIN (enrol, change-pin's new one; those are the confirmed
+     * ones) has a minimum length; a PIN typed to sign is the cloud's to
+     * judge (keys made before the minimum keep working). */
+    if (confirm && (size_t)n < DUO_DEVICE_PIN_MIN) {
+        OPENSSL_cleanse(buf, cap);
+        fprintf(stderr, "%s: the %sPIN must be at least %d characters (bytes)\n", prog, which == 1 ? "new " : "",
+                DUO_DEVICE_PIN_MIN);
         return EX_INPUT;
     }
     *len = (size_t)n;
@@ -479,30 +550,13 @@ static int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap,
 typedef struct session {
     duo_device_ctx *ctx;
     duo_grpc_transport *t;
+    const char *addr;      /* the address actually used (--server or the state's) */
+    const char *ca_origin; /* where the CA in use came from, for messages */
 } session;
 
-static int exit_for(int r) {
-    switch (r) {
-        case DUO_OK:
-            return EX_OK_;
-        case DUO_E_WRONG_PIN:
-            return EX_WRONG_PIN;
-        case DUO_E_KEY_LOCKED:
-            return EX_LOCKED;
-        case DUO_E_KEY_REVOKED:
-        case DUO_E_KEY_SUSPENDED:
-            return EX_REVOKED;
-        case DUO_E_CLONE_SUSPECTED:
-            return EX_CLONE;
-        case DUO_E_UNAVAILABLE:
-        case DUO_E_TIMEOUT:
-            return EX_UNREACHABLE;
-        case DUO_E_STATE_CORRUPT:
-            return EX_CORRUPT;
-        default:
-            return EX_OTHER;
-    }
-}
+/* The exit status for a failure: the error table's column (errors.h,
+ * duo_err_exit_code; documented in docs/CLI.md). */
+static int exit_for(int r) { return duo_err_exit_code(r); }
 
 static void fmt_time(int64_t t, char *buf, size_t cap) {
     time_t tt = (time_t)t;
@@ -512,32 +566,72 @@ static void fmt_time(int64_t t, char *buf, size_t cap) {
     }
 }
 
-/* Reports a library failure with the server's message and extra detail for
- * PIN and lock errors; returns the exit code. */
+/* Reports a failure of an online library call with the server's message
+ * and what to do, and returns the exit code. */
 static int report(session *s, const char *what, int r) {
+    const char *addr = s->addr != NULL ? s->addr : "?";
     fprintf(stderr, "%s: %s failed: %s (%s)\n", prog, what, duo_device_errmsg(s->ctx), duo_err_name(r));
-    if (r == DUO_E_WRONG_PIN || r == DUO_E_KEY_LOCKED) {
-        duo_device_status_info st;
-        if (duo_device_status(s->ctx, &st) == DUO_OK) {
-            if (st.state == DUO_DEVICE_KEY_LOCKED && st.locked_until > 0) {
-                char tb[64];
-                fmt_time(st.locked_until, tb, sizeof tb);
-                fprintf(stderr, "%s: the key is locked until %s\n", prog, tb);
-                return EX_LOCKED;
+    switch (r) {
+        case DUO_E_WRONG_PIN:
+        case DUO_E_KEY_LOCKED: {
+            duo_device_status_info st;
+            if (duo_device_status(s->ctx, &st) == DUO_OK) {
+                if (st.state == DUO_DEVICE_KEY_LOCKED && st.locked_until > 0) {
+                    char tb[64];
+                    fmt_time(st.locked_until, tb, sizeof tb);
+                    fprintf(stderr, "%s: the key is locked until %s\n", prog, tb);
+                    return EX_LOCKED;
+                }
+                if (st.state == DUO_DEVICE_KEY_REVOKED) {
+                    fprintf(stderr, "%s: the key is now revoked\n", prog);
+                    return EX_REVOKED;
+                }
+                if (r == DUO_E_WRONG_PIN) {
+                    fprintf(stderr, "%s: PIN attempts left before the key locks: %u\n", prog, st.pin_attempts_left);
+                }
             }
-            if (st.state == DUO_DEVICE_KEY_REVOKED) {
-                fprintf(stderr, "%s: the key is now revoked\n", prog);
-                return EX_REVOKED;
-            }
-            if (r == DUO_E_WRONG_PIN) {
-                fprintf(stderr, "%s: PIN attempts left before the key locks: %u\n", prog, st.pin_attempts_left);
-            }
+            break;
         }
-    } else if (r == DUO_E_UNAVAILABLE) {
-        fprintf(stderr, "%s: check the server address (%s) and that duosign-cloud is running\n", prog,
-                duo_device_server_address(s->ctx) ? duo_device_server_address(s->ctx) : "?");
-    } else if (r == DUO_E_CLONE_SUSPECTED) {
-        fprintf(stderr, "%s: the key is frozen; enrol again\n", prog);
+        case DUO_E_UNAVAILABLE:
+            fprintf(stderr, "%s: check the server address (%s) and that duosign-cloud is running there\n", prog, addr);
+            break;
+        case DUO_E_TIMEOUT:
+            fprintf(stderr, "%s: no answer from %s in time: check the network, or raise --timeout-ms\n", prog, addr);
+            break;
+        case DUO_E_TLS_UNTRUSTED:
+            fprintf(stderr,
+                    "%s: the server at %s is reachable, but its certificate does not verify under the CA in use "
+                    "(%s): give the CA of that service with --ca, or check that %s is the service you enrolled "
+                    "with\n",
+                    prog, addr, s->ca_origin != NULL ? s->ca_origin : "?", addr);
+            break;
+        case DUO_E_SERVER_BUSY:
+            fprintf(stderr, "%s: the server at %s is up but busy (too many sessions in progress): retry in a minute\n",
+                    prog, addr);
+            break;
+        case DUO_E_TOKEN_INVALID:
+            fprintf(stderr,
+                    "%s: the enrolment token was refused: it is unknown, already used, or issued for another "
+                    "citizen; ask the operator for a new one\n",
+                    prog);
+            break;
+        case DUO_E_TOKEN_EXPIRED:
+            fprintf(stderr, "%s: the enrolment token has expired; ask the operator for a new one\n", prog);
+            break;
+        case DUO_E_STATE_CORRUPT:
+        case DUO_E_STORE:
+            /* Online, a corrupted record is the cloud's (the library never
+             * reports its own state as corrupt after it was loaded). */
+            fprintf(stderr,
+                    "%s: this is an error at the signing service (%s), not in your state file, which is "
+                    "unchanged: report it to the service's operator\n",
+                    prog, addr);
+            return EX_SERVER;
+        case DUO_E_CLONE_SUSPECTED:
+            fprintf(stderr, "%s: the key is frozen; enrol again\n", prog);
+            break;
+        default:
+            break;
     }
     return exit_for(r);
 }
@@ -557,9 +651,10 @@ static int connect_transport(session *s, const opts *o, const char *address, con
         ca = NULL;
         ca_len = 0;
     }
+    s->addr = address;
     if ((r = duo_grpc_transport_new(&s->t, address, (const char *)ca, ca_len, o->timeout_ms)) != DUO_OK) {
         fprintf(stderr, "%s: cannot set up the connection to %s: %s\n", prog, address, duo_strerror(r));
-        return EX_OTHER;
+        return r == DUO_E_BAD_CA ? EX_INPUT : EX_OTHER;
     }
     if ((r = duo_device_set_transport(s->ctx, duo_grpc_transport_call, duo_grpc_transport_free_resp, s->t)) != DUO_OK) {
         return EX_OTHER;
@@ -590,6 +685,18 @@ static int save_state(session *s, const char *path) {
     return EX_OK_;
 }
 
+/* Temporary copies of the state left by a process killed while saving hold
+ * the next device secret: wipe and remove them (atomic.h). Not fatal. */
+static void cleanup_tmp(const char *state) {
+    unsigned n = 0;
+    int r = duo_cli_cleanup_tmp(state, &n);
+    if (n > 0)
+        fprintf(stderr,
+                "%s: removed %u leftover temporary state file%s of '%s' (an earlier run was killed while saving)\n",
+                prog, n, n == 1 ? "" : "s", state);
+    if (r != 0) fprintf(stderr, "%s: warning: cannot remove temporary files of '%s': %s\n", prog, state, strerror(-r));
+}
+
 /* Loads the state file and, when online, connects to its server. */
 static int open_state(session *s, const opts *o, int online) {
     uint8_t *blob = NULL;
@@ -609,6 +716,7 @@ static int open_state(session *s, const opts *o, int online) {
         return EX_OTHER;
     }
     if ((ex = read_input("state file", o->state, &blob, &len, 16u << 20)) != EX_OK_) return ex;
+    cleanup_tmp(o->state);
     r = duo_device_state_import(s->ctx, blob, len);
     wipe_free(blob, len);
     if (r != DUO_OK) {
@@ -624,10 +732,12 @@ static int open_state(session *s, const opts *o, int online) {
         if (n >= 4 && memcmp(p, "tls\n", 4) == 0) {
             ca = p + 4;
             ca_len = n - 4;
+            s->ca_origin = "the CA stored in the state file at enrolment";
         }
     }
     if (o->ca != NULL) {
-        if ((ex = read_input("CA certificate", o->ca, &ca_file, &ca_file_len, MAX_SMALL)) != EX_OK_) return ex;
+        if ((ex = read_ca(o->ca, &ca_file, &ca_file_len)) != EX_OK_) return ex;
+        s->ca_origin = o->ca;
         ca = ca_file;
         ca_len = ca_file_len;
     }
@@ -650,7 +760,7 @@ static int open_state(session *s, const opts *o, int online) {
         }
         if ((ex = save_state(s, o->state)) != EX_OK_) return ex;
         if (code[0] != '\0')
-            printf("enrolment confirmed; revocation code (keep it safe, shown once): %s\n", code);
+            printf("enrolment confirmed; revocation code (keep it safe, shown once): %s\n%s\n", code, REVOKE_HINT);
         else
             printf("%s\n", NO_CODE_AGAIN);
     }
@@ -665,7 +775,7 @@ static void print_hex(FILE *f, const uint8_t *p, size_t n) {
 /* ------------------------------------------------------------ commands */
 
 static int cmd_enroll(const opts *o) {
-    session s = {NULL, NULL};
+    session s = {NULL, NULL, NULL, NULL};
     uint8_t *ca = NULL, *app = NULL;
     size_t ca_len = 0, app_len;
     char pin[DUO_DEVICE_PIN_MAX + 2];
@@ -691,19 +801,29 @@ static int cmd_enroll(const opts *o) {
         fprintf(stderr, "%s: state file '%s' already exists; refusing to overwrite an enrolled key\n", prog, o->state);
         return EX_USAGE_;
     }
+    /* An enrolment killed while saving may have left its temporary file. */
+    cleanup_tmp(o->state);
     if (o->ca != NULL && !o->insecure) {
-        if ((ex = read_input("CA certificate", o->ca, &ca, &ca_len, MAX_SMALL)) != EX_OK_) return ex;
+        if ((ex = read_ca(o->ca, &ca, &ca_len)) != EX_OK_) return ex;
+    }
+    /* The token is consumed by the cloud: check that the state can be
+     * written before using it. */
+    if ((r = duo_cli_check_writable(o->state)) != 0) {
+        fprintf(stderr, "%s: cannot write the state file '%s': %s (nothing was sent)\n", prog, o->state, strerror(-r));
+        free(ca);
+        return EX_INPUT;
     }
     if ((ex = get_pin(o, 0, 1, pin, sizeof pin, &pin_len)) != EX_OK_) goto out;
     if ((r = duo_device_ctx_new(&s.ctx)) != DUO_OK) {
         ex = EX_OTHER;
         goto out;
     }
+    s.ca_origin = o->ca;
     if ((ex = connect_transport(&s, o, o->server, ca, ca_len)) != EX_OK_) goto out;
     fprintf(stderr, "enrolling with %s (Paillier %u bits)...\n", o->server, o->paillier_bits ? o->paillier_bits : 3072);
     r = duo_device_enroll(s.ctx, o->server, (const uint8_t *)o->token, strlen(o->token), (const uint8_t *)pin, pin_len,
                           o->paillier_bits);
-    explicit_bzero(pin, sizeof pin);
+    OPENSSL_cleanse(pin, sizeof pin);
     if (r != DUO_OK) {
         ex = report(&s, "enrolment", r);
         goto out;
@@ -738,25 +858,44 @@ static int cmd_enroll(const opts *o) {
         print_hex(stdout, kid, sizeof kid);
         printf(" at %s\nstate: %s\n", o->server, o->state);
         if (code[0] != '\0')
-            printf("revocation code (keep it safe, shown once): %s\n", code);
+            printf("revocation code (keep it safe, shown once): %s\n%s\n", code, REVOKE_HINT);
         else
             printf("%s\n", NO_CODE_AGAIN);
     }
     ex = EX_OK_;
 out:
-    explicit_bzero(pin, sizeof pin);
+    OPENSSL_cleanse(pin, sizeof pin);
     free(app);
     free(ca);
     session_close(&s);
     return ex;
 }
 
+/* Where a signature goes when --out cannot be written after the cloud made
+ * it: next to the state file, named after the time. Returns 0 and the path
+ * in buf, or -errno. */
+static int write_fallback(const char *state, const char *fmt, const uint8_t *data, size_t len, char *buf, size_t cap) {
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    int r;
+    if (gmtime_r(&now, &tm) == NULL || strftime(ts, sizeof ts, "%Y%m%dT%H%M%SZ", &tm) == 0) {
+        snprintf(ts, sizeof ts, "%lld", (long long)now);
+    }
+    if ((size_t)snprintf(buf, cap, "%s.signature-%s-%ld.%s", state, ts, (long)getpid(), fmt) >= cap) {
+        return -ENAMETOOLONG;
+    }
+    r = duo_cli_write_atomic(buf, data, len, 0644);
+    return r;
+}
+
 static int cmd_sign(const opts *o) {
-    session s = {NULL, NULL};
+    session s = {NULL, NULL, NULL, NULL};
     uint8_t *doc = NULL, digest[32], sig[64], der[DUO_DEVICE_SIG_DER_MAX];
-    size_t doc_len = 0, der_len = sizeof der, pin_len = 0;
+    size_t doc_len = 0, der_len = sizeof der, pin_len = 0, out_len = 0;
     char pin[DUO_DEVICE_PIN_MAX + 2];
     char *si = NULL, *sig64 = NULL, *jws = NULL;
+    const uint8_t *out_data = NULL;
     const char *fmt = o->format ? o->format : "der";
     int r, ex, save_ex;
 
@@ -764,6 +903,20 @@ static int cmd_sign(const opts *o) {
         return EX_USAGE_;
     }
     if ((ex = read_input("document", o->in, &doc, &doc_len, MAX_DOC)) != EX_OK_) goto out;
+    /* A signature made by the cloud cannot be taken back, and it rotates
+     * the device secret: check every file this command writes before
+     * anything is sent (issue 13 item 4). */
+    if ((r = duo_cli_check_writable(o->out)) != 0) {
+        fprintf(stderr, "%s: cannot write the signature to '%s': %s (nothing was sent; the state is unchanged)\n", prog,
+                o->out, strerror(-r));
+        ex = EX_INPUT;
+        goto out;
+    }
+    if ((r = duo_cli_check_writable(o->state)) != 0) {
+        fprintf(stderr, "%s: cannot write the state file '%s': %s (nothing was sent)\n", prog, o->state, strerror(-r));
+        ex = EX_INPUT;
+        goto out;
+    }
     if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
     if (strcmp(fmt, "jws") == 0) {
         if ((si = jws_signing_input(doc, doc_len)) == NULL) {
@@ -776,7 +929,7 @@ static int cmd_sign(const opts *o) {
     }
     if ((ex = get_pin(o, 0, 0, pin, sizeof pin, &pin_len)) != EX_OK_) goto out;
     r = duo_device_sign(s.ctx, sig, digest, (const uint8_t *)pin, pin_len);
-    explicit_bzero(pin, sizeof pin);
+    OPENSSL_cleanse(pin, sizeof pin);
     if (r != DUO_OK) {
         ex = report(&s, "signing", r);
         goto out;
@@ -790,31 +943,52 @@ static int cmd_sign(const opts *o) {
     if (save_ex != EX_OK_) {
         fprintf(stderr, "%s: warning: the state was not updated; the old one stays valid\n", prog);
     }
+    /* From here on the signature exists: it must reach a file, or stdout. */
     if (strcmp(fmt, "der") == 0) {
-        if ((r = duo_device_sig_to_der(der, &der_len, sig)) != DUO_OK) {
-            ex = EX_OTHER;
-            goto out;
-        }
-        ex = write_output("signature", o->out, der, der_len, 0644);
+        if (duo_device_sig_to_der(der, &der_len, sig) != DUO_OK) der_len = 0;
+        out_data = der;
+        out_len = der_len;
     } else if (strcmp(fmt, "raw") == 0) {
-        ex = write_output("signature", o->out, sig, sizeof sig, 0644);
-    } else {
-        if ((sig64 = b64url_encode(sig, sizeof sig)) == NULL ||
-            (jws = malloc(strlen(si) + strlen(sig64) + 2)) == NULL) {
-            ex = EX_OTHER;
-            goto out;
-        }
+        out_data = sig;
+        out_len = sizeof sig;
+    } else if ((sig64 = b64url_encode(sig, sizeof sig)) != NULL &&
+               (jws = malloc(strlen(si) + strlen(sig64) + 2)) != NULL) {
         sprintf(jws, "%s.%s", si, sig64);
-        ex = write_output("signature", o->out, (const uint8_t *)jws, strlen(jws), 0644);
+        out_data = (const uint8_t *)jws;
+        out_len = strlen(jws);
     }
-    if (ex == EX_OK_) {
-        printf("signed %s (SHA-256 ", o->in);
-        print_hex(stdout, digest, sizeof digest);
-        printf(") -> %s (%s)\n", o->out, fmt);
-        ex = save_ex;
+    if (out_len == 0) {
+        /* Cannot happen short of malloc failing; keep the signature anyway. */
+        fprintf(stderr, "%s: cannot encode the signature as %s; here it is as r || s (hex): ", prog, fmt);
+        print_hex(stderr, sig, sizeof sig);
+        fprintf(stderr, "\n");
+        ex = EX_FALLBACK;
+        goto out;
     }
+    /* Test hook: the output write fails after the signature (disk full). */
+    r = getenv("DUOSIGN_TEST_FAIL_OUTPUT") != NULL ? -ENOSPC : duo_cli_write_atomic(o->out, out_data, out_len, 0644);
+    if (r != 0) {
+        char fb[4096];
+        int fr;
+        fprintf(stderr, "%s: cannot write the signature to '%s': %s\n", prog, o->out, strerror(-r));
+        fr = write_fallback(o->state, fmt, out_data, out_len, fb, sizeof fb);
+        if (fr == 0) {
+            fprintf(stderr, "%s: the signature is saved in '%s' instead (%s)%s\n", prog, fb, fmt,
+                    save_ex == EX_OK_ ? "; the state file is saved: do not sign again to recover it" : "");
+        } else {
+            fprintf(stderr, "%s: nor in '%s': %s; the signature (%s, hex) is: ", prog, fb, strerror(-fr), fmt);
+            print_hex(stderr, out_data, out_len);
+            fprintf(stderr, "\n");
+        }
+        ex = EX_FALLBACK;
+        goto out;
+    }
+    printf("signed %s (SHA-256 ", o->in);
+    print_hex(stdout, digest, sizeof digest);
+    printf(") -> %s (%s)\n", o->out, fmt);
+    ex = save_ex;
 out:
-    explicit_bzero(pin, sizeof pin);
+    OPENSSL_cleanse(pin, sizeof pin);
     free(doc);
     free(si);
     free(sig64);
@@ -824,7 +998,7 @@ out:
 }
 
 static int cmd_pubkey(const opts *o) {
-    session s = {NULL, NULL};
+    session s = {NULL, NULL, NULL, NULL};
     char pem[DUO_DEVICE_PUBKEY_PEM_MAX];
     size_t pem_len = sizeof pem;
     uint8_t pk[DUO_DEVICE_PUBKEY_BYTES];
@@ -873,6 +1047,52 @@ static int raw_to_der(const uint8_t raw[64], uint8_t *der, size_t *der_len) {
     return duo_device_sig_to_der(der, der_len, raw) == DUO_OK ? 0 : -1;
 }
 
+/* The JWS Protected Header (RFC 7515 section 4), parsed as JSON: an object
+ * (RFC 7515 5.2 step 5: valid JSON, no duplicate member names, which
+ * jansson rejects with JSON_REJECT_DUPLICATES; nothing after the object),
+ * "alg" exactly "ES256K" (RFC 8812), and no "crit" (4.1.11: a recipient
+ * must reject extensions it does not understand; this verifier understands
+ * none). Returns 0, or -1 with the reason in why. */
+static int jws_header_check(const uint8_t *hdr, size_t hdr_len, char *why, size_t why_cap) {
+    json_error_t jerr;
+    json_t *h = json_loadb((const char *)hdr, hdr_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *alg, *crit;
+    int r = -1;
+
+    if (h == NULL) {
+        snprintf(why, why_cap, "the protected header is not valid JSON: %s", jerr.text);
+        return -1;
+    }
+    if (!json_is_object(h)) {
+        snprintf(why, why_cap, "the protected header is not a JSON object");
+        goto out;
+    }
+    if ((crit = json_object_get(h, "crit")) != NULL) {
+        const char *first = json_is_array(crit) && json_is_string(json_array_get(crit, 0))
+                                ? json_string_value(json_array_get(crit, 0))
+                                : "?";
+        snprintf(why, why_cap,
+                 "the protected header marks extensions critical (crit, first \"%s\") this verifier "
+                 "does not understand",
+                 first);
+        goto out;
+    }
+    alg = json_object_get(h, "alg");
+    if (!json_is_string(alg) || strcmp(json_string_value(alg), "ES256K") != 0 ||
+        json_string_length(alg) != strlen("ES256K")) {
+        snprintf(why, why_cap, "the protected header's alg is %s%s%s, not \"ES256K\"", json_is_string(alg) ? "\"" : "",
+                 alg == NULL           ? "missing"
+                 : json_is_string(alg) ? json_string_value(alg)
+                                       : "not a string",
+                 json_is_string(alg) ? "\"" : "");
+        goto out;
+    }
+    r = 0;
+out:
+    json_decref(h);
+    return r;
+}
+
 static int cmd_verify(const opts *o) {
     uint8_t *pem = NULL, *sig = NULL, *doc = NULL, *dec = NULL, *hdr = NULL, *payload = NULL;
     size_t pem_len = 0, sig_len = 0, doc_len = 0, dec_len = 0, hdr_len = 0, payload_len = 0;
@@ -916,15 +1136,11 @@ static int cmd_verify(const opts *o) {
             b64url_decode(text, (size_t)(d1 - text), &hdr, &hdr_len) == 0 &&
             b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &payload, &payload_len) == 0 &&
             b64url_decode(d2 + 1, strlen(d2 + 1), &dec, &dec_len) == 0) {
-            /* The header must name ES256K; the payload must be DOC. */
-            char *h = malloc(hdr_len + 1);
-            int alg_ok = 0;
-            if (h != NULL) {
-                memcpy(h, hdr, hdr_len);
-                h[hdr_len] = '\0';
-                alg_ok = strlen(h) == hdr_len && strstr(h, "\"alg\":\"ES256K\"") != NULL;
-                free(h);
-            }
+            /* The header must be a JSON object naming ES256K, with no
+             * critical extension; the payload must be DOC. */
+            char why[256];
+            int alg_ok = jws_header_check(hdr, hdr_len, why, sizeof why) == 0;
+            if (!alg_ok) fprintf(stderr, "%s: %s\n", prog, why);
             ok = alg_ok && payload_len == doc_len && memcmp(payload, doc, doc_len) == 0 && dec_len == 64 &&
                  raw_to_der(dec, der, &der_len) == 0 &&
                  verify_der(pk, der, der_len, (const uint8_t *)text, (size_t)(d2 - text));
@@ -968,7 +1184,7 @@ static const char *state_name(int st) {
 }
 
 static int cmd_status(const opts *o) {
-    session s = {NULL, NULL};
+    session s = {NULL, NULL, NULL, NULL};
     duo_device_status_info st;
     uint8_t kid[DUO_DEVICE_KEY_ID_BYTES], pk[DUO_DEVICE_PUBKEY_BYTES];
     int r, ex;
@@ -1002,9 +1218,19 @@ out:
     return ex;
 }
 
+/* Commands that rotate the device secret write the state afterwards: check
+ * that they can before the cloud is contacted (issue 13 item 4). */
+static int check_state_writable(const opts *o) {
+    int r;
+    if (o->state == NULL || (r = duo_cli_check_writable(o->state)) == 0) return EX_OK_;
+    fprintf(stderr, "%s: cannot write the state file '%s': %s (nothing was sent)\n", prog, o->state, strerror(-r));
+    return EX_INPUT;
+}
+
 static int cmd_refresh(const opts *o) {
-    session s = {NULL, NULL};
+    session s = {NULL, NULL, NULL, NULL};
     int r, ex;
+    if ((ex = check_state_writable(o)) != EX_OK_) return ex;
     if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
     if ((r = duo_device_refresh(s.ctx)) != DUO_OK) {
         ex = report(&s, "refresh", r);
@@ -1016,9 +1242,80 @@ out:
     return ex;
 }
 
-static int cmd_revoke(const opts *o) {
-    session s = {NULL, NULL};
+/* revoke --code CODE --citizen ID: the phone is lost, so there is no state
+ * file; the server and its CA come from the command line. */
+static int cmd_revoke_code(const opts *o) {
+    session s = {NULL, NULL, NULL, NULL};
+    uint8_t *ca = NULL;
+    size_t ca_len = 0, i, n = 0;
+    char code[DUO_DEVICE_REVOCATION_CODE_MAX + 1];
     int r, ex;
+
+    if (o->state != NULL) {
+        usage_err("%s", "revoke takes either --state FILE (from the device) or --code CODE --citizen ID (without "
+                        "it), not both");
+        return EX_USAGE_;
+    }
+    if (!require(o->code, "--code CODE") || !require(o->citizen, "--citizen ID") ||
+        !require(o->server, "--server HOST:PORT")) {
+        return EX_USAGE_;
+    }
+    if (o->ca == NULL && !o->insecure) {
+        usage_err("%s", "revoke --code needs --ca CA.pem (or --insecure for tests)");
+        return EX_USAGE_;
+    }
+    /* The code as printed at enrolment; case and spaces do not matter. */
+    for (i = 0; o->code[i] != '\0'; i++) {
+        char c = o->code[i];
+        if (c == ' ' || c == '\t') continue;
+        if (n == DUO_DEVICE_REVOCATION_CODE_MAX) {
+            n = 0;
+            break;
+        }
+        code[n++] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    code[n] = '\0';
+    if (n == 0 || strlen(o->citizen) == 0 || strlen(o->citizen) > DUO_DEVICE_CITIZEN_ID_MAX) {
+        usage_err("the revocation code must be 1 to %d characters and the citizen id 1 to %d",
+                  DUO_DEVICE_REVOCATION_CODE_MAX, DUO_DEVICE_CITIZEN_ID_MAX);
+        return EX_USAGE_;
+    }
+    if (o->ca != NULL && !o->insecure) {
+        if ((ex = read_ca(o->ca, &ca, &ca_len)) != EX_OK_) return ex;
+    }
+    if ((r = duo_device_ctx_new(&s.ctx)) != DUO_OK) {
+        ex = EX_OTHER;
+        goto out;
+    }
+    s.ca_origin = o->ca;
+    if ((ex = connect_transport(&s, o, o->server, ca, ca_len)) != EX_OK_) goto out;
+    r = duo_device_revoke_with_code(s.ctx, o->citizen, code);
+    if (r == DUO_E_UNAUTHENTICATED) {
+        fprintf(stderr,
+                "%s: revocation refused by %s: this code does not revoke a key of citizen '%s' (a typo, a code "
+                "already used, or another citizen id); nothing was changed\n",
+                prog, o->server, o->citizen);
+        ex = exit_for(r);
+        goto out;
+    }
+    if (r != DUO_OK) {
+        ex = r == DUO_E_INVALID_ARG ? EX_USAGE_ : report(&s, "revocation", r);
+        if (r == DUO_E_INVALID_ARG) fprintf(stderr, "%s: %s\n", prog, duo_device_errmsg(s.ctx));
+        goto out;
+    }
+    printf("key of citizen %s revoked with the revocation code; it can no longer sign\n", o->citizen);
+    ex = EX_OK_;
+out:
+    OPENSSL_cleanse(code, sizeof code);
+    free(ca);
+    session_close(&s);
+    return ex;
+}
+
+static int cmd_revoke(const opts *o) {
+    session s = {NULL, NULL, NULL, NULL};
+    int r, ex;
+    if (o->code != NULL || o->citizen != NULL) return cmd_revoke_code(o);
     if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
     if ((r = duo_device_revoke(s.ctx)) != DUO_OK) {
         ex = report(&s, "revocation", r);
@@ -1031,7 +1328,7 @@ out:
 }
 
 static int cmd_change_pin(const opts *o) {
-    session s = {NULL, NULL};
+    session s = {NULL, NULL, NULL, NULL};
     char old_pin[DUO_DEVICE_PIN_MAX + 2], new_pin[DUO_DEVICE_PIN_MAX + 2];
     size_t old_len = 0, new_len = 0;
     int r, ex;
@@ -1042,6 +1339,7 @@ static int cmd_change_pin(const opts *o) {
         usage_err("%s", "change-pin with --pin-file needs --new-pin-file for the new PIN");
         return EX_USAGE_;
     }
+    if ((ex = check_state_writable(o)) != EX_OK_) return ex;
     if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
     if ((ex = get_pin(o, 0, 0, old_pin, sizeof old_pin, &old_len)) != EX_OK_) goto out;
     if ((ex = get_pin(o, 1, 1, new_pin, sizeof new_pin, &new_len)) != EX_OK_) goto out;
@@ -1052,10 +1350,22 @@ static int cmd_change_pin(const opts *o) {
     }
     if ((ex = save_state(&s, o->state)) == EX_OK_) printf("PIN changed; state saved to %s\n", o->state);
 out:
-    explicit_bzero(old_pin, sizeof old_pin);
-    explicit_bzero(new_pin, sizeof new_pin);
+    OPENSSL_cleanse(old_pin, sizeof old_pin);
+    OPENSSL_cleanse(new_pin, sizeof new_pin);
     session_close(&s);
     return ex;
+}
+
+static int g_verbose;
+
+static void grpc_log(void *user, int severity, const char *file, int line, const char *message) {
+    (void)user;
+    if (!g_verbose) return;
+    fprintf(stderr, "%s: grpc %s: %s (%s:%d)\n", prog,
+            severity == DUO_GRPC_LOG_ERROR  ? "error"
+            : severity == DUO_GRPC_LOG_INFO ? "info"
+                                            : "debug",
+            message, file, line);
 }
 
 int main(int argc, char **argv) {
@@ -1087,5 +1397,9 @@ int main(int argc, char **argv) {
     }
     o.cmd = argv[1];
     if ((ex = parse_opts(&o, argc - 1, argv + 1)) >= 0) return ex;
+    /* gRPC core's own log lines go through our output, and only with
+     * --verbose: the error messages already carry what they say. */
+    duo_grpc_set_log(grpc_log, NULL, o.verbose ? DUO_GRPC_LOG_DEBUG : DUO_GRPC_LOG_ERROR);
+    g_verbose = o.verbose;
     return cmds[i].fn(&o);
 }

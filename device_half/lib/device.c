@@ -210,6 +210,12 @@ static void free_req(uint8_t *buf, size_t len) {
         if ((r) != DUO_OK) goto label;                                  \
     } while (0)
 
+/* ------------------------------------------------------------ version */
+
+unsigned long duo_device_version(void) { return DUOSIGN_DEVICE_VERSION_NUMBER; }
+
+const char *duo_device_version_string(void) { return DUOSIGN_DEVICE_VERSION_STRING; }
+
 /* ------------------------------------------------------------ context */
 
 int duo_device_ctx_new(duo_device_ctx **out) {
@@ -317,8 +323,12 @@ int duo_device_enroll(duo_device_ctx *ctx, const char *server_address, const uin
         return finish(ctx, DUO_E_EXISTS);
     }
     if (server_address == NULL || (alen = strlen(server_address)) == 0 || alen > DUO_DEVICE_ADDRESS_MAX ||
-        token == NULL || token_len == 0 || token_len > DUO_DEVICE_TOKEN_MAX || pin == NULL || pin_len == 0 ||
-        pin_len > DUO_DEVICE_PIN_MAX) {
+        token == NULL || token_len == 0 || token_len > DUO_DEVICE_TOKEN_MAX) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    if (pin == NULL || pin_len < DUO_DEVICE_PIN_MIN || pin_len > DUO_DEVICE_PIN_MAX) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "the PIN must be %d to %d bytes", DUO_DEVICE_PIN_MIN,
+                 DUO_DEVICE_PIN_MAX);
         return finish(ctx, DUO_E_INVALID_ARG);
     }
     if (paillier_bits == 0) {
@@ -665,8 +675,12 @@ int duo_device_change_pin(duo_device_ctx *ctx, const uint8_t *old_pin, size_t ol
     /* The share is about to be re-masked under a new salt: a prepared PIN
      * must not outlive that (and the old PIN is the one given here). */
     drop_prepared(ctx);
-    if (old_pin == NULL || old_pin_len == 0 || old_pin_len > DUO_DEVICE_PIN_MAX || new_pin == NULL ||
-        new_pin_len == 0 || new_pin_len > DUO_DEVICE_PIN_MAX) {
+    if (old_pin == NULL || old_pin_len == 0 || old_pin_len > DUO_DEVICE_PIN_MAX) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    if (new_pin == NULL || new_pin_len < DUO_DEVICE_PIN_MIN || new_pin_len > DUO_DEVICE_PIN_MAX) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "the new PIN must be %d to %d bytes", DUO_DEVICE_PIN_MIN,
+                 DUO_DEVICE_PIN_MAX);
         return finish(ctx, DUO_E_INVALID_ARG);
     }
     if ((r = need_key(ctx)) != DUO_OK) {
@@ -753,6 +767,51 @@ int duo_device_revoke(duo_device_ctx *ctx) {
     release(ctx, rs, rsl);
 out:
     duo_memzero(mi, sizeof mi);
+    return finish(ctx, r);
+}
+
+/* 1 if s is 1..max printable ASCII characters (what the wire accepts). */
+static int printable_1_to(const char *s, size_t max) {
+    size_t i;
+    if (s == NULL) return 0;
+    for (i = 0; i <= max && s[i] != '\0'; i++) {
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e) return 0;
+    }
+    return i >= 1 && i <= max;
+}
+
+int duo_device_revoke_with_code(duo_device_ctx *ctx, const char *citizen_id, const char *revocation_code) {
+    int r;
+    duo_revoke_req req;
+    uint8_t *rq = NULL, *rs = NULL;
+    size_t rql = 0, rsl = 0;
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    if (!printable_1_to(citizen_id, DUO_DEVICE_CITIZEN_ID_MAX) ||
+        !printable_1_to(revocation_code, DUO_DEVICE_REVOCATION_CODE_MAX)) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg,
+                 "the citizen id and the revocation code must be 1 to %d printable "
+                 "characters",
+                 DUO_DEVICE_REVOCATION_CODE_MAX);
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    memset(&req, 0, sizeof req);
+    req.has_mac = 0;
+    req.by_citizen = 1;
+    memcpy(req.citizen_id, citizen_id, strlen(citizen_id) + 1);
+    memcpy(req.revocation_code, revocation_code, strlen(revocation_code) + 1);
+    if ((r = duo_rng_bytes(ctx_rng(ctx), req.device_nonce, sizeof req.device_nonce)) != DUO_OK) goto out;
+    if ((r = duo_wire_build_revoke_req(&rq, &rql, &req)) != DUO_OK) goto out;
+    r = rpc(ctx, "Revoke", rq, rql, &rs, &rsl);
+    free_req(rq, rql);
+    if (r != DUO_OK) goto out;
+    r = duo_wire_parse_revoke_resp(rs ? rs : (const uint8_t *)"", rsl);
+    release(ctx, rs, rsl);
+out:
+    duo_memzero(&req, sizeof req);
     return finish(ctx, r);
 }
 

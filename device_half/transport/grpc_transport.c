@@ -23,6 +23,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
+#include <grpc/support/log.h>
 #include <grpc/support/time.h>
 
 #define DUO_GRPC_MAX_MSG (1 << 20) /* matches DUO_WIRE_MAX_MSG */
@@ -40,6 +41,73 @@ struct duo_grpc_transport {
     } reg[DUO_GRPC_MAX_REGISTERED];
     size_t nreg;
 };
+
+/* gRPC's logger is process-wide (gpr_set_log_function takes no user
+ * pointer), so the app's log function is too: set once, before any
+ * transport is created (device_grpc.h). The only mutable statics here. */
+static duo_grpc_log_fn g_log_fn;
+static void *g_log_user;
+static int g_log_min = DUO_GRPC_LOG_ERROR;
+
+static void log_adapter(gpr_log_func_args *a) {
+    int sev = a->severity == GPR_LOG_SEVERITY_DEBUG  ? DUO_GRPC_LOG_DEBUG
+              : a->severity == GPR_LOG_SEVERITY_INFO ? DUO_GRPC_LOG_INFO
+                                                     : DUO_GRPC_LOG_ERROR;
+    duo_grpc_log_fn fn = g_log_fn;
+    if (fn != NULL && sev >= g_log_min) fn(g_log_user, sev, a->file, a->line, a->message);
+}
+
+void duo_grpc_set_log(duo_grpc_log_fn fn, void *user, int min_severity) {
+    g_log_fn = fn;
+    g_log_user = user;
+    g_log_min = min_severity < DUO_GRPC_LOG_DEBUG   ? DUO_GRPC_LOG_DEBUG
+                : min_severity > DUO_GRPC_LOG_ERROR ? DUO_GRPC_LOG_ERROR
+                                                    : min_severity;
+    gpr_set_log_verbosity(g_log_min == DUO_GRPC_LOG_DEBUG  ? GPR_LOG_SEVERITY_DEBUG
+                          : g_log_min == DUO_GRPC_LOG_INFO ? GPR_LOG_SEVERITY_INFO
+                                                           : GPR_LOG_SEVERITY_ERROR);
+    /* With fn NULL every line is dropped (the adapter stays installed: gRPC
+     * offers no way back to its default stderr logger). */
+    gpr_set_log_function(log_adapter);
+}
+
+/* 1 if the PEM text holds at least one certificate block. gRPC would
+ * otherwise accept anything here and fail at the first call with a
+ * connection error and log lines about its internals. */
+static int looks_like_pem_cert(const char *pem, size_t len) {
+    static const char begin[] = "-----BEGIN CERTIFICATE-----", end[] = "-----END CERTIFICATE-----";
+    const char *b = NULL, *p;
+    size_t i;
+    for (i = 0; i + sizeof begin - 1 <= len; i++) {
+        if (memcmp(pem + i, begin, sizeof begin - 1) == 0) {
+            b = pem + i;
+            break;
+        }
+    }
+    if (b == NULL) return 0;
+    for (p = b; (size_t)(p - pem) + sizeof end - 1 <= len; p++) {
+        if (memcmp(p, end, sizeof end - 1) == 0) return 1;
+    }
+    return 0;
+}
+
+/* 1 if a gRPC status detail (no duosign code: the server was never reached)
+ * reports a TLS handshake that failed on the certificate: it did not verify
+ * under the pinned CA, or does not name the host. gRPC gives no structured
+ * reason, so this reads its text (gRPC 1.5x: "Ssl handshake failed: ...
+ * certificate verify failed", "Peer name ... is not in peer certificate").
+ * A handshake cut short (the daemon died, a reset) names no certificate and
+ * stays DUO_E_UNAVAILABLE. */
+static int is_tls_failure(const char *det) {
+    static const char *const marks[] = {"certificate verify failed", "CERTIFICATE_VERIFY_FAILED",
+                                        "is not in peer certificate"};
+    size_t i;
+    if (det == NULL) return 0;
+    for (i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+        if (strstr(det, marks[i]) != NULL) return 1;
+    }
+    return 0;
+}
 
 static void cq_destroy(grpc_completion_queue *cq) {
     grpc_completion_queue_shutdown(cq);
@@ -86,6 +154,9 @@ int duo_grpc_transport_new(duo_grpc_transport **out, const char *target, const c
     if (target == NULL || target[0] == '\0' || (ca_pem == NULL && ca_pem_len != 0) ||
         (ca_pem != NULL && ca_pem_len == 0)) {
         return DUO_E_INVALID_ARG;
+    }
+    if (ca_pem != NULL && !looks_like_pem_cert(ca_pem, ca_pem_len)) {
+        return DUO_E_BAD_CA;
     }
     if ((t = calloc(1, sizeof *t)) == NULL) {
         return DUO_E_NOMEM;
@@ -322,9 +393,24 @@ static int call_once(duo_grpc_transport *t, const char *method, const uint8_t *r
         int code = duo_error_from_md(&md_trail);
         *retry_after = retry_after_from_md(&md_trail);
         det = grpc_slice_to_c_string(details);
-        if (code != 0) {
+        if (code == DUO_E_UNAVAILABLE) {
+            /* The server answered, so it is reachable: it is refusing work
+             * for now (session cap, full queue, empty key pool). */
+            r = DUO_E_SERVER_BUSY;
+            if (errmsg != NULL && errmsg_cap > 0) {
+                snprintf(errmsg, errmsg_cap, "server at %s is busy: %s", t->target,
+                         det && det[0] ? det : "retry later");
+            }
+        } else if (code != 0) {
             r = code;
             set_msg(errmsg, errmsg_cap, det && det[0] ? det : duo_strerror(code));
+        } else if (status == GRPC_STATUS_UNAVAILABLE && t->tls && is_tls_failure(det)) {
+            r = DUO_E_TLS_UNTRUSTED;
+            if (errmsg != NULL && errmsg_cap > 0) {
+                snprintf(errmsg, errmsg_cap,
+                         "TLS handshake with %s failed: its certificate is not trusted by the pinned CA (%s)",
+                         t->target, det);
+            }
         } else if (status == GRPC_STATUS_UNAVAILABLE) {
             r = DUO_E_UNAVAILABLE;
             if (errmsg != NULL && errmsg_cap > 0) {

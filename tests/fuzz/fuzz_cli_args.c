@@ -64,8 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ex = parse_opts(&o, argc, argv);
     if (ex != -1 && ex != EX_OK_ && ex != EX_USAGE_) abort();
     if (ex == -1) {
-        const char *vals[] = {o.server, o.ca,     o.token, o.state,    o.in,          o.out,
-                              o.format, o.pubkey, o.sig,   o.pin_file, o.new_pin_file};
+        const char *vals[] = {o.server, o.ca,  o.token,    o.state,        o.in,   o.out,    o.format,
+                              o.pubkey, o.sig, o.pin_file, o.new_pin_file, o.code, o.citizen};
         for (i = 0; i < sizeof vals / sizeof vals[0]; i++) {
             if (!inside(vals[i], argv, argc)) abort();
         }

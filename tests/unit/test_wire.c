@@ -579,6 +579,79 @@ static void test_scalar_fields(void) {
         DUO_EXPECT_ERR(duo_wire_build_revoke_req(&e, &n, &rv), DUO_E_INVALID_ARG);
     }
 
+    /* Revocation by code and citizen id, without the key id (issue 13
+     * item 6): citizen_id only with a code and without key_id; nonce
+     * optional; printable, 1..64. */
+    {
+        Duosign__V1__RevokeRequest m = DUOSIGN__V1__REVOKE_REQUEST__INIT;
+        uint8_t kid[16], nonce[32], mac[32];
+        duo_revoke_req rv2;
+        char long_id[66];
+        memset(long_id, 'c', 65);
+        long_id[65] = '\0';
+        fill(kid, sizeof kid, 1);
+        fill(nonce, sizeof nonce, 2);
+        fill(mac, sizeof mac, 3);
+#define PACK_PARSE(expect)                                              \
+    do {                                                                \
+        n = protobuf_c_message_get_packed_size(&m.base);                \
+        e = malloc(n);                                                  \
+        protobuf_c_message_pack(&m.base, e);                            \
+        DUO_EXPECT_ERR(duo_wire_parse_revoke_req(&rv, e, n), (expect)); \
+        free(e);                                                        \
+        e = NULL;                                                       \
+    } while (0)
+        m.citizen_id = (char *)(uintptr_t) "citizen-42";
+        m.revocation_code = (char *)(uintptr_t) "abcd-efgh";
+        PACK_PARSE(DUO_OK); /* no key id, no nonce */
+        DUO_CHECK(rv.by_citizen == 1 && rv.has_mac == 0 && strcmp(rv.citizen_id, "citizen-42") == 0 &&
+                  strcmp(rv.revocation_code, "abcd-efgh") == 0 && duo_ct_is_zero(rv.key_id, sizeof rv.key_id));
+        m.device_nonce.data = nonce;
+        m.device_nonce.len = sizeof nonce;
+        PACK_PARSE(DUO_OK); /* with a nonce */
+        DUO_CHECK_OK(duo_wire_build_revoke_req(&e, &n, &rv));
+        DUO_CHECK_OK(duo_wire_parse_revoke_req(&rv2, e, n));
+        DUO_CHECK(eq_revoke_req(&rv, &rv2));
+        free(e);
+        e = NULL;
+        m.device_nonce.len = 31;
+        PACK_PARSE(DUO_E_BAD_FIELD);
+        m.device_nonce.len = sizeof nonce;
+        m.key_id.data = kid; /* key id and citizen id: ambiguous */
+        m.key_id.len = sizeof kid;
+        PACK_PARSE(DUO_E_BAD_FIELD);
+        m.key_id.len = 0;
+        m.key_id.data = NULL;
+        m.revocation_code = NULL; /* citizen id with a MAC: never */
+        m.mac.data = mac;
+        m.mac.len = sizeof mac;
+        PACK_PARSE(DUO_E_BAD_FIELD);
+        m.mac.len = 0;
+        m.mac.data = NULL;
+        PACK_PARSE(DUO_E_BAD_FIELD); /* citizen id alone */
+        m.revocation_code = (char *)(uintptr_t) "abcd-efgh";
+        m.citizen_id = (char *)(uintptr_t) "bad\x01id";
+        PACK_PARSE(DUO_E_BAD_FIELD);
+        m.citizen_id = long_id;
+        PACK_PARSE(DUO_E_BAD_FIELD);
+        long_id[64] = '\0';
+        PACK_PARSE(DUO_OK); /* 64 is the maximum */
+#undef PACK_PARSE
+        /* builder: by_citizen is never with a MAC, needs a valid id */
+        rv.has_mac = 1;
+        rv.revocation_code[0] = '\0';
+        DUO_EXPECT_ERR(duo_wire_build_revoke_req(&e, &n, &rv), DUO_E_INVALID_ARG);
+        make_revoke_code_req(&rv, 1);
+        rv.by_citizen = 1;
+        DUO_EXPECT_ERR(duo_wire_build_revoke_req(&e, &n, &rv), DUO_E_INVALID_ARG); /* empty citizen id */
+        strcpy(rv.citizen_id, "someone");
+        DUO_CHECK_OK(duo_wire_build_revoke_req(&e, &n, &rv));
+        DUO_CHECK_OK(duo_wire_parse_revoke_req(&rv2, e, n));
+        DUO_CHECK(rv2.by_citizen == 1 && strcmp(rv2.citizen_id, "someone") == 0 &&
+                  duo_ct_is_zero(rv2.key_id, sizeof rv2.key_id));
+        free(e);
+    }
+
     /* Status state in the enum; every value of it roundtrips. */
     {
         static const int bad_states[] = {6, 7, 100, -1};

@@ -8,7 +8,8 @@
 
 #include "duosign/errors.h"
 
-/* Zeroes len bytes at p in a way the optimiser cannot elide (explicit_bzero).
+/* Zeroes len bytes at p in a way the optimiser cannot elide (OPENSSL_cleanse,
+ * portable to every platform the device library targets).
  * p may be NULL when len is 0. */
 void duo_memzero(void *p, size_t len);
 

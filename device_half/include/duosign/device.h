@@ -33,6 +33,22 @@
  * after a durable write without calling step 2: a stored blob whose secret
  * the cloud has retired looks like a cloned device and freezes the key.
  *
+ * Backups: keep the state blob OUT of phone backups and device-to-device
+ * transfers (Android: exclude the file in android:dataExtractionRules /
+ * fullBackupContent, or keep it in noBackupFilesDir; iOS: set
+ * NSURLIsExcludedFromBackupKey, or store it in the keychain with a
+ * ...ThisDeviceOnly accessibility). A restored backup holds a device
+ * secret the cloud has since retired: it is a clone by construction, and
+ * its first use freezes the key for good (DUO_E_CLONE_SUSPECTED) for the
+ * restored copy and the original alike. A new phone enrols again.
+ *
+ * PINs: a new PIN (duo_device_enroll, the new PIN of duo_device_change_pin)
+ * must be DUO_DEVICE_PIN_MIN..DUO_DEVICE_PIN_MAX bytes; shorter ones are
+ * refused with DUO_E_INVALID_ARG before anything is sent. (The design's
+ * later two-key change asks PIN1 >= 4 digits and PIN2 >= 5.) A PIN typed to
+ * sign is checked only by the cloud, so keys made before the minimum keep
+ * working: 1..DUO_DEVICE_PIN_MAX bytes are accepted there.
+ *
  * Errors: every fallible function returns DUO_OK (0) or a negative DUO_E_*
  * code from duosign/errors.h; duo_strerror() gives a message and
  * duo_device_errmsg() the server's own message for the last failure.
@@ -54,6 +70,16 @@
 extern "C" {
 #endif
 
+/* The library's version (semantic versioning). Compare with
+ * duo_device_version() at run time to detect a header/library mismatch. */
+#define DUOSIGN_DEVICE_VERSION_MAJOR 0
+#define DUOSIGN_DEVICE_VERSION_MINOR 1
+#define DUOSIGN_DEVICE_VERSION_PATCH 0
+#define DUOSIGN_DEVICE_VERSION_STRING "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, e.g. 100 for 0.1.0. */
+#define DUOSIGN_DEVICE_VERSION_NUMBER \
+    (DUOSIGN_DEVICE_VERSION_MAJOR * 10000 + DUOSIGN_DEVICE_VERSION_MINOR * 100 + DUOSIGN_DEVICE_VERSION_PATCH)
+
 /* Sizes. */
 #define DUO_DEVICE_DIGEST_BYTES 32
 #define DUO_DEVICE_SIG_BYTES 64 /* r || s, big-endian, low-S */
@@ -61,9 +87,11 @@ extern "C" {
 #define DUO_DEVICE_PUBKEY_BYTES 33    /* compressed SEC1 */
 #define DUO_DEVICE_PUBKEY_PEM_MAX 256 /* PEM SubjectPublicKeyInfo, with NUL */
 #define DUO_DEVICE_KEY_ID_BYTES 16
+#define DUO_DEVICE_PIN_MIN 4  /* bytes, for a new PIN (see the top) */
 #define DUO_DEVICE_PIN_MAX 64 /* bytes */
 #define DUO_DEVICE_TOKEN_MAX 128
 #define DUO_DEVICE_REVOCATION_CODE_MAX 64 /* characters, without the NUL */
+#define DUO_DEVICE_CITIZEN_ID_MAX 64      /* characters, without the NUL */
 #define DUO_DEVICE_ADDRESS_MAX 255
 #define DUO_DEVICE_APP_DATA_MAX 65536
 #define DUO_DEVICE_PRECOMPUTE_MAX 64
@@ -131,6 +159,17 @@ typedef struct duo_device_status_info {
     uint8_t public_key[DUO_DEVICE_PUBKEY_BYTES];
 } duo_device_status_info;
 
+/* ------------------------------------------------------------ version */
+
+/* Returns: the version of the library actually loaded, as
+ *          DUOSIGN_DEVICE_VERSION_NUMBER (MAJOR * 10000 + MINOR * 100 + PATCH).
+ *          An app built against another header can compare it with the
+ *          macro; the major versions must agree. */
+DUO_API unsigned long duo_device_version(void);
+
+/* Returns: the same as a static string, e.g. "0.1.0". */
+DUO_API const char *duo_device_version_string(void);
+
 /* ------------------------------------------------------------ context */
 
 /* Creates an empty context (no key, no transport).
@@ -183,8 +222,10 @@ DUO_API const char *duo_device_errmsg(const duo_device_ctx *ctx);
  *                          (<= DUO_DEVICE_ADDRESS_MAX characters); the
  *                          library itself never connects to it.
  *          token:          the one-time enrolment token (1..128 bytes).
- *          pin:            SECRET, 1..DUO_DEVICE_PIN_MAX bytes; copied and
- *                          wiped; the caller wipes its own copy.
+ *          pin:            SECRET, DUO_DEVICE_PIN_MIN..DUO_DEVICE_PIN_MAX
+ *                          bytes (shorter: DUO_E_INVALID_ARG, nothing is
+ *                          sent); copied and wiped; the caller wipes its
+ *                          own copy.
  *          paillier_bits:  required Paillier modulus size: 3072 (default
  *                          when 0) or 2048. The cloud's N must have exactly
  *                          this size. */
@@ -317,8 +358,11 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_precompute(duo_device_ctx *ctx, un
  * are valid for the cloud (it never learns either).
  * A prepared PIN (duo_device_pin_prepare) is wiped first, whatever the
  * outcome: the old PIN is the one given here.
- * Returns: as duo_device_sign; DUO_E_INVALID_ARG for an empty or too long PIN.
- * In:      old_pin, new_pin: SECRET. */
+ * Returns: as duo_device_sign; DUO_E_INVALID_ARG for an empty or too long
+ *          old PIN, or a new PIN shorter than DUO_DEVICE_PIN_MIN or longer
+ *          than DUO_DEVICE_PIN_MAX (checked before anything is sent).
+ * In:      old_pin: SECRET, 1..DUO_DEVICE_PIN_MAX bytes.
+ *          new_pin: SECRET, DUO_DEVICE_PIN_MIN..DUO_DEVICE_PIN_MAX bytes. */
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_change_pin(duo_device_ctx *ctx, const uint8_t *old_pin,
                                                          size_t old_pin_len, const uint8_t *new_pin,
                                                          size_t new_pin_len);
@@ -336,6 +380,28 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_refresh(duo_device_ctx *ctx);
  * should delete its stored blob.
  * Returns: DUO_OK; cloud and transport errors. */
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_revoke(duo_device_ctx *ctx);
+
+/* Revokes a key without the device (the phone is lost): with the one-time
+ * revocation code shown at enrolment (duo_device_enroll_confirm) and the
+ * citizen id the enrolment token was issued for. The key id is not needed:
+ * the cloud revokes the citizen's key that this code belongs to. Final, as
+ * duo_device_revoke; the code is used up.
+ * Needs only a transport: ctx may hold no key (a new context), and a key it
+ * holds is neither used nor changed.
+ * A refusal does not tell why (wrong or used code, unknown citizen, no such
+ * enrolment), so that it does not reveal whether the citizen exists; the
+ * cloud records each refusal in its audit log.
+ *
+ * Returns: DUO_OK; DUO_E_UNAUTHENTICATED (code or citizen id not accepted;
+ *          nothing changed); DUO_E_INVALID_ARG (either is empty, longer than
+ *          its maximum or not printable ASCII; nothing sent); DUO_E_MISUSE
+ *          (no transport); transport errors.
+ * In:      citizen_id:      NUL-terminated, 1..DUO_DEVICE_CITIZEN_ID_MAX
+ *                           printable ASCII characters.
+ *          revocation_code: NUL-terminated, as shown (SECRET until used),
+ *                           1..DUO_DEVICE_REVOCATION_CODE_MAX characters. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_revoke_with_code(duo_device_ctx *ctx, const char *citizen_id,
+                                                               const char *revocation_code);
 
 /* Reads the key's state from the cloud (MAC, no PIN, no secret rotation).
  * Returns: DUO_OK; cloud and transport errors.

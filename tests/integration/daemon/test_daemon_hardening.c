@@ -182,8 +182,8 @@ static void test_pool_empty(void) {
     st = enrol_start_only(&c2, tb, &eb, &m1, &res);
     DUO_CHECK_MSG(st == GRPC_STATUS_UNAVAILABLE && res.duo_err == DUO_E_SERVER_BUSY && res.retry_after > 0 &&
                       strstr(res.detail, "retry"),
-                  "start with the pool empty: status %d duo %d retry-after %lld %s", st, res.duo_err,
-                  res.retry_after, res.detail);
+                  "start with the pool empty: status %d duo %d retry-after %lld %s", st, res.duo_err, res.retry_after,
+                  res.detail);
     /* Signing does not wait for key generation. */
     sign_run sr;
     memset(&sr, 0, sizeof sr);
@@ -235,8 +235,8 @@ static void test_stale_start(client *c) {
 
 static void test_second_daemon(void) {
     char out[2048];
-    int rc = run_cmd(out, sizeof out, "'%s' serve --data '%s' --listen 127.0.0.1:0 --paillier-bits 2048 2>&1", g_bin,
-                     g_dir);
+    int rc =
+        run_cmd(out, sizeof out, "'%s' serve --data '%s' --listen 127.0.0.1:0 --paillier-bits 2048 2>&1", g_bin, g_dir);
     DUO_CHECK_MSG(rc != 0 && strstr(out, "already serving"), "second daemon: exit %d: %.600s", rc, out);
 }
 
@@ -324,14 +324,15 @@ static void test_store_errors(const char *log) {
     uint8_t d[32];
     digest_of(d, "store", 0);
     DUO_CHECK(dev_sign(&c2, &dv, PIN, d, &sr) != 0);
-    DUO_CHECK_MSG((sr.res.duo_err == DUO_E_STORE || sr.res.duo_err == DUO_E_TIMEOUT) && strstr(sr.res.detail, "storage"),
-                  "signing with the store locked: duo %d %s", sr.res.duo_err,
-                  sr.res.detail);
+    DUO_CHECK_MSG((sr.res.duo_err == DUO_E_STORE || sr.res.duo_err == DUO_E_TIMEOUT) &&
+                      strstr(sr.res.detail, "storage"),
+                  "signing with the store locked: duo %d %s", sr.res.duo_err, sr.res.detail);
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     sqlite3_close(db);
     /* The operator sees the reason in the daemon's log. */
     char out[1024];
-    DUO_CHECK_MSG(run_cmd(out, sizeof out, "grep -c 'store error.*database is locked' '%s'", log) == 0 && atoi(out) >= 1,
+    DUO_CHECK_MSG(run_cmd(out, sizeof out, "grep -c 'store error.*database is locked' '%s'", log) == 0 &&
+                      atoi(out) >= 1,
                   "store error lines in the log: %.600s", out);
     /* And the device recovers once the store is back. */
     for (int tries = 0; tries < 3; tries++) {
@@ -355,11 +356,12 @@ static void test_corrupt_store(void) {
     char dir[512], out[2048];
     DUO_REQUIRE(copy_data(dir, sizeof dir, "corrupt") == 0);
     /* A page in the middle of the key table overwritten, as a bad sector would. */
-    DUO_REQUIRE(run_cmd(NULL, 0, "printf '%%4096s' | tr ' ' '\\377' | dd of='%s/keys.db' bs=4096 seek=3 conv=notrunc "
-                                 "2>/dev/null",
+    DUO_REQUIRE(run_cmd(NULL, 0,
+                        "printf '%%4096s' | tr ' ' '\\377' | dd of='%s/keys.db' bs=4096 seek=3 conv=notrunc "
+                        "2>/dev/null",
                         dir) == 0);
-    int rc = run_cmd(out, sizeof out, "'%s' serve --data '%s' --listen 127.0.0.1:0 --paillier-bits 2048 2>&1", g_bin,
-                     dir);
+    int rc =
+        run_cmd(out, sizeof out, "'%s' serve --data '%s' --listen 127.0.0.1:0 --paillier-bits 2048 2>&1", g_bin, dir);
     DUO_CHECK_MSG(rc != 0 && strstr(out, "integrity check"), "damaged store: exit %d: %.600s", rc, out);
 }
 

@@ -26,4 +26,33 @@ if ldd "$dev" 2>/dev/null | grep -Eq 'libgrpc|libgpr|libuv'; then
 else
   echo "ok   $dev links neither gRPC nor libuv"
 fi
+# The exported list is exactly the DUO_API functions of the public headers:
+# a new API function must be declared (and documented) there, and nothing
+# declared may be missing (duo_device_version, duo_device_revoke_with_code,
+# duo_err_exit_code, duo_grpc_set_log were added for issue 13).
+inc=$(cd "$(dirname "$0")/../../.." && pwd)
+declared() { sed -n 's/.*DUO_API[^(]*[ *]\(duo_[a-z0-9_]*\)(.*/\1/p' "$@" | sort -u; }
+check_list() { # check_list LIB HEADER...
+  local lib=$1; shift
+  local d
+  d=$(diff <(declared "$@") <(nm -D --defined-only "$lib" | awk 'NF >= 3 {print $3}' | sort -u) || true)
+  if [ -n "$d" ]; then
+    echo "FAIL $lib: exported symbols differ from the DUO_API declarations (< declared only, > exported only):"
+    printf '%s\n' "$d" | grep '^[<>]' | sed 's/^/  /'; fail=1
+  else
+    echo "ok   $lib exports exactly the $(declared "$@" | wc -l) DUO_API functions of $(for h in "$@"; do basename "$h"; done | tr '\n' ' ')"
+  fi
+}
+check_list "$1" "$inc/device_half/include/duosign/device.h" "$inc/common/include/duosign/errors.h"
+if [ $# -ge 2 ]; then check_list "$2" "$inc/device_half/include/duosign/device_grpc.h"; fi
+
+# explicit_bzero is glibc/BSD only (not in Android's bionic before API 34, nor
+# in Apple's libc): the device libraries wipe with OPENSSL_cleanse instead.
+for lib in "$@"; do
+  if nm -D --undefined-only "$lib" | grep -qw explicit_bzero; then
+    echo "FAIL $lib needs explicit_bzero (not portable; use duo_memzero / OPENSSL_cleanse)"; fail=1
+  else
+    echo "ok   $lib does not need explicit_bzero"
+  fi
+done
 exit $fail

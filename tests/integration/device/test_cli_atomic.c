@@ -85,11 +85,50 @@ static void test_failures(void) {
     unlink(path);
 }
 
+/* Item 9 of issue 13: what a process killed while saving left behind is
+ * wiped and removed; other files are not touched. */
+static void test_cleanup_tmp(void) {
+    char path[400], p[600];
+    static const char *leftovers[] = {"state.bin.tmp.AbC123", "state.bin.tmp.zz9Z0q", "state.bin.wipe.4242"};
+    static const char *keep[] = {"state.bin.tmp.ABC", "state.bin.tmp.AbC1234", "other.bin.tmp.AbC123", "state.bin.bak"};
+    unsigned n = 99;
+    size_t i;
+    struct stat st;
+
+    snprintf(path, sizeof path, "%s/state.bin", dir);
+    DUO_CHECK(duo_cli_write_atomic(path, (const uint8_t *)"state", 5, 0600) == 0);
+    for (i = 0; i < sizeof leftovers / sizeof leftovers[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, leftovers[i]);
+        DUO_CHECK(duo_cli_write_atomic(p, (const uint8_t *)"next secret", 11, 0600) == 0);
+    }
+    for (i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, keep[i]);
+        DUO_CHECK(duo_cli_write_atomic(p, (const uint8_t *)"keep", 4, 0600) == 0);
+    }
+    DUO_CHECK(duo_cli_cleanup_tmp(path, &n) == 0);
+    DUO_CHECK(n == 3);
+    for (i = 0; i < sizeof leftovers / sizeof leftovers[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, leftovers[i]);
+        DUO_CHECK(stat(p, &st) != 0 && errno == ENOENT);
+    }
+    for (i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, keep[i]);
+        DUO_CHECK(stat(p, &st) == 0);
+        unlink(p);
+    }
+    DUO_CHECK(stat(path, &st) == 0 && st.st_size == 5); /* the state itself stays */
+    DUO_CHECK(count_entries() == 1);
+    /* Nothing to do: 0 removed. A relative name works too (cwd = dir). */
+    DUO_CHECK(duo_cli_cleanup_tmp(path, &n) == 0 && n == 0);
+    unlink(path);
+}
+
 int main(void) {
     snprintf(dir, sizeof dir, "/tmp/duo-atomic-XXXXXX");
     if (mkdtemp(dir) == NULL) return 1;
     DUO_RUN(test_write_and_overwrite);
     DUO_RUN(test_failures);
+    DUO_RUN(test_cleanup_tmp);
     rmdir(dir);
     return duo_test_finish();
 }

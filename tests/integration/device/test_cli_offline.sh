@@ -51,6 +51,26 @@ expect 9 "truncated state" -- "$DUOSIGN" status --state "$T/trunc.state"
 cmp -s "$T/corrupt.state" "$T/corrupt.orig" || { echo "FAIL corrupted state file was modified"; fails=$((fails+1)); }
 [ -e "$T/sig" ] && { echo "FAIL a signature was written"; fails=$((fails+1)); }
 
+# ---- item 8 of issue 13: a new PIN has a minimum length (exit 3, nothing sent)
+printf '123\n' >"$T/shortpin"
+expect 3 "enrol with a 3-character PIN" -- "$DUOSIGN" enroll --server 127.0.0.1:1 --insecure --token t --state "$T/s" --pin-file "$T/shortpin"
+grep -q 'at least 4' "$T/err" || { echo "FAIL short PIN message: $(cat "$T/err")"; fails=$((fails+1)); }
+grep -qi 'unreachable' "$T/err" && { echo "FAIL the short PIN was sent"; fails=$((fails+1)); }
+[ -e "$T/s" ] && { echo "FAIL a state was written"; fails=$((fails+1)); }
+
+# ---- item 9 of issue 13: temporary state copies left by a killed save are
+# wiped and removed by the next run that opens that state (even a refused one)
+printf 'next secret' >"$T/corrupt.state.tmp.Ab12Cd"
+printf 'next secret' >"$T/corrupt.state.tmp.Zz98Yx"
+printf 'keep' >"$T/corrupt.state.tmp.short"
+expect 9 "pubkey on a corrupted state with leftovers" -- "$DUOSIGN" pubkey --state "$T/corrupt.state"
+[ -e "$T/corrupt.state.tmp.Ab12Cd" ] || [ -e "$T/corrupt.state.tmp.Zz98Yx" ] \
+  && { echo "FAIL leftover temporary state files were not removed"; fails=$((fails+1)); } \
+  || echo "ok   leftover temporary state files removed"
+grep -q 'removed 2 leftover' "$T/err" || { echo "FAIL no note about the removed files: $(cat "$T/err")"; fails=$((fails+1)); }
+[ -e "$T/corrupt.state.tmp.short" ] || { echo "FAIL an unrelated file was removed"; fails=$((fails+1)); }
+cmp -s "$T/corrupt.state" "$T/corrupt.orig" || { echo "FAIL corrupted state file was modified"; fails=$((fails+1)); }
+
 # ---- verify with a key made locally
 openssl ecparam -name secp256k1 -genkey -noout -out "$T/key.pem" 2>/dev/null
 openssl ec -in "$T/key.pem" -pubout -out "$T/pub.pem" 2>/dev/null
@@ -80,12 +100,39 @@ sig = sk.sign_deterministic(si.encode(), hashfunc=hashlib.sha256, sigencode=sige
 open(T + '/sig.jws', 'w').write(si + '.' + b64(sig))
 # JWS with alg none must be refused
 open(T + '/none.jws', 'w').write(b64(b'{"alg":"none"}') + '.' + b64(doc) + '.' + b64(sig))
+# Item 7 of issue 13: headers as JSON (RFC 7515), each validly signed
+def jws(name, header):
+    si = b64(header) + '.' + b64(doc)
+    s = sk.sign_deterministic(si.encode(), hashfunc=hashlib.sha256, sigencode=sigencode_string)
+    open(T + '/' + name + '.jws', 'w').write(si + '.' + b64(s))
+jws('ws', b'{"alg": "ES256K"}')
+jws('ws2', b' {\n  "typ" : "JOSE",\n  "alg" : "ES256K"\n}\n')
+jws('esc', b'{"alg":"ES256\\u004b"}')
+jws('dup', b'{"alg":"ES256K","alg":"none"}')
+jws('dup2', b'{"alg":"none","alg":"ES256K"}')
+jws('crit', b'{"alg":"ES256K","crit":["exp"],"exp":1700000000}')
+jws('critb64', b'{"alg":"ES256K","b64":false,"crit":["b64"]}')
+jws('inside', b'{"x":"\\"alg\\":\\"ES256K\\"","alg":"none"}')
+jws('notobj', b'["alg","ES256K"]')
+jws('trail', b'{"alg":"ES256K"}{"alg":"none"}')
+jws('noalg', b'{"typ":"JOSE"}')
+jws('algnum', b'{"alg":256}')
 PY
 expect 0 "verify raw (python-ecdsa-made)" -- "$DUOSIGN" verify --pubkey "$T/pub.pem" --sig "$T/sig.raw" --in "$T/file" --format raw
 expect 1 "verify raw rejects a changed file" -- "$DUOSIGN" verify --pubkey "$T/pub.pem" --sig "$T/sig.raw" --in "$T/file2" --format raw
 expect 0 "verify JWS (python-made)" -- "$DUOSIGN" verify --pubkey "$T/pub.pem" --sig "$T/sig.jws" --in "$T/file" --format jws
 expect 1 "verify JWS rejects a changed file" -- "$DUOSIGN" verify --pubkey "$T/pub.pem" --sig "$T/sig.jws" --in "$T/file2" --format jws
 expect 1 "verify JWS rejects alg none" -- "$DUOSIGN" verify --pubkey "$T/pub.pem" --sig "$T/none.jws" --in "$T/file" --format jws
+expect 0 "verify JWS with whitespace in the header" -- "$DUOSIGN" verify --pubkey "$T/pub.pem" --sig "$T/ws.jws" --in "$T/file" --format jws
+expect 0 "verify JWS with newlines and member order" -- "$DUOSIGN" verify --pubkey "$T/pub.pem" --sig "$T/ws2.jws" --in "$T/file" --format jws
+expect 0 "verify JWS with an escaped alg" -- "$DUOSIGN" verify --pubkey "$T/pub.pem" --sig "$T/esc.jws" --in "$T/file" --format jws
+for bad in dup dup2 crit critb64 inside notobj trail noalg algnum; do
+  expect 1 "verify JWS rejects header '$bad'" -- "$DUOSIGN" verify --pubkey "$T/pub.pem" --sig "$T/$bad.jws" --in "$T/file" --format jws
+done
+"$DUOSIGN" verify --pubkey "$T/pub.pem" --sig "$T/dup.jws" --in "$T/file" --format jws >/dev/null 2>"$T/err"
+grep -qi 'duplicate' "$T/err" && echo "ok   duplicate member names are named as the reason" || { echo "FAIL no reason for the duplicate alg"; fails=$((fails+1)); }
+"$DUOSIGN" verify --pubkey "$T/pub.pem" --sig "$T/crit.jws" --in "$T/file" --format jws >/dev/null 2>"$T/err"
+grep -q 'crit' "$T/err" && echo "ok   crit is named as the reason" || { echo "FAIL no reason for crit"; fails=$((fails+1)); }
 expect 1 "verify DER given a raw signature" -- "$DUOSIGN" verify --pubkey "$T/pub.pem" --sig "$T/sig.raw" --in "$T/file"
 
 if [ "$fails" -ne 0 ]; then echo "$fails failure(s)"; exit 1; fi

@@ -13,6 +13,7 @@
 #include "duosign/mem.h"
 #include "duosign/paillier.h"
 #include "test_harness.h"
+#include "wire.h"
 
 static uint8_t *g_n, *g_ckey, g_q[33];
 static unsigned g_bits = 2048;
@@ -301,6 +302,107 @@ static void test_sig_to_der(void) {
     DUO_EXPECT_ERR(duo_device_sig_to_der(der, &dl, sig), DUO_E_INVALID_ARG);
 }
 
+/* Item 14 of issue 13: the version macros and call agree with the build. */
+static void test_version(void) {
+    char buf[32];
+    DUO_CHECK(duo_device_version() == DUOSIGN_DEVICE_VERSION_NUMBER);
+    DUO_CHECK(DUOSIGN_DEVICE_VERSION_NUMBER ==
+              DUOSIGN_DEVICE_VERSION_MAJOR * 10000 + DUOSIGN_DEVICE_VERSION_MINOR * 100 + DUOSIGN_DEVICE_VERSION_PATCH);
+    snprintf(buf, sizeof buf, "%d.%d.%d", DUOSIGN_DEVICE_VERSION_MAJOR, DUOSIGN_DEVICE_VERSION_MINOR,
+             DUOSIGN_DEVICE_VERSION_PATCH);
+    DUO_CHECK(strcmp(buf, DUOSIGN_DEVICE_VERSION_STRING) == 0);
+    DUO_CHECK(strcmp(duo_device_version_string(), DUOSIGN_DEVICE_VERSION_STRING) == 0);
+}
+
+static int g_calls;
+static int counting_transport(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
+                              size_t *resp_len, char *errmsg, size_t errmsg_cap) {
+    (void)user, (void)method, (void)req, (void)req_len, (void)resp, (void)resp_len;
+    g_calls++;
+    snprintf(errmsg, errmsg_cap, "test transport: no server");
+    return DUO_E_UNAVAILABLE;
+}
+
+/* Item 8 of issue 13: a new PIN shorter than DUO_DEVICE_PIN_MIN is refused
+ * before anything is sent; the minimum is a usable PIN (it reaches the
+ * transport). */
+static void test_pin_minimum(void) {
+    duo_device_ctx *ctx = NULL;
+    static const uint8_t tok[] = "token-token-token";
+    DUO_CHECK(DUO_DEVICE_PIN_MIN == 4);
+    DUO_CHECK_OK(duo_device_ctx_new(&ctx));
+    DUO_CHECK_OK(duo_device_set_transport(ctx, counting_transport, NULL, NULL));
+    g_calls = 0;
+    DUO_EXPECT_ERR(duo_device_enroll(ctx, "127.0.0.1:1", tok, sizeof tok - 1, (const uint8_t *)"1", 1, 2048),
+                   DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_device_enroll(ctx, "127.0.0.1:1", tok, sizeof tok - 1, (const uint8_t *)"123", 3, 2048),
+                   DUO_E_INVALID_ARG);
+    DUO_CHECK(strstr(duo_device_errmsg(ctx), "at least") != NULL || strstr(duo_device_errmsg(ctx), "4 to") != NULL);
+    DUO_CHECK(g_calls == 0);
+    DUO_EXPECT_ERR(duo_device_enroll(ctx, "127.0.0.1:1", tok, sizeof tok - 1, (const uint8_t *)"1234", 4, 2048),
+                   DUO_E_UNAVAILABLE);
+    DUO_CHECK(g_calls == 1);
+    duo_device_ctx_free(ctx);
+
+    /* change-pin: a short new PIN is refused before the online PIN proof;
+     * the old PIN is the cloud's to judge (any 1..64 bytes reach it). */
+    {
+        size_t len = 0;
+        uint8_t *b = valid_blob(&len, 1);
+        DUO_CHECK_OK(duo_device_ctx_new(&ctx));
+        DUO_CHECK_OK(duo_device_state_import(ctx, b, len));
+        DUO_CHECK_OK(duo_device_set_transport(ctx, counting_transport, NULL, NULL));
+        g_calls = 0;
+        DUO_EXPECT_ERR(duo_device_change_pin(ctx, (const uint8_t *)"2468", 4, (const uint8_t *)"12", 2),
+                       DUO_E_INVALID_ARG);
+        DUO_CHECK(g_calls == 0);
+        DUO_EXPECT_ERR(duo_device_change_pin(ctx, (const uint8_t *)"2", 1, (const uint8_t *)"1234", 4),
+                       DUO_E_UNAVAILABLE);
+        DUO_CHECK(g_calls == 1);
+        duo_device_ctx_free(ctx);
+        duo_device_blob_free(b, len);
+    }
+}
+
+/* Issue 13 item 6: revocation with the code and the citizen id, from a
+ * context without a key: what goes on the wire, and what comes back. */
+static int g_rv_calls;
+static duo_revoke_req g_rv;
+static int revoke_transport(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
+                            size_t *resp_len, char *errmsg, size_t errmsg_cap) {
+    (void)user, (void)resp, (void)resp_len;
+    g_rv_calls++;
+    if (strcmp(method, DUO_DEVICE_METHOD_PREFIX "Revoke") != 0 ||
+        duo_wire_parse_revoke_req(&g_rv, req, req_len) != DUO_OK)
+        return DUO_E_INTERNAL;
+    snprintf(errmsg, errmsg_cap, "refused by the test");
+    return DUO_E_UNAUTHENTICATED;
+}
+
+static void test_revoke_with_code(void) {
+    duo_device_ctx *ctx = NULL;
+    char long_code[DUO_DEVICE_REVOCATION_CODE_MAX + 2];
+    memset(long_code, 'a', sizeof long_code - 1);
+    long_code[sizeof long_code - 1] = '\0';
+    DUO_CHECK_OK(duo_device_ctx_new(&ctx));
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "carol", "abcd-efgh"), DUO_E_MISUSE); /* no transport */
+    DUO_CHECK_OK(duo_device_set_transport(ctx, revoke_transport, NULL, NULL));
+    g_rv_calls = 0;
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "", "abcd"), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "carol", ""), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, NULL, "abcd"), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "carol", long_code), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "car\nol", "abcd"), DUO_E_INVALID_ARG);
+    DUO_CHECK(g_rv_calls == 0); /* nothing sent */
+    DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "carol", "abcd-efgh"), DUO_E_UNAUTHENTICATED);
+    DUO_CHECK(g_rv_calls == 1);
+    DUO_CHECK(g_rv.by_citizen == 1 && g_rv.has_mac == 0 && strcmp(g_rv.citizen_id, "carol") == 0 &&
+              strcmp(g_rv.revocation_code, "abcd-efgh") == 0 && duo_ct_is_zero(g_rv.key_id, sizeof g_rv.key_id));
+    DUO_CHECK(strcmp(duo_device_errmsg(ctx), "refused by the test") == 0);
+    DUO_CHECK(!duo_device_has_key(ctx));
+    duo_device_ctx_free(ctx);
+}
+
 int main(void) {
     fixture();
     DUO_RUN(test_roundtrip);
@@ -309,6 +411,9 @@ int main(void) {
     DUO_RUN(test_api_import_export);
     DUO_RUN(test_wrap_hook);
     DUO_RUN(test_sig_to_der);
+    DUO_RUN(test_version);
+    DUO_RUN(test_pin_minimum);
+    DUO_RUN(test_revoke_with_code);
     free(g_n);
     free(g_ckey);
     return duo_test_finish();

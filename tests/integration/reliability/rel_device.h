@@ -113,10 +113,12 @@ static __attribute__((unused)) int rel_dev_sign(rel_dev *d, const char *text, si
 }
 
 /* Errors a crash of the daemon may legitimately cause for a request in
- * flight: the transport failed, or the session died with the process. */
+ * flight: the transport failed, or the session died with the process. A
+ * daemon that is stopping refuses queued calls with "server busy; retry
+ * later", which the gRPC transport reports as DUO_E_SERVER_BUSY. */
 static __attribute__((unused)) int rel_crash_err(int r) {
-    return r == DUO_E_UNAVAILABLE || r == DUO_E_TIMEOUT || r == DUO_E_IO || r == DUO_E_NOT_FOUND ||
-           r == DUO_E_SESSION_EXPIRED || r == DUO_E_SESSION_FAILED || r == DUO_E_PROTO_STATE;
+    return r == DUO_E_UNAVAILABLE || r == DUO_E_SERVER_BUSY || r == DUO_E_TIMEOUT || r == DUO_E_IO ||
+           r == DUO_E_NOT_FOUND || r == DUO_E_SESSION_EXPIRED || r == DUO_E_SESSION_FAILED || r == DUO_E_PROTO_STATE;
 }
 
 #endif
