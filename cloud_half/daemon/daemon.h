@@ -20,6 +20,7 @@
 #define DUO_FILE_CA "ca.pem"
 #define DUO_FILE_CERT "server.pem"
 #define DUO_FILE_KEY "server.key"
+#define DUO_FILE_SERVE_LOCK "serve.lock" /* flock: one serving daemon per data directory */
 
 /* Exit codes. */
 #define DUO_EXIT_OK 0

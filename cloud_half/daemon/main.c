@@ -72,7 +72,7 @@ static int fail(const char *fmt, ...) {
 static duo_keystore *open_or_die(const char *dir) {
     char err[DUO_ERRMSG_MAX];
     duo_keystore *ks;
-    if (duo_datadir_open_store(&ks, err, sizeof err, dir, 0, NULL) != DUO_OK) {
+    if (duo_datadir_open_store(&ks, err, sizeof err, dir, 0, NULL, 0) != DUO_OK) {
         fprintf(stderr, PROG ": %s\n", err);
         exit(DUO_EXIT_FAIL);
     }
@@ -147,7 +147,7 @@ static int cmd_init(int argc, char **argv) {
     if (r != DUO_OK) return fail("cannot create the key-encryption key: %s", err[0] ? err : duo_strerror(r));
     if ((r = duo__pki_create(dir, err, sizeof err)) != DUO_OK) return fail("%s", err);
     duo_keystore *ks;
-    if ((r = duo_datadir_open_store(&ks, err, sizeof err, dir, 1, NULL)) != DUO_OK) return fail("%s", err);
+    if ((r = duo_datadir_open_store(&ks, err, sizeof err, dir, 1, NULL, 0)) != DUO_OK) return fail("%s", err);
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "init: data directory created"};
     r = duo_keystore_audit_append(ks, NULL, &ev);
     duo_keystore_free(ks);

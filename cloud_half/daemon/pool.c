@@ -88,7 +88,7 @@ int duo__pool_new(duo_pool **out, uv_loop_t *loop, unsigned bits, unsigned targe
     if (!p) return DUO_E_NOMEM;
     p->loop = loop;
     p->bits = bits;
-    p->target = target > DUO_POOL_MAX ? DUO_POOL_MAX : target;
+    p->target = target > DUO_POOL_MAX ? DUO_POOL_MAX : target == 0 ? 1 : target;
     pthread_mutex_init(&p->mu, NULL);
     uv_async_init(loop, &p->refill, on_refill);
     p->refill.data = p;
@@ -112,6 +112,19 @@ duo_pool_entry duo__pool_take(duo_pool *p) {
     pthread_mutex_unlock(&p->mu);
     if (!stop && p->open) uv_async_send(&p->refill);
     return e;
+}
+
+void duo__pool_return(duo_pool *p, duo_pool_entry *e) {
+    if (e->key != NULL) {
+        pthread_mutex_lock(&p->mu);
+        if (!p->stop && p->n < DUO_POOL_MAX) {
+            p->entries[p->n++] = *e;
+            e->key = NULL;
+            e->precomp = NULL;
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    entry_clear(e);
 }
 
 size_t duo__pool_ready(duo_pool *p) {

@@ -11,6 +11,7 @@
 #define DUOSIGN_CLOUD_RPC_H
 
 #include "daemon.h"
+#include "freezes.h"
 #include "keycache.h"
 #include "keystore.h"
 #include "overlap.h"
@@ -28,6 +29,7 @@ typedef struct duo_rpc {
     duo_sessions *sessions;
     duo_keycache *keys;
     duo_pool *pool;
+    duo_freezes *freezes; /* keys whose freeze is not stored yet: refused */
     duo_overlap *overlap; /* SignFinish's store write beside its decryption */
     duo_keystore *ks;
     duo_call_info *info;

@@ -8,13 +8,45 @@
 #include "duosign/mem.h"
 #include "duosign/rng.h"
 
+#include <openssl/sha.h>
+
 #define REVOCATION_CODE_BYTES 16 /* 128 bits, 26 base32 chars in groups of 4 */
+
+/* The client's address without its port ("ipv4:127.0.0.1:5000" -> "ipv4:127.0.0.1"). */
+static void peer_host(char *out, size_t cap, const char *peer) {
+    const char *colon = strrchr(peer, ':');
+    size_t n = colon && colon != peer ? (size_t)(colon - peer) : strlen(peer);
+    if (n >= cap) n = cap - 1;
+    memcpy(out, peer, n);
+    out[n] = '\0';
+}
+
+/* Seconds until the pool has a key again, roughly (one key and its range-proof
+ * randomness on one core): the hint an empty pool answers with. */
+static unsigned pool_retry_s(const duo_service_config *cfg) { return cfg->paillier_bits >= 3072 ? 10 : 3; }
+
+/* Repeated starts on one token are audited at 1, 2, 4, 8, ... starts, so a
+ * client repeating EnrollStart writes a logarithmic number of entries. */
+static int enrol_start_audit(duo_rpc *c, const duo_sess *x, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
+    if (x->starts & (x->starts - 1)) return DUO_OK;
+    char detail[300];
+    if (x->starts == 1)
+        snprintf(detail, sizeof detail, "%s", c->info->peer);
+    else
+        snprintf(detail, sizeof detail,
+                 "start #%u on this token (each superseded the last; audited at powers of two); %s", x->starts,
+                 c->info->peer);
+    duo_audit_event ev = {.kind = DUO_AUDIT_ENROL_START, .key_id = key_id, .citizen_id = x->citizen, .detail = detail};
+    return duo_keystore_audit_append(c->ks, NULL, &ev);
+}
 
 int duo__rpc_enroll_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
     duo_enroll_start_req req;
     duo_enroll_start_resp out;
     duo_p1_enroll *en = NULL;
     duo_sess *x = NULL;
+    duo_pool_entry pe = {NULL, NULL};
+    duo_enrol_admit ea;
     char citizen[DUO_CITIZEN_ID_MAX + 1] = "";
     int r = duo_wire_parse_enroll_start_req(&req, in, in_len);
     if (r != DUO_OK) goto done;
@@ -34,35 +66,50 @@ int duo__rpc_enroll_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
     } else if (r != DUO_OK) {
         goto done;
     }
-    duo_pool_entry pe = duo__pool_take(c->pool);
+    SHA256(req.token, req.token_len, ea.token_hash);
+    peer_host(ea.peer_host, sizeof ea.peer_host, c->info->peer);
+    /* Admission before the pool: a refused start takes no key. */
+    if ((r = duo__sessions_insert(c->sessions, &x, DUO_SESS_ENROL, NULL, &ea, &pe, c->info)) != DUO_OK) goto done;
+    /* Keys are made only in the background pool (bounded), never on a
+     * request thread: an empty pool is a retry later, and signing never
+     * waits behind prime generation. A superseded session's unused key
+     * (reclaimed into pe) comes first. */
+    if (pe.key == NULL) pe = duo__pool_take(c->pool);
+    if (pe.key == NULL) {
+        DETAIL(c->info, "no Paillier key is ready yet (the server makes them in the background); retry in %u s",
+               pool_retry_s(c->cfg));
+        duo__trailer_i64(c->info, "duo-retry-after", pool_retry_s(c->cfg));
+        r = DUO_E_SERVER_BUSY;
+        goto fail_session;
+    }
     duo_p1_enroll_params p = {.ec = c->ec,
                               .rng = NULL,
                               .paillier_bits = c->cfg->paillier_bits,
                               .paillier = pe.key,
                               .range_precomp = pe.precomp};
-    if ((r = duo_p1_enroll_new(&en, &p)) != DUO_OK) goto done;
-    if ((r = duo_p1_enroll_start(en, &req, &out)) != DUO_OK) goto done;
-    if ((r = duo__sessions_insert(c->sessions, &x, DUO_SESS_ENROL, out.key_id, c->info)) != DUO_OK) goto done;
+    r = duo_p1_enroll_new(&en, &p);
+    pe.key = NULL; /* the engine took them (freed them on failure) */
+    pe.precomp = NULL;
+    if (r != DUO_OK) goto fail_session;
+    if ((r = duo_p1_enroll_start(en, &req, &out)) != DUO_OK) goto fail_session;
+    memcpy(x->key_id, out.key_id, DUO_KEY_ID_BYTES);
     x->en = en;
     en = NULL;
     memcpy(x->token, req.token, req.token_len);
     x->token_len = req.token_len;
     snprintf(x->citizen, sizeof x->citizen, "%s", citizen);
     duo__sessions_set_sid(c->sessions, x, duo_p1_enroll_sid(x->en));
-    {
-        duo_audit_event ev = {
-            .kind = DUO_AUDIT_ENROL_START, .key_id = out.key_id, .citizen_id = citizen, .detail = c->info->peer};
-        if ((r = duo_keystore_audit_append(c->ks, NULL, &ev)) != DUO_OK) {
-            duo__sessions_release(c->sessions, x, DUO_E_SESSION_FAILED);
-            goto done;
-        }
-    }
+    if ((r = enrol_start_audit(c, x, out.key_id)) != DUO_OK) goto fail_session;
     uint8_t *o = NULL;
     size_t ol = 0;
     r = duo_wire_build_enroll_start_resp(&o, &ol, &out);
     duo__sessions_release(c->sessions, x, r == DUO_OK ? 0 : DUO_E_SESSION_FAILED);
     r = duo__rpc_respond(resp, resp_len, r, o, ol);
+    goto done;
+fail_session:
+    duo__sessions_release(c->sessions, x, DUO_E_SESSION_FAILED);
 done:
+    duo__pool_return(c->pool, &pe);
     duo_p1_enroll_free(en);
     duo_memzero(&req, sizeof req);
     return r;

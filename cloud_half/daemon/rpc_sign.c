@@ -18,6 +18,12 @@ int duo__rpc_sign_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **
     int r = duo_wire_parse_sign_start_req(&req, in, in_len);
     if (r != DUO_OK) return r;
     if ((r = duo_wire_mac_input_sign_start(mi, &req)) != DUO_OK) return r;
+    if (duo__freezes_pending(c->freezes, req.key_id)) {
+        int fr = duo__freezes_retry(c->freezes, c->ks, req.key_id);
+        DETAIL(c->info, "key is frozen: %s; enrol again%s", DUO_ATTACK_REASON,
+               fr == DUO_OK ? "" : " (the freeze is not stored yet; the key is refused until it is)");
+        return DUO_E_KEY_SUSPENDED;
+    }
     sec = duo_secure_malloc(sizeof *sec);
     if (!sec) return DUO_E_NOMEM;
     if ((r = duo__policy_key_auth(c->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, 1, c->info)) != DUO_OK)
@@ -27,7 +33,7 @@ int duo__rpc_sign_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **
         DETAIL(c->info, "the stored key failed its integrity check; contact the operator");
         goto out;
     }
-    if ((r = duo__sessions_insert(c->sessions, &x, DUO_SESS_SIGN, req.key_id, c->info)) != DUO_OK) goto out;
+    if ((r = duo__sessions_insert(c->sessions, &x, DUO_SESS_SIGN, req.key_id, NULL, NULL, c->info)) != DUO_OK) goto out;
     x->kc = kc;
     kc = NULL;
     memcpy(x->secret, used, 32);
@@ -75,7 +81,7 @@ typedef struct sign_write {
     duo_keystore *ks;
     const duo_sess *x;
     const uint8_t *next;
-    char detail[160];
+    char detail[256];
     duo_key_info ki; /* the row as read, for the message if refused */
     int r;
 } sign_write;
@@ -154,18 +160,20 @@ int duo__rpc_sign_finish(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t *
     char dh[65], rh[65];
     duo__hex(dh, x->digest, 32);
     duo__hex(rh, rx, 32);
-    snprintf(w.detail, sizeof w.detail, "digest=%s r=%s", dh, rh);
+    /* Written before the decryption's outcome is known: it names the round
+     * that was accepted, not a signature (a share that fails to verify is
+     * audited as attack.suspected, "no signature was released"). */
+    snprintf(w.detail, sizeof w.detail, "round 2 accepted (signature released if the share verifies): digest=%s r=%s",
+             dh, rh);
     duo_overlap_job job = {.fn = sign_write_run, .arg = &w};
     duo_overlap_start(c->overlap, &job);
     r = duo_p1_sign_finish_decrypt(x->sg, &out);
     duo_overlap_wait(c->overlap, &job);
     if (r == DUO_E_PEER_CHEATED) {
         duo__keycache_forget(c->keys, x->key_id);
-        int fr = duo__policy_freeze(c->ks, x->key_id, DUO_AUDIT_ATTACK,
-                                    "attack suspected: the signature share failed to verify after a valid PIN proof; "
-                                    "no signature was released");
-        DETAIL(c->info, "the device sent an invalid signature share; the key is frozen: enrol again%s",
-               fr == DUO_OK ? "" : " (freezing failed: contact the operator)");
+        int fr = duo__policy_freeze(c->ks, x->key_id, DUO_AUDIT_ATTACK, DUO_ATTACK_REASON);
+        if (fr != DUO_OK) duo__freezes_add(c->freezes, x->key_id); /* fail closed until it is stored */
+        DETAIL(c->info, "the device sent an invalid signature share; the key is frozen: enrol again");
         goto out;
     }
     if (r != DUO_OK) goto out;

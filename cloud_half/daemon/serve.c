@@ -5,15 +5,21 @@
  * threads and the handler workers live in the server module. */
 #include "daemon.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <uv.h>
 
 #include "duosign.pb-c.h"
 #include "duosign/mem.h"
 #include "duosign/paillier.h"
+#include "keystore.h"
 #include "server.h"
 #include "service.h"
 
@@ -34,8 +40,15 @@ static const char *usage_text =
     "                          a second one mostly hands the polling back and forth)\n"
     "  --lock-policy SPEC      PIN lockout, default 3:10800,6:86400,9:revoke\n"
     "                          (FAILURES:SECONDS|revoke, durations may use s/m/h/d)\n"
-    "  --prime-pool N          Paillier keys kept ready in the background (default 2)\n"
+    "  --prime-pool N          Paillier keys kept ready in the background (default 2, at\n"
+    "                          least 1): keys are made only there, never on a request;\n"
+    "                          an EnrollStart that finds none is told when to retry\n"
     "  --session-ttl SECONDS   enrolment/signing session lifetime (default 60)\n"
+    "  --max-enrol-per-peer N  enrolments in progress from one client address (default 16);\n"
+    "                          enrolments take at most half of --max-sessions, a new\n"
+    "                          EnrollStart on a token replaces that token's older session\n"
+    "  --store-busy-ms N       how long a store write waits for another process holding\n"
+    "                          the database (default 5000)\n"
     "  --max-sessions N        sessions in progress at once (default 10000; more get\n"
     "                          UNAVAILABLE, retry later); finished ones do not count\n"
     "  --grace SECONDS         on SIGTERM, wait this long for calls in flight (default 10)\n";
@@ -47,6 +60,48 @@ typedef struct {
     unsigned grace_s;
     int stopping;
 } serve_state;
+
+/* One daemon per data directory: the one-live-session-per-key rule (and the
+ * key cache, the freeze retries) live in one process's memory, so a second
+ * daemon on the same store would allow parallel sessions on one key. An
+ * exclusive flock on DIR/serve.lock, held until the process ends (the kernel
+ * drops it on any exit, kill -9 included). Returns the descriptor, -1 after
+ * saying why. The admin subcommands do not take it. */
+static int serve_lock(const char *dir) {
+    char path[DUO_PATH_MAX], pid[32] = "";
+    snprintf(path, sizeof path, "%s/" DUO_FILE_SERVE_LOCK, dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            fprintf(stderr, PROG ": data directory %s does not exist; create it with 'duosign-cloud init --data %s'\n",
+                    dir, dir);
+        else if (errno == EACCES || errno == EROFS || errno == EPERM)
+            fprintf(stderr,
+                    PROG ": the data directory %s is not writable (%s); the daemon writes its lock, the key "
+                         "database and its -wal and -shm files there\n",
+                    dir, strerror(errno));
+        else
+            fprintf(stderr, PROG ": cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK && pread(fd, pid, sizeof pid - 1, 0) > 0) pid[strcspn(pid, "\n")] = '\0';
+        if (e == EWOULDBLOCK)
+            fprintf(stderr,
+                    PROG ": another duosign-cloud is already serving %s%s%s%s; stop it first (two daemons "
+                         "on one store would allow parallel signing sessions on one key)\n",
+                    dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+        else
+            fprintf(stderr, PROG ": cannot lock %s: %s\n", path, strerror(e));
+        close(fd);
+        return -1;
+    }
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) { /* the lock is what matters */
+    }
+    return fd;
+}
 
 static void on_signal(uv_signal_t *h, int signum) {
     serve_state *st = h->data;
@@ -101,7 +156,7 @@ int duo__cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *v;
     int insecure = 0;
     unsigned bits = DUO_PAILLIER_BITS_DEFAULT, workers = 4, cq_threads = 1, pool = 2, ttl = 60, grace = 10,
-             max_sessions = 0;
+             max_sessions = 0, enrol_per_peer = 0, busy_ms = 0;
     duo_lock_policy lock;
     duo__lock_policy_default(&lock);
     char err[DUO_ERRMSG_MAX] = "";
@@ -131,7 +186,11 @@ int duo__cmd_serve(int argc, char **argv) {
         } else if (opt(argc, argv, &i, "--cq-threads", &v)) {
             cq_threads = num("--cq-threads", v, 1, 64);
         } else if (opt(argc, argv, &i, "--prime-pool", &v)) {
-            pool = num("--prime-pool", v, 0, 16);
+            pool = num("--prime-pool", v, 1, 16);
+        } else if (opt(argc, argv, &i, "--max-enrol-per-peer", &v)) {
+            enrol_per_peer = num("--max-enrol-per-peer", v, 1, 1000000);
+        } else if (opt(argc, argv, &i, "--store-busy-ms", &v)) {
+            busy_ms = num("--store-busy-ms", v, 1, 600000);
         } else if (opt(argc, argv, &i, "--session-ttl", &v)) {
             ttl = num("--session-ttl", v, 1, 3600);
         } else if (opt(argc, argv, &i, "--max-sessions", &v)) {
@@ -157,6 +216,12 @@ int duo__cmd_serve(int argc, char **argv) {
         fprintf(stderr, PROG ": --listen '%s' must be ADDR:PORT, e.g. 127.0.0.1:7443\n", listen);
         return DUO_EXIT_USAGE;
     }
+
+    /* SQLite's reasons for store errors go to our log (before any store opens). */
+    if (duo_keystore_sqlite_log_errors("duosign-cloud") != DUO_OK)
+        fprintf(stderr, PROG ": warning: store errors will be logged without SQLite's reason\n");
+    int lock_fd = serve_lock(dir);
+    if (lock_fd < 0) return DUO_EXIT_FAIL;
 
     char *cert = NULL, *key = NULL;
     size_t key_len = 0;
@@ -198,6 +263,8 @@ int duo__cmd_serve(int argc, char **argv) {
                                .session_ttl_s = ttl,
                                .max_sessions = max_sessions,
                                .prime_pool = pool,
+                               .max_enrol_per_peer = enrol_per_peer,
+                               .store_busy_ms = busy_ms,
                                .loop = &loop};
     int r = duo_service_new(&st.svc, err, sizeof err, &scfg);
     if (r != DUO_OK) {

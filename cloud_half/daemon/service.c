@@ -6,6 +6,7 @@
  *   sessions.c  live sessions and tombstones        (its mutex)
  *   keycache.c  built duo_p1_key objects             (its mutex)
  *   pool.c      Paillier / range-proof precomputation (its mutex)
+ *   freezes.c   freezes not stored yet: those keys are refused (its mutex)
  *   policy.c    key states, request authentication, PIN lockout, the freeze
  *               (stateless over the store)
  *   rpc_enroll.c, rpc_sign.c, rpc_key.c  the handlers (rpc.h: the method table)
@@ -40,6 +41,7 @@ struct duo_service {
     duo_sessions *sessions;
     duo_keycache *keys;
     duo_pool *pool;
+    duo_freezes *freezes;
     duo_overlap *overlap; /* SignFinish's store write beside its decryption */
 
     pthread_mutex_t ks_mu; /* guards ks_free and n_free */
@@ -93,6 +95,7 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
                  .sessions = s->sessions,
                  .keys = s->keys,
                  .pool = s->pool,
+                 .freezes = s->freezes,
                  .overlap = s->overlap,
                  .ks = ks_acquire(s),
                  .info = info};
@@ -103,9 +106,15 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
     ks_release(s, c.ks);
     if (r == DUO_E_DECODE || r == DUO_E_BAD_FIELD || r == DUO_E_MSG_TOO_LARGE) {
         if (!info->detail[0]) DETAIL(info, "malformed %s request: %s", method_table[mi].name, duo_strerror(r));
-    } else if (r == DUO_E_STORE || r == DUO_E_CONFLICT) {
-        fprintf(stderr, "duosign-cloud: %s: store error %s\n", method_table[mi].name, duo_err_name(r));
-        if (!info->detail[0]) DETAIL(info, "temporary storage problem; retry");
+    } else if (!info->detail[0] && (r == DUO_E_STORE || r == DUO_E_CONFLICT || r == DUO_E_IO || r == DUO_E_PERMISSION ||
+                                    r == DUO_E_TIMEOUT || r == DUO_E_NOMEM)) {
+        /* Without a message from the handler these come from the store (a
+         * full disk, an I/O error, another process holding the database):
+         * the operator gets the reason (SQLite's report just before, see
+         * duo_keystore_sqlite_log_errors), the citizen a retry. */
+        fprintf(stderr, "duosign-cloud: %s: store error %s (%s)\n", method_table[mi].name, duo_err_name(r),
+                duo_strerror(r));
+        DETAIL(info, "the signer's storage failed (%s); retry later", duo_strerror(r));
     }
     return r;
 }
@@ -161,6 +170,7 @@ static void on_maint(uv_timer_t *t) {
         }
     }
     free(l.ids);
+    duo__freezes_retry_all(s->freezes, ks);
     /* Key cache: wipe the keys that left the active/locked states by a path
      * that did not say so here (a freeze for a clone seen by Refresh or
      * Status, a revocation by the admin CLI in another process). */
@@ -200,6 +210,7 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     s->cfg.data_dir = s->data_dir;
     if (s->cfg.session_ttl_s == 0) s->cfg.session_ttl_s = 60;
     if (s->cfg.prime_pool > DUO_POOL_MAX) s->cfg.prime_pool = DUO_POOL_MAX;
+    if (s->cfg.prime_pool == 0) s->cfg.prime_pool = 1; /* keys are made only in the pool */
     s->loop = cfg->loop;
     pthread_mutex_init(&s->ks_mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
@@ -208,8 +219,9 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
         snprintf(err, cap, "cannot create the curve context: %s", duo_strerror(r));
         goto fail;
     }
-    if ((r = duo__sessions_new(&s->sessions, s->cfg.session_ttl_s, s->cfg.max_sessions)) != DUO_OK ||
-        (r = duo__keycache_new(&s->keys, s->ec)) != DUO_OK)
+    if ((r = duo__sessions_new(&s->sessions, s->cfg.session_ttl_s, s->cfg.max_sessions, s->cfg.max_enrol_per_peer)) !=
+            DUO_OK ||
+        (r = duo__keycache_new(&s->keys, s->ec)) != DUO_OK || (r = duo__freezes_new(&s->freezes)) != DUO_OK)
         goto fail;
     /* One store connection per handler thread, plus one for the loop thread
      * (maintenance timer): a handler takes a connection for its whole call
@@ -231,9 +243,23 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     }
     for (size_t i = 0; i < s->n_ks; i++) {
         duo_keystore *ks;
-        if ((r = duo_datadir_open_store(&ks, err, cap, cfg->data_dir, 0, &s->write_mu)) != DUO_OK) goto fail;
+        if ((r = duo_datadir_open_store(&ks, err, cap, cfg->data_dir, 0, &s->write_mu, (int)cfg->store_busy_ms)) !=
+            DUO_OK)
+            goto fail;
         s->ks_all[i] = ks;
         s->ks_free[s->n_free++] = ks;
+    }
+    /* A damaged page in the tables behind replay and clone decisions would
+     * otherwise go unnoticed until it decided wrongly: refuse to serve it. */
+    {
+        char why[256];
+        if ((r = duo_keystore_integrity_check(s->ks_all[0], 0, why, sizeof why)) != DUO_OK) {
+            snprintf(err, cap,
+                     "the key database in %s failed SQLite's integrity check (%s); the daemon does not serve a "
+                     "damaged store: restore it from a backup (then 'duosign-cloud audit verify')",
+                     cfg->data_dir, why[0] ? why : duo_strerror(r));
+            goto fail;
+        }
     }
     /* One side thread per handler thread (overlap.h); without them the
      * write runs before the decryption, which is only slower. */
@@ -268,6 +294,7 @@ void duo_service_free(duo_service *s) {
     if (!s) return;
     duo__sessions_free(s->sessions); /* sessions drop their key references first */
     duo__keycache_free(s->keys);
+    duo__freezes_free(s->freezes);
     duo_overlap_free(s->overlap);
     duo__pool_free(s->pool);
     if (s->ks_all)

@@ -26,13 +26,15 @@ typedef struct duo_service duo_service;
 
 typedef struct duo_service_config {
     const char *data_dir;
-    unsigned paillier_bits; /* 3072 or 2048 */
-    unsigned workers;       /* handler threads (one store connection each, plus one) */
-    duo_lock_policy lock;   /* PIN lockout steps */
-    unsigned session_ttl_s; /* enrolment and signing sessions (60) */
-    unsigned max_sessions;  /* live sessions at once (0: 10000); finished ones not counted */
-    unsigned prime_pool;    /* Paillier keys kept ready (0: none) */
-    uv_loop_t *loop;        /* timers, pool refill; the service runs on its thread */
+    unsigned paillier_bits;      /* 3072 or 2048 */
+    unsigned workers;            /* handler threads (one store connection each, plus one) */
+    duo_lock_policy lock;        /* PIN lockout steps */
+    unsigned session_ttl_s;      /* enrolment and signing sessions (60) */
+    unsigned max_sessions;       /* live sessions at once (0: 10000); finished ones not counted */
+    unsigned prime_pool;         /* Paillier keys kept ready (at least 1: keys are made only there) */
+    unsigned max_enrol_per_peer; /* live enrolments from one client address (0: 16) */
+    unsigned store_busy_ms;      /* how long a store write waits for another process's lock (0: 5000) */
+    uv_loop_t *loop;             /* timers, pool refill; the service runs on its thread */
 } duo_service_config;
 
 /* Opens the store connections and starts timers and the pool (loop thread).

@@ -7,7 +7,10 @@
 
 #include "duosign/mem.h"
 
-#define SESS_BUCKETS 4096  /* live sessions by sid and by key id; power of two */
+#define SESS_BUCKETS 4096 /* live sessions by sid and by key id; power of two */
+#define ENROL_PER_PEER_DEFAULT 16
+#define START_COUNT_MS (60 * 60 * 1000) /* a token's start count is forgotten after an hour without starts */
+#define START_COUNT_MAX 65536
 #define TOMB_BUCKETS 65536 /* power of two */
 
 /* What a late or repeated request on a finished session is told (its error),
@@ -22,18 +25,30 @@ typedef struct tombstone {
     int64_t dead_ms;
 } tombstone;
 
+/* EnrollStarts per token, for audit coalescing: valid tokens only (counted
+ * after the token check), forgotten START_COUNT_MS after the last start. */
+typedef struct start_count {
+    struct start_count *next;
+    uint8_t token_hash[32];
+    uint32_t starts;
+    int64_t last_ms;
+} start_count;
+
 struct duo_sessions {
-    unsigned ttl_s, max;
+    unsigned ttl_s, max, max_enrol_per_peer;
     pthread_mutex_t mu; /* guards everything below and the links of every duo_sess */
     duo_sess *live;     /* live list */
     size_t n_live;
+    size_t n_enrol; /* live enrolment sessions (at most half of max) */
+    start_count *start_counts;
+    size_t n_start_counts;
     duo_sess *by_sid[SESS_BUCKETS], *by_key[SESS_BUCKETS];
     tombstone **tombs; /* TOMB_BUCKETS chains */
     tombstone *tomb_head, *tomb_tail;
     size_t n_tombs;
 };
 
-int duo__sessions_new(duo_sessions **out, unsigned ttl_s, unsigned max) {
+int duo__sessions_new(duo_sessions **out, unsigned ttl_s, unsigned max, unsigned max_enrol_per_peer) {
     duo_sessions *ss = calloc(1, sizeof *ss);
     *out = NULL;
     if (!ss || !(ss->tombs = calloc(TOMB_BUCKETS, sizeof *ss->tombs))) {
@@ -42,6 +57,7 @@ int duo__sessions_new(duo_sessions **out, unsigned ttl_s, unsigned max) {
     }
     ss->ttl_s = ttl_s;
     ss->max = max ? max : DUO_SESS_MAX_DEFAULT;
+    ss->max_enrol_per_peer = max_enrol_per_peer ? max_enrol_per_peer : ENROL_PER_PEER_DEFAULT;
     pthread_mutex_init(&ss->mu, NULL);
     *out = ss;
     return DUO_OK;
@@ -124,6 +140,7 @@ static void sess_end_locked(duo_sessions *ss, duo_sess *x, int reason, int64_t n
     if (x->kind == DUO_SESS_SIGN) chain_unlink(&ss->by_key[bucket_of(x->key_id, SESS_BUCKETS)], x, 1);
     if (x->has_sid) chain_unlink(&ss->by_sid[bucket_of(x->sid, SESS_BUCKETS)], x, 0);
     ss->n_live--;
+    if (x->kind == DUO_SESS_ENROL) ss->n_enrol--;
     if (reason) tomb_add_locked(ss, x, reason, now);
     sess_clear(x);
     free(x);
@@ -140,6 +157,10 @@ static void sess_reason_detail(duo_call_info *info, int reason, unsigned ttl) {
             break;
         case DUO_E_PROTO_STATE:
             DETAIL(info, "this session was already used (each round is accepted once); start a new one");
+            break;
+        case DUO_E_SESSION_SUPERSEDED:
+            DETAIL(info, "this session was replaced by a newer start (same device or enrolment token); continue "
+                         "the newer one");
             break;
         default:
             DETAIL(info, "this session failed earlier; start a new one");
@@ -184,6 +205,7 @@ int duo__sessions_take(duo_sessions *ss, duo_sess **out, const uint8_t sid[DUO_S
 
 void duo__sessions_release(duo_sessions *ss, duo_sess *x, int kill_reason) {
     pthread_mutex_lock(&ss->mu);
+    if (!kill_reason && x->superseded) kill_reason = DUO_E_SESSION_SUPERSEDED;
     if (kill_reason)
         sess_end_locked(ss, x, kill_reason, duo__mono_ms());
     else
@@ -191,10 +213,106 @@ void duo__sessions_release(duo_sessions *ss, duo_sess *x, int kill_reason) {
     pthread_mutex_unlock(&ss->mu);
 }
 
+/* The retry hint for a refusal that a finishing session lifts. */
+static void busy_retry(const duo_sessions *ss, duo_call_info *info) {
+    duo__trailer_i64(info, "duo-retry-after", ss->ttl_s);
+}
+
+/* Counts a start on a token (mu held): 1 for the first in an hour. */
+static uint32_t start_count_bump_locked(duo_sessions *ss, const uint8_t token_hash[32], int64_t now) {
+    start_count *c = ss->start_counts;
+    while (c && memcmp(c->token_hash, token_hash, 32) != 0) c = c->next;
+    if (!c) {
+        if (ss->n_start_counts >= START_COUNT_MAX || !(c = calloc(1, sizeof *c))) return 1;
+        memcpy(c->token_hash, token_hash, 32);
+        c->next = ss->start_counts;
+        ss->start_counts = c;
+        ss->n_start_counts++;
+    }
+    if (c->starts < UINT32_MAX) c->starts++;
+    c->last_ms = now;
+    return c->starts;
+}
+
+/* Enrolment admission (mu held). One live enrolment per token: an older one
+ * on the same token is superseded (ended now, or by its handler's release if
+ * busy), so repeating EnrollStart on one token holds one session however
+ * often it is sent; an idle one that has not answered round 2 gives its
+ * Paillier key back in *reclaimed, so a repeat costs no key. Otherwise
+ * enrolments take at most half of max (signing always finds room) and at
+ * most max_enrol_per_peer from one client address. */
+static int enrol_admit_locked(duo_sessions *ss, const duo_enrol_admit *a, duo_pool_entry *reclaimed, int64_t now,
+                              duo_call_info *info) {
+    size_t cap = ss->max / 2 > 0 ? ss->max / 2 : 1, from_peer = 0;
+    duo_sess *same = NULL;
+    for (duo_sess *y = ss->live; y; y = y->next) {
+        if (y->kind != DUO_SESS_ENROL || y->superseded) continue;
+        if (memcmp(y->token_hash, a->token_hash, sizeof a->token_hash) == 0)
+            same = y;
+        else if (strcmp(y->peer_host, a->peer_host) == 0)
+            from_peer++;
+    }
+    if (same) {
+        if (same->busy) {
+            same->superseded = 1;
+        } else {
+            if (same->en && duo_p1_enroll_reclaim(same->en, &reclaimed->key, &reclaimed->precomp) != DUO_OK) {
+                /* round 2 ran: the key is spent with the session */
+            }
+            sess_end_locked(ss, same, DUO_E_SESSION_SUPERSEDED, now);
+        }
+        return DUO_OK;
+    }
+    if (ss->n_enrol >= cap) {
+        DETAIL(info, "too many enrolments in progress; retry in %u s", ss->ttl_s);
+        busy_retry(ss, info);
+        return DUO_E_SERVER_BUSY;
+    }
+    if (from_peer >= ss->max_enrol_per_peer) {
+        DETAIL(info, "too many enrolments in progress from this address (at most %u); retry in %u s",
+               ss->max_enrol_per_peer, ss->ttl_s);
+        busy_retry(ss, info);
+        return DUO_E_SERVER_BUSY;
+    }
+    return DUO_OK;
+}
+
+/* Signing admission (mu held): one live session per key (DESIGN 3.3: no
+ * parallel sessions). The caller has authenticated this SignStart with the
+ * device's MAC, so an idle session on the key is one whose answer the device
+ * never saw (or that it gave up): no round 2 reached it, nothing was
+ * decrypted, and it is ended at once (tombstone SUPERSEDED) instead of
+ * blocking the key for ttl_s. A session a handler is working on (busy: its
+ * SignStart or SignFinish is running) is never ended here. */
+static int sign_admit_locked(duo_sessions *ss, const uint8_t key_id[DUO_KEY_ID_BYTES], int64_t now,
+                             duo_call_info *info) {
+    duo_sess *y = ss->by_key[bucket_of(key_id, SESS_BUCKETS)];
+    while (y) {
+        duo_sess *yn = y->key_next;
+        if (memcmp(y->key_id, key_id, DUO_KEY_ID_BYTES) != 0) {
+            y = yn;
+            continue;
+        }
+        if (!y->busy) {
+            sess_end_locked(ss, y, sess_expired(ss, y, now) ? DUO_E_SESSION_EXPIRED : DUO_E_SESSION_SUPERSEDED, now);
+            y = yn;
+            continue;
+        }
+        int64_t left = (y->created_ms + (int64_t)ss->ttl_s * 1000 - now + 999) / 1000;
+        if (left < 1) left = 1;
+        DETAIL(info, "another signing request for this key is being handled; retry in a moment");
+        duo__trailer_i64(info, "duo-retry-after", left);
+        return DUO_E_SESSION_BUSY;
+    }
+    return DUO_OK;
+}
+
 int duo__sessions_insert(duo_sessions *ss, duo_sess **out, duo_sess_kind kind, const uint8_t key_id[DUO_KEY_ID_BYTES],
-                         duo_call_info *info) {
+                         const duo_enrol_admit *ea, duo_pool_entry *reclaimed, duo_call_info *info) {
     int64_t now = duo__mono_ms();
+    int r;
     *out = NULL;
+    if (kind == DUO_SESS_ENROL && (ea == NULL || reclaimed == NULL)) return DUO_E_INVALID_ARG;
     duo_sess *x = calloc(1, sizeof *x);
     if (!x) return DUO_E_NOMEM;
     x->kind = kind;
@@ -202,35 +320,29 @@ int duo__sessions_insert(duo_sessions *ss, duo_sess **out, duo_sess_kind kind, c
     x->busy = 1;
     if (key_id) memcpy(x->key_id, key_id, DUO_KEY_ID_BYTES);
     pthread_mutex_lock(&ss->mu);
-    if (ss->n_live >= ss->max) {
+    if (kind == DUO_SESS_SIGN)
+        r = sign_admit_locked(ss, key_id, now, info);
+    else
+        r = enrol_admit_locked(ss, ea, reclaimed, now, info);
+    if (r == DUO_OK && ss->n_live >= ss->max) {
+        DETAIL(info, "too many sessions in progress; retry in %u s", ss->ttl_s);
+        busy_retry(ss, info);
+        r = DUO_E_SERVER_BUSY;
+    }
+    if (r != DUO_OK) {
         pthread_mutex_unlock(&ss->mu);
         free(x);
-        DETAIL(info, "too many sessions in progress; retry in a minute");
-        return DUO_E_UNAVAILABLE;
+        return r;
     }
-    size_t kb = bucket_of(x->key_id, SESS_BUCKETS);
     if (kind == DUO_SESS_SIGN) {
-        duo_sess *y = ss->by_key[kb];
-        while (y) {
-            duo_sess *yn = y->key_next;
-            if (memcmp(y->key_id, key_id, DUO_KEY_ID_BYTES) != 0) {
-                y = yn;
-                continue;
-            }
-            if (!y->busy && sess_expired(ss, y, now)) {
-                sess_end_locked(ss, y, DUO_E_SESSION_EXPIRED, now);
-                y = yn;
-                continue;
-            }
-            pthread_mutex_unlock(&ss->mu);
-            free(x);
-            int64_t left = (y->created_ms + (int64_t)ss->ttl_s * 1000 - now + 999) / 1000;
-            DETAIL(info, "another signing session is active for this key; finish it or retry in %" PRId64 " s", left);
-            duo__trailer_i64(info, "duo-retry-after", left);
-            return DUO_E_SESSION_BUSY;
-        }
+        size_t kb = bucket_of(x->key_id, SESS_BUCKETS);
         x->key_next = ss->by_key[kb];
         ss->by_key[kb] = x;
+    } else {
+        memcpy(x->token_hash, ea->token_hash, sizeof x->token_hash);
+        snprintf(x->peer_host, sizeof x->peer_host, "%s", ea->peer_host);
+        x->starts = start_count_bump_locked(ss, ea->token_hash, now);
+        ss->n_enrol++;
     }
     x->next = ss->live;
     if (x->next) x->next->prev = x;
@@ -263,6 +375,16 @@ static void sweep(duo_sessions *ss, int all) {
         x = xn;
     }
     while (ss->tomb_head && (all || now - ss->tomb_head->dead_ms > DUO_TOMBSTONE_MS)) tomb_free_oldest_locked(ss);
+    for (start_count **pp = &ss->start_counts; *pp;) {
+        start_count *c = *pp;
+        if (all || now - c->last_ms > START_COUNT_MS) {
+            *pp = c->next;
+            free(c);
+            ss->n_start_counts--;
+        } else {
+            pp = &c->next;
+        }
+    }
     pthread_mutex_unlock(&ss->mu);
 }
 

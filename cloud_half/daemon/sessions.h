@@ -8,6 +8,12 @@
  * late or replayed requests get "expired" / "already used" / "failed"
  * rather than "unknown". The session cap counts sessions in progress only.
  *
+ * Admission (docs/PROTOCOL.md, "Admission and the key pool"): a signing
+ * session replaces an idle one on its key (the caller authenticated the
+ * request); one enrolment per token (a new start replaces the old one and
+ * takes back its unused Paillier key); enrolments at most half of the cap
+ * and at most max_enrol_per_peer per client address.
+ *
  * Lock: one mutex inside duo_sessions guards the live list, both hash tables,
  * the tombstones and each session's links, busy flag and sid. The other
  * fields of a duo_sess belong to the handler that took it (busy) and are
@@ -18,6 +24,7 @@
 #include "daemon.h"
 #include "keycache.h"
 #include "p1.h"
+#include "pool.h"
 
 #define DUO_SESS_MAX_DEFAULT 10000 /* live sessions (tombstones are counted apart) */
 #define DUO_TOMBSTONE_MS (10 * 60 * 1000)
@@ -33,12 +40,17 @@ typedef struct duo_sess {
     struct duo_sess *sid_next;    /* chain of the sid's bucket */
     struct duo_sess *key_next;    /* chain of the key id's bucket, signing only */
     int busy;
+    int superseded; /* replaced while busy: ended (DUO_E_SESSION_SUPERSEDED) on release */
     int has_sid;
     uint8_t sid[DUO_SID_BYTES];
-    /* Set at insertion, then read-only. */
+    /* Set at insertion, then read-only (an enrolment's key_id: set by its
+     * handler after round 1, and read by nobody else). */
     duo_sess_kind kind;
     uint8_t key_id[DUO_KEY_ID_BYTES];
     int64_t created_ms;
+    uint8_t token_hash[32]; /* enrolment: one live session per token */
+    char peer_host[64];     /* enrolment: the client's address without its port */
+    uint32_t starts;        /* enrolment: EnrollStarts on this token within the hour (audit coalescing) */
     /* The handler's, while it holds the session. Enrolment: */
     duo_p1_enroll *en;
     uint8_t token[DUO_TOKEN_MAX];
@@ -51,16 +63,27 @@ typedef struct duo_sess {
     uint8_t digest[DUO_DIGEST_BYTES];
 } duo_sess;
 
-/* ttl_s: session lifetime; max: sessions in progress at once (0: default). */
-int duo__sessions_new(duo_sessions **out, unsigned ttl_s, unsigned max);
+/* What an enrolment session is admitted on: its token and its client. */
+typedef struct duo_enrol_admit {
+    uint8_t token_hash[32];
+    char peer_host[64];
+} duo_enrol_admit;
+
+/* ttl_s: session lifetime; max: sessions in progress at once (0: default);
+ * max_enrol_per_peer: enrolments in progress from one client address (0: 16). */
+int duo__sessions_new(duo_sessions **out, unsigned ttl_s, unsigned max, unsigned max_enrol_per_peer);
 /* Ends every session and tombstone (none may be busy) and frees. NULL: no-op. */
 void duo__sessions_free(duo_sessions *ss);
 
-/* Inserts a new busy session. For signing, refuses a second live session on
- * the same key (DUO_E_SESSION_BUSY, with duo-retry-after); DUO_E_UNAVAILABLE
- * when the cap is reached. */
+/* Inserts a new busy session. Signing (key_id): an idle session on the same
+ * key is replaced (SUPERSEDED), a busy one refuses (DUO_E_SESSION_BUSY with
+ * duo-retry-after). Enrolment (ea): an older session on the same token is
+ * replaced and, if it had not answered round 2, its Paillier key comes back
+ * in *reclaimed (the caller owns it); beyond half the cap or the per-peer
+ * cap, DUO_E_SERVER_BUSY with duo-retry-after. DUO_E_SERVER_BUSY when the
+ * cap is reached. */
 int duo__sessions_insert(duo_sessions *ss, duo_sess **out, duo_sess_kind kind, const uint8_t key_id[DUO_KEY_ID_BYTES],
-                         duo_call_info *info);
+                         const duo_enrol_admit *ea, duo_pool_entry *reclaimed, duo_call_info *info);
 /* Gives a busy session its sid (once the engine made it). */
 void duo__sessions_set_sid(duo_sessions *ss, duo_sess *x, const uint8_t *sid);
 /* Takes a live session for exclusive use; else the precise error (unknown,

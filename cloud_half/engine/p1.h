@@ -78,6 +78,16 @@ typedef struct duo_p1_enroll_params {
 DUO_WARN_UNUSED_RESULT int duo_p1_enroll_new(duo_p1_enroll **out, const duo_p1_enroll_params *params);
 void duo_p1_enroll_free(duo_p1_enroll *s);
 
+/* Ends a session that has not answered round 2 and hands back its Paillier
+ * key and precomputed randomness: round 1 uses neither, so nothing derived
+ * from them has left the cloud and another enrolment may use them (a
+ * superseded EnrollStart then costs no key). The session fails.
+ * Returns: DUO_OK (*key, *precomp: owned by the caller, either may be NULL);
+ *          DUO_E_PROTO_STATE once round 2 ran (the key is public then: not
+ *          handed back, the session still fails); DUO_E_INVALID_ARG. */
+DUO_WARN_UNUSED_RESULT int duo_p1_enroll_reclaim(duo_p1_enroll *s, duo_paillier_priv **key,
+                                                 duo_zk_range_precomp **precomp);
+
 /* Round 1: draws key id, cloud nonce, x1 in [1, q/3); commits to (Q1, PoK). */
 DUO_WARN_UNUSED_RESULT int duo_p1_enroll_start(duo_p1_enroll *s, const duo_enroll_start_req *req,
                                                duo_enroll_start_resp *resp);

@@ -107,6 +107,22 @@ int duo_p1_enroll_new(duo_p1_enroll **out, const duo_p1_enroll_params *params) {
     return DUO_OK;
 }
 
+int duo_p1_enroll_reclaim(duo_p1_enroll *s, duo_paillier_priv **key, duo_zk_range_precomp **precomp) {
+    if (key != NULL) *key = NULL;
+    if (precomp != NULL) *precomp = NULL;
+    if (s == NULL || key == NULL || precomp == NULL) return DUO_E_INVALID_ARG;
+    int r = DUO_E_PROTO_STATE;
+    if (s->state == P1E_NEW || s->state == P1E_STARTED) {
+        *key = s->paillier;
+        *precomp = s->precomp;
+        s->paillier = NULL;
+        s->precomp = NULL;
+        r = DUO_OK;
+    }
+    p1e_fail(s);
+    return r;
+}
+
 void duo_p1_enroll_free(duo_p1_enroll *s) {
     if (s == NULL) {
         return;

@@ -22,12 +22,13 @@
 
 /* Opens the key store of data directory dir: loads dir/kek, opens dir/keys.db
  * (which must exist unless create != 0). write_mu: shared by the connections
- * of one process (duo_keystore_config), or NULL.
+ * of one process (duo_keystore_config), or NULL; busy_ms: how long a write
+ * waits for another process holding the database (0: the default, 5 s).
  * Returns: DUO_OK; DUO_E_IO (no such directory, keys.db missing), the errors
  *          of duo_kek_load_file and duo_keystore_open, with an actionable
  *          message in err.
  * Out:  *out, freed with duo_keystore_free. */
 DUO_WARN_UNUSED_RESULT int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const char *dir,
-                                                  int create, pthread_mutex_t *write_mu);
+                                                  int create, pthread_mutex_t *write_mu, int busy_ms);
 
 #endif

@@ -323,6 +323,13 @@ int duo_keystore_commit_mode(duo_keystore *ks, int mode) {
     return ks->be.ops->commit_mode(ks->be.impl, mode == DUO_COMMIT_DURABLE);
 }
 
+int duo_keystore_integrity_check(duo_keystore *ks, int full, char *why, size_t why_cap) {
+    if (ks == NULL || why == NULL || why_cap == 0) return DUO_E_INVALID_ARG;
+    why[0] = '\0';
+    if (ks->be.ops->integrity_check == NULL) return DUO_OK;
+    return ks->be.ops->integrity_check(ks->be.impl, full, why, why_cap);
+}
+
 int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, const uint8_t key_id[DUO_KEY_ID_BYTES],
                             const uint8_t secret[DUO_DEVICE_SECRET_BYTES], const uint8_t *nonce, size_t nonce_len) {
     duo_seen_nonce n;

@@ -210,6 +210,10 @@ typedef struct duo_keystore_backend_ops {
      * until the next durable commit (a process crash loses nothing);
      * durable != 0: back to durable commits. See duo_keystore_commit_mode. */
     int (*commit_mode)(void *impl, int durable);
+    /* Checks the store's own structure (full = 0: the quick check a start can
+     * afford; 1: the full one). DUO_E_STATE_CORRUPT with the first finding in
+     * why when damaged. NULL: the backend has none. */
+    int (*integrity_check)(void *impl, int full, char *why, size_t why_cap);
 } duo_keystore_backend_ops;
 
 typedef struct duo_keystore_backend {
@@ -410,6 +414,19 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_record(duo_keystore *ks, const uin
  * Returns: DUO_OK; DUO_E_INVALID_ARG; DUO_E_STORE. */
 enum { DUO_COMMIT_DEFERRED = 0, DUO_COMMIT_DURABLE = 1 };
 DUO_WARN_UNUSED_RESULT int duo_keystore_commit_mode(duo_keystore *ks, int mode);
+
+/* Checks the store's structure (SQLite: PRAGMA quick_check, or integrity_check
+ * with full != 0): pages, b-trees, indexes. The daemon runs the quick one at
+ * start and refuses a damaged store.
+ * Returns: DUO_OK; DUO_E_STATE_CORRUPT (damaged: the first finding in why);
+ *          another error if the check itself could not run. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_integrity_check(duo_keystore *ks, int full, char *why, size_t why_cap);
+
+/* Sends SQLite's own error reports (the reason behind a DUO_E_STORE, a full
+ * disk, an I/O error, a lock held too long) to stderr as "PROG: store error:
+ * ..." lines. Process-wide; call before any store is opened. Constraint
+ * violations (expected: they detect replays) and notices are not reported. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_sqlite_log_errors(const char *prog);
 
 /* *seen = 1 if the nonce was recorded under that secret for the key. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, const uint8_t key_id[DUO_KEY_ID_BYTES],

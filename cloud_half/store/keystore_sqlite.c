@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +239,9 @@ static int exec_stmt(sq *s, int which) { return step_done(stmt(s, which)); }
 static int tx_begin(sq *s) {
     if (s->write_mu != NULL) pthread_mutex_lock(s->write_mu);
     int r = exec_stmt(s, S_BEGIN);
+    if (r == DUO_E_TIMEOUT) /* SQLite does not report a busy BEGIN itself: say it through its log */
+        sqlite3_log(SQLITE_BUSY, "write transaction not started: the database is locked by another connection "
+                                 "or process for longer than the busy timeout");
     if (r != DUO_OK && s->write_mu != NULL) pthread_mutex_unlock(s->write_mu);
     return r;
 }
@@ -864,6 +868,7 @@ static int sq_read_snapshot(void *impl, int begin) {
 }
 
 static int sq_commit_mode(void *impl, int durable);
+static int sq_integrity_check(void *impl, int full, char *why, size_t why_cap);
 
 static const duo_keystore_backend_ops sqlite_ops = {
     .close = sq_close,
@@ -888,9 +893,47 @@ static const duo_keystore_backend_ops sqlite_ops = {
     .nonce_record = sq_nonce_record,
     .nonce_seen = sq_nonce_seen,
     .commit_mode = sq_commit_mode,
+    .integrity_check = sq_integrity_check,
 };
 
 /* ------------------------------------------------------------ open */
+
+/* PRAGMA quick_check / integrity_check: one row "ok", else one row per
+ * finding (the first one is kept). */
+static int sq_integrity_check(void *impl, int full, char *why, size_t why_cap) {
+    sq *s = impl;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, full ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)", -1, &st, NULL);
+    int r = DUO_OK, rows = 0;
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *m = (const char *)sqlite3_column_text(st, 0);
+        if (rows++ == 0 && m != NULL && strcmp(m, "ok") == 0) continue;
+        if (r == DUO_OK) snprintf(why, why_cap, "%s", m ? m : "(no detail)");
+        r = DUO_E_STATE_CORRUPT;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW && r == DUO_OK) {
+        snprintf(why, why_cap, "%s", sqlite3_errmsg(s->db));
+        r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    }
+    sqlite3_finalize(st);
+    return r;
+}
+
+static void sq_log_cb(void *prog, int code, const char *msg) {
+    switch (code & 0xff) {
+        case SQLITE_CONSTRAINT: /* a replay or a duplicate: detected and answered, not a fault */
+        case SQLITE_NOTICE:
+        case SQLITE_WARNING:
+        case SQLITE_SCHEMA: /* a statement re-prepared: handled inside SQLite */
+            return;
+        default:
+            fprintf(stderr, "%s: store error: %s (%s)\n", (const char *)prog, msg, sqlite3_errstr(code));
+    }
+}
+
+int duo_keystore_sqlite_log_errors(const char *prog) {
+    return sqlite3_config(SQLITE_CONFIG_LOG, sq_log_cb, (void *)prog) == SQLITE_OK ? DUO_OK : DUO_E_STORE;
+}
 
 static int exec_sql(sqlite3 *db, const char *sql) {
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -297,9 +298,26 @@ static void set_msg(char *errmsg, size_t cap, const char *msg) {
     }
 }
 
-int duo_grpc_transport_call(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
-                            size_t *resp_len, char *errmsg, size_t errmsg_cap) {
-    duo_grpc_transport *t = user;
+/* The server's "duo-retry-after" trailer in seconds, or 0. */
+static long retry_after_from_md(const grpc_metadata_array *md) {
+    for (size_t i = 0; i < md->count; i++) {
+        const grpc_metadata *m = &md->metadata[i];
+        if (grpc_slice_str_cmp(m->key, "duo-retry-after") != 0) continue;
+        char buf[16];
+        size_t n = GRPC_SLICE_LENGTH(m->value);
+        if (n == 0 || n >= sizeof buf) return 0;
+        memcpy(buf, GRPC_SLICE_START_PTR(m->value), n);
+        buf[n] = '\0';
+        char *end = NULL;
+        errno = 0;
+        long v = strtol(buf, &end, 10);
+        return errno == 0 && end != buf && *end == '\0' && v > 0 && v <= 3600 ? v : 0;
+    }
+    return 0;
+}
+
+static int call_once(duo_grpc_transport *t, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
+                     size_t *resp_len, char *errmsg, size_t errmsg_cap, long *retry_after) {
     grpc_call *call = NULL;
     void *handle;
     grpc_op ops[6], *op;
@@ -373,6 +391,7 @@ int duo_grpc_transport_call(void *user, const char *method, const uint8_t *req, 
 
     if (status != GRPC_STATUS_OK) {
         int code = duo_error_from_md(&md_trail);
+        *retry_after = retry_after_from_md(&md_trail);
         det = grpc_slice_to_c_string(details);
         if (code == DUO_E_UNAVAILABLE) {
             /* The server answered, so it is reachable: it is refusing work
@@ -453,4 +472,30 @@ out:
         t->cq = NULL;
     }
     return r;
+}
+
+/* EnrollStart is the one call to repeat on the transport's own: it carries no
+ * MAC and no nonce the cloud records, and a repeat replaces the cloud's
+ * earlier session on the same token. A cloud whose key pool is empty (or
+ * whose enrolment slots are full) answers DUO_E_SERVER_BUSY with the seconds
+ * to wait; wait them, up to ENROL_WAIT_MAX_S in all, instead of failing the
+ * enrolment. Every other call is returned as it ended. */
+#define ENROL_WAIT_MAX_S 180
+#define ENROL_WAIT_STEP_MAX_S 30
+
+int duo_grpc_transport_call(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
+                            size_t *resp_len, char *errmsg, size_t errmsg_cap) {
+    duo_grpc_transport *t = user;
+    size_t ml = method != NULL ? strlen(method) : 0;
+    int repeatable = ml >= 11 && strcmp(method + ml - 11, "EnrollStart") == 0;
+    long waited = 0;
+    for (;;) {
+        long after = 0;
+        int r = call_once(t, method, req, req_len, resp, resp_len, errmsg, errmsg_cap, &after);
+        if (!repeatable || r != DUO_E_SERVER_BUSY || after <= 0) return r;
+        if (after > ENROL_WAIT_STEP_MAX_S) after = ENROL_WAIT_STEP_MAX_S;
+        if (waited + after > ENROL_WAIT_MAX_S) return r;
+        sleep((unsigned)after);
+        waited += after;
+    }
 }

@@ -105,6 +105,7 @@ static void read_result(const duo_test_call *a, int status, duo_test_rpc_result 
         if (strcmp(k, "duo-error") == 0) res->duo_err = atoi(v);
         if (strcmp(k, "duo-locked-until") == 0) res->locked_until = atoll(v);
         if (strcmp(k, "duo-attempts-left") == 0) res->attempts_left = atoll(v);
+        if (strcmp(k, "duo-retry-after") == 0) res->retry_after = atoll(v);
         gpr_free(k);
         gpr_free(v);
     }

@@ -29,6 +29,7 @@ typedef struct {
     char detail[512];        /* the status message */
     long long locked_until;  /* "duo-locked-until" trailer, 0 if none */
     long long attempts_left; /* "duo-attempts-left" trailer, -1 if none */
+    long long retry_after;   /* "duo-retry-after" trailer (seconds), 0 if none */
 } duo_test_rpc_result;
 
 typedef struct {

@@ -47,6 +47,17 @@ double duo_test_median(double *v, size_t n);
         }                                                                                                    \
     } while (0)
 
+/* DUO_CHECK with a printf-style message saying what was seen. */
+#define DUO_CHECK_MSG(cond, ...)                               \
+    do {                                                       \
+        duo_test_checks++;                                     \
+        if (!(cond)) {                                         \
+            char duo__m_[768];                                 \
+            snprintf(duo__m_, sizeof duo__m_, __VA_ARGS__);    \
+            duo_test_fail(__FILE__, __LINE__, #cond, duo__m_); \
+        }                                                      \
+    } while (0)
+
 /* Aborts the current test function on failure (for checks later ones need). */
 #define DUO_REQUIRE(cond)                                         \
     do {                                                          \

@@ -49,6 +49,7 @@ extern "C" {
     X(E_BAD_FIELD, -13, PROTO, 3, 1, "message field has the wrong length or value")                   \
     X(E_SESSION_FAILED, -14, PROTO, 9, 1, "session already failed; start a new one")                  \
     X(E_SESSION_MISMATCH, -15, PROTO, 3, 1, "message belongs to another session or key")              \
+    X(E_SESSION_SUPERSEDED, -16, PROTO, 9, 1, "session replaced by a newer start; continue that one") \
     /* cryptographic checks on values received from the peer */                                       \
     X(E_BAD_POINT, -20, CRYPTO, 3, 1, "invalid curve point")                                          \
     X(E_BAD_SCALAR, -21, CRYPTO, 3, 1, "scalar out of range")                                         \
@@ -83,7 +84,7 @@ extern "C" {
     /* the client side of the transport (-60..): what the user must do differs */                     \
     X(E_TLS_UNTRUSTED, -60, IO, 14, 11,                                                               \
       "TLS handshake failed: the server's certificate is not trusted by the pinned CA")               \
-    X(E_SERVER_BUSY, -61, IO, 14, 12, "server busy (too many sessions in progress); retry later")     \
+    X(E_SERVER_BUSY, -61, IO, 14, 12, "server busy (sessions full or no key ready); retry later")     \
     X(E_BAD_CA, -62, USAGE, 3, 3, "the CA certificate file is not a PEM certificate")
 
 enum {

@@ -81,6 +81,22 @@ static DUO_IT_UNUSED void client_close(client *c) {
     c->ch = NULL;
 }
 
+/* One daemon serves a data directory (serve.lock): to run the same store
+ * with other options, stop *d (closing *c) and start d2 with extra... */
+static DUO_IT_UNUSED int daemon_swap_out(daemon_t *d, client *c, daemon_t *d2, const char *extra) {
+    client_close(c);
+    if (daemon_stop(d) != 0) return -1;
+    return daemon_start(d2, extra);
+}
+
+/* ...and back: stop d2, start *d again and reopen *c. Returns d2's exit
+ * status (0: it drained cleanly), -1 if *d did not come back. */
+static DUO_IT_UNUSED int daemon_swap_back(daemon_t *d, client *c, daemon_t *d2) {
+    int rc = daemon_stop(d2);
+    if (daemon_start(d, NULL) != 0 || client_open(c, d->port) != 0) return -1;
+    return rc;
+}
+
 /* One unary call (120 s deadline). *resp is malloc'ed on OK. A call that
  * does not end OK is logged. */
 static DUO_IT_UNUSED void rpc(client *c, const char *method, const uint8_t *req, size_t len, uint8_t **resp,
@@ -160,7 +176,14 @@ static DUO_IT_UNUSED int enrol_rounds(client *c, const char *token, device *dv, 
                                .pin = (const uint8_t *)PIN,
                                .pin_len = strlen(PIN)};
     if (duo_p2_enroll_new(&en, &ep) != DUO_OK || duo_p2_enroll_start(en, &m0) != DUO_OK) goto out;
-    if ((st = CALL(c, "EnrollStart", enroll_start_req, &m0, enroll_start_resp, &m1, res)) != 0) goto out;
+    /* A server whose key pool is empty says when to come back (no key is
+     * made on a request thread); follow it, as the CLI does. */
+    for (int tries = 0; tries < 600; tries++) {
+        st = CALL(c, "EnrollStart", enroll_start_req, &m0, enroll_start_resp, &m1, res);
+        if (!(st == GRPC_STATUS_UNAVAILABLE && res->duo_err == DUO_E_SERVER_BUSY && res->retry_after > 0)) break;
+        sleep(1);
+    }
+    if (st != 0) goto out;
     st = -1;
     if (duo_p2_enroll_on_start(en, &m1, &m2) != DUO_OK) goto out;
     if ((st = CALL(c, "EnrollKeyShare", enroll_key_share_req, &m2, enroll_key_share_resp, &m3, res)) != 0) goto out;
@@ -227,6 +250,7 @@ typedef struct {
     uint8_t *finish_bytes; /* for replays; caller frees */
     size_t finish_len;
     int bad_finish_mac; /* flip the SignFinish MAC */
+    int flip_c3;        /* a cheating device: c3 changed after the PIN proof, MAC made anew */
 } sign_run;
 
 /* Signs digest with pin: SignStart, SignFinish, and on success the device
@@ -246,6 +270,13 @@ static DUO_IT_UNUSED int dev_sign(client *c, device *dv, const char *pin, const 
     if (sr->keep_start && duo_wire_build_sign_start_req(&sr->start_bytes, &sr->start_len, &m0) != DUO_OK) goto out;
     if ((sr->start_st = CALL(c, "SignStart", sign_start_req, &m0, sign_start_resp, &m1, &sr->res)) != 0) goto out;
     if (duo_p2_sign_on_start(s, &m1, &m2) != DUO_OK) goto out;
+    if (sr->flip_c3) {
+        uint8_t mi[32];
+        ((uint8_t *)m2.c3.ptr)[m2.c3.len - 1] ^= 1; /* points into m2.buf, which dev_sign owns */
+        if (duo_wire_mac_input_sign_finish(mi, &m2) != DUO_OK ||
+            duo_mac_compute(m2.mac, dv->key->device_secret, mi) != DUO_OK)
+            goto out;
+    }
     if (sr->bad_finish_mac) m2.mac[0] ^= 1;
     {
         uint8_t *b = NULL;

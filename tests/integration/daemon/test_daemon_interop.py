@@ -92,7 +92,7 @@ check(r.returncode == 0 and "OK" in r.stdout, "audit verify OK")
 
 def start(extra):
     p = subprocess.Popen([BIN, "serve", "--data", data, "--listen", "127.0.0.1:0", "--paillier-bits", "2048",
-                          "--prime-pool", "0"] + extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          "--prime-pool", "1"] + extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = p.stdout.readline()
     port = int(line.split("127.0.0.1:")[1].split()[0])
     return p, port
@@ -201,8 +201,11 @@ check(rc == 0 and "stopped cleanly" in err, "tls: SIGTERM -> exit 0, clean drain
 
 # ---- a listen address in use gives a clear error
 p, port = start(["--insecure"])
-r = run("serve", "--data", data, "--listen", "127.0.0.1:%d" % port, "--insecure", "--paillier-bits", "2048")
+r = run("serve", "--data", other, "--listen", "127.0.0.1:%d" % port, "--insecure", "--paillier-bits", "2048")
 check(r.returncode == 1 and "cannot listen" in r.stderr, "port in use -> exit 1 with a message")
+# ---- one daemon per data directory
+r = run("serve", "--data", data, "--listen", "127.0.0.1:0", "--insecure", "--paillier-bits", "2048")
+check(r.returncode == 1 and "already serving" in r.stderr, "second daemon on one data directory -> exit 1 with a message")
 stop(p)
 
 r = run("audit", "verify", "--data", data)

@@ -231,14 +231,14 @@ static void test_deadline_and_cancel(void) {
     device dv;
     DUO_REQUIRE(enrol_new(&g_c, &dv, "UA-2003") == 0);
     daemon_t d2;
-    DUO_REQUIRE(daemon_start(&d2, "--workers 1 --prime-pool 0") == 0);
+    DUO_REQUIRE(daemon_swap_out(&g_d, &g_c, &d2, "--workers 1 --prime-pool 1") == 0);
     client c2;
     DUO_REQUIRE(client_open(&c2, d2.port) == 0);
     msleep(1500); /* past the maintenance timer's first run (it writes too) */
     busy_sign_start(&c2, &dv, 0);
     busy_sign_start(&c2, &dv, 1);
     client_close(&c2);
-    DUO_CHECK(duo_it_daemon_stop(&d2) == 0);
+    DUO_CHECK(daemon_swap_back(&g_d, &g_c, &d2) == 0);
     device_free(&dv);
 }
 

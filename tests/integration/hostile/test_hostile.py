@@ -118,17 +118,20 @@ up = grpc.insecure_channel("127.0.0.1:%d" % port, options=[("grpc.max_send_messa
 grpc.channel_ready_future(up).result(timeout=30)
 
 
-def call(method, payload, timeout=30):
-    """Raw bytes to the daemon. Returns (response bytes or None, code, details, duo-error)."""
+def call_full(method, payload, timeout=30):
+    """Raw bytes to the daemon. Returns (response bytes or None, code, details, the duo-* trailers)."""
     try:
         resp = up.unary_unary(SVC + method)(payload, timeout=timeout)
-        return resp, grpc.StatusCode.OK, "", None
+        return resp, grpc.StatusCode.OK, "", ()
     except grpc.RpcError as e:
-        de = None
-        for k, v in (e.trailing_metadata() or ()):
-            if k == "duo-error":
-                de = v
-        return None, e.code(), e.details(), de
+        md = tuple((k, v) for k, v in (e.trailing_metadata() or ()) if k.startswith("duo-"))
+        return None, e.code(), e.details(), md
+
+
+def call(method, payload, timeout=30):
+    """Raw bytes to the daemon. Returns (response bytes or None, code, details, duo-error)."""
+    resp, code, details, md = call_full(method, payload, timeout)
+    return resp, code, details, dict(md).get("duo-error")
 
 
 def expect_error(method, payload, what, quiet=True):
@@ -155,12 +158,12 @@ class Proxy(grpc.GenericRpcHandler):
             hook = self.hook
             if hook is not None and hook(method, req) is not None:
                 ctx.abort(grpc.StatusCode.ABORTED, "held back by the test proxy")
-            resp, code, det, de = call(method, req, timeout=SLOW)
+            resp, code, det, md = call_full(method, req, timeout=SLOW)
             with self.lock:
                 self.log.append((method, req, resp))
             if resp is None:
-                if de is not None:
-                    ctx.set_trailing_metadata((("duo-error", de),))
+                if md:  # duo-error, duo-retry-after, ...: the device acts on them
+                    ctx.set_trailing_metadata(md)
                 ctx.abort(code, det)
             return resp
 

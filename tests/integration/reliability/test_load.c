@@ -7,11 +7,15 @@
  * the same device state, none of which persists, so no secret is ever
  * retired under a live copy):
  *  - deterministic: one session is held open between its two rounds (a
- *    gated transport) while every other copy tries to sign: each gets
- *    DUO_E_SESSION_BUSY; the held session then completes with a valid
- *    signature;
+ *    gated transport) while every other copy signs: an authenticated
+ *    SignStart replaces an idle session on its key (a lost answer must not
+ *    block the key), so each copy signs (verified) and the held session's
+ *    round 2 then gets DUO_E_SESSION_SUPERSEDED: never two live sessions;
  *  - free for all: all copies sign at once, repeatedly; each outcome is a
- *    verified signature or DUO_E_SESSION_BUSY, nothing else.
+ *    verified signature, DUO_E_SESSION_BUSY (another copy's request was
+ *    being handled) or DUO_E_SESSION_SUPERSEDED (its session was replaced
+ *    between the rounds), nothing else, and each round signs at least once
+ *    (the last session started is never replaced).
  *
  * Memory: the daemon's VmRSS is printed after the enrolments, in the middle
  * and at the end of the signing rounds; the second half of the rounds must
@@ -183,7 +187,7 @@ static void *ffa_thread(void *arg) {
     pthread_mutex_lock(&g_mu);
     if (r == DUO_OK && v)
         g_ok_ffa++;
-    else if (r == DUO_E_SESSION_BUSY)
+    else if (r == DUO_E_SESSION_BUSY || r == DUO_E_SESSION_SUPERSEDED)
         g_busy_ffa++;
     else {
         g_bad_ffa++;
@@ -238,22 +242,21 @@ static void *busy_thread(void *arg) {
     for (int i = 1; i < n; i++) {
         int v = 0;
         int r = copy_sign(&copies[i], "busy deterministic", &v);
-        if (r == DUO_E_SESSION_BUSY)
+        if (r == DUO_OK && v)
             g_busy_det++;
         else
-            fprintf(stderr, "# copy %d while a session is held: %s (%s)\n", i, duo_err_name(r),
+            fprintf(stderr, "# copy %d while a session is held: %s verified=%d (%s)\n", i, duo_err_name(r), v,
                     duo_device_errmsg(copies[i].ctx));
-        /* a message the citizen can act on */
-        if (r == DUO_E_SESSION_BUSY && !strstr(duo_device_errmsg(copies[i].ctx), "session"))
-            fprintf(stderr, "# busy message: %s\n", duo_device_errmsg(copies[i].ctx));
+        if (r == DUO_OK) rel_dev_reload(&copies[i]); /* the copy never persists */
     }
     pthread_mutex_lock(&g.mu);
     g.gate = 0;
     pthread_cond_broadcast(&g.cv);
     pthread_mutex_unlock(&g.mu);
     pthread_join(ht, NULL);
-    g_det_ok = hc.r == DUO_OK && hc.v;
-    if (!g_det_ok) fprintf(stderr, "# held session: %s verified=%d\n", duo_err_name(hc.r), hc.v);
+    /* Replaced by the first copy's SignStart: refused, with a message the citizen can act on. */
+    g_det_ok = hc.r == DUO_E_SESSION_SUPERSEDED && strstr(duo_device_errmsg(copies[0].ctx), "replaced") != NULL;
+    if (!g_det_ok) fprintf(stderr, "# held session: %s (%s)\n", duo_err_name(hc.r), duo_device_errmsg(copies[0].ctx));
     rel_dev_reload(&copies[0]); /* plain transport again, nothing persisted */
 
     /* 2. free for all, several times, while the load runs */
@@ -345,9 +348,9 @@ int main(int argc, char **argv) {
     printf("load: %d devices x %d rounds: %ld/%ld signatures verified, %ld errors, %ld enrolment failures "
            "(%.1f s, %.1f sig/s)\n",
            g_ndev, g_rounds, g_sigs_ok, want, g_errors, g_enrol_fail, secs, (double)g_sigs_ok / secs);
-    printf("busy key: %d copies; held session: %ld/%d got SESSION_BUSY, held one %s; free for all: %ld signed "
-           "(verified), %ld SESSION_BUSY, %ld other\n",
-           g_ncont, g_busy_det, g_ncont - 1, g_det_ok ? "signed (verified)" : "FAILED", g_ok_ffa, g_busy_ffa,
+    printf("busy key: %d copies; held session: %ld/%d other copies signed (verified), held one %s; free for all: "
+           "%ld signed (verified), %ld SESSION_BUSY or SUPERSEDED, %ld other\n",
+           g_ncont, g_busy_det, g_ncont - 1, g_det_ok ? "replaced (SUPERSEDED)" : "FAILED", g_ok_ffa, g_busy_ffa,
            g_bad_ffa);
     printf("daemon VmRSS: %ld KiB at start, %ld KiB after enrolments (before), %ld KiB at half, %ld KiB after; "
            "second half added %ld KiB (limit %ld MiB)\n",
