@@ -65,7 +65,8 @@ int duo__freezes_pending(duo_freezes *fz, const uint8_t key_id[DUO_KEY_ID_BYTES]
 }
 
 int duo__freezes_retry(duo_freezes *fz, duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
-    int r = duo__policy_freeze(ks, key_id, DUO_AUDIT_ATTACK, DUO_ATTACK_REASON " (stored late: the first write failed)");
+    int r =
+        duo__policy_freeze(ks, key_id, DUO_AUDIT_ATTACK, DUO_ATTACK_REASON " (stored late: the first write failed)");
     if (r == DUO_OK || r == DUO_E_NOT_FOUND) {
         pthread_mutex_lock(&fz->mu);
         long i = find_locked(fz, key_id);

@@ -30,7 +30,7 @@ int duo__freezes_retry(duo_freezes *fz, duo_keystore *ks, const uint8_t key_id[D
 void duo__freezes_retry_all(duo_freezes *fz, duo_keystore *ks);
 
 /* The reason a freeze after an invalid signature share records. */
-#define DUO_ATTACK_REASON                                                                                             \
+#define DUO_ATTACK_REASON \
     "attack suspected: the signature share failed to verify after a valid PIN proof; no signature was released"
 
 #endif

@@ -393,7 +393,7 @@ static int call_once(duo_grpc_transport *t, const char *method, const uint8_t *r
         int code = duo_error_from_md(&md_trail);
         *retry_after = retry_after_from_md(&md_trail);
         det = grpc_slice_to_c_string(details);
-        if (code == DUO_E_UNAVAILABLE) {
+        if (code == DUO_E_UNAVAILABLE || code == DUO_E_SERVER_BUSY) {
             /* The server answered, so it is reachable: it is refusing work
              * for now (session cap, full queue, empty key pool). */
             r = DUO_E_SERVER_BUSY;

@@ -308,6 +308,24 @@ out:
     return sr->start_st == 0 && sr->finish_st == 0 ? 0 : -1;
 }
 
+/* SignStart alone on dv for digest: a live session at the cloud, the engine
+ * state in *s (the caller frees it) and round 2 ready in *m2 (the caller
+ * frees it with duo_wire_free_sign_finish_req), not sent. Returns the gRPC
+ * status of SignStart, -1 on a local failure, 0. */
+static DUO_IT_UNUSED int dev_sign_open(client *c, device *dv, const uint8_t digest[32], duo_p2_sign **s,
+                                       duo_sign_finish_req *m2, rpc_result *res) {
+    duo_sign_start_req m0;
+    duo_sign_start_resp m1;
+    memset(m2, 0, sizeof *m2);
+    *s = NULL;
+    duo_p2_sign_params sp = {
+        .ec = g_ec, .key = dv->key, .pin = (const uint8_t *)PIN, .pin_len = strlen(PIN), .digest = digest};
+    if (duo_p2_sign_new(s, &sp) != DUO_OK || duo_p2_sign_start(*s, &m0) != DUO_OK) return -1;
+    int st = CALL(c, "SignStart", sign_start_req, &m0, sign_start_resp, &m1, res);
+    if (st != 0) return st;
+    return duo_p2_sign_on_start(*s, &m1, m2) == DUO_OK ? 0 : -1;
+}
+
 /* Builds (does not send) a Status request MAC'd with the device's current
  * secret; nonce NULL: a fresh one. Returns 0 or -1. */
 static DUO_IT_UNUSED int build_status(device *dv, const uint8_t *nonce, uint8_t **b, size_t *bl) {

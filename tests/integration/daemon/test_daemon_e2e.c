@@ -297,20 +297,12 @@ static void test_expired_session(void) {
     device_free(&dv);
 }
 
-/* SignStart on dv through c: a live session, the engine state in *s and
- * round 2 ready in *m2. */
+/* SignStart on dv through c (dev_sign_open): a live session, the engine
+ * state in *s and round 2 ready in *m2. */
 static int open_sign_session(client *c, device *dv, duo_p2_sign **s, duo_sign_finish_req *m2, rpc_result *res) {
     uint8_t dg[32];
     digest_of(dg, "cap", 0);
-    duo_sign_start_req m0;
-    duo_sign_start_resp m1;
-    memset(m2, 0, sizeof *m2);
-    duo_p2_sign_params sp = {
-        .ec = g_ec, .key = dv->key, .pin = (const uint8_t *)PIN, .pin_len = strlen(PIN), .digest = dg};
-    if (duo_p2_sign_new(s, &sp) != DUO_OK || duo_p2_sign_start(*s, &m0) != DUO_OK) return -1;
-    int st = CALL(c, "SignStart", sign_start_req, &m0, sign_start_resp, &m1, res);
-    if (st != 0) return st;
-    return duo_p2_sign_on_start(*s, &m1, m2) == DUO_OK ? 0 : -1;
+    return dev_sign_open(c, dv, dg, s, m2, res);
 }
 
 /* --max-sessions caps the sessions in progress, not the finished ones (they

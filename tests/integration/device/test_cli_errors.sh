@@ -162,19 +162,27 @@ grep -q "signing service" "$T/err" && ! grep -q "state file is corrupted\|state 
 same "$S2" "$T/before2" "bob's state unchanged"
 
 # ---- item 5: the session cap is full: busy (12), not unreachable (8)
-/usr/bin/python3 - "$ADDR" "$CA" "$(token erin)" <<'PY' &
+/usr/bin/python3 - "$ADDR" "$CA" "$(token erin)" > "$T/holder.out" <<'PY' &
 import sys, os, time, grpc
 addr, ca, tok = sys.argv[1], open(sys.argv[2], 'rb').read(), sys.argv[3].encode()
 ch = grpc.secure_channel(addr, grpc.ssl_channel_credentials(root_certificates=ca))
 start = ch.unary_unary('/duosign.v1.DuoSign/EnrollStart')
 # EnrollStartRequest: token (1), device_nonce (2, 32 bytes), paillier_bits (3) = 2048
 req = b'\x0a' + bytes([len(tok)]) + tok + b'\x12\x20' + os.urandom(32) + b'\x18\x80\x10'
-start(req, timeout=10)  # the enrolment session stays open: it holds the only slot
+for _ in range(120):  # the key pool may still be filling: follow the server's retry hint
+    try:
+        start(req, timeout=10)  # the enrolment session stays open: it holds the only slot
+        break
+    except grpc.RpcError as e:
+        if e.code() != grpc.StatusCode.UNAVAILABLE:
+            raise
+        time.sleep(1)
 print('session held', flush=True)
-time.sleep(30)
+time.sleep(60)
 PY
 HOLDER=$!
-sleep 3
+for _ in $(seq 1 150); do grep -q 'session held' "$T/holder.out" 2>/dev/null && break; sleep 1; done
+grep -q 'session held' "$T/holder.out" || bad "the helper client could not open an enrolment session"
 run 12 "sign while the session cap is full" -- "$DUOSIGN" sign --state "$S" --server "$ADDR" --in "$T/doc" \
     --out "$T/busy.sig" --pin-file "$T/pin"
 grep -qi 'busy' "$T/err" && grep -q "$ADDR" "$T/err" && ok "busy: says busy, names $ADDR" || bad "busy message: $(cat "$T/err")"
