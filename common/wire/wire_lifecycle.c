@@ -136,7 +136,7 @@ int duo_wire_parse_revoke_req(duo_revoke_req *out, const uint8_t *in, size_t in_
         }
         memcpy(out->citizen_id, m->citizen_id, strlen(m->citizen_id) + 1);
         out->by_citizen = 1;
-        if (m->device_nonce.len != 0) DUO__FIX(out->device_nonce, m->device_nonce);
+        DUO__FIX(out->device_nonce, m->device_nonce); /* as in every request (and the builder always emits it) */
     } else {
         DUO__FIX(out->key_id, m->key_id);
         DUO__FIX(out->device_nonce, m->device_nonce);
