@@ -48,9 +48,9 @@ int duo__rpc_sign_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **
         r = duo_wire_build_sign_start_resp(&o, &ol, &out);
         /* Deadline passed or client cancelled while we worked: the device
          * will never see this answer, so do not leave the key's one live
-         * session behind (the next SignStart would get SESSION_BUSY until
-         * the session expires). A cancel that arrives after this check, while
-         * the answer is on its way, still leaves it live until session_ttl_s. */
+         * session behind. A cancel that arrives after this check, while the
+         * answer is on its way, leaves it live but idle: the device's next
+         * SignStart replaces it (duo__sessions_insert). */
         if (r == DUO_OK && duo_call_info_expired(c->info)) {
             free(o);
             o = NULL;

@@ -153,7 +153,8 @@ KID=$(grep -o 'enrolled key [0-9a-f]*' "$T/out" | awk '{print $3}')
 stop_daemon
 sqlite3 "$T/data/keys.db" "UPDATE keys SET x1_sealed = zeroblob(length(x1_sealed)) WHERE hex(key_id) = upper('$KID')" \
   || bad "sqlite3 could not damage the row"
-start_daemon "$T/data" --paillier-bits "$BITS" --max-sessions 1 || exit 1
+# (sessions last 600 s here: the held enrolment below must outlive any wait)
+start_daemon "$T/data" --paillier-bits "$BITS" --max-sessions 1 --session-ttl 600 || exit 1
 cp "$S2" "$T/before2"
 run 15 "sign with a key row corrupted at the cloud" -- "$DUOSIGN" sign --state "$S2" --server "$ADDR" --in "$T/doc" \
     --out "$T/x.sig" --pin-file "$T/pin"
