@@ -47,6 +47,11 @@
 #define DUO_AUDIT_ATTACK "attack.suspected"
 #define DUO_AUDIT_REVOKE "key.revoke"
 #define DUO_AUDIT_ADMIN "admin"
+#define DUO_AUDIT_CA_CREATE "ca.create"
+#define DUO_AUDIT_CERT_ISSUE "cert.issue"
+#define DUO_AUDIT_CERT_IMPORT "cert.import"
+#define DUO_AUDIT_CERT_REVOKE "cert.revoke"
+#define DUO_AUDIT_CRL "crl.sign"
 
 /* An event to append. All pointers may be NULL except kind; strings are
  * NUL-terminated and at most the _MAX sizes above. Nothing here is secret. */

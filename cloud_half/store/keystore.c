@@ -3,6 +3,7 @@
  * Storage and transactions are the backend's, reached only through
  * duo_keystore_backend_ops; which backends exist is drivers.c's business. */
 #include "keystore.h"
+#include "keystore_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,6 @@
 #define COL_CUR "device_secret_current"
 #define COL_PEND "device_secret_pending"
 #define COL_RETIRED "retired_secret"
-
-struct duo_keystore {
-    duo_keystore_backend be;
-    duo_kek kek;
-    duo_keystore_config cfg;
-};
 
 static const char *const state_names[] = {NULL, "pending", "active", "locked", "suspended", "revoked"};
 
@@ -52,7 +47,7 @@ int duo_store_sha256(uint8_t out[32], const uint8_t *in, size_t len) {
     return DUO_OK;
 }
 
-static int64_t ks_now(const duo_keystore *ks) {
+int64_t duo__ks_now(const duo_keystore *ks) {
     if (ks->cfg.clock != NULL) return ks->cfg.clock(ks->cfg.clock_data);
     return (int64_t)time(NULL);
 }
@@ -187,7 +182,7 @@ int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info, 
     k.version = 1;
     k.secret_version = 1;
     if ((r = seal_all(ks, &s, k.key_id, k.secret_version, sec)) == DUO_OK)
-        r = ks->be.ops->key_insert(ks->be.impl, &k, &s, ev, ks_now(ks));
+        r = ks->be.ops->key_insert(ks->be.impl, &k, &s, ev, duo__ks_now(ks));
     duo_memzero(&s, sizeof s);
     return r;
 }
@@ -217,7 +212,7 @@ int duo_keystore_key_insert_enrolment(duo_keystore *ks, const duo_key_info *info
     k.version = 1;
     k.secret_version = 1;
     if ((r = seal_all(ks, &s, k.key_id, k.secret_version, sec)) == DUO_OK)
-        r = ks->be.ops->enrol_insert(ks->be.impl, &k, &s, sid, th, ev, ks_now(ks));
+        r = ks->be.ops->enrol_insert(ks->be.impl, &k, &s, sid, th, ev, duo__ks_now(ks));
     duo_memzero(&s, sizeof s);
     duo_memzero(th, sizeof th);
     return r;
@@ -242,7 +237,7 @@ int duo_keystore_enrolment_activate(duo_keystore *ks, const uint8_t sid[32], con
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     if ((r = hash_secret_input(rh, revocation_code, revocation_code_len)) != DUO_OK) goto out;
     if ((r = ks->be.ops->enrol_get(ks->be.impl, key_id, th, sid)) != DUO_OK) goto out;
-    r = ks->be.ops->key_activate(ks->be.impl, key_id, th, rh, ev, ks_now(ks));
+    r = ks->be.ops->key_activate(ks->be.impl, key_id, th, rh, ev, duo__ks_now(ks));
 out:
     duo_memzero(th, sizeof th);
     duo_memzero(rh, sizeof rh);
@@ -282,7 +277,7 @@ int duo_keystore_key_activate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_
     if ((r = hash_secret_input(th, token, token_len)) != DUO_OK ||
         (r = hash_secret_input(rh, revocation_code, revocation_code_len)) != DUO_OK)
         goto out;
-    r = ks->be.ops->key_activate(ks->be.impl, key_id, th, rh, ev, ks_now(ks));
+    r = ks->be.ops->key_activate(ks->be.impl, key_id, th, rh, ev, duo__ks_now(ks));
 out:
     duo_memzero(th, sizeof th);
     duo_memzero(rh, sizeof rh);
@@ -296,7 +291,7 @@ int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KE
         pol->state > DUO_KEY_STATE_REVOKED || (pol->reason != NULL && strlen(pol->reason) > DUO_REASON_MAX))
         return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
-    return ks->be.ops->key_update_policy(ks->be.impl, key_id, expect_version, pol, ev, ks_now(ks));
+    return ks->be.ops->key_update_policy(ks->be.impl, key_id, expect_version, pol, ev, duo__ks_now(ks));
 }
 
 static int seen_hashes(duo_seen_nonce *n, const uint8_t *secret, const uint8_t *nonce, size_t nonce_len) {
@@ -314,7 +309,7 @@ int duo_keystore_nonce_record(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_
     if (ks == NULL || key_id == NULL) return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     if ((r = seen_hashes(&n, secret, nonce, nonce_len)) != DUO_OK) return r;
-    return ks->be.ops->nonce_record(ks->be.impl, key_id, &n, ev, ks_now(ks));
+    return ks->be.ops->nonce_record(ks->be.impl, key_id, &n, ev, duo__ks_now(ks));
 }
 
 int duo_keystore_commit_mode(duo_keystore *ks, int mode) {
@@ -440,7 +435,7 @@ static int run_rotation(duo_keystore *ks, rotate_plan *p, const duo_seen_nonce *
     if (rot != NULL && sec != NULL) {
         memset(sec, 0, sizeof *sec);
         p->sec = sec;
-        p->now = ks_now(ks);
+        p->now = duo__ks_now(ks);
         r = ks->be.ops->key_rotate(ks->be.impl, p->key_id, rot, plan_rotation, p, seen, p->now);
         if (r == DUO_OK && info_out != NULL)
             rotated_info(info_out, rot, sec, p->now);
@@ -568,7 +563,7 @@ int duo_keystore_key_revoke(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BY
         if ((r = duo_store_sha256(h, revocation_code, revocation_code_len)) != DUO_OK) return r;
     }
     r = ks->be.ops->key_revoke(ks->be.impl, key_id, revocation_code != NULL ? h : NULL, reason != NULL ? reason : "",
-                               ev, ks_now(ks));
+                               ev, duo__ks_now(ks));
     duo_memzero(h, sizeof h);
     return r;
 }
@@ -579,7 +574,7 @@ int duo_keystore_purge_pending(duo_keystore *ks, size_t *n_purged, int64_t max_a
     if (n_purged != NULL) *n_purged = 0;
     if (ks == NULL || n_purged == NULL || max_age < 0) return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
-    now = ks_now(ks);
+    now = duo__ks_now(ks);
     return ks->be.ops->purge_pending(ks->be.impl, n_purged, now - max_age, ev, now);
 }
 
@@ -587,14 +582,21 @@ int duo_keystore_purge_pending(duo_keystore *ks, size_t *n_purged, int64_t max_a
 
 int duo_keystore_token_insert(duo_keystore *ks, const uint8_t *token, size_t token_len, const char *citizen_id,
                               int64_t ttl, const duo_audit_event *ev) {
+    return duo_keystore_token_insert_named(ks, token, token_len, citizen_id, NULL, ttl, ev);
+}
+
+int duo_keystore_token_insert_named(duo_keystore *ks, const uint8_t *token, size_t token_len, const char *citizen_id,
+                                    const char *citizen_name, int64_t ttl, const duo_audit_event *ev) {
     uint8_t h[32];
     int r;
     int64_t now;
-    if (ks == NULL || !citizen_ok(citizen_id) || ttl <= 0 || token_len < 16) return DUO_E_INVALID_ARG;
+    if (citizen_name == NULL) citizen_name = "";
+    if (ks == NULL || !citizen_ok(citizen_id) || ttl <= 0 || token_len < 16 || !duo__citizen_name_ok(citizen_name))
+        return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     if ((r = hash_secret_input(h, token, token_len)) != DUO_OK) return r;
-    now = ks_now(ks);
-    r = ks->be.ops->token_insert(ks->be.impl, h, citizen_id, now + ttl, ev, now);
+    now = duo__ks_now(ks);
+    r = ks->be.ops->token_insert(ks->be.impl, h, citizen_id, citizen_name, now + ttl, ev, now);
     duo_memzero(h, sizeof h);
     return r;
 }
@@ -607,7 +609,7 @@ int duo_keystore_token_check(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MA
     if (ks == NULL || citizen_id == NULL) return DUO_E_INVALID_ARG;
     if (token == NULL || token_len == 0 || token_len > DUO_TOKEN_MAX) return DUO_E_TOKEN_INVALID;
     if ((r = duo_store_sha256(h, token, token_len)) != DUO_OK) return r;
-    r = ks->be.ops->token_check(ks->be.impl, citizen_id, h, ks_now(ks));
+    r = ks->be.ops->token_check(ks->be.impl, citizen_id, h, duo__ks_now(ks));
     duo_memzero(h, sizeof h);
     return r;
 }
@@ -621,7 +623,7 @@ int duo_keystore_token_consume(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     if (token == NULL || token_len == 0 || token_len > DUO_TOKEN_MAX) return DUO_E_TOKEN_INVALID;
     if ((r = duo_store_sha256(h, token, token_len)) != DUO_OK) return r;
-    r = ks->be.ops->token_consume(ks->be.impl, citizen_id, h, ev, ks_now(ks));
+    r = ks->be.ops->token_consume(ks->be.impl, citizen_id, h, ev, duo__ks_now(ks));
     duo_memzero(h, sizeof h);
     return r;
 }
@@ -634,7 +636,7 @@ int duo_keystore_audit_append(duo_keystore *ks, uint64_t *seq, const duo_audit_e
     if (seq != NULL) *seq = 0;
     if (ks == NULL) return DUO_E_INVALID_ARG;
     if ((r = duo_audit_event_check(ev)) != DUO_OK) return r;
-    r = ks->be.ops->audit_append(ks->be.impl, &s, ev, ks_now(ks));
+    r = ks->be.ops->audit_append(ks->be.impl, &s, ev, duo__ks_now(ks));
     if (r == DUO_OK && seq != NULL) *seq = s;
     return r;
 }

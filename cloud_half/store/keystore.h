@@ -134,6 +134,54 @@ typedef int (*duo_key_info_cb)(void *data, const duo_key_info *info);
 typedef int (*duo_retired_cb)(void *data, const duo_retired_rec *rec);
 typedef int (*duo_audit_entry_cb)(void *data, const duo_audit_entry *e);
 
+/* The issuing CA and the certificates (schema v4, docs/CERTIFICATES.md).
+ * The CA's private key is the one sealed column here: AAD key id
+ * DUO_CA_SEAL_ID, column "ca_key", version 1 (certs.c). */
+#define DUO_CERT_DER_MAX 4096    /* bytes of one certificate */
+#define DUO_CERT_SERIAL_MAX 20   /* RFC 5280 4.1.2.2 */
+#define DUO_CA_KEY_MAX 256       /* the CA key's PKCS#8 DER (P-256: 138 bytes) */
+#define DUO_CITIZEN_NAME_MAX 128 /* bytes of UTF-8 */
+#define DUO_CRL_URL_MAX 255
+
+typedef struct duo_ca_row {
+    uint8_t cert[DUO_CERT_DER_MAX]; /* DER */
+    size_t cert_len;
+    duo_sealed_col key;  /* the sealed PKCS#8 DER private key */
+    uint64_t crl_number; /* the last CRL's number; 0 = none yet */
+    int64_t created_at;
+    /* The issuing profile, set at init (docs/CERTIFICATES.md). */
+    uint32_t cert_days;                /* validity of an issued certificate */
+    char country[3];                   /* ISO 3166 alpha-2, for PNO<CC>-<id> */
+    char crl_url[DUO_CRL_URL_MAX + 1]; /* the CRL distribution point */
+} duo_ca_row;
+
+/* Key roles (schema: 'auth', 'sign'). */
+enum { DUO_CERT_ROLE_AUTH = 1, DUO_CERT_ROLE_SIGN = 2 };
+/* Where a certificate comes from (schema: 'issued', 'imported'). */
+enum { DUO_CERT_ISSUED = 1, DUO_CERT_IMPORTED = 2 };
+/* CRL reason codes (RFC 5280 5.3.1) the daemon uses. */
+enum {
+    DUO_CRL_REASON_KEY_COMPROMISE = 1,
+    DUO_CRL_REASON_CESSATION = 5,
+    DUO_CRL_REASON_HOLD = 6,
+};
+
+typedef struct duo_cert_row {
+    uint8_t serial[DUO_CERT_SERIAL_MAX];
+    size_t serial_len;
+    uint8_t key_id[DUO_KEY_ID_BYTES];
+    int role;   /* DUO_CERT_ROLE_* */
+    int origin; /* DUO_CERT_ISSUED, DUO_CERT_IMPORTED */
+    uint8_t der[DUO_CERT_DER_MAX];
+    size_t der_len;
+    int64_t issued_at, not_after;
+    int revoked;        /* 0 = good */
+    int64_t revoked_at; /* when revoked */
+    int reason;         /* DUO_CRL_REASON_* when revoked */
+} duo_cert_row;
+
+typedef int (*duo_cert_cb)(void *data, const duo_cert_row *row);
+
 /* A rotation of the device secrets (key_rotate), planned by the key store
  * from the row the backend read inside the write transaction. */
 typedef struct duo_key_rotation {
@@ -180,8 +228,9 @@ typedef struct duo_keystore_backend_ops {
                       const duo_audit_event *ev, int64_t now);
     int (*purge_pending)(void *impl, size_t *n_purged, int64_t created_before, const duo_audit_event *ev, int64_t now);
     int (*retired_list)(void *impl, const uint8_t key_id[DUO_KEY_ID_BYTES], duo_retired_cb cb, void *data);
-    int (*token_insert)(void *impl, const uint8_t token_hash[32], const char *citizen_id, int64_t expires_at,
-                        const duo_audit_event *ev, int64_t now);
+    /* citizen_name: "" for none (schema v4). */
+    int (*token_insert)(void *impl, const uint8_t token_hash[32], const char *citizen_id, const char *citizen_name,
+                        int64_t expires_at, const duo_audit_event *ev, int64_t now);
     int (*token_check)(void *impl, char citizen_id[DUO_CITIZEN_ID_MAX + 1], const uint8_t token_hash[32], int64_t now);
     int (*token_consume)(void *impl, char citizen_id[DUO_CITIZEN_ID_MAX + 1], const uint8_t token_hash[32],
                          const duo_audit_event *ev, int64_t now);
@@ -214,6 +263,23 @@ typedef struct duo_keystore_backend_ops {
      * afford; 1: the full one). DUO_E_STATE_CORRUPT with the first finding in
      * why when damaged. NULL: the backend has none. */
     int (*integrity_check)(void *impl, int full, char *why, size_t why_cap);
+    /* The issuing CA and certificates (schema v4; NULL: DUO_E_UNSUPPORTED).
+     * ca_insert: DUO_E_EXISTS if there is one. ca_get: DUO_E_NO_CA if none.
+     * ca_next_crl: bumps and returns the CRL number (DUO_E_NO_CA). */
+    int (*ca_insert)(void *impl, const duo_ca_row *row, const duo_audit_event *ev, int64_t now);
+    int (*ca_get)(void *impl, duo_ca_row *row);
+    int (*ca_next_crl)(void *impl, uint64_t *number, const duo_audit_event *ev, int64_t now);
+    /* cert_insert: the key must be active in the same transaction
+     * (DUO_E_KEY_NOT_ACTIVE, DUO_E_NOT_FOUND); DUO_E_EXISTS for a serial
+     * already stored. */
+    int (*cert_insert)(void *impl, const duo_cert_row *row, const duo_audit_event *ev, int64_t now);
+    /* key_id NULL: every certificate, oldest first. */
+    int (*cert_list)(void *impl, const uint8_t *key_id, duo_cert_cb cb, void *data);
+    /* Marks the key's good certificates revoked with reason at now. */
+    int (*cert_revoke_key)(void *impl, size_t *n_revoked, const uint8_t key_id[DUO_KEY_ID_BYTES], int reason,
+                           const duo_audit_event *ev, int64_t now);
+    /* The citizen's name recorded with the key (from its token), or "". */
+    int (*key_name_get)(void *impl, char name[DUO_CITIZEN_NAME_MAX + 1], const uint8_t key_id[DUO_KEY_ID_BYTES]);
 } duo_keystore_backend_ops;
 
 typedef struct duo_keystore_backend {
@@ -466,6 +532,15 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_purge_pending(duo_keystore *ks, size_t *
  * Returns: DUO_OK; DUO_E_EXISTS; DUO_E_INVALID_ARG; DUO_E_STORE. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_token_insert(duo_keystore *ks, const uint8_t *token, size_t token_len,
                                                      const char *citizen_id, int64_t ttl, const duo_audit_event *ev);
+
+/* duo_keystore_token_insert with the citizen's name (schema v4): copied to
+ * the key its enrolment activates, for the certificate's subject.
+ * citizen_name: printable UTF-8, at most DUO_CITIZEN_NAME_MAX bytes; NULL or
+ * "" for none (the old form).
+ * Returns: as duo_keystore_token_insert. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_token_insert_named(duo_keystore *ks, const uint8_t *token, size_t token_len,
+                                                           const char *citizen_id, const char *citizen_name,
+                                                           int64_t ttl, const duo_audit_event *ev);
 
 /* Checks a token without consuming it. Out: citizen_id it was issued to.
  * Returns: DUO_OK; DUO_E_TOKEN_INVALID (unknown or used); DUO_E_TOKEN_EXPIRED. */

@@ -21,7 +21,7 @@
 
 #include "duosign/mem.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /* Schema v1. The audit triggers stop accidental updates and deletes; they are
  * not a security boundary (the hash chain is). */
@@ -83,6 +83,26 @@ static const char schema_v2_to_v3[] = "CREATE TABLE IF NOT EXISTS seen_nonces("
                                       " PRIMARY KEY(key_id, secret_hash, nonce_hash));"
                                       "PRAGMA user_version = 3;";
 
+/* v4: the issuing CA and the certificates (docs/CERTIFICATES.md), and the
+ * citizen's name, given with the token and copied to the key it enrols (the
+ * certificate's subject). Old tokens and keys get "" (no name). */
+static const char schema_v3_to_v4[] = "ALTER TABLE tokens ADD COLUMN citizen_name TEXT NOT NULL DEFAULT '';"
+                                      "ALTER TABLE keys ADD COLUMN citizen_name TEXT NOT NULL DEFAULT '';"
+                                      "CREATE TABLE IF NOT EXISTS issuing_ca(id INTEGER PRIMARY KEY CHECK(id = 1),"
+                                      " created_at INTEGER NOT NULL, cert BLOB NOT NULL, key_sealed BLOB NOT NULL,"
+                                      " crl_number INTEGER NOT NULL DEFAULT 0, cert_days INTEGER NOT NULL,"
+                                      " country TEXT NOT NULL, crl_url TEXT NOT NULL);"
+                                      "CREATE TABLE IF NOT EXISTS certificates("
+                                      " serial BLOB PRIMARY KEY NOT NULL CHECK(length(serial) BETWEEN 1 AND 20),"
+                                      " key_id BLOB NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,"
+                                      " role TEXT NOT NULL CHECK(role IN ('auth','sign')),"
+                                      " origin TEXT NOT NULL CHECK(origin IN ('issued','imported')),"
+                                      " der BLOB NOT NULL, issued_at INTEGER NOT NULL, not_after INTEGER NOT NULL,"
+                                      " status TEXT NOT NULL DEFAULT 'good' CHECK(status IN ('good','revoked')),"
+                                      " revoked_at INTEGER, reason INTEGER);"
+                                      "CREATE INDEX IF NOT EXISTS certificates_key ON certificates(key_id);"
+                                      "PRAGMA user_version = 4;";
+
 #define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"    \
@@ -138,8 +158,10 @@ static const char *const sql_text[S_COUNT] = {
     [S_KEY_LIST_ALL] = "SELECT " KEY_COLS " FROM keys ORDER BY created_at, key_id",
     [S_KEY_LIST_CIT] = "SELECT " KEY_COLS " FROM keys WHERE citizen_id = ?1 ORDER BY created_at, key_id",
     [S_KEY_STATE] = "SELECT state, version, citizen_id, revocation_hash FROM keys WHERE key_id = ?1",
+    /* The token was marked used by this key just before: its name goes with it. */
     [S_KEY_ACTIVATE] = "UPDATE keys SET state = 'active', revocation_hash = ?2,"
-                       " updated_at = ?3, version = version + 1 WHERE key_id = ?1",
+                       " updated_at = ?3, version = version + 1, citizen_name = coalesce("
+                       "(SELECT citizen_name FROM tokens WHERE key_id = ?1), '') WHERE key_id = ?1",
     [S_KEY_POLICY] = "UPDATE keys SET state = ?2, pin_failures = ?3, locked_until = ?4,"
                      " reason = coalesce(?5, reason), updated_at = ?6, version = version + 1"
                      " WHERE key_id = ?1",
@@ -160,7 +182,7 @@ static const char *const sql_text[S_COUNT] = {
                        " WHERE key_id = ?1 ORDER BY n DESC",
     [S_PURGE] = "DELETE FROM keys WHERE state = 'pending' AND created_at < ?1",
     [S_TOKEN_INSERT] = "INSERT INTO tokens(token_hash, citizen_id, created_at, expires_at,"
-                       " used_at, key_id) VALUES(?1, ?2, ?3, ?4, NULL, NULL)",
+                       " used_at, key_id, citizen_name) VALUES(?1, ?2, ?3, ?4, NULL, NULL, ?5)",
     [S_TOKEN_GET] = "SELECT citizen_id, expires_at, used_at FROM tokens WHERE token_hash = ?1",
     [S_TOKEN_USE] = "UPDATE tokens SET used_at = ?2, key_id = ?3"
                     " WHERE token_hash = ?1 AND used_at IS NULL",
@@ -786,7 +808,7 @@ out:
     return r;
 }
 
-static int sq_token_insert(void *impl, const uint8_t *hash, const char *citizen, int64_t expires_at,
+static int sq_token_insert(void *impl, const uint8_t *hash, const char *citizen, const char *name, int64_t expires_at,
                            const duo_audit_event *ev, int64_t now) {
     sq *s = impl;
     sqlite3_stmt *st;
@@ -795,7 +817,7 @@ static int sq_token_insert(void *impl, const uint8_t *hash, const char *citizen,
     st = stmt(s, S_TOKEN_INSERT);
     if ((r = bind_blob(st, 1, hash, 32)) != DUO_OK || (r = bind_text(st, 2, citizen)) != DUO_OK ||
         (r = bind_i64(st, 3, now)) != DUO_OK || (r = bind_i64(st, 4, expires_at)) != DUO_OK ||
-        (r = step_done(st)) != DUO_OK)
+        (r = bind_text(st, 5, name != NULL ? name : "")) != DUO_OK || (r = step_done(st)) != DUO_OK)
         goto out;
     r = maybe_audit(s, ev, now);
 out:
@@ -894,7 +916,21 @@ static const duo_keystore_backend_ops sqlite_ops = {
     .nonce_seen = sq_nonce_seen,
     .commit_mode = sq_commit_mode,
     .integrity_check = sq_integrity_check,
+    .ca_insert = duo__sq_ca_insert,
+    .ca_get = duo__sq_ca_get,
+    .ca_next_crl = duo__sq_ca_next_crl,
+    .cert_insert = duo__sq_cert_insert,
+    .cert_list = duo__sq_cert_list,
+    .cert_revoke_key = duo__sq_cert_revoke_key,
+    .key_name_get = duo__sq_key_name_get,
 };
+
+/* For certs_sqlite.c (keystore_sqlite.h). */
+sqlite3 *duo__sq_db(void *impl) { return ((sq *)impl)->db; }
+int duo__sq_tx_begin(void *impl) { return tx_begin(impl); }
+int duo__sq_tx_end(void *impl, int r) { return tx_end(impl, r); }
+int duo__sq_audit(void *impl, const duo_audit_event *ev, int64_t now) { return maybe_audit(impl, ev, now); }
+int duo__sq_map_rc(int rc) { return map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc); }
 
 /* ------------------------------------------------------------ open */
 
@@ -993,7 +1029,8 @@ static int migrate(sqlite3 *db) {
     }
     if (v == 0 && (r = exec_sql(db, schema_v1)) == DUO_OK) v = 1;
     if (r == DUO_OK && v == 1 && (r = exec_sql(db, schema_v1_to_v2)) == DUO_OK) v = 2;
-    if (r == DUO_OK && v == 2) r = exec_sql(db, schema_v2_to_v3);
+    if (r == DUO_OK && v == 2 && (r = exec_sql(db, schema_v2_to_v3)) == DUO_OK) v = 3;
+    if (r == DUO_OK && v == 3) r = exec_sql(db, schema_v3_to_v4);
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");

@@ -9,4 +9,25 @@
  * timeout). */
 extern const duo_keystore_driver duo__keystore_sqlite_driver;
 
+/* What certs_sqlite.c (the certificate tables) shares with keystore_sqlite.c:
+ * the connection, its write transactions (begin; end commits when r is
+ * DUO_OK, else rolls back, and returns the result), the audit append inside
+ * one, and the error mapping of a failed SQLite call (never DUO_OK). */
+struct sqlite3;
+struct sqlite3 *duo__sq_db(void *impl);
+int duo__sq_tx_begin(void *impl);
+int duo__sq_tx_end(void *impl, int r);
+int duo__sq_audit(void *impl, const duo_audit_event *ev, int64_t now);
+int duo__sq_map_rc(int rc);
+
+/* The certificate ops of the SQLite backend (certs_sqlite.c). */
+int duo__sq_ca_insert(void *impl, const duo_ca_row *row, const duo_audit_event *ev, int64_t now);
+int duo__sq_ca_get(void *impl, duo_ca_row *row);
+int duo__sq_ca_next_crl(void *impl, uint64_t *number, const duo_audit_event *ev, int64_t now);
+int duo__sq_cert_insert(void *impl, const duo_cert_row *row, const duo_audit_event *ev, int64_t now);
+int duo__sq_cert_list(void *impl, const uint8_t *key_id, duo_cert_cb cb, void *data);
+int duo__sq_cert_revoke_key(void *impl, size_t *n_revoked, const uint8_t *key_id, int reason, const duo_audit_event *ev,
+                            int64_t now);
+int duo__sq_key_name_get(void *impl, char *name, const uint8_t *key_id);
+
 #endif

@@ -85,7 +85,16 @@ extern "C" {
     X(E_TLS_UNTRUSTED, -60, IO, 14, 11,                                                               \
       "TLS handshake failed: the server's certificate is not trusted by the pinned CA")               \
     X(E_SERVER_BUSY, -61, IO, 14, 12, "server busy (sessions full or no key ready); retry later")     \
-    X(E_BAD_CA, -62, USAGE, 3, 3, "the CA certificate file is not a PEM certificate")
+    X(E_BAD_CA, -62, USAGE, 3, 3, "the CA certificate file is not a PEM certificate")                 \
+    /* certificates and the issuing CA (-70..; docs/CERTIFICATES.md) */                               \
+    X(E_CSR_MALFORMED, -70, CRYPTO, 3, 1, "certificate request could not be parsed")                  \
+    X(E_CSR_BAD_SIGNATURE, -71, CRYPTO, 3, 1, "certificate request is not signed by its own key")     \
+    X(E_CSR_KEY_MISMATCH, -72, CRYPTO, 3, 1, "certificate request's key is not the stored key")       \
+    X(E_KEY_NOT_ACTIVE, -73, POLICY, 9, 1, "key is not active; no certificate for it")                \
+    X(E_CA_EXPIRED, -74, POLICY, 9, 1, "the issuing CA certificate has expired or is not yet valid")  \
+    X(E_CA_MISMATCH, -75, INTERNAL, 13, 1, "the issuing CA's certificate and private key differ")     \
+    X(E_NO_CA, -76, POLICY, 9, 1, "no issuing CA in this store (made with --no-ca)")                  \
+    X(E_CERT_KEY_MISMATCH, -77, CRYPTO, 3, 1, "certificate's public key is not the stored key")
 
 enum {
 #define DUO__ERR_ENUM(name, num, cat, grpc, ex, msg) DUO_##name = (num),
