@@ -86,8 +86,9 @@ static const char schema_v2_to_v3[] = "CREATE TABLE IF NOT EXISTS seen_nonces("
 /* v4: the issuing CA and the certificates (docs/CERTIFICATES.md), and the
  * citizen's name, given with the token and copied to the key it enrols (the
  * certificate's subject). Old tokens and keys get "" (no name). */
-static const char schema_v3_to_v4[] = "ALTER TABLE tokens ADD COLUMN citizen_name TEXT NOT NULL DEFAULT '';"
-                                      "ALTER TABLE keys ADD COLUMN citizen_name TEXT NOT NULL DEFAULT '';"
+static const char schema_v4_tokens_name[] = "ALTER TABLE tokens ADD COLUMN citizen_name TEXT NOT NULL DEFAULT '';";
+static const char schema_v4_keys_name[] = "ALTER TABLE keys ADD COLUMN citizen_name TEXT NOT NULL DEFAULT '';";
+static const char schema_v3_to_v4[] =
                                       "CREATE TABLE IF NOT EXISTS issuing_ca(id INTEGER PRIMARY KEY CHECK(id = 1),"
                                       " created_at INTEGER NOT NULL, cert BLOB NOT NULL, key_sealed BLOB NOT NULL,"
                                       " crl_number INTEGER NOT NULL DEFAULT 0, cert_days INTEGER NOT NULL,"
@@ -1016,6 +1017,22 @@ static int set_wal(sqlite3 *db) {
     return r;
 }
 
+/* v4's columns, added only where missing: an older user_version on a
+ * database that has them (restored by hand) must still open. */
+static int migrate_v4(sqlite3 *db) {
+    int64_t n = 0;
+    int r;
+    if ((r = pragma_int(db, "SELECT count(*) FROM pragma_table_info('tokens') WHERE name = 'citizen_name'", &n)) !=
+            DUO_OK ||
+        (n == 0 && (r = exec_sql(db, schema_v4_tokens_name)) != DUO_OK))
+        return r;
+    if ((r = pragma_int(db, "SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'citizen_name'", &n)) !=
+            DUO_OK ||
+        (n == 0 && (r = exec_sql(db, schema_v4_keys_name)) != DUO_OK))
+        return r;
+    return exec_sql(db, schema_v3_to_v4);
+}
+
 /* Creates or upgrades the schema under the write lock, so two processes
  * opening a fresh database do not both create it. */
 static int migrate(sqlite3 *db) {
@@ -1030,7 +1047,7 @@ static int migrate(sqlite3 *db) {
     if (v == 0 && (r = exec_sql(db, schema_v1)) == DUO_OK) v = 1;
     if (r == DUO_OK && v == 1 && (r = exec_sql(db, schema_v1_to_v2)) == DUO_OK) v = 2;
     if (r == DUO_OK && v == 2 && (r = exec_sql(db, schema_v2_to_v3)) == DUO_OK) v = 3;
-    if (r == DUO_OK && v == 3) r = exec_sql(db, schema_v3_to_v4);
+    if (r == DUO_OK && v == 3) r = migrate_v4(db);
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");
