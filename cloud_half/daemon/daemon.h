@@ -27,6 +27,35 @@
 #define DUO_EXIT_FAIL 1
 #define DUO_EXIT_USAGE 2
 
+/* ---- admin command helpers (admin.c) ---- */
+/* Matches "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i. A
+ * missing value exits with DUO_EXIT_USAGE. */
+int duo__opt_val(int argc, char **argv, int *i, const char *name, const char **val);
+int duo__is_help(const char *a);
+/* Print a usage error for cmd and exit with DUO_EXIT_USAGE. */
+void duo__unknown_arg(const char *cmd, const char *a) __attribute__((noreturn));
+void duo__need(const char *cmd, const char *opt, const char *val);
+/* "duosign-cloud: MESSAGE" on stderr; returns DUO_EXIT_FAIL. */
+int duo__fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Opens dir's store or exits with DUO_EXIT_FAIL and the store's message. */
+struct duo_keystore *duo__open_or_die(const char *dir);
+
+/* ---- certificate commands (cmd_ca.c; docs/CERTIFICATES.md) ---- */
+struct duo_ca_settings;
+/* Consumes one of init's CA options at argv[*i] (--no-ca, --ca-name,
+ * --ca-days, --cert-days, --country, --crl-url) into s / *no_ca; returns 1
+ * if it did. A bad value exits with DUO_EXIT_USAGE. */
+int duo__ca_init_opt(int argc, char **argv, int *i, struct duo_ca_settings *s, int *no_ca);
+/* init's last step: creates the issuing CA in ks (unless no_ca) and says so.
+ * Returns DUO_EXIT_OK or DUO_EXIT_FAIL. */
+int duo__ca_init(struct duo_keystore *ks, const struct duo_ca_settings *s, int no_ca);
+int duo__cmd_ca(int argc, char **argv);
+int duo__cmd_cert(int argc, char **argv);
+int duo__cmd_crl(int argc, char **argv);
+/* Revokes the key's certificates after the key was revoked or frozen; a
+ * failure is logged (the next CRL's sweep catches it, ca_crl.c). */
+void duo__certs_follow_key(struct duo_keystore *ks, const uint8_t key_id[16], int reason);
+
 /* ---- pki.c ---- */
 /* Creates ca.pem, server.pem (DNS:localhost, IP:127.0.0.1) and server.key
  * (0600) in dir, never overwriting. */

@@ -1,8 +1,9 @@
 /* duosign-cloud: the government cloud signer daemon and its admin commands.
  *
- *   duosign-cloud init   --data DIR [--force]
+ *   duosign-cloud init   --data DIR [--force] [--no-ca] [CA options]
  *   duosign-cloud serve  --data DIR --listen ADDR:PORT [...]
- *   duosign-cloud token issue --data DIR --citizen ID [--ttl SECONDS]
+ *   duosign-cloud token issue --data DIR --citizen ID [--name NAME] [--ttl SECONDS]
+ *   duosign-cloud ca|cert|crl ...   (cmd_ca.c)
  *   duosign-cloud key list|show|unlock|revoke ...
  *   duosign-cloud audit verify|list --data DIR
  *
@@ -17,67 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ca.h"
 #include "duosign/mem.h"
 #include "keystore.h"
 
 #define PROG "duosign-cloud"
-
-/* ------------------------------------------------------ argument helper */
-
-/* Matches "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i. */
-static int opt_val(int argc, char **argv, int *i, const char *name, const char **val) {
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0) return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0') return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, PROG ": %s needs a value\n", name);
-        exit(DUO_EXIT_USAGE);
-    }
-    *val = argv[++*i];
-    return 1;
-}
-
-static int is_help(const char *a) { return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0; }
-
-static void unknown_arg(const char *cmd, const char *a) {
-    fprintf(stderr, PROG " %s: unknown argument '%s' (try '" PROG " %s --help')\n", cmd, a, cmd);
-    exit(DUO_EXIT_USAGE);
-}
-
-static void need(const char *cmd, const char *opt, const char *val) {
-    if (!val || !*val) {
-        fprintf(stderr, PROG " %s: %s is required (try '" PROG " %s --help')\n", cmd, opt, cmd);
-        exit(DUO_EXIT_USAGE);
-    }
-}
-
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, PROG ": ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    return DUO_EXIT_FAIL;
-}
-
-/* ------------------------------------------------------------- store */
-
-static duo_keystore *open_or_die(const char *dir) {
-    char err[DUO_ERRMSG_MAX];
-    duo_keystore *ks;
-    if (duo_datadir_open_store(&ks, err, sizeof err, dir, 0, NULL, 0) != DUO_OK) {
-        fprintf(stderr, PROG ": %s\n", err);
-        exit(DUO_EXIT_FAIL);
-    }
-    return ks;
-}
 
 /* -------------------------------------------------------------- init */
 
@@ -100,62 +45,78 @@ static int dir_is_empty(const char *dir) {
 
 static int cmd_init(int argc, char **argv) {
     const char *dir = NULL, *v;
-    int force = 0;
+    int force = 0, no_ca = 0;
+    duo_ca_settings cas = {0};
     for (int i = 1; i < argc; i++) {
-        if (is_help(argv[i])) {
-            printf("usage: " PROG " init --data DIR [--force]\n\n"
+        if (duo__is_help(argv[i])) {
+            printf("usage: " PROG " init --data DIR [--force] [--no-ca] [--ca-name NAME] [--ca-days N]\n"
+                   "                    [--cert-days N] [--country CC] [--crl-url URL]\n\n"
                    "Creates a data directory (mode 0700) holding:\n"
                    "  kek         a random 32-byte key-encryption key (0600)\n"
                    "  keys.db     the SQLite key store and audit log\n"
                    "  ca.pem      a development CA certificate (EC P-256)\n"
                    "  server.pem  a server certificate for localhost and 127.0.0.1\n"
                    "  server.key  its private key (0600)\n"
+                   "and, in keys.db, the issuing CA for citizens' certificates: a P-256 key sealed under\n"
+                   "the KEK and a self-signed certificate (not the TLS CA). --no-ca leaves it out\n"
+                   "(certificates then come from an external CA: " PROG " cert import).\n"
+                   "  --ca-name NAME   the CA's CN (default \"" DUO_CA_DEFAULT_NAME "\")\n"
+                   "  --ca-days N      the CA certificate's validity (default 3650)\n"
+                   "  --cert-days N    a citizen certificate's validity (default 730; never past the CA's)\n"
+                   "  --country CC     serialNumber PNO<CC>-<citizen id> and C (default UA)\n"
+                   "  --crl-url URL    the CRL distribution point (default " DUO_CA_DEFAULT_CRL_URL ")\n"
                    "Refuses a directory that exists and is not empty unless --force is given;\n"
                    "--force DESTROYS the keys stored there.\n");
             return DUO_EXIT_OK;
-        } else if (opt_val(argc, argv, &i, "--data", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--data", &v)) {
             dir = v;
         } else if (strcmp(argv[i], "--force") == 0) {
             force = 1;
-        } else {
-            unknown_arg("init", argv[i]);
+        } else if (!duo__ca_init_opt(argc, argv, &i, &cas, &no_ca)) {
+            duo__unknown_arg("init", argv[i]);
         }
     }
-    need("init", "--data DIR", dir);
+    duo__need("init", "--data DIR", dir);
     struct stat st;
     char path[DUO_PATH_MAX], err[DUO_ERRMSG_MAX] = "";
     if (stat(dir, &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) return fail("%s exists and is not a directory", dir);
+        if (!S_ISDIR(st.st_mode)) return duo__fail("%s exists and is not a directory", dir);
         int empty = dir_is_empty(dir);
-        if (empty < 0) return fail("cannot read directory %s", dir);
+        if (empty < 0) return duo__fail("cannot read directory %s", dir);
         if (!empty && !force)
-            return fail("%s exists and is not empty; refusing to overwrite it. Use another directory, "
-                        "or --force to destroy the keys in it",
-                        dir);
+            return duo__fail("%s exists and is not empty; refusing to overwrite it. Use another directory, "
+                             "or --force to destroy the keys in it",
+                             dir);
         if (!empty)
             for (size_t i = 0; i < sizeof data_files / sizeof data_files[0]; i++) {
                 snprintf(path, sizeof path, "%s/%s", dir, data_files[i]);
-                if (unlink(path) != 0 && errno != ENOENT) return fail("cannot remove %s: %s", path, strerror(errno));
+                if (unlink(path) != 0 && errno != ENOENT)
+                    return duo__fail("cannot remove %s: %s", path, strerror(errno));
             }
-        if (chmod(dir, 0700) != 0) return fail("cannot chmod 0700 %s: %s", dir, strerror(errno));
+        if (chmod(dir, 0700) != 0) return duo__fail("cannot chmod 0700 %s: %s", dir, strerror(errno));
     } else if (mkdir(dir, 0700) != 0) {
-        return fail("cannot create %s: %s", dir, strerror(errno));
+        return duo__fail("cannot create %s: %s", dir, strerror(errno));
     }
 
     snprintf(path, sizeof path, "%s/" DUO_FILE_KEK, dir);
     int r = duo_kek_create_file(NULL, err, sizeof err, path, NULL);
-    if (r != DUO_OK) return fail("cannot create the key-encryption key: %s", err[0] ? err : duo_strerror(r));
-    if ((r = duo__pki_create(dir, err, sizeof err)) != DUO_OK) return fail("%s", err);
+    if (r != DUO_OK) return duo__fail("cannot create the key-encryption key: %s", err[0] ? err : duo_strerror(r));
+    if ((r = duo__pki_create(dir, err, sizeof err)) != DUO_OK) return duo__fail("%s", err);
     duo_keystore *ks;
-    if ((r = duo_datadir_open_store(&ks, err, sizeof err, dir, 1, NULL, 0)) != DUO_OK) return fail("%s", err);
+    if ((r = duo_datadir_open_store(&ks, err, sizeof err, dir, 1, NULL, 0)) != DUO_OK) return duo__fail("%s", err);
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "init: data directory created"};
     r = duo_keystore_audit_append(ks, NULL, &ev);
-    duo_keystore_free(ks);
-    if (r != DUO_OK) return fail("cannot write the audit log: %s", duo_strerror(r));
+    if (r != DUO_OK) {
+        duo_keystore_free(ks);
+        return duo__fail("cannot write the audit log: %s", duo_strerror(r));
+    }
     printf("initialised %s\n", dir);
     printf("  key-encryption key  %s/" DUO_FILE_KEK "\n", dir);
     printf("  key store           %s/" DUO_FILE_DB "\n", dir);
     printf("  TLS (development)   %s/" DUO_FILE_CA ", " DUO_FILE_CERT ", " DUO_FILE_KEY "\n", dir);
+    r = duo__ca_init(ks, &cas, no_ca);
+    duo_keystore_free(ks);
+    if (r != DUO_EXIT_OK) return r;
     printf("next: " PROG " serve --data %s --listen 127.0.0.1:7443\n", dir);
     return DUO_EXIT_OK;
 }
@@ -163,30 +124,35 @@ static int cmd_init(int argc, char **argv) {
 /* ------------------------------------------------------------- token */
 
 static int cmd_token(int argc, char **argv) {
-    const char *dir = NULL, *citizen = NULL, *ttl_s = NULL, *v;
-    if (argc < 2 || is_help(argv[1])) {
-        printf("usage: " PROG " token issue --data DIR --citizen ID [--ttl SECONDS]\n\n"
+    const char *dir = NULL, *citizen = NULL, *name = NULL, *ttl_s = NULL, *v;
+    if (argc < 2 || duo__is_help(argv[1])) {
+        printf("usage: " PROG " token issue --data DIR --citizen ID [--name NAME] [--ttl SECONDS]\n\n"
                "Prints a one-time enrolment token for the citizen on stdout. Only its\n"
-               "SHA-256 is stored. Default TTL 86400 s (24 h).\n");
+               "SHA-256 is stored, with the citizen's name (the CN of their certificates;\n"
+               "UTF-8, at most %d bytes; without it the CN is the citizen id).\n"
+               "Default TTL 86400 s (24 h).\n",
+               DUO_CITIZEN_NAME_MAX);
         return argc < 2 ? DUO_EXIT_USAGE : DUO_EXIT_OK;
     }
-    if (strcmp(argv[1], "issue") != 0) unknown_arg("token", argv[1]);
+    if (strcmp(argv[1], "issue") != 0) duo__unknown_arg("token", argv[1]);
     for (int i = 2; i < argc; i++) {
-        if (is_help(argv[i])) {
-            printf("usage: " PROG " token issue --data DIR --citizen ID [--ttl SECONDS]\n");
+        if (duo__is_help(argv[i])) {
+            printf("usage: " PROG " token issue --data DIR --citizen ID [--name NAME] [--ttl SECONDS]\n");
             return DUO_EXIT_OK;
-        } else if (opt_val(argc, argv, &i, "--data", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--data", &v)) {
             dir = v;
-        } else if (opt_val(argc, argv, &i, "--citizen", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--citizen", &v)) {
             citizen = v;
-        } else if (opt_val(argc, argv, &i, "--ttl", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--ttl", &v)) {
             ttl_s = v;
+        } else if (duo__opt_val(argc, argv, &i, "--name", &v)) {
+            name = v;
         } else {
-            unknown_arg("token issue", argv[i]);
+            duo__unknown_arg("token issue", argv[i]);
         }
     }
-    need("token issue", "--data DIR", dir);
-    need("token issue", "--citizen ID", citizen);
+    duo__need("token issue", "--data DIR", dir);
+    duo__need("token issue", "--citizen ID", citizen);
     long long ttl = 86400;
     if (ttl_s) {
         char *end;
@@ -200,20 +166,25 @@ static int cmd_token(int argc, char **argv) {
         fprintf(stderr, PROG " token issue: --citizen is longer than %d bytes\n", DUO_CITIZEN_ID_MAX);
         return DUO_EXIT_USAGE;
     }
-    duo_keystore *ks = open_or_die(dir);
+    if (name != NULL && (name[0] == '\0' || strlen(name) > DUO_CITIZEN_NAME_MAX)) {
+        fprintf(stderr, PROG " token issue: --name must be 1..%d bytes\n", DUO_CITIZEN_NAME_MAX);
+        return DUO_EXIT_USAGE;
+    }
+    duo_keystore *ks = duo__open_or_die(dir);
     char token[64];
     int r = duo__random_code(token, sizeof token, 20, 0); /* 160 bits, 32 chars */
     if (r == DUO_OK) {
         char detail[96];
         snprintf(detail, sizeof detail, "ttl %llds", ttl);
         duo_audit_event ev = {.kind = DUO_AUDIT_TOKEN_ISSUED, .citizen_id = citizen, .detail = detail};
-        r = duo_keystore_token_insert(ks, (const uint8_t *)token, strlen(token), citizen, (int64_t)ttl, &ev);
+        r = duo_keystore_token_insert_named(ks, (const uint8_t *)token, strlen(token), citizen, name, (int64_t)ttl,
+                                            &ev);
     }
     duo_keystore_free(ks);
     if (r != DUO_OK) {
         duo_memzero(token, sizeof token);
-        return fail("cannot issue the token: %s",
-                    r == DUO_E_INVALID_ARG ? "citizen id must be printable text" : duo_strerror(r));
+        return duo__fail("cannot issue the token: %s",
+                         r == DUO_E_INVALID_ARG ? "citizen id and name must be printable text" : duo_strerror(r));
     }
     char when[64];
     duo__fmt_time(when, sizeof when, (int64_t)time(NULL) + ttl);
@@ -277,48 +248,48 @@ static int cmd_key(int argc, char **argv) {
         "       " PROG " key show   --data DIR KEYID\n"
         "       " PROG " key unlock --data DIR KEYID      (clears a PIN lock and the failure count)\n"
         "       " PROG " key revoke --data DIR KEYID [--reason TEXT]   (final; destroys the cloud share)\n";
-    if (argc < 2 || is_help(argv[1])) {
+    if (argc < 2 || duo__is_help(argv[1])) {
         printf("%s", usage);
         return argc < 2 ? DUO_EXIT_USAGE : DUO_EXIT_OK;
     }
     const char *sub = argv[1], *dir = NULL, *citizen = NULL, *reason = NULL, *keyid = NULL, *v;
     if (strcmp(sub, "list") && strcmp(sub, "show") && strcmp(sub, "unlock") && strcmp(sub, "revoke"))
-        unknown_arg("key", sub);
+        duo__unknown_arg("key", sub);
     for (int i = 2; i < argc; i++) {
-        if (is_help(argv[i])) {
+        if (duo__is_help(argv[i])) {
             printf("%s", usage);
             return DUO_EXIT_OK;
-        } else if (opt_val(argc, argv, &i, "--data", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--data", &v)) {
             dir = v;
-        } else if (opt_val(argc, argv, &i, "--citizen", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--citizen", &v)) {
             citizen = v;
-        } else if (opt_val(argc, argv, &i, "--reason", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--reason", &v)) {
             reason = v;
         } else if (argv[i][0] != '-' && !keyid) {
             keyid = argv[i];
         } else {
-            unknown_arg("key", argv[i]);
+            duo__unknown_arg("key", argv[i]);
         }
     }
-    need("key", "--data DIR", dir);
+    duo__need("key", "--data DIR", dir);
     if (strcmp(sub, "list") == 0) {
-        duo_keystore *ks = open_or_die(dir);
+        duo_keystore *ks = duo__open_or_die(dir);
         size_t n = 0;
         int r = duo_keystore_key_list(ks, citizen, list_cb, &n);
         duo_keystore_free(ks);
-        if (r != DUO_OK) return fail("cannot list keys: %s", duo_strerror(r));
+        if (r != DUO_OK) return duo__fail("cannot list keys: %s", duo_strerror(r));
         if (n == 0) fprintf(stderr, "no keys\n");
         return DUO_EXIT_OK;
     }
-    need("key", "KEYID", keyid);
+    duo__need("key", "KEYID", keyid);
     uint8_t id[DUO_KEY_ID_BYTES];
     if (!parse_key_id(id, keyid)) return DUO_EXIT_USAGE;
-    duo_keystore *ks = open_or_die(dir);
+    duo_keystore *ks = duo__open_or_die(dir);
     duo_key_info info;
     int r = duo_keystore_key_get(ks, &info, NULL, id);
     if (r != DUO_OK) {
         duo_keystore_free(ks);
-        return fail("key %s: %s", keyid, r == DUO_E_NOT_FOUND ? "no such key (see 'key list')" : duo_strerror(r));
+        return duo__fail("key %s: %s", keyid, r == DUO_E_NOT_FOUND ? "no such key (see 'key list')" : duo_strerror(r));
     }
     if (strcmp(sub, "show") == 0) {
         print_key_full(&info);
@@ -329,12 +300,12 @@ static int cmd_key(int argc, char **argv) {
         for (int attempt = 0; attempt < 5; attempt++) {
             if (info.state == DUO_KEY_STATE_SUSPENDED || info.state == DUO_KEY_STATE_REVOKED) {
                 duo_keystore_free(ks);
-                return fail("key %s is %s, which is final: the citizen must enrol again", keyid,
-                            duo_key_state_name(info.state));
+                return duo__fail("key %s is %s, which is final: the citizen must enrol again", keyid,
+                                 duo_key_state_name(info.state));
             }
             if (info.state == DUO_KEY_STATE_PENDING) {
                 duo_keystore_free(ks);
-                return fail("key %s is still pending enrolment; nothing to unlock", keyid);
+                return duo__fail("key %s is still pending enrolment; nothing to unlock", keyid);
             }
             duo_key_policy pol = {.state = DUO_KEY_STATE_ACTIVE, .pin_failures = 0, .locked_until = 0, .reason = ""};
             char detail[128];
@@ -347,7 +318,7 @@ static int cmd_key(int argc, char **argv) {
             if ((r = duo_keystore_key_get(ks, &info, NULL, id)) != DUO_OK) break;
         }
         duo_keystore_free(ks);
-        if (r != DUO_OK) return fail("cannot unlock %s: %s", keyid, duo_strerror(r));
+        if (r != DUO_OK) return duo__fail("cannot unlock %s: %s", keyid, duo_strerror(r));
         printf("key %s unlocked; PIN failure count reset\n", keyid);
         return DUO_EXIT_OK;
     }
@@ -356,9 +327,10 @@ static int cmd_key(int argc, char **argv) {
     snprintf(why, sizeof why, "revoked by an administrator%s%s", reason ? ": " : "", reason ? reason : "");
     duo_audit_event ev = {.kind = DUO_AUDIT_REVOKE, .key_id = id, .citizen_id = info.citizen_id, .detail = why};
     r = duo_keystore_key_revoke(ks, id, NULL, 0, why, &ev);
+    if (r == DUO_OK) duo__certs_follow_key(ks, id, DUO_CRL_REASON_CESSATION);
     duo_keystore_free(ks);
-    if (r == DUO_E_KEY_REVOKED) return fail("key %s is already revoked", keyid);
-    if (r != DUO_OK) return fail("cannot revoke %s: %s", keyid, duo_strerror(r));
+    if (r == DUO_E_KEY_REVOKED) return duo__fail("key %s is already revoked", keyid);
+    if (r != DUO_OK) return duo__fail("cannot revoke %s: %s", keyid, duo_strerror(r));
     printf("key %s revoked; its cloud share is destroyed\n", keyid);
     return DUO_EXIT_OK;
 }
@@ -378,29 +350,29 @@ static int audit_print_cb(void *data, const duo_audit_entry *e) {
 static int cmd_audit(int argc, char **argv) {
     const char *usage = "usage: " PROG " audit verify --data DIR   (checks the hash chain; exit 1 if broken)\n"
                         "       " PROG " audit list   --data DIR\n";
-    if (argc < 2 || is_help(argv[1])) {
+    if (argc < 2 || duo__is_help(argv[1])) {
         printf("%s", usage);
         return argc < 2 ? DUO_EXIT_USAGE : DUO_EXIT_OK;
     }
     const char *sub = argv[1], *dir = NULL, *v;
-    if (strcmp(sub, "verify") && strcmp(sub, "list")) unknown_arg("audit", sub);
+    if (strcmp(sub, "verify") && strcmp(sub, "list")) duo__unknown_arg("audit", sub);
     for (int i = 2; i < argc; i++) {
-        if (is_help(argv[i])) {
+        if (duo__is_help(argv[i])) {
             printf("%s", usage);
             return DUO_EXIT_OK;
-        } else if (opt_val(argc, argv, &i, "--data", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--data", &v)) {
             dir = v;
         } else {
-            unknown_arg("audit", argv[i]);
+            duo__unknown_arg("audit", argv[i]);
         }
     }
-    need("audit", "--data DIR", dir);
-    duo_keystore *ks = open_or_die(dir);
+    duo__need("audit", "--data DIR", dir);
+    duo_keystore *ks = duo__open_or_die(dir);
     int r;
     if (strcmp(sub, "list") == 0) {
         r = duo_keystore_audit_list(ks, 1, audit_print_cb, NULL);
         duo_keystore_free(ks);
-        if (r != DUO_OK) return fail("cannot read the audit log: %s", duo_strerror(r));
+        if (r != DUO_OK) return duo__fail("cannot read the audit log: %s", duo_strerror(r));
         return DUO_EXIT_OK;
     }
     uint64_t bad = 0, count = 0;
@@ -414,7 +386,7 @@ static int cmd_audit(int argc, char **argv) {
                 (unsigned long long)bad);
         return DUO_EXIT_FAIL;
     }
-    if (r != DUO_OK) return fail("cannot verify the audit log: %s", duo_strerror(r));
+    if (r != DUO_OK) return duo__fail("cannot verify the audit log: %s", duo_strerror(r));
     char hh[2 * DUO_AUDIT_HASH_LEN + 1];
     duo__hex(hh, head, DUO_AUDIT_HASH_LEN);
     printf("audit chain OK: %llu entries, head %s\n", (unsigned long long)count, hh);
@@ -430,6 +402,9 @@ static void usage(FILE *f) {
                "  serve  --data DIR --listen ADDR:PORT    run the signer (TLS; --insecure for plaintext)\n"
                "  token  issue --data DIR --citizen ID    print a one-time enrolment token\n"
                "  key    list|show|unlock|revoke          inspect and administer keys\n"
+               "  ca     export|show --data DIR           the issuing CA (citizens' certificates)\n"
+               "  cert   issue|import|list --data DIR     certificates of keys\n"
+               "  crl    --data DIR --out FILE            sign a CRL with the issuing CA\n"
                "  audit  verify|list --data DIR           check or print the audit log\n\n"
                "'" PROG " COMMAND --help' describes each command.\n");
 }
@@ -440,7 +415,7 @@ int main(int argc, char **argv) {
         return DUO_EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (is_help(cmd) || strcmp(cmd, "help") == 0) {
+    if (duo__is_help(cmd) || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return DUO_EXIT_OK;
     }
@@ -449,6 +424,9 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "token") == 0) return cmd_token(argc - 1, argv + 1);
     if (strcmp(cmd, "key") == 0) return cmd_key(argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0) return cmd_audit(argc - 1, argv + 1);
+    if (strcmp(cmd, "ca") == 0) return duo__cmd_ca(argc - 1, argv + 1);
+    if (strcmp(cmd, "cert") == 0) return duo__cmd_cert(argc - 1, argv + 1);
+    if (strcmp(cmd, "crl") == 0) return duo__cmd_crl(argc - 1, argv + 1);
     fprintf(stderr, PROG ": unknown command '%s'\n\n", cmd);
     usage(stderr);
     return DUO_EXIT_USAGE;

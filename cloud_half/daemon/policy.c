@@ -86,6 +86,8 @@ int duo__policy_freeze(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
                               .reason = reason};
         duo_audit_event ev = {.kind = kind, .key_id = key_id, .citizen_id = ki.citizen_id, .detail = reason};
         r = duo_keystore_key_update_policy(ks, key_id, ki.version, &pol, &ev);
+        /* a clone or an attack: the key may be in other hands (docs/CERTIFICATES.md) */
+        if (r == DUO_OK) duo__certs_follow_key(ks, key_id, DUO_CRL_REASON_KEY_COMPROMISE);
         if (r != DUO_E_CONFLICT) return r;
     }
     return DUO_E_CONFLICT;
@@ -296,6 +298,8 @@ int duo__policy_pin_failure(duo_keystore *ks, const duo_lock_policy *lock, const
         duo__trailer_i64(info, "duo-attempts-left", left);
         if (pol.state == DUO_KEY_STATE_REVOKED) {
             *revoked = 1;
+            /* wrong PINs until revoked: someone else may hold the device */
+            duo__certs_follow_key(ks, key_id, DUO_CRL_REASON_KEY_COMPROMISE);
             DETAIL(info, "wrong PIN; %u wrong PINs in a row: the key is revoked; enrol again", nf);
         } else if (pol.state == DUO_KEY_STATE_LOCKED) {
             char when[64];

@@ -85,7 +85,10 @@ static int revoke_by_citizen(duo_rpc *c, duo_revoke_req *req, uint8_t **resp, si
                               .detail = "revoked with the one-time revocation code and the citizen id"};
         r = duo_keystore_key_revoke(c->ks, cands.ids[i], (const uint8_t *)req->revocation_code,
                                     strlen(req->revocation_code), "revoked with the revocation code", &ev);
-        if (r == DUO_OK) duo__keycache_forget(c->keys, cands.ids[i]);
+        if (r == DUO_OK) {
+            duo__keycache_forget(c->keys, cands.ids[i]);
+            duo__certs_follow_key(c->ks, cands.ids[i], DUO_CRL_REASON_CESSATION);
+        }
         if (r == DUO_E_KEY_REVOKED || r == DUO_E_NOT_FOUND) r = DUO_E_UNAUTHENTICATED; /* raced: next key */
     }
     if (r == DUO_E_UNAUTHENTICATED) {
@@ -145,6 +148,7 @@ int duo__rpc_revoke(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp
     }
     if (r == DUO_E_KEY_REVOKED) DETAIL(c->info, "key is already revoked");
     if (r == DUO_OK || r == DUO_E_KEY_REVOKED) duo__keycache_forget(c->keys, req.key_id);
+    if (r == DUO_OK) duo__certs_follow_key(c->ks, req.key_id, DUO_CRL_REASON_CESSATION);
     if (r != DUO_OK) goto out;
     {
         uint8_t *o = NULL;

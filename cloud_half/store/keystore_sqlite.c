@@ -88,8 +88,7 @@ static const char schema_v2_to_v3[] = "CREATE TABLE IF NOT EXISTS seen_nonces("
  * certificate's subject). Old tokens and keys get "" (no name). */
 static const char schema_v4_tokens_name[] = "ALTER TABLE tokens ADD COLUMN citizen_name TEXT NOT NULL DEFAULT '';";
 static const char schema_v4_keys_name[] = "ALTER TABLE keys ADD COLUMN citizen_name TEXT NOT NULL DEFAULT '';";
-static const char schema_v3_to_v4[] =
-                                      "CREATE TABLE IF NOT EXISTS issuing_ca(id INTEGER PRIMARY KEY CHECK(id = 1),"
+static const char schema_v3_to_v4[] = "CREATE TABLE IF NOT EXISTS issuing_ca(id INTEGER PRIMARY KEY CHECK(id = 1),"
                                       " created_at INTEGER NOT NULL, cert BLOB NOT NULL, key_sealed BLOB NOT NULL,"
                                       " crl_number INTEGER NOT NULL DEFAULT 0, cert_days INTEGER NOT NULL,"
                                       " country TEXT NOT NULL, crl_url TEXT NOT NULL);"
