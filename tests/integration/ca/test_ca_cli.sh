@@ -115,6 +115,8 @@ run 0 "cert list after the refusals" -- "$CLOUD" cert list --data "$T/d"
 
 # ---- revocation
 run 0 "key revoke" -- "$CLOUD" key revoke --data "$T/d" "$KID"
+run 0 "cert list after the revocation" -- "$CLOUD" cert list --data "$T/d" --key-id "$KID"
+has out "revoked (reason 5)" "key revoke revoked the certificate at once (cessationOfOperation)"
 run 0 "second CRL" -- "$CLOUD" crl --data "$T/d" --out "$T/crl2.pem" --next-update-hours 12
 run 2 "openssl verify -crl_check reports it revoked" -- \
     openssl verify -crl_check -CRLfile "$T/crl2.pem" -CAfile "$T/ca.pem" "$T/cert.pem"
