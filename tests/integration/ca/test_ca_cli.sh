@@ -13,14 +13,19 @@
 #    a frozen key's certificate: keyCompromise (the CRL's sweep);
 #  - the operator's mistakes: each a clear message and exit 1 (refused) or
 #    2 (usage), nothing stored;
-#  - --no-ca: no CA; cert import checks the key.
-# Usage: test_ca_cli.sh /path/to/duosign-cloud /path/to/ca_tool
+#  - --no-ca: no CA; cert import checks the key;
+#  - with the duosign CLI: a key enrolled through a real daemon, its CSR and
+#    a CMS signed by the two-party protocol (ca_tool csr2p / cms2p over the
+#    device library), `openssl cms -verify`; the device's Revoke RPC revokes
+#    the certificate at once.
+# Usage: test_ca_cli.sh /path/to/duosign-cloud /path/to/ca_tool [/path/to/duosign]
 set -uo pipefail
 CLOUD=${1:?duosign-cloud}
 TOOL=${2:?ca_tool}
+DUOSIGN=${3:-}
 T=$(mktemp -d /tmp/duo-ca-cli-XXXXXX)
 . "$(dirname "$0")/../common/e2e_lib.sh"
-trap 'rm -rf "$T"' EXIT
+trap 'stop_daemon; rm -rf "$T"' EXIT
 has() { grep -q -- "$2" "$T/$1" && ok "$3" || { bad "$3: '$2' not in $1"; sed 's/^/    /' "$T/$1"; }; }
 KID=a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1
 KID2=b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2
@@ -176,6 +181,35 @@ run 0 "import of the key's certificate" -- "$CLOUD" cert import --data "$T/n" --
 run 0 "cert list" -- "$CLOUD" cert list --data "$T/n"
 has out "imported" "listed as imported"
 run 0 "audit chain" -- "$CLOUD" audit verify --data "$T/d"
+
+# ---- the real thing: a two-party key, its CSR and a CMS through the protocol
+if [ -n "$DUOSIGN" ]; then
+  start_daemon "$T/d" --paillier-bits 2048 || exit 1
+  printf '2468\n' >"$T/pin"
+  "$CLOUD" token issue --data "$T/d" --citizen 3141592653 --name "Іван Франко" >"$T/tok" 2>/dev/null
+  run 0 "enrol through the daemon" -- "$DUOSIGN" enroll --server "$ADDR" --ca "$T/d/ca.pem" --token "$(cat "$T/tok")" \
+      --state "$T/c.state" --pin-file "$T/pin" --paillier-bits 2048
+  KID3=$("$CLOUD" key list --data "$T/d" --citizen 3141592653 | awk '{print $1}')
+  run 0 "a CSR signed by the two-party protocol" -- "$TOOL" csr2p "$T/c.state" "$T/pin" "$T/d/ca.pem" Ivan "$T/c.csr"
+  run 0 "openssl req -verify accepts the joint key's CSR" -- openssl req -inform DER -in "$T/c.csr" -verify -noout
+  run 0 "cert issue for the joint key" -- "$CLOUD" cert issue --data "$T/d" --key-id "$KID3" --role sign \
+      --csr "$T/c.csr" --out "$T/c.pem"
+  openssl x509 -in "$T/c.pem" -noout -subject -nameopt utf8,sep_comma_plus_space >"$T/subj"
+  has subj "CN=Іван Франко" "the enrolled key's certificate names the citizen from the token"
+  run 0 "a CMS signed by the two-party protocol" -- "$TOOL" cms2p "$T/c.state" "$T/pin" "$T/d/ca.pem" "$T/c.pem" \
+      "$T/doc" "$T/c.p7s"
+  run 0 "openssl cms -verify accepts the two-party CMS" -- openssl cms -verify -binary -inform DER -in "$T/c.p7s" \
+      -content "$T/doc" -CAfile "$T/ca.pem" -out /dev/null
+  run 4 "and refuses it for a changed document" -- openssl cms -verify -binary -inform DER -in "$T/c.p7s" \
+      -content "$T/doc2" -CAfile "$T/ca.pem" -out /dev/null
+  run 0 "the device revokes its key (Revoke RPC)" -- "$DUOSIGN" revoke --state "$T/c.state"
+  run 0 "cert list" -- "$CLOUD" cert list --data "$T/d" --key-id "$KID3"
+  has out "revoked (reason 5)" "the daemon revoked the certificate with the key (cessationOfOperation)"
+  run 0 "CRL after the device's revocation" -- "$CLOUD" crl --data "$T/d" --out "$T/crl4.pem"
+  run 2 "openssl verify -crl_check: revoked" -- \
+      openssl verify -crl_check -CRLfile "$T/crl4.pem" -CAfile "$T/ca.pem" "$T/c.pem"
+  stop_daemon
+fi
 
 if [ "$fails" -ne 0 ]; then echo "$fails failure(s)"; exit 1; fi
 echo "all certificate command checks passed"
