@@ -10,7 +10,7 @@ trap 'rm -rf "$P"' EXIT
 cmake --install "$build" --prefix "$P" >/dev/null
 libdir=$(dirname "$(find "$P" -name duosign-device.pc | head -1)")/..
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
-for f in include/duosign/device.h include/duosign/errors.h; do
+for f in include/duosign/device.h include/duosign/device_x509.h include/duosign/errors.h; do
   [ -f "$P/$f" ] || { echo "FAIL $f not installed"; exit 1; }
 done
 cat >"$P/app.c" <<'C'

@@ -43,7 +43,8 @@ check_list() { # check_list LIB HEADER...
     echo "ok   $lib exports exactly the $(declared "$@" | wc -l) DUO_API functions of $(for h in "$@"; do basename "$h"; done | tr '\n' ' ')"
   fi
 }
-check_list "$1" "$inc/device_half/include/duosign/device.h" "$inc/common/include/duosign/errors.h"
+check_list "$1" "$inc/device_half/include/duosign/device.h" "$inc/device_half/include/duosign/device_x509.h" \
+    "$inc/common/include/duosign/errors.h"
 if [ $# -ge 2 ]; then check_list "$2" "$inc/device_half/include/duosign/device_grpc.h"; fi
 
 # explicit_bzero is glibc/BSD only (not in Android's bionic before API 34, nor
