@@ -227,6 +227,30 @@ static void test_issue_refusals(void) {
     ca_env_close(&c);
 }
 
+/* Every single-byte change of a good request is refused with a CSR error and
+ * stores nothing: no byte of it can be altered unnoticed. */
+static void test_csr_every_byte(void) {
+    ca_env c;
+    uint8_t *good = NULL, *bad, cert[DUO_CERT_DER_MAX];
+    size_t len = 0, cert_len = 0;
+    DUO_REQUIRE(ca_env_open(&c, 3650) == DUO_OK);
+    DUO_REQUIRE(ct_csr(&good, &len, c.key, "secp256k1", "Taras") == DUO_OK);
+    DUO_REQUIRE((bad = malloc(len)) != NULL);
+    for (size_t i = 0; i < len; i++) {
+        memcpy(bad, good, len);
+        bad[i] ^= (uint8_t)(1u << (i % 8));
+        int r = duo_ca_issue_for_key(c.ca, c.e.ks, cert, sizeof cert, &cert_len, NULL, c.kid, DUO_CERT_ROLE_SIGN, bad,
+                                     len, NOW);
+        DUO_CHECK_MSG(r == DUO_E_CSR_MALFORMED || r == DUO_E_CSR_BAD_SIGNATURE || r == DUO_E_CSR_KEY_MISMATCH ||
+                          r == DUO_E_BAD_POINT,
+                      "byte %zu of %zu changed: %s", i, len, duo_err_name(r));
+    }
+    DUO_CHECK(cert_count(c.e.ks) == 0);
+    free(bad);
+    duo_x509_free(good);
+    ca_env_close(&c);
+}
+
 /* Validity never past the CA's; a P-256 key; a CSR's key on the wrong curve. */
 static void test_validity_and_curves(void) {
     ca_env c;
@@ -509,6 +533,7 @@ static void test_cms(void) {
 int main(void) {
     DUO_RUN(test_issue_profile);
     DUO_RUN(test_issue_refusals);
+    DUO_RUN(test_csr_every_byte);
     DUO_RUN(test_validity_and_curves);
     DUO_RUN(test_ca_store);
     DUO_RUN(test_import);

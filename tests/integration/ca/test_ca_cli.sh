@@ -111,6 +111,9 @@ run 1 "a missing CSR file" -- "$CLOUD" cert issue --data "$T/d" --key-id "$KID" 
 run 2 "crl --next-update-hours 0" -- "$CLOUD" crl --data "$T/d" --out "$T/x" --next-update-hours 0
 run 2 "crl without --out" -- "$CLOUD" crl --data "$T/d"
 run 2 "token issue --name too long" -- "$CLOUD" token issue --data "$T/d" --citizen 1 --name "$(printf 'x%.0s' {1..200})"
+run 1 "token issue --name with a control character" -- "$CLOUD" token issue --data "$T/d" --citizen 1 \
+    --name "$(printf 'a\tb')"
+has err "printable" "says the name must be printable"
 run 1 "init with a bad country" -- "$CLOUD" init --data "$T/bad" --country ukr
 has err "two capital letters" "init names the bad setting"
 run 2 "init with a bad --ca-days" -- "$CLOUD" init --data "$T/bad2" --ca-days 0
@@ -122,6 +125,9 @@ run 0 "cert list after the refusals" -- "$CLOUD" cert list --data "$T/d"
 run 0 "key revoke" -- "$CLOUD" key revoke --data "$T/d" "$KID"
 run 0 "cert list after the revocation" -- "$CLOUD" cert list --data "$T/d" --key-id "$KID"
 has out "revoked (reason 5)" "key revoke revoked the certificate at once (cessationOfOperation)"
+run 1 "cert issue for a revoked key" -- "$CLOUD" cert issue --data "$T/d" --key-id "$KID" --role auth \
+    --csr "$T/req.der" --out "$T/x.pem"
+has err "is not active" "says the key is not active"
 run 0 "second CRL" -- "$CLOUD" crl --data "$T/d" --out "$T/crl2.pem" --next-update-hours 12
 run 2 "openssl verify -crl_check reports it revoked" -- \
     openssl verify -crl_check -CRLfile "$T/crl2.pem" -CAfile "$T/ca.pem" "$T/cert.pem"
