@@ -23,11 +23,11 @@
 
 #define PROG "duosign-cloud"
 
-#define CSR_FILE_MAX 65536
+#define PKI_FILE_MAX 65536
 
 /* ------------------------------------------------------------ helpers */
 
-static uint32_t parse_days(const char *opt, const char *v, uint32_t max) {
+static uint32_t parse_count(const char *opt, const char *v, uint32_t max) {
     char *end;
     long long n = strtoll(v, &end, 10);
     if (*v == '\0' || *end || n < 1 || n > (long long)max) {
@@ -44,9 +44,9 @@ int duo__ca_init_opt(int argc, char **argv, int *i, duo_ca_settings *s, int *no_
     } else if (duo__opt_val(argc, argv, i, "--ca-name", &v)) {
         s->name = v;
     } else if (duo__opt_val(argc, argv, i, "--ca-days", &v)) {
-        s->ca_days = parse_days("--ca-days", v, 36500);
+        s->ca_days = parse_count("--ca-days", v, 36500);
     } else if (duo__opt_val(argc, argv, i, "--cert-days", &v)) {
-        s->cert_days = parse_days("--cert-days", v, 36500);
+        s->cert_days = parse_count("--cert-days", v, 36500);
     } else if (duo__opt_val(argc, argv, i, "--country", &v)) {
         s->country = v;
     } else if (duo__opt_val(argc, argv, i, "--crl-url", &v)) {
@@ -102,7 +102,7 @@ static int write_pem(const char *path, const char *label, const uint8_t *der, si
 static int read_der(uint8_t **der, size_t *len, const char *path, const char *label) {
     char *buf = NULL, err[DUO_ERRMSG_MAX] = "";
     size_t n = 0;
-    int r = duo__read_file(&buf, &n, path, CSR_FILE_MAX, err, sizeof err);
+    int r = duo__read_file(&buf, &n, path, PKI_FILE_MAX, err, sizeof err);
     if (r != DUO_OK) return duo__fail("%s", err[0] ? err : duo_strerror(r));
     if (strstr(buf, "-----BEGIN ") != NULL) {
         BIO *b = BIO_new_mem_buf(buf, (int)n);
@@ -373,7 +373,7 @@ int duo__cmd_crl(int argc, char **argv) {
         } else if (duo__opt_val(argc, argv, &i, "--out", &v)) {
             out = v;
         } else if (duo__opt_val(argc, argv, &i, "--next-update-hours", &v)) {
-            hours = parse_days("--next-update-hours", v, 8760);
+            hours = parse_count("--next-update-hours", v, 8760);
         } else {
             duo__unknown_arg("crl", argv[i]);
         }

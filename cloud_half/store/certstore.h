@@ -1,7 +1,7 @@
 /* duosign cloud store: the issuing CA and the certificates (schema v4).
  *
- * The CA row holds the CA certificate (public) and its private key (PKCS#8
- * DER), SEALED under the KEK like every secret: AAD key id DUO_CA_SEAL_ID,
+ * The CA row holds the CA certificate (public) and its private key (DER,
+ * SEC1 ECPrivateKey), SEALED under the KEK like every secret: AAD key id DUO_CA_SEAL_ID,
  * column DUO_CA_SEAL_COLUMN, version 1. This is the only sealed column of
  * the certificate tables. The certificates table holds every certificate of
  * a key (issued here or imported), with its revocation status for the CRL.

@@ -139,14 +139,14 @@ typedef int (*duo_audit_entry_cb)(void *data, const duo_audit_entry *e);
  * DUO_CA_SEAL_ID, column "ca_key", version 1 (certs.c). */
 #define DUO_CERT_DER_MAX 4096    /* bytes of one certificate */
 #define DUO_CERT_SERIAL_MAX 20   /* RFC 5280 4.1.2.2 */
-#define DUO_CA_KEY_MAX 256       /* the CA key's PKCS#8 DER (P-256: 138 bytes) */
+#define DUO_CA_KEY_MAX 256       /* the CA key as DER (SEC1 ECPrivateKey; P-256: 121 bytes) */
 #define DUO_CITIZEN_NAME_MAX 128 /* bytes of UTF-8 */
 #define DUO_CRL_URL_MAX 255
 
 typedef struct duo_ca_row {
     uint8_t cert[DUO_CERT_DER_MAX]; /* DER */
     size_t cert_len;
-    duo_sealed_col key;  /* the sealed PKCS#8 DER private key */
+    duo_sealed_col key;  /* the sealed private key (DER, SEC1 ECPrivateKey) */
     uint64_t crl_number; /* the last CRL's number; 0 = none yet */
     int64_t created_at;
     /* The issuing profile, set at init (docs/CERTIFICATES.md). */
