@@ -102,7 +102,10 @@ DUO_WARN_UNUSED_RESULT int duo_ca_issue_for_key(const duo_ca *ca, duo_keystore *
 
 /* Stores a certificate an external CA issued for a stored key (origin
  * "imported"): checks it parses and that its public key is the key's.
+ * role: DUO_CERT_ROLE_*, or 0 to take it from the keyUsage
+ * (nonRepudiation alone: sign; digitalSignature alone: auth).
  * Returns: DUO_OK; DUO_E_DECODE (not a certificate); DUO_E_CERT_KEY_MISMATCH;
+ *          DUO_E_INVALID_ARG (role 0 and a keyUsage that names no role);
  *          DUO_E_NOT_FOUND; DUO_E_KEY_NOT_ACTIVE; DUO_E_EXISTS (its serial
  *          is stored); the store's errors. */
 DUO_WARN_UNUSED_RESULT int duo_ca_import_cert(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], int role,

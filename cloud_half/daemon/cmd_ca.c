@@ -5,7 +5,7 @@
  *   ca export --data DIR --out FILE              the CA certificate (PEM)
  *   ca show   --data DIR                         the CA and its profile
  *   cert issue  --data DIR --key-id ID --role auth|sign --csr FILE --out FILE
- *   cert import --data DIR --key-id ID --role auth|sign --in FILE
+ *   cert import --data DIR --key-id ID [--role auth|sign] --in FILE
  *   cert list   --data DIR [--key-id ID]
  *   crl --data DIR --out FILE [--next-update-hours N]
  *
@@ -265,8 +265,11 @@ static int cert_import(duo_keystore *ks, const char *kid_s, int role, const char
     free(der);
     switch (r) {
         case DUO_OK:
-            printf("%s certificate imported for key %s\n", duo_cert_role_name(role), kid_s);
+            printf("certificate imported for key %s\n", kid_s);
             return DUO_EXIT_OK;
+        case DUO_E_INVALID_ARG:
+            return duo__fail("the certificate's keyUsage does not say auth (digitalSignature) or sign "
+                             "(nonRepudiation): give --role");
         case DUO_E_DECODE:
             return duo__fail("%s is not an X.509 certificate (DER or PEM)", in);
         case DUO_E_CERT_KEY_MISMATCH:
@@ -294,11 +297,12 @@ static int list_cb(void *data, const duo_cert_row *c) {
 int duo__cmd_cert(int argc, char **argv) {
     const char *usage =
         "usage: " PROG " cert issue  --data DIR --key-id ID --role auth|sign --csr FILE --out FILE\n"
-        "       " PROG " cert import --data DIR --key-id ID --role auth|sign --in FILE\n"
+        "       " PROG " cert import --data DIR --key-id ID [--role auth|sign] --in FILE\n"
         "       " PROG " cert list   --data DIR [--key-id ID]\n\n"
         "issue: the issuing CA checks the PKCS#10 request (PEM or DER) against the key's stored public\n"
         "key and writes the certificate (PEM). import: stores a certificate an external CA issued\n"
-        "(PEM or DER) after checking its public key is the key's.\n";
+        "(PEM or DER) after checking its public key is the key's; its role comes from its keyUsage\n"
+        "(nonRepudiation: sign, digitalSignature: auth) unless --role says.\n";
     const char *dir = NULL, *kid = NULL, *role_s = NULL, *csr = NULL, *out = NULL, *in = NULL, *v;
     if (argc < 2 || duo__is_help(argv[1])) {
         printf("%s", usage);
@@ -330,8 +334,8 @@ int duo__cmd_cert(int argc, char **argv) {
     int role = 0;
     if (strcmp(sub, "list")) {
         duo__need("cert", "--key-id ID", kid);
-        duo__need("cert", "--role auth|sign", role_s);
-        if ((role = parse_role("cert", role_s)) == 0) return DUO_EXIT_USAGE;
+        if (!strcmp(sub, "issue")) duo__need("cert issue", "--role auth|sign", role_s);
+        if (role_s != NULL && (role = parse_role("cert", role_s)) == 0) return DUO_EXIT_USAGE;
         if (!strcmp(sub, "issue")) {
             duo__need("cert issue", "--csr FILE", csr);
             duo__need("cert issue", "--out FILE", out);

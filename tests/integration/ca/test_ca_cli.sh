@@ -182,10 +182,10 @@ run 1 "import of another key's certificate" -- "$CLOUD" cert import --data "$T/n
     --in "$T/cert2.pem"
 has err "is not the stored public key" "says the key differs"
 run 1 "import of garbage" -- "$CLOUD" cert import --data "$T/n" --key-id "$KID" --role sign --in "$T/garbage"
-run 0 "import of the key's certificate" -- "$CLOUD" cert import --data "$T/n" --key-id "$KID" --role sign \
-    --in "$T/cert.pem"
+run 0 "import of the key's certificate (role from its keyUsage)" -- "$CLOUD" cert import --data "$T/n" \
+    --key-id "$KID" --in "$T/cert.pem"
 run 0 "cert list" -- "$CLOUD" cert list --data "$T/n"
-has out "imported" "listed as imported"
+has out "sign  imported" "listed as imported, role sign (nonRepudiation)"
 run 0 "audit chain" -- "$CLOUD" audit verify --data "$T/d"
 
 # ---- the real thing: a two-party key, its CSR and a CMS through the protocol
