@@ -292,7 +292,9 @@ static int cmd_key(int argc, char **argv) {
         return duo__fail("key %s: %s", keyid, r == DUO_E_NOT_FOUND ? "no such key (see 'key list')" : duo_strerror(r));
     }
     if (strcmp(sub, "show") == 0) {
+        char name[DUO_CITIZEN_NAME_MAX + 1] = "";
         print_key_full(&info);
+        if (duo_keystore_key_citizen_name(ks, name, id) == DUO_OK && name[0]) printf("citizen name:    %s\n", name);
         duo_keystore_free(ks);
         return DUO_EXIT_OK;
     }

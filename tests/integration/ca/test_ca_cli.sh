@@ -47,6 +47,8 @@ TOK=$(cat "$T/out")
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1 -out "$T/key.pem" 2>/dev/null
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1 -out "$T/other.pem" 2>/dev/null
 run 0 "the key is enrolled (ca_tool addkey)" -- "$TOOL" addkey "$T/d" "$T/key.pem" 1234567890 "$TOK" "$KID"
+run 0 "key show" -- "$CLOUD" key show --data "$T/d" "$KID"
+has out "citizen name:    Тарас Шевченко" "the token's name went with the key"
 run 0 "the device builds a CSR" -- "$TOOL" csr "$T/key.pem" secp256k1 "Taras" "$T/req.der"
 run 0 "openssl req -verify accepts the CSR" -- openssl req -inform DER -in "$T/req.der" -verify -noout
 has err "verify OK" "openssl: self-signature verify OK"
