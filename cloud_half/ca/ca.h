@@ -117,11 +117,10 @@ DUO_WARN_UNUSED_RESULT int duo_ca_import_cert(duo_keystore *ks, const uint8_t ke
 DUO_WARN_UNUSED_RESULT int duo_ca_revoke_key_certs(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
                                                    int reason);
 
-/* The CRL reason for a key's final state: suspended (a clone or an attack:
- * frozen for good) -> keyCompromise; revoked -> cessationOfOperation, or
- * keyCompromise when cause is "pin" (revoked after wrong PINs: someone
- * else may hold the device). Returns 0 for a state that revokes nothing. */
-int duo_ca_reason_for_state(int state, const char *cause);
+/* The CRL reason the CRL's sweep gives a key's final state: suspended (a
+ * clone or an attack: frozen for good) -> keyCompromise; revoked ->
+ * cessationOfOperation. Returns 0 for a state that revokes nothing. */
+int duo_ca_reason_for_state(int state);
 
 /* Signs a CRL (v2: crlNumber = the store's next number, AKI, thisUpdate =
  * now, nextUpdate = now + next_update_hours, every revoked certificate this

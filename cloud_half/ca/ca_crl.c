@@ -17,10 +17,9 @@ int duo_ca_revoke_key_certs(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BY
     return duo_keystore_cert_revoke_key(ks, &n, key_id, reason, &ev);
 }
 
-int duo_ca_reason_for_state(int state, const char *cause) {
-    if (state == DUO_KEY_STATE_SUSPENDED) return DUO_CRL_REASON_KEY_COMPROMISE; /* clone or attack: final */
-    if (state != DUO_KEY_STATE_REVOKED) return 0;
-    return cause != NULL && strcmp(cause, "pin") == 0 ? DUO_CRL_REASON_KEY_COMPROMISE : DUO_CRL_REASON_CESSATION;
+int duo_ca_reason_for_state(int state) {
+    if (state == DUO_KEY_STATE_SUSPENDED) return DUO_CRL_REASON_KEY_COMPROMISE;
+    return state == DUO_KEY_STATE_REVOKED ? DUO_CRL_REASON_CESSATION : 0;
 }
 
 /* A key that is revoked or suspended whose certificates are still good (the
@@ -32,7 +31,7 @@ static int sweep_cb(void *data, const duo_cert_row *c) {
     int r, reason;
     if (c->revoked) return DUO_OK;
     if ((r = duo_keystore_key_get(ks, &ki, NULL, c->key_id)) != DUO_OK) return r;
-    if ((reason = duo_ca_reason_for_state(ki.state, NULL)) == 0) return DUO_OK;
+    if ((reason = duo_ca_reason_for_state(ki.state)) == 0) return DUO_OK;
     return duo_ca_revoke_key_certs(ks, c->key_id, reason);
 }
 

@@ -163,7 +163,6 @@ enum { DUO_CERT_ISSUED = 1, DUO_CERT_IMPORTED = 2 };
 enum {
     DUO_CRL_REASON_KEY_COMPROMISE = 1,
     DUO_CRL_REASON_CESSATION = 5,
-    DUO_CRL_REASON_HOLD = 6,
 };
 
 typedef struct duo_cert_row {
