@@ -56,6 +56,12 @@ void duo__fmt_time(char *out, size_t cap, int64_t t);
 void duo__trailer_i64(duo_call_info *info, const char *key, int64_t v);
 
 /* ---- clocks ---- */
+static inline int64_t duo__mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static inline int64_t duo__mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -430,7 +430,8 @@ static void usage(FILE *f) {
                "  serve  --data DIR --listen ADDR:PORT    run the signer (TLS; --insecure for plaintext)\n"
                "  token  issue --data DIR --citizen ID    print a one-time enrolment token\n"
                "  key    list|show|unlock|revoke          inspect and administer keys\n"
-               "  audit  verify|list --data DIR           check or print the audit log\n\n"
+               "  audit  verify|list --data DIR           check or print the audit log\n"
+               "  --version                               print the version\n\n"
                "'" PROG " COMMAND --help' describes each command.\n");
 }
 
@@ -442,6 +443,10 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (is_help(cmd) || strcmp(cmd, "help") == 0) {
         usage(stdout);
+        return DUO_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf(PROG " %s\n", DUOSIGN_VERSION);
         return DUO_EXIT_OK;
     }
     if (strcmp(cmd, "init") == 0) return cmd_init(argc - 1, argv + 1);

@@ -205,6 +205,7 @@ int duo__rpc_enroll_pdl_open(duo_rpc *c, const uint8_t *in, size_t in_len, uint8
                               .detail = "enrolment PDL check failed: inconsistent device values"};
         if (duo_keystore_audit_append(c->ks, NULL, &ev) != DUO_OK) { /* the error below is what matters */
         }
+        duo__event(DUO_EV_ATTACK, c->info, x->key_id, "enrolment aborted: inconsistent PDL values from the device");
         DETAIL(c->info, "enrolment aborted: the device's proof values are inconsistent");
     }
     if (r == DUO_OK) r = enrol_persist(c, x);

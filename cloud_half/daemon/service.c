@@ -22,10 +22,14 @@
  * thread. */
 #include "service.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "duosign.pb-c.h"
+#include "duosign/rng.h"
+#include "log.h"
+#include "metrics.h"
 #include "rpc.h"
 
 #define PENDING_MAX_AGE_S 3600
@@ -52,6 +56,9 @@ struct duo_service {
 
     uv_timer_t sweep_timer, maint_timer;
     int handles_open;
+
+    uint32_t rid_prefix;          /* random per process: request ids differ across restarts */
+    atomic_uint_fast32_t rid_seq; /* request ids: prefix and sequence */
 };
 
 /* ---------------------------------------------------- store connections */
@@ -90,6 +97,9 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
                     duo_call_info *info) {
     duo_service *s = app;
     if (mi < 0 || mi >= DUO_MSG_COUNT) return DUO_E_UNSUPPORTED;
+    int64_t t0 = duo__mono_us();
+    snprintf(info->request_id, sizeof info->request_id, "%08x%08x", (unsigned)s->rid_prefix,
+             (unsigned)(atomic_fetch_add(&s->rid_seq, 1) & 0xffffffffu));
     duo_rpc c = {.cfg = &s->cfg,
                  .ec = s->ec,
                  .sessions = s->sessions,
@@ -112,14 +122,55 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
          * full disk, an I/O error, another process holding the database):
          * the operator gets the reason (SQLite's report just before, see
          * duo_keystore_sqlite_log_errors), the citizen a retry. */
-        fprintf(stderr, "duosign-cloud: %s: store error %s (%s)\n", method_table[mi].name, duo_err_name(r),
-                duo_strerror(r));
+        duo__event(DUO_EV_STORE_ERROR, info, NULL, "%s: store error %s (%s)", method_table[mi].name, duo_err_name(r),
+                   duo_strerror(r));
         DETAIL(info, "the signer's storage failed (%s); retry later", duo_strerror(r));
     }
+    double ms = (double)(duo__mono_us() - t0) / 1000.0;
+    duo_metrics_request(mi, r, ms / 1000.0);
+    duo_log_request rl = {.request_id = info->request_id,
+                          .method = method_table[mi].name,
+                          .key_id = info->has_key_id ? info->key_id : NULL,
+                          .code = r,
+                          .duration_ms = ms,
+                          .peer = info->peer,
+                          .detail = r == DUO_OK       ? NULL
+                                    : info->detail[0] ? info->detail
+                                                      : duo_strerror(r)};
+    duo_log_request_line(&rl);
     return r;
 }
 
 duo_server_handler_fn duo_service_handler(void) { return dispatch; }
+
+/* The metrics' method labels: the method table's names. */
+static const char *method_names[DUO_MSG_COUNT];
+
+void duo_service_metrics_methods(void) {
+    for (int i = 0; i < DUO_MSG_COUNT; i++) method_names[i] = method_table[i].name;
+    duo_metrics_set_methods(method_names, DUO_MSG_COUNT);
+}
+
+static int count_state_cb(void *data, const duo_key_info *ki) {
+    uint64_t *keys = data;
+    if (ki->state >= 0 && ki->state < DUO_METRICS_KEY_STATES) keys[ki->state]++;
+    return 0;
+}
+
+/* The metrics' gauges (HTTP thread): each room under its own lock, the
+ * keys by state through a store connection like a handler's. */
+void duo_service_metrics_gauges(void *arg, duo_metrics_gauges *g) {
+    duo_service *s = arg;
+    size_t en = 0, sg = 0;
+    duo__sessions_counts(s->sessions, &en, &sg);
+    g->sessions_enrol = en;
+    g->sessions_sign = sg;
+    g->pool_ready = duo__pool_ready(s->pool);
+    g->pool_target = s->cfg.prime_pool;
+    duo_keystore *ks = ks_acquire(s);
+    g->keys_ok = duo_keystore_key_list(ks, NULL, count_state_cb, g->keys) == DUO_OK;
+    ks_release(s, ks);
+}
 
 /* ------------------------------------------------------ maintenance */
 
@@ -212,6 +263,7 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     if (s->cfg.prime_pool > DUO_POOL_MAX) s->cfg.prime_pool = DUO_POOL_MAX;
     if (s->cfg.prime_pool == 0) s->cfg.prime_pool = 1; /* keys are made only in the pool */
     s->loop = cfg->loop;
+    if (duo_rng_bytes(NULL, (uint8_t *)&s->rid_prefix, sizeof s->rid_prefix) != DUO_OK) s->rid_prefix = 0;
     pthread_mutex_init(&s->ks_mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_cond_init(&s->ks_cv, NULL);

@@ -48,6 +48,12 @@ duo_server_handler_fn duo_service_handler(void);
 void duo_service_stop(duo_service *svc);
 /* After uv_run returned: frees everything (sessions, pool, store). */
 void duo_service_free(duo_service *svc);
+/* Gives the metrics the method table's names (before serving). */
+void duo_service_metrics_methods(void);
+/* The metrics' gauges callback (duo_metrics_gauges_fn; arg: the service).
+ * Thread-safe; takes a store connection to count keys by state. */
+struct duo_metrics_gauges;
+void duo_service_metrics_gauges(void *svc, struct duo_metrics_gauges *g);
 /* Ready Paillier keys in the pool (tests, logs). */
 size_t duo_service_pool_ready(duo_service *svc);
 

@@ -42,6 +42,7 @@
 #define DUO_CALL_TRAILER_KEY_MAX 48
 #define DUO_CALL_TRAILER_VALUE_MAX 160
 #define DUO_CALL_PEER_MAX 128
+#define DUO_CALL_ID_MAX 24
 
 /* Default message cap: the protocol's 1 MiB plus room for framing. */
 #define DUO_SERVER_MAX_MSG_DEFAULT ((1u << 20) + (64u << 10))
@@ -60,6 +61,10 @@ typedef struct duo_call_info {
         char key[DUO_CALL_TRAILER_KEY_MAX];     /* lowercase, [a-z0-9-_.] */
         char value[DUO_CALL_TRAILER_VALUE_MAX]; /* printable ASCII */
     } trailers[DUO_CALL_MAX_TRAILERS];
+    /* The app's notes for its request log (the server does not read them): */
+    char request_id[DUO_CALL_ID_MAX];
+    uint8_t key_id[16];
+    int has_key_id;
     /* Private to the server. */
     void *priv_;
 } duo_call_info;
@@ -108,6 +113,13 @@ void duo_server_shutdown(duo_server *srv, unsigned grace_ms);
 /* Frees a shut-down server (calls duo_server_shutdown(srv, 0) if needed) and
  * releases gRPC (grpc_shutdown). NULL is a no-op. */
 void duo_server_free(duo_server *srv);
+
+/* Replaces the TLS certificate chain and key (PEM, copied; check them
+ * first): new connections' handshakes use them, connections already open
+ * keep theirs and are not dropped. Thread-safe.
+ * Returns DUO_OK; DUO_E_UNSUPPORTED (a plaintext server); DUO_E_NOMEM;
+ * DUO_E_INVALID_ARG. */
+DUO_WARN_UNUSED_RESULT int duo_server_reload_tls(duo_server *srv, const char *cert_pem, const char *key_pem);
 
 /* Statistics (for logs and tests). */
 typedef struct duo_server_stats {

@@ -1388,6 +1388,10 @@ int main(int argc, char **argv) {
         fputs(usage_text, stdout);
         return EX_OK_;
     }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("duosign %s\n", duo_device_version_string());
+        return EX_OK_;
+    }
     for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) == 0) break;
     }
