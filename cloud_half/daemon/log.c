@@ -74,7 +74,7 @@ static void write_json(const fields *f, const char *ts, const char *kid) {
     if (f->msg) json_object_set_new(o, "msg", json_string(f->msg));
     /* jansson refuses invalid UTF-8 (json_string returns NULL, the field is
      * dropped): a line is always valid JSON. */
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(o);
     if (!s) return;
     size_t n = strlen(s);
@@ -144,7 +144,7 @@ void duo_log_request_line(const duo_log_request *r) {
                 .request_id = r->request_id,
                 .method = r->method,
                 .key_id = r->key_id,
-                .result = duo_err_name(r->code),
+                .result = duo__result_name(r->code),
                 .has_code = 1,
                 .code = r->code,
                 .has_ms = 1,

@@ -91,7 +91,7 @@ static void render_requests(buf *b) {
         for (int e = 0; e < NERR; e++) {
             uint64_t v = atomic_load(&m.req[i][e]);
             if (v)
-                put(b, "duosign_requests_total{method=\"%s\",result=\"%s\"} %llu\n", m.names[i], duo_err_name(-e),
+                put(b, "duosign_requests_total{method=\"%s\",result=\"%s\"} %llu\n", m.names[i], duo__result_name(-e),
                     (unsigned long long)v);
         }
     put(b, "# HELP duosign_request_duration_seconds Time in the handler, by method\n"

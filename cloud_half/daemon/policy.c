@@ -16,8 +16,7 @@
 int duo__policy_key_load(duo_keystore *ks, duo_key_info *ki, duo_key_secrets *sec,
                          const uint8_t key_id[DUO_KEY_ID_BYTES], duo_call_info *info) {
     /* The request's key, for its log line (before any way out). */
-    memcpy(info->key_id, key_id, DUO_KEY_ID_BYTES);
-    info->has_key_id = 1;
+    duo__call_key(info, key_id);
     for (int attempt = 0; attempt < DUO_POLICY_RETRIES; attempt++) {
         int r = duo_keystore_key_get(ks, ki, sec, key_id);
         if (r == DUO_E_NOT_FOUND) {

@@ -198,8 +198,7 @@ int duo__sessions_take(duo_sessions *ss, duo_sess **out, const uint8_t sid[DUO_S
     } else {
         x->busy = 1;
         *out = x;
-        memcpy(info->key_id, x->key_id, DUO_KEY_ID_BYTES); /* the request's key, for its log line */
-        info->has_key_id = 1;
+        duo__call_key(info, x->key_id);
     }
     pthread_mutex_unlock(&ss->mu);
     return r;
@@ -329,8 +328,7 @@ int duo__sessions_insert(duo_sessions *ss, duo_sess **out, duo_sess_kind kind, c
     x->busy = 1;
     if (key_id) {
         memcpy(x->key_id, key_id, DUO_KEY_ID_BYTES);
-        memcpy(info->key_id, key_id, DUO_KEY_ID_BYTES); /* the request's key, for its log line */
-        info->has_key_id = 1;
+        duo__call_key(info, key_id);
     }
     pthread_mutex_lock(&ss->mu);
     if (kind == DUO_SESS_SIGN)
