@@ -177,7 +177,10 @@ static void grpc_sink(gpr_log_func_args *a) {
                   a->message ? a->message : "");
 }
 
-static void store_sink(const char *line) { duo_log_event(DUO_LOG_ERROR, "store.error", NULL, NULL, "%s", line); }
+/* "store error: " kept from the stderr lines operators already grep for. */
+static void store_sink(const char *line) {
+    duo_log_event(DUO_LOG_ERROR, "store.error", NULL, NULL, "store error: %s", line);
+}
 
 int duo_log_format_parse(duo_log_format *out, const char *s) {
     if (strcmp(s, "text") == 0)
