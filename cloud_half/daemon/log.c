@@ -72,8 +72,6 @@ static void write_json(const fields *f, const char *ts, const char *kid) {
     if (f->has_ms) json_object_set_new(o, "duration_ms", json_real(f->ms));
     if (f->peer) json_object_set_new(o, "peer", json_string(f->peer));
     if (f->msg) json_object_set_new(o, "msg", json_string(f->msg));
-    /* jansson refuses invalid UTF-8 (json_string returns NULL, the field is
-     * dropped): a line is always valid JSON. */
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(o);
     if (!s) return;
@@ -87,8 +85,8 @@ static void write_json(const fields *f, const char *ts, const char *kid) {
     free(s);
 }
 
-/* Text: key=value; values with spaces or quotes are quoted, newlines and
- * control bytes shown as '?', so one event is one line. */
+/* Text: key=value; values with spaces, quotes or '=' are quoted (quotes
+ * and backslashes escaped). */
 static size_t put_kv(char *buf, size_t at, size_t cap, const char *k, const char *v) {
     if (!v || at >= cap) return at;
     int quote = v[0] == '\0' || strpbrk(v, " \"=") != NULL;
@@ -96,7 +94,7 @@ static size_t put_kv(char *buf, size_t at, size_t cap, const char *k, const char
     for (const char *p = v; *p && at + 3 < cap; p++) {
         unsigned char ch = (unsigned char)*p;
         if (ch == '"' || ch == '\\') buf[at++] = '\\';
-        buf[at++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
+        buf[at++] = (char)ch;
     }
     if (quote && at + 1 < cap) buf[at++] = '"';
     buf[at < cap ? at : cap - 1] = '\0';
@@ -125,8 +123,23 @@ static void write_text(const fields *f, const char *ts, const char *kid) {
     emit(line, at);
 }
 
-static void write_line(const fields *f) {
-    if (f->lvl < g.min) return;
+/* Messages may quote what a client sent (a citizen id, a peer address):
+ * anything but printable ASCII becomes '?', so a line is one line, valid
+ * UTF-8 and valid JSON whatever came in. */
+static const char *printable(char *out, size_t cap, const char *in) {
+    if (!in) return NULL;
+    size_t i = 0;
+    for (; in[i] && i + 1 < cap; i++) out[i] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
+    out[i] = '\0';
+    return out;
+}
+
+static void write_line(const fields *in) {
+    if (in->lvl < g.min) return;
+    fields c = *in, *f = &c;
+    char msg[1024], peer[DUO_CALL_PEER_MAX];
+    c.msg = printable(msg, sizeof msg, in->msg);
+    c.peer = printable(peer, sizeof peer, in->peer);
     char ts[64], kid[33];
     iso_now(ts, sizeof ts);
     if (f->key_id) duo__hex(kid, f->key_id, 16);

@@ -354,6 +354,7 @@ int duo__cmd_serve(int argc, char **argv) {
                              .tls_key_pem = key,
                              .service = &duosign__v1__duo_sign__descriptor,
                              .handler = duo_service_handler(),
+                             .refused = duo_service_refused(),
                              .app = st.svc,
                              .cq_count = 1,
                              .cq_threads = cq_threads,

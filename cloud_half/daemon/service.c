@@ -143,6 +143,29 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
 
 duo_server_handler_fn duo_service_handler(void) { return dispatch; }
 
+/* A call the server answered without dispatch (deadline past, queue full,
+ * unknown method): its request line and count all the same. */
+static void refused(void *app, int mi, const char *path, int code, const char *peer) {
+    duo_service *s = app;
+    char rid[DUO_CALL_ID_MAX], name[64];
+    snprintf(rid, sizeof rid, "%08x%08x", (unsigned)s->rid_prefix,
+             (unsigned)(atomic_fetch_add(&s->rid_seq, 1) & 0xffffffffu));
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    snprintf(name, sizeof name, "%s", mi >= 0 && mi < DUO_MSG_COUNT ? method_table[mi].name : slash ? slash + 1 : "?");
+    if (mi >= 0 && mi < DUO_MSG_COUNT) duo_metrics_request(mi, code, 0);
+    duo_log_request rl = {.request_id = rid,
+                          .method = name,
+                          .code = code,
+                          .duration_ms = 0,
+                          .peer = peer,
+                          .detail = code == DUO_E_UNSUPPORTED ? "unknown method"
+                                    : code == DUO_E_TIMEOUT   ? "deadline exceeded before the request was handled"
+                                                              : "server busy (queue full)"};
+    duo_log_request_line(&rl);
+}
+
+duo_server_refused_fn duo_service_refused(void) { return refused; }
+
 /* The metrics' method labels: the method table's names. */
 static const char *method_names[DUO_MSG_COUNT];
 

@@ -43,6 +43,9 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
 /* The server's handler: one entry point for every method of
  * duosign__v1__duo_sign__descriptor (its app pointer is the service). */
 duo_server_handler_fn duo_service_handler(void);
+/* The server's duo_server_config.refused: a request line and a count for
+ * calls answered without the handler. */
+duo_server_refused_fn duo_service_refused(void);
 /* Loop thread, after the server has drained: stops the timers and the pool
  * and closes the libuv handles (uv_run then returns once pool work ends). */
 void duo_service_stop(duo_service *svc);

@@ -79,6 +79,7 @@ struct duo_server {
 
     const ProtobufCServiceDescriptor *service;
     duo_server_handler_fn handler; /* one entry point for every method */
+    duo_server_refused_fn refused; /* optional */
     void *app;
     size_t n_paths; /* service methods + health */
     char **paths;
@@ -295,6 +296,11 @@ static void finish(call_ctx *c, grpc_status_code code, const char *detail, grpc_
     }
 }
 
+/* A call answered without the handler: the app hears of it first. */
+static void tell_refused(call_ctx *c, int duo_err, const char *path) {
+    if (c->srv->refused) c->srv->refused(c->srv->app, c->method, path, duo_err, c->info.peer);
+}
+
 static void finish_error(call_ctx *c, int duo_err, const char *detail) {
     const char *msg = (detail && *detail) ? detail : duo_strerror(duo_err);
     finish(c, (grpc_status_code)duo_err_grpc_status(duo_err), msg, NULL, duo_err);
@@ -382,6 +388,7 @@ static void handle_health(call_ctx *c) {
 static void run_call(call_ctx *c) {
     duo_server *s = c->srv;
     if (duo_call_info_expired(&c->info)) {
+        tell_refused(c, DUO_E_TIMEOUT, c->info.method);
         finish_error(c, DUO_E_TIMEOUT,
                      "deadline exceeded before the request was handled; retry with a longer deadline");
         return;
@@ -512,12 +519,15 @@ static void dispatch(duo_server *s, grpc_event ev) {
                 return;
             }
             if (ctx_is_past_deadline(c)) {
+                tell_refused(c, DUO_E_TIMEOUT, c->info.method);
                 finish_error(c, DUO_E_TIMEOUT, "deadline exceeded before the request was handled");
                 return;
             }
             start_early_close(c);
-            if (enqueue(s, c) != DUO_OK)
+            if (enqueue(s, c) != DUO_OK) {
+                tell_refused(c, DUO_E_UNAVAILABLE, c->info.method);
                 finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "server busy; retry later", NULL, DUO_E_UNAVAILABLE);
+            }
             return;
         case EV_GENERIC_NEW: {
             if (!ev.success) {
@@ -529,6 +539,8 @@ static void dispatch(duo_server *s, grpc_event ev) {
             char *m = grpc_slice_to_c_string(c->details.method);
             char msg[256];
             snprintf(msg, sizeof msg, "unknown method %.200s", m ? m : "?");
+            fill_peer(c);
+            tell_refused(c, DUO_E_UNSUPPORTED, m ? m : "?");
             gpr_free(m);
             finish(c, GRPC_STATUS_UNIMPLEMENTED, msg, NULL, 0);
             return;
@@ -613,6 +625,7 @@ int duo_server_start(duo_server **out, char *err, size_t err_cap, const duo_serv
     s->max_queue = cfg->max_queue ? cfg->max_queue : 1024;
     s->service = cfg->service;
     s->handler = cfg->handler;
+    s->refused = cfg->refused;
     s->app = cfg->app;
     s->shutdown_tag = (tag_t){EV_SHUTDOWN, NULL};
     size_t maxmsg = cfg->max_message ? cfg->max_message : DUO_SERVER_MAX_MSG_DEFAULT;

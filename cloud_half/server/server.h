@@ -77,6 +77,13 @@ typedef struct duo_call_info {
 typedef int (*duo_server_handler_fn)(void *app, int method_index, const uint8_t *req, size_t req_len, uint8_t **resp,
                                      size_t *resp_len, duo_call_info *info);
 
+/* Optional: told of every call the server answered without the handler
+ * (deadline already past, queue full, unknown method): method_index as for
+ * the handler, -1 for an unknown method (path then names it); duo_err the
+ * code the caller got. For the app's request log and metrics. Runs on a
+ * server thread; must not block. */
+typedef void (*duo_server_refused_fn)(void *app, int method_index, const char *path, int duo_err, const char *peer);
+
 typedef struct duo_server_config {
     const char *listen;                        /* "ADDR:PORT"; port 0 = ephemeral */
     int insecure;                              /* 1: plaintext (no TLS) */
@@ -85,6 +92,7 @@ typedef struct duo_server_config {
     const ProtobufCServiceDescriptor *service; /* the method table: methods to register */
     duo_server_handler_fn handler;             /* called for every method of service */
     void *app;                                 /* passed to the handler */
+    duo_server_refused_fn refused;             /* optional: calls answered without the handler */
     unsigned cq_count;                         /* completion queues (0: 2) */
     unsigned cq_threads;                       /* polling threads per CQ (0: 2) */
     unsigned workers;                          /* handler threads (0: 4) */

@@ -13,6 +13,7 @@
  *             appears in hex or base64;
  *   metrics   /metrics scraped over HTTP, parsed as the Prometheus text
  *             format and checked against the operations done;
+ *   unknown   a call answered without a handler (unknown method) is logged;
  *   reopen    the log renamed, SIGHUP: new lines in a new file;
  *   tls       a new certificate from a new CA, SIGHUP: a client already
  *             connected keeps working, a new connection sees the new
@@ -515,6 +516,18 @@ static int any_request(client *c) {
     return CALL(c, "Status", status_req, &q, status_resp, &r, &res) == -1 ? -1 : res.status;
 }
 
+/* A call the server answers without a handler still gets its line. */
+static void test_unknown_method(void) {
+    duo_test_rpc_result res;
+    uint8_t *resp = NULL;
+    size_t rl = 0;
+    int st = duo_test_unary(g_c.ch, NULL, "/duosign.v1.DuoSign/NoSuchMethod", (const uint8_t *)"", 0, 30000, &res,
+                            &resp, &rl);
+    free(resp);
+    DUO_CHECK(st == GRPC_STATUS_UNIMPLEMENTED);
+    DUO_CHECK(wait_for_text(g_log, "\"method\":\"NoSuchMethod\",\"result\":\"E_UNSUPPORTED\"") == 0);
+}
+
 static void test_log_reopen(void) {
     char old[320];
     snprintf(old, sizeof old, "%s.1", g_log);
@@ -677,6 +690,7 @@ int main(int argc, char **argv) {
     DUO_RUN(test_run);
     DUO_RUN(test_log);
     DUO_RUN(test_metrics);
+    DUO_RUN(test_unknown_method);
     DUO_RUN(test_log_reopen);
     DUO_RUN(test_tls_reload);
     DUO_RUN(test_second_daemon);
