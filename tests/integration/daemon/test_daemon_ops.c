@@ -21,7 +21,8 @@
  *             and the good one stays;
  *   second    a second daemon on the data directory is refused, naming the
  *             first one's pid;
- *   text      --log-format text: readable lines with the same fields.
+ *   text      --log-format text: readable lines with the same fields;
+ *   SIGINT    drains and exits 0 like SIGTERM.
  *
  * Usage: test_daemon_ops PATH/TO/duosign-cloud   (ctest passes it) */
 #define _GNU_SOURCE
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -695,8 +697,14 @@ int main(int argc, char **argv) {
     DUO_RUN(test_tls_reload);
     DUO_RUN(test_second_daemon);
     DUO_RUN(test_text_format);
+    /* SIGINT drains like SIGTERM: exit 0, said in the (text) log. */
     client_close(&g_c);
-    DUO_CHECK(daemon_stop(&g_d) == 0);
+    int st = -1;
+    DUO_CHECK(kill(g_d.pid, SIGINT) == 0 && waitpid(g_d.pid, &st, 0) == g_d.pid);
+    DUO_CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGINT: status %d", st);
+    char tlog[320];
+    snprintf(tlog, sizeof tlog, "%s/text.log", g_parent);
+    DUO_CHECK(wait_for_text(tlog, "SIGINT: draining") == 0 && wait_for_text(tlog, "stopped cleanly") == 0);
     DUO_CHECK(run_cmd(out, sizeof out, "'%s' audit verify --data '%s' 2>&1", g_bin, g_dir) == 0);
     grpc_shutdown();
     duo_ec_free(g_ec);
