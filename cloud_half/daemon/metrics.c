@@ -233,6 +233,11 @@ static int parse_listen(struct sockaddr_storage *ss, const char *listen) {
     return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
 }
 
+int duo_metrics_listen_ok(const char *listen) {
+    struct sockaddr_storage ss;
+    return parse_listen(&ss, listen) == 0;
+}
+
 int duo_metrics_http_start(duo_metrics_http **out, const char *listen, duo_metrics_gauges_fn fn, void *arg, char *err,
                            size_t cap) {
     *out = NULL;

@@ -44,6 +44,8 @@ void duo_metrics_event(duo_ops_event ev);
 char *duo_metrics_render(duo_metrics_gauges_fn fn, void *arg);
 
 typedef struct duo_metrics_http duo_metrics_http;
+/* 1 if listen is "ADDR:PORT" with a numeric IPv4 or [IPv6] address. */
+int duo_metrics_listen_ok(const char *listen);
 /* Starts the HTTP endpoint on listen ("ADDR:PORT", IPv4 or [IPv6]; port 0
  * picks one). Returns DUO_OK, DUO_E_INVALID_ARG (malformed address) or
  * DUO_E_UNAVAILABLE (cannot bind), with the reason in err. */

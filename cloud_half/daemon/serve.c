@@ -268,6 +268,13 @@ int duo__cmd_serve(int argc, char **argv) {
             log_file = v;
         } else if (opt(argc, argv, &i, "--metrics-listen", &v)) {
             metrics_listen = v;
+            if (!duo_metrics_listen_ok(v)) {
+                fprintf(stderr,
+                        PROG ": --metrics-listen '%s' must be ADDR:PORT with a numeric address, e.g. "
+                             "127.0.0.1:9464 or [::1]:9464\n",
+                        v);
+                return DUO_EXIT_USAGE;
+            }
         } else if (opt(argc, argv, &i, "--lock-policy", &v)) {
             if (duo__lock_policy_parse(&lock, v, err, sizeof err) != DUO_OK) {
                 fprintf(stderr, PROG ": %s\n", err);

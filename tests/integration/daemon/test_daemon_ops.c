@@ -19,6 +19,8 @@
  *             connected keeps working, a new connection sees the new
  *             certificate (and no longer the old one); a bad pair is refused
  *             and the good one stays;
+ *   mistakes  malformed or refused --log-* / --metrics-listen values: a clear
+ *             message and exit 2 (or 1), nothing served;
  *   second    a second daemon on the data directory is refused, naming the
  *             first one's pid;
  *   text      --log-format text: readable lines with the same fields;
@@ -626,6 +628,40 @@ static void test_second_daemon(void) {
                   "exit %d: %.600s", rc, out);
 }
 
+/* The operator's mistakes with the new flags: a clear message, exit 2 for
+ * a malformed value, 1 for one the system refuses; nothing starts. */
+static void test_flag_mistakes(void) {
+    char out[1024], dir2[320];
+    snprintf(dir2, sizeof dir2, "%s/data2", g_parent);
+    DUO_REQUIRE(run_cmd(out, sizeof out, "'%s' init --data '%s' 2>&1", g_bin, dir2) == 0);
+    static const struct {
+        const char *args;
+        int rc;
+        const char *says;
+    } cases[] = {
+        {"--log-format yaml", 2, "--log-format must be text or json (got 'yaml')"},
+        {"--log-level loud", 2, "--log-level must be debug, info, warn or error (got 'loud')"},
+        {"--log-format", 2, "--log-format needs a value"},
+        {"--metrics-listen localhost:9464", 2, "--metrics-listen 'localhost:9464' must be ADDR:PORT"},
+        {"--metrics-listen 127.0.0.1", 2, "must be ADDR:PORT"},
+        {"--metrics-listen 127.0.0.1:99999", 2, "must be ADDR:PORT"},
+        {"--log-file /nonexistent-duo-dir/daemon.log", 1,
+         "cannot open the log file /nonexistent-duo-dir/daemon.log: No such file or directory"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = run_cmd(out, sizeof out, "'%s' serve --data '%s' --listen 127.0.0.1:0 %s 2>&1 </dev/null", g_bin, dir2,
+                         cases[i].args);
+        DUO_CHECK_MSG(rc == cases[i].rc && strstr(out, cases[i].says) && !strstr(out, "listening on"),
+                      "%s: exit %d: %.600s", cases[i].args, rc, out);
+    }
+    /* The metrics port taken (by the running daemon's endpoint). */
+    int rc = run_cmd(out, sizeof out,
+                     "'%s' serve --data '%s' --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:%d 2>&1 </dev/null", g_bin,
+                     dir2, g_metrics_port);
+    DUO_CHECK_MSG(rc == 1 && strstr(out, "cannot serve metrics on 127.0.0.1:") && !strstr(out, "listening on"),
+                  "metrics port in use: exit %d: %.600s", rc, out);
+}
+
 /* After the JSON run: the same daemon in text, one request, readable lines. */
 static void test_text_format(void) {
     char tlog[320], extra[900], ca2[320];
@@ -696,6 +732,7 @@ int main(int argc, char **argv) {
     DUO_RUN(test_log_reopen);
     DUO_RUN(test_tls_reload);
     DUO_RUN(test_second_daemon);
+    DUO_RUN(test_flag_mistakes);
     DUO_RUN(test_text_format);
     /* SIGINT drains like SIGTERM: exit 0, said in the (text) log. */
     client_close(&g_c);
