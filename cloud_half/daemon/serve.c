@@ -126,8 +126,8 @@ static void on_signal(uv_signal_t *h, int signum) {
     uv_close((uv_handle_t *)&st->sighup, NULL);
 }
 
-static int load_tls(char **cert, char **key, size_t *key_len, const char *cpath, const char *kpath, char *err,
-                    size_t cap);
+static int load_tls(char **cert, char **key, size_t *key_len, const char *cpath, const char *kpath, int *read_ok,
+                    char *err, size_t cap);
 
 /* SIGHUP: the log file reopened (after logrotate moved it), then the TLS
  * certificate and key read again from their paths, checked, and handed to
@@ -144,7 +144,8 @@ static void on_hup(uv_signal_t *h, int signum) {
     if (!st->cert_path) return;
     char *cert = NULL, *key = NULL;
     size_t key_len = 0;
-    int r = load_tls(&cert, &key, &key_len, st->cert_path, st->key_path, err, sizeof err);
+    int read_ok = 0;
+    int r = load_tls(&cert, &key, &key_len, st->cert_path, st->key_path, &read_ok, err, sizeof err);
     if (r == DUO_OK) r = duo_server_reload_tls(st->srv, cert, key);
     if (r == DUO_OK)
         duo_log_event(DUO_LOG_INFO, "daemon.reload", NULL, NULL,
@@ -196,13 +197,17 @@ static void free_key(char **key, size_t len) {
     }
 }
 
-/* Reads and checks the certificate chain and key. DUO_OK, else an error
- * with the reason in err; *key (SECRET) is the caller's to wipe. */
-static int load_tls(char **cert, char **key, size_t *key_len, const char *cpath, const char *kpath, char *err,
-                    size_t cap) {
+/* Reads and checks the certificate chain and key (at start and on SIGHUP).
+ * DUO_OK, else an error with the reason in err and *read_ok saying whether
+ * the files were read (then the check failed); *cert and *key (SECRET) are
+ * the caller's to free and wipe either way. */
+static int load_tls(char **cert, char **key, size_t *key_len, const char *cpath, const char *kpath, int *read_ok,
+                    char *err, size_t cap) {
+    *read_ok = 0;
     int r = duo__read_file(cert, NULL, cpath, 1u << 20, err, cap);
     if (r == DUO_OK) r = duo__read_file(key, key_len, kpath, 1u << 20, err, cap);
     if (r != DUO_OK) return r;
+    *read_ok = 1;
     return duo__pki_check(*cert, *key, cpath, kpath, err, cap);
 }
 
@@ -312,19 +317,16 @@ int duo__cmd_serve(int argc, char **argv) {
         snprintf(kpath, sizeof kpath, "%s", key_path ? key_path : "");
         if (!cert_path) snprintf(cpath, sizeof cpath, "%s/" DUO_FILE_CERT, dir);
         if (!key_path) snprintf(kpath, sizeof kpath, "%s/" DUO_FILE_KEY, dir);
-        int tr = duo__read_file(&cert, NULL, cpath, 1u << 20, err, sizeof err);
-        if (tr == DUO_OK) tr = duo__read_file(&key, &key_len, kpath, 1u << 20, err, sizeof err);
-        if (tr != DUO_OK) {
-            /* Plaintext is not a fix for a missing certificate. */
-            fprintf(stderr,
-                    PROG ": TLS: %s; 'duosign-cloud init --data DIR' creates a data directory with a server "
-                         "certificate and key (" DUO_FILE_CERT ", " DUO_FILE_KEY "), or pass --tls-cert FILE and "
-                         "--tls-key FILE\n",
-                    err);
-            goto fail_tls;
-        }
-        if (duo__pki_check(cert, key, cpath, kpath, err, sizeof err) != DUO_OK) {
-            fprintf(stderr, PROG ": TLS: %s; pass a matching, current --tls-cert FILE and --tls-key FILE\n", err);
+        int read_ok = 0;
+        if (load_tls(&cert, &key, &key_len, cpath, kpath, &read_ok, err, sizeof err) != DUO_OK) {
+            if (!read_ok) /* Plaintext is not a fix for a missing certificate. */
+                fprintf(stderr,
+                        PROG ": TLS: %s; 'duosign-cloud init --data DIR' creates a data directory with a server "
+                             "certificate and key (" DUO_FILE_CERT ", " DUO_FILE_KEY "), or pass --tls-cert FILE and "
+                             "--tls-key FILE\n",
+                        err);
+            else
+                fprintf(stderr, PROG ": TLS: %s; pass a matching, current --tls-cert FILE and --tls-key FILE\n", err);
             goto fail_tls;
         }
     }

@@ -11,7 +11,8 @@
 
 struct duo_server_tls {
     pthread_mutex_t mu; /* guards cert, key, key_len, fresh */
-    char *cert, *key;   /* key: SECRET (the TLS private key), wiped on replace and free */
+    char *cert, *key;   /* until gRPC takes them; key: SECRET (the TLS private key), wiped when handed over,
+                           replaced or freed */
     size_t key_len;
     int fresh; /* 1: not handed to gRPC yet */
 };
@@ -73,7 +74,11 @@ static grpc_ssl_certificate_config_reload_status fetch(void *user, grpc_ssl_serv
         grpc_ssl_pem_key_cert_pair kp = {t->key, t->cert};
         *config = grpc_ssl_server_certificate_config_create(t->cert, &kp, 1);
         if (*config) {
+            /* gRPC holds its copy now: ours goes, one copy of the key fewer. */
             t->fresh = 0;
+            key_wipe(t);
+            free(t->cert);
+            t->cert = NULL;
             st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_NEW;
         } else {
             st = GRPC_SSL_CERTIFICATE_CONFIG_RELOAD_FAIL;
