@@ -13,6 +13,8 @@
  *             appears in hex or base64;
  *   metrics   /metrics scraped over HTTP, parsed as the Prometheus text
  *             format and checked against the operations done;
+ *   store     a store error (the write lock held by another process): its
+ *             event with the method and SQLite's reason, and its counter;
  *   unknown   a call answered without a handler (unknown method) is logged;
  *   reopen    the log renamed, SIGHUP: new lines in a new file;
  *   tls       a new certificate from a new CA, SIGHUP: a client already
@@ -39,6 +41,7 @@
 
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <sqlite3.h>
 
 #include "daemon_client.h"
 #include "duosign/mem.h"
@@ -520,6 +523,48 @@ static int any_request(client *c) {
     return CALL(c, "Status", status_req, &q, status_resp, &r, &res) == -1 ? -1 : res.status;
 }
 
+/* A store error (the write lock held by another process past
+ * --store-busy-ms): a store.error event with the method, SQLite's reason,
+ * and the counter. */
+static void test_store_error(void) {
+    device dv;
+    DUO_REQUIRE(enrol_keep(&dv, "UA-OPS-4") == 0);
+    char path[512];
+    sqlite3 *db = NULL;
+    snprintf(path, sizeof path, "%s/keys.db", g_dir);
+    DUO_REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK);
+    DUO_REQUIRE(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    uint8_t d[32];
+    sign_run sr;
+    memset(&sr, 0, sizeof sr);
+    digest_of(d, "store", 0);
+    DUO_CHECK(dev_sign(&g_c, &dv, PIN, d, &sr) != 0);
+    DUO_CHECK_MSG(sr.res.duo_err == DUO_E_STORE || sr.res.duo_err == DUO_E_TIMEOUT, "duo %d", sr.res.duo_err);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(db);
+    DUO_CHECK(wait_for_text(g_log, "\"event\":\"store.error\"") == 0);
+    jlog l;
+    DUO_CHECK(jlog_read(&l, g_log) == 0);
+    int with_method = 0, with_reason = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        if (strcmp(jstr(l.lines[i], "event"), "store.error") != 0) continue;
+        DUO_CHECK(!strcmp(jstr(l.lines[i], "level"), "ERROR"));
+        with_method += strstr(jstr(l.lines[i], "msg"), "SignStart: store error") != NULL;
+        with_reason += strstr(jstr(l.lines[i], "msg"), "database is locked") != NULL;
+    }
+    jlog_free(&l);
+    DUO_CHECK_MSG(with_method == 1 && with_reason >= 1, "store.error lines: %d with the method, %d with the reason",
+                  with_method, with_reason);
+    char *body = NULL;
+    DUO_REQUIRE(scrape(g_metrics_port, &body) == 0);
+    DUO_CHECK(metrics_parse(body) == 0);
+    free(body);
+    DUO_CHECK(metric("duosign_store_errors_total") == 1);
+    double a = metric(REQ("SignStart", "E_STORE")), b = metric(REQ("SignStart", "E_TIMEOUT"));
+    DUO_CHECK_MSG((a > 0 ? a : 0) + (b > 0 ? b : 0) == 1, "SignStart store failures counted: %g + %g", a, b);
+    device_free(&dv);
+}
+
 /* A call the server answers without a handler still gets its line. */
 static void test_unknown_method(void) {
     duo_test_rpc_result res;
@@ -712,7 +757,7 @@ int main(int argc, char **argv) {
     if (duo_ec_new(&g_ec, NULL) != DUO_OK) return 2;
     grpc_init();
     snprintf(extra, sizeof extra,
-             "--lock-policy 2:3600,9:revoke --log-format json --log-level debug --log-file '%s' "
+             "--lock-policy 2:3600,9:revoke --store-busy-ms 300 --log-format json --log-level debug --log-file '%s' "
              "--metrics-listen 127.0.0.1:0 2>'%s'",
              g_log, g_err);
     if (daemon_start(&g_d, extra) != 0 || client_open(&g_c, g_d.port) != 0) {
@@ -728,6 +773,7 @@ int main(int argc, char **argv) {
     DUO_RUN(test_run);
     DUO_RUN(test_log);
     DUO_RUN(test_metrics);
+    DUO_RUN(test_store_error);
     DUO_RUN(test_unknown_method);
     DUO_RUN(test_log_reopen);
     DUO_RUN(test_tls_reload);
