@@ -151,6 +151,10 @@ char *duo_metrics_render(duo_metrics_gauges_fn fn, void *arg) {
     duo_metrics_gauges g;
     memset(&g, 0, sizeof g);
     if (fn) fn(arg, &g);
+    put(&b,
+        "# HELP duosign_build_info The daemon's version\n# TYPE duosign_build_info gauge\n"
+        "duosign_build_info{version=\"%s\"} 1\n",
+        DUOSIGN_VERSION);
     render_requests(&b);
     render_events(&b);
     render_gauges(&b, &g);

@@ -501,6 +501,7 @@ static void test_metrics(void) {
     DUO_CHECK(metric("duosign_pool_target") == 2);
     DUO_CHECK(metric("duosign_pool_ready") >= 0 && metric("duosign_pool_ready") <= 2);
     DUO_CHECK(metric("duosign_store_up") == 1);
+    DUO_CHECK(metric("duosign_build_info{version=\"" DUOSIGN_VERSION "\"}") == 1);
     DUO_CHECK(metric("duosign_keys{state=\"active\"}") == 0);
     DUO_CHECK(metric("duosign_keys{state=\"locked\"}") == 1);
     DUO_CHECK(metric("duosign_keys{state=\"suspended\"}") == 1);
