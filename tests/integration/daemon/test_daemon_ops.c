@@ -18,7 +18,8 @@
  *   unknown   a call answered without a handler (unknown method) is logged;
  *   reopen    the log renamed, SIGHUP: new lines in a new file;
  *   tls       a new certificate from a new CA, SIGHUP: a client already
- *             connected keeps working, a new connection sees the new
+ *             connected keeps working (a signature started before the
+ *             reload finishes after it), a new connection sees the new
  *             certificate (and no longer the old one); a bad pair is refused
  *             and the good one stays;
  *   mistakes  malformed or refused --log-* / --metrics-listen values: a clear
@@ -620,11 +621,29 @@ static void test_tls_reload(void) {
     free(resp);
     grpc_channel_destroy(before);
 
+    /* A signature started before the reload, finished after it on the same
+     * connection. */
+    device dv;
+    DUO_REQUIRE(enrol_keep(&dv, "UA-OPS-5") == 0);
+    uint8_t digest[32], sig[64];
+    digest_of(digest, "across SIGHUP", 0);
+    duo_p2_sign *sg = NULL;
+    duo_sign_finish_req m2;
+    rpc_result rr;
+    DUO_REQUIRE(dev_sign_open(&g_c, &dv, digest, &sg, &m2, &rr) == 0);
+
     snprintf(cmd, sizeof cmd, "cp '%s/srv2.pem' '%s/server.pem' && cp '%s/srv2.key' '%s/server.key'", g_parent, g_dir,
              g_parent, g_dir);
     DUO_REQUIRE(run_cmd(NULL, 0, "%s", cmd) == 0);
     DUO_REQUIRE(kill(g_d.pid, SIGHUP) == 0);
     DUO_REQUIRE(wait_for_text(g_log, "and key reloaded") == 0);
+
+    duo_sign_finish_resp m3;
+    DUO_CHECK(CALL(&g_c, "SignFinish", sign_finish_req, &m2, sign_finish_resp, &m3, &rr) == 0 &&
+              duo_p2_sign_on_finish(sg, &m3, sig) == DUO_OK && openssl_verify(&dv, digest, sig) == 1);
+    duo_wire_free_sign_finish_req(&m2);
+    duo_p2_sign_free(sg);
+    device_free(&dv);
 
     /* The connection made before the reload keeps working. */
     DUO_CHECK(any_request(&g_c) == GRPC_STATUS_NOT_FOUND);
