@@ -91,6 +91,12 @@ static const struct {
 #undef DUO_RPC_ROW
 };
 
+/* 16 hex digits: the process's random prefix and a sequence number. */
+static void next_request_id(duo_service *s, char out[DUO_CALL_ID_MAX]) {
+    snprintf(out, DUO_CALL_ID_MAX, "%08x%08x", (unsigned)s->rid_prefix,
+             (unsigned)(atomic_fetch_add(&s->rid_seq, 1) & 0xffffffffu));
+}
+
 /* The server's one handler entry point: every method comes here with its
  * index. */
 static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len,
@@ -98,8 +104,7 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
     duo_service *s = app;
     if (mi < 0 || mi >= DUO_MSG_COUNT) return DUO_E_UNSUPPORTED;
     int64_t t0 = duo__mono_us();
-    snprintf(info->request_id, sizeof info->request_id, "%08x%08x", (unsigned)s->rid_prefix,
-             (unsigned)(atomic_fetch_add(&s->rid_seq, 1) & 0xffffffffu));
+    next_request_id(s, info->request_id);
     duo_rpc c = {.cfg = &s->cfg,
                  .ec = s->ec,
                  .sessions = s->sessions,
@@ -121,7 +126,7 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
         /* Without a message from the handler these come from the store (a
          * full disk, an I/O error, another process holding the database):
          * the operator gets the reason (SQLite's report just before, see
-         * duo_keystore_sqlite_log_errors), the citizen a retry. */
+         * duo_keystore_sqlite_log_to in log.c), the citizen a retry. */
         duo__event(DUO_EV_STORE_ERROR, info, NULL, "%s: store error %s (%s)", method_table[mi].name, duo_err_name(r),
                    duo_strerror(r));
         DETAIL(info, "the signer's storage failed (%s); retry later", duo_strerror(r));
@@ -148,8 +153,7 @@ duo_server_handler_fn duo_service_handler(void) { return dispatch; }
 static void refused(void *app, int mi, const char *path, int code, const char *peer) {
     duo_service *s = app;
     char rid[DUO_CALL_ID_MAX], name[64];
-    snprintf(rid, sizeof rid, "%08x%08x", (unsigned)s->rid_prefix,
-             (unsigned)(atomic_fetch_add(&s->rid_seq, 1) & 0xffffffffu));
+    next_request_id(s, rid);
     const char *slash = path ? strrchr(path, '/') : NULL;
     snprintf(name, sizeof name, "%s", mi >= 0 && mi < DUO_MSG_COUNT ? method_table[mi].name : slash ? slash + 1 : "?");
     if (mi >= 0 && mi < DUO_MSG_COUNT) duo_metrics_request(mi, code, 0);
