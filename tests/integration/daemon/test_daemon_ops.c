@@ -616,7 +616,7 @@ static void test_tls_reload(void) {
     duo_test_rpc_result res;
     uint8_t *resp = NULL;
     size_t rl = 0;
-    int st = duo_test_unary(before, NULL, M("Status"), (const uint8_t *)"", 0, 5000, &res, &resp, &rl);
+    int st = duo_test_unary(before, NULL, M("Status"), (const uint8_t *)"", 0, 1500, &res, &resp, &rl);
     DUO_CHECK_MSG(st == GRPC_STATUS_UNAVAILABLE || st == GRPC_STATUS_DEADLINE_EXCEEDED, "before: status %d", st);
     free(resp);
     grpc_channel_destroy(before);
@@ -659,7 +659,7 @@ static void test_tls_reload(void) {
     duo_test_channel_opts o3 = {.own_connection = 3};
     grpc_channel *old = duo_test_channel_open(ca1, g_d.port, &o3);
     resp = NULL;
-    st = duo_test_unary(old, NULL, M("Status"), (const uint8_t *)"", 0, 5000, &res, &resp, &rl);
+    st = duo_test_unary(old, NULL, M("Status"), (const uint8_t *)"", 0, 1500, &res, &resp, &rl);
     DUO_CHECK_MSG(st == GRPC_STATUS_UNAVAILABLE || st == GRPC_STATUS_DEADLINE_EXCEEDED, "old CA: status %d", st);
     free(resp);
     grpc_channel_destroy(old);
