@@ -13,6 +13,7 @@
 
 #include "daemon.h"
 #include "keystore.h" /* duo_key_state_name */
+#include "log.h"
 
 /* Latency buckets (seconds): a signature's round 2 at 3072 bits is tens of
  * milliseconds, an enrolment round with proofs up to seconds. */
@@ -237,6 +238,15 @@ static int parse_listen(struct sockaddr_storage *ss, const char *listen) {
     return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
 }
 
+/* libmicrohttpd's own error messages: the daemon's log, not raw stderr. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    duo_log_event(DUO_LOG_WARN, "metrics.http", NULL, NULL, "%s", msg);
+}
+
 int duo_metrics_listen_ok(const char *listen) {
     struct sockaddr_storage ss;
     return parse_listen(&ss, listen) == 0;
@@ -259,7 +269,7 @@ int duo_metrics_http_start(duo_metrics_http **out, const char *listen, duo_metri
     if (ss.ss_family == AF_INET6) flags |= MHD_USE_IPv6;
     h->d = MHD_start_daemon(flags, 0, NULL, NULL, answer, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)16, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
-                            MHD_OPTION_END);
+                            MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
     if (!h->d) {
         snprintf(err, cap, "cannot serve metrics on %s: address in use or not local", listen);
         free(h);
