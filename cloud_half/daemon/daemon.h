@@ -77,7 +77,16 @@ int duo__random_code(char *out, size_t out_cap, size_t nbytes, size_t group);
 /* "2024-05-01 12:00:00 UTC" */
 void duo__fmt_time(char *out, size_t cap, int64_t t);
 
+/* The result of a call as the log and the metrics name it: the error
+ * table's name without "DUO_" ("OK", "E_WRONG_PIN"). */
+const char *duo__result_name(int code);
+
 /* ---- answering a call (util.c) ---- */
+/* Notes the key a call is about, for its log line. */
+static inline void duo__call_key(duo_call_info *info, const uint8_t *key_id) {
+    for (int i = 0; i < 16; i++) info->key_id[i] = key_id[i];
+    info->has_key_id = 1;
+}
 /* The human message of a failed call (its gRPC status details). */
 #define DETAIL(info, ...) duo_call_info_set_detail((info), __VA_ARGS__)
 /* Adds "key: <decimal v>" to the call's trailers (dropped if they are full:
@@ -85,6 +94,12 @@ void duo__fmt_time(char *out, size_t cap, int64_t t);
 void duo__trailer_i64(duo_call_info *info, const char *key, int64_t v);
 
 /* ---- clocks ---- */
+static inline int64_t duo__mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static inline int64_t duo__mono_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

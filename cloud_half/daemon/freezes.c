@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "policy.h"
 
 struct duo_freezes {
@@ -49,12 +50,8 @@ void duo__freezes_add(duo_freezes *fz, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
         if (fz->n < fz->cap) memcpy(fz->ids[fz->n++], key_id, DUO_KEY_ID_BYTES);
     }
     pthread_mutex_unlock(&fz->mu);
-    char hex[2 * DUO_KEY_ID_BYTES + 1];
-    duo__hex(hex, key_id, DUO_KEY_ID_BYTES);
-    fprintf(stderr,
-            "duosign-cloud: key %s: the freeze after an attack could not be stored; the key is refused until it "
-            "is (retried)\n",
-            hex);
+    duo_log_event(DUO_LOG_ERROR, "key.freeze_pending", NULL, key_id,
+                  "the freeze after an attack could not be stored; the key is refused until it is (retried)");
 }
 
 int duo__freezes_pending(duo_freezes *fz, const uint8_t key_id[DUO_KEY_ID_BYTES]) {

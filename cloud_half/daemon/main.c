@@ -407,7 +407,8 @@ static void usage(FILE *f) {
                "  ca     export|show --data DIR           the issuing CA (citizens' certificates)\n"
                "  cert   issue|import|list --data DIR     certificates of keys\n"
                "  crl    --data DIR --out FILE            sign a CRL with the issuing CA\n"
-               "  audit  verify|list --data DIR           check or print the audit log\n\n"
+               "  audit  verify|list --data DIR           check or print the audit log\n"
+               "  --version                               print the version\n\n"
                "'" PROG " COMMAND --help' describes each command.\n");
 }
 
@@ -419,6 +420,10 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (duo__is_help(cmd) || strcmp(cmd, "help") == 0) {
         usage(stdout);
+        return DUO_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf(PROG " %s\n", DUOSIGN_VERSION);
         return DUO_EXIT_OK;
     }
     if (strcmp(cmd, "init") == 0) return cmd_init(argc - 1, argv + 1);

@@ -9,11 +9,14 @@
 
 #include "duosign/mem.h"
 #include "duosign/rng.h"
+#include "events.h"
 #include "wire.h"
 
 /* Reads a key; an expired lock is lifted in the store (with its audit). */
 int duo__policy_key_load(duo_keystore *ks, duo_key_info *ki, duo_key_secrets *sec,
                          const uint8_t key_id[DUO_KEY_ID_BYTES], duo_call_info *info) {
+    /* The request's key, for its log line (before any way out). */
+    duo__call_key(info, key_id);
     for (int attempt = 0; attempt < DUO_POLICY_RETRIES; attempt++) {
         int r = duo_keystore_key_get(ks, ki, sec, key_id);
         if (r == DUO_E_NOT_FOUND) {
@@ -125,6 +128,8 @@ int duo__policy_replay_reject(duo_keystore *ks, const duo_key_info *ki, const ui
     duo_audit_event ev = {.kind = AUDIT_REPLAY, .key_id = key_id, .citizen_id = ki->citizen_id, .detail = detail};
     if (duo_keystore_audit_append(ks, NULL, &ev) != DUO_OK) { /* the refusal is what matters */
     }
+    duo__event(DUO_EV_REPLAY, info, key_id, "replayed request refused (already accepted under the %s device secret)",
+               which);
     DETAIL(info, "replayed request refused (this exact request was already used; each request is accepted "
                  "once); this does not count as a PIN attempt");
     return DUO_E_UNAUTHENTICATED;
@@ -232,6 +237,9 @@ int duo__policy_authenticate(duo_keystore *ks, duo_key_info *ki, duo_key_secrets
             if (found) {
                 r = duo__policy_freeze(ks, key_id, DUO_AUDIT_CLONE,
                                        "clone suspected: a new request was authenticated with a retired device secret");
+                duo__event(DUO_EV_CLONE, info, key_id,
+                           "clone suspected: a new request under a retired device secret; key %s",
+                           r == DUO_OK ? "frozen" : "NOT frozen (the store failed)");
                 DETAIL(info,
                        "a copy of this device was detected (a superseded device secret was used); the key "
                        "is frozen: enrol again%s",
@@ -296,6 +304,9 @@ int duo__policy_pin_failure(duo_keystore *ks, const duo_lock_policy *lock, const
         if (r != DUO_OK) return r;
         uint32_t left = duo__lock_policy_left(lock, nf);
         duo__trailer_i64(info, "duo-attempts-left", left);
+        duo__event(DUO_EV_PIN_WRONG, info, key_id, "%s", detail);
+        if (pol.state == DUO_KEY_STATE_LOCKED) duo__event(DUO_EV_PIN_LOCKOUT, info, key_id, "%s", detail);
+        if (pol.state == DUO_KEY_STATE_REVOKED) duo__event(DUO_EV_REVOKED, info, key_id, "%s", detail);
         if (pol.state == DUO_KEY_STATE_REVOKED) {
             *revoked = 1;
             /* wrong PINs until revoked: someone else may hold the device */

@@ -11,6 +11,7 @@
 #define DUOSIGN_CLOUD_RPC_H
 
 #include "daemon.h"
+#include "events.h"
 #include "freezes.h"
 #include "keycache.h"
 #include "keystore.h"

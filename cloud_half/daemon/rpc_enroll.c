@@ -205,6 +205,7 @@ int duo__rpc_enroll_pdl_open(duo_rpc *c, const uint8_t *in, size_t in_len, uint8
                               .detail = "enrolment PDL check failed: inconsistent device values"};
         if (duo_keystore_audit_append(c->ks, NULL, &ev) != DUO_OK) { /* the error below is what matters */
         }
+        duo__event(DUO_EV_ATTACK, c->info, x->key_id, "enrolment aborted: inconsistent PDL values from the device");
         DETAIL(c->info, "enrolment aborted: the device's proof values are inconsistent");
     }
     if (r == DUO_OK) r = enrol_persist(c, x);
@@ -257,6 +258,7 @@ int duo__rpc_enroll_confirm(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_
         return DUO_E_NOT_FOUND;
     }
     if (r != DUO_OK) return r;
+    duo__call_key(c->info, key_id);
     if (!(sec = duo_secure_malloc(sizeof *sec))) return DUO_E_NOMEM;
     for (int attempt = 0; attempt < DUO_POLICY_RETRIES; attempt++) {
         if ((r = duo_keystore_key_get(c->ks, &ki, sec, key_id)) != DUO_OK) {

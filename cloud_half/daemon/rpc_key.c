@@ -88,6 +88,7 @@ static int revoke_by_citizen(duo_rpc *c, duo_revoke_req *req, uint8_t **resp, si
         if (r == DUO_OK) {
             duo__keycache_forget(c->keys, cands.ids[i]);
             duo__certs_follow_key(c->ks, cands.ids[i], DUO_CRL_REASON_CESSATION);
+            duo__event(DUO_EV_REVOKED, c->info, cands.ids[i], "revoked with the revocation code and the citizen id");
         }
         if (r == DUO_E_KEY_REVOKED || r == DUO_E_NOT_FOUND) r = DUO_E_UNAUTHENTICATED; /* raced: next key */
     }
@@ -147,6 +148,9 @@ int duo__rpc_revoke(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp
             DETAIL(c->info, "the revocation code does not match this key (or was already used)");
     }
     if (r == DUO_E_KEY_REVOKED) DETAIL(c->info, "key is already revoked");
+    if (r == DUO_OK)
+        duo__event(DUO_EV_REVOKED, c->info, req.key_id, "%s",
+                   req.has_mac ? "revoked by the device" : "revoked with the revocation code");
     if (r == DUO_OK || r == DUO_E_KEY_REVOKED) duo__keycache_forget(c->keys, req.key_id);
     if (r == DUO_OK) duo__certs_follow_key(c->ks, req.key_id, DUO_CRL_REASON_CESSATION);
     if (r != DUO_OK) goto out;

@@ -173,6 +173,8 @@ int duo__rpc_sign_finish(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t *
         duo__keycache_forget(c->keys, x->key_id);
         int fr = duo__policy_freeze(c->ks, x->key_id, DUO_AUDIT_ATTACK, DUO_ATTACK_REASON);
         if (fr != DUO_OK) duo__freezes_add(c->freezes, x->key_id); /* fail closed until it is stored */
+        duo__event(DUO_EV_ATTACK, c->info, x->key_id, "invalid signature share from the device; key %s",
+                   fr == DUO_OK ? "frozen" : "refused until its freeze is stored");
         DETAIL(c->info, "the device sent an invalid signature share; the key is frozen: enrol again");
         goto out;
     }

@@ -20,6 +20,8 @@
 #include "duosign/mem.h"
 #include "duosign/paillier.h"
 #include "keystore.h"
+#include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "service.h"
 
@@ -51,14 +53,22 @@ static const char *usage_text =
     "                          the database (default 5000)\n"
     "  --max-sessions N        sessions in progress at once (default 10000; more get\n"
     "                          UNAVAILABLE, retry later); finished ones do not count\n"
-    "  --grace SECONDS         on SIGTERM, wait this long for calls in flight (default 10)\n";
+    "  --grace SECONDS         on SIGTERM, wait this long for calls in flight (default 10)\n"
+    "  --log-format text|json  one line per request and security event (default text)\n"
+    "  --log-file FILE         append the log there (default stderr); SIGHUP reopens it\n"
+    "  --log-level LEVEL       debug, info (default), warn or error\n"
+    "  --metrics-listen ADDR:PORT  Prometheus metrics at http://ADDR:PORT/metrics (plain HTTP,\n"
+    "                          its own port; keep it on a private address)\n\n"
+    "Signals: SIGTERM/SIGINT drain and stop; SIGHUP re-reads the TLS certificate and key\n"
+    "(new connections get them, open ones stay) and reopens the log file.\n";
 
 typedef struct {
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     duo_server *srv;
     duo_service *svc;
     unsigned grace_s;
     int stopping;
+    const char *cert_path, *key_path; /* NULL with --insecure */
 } serve_state;
 
 /* One daemon per data directory: the one-live-session-per-key rule (and the
@@ -107,12 +117,47 @@ static void on_signal(uv_signal_t *h, int signum) {
     serve_state *st = h->data;
     if (st->stopping) return;
     st->stopping = 1;
-    fprintf(stderr, "duosign-cloud: %s: draining (up to %u s for calls in flight)\n",
-            signum == SIGTERM ? "SIGTERM" : "SIGINT", st->grace_s);
+    duo_log_event(DUO_LOG_INFO, "daemon.stop", NULL, NULL, "%s: draining (up to %u s for calls in flight)",
+                  signum == SIGTERM ? "SIGTERM" : "SIGINT", st->grace_s);
     duo_server_shutdown(st->srv, st->grace_s * 1000u);
     duo_service_stop(st->svc);
     uv_close((uv_handle_t *)&st->sigterm, NULL);
     uv_close((uv_handle_t *)&st->sigint, NULL);
+    uv_close((uv_handle_t *)&st->sighup, NULL);
+}
+
+static int load_tls(char **cert, char **key, size_t *key_len, const char *cpath, const char *kpath, int *read_ok,
+                    char *err, size_t cap);
+
+/* SIGHUP: the log file reopened (after logrotate moved it), then the TLS
+ * certificate and key read again from their paths, checked, and handed to
+ * the server for new handshakes; connections already open keep theirs. A
+ * bad new pair is refused and the old one stays. */
+static void on_hup(uv_signal_t *h, int signum) {
+    (void)signum;
+    serve_state *st = h->data;
+    char err[DUO_ERRMSG_MAX] = "";
+    if (duo_log_reopen(err, sizeof err) != DUO_OK)
+        duo_log_event(DUO_LOG_ERROR, "daemon.reload", NULL, NULL, "SIGHUP: %s; logging on to the old file", err);
+    else
+        duo_log_event(DUO_LOG_INFO, "daemon.reload", NULL, NULL, "SIGHUP: log reopened");
+    if (!st->cert_path) return;
+    char *cert = NULL, *key = NULL;
+    size_t key_len = 0;
+    int read_ok = 0;
+    int r = load_tls(&cert, &key, &key_len, st->cert_path, st->key_path, &read_ok, err, sizeof err);
+    if (r == DUO_OK) r = duo_server_reload_tls(st->srv, cert, key);
+    if (r == DUO_OK)
+        duo_log_event(DUO_LOG_INFO, "daemon.reload", NULL, NULL,
+                      "SIGHUP: TLS certificate %s and key reloaded; new connections use them", st->cert_path);
+    else
+        duo_log_event(DUO_LOG_ERROR, "daemon.reload", NULL, NULL, "SIGHUP: TLS not reloaded, the old pair stays: %s",
+                      err[0] ? err : duo_strerror(r));
+    free(cert);
+    if (key) {
+        duo_memzero(key, key_len);
+        free(key);
+    }
 }
 
 static int opt(int argc, char **argv, int *i, const char *name, const char **val) {
@@ -152,8 +197,25 @@ static void free_key(char **key, size_t len) {
     }
 }
 
+/* Reads and checks the certificate chain and key (at start and on SIGHUP).
+ * DUO_OK, else an error with the reason in err and *read_ok saying whether
+ * the files were read (then the check failed); *cert and *key (SECRET) are
+ * the caller's to free and wipe either way. */
+static int load_tls(char **cert, char **key, size_t *key_len, const char *cpath, const char *kpath, int *read_ok,
+                    char *err, size_t cap) {
+    *read_ok = 0;
+    int r = duo__read_file(cert, NULL, cpath, 1u << 20, err, cap);
+    if (r == DUO_OK) r = duo__read_file(key, key_len, kpath, 1u << 20, err, cap);
+    if (r != DUO_OK) return r;
+    *read_ok = 1;
+    return duo__pki_check(*cert, *key, cpath, kpath, err, cap);
+}
+
 int duo__cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *v;
+    const char *log_file = NULL, *metrics_listen = NULL;
+    duo_log_format log_fmt = DUO_LOG_TEXT;
+    duo_log_level log_min = DUO_LOG_INFO;
     int insecure = 0;
     unsigned bits = DUO_PAILLIER_BITS_DEFAULT, workers = 4, cq_threads = 1, pool = 2, ttl = 60, grace = 10,
              max_sessions = 0, enrol_per_peer = 0, busy_ms = 0;
@@ -197,6 +259,27 @@ int duo__cmd_serve(int argc, char **argv) {
             max_sessions = num("--max-sessions", v, 1, 1000000);
         } else if (opt(argc, argv, &i, "--grace", &v)) {
             grace = num("--grace", v, 0, 3600);
+        } else if (opt(argc, argv, &i, "--log-format", &v)) {
+            if (duo_log_format_parse(&log_fmt, v) != 0) {
+                fprintf(stderr, PROG ": --log-format must be text or json (got '%s')\n", v);
+                return DUO_EXIT_USAGE;
+            }
+        } else if (opt(argc, argv, &i, "--log-level", &v)) {
+            if (duo_log_level_parse(&log_min, v) != 0) {
+                fprintf(stderr, PROG ": --log-level must be debug, info, warn or error (got '%s')\n", v);
+                return DUO_EXIT_USAGE;
+            }
+        } else if (opt(argc, argv, &i, "--log-file", &v)) {
+            log_file = v;
+        } else if (opt(argc, argv, &i, "--metrics-listen", &v)) {
+            metrics_listen = v;
+            if (!duo_metrics_listen_ok(v)) {
+                fprintf(stderr,
+                        PROG ": --metrics-listen '%s' must be ADDR:PORT with a numeric address, e.g. "
+                             "127.0.0.1:9464 or [::1]:9464\n",
+                        v);
+                return DUO_EXIT_USAGE;
+            }
         } else if (opt(argc, argv, &i, "--lock-policy", &v)) {
             if (duo__lock_policy_parse(&lock, v, err, sizeof err) != DUO_OK) {
                 fprintf(stderr, PROG ": %s\n", err);
@@ -217,9 +300,12 @@ int duo__cmd_serve(int argc, char **argv) {
         return DUO_EXIT_USAGE;
     }
 
-    /* SQLite's reasons for store errors go to our log (before any store opens). */
-    if (duo_keystore_sqlite_log_errors("duosign-cloud") != DUO_OK)
-        fprintf(stderr, PROG ": warning: store errors will be logged without SQLite's reason\n");
+    /* The log first: SQLite's and gRPC's lines go there from now on
+     * (before any store opens or gRPC starts). */
+    if (duo_log_open(log_file, log_fmt, log_min, err, sizeof err) != DUO_OK) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return DUO_EXIT_FAIL;
+    }
     int lock_fd = serve_lock(dir);
     if (lock_fd < 0) return DUO_EXIT_FAIL;
 
@@ -231,18 +317,16 @@ int duo__cmd_serve(int argc, char **argv) {
         snprintf(kpath, sizeof kpath, "%s", key_path ? key_path : "");
         if (!cert_path) snprintf(cpath, sizeof cpath, "%s/" DUO_FILE_CERT, dir);
         if (!key_path) snprintf(kpath, sizeof kpath, "%s/" DUO_FILE_KEY, dir);
-        if (duo__read_file(&cert, NULL, cpath, 1u << 20, err, sizeof err) != DUO_OK ||
-            duo__read_file(&key, &key_len, kpath, 1u << 20, err, sizeof err) != DUO_OK) {
-            /* Plaintext is not a fix for a missing certificate. */
-            fprintf(stderr,
-                    PROG ": TLS: %s; 'duosign-cloud init --data DIR' creates a data directory with a server "
-                         "certificate and key (" DUO_FILE_CERT ", " DUO_FILE_KEY "), or pass --tls-cert FILE and "
-                         "--tls-key FILE\n",
-                    err);
-            goto fail_tls;
-        }
-        if (duo__pki_check(cert, key, cpath, kpath, err, sizeof err) != DUO_OK) {
-            fprintf(stderr, PROG ": TLS: %s; pass a matching, current --tls-cert FILE and --tls-key FILE\n", err);
+        int read_ok = 0;
+        if (load_tls(&cert, &key, &key_len, cpath, kpath, &read_ok, err, sizeof err) != DUO_OK) {
+            if (!read_ok) /* Plaintext is not a fix for a missing certificate. */
+                fprintf(stderr,
+                        PROG ": TLS: %s; 'duosign-cloud init --data DIR' creates a data directory with a server "
+                             "certificate and key (" DUO_FILE_CERT ", " DUO_FILE_KEY "), or pass --tls-cert FILE and "
+                             "--tls-key FILE\n",
+                        err);
+            else
+                fprintf(stderr, PROG ": TLS: %s; pass a matching, current --tls-cert FILE and --tls-key FILE\n", err);
             goto fail_tls;
         }
     }
@@ -256,6 +340,8 @@ int duo__cmd_serve(int argc, char **argv) {
     serve_state st;
     memset(&st, 0, sizeof st);
     st.grace_s = grace;
+    st.cert_path = insecure ? NULL : cpath;
+    st.key_path = insecure ? NULL : kpath;
     duo_service_config scfg = {.data_dir = dir,
                                .paillier_bits = bits,
                                .workers = workers,
@@ -277,6 +363,7 @@ int duo__cmd_serve(int argc, char **argv) {
                              .tls_key_pem = key,
                              .service = &duosign__v1__duo_sign__descriptor,
                              .handler = duo_service_handler(),
+                             .refused = duo_service_refused(),
                              .app = st.svc,
                              .cq_count = 1,
                              .cq_threads = cq_threads,
@@ -292,29 +379,56 @@ int duo__cmd_serve(int argc, char **argv) {
         duo_service_free(st.svc);
         goto fail_loop;
     }
+    duo_metrics_http *mh = NULL;
+    duo_service_metrics_methods();
+    if (metrics_listen &&
+        duo_metrics_http_start(&mh, metrics_listen, duo_service_metrics_gauges, st.svc, err, sizeof err) != DUO_OK) {
+        fprintf(stderr, PROG ": %s\n", err);
+        duo_server_shutdown(st.srv, 0);
+        duo_service_stop(st.svc);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        duo_service_free(st.svc);
+        duo_server_free(st.srv);
+        uv_loop_close(&loop);
+        return DUO_EXIT_FAIL;
+    }
     uv_signal_init(&loop, &st.sigterm);
     uv_signal_init(&loop, &st.sigint);
-    st.sigterm.data = st.sigint.data = &st;
+    uv_signal_init(&loop, &st.sighup);
+    st.sigterm.data = st.sigint.data = st.sighup.data = &st;
     uv_signal_start(&st.sigterm, on_signal, SIGTERM);
     uv_signal_start(&st.sigint, on_signal, SIGINT);
+    uv_signal_start(&st.sighup, on_hup, SIGHUP);
 
-    printf("listening on %.*s:%d (%s, paillier %u bits)\n", (int)(colon - listen), listen, duo_server_port(st.srv),
-           insecure ? "plaintext, --insecure" : "TLS", bits);
+    char mline[160] = "";
+    if (mh) {
+        const char *mc = strrchr(metrics_listen, ':');
+        snprintf(mline, sizeof mline, ", metrics on http://%.*s:%d/metrics", (int)(mc - metrics_listen), metrics_listen,
+                 duo_metrics_http_port(mh));
+    }
+    printf("listening on %.*s:%d (%s, paillier %u bits)%s\n", (int)(colon - listen), listen, duo_server_port(st.srv),
+           insecure ? "plaintext, --insecure" : "TLS", bits, mline);
     fflush(stdout);
+    duo_log_event(DUO_LOG_INFO, "daemon.start", NULL, NULL, "duosign-cloud %s serving %s on %.*s:%d (%s)%s",
+                  DUOSIGN_VERSION, dir, (int)(colon - listen), listen, duo_server_port(st.srv),
+                  insecure ? "plaintext" : "TLS", mline);
 
     uv_run(&loop, UV_RUN_DEFAULT);
+    duo_metrics_http_stop(mh); /* after the drain: the last scrape sees it */
 
     duo_server_stats stats;
     duo_server_get_stats(st.srv, &stats);
     duo_service_free(st.svc);
     duo_server_free(st.srv);
-    if (uv_loop_close(&loop) != 0) fprintf(stderr, "duosign-cloud: warning: event loop closed with open handles\n");
-    fprintf(stderr,
-            "duosign-cloud: stopped cleanly: %llu calls, %llu ok, %llu failed, %llu unimplemented, %llu "
-            "deadline exceeded, %llu cancelled\n",
-            (unsigned long long)stats.calls, (unsigned long long)stats.ok, (unsigned long long)stats.failed,
-            (unsigned long long)stats.unimplemented, (unsigned long long)stats.deadline_exceeded,
-            (unsigned long long)stats.cancelled);
+    if (uv_loop_close(&loop) != 0)
+        duo_log_event(DUO_LOG_WARN, "daemon.stop", NULL, NULL, "event loop closed with open handles");
+    duo_log_event(DUO_LOG_INFO, "daemon.stop", NULL, NULL,
+                  "stopped cleanly: %llu calls, %llu ok, %llu failed, %llu unimplemented, %llu "
+                  "deadline exceeded, %llu cancelled",
+                  (unsigned long long)stats.calls, (unsigned long long)stats.ok, (unsigned long long)stats.failed,
+                  (unsigned long long)stats.unimplemented, (unsigned long long)stats.deadline_exceeded,
+                  (unsigned long long)stats.cancelled);
+    duo_log_close();
     return DUO_EXIT_OK;
 
 fail_loop:

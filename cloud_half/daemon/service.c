@@ -22,10 +22,14 @@
  * thread. */
 #include "service.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "duosign.pb-c.h"
+#include "duosign/rng.h"
+#include "log.h"
+#include "metrics.h"
 #include "rpc.h"
 
 #define PENDING_MAX_AGE_S 3600
@@ -52,6 +56,9 @@ struct duo_service {
 
     uv_timer_t sweep_timer, maint_timer;
     int handles_open;
+
+    uint32_t rid_prefix;          /* random per process: request ids differ across restarts */
+    atomic_uint_fast32_t rid_seq; /* request ids: prefix and sequence */
 };
 
 /* ---------------------------------------------------- store connections */
@@ -84,12 +91,20 @@ static const struct {
 #undef DUO_RPC_ROW
 };
 
+/* 16 hex digits: the process's random prefix and a sequence number. */
+static void next_request_id(duo_service *s, char out[DUO_CALL_ID_MAX]) {
+    snprintf(out, DUO_CALL_ID_MAX, "%08x%08x", (unsigned)s->rid_prefix,
+             (unsigned)(atomic_fetch_add(&s->rid_seq, 1) & 0xffffffffu));
+}
+
 /* The server's one handler entry point: every method comes here with its
  * index. */
 static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len,
                     duo_call_info *info) {
     duo_service *s = app;
     if (mi < 0 || mi >= DUO_MSG_COUNT) return DUO_E_UNSUPPORTED;
+    int64_t t0 = duo__mono_us();
+    next_request_id(s, info->request_id);
     duo_rpc c = {.cfg = &s->cfg,
                  .ec = s->ec,
                  .sessions = s->sessions,
@@ -111,15 +126,78 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
         /* Without a message from the handler these come from the store (a
          * full disk, an I/O error, another process holding the database):
          * the operator gets the reason (SQLite's report just before, see
-         * duo_keystore_sqlite_log_errors), the citizen a retry. */
-        fprintf(stderr, "duosign-cloud: %s: store error %s (%s)\n", method_table[mi].name, duo_err_name(r),
-                duo_strerror(r));
+         * duo_keystore_sqlite_log_to in log.c), the citizen a retry. */
+        duo__event(DUO_EV_STORE_ERROR, info, NULL, "%s: store error %s (%s)", method_table[mi].name, duo_err_name(r),
+                   duo_strerror(r));
         DETAIL(info, "the signer's storage failed (%s); retry later", duo_strerror(r));
     }
+    double ms = (double)(duo__mono_us() - t0) / 1000.0;
+    duo_metrics_request(mi, r, ms / 1000.0);
+    duo_log_request rl = {.request_id = info->request_id,
+                          .method = method_table[mi].name,
+                          .key_id = info->has_key_id ? info->key_id : NULL,
+                          .code = r,
+                          .duration_ms = ms,
+                          .peer = info->peer,
+                          .detail = r == DUO_OK       ? NULL
+                                    : info->detail[0] ? info->detail
+                                                      : duo_strerror(r)};
+    duo_log_request_line(&rl);
     return r;
 }
 
 duo_server_handler_fn duo_service_handler(void) { return dispatch; }
+
+/* A call the server answered without dispatch (deadline past, queue full,
+ * unknown method): its request line and count all the same. */
+static void refused(void *app, int mi, const char *path, int code, const char *peer) {
+    duo_service *s = app;
+    char rid[DUO_CALL_ID_MAX], name[64];
+    next_request_id(s, rid);
+    const char *slash = path ? strrchr(path, '/') : NULL;
+    snprintf(name, sizeof name, "%s", mi >= 0 && mi < DUO_MSG_COUNT ? method_table[mi].name : slash ? slash + 1 : "?");
+    if (mi >= 0 && mi < DUO_MSG_COUNT) duo_metrics_request(mi, code, 0);
+    duo_log_request rl = {.request_id = rid,
+                          .method = name,
+                          .code = code,
+                          .duration_ms = 0,
+                          .peer = peer,
+                          .detail = code == DUO_E_UNSUPPORTED ? "unknown method"
+                                    : code == DUO_E_TIMEOUT   ? "deadline exceeded before the request was handled"
+                                                              : "server busy (queue full)"};
+    duo_log_request_line(&rl);
+}
+
+duo_server_refused_fn duo_service_refused(void) { return refused; }
+
+/* The metrics' method labels: the method table's names. */
+static const char *method_names[DUO_MSG_COUNT];
+
+void duo_service_metrics_methods(void) {
+    for (int i = 0; i < DUO_MSG_COUNT; i++) method_names[i] = method_table[i].name;
+    duo_metrics_set_methods(method_names, DUO_MSG_COUNT);
+}
+
+static int count_state_cb(void *data, const duo_key_info *ki) {
+    uint64_t *keys = data;
+    if (ki->state >= 0 && ki->state < DUO_METRICS_KEY_STATES) keys[ki->state]++;
+    return 0;
+}
+
+/* The metrics' gauges (HTTP thread): each room under its own lock, the
+ * keys by state through a store connection like a handler's. */
+void duo_service_metrics_gauges(void *arg, duo_metrics_gauges *g) {
+    duo_service *s = arg;
+    size_t en = 0, sg = 0;
+    duo__sessions_counts(s->sessions, &en, &sg);
+    g->sessions_enrol = en;
+    g->sessions_sign = sg;
+    g->pool_ready = duo__pool_ready(s->pool);
+    g->pool_target = s->cfg.prime_pool;
+    duo_keystore *ks = ks_acquire(s);
+    g->keys_ok = duo_keystore_key_list(ks, NULL, count_state_cb, g->keys) == DUO_OK;
+    ks_release(s, ks);
+}
 
 /* ------------------------------------------------------ maintenance */
 
@@ -212,6 +290,7 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     if (s->cfg.prime_pool > DUO_POOL_MAX) s->cfg.prime_pool = DUO_POOL_MAX;
     if (s->cfg.prime_pool == 0) s->cfg.prime_pool = 1; /* keys are made only in the pool */
     s->loop = cfg->loop;
+    if (duo_rng_bytes(NULL, (uint8_t *)&s->rid_prefix, sizeof s->rid_prefix) != DUO_OK) s->rid_prefix = 0;
     pthread_mutex_init(&s->ks_mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_cond_init(&s->ks_cv, NULL);

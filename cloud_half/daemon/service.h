@@ -43,11 +43,20 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
 /* The server's handler: one entry point for every method of
  * duosign__v1__duo_sign__descriptor (its app pointer is the service). */
 duo_server_handler_fn duo_service_handler(void);
+/* The server's duo_server_config.refused: a request line and a count for
+ * calls answered without the handler. */
+duo_server_refused_fn duo_service_refused(void);
 /* Loop thread, after the server has drained: stops the timers and the pool
  * and closes the libuv handles (uv_run then returns once pool work ends). */
 void duo_service_stop(duo_service *svc);
 /* After uv_run returned: frees everything (sessions, pool, store). */
 void duo_service_free(duo_service *svc);
+/* Gives the metrics the method table's names (before serving). */
+void duo_service_metrics_methods(void);
+/* The metrics' gauges callback (duo_metrics_gauges_fn; arg: the service).
+ * Thread-safe; takes a store connection to count keys by state. */
+struct duo_metrics_gauges;
+void duo_service_metrics_gauges(void *svc, struct duo_metrics_gauges *g);
 /* Ready Paillier keys in the pool (tests, logs). */
 size_t duo_service_pool_ready(duo_service *svc);
 

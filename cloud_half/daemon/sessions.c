@@ -198,9 +198,17 @@ int duo__sessions_take(duo_sessions *ss, duo_sess **out, const uint8_t sid[DUO_S
     } else {
         x->busy = 1;
         *out = x;
+        duo__call_key(info, x->key_id);
     }
     pthread_mutex_unlock(&ss->mu);
     return r;
+}
+
+void duo__sessions_counts(duo_sessions *ss, size_t *enrol, size_t *sign) {
+    pthread_mutex_lock(&ss->mu);
+    *enrol = ss->n_enrol;
+    *sign = ss->n_live - ss->n_enrol;
+    pthread_mutex_unlock(&ss->mu);
 }
 
 void duo__sessions_release(duo_sessions *ss, duo_sess *x, int kill_reason) {
@@ -318,7 +326,10 @@ int duo__sessions_insert(duo_sessions *ss, duo_sess **out, duo_sess_kind kind, c
     x->kind = kind;
     x->created_ms = now;
     x->busy = 1;
-    if (key_id) memcpy(x->key_id, key_id, DUO_KEY_ID_BYTES);
+    if (key_id) {
+        memcpy(x->key_id, key_id, DUO_KEY_ID_BYTES);
+        duo__call_key(info, key_id);
+    }
     pthread_mutex_lock(&ss->mu);
     if (kind == DUO_SESS_SIGN)
         r = sign_admit_locked(ss, key_id, now, info);

@@ -93,6 +93,8 @@ int duo__sessions_take(duo_sessions *ss, duo_sess **out, const uint8_t sid[DUO_S
 /* Releases a session; kill_reason != 0 ends it (it is freed, a tombstone
  * remains). The caller must not touch x afterwards. */
 void duo__sessions_release(duo_sessions *ss, duo_sess *x, int kill_reason);
+/* Sessions in progress now: enrolments and signings (metrics). */
+void duo__sessions_counts(duo_sessions *ss, size_t *enrol, size_t *sign);
 /* Expires idle sessions and drops old tombstones (the loop's timer). */
 void duo__sessions_sweep(duo_sessions *ss);
 

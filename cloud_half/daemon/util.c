@@ -86,3 +86,8 @@ void duo__trailer_i64(duo_call_info *info, const char *key, int64_t v) {
     if (duo_call_info_add_trailer(info, key, buf) != DUO_OK) { /* full: the message still says it */
     }
 }
+
+const char *duo__result_name(int code) {
+    const char *n = duo_err_name(code);
+    return strncmp(n, "DUO_", 4) == 0 ? n + 4 : n;
+}

@@ -25,10 +25,12 @@
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
 #include <grpc/support/alloc.h>
+#include <grpc/support/log.h>
 #include <grpc/support/time.h>
 
 #include "duosign/mem.h"
 #include "health.pb-c.h"
+#include "server_tls.h"
 
 #define HEALTH_PATH "/grpc.health.v1.Health/Check"
 #define PREARM_PER_METHOD 4
@@ -77,6 +79,7 @@ struct duo_server {
 
     const ProtobufCServiceDescriptor *service;
     duo_server_handler_fn handler; /* one entry point for every method */
+    duo_server_refused_fn refused; /* optional */
     void *app;
     size_t n_paths; /* service methods + health */
     char **paths;
@@ -98,6 +101,8 @@ struct duo_server {
     unsigned qlen;
     unsigned idle; /* workers waiting on wcv */
     int wquit;
+
+    duo_server_tls *tls; /* NULL with --insecure */
 
     atomic_uint_fast64_t st_calls, st_ok, st_failed, st_unimpl, st_deadline, st_cancelled;
 };
@@ -226,7 +231,7 @@ static void arm(duo_server *s, unsigned cq_idx, int method) {
         e = grpc_server_request_registered_call(s->server, s->mhandles[method], &c->call, &c->deadline, &c->md, &c->req,
                                                 cq, cq, &c->t_new);
     if (e != GRPC_CALL_OK) {
-        fprintf(stderr, "duosign-cloud: request call failed: %s\n", grpc_call_error_to_string(e));
+        gpr_log(GPR_ERROR, "request call failed: %s", grpc_call_error_to_string(e)); /* to the app's log */
         ctx_free(c);
     }
 }
@@ -286,9 +291,14 @@ static void finish(call_ctx *c, grpc_status_code code, const char *detail, grpc_
 
     grpc_call_error e = grpc_call_start_batch(c->call, ops, n, &c->t_finish, NULL);
     if (e != GRPC_CALL_OK) {
-        fprintf(stderr, "duosign-cloud: reply failed: %s\n", grpc_call_error_to_string(e));
+        gpr_log(GPR_ERROR, "reply failed: %s", grpc_call_error_to_string(e));
         ctx_unref(c);
     }
+}
+
+/* A call answered without the handler: the app hears of it first. */
+static void tell_refused(call_ctx *c, int duo_err, const char *path) {
+    if (c->srv->refused) c->srv->refused(c->srv->app, c->method, path, duo_err, c->info.peer);
 }
 
 static void finish_error(call_ctx *c, int duo_err, const char *detail) {
@@ -378,6 +388,7 @@ static void handle_health(call_ctx *c) {
 static void run_call(call_ctx *c) {
     duo_server *s = c->srv;
     if (duo_call_info_expired(&c->info)) {
+        tell_refused(c, DUO_E_TIMEOUT, c->info.method);
         finish_error(c, DUO_E_TIMEOUT,
                      "deadline exceeded before the request was handled; retry with a longer deadline");
         return;
@@ -508,12 +519,15 @@ static void dispatch(duo_server *s, grpc_event ev) {
                 return;
             }
             if (ctx_is_past_deadline(c)) {
+                tell_refused(c, DUO_E_TIMEOUT, c->info.method);
                 finish_error(c, DUO_E_TIMEOUT, "deadline exceeded before the request was handled");
                 return;
             }
             start_early_close(c);
-            if (enqueue(s, c) != DUO_OK)
+            if (enqueue(s, c) != DUO_OK) {
+                tell_refused(c, DUO_E_UNAVAILABLE, c->info.method);
                 finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "server busy; retry later", NULL, DUO_E_UNAVAILABLE);
+            }
             return;
         case EV_GENERIC_NEW: {
             if (!ev.success) {
@@ -525,6 +539,8 @@ static void dispatch(duo_server *s, grpc_event ev) {
             char *m = grpc_slice_to_c_string(c->details.method);
             char msg[256];
             snprintf(msg, sizeof msg, "unknown method %.200s", m ? m : "?");
+            fill_peer(c);
+            tell_refused(c, DUO_E_UNSUPPORTED, m ? m : "?");
             gpr_free(m);
             finish(c, GRPC_STATUS_UNIMPLEMENTED, msg, NULL, 0);
             return;
@@ -580,6 +596,7 @@ static void server_free_mem(duo_server *s) {
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->wcv);
     if (s->grpc_inited) grpc_shutdown();
+    duo__server_tls_free(s->tls);
     free(s);
 }
 
@@ -608,6 +625,7 @@ int duo_server_start(duo_server **out, char *err, size_t err_cap, const duo_serv
     s->max_queue = cfg->max_queue ? cfg->max_queue : 1024;
     s->service = cfg->service;
     s->handler = cfg->handler;
+    s->refused = cfg->refused;
     s->app = cfg->app;
     s->shutdown_tag = (tag_t){EV_SHUTDOWN, NULL};
     size_t maxmsg = cfg->max_message ? cfg->max_message : DUO_SERVER_MAX_MSG_DEFAULT;
@@ -666,12 +684,12 @@ int duo_server_start(duo_server **out, char *err, size_t err_cap, const duo_serv
         grpc_server_register_completion_queue(s->server, s->cqs[i], NULL);
     }
 
-    grpc_server_credentials *creds;
+    grpc_server_credentials *creds = NULL;
     if (cfg->insecure) {
         creds = grpc_insecure_server_credentials_create();
-    } else {
-        grpc_ssl_pem_key_cert_pair kp = {cfg->tls_key_pem, cfg->tls_cert_pem};
-        creds = grpc_ssl_server_credentials_create_ex(NULL, &kp, 1, GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
+    } else if (duo__server_tls_new(&s->tls, cfg->tls_cert_pem, cfg->tls_key_pem) == DUO_OK) {
+        /* Asked at every handshake, so duo_server_reload_tls() can swap it. */
+        creds = duo__server_tls_credentials(s->tls);
     }
     if (!creds) {
         set_err(err, err_cap, "server: cannot build TLS credentials from the certificate and key");
@@ -847,4 +865,10 @@ void duo_server_get_stats(const duo_server *s, duo_server_stats *out) {
     out->unimplemented = atomic_load(&m->st_unimpl);
     out->deadline_exceeded = atomic_load(&m->st_deadline);
     out->cancelled = atomic_load(&m->st_cancelled);
+}
+
+int duo_server_reload_tls(duo_server *s, const char *cert_pem, const char *key_pem) {
+    if (!s || !cert_pem || !key_pem) return DUO_E_INVALID_ARG;
+    if (!s->tls) return DUO_E_UNSUPPORTED; /* plaintext: nothing to reload */
+    return duo__server_tls_set(s->tls, cert_pem, key_pem);
 }

@@ -42,6 +42,7 @@
 #define DUO_CALL_TRAILER_KEY_MAX 48
 #define DUO_CALL_TRAILER_VALUE_MAX 160
 #define DUO_CALL_PEER_MAX 128
+#define DUO_CALL_ID_MAX 24
 
 /* Default message cap: the protocol's 1 MiB plus room for framing. */
 #define DUO_SERVER_MAX_MSG_DEFAULT ((1u << 20) + (64u << 10))
@@ -60,6 +61,10 @@ typedef struct duo_call_info {
         char key[DUO_CALL_TRAILER_KEY_MAX];     /* lowercase, [a-z0-9-_.] */
         char value[DUO_CALL_TRAILER_VALUE_MAX]; /* printable ASCII */
     } trailers[DUO_CALL_MAX_TRAILERS];
+    /* The app's notes for its request log (the server does not read them): */
+    char request_id[DUO_CALL_ID_MAX];
+    uint8_t key_id[16];
+    int has_key_id;
     /* Private to the server. */
     void *priv_;
 } duo_call_info;
@@ -72,6 +77,13 @@ typedef struct duo_call_info {
 typedef int (*duo_server_handler_fn)(void *app, int method_index, const uint8_t *req, size_t req_len, uint8_t **resp,
                                      size_t *resp_len, duo_call_info *info);
 
+/* Optional: told of every call the server answered without the handler
+ * (deadline already past, queue full, unknown method): method_index as for
+ * the handler, -1 for an unknown method (path then names it); duo_err the
+ * code the caller got. For the app's request log and metrics. Runs on a
+ * server thread; must not block. */
+typedef void (*duo_server_refused_fn)(void *app, int method_index, const char *path, int duo_err, const char *peer);
+
 typedef struct duo_server_config {
     const char *listen;                        /* "ADDR:PORT"; port 0 = ephemeral */
     int insecure;                              /* 1: plaintext (no TLS) */
@@ -80,6 +92,7 @@ typedef struct duo_server_config {
     const ProtobufCServiceDescriptor *service; /* the method table: methods to register */
     duo_server_handler_fn handler;             /* called for every method of service */
     void *app;                                 /* passed to the handler */
+    duo_server_refused_fn refused;             /* optional: calls answered without the handler */
     unsigned cq_count;                         /* completion queues (0: 2) */
     unsigned cq_threads;                       /* polling threads per CQ (0: 2) */
     unsigned workers;                          /* handler threads (0: 4) */
@@ -108,6 +121,13 @@ void duo_server_shutdown(duo_server *srv, unsigned grace_ms);
 /* Frees a shut-down server (calls duo_server_shutdown(srv, 0) if needed) and
  * releases gRPC (grpc_shutdown). NULL is a no-op. */
 void duo_server_free(duo_server *srv);
+
+/* Replaces the TLS certificate chain and key (PEM, copied; check them
+ * first): new connections' handshakes use them, connections already open
+ * keep theirs and are not dropped. Thread-safe.
+ * Returns DUO_OK; DUO_E_UNSUPPORTED (a plaintext server); DUO_E_NOMEM;
+ * DUO_E_INVALID_ARG. */
+DUO_WARN_UNUSED_RESULT int duo_server_reload_tls(duo_server *srv, const char *cert_pem, const char *key_pem);
 
 /* Statistics (for logs and tests). */
 typedef struct duo_server_stats {

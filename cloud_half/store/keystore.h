@@ -492,6 +492,10 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_integrity_check(duo_keystore *ks, int fu
  * ..." lines. Process-wide; call before any store is opened. Constraint
  * violations (expected: they detect replays) and notices are not reported. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_sqlite_log_errors(const char *prog);
+/* The same, but each report goes to sink as one line "MESSAGE (REASON)"
+ * (the daemon's logger) instead of stderr. Call once, before any store
+ * opens. Returns DUO_OK or DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_sqlite_log_to(void (*sink)(const char *line));
 
 /* *seen = 1 if the nonce was recorded under that secret for the key. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_nonce_seen(duo_keystore *ks, int *seen, const uint8_t key_id[DUO_KEY_ID_BYTES],

@@ -955,6 +955,8 @@ static int sq_integrity_check(void *impl, int full, char *why, size_t why_cap) {
     return r;
 }
 
+static void (*sq_log_sink)(const char *line); /* set once, before any store opens */
+
 static void sq_log_cb(void *prog, int code, const char *msg) {
     switch (code & 0xff) {
         case SQLITE_CONSTRAINT: /* a replay or a duplicate: detected and answered, not a fault */
@@ -963,12 +965,23 @@ static void sq_log_cb(void *prog, int code, const char *msg) {
         case SQLITE_SCHEMA: /* a statement re-prepared: handled inside SQLite */
             return;
         default:
-            fprintf(stderr, "%s: store error: %s (%s)\n", (const char *)prog, msg, sqlite3_errstr(code));
+            if (sq_log_sink) {
+                char line[768];
+                snprintf(line, sizeof line, "%s (%s)", msg, sqlite3_errstr(code));
+                sq_log_sink(line);
+            } else {
+                fprintf(stderr, "%s: store error: %s (%s)\n", (const char *)prog, msg, sqlite3_errstr(code));
+            }
     }
 }
 
 int duo_keystore_sqlite_log_errors(const char *prog) {
     return sqlite3_config(SQLITE_CONFIG_LOG, sq_log_cb, (void *)prog) == SQLITE_OK ? DUO_OK : DUO_E_STORE;
+}
+
+int duo_keystore_sqlite_log_to(void (*sink)(const char *line)) {
+    sq_log_sink = sink;
+    return sqlite3_config(SQLITE_CONFIG_LOG, sq_log_cb, (void *)"duosign-cloud") == SQLITE_OK ? DUO_OK : DUO_E_STORE;
 }
 
 static int exec_sql(sqlite3 *db, const char *sql) {

@@ -70,6 +70,7 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "  revoke  --code CODE --citizen ID --server HOST:PORT --ca CA.pem\n"
                                  "          (the phone is lost: the one-time code shown at enrolment)\n"
                                  "  change-pin --state FILE [--new-pin-file FILE]\n"
+                                 "  --version   print the version\n"
                                  "\n"
                                  "PIN: asked on the terminal without echo, or --pin-file FILE (first line),\n"
                                  "or --pin-stdin (first line of standard input; change-pin reads the old PIN\n"
@@ -1386,6 +1387,10 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         fputs(usage_text, stdout);
+        return EX_OK_;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("duosign %s\n", duo_device_version_string());
         return EX_OK_;
     }
     for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
