@@ -9,7 +9,7 @@ PACKAGES=(
   libssl-dev openssl libsecp256k1-dev
   libprotobuf-c-dev protobuf-c-compiler
   libgrpc-dev protobuf-compiler protobuf-compiler-grpc
-  libuv1-dev libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev
+  libuv1-dev libsqlite3-dev sqlite3 libpq-dev postgresql libjansson-dev libmicrohttpd-dev
   python3 python3-grpcio python3-protobuf python3-ecdsa python3-cryptography
   valgrind clang-format
 )
