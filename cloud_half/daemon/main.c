@@ -1,10 +1,11 @@
 /* duosign-cloud: the government cloud signer daemon and its admin commands.
  *
- *   duosign-cloud init   --data DIR [--force]
+ *   duosign-cloud init   --data DIR [--force] [--kek REF]
  *   duosign-cloud serve  --data DIR --listen ADDR:PORT [...]
  *   duosign-cloud token issue --data DIR --citizen ID [--ttl SECONDS]
  *   duosign-cloud key list|show|unlock|revoke ...
  *   duosign-cloud audit verify|list --data DIR
+ *   duosign-cloud kek status|rotate --data DIR [--to REF]   (kek_cmd.c)
  *
  * Errors go to stderr with a non-zero exit status (1 failure, 2 usage). */
 #include "daemon.h"
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "duosign/mem.h"
+#include "kekref.h"
 #include "keystore.h"
 
 #define PROG "duosign-cloud"
@@ -81,8 +83,8 @@ static duo_keystore *open_or_die(const char *dir) {
 
 /* -------------------------------------------------------------- init */
 
-static const char *const data_files[] = {DUO_FILE_KEK, DUO_FILE_DB,   DUO_FILE_DB "-wal", DUO_FILE_DB "-shm",
-                                         DUO_FILE_CA,  DUO_FILE_CERT, DUO_FILE_KEY};
+static const char *const data_files[] = {DUO_FILE_KEK,       DUO_FILE_KEK_REF, DUO_FILE_DB,   DUO_FILE_DB "-wal",
+                                         DUO_FILE_DB "-shm", DUO_FILE_CA,      DUO_FILE_CERT, DUO_FILE_KEY};
 
 static int dir_is_empty(const char *dir) {
     DIR *d = opendir(dir);
@@ -99,13 +101,17 @@ static int dir_is_empty(const char *dir) {
 }
 
 static int cmd_init(int argc, char **argv) {
-    const char *dir = NULL, *v;
+    const char *dir = NULL, *kek_ref = NULL, *v;
     int force = 0;
     for (int i = 1; i < argc; i++) {
         if (is_help(argv[i])) {
-            printf("usage: " PROG " init --data DIR [--force]\n\n"
+            printf("usage: " PROG " init --data DIR [--force] [--kek REF]\n\n"
                    "Creates a data directory (mode 0700) holding:\n"
-                   "  kek         a random 32-byte key-encryption key (0600)\n"
+                   "  kek         a random 32-byte key-encryption key (0600), unless --kek names\n"
+                   "              another: file:NAME, or a key in a PKCS#11 token,\n"
+                   "              pkcs11:token=LABEL;object=LABEL?module-path=MODULE&pin-source=PINFILE\n"
+                   "              (generated there if absent; PIN from PINFILE or $DUOSIGN_KEK_PIN)\n"
+                   "  kek.ref     which key-encryption key the data directory uses\n"
                    "  keys.db     the SQLite key store and audit log\n"
                    "  ca.pem      a development CA certificate (EC P-256)\n"
                    "  server.pem  a server certificate for localhost and 127.0.0.1\n"
@@ -117,6 +123,8 @@ static int cmd_init(int argc, char **argv) {
             dir = v;
         } else if (strcmp(argv[i], "--force") == 0) {
             force = 1;
+        } else if (opt_val(argc, argv, &i, "--kek", &v)) {
+            kek_ref = v;
         } else {
             unknown_arg("init", argv[i]);
         }
@@ -142,8 +150,11 @@ static int cmd_init(int argc, char **argv) {
         return fail("cannot create %s: %s", dir, strerror(errno));
     }
 
-    snprintf(path, sizeof path, "%s/" DUO_FILE_KEK, dir);
-    int r = duo_kek_create_file(NULL, err, sizeof err, path, NULL);
+    if (kek_ref != NULL && strncmp(kek_ref, "file:", 5) != 0 && strncmp(kek_ref, "pkcs11:", 7) != 0) {
+        fprintf(stderr, PROG " init: --kek must be file:NAME or pkcs11:URI (try --help)\n");
+        return DUO_EXIT_USAGE;
+    }
+    int r = duo__kek_init(dir, kek_ref, err, sizeof err);
     if (r != DUO_OK) return fail("cannot create the key-encryption key: %s", err[0] ? err : duo_strerror(r));
     if ((r = duo__pki_create(dir, err, sizeof err)) != DUO_OK) return fail("%s", err);
     duo_keystore *ks;
@@ -153,7 +164,7 @@ static int cmd_init(int argc, char **argv) {
     duo_keystore_free(ks);
     if (r != DUO_OK) return fail("cannot write the audit log: %s", duo_strerror(r));
     printf("initialised %s\n", dir);
-    printf("  key-encryption key  %s/" DUO_FILE_KEK "\n", dir);
+    printf("  key-encryption key  %s\n", kek_ref ? kek_ref : DUO_FILE_KEK);
     printf("  key store           %s/" DUO_FILE_DB "\n", dir);
     printf("  TLS (development)   %s/" DUO_FILE_CA ", " DUO_FILE_CERT ", " DUO_FILE_KEY "\n", dir);
     printf("next: " PROG " serve --data %s --listen 127.0.0.1:7443\n", dir);
@@ -430,7 +441,8 @@ static void usage(FILE *f) {
                "  serve  --data DIR --listen ADDR:PORT    run the signer (TLS; --insecure for plaintext)\n"
                "  token  issue --data DIR --citizen ID    print a one-time enrolment token\n"
                "  key    list|show|unlock|revoke          inspect and administer keys\n"
-               "  audit  verify|list --data DIR           check or print the audit log\n\n"
+               "  audit  verify|list --data DIR           check or print the audit log\n"
+               "  kek    status|rotate --data DIR         the key-encryption key: check, rotate\n\n"
                "'" PROG " COMMAND --help' describes each command.\n");
 }
 
@@ -449,6 +461,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "token") == 0) return cmd_token(argc - 1, argv + 1);
     if (strcmp(cmd, "key") == 0) return cmd_key(argc - 1, argv + 1);
     if (strcmp(cmd, "audit") == 0) return cmd_audit(argc - 1, argv + 1);
+    if (strcmp(cmd, "kek") == 0) return duo__cmd_kek(argc - 1, argv + 1);
     fprintf(stderr, PROG ": unknown command '%s'\n\n", cmd);
     usage(stderr);
     return DUO_EXIT_USAGE;

@@ -34,6 +34,9 @@ static const char *usage_text =
     "  --insecure              plaintext gRPC (no TLS): for tests behind a TLS proxy only\n"
     "  --tls-cert FILE         server certificate chain (default DIR/server.pem)\n"
     "  --tls-key FILE          its private key (default DIR/server.key)\n"
+    "  --kek REF               refuse to start unless REF (file:NAME or pkcs11:URI) is the\n"
+    "                          data directory's key-encryption key (DIR/kek.ref names it;\n"
+    "                          a token's PIN: pin-source=FILE in the URI or $DUOSIGN_KEK_PIN)\n"
     "  --paillier-bits N       3072 (default) or 2048\n"
     "  --workers N             handler threads (default 4)\n"
     "  --cq-threads N          gRPC polling threads (default 1: they only move bytes;\n"
@@ -153,7 +156,7 @@ static void free_key(char **key, size_t len) {
 }
 
 int duo__cmd_serve(int argc, char **argv) {
-    const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *v;
+    const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *kek_ref = NULL, *v;
     int insecure = 0;
     unsigned bits = DUO_PAILLIER_BITS_DEFAULT, workers = 4, cq_threads = 1, pool = 2, ttl = 60, grace = 10,
              max_sessions = 0, enrol_per_peer = 0, busy_ms = 0;
@@ -175,6 +178,8 @@ int duo__cmd_serve(int argc, char **argv) {
             cert_path = v;
         } else if (opt(argc, argv, &i, "--tls-key", &v)) {
             key_path = v;
+        } else if (opt(argc, argv, &i, "--kek", &v)) {
+            kek_ref = v;
         } else if (opt(argc, argv, &i, "--paillier-bits", &v)) {
             bits = num("--paillier-bits", v, 0, 1u << 20);
             if (!duo_paillier_bits_supported(bits)) {
@@ -222,6 +227,10 @@ int duo__cmd_serve(int argc, char **argv) {
         fprintf(stderr, PROG ": warning: store errors will be logged without SQLite's reason\n");
     int lock_fd = serve_lock(dir);
     if (lock_fd < 0) return DUO_EXIT_FAIL;
+    if (kek_ref != NULL && duo__kek_expect(dir, kek_ref, err, sizeof err) != DUO_OK) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return DUO_EXIT_FAIL;
+    }
 
     char *cert = NULL, *key = NULL;
     size_t key_len = 0;

@@ -85,7 +85,14 @@ extern "C" {
     X(E_TLS_UNTRUSTED, -60, IO, 14, 11,                                                               \
       "TLS handshake failed: the server's certificate is not trusted by the pinned CA")               \
     X(E_SERVER_BUSY, -61, IO, 14, 12, "server busy (sessions full or no key ready); retry later")     \
-    X(E_BAD_CA, -62, USAGE, 3, 3, "the CA certificate file is not a PEM certificate")
+    X(E_BAD_CA, -62, USAGE, 3, 3, "the CA certificate file is not a PEM certificate")                 \
+    /* the cloud's key-encryption key (-70..): operator errors at start or rotation */                \
+    X(E_KEK_UNAVAILABLE, -70, IO, 14, 1,                                                              \
+      "the key-encryption key cannot be reached (PKCS#11 module, token or key object missing)")       \
+    X(E_KEK_PIN, -71, AUTH, 16, 1, "the PKCS#11 token refused the PIN of the key-encryption key")     \
+    X(E_KEK_UNKNOWN, -72, IO, 13, 9,                                                                  \
+      "a value is sealed under a key-encryption key this data directory no longer names")             \
+    X(E_KEK_WRONG, -73, IO, 13, 9, "the key-encryption key is not the one this data directory was sealed with")
 
 enum {
 #define DUO__ERR_ENUM(name, num, cat, grpc, ex, msg) DUO_##name = (num),
