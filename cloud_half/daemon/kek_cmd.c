@@ -17,6 +17,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "kek_p11.h"
 #include "kek_rotate.h"
 #include "keystore.h"
 
@@ -66,6 +67,16 @@ static void print_slot(const char *name, const duo_kek_slot *s) {
     printf("%-8s KEK id %u  %s\n", name, (unsigned)s->id, s->ref);
 }
 
+/* For a token KEK: whether the token keeps it in (read from the token). */
+static void print_token(const duo_kek_slot *s) {
+    const duo_p11_key *k;
+    char err[DUO_ERRMSG_MAX];
+    int ext = 1;
+    if (!duo_p11_is_uri(s->ref) || duo_p11_key_open(&k, &ext, err, sizeof err, s->ref, 0) != DUO_OK) return;
+    printf("         in a PKCS#11 token, AES-256, %s\n",
+           ext ? "EXTRACTABLE (the token lets it out in plain form)" : "sensitive and not extractable");
+}
+
 static int cmd_rotate(const char *dir, const char *to, size_t batch) {
     char err[DUO_ERRMSG_MAX * 2] = "";
     long kill_at = 0;
@@ -108,7 +119,9 @@ static int cmd_status(const char *dir) {
         return DUO_EXIT_FAIL;
     }
     print_slot("current:", &refs.current);
+    print_token(&refs.current);
     if (refs.has_next) print_slot("next:", &refs.next);
+    if (refs.has_next) print_token(&refs.next);
     if (refs.has_next)
         printf("a rotation is in progress: run 'duosign-cloud kek rotate --data %s' to finish it\n", dir);
     duo_keystore *ks;
