@@ -76,17 +76,26 @@ static int reseal_all(duo_kek_rotate_report *rep, char *err, size_t cap, const c
     memset(&cfg, 0, sizeof cfg);
     cfg.before_commit = before_commit;
     cfg.hook_data = (void *)o;
+    char why[256] = "", detail[2 * DUO_KEK_REF_MAX + 160];
     if ((r = duo_datadir_open_store_cfg(&ks, err, cap, dir, 0, &cfg)) != DUO_OK) return r;
     do {
-        r = duo_keystore_reseal(ks, rep->to.id, o->batch ? o->batch : DEFAULT_BATCH, &n);
+        r = duo_keystore_reseal(ks, rep->to.id, o->batch ? o->batch : DEFAULT_BATCH, &n, why, sizeof why);
         rep->resealed += n;
     } while (r == DUO_OK && n > 0);
+    if (r == DUO_OK) { /* before the switch: a crash here repeats the entry, never loses it */
+        snprintf(detail, sizeof detail, "kek rotate: KEK id %u (%s) -> KEK id %u (%s), %zu values re-sealed%s",
+                 (unsigned)rep->from.id, rep->from.ref, (unsigned)rep->to.id, rep->to.ref, rep->resealed,
+                 rep->resumed ? " (interrupted rotation finished)" : "");
+        detail[DUO_AUDIT_DETAIL_MAX] = '\0'; /* two long references are cut */
+        duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = detail};
+        r = duo_keystore_audit_append(ks, NULL, &ev);
+    }
     duo_keystore_free(ks);
     if (r != DUO_OK)
         snprintf(err, cap,
-                 "re-sealing stopped after %zu values: %s; every value is still readable (kek.ref names both "
+                 "re-sealing stopped after %zu values: %s%s%s; every value is still readable (kek.ref names both "
                  "keys): fix the cause and run 'duosign-cloud kek rotate' again to finish",
-                 rep->resealed, duo_strerror(r));
+                 rep->resealed, duo_strerror(r), why[0] ? " at " : "", why);
     return r;
 }
 

@@ -4,6 +4,7 @@
  * duo_keystore_backend_ops; which backends exist is drivers.c's business. */
 #include "keystore.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -191,7 +192,23 @@ int duo_keystore_kek_add(duo_keystore *ks, const duo_kek *kek) {
 typedef struct reseal_ctx {
     const duo_keystore *ks;
     const duo_kek *target;
+    char *why; /* names the value that failed (may be NULL) */
+    size_t why_cap;
 } reseal_ctx;
+
+/* "keys.x1_sealed of key 0101..." for an error message (public data only). */
+static void name_value(char *why, size_t cap, const duo_sealed_column *col, const duo_sealed_value *v) {
+    static const char hex[] = "0123456789abcdef";
+    char id[2 * sizeof v->aad_id + 1];
+    size_t i;
+    if (why == NULL || cap == 0) return;
+    for (i = 0; i < v->aad_id_len && i < sizeof v->aad_id; i++) {
+        id[2 * i] = hex[v->aad_id[i] >> 4];
+        id[2 * i + 1] = hex[v->aad_id[i] & 15];
+    }
+    id[2 * i] = '\0';
+    snprintf(why, cap, "%s.%s of %s, version %llu", col->table, col->column, id, (unsigned long long)v->aad_version);
+}
 
 /* Opens v->in with the KEK it names and seals it again under the target,
  * same AAD. The plaintext lives only in a guarded buffer. */
@@ -208,10 +225,11 @@ static int reseal_cb(void *data, const duo_sealed_column *col, duo_sealed_value 
                              col->aad_column, v->aad_version, pt, n, c->ks->cfg.rng);
     duo_memzero(pt, DUO_SEALED_MAX);
     duo_secure_free(pt);
+    if (r != DUO_OK) name_value(c->why, c->why_cap, col, v);
     return r;
 }
 
-int duo_keystore_reseal(duo_keystore *ks, uint32_t target_id, size_t max, size_t *n) {
+int duo_keystore_reseal(duo_keystore *ks, uint32_t target_id, size_t max, size_t *n, char *why, size_t why_cap) {
     uint8_t skip[DUO_SEAL_HEADER_LEN];
     reseal_ctx c;
     int r = DUO_OK;
@@ -220,6 +238,9 @@ int duo_keystore_reseal(duo_keystore *ks, uint32_t target_id, size_t max, size_t
     if (ks->be.ops->sealed_walk == NULL) return DUO_E_UNSUPPORTED;
     if ((c.target = kek_for(ks, target_id)) == NULL) return DUO_E_NOT_FOUND;
     c.ks = ks;
+    c.why = why;
+    c.why_cap = why_cap;
+    if (why != NULL && why_cap > 0) why[0] = '\0';
     /* Values already under the target start with these bytes (seal.h). */
     skip[0] = DUO_SEAL_FORMAT_V2;
     for (int i = 0; i < 4; i++) skip[1 + i] = (uint8_t)(target_id >> (24 - 8 * i));

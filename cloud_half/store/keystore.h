@@ -319,8 +319,11 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_kek_add(duo_keystore *ks, const duo_kek 
  * crash between two calls leaves each value under one KEK or the other.
  * Returns: DUO_OK; DUO_E_NOT_FOUND (no KEK with target_id); DUO_E_KEK_UNKNOWN
  *          (a value names a KEK the store does not have); DUO_E_STATE_CORRUPT;
- *          the backend's errors (DUO_E_UNSUPPORTED: it cannot walk). */
-DUO_WARN_UNUSED_RESULT int duo_keystore_reseal(duo_keystore *ks, uint32_t target_id, size_t max, size_t *n);
+ *          the backend's errors (DUO_E_UNSUPPORTED: it cannot walk).
+ * Out:  why (may be NULL): on a value that fails, "table.column of KEYID,
+ *       version N" (public data). */
+DUO_WARN_UNUSED_RESULT int duo_keystore_reseal(duo_keystore *ks, uint32_t target_id, size_t max, size_t *n, char *why,
+                                               size_t why_cap);
 
 /* Sealed values by KEK id, each one opened. */
 #define DUO_KEK_CENSUS_IDS 8

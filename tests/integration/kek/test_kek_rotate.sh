@@ -91,6 +91,10 @@ for i in 1 2 3; do
 done
 daemon_check "after the random kills"
 run 0 "audit chain intact" -- "$CLOUD" audit verify --data "$D"
+"$CLOUD" audit list --data "$D" >"$T/audit" 2>&1
+grep -q "kek rotate: KEK id 0 (file:kek) -> KEK id 1 (file:kek-1), [0-9]* values re-sealed" "$T/audit" \
+  && ok "the first rotation is audited" || bad "no audit entry for the rotation"
+grep -q "interrupted rotation finished" "$T/audit" && ok "finished rotations are audited as such" || bad "audit of resumed rotations"
 
 # ---- the operator's mistakes: message, exit status, kek.ref unchanged
 cp "$D/kek.ref" "$T/ref.saved"

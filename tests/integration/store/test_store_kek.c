@@ -61,11 +61,11 @@ static void test_reseal_all_columns(void) {
     /* 2 keys x 5 columns (a pending secret set) + 1 retired secret each */
     DUO_CHECK(c.total == 2 * 5 + 2 * 1);
     duo_kek b = kek_with(0xbb, 1);
-    DUO_EXPECT_ERR(duo_keystore_reseal(e.ks, 1, 1, &n), DUO_E_NOT_FOUND); /* not in the ring yet */
+    DUO_EXPECT_ERR(duo_keystore_reseal(e.ks, 1, 1, &n, NULL, 0), DUO_E_NOT_FOUND); /* not in the ring yet */
     DUO_CHECK_OK(duo_keystore_kek_add(e.ks, &b));
     DUO_EXPECT_ERR(duo_keystore_kek_add(e.ks, &b), DUO_E_EXISTS);
     do {
-        DUO_REQUIRE(duo_keystore_reseal(e.ks, 1, 1, &n) == DUO_OK);
+        DUO_REQUIRE(duo_keystore_reseal(e.ks, 1, 1, &n, NULL, 0) == DUO_OK);
         total += n;
         batches++;
         check_secrets(e.ks, sec); /* opens half way, each value under its own KEK */
@@ -130,8 +130,9 @@ static void flip_x1(const store_env *e, size_t at) {
     memcpy(v, sqlite3_column_blob(st, 0), (size_t)n);
     sqlite3_finalize(st);
     v[at] ^= 1;
-    DUO_REQUIRE(sqlite3_prepare_v2(db, "UPDATE keys SET x1_sealed = ?1 WHERE rowid = (SELECT rowid FROM keys ORDER BY "
-                                       "key_id LIMIT 1)",
+    DUO_REQUIRE(sqlite3_prepare_v2(db,
+                                   "UPDATE keys SET x1_sealed = ?1 WHERE rowid = (SELECT rowid FROM keys ORDER BY "
+                                   "key_id LIMIT 1)",
                                    -1, &st, NULL) == SQLITE_OK);
     sqlite3_bind_blob(st, 1, v, n, SQLITE_TRANSIENT);
     DUO_REQUIRE(sqlite3_step(st) == SQLITE_DONE);
@@ -154,20 +155,24 @@ static void test_reseal_refuses_edited_value(void) {
     static const struct {
         size_t at;
         int want;
-    } cases[] = {{0, DUO_E_STATE_CORRUPT}, {3, DUO_E_KEK_UNKNOWN}, /* id 256: no such KEK */ {DUO_SEAL_HEADER_LEN, DUO_E_STATE_CORRUPT},
+    } cases[] = {{0, DUO_E_STATE_CORRUPT},
+                 {3, DUO_E_KEK_UNKNOWN},
+                 /* id 256: no such KEK */ {DUO_SEAL_HEADER_LEN, DUO_E_STATE_CORRUPT},
                  {DUO_SEAL_HEADER_LEN + DUO_SEAL_NONCE_LEN + 3, DUO_E_STATE_CORRUPT},
                  {DUO_SEAL_HEADER_LEN + DUO_SEAL_NONCE_LEN + DUO_SCALAR_BYTES + 2, DUO_E_STATE_CORRUPT}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         flip_x1(&e, cases[i].at);
         snapshot(&e, before, sizeof before);
-        DUO_EXPECT_ERR(duo_keystore_reseal(e.ks, 1, 64, &n), cases[i].want);
+        char why[256];
+        DUO_EXPECT_ERR(duo_keystore_reseal(e.ks, 1, 64, &n, why, sizeof why), cases[i].want);
         DUO_CHECK(n == 0);
+        DUO_CHECK(strcmp(why, "keys.x1_sealed of 01010101010101010101010101010101, version 4") == 0);
         snapshot(&e, after, sizeof after);
         DUO_CHECK(strcmp(before, after) == 0); /* bob's x1, in the same batch, unchanged too */
         flip_x1(&e, cases[i].at);
     }
     /* restored: the rotation goes through */
-    do DUO_REQUIRE(duo_keystore_reseal(e.ks, 1, 64, &n) == DUO_OK);
+    do DUO_REQUIRE(duo_keystore_reseal(e.ks, 1, 64, &n, NULL, 0) == DUO_OK);
     while (n > 0);
     check_secrets(e.ks, sec);
     duo_key_secrets_clear(&sec[0]);
@@ -262,9 +267,14 @@ static void test_kekref_fields(void) {
     DUO_EXPECT_ERR(duo_kek_refs_write(&refs, err, sizeof err, e.dir), DUO_E_INVALID_ARG);
     /* lines that do not parse */
     static const char *const bad[] = {
-        "current x file:k4 -\n",           "current 4\n",          "next 4 file:k4 -\n",
-        "current 4 file:k4 zz\n",          "current -1 file:k4 -\n", "current 4 file:k4 -\nnext 5 file:k5\n",
-        "current 4 file:k4 -\nfoo 1 a -\n", "",
+        "current x file:k4 -\n",
+        "current 4\n",
+        "next 4 file:k4 -\n",
+        "current 4 file:k4 zz\n",
+        "current -1 file:k4 -\n",
+        "current 4 file:k4 -\nnext 5 file:k5\n",
+        "current 4 file:k4 -\nfoo 1 a -\n",
+        "",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(line, sizeof line, "%s", bad[i]);
