@@ -147,40 +147,42 @@ static int check_verify(const duo_kek_slot *slot, const duo_kek *kek) {
     return r;
 }
 
-static int load_token(duo_kek *kek, int *extractable, char *err, size_t err_cap, const char *ref, int create) {
+/* Loads (create == 0) or makes (create != 0) the KEK a slot names, with the
+ * slot's id. */
+static int ref_open(duo_kek *kek, int *extractable, char *err, size_t err_cap, const char *dir,
+                    const duo_kek_slot *slot, int create) {
+    char path[PATH_MAX];
     const duo_p11_key *k = NULL;
-    int r = duo_p11_key_open(&k, extractable, err, err_cap, ref, create);
-    if (r == DUO_OK) kek->token = k;
+    int r;
+    duo_kek_clear(kek);
+    if (duo_kek_ref_file_path(path, sizeof path, dir, slot->ref)) {
+        r = create ? duo_kek_create_file(kek, err, err_cap, path, NULL) : duo_kek_load_file(kek, err, err_cap, path);
+    } else if (duo_p11_is_uri(slot->ref)) {
+        if ((r = duo_p11_key_open(&k, extractable, err, err_cap, slot->ref, create)) == DUO_OK) kek->token = k;
+    } else {
+        snprintf(err, err_cap, "KEK reference '%s' is neither file:PATH nor pkcs11:URI", slot->ref);
+        return DUO_E_INVALID_ARG;
+    }
+    if (r == DUO_OK) kek->id = slot->id;
     return r;
 }
 
 int duo_kek_slot_load(duo_kek *kek, char *err, size_t err_cap, const char *dir, const duo_kek_slot *slot) {
-    char path[PATH_MAX];
-    int r;
-    duo_kek_clear(kek);
-    if (duo_kek_ref_file_path(path, sizeof path, dir, slot->ref))
-        r = duo_kek_load_file(kek, err, err_cap, path);
-    else if (duo_p11_is_uri(slot->ref))
-        r = load_token(kek, NULL, err, err_cap, slot->ref, 0);
-    else {
-        snprintf(err, err_cap, "KEK reference '%s' is neither file:PATH nor pkcs11:URI", slot->ref);
-        return DUO_E_INVALID_ARG;
-    }
+    int r = ref_open(kek, NULL, err, err_cap, dir, slot, 0);
     if (r != DUO_OK) return r;
-    kek->id = slot->id;
-    if ((r = check_verify(slot, kek)) != DUO_OK) {
+    if ((r = check_verify(slot, kek)) == DUO_E_KEK_WRONG)
         snprintf(err, err_cap,
                  "%s is not KEK id %u of this data directory (its check value in " DUO_FILE_KEK_REF
                  " does not open under it)",
                  slot->ref, (unsigned)slot->id);
-        duo_kek_clear(kek);
-    }
+    else if (r != DUO_OK)
+        snprintf(err, err_cap, "cannot use the KEK %s: %s", slot->ref, duo_strerror(r));
+    if (r != DUO_OK) duo_kek_clear(kek);
     return r;
 }
 
 int duo_kek_slot_create(duo_kek *kek, duo_kek_slot *slot, int *extractable, char *err, size_t err_cap,
                         const char *dir) {
-    char path[PATH_MAX];
     int r;
     duo_kek_clear(kek);
     if (extractable != NULL) *extractable = 0;
@@ -188,16 +190,7 @@ int duo_kek_slot_create(duo_kek *kek, duo_kek_slot *slot, int *extractable, char
         snprintf(err, err_cap, "a KEK reference must not be empty or contain white space (percent-encode it)");
         return DUO_E_INVALID_ARG;
     }
-    if (duo_kek_ref_file_path(path, sizeof path, dir, slot->ref))
-        r = duo_kek_create_file(kek, err, err_cap, path, NULL);
-    else if (duo_p11_is_uri(slot->ref))
-        r = load_token(kek, extractable, err, err_cap, slot->ref, 1);
-    else {
-        snprintf(err, err_cap, "KEK reference '%s' is neither file:PATH nor pkcs11:URI", slot->ref);
-        return DUO_E_INVALID_ARG;
-    }
-    if (r != DUO_OK) return r;
-    kek->id = slot->id;
+    if ((r = ref_open(kek, extractable, err, err_cap, dir, slot, 1)) != DUO_OK) return r;
     if ((r = duo_kek_slot_set_check(slot, kek)) != DUO_OK) {
         snprintf(err, err_cap, "cannot seal with the new KEK %s: %s", slot->ref, duo_strerror(r));
         duo_kek_clear(kek);
