@@ -65,6 +65,10 @@ mv "$T/token.pin.away" "$T/token.pin"
 run 1 "serve --kek another token key" -- "$CLOUD" serve --data "$D" --listen 127.0.0.1:0 --kek "$(uri kek-z "$T/token.pin")"
 grep -q "is not this data directory's key-encryption key" "$T/err" && ok "says which KEK the directory uses" || bad "--kek mismatch message"
 cp "$D/kek.ref" "$T/ref.saved"
+sed -i 's/token=duosign;/token=gone;/' "$D/kek.ref"
+run 1 "serve when the token is not there" -- "$CLOUD" serve --data "$D" --listen 127.0.0.1:0 "${SERVE[@]}"
+grep -q "no PKCS#11 token labelled 'gone'" "$T/err" && ok "says the token is not there" || { bad "missing token message"; cat "$T/err"; }
+cp "$T/ref.saved" "$D/kek.ref"
 run 1 "rotate --to a token that does not exist" -- "$CLOUD" kek rotate --data "$D" \
   --to "pkcs11:token=nosuch;object=k?module-path=$MODULE&pin-source=$T/token.pin"
 grep -q "no PKCS#11 token labelled 'nosuch'" "$T/err" && ok "says there is no such token" || { bad "no token message"; cat "$T/err"; }
