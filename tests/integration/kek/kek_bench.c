@@ -46,7 +46,8 @@ static int census(duo_keystore *ks, const char *what, size_t *total) {
     double t = now_s();
     if (duo_keystore_kek_census(ks, &c) != DUO_OK || c.unopened != 0) return 1;
     t = now_s() - t;
-    printf("open every value (%s): %zu values in %.3f s = %.1f us/value\n", what, c.total, t, t * 1e6 / (double)c.total);
+    printf("open every value (%s): %zu values in %.3f s = %.1f us/value\n", what, c.total, t,
+           t * 1e6 / (double)c.total);
     *total = c.total;
     return 0;
 }
