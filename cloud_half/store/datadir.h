@@ -15,12 +15,14 @@
 #define DUO_PATH_MAX 4096
 
 /* The store's files in a data directory. */
-#define DUO_FILE_KEK "kek"    /* 32 random bytes, 0600 */
+#define DUO_FILE_KEK "kek" /* 32 random bytes, 0600: the first KEK file */
+/* kek.ref (kekref.h) names the KEKs in use; without it, "kek" is the KEK. */
 #define DUO_FILE_DB "keys.db" /* the key store and audit log */
 /* The backend a data directory's keys.db is opened with (drivers.c). */
 #define DUO_DATADIR_DRIVER "sqlite"
 
-/* Opens the key store of data directory dir: loads dir/kek, opens dir/keys.db
+/* Opens the key store of data directory dir: loads the KEKs dir/kek.ref
+ * names (kekref.h; dir/kek without it; a rotation's two), opens dir/keys.db
  * (which must exist unless create != 0). write_mu: shared by the connections
  * of one process (duo_keystore_config), or NULL; busy_ms: how long a write
  * waits for another process holding the database (0: the default, 5 s).
@@ -30,5 +32,10 @@
  * Out:  *out, freed with duo_keystore_free. */
 DUO_WARN_UNUSED_RESULT int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const char *dir,
                                                   int create, pthread_mutex_t *write_mu, int busy_ms);
+
+/* duo_datadir_open_store with a whole store configuration (kek rotation's
+ * test hooks). */
+DUO_WARN_UNUSED_RESULT int duo_datadir_open_store_cfg(duo_keystore **out, char *err, size_t err_cap, const char *dir,
+                                                      int create, const duo_keystore_config *cfg);
 
 #endif

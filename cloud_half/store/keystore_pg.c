@@ -940,6 +940,7 @@ static const duo_keystore_backend_ops pg_ops = {
     .cert_list = duo__pg_cert_list,
     .cert_revoke_key = duo__pg_cert_revoke_key,
     .key_name_get = duo__pg_key_name_get,
+    .sealed_walk = duo__pg_sealed_walk,
 };
 
 /* ------------------------------------------------------------ open */

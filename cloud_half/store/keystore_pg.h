@@ -53,5 +53,8 @@ int duo__pg_cert_list(void *impl, const uint8_t *key_id, duo_cert_cb cb, void *d
 int duo__pg_cert_revoke_key(void *impl, size_t *n_revoked, const uint8_t *key_id, int reason, const duo_audit_event *ev,
                             int64_t now);
 int duo__pg_key_name_get(void *impl, char *name, const uint8_t *key_id);
+/* The sealed-column walk (sealed_walk_pg.c). */
+int duo__pg_sealed_walk(void *impl, const struct duo_sealed_column *col, const uint8_t *skip, size_t skip_len,
+                        size_t max, int write, duo_sealed_fn fn, void *data, size_t *n);
 
 #endif

@@ -20,6 +20,7 @@
 #include <sqlite3.h>
 
 #include "duosign/mem.h"
+#include "sealed_columns.h"
 
 #define SCHEMA_VERSION 4
 
@@ -892,6 +893,95 @@ static int sq_read_snapshot(void *impl, int begin) {
 static int sq_commit_mode(void *impl, int durable);
 static int sq_integrity_check(void *impl, int full, char *why, size_t why_cap);
 
+/* ------------------------------------------------------------ sealed columns */
+
+/* Reads one row of a sealed-column walk: rowid, AAD key id, AAD version, value. */
+static int walk_row(sqlite3_stmt *st, int64_t *rowid, duo_sealed_value *v) {
+    int r;
+    memset(v, 0, sizeof *v);
+    *rowid = sqlite3_column_int64(st, 0);
+    v->aad_version = (uint64_t)sqlite3_column_int64(st, 2);
+    if ((r = col_blob(st, 1, v->aad_id, 0, sizeof v->aad_id, &v->aad_id_len)) != DUO_OK ||
+        (r = col_blob(st, 3, v->in.data, 0, sizeof v->in.data, &v->in.len)) != DUO_OK)
+        return r;
+    return v->aad_id_len > 0 && v->in.len > 0 ? DUO_OK : DUO_E_STATE_CORRUPT;
+}
+
+static int prepare_walk(sq *s, sqlite3_stmt **st, const duo_sealed_column *col, const uint8_t *skip, size_t skip_len,
+                        size_t max) {
+    char sql[512];
+    int n = snprintf(sql, sizeof sql, "SELECT rowid, %s, %s, %s FROM %s WHERE %s IS NOT NULL%s%s%s%s", col->aad_id,
+                     col->aad_version, col->column, col->table, col->column, skip_len ? " AND substr(" : "",
+                     skip_len ? col->column : "", skip_len ? ", 1, ?1) IS NOT ?2" : "", max ? " LIMIT ?3" : "");
+    if (n < 0 || (size_t)n >= sizeof sql || sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+        return DUO_E_STORE;
+    if (skip_len && (bind_i64(*st, 1, (int64_t)skip_len) != DUO_OK || bind_blob(*st, 2, skip, skip_len) != DUO_OK))
+        return DUO_E_STORE;
+    if (max && bind_i64(*st, 3, (int64_t)max) != DUO_OK) return DUO_E_STORE;
+    return DUO_OK;
+}
+
+/* Collects up to max values, lets fn reseal each, writes them back: one
+ * transaction. The rows are read before any is written, so the walk never
+ * meets its own writes. */
+static int walk_write(sq *s, sqlite3_stmt *st, const duo_sealed_column *col, size_t max, duo_sealed_fn fn, void *data,
+                      size_t *n) {
+    duo_sealed_value *v = calloc(max, sizeof *v);
+    int64_t *rowids = calloc(max, sizeof *rowids);
+    sqlite3_stmt *up = NULL;
+    char sql[256];
+    int rc = SQLITE_DONE, r = DUO_OK;
+    size_t got = 0;
+    if (v == NULL || rowids == NULL) r = DUO_E_NOMEM;
+    while (r == DUO_OK && got < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        if ((r = walk_row(st, &rowids[got], &v[got])) == DUO_OK) got++;
+    if (r == DUO_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    snprintf(sql, sizeof sql, "UPDATE %s SET %s = ?1 WHERE rowid = ?2", col->table, col->column);
+    if (r == DUO_OK && got > 0 && sqlite3_prepare_v2(s->db, sql, -1, &up, NULL) != SQLITE_OK) r = DUO_E_STORE;
+    for (size_t i = 0; i < got && r == DUO_OK; i++) {
+        if ((r = fn(data, col, &v[i])) != DUO_OK) break;
+        sqlite3_reset(up);
+        if ((r = bind_blob(up, 1, v[i].out.data, v[i].out.len)) == DUO_OK && (r = bind_i64(up, 2, rowids[i])) == DUO_OK)
+            r = step_done(up);
+    }
+    sqlite3_finalize(up);
+    if (r == DUO_OK) *n = got;
+    free(v); /* sealed values only */
+    free(rowids);
+    return r;
+}
+
+static int sq_sealed_walk(void *impl, const duo_sealed_column *col, const uint8_t *skip, size_t skip_len, size_t max,
+                          int write, duo_sealed_fn fn, void *data, size_t *n) {
+    sq *s = impl;
+    sqlite3_stmt *st = NULL;
+    duo_sealed_value *v = NULL;
+    int rc = SQLITE_DONE, r;
+    *n = 0;
+    if (col == NULL || col->column == NULL || fn == NULL || (write && max == 0)) return DUO_E_INVALID_ARG;
+    if (write && (r = tx_begin(s)) != DUO_OK) return r;
+    if ((r = prepare_walk(s, &st, col, skip, skip_len, write ? max : 0)) != DUO_OK) goto out;
+    if (write) {
+        r = walk_write(s, st, col, max, fn, data, n);
+        goto out;
+    }
+    if ((v = malloc(sizeof *v)) == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    while (r == DUO_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t rowid;
+        if ((r = walk_row(st, &rowid, v)) == DUO_OK && (r = fn(data, col, v)) == DUO_OK) (*n)++;
+    }
+    if (r == DUO_OK && rc != SQLITE_DONE) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+out:
+    sqlite3_finalize(st);
+    free(v);
+    if (write) r = tx_end(s, r);
+    if (r != DUO_OK) *n = 0;
+    return r;
+}
+
 static const duo_keystore_backend_ops sqlite_ops = {
     .close = sq_close,
     .key_insert = sq_key_insert,
@@ -923,6 +1013,7 @@ static const duo_keystore_backend_ops sqlite_ops = {
     .cert_list = duo__sq_cert_list,
     .cert_revoke_key = duo__sq_cert_revoke_key,
     .key_name_get = duo__sq_key_name_get,
+    .sealed_walk = sq_sealed_walk,
 };
 
 /* For certs_sqlite.c (keystore_sqlite.h). */

@@ -94,7 +94,14 @@ extern "C" {
     X(E_CA_EXPIRED, -74, POLICY, 9, 1, "the issuing CA certificate has expired or is not yet valid")  \
     X(E_CA_MISMATCH, -75, INTERNAL, 13, 1, "the issuing CA's certificate and private key differ")     \
     X(E_NO_CA, -76, POLICY, 9, 1, "no issuing CA in this store (made with --no-ca)")                  \
-    X(E_CERT_KEY_MISMATCH, -77, CRYPTO, 3, 1, "certificate's public key is not the stored key")
+    X(E_CERT_KEY_MISMATCH, -77, CRYPTO, 3, 1, "certificate's public key is not the stored key")       \
+    /* the cloud's key-encryption key (-80..): operator errors at start or rotation */                \
+    X(E_KEK_UNAVAILABLE, -80, IO, 14, 1,                                                              \
+      "the key-encryption key cannot be reached (PKCS#11 module, token or key object missing)")       \
+    X(E_KEK_PIN, -81, AUTH, 16, 1, "the PKCS#11 token refused the PIN of the key-encryption key")     \
+    X(E_KEK_UNKNOWN, -82, IO, 13, 9,                                                                  \
+      "a value is sealed under a key-encryption key this data directory no longer names")             \
+    X(E_KEK_WRONG, -83, IO, 13, 9, "the key-encryption key is not the one this data directory was sealed with")
 
 enum {
 #define DUO__ERR_ENUM(name, num, cat, grpc, ex, msg) DUO_##name = (num),
