@@ -1,6 +1,6 @@
 /* duosign-cloud: the government cloud signer daemon and its admin commands.
  *
- *   duosign-cloud init   --data DIR [--force] [--kek REF] [--no-ca] [CA options]
+ *   duosign-cloud init   --data DIR [--force] [--kek REF] [--store URL] [--no-ca] [CA options]
  *   duosign-cloud serve  --data DIR --listen ADDR:PORT [...]
  *   duosign-cloud token issue --data DIR --citizen ID [--name NAME] [--ttl SECONDS]
  *   duosign-cloud ca|cert|crl ...   (cmd_ca.c)
@@ -28,8 +28,9 @@
 
 /* -------------------------------------------------------------- init */
 
-static const char *const data_files[] = {DUO_FILE_KEK,       DUO_FILE_KEK_REF, DUO_FILE_DB,   DUO_FILE_DB "-wal",
-                                         DUO_FILE_DB "-shm", DUO_FILE_CA,      DUO_FILE_CERT, DUO_FILE_KEY};
+static const char *const data_files[] = {DUO_FILE_KEK,       DUO_FILE_KEK_REF,   DUO_FILE_DB,
+                                         DUO_FILE_DB "-wal", DUO_FILE_DB "-shm", DUO_FILE_CA,
+                                         DUO_FILE_CERT,      DUO_FILE_KEY,       DUO_FILE_STORE_URL};
 
 static int dir_is_empty(const char *dir) {
     DIR *d = opendir(dir);
@@ -46,12 +47,12 @@ static int dir_is_empty(const char *dir) {
 }
 
 static int cmd_init(int argc, char **argv) {
-    const char *dir = NULL, *kek_ref = NULL, *v;
+    const char *dir = NULL, *kek_ref = NULL, *store_url = NULL, *v;
     int force = 0, no_ca = 0;
     duo_ca_settings cas = {0};
     for (int i = 1; i < argc; i++) {
         if (duo__is_help(argv[i])) {
-            printf("usage: " PROG " init --data DIR [--force] [--kek REF] [--no-ca] [--ca-name NAME]\n"
+            printf("usage: " PROG " init --data DIR [--force] [--kek REF] [--store URL] [--no-ca] [--ca-name NAME]\n"
                    "                    [--ca-days N] [--cert-days N] [--country CC] [--crl-url URL]\n\n"
                    "Creates a data directory (mode 0700) holding:\n"
                    "  kek         a random 32-byte key-encryption key (0600), unless --kek names\n"
@@ -59,7 +60,10 @@ static int cmd_init(int argc, char **argv) {
                    "              pkcs11:token=LABEL;object=LABEL?module-path=MODULE&pin-source=PINFILE\n"
                    "              (generated there if absent; PIN from PINFILE or $DUOSIGN_KEK_PIN)\n"
                    "  kek.ref     which key-encryption key the data directory uses\n"
-                   "  keys.db     the SQLite key store and audit log\n"
+                   "  keys.db     the SQLite key store and audit log, unless --store names a\n"
+                   "              PostgreSQL database, postgresql://USER@HOST:PORT/DB (schema created\n"
+                   "              there if absent; several signer nodes may share it): store.url\n"
+                   "              (0600) then records the URL\n"
                    "  ca.pem      a development CA certificate (EC P-256)\n"
                    "  server.pem  a server certificate for localhost and 127.0.0.1\n"
                    "  server.key  its private key (0600)\n"
@@ -80,11 +84,17 @@ static int cmd_init(int argc, char **argv) {
             force = 1;
         } else if (duo__opt_val(argc, argv, &i, "--kek", &v)) {
             kek_ref = v;
+        } else if (duo__opt_val(argc, argv, &i, "--store", &v)) {
+            store_url = v;
         } else if (!duo__ca_init_opt(argc, argv, &i, &cas, &no_ca)) {
             duo__unknown_arg("init", argv[i]);
         }
     }
     duo__need("init", "--data DIR", dir);
+    if (store_url != NULL && !duo_store_url_ok(store_url)) {
+        fprintf(stderr, PROG " init: --store must be a PostgreSQL URL, postgresql://USER@HOST:PORT/DATABASE\n");
+        return DUO_EXIT_USAGE;
+    }
     struct stat st;
     char path[DUO_PATH_MAX], err[DUO_ERRMSG_MAX] = "";
     if (stat(dir, &st) == 0) {
@@ -113,6 +123,8 @@ static int cmd_init(int argc, char **argv) {
     int r = duo__kek_init(dir, kek_ref, err, sizeof err);
     if (r != DUO_OK) return duo__fail("cannot create the key-encryption key: %s", err[0] ? err : duo_strerror(r));
     if ((r = duo__pki_create(dir, err, sizeof err)) != DUO_OK) return duo__fail("%s", err);
+    if (store_url != NULL && (r = duo_datadir_set_store_url(err, sizeof err, dir, store_url)) != DUO_OK)
+        return duo__fail("%s", err);
     duo_keystore *ks;
     if ((r = duo_datadir_open_store(&ks, err, sizeof err, dir, 1, NULL, 0)) != DUO_OK) return duo__fail("%s", err);
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "init: data directory created"};
@@ -123,7 +135,10 @@ static int cmd_init(int argc, char **argv) {
     }
     printf("initialised %s\n", dir);
     printf("  key-encryption key  %s\n", kek_ref ? kek_ref : DUO_FILE_KEK);
-    printf("  key store           %s/" DUO_FILE_DB "\n", dir);
+    if (store_url != NULL)
+        printf("  key store           PostgreSQL (URL in %s/" DUO_FILE_STORE_URL ")\n", dir);
+    else
+        printf("  key store           %s/" DUO_FILE_DB "\n", dir);
     printf("  TLS (development)   %s/" DUO_FILE_CA ", " DUO_FILE_CERT ", " DUO_FILE_KEY "\n", dir);
     r = duo__ca_init(ks, &cas, no_ca);
     duo_keystore_free(ks);

@@ -39,6 +39,8 @@ static const char *usage_text =
     "  --kek REF               refuse to start unless REF (file:NAME or pkcs11:URI) is the\n"
     "                          data directory's key-encryption key (DIR/kek.ref names it;\n"
     "                          a token's PIN: pin-source=FILE in the URI or $DUOSIGN_KEK_PIN)\n"
+    "  --store URL             the key store is this PostgreSQL database (postgresql://...)\n"
+    "                          instead of the one the data directory records\n"
     "  --paillier-bits N       3072 (default) or 2048\n"
     "  --workers N             handler threads (default 4)\n"
     "  --cq-threads N          gRPC polling threads (default 1: they only move bytes;\n"
@@ -242,6 +244,12 @@ int duo__cmd_serve(int argc, char **argv) {
             key_path = v;
         } else if (opt(argc, argv, &i, "--kek", &v)) {
             kek_ref = v;
+        } else if (opt(argc, argv, &i, "--store", &v)) {
+            if (!duo_store_url_ok(v)) {
+                fprintf(stderr, PROG ": --store must be a PostgreSQL URL, postgresql://USER@HOST:PORT/DATABASE\n");
+                return DUO_EXIT_USAGE;
+            }
+            duo_datadir_override_store(v);
         } else if (opt(argc, argv, &i, "--paillier-bits", &v)) {
             bits = num("--paillier-bits", v, 0, 1u << 20);
             if (!duo_paillier_bits_supported(bits)) {

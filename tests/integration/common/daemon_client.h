@@ -443,7 +443,10 @@ static DUO_IT_UNUSED int it_setup(int argc, char **argv, const char *name, daemo
     snprintf(g_parent, sizeof g_parent, "%s", g_dir);
     strcat(g_dir, "/data");
     char out[1024];
-    if (run_cmd(out, sizeof out, "'%s' init --data '%s' 2>&1", g_bin, g_dir) != 0) {
+    /* Run through tests/integration/pg/pg_env.sh: the store is that PostgreSQL. */
+    const char *pg = getenv("DUO_TEST_PG_URL");
+    if (run_cmd(out, sizeof out, "'%s' init --data '%s'%s%s%s 2>&1", g_bin, g_dir, pg ? " --store '" : "", pg ? pg : "",
+                pg ? "'" : "") != 0) {
         fprintf(stderr, "init failed: %s\n", out);
         return 1;
     }
