@@ -25,7 +25,7 @@
  * Output: a table on stdout, then one line starting with "{" (JSON).
  * Nothing is asserted: the exit status says only whether everything ran.
  *
- * Usage: duosign-bench [--quick] [--bits 2048|3072|both] [--daemon PATH]
+ * Usage: duosign-bench [--quick] [--bits 2048|3072|both] [--daemon PATH] [--store URL]
  *                      [--no-e2e] [--reps N] [--sign-reps N] [--session-ttl S]
  * The daemon runs with --session-ttl 600 (not its default 60: on a loaded
  * machine an enrolment step can take longer) and is stopped on every exit
@@ -251,6 +251,7 @@ static struct {
     const char *daemon;
     int e2e;
     unsigned session_ttl; /* the daemon's --session-ttl */
+    const char *store;    /* --store URL: the daemon's store is this PostgreSQL */
     int after_daemon;     /* test hook (tests/bench/daemon_cleanup.sh): 1 exit(1), 2 hang, once the daemon is up */
 } g_opt;
 
@@ -1001,8 +1002,10 @@ static void bench_e2e(unsigned bits) {
 
     snprintf(g_dir, sizeof g_dir, "/tmp/duosign-bench.XXXXXX");
     if (!mkdtemp(g_dir)) die("mkdtemp");
-    if (run_cmd(NULL, 0, "'%s' init --data '%s' >/dev/null 2>&1", g_opt.daemon, g_dir) != 0)
+    if (run_cmd(NULL, 0, "'%s' init --data '%s'%s%s%s >/dev/null 2>&1", g_opt.daemon, g_dir,
+                g_opt.store ? " --store '" : "", g_opt.store ? g_opt.store : "", g_opt.store ? "'" : "") != 0)
         die("duosign-cloud init failed");
+    if (g_opt.store) fprintf(stderr, "# key store: PostgreSQL\n");
     snprintf(path, sizeof path, "%s/ca.pem", g_dir);
     FILE *f = fopen(path, "rb");
     if (!f) die("no %s", path);
@@ -1328,6 +1331,7 @@ static void usage(void) {
         "  --quick      few repetitions (a smoke run; figures are rough)\n"
         "  --bits       Paillier sizes to measure (default both)\n"
         "  --daemon     the duosign-cloud binary (default: next to this program)\n"
+        "  --store URL  the daemon's key store is this PostgreSQL database (init --store)\n"
         "  --no-e2e     skip the daemon measurements\n"
         "  --reps N     repetitions per figure (overrides the defaults)\n"
         "  --sign-reps N  signatures per signing figure (overrides --reps for those)\n"
@@ -1363,6 +1367,8 @@ int main(int argc, char **argv) {
             }
         } else if (strcmp(a, "--daemon") == 0 && i + 1 < argc) {
             g_opt.daemon = argv[++i];
+        } else if (strcmp(a, "--store") == 0 && i + 1 < argc) {
+            g_opt.store = argv[++i];
         } else if (strcmp(a, "--sign-reps") == 0 && i + 1 < argc) {
             g_opt.sign_reps = atoi(argv[++i]);
         } else if (strcmp(a, "--reps") == 0 && i + 1 < argc) {

@@ -54,8 +54,11 @@ if ! "${RUNAS[@]}" "$PGBIN/initdb" -D "$data" -U duosign -A trust -E UTF8 --no-s
 fi
 # Unix socket in $dir only; fsync off: the tests kill daemons, not the machine
 # (the server itself is stopped with -m immediate only at the very end).
+# DUO_PG_DURABLE=1 keeps PostgreSQL's defaults (fsync on): the benchmark's.
+durability="-c fsync=off -c full_page_writes=off"
+if [ "${DUO_PG_DURABLE:-0}" = 1 ]; then durability=""; fi
 if ! "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
-  -o "-c listen_addresses= -k $dir -p 5432 -c fsync=off -c full_page_writes=off -c max_connections=200" \
+  -o "-c listen_addresses= -k $dir -p 5432 $durability -c max_connections=200" \
   start >/dev/null 2>&1; then
   echo "pg_env.sh: PostgreSQL did not start:" >&2
   cat "$dir/server.log" >&2 || true
