@@ -70,5 +70,16 @@ set +e
 "$@"
 rc=$?
 set -e
+# DUO_PG_CPU_REPORT=1: the server's CPU over the run (its own and that of its
+# exited backends, which the postmaster reaps), for the benchmark.
+if [ "${DUO_PG_CPU_REPORT:-0}" = 1 ] && [ -r "$data/postmaster.pid" ]; then
+  pmpid=$(head -n 1 "$data/postmaster.pid")
+  awk -v hz="$(getconf CLK_TCK)" '{ s = $14 + $15 + $16 + $17; printf "# postgresql server cpu_s %.3f\n", s / hz }' \
+    "/proc/$pmpid/stat" >&2 || true
+  for p in $(pgrep -P "$pmpid" 2>/dev/null); do
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "# postgresql live child %s cpu_s %.3f\n", $2, ($14 + $15) / hz }' \
+      "/proc/$p/stat" >&2 || true
+  done
+fi
 if [ $rc -ne 0 ] && [ -n "${DUO_TEST_VERBOSE:-}" ]; then tail -n 50 "$dir/server.log" >&2 || true; fi
 exit $rc
