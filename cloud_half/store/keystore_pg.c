@@ -101,8 +101,16 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"                \
     " secret_cur_sealed, secret_pend_sealed"
 
+/* Statements with parameters are prepared once per connection (the server
+ * then skips parsing and planning them on every call), named by the
+ * position of their SQL text in this table; only string literals come here
+ * (duo__pg_exec), so a pointer names one statement for the process's life. */
+#define PG_PREPARED_MAX 64
+
 typedef struct pg {
     PGconn *conn;
+    const char *prepared[PG_PREPARED_MAX];
+    int n_prepared;
     void (*before_commit)(void *);
     void *hook_data;
     int deferred; /* synchronous_commit = off on this connection (commit_mode) */
@@ -149,6 +157,7 @@ static int map_state(const char *code) {
 static void reconnect_if_lost(pg *s) {
     if (!s->in_tx && PQstatus(s->conn) == CONNECTION_BAD) {
         PQreset(s->conn);
+        s->n_prepared = 0; /* prepared statements die with the session */
         if (PQstatus(s->conn) == CONNECTION_OK && s->deferred) {
             PGresult *res = PQexec(s->conn, "SET synchronous_commit = off");
             PQclear(res);
@@ -156,13 +165,41 @@ static void reconnect_if_lost(pg *s) {
     }
 }
 
-int duo__pg_exec(void *impl, PGresult **res, const char *sql, const duo_pg_params *q) {
+/* The name of sql's prepared statement ("" if it cannot be prepared: the
+ * table is full, or the server refused; it then runs unprepared). */
+static void prepared_name(pg *s, char name[16], const char *sql, const duo_pg_params *q) {
+    int i;
+    name[0] = '\0';
+    for (i = 0; i < s->n_prepared; i++)
+        if (s->prepared[i] == sql) break;
+    if (i == s->n_prepared) {
+        if (i == PG_PREPARED_MAX) return;
+        snprintf(name, 16, "duo%d", i);
+        PGresult *p = PQprepare(s->conn, name, sql, q->n, NULL);
+        int ok = p != NULL && PQresultStatus(p) == PGRES_COMMAND_OK;
+        PQclear(p);
+        if (!ok) { /* inside a failed transaction, or a lost connection: not now */
+            name[0] = '\0';
+            return;
+        }
+        s->prepared[s->n_prepared++] = sql;
+    }
+    snprintf(name, 16, "duo%d", i);
+}
+
+static PGresult *exec_params(pg *s, const char *sql, const duo_pg_params *q, int prepare) {
+    char name[16] = "";
+    if (prepare && q != NULL && q->n > 0) prepared_name(s, name, sql, q);
+    if (name[0] != '\0') return PQexecPrepared(s->conn, name, q->n, q->v, q->len, q->fmt, 1);
+    return PQexecParams(s->conn, sql, q ? q->n : 0, NULL, q ? q->v : NULL, q ? q->len : NULL, q ? q->fmt : NULL, 1);
+}
+
+static int exec_any(void *impl, PGresult **res, const char *sql, const duo_pg_params *q, int prepare) {
     pg *s = impl;
     ExecStatusType st;
     *res = NULL;
     reconnect_if_lost(s);
-    PGresult *r =
-        PQexecParams(s->conn, sql, q ? q->n : 0, NULL, q ? q->v : NULL, q ? q->len : NULL, q ? q->fmt : NULL, 1);
+    PGresult *r = exec_params(s, sql, q, prepare);
     if (r == NULL) return DUO_E_NOMEM;
     st = PQresultStatus(r);
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
@@ -175,6 +212,14 @@ int duo__pg_exec(void *impl, PGresult **res, const char *sql, const duo_pg_param
     if (e != DUO_E_EXISTS) fprintf(stderr, "duosign-cloud: store error: %s", PQresultErrorMessage(r));
     PQclear(r);
     return e;
+}
+
+int duo__pg_exec(void *impl, PGresult **res, const char *sql, const duo_pg_params *q) {
+    return exec_any(impl, res, sql, q, 1);
+}
+
+int duo__pg_exec_dynamic(void *impl, PGresult **res, const char *sql, const duo_pg_params *q) {
+    return exec_any(impl, res, sql, q, 0);
 }
 
 /* Runs a statement whose result is not needed. *changed: rows affected. */

@@ -30,6 +30,10 @@ void duo__pg_i64(duo_pg_params *q, int64_t v);
  * is the mapped error (unique/foreign-key violation: DUO_E_EXISTS; lock
  * timeout, deadlock, serialisation failure: DUO_E_TIMEOUT; else DUO_E_STORE). */
 int duo__pg_exec(void *impl, PGresult **res, const char *sql, const duo_pg_params *q);
+/* duo__pg_exec for SQL built at run time: never prepared (duo__pg_exec
+ * prepares a statement with parameters once, keyed by the address of its
+ * text, which must therefore be a string literal). */
+int duo__pg_exec_dynamic(void *impl, PGresult **res, const char *sql, const duo_pg_params *q);
 /* Write transactions: begin; end commits when r is DUO_OK, else rolls back,
  * and returns the result. */
 int duo__pg_tx_begin(void *impl);

@@ -46,7 +46,7 @@ static int write_back(void *impl, const PGresult *res, const duo_sealed_column *
             break;
         duo__pg_blob(&q, v->out.data, v->out.len);
         duo__pg_text(&q, ctid);
-        if ((r = duo__pg_exec(impl, &up, sql, &q)) != DUO_OK) break;
+        if ((r = duo__pg_exec_dynamic(impl, &up, sql, &q)) != DUO_OK) break;
         changed = strtoll(PQcmdTuples(up), NULL, 10);
         PQclear(up);
         if (changed != 1) r = DUO_E_STORE;
@@ -75,7 +75,7 @@ int duo__pg_sealed_walk(void *impl, const duo_sealed_column *col, const uint8_t 
                    write ? " FOR UPDATE" : "");
     if (len < 0 || (size_t)len >= sizeof sql) return DUO_E_INVALID_ARG;
     if (write && (r = duo__pg_tx_begin(impl)) != DUO_OK) return r;
-    if ((r = duo__pg_exec(impl, &res, sql, &q)) != DUO_OK) goto out;
+    if ((r = duo__pg_exec_dynamic(impl, &res, sql, &q)) != DUO_OK) goto out;
     if (write) {
         r = write_back(impl, res, col, fn, data, n);
     } else {
