@@ -29,8 +29,15 @@ fi
 # PostgreSQL refuses to run as root: as root, run it as a dedicated user.
 RUNAS=()
 if [ "$(id -u)" -eq 0 ]; then
+  # Tests run in parallel (ctest -j): another pg_env.sh may be creating the
+  # user at this moment (useradd then fails on its lock); retry a few times.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    id -u duosign-test >/dev/null 2>&1 && break
+    useradd --system --no-create-home --shell /usr/sbin/nologin duosign-test 2>/dev/null || sleep 0.5
+  done
   if ! id -u duosign-test >/dev/null 2>&1; then
-    useradd --system --no-create-home --shell /usr/sbin/nologin duosign-test 2>/dev/null || id -u duosign-test >/dev/null
+    echo "pg_env.sh: cannot create the unprivileged user duosign-test (PostgreSQL refuses to run as root)" >&2
+    exit 1
   fi
   RUNAS=(runuser -u duosign-test --)
 fi
