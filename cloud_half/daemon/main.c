@@ -46,6 +46,17 @@ static int dir_is_empty(const char *dir) {
     return empty;
 }
 
+static int first_entry(void *data, const duo_audit_entry *e) {
+    (void)data;
+    (void)e;
+    return DUO_E_EXISTS;
+}
+
+/* DUO_OK if the store has no audit entry yet (a new database), DUO_E_EXISTS
+ * if it has: init --store on a shared database must not make a second KEK
+ * and CA for it. */
+static int store_is_empty(duo_keystore *ks) { return duo_keystore_audit_list(ks, 1, first_entry, NULL); }
+
 static int cmd_init(int argc, char **argv) {
     const char *dir = NULL, *kek_ref = NULL, *store_url = NULL, *v;
     int force = 0, no_ca = 0;
@@ -127,6 +138,13 @@ static int cmd_init(int argc, char **argv) {
         return duo__fail("%s", err);
     duo_keystore *ks;
     if ((r = duo_datadir_open_store(&ks, err, sizeof err, dir, 1, NULL, 0)) != DUO_OK) return duo__fail("%s", err);
+    if (store_url != NULL && (r = store_is_empty(ks)) != DUO_OK) {
+        duo_keystore_free(ks);
+        if (r == DUO_E_EXISTS)
+            return duo__fail("the PostgreSQL database already holds a duosign store; a new node joins it with a copy "
+                             "of an existing node's data directory (its KEK), not with init");
+        return duo__fail("cannot read the audit log: %s", duo_strerror(r));
+    }
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "init: data directory created"};
     r = duo_keystore_audit_append(ks, NULL, &ev);
     if (r != DUO_OK) {
