@@ -215,7 +215,7 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     pthread_mutex_init(&s->ks_mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_cond_init(&s->ks_cv, NULL);
-    if ((r = duo_ec_new(&s->ec, NULL)) != DUO_OK) {
+    if ((r = duo_ec_new(&s->ec, DUO_CURVE_SECP256K1, NULL)) != DUO_OK) {
         snprintf(err, cap, "cannot create the curve context: %s", duo_strerror(r));
         goto fail;
     }

@@ -229,7 +229,7 @@ int duo_device_ctx_new(duo_device_ctx **out) {
     if ((ctx = calloc(1, sizeof *ctx)) == NULL) {
         return DUO_E_NOMEM;
     }
-    if ((r = duo_ec_new(&ctx->ec, NULL)) != DUO_OK) {
+    if ((r = duo_ec_new(&ctx->ec, DUO_CURVE_SECP256K1, NULL)) != DUO_OK) {
         free(ctx);
         return r;
     }
@@ -862,8 +862,7 @@ int duo_device_pubkey(const duo_device_ctx *ctx, uint8_t out[DUO_DEVICE_PUBKEY_B
 
 int duo_device_pubkey_pem(const duo_device_ctx *ctx, char *pem, size_t *pem_len) {
     int r = DUO_E_INTERNAL;
-    uint8_t pt[65];
-    size_t ptlen = sizeof pt;
+    uint8_t pt[DUO_POINT_FULL_BYTES];
     OSSL_PARAM_BLD *bld = NULL;
     OSSL_PARAM *params = NULL;
     EVP_PKEY_CTX *pctx = NULL;
@@ -878,13 +877,10 @@ int duo_device_pubkey_pem(const duo_device_ctx *ctx, char *pem, size_t *pem_len)
     if (ctx->key == NULL) {
         return DUO_E_MISUSE;
     }
-    if (secp256k1_ec_pubkey_serialize(duo_ec_secp(ctx->ec), pt, &ptlen, &ctx->key->q.p, SECP256K1_EC_UNCOMPRESSED) !=
-        1) {
-        return DUO_E_INTERNAL;
-    }
+    duo_point_serialize_full(ctx->ec, pt, &ctx->key->q);
     if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
-        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "secp256k1", 0) != 1 ||
-        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, ptlen) != 1 ||
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, duo_ec_group_name(ctx->ec), 0) != 1 ||
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof pt) != 1 ||
         (params = OSSL_PARAM_BLD_to_param(bld)) == NULL) {
         r = DUO_E_NOMEM;
         goto out;

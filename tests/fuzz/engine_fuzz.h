@@ -264,7 +264,7 @@ static inline void fz_init(int which) {
     uint8_t qb[33], qb2[33];
 
     memset(&fz, 0, sizeof fz);
-    FZ_CHECK(duo_ec_new(&fz.ec, NULL) == DUO_OK);
+    FZ_CHECK(duo_ec_new(&fz.ec, DUO_CURVE_SECP256K1, NULL) == DUO_OK);
     FZ_CHECK(BN_hex2bn(&fz.p, fz_p_hex) > 0 && BN_hex2bn(&fz.q, fz_q_hex) > 0);
     duo_det_rng_init(&fz.rng1, 1);
     duo_det_rng_init(&fz.rng2, 2);

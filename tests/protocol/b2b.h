@@ -76,7 +76,7 @@ typedef struct b2b_env {
 static b2b_env b2b_g;
 
 static inline const duo_ec *b2b_ec(void) {
-    if (b2b_g.ec == NULL && duo_ec_new(&b2b_g.ec, NULL) != DUO_OK) {
+    if (b2b_g.ec == NULL && duo_ec_new(&b2b_g.ec, DUO_CURVE_SECP256K1, NULL) != DUO_OK) {
         fprintf(stderr, "duo_ec_new failed\n");
         exit(2);
     }

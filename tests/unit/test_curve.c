@@ -47,7 +47,7 @@ static void test_ctx(void) {
     BIGNUM *qq = bn_hex(Q_HEX);
     DUO_CHECK(BN_cmp(duo_ec_order(ec), qq) == 0);
     BN_free(qq);
-    DUO_CHECK_OK(duo_ec_new(&e2, NULL));
+    DUO_CHECK_OK(duo_ec_new(&e2, DUO_CURVE_SECP256K1, NULL));
     duo_ec_free(e2);
     duo_ec_free(NULL);
 }
@@ -95,14 +95,14 @@ static void test_ctx_randomized(void) {
     /* control: a context nobody randomized reads as unblinded */
     DUO_CHECK(ctx_is_blinded(plain, NULL, NULL) == 0);
     DUO_CHECK(ctx_is_blinded(duo_ec_secp(ec), NULL, NULL) == 1);
-    DUO_CHECK_OK(duo_ec_new(&e1, NULL));
+    DUO_CHECK_OK(duo_ec_new(&e1, DUO_CURVE_SECP256K1, NULL));
     DUO_CHECK(ctx_is_blinded(duo_ec_secp(e1), NULL, NULL) == 1);
     /* the seed comes from the context's RNG: the same det seed gives the same
      * blinding, another seed another one */
     duo_det_rng_init(&d1, 11);
     duo_det_rng_init(&d2, 12);
-    DUO_CHECK_OK(duo_ec_new(&e2, &d1.rng));
-    DUO_CHECK_OK(duo_ec_new(&e3, &d2.rng));
+    DUO_CHECK_OK(duo_ec_new(&e2, DUO_CURVE_SECP256K1, &d1.rng));
+    DUO_CHECK_OK(duo_ec_new(&e3, DUO_CURVE_SECP256K1, &d2.rng));
     DUO_CHECK(d1.bytes_drawn >= 32 && d2.bytes_drawn >= 32);
     DUO_CHECK(ctx_is_blinded(duo_ec_secp(e2), &c2, &l2) == 1);
     DUO_CHECK(ctx_is_blinded(duo_ec_secp(e3), &c3, &l3) == 1);
@@ -110,7 +110,7 @@ static void test_ctx_randomized(void) {
     duo_ec_free(e2);
     e2 = NULL;
     duo_det_rng_init(&d1, 11);
-    DUO_CHECK_OK(duo_ec_new(&e2, &d1.rng));
+    DUO_CHECK_OK(duo_ec_new(&e2, DUO_CURVE_SECP256K1, &d1.rng));
     DUO_CHECK(ctx_is_blinded(duo_ec_secp(e2), &c1, &l1) == 1);
     DUO_CHECK(c1 && l1 == l2 && memcmp(c1, c2, l1) == 0);
     free(c1);
@@ -138,7 +138,7 @@ static int zero_fill(void *data, uint8_t *out, size_t len) {
 static void test_ctx_rng_failure(void) {
     duo_ec *e2 = (duo_ec *)1;
     duo_rng bad = {failing_fill, NULL};
-    DUO_EXPECT_ERR(duo_ec_new(&e2, &bad), DUO_E_RNG);
+    DUO_EXPECT_ERR(duo_ec_new(&e2, DUO_CURVE_SECP256K1, &bad), DUO_E_RNG);
     DUO_CHECK(e2 == NULL);
     duo_scalar s;
     duo_rng zero = {zero_fill, NULL};
@@ -707,7 +707,7 @@ int main(void) {
     unsigned long seed = duo_test_seed();
     duo_det_rng_init(&drng, (uint64_t)seed);
     bnctx = BN_CTX_new();
-    if (duo_ec_new(&ec, &drng.rng) != DUO_OK) {
+    if (duo_ec_new(&ec, DUO_CURVE_SECP256K1, &drng.rng) != DUO_OK) {
         fprintf(stderr, "duo_ec_new failed\n");
         return 1;
     }

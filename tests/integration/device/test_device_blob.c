@@ -27,7 +27,7 @@ static void fixture(void) {
     const duo_paillier_pub *pk;
     size_t nb = g_bits / 8;
 
-    if (duo_paillier_keygen(&sk, g_bits) != DUO_OK || duo_ec_new(&ec, NULL) != DUO_OK) abort();
+    if (duo_paillier_keygen(&sk, g_bits) != DUO_OK || duo_ec_new(&ec, DUO_CURVE_SECP256K1, NULL) != DUO_OK) abort();
     pk = duo_paillier_priv_pub(sk);
     g_n = malloc(nb);
     g_ckey = malloc(2 * nb);
