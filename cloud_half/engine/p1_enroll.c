@@ -134,6 +134,8 @@ void duo_p1_enroll_free(duo_p1_enroll *s) {
 
 const uint8_t *duo_p1_enroll_sid(const duo_p1_enroll *s) { return s == NULL ? NULL : s->sid; }
 
+const duo_ec *duo_p1_enroll_ec(const duo_p1_enroll *s) { return s == NULL ? NULL : s->ec; }
+
 /* Round 1: key id, cloud nonce, sid; x1 uniform in [1, l), l = floor(q/3)
  * (the range proof's completeness bound); commit(Q1, PoK(x1)). */
 int duo_p1_enroll_start(duo_p1_enroll *s, const duo_enroll_start_req *req, duo_enroll_start_resp *resp) {

@@ -21,7 +21,7 @@
 
 #include "duosign/mem.h"
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 /* Schema v1. The audit triggers stop accidental updates and deletes; they are
  * not a security boundary (the hash chain is). */
@@ -83,11 +83,17 @@ static const char schema_v2_to_v3[] = "CREATE TABLE IF NOT EXISTS seen_nonces("
                                       " PRIMARY KEY(key_id, secret_hash, nonce_hash));"
                                       "PRAGMA user_version = 3;";
 
+/* v4: the key's curve (vocab.h duo_curve). Rows written before curves
+ * existed are secp256k1 keys: the default 1 reads them as such. */
+static const char schema_v3_to_v4[] = "ALTER TABLE keys ADD COLUMN curve INTEGER NOT NULL DEFAULT 1"
+                                      " CHECK(curve IN (1, 2));"
+                                      "PRAGMA user_version = 4;";
+
 #define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"    \
     " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"                \
-    " secret_cur_sealed, secret_pend_sealed"
+    " secret_cur_sealed, secret_pend_sealed, curve"
 
 enum {
     S_BEGIN,
@@ -131,9 +137,9 @@ static const char *const sql_text[S_COUNT] = {
     [S_KEY_INSERT] = "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
                      " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
                      " secret_version, retired_count, pin_failures, locked_until, reason,"
-                     " revocation_hash, version)"
+                     " revocation_hash, version, curve)"
                      " VALUES(?1, ?2, 'pending', ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, 0, 0, 0,"
-                     " '', NULL, 1)",
+                     " '', NULL, 1, ?12)",
     [S_KEY_GET] = "SELECT " KEY_COLS " FROM keys WHERE key_id = ?1",
     [S_KEY_LIST_ALL] = "SELECT " KEY_COLS " FROM keys ORDER BY created_at, key_id",
     [S_KEY_LIST_CIT] = "SELECT " KEY_COLS " FROM keys WHERE citizen_id = ?1 ORDER BY created_at, key_id",
@@ -326,6 +332,8 @@ static int read_key_row(sqlite3_stmt *st, duo_key_info *k, duo_key_sealed *s) {
     k->retired_count = (uint64_t)sqlite3_column_int64(st, 13);
     k->version = (uint64_t)sqlite3_column_int64(st, 14);
     k->secret_version = (uint64_t)sqlite3_column_int64(st, 15);
+    k->curve = (int)sqlite3_column_int64(st, 21);
+    if (!duo_curve_valid(k->curve)) return DUO_E_STATE_CORRUPT;
     if (s == NULL) return DUO_OK;
     memset(s, 0, sizeof *s);
     if ((r = col_blob(st, 16, s->x1.data, 0, DUO_SEALED_MAX, &s->x1.len)) != DUO_OK ||
@@ -406,7 +414,7 @@ static int key_insert_tx(sq *s, const duo_key_info *k, const duo_key_sealed *sl,
         (r = bind_blob(st, 8, sl->p.data, sl->p.len)) != DUO_OK ||
         (r = bind_blob(st, 9, sl->q.data, sl->q.len)) != DUO_OK ||
         (r = bind_blob(st, 10, sl->current.data, sl->current.len)) != DUO_OK ||
-        (r = bind_i64(st, 11, (int64_t)k->secret_version)) != DUO_OK)
+        (r = bind_i64(st, 11, (int64_t)k->secret_version)) != DUO_OK || (r = bind_i64(st, 12, k->curve)) != DUO_OK)
         return r;
     return step_done(st); /* DUO_E_EXISTS on a taken key id */
 }
@@ -993,7 +1001,8 @@ static int migrate(sqlite3 *db) {
     }
     if (v == 0 && (r = exec_sql(db, schema_v1)) == DUO_OK) v = 1;
     if (r == DUO_OK && v == 1 && (r = exec_sql(db, schema_v1_to_v2)) == DUO_OK) v = 2;
-    if (r == DUO_OK && v == 2) r = exec_sql(db, schema_v2_to_v3);
+    if (r == DUO_OK && v == 2 && (r = exec_sql(db, schema_v2_to_v3)) == DUO_OK) v = 3;
+    if (r == DUO_OK && v == 3) r = exec_sql(db, schema_v3_to_v4);
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");

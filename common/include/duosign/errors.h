@@ -85,7 +85,9 @@ extern "C" {
     X(E_TLS_UNTRUSTED, -60, IO, 14, 11,                                                               \
       "TLS handshake failed: the server's certificate is not trusted by the pinned CA")               \
     X(E_SERVER_BUSY, -61, IO, 14, 12, "server busy (sessions full or no key ready); retry later")     \
-    X(E_BAD_CA, -62, USAGE, 3, 3, "the CA certificate file is not a PEM certificate")
+    X(E_BAD_CA, -62, USAGE, 3, 3, "the CA certificate file is not a PEM certificate")                 \
+    /* curves (issue 15; -70.. so other branches' appends do not collide) */                          \
+    X(E_CURVE_REFUSED, -70, POLICY, 9, 17, "the server does not enrol keys on this curve; choose another --curve")
 
 enum {
 #define DUO__ERR_ENUM(name, num, cat, grpc, ex, msg) DUO_##name = (num),

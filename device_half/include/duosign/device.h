@@ -233,6 +233,23 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_enroll(duo_device_ctx *ctx, const 
                                                      const uint8_t *token, size_t token_len, const uint8_t *pin,
                                                      size_t pin_len, unsigned paillier_bits);
 
+/* Curves (DESIGN 8.1): a key's curve is chosen at enrolment and kept in
+ * its state. The numbers are those of the wire and the state blob. */
+#define DUO_DEVICE_CURVE_SECP256K1 1
+#define DUO_DEVICE_CURVE_P256 2 /* the default for new keys */
+
+/* Chooses the curve of the next duo_device_enroll on ctx (until then, and
+ * after a new context: DUO_DEVICE_CURVE_P256). The cloud may refuse a curve
+ * (DUO_E_CURVE_REFUSED from duo_device_enroll).
+ * Returns: DUO_OK; DUO_E_UNSUPPORTED for a curve this library does not know;
+ *          DUO_E_EXISTS if ctx already holds a key (its curve is fixed). */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_set_enroll_curve(duo_device_ctx *ctx, int curve);
+/* Returns: the curve of the key in ctx (DUO_DEVICE_CURVE_*; a state written
+ *          before curves is secp256k1), or 0 if ctx holds no key. */
+DUO_API int duo_device_curve(const duo_device_ctx *ctx);
+/* Returns: a static name for curve ("p256", "secp256k1"), NULL if unknown. */
+DUO_API const char *duo_device_curve_name(int curve);
+
 /* Enrolment, step 2: sends the confirmation (MACed with the first device
  * secret). May be retried, also after a restart from a stored blob, until
  * the enrolment expires on the cloud.
