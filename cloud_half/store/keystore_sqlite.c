@@ -84,10 +84,12 @@ static const char schema_v2_to_v3[] = "CREATE TABLE IF NOT EXISTS seen_nonces("
                                       "PRAGMA user_version = 3;";
 
 /* v4: the key's curve (vocab.h duo_curve). Rows written before curves
- * existed are secp256k1 keys: the default 1 reads them as such. */
+ * existed are secp256k1 keys: the default 1 reads them as such. SQLite has
+ * no ADD COLUMN IF NOT EXISTS: migrate() skips the ALTER when a store whose
+ * user_version was set back already has the column. */
 static const char schema_v3_to_v4[] = "ALTER TABLE keys ADD COLUMN curve INTEGER NOT NULL DEFAULT 1"
-                                      " CHECK(curve IN (1, 2));"
-                                      "PRAGMA user_version = 4;";
+                                      " CHECK(curve IN (1, 2));";
+static const char schema_v4_mark[] = "PRAGMA user_version = 4;";
 
 #define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
@@ -1002,7 +1004,12 @@ static int migrate(sqlite3 *db) {
     if (v == 0 && (r = exec_sql(db, schema_v1)) == DUO_OK) v = 1;
     if (r == DUO_OK && v == 1 && (r = exec_sql(db, schema_v1_to_v2)) == DUO_OK) v = 2;
     if (r == DUO_OK && v == 2 && (r = exec_sql(db, schema_v2_to_v3)) == DUO_OK) v = 3;
-    if (r == DUO_OK && v == 3) r = exec_sql(db, schema_v3_to_v4);
+    if (r == DUO_OK && v == 3) {
+        int64_t has_curve = 0;
+        r = pragma_int(db, "SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'curve'", &has_curve);
+        if (r == DUO_OK && has_curve == 0) r = exec_sql(db, schema_v3_to_v4);
+        if (r == DUO_OK) r = exec_sql(db, schema_v4_mark);
+    }
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");

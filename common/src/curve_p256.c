@@ -87,10 +87,12 @@ static int duo__p256_point_parse(const duo_ec *ec, duo_point *out, const uint8_t
     BIGNUM *x = NULL;
     int r = DUO_E_NOMEM;
 
+    if (ctx != NULL) {
+        BN_CTX_start(ctx); /* ended at out: whenever ctx exists */
+    }
     if (ctx == NULL || pt == NULL) {
         goto out;
     }
-    BN_CTX_start(ctx);
     if ((x = BN_CTX_get(ctx)) == NULL || BN_bin2bn(in + 1, 32, x) == NULL) {
         goto out;
     }
@@ -125,21 +127,22 @@ static void duo__p256_point_serialize_full(const duo_ec *ec, uint8_t out[DUO_POI
 /* out = k*G (p == NULL) or k*p, k secret: EC_POINT_mul with a
  * constant-time BIGNUM (see the top of the file). */
 static int duo__p256_mul(const duo_ec *ec, duo_point *out, const duo_point *p, const uint8_t k[32]) {
+    int valid = duo__mod256_valid(&ec->mod, k);
+    duo__declassify(&valid, sizeof valid); /* range test, public outcome */
+    if (!valid) {
+        return DUO_E_BAD_SCALAR;
+    }
     BN_CTX *ctx = BN_CTX_secure_new();
     EC_POINT *pt = EC_POINT_new(ec->group), *in = NULL;
     BIGNUM *kb = BN_secure_new();
     int r = DUO_E_NOMEM;
 
-    int valid = duo__mod256_valid(&ec->mod, k);
-    duo__declassify(&valid, sizeof valid); /* range test, public outcome */
-    if (!valid) {
-        r = DUO_E_BAD_SCALAR;
-        goto out;
+    if (ctx != NULL) {
+        BN_CTX_start(ctx); /* ended at out: whenever ctx exists */
     }
     if (ctx == NULL || pt == NULL || kb == NULL) {
         goto out;
     }
-    BN_CTX_start(ctx);
     BN_set_flags(kb, BN_FLG_CONSTTIME);
     if (BN_bin2bn(k, 32, kb) == NULL) {
         goto out;
@@ -180,10 +183,12 @@ static int duo__p256_point_add(const duo_ec *ec, duo_point *out, const duo_point
     EC_POINT *pa = EC_POINT_new(ec->group), *pb = EC_POINT_new(ec->group);
     int r = DUO_E_NOMEM;
 
+    if (ctx != NULL) {
+        BN_CTX_start(ctx); /* ended at out: whenever ctx exists */
+    }
     if (ctx == NULL || pa == NULL || pb == NULL) {
         goto out;
     }
-    BN_CTX_start(ctx);
     if (!duo__p256_load(ec, pa, a, ctx) || !duo__p256_load(ec, pb, b, ctx)) {
         r = DUO_E_BAD_POINT;
         goto out;
