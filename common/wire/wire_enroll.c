@@ -37,7 +37,7 @@ int duo_wire_parse_enroll_start_req(duo_enroll_start_req *out, const uint8_t *in
     /* absent: a device from before curves, which spoke secp256k1 */
     out->curve = m->curve == DUOSIGN__V1__CURVE__CURVE_UNSPECIFIED ? DUO_CURVE_SECP256K1 : (duo_curve)m->curve;
     if (!duo_curve_valid((int)m->curve) && m->curve != DUOSIGN__V1__CURVE__CURVE_UNSPECIFIED) {
-        r = DUO_E_UNSUPPORTED; /* a curve this build does not know */
+        r = DUO_E_BAD_FIELD; /* a curve this build does not know, like a Paillier size */
         goto out;
     }
     r = DUO_OK;

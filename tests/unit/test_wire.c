@@ -474,8 +474,8 @@ static void test_scalar_fields(void) {
     DUO_CHECK_OK(pf_enroll_start_req(e, n));
     free(e);
     /* The curve: absent (a device from before curves) reads as secp256k1;
-     * a number this build does not know is refused as unsupported, on
-     * parse and on build. */
+     * a number this build does not know is a bad field on parse and an
+     * invalid argument on build. */
     {
         static const uint32_t curves[] = {0, 1, 2, 3, 99, 0xffffffffu};
         for (i = 0; i < sizeof curves / sizeof curves[0]; i++) {
@@ -494,7 +494,7 @@ static void test_scalar_fields(void) {
                 DUO_CHECK_OK(duo_wire_parse_enroll_start_req(&got, e, n));
                 DUO_CHECK(got.curve == (curves[i] == 0 ? DUO_CURVE_SECP256K1 : (duo_curve)curves[i]));
             } else {
-                DUO_EXPECT_ERR(duo_wire_parse_enroll_start_req(&got, e, n), DUO_E_UNSUPPORTED);
+                DUO_EXPECT_ERR(duo_wire_parse_enroll_start_req(&got, e, n), DUO_E_BAD_FIELD);
                 DUO_CHECK(got.paillier_bits == 0); /* nothing half-parsed */
             }
             free(e);
