@@ -96,6 +96,7 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "    suspended          15 error at the signing service (its key store)\n"
                                  "  7 a clone of this device was detected\n"
                                  " 16 refused by the server (revoke --code: code or citizen id not accepted)\n"
+                                 " 17 enroll: the server does not enrol keys on this --curve\n"
                                  "  (verify exits 1 when the signature does not match)\n";
 
 static void usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
