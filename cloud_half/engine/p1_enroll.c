@@ -162,6 +162,12 @@ int duo_p1_enroll_start(duo_p1_enroll *s, const duo_enroll_start_req *req, duo_e
         r = DUO_E_UNSUPPORTED;
         goto out;
     }
+    /* ... and the curve of its context (the daemon picks the context by
+     * the request; 0 is a request from before curves: secp256k1) */
+    if ((req->curve == DUO_CURVE_UNSPECIFIED ? DUO_CURVE_SECP256K1 : req->curve) != duo_ec_curve(s->ec)) {
+        r = DUO_E_CURVE_REFUSED;
+        goto out;
+    }
     if ((r = duo_rng_bytes(s->rng, s->key_id, sizeof s->key_id)) != DUO_OK ||
         (r = duo_rng_bytes(s->rng, resp->cloud_nonce, sizeof resp->cloud_nonce)) != DUO_OK) {
         goto out;

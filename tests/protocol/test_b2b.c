@@ -186,8 +186,37 @@ static void test_unsupported_size(void) {
     b2b_enroll_run_free(&er);
 }
 
+/* The EnrollStart's curve must be the cloud engine's: the other curve, or
+ * none (a device from before curves: secp256k1) on a P-256 run, is refused
+ * at the start with DUO_E_CURVE_REFUSED, before any key work. */
+static duo_curve g_forced_curve;
+static void force_curve(void *ctx, int step, void *msg) {
+    (void)ctx;
+    if (step == B2B_E_START_REQ) ((duo_enroll_start_req *)msg)->curve = g_forced_curve;
+}
+static void test_curve_mismatch(void) {
+    duo_curve mine = duo_ec_curve(b2b_ec());
+    duo_curve other = mine == DUO_CURVE_P256 ? DUO_CURVE_SECP256K1 : DUO_CURVE_P256;
+    b2b_enroll_run er;
+    b2b_enroll_opts eo;
+    memset(&eo, 0, sizeof eo);
+    eo.bits = 2048;
+    eo.pin = "1";
+    eo.hook = force_curve;
+    eo.stop_after = B2B_E_START_REQ + 1;
+    g_forced_curve = other;
+    DUO_EXPECT_ERR(b2b_enroll(&er, &eo), DUO_E_CURVE_REFUSED);
+    DUO_CHECK(er.fail_step == B2B_E_START_REQ);
+    b2b_enroll_run_free(&er);
+    g_forced_curve = DUO_CURVE_UNSPECIFIED;
+    int r = b2b_enroll(&er, &eo);
+    DUO_CHECK(r == (mine == DUO_CURVE_SECP256K1 ? DUO_OK : DUO_E_CURVE_REFUSED));
+    b2b_enroll_run_free(&er);
+}
+
 int main(void) {
     DUO_RUN(test_unsupported_size);
+    DUO_RUN(test_curve_mismatch);
     DUO_RUN(test_wire_2048);
     DUO_RUN(test_sign_2048_many);
     DUO_RUN(test_sign_3072);
