@@ -264,6 +264,7 @@ static void print_key_full(const duo_key_info *k) {
     printf("citizen:         %s\n", k->citizen_id);
     printf("state:           %s\n", duo_key_state_name(k->state));
     if (k->reason[0]) printf("reason:          %s\n", k->reason);
+    printf("curve:           %s\n", duo_curve_name((duo_curve)k->curve));
     printf("public key:      %s\n", hq);
     printf("paillier bits:   %u\n", k->paillier_bits);
     printf("pin failures:    %u\n", k->pin_failures);

@@ -20,7 +20,7 @@
 
 #include "duosign/mem.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define MIGRATE_LOCK "7310423187" /* pg_advisory_xact_lock key of the migration */
 
 /* The schema of SQLite's v1-v4 in PostgreSQL's dialect (BIGINT for every
@@ -93,13 +93,15 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " status TEXT NOT NULL DEFAULT 'good' CHECK(status IN ('good','revoked')),"
     " revoked_at BIGINT, reason BIGINT);"
     "CREATE INDEX certificates_key ON certificates(key_id);",
+    /* v5: the key's curve (vocab.h duo_curve); rows before it are secp256k1 */
+    "ALTER TABLE keys ADD COLUMN curve BIGINT NOT NULL DEFAULT 1 CHECK(curve IN (1, 2));",
 };
 
 #define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"    \
     " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"                \
-    " secret_cur_sealed, secret_pend_sealed"
+    " secret_cur_sealed, secret_pend_sealed, curve"
 
 /* Statements with parameters are prepared once per connection (the server
  * then skips parsing and planning them on every call), named by the
@@ -363,6 +365,7 @@ static int read_key_row(const PGresult *res, int row, duo_key_info *k, duo_key_s
     char state[16];
     int64_t v[10];
     int r;
+    int64_t curve = 0;
     static const int icols[10] = {3, 4, 5, 8, 9, 11, 12, 13, 14, 15};
     memset(k, 0, sizeof *k);
     if ((r = duo__pg_col_blob(res, row, 0, k->key_id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) != DUO_OK ||
@@ -374,7 +377,10 @@ static int read_key_row(const PGresult *res, int row, duo_key_info *k, duo_key_s
         return r;
     for (int i = 0; i < 10; i++)
         if ((r = duo__pg_col_i64(res, row, icols[i], &v[i])) != DUO_OK) return r;
+    if ((r = duo__pg_col_i64(res, row, 21, &curve)) != DUO_OK) return r;
     if ((k->state = duo_key_state_from_name(state)) == 0) return DUO_E_STATE_CORRUPT;
+    if (curve < 0 || curve > 64 || !duo_curve_valid((int)curve)) return DUO_E_STATE_CORRUPT;
+    k->curve = (int)curve;
     if (v[2] < 0 || v[2] > UINT32_MAX || v[3] < 0 || v[3] > UINT32_MAX) return DUO_E_STATE_CORRUPT;
     k->created_at = v[0];
     k->updated_at = v[1];
@@ -468,11 +474,12 @@ static int key_insert_tx(pg *s, const duo_key_info *k, const duo_key_sealed *sl,
     duo__pg_blob(&q, sl->q.data, sl->q.len);
     duo__pg_blob(&q, sl->current.data, sl->current.len);
     duo__pg_i64(&q, (int64_t)k->secret_version);
+    duo__pg_i64(&q, k->curve);
     return run(s,
                "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
                " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
-               " secret_version, retired_count, pin_failures, locked_until, reason, revocation_hash, version)"
-               " VALUES($1, $2, 'pending', $3, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 0, 0, 0, '', NULL, 1)",
+               " secret_version, retired_count, pin_failures, locked_until, reason, revocation_hash, version, curve)"
+               " VALUES($1, $2, 'pending', $3, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 0, 0, 0, '', NULL, 1, $12)",
                &q, NULL); /* DUO_E_EXISTS on a taken key id */
 }
 

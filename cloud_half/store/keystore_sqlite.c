@@ -22,7 +22,7 @@
 #include "duosign/mem.h"
 #include "sealed_columns.h"
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 
 /* Schema v1. The audit triggers stop accidental updates and deletes; they are
  * not a security boundary (the hash chain is). */
@@ -104,11 +104,19 @@ static const char schema_v3_to_v4[] = "CREATE TABLE IF NOT EXISTS issuing_ca(id 
                                       "CREATE INDEX IF NOT EXISTS certificates_key ON certificates(key_id);"
                                       "PRAGMA user_version = 4;";
 
+/* v5: the key's curve (vocab.h duo_curve). Rows written before curves
+ * existed are secp256k1 keys: the default 1 reads them as such. SQLite has
+ * no ADD COLUMN IF NOT EXISTS: migrate() skips the ALTER when a store whose
+ * user_version was set back already has the column. */
+static const char schema_v4_to_v5[] = "ALTER TABLE keys ADD COLUMN curve INTEGER NOT NULL DEFAULT 1"
+                                      " CHECK(curve IN (1, 2));";
+static const char schema_v5_mark[] = "PRAGMA user_version = 5;";
+
 #define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"    \
     " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"                \
-    " secret_cur_sealed, secret_pend_sealed"
+    " secret_cur_sealed, secret_pend_sealed, curve"
 
 enum {
     S_BEGIN,
@@ -152,9 +160,9 @@ static const char *const sql_text[S_COUNT] = {
     [S_KEY_INSERT] = "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
                      " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
                      " secret_version, retired_count, pin_failures, locked_until, reason,"
-                     " revocation_hash, version)"
+                     " revocation_hash, version, curve)"
                      " VALUES(?1, ?2, 'pending', ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, 0, 0, 0,"
-                     " '', NULL, 1)",
+                     " '', NULL, 1, ?12)",
     [S_KEY_GET] = "SELECT " KEY_COLS " FROM keys WHERE key_id = ?1",
     [S_KEY_LIST_ALL] = "SELECT " KEY_COLS " FROM keys ORDER BY created_at, key_id",
     [S_KEY_LIST_CIT] = "SELECT " KEY_COLS " FROM keys WHERE citizen_id = ?1 ORDER BY created_at, key_id",
@@ -349,6 +357,8 @@ static int read_key_row(sqlite3_stmt *st, duo_key_info *k, duo_key_sealed *s) {
     k->retired_count = (uint64_t)sqlite3_column_int64(st, 13);
     k->version = (uint64_t)sqlite3_column_int64(st, 14);
     k->secret_version = (uint64_t)sqlite3_column_int64(st, 15);
+    k->curve = (int)sqlite3_column_int64(st, 21);
+    if (!duo_curve_valid(k->curve)) return DUO_E_STATE_CORRUPT;
     if (s == NULL) return DUO_OK;
     memset(s, 0, sizeof *s);
     if ((r = col_blob(st, 16, s->x1.data, 0, DUO_SEALED_MAX, &s->x1.len)) != DUO_OK ||
@@ -429,7 +439,7 @@ static int key_insert_tx(sq *s, const duo_key_info *k, const duo_key_sealed *sl,
         (r = bind_blob(st, 8, sl->p.data, sl->p.len)) != DUO_OK ||
         (r = bind_blob(st, 9, sl->q.data, sl->q.len)) != DUO_OK ||
         (r = bind_blob(st, 10, sl->current.data, sl->current.len)) != DUO_OK ||
-        (r = bind_i64(st, 11, (int64_t)k->secret_version)) != DUO_OK)
+        (r = bind_i64(st, 11, (int64_t)k->secret_version)) != DUO_OK || (r = bind_i64(st, 12, k->curve)) != DUO_OK)
         return r;
     return step_done(st); /* DUO_E_EXISTS on a taken key id */
 }
@@ -1150,7 +1160,13 @@ static int migrate(sqlite3 *db) {
     if (v == 0 && (r = exec_sql(db, schema_v1)) == DUO_OK) v = 1;
     if (r == DUO_OK && v == 1 && (r = exec_sql(db, schema_v1_to_v2)) == DUO_OK) v = 2;
     if (r == DUO_OK && v == 2 && (r = exec_sql(db, schema_v2_to_v3)) == DUO_OK) v = 3;
-    if (r == DUO_OK && v == 3) r = migrate_v4(db);
+    if (r == DUO_OK && v == 3 && (r = migrate_v4(db)) == DUO_OK) v = 4;
+    if (r == DUO_OK && v == 4) {
+        int64_t has_curve = 0;
+        r = pragma_int(db, "SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'curve'", &has_curve);
+        if (r == DUO_OK && has_curve == 0) r = exec_sql(db, schema_v4_to_v5);
+        if (r == DUO_OK) r = exec_sql(db, schema_v5_mark);
+    }
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");

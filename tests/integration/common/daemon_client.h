@@ -450,7 +450,7 @@ static DUO_IT_UNUSED int it_setup(int argc, char **argv, const char *name, daemo
         fprintf(stderr, "init failed: %s\n", out);
         return 1;
     }
-    if (duo_ec_new(&g_ec, NULL) != DUO_OK) return 2;
+    if (duo_ec_new(&g_ec, DUO_CURVE_SECP256K1, NULL) != DUO_OK) return 2;
     grpc_init();
     if (daemon_start(d, NULL) != 0 || client_open(c, d->port) != 0) {
         fprintf(stderr, "cannot start the daemon\n");

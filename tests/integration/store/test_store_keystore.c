@@ -118,7 +118,7 @@ static void test_keystore_crud(void) {
         DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(q, 0), "wal") == 0);
         sqlite3_finalize(q);
         DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK);
-        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 4);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 5);
         sqlite3_finalize(q);
         /* no plaintext secret anywhere in the row */
         DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM keys WHERE instr(x1_sealed, ?1) > 0", -1, &q, NULL) ==
@@ -1026,13 +1026,85 @@ static void test_crash_hook_any_backend(void) {
     env_close(&e);
 }
 
+/* Schema v5 (issue 15): keys.curve. A new row keeps the curve it was
+ * given (0 from a caller written before curves stores secp256k1); a store
+ * written before v5 (its keys table without the column, user_version 4)
+ * migrates and reads its rows as secp256k1; a curve outside the table is
+ * refused before anything is stored, and a damaged curve value reads as
+ * corruption. */
+static void test_curve_column(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s, gs;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010001");
+    k.curve = DUO_CURVE_P256;
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.curve == DUO_CURVE_P256);
+    make_key(&k, &s, 2, "EE38001010001");
+    k.curve = 0;
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.curve == DUO_CURVE_SECP256K1);
+    make_key(&k, &s, 3, "EE38001010001");
+    k.curve = 3;
+    DUO_EXPECT_ERR(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, k.key_id), DUO_E_NOT_FOUND);
+
+    /* back to a v4 store: the column gone, every row as it was */
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(env_sql(&e, "ALTER TABLE keys DROP COLUMN curve; PRAGMA user_version = 4") == SQLITE_OK);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010001");
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.curve == DUO_CURVE_SECP256K1); /* the P-256 mark went with the column */
+    check_same_secrets(&gs, &s);
+
+    /* a curve value nobody wrote (the CHECK bypassed) is corruption */
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(env_sql(&e, "PRAGMA ignore_check_constraints = ON; UPDATE keys SET curve = 7") == SQLITE_OK);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, k.key_id), DUO_E_STATE_CORRUPT);
+    env_close(&e);
+}
+
+/* The curve column through the store interface alone (both backends). */
+static void test_curve_roundtrip(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s, gs;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010001");
+    k.curve = DUO_CURVE_P256;
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.curve == DUO_CURVE_P256);
+    check_same_secrets(&gs, &s);
+    make_key(&k, &s, 2, "EE38001010001");
+    k.curve = 0;
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.curve == DUO_CURVE_SECP256K1);
+    make_key(&k, &s, 3, "EE38001010001");
+    k.curve = 3;
+    DUO_EXPECT_ERR(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, k.key_id), DUO_E_NOT_FOUND);
+    duo_key_secrets_clear(&s);
+    duo_key_secrets_clear(&gs);
+    env_close(&e);
+}
+
 int main(void) {
 #ifdef DUO_STORE_TEST_PG
     /* The PostgreSQL build (run through tests/integration/pg/pg_env.sh): the
      * tests that look only through the store interface. The others read or
      * edit SQLite's file directly. */
     (void)test_keystore_crud, (void)test_token_single_use_and_expiry, (void)test_secret_rotate;
-    (void)test_swapped_sealed_columns, (void)test_revoke, (void)test_crash_before_commit;
+    (void)test_swapped_sealed_columns, (void)test_revoke, (void)test_crash_before_commit, (void)test_curve_column;
+    DUO_RUN(test_curve_roundtrip);
     DUO_RUN(test_activate);
     DUO_RUN(test_policy_update);
     DUO_RUN(test_sign_commit);
@@ -1045,6 +1117,8 @@ int main(void) {
     return duo_test_finish();
 #else
     DUO_RUN(test_keystore_crud);
+    DUO_RUN(test_curve_column);
+    DUO_RUN(test_curve_roundtrip);
     DUO_RUN(test_token_single_use_and_expiry);
     DUO_RUN(test_activate);
     DUO_RUN(test_policy_update);
