@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <openssl/bio.h>
+#include <openssl/buffer.h>
 #include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
 #include <openssl/core_names.h>
@@ -30,6 +31,7 @@
 #include "atomic.h"
 #include "duosign/device.h"
 #include "duosign/device_grpc.h"
+#include "duosign/device_x509.h"
 
 /* Exit codes (stable; documented in --help and docs/CLI.md). */
 enum {
@@ -62,7 +64,7 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "commands:\n"
                                  "  enroll  --server HOST:PORT --ca CA.pem --token TOKEN --state FILE\n"
                                  "          [--curve p256|secp256k1] [--paillier-bits 3072|2048] [--insecure]\n"
-                                 "  sign    --state FILE --in DOC --out SIG [--format der|raw|jws]\n"
+                                 "  sign    --state FILE --in DOC --out SIG [--format der|raw|jws|cms]\n"
                                  "  pubkey  --state FILE [--out pub.pem] [--raw]\n"
                                  "  verify  --pubkey pub.pem --sig SIG --in DOC [--format der|raw|jws]   (local)\n"
                                  "  status  --state FILE\n"
@@ -71,6 +73,9 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "  revoke  --code CODE --citizen ID --server HOST:PORT --ca CA.pem\n"
                                  "          (the phone is lost: the one-time code shown at enrolment)\n"
                                  "  change-pin --state FILE [--new-pin-file FILE]\n"
+                                 "  csr     --state FILE --out REQ.der [--name CN]   (PKCS#10, signed by both halves)\n"
+                                 "  cert    --state FILE [--in CERT.pem]   (print the key's certificate; --in stores\n"
+                                 "          one, checked against the key, in FILE.cert.pem)\n"
                                  "  --version   print the version\n"
                                  "\n"
                                  "PIN: asked on the terminal without echo, or --pin-file FILE (first line),\n"
@@ -82,7 +87,10 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "sign hashes DOC with SHA-256; der (default) is what\n"
                                  "`openssl dgst -sha256 -verify pub.pem -signature SIG DOC` checks; raw is\n"
                                  "r||s (64 bytes); jws is a compact JWS, alg ES256 for a P-256 key (RFC 7518),\n"
-                                 "ES256K for secp256k1 (RFC 8812), payload DOC. enroll makes a P-256 key\n"
+                                 "ES256K for secp256k1 (RFC 8812), payload DOC; cms is a detached CMS\n"
+                                 "SignedData (CAdES-BES) with the certificate stored by `duosign cert --in`,\n"
+                                 "which `openssl cms -verify -binary -inform DER -content DOC` checks.\n"
+                                 "enroll makes a P-256 key\n"
                                  "unless --curve secp256k1; verify takes the curve from the public key.\n"
                                  "\n"
                                  "exit codes:\n"
@@ -116,7 +124,7 @@ typedef struct opts {
     const char *cmd;
     const char *server, *ca, *token, *state, *in, *out, *format, *pubkey, *sig;
     const char *pin_file, *new_pin_file;
-    const char *code, *citizen;
+    const char *code, *citizen, *name;
     int pin_stdin, insecure, raw, verbose;
     unsigned paillier_bits;
     int curve; /* DUO_DEVICE_CURVE_*; 0: the library's default (P-256) */
@@ -144,6 +152,7 @@ enum {
     O_VERBOSE,
     O_CODE,
     O_CITIZEN,
+    O_NAME,
     O_HELP
 };
 
@@ -167,6 +176,7 @@ static const struct option long_opts[] = {{"server", required_argument, NULL, O_
                                           {"verbose", no_argument, NULL, O_VERBOSE},
                                           {"code", required_argument, NULL, O_CODE},
                                           {"citizen", required_argument, NULL, O_CITIZEN},
+                                          {"name", required_argument, NULL, O_NAME},
                                           {"help", no_argument, NULL, O_HELP},
                                           {NULL, 0, NULL, 0}};
 
@@ -247,6 +257,9 @@ static int parse_opts(opts *o, int argc, char **argv) {
             case O_CITIZEN:
                 o->citizen = optarg;
                 break;
+            case O_NAME:
+                o->name = optarg;
+                break;
             case 'v':
             case O_VERBOSE:
                 o->verbose = 1;
@@ -295,8 +308,8 @@ static int parse_opts(opts *o, int argc, char **argv) {
         return EX_USAGE_;
     }
     if (o->format != NULL && strcmp(o->format, "der") != 0 && strcmp(o->format, "raw") != 0 &&
-        strcmp(o->format, "jws") != 0) {
-        usage_err("--format must be der, raw or jws, not '%s'", o->format);
+        strcmp(o->format, "jws") != 0 && strcmp(o->format, "cms") != 0) {
+        usage_err("--format must be der, raw, jws or cms, not '%s'", o->format);
         return EX_USAGE_;
     }
     return -1;
@@ -919,6 +932,231 @@ static int write_fallback(const char *state, const char *fmt, const uint8_t *dat
     return r;
 }
 
+/* ------------------------------------------------------------ certificates */
+
+/* The key's certificate is public: it is kept beside the state file, not in
+ * it (the state's format is the library's), as STATE.cert.pem. */
+static int cert_path(const opts *o, char *buf, size_t cap) {
+    if ((size_t)snprintf(buf, cap, "%s.cert.pem", o->state) >= cap) {
+        fprintf(stderr, "%s: the state file name is too long\n", prog);
+        return EX_USAGE_;
+    }
+    return EX_OK_;
+}
+
+/* Reads a PEM certificate and checks that its key is the state's key.
+ * Returns EX_OK_ and *out (free with X509_free), or an exit code. */
+static int load_own_cert(session *s, const char *path, X509 **out) {
+    char pem[DUO_DEVICE_PUBKEY_PEM_MAX];
+    size_t pem_len = sizeof pem;
+    BIO *b = NULL;
+    EVP_PKEY *mine = NULL;
+    X509 *x = NULL;
+    FILE *f = fopen(path, "r");
+    int ex = EX_INPUT;
+
+    *out = NULL;
+    if (f == NULL) {
+        fprintf(stderr, "%s: no certificate '%s': %s (store one with `duosign cert --state FILE --in CERT.pem`)\n",
+                prog, path, strerror(errno));
+        return EX_INPUT;
+    }
+    x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (x == NULL) {
+        fprintf(stderr, "%s: '%s' is not a PEM certificate\n", prog, path);
+        goto out;
+    }
+    if (duo_device_pubkey_pem(s->ctx, pem, &pem_len) != DUO_OK || (b = BIO_new_mem_buf(pem, (int)pem_len)) == NULL ||
+        (mine = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL)) == NULL) {
+        ex = EX_OTHER;
+        goto out;
+    }
+    if (EVP_PKEY_eq(X509_get0_pubkey(x), mine) != 1) {
+        fprintf(stderr, "%s: the certificate '%s' is for another key than this state's\n", prog, path);
+        goto out;
+    }
+    *out = x;
+    x = NULL;
+    ex = EX_OK_;
+out:
+    X509_free(x);
+    EVP_PKEY_free(mine);
+    BIO_free(b);
+    return ex;
+}
+
+/* The two-party signer behind the X.509/CMS builders: one signing session
+ * (the PIN is checked by the cloud), the state saved right after. */
+typedef struct cli_signer {
+    session *s;
+    const opts *o;
+    const char *pin;
+    size_t pin_len;
+    int r;       /* the library's error, for report() */
+    int save_ex; /* the state's save */
+} cli_signer;
+
+static int cli_sign_digest(void *ctx, const uint8_t digest[32], uint8_t sig_rs[64]) {
+    cli_signer *cs = ctx;
+    cs->r = duo_device_sign(cs->s->ctx, sig_rs, digest, (const uint8_t *)cs->pin, cs->pin_len);
+    if (cs->r != DUO_OK) return cs->r;
+    cs->save_ex = save_state(cs->s, cs->o->state);
+    if (cs->save_ex != EX_OK_)
+        fprintf(stderr, "%s: warning: the state was not updated; the old one stays valid\n", prog);
+    return DUO_OK;
+}
+
+/* The PIN, then the builder (build) through the two-party signer. */
+static int run_signed(session *s, const opts *o, int (*build)(void *arg, cli_signer *cs), void *arg) {
+    char pin[DUO_DEVICE_PIN_MAX + 2];
+    size_t pin_len = 0;
+    cli_signer cs = {s, o, pin, 0, DUO_OK, EX_OK_};
+    int r, ex;
+    if ((ex = get_pin(o, 0, 0, pin, sizeof pin, &pin_len)) != EX_OK_) return ex;
+    cs.pin_len = pin_len;
+    r = build(arg, &cs);
+    OPENSSL_cleanse(pin, sizeof pin);
+    if (cs.r != DUO_OK) return report(s, "signing", cs.r);
+    if (r != DUO_OK) {
+        fprintf(stderr, "%s: %s\n", prog, duo_strerror(r));
+        return exit_for(r);
+    }
+    return cs.save_ex;
+}
+
+typedef struct csr_job {
+    const char *cn;
+    uint8_t *der;
+    size_t len;
+} csr_job;
+
+static int build_csr(void *arg, cli_signer *cs) {
+    csr_job *j = arg;
+    uint8_t q[DUO_DEVICE_PUBKEY_BYTES];
+    duo_csr_subject subj = {.common_name = j->cn};
+    int r = duo_device_pubkey(cs->s->ctx, q);
+    if (r != DUO_OK) return r;
+    return duo_csr_build(&j->der, &j->len, duo_device_curve_name(duo_device_curve(cs->s->ctx)), q, sizeof q, &subj,
+                         cli_sign_digest, cs);
+}
+
+/* duosign csr: a PKCS#10 request (DER) for an external CA or for
+ * `duosign-cloud cert issue --csr`; the subject is a placeholder (the CA
+ * certifies its own record of the citizen). */
+static int cmd_csr(const opts *o) {
+    session s = {NULL, NULL, NULL, NULL};
+    csr_job j = {o->name != NULL ? o->name : "duosign key", NULL, 0};
+    int r, ex;
+    if (!require(o->state, "--state FILE") || !require(o->out, "--out REQ.der")) return EX_USAGE_;
+    if (strlen(j.cn) == 0 || strlen(j.cn) > 64) {
+        usage_err("%s", "--name must be 1 to 64 bytes");
+        return EX_USAGE_;
+    }
+    if ((r = duo_cli_check_writable(o->out)) != 0) {
+        fprintf(stderr, "%s: cannot write the request to '%s': %s (nothing was sent)\n", prog, o->out, strerror(-r));
+        return EX_INPUT;
+    }
+    if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
+    if ((ex = run_signed(&s, o, build_csr, &j)) != EX_OK_) goto out;
+    if ((ex = write_output("request", o->out, j.der, j.len, 0644)) == EX_OK_)
+        printf("certificate request (PKCS#10, DER) -> %s\n", o->out);
+out:
+    duo_x509_free(j.der);
+    session_close(&s);
+    return ex;
+}
+
+/* duosign cert: prints the stored certificate, or with --in stores one. */
+static int cmd_cert(const opts *o) {
+    session s = {NULL, NULL, NULL, NULL};
+    char path[4096];
+    X509 *x = NULL;
+    BIO *b = NULL;
+    BUF_MEM *mem = NULL;
+    int ex;
+    if (!require(o->state, "--state FILE")) return EX_USAGE_;
+    if ((ex = cert_path(o, path, sizeof path)) != EX_OK_ || (ex = open_state(&s, o, 0)) != EX_OK_) goto out;
+    if ((ex = load_own_cert(&s, o->in != NULL ? o->in : path, &x)) != EX_OK_) goto out;
+    if ((b = BIO_new(BIO_s_mem())) == NULL || PEM_write_bio_X509(b, x) != 1) {
+        ex = EX_OTHER;
+        goto out;
+    }
+    BIO_get_mem_ptr(b, &mem);
+    if (o->in != NULL) {
+        if ((ex = write_output("certificate", path, (const uint8_t *)mem->data, mem->length, 0644)) == EX_OK_)
+            printf("certificate stored in %s\n", path);
+    } else {
+        fwrite(mem->data, 1, mem->length, stdout);
+    }
+out:
+    BIO_free(b);
+    X509_free(x);
+    session_close(&s);
+    return ex;
+}
+
+typedef struct cms_job {
+    const uint8_t *cert;
+    size_t cert_len;
+    uint8_t digest[32];
+    uint8_t *der;
+    size_t len;
+} cms_job;
+
+static int build_cms(void *arg, cli_signer *cs) {
+    cms_job *j = arg;
+    return duo_cms_sign_detached(&j->der, &j->len, j->cert, j->cert_len, j->digest, (int64_t)time(NULL),
+                                 cli_sign_digest, cs);
+}
+
+/* sign --format cms: the stored certificate is checked before anything is
+ * sent; the document's SHA-256 goes into the signed attributes. */
+static int sign_cms(const opts *o) {
+    session s = {NULL, NULL, NULL, NULL};
+    char path[4096], fb[4096];
+    uint8_t *doc = NULL, *cert = NULL;
+    size_t doc_len = 0;
+    X509 *x = NULL;
+    cms_job j;
+    int r, ex, len;
+    memset(&j, 0, sizeof j);
+    if ((ex = read_input("document", o->in, &doc, &doc_len, MAX_DOC)) != EX_OK_) goto out;
+    if ((r = duo_cli_check_writable(o->out)) != 0 || (r = duo_cli_check_writable(o->state)) != 0) {
+        fprintf(stderr, "%s: cannot write the signature or the state: %s (nothing was sent)\n", prog, strerror(-r));
+        ex = EX_INPUT;
+        goto out;
+    }
+    if ((ex = cert_path(o, path, sizeof path)) != EX_OK_ || (ex = open_state(&s, o, 1)) != EX_OK_ ||
+        (ex = load_own_cert(&s, path, &x)) != EX_OK_)
+        goto out;
+    if ((len = i2d_X509(x, &cert)) <= 0) {
+        ex = EX_OTHER;
+        goto out;
+    }
+    j.cert = cert;
+    j.cert_len = (size_t)len;
+    SHA256(doc, doc_len, j.digest);
+    if ((ex = run_signed(&s, o, build_cms, &j)) != EX_OK_ && j.der == NULL) goto out;
+    if ((r = duo_cli_write_atomic(o->out, j.der, j.len, 0644)) != 0) {
+        fprintf(stderr, "%s: cannot write the signature to '%s': %s\n", prog, o->out, strerror(-r));
+        if (write_fallback(o->state, "p7s", j.der, j.len, fb, sizeof fb) == 0)
+            fprintf(stderr, "%s: the signature is saved in '%s' instead\n", prog, fb);
+        ex = EX_FALLBACK;
+        goto out;
+    }
+    printf("signed %s (SHA-256 ", o->in);
+    print_hex(stdout, j.digest, sizeof j.digest);
+    printf(") -> %s (cms, detached CAdES-BES)\n", o->out);
+out:
+    duo_x509_free(j.der);
+    OPENSSL_free(cert);
+    X509_free(x);
+    free(doc);
+    session_close(&s);
+    return ex;
+}
+
 static int cmd_sign(const opts *o) {
     session s = {NULL, NULL, NULL, NULL};
     uint8_t *doc = NULL, digest[32], sig[64], der[DUO_DEVICE_SIG_DER_MAX];
@@ -932,6 +1170,7 @@ static int cmd_sign(const opts *o) {
     if (!require(o->state, "--state FILE") || !require(o->in, "--in DOC") || !require(o->out, "--out SIG")) {
         return EX_USAGE_;
     }
+    if (strcmp(fmt, "cms") == 0) return sign_cms(o);
     if ((ex = read_input("document", o->in, &doc, &doc_len, MAX_DOC)) != EX_OK_) goto out;
     /* A signature made by the cloud cannot be taken back, and it rotates
      * the device secret: check every file this command writes before
@@ -1424,7 +1663,8 @@ int main(int argc, char **argv) {
         int (*fn)(const opts *);
     } cmds[] = {{"enroll", cmd_enroll},   {"enrol", cmd_enroll},  {"sign", cmd_sign},
                 {"pubkey", cmd_pubkey},   {"verify", cmd_verify}, {"status", cmd_status},
-                {"refresh", cmd_refresh}, {"revoke", cmd_revoke}, {"change-pin", cmd_change_pin}};
+                {"refresh", cmd_refresh}, {"revoke", cmd_revoke}, {"change-pin", cmd_change_pin},
+                {"csr", cmd_csr},         {"cert", cmd_cert}};
     size_t i;
 
     memset(&o, 0, sizeof o);
