@@ -64,6 +64,10 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "commands:\n"
                                  "  enroll  --server HOST:PORT --ca CA.pem --token TOKEN --state FILE\n"
                                  "          [--curve p256|secp256k1] [--paillier-bits 3072|2048] [--insecure]\n"
+                                 "          [--auth-token TOKEN1 [--pin1-file F1 --pin2-file F2]]\n"
+                                 "          (the citizen's two keys in one go: the authentication key, PIN1 of\n"
+                                 "          at least 4 digits, in FILE.auth; the signing key, PIN2 of at least\n"
+                                 "          5 digits, in FILE)\n"
                                  "  sign    --state FILE --in DOC --out SIG [--format der|raw|jws|cms]\n"
                                  "  pubkey  --state FILE [--out pub.pem] [--raw]\n"
                                  "  verify  --pubkey pub.pem --sig SIG --in DOC [--format der|raw|jws]   (local)\n"
@@ -78,6 +82,9 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "          one, checked against the key, in FILE.cert.pem)\n"
                                  "  --version   print the version\n"
                                  "\n"
+                                 "--key auth|sign: which of the citizen's keys (state FILE.auth or FILE;\n"
+                                 "default sign, which is also an old single-key state) sign, csr, cert,\n"
+                                 "pubkey, status, refresh, revoke and change-pin use.\n"
                                  "PIN: asked on the terminal without echo, or --pin-file FILE (first line),\n"
                                  "or --pin-stdin (first line of standard input; change-pin reads the old PIN\n"
                                  "then the new one). Never from the command line or the environment.\n"
@@ -125,6 +132,12 @@ typedef struct opts {
     const char *server, *ca, *token, *state, *in, *out, *format, *pubkey, *sig;
     const char *pin_file, *new_pin_file;
     const char *code, *citizen, *name;
+    const char *key; /* --key auth|sign; NULL: the state as given (sign) */
+    const char *auth_token, *pin1_file, *pin2_file;
+    const char *pin_label; /* the prompt for a new PIN; NULL: "PIN" */
+    size_t pin_min;        /* a new PIN's minimum length; 0: DUO_DEVICE_PIN_MIN */
+    int pin_digits;        /* a new PIN must be digits only (a role's PIN) */
+    char state_buf[4096];  /* FILE.auth for --key auth */
     int pin_stdin, insecure, raw, verbose;
     unsigned paillier_bits;
     int curve; /* DUO_DEVICE_CURVE_*; 0: the library's default (P-256) */
@@ -153,6 +166,10 @@ enum {
     O_CODE,
     O_CITIZEN,
     O_NAME,
+    O_KEY,
+    O_AUTH_TOKEN,
+    O_PIN1_FILE,
+    O_PIN2_FILE,
     O_HELP
 };
 
@@ -177,6 +194,10 @@ static const struct option long_opts[] = {{"server", required_argument, NULL, O_
                                           {"code", required_argument, NULL, O_CODE},
                                           {"citizen", required_argument, NULL, O_CITIZEN},
                                           {"name", required_argument, NULL, O_NAME},
+                                          {"key", required_argument, NULL, O_KEY},
+                                          {"auth-token", required_argument, NULL, O_AUTH_TOKEN},
+                                          {"pin1-file", required_argument, NULL, O_PIN1_FILE},
+                                          {"pin2-file", required_argument, NULL, O_PIN2_FILE},
                                           {"help", no_argument, NULL, O_HELP},
                                           {NULL, 0, NULL, 0}};
 
@@ -260,6 +281,22 @@ static int parse_opts(opts *o, int argc, char **argv) {
             case O_NAME:
                 o->name = optarg;
                 break;
+            case O_KEY:
+                if (strcmp(optarg, "auth") != 0 && strcmp(optarg, "sign") != 0) {
+                    usage_err("--key must be auth or sign, not '%s'", optarg);
+                    return EX_USAGE_;
+                }
+                o->key = optarg;
+                break;
+            case O_AUTH_TOKEN:
+                o->auth_token = optarg;
+                break;
+            case O_PIN1_FILE:
+                o->pin1_file = optarg;
+                break;
+            case O_PIN2_FILE:
+                o->pin2_file = optarg;
+                break;
             case 'v':
             case O_VERBOSE:
                 o->verbose = 1;
@@ -311,6 +348,24 @@ static int parse_opts(opts *o, int argc, char **argv) {
         strcmp(o->format, "jws") != 0 && strcmp(o->format, "cms") != 0) {
         usage_err("--format must be der, raw, jws or cms, not '%s'", o->format);
         return EX_USAGE_;
+    }
+    if ((o->pin1_file != NULL || o->pin2_file != NULL || o->auth_token != NULL) && strcmp(o->cmd, "enroll") != 0 &&
+        strcmp(o->cmd, "enrol") != 0) {
+        usage_err("%s", "--auth-token, --pin1-file and --pin2-file are for enroll (then --key auth|sign)");
+        return EX_USAGE_;
+    }
+    if (o->key != NULL && (!strcmp(o->cmd, "enroll") || !strcmp(o->cmd, "enrol") || !strcmp(o->cmd, "verify"))) {
+        usage_err("--key is not for %s (enroll makes both keys with --auth-token)", o->cmd);
+        return EX_USAGE_;
+    }
+    /* Two keys, two state files: FILE holds the signing key (an old
+     * single-key state is one), FILE.auth the authentication key. */
+    if (o->key != NULL && strcmp(o->key, "auth") == 0 && o->state != NULL) {
+        if ((size_t)snprintf(o->state_buf, sizeof o->state_buf, "%s.auth", o->state) >= sizeof o->state_buf) {
+            usage_err("%s", "--state is too long");
+            return EX_USAGE_;
+        }
+        o->state = o->state_buf;
     }
     return -1;
 }
@@ -547,7 +602,9 @@ static int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap,
     } else if (o->pin_stdin) {
         n = read_line_fd(STDIN_FILENO, buf, cap);
     } else {
-        n = prompt_tty(which == 1 ? "New PIN: " : "PIN: ", buf, cap);
+        char label[96];
+        snprintf(label, sizeof label, "%s%s: ", which == 1 ? "New " : "", o->pin_label ? o->pin_label : "PIN");
+        n = prompt_tty(label, buf, cap);
         if (n == -2) {
             fprintf(stderr, "%s: no terminal to ask for the PIN: use --pin-file FILE or --pin-stdin\n", prog);
             return EX_USAGE_;
@@ -572,10 +629,16 @@ static int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap,
     /* A new PIN (enrol, change-pin's new one; those are the confirmed
      * ones) has a minimum length; a PIN typed to sign is the cloud's to
      * judge (keys made before the minimum keep working). */
-    if (confirm && (size_t)n < DUO_DEVICE_PIN_MIN) {
+    if (confirm && (size_t)n < (o->pin_min ? o->pin_min : DUO_DEVICE_PIN_MIN)) {
         OPENSSL_cleanse(buf, cap);
-        fprintf(stderr, "%s: the %sPIN must be at least %d characters (bytes)\n", prog, which == 1 ? "new " : "",
-                DUO_DEVICE_PIN_MIN);
+        fprintf(stderr, "%s: the %s%s must be at least %zu %s\n", prog, which == 1 ? "new " : "",
+                o->pin_label ? o->pin_label : "PIN", o->pin_min ? o->pin_min : (size_t)DUO_DEVICE_PIN_MIN,
+                o->pin_digits ? "digits" : "characters (bytes)");
+        return EX_INPUT;
+    }
+    if (confirm && o->pin_digits && strspn(buf, "0123456789") != (size_t)n) {
+        OPENSSL_cleanse(buf, cap);
+        fprintf(stderr, "%s: the %s must be digits only\n", prog, o->pin_label ? o->pin_label : "PIN");
         return EX_INPUT;
     }
     *len = (size_t)n;
@@ -811,7 +874,7 @@ static void print_hex(FILE *f, const uint8_t *p, size_t n) {
 
 /* ------------------------------------------------------------ commands */
 
-static int cmd_enroll(const opts *o) {
+static int enroll_one(const opts *o) {
     session s = {NULL, NULL, NULL, NULL};
     uint8_t *ca = NULL, *app = NULL;
     size_t ca_len = 0, app_len;
@@ -911,6 +974,60 @@ out:
     free(app);
     free(ca);
     session_close(&s);
+    return ex;
+}
+
+/* enroll: one key (--token), or the citizen's two keys in one action
+ * (--auth-token T1 --token T2): the authentication key (PIN1, at least 4
+ * digits) in FILE.auth, then the signing key (PIN2, at least 5 digits) in
+ * FILE. Each is a full two-party key with its own share, secrets and
+ * lockout counter (docs/DECISIONS.md). */
+static int cmd_enroll(const opts *o) {
+    opts a, b;
+    struct stat st;
+    int ex;
+    if (o->auth_token == NULL) {
+        if (o->pin1_file != NULL || o->pin2_file != NULL) {
+            usage_err("%s", "--pin1-file/--pin2-file are for the two keys (--auth-token); one key takes --pin-file");
+            return EX_USAGE_;
+        }
+        return enroll_one(o);
+    }
+    if (!require(o->state, "--state FILE") || !require(o->token, "--token TOKEN (the signing key's)")) return EX_USAGE_;
+    if (o->pin_file != NULL) {
+        usage_err("%s", "two keys take --pin1-file (authentication) and --pin2-file (signing), not --pin-file");
+        return EX_USAGE_;
+    }
+    if (o->pin_stdin && (o->pin1_file != NULL || o->pin2_file != NULL)) {
+        usage_err("%s", "give the two PINs either as files or on standard input (PIN1, then PIN2), not both");
+        return EX_USAGE_;
+    }
+    a = *o;
+    b = *o;
+    if ((size_t)snprintf(a.state_buf, sizeof a.state_buf, "%s.auth", o->state) >= sizeof a.state_buf) {
+        usage_err("%s", "--state is too long");
+        return EX_USAGE_;
+    }
+    a.state = a.state_buf;
+    if (stat(a.state, &st) == 0 || stat(b.state, &st) == 0) {
+        fprintf(stderr, "%s: state file '%s' or '%s' already exists; refusing to overwrite an enrolled key\n", prog,
+                b.state, a.state);
+        return EX_USAGE_;
+    }
+    a.token = o->auth_token;
+    a.pin_file = o->pin1_file;
+    a.pin_label = "PIN1 (authentication)";
+    a.pin_min = 4;
+    a.pin_digits = 1;
+    b.pin_file = o->pin2_file;
+    b.pin_label = "PIN2 (signing)";
+    b.pin_min = 5;
+    b.pin_digits = 1;
+    fprintf(stderr, "authentication key (PIN1) -> %s\n", a.state);
+    if ((ex = enroll_one(&a)) != EX_OK_) return ex;
+    fprintf(stderr, "signing key (PIN2) -> %s\n", b.state);
+    if ((ex = enroll_one(&b)) != EX_OK_)
+        fprintf(stderr, "%s: the authentication key is enrolled (%s); the signing key is not\n", prog, a.state);
     return ex;
 }
 
