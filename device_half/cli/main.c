@@ -137,7 +137,9 @@ typedef struct opts {
     const char *pin_label; /* the prompt for a new PIN; NULL: "PIN" */
     size_t pin_min;        /* a new PIN's minimum length; 0: DUO_DEVICE_PIN_MIN */
     int pin_digits;        /* a new PIN must be digits only (a role's PIN) */
-    char state_buf[4096];  /* FILE.auth for --key auth */
+    const char *pin_pre;   /* a PIN already read (two keys: both are read first) */
+    size_t pin_pre_len;
+    char state_buf[4096]; /* FILE.auth for --key auth */
     int pin_stdin, insecure, raw, verbose;
     unsigned paillier_bits;
     int curve; /* DUO_DEVICE_CURVE_*; 0: the library's default (P-256) */
@@ -913,7 +915,12 @@ static int enroll_one(const opts *o) {
         free(ca);
         return EX_INPUT;
     }
-    if ((ex = get_pin(o, 0, 1, pin, sizeof pin, &pin_len)) != EX_OK_) goto out;
+    if (o->pin_pre != NULL) {
+        memcpy(pin, o->pin_pre, o->pin_pre_len);
+        pin_len = o->pin_pre_len;
+    } else if ((ex = get_pin(o, 0, 1, pin, sizeof pin, &pin_len)) != EX_OK_) {
+        goto out;
+    }
     if ((r = duo_device_ctx_new(&s.ctx)) != DUO_OK) {
         ex = EX_OTHER;
         goto out;
@@ -985,7 +992,8 @@ out:
 static int cmd_enroll(const opts *o) {
     opts a, b;
     struct stat st;
-    int ex;
+    char pin1[DUO_DEVICE_PIN_MAX + 2], pin2[DUO_DEVICE_PIN_MAX + 2];
+    int ex, r;
     if (o->auth_token == NULL) {
         if (o->pin1_file != NULL || o->pin2_file != NULL) {
             usage_err("%s", "--pin1-file/--pin2-file are for the two keys (--auth-token); one key takes --pin-file");
@@ -1023,11 +1031,23 @@ static int cmd_enroll(const opts *o) {
     b.pin_label = "PIN2 (signing)";
     b.pin_min = 5;
     b.pin_digits = 1;
+    /* Both PINs and both files are checked before the first token is used. */
+    if ((r = duo_cli_check_writable(a.state)) != 0 || (r = duo_cli_check_writable(b.state)) != 0) {
+        fprintf(stderr, "%s: cannot write the state files '%s': %s (nothing was sent)\n", prog, b.state, strerror(-r));
+        return EX_INPUT;
+    }
+    if ((ex = get_pin(&a, 0, 1, pin1, sizeof pin1, &a.pin_pre_len)) != EX_OK_) goto out;
+    if ((ex = get_pin(&b, 0, 1, pin2, sizeof pin2, &b.pin_pre_len)) != EX_OK_) goto out;
+    a.pin_pre = pin1;
+    b.pin_pre = pin2;
     fprintf(stderr, "authentication key (PIN1) -> %s\n", a.state);
-    if ((ex = enroll_one(&a)) != EX_OK_) return ex;
+    if ((ex = enroll_one(&a)) != EX_OK_) goto out;
     fprintf(stderr, "signing key (PIN2) -> %s\n", b.state);
     if ((ex = enroll_one(&b)) != EX_OK_)
         fprintf(stderr, "%s: the authentication key is enrolled (%s); the signing key is not\n", prog, a.state);
+out:
+    OPENSSL_cleanse(pin1, sizeof pin1);
+    OPENSSL_cleanse(pin2, sizeof pin2);
     return ex;
 }
 
