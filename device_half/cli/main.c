@@ -369,6 +369,14 @@ static int parse_opts(opts *o, int argc, char **argv) {
         }
         o->state = o->state_buf;
     }
+    /* A role's PIN rules for a new PIN (change-pin --key ...): PIN1 at least
+     * 4 digits, PIN2 at least 5. Without --key, the single-key rule. */
+    if (o->key != NULL) {
+        int auth = strcmp(o->key, "auth") == 0;
+        o->pin_label = auth ? "PIN1 (authentication)" : "PIN2 (signing)";
+        o->pin_min = auth ? 4 : 5;
+        o->pin_digits = 1;
+    }
     return -1;
 }
 

@@ -140,6 +140,14 @@ run 0 "sign --format cms --key auth (a login)" -- "$DUOSIGN" sign --format cms -
 run 0 "plain der still signs" -- "$DUOSIGN" sign --state "$S" --in "$T/doc" --out "$T/doc.sig" --pin-file "$T/pin2"
 run 0 "openssl dgst verifies it" -- openssl dgst -sha256 -verify "$T/sign.pub" -signature "$T/doc.sig" "$T/doc"
 
+# ---- change-pin by role
+printf '1234\n' >"$T/new4"
+run 3 "change-pin --key sign to 4 digits" -- "$DUOSIGN" change-pin --key sign --state "$S" --pin-file "$T/pin2" \
+    --new-pin-file "$T/new4"
+has err "PIN2 (signing) must be at least 5 digits" "change-pin: PIN2's rule"
+run 0 "change-pin --key auth to 4 digits" -- "$DUOSIGN" change-pin --key auth --state "$S" --pin-file "$T/pin1" \
+    --new-pin-file "$T/new4"
+
 # ---- revocation
 run 0 "CRL before" -- "$CLOUD" crl --data "$T/d" --out "$T/crl1.pem"
 run 0 "verify -crl_check: good" -- openssl verify -crl_check -CRLfile "$T/crl1.pem" -CAfile "$T/issuing.pem" \
