@@ -7,8 +7,9 @@
 # them), `sign --format cms` checked by `openssl cms -verify` (a changed
 # document refused), the CRL before and after the device's revoke
 # (`openssl verify -crl_check`), an old single-key state still signing,
-# and the user's mistakes: each a clear message and its exit code, nothing
-# sent and no file changed.
+# the user's mistakes: each a clear message and its exit code, nothing
+# sent and no file changed; and --no-ca: the CSR signed by an external CA
+# (openssl), imported, stored, CMS verified against that CA.
 # Usage: test_cli_certs.sh /path/to/duosign-cloud /path/to/duosign
 set -uo pipefail
 CLOUD=${1:?duosign-cloud}
@@ -169,6 +170,33 @@ run 0 "legacy state signs" -- "$DUOSIGN" sign --state "$T/old.state" --in "$T/do
     --pin-file "$T/pin4"
 run 3 "legacy state has no auth key" -- "$DUOSIGN" status --state "$T/old.state" --key auth
 
+stop_daemon
+
+# ---- --no-ca: the device's CSR goes to an external CA (openssl here), the
+# operator imports the answer, the device stores it and signs CMS with it
+"$CLOUD" init --data "$T/n" --no-ca >/dev/null 2>&1 || bad "init --no-ca"
+start_daemon "$T/n" --paillier-bits 2048 || exit 1
+NT=$("$CLOUD" token issue --data "$T/n" --citizen 555 2>/dev/null | tail -1)
+run 0 "enroll (no CA)" -- "$DUOSIGN" enroll --server "$ADDR" --ca "$T/n/ca.pem" --paillier-bits 2048 --token "$NT" \
+    --state "$T/n.state" --pin-file "$T/pin2"
+NK=$(grep -o 'enrolled key [0-9a-f]*' "$T/out" | awk '{print $3}')
+run 0 "csr for the external CA" -- "$DUOSIGN" csr --state "$T/n.state" --out "$T/n.csr" --pin-file "$T/pin2"
+run 1 "cert issue without a CA" -- "$CLOUD" cert issue --data "$T/n" --key-id "$NK" --role sign --csr "$T/n.csr" \
+    --out "$T/x.pem"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/ext.key" -out "$T/ext.pem" \
+    -days 2 -subj "/CN=External CA" -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign >/dev/null 2>&1 || bad "external CA"
+printf 'keyUsage=critical,nonRepudiation\nbasicConstraints=critical,CA:FALSE\n' >"$T/ext.cnf"
+openssl x509 -req -inform DER -in "$T/n.csr" -CA "$T/ext.pem" -CAkey "$T/ext.key" -CAcreateserial -days 1 \
+    -extfile "$T/ext.cnf" -out "$T/n.crt" >/dev/null 2>&1 && ok "the external CA signs the CSR" || bad "external sign"
+run 0 "cert import" -- "$CLOUD" cert import --data "$T/n" --key-id "$NK" --in "$T/n.crt"
+run 0 "duosign cert --in (external)" -- "$DUOSIGN" cert --state "$T/n.state" --in "$T/n.crt"
+run 0 "sign --format cms (external CA)" -- "$DUOSIGN" sign --format cms --state "$T/n.state" --in "$T/doc" \
+    --out "$T/n.p7s" --pin-file "$T/pin2"
+run 0 "openssl cms -verify against the external CA" -- openssl cms -verify -binary -inform DER -in "$T/n.p7s" \
+    -content "$T/doc" -CAfile "$T/ext.pem" -out /dev/null
+run 4 "...and not against the first cloud's CA" -- openssl cms -verify -binary -inform DER -in "$T/n.p7s" \
+    -content "$T/doc" -CAfile "$T/issuing.pem" -out /dev/null
 stop_daemon
 if [ "$fails" -ne 0 ]; then echo "$fails failure(s)"; exit 1; fi
 echo "all CLI certificate checks passed"
