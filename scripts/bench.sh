@@ -56,3 +56,7 @@ for key in sorted(k for k in a if k in b and (k[0].startswith(('ratio.', 'b2b.',
 side = {'%s@%d' % k: {'p256': a[k], 'secp256k1': b[k]} for k in a if k in b}
 print(json.dumps({'bench': 'duosign-curves', 'figures': side}, sort_keys=True))
 PY
+# issue 16: two-key enrolment at 2048 and 3072, CMS signing beside plain
+# (through the daemon and the CLI; scripts/bench_certs.sh)
+cmake --build "$build" -j"$(nproc)" --target duosign >/dev/null
+scripts/bench_certs.sh "$build"

@@ -41,15 +41,22 @@ addr=$(grep -o 'listening on [0-9.]*:[0-9]*' "$work/serve.log" | head -1 | awk '
 [ -n "$addr" ] || { cat "$work/serve.log"; echo "demo: daemon did not start" >&2; exit 1; }
 echo "daemon pid $pid: $(grep 'listening on' "$work/serve.log" | head -1)"
 
-step "3. issue a one-time enrolment token for citizen 'demo-citizen'"
-token=$("$bin/duosign-cloud" token issue --data "$work/data" --citizen demo-citizen 2>/dev/null | tail -1)
-echo "token: $token"
+step "3. issue one-time enrolment tokens for citizen 'demo-citizen' (name from the citizen record): one per key"
+auth_token=$("$bin/duosign-cloud" token issue --data "$work/data" --citizen demo-citizen --name "Demo Citizen" 2>/dev/null | tail -1)
+token=$("$bin/duosign-cloud" token issue --data "$work/data" --citizen demo-citizen --name "Demo Citizen" 2>/dev/null | tail -1)
+echo "authentication key's token: $auth_token"
+echo "signing key's token:        $token"
 
-step "4. enrol the citizen's device: a P-256 key (the default curve; PIN from a file, it never leaves the device)"
+step "4. enrol the citizen's device: two P-256 keys in one command (the default curve; PINs from files, they never leave the device)"
+echo "   authentication key: PIN1 (>= 4 digits) -> citizen.state.auth; signing key: PIN2 (>= 5 digits) -> citizen.state"
 umask 077
+printf '4829\n' >"$work/pin1"
 printf '482916\n' >"$work/pin"
-"$bin/duosign" enroll --server "$addr" --ca "$work/data/ca.pem" --token "$token" \
-  --state "$work/citizen.state" --pin-file "$work/pin"
+"$bin/duosign" enroll --server "$addr" --ca "$work/data/ca.pem" --auth-token "$auth_token" --token "$token" \
+  --state "$work/citizen.state" --pin1-file "$work/pin1" --pin2-file "$work/pin" | tee "$work/enroll.out"
+auth_kid=$(grep -o 'enrolled key [0-9a-f]*' "$work/enroll.out" | sed -n 1p | awk '{print $3}')
+kid=$(grep -o 'enrolled key [0-9a-f]*' "$work/enroll.out" | sed -n 2p | awk '{print $3}')
+[ -n "$auth_kid" ] && [ -n "$kid" ] && [ "$auth_kid" != "$kid" ] || { echo "demo: two keys expected" >&2; exit 1; }
 echo "device state: $work/citizen.state ($(stat -c '%s bytes, mode %a' "$work/citizen.state"))"
 
 step "5. export the public key (P-256, the default curve)"
@@ -79,4 +86,48 @@ fi
 step "9. key status at the signer"
 "$bin/duosign" status --state "$work/citizen.state"
 
-printf '\ndemo: enrolled a citizen over TLS, signed a file with the split key, verified it with openssl\n'
+step "10. certificates from the cloud's issuing CA: each key's PKCS#10 is signed by both halves (its PIN checked)"
+"$bin/duosign" csr --key auth --state "$work/citizen.state" --out "$work/auth.csr" --pin-file "$work/pin1"
+"$bin/duosign-cloud" cert issue --data "$work/data" --key-id "$auth_kid" --role auth --csr "$work/auth.csr" \
+  --out "$work/auth-issued.pem"
+"$bin/duosign" cert --key auth --state "$work/citizen.state" --in "$work/auth-issued.pem"
+"$bin/duosign" cert --key auth --state "$work/citizen.state" | openssl x509 -noout -ext keyUsage | sed 's/^/  auth key: /'
+"$bin/duosign" csr --state "$work/citizen.state" --out "$work/citizen.csr" --pin-file "$work/pin"
+openssl req -inform DER -in "$work/citizen.csr" -verify -noout
+"$bin/duosign-cloud" cert issue --data "$work/data" --key-id "$kid" --role sign --csr "$work/citizen.csr" \
+  --out "$work/issued.pem"
+"$bin/duosign" cert --state "$work/citizen.state" --in "$work/issued.pem"
+"$bin/duosign" cert --state "$work/citizen.state" >"$work/cert.pem"
+openssl x509 -in "$work/cert.pem" -noout -subject -issuer -ext keyUsage,crlDistributionPoints | sed 's/^/  sign key: /'
+"$bin/duosign-cloud" ca export --data "$work/data" --out "$work/issuing-ca.pem"
+
+step "11. sign the document as a detached CMS (CAdES-BES), verify it with openssl cms against the issuing CA"
+printf 'I, Demo Citizen, sign this contract.\nDate: %s\n' "$(date -u +%F)" >"$work/contract.txt"
+"$bin/duosign" sign --format cms --state "$work/citizen.state" --in "$work/contract.txt" \
+  --out "$work/contract.p7s" --pin-file "$work/pin"
+echo "+ openssl cms -verify -binary -inform DER -in contract.p7s -content contract.txt -CAfile issuing-ca.pem"
+openssl cms -verify -binary -inform DER -in "$work/contract.p7s" -content "$work/contract.txt" \
+  -CAfile "$work/issuing-ca.pem" -out /dev/null
+cp "$work/contract.txt" "$work/contract-changed.txt"
+printf 'and a clause added later\n' >>"$work/contract-changed.txt"
+if openssl cms -verify -binary -inform DER -in "$work/contract.p7s" -content "$work/contract-changed.txt" \
+  -CAfile "$work/issuing-ca.pem" -out /dev/null 2>"$work/cms.err"; then
+  echo "demo: a changed document verified as CMS!" >&2; exit 1
+fi
+echo "changed document refused: $(grep -o 'digest failure\|content verify error' "$work/cms.err" | head -1)"
+
+step "12. revocation: the certificate is good under the first CRL, revoked under the next"
+"$bin/duosign-cloud" crl --data "$work/data" --out "$work/crl1.pem"
+openssl verify -crl_check -CRLfile "$work/crl1.pem" -CAfile "$work/issuing-ca.pem" "$work/cert.pem"
+"$bin/duosign" revoke --key sign --state "$work/citizen.state"
+"$bin/duosign-cloud" crl --data "$work/data" --out "$work/crl2.pem"
+echo "+ openssl verify -crl_check -CRLfile crl2.pem -CAfile issuing-ca.pem cert.pem"
+if openssl verify -crl_check -CRLfile "$work/crl2.pem" -CAfile "$work/issuing-ca.pem" "$work/cert.pem" \
+  >"$work/verify.out" 2>&1; then
+  cat "$work/verify.out"; echo "demo: a revoked certificate verified!" >&2; exit 1
+fi
+sed 's/^/  /' "$work/verify.out"
+grep -q 'certificate revoked' "$work/verify.out" || { echo "demo: not reported revoked" >&2; exit 1; }
+
+printf '\ndemo: enrolled a citizen over TLS, signed a file with the split key, verified it with openssl;\n'
+printf 'certified the key by the issuing CA, signed as CMS (openssl cms -verify), revoked it (CRL)\n'

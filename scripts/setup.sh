@@ -10,7 +10,7 @@ PACKAGES=(
   libprotobuf-c-dev protobuf-c-compiler
   libgrpc-dev protobuf-compiler protobuf-compiler-grpc
   libuv1-dev libsqlite3-dev sqlite3 libpq-dev postgresql libjansson-dev libmicrohttpd-dev
-  python3 python3-grpcio python3-protobuf python3-ecdsa python3-cryptography python3-jwcrypto
+  python3 python3-grpcio python3-protobuf python3-ecdsa python3-cryptography python3-jwcrypto time
   valgrind clang-format
   libp11-kit-dev softhsm2
 )

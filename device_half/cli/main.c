@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <openssl/bio.h>
+#include <openssl/buffer.h>
 #include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
 #include <openssl/core_names.h>
@@ -30,6 +31,7 @@
 #include "atomic.h"
 #include "duosign/device.h"
 #include "duosign/device_grpc.h"
+#include "duosign/device_x509.h"
 
 /* Exit codes (stable; documented in --help and docs/CLI.md). */
 enum {
@@ -62,7 +64,11 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "commands:\n"
                                  "  enroll  --server HOST:PORT --ca CA.pem --token TOKEN --state FILE\n"
                                  "          [--curve p256|secp256k1] [--paillier-bits 3072|2048] [--insecure]\n"
-                                 "  sign    --state FILE --in DOC --out SIG [--format der|raw|jws]\n"
+                                 "          [--auth-token TOKEN1 [--pin1-file F1 --pin2-file F2]]\n"
+                                 "          (the citizen's two keys in one go: the authentication key, PIN1 of\n"
+                                 "          at least 4 digits, in FILE.auth; the signing key, PIN2 of at least\n"
+                                 "          5 digits, in FILE)\n"
+                                 "  sign    --state FILE --in DOC --out SIG [--format der|raw|jws|cms]\n"
                                  "  pubkey  --state FILE [--out pub.pem] [--raw]\n"
                                  "  verify  --pubkey pub.pem --sig SIG --in DOC [--format der|raw|jws]   (local)\n"
                                  "  status  --state FILE\n"
@@ -71,8 +77,14 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "  revoke  --code CODE --citizen ID --server HOST:PORT --ca CA.pem\n"
                                  "          (the phone is lost: the one-time code shown at enrolment)\n"
                                  "  change-pin --state FILE [--new-pin-file FILE]\n"
+                                 "  csr     --state FILE --out REQ.der [--name CN]   (PKCS#10, signed by both halves)\n"
+                                 "  cert    --state FILE [--in CERT.pem]   (print the key's certificate; --in stores\n"
+                                 "          one, checked against the key, in FILE.cert.pem)\n"
                                  "  --version   print the version\n"
                                  "\n"
+                                 "--key auth|sign: which of the citizen's keys (state FILE.auth or FILE;\n"
+                                 "default sign, which is also an old single-key state) sign, csr, cert,\n"
+                                 "pubkey, status, refresh, revoke and change-pin use.\n"
                                  "PIN: asked on the terminal without echo, or --pin-file FILE (first line),\n"
                                  "or --pin-stdin (first line of standard input; change-pin reads the old PIN\n"
                                  "then the new one). Never from the command line or the environment.\n"
@@ -82,8 +94,11 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "sign hashes DOC with SHA-256; der (default) is what\n"
                                  "`openssl dgst -sha256 -verify pub.pem -signature SIG DOC` checks; raw is\n"
                                  "r||s (64 bytes); jws is a compact JWS, alg ES256 for a P-256 key (RFC 7518),\n"
-                                 "ES256K for secp256k1 (RFC 8812), payload DOC. enroll makes a P-256 key\n"
-                                 "unless --curve secp256k1; verify takes the curve from the public key.\n"
+                                 "ES256K for secp256k1 (RFC 8812), payload DOC; cms is a detached CMS\n"
+                                 "SignedData (CAdES-BES) with the certificate stored by `duosign cert --in`,\n"
+                                 "which `openssl cms -verify -binary -inform DER -content DOC` checks.\n"
+                                 "enroll makes P-256 keys unless --curve secp256k1; verify takes the curve\n"
+                                 "from the public key.\n"
                                  "\n"
                                  "exit codes:\n"
                                  "  0 success             8 server unreachable or timed out\n"
@@ -116,7 +131,15 @@ typedef struct opts {
     const char *cmd;
     const char *server, *ca, *token, *state, *in, *out, *format, *pubkey, *sig;
     const char *pin_file, *new_pin_file;
-    const char *code, *citizen;
+    const char *code, *citizen, *name;
+    const char *key; /* --key auth|sign; NULL: the state as given (sign) */
+    const char *auth_token, *pin1_file, *pin2_file;
+    const char *pin_label; /* the prompt for a new PIN; NULL: "PIN" */
+    size_t pin_min;        /* a new PIN's minimum length; 0: DUO_DEVICE_PIN_MIN */
+    int pin_digits;        /* a new PIN must be digits only (a role's PIN) */
+    const char *pin_pre;   /* a PIN already read (two keys: both are read first) */
+    size_t pin_pre_len;
+    char state_buf[4096]; /* FILE.auth for --key auth */
     int pin_stdin, insecure, raw, verbose;
     unsigned paillier_bits;
     int curve; /* DUO_DEVICE_CURVE_*; 0: the library's default (P-256) */
@@ -144,6 +167,11 @@ enum {
     O_VERBOSE,
     O_CODE,
     O_CITIZEN,
+    O_NAME,
+    O_KEY,
+    O_AUTH_TOKEN,
+    O_PIN1_FILE,
+    O_PIN2_FILE,
     O_HELP
 };
 
@@ -167,6 +195,11 @@ static const struct option long_opts[] = {{"server", required_argument, NULL, O_
                                           {"verbose", no_argument, NULL, O_VERBOSE},
                                           {"code", required_argument, NULL, O_CODE},
                                           {"citizen", required_argument, NULL, O_CITIZEN},
+                                          {"name", required_argument, NULL, O_NAME},
+                                          {"key", required_argument, NULL, O_KEY},
+                                          {"auth-token", required_argument, NULL, O_AUTH_TOKEN},
+                                          {"pin1-file", required_argument, NULL, O_PIN1_FILE},
+                                          {"pin2-file", required_argument, NULL, O_PIN2_FILE},
                                           {"help", no_argument, NULL, O_HELP},
                                           {NULL, 0, NULL, 0}};
 
@@ -247,6 +280,25 @@ static int parse_opts(opts *o, int argc, char **argv) {
             case O_CITIZEN:
                 o->citizen = optarg;
                 break;
+            case O_NAME:
+                o->name = optarg;
+                break;
+            case O_KEY:
+                if (strcmp(optarg, "auth") != 0 && strcmp(optarg, "sign") != 0) {
+                    usage_err("--key must be auth or sign, not '%s'", optarg);
+                    return EX_USAGE_;
+                }
+                o->key = optarg;
+                break;
+            case O_AUTH_TOKEN:
+                o->auth_token = optarg;
+                break;
+            case O_PIN1_FILE:
+                o->pin1_file = optarg;
+                break;
+            case O_PIN2_FILE:
+                o->pin2_file = optarg;
+                break;
             case 'v':
             case O_VERBOSE:
                 o->verbose = 1;
@@ -295,9 +347,35 @@ static int parse_opts(opts *o, int argc, char **argv) {
         return EX_USAGE_;
     }
     if (o->format != NULL && strcmp(o->format, "der") != 0 && strcmp(o->format, "raw") != 0 &&
-        strcmp(o->format, "jws") != 0) {
-        usage_err("--format must be der, raw or jws, not '%s'", o->format);
+        strcmp(o->format, "jws") != 0 && strcmp(o->format, "cms") != 0) {
+        usage_err("--format must be der, raw, jws or cms, not '%s'", o->format);
         return EX_USAGE_;
+    }
+    if ((o->pin1_file != NULL || o->pin2_file != NULL || o->auth_token != NULL) && strcmp(o->cmd, "enroll") != 0 &&
+        strcmp(o->cmd, "enrol") != 0) {
+        usage_err("%s", "--auth-token, --pin1-file and --pin2-file are for enroll (then --key auth|sign)");
+        return EX_USAGE_;
+    }
+    if (o->key != NULL && (!strcmp(o->cmd, "enroll") || !strcmp(o->cmd, "enrol") || !strcmp(o->cmd, "verify"))) {
+        usage_err("--key is not for %s (enroll makes both keys with --auth-token)", o->cmd);
+        return EX_USAGE_;
+    }
+    /* Two keys, two state files: FILE holds the signing key (an old
+     * single-key state is one), FILE.auth the authentication key. */
+    if (o->key != NULL && strcmp(o->key, "auth") == 0 && o->state != NULL) {
+        if ((size_t)snprintf(o->state_buf, sizeof o->state_buf, "%s.auth", o->state) >= sizeof o->state_buf) {
+            usage_err("%s", "--state is too long");
+            return EX_USAGE_;
+        }
+        o->state = o->state_buf;
+    }
+    /* A role's PIN rules for a new PIN (change-pin --key ...): PIN1 at least
+     * 4 digits, PIN2 at least 5. Without --key, the single-key rule. */
+    if (o->key != NULL) {
+        int auth = strcmp(o->key, "auth") == 0;
+        o->pin_label = auth ? "PIN1 (authentication)" : "PIN2 (signing)";
+        o->pin_min = auth ? 4 : 5;
+        o->pin_digits = 1;
     }
     return -1;
 }
@@ -534,7 +612,9 @@ static int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap,
     } else if (o->pin_stdin) {
         n = read_line_fd(STDIN_FILENO, buf, cap);
     } else {
-        n = prompt_tty(which == 1 ? "New PIN: " : "PIN: ", buf, cap);
+        char label[96];
+        snprintf(label, sizeof label, "%s%s: ", which == 1 ? "New " : "", o->pin_label ? o->pin_label : "PIN");
+        n = prompt_tty(label, buf, cap);
         if (n == -2) {
             fprintf(stderr, "%s: no terminal to ask for the PIN: use --pin-file FILE or --pin-stdin\n", prog);
             return EX_USAGE_;
@@ -559,10 +639,16 @@ static int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap,
     /* A new PIN (enrol, change-pin's new one; those are the confirmed
      * ones) has a minimum length; a PIN typed to sign is the cloud's to
      * judge (keys made before the minimum keep working). */
-    if (confirm && (size_t)n < DUO_DEVICE_PIN_MIN) {
+    if (confirm && (size_t)n < (o->pin_min ? o->pin_min : DUO_DEVICE_PIN_MIN)) {
         OPENSSL_cleanse(buf, cap);
-        fprintf(stderr, "%s: the %sPIN must be at least %d characters (bytes)\n", prog, which == 1 ? "new " : "",
-                DUO_DEVICE_PIN_MIN);
+        fprintf(stderr, "%s: the %s%s must be at least %zu %s\n", prog, which == 1 ? "new " : "",
+                o->pin_label ? o->pin_label : "PIN", o->pin_min ? o->pin_min : (size_t)DUO_DEVICE_PIN_MIN,
+                o->pin_digits ? "digits" : "characters (bytes)");
+        return EX_INPUT;
+    }
+    if (confirm && o->pin_digits && strspn(buf, "0123456789") != (size_t)n) {
+        OPENSSL_cleanse(buf, cap);
+        fprintf(stderr, "%s: the %s must be digits only\n", prog, o->pin_label ? o->pin_label : "PIN");
         return EX_INPUT;
     }
     *len = (size_t)n;
@@ -798,7 +884,7 @@ static void print_hex(FILE *f, const uint8_t *p, size_t n) {
 
 /* ------------------------------------------------------------ commands */
 
-static int cmd_enroll(const opts *o) {
+static int enroll_one(const opts *o) {
     session s = {NULL, NULL, NULL, NULL};
     uint8_t *ca = NULL, *app = NULL;
     size_t ca_len = 0, app_len;
@@ -837,7 +923,12 @@ static int cmd_enroll(const opts *o) {
         free(ca);
         return EX_INPUT;
     }
-    if ((ex = get_pin(o, 0, 1, pin, sizeof pin, &pin_len)) != EX_OK_) goto out;
+    if (o->pin_pre != NULL) {
+        memcpy(pin, o->pin_pre, o->pin_pre_len);
+        pin_len = o->pin_pre_len;
+    } else if ((ex = get_pin(o, 0, 1, pin, sizeof pin, &pin_len)) != EX_OK_) {
+        goto out;
+    }
     if ((r = duo_device_ctx_new(&s.ctx)) != DUO_OK) {
         ex = EX_OTHER;
         goto out;
@@ -901,6 +992,73 @@ out:
     return ex;
 }
 
+/* enroll: one key (--token), or the citizen's two keys in one action
+ * (--auth-token T1 --token T2): the authentication key (PIN1, at least 4
+ * digits) in FILE.auth, then the signing key (PIN2, at least 5 digits) in
+ * FILE. Each is a full two-party key with its own share, secrets and
+ * lockout counter (docs/DECISIONS.md). */
+static int cmd_enroll(const opts *o) {
+    opts a, b;
+    struct stat st;
+    char pin1[DUO_DEVICE_PIN_MAX + 2], pin2[DUO_DEVICE_PIN_MAX + 2];
+    int ex, r;
+    if (o->auth_token == NULL) {
+        if (o->pin1_file != NULL || o->pin2_file != NULL) {
+            usage_err("%s", "--pin1-file/--pin2-file are for the two keys (--auth-token); one key takes --pin-file");
+            return EX_USAGE_;
+        }
+        return enroll_one(o);
+    }
+    if (!require(o->state, "--state FILE") || !require(o->token, "--token TOKEN (the signing key's)")) return EX_USAGE_;
+    if (o->pin_file != NULL) {
+        usage_err("%s", "two keys take --pin1-file (authentication) and --pin2-file (signing), not --pin-file");
+        return EX_USAGE_;
+    }
+    if (o->pin_stdin && (o->pin1_file != NULL || o->pin2_file != NULL)) {
+        usage_err("%s", "give the two PINs either as files or on standard input (PIN1, then PIN2), not both");
+        return EX_USAGE_;
+    }
+    a = *o;
+    b = *o;
+    if ((size_t)snprintf(a.state_buf, sizeof a.state_buf, "%s.auth", o->state) >= sizeof a.state_buf) {
+        usage_err("%s", "--state is too long");
+        return EX_USAGE_;
+    }
+    a.state = a.state_buf;
+    if (stat(a.state, &st) == 0 || stat(b.state, &st) == 0) {
+        fprintf(stderr, "%s: state file '%s' or '%s' already exists; refusing to overwrite an enrolled key\n", prog,
+                b.state, a.state);
+        return EX_USAGE_;
+    }
+    a.token = o->auth_token;
+    a.pin_file = o->pin1_file;
+    a.pin_label = "PIN1 (authentication)";
+    a.pin_min = 4;
+    a.pin_digits = 1;
+    b.pin_file = o->pin2_file;
+    b.pin_label = "PIN2 (signing)";
+    b.pin_min = 5;
+    b.pin_digits = 1;
+    /* Both PINs and both files are checked before the first token is used. */
+    if ((r = duo_cli_check_writable(a.state)) != 0 || (r = duo_cli_check_writable(b.state)) != 0) {
+        fprintf(stderr, "%s: cannot write the state files '%s': %s (nothing was sent)\n", prog, b.state, strerror(-r));
+        return EX_INPUT;
+    }
+    if ((ex = get_pin(&a, 0, 1, pin1, sizeof pin1, &a.pin_pre_len)) != EX_OK_) goto out;
+    if ((ex = get_pin(&b, 0, 1, pin2, sizeof pin2, &b.pin_pre_len)) != EX_OK_) goto out;
+    a.pin_pre = pin1;
+    b.pin_pre = pin2;
+    fprintf(stderr, "authentication key (PIN1) -> %s\n", a.state);
+    if ((ex = enroll_one(&a)) != EX_OK_) goto out;
+    fprintf(stderr, "signing key (PIN2) -> %s\n", b.state);
+    if ((ex = enroll_one(&b)) != EX_OK_)
+        fprintf(stderr, "%s: the authentication key is enrolled (%s); the signing key is not\n", prog, a.state);
+out:
+    OPENSSL_cleanse(pin1, sizeof pin1);
+    OPENSSL_cleanse(pin2, sizeof pin2);
+    return ex;
+}
+
 /* Where a signature goes when --out cannot be written after the cloud made
  * it: next to the state file, named after the time. Returns 0 and the path
  * in buf, or -errno. */
@@ -919,6 +1077,231 @@ static int write_fallback(const char *state, const char *fmt, const uint8_t *dat
     return r;
 }
 
+/* ------------------------------------------------------------ certificates */
+
+/* The key's certificate is public: it is kept beside the state file, not in
+ * it (the state's format is the library's), as STATE.cert.pem. */
+static int cert_path(const opts *o, char *buf, size_t cap) {
+    if ((size_t)snprintf(buf, cap, "%s.cert.pem", o->state) >= cap) {
+        fprintf(stderr, "%s: the state file name is too long\n", prog);
+        return EX_USAGE_;
+    }
+    return EX_OK_;
+}
+
+/* Reads a PEM certificate and checks that its key is the state's key.
+ * Returns EX_OK_ and *out (free with X509_free), or an exit code. */
+static int load_own_cert(session *s, const char *path, X509 **out) {
+    char pem[DUO_DEVICE_PUBKEY_PEM_MAX];
+    size_t pem_len = sizeof pem;
+    BIO *b = NULL;
+    EVP_PKEY *mine = NULL;
+    X509 *x = NULL;
+    FILE *f = fopen(path, "r");
+    int ex = EX_INPUT;
+
+    *out = NULL;
+    if (f == NULL) {
+        fprintf(stderr, "%s: no certificate '%s': %s (store one with `duosign cert --state FILE --in CERT.pem`)\n",
+                prog, path, strerror(errno));
+        return EX_INPUT;
+    }
+    x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (x == NULL) {
+        fprintf(stderr, "%s: '%s' is not a PEM certificate\n", prog, path);
+        goto out;
+    }
+    if (duo_device_pubkey_pem(s->ctx, pem, &pem_len) != DUO_OK || (b = BIO_new_mem_buf(pem, (int)pem_len)) == NULL ||
+        (mine = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL)) == NULL) {
+        ex = EX_OTHER;
+        goto out;
+    }
+    if (EVP_PKEY_eq(X509_get0_pubkey(x), mine) != 1) {
+        fprintf(stderr, "%s: the certificate '%s' is for another key than this state's\n", prog, path);
+        goto out;
+    }
+    *out = x;
+    x = NULL;
+    ex = EX_OK_;
+out:
+    X509_free(x);
+    EVP_PKEY_free(mine);
+    BIO_free(b);
+    return ex;
+}
+
+/* The two-party signer behind the X.509/CMS builders: one signing session
+ * (the PIN is checked by the cloud), the state saved right after. */
+typedef struct cli_signer {
+    session *s;
+    const opts *o;
+    const char *pin;
+    size_t pin_len;
+    int r;       /* the library's error, for report() */
+    int save_ex; /* the state's save */
+} cli_signer;
+
+static int cli_sign_digest(void *ctx, const uint8_t digest[32], uint8_t sig_rs[64]) {
+    cli_signer *cs = ctx;
+    cs->r = duo_device_sign(cs->s->ctx, sig_rs, digest, (const uint8_t *)cs->pin, cs->pin_len);
+    if (cs->r != DUO_OK) return cs->r;
+    cs->save_ex = save_state(cs->s, cs->o->state);
+    if (cs->save_ex != EX_OK_)
+        fprintf(stderr, "%s: warning: the state was not updated; the old one stays valid\n", prog);
+    return DUO_OK;
+}
+
+/* The PIN, then the builder (build) through the two-party signer. */
+static int run_signed(session *s, const opts *o, int (*build)(void *arg, cli_signer *cs), void *arg) {
+    char pin[DUO_DEVICE_PIN_MAX + 2];
+    size_t pin_len = 0;
+    cli_signer cs = {s, o, pin, 0, DUO_OK, EX_OK_};
+    int r, ex;
+    if ((ex = get_pin(o, 0, 0, pin, sizeof pin, &pin_len)) != EX_OK_) return ex;
+    cs.pin_len = pin_len;
+    r = build(arg, &cs);
+    OPENSSL_cleanse(pin, sizeof pin);
+    if (cs.r != DUO_OK) return report(s, "signing", cs.r);
+    if (r != DUO_OK) {
+        fprintf(stderr, "%s: %s\n", prog, duo_strerror(r));
+        return exit_for(r);
+    }
+    return cs.save_ex;
+}
+
+typedef struct csr_job {
+    const char *cn;
+    uint8_t *der;
+    size_t len;
+} csr_job;
+
+static int build_csr(void *arg, cli_signer *cs) {
+    csr_job *j = arg;
+    uint8_t q[DUO_DEVICE_PUBKEY_BYTES];
+    duo_csr_subject subj = {.common_name = j->cn};
+    int r = duo_device_pubkey(cs->s->ctx, q);
+    if (r != DUO_OK) return r;
+    return duo_csr_build(&j->der, &j->len, duo_device_curve_name(duo_device_curve(cs->s->ctx)), q, sizeof q, &subj,
+                         cli_sign_digest, cs);
+}
+
+/* duosign csr: a PKCS#10 request (DER) for an external CA or for
+ * `duosign-cloud cert issue --csr`; the subject is a placeholder (the CA
+ * certifies its own record of the citizen). */
+static int cmd_csr(const opts *o) {
+    session s = {NULL, NULL, NULL, NULL};
+    csr_job j = {o->name != NULL ? o->name : "duosign key", NULL, 0};
+    int r, ex;
+    if (!require(o->state, "--state FILE") || !require(o->out, "--out REQ.der")) return EX_USAGE_;
+    if (strlen(j.cn) == 0 || strlen(j.cn) > 64) {
+        usage_err("%s", "--name must be 1 to 64 bytes");
+        return EX_USAGE_;
+    }
+    if ((r = duo_cli_check_writable(o->out)) != 0) {
+        fprintf(stderr, "%s: cannot write the request to '%s': %s (nothing was sent)\n", prog, o->out, strerror(-r));
+        return EX_INPUT;
+    }
+    if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
+    if ((ex = run_signed(&s, o, build_csr, &j)) != EX_OK_) goto out;
+    if ((ex = write_output("request", o->out, j.der, j.len, 0644)) == EX_OK_)
+        printf("certificate request (PKCS#10, DER) -> %s\n", o->out);
+out:
+    duo_x509_free(j.der);
+    session_close(&s);
+    return ex;
+}
+
+/* duosign cert: prints the stored certificate, or with --in stores one. */
+static int cmd_cert(const opts *o) {
+    session s = {NULL, NULL, NULL, NULL};
+    char path[4096];
+    X509 *x = NULL;
+    BIO *b = NULL;
+    BUF_MEM *mem = NULL;
+    int ex;
+    if (!require(o->state, "--state FILE")) return EX_USAGE_;
+    if ((ex = cert_path(o, path, sizeof path)) != EX_OK_ || (ex = open_state(&s, o, 0)) != EX_OK_) goto out;
+    if ((ex = load_own_cert(&s, o->in != NULL ? o->in : path, &x)) != EX_OK_) goto out;
+    if ((b = BIO_new(BIO_s_mem())) == NULL || PEM_write_bio_X509(b, x) != 1) {
+        ex = EX_OTHER;
+        goto out;
+    }
+    BIO_get_mem_ptr(b, &mem);
+    if (o->in != NULL) {
+        if ((ex = write_output("certificate", path, (const uint8_t *)mem->data, mem->length, 0644)) == EX_OK_)
+            printf("certificate stored in %s\n", path);
+    } else {
+        fwrite(mem->data, 1, mem->length, stdout);
+    }
+out:
+    BIO_free(b);
+    X509_free(x);
+    session_close(&s);
+    return ex;
+}
+
+typedef struct cms_job {
+    const uint8_t *cert;
+    size_t cert_len;
+    uint8_t digest[32];
+    uint8_t *der;
+    size_t len;
+} cms_job;
+
+static int build_cms(void *arg, cli_signer *cs) {
+    cms_job *j = arg;
+    return duo_cms_sign_detached(&j->der, &j->len, j->cert, j->cert_len, j->digest, (int64_t)time(NULL),
+                                 cli_sign_digest, cs);
+}
+
+/* sign --format cms: the stored certificate is checked before anything is
+ * sent; the document's SHA-256 goes into the signed attributes. */
+static int sign_cms(const opts *o) {
+    session s = {NULL, NULL, NULL, NULL};
+    char path[4096], fb[4096];
+    uint8_t *doc = NULL, *cert = NULL;
+    size_t doc_len = 0;
+    X509 *x = NULL;
+    cms_job j;
+    int r, ex, len;
+    memset(&j, 0, sizeof j);
+    if ((ex = read_input("document", o->in, &doc, &doc_len, MAX_DOC)) != EX_OK_) goto out;
+    if ((r = duo_cli_check_writable(o->out)) != 0 || (r = duo_cli_check_writable(o->state)) != 0) {
+        fprintf(stderr, "%s: cannot write the signature or the state: %s (nothing was sent)\n", prog, strerror(-r));
+        ex = EX_INPUT;
+        goto out;
+    }
+    if ((ex = cert_path(o, path, sizeof path)) != EX_OK_ || (ex = open_state(&s, o, 1)) != EX_OK_ ||
+        (ex = load_own_cert(&s, path, &x)) != EX_OK_)
+        goto out;
+    if ((len = i2d_X509(x, &cert)) <= 0) {
+        ex = EX_OTHER;
+        goto out;
+    }
+    j.cert = cert;
+    j.cert_len = (size_t)len;
+    SHA256(doc, doc_len, j.digest);
+    if ((ex = run_signed(&s, o, build_cms, &j)) != EX_OK_ && j.der == NULL) goto out;
+    if ((r = duo_cli_write_atomic(o->out, j.der, j.len, 0644)) != 0) {
+        fprintf(stderr, "%s: cannot write the signature to '%s': %s\n", prog, o->out, strerror(-r));
+        if (write_fallback(o->state, "p7s", j.der, j.len, fb, sizeof fb) == 0)
+            fprintf(stderr, "%s: the signature is saved in '%s' instead\n", prog, fb);
+        ex = EX_FALLBACK;
+        goto out;
+    }
+    printf("signed %s (SHA-256 ", o->in);
+    print_hex(stdout, j.digest, sizeof j.digest);
+    printf(") -> %s (cms, detached CAdES-BES)\n", o->out);
+out:
+    duo_x509_free(j.der);
+    OPENSSL_free(cert);
+    X509_free(x);
+    free(doc);
+    session_close(&s);
+    return ex;
+}
+
 static int cmd_sign(const opts *o) {
     session s = {NULL, NULL, NULL, NULL};
     uint8_t *doc = NULL, digest[32], sig[64], der[DUO_DEVICE_SIG_DER_MAX];
@@ -932,6 +1315,7 @@ static int cmd_sign(const opts *o) {
     if (!require(o->state, "--state FILE") || !require(o->in, "--in DOC") || !require(o->out, "--out SIG")) {
         return EX_USAGE_;
     }
+    if (strcmp(fmt, "cms") == 0) return sign_cms(o);
     if ((ex = read_input("document", o->in, &doc, &doc_len, MAX_DOC)) != EX_OK_) goto out;
     /* A signature made by the cloud cannot be taken back, and it rotates
      * the device secret: check every file this command writes before
@@ -1424,7 +1808,8 @@ int main(int argc, char **argv) {
         int (*fn)(const opts *);
     } cmds[] = {{"enroll", cmd_enroll},   {"enrol", cmd_enroll},  {"sign", cmd_sign},
                 {"pubkey", cmd_pubkey},   {"verify", cmd_verify}, {"status", cmd_status},
-                {"refresh", cmd_refresh}, {"revoke", cmd_revoke}, {"change-pin", cmd_change_pin}};
+                {"refresh", cmd_refresh}, {"revoke", cmd_revoke}, {"change-pin", cmd_change_pin},
+                {"csr", cmd_csr},         {"cert", cmd_cert}};
     size_t i;
 
     memset(&o, 0, sizeof o);

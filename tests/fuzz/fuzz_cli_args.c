@@ -8,7 +8,9 @@
  * Checks: parse_opts returns -1 (continue), 0 (help) or 2 (usage error);
  * every option value it keeps points into argv; a --paillier-bits it kept is
  * 2048 or 3072, a --timeout-ms it kept is positive, a --format it kept is
- * der, raw or jws, and --pin-file and --pin-stdin never both survive.
+ * der, raw, jws or cms, a --key it kept is auth or sign (and --key auth
+ * points --state at the parser's own FILE.auth buffer), and --pin-file and
+ * --pin-stdin never both survive.
  * Commands are never run: no files, sockets or PIN prompts. */
 #include <stdint.h>
 #include <stdio.h>
@@ -64,13 +66,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     ex = parse_opts(&o, argc, argv);
     if (ex != -1 && ex != EX_OK_ && ex != EX_USAGE_) abort();
     if (ex == -1) {
-        const char *vals[] = {o.server, o.ca,  o.token,    o.state,        o.in,   o.out,    o.format,
-                              o.pubkey, o.sig, o.pin_file, o.new_pin_file, o.code, o.citizen};
+        const char *vals[] = {o.server, o.ca,  o.token,      o.in,           o.out,      o.format,
+                              o.pubkey, o.sig, o.pin_file,   o.new_pin_file, o.code,     o.citizen,
+                              o.name,   o.key, o.auth_token, o.pin1_file,    o.pin2_file};
+        if (o.state != o.state_buf && !inside(o.state, argv, argc)) abort();
+        if (o.key != NULL && strcmp(o.key, "auth") && strcmp(o.key, "sign")) abort();
         for (i = 0; i < sizeof vals / sizeof vals[0]; i++) {
             if (!inside(vals[i], argv, argc)) abort();
         }
         if (o.paillier_bits != 0 && o.paillier_bits != 2048 && o.paillier_bits != 3072) abort();
-        if (o.format != NULL && strcmp(o.format, "der") && strcmp(o.format, "raw") && strcmp(o.format, "jws")) abort();
+        if (o.format != NULL && strcmp(o.format, "der") && strcmp(o.format, "raw") && strcmp(o.format, "jws") &&
+            strcmp(o.format, "cms"))
+            abort();
         if (o.pin_file != NULL && o.pin_stdin) abort();
     }
     free(buf);

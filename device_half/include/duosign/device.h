@@ -106,7 +106,18 @@ extern "C" {
 
 /* Opaque device context: configuration (transport, RNG, wrap hook), at most
  * one key, its rotating secret and any precomputed Paillier factors.
- * Create with duo_device_ctx_new, destroy with duo_device_ctx_free. */
+ * Create with duo_device_ctx_new, destroy with duo_device_ctx_free.
+ *
+ * A citizen's two keys (issue 16: an authentication key, PIN1 of at least 4
+ * digits, and a signing key, PIN2 of at least 5) are two contexts, each
+ * enrolled with its own token and exported to its own state blob: the
+ * operation uses the key of the context it is given. The library does not
+ * know a key's role (the duosign CLI keeps the signing key in FILE and the
+ * authentication key in FILE.auth and checks the PIN rules by role); nor does
+ * it store certificates: a certificate is public, the application keeps it
+ * beside the state, checks it against duo_device_pubkey_pem, and uses it
+ * with duo_csr_build / duo_cms_sign_detached (duosign/device_x509.h) with
+ * duo_device_sign as the signer callback (docs/DECISIONS.md). */
 typedef struct duo_device_ctx duo_device_ctx;
 
 /* The transport: sends one unary request to the cloud and returns its
