@@ -16,8 +16,10 @@
  *
  * Seeds: DUO_FUZZ_DUMP_SEED=<file> <target> writes the honest message the
  * target consumes to <file> and exits (tests/fuzz/README.md).
- * Curve: the session runs on secp256k1, or on P-256 with DUO_FUZZ_CURVE=p256
- * (the committed seed_honest files are secp256k1's). */
+ * Curve: the session runs on secp256k1, or on P-256 with DUO_FUZZ_CURVE=p256.
+ * The same sources compiled with -DDUO_FUZZ_P256 are the fuzz_*_p256
+ * targets: always P-256 (the variable is ignored), with their own corpus
+ * directories, so each curve's seeds stay separate. */
 #ifndef DUO_ENGINE_FUZZ_H
 #define DUO_ENGINE_FUZZ_H
 
@@ -266,9 +268,14 @@ static inline void fz_init(int which) {
     uint8_t qb[33], qb2[33];
 
     memset(&fz, 0, sizeof fz);
+#ifdef DUO_FUZZ_P256
+    /* A fuzz_*_p256 target: its curve is fixed, so its corpus is P-256's. */
+    duo_curve curve = DUO_CURVE_P256;
+#else
     duo_curve curve = DUO_CURVE_SECP256K1;
     const char *cname = getenv("DUO_FUZZ_CURVE");
     FZ_CHECK(cname == NULL || cname[0] == '\0' || duo_curve_parse(cname, &curve) == DUO_OK);
+#endif
     FZ_CHECK(duo_ec_new(&fz.ec, curve, NULL) == DUO_OK);
     FZ_CHECK(BN_hex2bn(&fz.p, fz_p_hex) > 0 && BN_hex2bn(&fz.q, fz_q_hex) > 0);
     duo_det_rng_init(&fz.rng1, 1);
