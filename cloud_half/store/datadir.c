@@ -7,9 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const char *dir, int create,
-                           pthread_mutex_t *write_mu, int busy_ms) {
-    char path[DUO_PATH_MAX];
+#include "mark.h"
+
+static int open_store(duo_keystore **out, char *err, size_t err_cap, const char *dir, int create,
+                      pthread_mutex_t *write_mu, int busy_ms, int marked) {
+    char path[DUO_PATH_MAX], mark[DUO_PATH_MAX];
     duo_kek kek;
     duo_keystore *ks = NULL;
     *out = NULL;
@@ -36,6 +38,8 @@ int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const 
     memset(&kcfg, 0, sizeof kcfg);
     kcfg.write_mu = write_mu;
     kcfg.busy_timeout_ms = busy_ms;
+    snprintf(mark, sizeof mark, "%s/" DUO_FILE_MARK, dir);
+    if (marked) kcfg.mark_path = mark;
     r = duo_keystore_open(&ks, duo_keystore_driver_find(DUO_DATADIR_DRIVER), path, &kek, &kcfg);
     duo_kek_clear(&kek);
     if (r == DUO_E_STATE_CORRUPT) {
@@ -56,6 +60,56 @@ int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const 
         snprintf(err, err_cap, "cannot open the key database %s: %s", path, duo_strerror(r));
         return r;
     }
+    if (marked && (r = duo_datadir_mark_check(ks, err, err_cap, dir)) != DUO_OK) {
+        duo_keystore_free(ks);
+        return r;
+    }
     *out = ks;
     return DUO_OK;
+}
+
+int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const char *dir, int create,
+                           pthread_mutex_t *write_mu, int busy_ms) {
+    return open_store(out, err, err_cap, dir, create, write_mu, busy_ms, 1);
+}
+
+int duo_datadir_open_store_unmarked(duo_keystore **out, char *err, size_t err_cap, const char *dir) {
+    return open_store(out, err, err_cap, dir, 0, NULL, 0, 0);
+}
+
+int duo_datadir_mark_check(duo_keystore *ks, char *err, size_t err_cap, const char *dir) {
+    char path[DUO_PATH_MAX];
+    duo_mark_rec m;
+    uint64_t have = 0;
+    int exists = 0, r;
+    snprintf(path, sizeof path, "%s/" DUO_FILE_MARK, dir);
+    if ((r = duo_mark_read(path, &m, &exists)) != DUO_OK) {
+        snprintf(err, err_cap,
+                 "the high-water mark %s is unreadable (%s); check the disk, then 'duosign-cloud restore --data %s "
+                 "--in FILE' from a known-good backup",
+                 path, duo_strerror(r), dir);
+        return r;
+    }
+    if (!exists) {
+        /* A new data directory, or one from before the mark: it starts at
+         * the store's present head (docs/STORE.md). */
+        if ((r = duo_keystore_mark_head(ks, &m)) != DUO_OK || (r = duo_mark_advance(path, &m)) != DUO_OK) {
+            snprintf(err, err_cap, "cannot write the high-water mark %s: %s", path, duo_strerror(r));
+            return r;
+        }
+        return DUO_OK;
+    }
+    r = duo_keystore_mark_check(ks, &have, &m);
+    if (r == DUO_E_STORE_ROLLED_BACK) {
+        snprintf(err, err_cap,
+                 "the key database in %s is OLDER than its high-water mark (the store has %llu audit entries, the mark "
+                 "says %llu were acknowledged, or the chain differs there): a restored or copied database, or a lost "
+                 "or truncated WAL. Serving it would lock out every citizen who signed since. If you restored it on "
+                 "purpose, run 'duosign-cloud restore --data %s --in BACKUP' (it marks the store as restored and lets "
+                 "devices resynchronise once); otherwise find the newer database",
+                 dir, (unsigned long long)have, (unsigned long long)m.seq, dir);
+        return r;
+    }
+    if (r != DUO_OK) snprintf(err, err_cap, "cannot check the high-water mark %s: %s", path, duo_strerror(r));
+    return r;
 }

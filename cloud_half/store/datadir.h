@@ -21,7 +21,9 @@
 #define DUO_DATADIR_DRIVER "sqlite"
 
 /* Opens the key store of data directory dir: loads dir/kek, opens dir/keys.db
- * (which must exist unless create != 0). write_mu: shared by the connections
+ * (which must exist unless create != 0), checks it against the high-water
+ * mark dir/keys.db.mark (mark.h; DUO_E_STORE_ROLLED_BACK with the fix in err)
+ * and moves the mark with every durable audited write. write_mu: shared by the connections
  * of one process (duo_keystore_config), or NULL; busy_ms: how long a write
  * waits for another process holding the database (0: the default, 5 s).
  * Returns: DUO_OK; DUO_E_IO (no such directory, keys.db missing), the errors
@@ -30,5 +32,18 @@
  * Out:  *out, freed with duo_keystore_free. */
 DUO_WARN_UNUSED_RESULT int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const char *dir,
                                                   int create, pthread_mutex_t *write_mu, int busy_ms);
+
+/* The same, without the high-water mark (mark.h): neither checked nor moved.
+ * For commands that must open a store the mark refuses: `check`, `backup`,
+ * `restore`. Never for serving. */
+DUO_WARN_UNUSED_RESULT int duo_datadir_open_store_unmarked(duo_keystore **out, char *err, size_t err_cap,
+                                                           const char *dir);
+
+/* Checks the store of dir against dir's high-water mark (writes the mark
+ * from the store's head if there is none yet). duo_datadir_open_store does
+ * this; `check` calls it on an unmarked store.
+ * Returns: DUO_OK; DUO_E_STORE_ROLLED_BACK (message naming the fix in err);
+ *          DUO_E_STATE_CORRUPT (unreadable mark); DUO_E_IO; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_datadir_mark_check(duo_keystore *ks, char *err, size_t err_cap, const char *dir);
 
 #endif

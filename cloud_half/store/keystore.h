@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "audit.h"
+#include "policy_mac.h"
 #include "duosign/curve.h"
 #include "duosign/errors.h"
 #include "duosign/rng.h"
@@ -304,6 +305,17 @@ typedef struct duo_keystore_config {
      * statements ran and right before COMMIT (crash-safety tests _exit() here). */
     void (*before_commit)(void *hook_data);
     void *hook_data;
+    /* Set by duo_keystore_open for the driver (callers leave it NULL): the
+     * policy MAC key derived from the KEK (policy_mac.h). A backend copies it
+     * at open, MACs the policy fields of every key row it writes (old rows
+     * too, in the migration that adds the MAC), checks the MAC on every read
+     * and before every write of a row (DUO_E_POLICY_MAC), and refuses to open
+     * without it (DUO_E_INVALID_ARG). */
+    const duo_policy_key *policy_key;
+    /* The high-water mark file (mark.h), or NULL for none (copied). Every
+     * durable write that appends to the audit chain moves it before
+     * returning. */
+    const char *mark_path;
 } duo_keystore_config;
 
 /* A kind of backend: its name and how to open one at a location (SQLite: a
@@ -569,5 +581,17 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_audit_list(duo_keystore *ks, uint64_t fr
  *          DUO_E_STORE. bad_seq, count and head may be NULL. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_audit_verify(duo_keystore *ks, uint64_t *bad_seq, uint64_t *count,
                                                      uint8_t head[DUO_AUDIT_HASH_LEN]);
+
+/* The high-water mark (mark.h) against this store: its audit chain must hold
+ * an entry at mark->seq whose hash is mark->head.
+ * Returns: DUO_OK; DUO_E_STORE_ROLLED_BACK (the store's head is older than
+ *          the mark, or its chain differs at the mark); DUO_E_STORE.
+ * Out:  *store_seq (may be NULL): the store's audit entry count. */
+typedef struct duo_mark_rec duo_mark_rec;
+DUO_WARN_UNUSED_RESULT int duo_keystore_mark_check(duo_keystore *ks, uint64_t *store_seq, const duo_mark_rec *mark);
+
+/* Fills rec->seq and rec->head with the store's audit head (rec->epoch is
+ * left). Returns: DUO_OK; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_mark_head(duo_keystore *ks, duo_mark_rec *rec);
 
 #endif

@@ -9,7 +9,14 @@ struct duo_keystore {
     duo_keystore_backend be;
     duo_kek kek;
     duo_keystore_config cfg;
+    int deferred;         /* duo_keystore_commit_mode(DEFERRED) in force */
+    uint64_t marked_seq;  /* the audit seq this connection last put in the mark */
+    char mark_path[4096]; /* cfg.mark_path points here */
 };
+
+/* Returns r; when r is DUO_OK and the commit was durable, first moves the
+ * high-water mark (mark.h) to the audit head (its error then). */
+int duo__ks_written(duo_keystore *ks, int r);
 
 /* The store's clock (config, else time(NULL)). */
 int64_t duo__ks_now(const duo_keystore *ks);
