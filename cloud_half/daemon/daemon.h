@@ -110,5 +110,9 @@ static inline int64_t duo__now_s(void) { return (int64_t)time(NULL); }
 
 /* ---- commands ---- */
 int duo__cmd_serve(int argc, char **argv);
+/* check, backup, restore (cmd_store.c). */
+int duo__cmd_check(int argc, char **argv);
+int duo__cmd_backup(int argc, char **argv);
+int duo__cmd_restore(int argc, char **argv);
 
 #endif

@@ -46,4 +46,17 @@ DUO_WARN_UNUSED_RESULT int duo_datadir_open_store_unmarked(duo_keystore **out, c
  *          DUO_E_STATE_CORRUPT (unreadable mark); DUO_E_IO; DUO_E_STORE. */
 DUO_WARN_UNUSED_RESULT int duo_datadir_mark_check(duo_keystore *ks, char *err, size_t err_cap, const char *dir);
 
+/* Installs the backup file `in` as dir's store (`duosign-cloud restore`):
+ * refuses while a daemon serves dir (its serve.lock: DUO_E_DAEMON_RUNNING),
+ * checks a staged copy (full integrity check, audit chain, every key's policy
+ * MAC under dir's KEK), appends a store.restore audit entry with the new
+ * epoch, moves the old keys.db aside (keys.db.before-restore-TIME), renames
+ * the copy in and moves the high-water mark to it (epoch + 1). `in` is not
+ * changed. Out: *out (may be NULL): the new mark.
+ * Returns: DUO_OK; DUO_E_DAEMON_RUNNING; DUO_E_IO; DUO_E_STORE (not a store);
+ *          DUO_E_STATE_CORRUPT; DUO_E_POLICY_MAC (another KEK); with err. */
+struct duo_mark_rec;
+DUO_WARN_UNUSED_RESULT int duo_datadir_restore(const char *dir, const char *in, char *err, size_t err_cap,
+                                               struct duo_mark_rec *out);
+
 #endif

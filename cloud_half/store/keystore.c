@@ -765,3 +765,9 @@ int duo_keystore_mark_head(duo_keystore *ks, duo_mark_rec *rec) {
     if (ks == NULL || rec == NULL) return DUO_E_INVALID_ARG;
     return ks->be.ops->audit_head(ks->be.impl, &rec->seq, rec->head);
 }
+
+int duo_keystore_backup(duo_keystore *ks, const char *path) {
+    if (ks == NULL || path == NULL || *path == '\0') return DUO_E_INVALID_ARG;
+    if (ks->be.ops->backup_to == NULL) return DUO_E_UNSUPPORTED;
+    return ks->be.ops->backup_to(ks->be.impl, path);
+}

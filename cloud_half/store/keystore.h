@@ -280,6 +280,12 @@ typedef struct duo_keystore_backend_ops {
                            const duo_audit_event *ev, int64_t now);
     /* The citizen's name recorded with the key (from its token), or "". */
     int (*key_name_get)(void *impl, char name[DUO_CITIZEN_NAME_MAX + 1], const uint8_t key_id[DUO_KEY_ID_BYTES]);
+    /* A consistent copy of the whole store into a NEW file at path (0600),
+     * made while other connections keep writing (SQLite: the online backup
+     * API in one read snapshot). DUO_E_EXISTS if path exists. NULL: the
+     * backend has its own way (PostgreSQL: point-in-time recovery,
+     * docs/STORE.md) and duo_keystore_backup gives DUO_E_UNSUPPORTED. */
+    int (*backup_to)(void *impl, const char *path);
 } duo_keystore_backend_ops;
 
 typedef struct duo_keystore_backend {
@@ -581,6 +587,11 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_audit_list(duo_keystore *ks, uint64_t fr
  *          DUO_E_STORE. bad_seq, count and head may be NULL. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_audit_verify(duo_keystore *ks, uint64_t *bad_seq, uint64_t *count,
                                                      uint8_t head[DUO_AUDIT_HASH_LEN]);
+
+/* Copies the store to a new file at path (backend op backup_to), safe while
+ * the daemon serves. Returns: DUO_OK; DUO_E_EXISTS; DUO_E_IO;
+ * DUO_E_UNSUPPORTED (backend without it); DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_backup(duo_keystore *ks, const char *path);
 
 /* The high-water mark (mark.h) against this store: its audit chain must hold
  * an entry at mark->seq whose hash is mark->head.

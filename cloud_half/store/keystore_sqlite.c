@@ -978,8 +978,39 @@ static int sq_read_snapshot(void *impl, int begin) {
 static int sq_commit_mode(void *impl, int durable);
 static int sq_integrity_check(void *impl, int full, char *why, size_t why_cap);
 
+/* The online backup API: one pass (step -1) holds one read snapshot of the
+ * source, so the copy is consistent while writers go on (WAL). The copy is
+ * written to a new file made 0600 first, then fsync()ed. */
+static int sq_backup_to(void *impl, const char *path) {
+    sq *s = impl;
+    sqlite3 *dst = NULL;
+    sqlite3_backup *b;
+    int fd, rc, r = DUO_E_STORE;
+    if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, S_IRUSR | S_IWUSR)) < 0)
+        return errno == EEXIST ? DUO_E_EXISTS : errno == EACCES ? DUO_E_PERMISSION : DUO_E_IO;
+    close(fd);
+    if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) goto out;
+    if ((b = sqlite3_backup_init(dst, "main", s->db, "main")) == NULL) goto out;
+    do {
+        rc = sqlite3_backup_step(b, -1);
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(20);
+    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+    rc = sqlite3_backup_finish(b) == SQLITE_OK && rc == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    /* One self-contained file: no -wal beside it. */
+    if (rc == SQLITE_OK && sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) == SQLITE_OK) r = DUO_OK;
+out:
+    sqlite3_close(dst);
+    if (r == DUO_OK && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+        if (fsync(fd) != 0) r = DUO_E_IO;
+        close(fd);
+    }
+    if (r != DUO_OK) unlink(path);
+    return r;
+}
+
 static const duo_keystore_backend_ops sqlite_ops = {
     .close = sq_close,
+    .backup_to = sq_backup_to,
     .key_insert = sq_key_insert,
     .key_get = sq_key_get,
     .key_list = sq_key_list,

@@ -97,7 +97,7 @@ extern "C" {
     X(E_CERT_KEY_MISMATCH, -77, CRYPTO, 3, 1, "certificate's public key is not the stored key")             \
                                                                                                             \
     X(E_POLICY_MAC, -80, IO, 13, 9, "a key's stored policy fields fail their MAC (edited outside duosign)") \
-    X(E_STORE_ROLLED_BACK, -81, IO, 13, 9,                                                                  \
+    X(E_STORE_ROLLED_BACK, -81, IO, 13, 17,                                                                 \
       "store is older than its high-water mark (restored or WAL lost); see duosign-cloud restore")          \
     X(E_DAEMON_RUNNING, -82, USAGE, 9, 1, "the daemon is running on this data directory; stop it first")
 
