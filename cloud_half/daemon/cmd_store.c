@@ -55,8 +55,7 @@ int duo__cmd_check(int argc, char **argv) {
           "policy MAC and the store against its high-water mark. Read-only (it writes\n"
           "the mark only if there is none yet); safe while the daemon serves.\n"
           "Exit 0 when all pass, else the exit code of the first failure.\n");
-    if ((r = duo_datadir_open_store_unmarked(&ks, err, sizeof err, dir)) != DUO_OK)
-        return fail_code(r, err);
+    if ((r = duo_datadir_open_store_unmarked(&ks, err, sizeof err, dir)) != DUO_OK) return fail_code(r, err);
     r = duo_keystore_integrity_check(ks, 1, why, sizeof why);
     printf("integrity (full): %s%s%s\n", r == DUO_OK ? "ok" : "DAMAGED: ", r == DUO_OK ? "" : why,
            r == DUO_OK || why[0] ? "" : duo_strerror(r));
@@ -97,8 +96,7 @@ int duo__cmd_backup(int argc, char **argv) {
           "overwritten), with SQLite's online backup: safe while the daemon serves.\n"
           "The copy holds sealed secrets only; keep the data directory's kek apart\n"
           "from it. Restore with '" PROG " restore'.\n");
-    if ((r = duo_datadir_open_store_unmarked(&ks, err, sizeof err, dir)) != DUO_OK)
-        return fail_code(r, err);
+    if ((r = duo_datadir_open_store_unmarked(&ks, err, sizeof err, dir)) != DUO_OK) return fail_code(r, err);
     r = duo_keystore_backup(ks, out);
     duo_keystore_free(ks);
     if (r == DUO_E_EXISTS)

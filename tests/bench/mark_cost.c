@@ -73,7 +73,7 @@ int main(int argc, char **argv) {
     }
     if (n < 1) n = 1;
     double a = run(dir, n, 0), b = run(dir, n, 1);
-    printf("durable audited write, median of %d: without mark %.0f us, with mark %.0f us, mark adds %.0f us\n", n, a,
-           b, b - a);
+    printf("durable audited write, median of %d: without mark %.0f us, with mark %.0f us, mark adds %.0f us\n", n, a, b,
+           b - a);
     return 0;
 }
