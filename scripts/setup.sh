@@ -12,6 +12,7 @@ PACKAGES=(
   libuv1-dev libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev
   python3 python3-grpcio python3-protobuf python3-ecdsa python3-cryptography
   valgrind clang-format
+  libp11-kit-dev softhsm2 python3-cryptography
 )
 
 missing=()

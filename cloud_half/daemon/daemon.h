@@ -114,5 +114,13 @@ int duo__cmd_serve(int argc, char **argv);
 int duo__cmd_check(int argc, char **argv);
 int duo__cmd_backup(int argc, char **argv);
 int duo__cmd_restore(int argc, char **argv);
+/* kek_cmd.c: "duosign-cloud kek status|rotate" (exit status as main's). */
+int duo__cmd_kek(int argc, char **argv);
+/* init --kek REF (NULL: file:kek): makes the data directory's first KEK and
+ * writes kek.ref. Returns DUO_OK or the error, with what to fix in err. */
+int duo__kek_init(const char *dir, const char *ref, char *err, size_t err_cap);
+/* serve --kek REF: DUO_OK if REF is the data directory's current KEK;
+ * DUO_E_INVALID_ARG (and why in err) if not. */
+int duo__kek_expect(const char *dir, const char *ref, char *err, size_t err_cap);
 
 #endif

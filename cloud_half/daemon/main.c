@@ -1,11 +1,12 @@
 /* duosign-cloud: the government cloud signer daemon and its admin commands.
  *
- *   duosign-cloud init   --data DIR [--force] [--no-ca] [CA options]
+ *   duosign-cloud init   --data DIR [--force] [--kek REF] [--no-ca] [CA options]
  *   duosign-cloud serve  --data DIR --listen ADDR:PORT [...]
  *   duosign-cloud token issue --data DIR --citizen ID [--name NAME] [--ttl SECONDS]
  *   duosign-cloud ca|cert|crl ...   (cmd_ca.c)
  *   duosign-cloud key list|show|unlock|revoke ...
  *   duosign-cloud audit verify|list --data DIR
+ *   duosign-cloud kek status|rotate --data DIR [--to REF]   (kek_cmd.c)
  *
  * Errors go to stderr with a non-zero exit status (1 failure, 2 usage). */
 #include "daemon.h"
@@ -20,14 +21,15 @@
 
 #include "ca.h"
 #include "duosign/mem.h"
+#include "kekref.h"
 #include "keystore.h"
 
 #define PROG "duosign-cloud"
 
 /* -------------------------------------------------------------- init */
 
-static const char *const data_files[] = {DUO_FILE_KEK, DUO_FILE_DB,   DUO_FILE_DB "-wal", DUO_FILE_DB "-shm",
-                                         DUO_FILE_CA,  DUO_FILE_CERT, DUO_FILE_KEY};
+static const char *const data_files[] = {DUO_FILE_KEK,       DUO_FILE_KEK_REF, DUO_FILE_DB,   DUO_FILE_DB "-wal",
+                                         DUO_FILE_DB "-shm", DUO_FILE_CA,      DUO_FILE_CERT, DUO_FILE_KEY};
 
 static int dir_is_empty(const char *dir) {
     DIR *d = opendir(dir);
@@ -44,15 +46,19 @@ static int dir_is_empty(const char *dir) {
 }
 
 static int cmd_init(int argc, char **argv) {
-    const char *dir = NULL, *v;
+    const char *dir = NULL, *kek_ref = NULL, *v;
     int force = 0, no_ca = 0;
     duo_ca_settings cas = {0};
     for (int i = 1; i < argc; i++) {
         if (duo__is_help(argv[i])) {
-            printf("usage: " PROG " init --data DIR [--force] [--no-ca] [--ca-name NAME] [--ca-days N]\n"
-                   "                    [--cert-days N] [--country CC] [--crl-url URL]\n\n"
+            printf("usage: " PROG " init --data DIR [--force] [--kek REF] [--no-ca] [--ca-name NAME]\n"
+                   "                    [--ca-days N] [--cert-days N] [--country CC] [--crl-url URL]\n\n"
                    "Creates a data directory (mode 0700) holding:\n"
-                   "  kek         a random 32-byte key-encryption key (0600)\n"
+                   "  kek         a random 32-byte key-encryption key (0600), unless --kek names\n"
+                   "              another: file:NAME, or a key in a PKCS#11 token,\n"
+                   "              pkcs11:token=LABEL;object=LABEL?module-path=MODULE&pin-source=PINFILE\n"
+                   "              (generated there if absent; PIN from PINFILE or $DUOSIGN_KEK_PIN)\n"
+                   "  kek.ref     which key-encryption key the data directory uses\n"
                    "  keys.db     the SQLite key store and audit log\n"
                    "  ca.pem      a development CA certificate (EC P-256)\n"
                    "  server.pem  a server certificate for localhost and 127.0.0.1\n"
@@ -72,6 +78,8 @@ static int cmd_init(int argc, char **argv) {
             dir = v;
         } else if (strcmp(argv[i], "--force") == 0) {
             force = 1;
+        } else if (duo__opt_val(argc, argv, &i, "--kek", &v)) {
+            kek_ref = v;
         } else if (!duo__ca_init_opt(argc, argv, &i, &cas, &no_ca)) {
             duo__unknown_arg("init", argv[i]);
         }
@@ -98,8 +106,11 @@ static int cmd_init(int argc, char **argv) {
         return duo__fail("cannot create %s: %s", dir, strerror(errno));
     }
 
-    snprintf(path, sizeof path, "%s/" DUO_FILE_KEK, dir);
-    int r = duo_kek_create_file(NULL, err, sizeof err, path, NULL);
+    if (kek_ref != NULL && strncmp(kek_ref, "file:", 5) != 0 && strncmp(kek_ref, "pkcs11:", 7) != 0) {
+        fprintf(stderr, PROG " init: --kek must be file:NAME or pkcs11:URI (try --help)\n");
+        return DUO_EXIT_USAGE;
+    }
+    int r = duo__kek_init(dir, kek_ref, err, sizeof err);
     if (r != DUO_OK) return duo__fail("cannot create the key-encryption key: %s", err[0] ? err : duo_strerror(r));
     if ((r = duo__pki_create(dir, err, sizeof err)) != DUO_OK) return duo__fail("%s", err);
     duo_keystore *ks;
@@ -111,7 +122,7 @@ static int cmd_init(int argc, char **argv) {
         return duo__fail("cannot write the audit log: %s", duo_strerror(r));
     }
     printf("initialised %s\n", dir);
-    printf("  key-encryption key  %s/" DUO_FILE_KEK "\n", dir);
+    printf("  key-encryption key  %s\n", kek_ref ? kek_ref : DUO_FILE_KEK);
     printf("  key store           %s/" DUO_FILE_DB "\n", dir);
     printf("  TLS (development)   %s/" DUO_FILE_CA ", " DUO_FILE_CERT ", " DUO_FILE_KEY "\n", dir);
     r = duo__ca_init(ks, &cas, no_ca);
@@ -411,6 +422,7 @@ static void usage(FILE *f) {
                "  check  --data DIR                       full integrity, audit, MAC and mark check\n"
                "  backup --data DIR --out FILE            online copy of the store (safe while serving)\n"
                "  restore --data DIR --in FILE            install a backup (daemon stopped)\n"
+               "  kek    status|rotate --data DIR         the key-encryption key: check, rotate\n"
                "  --version                               print the version\n\n"
                "'" PROG " COMMAND --help' describes each command.\n");
 }
@@ -440,6 +452,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "check") == 0) return duo__cmd_check(argc - 1, argv + 1);
     if (strcmp(cmd, "backup") == 0) return duo__cmd_backup(argc - 1, argv + 1);
     if (strcmp(cmd, "restore") == 0) return duo__cmd_restore(argc - 1, argv + 1);
+    if (strcmp(cmd, "kek") == 0) return duo__cmd_kek(argc - 1, argv + 1);
     fprintf(stderr, PROG ": unknown command '%s'\n\n", cmd);
     usage(stderr);
     return DUO_EXIT_USAGE;

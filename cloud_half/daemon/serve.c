@@ -36,6 +36,9 @@ static const char *usage_text =
     "  --insecure              plaintext gRPC (no TLS): for tests behind a TLS proxy only\n"
     "  --tls-cert FILE         server certificate chain (default DIR/server.pem)\n"
     "  --tls-key FILE          its private key (default DIR/server.key)\n"
+    "  --kek REF               refuse to start unless REF (file:NAME or pkcs11:URI) is the\n"
+    "                          data directory's key-encryption key (DIR/kek.ref names it;\n"
+    "                          a token's PIN: pin-source=FILE in the URI or $DUOSIGN_KEK_PIN)\n"
     "  --paillier-bits N       3072 (default) or 2048\n"
     "  --workers N             handler threads (default 4)\n"
     "  --cq-threads N          gRPC polling threads (default 1: they only move bytes;\n"
@@ -212,7 +215,7 @@ static int load_tls(char **cert, char **key, size_t *key_len, const char *cpath,
 }
 
 int duo__cmd_serve(int argc, char **argv) {
-    const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *v;
+    const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *kek_ref = NULL, *v;
     const char *log_file = NULL, *metrics_listen = NULL;
     int fail_exit = DUO_EXIT_FAIL; /* a rolled-back store: its own code */
     duo_log_format log_fmt = DUO_LOG_TEXT;
@@ -238,6 +241,8 @@ int duo__cmd_serve(int argc, char **argv) {
             cert_path = v;
         } else if (opt(argc, argv, &i, "--tls-key", &v)) {
             key_path = v;
+        } else if (opt(argc, argv, &i, "--kek", &v)) {
+            kek_ref = v;
         } else if (opt(argc, argv, &i, "--paillier-bits", &v)) {
             bits = num("--paillier-bits", v, 0, 1u << 20);
             if (!duo_paillier_bits_supported(bits)) {
@@ -309,6 +314,10 @@ int duo__cmd_serve(int argc, char **argv) {
     }
     int lock_fd = serve_lock(dir);
     if (lock_fd < 0) return DUO_EXIT_FAIL;
+    if (kek_ref != NULL && duo__kek_expect(dir, kek_ref, err, sizeof err) != DUO_OK) {
+        fprintf(stderr, PROG ": %s\n", err);
+        return DUO_EXIT_FAIL;
+    }
 
     char *cert = NULL, *key = NULL;
     size_t key_len = 0;

@@ -67,7 +67,7 @@ int duo_keystore_ca_get(duo_keystore *ks, uint8_t *cert, size_t cert_cap, size_t
         goto out;
     }
     if (key != NULL &&
-        (r = duo_seal_decrypt(&ks->kek, key, key_cap, key_len, (const uint8_t *)DUO_CA_SEAL_ID, strlen(DUO_CA_SEAL_ID),
+        (r = duo__ks_open_any(ks, key, key_cap, key_len, (const uint8_t *)DUO_CA_SEAL_ID, strlen(DUO_CA_SEAL_ID),
                               DUO_CA_SEAL_COLUMN, CA_SEAL_VERSION, row->key.data, row->key.len)) != DUO_OK)
         goto out;
     memcpy(cert, row->cert, row->cert_len);

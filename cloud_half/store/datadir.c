@@ -10,41 +10,68 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "kekref.h"
 #include "mark.h"
 
-static int open_store(duo_keystore **out, char *err, size_t err_cap, const char *dir, int create,
-                      pthread_mutex_t *write_mu, int busy_ms, int marked) {
-    char path[DUO_PATH_MAX], mark[DUO_PATH_MAX];
-    duo_kek kek;
+/* Loads the data directory's KEKs (kekref.h): current, and a rotation's next. */
+static int load_keks(duo_kek keks[2], int *n, char *err, size_t err_cap, const char *dir) {
+    duo_kek_refs refs;
+    char kerr[768] = "";
+    int r = duo_kek_refs_read(&refs, kerr, sizeof kerr, dir);
+    *n = 0;
+    if (r == DUO_OK && (r = duo_kek_slot_load(&keks[0], kerr, sizeof kerr, dir, &refs.current)) == DUO_OK) *n = 1;
+    if (r == DUO_OK && refs.has_next && (r = duo_kek_slot_load(&keks[1], kerr, sizeof kerr, dir, &refs.next)) == DUO_OK)
+        *n = 2;
+    if (r != DUO_OK) {
+        snprintf(err, err_cap, "cannot load the key-encryption key of %s: %s", dir, kerr[0] ? kerr : duo_strerror(r));
+        duo_kek_clear(&keks[0]);
+        duo_kek_clear(&keks[1]);
+    }
+    return r;
+}
+
+int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const char *dir, int create,
+                           pthread_mutex_t *write_mu, int busy_ms) {
+    duo_keystore_config kcfg;
+    memset(&kcfg, 0, sizeof kcfg);
+    kcfg.write_mu = write_mu;
+    kcfg.busy_timeout_ms = busy_ms;
+    char mark[DUO_PATH_MAX];
+    snprintf(mark, sizeof mark, "%s/" DUO_FILE_MARK, dir);
+    kcfg.mark_path = mark; /* copied by the store */
+    return duo_datadir_open_store_cfg(out, err, err_cap, dir, create, &kcfg);
+}
+
+int duo_datadir_open_store_cfg(duo_keystore **out, char *err, size_t err_cap, const char *dir, int create,
+                               const duo_keystore_config *kcfg) {
+    char path[DUO_PATH_MAX];
+    duo_kek keks[2];
+    int n_keks = 0;
     duo_keystore *ks = NULL;
     *out = NULL;
     struct stat st;
+    memset(keks, 0, sizeof keks);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         snprintf(err, err_cap, "data directory %s does not exist; create it with 'duosign-cloud init --data %s'", dir,
                  dir);
         return DUO_E_IO;
     }
-    snprintf(path, sizeof path, "%s/" DUO_FILE_KEK, dir);
-    char kerr[512] = "";
-    int r = duo_kek_load_file(&kek, kerr, sizeof kerr, path);
-    if (r != DUO_OK) {
-        snprintf(err, err_cap, "cannot load the key-encryption key %s: %s", path, kerr[0] ? kerr : duo_strerror(r));
-        return r;
-    }
+    int r = load_keks(keks, &n_keks, err, err_cap, dir);
+    if (r != DUO_OK) return r;
     snprintf(path, sizeof path, "%s/" DUO_FILE_DB, dir);
     if (!create && access(path, F_OK) != 0) {
-        duo_kek_clear(&kek);
+        duo_kek_clear(&keks[0]);
+        duo_kek_clear(&keks[1]);
         snprintf(err, err_cap, "key database %s is missing; the data directory is incomplete", path);
         return DUO_E_IO;
     }
-    duo_keystore_config kcfg;
-    memset(&kcfg, 0, sizeof kcfg);
-    kcfg.write_mu = write_mu;
-    kcfg.busy_timeout_ms = busy_ms;
-    snprintf(mark, sizeof mark, "%s/" DUO_FILE_MARK, dir);
-    if (marked) kcfg.mark_path = mark;
-    r = duo_keystore_open(&ks, duo_keystore_driver_find(DUO_DATADIR_DRIVER), path, &kek, &kcfg);
-    duo_kek_clear(&kek);
+    r = duo_keystore_open(&ks, duo_keystore_driver_find(DUO_DATADIR_DRIVER), path, &keks[0], kcfg);
+    if (r == DUO_OK && n_keks == 2 && (r = duo_keystore_kek_add(ks, &keks[1])) != DUO_OK) {
+        duo_keystore_free(ks);
+        ks = NULL;
+    }
+    duo_kek_clear(&keks[0]);
+    duo_kek_clear(&keks[1]);
     if (r == DUO_E_STATE_CORRUPT) {
         snprintf(err, err_cap,
                  "the key database %s failed its integrity check (SQLite reports it damaged); restore it from a "
@@ -63,7 +90,8 @@ static int open_store(duo_keystore **out, char *err, size_t err_cap, const char 
         snprintf(err, err_cap, "cannot open the key database %s: %s", path, duo_strerror(r));
         return r;
     }
-    if (marked && (r = duo_datadir_mark_check(ks, err, err_cap, dir)) != DUO_OK) {
+    /* With a mark (duo_datadir_open_store): a store older than it is refused. */
+    if (kcfg->mark_path != NULL && (r = duo_datadir_mark_check(ks, err, err_cap, dir)) != DUO_OK) {
         duo_keystore_free(ks);
         return r;
     }
@@ -71,13 +99,10 @@ static int open_store(duo_keystore **out, char *err, size_t err_cap, const char 
     return DUO_OK;
 }
 
-int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const char *dir, int create,
-                           pthread_mutex_t *write_mu, int busy_ms) {
-    return open_store(out, err, err_cap, dir, create, write_mu, busy_ms, 1);
-}
-
 int duo_datadir_open_store_unmarked(duo_keystore **out, char *err, size_t err_cap, const char *dir) {
-    return open_store(out, err, err_cap, dir, 0, NULL, 0, 0);
+    duo_keystore_config kcfg;
+    memset(&kcfg, 0, sizeof kcfg);
+    return duo_datadir_open_store_cfg(out, err, err_cap, dir, 0, &kcfg);
 }
 
 int duo_datadir_mark_check(duo_keystore *ks, char *err, size_t err_cap, const char *dir) {
@@ -204,9 +229,10 @@ int duo_datadir_restore(const char *dir, const char *in, char *err, size_t err_c
     duo_mark_rec old, head;
     duo_keystore *ks = NULL;
     duo_keystore_config kcfg;
-    duo_kek kek;
-    int lfd, exists = 0, r;
+    duo_kek keks[2];
+    int lfd, exists = 0, n_keks = 0, r;
     struct stat st;
+    memset(keks, 0, sizeof keks);
     if (stat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
         snprintf(err, err_cap, "backup file %s does not exist or is not a file", in);
         return DUO_E_IO;
@@ -225,13 +251,7 @@ int duo_datadir_restore(const char *dir, const char *in, char *err, size_t err_c
         snprintf(err, err_cap, "a duosign-cloud daemon is serving %s; stop it first (restore replaces its store)", dir);
         return DUO_E_DAEMON_RUNNING;
     }
-    snprintf(db, sizeof db, "%s/" DUO_FILE_KEK, dir);
-    char kerr[512] = "";
-    if ((r = duo_kek_load_file(&kek, kerr, sizeof kerr, db)) != DUO_OK) {
-        snprintf(err, err_cap, "cannot load the key-encryption key %s: %s", db, kerr[0] ? kerr : duo_strerror(r));
-        goto out;
-    }
-    snprintf(db, sizeof db, "%s/" DUO_FILE_DB, dir);
+    if ((r = load_keks(keks, &n_keks, err, err_cap, dir)) != DUO_OK) goto out;
     if ((r = duo_mark_read(mark, &old, &exists)) != DUO_OK && r != DUO_E_STATE_CORRUPT) {
         snprintf(err, err_cap, "cannot read the high-water mark %s: %s", mark, duo_strerror(r));
         goto out;
@@ -242,7 +262,8 @@ int duo_datadir_restore(const char *dir, const char *in, char *err, size_t err_c
         goto out;
     }
     memset(&kcfg, 0, sizeof kcfg);
-    r = duo_keystore_open(&ks, duo_keystore_driver_find(DUO_DATADIR_DRIVER), stage, &kek, &kcfg);
+    r = duo_keystore_open(&ks, duo_keystore_driver_find(DUO_DATADIR_DRIVER), stage, &keks[0], &kcfg);
+    if (r == DUO_OK && n_keks == 2) r = duo_keystore_kek_add(ks, &keks[1]);
     if (r != DUO_OK) {
         snprintf(err, err_cap, "%s is not a duosign key store of this data directory (%s)", in, duo_strerror(r));
         goto out;
@@ -265,7 +286,8 @@ int duo_datadir_restore(const char *dir, const char *in, char *err, size_t err_c
     if (out != NULL) *out = head;
 out:
     duo_keystore_free(ks);
-    duo_kek_clear(&kek);
+    duo_kek_clear(&keks[0]);
+    duo_kek_clear(&keks[1]);
     if (r != DUO_OK) {
         char f[DUO_PATH_MAX + 8];
         const char *sfx[] = {"", "-wal", "-shm"};

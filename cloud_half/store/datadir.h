@@ -15,12 +15,14 @@
 #define DUO_PATH_MAX 4096
 
 /* The store's files in a data directory. */
-#define DUO_FILE_KEK "kek"    /* 32 random bytes, 0600 */
+#define DUO_FILE_KEK "kek" /* 32 random bytes, 0600: the first KEK file */
+/* kek.ref (kekref.h) names the KEKs in use; without it, "kek" is the KEK. */
 #define DUO_FILE_DB "keys.db" /* the key store and audit log */
 /* The backend a data directory's keys.db is opened with (drivers.c). */
 #define DUO_DATADIR_DRIVER "sqlite"
 
-/* Opens the key store of data directory dir: loads dir/kek, opens dir/keys.db
+/* Opens the key store of data directory dir: loads the KEKs dir/kek.ref
+ * names (kekref.h; dir/kek without it; a rotation's two), opens dir/keys.db
  * (which must exist unless create != 0), checks it against the high-water
  * mark dir/keys.db.mark (mark.h; DUO_E_STORE_ROLLED_BACK with the fix in err)
  * and moves the mark with every durable audited write. write_mu: shared by the connections
@@ -58,5 +60,10 @@ DUO_WARN_UNUSED_RESULT int duo_datadir_mark_check(duo_keystore *ks, char *err, s
 struct duo_mark_rec;
 DUO_WARN_UNUSED_RESULT int duo_datadir_restore(const char *dir, const char *in, char *err, size_t err_cap,
                                                struct duo_mark_rec *out);
+
+/* duo_datadir_open_store with a whole store configuration (kek rotation's
+ * test hooks). */
+DUO_WARN_UNUSED_RESULT int duo_datadir_open_store_cfg(duo_keystore **out, char *err, size_t err_cap, const char *dir,
+                                                      int create, const duo_keystore_config *cfg);
 
 #endif

@@ -5,6 +5,7 @@
 #include "keystore.h"
 #include "keystore_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,15 +14,15 @@
 
 #include "duosign/mem.h"
 #include "mark.h"
+#include "sealed_columns.h"
 
-/* Column names bound into the sealing AAD. Never change them: existing
- * databases would stop opening. */
-#define COL_X1 "x1"
-#define COL_P "paillier_p"
-#define COL_Q "paillier_q"
-#define COL_CUR "device_secret_current"
-#define COL_PEND "device_secret_pending"
-#define COL_RETIRED "retired_secret"
+/* Column names bound into the sealing AAD (sealed_columns.h). */
+#define COL_X1 DUO_SEAL_COL_X1
+#define COL_P DUO_SEAL_COL_P
+#define COL_Q DUO_SEAL_COL_Q
+#define COL_CUR DUO_SEAL_COL_CUR
+#define COL_PEND DUO_SEAL_COL_PEND
+#define COL_RETIRED DUO_SEAL_COL_RETIRED
 
 static const char *const state_names[] = {NULL, "pending", "active", "locked", "suspended", "revoked"};
 
@@ -110,6 +111,25 @@ void duo_keystore_free(duo_keystore *ks) {
 
 /* ------------------------------------------------------------ sealing */
 
+/* The KEK a sealed value names, or NULL. */
+static const duo_kek *kek_for(const duo_keystore *ks, uint32_t id) {
+    if (ks->kek.id == id) return &ks->kek;
+    for (size_t i = 0; i < ks->n_others; i++)
+        if (ks->others[i].id == id) return &ks->others[i];
+    return NULL;
+}
+
+/* duo_seal_decrypt with the KEK the value names (keystore_internal.h). */
+int duo__ks_open_any(const duo_keystore *ks, uint8_t *out, size_t cap, size_t *n, const uint8_t *aad_id,
+                     size_t aad_id_len, const char *col, uint64_t version, const uint8_t *sealed, size_t sealed_len) {
+    uint32_t id = 0;
+    const duo_kek *kek;
+    int r = duo_seal_kek_id(&id, sealed, sealed_len);
+    if (r != DUO_OK) return r;
+    if ((kek = kek_for(ks, id)) == NULL) return DUO_E_KEK_UNKNOWN;
+    return duo_seal_decrypt(kek, out, cap, n, aad_id, aad_id_len, col, version, sealed, sealed_len);
+}
+
 static int seal_col(const duo_keystore *ks, duo_sealed_col *c, const uint8_t *key_id, const char *col, uint64_t version,
                     const uint8_t *pt, size_t pt_len) {
     return duo_seal_encrypt(&ks->kek, c->data, sizeof c->data, &c->len, key_id, DUO_KEY_ID_BYTES, col, version, pt,
@@ -121,7 +141,7 @@ static int seal_col(const duo_keystore *ks, duo_sealed_col *c, const uint8_t *ke
 static int open_col(const duo_keystore *ks, uint8_t *out, size_t cap, size_t *got, const uint8_t *key_id,
                     const char *col, uint64_t version, const duo_sealed_col *c, size_t want, int exact) {
     size_t n = 0;
-    int r = duo_seal_decrypt(&ks->kek, out, cap, &n, key_id, DUO_KEY_ID_BYTES, col, version, c->data, c->len);
+    int r = duo__ks_open_any(ks, out, cap, &n, key_id, DUO_KEY_ID_BYTES, col, version, c->data, c->len);
     if (r == DUO_E_BUFFER_TOO_SMALL) r = DUO_E_STATE_CORRUPT;
     if (r != DUO_OK) return r;
     if ((exact && n != want) || n == 0 || n > want) {
@@ -167,6 +187,130 @@ static int open_all(const duo_keystore *ks, duo_key_secrets *sec, const duo_key_
     }
 out:
     if (r != DUO_OK) duo_key_secrets_clear(sec);
+    return r;
+}
+
+int duo_keystore_kek_add(duo_keystore *ks, const duo_kek *kek) {
+    if (ks == NULL || kek == NULL) return DUO_E_INVALID_ARG;
+    if (kek_for(ks, kek->id) != NULL) return DUO_E_EXISTS;
+    if (ks->n_others >= sizeof ks->others / sizeof ks->others[0]) return DUO_E_INVALID_ARG;
+    /* Its policy MAC key too: the rotation's target writes MACs from now. */
+    duo_policy_key pk;
+    int r = duo_policy_key_derive(&pk, kek);
+    if (r == DUO_OK && ks->be.ops->policy_key_add != NULL) r = ks->be.ops->policy_key_add(ks->be.impl, &pk);
+    duo_policy_key_clear(&pk);
+    if (r != DUO_OK) return r;
+    ks->others[ks->n_others++] = *kek;
+    return DUO_OK;
+}
+
+typedef struct reseal_ctx {
+    const duo_keystore *ks;
+    const duo_kek *target;
+    char *why; /* names the value that failed (may be NULL) */
+    size_t why_cap;
+} reseal_ctx;
+
+/* "keys.x1_sealed of key 0101..." for an error message (public data only). */
+static void name_value(char *why, size_t cap, const duo_sealed_column *col, const duo_sealed_value *v) {
+    static const char hex[] = "0123456789abcdef";
+    char id[2 * sizeof v->aad_id + 1];
+    size_t i;
+    if (why == NULL || cap == 0) return;
+    for (i = 0; i < v->aad_id_len && i < sizeof v->aad_id; i++) {
+        id[2 * i] = hex[v->aad_id[i] >> 4];
+        id[2 * i + 1] = hex[v->aad_id[i] & 15];
+    }
+    id[2 * i] = '\0';
+    snprintf(why, cap, "%s.%s of %s, version %llu", col->table, col->column, id, (unsigned long long)v->aad_version);
+}
+
+/* Opens v->in with the KEK it names and seals it again under the target,
+ * same AAD. The plaintext lives only in a guarded buffer. */
+static int reseal_cb(void *data, const duo_sealed_column *col, duo_sealed_value *v) {
+    const reseal_ctx *c = data;
+    uint8_t *pt = duo_secure_malloc(DUO_SEALED_MAX);
+    size_t n = 0;
+    int r;
+    if (pt == NULL) return DUO_E_NOMEM;
+    r = duo__ks_open_any(c->ks, pt, DUO_SEALED_MAX, &n, v->aad_id, v->aad_id_len, col->aad_column, v->aad_version,
+                         v->in.data, v->in.len);
+    if (r == DUO_OK)
+        r = duo_seal_encrypt(c->target, v->out.data, sizeof v->out.data, &v->out.len, v->aad_id, v->aad_id_len,
+                             col->aad_column, v->aad_version, pt, n, c->ks->cfg.rng);
+    duo_memzero(pt, DUO_SEALED_MAX);
+    duo_secure_free(pt);
+    if (r != DUO_OK) name_value(c->why, c->why_cap, col, v);
+    return r;
+}
+
+int duo_keystore_reseal(duo_keystore *ks, uint32_t target_id, size_t max, size_t *n, char *why, size_t why_cap) {
+    uint8_t skip[DUO_SEAL_HEADER_LEN];
+    reseal_ctx c;
+    int r = DUO_OK;
+    if (n != NULL) *n = 0;
+    if (ks == NULL || n == NULL || max == 0) return DUO_E_INVALID_ARG;
+    if (ks->be.ops->sealed_walk == NULL) return DUO_E_UNSUPPORTED;
+    if ((c.target = kek_for(ks, target_id)) == NULL) return DUO_E_NOT_FOUND;
+    c.ks = ks;
+    c.why = why;
+    c.why_cap = why_cap;
+    if (why != NULL && why_cap > 0) why[0] = '\0';
+    /* Values already under the target start with these bytes (seal.h). */
+    skip[0] = DUO_SEAL_FORMAT_V2;
+    for (int i = 0; i < 4; i++) skip[1 + i] = (uint8_t)(target_id >> (24 - 8 * i));
+    for (size_t i = 0; i < duo_sealed_columns_count && *n == 0 && r == DUO_OK; i++)
+        r = ks->be.ops->sealed_walk(ks->be.impl, &duo_sealed_columns[i], skip, sizeof skip, max, 1, reseal_cb, &c, n);
+    /* Nothing left to re-seal: the policy MACs (keyed from the KEK,
+     * policy_mac.h) move to the newest KEK too, before any switch. */
+    if (r == DUO_OK && *n == 0 && ks->be.ops->policy_remac != NULL) {
+        size_t m = 0;
+        r = duo_keystore_policy_remac(ks, &m);
+        if (r != DUO_OK && why != NULL && why_cap > 0)
+            snprintf(why, why_cap, "the policy MAC of a key row (edited outside duosign?)");
+    }
+    if (r != DUO_OK) *n = 0;
+    return r;
+}
+
+typedef struct census_ctx {
+    const duo_keystore *ks;
+    duo_kek_census *c;
+} census_ctx;
+
+static int census_cb(void *data, const duo_sealed_column *col, duo_sealed_value *v) {
+    const census_ctx *cc = data;
+    duo_kek_census *c = cc->c;
+    uint8_t *pt = duo_secure_malloc(DUO_SEALED_MAX);
+    size_t n = 0, i;
+    uint32_t id = 0;
+    int r;
+    if (pt == NULL) return DUO_E_NOMEM;
+    r = duo__ks_open_any(cc->ks, pt, DUO_SEALED_MAX, &n, v->aad_id, v->aad_id_len, col->aad_column, v->aad_version,
+                         v->in.data, v->in.len);
+    duo_memzero(pt, DUO_SEALED_MAX);
+    duo_secure_free(pt);
+    c->total++;
+    if (r != DUO_OK) {
+        if (c->unopened++ == 0) c->first_error = r;
+        return DUO_OK;
+    }
+    if (duo_seal_kek_id(&id, v->in.data, v->in.len) != DUO_OK) return DUO_E_INTERNAL; /* it opened */
+    for (i = 0; i < c->n_ids && c->ids[i] != id; i++) continue;
+    if (i == c->n_ids && c->n_ids < DUO_KEK_CENSUS_IDS) c->ids[c->n_ids++] = id;
+    if (i < DUO_KEK_CENSUS_IDS) c->counts[i]++;
+    return DUO_OK;
+}
+
+int duo_keystore_kek_census(duo_keystore *ks, duo_kek_census *out) {
+    size_t n = 0;
+    int r = DUO_OK;
+    if (out != NULL) memset(out, 0, sizeof *out);
+    if (ks == NULL || out == NULL) return DUO_E_INVALID_ARG;
+    if (ks->be.ops->sealed_walk == NULL) return DUO_E_UNSUPPORTED;
+    census_ctx cc = {ks, out};
+    for (size_t i = 0; i < duo_sealed_columns_count && r == DUO_OK; i++)
+        r = ks->be.ops->sealed_walk(ks->be.impl, &duo_sealed_columns[i], NULL, 0, 0, 0, census_cb, &cc, &n);
     return r;
 }
 
@@ -770,4 +914,11 @@ int duo_keystore_backup(duo_keystore *ks, const char *path) {
     if (ks == NULL || path == NULL || *path == '\0') return DUO_E_INVALID_ARG;
     if (ks->be.ops->backup_to == NULL) return DUO_E_UNSUPPORTED;
     return ks->be.ops->backup_to(ks->be.impl, path);
+}
+
+int duo_keystore_policy_remac(duo_keystore *ks, size_t *n) {
+    size_t dummy;
+    if (ks == NULL) return DUO_E_INVALID_ARG;
+    if (ks->be.ops->policy_remac == NULL) return DUO_E_UNSUPPORTED;
+    return duo__ks_written(ks, ks->be.ops->policy_remac(ks->be.impl, n != NULL ? n : &dummy));
 }

@@ -201,6 +201,22 @@ typedef struct duo_key_rotation {
 
 typedef int (*duo_key_rotate_fn)(void *data, duo_key_rotation *rot);
 
+/* One value of a sealed column (sealed_columns.h) as sealed_walk hands it
+ * out: its AAD from the row, the stored value, and (write walks) the value
+ * to store instead. */
+typedef struct duo_sealed_value {
+    uint8_t aad_id[64];
+    size_t aad_id_len;
+    uint64_t aad_version;
+    duo_sealed_col in;
+    duo_sealed_col out; /* write walks: filled by the callback */
+} duo_sealed_value;
+
+struct duo_sealed_column;
+/* Returns DUO_OK to go on; anything else stops the walk (a write walk then
+ * rolls back) and is returned. */
+typedef int (*duo_sealed_fn)(void *data, const struct duo_sealed_column *col, duo_sealed_value *v);
+
 /* What a backend implements. Each write is one transaction that also appends
  * ev (if non-NULL) to the audit chain. "now" comes from the key store's clock.
  * Backends check state rules and expect_version inside the transaction. */
@@ -286,6 +302,20 @@ typedef struct duo_keystore_backend_ops {
      * backend has its own way (PostgreSQL: point-in-time recovery,
      * docs/STORE.md) and duo_keystore_backup gives DUO_E_UNSUPPORTED. */
     int (*backup_to)(void *impl, const char *path);
+    /* Policy MAC keys (policy_mac.h) during a KEK rotation: policy_key_add
+     * loads the key of the added KEK (from then on it writes; every loaded
+     * key verifies); policy_remac, in one transaction, verifies every key
+     * row under any loaded key and rewrites its MAC under the newest, *n rows
+     * (DUO_E_POLICY_MAC and nothing written if one fails). */
+    int (*policy_key_add)(void *impl, const duo_policy_key *k);
+    int (*policy_remac)(void *impl, size_t *n);
+    /* The non-NULL values of one sealed column whose first skip_len bytes
+     * differ from skip (skip_len 0: all of them). write == 0: hands each to
+     * fn (read only). write != 0: ONE write transaction over at most max of
+     * them: fn fills v->out and the backend stores it in place of v->in
+     * (nothing else in the row changes). *n: the values handed to fn. */
+    int (*sealed_walk)(void *impl, const struct duo_sealed_column *col, const uint8_t *skip, size_t skip_len,
+                       size_t max, int write, duo_sealed_fn fn, void *data, size_t *n);
 } duo_keystore_backend_ops;
 
 typedef struct duo_keystore_backend {
@@ -358,8 +388,48 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_open_sqlite(duo_keystore **out, const ch
 DUO_WARN_UNUSED_RESULT int duo_keystore_new(duo_keystore **out, const duo_keystore_backend *be, const duo_kek *kek,
                                             const duo_keystore_config *cfg);
 
-/* Closes the backend, wipes the KEK copy. NULL is a no-op. */
+/* Closes the backend, wipes the KEK copies. NULL is a no-op. */
 void duo_keystore_free(duo_keystore *ks);
+
+/* ------------------------------------------------ key-encryption keys */
+
+/* The store seals under the KEK it was opened with and opens every value
+ * with the KEK its id names (seal.h); during a KEK rotation a second KEK is
+ * added that only opens. At most DUO_KEYSTORE_KEKS KEKs. */
+#define DUO_KEYSTORE_KEKS 2
+
+/* Adds a KEK that opens values naming kek->id (never seals).
+ * Returns: DUO_OK; DUO_E_EXISTS (that id is there); DUO_E_INVALID_ARG (full). */
+DUO_WARN_UNUSED_RESULT int duo_keystore_kek_add(duo_keystore *ks, const duo_kek *kek);
+
+/* Re-seals, in ONE write transaction, up to max values of one sealed column
+ * (sealed_columns.h) that do not name KEK target_id yet: each is opened with
+ * the KEK it names and sealed under target_id with the same AAD. Call it
+ * until *n == 0: then every sealed value of the store names target_id. A
+ * crash between two calls leaves each value under one KEK or the other.
+ * Returns: DUO_OK; DUO_E_NOT_FOUND (no KEK with target_id); DUO_E_KEK_UNKNOWN
+ *          (a value names a KEK the store does not have); DUO_E_STATE_CORRUPT;
+ *          the backend's errors (DUO_E_UNSUPPORTED: it cannot walk).
+ * Out:  why (may be NULL): on a value that fails, "table.column of KEYID,
+ *       version N" (public data). */
+DUO_WARN_UNUSED_RESULT int duo_keystore_reseal(duo_keystore *ks, uint32_t target_id, size_t max, size_t *n, char *why,
+                                               size_t why_cap);
+
+/* Sealed values by KEK id, each one opened. */
+#define DUO_KEK_CENSUS_IDS 8
+typedef struct duo_kek_census {
+    uint32_t ids[DUO_KEK_CENSUS_IDS];
+    size_t counts[DUO_KEK_CENSUS_IDS];
+    size_t n_ids;
+    size_t total;
+    size_t unopened; /* values that did not open (missing KEK, edited) */
+    int first_error; /* the error of the first of them */
+} duo_kek_census;
+
+/* Opens every sealed value of the store and counts them per KEK id.
+ * Returns: DUO_OK (even if some did not open: see unopened); the backend's
+ *          errors. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_kek_census(duo_keystore *ks, duo_kek_census *out);
 
 /* SHA-256 helper (tokens, revocation codes, secrets). Returns DUO_OK or DUO_E_INTERNAL. */
 DUO_WARN_UNUSED_RESULT int duo_store_sha256(uint8_t out[32], const uint8_t *in, size_t len);
@@ -587,6 +657,11 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_audit_list(duo_keystore *ks, uint64_t fr
  *          DUO_E_STORE. bad_seq, count and head may be NULL. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_audit_verify(duo_keystore *ks, uint64_t *bad_seq, uint64_t *count,
                                                      uint8_t head[DUO_AUDIT_HASH_LEN]);
+
+/* Re-MACs every key row's policy fields under the newest KEK's key (see
+ * backend op policy_remac): the last step of a KEK rotation before the
+ * switch. Returns: DUO_OK; DUO_E_POLICY_MAC; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_policy_remac(duo_keystore *ks, size_t *n);
 
 /* Copies the store to a new file at path (backend op backup_to), safe while
  * the daemon serves. Returns: DUO_OK; DUO_E_EXISTS; DUO_E_IO;

@@ -21,6 +21,7 @@
 
 #include "duosign/mem.h"
 #include "policy_mac.h"
+#include "sealed_columns.h"
 
 #define SCHEMA_VERSION 5
 
@@ -223,7 +224,11 @@ typedef struct sq {
     void *hook_data;
     int deferred;              /* synchronous = NORMAL on this connection (commit_mode) */
     pthread_mutex_t *write_mu; /* held from tx_begin to tx_end (config) */
-    duo_policy_key mac_key;    /* SECRET: the policy MAC key (config) */
+    /* SECRET: the policy MAC keys, one per loaded KEK (config, then
+     * policy_key_add during a KEK rotation). Any of them verifies; the
+     * newest (the rotation's target) writes. */
+    duo_policy_key mac_keys[2];
+    size_t n_mac;
 } sq;
 
 static int map_rc(int rc) {
@@ -386,13 +391,21 @@ static void policy_fields(duo_policy_fields *f, const uint8_t *key_id, int state
     f->secret_version = secret_version;
 }
 
+/* DUO_OK if mac verifies under any loaded policy key. */
+static int mac_check_any(const sq *q, const duo_policy_fields *f, const uint8_t *mac, size_t mac_len) {
+    int r = DUO_E_POLICY_MAC;
+    for (size_t i = 0; i < q->n_mac && r == DUO_E_POLICY_MAC; i++)
+        r = duo_policy_mac_check(&q->mac_keys[i], f, mac, mac_len);
+    return r;
+}
+
 /* Checks the MAC in column col of a row read into k. */
 static int key_mac_check(const sq *q, const duo_key_info *k, sqlite3_stmt *st, int col) {
     duo_policy_fields f;
     int n = sqlite3_column_bytes(st, col);
     const void *mac = sqlite3_column_blob(st, col);
     policy_fields(&f, k->key_id, k->state, k->pin_failures, k->locked_until, k->secret_version);
-    return duo_policy_mac_check(&q->mac_key, &f, mac, mac == NULL || n < 0 ? 0 : (size_t)n);
+    return mac_check_any(q, &f, mac, mac == NULL || n < 0 ? 0 : (size_t)n);
 }
 
 /* Reads the row's policy fields inside the current transaction; *mac_ok = 1
@@ -412,7 +425,7 @@ static int mac_row(sq *s, const uint8_t *key_id, duo_policy_fields *f, int *mac_
                       sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3));
         const void *mac = sqlite3_column_blob(st, 4);
         int n = sqlite3_column_bytes(st, 4);
-        r = duo_policy_mac_check(&s->mac_key, f, mac, mac == NULL || n < 0 ? 0 : (size_t)n);
+        r = mac_check_any(s, f, mac, mac == NULL || n < 0 ? 0 : (size_t)n);
         *mac_ok = r == DUO_OK;
         if (r == DUO_E_POLICY_MAC) r = DUO_OK;
     }
@@ -435,7 +448,9 @@ static int mac_rewrite(sq *s, const uint8_t *key_id) {
     uint8_t mac[DUO_POLICY_MAC_LEN];
     sqlite3_stmt *st;
     int ok = 0, r;
-    if ((r = mac_row(s, key_id, &f, &ok)) != DUO_OK || (r = duo_policy_mac(mac, &s->mac_key, &f)) != DUO_OK) return r;
+    if ((r = mac_row(s, key_id, &f, &ok)) != DUO_OK ||
+        (r = duo_policy_mac(mac, &s->mac_keys[s->n_mac - 1], &f)) != DUO_OK)
+        return r;
     st = stmt(s, S_MAC_SET);
     if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK || (r = bind_blob(st, 2, mac, sizeof mac)) != DUO_OK)
         return r;
@@ -975,6 +990,38 @@ static int sq_read_snapshot(void *impl, int begin) {
     return exec_stmt(s, S_COMMIT);
 }
 
+static int sq_policy_key_add(void *impl, const duo_policy_key *k) {
+    sq *s = impl;
+    if (s->n_mac >= 2) return DUO_E_INVALID_ARG;
+    s->mac_keys[s->n_mac++] = *k;
+    return DUO_OK;
+}
+
+/* One transaction: every key row's MAC verified under any loaded key, then
+ * rewritten under the newest (a KEK rotation's target) before the switch. */
+static int sq_policy_remac(void *impl, size_t *n) {
+    sq *s = impl;
+    sqlite3_stmt *st = NULL;
+    uint8_t id[DUO_KEY_ID_BYTES];
+    int rc, r;
+    *n = 0;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    if (sqlite3_prepare_v2(s->db, "SELECT key_id FROM keys", -1, &st, NULL) != SQLITE_OK) {
+        r = DUO_E_STORE;
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((r = col_blob(st, 0, id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) != DUO_OK ||
+            (r = mac_verify(s, id)) != DUO_OK || (r = mac_rewrite(s, id)) != DUO_OK)
+            break;
+        (*n)++;
+    }
+    if (r == DUO_OK && rc != SQLITE_DONE) r = DUO_E_STORE;
+out:
+    sqlite3_finalize(st);
+    return tx_end(s, r);
+}
+
 static int sq_commit_mode(void *impl, int durable);
 static int sq_integrity_check(void *impl, int full, char *why, size_t why_cap);
 
@@ -1008,9 +1055,100 @@ out:
     return r;
 }
 
+/* ------------------------------------------------------------ sealed columns */
+
+/* Reads one row of a sealed-column walk: rowid, AAD key id, AAD version, value. */
+static int walk_row(sqlite3_stmt *st, int64_t *rowid, duo_sealed_value *v) {
+    int r;
+    memset(v, 0, sizeof *v);
+    *rowid = sqlite3_column_int64(st, 0);
+    v->aad_version = (uint64_t)sqlite3_column_int64(st, 2);
+    if ((r = col_blob(st, 1, v->aad_id, 0, sizeof v->aad_id, &v->aad_id_len)) != DUO_OK ||
+        (r = col_blob(st, 3, v->in.data, 0, sizeof v->in.data, &v->in.len)) != DUO_OK)
+        return r;
+    return v->aad_id_len > 0 && v->in.len > 0 ? DUO_OK : DUO_E_STATE_CORRUPT;
+}
+
+static int prepare_walk(sq *s, sqlite3_stmt **st, const duo_sealed_column *col, const uint8_t *skip, size_t skip_len,
+                        size_t max) {
+    char sql[512];
+    int n = snprintf(sql, sizeof sql, "SELECT rowid, %s, %s, %s FROM %s WHERE %s IS NOT NULL%s%s%s%s", col->aad_id,
+                     col->aad_version, col->column, col->table, col->column, skip_len ? " AND substr(" : "",
+                     skip_len ? col->column : "", skip_len ? ", 1, ?1) IS NOT ?2" : "", max ? " LIMIT ?3" : "");
+    if (n < 0 || (size_t)n >= sizeof sql || sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
+        return DUO_E_STORE;
+    if (skip_len && (bind_i64(*st, 1, (int64_t)skip_len) != DUO_OK || bind_blob(*st, 2, skip, skip_len) != DUO_OK))
+        return DUO_E_STORE;
+    if (max && bind_i64(*st, 3, (int64_t)max) != DUO_OK) return DUO_E_STORE;
+    return DUO_OK;
+}
+
+/* Collects up to max values, lets fn reseal each, writes them back: one
+ * transaction. The rows are read before any is written, so the walk never
+ * meets its own writes. */
+static int walk_write(sq *s, sqlite3_stmt *st, const duo_sealed_column *col, size_t max, duo_sealed_fn fn, void *data,
+                      size_t *n) {
+    duo_sealed_value *v = calloc(max, sizeof *v);
+    int64_t *rowids = calloc(max, sizeof *rowids);
+    sqlite3_stmt *up = NULL;
+    char sql[256];
+    int rc = SQLITE_DONE, r = DUO_OK;
+    size_t got = 0;
+    if (v == NULL || rowids == NULL) r = DUO_E_NOMEM;
+    while (r == DUO_OK && got < max && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        if ((r = walk_row(st, &rowids[got], &v[got])) == DUO_OK) got++;
+    if (r == DUO_OK && rc != SQLITE_ROW && rc != SQLITE_DONE) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    snprintf(sql, sizeof sql, "UPDATE %s SET %s = ?1 WHERE rowid = ?2", col->table, col->column);
+    if (r == DUO_OK && got > 0 && sqlite3_prepare_v2(s->db, sql, -1, &up, NULL) != SQLITE_OK) r = DUO_E_STORE;
+    for (size_t i = 0; i < got && r == DUO_OK; i++) {
+        if ((r = fn(data, col, &v[i])) != DUO_OK) break;
+        sqlite3_reset(up);
+        if ((r = bind_blob(up, 1, v[i].out.data, v[i].out.len)) == DUO_OK && (r = bind_i64(up, 2, rowids[i])) == DUO_OK)
+            r = step_done(up);
+    }
+    sqlite3_finalize(up);
+    if (r == DUO_OK) *n = got;
+    free(v); /* sealed values only */
+    free(rowids);
+    return r;
+}
+
+static int sq_sealed_walk(void *impl, const duo_sealed_column *col, const uint8_t *skip, size_t skip_len, size_t max,
+                          int write, duo_sealed_fn fn, void *data, size_t *n) {
+    sq *s = impl;
+    sqlite3_stmt *st = NULL;
+    duo_sealed_value *v = NULL;
+    int rc = SQLITE_DONE, r;
+    *n = 0;
+    if (col == NULL || col->column == NULL || fn == NULL || (write && max == 0)) return DUO_E_INVALID_ARG;
+    if (write && (r = tx_begin(s)) != DUO_OK) return r;
+    if ((r = prepare_walk(s, &st, col, skip, skip_len, write ? max : 0)) != DUO_OK) goto out;
+    if (write) {
+        r = walk_write(s, st, col, max, fn, data, n);
+        goto out;
+    }
+    if ((v = malloc(sizeof *v)) == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    while (r == DUO_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t rowid;
+        if ((r = walk_row(st, &rowid, v)) == DUO_OK && (r = fn(data, col, v)) == DUO_OK) (*n)++;
+    }
+    if (r == DUO_OK && rc != SQLITE_DONE) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+out:
+    sqlite3_finalize(st);
+    free(v);
+    if (write) r = tx_end(s, r);
+    if (r != DUO_OK) *n = 0;
+    return r;
+}
+
 static const duo_keystore_backend_ops sqlite_ops = {
     .close = sq_close,
     .backup_to = sq_backup_to,
+    .policy_key_add = sq_policy_key_add,
+    .policy_remac = sq_policy_remac,
     .key_insert = sq_key_insert,
     .key_get = sq_key_get,
     .key_list = sq_key_list,
@@ -1040,6 +1178,7 @@ static const duo_keystore_backend_ops sqlite_ops = {
     .cert_list = duo__sq_cert_list,
     .cert_revoke_key = duo__sq_cert_revoke_key,
     .key_name_get = duo__sq_key_name_get,
+    .sealed_walk = sq_sealed_walk,
 };
 
 /* For certs_sqlite.c (keystore_sqlite.h). */
@@ -1236,7 +1375,8 @@ static int sqlite_open(duo_keystore_backend *out, const char *path, const duo_ke
     }
     if (cfg->policy_key == NULL) return DUO_E_INVALID_ARG; /* only through duo_keystore_open */
     if ((s = calloc(1, sizeof *s)) == NULL) return DUO_E_NOMEM;
-    s->mac_key = *cfg->policy_key;
+    s->mac_keys[0] = *cfg->policy_key;
+    s->n_mac = 1;
     s->before_commit = cfg->before_commit;
     s->write_mu = cfg->write_mu;
     s->hook_data = cfg->hook_data;
