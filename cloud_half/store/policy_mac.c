@@ -9,6 +9,7 @@
 #include <openssl/kdf.h>
 
 #include "duosign/mem.h"
+#include "kek_p11.h"
 
 static const char mac_label[] = "duosign.policy.v1";
 static const char kdf_info[] = "duosign policy mac v1";
@@ -17,14 +18,35 @@ void duo_policy_key_clear(duo_policy_key *k) {
     if (k != NULL) duo_memzero(k, sizeof *k);
 }
 
+/* The HKDF input: the KEK's bytes, or for a KEK that stays in its PKCS#11
+ * token, the token's AES-GCM of 32 zero bytes under a fixed IV and AAD used
+ * for nothing else (a PRF of the key that only the token can compute; the
+ * sealing IVs are random, so this IV meets no other plaintext). */
+static int kdf_input(uint8_t ikm[32], const duo_kek *kek) {
+    static const uint8_t iv[12] = "duosign.pmac";
+    uint8_t zero[32] = {0}, ct[32 + 16];
+    int r;
+    if (kek->token == NULL) {
+        memcpy(ikm, kek->data, 32);
+        return DUO_OK;
+    }
+    r = duo_p11_gcm(kek->token, 1, iv, (const uint8_t *)kdf_info, sizeof kdf_info - 1, zero, sizeof zero, ct);
+    if (r == DUO_OK) memcpy(ikm, ct, 32);
+    duo_memzero(ct, sizeof ct);
+    return r;
+}
+
 int duo_policy_key_derive(duo_policy_key *out, const duo_kek *kek) {
     EVP_KDF *alg = NULL;
     EVP_KDF_CTX *kctx = NULL;
     OSSL_PARAM params[4];
+    uint8_t ikm[32];
     int r = DUO_E_INTERNAL;
     if (out == NULL || kek == NULL) return DUO_E_INVALID_ARG;
+    if ((r = kdf_input(ikm, kek)) != DUO_OK) return r;
+    r = DUO_E_INTERNAL;
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)"SHA256", 0);
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)kek->data, sizeof kek->data);
+    params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, ikm, sizeof ikm);
     params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *)kdf_info, sizeof kdf_info - 1);
     params[3] = OSSL_PARAM_construct_end();
     if ((alg = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL || (kctx = EVP_KDF_CTX_new(alg)) == NULL) goto out;
@@ -32,6 +54,7 @@ int duo_policy_key_derive(duo_policy_key *out, const duo_kek *kek) {
     r = DUO_OK;
 out:
     if (r != DUO_OK) duo_policy_key_clear(out);
+    duo_memzero(ikm, sizeof ikm);
     EVP_KDF_CTX_free(kctx);
     EVP_KDF_free(alg);
     return r;

@@ -165,7 +165,8 @@ static void test_mac_fields(void) {
     duo_policy_key pk, pk2;
     duo_policy_fields f, g;
     uint8_t m[32], m2[32];
-    memset(&kek, 0x42, sizeof kek);
+    memset(&kek, 0, sizeof kek);
+    memset(kek.data, 0x42, sizeof kek.data);
     memset(&f, 0, sizeof f);
     memset(f.key_id, 9, sizeof f.key_id);
     f.state = DUO_KEY_STATE_ACTIVE;
