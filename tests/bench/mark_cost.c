@@ -31,7 +31,8 @@ static double run(const char *dir, int n, int marked) {
     double *v = calloc((size_t)n, sizeof *v), med;
     snprintf(db, sizeof db, "%s/bench-%d.db", dir, marked);
     snprintf(mark, sizeof mark, "%s/bench-%d.db.mark", dir, marked);
-    memset(&kek, 7, sizeof kek);
+    memset(&kek, 0, sizeof kek);
+    memset(kek.data, 7, sizeof kek.data);
     memset(&cfg, 0, sizeof cfg);
     if (marked) cfg.mark_path = mark;
     if (v == NULL || duo_keystore_open_sqlite(&ks, db, &kek, &cfg) != DUO_OK) {
