@@ -4,9 +4,8 @@
  * store back silently: acknowledged signatures vanish and the devices that
  * made them hold secrets the store never saw. The mark catches that: a small
  * file beside the database (DUO_FILE_MARK) holding the audit chain's sequence
- * number and head hash, and the store's restore epoch:
- *
- *     duosign-mark v1 epoch=E seq=N head=<64 hex>\n
+ * number and head hash, and the store's restore epoch, in two checksummed
+ * slots (mark.c); the newest valid slot by (epoch, seq) counts.
  *
  * Order: the key store advances the mark AFTER a durable commit that appended
  * to the audit chain and BEFORE the write returns to its caller (so before
@@ -17,10 +16,12 @@
  * Deferred (non-durable) commits never advance it: an OS crash may lose them
  * and the mark must not then lead.
  *
- * Writing: temp file, fsync, rename, fsync of the directory; a process-wide
- * mutex and flock() on DUO_FILE_MARK ".lock" serialise writers (threads and
- * processes), and a mark never moves backwards except by duo_mark_write_force
- * (restore). See docs/STORE.md "High-water mark". */
+ * Writing: the slot not holding the newest mark is overwritten and
+ * fdatasync()ed (one flush; a torn write spoils only that slot). A
+ * process-wide mutex and flock() on DUO_FILE_MARK ".lock" serialise writers
+ * (threads and processes); a mark never moves backwards except by
+ * duo_mark_write_force (restore, with a higher epoch). See docs/STORE.md
+ * "High-water mark". */
 #ifndef DUOSIGN_STORE_MARK_H
 #define DUOSIGN_STORE_MARK_H
 
