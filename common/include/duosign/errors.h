@@ -103,7 +103,7 @@ extern "C" {
       "a value is sealed under a key-encryption key this data directory no longer names")                       \
     X(E_KEK_WRONG, -83, IO, 13, 9, "the key-encryption key is not the one this data directory was sealed with") \
     /* the store's own safety checks (-90..; docs/STORE.md) */                                                  \
-    X(E_POLICY_MAC, -90, IO, 13, 9, "a key's stored policy fields fail their MAC (edited outside duosign)")     \
+    X(E_POLICY_MAC, -90, IO, 13, 15, "a key's stored policy fields fail their MAC (edited outside duosign)")    \
     X(E_STORE_ROLLED_BACK, -91, IO, 13, 17,                                                                     \
       "store is older than its high-water mark (restored or WAL lost); see duosign-cloud restore")              \
     X(E_DAEMON_RUNNING, -92, USAGE, 9, 1, "the daemon is running on this data directory; stop it first")

@@ -13,9 +13,15 @@
 #  4. backup while the daemon serves; restore (daemon stopped) installs it,
 #     audits store.restore with a new epoch, keeps the old keys.db aside,
 #     moves the mark: serve starts, check passes, the chain verifies.
-# Usage: test_store_safety.sh /path/to/duosign-cloud
+#  5. (with the duosign CLI) an enrolled citizen with a wrong PIN counted;
+#     pin_failures set back to 0 with the sqlite3 shell while the daemon
+#     serves: the citizen's next sign is refused (exit 15: an error at the
+#     service), the daemon logs key.policy_mac, the audit has key.policy_mac
+#     for that key, and the row is left as the shell wrote it.
+# Usage: test_store_safety.sh /path/to/duosign-cloud [/path/to/duosign]
 set -uo pipefail
 CLOUD=${1:?duosign-cloud}
+DUOSIGN=${2:-}
 T=$(mktemp -d /tmp/duo-storesafety-XXXXXX)
 . "$(dirname "$0")/../common/e2e_lib.sh"
 cleanup() { stop_daemon; [ -n "${DUO_KEEP:-}" ] && echo "kept $T" || rm -rf "$T"; }
@@ -98,6 +104,28 @@ stop_daemon
 run 0 "a second restore" -- "$CLOUD" restore --data "$D" --in "$T/b0.db"
 grep -q 'epoch 2' "$T/out" && ok "epoch 2" || bad "output: $(cat "$T/out")"
 [ "$(sha256sum "$T/b1.db")" = "$b1sum" ] && ok "the backup file is left as it was" || bad "backup changed"
+
+if [ -n "$DUOSIGN" ]; then
+  echo "== 5. a policy row edited with the sqlite3 shell while the daemon serves"
+  start_daemon "$D" --paillier-bits 2048 || exit 1
+  printf '2468\n' >"$T/pin"; printf '1111\n' >"$T/badpin"; head -c 3000 /dev/urandom >"$T/doc"
+  run 0 "enrol" -- "$DUOSIGN" enroll --server "$ADDR" --ca "$D/ca.pem" --token "$(token MAC1)" --state "$T/s" \
+      --pin-file "$T/pin" --paillier-bits 2048
+  K=$("$CLOUD" key list --data "$D" --citizen MAC1 2>/dev/null | grep -o '[0-9a-f]\{32\}' | head -1)
+  run 4 "a wrong PIN is counted" -- "$DUOSIGN" sign --state "$T/s" --in "$T/doc" --out "$T/sig" --pin-file "$T/badpin"
+  sqlite3 "$D/keys.db" "UPDATE keys SET pin_failures = 0 WHERE hex(key_id) = upper('$K')" &&
+    ok "pin_failures set back to 0 with the sqlite3 shell" || bad "sqlite3 edit"
+  run 15 "the citizen's next sign is refused (an error at the service)" -- \
+      "$DUOSIGN" sign --state "$T/s" --in "$T/doc" --out "$T/sig" --pin-file "$T/pin"
+  grep -q 'key.policy_mac' "$T/serve.log" && ok "the daemon logs key.policy_mac" || bad "no key.policy_mac in the log"
+  stop_daemon
+  "$CLOUD" audit list --data "$D" >"$T/audit" 2>&1
+  grep 'key.policy_mac' "$T/audit" | grep -q "$K" && ok "audited key.policy_mac for the key" ||
+    bad "audit: $(tail -3 "$T/audit")"
+  [ "$(sqlite3 "$D/keys.db" "SELECT pin_failures FROM keys WHERE hex(key_id) = upper('$K')")" = 0 ] &&
+    ok "nothing rewrote the edited row" || bad "the edited row changed"
+  run 15 "check reports the edited row (a key store error)" -- "$CLOUD" check --data "$D"
+fi
 
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]
