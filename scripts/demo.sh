@@ -45,16 +45,19 @@ step "3. issue a one-time enrolment token for citizen 'demo-citizen'"
 token=$("$bin/duosign-cloud" token issue --data "$work/data" --citizen demo-citizen 2>/dev/null | tail -1)
 echo "token: $token"
 
-step "4. enrol the citizen's device (PIN from a file; the PIN never leaves the device)"
+step "4. enrol the citizen's device: a P-256 key (the default curve; PIN from a file, it never leaves the device)"
 umask 077
 printf '482916\n' >"$work/pin"
 "$bin/duosign" enroll --server "$addr" --ca "$work/data/ca.pem" --token "$token" \
   --state "$work/citizen.state" --pin-file "$work/pin"
 echo "device state: $work/citizen.state ($(stat -c '%s bytes, mode %a' "$work/citizen.state"))"
 
-step "5. export the public key"
+step "5. export the public key (P-256, the default curve)"
 "$bin/duosign" pubkey --state "$work/citizen.state" --out "$work/pub.pem"
 cat "$work/pub.pem"
+openssl pkey -pubin -in "$work/pub.pem" -noout -text | grep 'ASN1 OID' | sed 's/^/  /'
+openssl pkey -pubin -in "$work/pub.pem" -noout -text | grep -q 'prime256v1' \
+  || { echo "demo: the default key is not P-256" >&2; exit 1; }
 
 step "6. sign a document (two-party ECDSA: phone half + cloud half)"
 printf 'I, demo-citizen, agree to the terms of this demonstration.\nDate: %s\n' "$(date -u +%F)" >"$work/document.txt"

@@ -9,10 +9,10 @@ PACKAGES=(
   libssl-dev openssl libsecp256k1-dev
   libprotobuf-c-dev protobuf-c-compiler
   libgrpc-dev protobuf-compiler protobuf-compiler-grpc
-  libuv1-dev libsqlite3-dev sqlite3 libjansson-dev libmicrohttpd-dev
-  python3 python3-grpcio python3-protobuf python3-ecdsa python3-cryptography
+  libuv1-dev libsqlite3-dev sqlite3 libpq-dev postgresql libjansson-dev libmicrohttpd-dev
+  python3 python3-grpcio python3-protobuf python3-ecdsa python3-cryptography python3-jwcrypto
   valgrind clang-format
-  libp11-kit-dev softhsm2 python3-cryptography
+  libp11-kit-dev softhsm2
 )
 
 missing=()
@@ -22,7 +22,19 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
+# Node's jose (JWS cross-check, tests/integration/interop): the committed
+# package-lock.json, from the npm registry only. Node itself (with npm) must
+# be installed already: the interop test says so when it is not.
+interop_node() {
+  local d
+  d="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/interop/node"
+  if command -v npm >/dev/null && [ ! -d "$d/node_modules/jose" ]; then
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error) || echo "setup: npm ci in $d failed" >&2
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  interop_node
   exit 0
 fi
 
@@ -32,3 +44,4 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+interop_node

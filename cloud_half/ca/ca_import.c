@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca_internal.h"
+#include "duosign/curve.h"
 #include "duosign/ec_pkey.h"
 
 /* The role a certificate's keyUsage names: nonRepudiation alone -> sign,
@@ -28,8 +29,7 @@ static int check_cert(duo_cert_row *row, const uint8_t *der, size_t der_len, con
     int r = DUO_E_DECODE, n;
     if (der_len == 0 || der_len > sizeof row->der) return DUO_E_DECODE;
     if ((x = d2i_X509(NULL, &p, (long)der_len)) == NULL || p != der + der_len) goto out;
-    /* secp256k1 until keys carry their curve (issue 15) */
-    if ((r = duo_ec_pkey_from_point(&stored, "secp256k1", ki->q, sizeof ki->q)) != DUO_OK) goto out;
+    if ((r = duo_ec_pkey_from_point(&stored, duo_curve_name(ki->curve), ki->q, sizeof ki->q)) != DUO_OK) goto out;
     if (X509_get0_pubkey(x) == NULL || EVP_PKEY_eq(X509_get0_pubkey(x), stored) != 1) {
         r = DUO_E_CERT_KEY_MISMATCH;
         goto out;

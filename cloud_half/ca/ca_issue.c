@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include "ca_internal.h"
+#include "duosign/curve.h"
 #include "duosign/ec_pkey.h"
 
 /* Parses the request, checks its self-signature and that its key is the
@@ -137,8 +138,8 @@ int duo_ca_issue_for_key(const duo_ca *ca, duo_keystore *ks, uint8_t *out, size_
     if ((r = duo_keystore_key_citizen_name(ks, name, key_id)) != DUO_OK) return r;
     if ((c = calloc(1, sizeof *c)) == NULL) return DUO_E_NOMEM;
     duo_ca_subject who = {.citizen_id = ki.citizen_id, .name = name};
-    /* secp256k1 until keys carry their curve (issue 15) */
-    r = duo_ca_issue(ca, out, out_cap, out_len, c, csr, csr_len, "secp256k1", ki.q, sizeof ki.q, &who, role, now);
+    r = duo_ca_issue(ca, out, out_cap, out_len, c, csr, csr_len, duo_curve_name(ki.curve), ki.q, sizeof ki.q, &who,
+                     role, now);
     if (r == DUO_OK) {
         memcpy(c->key_id, key_id, DUO_KEY_ID_BYTES);
         snprintf(detail, sizeof detail, "%s certificate issued, %zu-byte serial", duo_cert_role_name(role),

@@ -69,7 +69,7 @@ int duo__ca_init(duo_keystore *ks, const duo_ca_settings *s, int no_ca) {
                          "URL without spaces or commas, at most %d bytes",
                          DUO_CRL_URL_MAX);
     if (r != DUO_OK) return duo__fail("cannot create the issuing CA: %s", duo_strerror(r));
-    printf("  issuing CA          P-256, sealed in %s (export: " PROG " ca export)\n", DUO_FILE_DB);
+    printf("  issuing CA          P-256, its key sealed under the KEK in the store (export: " PROG " ca export)\n");
     return DUO_EXIT_OK;
 }
 

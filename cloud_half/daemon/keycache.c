@@ -19,13 +19,13 @@ struct duo_keycache_item {
 };
 
 struct duo_keycache {
-    const duo_ec *ec;
-    pthread_mutex_t mu; /* guards slots, n, hand and the use bits */
+    const duo_ec *const *ec; /* by duo_curve */
+    pthread_mutex_t mu;      /* guards slots, n, hand and the use bits */
     duo_keycache_item *slots[DUO_KEYCACHE_MAX];
     size_t n, hand;
 };
 
-int duo__keycache_new(duo_keycache **out, const duo_ec *ec) {
+int duo__keycache_new(duo_keycache **out, const duo_ec *const *ec) {
     duo_keycache *kc = calloc(1, sizeof *kc);
     *out = NULL;
     if (!kc) return DUO_E_NOMEM;
@@ -96,15 +96,17 @@ static int tag_of(uint8_t tag[32], const duo_key_info *ki, const duo_key_secrets
     uint8_t bits[4] = {(uint8_t)(ki->paillier_bits >> 24), (uint8_t)(ki->paillier_bits >> 16),
                        (uint8_t)(ki->paillier_bits >> 8), (uint8_t)ki->paillier_bits};
     uint8_t pl[2] = {(uint8_t)(sec->p_len >> 8), (uint8_t)sec->p_len};
+    uint8_t curve = (uint8_t)ki->curve;
     uint8_t ql[2] = {(uint8_t)(sec->q_len >> 8), (uint8_t)sec->q_len};
     EVP_MD_CTX *c = EVP_MD_CTX_new();
     if (c == NULL) return DUO_E_NOMEM;
     if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(c, "duosign/keycache", 16) == 1 &&
         EVP_DigestUpdate(c, ki->key_id, DUO_KEY_ID_BYTES) == 1 && EVP_DigestUpdate(c, bits, 4) == 1 &&
-        EVP_DigestUpdate(c, ki->q, DUO_POINT_BYTES) == 1 && EVP_DigestUpdate(c, ki->q2, DUO_POINT_BYTES) == 1 &&
-        EVP_DigestUpdate(c, sec->x1, sizeof sec->x1) == 1 && EVP_DigestUpdate(c, pl, 2) == 1 &&
-        EVP_DigestUpdate(c, sec->p, sec->p_len) == 1 && EVP_DigestUpdate(c, ql, 2) == 1 &&
-        EVP_DigestUpdate(c, sec->q, sec->q_len) == 1 && EVP_DigestFinal_ex(c, tag, NULL) == 1)
+        EVP_DigestUpdate(c, &curve, 1) == 1 && EVP_DigestUpdate(c, ki->q, DUO_POINT_BYTES) == 1 &&
+        EVP_DigestUpdate(c, ki->q2, DUO_POINT_BYTES) == 1 && EVP_DigestUpdate(c, sec->x1, sizeof sec->x1) == 1 &&
+        EVP_DigestUpdate(c, pl, 2) == 1 && EVP_DigestUpdate(c, sec->p, sec->p_len) == 1 &&
+        EVP_DigestUpdate(c, ql, 2) == 1 && EVP_DigestUpdate(c, sec->q, sec->q_len) == 1 &&
+        EVP_DigestFinal_ex(c, tag, NULL) == 1)
         r = DUO_OK;
     EVP_MD_CTX_free(c);
     return r;
@@ -134,9 +136,10 @@ int duo__keycache_get(duo_keycache *kc, duo_keycache_item **out, const duo_key_i
         duo_memzero(tag, sizeof tag);
         return DUO_OK;
     }
+    if (!duo_curve_valid(ki->curve)) return DUO_E_STATE_CORRUPT;
     if ((it = calloc(1, sizeof *it)) == NULL) return DUO_E_NOMEM;
-    if ((r = duo_p1_key_parse(&it->key, kc->ec, ki->key_id, sec->x1, ki->q, ki->q2, sec->p, sec->p_len, sec->q,
-                              sec->q_len, ki->paillier_bits)) != DUO_OK) {
+    if ((r = duo_p1_key_parse(&it->key, kc->ec[ki->curve], ki->key_id, sec->x1, ki->q, ki->q2, sec->p, sec->p_len,
+                              sec->q, sec->q_len, ki->paillier_bits)) != DUO_OK) {
         free(it);
         return r;
     }

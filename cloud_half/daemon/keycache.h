@@ -31,8 +31,9 @@
 typedef struct duo_keycache duo_keycache;
 typedef struct duo_keycache_item duo_keycache_item;
 
-/* ec is borrowed (the keys are built with it). */
-int duo__keycache_new(duo_keycache **out, const duo_ec *ec);
+/* ec (by duo_curve, DUO_CURVE_COUNT entries) is borrowed: a key is built
+ * with the context of its row's curve. */
+int duo__keycache_new(duo_keycache **out, const duo_ec *const *ec);
 /* Drops every entry (keys still referenced live until their last put) and
  * frees the cache. NULL is a no-op. */
 void duo__keycache_free(duo_keycache *kc);

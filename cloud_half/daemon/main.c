@@ -1,6 +1,6 @@
 /* duosign-cloud: the government cloud signer daemon and its admin commands.
  *
- *   duosign-cloud init   --data DIR [--force] [--kek REF] [--no-ca] [CA options]
+ *   duosign-cloud init   --data DIR [--force] [--kek REF] [--store URL] [--no-ca] [CA options]
  *   duosign-cloud serve  --data DIR --listen ADDR:PORT [...]
  *   duosign-cloud token issue --data DIR --citizen ID [--name NAME] [--ttl SECONDS]
  *   duosign-cloud ca|cert|crl ...   (cmd_ca.c)
@@ -28,8 +28,9 @@
 
 /* -------------------------------------------------------------- init */
 
-static const char *const data_files[] = {DUO_FILE_KEK,       DUO_FILE_KEK_REF, DUO_FILE_DB,   DUO_FILE_DB "-wal",
-                                         DUO_FILE_DB "-shm", DUO_FILE_CA,      DUO_FILE_CERT, DUO_FILE_KEY};
+static const char *const data_files[] = {DUO_FILE_KEK,       DUO_FILE_KEK_REF,   DUO_FILE_DB,
+                                         DUO_FILE_DB "-wal", DUO_FILE_DB "-shm", DUO_FILE_CA,
+                                         DUO_FILE_CERT,      DUO_FILE_KEY,       DUO_FILE_STORE_URL};
 
 static int dir_is_empty(const char *dir) {
     DIR *d = opendir(dir);
@@ -45,13 +46,24 @@ static int dir_is_empty(const char *dir) {
     return empty;
 }
 
+static int first_entry(void *data, const duo_audit_entry *e) {
+    (void)data;
+    (void)e;
+    return DUO_E_EXISTS;
+}
+
+/* DUO_OK if the store has no audit entry yet (a new database), DUO_E_EXISTS
+ * if it has: init --store on a shared database must not make a second KEK
+ * and CA for it. */
+static int store_is_empty(duo_keystore *ks) { return duo_keystore_audit_list(ks, 1, first_entry, NULL); }
+
 static int cmd_init(int argc, char **argv) {
-    const char *dir = NULL, *kek_ref = NULL, *v;
+    const char *dir = NULL, *kek_ref = NULL, *store_url = NULL, *v;
     int force = 0, no_ca = 0;
     duo_ca_settings cas = {0};
     for (int i = 1; i < argc; i++) {
         if (duo__is_help(argv[i])) {
-            printf("usage: " PROG " init --data DIR [--force] [--kek REF] [--no-ca] [--ca-name NAME]\n"
+            printf("usage: " PROG " init --data DIR [--force] [--kek REF] [--store URL] [--no-ca] [--ca-name NAME]\n"
                    "                    [--ca-days N] [--cert-days N] [--country CC] [--crl-url URL]\n\n"
                    "Creates a data directory (mode 0700) holding:\n"
                    "  kek         a random 32-byte key-encryption key (0600), unless --kek names\n"
@@ -59,7 +71,10 @@ static int cmd_init(int argc, char **argv) {
                    "              pkcs11:token=LABEL;object=LABEL?module-path=MODULE&pin-source=PINFILE\n"
                    "              (generated there if absent; PIN from PINFILE or $DUOSIGN_KEK_PIN)\n"
                    "  kek.ref     which key-encryption key the data directory uses\n"
-                   "  keys.db     the SQLite key store and audit log\n"
+                   "  keys.db     the SQLite key store and audit log, unless --store names a\n"
+                   "              PostgreSQL database, postgresql://USER@HOST:PORT/DB (schema created\n"
+                   "              there if absent; several signer nodes may share it): store.url\n"
+                   "              (0600) then records the URL\n"
                    "  ca.pem      a development CA certificate (EC P-256)\n"
                    "  server.pem  a server certificate for localhost and 127.0.0.1\n"
                    "  server.key  its private key (0600)\n"
@@ -80,11 +95,17 @@ static int cmd_init(int argc, char **argv) {
             force = 1;
         } else if (duo__opt_val(argc, argv, &i, "--kek", &v)) {
             kek_ref = v;
+        } else if (duo__opt_val(argc, argv, &i, "--store", &v)) {
+            store_url = v;
         } else if (!duo__ca_init_opt(argc, argv, &i, &cas, &no_ca)) {
             duo__unknown_arg("init", argv[i]);
         }
     }
     duo__need("init", "--data DIR", dir);
+    if (store_url != NULL && !duo_store_url_ok(store_url)) {
+        fprintf(stderr, PROG " init: --store must be a PostgreSQL URL, postgresql://USER@HOST:PORT/DATABASE\n");
+        return DUO_EXIT_USAGE;
+    }
     struct stat st;
     char path[DUO_PATH_MAX], err[DUO_ERRMSG_MAX] = "";
     if (stat(dir, &st) == 0) {
@@ -113,8 +134,17 @@ static int cmd_init(int argc, char **argv) {
     int r = duo__kek_init(dir, kek_ref, err, sizeof err);
     if (r != DUO_OK) return duo__fail("cannot create the key-encryption key: %s", err[0] ? err : duo_strerror(r));
     if ((r = duo__pki_create(dir, err, sizeof err)) != DUO_OK) return duo__fail("%s", err);
+    if (store_url != NULL && (r = duo_datadir_set_store_url(err, sizeof err, dir, store_url)) != DUO_OK)
+        return duo__fail("%s", err);
     duo_keystore *ks;
     if ((r = duo_datadir_open_store(&ks, err, sizeof err, dir, 1, NULL, 0)) != DUO_OK) return duo__fail("%s", err);
+    if (store_url != NULL && (r = store_is_empty(ks)) != DUO_OK) {
+        duo_keystore_free(ks);
+        if (r == DUO_E_EXISTS)
+            return duo__fail("the PostgreSQL database already holds a duosign store; a new node joins it with a copy "
+                             "of an existing node's data directory (its KEK), not with init");
+        return duo__fail("cannot read the audit log: %s", duo_strerror(r));
+    }
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "init: data directory created"};
     r = duo_keystore_audit_append(ks, NULL, &ev);
     if (r != DUO_OK) {
@@ -123,7 +153,10 @@ static int cmd_init(int argc, char **argv) {
     }
     printf("initialised %s\n", dir);
     printf("  key-encryption key  %s\n", kek_ref ? kek_ref : DUO_FILE_KEK);
-    printf("  key store           %s/" DUO_FILE_DB "\n", dir);
+    if (store_url != NULL)
+        printf("  key store           PostgreSQL (URL in %s/" DUO_FILE_STORE_URL ")\n", dir);
+    else
+        printf("  key store           %s/" DUO_FILE_DB "\n", dir);
     printf("  TLS (development)   %s/" DUO_FILE_CA ", " DUO_FILE_CERT ", " DUO_FILE_KEY "\n", dir);
     r = duo__ca_init(ks, &cas, no_ca);
     duo_keystore_free(ks);
@@ -231,6 +264,7 @@ static void print_key_full(const duo_key_info *k) {
     printf("citizen:         %s\n", k->citizen_id);
     printf("state:           %s\n", duo_key_state_name(k->state));
     if (k->reason[0]) printf("reason:          %s\n", k->reason);
+    printf("curve:           %s\n", duo_curve_name((duo_curve)k->curve));
     printf("public key:      %s\n", hq);
     printf("paillier bits:   %u\n", k->paillier_bits);
     printf("pin failures:    %u\n", k->pin_failures);

@@ -26,7 +26,7 @@
  * holds for its whole duration, the call's info. */
 typedef struct duo_rpc {
     const duo_service_config *cfg;
-    const duo_ec *ec;
+    const duo_ec *const *ec; /* by duo_curve: ec[key's curve] */
     duo_sessions *sessions;
     duo_keycache *keys;
     duo_pool *pool;

@@ -56,6 +56,12 @@ int duo__rpc_enroll_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
         r = DUO_E_UNSUPPORTED;
         goto done;
     }
+    if (!(c->cfg->curves & (1u << req.curve))) {
+        DETAIL(c->info, "this server does not enrol %s keys (its operator restricted the curves)",
+               duo_curve_name(req.curve));
+        r = DUO_E_CURVE_REFUSED;
+        goto done;
+    }
     r = duo_keystore_token_check(c->ks, citizen, req.token, req.token_len);
     if (r == DUO_E_TOKEN_INVALID) {
         DETAIL(c->info, "enrolment token unknown or already used; ask for a new one");
@@ -82,7 +88,7 @@ int duo__rpc_enroll_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
         r = DUO_E_SERVER_BUSY;
         goto fail_session;
     }
-    duo_p1_enroll_params p = {.ec = c->ec,
+    duo_p1_enroll_params p = {.ec = c->ec[req.curve],
                               .rng = NULL,
                               .paillier_bits = c->cfg->paillier_bits,
                               .paillier = pe.key,
@@ -170,14 +176,15 @@ static int enrol_persist(duo_rpc *c, duo_sess *x) {
     memcpy(ki.key_id, key->key_id, DUO_KEY_ID_BYTES);
     snprintf(ki.citizen_id, sizeof ki.citizen_id, "%s", x->citizen);
     ki.paillier_bits = c->cfg->paillier_bits;
+    ki.curve = duo_ec_curve(duo_p1_enroll_ec(x->en));
     if (!(sec = duo_secure_malloc(sizeof *sec))) {
         r = DUO_E_NOMEM;
         goto out;
     }
     memset(sec, 0, sizeof *sec);
     memcpy(sec->current, devsec, sizeof sec->current);
-    if ((r = duo_p1_key_serialize(c->ec, sec->x1, ki.q, ki.q2, sec->p, sizeof sec->p, &sec->p_len, sec->q,
-                                  sizeof sec->q, &sec->q_len, key)) != DUO_OK)
+    if ((r = duo_p1_key_serialize(duo_p1_enroll_ec(x->en), sec->x1, ki.q, ki.q2, sec->p, sizeof sec->p, &sec->p_len,
+                                  sec->q, sizeof sec->q, &sec->q_len, key)) != DUO_OK)
         goto out;
     r = duo_keystore_key_insert_enrolment(c->ks, &ki, sec, x->sid, x->token, x->token_len, NULL);
 out:

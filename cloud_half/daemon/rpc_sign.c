@@ -39,7 +39,7 @@ int duo__rpc_sign_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **
     memcpy(x->secret, used, 32);
     memcpy(x->digest, req.digest, 32);
     snprintf(x->citizen, sizeof x->citizen, "%s", ki.citizen_id);
-    r = duo_p1_sign_new(&x->sg, c->ec, NULL, duo__keycache_key(x->kc));
+    r = duo_p1_sign_new(&x->sg, c->ec[ki.curve], NULL, duo__keycache_key(x->kc)); /* curve checked by the cache */
     if (r == DUO_OK) r = duo_p1_sign_start(x->sg, &req, &out);
     if (r == DUO_OK) {
         duo__sessions_set_sid(c->sessions, x, duo_p1_sign_sid(x->sg));

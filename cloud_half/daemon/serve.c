@@ -39,7 +39,11 @@ static const char *usage_text =
     "  --kek REF               refuse to start unless REF (file:NAME or pkcs11:URI) is the\n"
     "                          data directory's key-encryption key (DIR/kek.ref names it;\n"
     "                          a token's PIN: pin-source=FILE in the URI or $DUOSIGN_KEK_PIN)\n"
+    "  --store URL             the key store is this PostgreSQL database (postgresql://...)\n"
+    "                          instead of the one the data directory records\n"
     "  --paillier-bits N       3072 (default) or 2048\n"
+    "  --curves LIST           curves new keys may use, comma-separated: p256,secp256k1 (default both);\n"
+    "                          keys already enrolled on another curve still sign\n"
     "  --workers N             handler threads (default 4)\n"
     "  --cq-threads N          gRPC polling threads (default 1: they only move bytes;\n"
     "                          a second one mostly hands the polling back and forth)\n"
@@ -214,6 +218,23 @@ static int load_tls(char **cert, char **key, size_t *key_len, const char *cpath,
     return duo__pki_check(*cert, *key, cpath, kpath, err, cap);
 }
 
+/* "p256,secp256k1" -> a duo_service_config.curves mask; 0 for an empty
+ * list, an empty item or an unknown name. */
+static unsigned parse_curves(const char *list) {
+    char buf[64];
+    unsigned mask = 0;
+    if (strlen(list) >= sizeof buf) return 0;
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+        duo_curve c;
+        if (duo_curve_parse(tok, &c) != DUO_OK) return 0;
+        mask |= 1u << c;
+    }
+    /* strtok_r skips empty items: "p256,,secp256k1" or ",p256" is a typo */
+    if (list[0] == ',' || list[strlen(list) - 1] == ',' || strstr(list, ",,") != NULL) return 0;
+    return mask;
+}
+
 int duo__cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *kek_ref = NULL, *v;
     const char *log_file = NULL, *metrics_listen = NULL;
@@ -222,7 +243,7 @@ int duo__cmd_serve(int argc, char **argv) {
     duo_log_level log_min = DUO_LOG_INFO;
     int insecure = 0;
     unsigned bits = DUO_PAILLIER_BITS_DEFAULT, workers = 4, cq_threads = 1, pool = 2, ttl = 60, grace = 10,
-             max_sessions = 0, enrol_per_peer = 0, busy_ms = 0;
+             max_sessions = 0, enrol_per_peer = 0, busy_ms = 0, curves = DUO_CURVES_ALL;
     duo_lock_policy lock;
     duo__lock_policy_default(&lock);
     char err[DUO_ERRMSG_MAX] = "";
@@ -243,10 +264,21 @@ int duo__cmd_serve(int argc, char **argv) {
             key_path = v;
         } else if (opt(argc, argv, &i, "--kek", &v)) {
             kek_ref = v;
+        } else if (opt(argc, argv, &i, "--store", &v)) {
+            if (!duo_store_url_ok(v)) {
+                fprintf(stderr, PROG ": --store must be a PostgreSQL URL, postgresql://USER@HOST:PORT/DATABASE\n");
+                return DUO_EXIT_USAGE;
+            }
+            duo_datadir_override_store(v);
         } else if (opt(argc, argv, &i, "--paillier-bits", &v)) {
             bits = num("--paillier-bits", v, 0, 1u << 20);
             if (!duo_paillier_bits_supported(bits)) {
                 fprintf(stderr, PROG ": --paillier-bits must be 3072 or 2048\n");
+                return DUO_EXIT_USAGE;
+            }
+        } else if (opt(argc, argv, &i, "--curves", &v)) {
+            if ((curves = parse_curves(v)) == 0) {
+                fprintf(stderr, PROG ": --curves takes a comma-separated list of p256 and secp256k1, got '%s'\n", v);
                 return DUO_EXIT_USAGE;
             }
         } else if (opt(argc, argv, &i, "--workers", &v)) {
@@ -361,6 +393,7 @@ int duo__cmd_serve(int argc, char **argv) {
                                .prime_pool = pool,
                                .max_enrol_per_peer = enrol_per_peer,
                                .store_busy_ms = busy_ms,
+                               .curves = curves,
                                .loop = &loop};
     int r = duo_service_new(&st.svc, err, sizeof err, &scfg);
     if (r != DUO_OK) {

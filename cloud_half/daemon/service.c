@@ -38,7 +38,7 @@
 struct duo_service {
     duo_service_config cfg;
     char data_dir[DUO_PATH_MAX];
-    duo_ec *ec;
+    duo_ec *ec[DUO_CURVE_COUNT]; /* one context per curve (NULL at 0) */
     uv_loop_t *loop;
 
     /* Rooms (each with its own lock). */
@@ -106,7 +106,7 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
     int64_t t0 = duo__mono_us();
     next_request_id(s, info->request_id);
     duo_rpc c = {.cfg = &s->cfg,
-                 .ec = s->ec,
+                 .ec = (const duo_ec *const *)s->ec,
                  .sessions = s->sessions,
                  .keys = s->keys,
                  .pool = s->pool,
@@ -294,13 +294,18 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     pthread_mutex_init(&s->ks_mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_cond_init(&s->ks_cv, NULL);
-    if ((r = duo_ec_new(&s->ec, NULL)) != DUO_OK) {
-        snprintf(err, cap, "cannot create the curve context: %s", duo_strerror(r));
-        goto fail;
+    if (s->cfg.curves == 0) s->cfg.curves = DUO_CURVES_ALL;
+    for (int cv = 1; cv < DUO_CURVE_COUNT; cv++) {
+        if ((r = duo_ec_new(&s->ec[cv], (duo_curve)cv, NULL)) != DUO_OK) {
+            snprintf(err, cap, "cannot create the %s curve context: %s", duo_curve_name((duo_curve)cv),
+                     duo_strerror(r));
+            goto fail;
+        }
     }
     if ((r = duo__sessions_new(&s->sessions, s->cfg.session_ttl_s, s->cfg.max_sessions, s->cfg.max_enrol_per_peer)) !=
             DUO_OK ||
-        (r = duo__keycache_new(&s->keys, s->ec)) != DUO_OK || (r = duo__freezes_new(&s->freezes)) != DUO_OK)
+        (r = duo__keycache_new(&s->keys, (const duo_ec *const *)s->ec)) != DUO_OK ||
+        (r = duo__freezes_new(&s->freezes)) != DUO_OK)
         goto fail;
     /* One store connection per handler thread, plus one for the loop thread
      * (maintenance timer): a handler takes a connection for its whole call
@@ -380,7 +385,7 @@ void duo_service_free(duo_service *s) {
         for (size_t i = 0; i < s->n_ks; i++) duo_keystore_free(s->ks_all[i]);
     free(s->ks_all);
     free(s->ks_free);
-    duo_ec_free(s->ec);
+    for (int cv = 0; cv < DUO_CURVE_COUNT; cv++) duo_ec_free(s->ec[cv]);
     pthread_mutex_destroy(&s->ks_mu);
     pthread_mutex_destroy(&s->write_mu);
     pthread_cond_destroy(&s->ks_cv);

@@ -24,6 +24,9 @@
 
 typedef struct duo_service duo_service;
 
+/* duo_service_config.curves: every curve this build has. */
+#define DUO_CURVES_ALL ((1u << DUO_CURVE_SECP256K1) | (1u << DUO_CURVE_P256))
+
 typedef struct duo_service_config {
     const char *data_dir;
     unsigned paillier_bits;      /* 3072 or 2048 */
@@ -34,6 +37,7 @@ typedef struct duo_service_config {
     unsigned prime_pool;         /* Paillier keys kept ready (at least 1: keys are made only there) */
     unsigned max_enrol_per_peer; /* live enrolments from one client address (0: 16) */
     unsigned store_busy_ms;      /* how long a store write waits for another process's lock (0: 5000) */
+    unsigned curves;             /* curves new keys may use, bit (1 << duo_curve) (0: all); existing keys sign on any */
     uv_loop_t *loop;             /* timers, pool refill; the service runs on its thread */
 } duo_service_config;
 

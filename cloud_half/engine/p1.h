@@ -107,6 +107,8 @@ DUO_WARN_UNUSED_RESULT int duo_p1_enroll_pdl_open(duo_p1_enroll *s, const duo_en
 DUO_WARN_UNUSED_RESULT int duo_p1_enroll_confirm(duo_p1_enroll *s, const duo_enroll_confirm_req *req);
 /* The session id (valid after round 1). */
 const uint8_t *duo_p1_enroll_sid(const duo_p1_enroll *s);
+/* The curve context the enrolment runs on (borrowed from its params). */
+const duo_ec *duo_p1_enroll_ec(const duo_p1_enroll *s);
 /* After a successful confirm: the key to store, and the first device secret
  * (SECRET, 32 bytes). The caller owns *out. Callable once. */
 DUO_WARN_UNUSED_RESULT int duo_p1_enroll_take_key(duo_p1_enroll *s, duo_p1_key **out, uint8_t device_secret[32]);

@@ -134,6 +134,8 @@ void duo_p1_enroll_free(duo_p1_enroll *s) {
 
 const uint8_t *duo_p1_enroll_sid(const duo_p1_enroll *s) { return s == NULL ? NULL : s->sid; }
 
+const duo_ec *duo_p1_enroll_ec(const duo_p1_enroll *s) { return s == NULL ? NULL : s->ec; }
+
 /* Round 1: key id, cloud nonce, sid; x1 uniform in [1, l), l = floor(q/3)
  * (the range proof's completeness bound); commit(Q1, PoK(x1)). */
 int duo_p1_enroll_start(duo_p1_enroll *s, const duo_enroll_start_req *req, duo_enroll_start_resp *resp) {
@@ -158,6 +160,12 @@ int duo_p1_enroll_start(duo_p1_enroll *s, const duo_enroll_start_req *req, duo_e
     /* The cloud serves exactly its configured modulus size. */
     if (req->paillier_bits != s->bits) {
         r = DUO_E_UNSUPPORTED;
+        goto out;
+    }
+    /* ... and the curve of its context (the daemon picks the context by
+     * the request; 0 is a request from before curves: secp256k1) */
+    if ((req->curve == DUO_CURVE_UNSPECIFIED ? DUO_CURVE_SECP256K1 : req->curve) != duo_ec_curve(s->ec)) {
+        r = DUO_E_CURVE_REFUSED;
         goto out;
     }
     if ((r = duo_rng_bytes(s->rng, s->key_id, sizeof s->key_id)) != DUO_OK ||

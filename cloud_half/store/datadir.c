@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "duosign/mem.h"
 #include "kekref.h"
 #include "mark.h"
 
@@ -30,6 +31,63 @@ static int load_keks(duo_kek keks[2], int *n, char *err, size_t err_cap, const c
     return r;
 }
 
+static const char *store_override; /* serve --store URL; set before any open */
+
+void duo_datadir_override_store(const char *url) { store_override = url; }
+
+int duo_store_url_ok(const char *url) {
+    return url != NULL && strlen(url) < DUO_STORE_URL_MAX &&
+           (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0) &&
+           strpbrk(url, "\n\r") == NULL;
+}
+
+int duo_datadir_set_store_url(char *err, size_t err_cap, const char *dir, const char *url) {
+    char path[DUO_PATH_MAX];
+    if (!duo_store_url_ok(url)) {
+        snprintf(err, err_cap, "the store must be a PostgreSQL URL, postgresql://USER@HOST:PORT/DATABASE");
+        return DUO_E_INVALID_ARG;
+    }
+    snprintf(path, sizeof path, "%s/" DUO_FILE_STORE_URL, dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    size_t len = strlen(url);
+    int ok = fd >= 0 && write(fd, url, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    if (fd >= 0 && close(fd) != 0) ok = 0;
+    if (!ok) {
+        snprintf(err, err_cap, "cannot write %s: %s", path, strerror(errno));
+        return DUO_E_IO;
+    }
+    return DUO_OK;
+}
+
+int duo_datadir_store_location(const char **drv, char *loc, size_t cap, char *err, size_t err_cap, const char *dir) {
+    char path[DUO_PATH_MAX];
+    if (store_override != NULL) {
+        *drv = "postgresql";
+        snprintf(loc, cap, "%s", store_override);
+        return DUO_OK;
+    }
+    snprintf(path, sizeof path, "%s/" DUO_FILE_STORE_URL, dir);
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        *drv = DUO_DATADIR_DRIVER;
+        snprintf(loc, cap, "%s/" DUO_FILE_DB, dir);
+        return DUO_OK;
+    }
+    char url[DUO_STORE_URL_MAX + 2] = "";
+    int ok = fgets(url, sizeof url, f) != NULL;
+    fclose(f);
+    url[strcspn(url, "\n")] = '\0';
+    if (!ok || !duo_store_url_ok(url) || strlen(url) >= cap) {
+        snprintf(err, err_cap, "%s does not hold a PostgreSQL URL (postgresql://...); write the store's URL there",
+                 path);
+        return DUO_E_STATE_CORRUPT;
+    }
+    *drv = "postgresql";
+    memcpy(loc, url, strlen(url) + 1);
+    duo_memzero(url, sizeof url); /* may hold a password */
+    return DUO_OK;
+}
+
 int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const char *dir, int create,
                            pthread_mutex_t *write_mu, int busy_ms) {
     duo_keystore_config kcfg;
@@ -40,6 +98,35 @@ int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const 
     snprintf(mark, sizeof mark, "%s/" DUO_FILE_MARK, dir);
     kcfg.mark_path = mark; /* copied by the store */
     return duo_datadir_open_store_cfg(out, err, err_cap, dir, create, &kcfg);
+}
+
+/* A data directory whose store is PostgreSQL: the KEKs from the directory,
+ * the database at url. The URL is never printed (it may hold a password). */
+static int open_pg(duo_keystore **out, char *err, size_t err_cap, const char *dir, char *url,
+                   const duo_keystore_config *kcfg) {
+    duo_kek keks[2];
+    int n_keks = 0;
+    duo_keystore *ks = NULL;
+    memset(keks, 0, sizeof keks);
+    int r = load_keks(keks, &n_keks, err, err_cap, dir);
+    if (r != DUO_OK) return r; /* err says which KEK */
+    r = duo_keystore_open(&ks, duo_keystore_driver_find("postgresql"), url, &keks[0], kcfg);
+    if (r == DUO_OK && n_keks == 2 && (r = duo_keystore_kek_add(ks, &keks[1])) != DUO_OK) {
+        duo_keystore_free(ks);
+        ks = NULL;
+    }
+    duo_kek_clear(&keks[0]);
+    duo_kek_clear(&keks[1]);
+    duo_memzero(url, strlen(url));
+    if (r == DUO_OK) {
+        *out = ks;
+        return DUO_OK;
+    }
+    snprintf(err, err_cap,
+             "cannot open the PostgreSQL store of %s: %s (is the server reachable, the URL in %s/" DUO_FILE_STORE_URL
+             " or --store right, the database created?)",
+             dir, duo_strerror(r), dir);
+    return r;
 }
 
 int duo_datadir_open_store_cfg(duo_keystore **out, char *err, size_t err_cap, const char *dir, int create,
@@ -56,9 +143,11 @@ int duo_datadir_open_store_cfg(duo_keystore **out, char *err, size_t err_cap, co
                  dir);
         return DUO_E_IO;
     }
-    int r = load_keks(keks, &n_keks, err, err_cap, dir);
+    const char *drv = NULL;
+    int r = duo_datadir_store_location(&drv, path, sizeof path, err, err_cap, dir);
     if (r != DUO_OK) return r;
-    snprintf(path, sizeof path, "%s/" DUO_FILE_DB, dir);
+    if (strcmp(drv, DUO_DATADIR_DRIVER) != 0) return open_pg(out, err, err_cap, dir, path, kcfg);
+    if ((r = load_keks(keks, &n_keks, err, err_cap, dir)) != DUO_OK) return r;
     if (!create && access(path, F_OK) != 0) {
         duo_kek_clear(&keks[0]);
         duo_kek_clear(&keks[1]);

@@ -20,6 +20,30 @@
 #define DUO_FILE_DB "keys.db" /* the key store and audit log */
 /* The backend a data directory's keys.db is opened with (drivers.c). */
 #define DUO_DATADIR_DRIVER "sqlite"
+/* A data directory whose store is a PostgreSQL database instead (`init
+ * --store URL`) records the URL here (0600: it may hold a password). */
+#define DUO_FILE_STORE_URL "store.url"
+#define DUO_STORE_URL_MAX 1024
+
+/* 1 if url names a PostgreSQL store (postgresql:// or postgres://). */
+int duo_store_url_ok(const char *url);
+
+/* Records url (duo_store_url_ok) as the store of data directory dir.
+ * Returns: DUO_OK; DUO_E_INVALID_ARG; DUO_E_IO with the reason in err. */
+DUO_WARN_UNUSED_RESULT int duo_datadir_set_store_url(char *err, size_t err_cap, const char *dir, const char *url);
+
+/* Where the store of dir is: *drv and loc (cap bytes) from dir/store.url if
+ * present (the "postgresql" driver), else "sqlite" and dir/keys.db. A
+ * process-wide override (duo_datadir_override_store, `serve --store URL`)
+ * wins. Returns: DUO_OK; DUO_E_STATE_CORRUPT (store.url unreadable or not a
+ * PostgreSQL URL) with the reason in err. */
+DUO_WARN_UNUSED_RESULT int duo_datadir_store_location(const char **drv, char *loc, size_t cap, char *err,
+                                                      size_t err_cap, const char *dir);
+
+/* Makes every later open of a data directory's store in this process use
+ * url (a PostgreSQL URL) instead of what the directory records. Call once,
+ * before any store opens; NULL clears it. */
+void duo_datadir_override_store(const char *url);
 
 /* Opens the key store of data directory dir: loads the KEKs dir/kek.ref
  * names (kekref.h; dir/kek without it; a rotation's two), opens dir/keys.db

@@ -4,10 +4,12 @@
 #include <string.h>
 
 #include "keystore.h"
+#include "keystore_pg.h"
 #include "keystore_sqlite.h"
 
 static const duo_keystore_driver *const drivers[] = {
     &duo__keystore_sqlite_driver,
+    &duo__keystore_pg_driver,
 };
 
 const duo_keystore_driver *duo_keystore_driver_find(const char *name) {

@@ -328,8 +328,9 @@ int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info, 
     duo_key_info k;
     duo_key_sealed s;
     int r;
-    if (ks == NULL || info == NULL || sec == NULL || !citizen_ok(info->citizen_id) || sec->p_len == 0 ||
-        sec->p_len > DUO_KEY_PRIME_MAX || sec->q_len == 0 || sec->q_len > DUO_KEY_PRIME_MAX || sec->has_pending)
+    if (ks == NULL || info == NULL || sec == NULL || !citizen_ok(info->citizen_id) ||
+        (info->curve != 0 && !duo_curve_valid(info->curve)) || sec->p_len == 0 || sec->p_len > DUO_KEY_PRIME_MAX ||
+        sec->q_len == 0 || sec->q_len > DUO_KEY_PRIME_MAX || sec->has_pending)
         return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     memset(&k, 0, sizeof k);
@@ -337,6 +338,7 @@ int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info, 
     memcpy(k.citizen_id, info->citizen_id, strlen(info->citizen_id));
     k.state = DUO_KEY_STATE_PENDING;
     k.paillier_bits = info->paillier_bits;
+    k.curve = info->curve != 0 ? info->curve : DUO_CURVE_SECP256K1; /* callers before curves */
     memcpy(k.q, info->q, sizeof k.q);
     memcpy(k.q2, info->q2, sizeof k.q2);
     k.version = 1;
@@ -357,8 +359,9 @@ int duo_keystore_key_insert_enrolment(duo_keystore *ks, const duo_key_info *info
     duo_key_sealed s;
     uint8_t th[32];
     int r;
-    if (ks == NULL || info == NULL || sec == NULL || sid == NULL || !citizen_ok(info->citizen_id) || sec->p_len == 0 ||
-        sec->p_len > DUO_KEY_PRIME_MAX || sec->q_len == 0 || sec->q_len > DUO_KEY_PRIME_MAX || sec->has_pending)
+    if (ks == NULL || info == NULL || sec == NULL || sid == NULL || !citizen_ok(info->citizen_id) ||
+        (info->curve != 0 && !duo_curve_valid(info->curve)) || sec->p_len == 0 || sec->p_len > DUO_KEY_PRIME_MAX ||
+        sec->q_len == 0 || sec->q_len > DUO_KEY_PRIME_MAX || sec->has_pending)
         return DUO_E_INVALID_ARG;
     if (ks->be.ops->enrol_insert == NULL) return DUO_E_UNSUPPORTED;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
@@ -368,6 +371,7 @@ int duo_keystore_key_insert_enrolment(duo_keystore *ks, const duo_key_info *info
     memcpy(k.citizen_id, info->citizen_id, strlen(info->citizen_id));
     k.state = DUO_KEY_STATE_PENDING;
     k.paillier_bits = info->paillier_bits;
+    k.curve = info->curve != 0 ? info->curve : DUO_CURVE_SECP256K1; /* callers before curves */
     memcpy(k.q, info->q, sizeof k.q);
     memcpy(k.q2, info->q2, sizeof k.q2);
     k.version = 1;

@@ -64,6 +64,7 @@ typedef struct duo_key_info {
     int state;                      /* duo_key_state */
     int64_t created_at, updated_at; /* unix seconds */
     uint32_t paillier_bits;
+    int curve;                       /* duo_curve of Q, Q2 and x1 (rows before v4: secp256k1) */
     uint8_t q[DUO_POINT_BYTES];      /* the joint public key Q */
     uint8_t q2[DUO_POINT_BYTES];     /* the device's share Q2 (checks the PIN proof) */
     uint32_t pin_failures;           /* consecutive */
@@ -435,7 +436,8 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_kek_census(duo_keystore *ks, duo_kek_cen
 DUO_WARN_UNUSED_RESULT int duo_store_sha256(uint8_t out[32], const uint8_t *in, size_t len);
 
 /* Stores a new key in state pending (version 1, secret_version 1, no pending
- * device secret). Reads from info: key_id, citizen_id, paillier_bits, q, q2;
+ * device secret). Reads from info: key_id, citizen_id, paillier_bits, curve
+ * (0 stores secp256k1, the curve of callers written before curves), q, q2;
  * from sec: x1, p/p_len, q/q_len, current (the first device secret).
  * Returns: DUO_OK; DUO_E_EXISTS (key id taken); DUO_E_INVALID_ARG; DUO_E_STORE. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info,

@@ -23,7 +23,7 @@
 #include "policy_mac.h"
 #include "sealed_columns.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 /* Schema v1. The audit triggers stop accidental updates and deletes; they are
  * not a security boundary (the hash chain is). */
@@ -105,17 +105,24 @@ static const char schema_v3_to_v4[] = "CREATE TABLE IF NOT EXISTS issuing_ca(id 
                                       "CREATE INDEX IF NOT EXISTS certificates_key ON certificates(key_id);"
                                       "PRAGMA user_version = 4;";
 
-/* v5: the policy MAC (policy_mac.h) over state, pin_failures, locked_until,
+/* v5: the key's curve (vocab.h duo_curve). Rows written before curves
+ * existed are secp256k1 keys: the default 1 reads them as such. SQLite has
+ * no ADD COLUMN IF NOT EXISTS: migrate() skips the ALTER when a store whose
+ * user_version was set back already has the column. */
+static const char schema_v4_to_v5[] = "ALTER TABLE keys ADD COLUMN curve INTEGER NOT NULL DEFAULT 1"
+                                      " CHECK(curve IN (1, 2));";
+static const char schema_v5_mark[] = "PRAGMA user_version = 5;";
+/* v6: the policy MAC (policy_mac.h) over state, pin_failures, locked_until,
  * secret_version and the key id. The column is added and every existing row
  * MAC'd in the migration's transaction (the backend has the MAC key then), so
- * from v5 on a NULL MAC is a mismatch like any other. */
+ * from v6 on a NULL MAC is a mismatch like any other. */
 static const char schema_v5_keys_mac[] = "ALTER TABLE keys ADD COLUMN policy_mac BLOB;";
 
 #define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"    \
     " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"                \
-    " secret_cur_sealed, secret_pend_sealed, policy_mac"
+    " secret_cur_sealed, secret_pend_sealed, curve, policy_mac"
 
 enum {
     S_BEGIN,
@@ -161,9 +168,9 @@ static const char *const sql_text[S_COUNT] = {
     [S_KEY_INSERT] = "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
                      " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
                      " secret_version, retired_count, pin_failures, locked_until, reason,"
-                     " revocation_hash, version)"
+                     " revocation_hash, version, curve)"
                      " VALUES(?1, ?2, 'pending', ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, 0, 0, 0,"
-                     " '', NULL, 1)",
+                     " '', NULL, 1, ?12)",
     [S_KEY_GET] = "SELECT " KEY_COLS " FROM keys WHERE key_id = ?1",
     [S_KEY_LIST_ALL] = "SELECT " KEY_COLS " FROM keys ORDER BY created_at, key_id",
     [S_KEY_LIST_CIT] = "SELECT " KEY_COLS " FROM keys WHERE citizen_id = ?1 ORDER BY created_at, key_id",
@@ -368,7 +375,9 @@ static int read_key_row(const sq *q, sqlite3_stmt *st, duo_key_info *k, duo_key_
     k->retired_count = (uint64_t)sqlite3_column_int64(st, 13);
     k->version = (uint64_t)sqlite3_column_int64(st, 14);
     k->secret_version = (uint64_t)sqlite3_column_int64(st, 15);
-    if ((r = key_mac_check(q, k, st, 21)) != DUO_OK) return r;
+    k->curve = (int)sqlite3_column_int64(st, 21);
+    if (!duo_curve_valid(k->curve)) return DUO_E_STATE_CORRUPT;
+    if ((r = key_mac_check(q, k, st, 22)) != DUO_OK) return r;
     if (s == NULL) return DUO_OK;
     memset(s, 0, sizeof *s);
     if ((r = col_blob(st, 16, s->x1.data, 0, DUO_SEALED_MAX, &s->x1.len)) != DUO_OK ||
@@ -527,7 +536,7 @@ static int key_insert_tx(sq *s, const duo_key_info *k, const duo_key_sealed *sl,
         (r = bind_blob(st, 8, sl->p.data, sl->p.len)) != DUO_OK ||
         (r = bind_blob(st, 9, sl->q.data, sl->q.len)) != DUO_OK ||
         (r = bind_blob(st, 10, sl->current.data, sl->current.len)) != DUO_OK ||
-        (r = bind_i64(st, 11, (int64_t)k->secret_version)) != DUO_OK)
+        (r = bind_i64(st, 11, (int64_t)k->secret_version)) != DUO_OK || (r = bind_i64(st, 12, k->curve)) != DUO_OK)
         return r;
     if ((r = step_done(st)) != DUO_OK) return r; /* DUO_E_EXISTS on a taken key id */
     return mac_rewrite(s, k->key_id);
@@ -1302,10 +1311,10 @@ static int migrate_v4(sqlite3 *db) {
     return exec_sql(db, schema_v3_to_v4);
 }
 
-/* v5: adds the policy MAC column and MACs every existing row. A database that
+/* v6: adds the policy MAC column and MACs every existing row. A database that
  * already has the column but claims an older version was edited: refused
  * (re-running this step would bless whatever its rows now say). */
-static int migrate_v5(sq *s) {
+static int migrate_v6(sq *s) {
     sqlite3_stmt *st = NULL;
     uint8_t id[DUO_KEY_ID_BYTES];
     int64_t n = 0;
@@ -1329,7 +1338,7 @@ static int migrate_v5(sq *s) {
         sqlite3_finalize(s->st[i]);
         s->st[i] = NULL;
     }
-    return r == DUO_OK ? exec_sql(s->db, "PRAGMA user_version = 5;") : r;
+    return r == DUO_OK ? exec_sql(s->db, "PRAGMA user_version = 6;") : r;
 }
 
 /* Creates or upgrades the schema under the write lock, so two processes
@@ -1348,7 +1357,14 @@ static int migrate(sq *s) {
     if (r == DUO_OK && v == 1 && (r = exec_sql(db, schema_v1_to_v2)) == DUO_OK) v = 2;
     if (r == DUO_OK && v == 2 && (r = exec_sql(db, schema_v2_to_v3)) == DUO_OK) v = 3;
     if (r == DUO_OK && v == 3 && (r = migrate_v4(db)) == DUO_OK) v = 4;
-    if (r == DUO_OK && v == 4) r = migrate_v5(s);
+    if (r == DUO_OK && v == 4) {
+        int64_t has_curve = 0;
+        r = pragma_int(db, "SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'curve'", &has_curve);
+        if (r == DUO_OK && has_curve == 0) r = exec_sql(db, schema_v4_to_v5);
+        if (r == DUO_OK) r = exec_sql(db, schema_v5_mark);
+    }
+    if (r == DUO_OK && v == 4) v = 5;
+    if (r == DUO_OK && v == 5) r = migrate_v6(s);
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");

@@ -1,81 +1,105 @@
-/* secp256k1 scalars and points over libsecp256k1 0.2.0.
+/* The curve API: argument checks, the context, and everything that only
+ * needs q (reduction, inversion, BIGNUM conversion, ECDSA encodings). The
+ * curve's own arithmetic is its backend's (curve_internal.h): curve_k1.c
+ * (libsecp256k1) or curve_p256.c (OpenSSL).
  *
- * libsecp256k1 0.2.0 has no public scalar API, so scalar arithmetic goes
- * through its secret-key tweak functions, which are constant time in the key
- * and the tweak:
- *   a + b   = secp256k1_ec_seckey_tweak_add(a, b)
- *   a * b   = secp256k1_ec_seckey_tweak_mul(a, b)
- *   -a      = secp256k1_ec_seckey_negate(a)
- * All of them require both operands in [1, q-1], which is exactly the domain
- * of duo_scalar. The inverse uses OpenSSL's constant-time Montgomery
- * exponentiation (Fermat: a^(q-2) mod q, q prime) with BN_FLG_CONSTTIME.
- *
- * k*P for a secret k uses secp256k1_ecdh (secp256k1_ecmult_const, constant
- * time) rather than secp256k1_ec_pubkey_tweak_mul, which uses the
- * variable-time secp256k1_ecmult. */
+ * The inverse uses OpenSSL's constant-time Montgomery exponentiation
+ * (Fermat: a^(q-2) mod q, q prime) with BN_FLG_CONSTTIME, on both curves. */
 #include "duosign/curve.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
-#include <secp256k1_ecdh.h>
+#include <openssl/ecdsa.h>
 
+#include "curve_internal.h"
 #include "duosign/mem.h"
 
-struct duo_ec {
-    secp256k1_context *secp;
-    BIGNUM *q;           /* group order */
-    BIGNUM *q_minus_2;   /* Fermat exponent (public) */
-    BN_MONT_CTX *mont_q; /* Montgomery context for q; read-only after _new */
-};
+static const duo__ec_ops *duo__ops_of(duo_curve curve) {
+    switch (curve) {
+        case DUO_CURVE_SECP256K1:
+            return &duo__ec_k1_ops;
+        case DUO_CURVE_P256:
+            return &duo__ec_p256_ops;
+        default:
+            return NULL;
+    }
+}
 
-/* q = FFFFFFFF FFFFFFFF FFFFFFFF FFFFFFFE BAAEDCE6 AF48A03B BFD25E8C D0364141 */
-static const uint8_t duo__q_bytes[32] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                         0xff, 0xff, 0xff, 0xff, 0xfe, 0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48,
-                                         0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41};
+int duo_curve_valid(int curve) { return curve > 0 && curve < DUO_CURVE_COUNT && duo__ops_of((duo_curve)curve) != NULL; }
 
-int duo_ec_new(duo_ec **out, const duo_rng *rng) {
+const char *duo_curve_name(duo_curve curve) {
+    switch (curve) {
+        case DUO_CURVE_SECP256K1:
+            return "secp256k1";
+        case DUO_CURVE_P256:
+            return "p256";
+        default:
+            return NULL;
+    }
+}
+
+int duo_curve_parse(const char *name, duo_curve *out) {
+    if (name == NULL || out == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    if (strcmp(name, "p256") == 0 || strcmp(name, "P-256") == 0 || strcmp(name, "prime256v1") == 0) {
+        *out = DUO_CURVE_P256;
+    } else if (strcmp(name, "secp256k1") == 0) {
+        *out = DUO_CURVE_SECP256K1;
+    } else {
+        return DUO_E_UNSUPPORTED;
+    }
+    return DUO_OK;
+}
+
+/* q and the values derived from it, once the backend has set q_bytes. */
+static int duo__ec_order_init(duo_ec *ec) {
+    BN_CTX *bnctx = BN_CTX_new();
+    int r = DUO_E_NOMEM;
+
+    ec->q = BN_new();
+    ec->q_minus_2 = BN_new();
+    ec->half_q = BN_new();
+    ec->mont_q = BN_MONT_CTX_new();
+    if (bnctx == NULL || ec->q == NULL || ec->q_minus_2 == NULL || ec->half_q == NULL || ec->mont_q == NULL) {
+        goto out;
+    }
+    r = DUO_E_INTERNAL;
+    if (BN_bin2bn(ec->q_bytes, 32, ec->q) == NULL || BN_copy(ec->q_minus_2, ec->q) == NULL ||
+        !BN_sub_word(ec->q_minus_2, 2) || !BN_rshift1(ec->half_q, ec->q) ||
+        !BN_MONT_CTX_set(ec->mont_q, ec->q, bnctx)) {
+        goto out;
+    }
+    r = DUO_OK;
+out:
+    BN_CTX_free(bnctx);
+    return r;
+}
+
+int duo_ec_new(duo_ec **out, duo_curve curve, const duo_rng *rng) {
     int r = DUO_E_INTERNAL;
     duo_ec *ec = NULL;
-    BN_CTX *bnctx = NULL;
-    uint8_t seed[32];
 
     if (out == NULL) {
         return DUO_E_INVALID_ARG;
     }
     *out = NULL;
+    if (duo__ops_of(curve) == NULL) {
+        return DUO_E_UNSUPPORTED;
+    }
     if ((ec = calloc(1, sizeof *ec)) == NULL) {
-        r = DUO_E_NOMEM;
-        goto out;
+        return DUO_E_NOMEM;
     }
-    ec->secp = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
-    ec->q = BN_new();
-    ec->q_minus_2 = BN_new();
-    ec->mont_q = BN_MONT_CTX_new();
-    bnctx = BN_CTX_new();
-    if (ec->secp == NULL || ec->q == NULL || ec->q_minus_2 == NULL || ec->mont_q == NULL || bnctx == NULL) {
-        r = DUO_E_NOMEM;
-        goto out;
-    }
-    if (BN_bin2bn(duo__q_bytes, 32, ec->q) == NULL || BN_copy(ec->q_minus_2, ec->q) == NULL ||
-        !BN_sub_word(ec->q_minus_2, 2) || !BN_MONT_CTX_set(ec->mont_q, ec->q, bnctx)) {
-        r = DUO_E_INTERNAL;
-        goto out;
-    }
-    if ((r = duo_rng_bytes(rng, seed, sizeof seed)) != DUO_OK) {
-        goto out;
-    }
-    if (!secp256k1_context_randomize(ec->secp, seed)) {
-        r = DUO_E_INTERNAL;
+    ec->curve = curve;
+    ec->ops = duo__ops_of(curve);
+    if ((r = ec->ops->init(ec, rng)) != DUO_OK || (r = duo__ec_order_init(ec)) != DUO_OK) {
         goto out;
     }
     *out = ec;
     ec = NULL;
-    r = DUO_OK;
 out:
-    duo_memzero(seed, sizeof seed);
-    BN_CTX_free(bnctx);
     duo_ec_free(ec);
     return r;
 }
@@ -84,25 +108,27 @@ void duo_ec_free(duo_ec *ec) {
     if (ec == NULL) {
         return;
     }
-    if (ec->secp != NULL) {
-        secp256k1_context_destroy(ec->secp);
-    }
+    ec->ops->release(ec);
     BN_free(ec->q);
     BN_free(ec->q_minus_2);
+    BN_free(ec->half_q);
     BN_MONT_CTX_free(ec->mont_q);
     duo_memzero(ec, sizeof *ec);
     free(ec);
 }
 
+duo_curve duo_ec_curve(const duo_ec *ec) { return ec == NULL ? DUO_CURVE_UNSPECIFIED : ec->curve; }
+
 const secp256k1_context *duo_ec_secp(const duo_ec *ec) { return ec == NULL ? NULL : ec->secp; }
+
+const char *duo_ec_group_name(const duo_ec *ec) { return ec == NULL ? NULL : ec->group_name; }
 
 const BIGNUM *duo_ec_order(const duo_ec *ec) { return ec == NULL ? NULL : ec->q; }
 
 /* ---- scalars ---- */
 
-/* Constant time: returns 1 if s is in [1, q-1]. secp256k1_ec_seckey_verify
- * is documented constant time in the key. */
-static int duo__scalar_valid(const duo_ec *ec, const uint8_t s[32]) { return secp256k1_ec_seckey_verify(ec->secp, s); }
+/* Constant time: returns 1 if s is in [1, q-1]. */
+static int duo__scalar_valid(const duo_ec *ec, const uint8_t s[32]) { return ec->ops->scalar_valid(ec, s); }
 
 int duo_scalar_parse(const duo_ec *ec, duo_scalar *out, const uint8_t in[32]) {
     if (ec == NULL || out == NULL || in == NULL) {
@@ -156,7 +182,7 @@ int duo_scalar_reduce32(const duo_ec *ec, duo_scalar *out, const uint8_t in[32])
     /* diff = in - q; since 2^256 < 2q one conditional subtraction reduces.
      * Branch-free: select diff when there was no final borrow (in >= q). */
     for (i = 31; i >= 0; i--) {
-        uint32_t t = (uint32_t)in[i] - (uint32_t)duo__q_bytes[i] - borrow;
+        uint32_t t = (uint32_t)in[i] - (uint32_t)ec->q_bytes[i] - borrow;
         diff[i] = (uint8_t)(t & 0xffu);
         borrow = (t >> 31) & 1u;
     }
@@ -173,46 +199,38 @@ int duo_scalar_reduce32(const duo_ec *ec, duo_scalar *out, const uint8_t in[32])
     return DUO_OK;
 }
 
-int duo_scalar_add(const duo_ec *ec, duo_scalar *out, const duo_scalar *a, const duo_scalar *b) {
-    uint8_t t[32];
-    int ok;
-
-    if (ec == NULL || out == NULL || a == NULL || b == NULL) {
-        return DUO_E_INVALID_ARG;
-    }
-    /* Both operands must be in [1, q-1]; tweak_add then fails only when
-     * a + b == 0 mod q. */
-    memcpy(t, a->b, 32);
-    ok = duo__scalar_valid(ec, b->b) & secp256k1_ec_seckey_tweak_add(ec->secp, t, b->b);
-    duo__declassify(&ok, sizeof ok); /* zero test, public outcome (see reduce32) */
+/* One backend scalar operation: op's ok bit is the zero/range test, a public
+ * outcome (see reduce32). */
+static int duo__scalar_op_result(duo_scalar *out, const uint8_t t[32], int ok) {
+    duo__declassify(&ok, sizeof ok);
     if (!ok) {
-        duo_memzero(t, sizeof t);
         duo_memzero(out, sizeof *out);
         return DUO_E_BAD_SCALAR;
     }
     memcpy(out->b, t, 32);
-    duo_memzero(t, sizeof t);
     return DUO_OK;
+}
+
+int duo_scalar_add(const duo_ec *ec, duo_scalar *out, const duo_scalar *a, const duo_scalar *b) {
+    uint8_t t[32];
+
+    if (ec == NULL || out == NULL || a == NULL || b == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    int r = duo__scalar_op_result(out, t, ec->ops->scalar_add(ec, t, a->b, b->b));
+    duo_memzero(t, sizeof t);
+    return r;
 }
 
 int duo_scalar_mul(const duo_ec *ec, duo_scalar *out, const duo_scalar *a, const duo_scalar *b) {
     uint8_t t[32];
-    int ok;
 
     if (ec == NULL || out == NULL || a == NULL || b == NULL) {
         return DUO_E_INVALID_ARG;
     }
-    memcpy(t, a->b, 32);
-    ok = secp256k1_ec_seckey_tweak_mul(ec->secp, t, b->b);
-    duo__declassify(&ok, sizeof ok); /* zero test, public outcome (see reduce32) */
-    if (!ok) {
-        duo_memzero(t, sizeof t);
-        duo_memzero(out, sizeof *out);
-        return DUO_E_BAD_SCALAR;
-    }
-    memcpy(out->b, t, 32);
+    int r = duo__scalar_op_result(out, t, ec->ops->scalar_mul(ec, t, a->b, b->b));
     duo_memzero(t, sizeof t);
-    return DUO_OK;
+    return r;
 }
 
 int duo_scalar_negate(const duo_ec *ec, duo_scalar *out, const duo_scalar *a) {
@@ -221,17 +239,9 @@ int duo_scalar_negate(const duo_ec *ec, duo_scalar *out, const duo_scalar *a) {
     if (ec == NULL || out == NULL || a == NULL) {
         return DUO_E_INVALID_ARG;
     }
-    memcpy(t, a->b, 32);
-    int ok = secp256k1_ec_seckey_negate(ec->secp, t);
-    duo__declassify(&ok, sizeof ok); /* zero test, public outcome (see reduce32) */
-    if (!ok) {
-        duo_memzero(t, sizeof t);
-        duo_memzero(out, sizeof *out);
-        return DUO_E_BAD_SCALAR;
-    }
-    memcpy(out->b, t, 32);
+    int r = duo__scalar_op_result(out, t, ec->ops->scalar_negate(ec, t, a->b));
     duo_memzero(t, sizeof t);
-    return DUO_OK;
+    return r;
 }
 
 int duo_scalar_inverse(const duo_ec *ec, duo_scalar *out, const duo_scalar *a) {
@@ -321,83 +331,49 @@ int duo_point_parse(const duo_ec *ec, duo_point *out, const uint8_t *in, size_t 
     if (ec == NULL || out == NULL || (in == NULL && in_len != 0)) {
         return DUO_E_INVALID_ARG;
     }
-    /* Only compressed form: libsecp256k1 would also take 65-byte 04 keys. */
+    /* Only compressed form: the libraries would also take 65-byte 04 keys
+     * (and OpenSSL the 1-byte infinity). */
     if (in_len != DUO_POINT_BYTES || (in[0] != 0x02 && in[0] != 0x03)) {
         return DUO_E_BAD_POINT;
     }
-    /* Rejects x >= p and x with no square root (off curve). */
-    if (!secp256k1_ec_pubkey_parse(ec->secp, &out->p, in, in_len)) {
-        return DUO_E_BAD_POINT;
+    int r = ec->ops->point_parse(ec, out, in);
+    if (r != DUO_OK) {
+        memset(out, 0, sizeof *out);
     }
-    return DUO_OK;
+    return r;
 }
 
 void duo_point_serialize(const duo_ec *ec, uint8_t out[DUO_POINT_BYTES], const duo_point *p) {
-    size_t len = DUO_POINT_BYTES;
-    if (!secp256k1_ec_pubkey_serialize(ec->secp, out, &len, &p->p, SECP256K1_EC_COMPRESSED)) {
-        memset(out, 0, DUO_POINT_BYTES); /* unreachable for a valid point */
-    }
+    ec->ops->point_serialize(ec, out, p);
+}
+
+void duo_point_serialize_full(const duo_ec *ec, uint8_t out[DUO_POINT_FULL_BYTES], const duo_point *p) {
+    ec->ops->point_serialize_full(ec, out, p);
 }
 
 int duo_point_mul_base(const duo_ec *ec, duo_point *out, const duo_scalar *k) {
     if (ec == NULL || out == NULL || k == NULL) {
         return DUO_E_INVALID_ARG;
     }
-    /* Constant time (secp256k1_ecmult_gen); fails only for k == 0 or k >= q. */
-    if (!secp256k1_ec_pubkey_create(ec->secp, &out->p, k->b)) {
-        return DUO_E_BAD_SCALAR;
-    }
-    return DUO_OK;
-}
-
-/* secp256k1_ecdh hash callback that returns the point itself, uncompressed
- * (04 || x || y): parsing that back only checks the curve equation, where
- * the compressed form would cost a square root per multiplication. */
-static int duo__ecdh_copy_point(unsigned char *output, const unsigned char *x32, const unsigned char *y32, void *data) {
-    (void)data;
-    output[0] = 0x04;
-    memcpy(output + 1, x32, 32);
-    memcpy(output + 33, y32, 32);
-    return 1;
+    return ec->ops->point_mul_base(ec, out, k->b); /* DUO_E_BAD_SCALAR for k == 0 or k >= q */
 }
 
 int duo_point_mul(const duo_ec *ec, duo_point *out, const duo_point *p, const duo_scalar *k) {
-    uint8_t buf[65];
-    int r = DUO_OK;
-
     if (ec == NULL || out == NULL || p == NULL || k == NULL) {
         return DUO_E_INVALID_ARG;
     }
-    /* secp256k1_ecdh: secp256k1_ecmult_const, constant time in k. It rejects
-     * k == 0 and k >= q; a nonzero k times a point of the prime-order group
-     * is never infinity. */
-    if (!secp256k1_ecdh(ec->secp, buf, &p->p, k->b, duo__ecdh_copy_point, NULL)) {
-        r = DUO_E_BAD_SCALAR;
-    } else if (!secp256k1_ec_pubkey_parse(ec->secp, &out->p, buf, sizeof buf)) {
-        r = DUO_E_INTERNAL;
-    }
-    duo_memzero(buf, sizeof buf);
-    return r;
+    return ec->ops->point_mul(ec, out, p, k->b);
 }
 
 int duo_point_add(const duo_ec *ec, duo_point *out, const duo_point *a, const duo_point *b) {
-    const secp256k1_pubkey *ins[2];
-    secp256k1_pubkey sum;
-
     if (ec == NULL || out == NULL || a == NULL || b == NULL) {
         return DUO_E_INVALID_ARG;
     }
-    ins[0] = &a->p;
-    ins[1] = &b->p;
-    if (!secp256k1_ec_pubkey_combine(ec->secp, &sum, ins, 2)) {
-        return DUO_E_BAD_POINT; /* a == -b */
-    }
-    out->p = sum;
-    return DUO_OK;
+    return ec->ops->point_add(ec, out, a, b); /* DUO_E_BAD_POINT if a == -b */
 }
 
 int duo_point_eq_var(const duo_ec *ec, const duo_point *a, const duo_point *b) {
-    return secp256k1_ec_pubkey_cmp(ec->secp, &a->p, &b->p) == 0;
+    return ec->ops->point_eq_var(ec, a, b);
 }
 
 int duo_point_x_mod_q(const duo_ec *ec, duo_scalar *r, const duo_point *p) {
@@ -407,63 +383,105 @@ int duo_point_x_mod_q(const duo_ec *ec, duo_scalar *r, const duo_point *p) {
         return DUO_E_INVALID_ARG;
     }
     duo_point_serialize(ec, buf, p);
-    return duo_scalar_reduce32(ec, r, buf + 1);
+    return duo_scalar_reduce32(ec, r, buf + 1); /* x < p < 2q on both curves */
 }
 
 /* ---- ECDSA (public data) ---- */
 
-int duo_ecdsa_normalize(const duo_ec *ec, uint8_t sig[DUO_ECDSA_SIG_BYTES]) {
-    secp256k1_ecdsa_signature s;
-
-    if (ec == NULL || sig == NULL) {
-        return DUO_E_INVALID_ARG;
+/* Loads r and s of sig; DUO_E_BAD_SIGNATURE unless both are in [1, q-1]. */
+static int duo__sig_load(const duo_ec *ec, const uint8_t sig[DUO_ECDSA_SIG_BYTES], BIGNUM *r, BIGNUM *s) {
+    if (BN_bin2bn(sig, 32, r) == NULL || BN_bin2bn(sig + 32, 32, s) == NULL) {
+        return DUO_E_NOMEM;
     }
-    if (!secp256k1_ecdsa_signature_parse_compact(ec->secp, &s, sig)) {
-        return DUO_E_BAD_SIGNATURE; /* r or s >= q */
-    }
-    (void)secp256k1_ecdsa_signature_normalize(ec->secp, &s, &s);
-    if (!secp256k1_ecdsa_signature_serialize_compact(ec->secp, sig, &s)) {
-        return DUO_E_INTERNAL;
+    if (BN_is_zero(r) || BN_is_zero(s) || BN_cmp(r, ec->q) >= 0 || BN_cmp(s, ec->q) >= 0) {
+        return DUO_E_BAD_SIGNATURE;
     }
     return DUO_OK;
+}
+
+int duo_ecdsa_normalize(const duo_ec *ec, uint8_t sig[DUO_ECDSA_SIG_BYTES]) {
+    BIGNUM *r = BN_new(), *s = BN_new();
+    int rc = DUO_E_NOMEM;
+
+    if (ec == NULL || sig == NULL) {
+        rc = DUO_E_INVALID_ARG;
+        goto out;
+    }
+    if (r == NULL || s == NULL || (rc = duo__sig_load(ec, sig, r, s)) != DUO_OK) {
+        goto out;
+    }
+    if (BN_cmp(s, ec->half_q) > 0 && (!BN_sub(s, ec->q, s) || BN_bn2binpad(s, sig + 32, 32) != 32)) {
+        rc = DUO_E_INTERNAL;
+    }
+out:
+    BN_free(r);
+    BN_free(s);
+    return rc;
 }
 
 int duo_ecdsa_verify(const duo_ec *ec, const uint8_t sig[DUO_ECDSA_SIG_BYTES], const uint8_t digest[32],
                      const duo_point *pub) {
-    secp256k1_ecdsa_signature s;
+    BIGNUM *r = BN_new(), *s = BN_new();
+    int rc = DUO_E_NOMEM;
 
     if (ec == NULL || sig == NULL || digest == NULL || pub == NULL) {
-        return DUO_E_INVALID_ARG;
+        rc = DUO_E_INVALID_ARG;
+        goto out;
     }
-    if (!secp256k1_ecdsa_signature_parse_compact(ec->secp, &s, sig)) {
-        return DUO_E_BAD_SIGNATURE;
+    if (r == NULL || s == NULL || (rc = duo__sig_load(ec, sig, r, s)) != DUO_OK) {
+        goto out;
     }
-    /* Rejects r == 0, s == 0 and high S. */
-    if (!secp256k1_ecdsa_verify(ec->secp, &s, digest, &pub->p)) {
-        return DUO_E_BAD_SIGNATURE;
+    /* high S refused on both curves: every signature we make is low-S */
+    rc = BN_cmp(s, ec->half_q) > 0 ? DUO_E_BAD_SIGNATURE : ec->ops->ecdsa_verify(ec, sig, digest, pub);
+out:
+    BN_free(r);
+    BN_free(s);
+    return rc;
+}
+
+int duo__ecdsa_der(uint8_t *der, size_t *der_len, const uint8_t sig[DUO_ECDSA_SIG_BYTES]) {
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
+    unsigned char *buf = NULL;
+    int len = -1, rc = DUO_E_NOMEM;
+
+    if (es == NULL || r == NULL || s == NULL || !ECDSA_SIG_set0(es, r, s)) {
+        BN_free(r);
+        BN_free(s);
+        goto out;
     }
-    return DUO_OK;
+    if ((len = i2d_ECDSA_SIG(es, &buf)) <= 0) {
+        rc = DUO_E_INTERNAL;
+        goto out;
+    }
+    if (*der_len < (size_t)len) {
+        *der_len = (size_t)len;
+        rc = DUO_E_BUFFER_TOO_SMALL;
+        goto out;
+    }
+    memcpy(der, buf, (size_t)len);
+    *der_len = (size_t)len;
+    rc = DUO_OK;
+out:
+    OPENSSL_free(buf);
+    ECDSA_SIG_free(es);
+    return rc;
 }
 
 int duo_ecdsa_to_der(const duo_ec *ec, uint8_t *der, size_t *der_len, const uint8_t sig[DUO_ECDSA_SIG_BYTES]) {
-    secp256k1_ecdsa_signature s;
-    uint8_t buf[DUO_ECDSA_DER_MAX];
-    size_t len = sizeof buf;
+    BIGNUM *r = BN_new(), *s = BN_new();
+    int rc = DUO_E_NOMEM;
 
     if (ec == NULL || der == NULL || der_len == NULL || sig == NULL) {
-        return DUO_E_INVALID_ARG;
+        rc = DUO_E_INVALID_ARG;
+        goto out;
     }
-    if (!secp256k1_ecdsa_signature_parse_compact(ec->secp, &s, sig)) {
-        return DUO_E_BAD_SIGNATURE;
+    if (r == NULL || s == NULL || (rc = duo__sig_load(ec, sig, r, s)) != DUO_OK) {
+        goto out;
     }
-    if (!secp256k1_ecdsa_signature_serialize_der(ec->secp, buf, &len, &s)) {
-        return DUO_E_INTERNAL;
-    }
-    if (*der_len < len) {
-        *der_len = len;
-        return DUO_E_BUFFER_TOO_SMALL;
-    }
-    memcpy(der, buf, len);
-    *der_len = len;
-    return DUO_OK;
+    rc = duo__ecdsa_der(der, der_len, sig);
+out:
+    BN_free(r);
+    BN_free(s);
+    return rc;
 }

@@ -7,15 +7,16 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 
-const char *duo_ec_group_name(const char *curve) {
+const char *duo_openssl_group_name(const char *curve) {
     if (curve == NULL) return NULL;
     if (strcmp(curve, "secp256k1") == 0) return "secp256k1";
-    if (strcmp(curve, "P-256") == 0 || strcmp(curve, "prime256v1") == 0) return "prime256v1";
+    if (strcmp(curve, "p256") == 0 || strcmp(curve, "P-256") == 0 || strcmp(curve, "prime256v1") == 0)
+        return "prime256v1";
     return NULL;
 }
 
 int duo_ec_pkey_from_point(EVP_PKEY **out, const char *curve, const uint8_t *point, size_t point_len) {
-    const char *name = duo_ec_group_name(curve);
+    const char *name = duo_openssl_group_name(curve);
     OSSL_PARAM_BLD *bld = NULL;
     OSSL_PARAM *params = NULL;
     EVP_PKEY_CTX *ctx = NULL;

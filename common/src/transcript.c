@@ -6,7 +6,10 @@
  *   init(domain)      DOMAIN,    label = domain tag, value = empty
  *   bytes(l, v)       BYTES,     label l, value v
  *   u64(l, v)         U64,       label l, value = u64be(v) (8 bytes)
- *   point(l, P)       POINT,     label l, value = 33-byte compressed P
+ *   point(l, P)       POINT,     label l, value = 33-byte compressed P on
+ *                     secp256k1 (as before curves), curve id (1 byte) ||
+ *                     compressed P on any other curve: a transcript of one
+ *                     curve never equals one of another (DESIGN 8.1)
  *   scalar(l, s)      SCALAR,    label l, value = 32-byte big-endian s
  *   bn(l, v)          BIGNUM,    label l, value = minimal big-endian v (0 -> empty)
  *   binding(b)        BYTES "sid" (32 bytes), then U64 "role"
@@ -144,7 +147,7 @@ void duo_transcript_u64(duo_transcript *t, const char *label, uint64_t v) {
 }
 
 void duo_transcript_point(duo_transcript *t, const duo_ec *ec, const char *label, const duo_point *p) {
-    uint8_t b[DUO_POINT_BYTES];
+    uint8_t b[1 + DUO_POINT_BYTES];
     if (t == NULL) {
         return;
     }
@@ -152,8 +155,15 @@ void duo_transcript_point(duo_transcript *t, const duo_ec *ec, const char *label
         duo__tr_fail(t, DUO_E_INVALID_ARG);
         return;
     }
-    duo_point_serialize(ec, b, p);
-    duo__tr_item(t, DUO_TT_POINT, label, b, sizeof b);
+    b[0] = (uint8_t)duo_ec_curve(ec);
+    duo_point_serialize(ec, b + 1, p);
+    /* secp256k1 keeps the pre-curve encoding, so its transcripts (and the
+     * test vectors) are unchanged */
+    if (duo_ec_curve(ec) == DUO_CURVE_SECP256K1) {
+        duo__tr_item(t, DUO_TT_POINT, label, b + 1, DUO_POINT_BYTES);
+    } else {
+        duo__tr_item(t, DUO_TT_POINT, label, b, sizeof b);
+    }
 }
 
 void duo_transcript_scalar(duo_transcript *t, const char *label, const duo_scalar *s) {

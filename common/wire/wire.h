@@ -21,7 +21,8 @@
 #include <stdint.h>
 
 #include "duosign/errors.h"
-#include "duosign/vocab.h" /* ids, sizes, duo_key_state */
+#include "duosign/curve.h" /* duo_curve_valid */
+#include "duosign/vocab.h" /* ids, sizes, duo_key_state, duo_curve */
 
 #define DUO_WIRE_MAX_MSG (1u << 20)
 #define DUO_PDL_B_BYTES 64 /* b < q^2, fixed 64-byte big-endian */
@@ -54,6 +55,7 @@ typedef struct {
     size_t token_len; /* 1..DUO_TOKEN_MAX */
     uint8_t device_nonce[DUO_NONCE_BYTES];
     uint32_t paillier_bits; /* 2048 or 3072 (checked here) */
+    duo_curve curve;        /* a curve of this build (else DUO_E_BAD_FIELD); absent on the wire: secp256k1 */
 } duo_enroll_start_req;
 
 typedef struct {

@@ -34,6 +34,12 @@ int duo_wire_parse_enroll_start_req(duo_enroll_start_req *out, const uint8_t *in
         goto out;
     }
     out->paillier_bits = m->paillier_bits;
+    /* absent: a device from before curves, which spoke secp256k1 */
+    out->curve = m->curve == DUOSIGN__V1__CURVE__CURVE_UNSPECIFIED ? DUO_CURVE_SECP256K1 : (duo_curve)m->curve;
+    if (!duo_curve_valid((int)m->curve) && m->curve != DUOSIGN__V1__CURVE__CURVE_UNSPECIFIED) {
+        r = DUO_E_BAD_FIELD; /* a curve this build does not know, like a Paillier size */
+        goto out;
+    }
     r = DUO_OK;
 out:
     duo__wire_unpacked_free(pm);
@@ -52,12 +58,15 @@ int duo_wire_build_enroll_start_req(uint8_t **out, size_t *out_len, const duo_en
     *out = NULL;
     *out_len = 0;
     if (msg == NULL || msg->token_len < 1 || msg->token_len > DUO_TOKEN_MAX ||
-        (msg->paillier_bits != 2048 && msg->paillier_bits != 3072)) {
+        (msg->paillier_bits != 2048 && msg->paillier_bits != 3072) ||
+        (msg->curve != DUO_CURVE_UNSPECIFIED && !duo_curve_valid(msg->curve))) {
         return DUO_E_INVALID_ARG;
     }
     m.token = duo__wire_bd(msg->token, msg->token_len);
     m.device_nonce = DUO__BD(msg->device_nonce);
     m.paillier_bits = msg->paillier_bits;
+    m.curve =
+        msg->curve == DUO_CURVE_UNSPECIFIED ? DUOSIGN__V1__CURVE__CURVE_SECP256K1 : (Duosign__V1__Curve)msg->curve;
     return duo__wire_pack(out, out_len, &m.base);
 }
 

@@ -20,6 +20,7 @@
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/ecdsa.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -60,7 +61,7 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "\n"
                                  "commands:\n"
                                  "  enroll  --server HOST:PORT --ca CA.pem --token TOKEN --state FILE\n"
-                                 "          [--paillier-bits 3072|2048] [--insecure]\n"
+                                 "          [--curve p256|secp256k1] [--paillier-bits 3072|2048] [--insecure]\n"
                                  "  sign    --state FILE --in DOC --out SIG [--format der|raw|jws]\n"
                                  "  pubkey  --state FILE [--out pub.pem] [--raw]\n"
                                  "  verify  --pubkey pub.pem --sig SIG --in DOC [--format der|raw|jws]   (local)\n"
@@ -80,7 +81,9 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "own log lines.\n"
                                  "sign hashes DOC with SHA-256; der (default) is what\n"
                                  "`openssl dgst -sha256 -verify pub.pem -signature SIG DOC` checks; raw is\n"
-                                 "r||s (64 bytes); jws is a compact JWS, alg ES256K (RFC 8812), payload DOC.\n"
+                                 "r||s (64 bytes); jws is a compact JWS, alg ES256 for a P-256 key (RFC 7518),\n"
+                                 "ES256K for secp256k1 (RFC 8812), payload DOC. enroll makes a P-256 key\n"
+                                 "unless --curve secp256k1; verify takes the curve from the public key.\n"
                                  "\n"
                                  "exit codes:\n"
                                  "  0 success             8 server unreachable or timed out\n"
@@ -94,6 +97,7 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "    suspended          15 error at the signing service (its key store)\n"
                                  "  7 a clone of this device was detected\n"
                                  " 16 refused by the server (revoke --code: code or citizen id not accepted)\n"
+                                 " 17 enroll: the server does not enrol keys on this --curve\n"
                                  "  (verify exits 1 when the signature does not match)\n";
 
 static void usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -115,6 +119,7 @@ typedef struct opts {
     const char *code, *citizen;
     int pin_stdin, insecure, raw, verbose;
     unsigned paillier_bits;
+    int curve; /* DUO_DEVICE_CURVE_*; 0: the library's default (P-256) */
     unsigned timeout_ms;
 } opts;
 
@@ -133,6 +138,7 @@ enum {
     O_PIN_STDIN,
     O_INSECURE,
     O_BITS,
+    O_CURVE,
     O_TIMEOUT,
     O_RAW,
     O_VERBOSE,
@@ -155,6 +161,7 @@ static const struct option long_opts[] = {{"server", required_argument, NULL, O_
                                           {"pin-stdin", no_argument, NULL, O_PIN_STDIN},
                                           {"insecure", no_argument, NULL, O_INSECURE},
                                           {"paillier-bits", required_argument, NULL, O_BITS},
+                                          {"curve", required_argument, NULL, O_CURVE},
                                           {"timeout-ms", required_argument, NULL, O_TIMEOUT},
                                           {"raw", no_argument, NULL, O_RAW},
                                           {"verbose", no_argument, NULL, O_VERBOSE},
@@ -248,6 +255,16 @@ static int parse_opts(opts *o, int argc, char **argv) {
                 if (parse_uint(optarg, &o->paillier_bits) != 0 ||
                     (o->paillier_bits != 2048 && o->paillier_bits != 3072)) {
                     usage_err("--paillier-bits must be 3072 or 2048, not '%s'", optarg);
+                    return EX_USAGE_;
+                }
+                break;
+            case O_CURVE:
+                if (strcmp(optarg, "p256") == 0 || strcmp(optarg, "P-256") == 0) {
+                    o->curve = DUO_DEVICE_CURVE_P256;
+                } else if (strcmp(optarg, "secp256k1") == 0) {
+                    o->curve = DUO_DEVICE_CURVE_SECP256K1;
+                } else {
+                    usage_err("--curve must be p256 or secp256k1, not '%s'", optarg);
                     return EX_USAGE_;
                 }
                 break;
@@ -404,11 +421,17 @@ static int b64url_decode(const char *in, size_t len, uint8_t **out, size_t *out_
     return 0;
 }
 
-#define JWS_HEADER "{\"alg\":\"ES256K\",\"typ\":\"JOSE\"}"
+/* The JWS alg of a key's curve: ES256 (RFC 7518 3.4) for P-256, ES256K
+ * (RFC 8812) for secp256k1; NULL for anything else. */
+static const char *jws_alg_of(int curve) {
+    return curve == DUO_DEVICE_CURVE_P256 ? "ES256" : curve == DUO_DEVICE_CURVE_SECP256K1 ? "ES256K" : NULL;
+}
 
 /* signing input = b64url(header) "." b64url(doc) */
-static char *jws_signing_input(const uint8_t *doc, size_t doc_len) {
-    char *h = b64url_encode((const uint8_t *)JWS_HEADER, strlen(JWS_HEADER));
+static char *jws_signing_input(const char *alg, const uint8_t *doc, size_t doc_len) {
+    char header[64];
+    snprintf(header, sizeof header, "{\"alg\":\"%s\",\"typ\":\"JOSE\"}", alg);
+    char *h = b64url_encode((const uint8_t *)header, strlen(header));
     char *p = b64url_encode(doc, doc_len);
     char *si = NULL;
     if (h != NULL && p != NULL && (si = malloc(strlen(h) + strlen(p) + 2)) != NULL) {
@@ -821,7 +844,13 @@ static int cmd_enroll(const opts *o) {
     }
     s.ca_origin = o->ca;
     if ((ex = connect_transport(&s, o, o->server, ca, ca_len)) != EX_OK_) goto out;
-    fprintf(stderr, "enrolling with %s (Paillier %u bits)...\n", o->server, o->paillier_bits ? o->paillier_bits : 3072);
+    if (o->curve != 0 && (r = duo_device_set_enroll_curve(s.ctx, o->curve)) != DUO_OK) {
+        ex = report(&s, "enrolment", r);
+        goto out;
+    }
+    fprintf(stderr, "enrolling with %s (%s key, Paillier %u bits)...\n", o->server,
+            duo_device_curve_name(o->curve ? o->curve : DUO_DEVICE_CURVE_P256),
+            o->paillier_bits ? o->paillier_bits : 3072);
     r = duo_device_enroll(s.ctx, o->server, (const uint8_t *)o->token, strlen(o->token), (const uint8_t *)pin, pin_len,
                           o->paillier_bits);
     OPENSSL_cleanse(pin, sizeof pin);
@@ -920,7 +949,7 @@ static int cmd_sign(const opts *o) {
     }
     if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
     if (strcmp(fmt, "jws") == 0) {
-        if ((si = jws_signing_input(doc, doc_len)) == NULL) {
+        if ((si = jws_signing_input(jws_alg_of(duo_device_curve(s.ctx)), doc, doc_len)) == NULL) {
             ex = EX_OTHER;
             goto out;
         }
@@ -1054,7 +1083,7 @@ static int raw_to_der(const uint8_t raw[64], uint8_t *der, size_t *der_len) {
  * "alg" exactly "ES256K" (RFC 8812), and no "crit" (4.1.11: a recipient
  * must reject extensions it does not understand; this verifier understands
  * none). Returns 0, or -1 with the reason in why. */
-static int jws_header_check(const uint8_t *hdr, size_t hdr_len, char *why, size_t why_cap) {
+static int jws_header_check(const uint8_t *hdr, size_t hdr_len, const char *want, char *why, size_t why_cap) {
     json_error_t jerr;
     json_t *h = json_loadb((const char *)hdr, hdr_len, JSON_REJECT_DUPLICATES, &jerr);
     json_t *alg, *crit;
@@ -1079,19 +1108,29 @@ static int jws_header_check(const uint8_t *hdr, size_t hdr_len, char *why, size_
         goto out;
     }
     alg = json_object_get(h, "alg");
-    if (!json_is_string(alg) || strcmp(json_string_value(alg), "ES256K") != 0 ||
-        json_string_length(alg) != strlen("ES256K")) {
-        snprintf(why, why_cap, "the protected header's alg is %s%s%s, not \"ES256K\"", json_is_string(alg) ? "\"" : "",
+    if (!json_is_string(alg) || strcmp(json_string_value(alg), want) != 0 || json_string_length(alg) != strlen(want)) {
+        snprintf(why, why_cap, "the protected header's alg is %s%s%s, not \"%s\" (the public key's curve)",
+                 json_is_string(alg) ? "\"" : "",
                  alg == NULL           ? "missing"
                  : json_is_string(alg) ? json_string_value(alg)
                                        : "not a string",
-                 json_is_string(alg) ? "\"" : "");
+                 json_is_string(alg) ? "\"" : "", want);
         goto out;
     }
     r = 0;
 out:
     json_decref(h);
     return r;
+}
+
+/* The DUO_DEVICE_CURVE_* of an EC public key, from its group name; 0 for
+ * any other curve. */
+static int pubkey_curve(const EVP_PKEY *pk) {
+    char name[64] = "";
+    if (EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, NULL) != 1) return 0;
+    if (strcmp(name, "prime256v1") == 0 || strcmp(name, "P-256") == 0) return DUO_DEVICE_CURVE_P256;
+    if (strcmp(name, "secp256k1") == 0) return DUO_DEVICE_CURVE_SECP256K1;
+    return 0;
 }
 
 static int cmd_verify(const opts *o) {
@@ -1102,7 +1141,7 @@ static int cmd_verify(const opts *o) {
     BIO *bio = NULL;
     uint8_t der[DUO_DEVICE_SIG_DER_MAX];
     size_t der_len = sizeof der;
-    int ex, ok = 0;
+    int ex, ok = 0, curve;
 
     if (!require(o->pubkey, "--pubkey pub.pem") || !require(o->sig, "--sig SIG") || !require(o->in, "--in DOC")) {
         return EX_USAGE_;
@@ -1113,6 +1152,12 @@ static int cmd_verify(const opts *o) {
     if ((bio = BIO_new_mem_buf(pem, (int)pem_len)) == NULL ||
         (pk = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL)) == NULL || !EVP_PKEY_is_a(pk, "EC")) {
         fprintf(stderr, "%s: '%s' is not a PEM EC public key\n", prog, o->pubkey);
+        ex = EX_INPUT;
+        goto out;
+    }
+    if ((curve = pubkey_curve(pk)) == 0) {
+        fprintf(stderr, "%s: '%s' is an EC key on a curve duosign does not use (P-256 and secp256k1 only)\n", prog,
+                o->pubkey);
         ex = EX_INPUT;
         goto out;
     }
@@ -1137,10 +1182,11 @@ static int cmd_verify(const opts *o) {
             b64url_decode(text, (size_t)(d1 - text), &hdr, &hdr_len) == 0 &&
             b64url_decode(d1 + 1, (size_t)(d2 - d1 - 1), &payload, &payload_len) == 0 &&
             b64url_decode(d2 + 1, strlen(d2 + 1), &dec, &dec_len) == 0) {
-            /* The header must be a JSON object naming ES256K, with no
-             * critical extension; the payload must be DOC. */
+            /* The header must be a JSON object naming the alg of the
+             * key's curve, with no critical extension; the payload must be
+             * DOC. */
             char why[256];
-            int alg_ok = jws_header_check(hdr, hdr_len, why, sizeof why) == 0;
+            int alg_ok = jws_header_check(hdr, hdr_len, jws_alg_of(curve), why, sizeof why) == 0;
             if (!alg_ok) fprintf(stderr, "%s: %s\n", prog, why);
             ok = alg_ok && payload_len == doc_len && memcmp(payload, doc, doc_len) == 0 && dec_len == 64 &&
                  raw_to_der(dec, der, &der_len) == 0 &&
@@ -1198,8 +1244,9 @@ static int cmd_status(const opts *o) {
     if (duo_device_key_id(s.ctx, kid) == DUO_OK && duo_device_pubkey(s.ctx, pk) == DUO_OK) {
         printf("key id: ");
         print_hex(stdout, kid, sizeof kid);
-        printf("\nserver: %s\nstate: %s\nPIN attempts left: %u\n", duo_device_server_address(s.ctx),
-               state_name(st.state), st.pin_attempts_left);
+        printf("\ncurve: %s\nserver: %s\nstate: %s\nPIN attempts left: %u\n",
+               duo_device_curve_name(duo_device_curve(s.ctx)), duo_device_server_address(s.ctx), state_name(st.state),
+               st.pin_attempts_left);
         if (st.locked_until > 0) {
             char tb[64];
             fmt_time(st.locked_until, tb, sizeof tb);

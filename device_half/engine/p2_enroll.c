@@ -148,6 +148,7 @@ int duo_p2_enroll_start(duo_p2_enroll *s, duo_enroll_start_req *req) {
     req->token_len = s->token_len;
     memcpy(req->device_nonce, s->device_nonce, sizeof s->device_nonce);
     req->paillier_bits = s->bits;
+    req->curve = duo_ec_curve(s->ec);
     return p2e_leave(s, DUO_OK, P2E_STARTED);
 }
 

@@ -5,6 +5,7 @@
 
 #include <openssl/sha.h>
 
+#include "duosign/curve.h"
 #include "duosign/mem.h"
 
 #define DUO__BLOB_HEADER 12u
@@ -38,13 +39,15 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
     if (f->address_len > DUO__BLOB_ADDRESS_MAX || f->app_len > DUO__BLOB_APP_MAX) return DUO_E_INVALID_ARG;
     if ((f->address_len && f->address == NULL) || (f->app_len && f->app == NULL)) return DUO_E_INVALID_ARG;
     if (f->flags & ~DUO__BLOB_FLAGS_KNOWN) return DUO_E_INVALID_ARG;
+    if (f->curve != 0 && !duo_curve_valid(f->curve)) return DUO_E_INVALID_ARG;
+    int v1 = f->curve == 0 || f->curve == DUO_CURVE_SECP256K1;
     nb = f->paillier_bits / 8u;
-    total = DUO__BLOB_HEADER + 16 + 32 + 16 + 33 + 4 + nb + 2 * nb + 32 + 32 + 2 + f->address_len + 4 + f->app_len +
-            DUO__BLOB_HASH;
+    total = DUO__BLOB_HEADER + 16 + 32 + 16 + 33 + (v1 ? 0 : 2) + 4 + nb + 2 * nb + 32 + 32 + 2 + f->address_len + 4 +
+            f->app_len + DUO__BLOB_HASH;
     if ((b = duo_secure_malloc(total)) == NULL) return DUO_E_NOMEM;
 
     memcpy(b, DUO__BLOB_MAGIC, 4);
-    put16(b + 4, DUO__BLOB_VERSION);
+    put16(b + 4, v1 ? DUO__BLOB_VERSION : DUO__BLOB_VERSION_CURVE);
     put16(b + 6, f->flags);
     put32(b + 8, (uint32_t)total);
     off = DUO__BLOB_HEADER;
@@ -57,6 +60,10 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
     PUT(f->x2_masked, 32);
     PUT(f->pin_salt, 16);
     PUT(f->q, 33);
+    if (!v1) {
+        put16(b + off, (uint32_t)f->curve);
+        off += 2;
+    }
     put32(b + off, f->paillier_bits);
     off += 4;
     PUT(f->n, nb);
@@ -89,7 +96,8 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
      * from the body before the digest matched. */
     if (in_len < DUO__BLOB_HEADER + DUO__BLOB_HASH || in_len > (size_t)64 * 1024 * 1024) return DUO_E_STATE_CORRUPT;
     if (!duo_ct_eq(in, DUO__BLOB_MAGIC, 4)) return DUO_E_STATE_CORRUPT;
-    if (get16(in + 4) != DUO__BLOB_VERSION) return DUO_E_STATE_CORRUPT;
+    uint32_t version = get16(in + 4);
+    if (version != DUO__BLOB_VERSION && version != DUO__BLOB_VERSION_CURVE) return DUO_E_STATE_CORRUPT;
     if (get32(in + 8) != in_len) return DUO_E_STATE_CORRUPT;
     end = in_len - DUO__BLOB_HASH;
     SHA256(in, end, h);
@@ -112,6 +120,14 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
     GET(f->x2_masked, 32);
     GET(f->pin_salt, 16);
     GET(f->q, 33);
+    f->curve = DUO_CURVE_SECP256K1; /* version 1: written before curves */
+    if (version == DUO__BLOB_VERSION_CURVE) {
+        NEED(2);
+        f->curve = (int)get16(in + off);
+        off += 2;
+        /* version 2 is only written for curves other than secp256k1 */
+        if (!duo_curve_valid(f->curve) || f->curve == DUO_CURVE_SECP256K1) goto corrupt;
+    }
     NEED(4);
     bits = get32(in + off);
     off += 4;

@@ -1,14 +1,18 @@
 /* duosign device library: the state blob codec (internal).
  *
- * Layout, version 1 (all integers big-endian):
- *   "DUOS" | u16 version = 1 | u16 flags | u32 total length
+ * Layout, versions 1 and 2 (all integers big-endian):
+ *   "DUOS" | u16 version | u16 flags | u32 total length
  *   key_id[16] | x2_masked[32] | pin_salt[16] | Q[33]
+ *   u16 curve (version 2 only; version 1 is secp256k1)
  *   u32 paillier_bits | N[bits/8] | ckey[2*bits/8]
  *   device_secret[32] | enrol sid[32]
  *   u16 address length | address
  *   u32 app data length | app data
  *   SHA-256 of every byte above [32]
- * The codec only checks the encoding (lengths, magic, version, digest);
+ * A secp256k1 key is written as version 1, byte for byte as before curves
+ * (so an older library still reads it); any other curve as version 2.
+ * The codec only checks the encoding (lengths, magic, version, digest, a
+ * known curve);
  * device.c checks the values (point on curve, modulus, ciphertext).
  * Any failure is DUO_E_STATE_CORRUPT: a blob is used whole or not at all. */
 #ifndef DUOSIGN_DEVICE_BLOB_H
@@ -20,7 +24,8 @@
 #include "duosign/errors.h"
 
 #define DUO__BLOB_MAGIC "DUOS"
-#define DUO__BLOB_VERSION 1u
+#define DUO__BLOB_VERSION 1u       /* secp256k1 keys */
+#define DUO__BLOB_VERSION_CURVE 2u /* keys of any other curve: adds the curve */
 #define DUO__BLOB_FLAG_CONFIRMED 0x0001u
 #define DUO__BLOB_FLAGS_KNOWN 0x0001u
 #define DUO__BLOB_ADDRESS_MAX 255u
@@ -32,6 +37,7 @@ typedef struct duo__blob_fields {
     uint8_t x2_masked[32]; /* SECRET */
     uint8_t pin_salt[16];
     uint8_t q[33];
+    int curve;                 /* duo_curve (0 encodes as secp256k1) */
     uint32_t paillier_bits;    /* 2048 or 3072 */
     const uint8_t *n;          /* bits/8 bytes */
     const uint8_t *ckey;       /* 2*bits/8 bytes */

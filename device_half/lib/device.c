@@ -32,8 +32,9 @@
 #define ERRMSG_CAP 512
 
 struct duo_device_ctx {
-    duo_ec *ec;
-    duo_rng rng; /* adapter over app_rng; used only when app_rng is set */
+    duo_ec *ecs[DUO_CURVE_COUNT]; /* one context per curve (NULL at 0) */
+    duo_ec *ec;                   /* ecs[the key's curve], or of the next enrolment */
+    duo_rng rng;                  /* adapter over app_rng; used only when app_rng is set */
     duo_device_rng_fn app_rng;
     void *app_rng_user;
 
@@ -229,10 +230,13 @@ int duo_device_ctx_new(duo_device_ctx **out) {
     if ((ctx = calloc(1, sizeof *ctx)) == NULL) {
         return DUO_E_NOMEM;
     }
-    if ((r = duo_ec_new(&ctx->ec, NULL)) != DUO_OK) {
-        free(ctx);
-        return r;
+    for (int c = 1; c < DUO_CURVE_COUNT; c++) {
+        if ((r = duo_ec_new(&ctx->ecs[c], (duo_curve)c, NULL)) != DUO_OK) {
+            duo_device_ctx_free(ctx);
+            return r;
+        }
     }
+    ctx->ec = ctx->ecs[DUO_CURVE_DEFAULT];
     ctx->rng.fill = rng_adapter;
     ctx->rng.data = ctx;
     ctx->gen = 1;
@@ -245,9 +249,31 @@ void duo_device_ctx_free(duo_device_ctx *ctx) {
         return;
     }
     drop_key(ctx);
-    duo_ec_free(ctx->ec);
+    for (int c = 0; c < DUO_CURVE_COUNT; c++) duo_ec_free(ctx->ecs[c]);
     duo_memzero(ctx, sizeof *ctx);
     free(ctx);
+}
+
+int duo_device_set_enroll_curve(duo_device_ctx *ctx, int curve) {
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    if (!duo_curve_valid(curve)) {
+        return DUO_E_UNSUPPORTED;
+    }
+    if (ctx->key != NULL) {
+        return DUO_E_EXISTS;
+    }
+    ctx->ec = ctx->ecs[curve];
+    return DUO_OK;
+}
+
+int duo_device_curve(const duo_device_ctx *ctx) {
+    return ctx == NULL || ctx->key == NULL ? 0 : (int)duo_ec_curve(ctx->ec);
+}
+
+const char *duo_device_curve_name(int curve) {
+    return duo_curve_valid(curve) ? duo_curve_name((duo_curve)curve) : NULL;
 }
 
 int duo_device_set_transport(duo_device_ctx *ctx, duo_device_transport_fn fn, duo_device_transport_free_fn free_resp,
@@ -862,8 +888,7 @@ int duo_device_pubkey(const duo_device_ctx *ctx, uint8_t out[DUO_DEVICE_PUBKEY_B
 
 int duo_device_pubkey_pem(const duo_device_ctx *ctx, char *pem, size_t *pem_len) {
     int r = DUO_E_INTERNAL;
-    uint8_t pt[65];
-    size_t ptlen = sizeof pt;
+    uint8_t pt[DUO_POINT_FULL_BYTES];
     OSSL_PARAM_BLD *bld = NULL;
     OSSL_PARAM *params = NULL;
     EVP_PKEY_CTX *pctx = NULL;
@@ -878,13 +903,10 @@ int duo_device_pubkey_pem(const duo_device_ctx *ctx, char *pem, size_t *pem_len)
     if (ctx->key == NULL) {
         return DUO_E_MISUSE;
     }
-    if (secp256k1_ec_pubkey_serialize(duo_ec_secp(ctx->ec), pt, &ptlen, &ctx->key->q.p, SECP256K1_EC_UNCOMPRESSED) !=
-        1) {
-        return DUO_E_INTERNAL;
-    }
+    duo_point_serialize_full(ctx->ec, pt, &ctx->key->q);
     if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
-        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "secp256k1", 0) != 1 ||
-        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, ptlen) != 1 ||
+        OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, duo_ec_group_name(ctx->ec), 0) != 1 ||
+        OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof pt) != 1 ||
         (params = OSSL_PARAM_BLD_to_param(bld)) == NULL) {
         r = DUO_E_NOMEM;
         goto out;
@@ -962,6 +984,7 @@ int duo_device_state_export(duo_device_ctx *ctx, uint8_t **blob, size_t *blob_le
     memcpy(f.x2_masked, ctx->key->x2_masked.b, 32);
     memcpy(f.pin_salt, ctx->key->pin_salt, 16);
     duo_point_serialize(ctx->ec, f.q, &ctx->key->q);
+    f.curve = duo_ec_curve(ctx->ec);
     f.n = n;
     f.ckey = ck;
     /* The stored secret is the one the next process must use: the pending
@@ -1065,7 +1088,8 @@ int duo_device_state_import(duo_device_ctx *ctx, const uint8_t *blob, size_t blo
     if ((r = duo__blob_decode(&f, in, in_len)) != DUO_OK) goto out;
 
     /* Values: anything invalid is corruption too (the engine's constructor). */
-    if ((r = duo_p2_key_new(&key, ctx->ec, f.key_id, f.x2_masked, f.pin_salt, f.q, f.paillier_bits, f.n,
+    /* the blob codec accepts only curves of this build */
+    if ((r = duo_p2_key_new(&key, ctx->ecs[f.curve], f.key_id, f.x2_masked, f.pin_salt, f.q, f.paillier_bits, f.n,
                             f.paillier_bits / 8u, f.ckey, 2u * f.paillier_bits / 8u, f.device_secret)) != DUO_OK)
         goto out;
     r = DUO_E_STATE_CORRUPT;
@@ -1082,6 +1106,7 @@ int duo_device_state_import(duo_device_ctx *ctx, const uint8_t *blob, size_t blo
     /* All checks passed: commit to ctx in one go. */
     ctx->key = key;
     key = NULL;
+    ctx->ec = ctx->ecs[f.curve];
     ctx->confirmed = (f.flags & DUO__BLOB_FLAG_CONFIRMED) != 0;
     memcpy(ctx->sid, f.sid, 32);
     memcpy(ctx->address, f.address, f.address_len);

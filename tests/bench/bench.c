@@ -4,7 +4,8 @@
  * For each Paillier size (2048, 3072) it measures:
  *   floor    one CRT decryption; one encryption with and without a
  *            precomputed r^N; one 256-bit exponentiation mod N^2
- *            (duo_paillier_mul); one libsecp256k1 ECDSA sign and verify;
+ *            (duo_paillier_mul); one ECDSA sign and verify by the curve's
+ *            own library (libsecp256k1; OpenSSL for P-256);
  *   b2b      signing with both engines back to back in this process, cloud
  *            and device CPU apart, with and without a precomputed r^N;
  *            enrolment cloud and device CPU, prime pool warm and cold;
@@ -25,7 +26,12 @@
  * Output: a table on stdout, then one line starting with "{" (JSON).
  * Nothing is asserted: the exit status says only whether everything ran.
  *
- * Usage: duosign-bench [--quick] [--bits 2048|3072|both] [--daemon PATH]
+ * Every figure is for one curve (--curve, default p256: the engines, the
+ * daemon's keys and the ECDSA floor); scripts/bench.sh runs both curves and
+ * sets them side by side.
+ *
+ * Usage: duosign-bench [--quick] [--bits 2048|3072|both] [--curve p256|secp256k1] [--daemon PATH]
+ *                      [--store URL]
  *                      [--no-e2e] [--reps N] [--sign-reps N] [--session-ttl S]
  * The daemon runs with --session-ttl 600 (not its default 60: on a loaded
  * machine an enrolment step can take longer) and is stopped on every exit
@@ -50,6 +56,8 @@
 #include <unistd.h>
 
 #include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <secp256k1.h>
 
@@ -251,7 +259,9 @@ static struct {
     const char *daemon;
     int e2e;
     unsigned session_ttl; /* the daemon's --session-ttl */
+    const char *store;    /* --store URL: the daemon's store is this PostgreSQL */
     int after_daemon;     /* test hook (tests/bench/daemon_cleanup.sh): 1 exit(1), 2 hang, once the daemon is up */
+    duo_curve curve;      /* of every key (b2b.h reads DUO_TEST_CURVE, set from this) */
 } g_opt;
 
 static int reps(int full, int quick) {
@@ -384,7 +394,37 @@ static void bench_kdf(void) {
     free(sw.v);
 }
 
+/* P-256's floor: OpenSSL's own ECDSA (EVP, a prehashed 32-byte digest). */
+static void bench_ecdsa_p256(void) {
+    EVP_PKEY *pk = EVP_EC_gen("P-256");
+    unsigned char msg[32], sig[DUO_ECDSA_DER_MAX];
+    size_t sig_len = 0;
+    samples sc = {0}, sw = {0};
+    EVP_PKEY_CTX *sctx = pk ? EVP_PKEY_CTX_new(pk, NULL) : NULL, *vctx = pk ? EVP_PKEY_CTX_new(pk, NULL) : NULL;
+    if (!sctx || !vctx || EVP_PKEY_sign_init(sctx) != 1 || EVP_PKEY_verify_init(vctx) != 1) die("P-256 key");
+    int n = reps(2000, 50);
+    for (int i = 0; i < n; i++) {
+        if (RAND_bytes(msg, 32) != 1) die("RAND_bytes");
+        sig_len = sizeof sig;
+        TIMED(if (EVP_PKEY_sign(sctx, sig, &sig_len, msg, 32) != 1) die("sign"));
+    }
+    row_put("floor.ecdsa_sign", 0, &sc, &sw);
+    for (int i = 0; i < n; i++) {
+        TIMED(if (EVP_PKEY_verify(vctx, sig, sig_len, msg, 32) != 1) die("verify"));
+    }
+    row_put("floor.ecdsa_verify", 0, &sc, &sw);
+    EVP_PKEY_CTX_free(sctx);
+    EVP_PKEY_CTX_free(vctx);
+    EVP_PKEY_free(pk);
+    free(sc.v);
+    free(sw.v);
+}
+
 static void bench_ecdsa(void) {
+    if (g_opt.curve == DUO_CURVE_P256) {
+        bench_ecdsa_p256();
+        return;
+    }
     secp256k1_context *ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
     unsigned char sk[32], msg[32], seed[32];
     secp256k1_ecdsa_signature sig;
@@ -813,6 +853,7 @@ static void *device_enrol_thread(void *arg) {
     snprintf(target, sizeof target, "127.0.0.1:%d", g_dport);
     size_t b0 = d->xp.bytes;
     double w0 = wall(), c0 = cpu_thread();
+    CHECK(duo_device_set_enroll_curve(d->ctx, (int)g_opt.curve));
     int r = duo_device_enroll(d->ctx, target, (const uint8_t *)tok, strlen(tok), (const uint8_t *)"4321", 4, d->bits);
     if (r == DUO_OK) {
         persist(d);
@@ -1001,8 +1042,10 @@ static void bench_e2e(unsigned bits) {
 
     snprintf(g_dir, sizeof g_dir, "/tmp/duosign-bench.XXXXXX");
     if (!mkdtemp(g_dir)) die("mkdtemp");
-    if (run_cmd(NULL, 0, "'%s' init --data '%s' >/dev/null 2>&1", g_opt.daemon, g_dir) != 0)
+    if (run_cmd(NULL, 0, "'%s' init --data '%s'%s%s%s >/dev/null 2>&1", g_opt.daemon, g_dir,
+                g_opt.store ? " --store '" : "", g_opt.store ? g_opt.store : "", g_opt.store ? "'" : "") != 0)
         die("duosign-cloud init failed");
+    if (g_opt.store) fprintf(stderr, "# key store: PostgreSQL\n");
     snprintf(path, sizeof path, "%s/ca.pem", g_dir);
     FILE *f = fopen(path, "rb");
     if (!f) die("no %s", path);
@@ -1278,6 +1321,7 @@ static void ratios(unsigned bits) {
 }
 
 static void print_table(void) {
+    printf("\ncurve: %s", duo_curve_name(g_opt.curve));
     printf("\n%-40s %5s %6s %10s %10s %10s %10s %10s %10s\n", "measurement (ms)", "bits", "n", "cpu med", "cpu p90",
            "cpu p99", "wall med", "wall p90", "wall p99");
     for (size_t i = 0; i < g_nrows; i++) {
@@ -1304,8 +1348,9 @@ static void print_table(void) {
 static void print_json(void) {
     char host[128] = "";
     gethostname(host, sizeof host - 1);
-    printf("{\"bench\":\"duosign\",\"version\":1,\"quick\":%s,\"host\":\"%s\",\"cpus\":%ld,\"rows\":[",
-           g_opt.quick ? "true" : "false", host, sysconf(_SC_NPROCESSORS_ONLN));
+    printf("{\"bench\":\"duosign\",\"version\":1,\"curve\":\"%s\",\"quick\":%s,\"host\":\"%s\",\"cpus\":%ld,"
+           "\"rows\":[",
+           duo_curve_name(g_opt.curve), g_opt.quick ? "true" : "false", host, sysconf(_SC_NPROCESSORS_ONLN));
     for (size_t i = 0; i < g_nrows; i++) {
         const row *r = &g_rows[i];
         printf("%s{\"name\":\"%s\",\"bits\":%u,\"n\":%zu", i ? "," : "", r->name, r->bits, r->n);
@@ -1327,7 +1372,9 @@ static void usage(void) {
         "usage: duosign-bench [--quick] [--bits 2048|3072|both] [--daemon PATH] [--no-e2e] [--reps N] [--sign-reps N]\n"
         "  --quick      few repetitions (a smoke run; figures are rough)\n"
         "  --bits       Paillier sizes to measure (default both)\n"
+        "  --curve      p256 (default) or secp256k1: the curve of every key and of the ECDSA floor\n"
         "  --daemon     the duosign-cloud binary (default: next to this program)\n"
+        "  --store URL  the daemon's key store is this PostgreSQL database (init --store)\n"
         "  --no-e2e     skip the daemon measurements\n"
         "  --reps N     repetitions per figure (overrides the defaults)\n"
         "  --sign-reps N  signatures per signing figure (overrides --reps for those)\n"
@@ -1344,6 +1391,7 @@ int main(int argc, char **argv) {
     g_opt.bits[0] = 2048;
     g_opt.bits[1] = 3072;
     g_opt.nbits = 2;
+    g_opt.curve = DUO_CURVE_DEFAULT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--quick") == 0) {
@@ -1361,8 +1409,15 @@ int main(int argc, char **argv) {
                 usage();
                 return 2;
             }
+        } else if (strcmp(a, "--curve") == 0 && i + 1 < argc) {
+            if (duo_curve_parse(argv[++i], &g_opt.curve) != DUO_OK) {
+                usage();
+                return 2;
+            }
         } else if (strcmp(a, "--daemon") == 0 && i + 1 < argc) {
             g_opt.daemon = argv[++i];
+        } else if (strcmp(a, "--store") == 0 && i + 1 < argc) {
+            g_opt.store = argv[++i];
         } else if (strcmp(a, "--sign-reps") == 0 && i + 1 < argc) {
             g_opt.sign_reps = atoi(argv[++i]);
         } else if (strcmp(a, "--reps") == 0 && i + 1 < argc) {
@@ -1399,13 +1454,15 @@ int main(int argc, char **argv) {
     }
     if (g_opt.e2e && access(g_opt.daemon, X_OK) != 0) die("no daemon at %s (use --daemon or --no-e2e)", g_opt.daemon);
     signal(SIGPIPE, SIG_IGN);
+    /* before the first b2b_ec(): the engines' curve */
+    setenv("DUO_TEST_CURVE", duo_curve_name(g_opt.curve), 1);
 
     if (g_opt.after_daemon != 0) { /* test hook: straight to the daemon */
         bench_e2e(g_opt.bits[0]);
         return 0;
     }
     double t0 = wall();
-    fprintf(stderr, "# duosign-bench%s: floor\n", g_opt.quick ? " --quick" : "");
+    fprintf(stderr, "# duosign-bench%s, curve %s: floor\n", g_opt.quick ? " --quick" : "", duo_curve_name(g_opt.curve));
     bench_ecdsa();
     bench_kdf();
     for (int b = 0; b < g_opt.nbits; b++) bench_floor(g_opt.bits[b]);

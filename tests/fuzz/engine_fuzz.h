@@ -15,7 +15,9 @@
  * pointer in those structs.
  *
  * Seeds: DUO_FUZZ_DUMP_SEED=<file> <target> writes the honest message the
- * target consumes to <file> and exits (tests/fuzz/README.md). */
+ * target consumes to <file> and exits (tests/fuzz/README.md).
+ * Curve: the session runs on secp256k1, or on P-256 with DUO_FUZZ_CURVE=p256
+ * (the committed seed_honest files are secp256k1's). */
 #ifndef DUO_ENGINE_FUZZ_H
 #define DUO_ENGINE_FUZZ_H
 
@@ -264,7 +266,10 @@ static inline void fz_init(int which) {
     uint8_t qb[33], qb2[33];
 
     memset(&fz, 0, sizeof fz);
-    FZ_CHECK(duo_ec_new(&fz.ec, NULL) == DUO_OK);
+    duo_curve curve = DUO_CURVE_SECP256K1;
+    const char *cname = getenv("DUO_FUZZ_CURVE");
+    FZ_CHECK(cname == NULL || cname[0] == '\0' || duo_curve_parse(cname, &curve) == DUO_OK);
+    FZ_CHECK(duo_ec_new(&fz.ec, curve, NULL) == DUO_OK);
     FZ_CHECK(BN_hex2bn(&fz.p, fz_p_hex) > 0 && BN_hex2bn(&fz.q, fz_q_hex) > 0);
     duo_det_rng_init(&fz.rng1, 1);
     duo_det_rng_init(&fz.rng2, 2);

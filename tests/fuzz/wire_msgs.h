@@ -75,6 +75,7 @@ static inline int fz_sample_enroll_start_req(void *v, unsigned k) {
     fz_fill(m->token, m->token_len, k);
     fz_fill(m->device_nonce, sizeof m->device_nonce, k + 1);
     m->paillier_bits = k == 1 ? 3072 : 2048;
+    m->curve = k == 1 ? DUO_CURVE_SECP256K1 : DUO_CURVE_P256; /* seeds on both curves */
     return 1;
 }
 static inline int fz_sample_enroll_start_resp(void *v, unsigned k) {

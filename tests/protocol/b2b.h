@@ -75,10 +75,26 @@ typedef struct b2b_env {
 
 static b2b_env b2b_g;
 
-static inline const duo_ec *b2b_ec(void) {
-    if (b2b_g.ec == NULL && duo_ec_new(&b2b_g.ec, NULL) != DUO_OK) {
-        fprintf(stderr, "duo_ec_new failed\n");
+/* The curve every protocol test runs on: DUO_TEST_CURVE (p256, secp256k1;
+ * tests/CMakeLists.txt registers each protocol test once per curve),
+ * secp256k1 when unset. */
+static inline duo_curve b2b_curve(void) {
+    const char *name = getenv("DUO_TEST_CURVE");
+    duo_curve c = DUO_CURVE_SECP256K1;
+    if (name != NULL && name[0] != '\0' && duo_curve_parse(name, &c) != DUO_OK) {
+        fprintf(stderr, "DUO_TEST_CURVE=%s: unknown curve\n", name);
         exit(2);
+    }
+    return c;
+}
+
+static inline const duo_ec *b2b_ec(void) {
+    if (b2b_g.ec == NULL) {
+        if (duo_ec_new(&b2b_g.ec, b2b_curve(), NULL) != DUO_OK) {
+            fprintf(stderr, "duo_ec_new failed\n");
+            exit(2);
+        }
+        fprintf(stderr, "# curve %s\n", duo_curve_name(duo_ec_curve(b2b_g.ec)));
     }
     return b2b_g.ec;
 }

@@ -1,7 +1,9 @@
 /* Back-to-back enrolment and signing between the P1 and P2 engines:
- * >= 1000 signatures at 2048 bits and 20 at 3072, each verified
- * independently by libsecp256k1 and by OpenSSL EVP (DER signature, PEM
- * SubjectPublicKeyInfo written and read back); one run through the wire
+ * >= 1000 signatures at 2048 bits and 20 at 3072, on the curve of
+ * DUO_TEST_CURVE, each verified independently by OpenSSL EVP (DER signature,
+ * PEM SubjectPublicKeyInfo written and read back) and by the curve's own
+ * verifier (libsecp256k1; for P-256 duo_ecdsa_verify, OpenSSL's ECDSA with
+ * low S required); one run through the wire
  * encoding. DUO_TEST_QUICK=1 (sanitizer builds) reduces the counts. */
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -21,7 +23,7 @@ static EVP_PKEY *pem_pubkey(const duo_p2_key *k) {
 
     duo_point_serialize(b2b_ec(), q, &k->q);
     if ((bld = OSSL_PARAM_BLD_new()) == NULL ||
-        !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "secp256k1", 0) ||
+        !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, duo_ec_group_name(b2b_ec()), 0) ||
         !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, q, sizeof q) ||
         (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
         (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
@@ -57,6 +59,9 @@ static int openssl_verify(EVP_PKEY *pkey, const uint8_t sig[64], const uint8_t d
 static int secp_verify(const duo_p2_key *k, const uint8_t sig[64], const uint8_t digest[32]) {
     secp256k1_ecdsa_signature s;
     const secp256k1_context *ctx = duo_ec_secp(b2b_ec());
+    if (ctx == NULL) {
+        return duo_ecdsa_verify(b2b_ec(), sig, digest, &k->q) == DUO_OK;
+    }
     if (!secp256k1_ecdsa_signature_parse_compact(ctx, &s, sig)) return 0;
     return secp256k1_ecdsa_verify(ctx, &s, digest, &k->q.p) == 1;
 }
@@ -129,12 +134,8 @@ static void run_many(unsigned bits, int count, int wire) {
 
     for (i = 0; i < count; i++) {
         DUO_REQUIRE(duo_rng_bytes(NULL, digest, 32) == DUO_OK);
-        if (i == 0) memset(digest, 0, 32); /* m = 0 */
-        if (i == 1)
-            memcpy(digest,
-                   "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xfe"
-                   "\xba\xae\xdc\xe6\xaf\x48\xa0\x3b\xbf\xd2\x5e\x8c\xd0\x36\x41\x41",
-                   32); /* m = q = 0 mod q */
+        if (i == 0) memset(digest, 0, 32);                            /* m = 0 */
+        if (i == 1) BN_bn2binpad(duo_ec_order(b2b_ec()), digest, 32); /* m = q = 0 mod q */
         if (i == 2) memset(digest, 0xff, 32);
         memset(&so, 0, sizeof so);
         so.pin = "123456";
@@ -160,9 +161,10 @@ static void run_many(unsigned bits, int count, int wire) {
     DUO_CHECK(ok == count);
     if (wire) split_finish_misuse(&er);
     fprintf(stderr,
-            "# sign %u bits%s: %d/%d signatures verified by libsecp256k1 and OpenSSL; CPU per signature P1 %.2f ms, "
+            "# sign %u bits%s: %d/%d signatures verified by %s's verifier and OpenSSL; CPU per signature P1 %.2f ms, "
             "P2 %.2f ms (P2 includes scrypt N=2^15)\n",
-            bits, wire ? " (wire)" : "", ok, count, 1e3 * p1_cpu / count, 1e3 * p2_cpu / count);
+            bits, wire ? " (wire)" : "", ok, count, duo_curve_name(duo_ec_curve(b2b_ec())), 1e3 * p1_cpu / count,
+            1e3 * p2_cpu / count);
     EVP_PKEY_free(pkey);
     b2b_enroll_run_free(&er);
 }
@@ -184,8 +186,37 @@ static void test_unsupported_size(void) {
     b2b_enroll_run_free(&er);
 }
 
+/* The EnrollStart's curve must be the cloud engine's: the other curve, or
+ * none (a device from before curves: secp256k1) on a P-256 run, is refused
+ * at the start with DUO_E_CURVE_REFUSED, before any key work. */
+static duo_curve g_forced_curve;
+static void force_curve(void *ctx, int step, void *msg) {
+    (void)ctx;
+    if (step == B2B_E_START_REQ) ((duo_enroll_start_req *)msg)->curve = g_forced_curve;
+}
+static void test_curve_mismatch(void) {
+    duo_curve mine = duo_ec_curve(b2b_ec());
+    duo_curve other = mine == DUO_CURVE_P256 ? DUO_CURVE_SECP256K1 : DUO_CURVE_P256;
+    b2b_enroll_run er;
+    b2b_enroll_opts eo;
+    memset(&eo, 0, sizeof eo);
+    eo.bits = 2048;
+    eo.pin = "1";
+    eo.hook = force_curve;
+    eo.stop_after = B2B_E_START_REQ + 1;
+    g_forced_curve = other;
+    DUO_EXPECT_ERR(b2b_enroll(&er, &eo), DUO_E_CURVE_REFUSED);
+    DUO_CHECK(er.fail_step == B2B_E_START_REQ);
+    b2b_enroll_run_free(&er);
+    g_forced_curve = DUO_CURVE_UNSPECIFIED;
+    int r = b2b_enroll(&er, &eo);
+    DUO_CHECK(r == (mine == DUO_CURVE_SECP256K1 ? DUO_OK : DUO_E_CURVE_REFUSED));
+    b2b_enroll_run_free(&er);
+}
+
 int main(void) {
     DUO_RUN(test_unsupported_size);
+    DUO_RUN(test_curve_mismatch);
     DUO_RUN(test_wire_2048);
     DUO_RUN(test_sign_2048_many);
     DUO_RUN(test_sign_3072);

@@ -146,7 +146,7 @@ static void test_commit_args(void) {
 
 int main(void) {
     duo_det_rng_init(&drng, (uint64_t)duo_test_seed());
-    if (duo_ec_new(&ec, NULL) != DUO_OK) return 1;
+    if (duo_ec_new(&ec, DUO_CURVE_SECP256K1, NULL) != DUO_OK) return 1;
     DUO_RUN(test_commit);
     DUO_RUN(test_commit_kat);
     DUO_RUN(test_commit_args);

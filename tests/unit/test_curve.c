@@ -1,15 +1,21 @@
-/* Curve module: scalar range checks, scalar arithmetic against OpenSSL BN,
- * point parsing, k*G consistency, and an ECDSA cross-check where signatures
- * built from duo_* scalar/point functions are verified by libsecp256k1 and by
- * OpenSSL (code not written here). */
+/* Curve module, on each curve (secp256k1, P-256): scalar range checks,
+ * scalar arithmetic against OpenSSL BN, point parsing (off curve, wrong
+ * length, x >= p, infinity), k*G known answers and consistency, and an ECDSA
+ * cross-check where signatures built from duo_* scalar/point functions are
+ * verified by OpenSSL and by libsecp256k1 (code not written here). */
+#define OPENSSL_SUPPRESS_DEPRECATED /* EC_GFp_*_method in test_p256_method */
 #include <string.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <secp256k1.h>
 #include <secp256k1_preallocated.h>
+
+#include <openssl/ec.h>
+#include <openssl/obj_mac.h>
 
 #include "det_rng.h"
 #include "duosign/curve.h"
@@ -22,8 +28,33 @@ static duo_ec *ec;
 static duo_det_rng drng;
 static BN_CTX *bnctx;
 
-static const char *Q_HEX = "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141";
-static const char *P_HEX = "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F";
+/* Each curve's published parameters (SEC 2), typed in, not taken from a
+ * library: the order q, the field prime p, y^2 = x^3 + a*x + b with a as a
+ * small signed word, and G, 2G, 3G compressed. */
+typedef struct curve_kat {
+    duo_curve curve;
+    const char *q, *p, *b;
+    long a;
+    const char *g, *g2, *g3;
+} curve_kat;
+
+static const curve_kat KATS[] = {
+    {DUO_CURVE_SECP256K1, "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141",
+     "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F", "07", 0,
+     "0279BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798",
+     "02C6047F9441ED7D6D3045406E95C07CD85C778E4B8CEF3CA7ABAC09B95C709EE5",
+     "02F9308A019258C31049344F85F89D5229B531C845836F99B08601F113BCE036F9"},
+    {DUO_CURVE_P256, "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551",
+     "FFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF",
+     "5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B", -3,
+     "036B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296",
+     "037CF27B188D034F7E8A52380304B51AC3C08969E277F21B35A60B48FC47669978",
+     "025ECBE4D1A6330A44C8F7EF951D4BF165E6C6B721EFADA985FB41661BC6E7FD6C"},
+};
+
+static const curve_kat *kat;
+#define Q_HEX (kat->q)
+#define P_HEX (kat->p)
 
 static BIGNUM *bn_hex(const char *hex) {
     BIGNUM *b = NULL;
@@ -43,13 +74,37 @@ static void be32_from_bn(uint8_t out[32], const BIGNUM *b) { (void)BN_bn2binpad(
 
 static void test_ctx(void) {
     duo_ec *e2 = NULL;
-    DUO_CHECK(duo_ec_secp(ec) != NULL);
+    DUO_CHECK(duo_ec_curve(ec) == kat->curve);
+    DUO_CHECK((duo_ec_secp(ec) != NULL) == (kat->curve == DUO_CURVE_SECP256K1));
     BIGNUM *qq = bn_hex(Q_HEX);
     DUO_CHECK(BN_cmp(duo_ec_order(ec), qq) == 0);
     BN_free(qq);
-    DUO_CHECK_OK(duo_ec_new(&e2, NULL));
+    DUO_CHECK_OK(duo_ec_new(&e2, kat->curve, NULL));
     duo_ec_free(e2);
     duo_ec_free(NULL);
+    e2 = (duo_ec *)1;
+    DUO_EXPECT_ERR(duo_ec_new(&e2, DUO_CURVE_UNSPECIFIED, NULL), DUO_E_UNSUPPORTED);
+    DUO_CHECK(e2 == NULL);
+    DUO_EXPECT_ERR(duo_ec_new(&e2, (duo_curve)DUO_CURVE_COUNT, NULL), DUO_E_UNSUPPORTED);
+    /* names both ways */
+    duo_curve c = DUO_CURVE_UNSPECIFIED;
+    DUO_CHECK_OK(duo_curve_parse(duo_curve_name(kat->curve), &c));
+    DUO_CHECK(c == kat->curve);
+    DUO_EXPECT_ERR(duo_curve_parse("p384", &c), DUO_E_UNSUPPORTED);
+    DUO_CHECK(duo_curve_valid(kat->curve) && !duo_curve_valid(0) && !duo_curve_valid(DUO_CURVE_COUNT));
+}
+
+/* OpenSSL's P-256 must be the constant-time ecp_nistz256 code (or the
+ * constant-time 64-bit nistp256), not the generic EC_GFp_mont / simple /
+ * nist methods. The method getters are deprecated API, used here only. */
+static void test_p256_method(void) {
+    EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+    DUO_REQUIRE(g != NULL);
+    const EC_METHOD *m = EC_GROUP_method_of(g);
+    DUO_CHECK(m != EC_GFp_mont_method());
+    DUO_CHECK(m != EC_GFp_simple_method());
+    DUO_CHECK(m != EC_GFp_nist_method());
+    EC_GROUP_free(g);
 }
 
 /* 1 if the context's blinding differs from libsecp256k1's unblinded
@@ -95,14 +150,14 @@ static void test_ctx_randomized(void) {
     /* control: a context nobody randomized reads as unblinded */
     DUO_CHECK(ctx_is_blinded(plain, NULL, NULL) == 0);
     DUO_CHECK(ctx_is_blinded(duo_ec_secp(ec), NULL, NULL) == 1);
-    DUO_CHECK_OK(duo_ec_new(&e1, NULL));
+    DUO_CHECK_OK(duo_ec_new(&e1, DUO_CURVE_SECP256K1, NULL));
     DUO_CHECK(ctx_is_blinded(duo_ec_secp(e1), NULL, NULL) == 1);
     /* the seed comes from the context's RNG: the same det seed gives the same
      * blinding, another seed another one */
     duo_det_rng_init(&d1, 11);
     duo_det_rng_init(&d2, 12);
-    DUO_CHECK_OK(duo_ec_new(&e2, &d1.rng));
-    DUO_CHECK_OK(duo_ec_new(&e3, &d2.rng));
+    DUO_CHECK_OK(duo_ec_new(&e2, DUO_CURVE_SECP256K1, &d1.rng));
+    DUO_CHECK_OK(duo_ec_new(&e3, DUO_CURVE_SECP256K1, &d2.rng));
     DUO_CHECK(d1.bytes_drawn >= 32 && d2.bytes_drawn >= 32);
     DUO_CHECK(ctx_is_blinded(duo_ec_secp(e2), &c2, &l2) == 1);
     DUO_CHECK(ctx_is_blinded(duo_ec_secp(e3), &c3, &l3) == 1);
@@ -110,7 +165,7 @@ static void test_ctx_randomized(void) {
     duo_ec_free(e2);
     e2 = NULL;
     duo_det_rng_init(&d1, 11);
-    DUO_CHECK_OK(duo_ec_new(&e2, &d1.rng));
+    DUO_CHECK_OK(duo_ec_new(&e2, DUO_CURVE_SECP256K1, &d1.rng));
     DUO_CHECK(ctx_is_blinded(duo_ec_secp(e2), &c1, &l1) == 1);
     DUO_CHECK(c1 && l1 == l2 && memcmp(c1, c2, l1) == 0);
     free(c1);
@@ -138,7 +193,7 @@ static int zero_fill(void *data, uint8_t *out, size_t len) {
 static void test_ctx_rng_failure(void) {
     duo_ec *e2 = (duo_ec *)1;
     duo_rng bad = {failing_fill, NULL};
-    DUO_EXPECT_ERR(duo_ec_new(&e2, &bad), DUO_E_RNG);
+    DUO_EXPECT_ERR(duo_ec_new(&e2, DUO_CURVE_SECP256K1, &bad), DUO_E_RNG);
     DUO_CHECK(e2 == NULL);
     duo_scalar s;
     duo_rng zero = {zero_fill, NULL};
@@ -345,14 +400,21 @@ static void hex2bin(uint8_t *out, const char *hex, size_t n) {
     }
 }
 
-/* 1 if x^3 + 7 is a square mod p (so x is the abscissa of a curve point). */
+/* 1 if x^3 + a*x + b is a square mod p (so x is the abscissa of a curve
+ * point). */
 static int x_on_curve(const BIGNUM *x, const BIGNUM *p) {
-    BIGNUM *y2 = BN_new(), *e = BN_new(), *r = BN_new();
+    BIGNUM *y2 = BN_new(), *e = BN_new(), *r = BN_new(), *b = bn_hex(kat->b), *ax = BN_new();
     int ok;
     BN_mod_sqr(y2, x, p, bnctx);
     BN_mod_mul(y2, y2, x, p, bnctx);
-    BN_add_word(y2, 7);
+    BN_copy(ax, x);
+    BN_mul_word(ax, (BN_ULONG)(kat->a < 0 ? -kat->a : kat->a));
+    if (kat->a < 0) BN_set_negative(ax, 1);
+    BN_add(y2, y2, ax);
+    BN_add(y2, y2, b);
     BN_nnmod(y2, y2, p, bnctx);
+    BN_free(b);
+    BN_free(ax);
     BN_copy(e, p);
     BN_sub_word(e, 1);
     BN_rshift1(e, e);
@@ -365,7 +427,7 @@ static int x_on_curve(const BIGNUM *x, const BIGNUM *p) {
 }
 
 static void test_point_parse(void) {
-    static const char *G_HEX = "0279BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798";
+    const char *G_HEX = kat->g;
     uint8_t buf[65], out[33];
     duo_point P;
     BIGNUM *p = bn_hex(P_HEX), *x = BN_new();
@@ -376,8 +438,15 @@ static void test_point_parse(void) {
     DUO_CHECK_OK(duo_point_parse(ec, &P, buf, 33));
     duo_point_serialize(ec, out, &P);
     DUO_CHECK(memcmp(out, buf, 33) == 0);
-    buf[0] = 0x03;
+    buf[0] ^= 0x01;
     DUO_CHECK_OK(duo_point_parse(ec, &P, buf, 33)); /* -G */
+    buf[0] ^= 0x01;
+    /* the point at infinity: its SEC1 form (one 00 byte) and 33 zero bytes */
+    {
+        uint8_t inf[33] = {0};
+        DUO_EXPECT_ERR(duo_point_parse(ec, &P, inf, 1), DUO_E_BAD_POINT);
+        DUO_EXPECT_ERR(duo_point_parse(ec, &P, inf, 33), DUO_E_BAD_POINT);
+    }
     /* wrong prefixes */
     buf[0] = 0x04;
     DUO_EXPECT_ERR(duo_point_parse(ec, &P, buf, 33), DUO_E_BAD_POINT);
@@ -387,7 +456,7 @@ static void test_point_parse(void) {
     DUO_EXPECT_ERR(duo_point_parse(ec, &P, buf, 33), DUO_E_BAD_POINT);
     buf[0] = 0x06;
     DUO_EXPECT_ERR(duo_point_parse(ec, &P, buf, 33), DUO_E_BAD_POINT);
-    buf[0] = 0x02;
+    buf[0] = kat->g[1] == '2' ? 0x02 : 0x03;
     /* wrong lengths */
     DUO_EXPECT_ERR(duo_point_parse(ec, &P, buf, 32), DUO_E_BAD_POINT);
     DUO_EXPECT_ERR(duo_point_parse(ec, &P, buf, 34), DUO_E_BAD_POINT);
@@ -395,11 +464,13 @@ static void test_point_parse(void) {
     /* a valid uncompressed encoding of G is still refused */
     {
         uint8_t unc[65];
-        size_t ul = sizeof unc;
-        secp256k1_pubkey pk;
-        DUO_CHECK(secp256k1_ec_pubkey_parse(duo_ec_secp(ec), &pk, buf, 33));
-        DUO_CHECK(secp256k1_ec_pubkey_serialize(duo_ec_secp(ec), unc, &ul, &pk, SECP256K1_EC_UNCOMPRESSED));
-        DUO_CHECK(secp256k1_ec_pubkey_parse(duo_ec_secp(ec), &pk, unc, 65)); /* libsecp would take it */
+        DUO_CHECK_OK(duo_point_parse(ec, &P, buf, 33));
+        duo_point_serialize_full(ec, unc, &P);
+        DUO_CHECK(unc[0] == 0x04 && memcmp(unc + 1, buf + 1, 32) == 0);
+        if (duo_ec_secp(ec) != NULL) {
+            secp256k1_pubkey pk;
+            DUO_CHECK(secp256k1_ec_pubkey_parse(duo_ec_secp(ec), &pk, unc, 65)); /* libsecp would take it */
+        }
         DUO_EXPECT_ERR(duo_point_parse(ec, &P, unc, 65), DUO_E_BAD_POINT);
         unc[0] = 0x02;
         DUO_EXPECT_ERR(duo_point_parse(ec, &P, unc, 65), DUO_E_BAD_POINT);
@@ -441,8 +512,8 @@ static void test_point_parse(void) {
 }
 
 static void test_point_kat(void) {
-    static const char *G2 = "02C6047F9441ED7D6D3045406E95C07CD85C778E4B8CEF3CA7ABAC09B95C709EE5";
-    static const char *G3 = "02F9308A019258C31049344F85F89D5229B531C845836F99B08601F113BCE036F9";
+    const char *G2 = kat->g2;
+    const char *G3 = kat->g3;
     uint8_t want[33], got[33], b[32];
     duo_scalar k;
     duo_point P, G, G2p;
@@ -549,14 +620,14 @@ static void test_x_mod_q(void) {
 
 /* ---- ECDSA cross-check against libsecp256k1 and OpenSSL ---- */
 
-static EVP_PKEY *openssl_pub(const uint8_t pub[33]) {
+static EVP_PKEY *openssl_pub(const uint8_t *pub, size_t pub_len) {
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
     OSSL_PARAM *params = NULL;
     EVP_PKEY_CTX *pctx = NULL;
     EVP_PKEY *pkey = NULL;
 
-    if (bld == NULL || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "secp256k1", 0) ||
-        !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 33) ||
+    if (bld == NULL || !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, duo_ec_group_name(ec), 0) ||
+        !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, pub_len) ||
         (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
         (pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL || EVP_PKEY_fromdata_init(pctx) != 1 ||
         EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
@@ -577,7 +648,34 @@ static int openssl_verify(EVP_PKEY *pkey, const uint8_t *der, size_t der_len, co
     return ok;
 }
 
+static int p256_verify_low_s(const uint8_t sig[64], const uint8_t digest[32], const duo_point *pub) {
+    uint8_t full[65], der[DUO_ECDSA_DER_MAX];
+    unsigned char *p = der;
+    ECDSA_SIG *es = ECDSA_SIG_new();
+    BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL), *half = bn_hex(Q_HEX);
+    int ok = 0;
+    BN_rshift1(half, half);
+    duo_point_serialize_full(ec, full, pub);
+    if (BN_cmp(s, half) <= 0 && ECDSA_SIG_set0(es, r, s)) {
+        int len = i2d_ECDSA_SIG(es, &p);
+        EVP_PKEY *k = openssl_pub(full, 65);
+        ok = len > 0 && k != NULL && openssl_verify(k, der, (size_t)len, digest);
+        EVP_PKEY_free(k);
+        r = s = NULL;
+    }
+    BN_free(r);
+    BN_free(s);
+    BN_free(half);
+    ECDSA_SIG_free(es);
+    return ok;
+}
+
+/* libsecp256k1's verifier on secp256k1; on P-256 OpenSSL's (called with the
+ * raw r||s turned into DER by hand-free ECDSA_SIG), both refusing high S. */
 static int secp_verify(const uint8_t sig[64], const uint8_t digest[32], const duo_point *pub) {
+    if (duo_ec_secp(ec) == NULL) {
+        return p256_verify_low_s(sig, digest, pub);
+    }
     secp256k1_ecdsa_signature s;
     if (!secp256k1_ecdsa_signature_parse_compact(duo_ec_secp(ec), &s, sig)) return 0;
     return secp256k1_ecdsa_verify(duo_ec_secp(ec), &s, digest, &pub->p);
@@ -625,7 +723,7 @@ static void test_ecdsa_crosscheck(void) {
         DUO_CHECK(memcmp(sig + 32, s.b, 32) == 0 || memcmp(sig + 32, ns.b, 32) == 0);
         DUO_CHECK(memcmp(sig, raw, 32) == 0);
 
-        pkey = openssl_pub(pub);
+        pkey = openssl_pub(pub, 33);
         DUO_REQUIRE(pkey != NULL);
         DUO_CHECK_OK(duo_ecdsa_to_der(ec, der, &der_len, sig));
         DUO_CHECK(der_len >= 8 && der_len <= DUO_ECDSA_DER_MAX && der[0] == 0x30);
@@ -703,17 +801,34 @@ static void test_ecdsa_misc(void) {
     BN_free(q);
 }
 
+static void run_curve(void);
+
 int main(void) {
     unsigned long seed = duo_test_seed();
     duo_det_rng_init(&drng, (uint64_t)seed);
     bnctx = BN_CTX_new();
-    if (duo_ec_new(&ec, &drng.rng) != DUO_OK) {
-        fprintf(stderr, "duo_ec_new failed\n");
-        return 1;
+    for (size_t c = 0; c < sizeof KATS / sizeof KATS[0]; c++) {
+        kat = &KATS[c];
+        fprintf(stderr, "== curve %s\n", duo_curve_name(kat->curve));
+        if (duo_ec_new(&ec, kat->curve, &drng.rng) != DUO_OK) {
+            fprintf(stderr, "duo_ec_new failed\n");
+            return 1;
+        }
+        run_curve();
+        duo_ec_free(ec);
     }
+    BN_CTX_free(bnctx);
+    return duo_test_finish();
+}
+
+static void run_curve(void) {
     DUO_RUN(test_ctx);
-    DUO_RUN(test_ctx_randomized);
-    DUO_RUN(test_ctx_rng_failure);
+    if (kat->curve == DUO_CURVE_SECP256K1) {
+        DUO_RUN(test_ctx_randomized);
+        DUO_RUN(test_ctx_rng_failure);
+    } else {
+        DUO_RUN(test_p256_method);
+    }
     DUO_RUN(test_scalar_parse);
     DUO_RUN(test_scalar_reduce32);
     DUO_RUN(test_scalar_arith);
@@ -724,7 +839,4 @@ int main(void) {
     DUO_RUN(test_x_mod_q);
     DUO_RUN(test_ecdsa_crosscheck);
     DUO_RUN(test_ecdsa_misc);
-    duo_ec_free(ec);
-    BN_CTX_free(bnctx);
-    return duo_test_finish();
 }

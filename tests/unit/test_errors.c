@@ -23,7 +23,7 @@ static void test_codes_unique_and_described(void) {
         if (all_codes[i] != DUO_OK) {
             DUO_CHECK(duo_err_category(all_codes[i]) != DUO_CAT_NONE);
             DUO_CHECK(duo_err_grpc_status(all_codes[i]) > 0 && duo_err_grpc_status(all_codes[i]) <= 16);
-            DUO_CHECK(duo_err_exit_code(all_codes[i]) >= 1 && duo_err_exit_code(all_codes[i]) <= 17);
+            DUO_CHECK(duo_err_exit_code(all_codes[i]) >= 1 && duo_err_exit_code(all_codes[i]) <= 18);
             DUO_CHECK(duo_err_exit_code(all_codes[i]) != 2 && duo_err_exit_code(all_codes[i]) != 10);
         }
     }
@@ -47,9 +47,9 @@ static void test_specific_mappings(void) {
  * has its own exit status (docs/CLI.md). */
 static void test_exit_codes(void) {
     static const int distinct[] = {
-        DUO_E_WRONG_PIN,     DUO_E_KEY_LOCKED,    DUO_E_KEY_REVOKED,    DUO_E_CLONE_SUSPECTED, DUO_E_UNAVAILABLE,
-        DUO_E_STATE_CORRUPT, DUO_E_TLS_UNTRUSTED, DUO_E_SERVER_BUSY,    DUO_E_TOKEN_INVALID,   DUO_E_TOKEN_EXPIRED,
-        DUO_E_STORE,         DUO_E_INTERNAL,      DUO_E_UNAUTHENTICATED};
+        DUO_E_WRONG_PIN,     DUO_E_KEY_LOCKED,    DUO_E_KEY_REVOKED,     DUO_E_CLONE_SUSPECTED, DUO_E_UNAVAILABLE,
+        DUO_E_STATE_CORRUPT, DUO_E_TLS_UNTRUSTED, DUO_E_SERVER_BUSY,     DUO_E_TOKEN_INVALID,   DUO_E_TOKEN_EXPIRED,
+        DUO_E_STORE,         DUO_E_INTERNAL,      DUO_E_UNAUTHENTICATED, DUO_E_CURVE_REFUSED};
     size_t i, j;
     DUO_CHECK(duo_err_exit_code(DUO_OK) == 0);
     DUO_CHECK(duo_err_exit_code(-9999) == 1);

@@ -316,7 +316,7 @@ static void test_bn_large(void) {
 }
 
 int main(void) {
-    if (duo_ec_new(&ec, NULL) != DUO_OK) return 1;
+    if (duo_ec_new(&ec, DUO_CURVE_SECP256K1, NULL) != DUO_OK) return 1;
     DUO_RUN(test_determinism);
     DUO_RUN(test_boundaries);
     DUO_RUN(test_type_tags);

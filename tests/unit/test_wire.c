@@ -45,6 +45,7 @@ static void make_enroll_start_req(duo_enroll_start_req *m, unsigned s) {
     fill(m->token, m->token_len, s);
     fill(m->device_nonce, sizeof m->device_nonce, s + 1);
     m->paillier_bits = 2048;
+    m->curve = (s & 1) ? DUO_CURVE_P256 : DUO_CURVE_SECP256K1;
 }
 static void make_enroll_start_resp(duo_enroll_start_resp *m, unsigned s) {
     memset(m, 0, sizeof *m);
@@ -472,6 +473,36 @@ static void test_scalar_fields(void) {
     DUO_CHECK_OK(duo_wire_build_enroll_start_req(&e, &n, &sr));
     DUO_CHECK_OK(pf_enroll_start_req(e, n));
     free(e);
+    /* The curve: absent (a device from before curves) reads as secp256k1;
+     * a number this build does not know is a bad field on parse and an
+     * invalid argument on build. */
+    {
+        static const uint32_t curves[] = {0, 1, 2, 3, 99, 0xffffffffu};
+        for (i = 0; i < sizeof curves / sizeof curves[0]; i++) {
+            Duosign__V1__EnrollStartRequest m = DUOSIGN__V1__ENROLL_START_REQUEST__INIT;
+            duo_enroll_start_req got;
+            m.token.data = sr.token;
+            m.token.len = sr.token_len;
+            m.device_nonce.data = sr.device_nonce;
+            m.device_nonce.len = sizeof sr.device_nonce;
+            m.paillier_bits = 2048;
+            m.curve = (Duosign__V1__Curve)curves[i];
+            n = protobuf_c_message_get_packed_size(&m.base);
+            e = malloc(n);
+            protobuf_c_message_pack(&m.base, e);
+            if (curves[i] <= 2) {
+                DUO_CHECK_OK(duo_wire_parse_enroll_start_req(&got, e, n));
+                DUO_CHECK(got.curve == (curves[i] == 0 ? DUO_CURVE_SECP256K1 : (duo_curve)curves[i]));
+            } else {
+                DUO_EXPECT_ERR(duo_wire_parse_enroll_start_req(&got, e, n), DUO_E_BAD_FIELD);
+                DUO_CHECK(got.paillier_bits == 0); /* nothing half-parsed */
+            }
+            free(e);
+        }
+        sr.curve = (duo_curve)3;
+        DUO_EXPECT_ERR(duo_wire_build_enroll_start_req(&e, &n, &sr), DUO_E_INVALID_ARG);
+        sr.curve = DUO_CURVE_P256;
+    }
     sr.token_len = 0;
     DUO_EXPECT_ERR(duo_wire_build_enroll_start_req(&e, &n, &sr), DUO_E_INVALID_ARG);
     sr.token_len = DUO_TOKEN_MAX + 1;

@@ -1039,7 +1039,7 @@ static void test_sizes(void) {
 int main(void) {
     double t0;
     duo_det_rng_init(&g_rng, (uint64_t)duo_test_seed());
-    if (duo_ec_new(&g_ec, &g_rng.rng) != DUO_OK) return 1;
+    if (duo_ec_new(&g_ec, DUO_CURVE_SECP256K1, &g_rng.rng) != DUO_OK) return 1;
     if (duo_rng_bytes(&g_rng.rng, g_bind.sid, sizeof g_bind.sid) != DUO_OK) return 1;
     g_bind.role = DUO_ROLE_CLOUD;
     t0 = now_ms();

@@ -12,9 +12,11 @@
 
 #include "duosign/errors.h"
 
-/* Returns: OpenSSL's group name for a curve duosign accepts ("secp256k1";
- * "P-256" and "prime256v1" -> "prime256v1"), or NULL. */
-const char *duo_ec_group_name(const char *curve);
+/* Returns: OpenSSL's group name for a curve duosign accepts, by name
+ * ("secp256k1"; "p256" (duo_curve_name), "P-256" and "prime256v1" ->
+ * "prime256v1"), or NULL. (duo_ec_group_name in curve.h is the same for a
+ * curve context.) */
+const char *duo_openssl_group_name(const char *curve);
 
 /* Builds a public EC key from a SEC1 point (33 compressed or 65
  * uncompressed bytes) on curve.

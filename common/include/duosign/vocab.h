@@ -31,4 +31,17 @@ typedef enum duo_key_state {
     DUO_KEY_STATE_REVOKED = 5    /* final; secrets destroyed */
 } duo_key_state;
 
+/* The curve of a key, fixed at enrolment (DESIGN 8.1), on the wire (proto
+ * Curve, same numbers), in the store's keys.curve column and in the device
+ * state blob. 0 is never stored: rows and blobs written before curves existed
+ * read as DUO_CURVE_SECP256K1. A new curve is a row here, in proto, in
+ * duo_curve_name and a backend in common/src/curve_*.c. */
+typedef enum duo_curve {
+    DUO_CURVE_UNSPECIFIED = 0,
+    DUO_CURVE_SECP256K1 = 1, /* libsecp256k1; the only curve before issue 15 */
+    DUO_CURVE_P256 = 2       /* NIST P-256 / prime256v1, over OpenSSL; the default for new keys */
+} duo_curve;
+#define DUO_CURVE_DEFAULT DUO_CURVE_P256
+#define DUO_CURVE_COUNT 3 /* one past the largest id: arrays indexed by duo_curve */
+
 #endif

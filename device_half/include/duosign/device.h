@@ -1,5 +1,5 @@
 /* duosign: the device library (libduosign-device), the phone half of a
- * split-key ECDSA (secp256k1) signer. This is the only header a mobile app
+ * split-key ECDSA signer (P-256 or secp256k1 keys). This is the only header a mobile app
  * needs (plus duosign/errors.h, which it includes).
  *
  * What it does: with the cloud signer (duosign-cloud) it runs the two-party
@@ -213,8 +213,12 @@ DUO_API const char *duo_device_errmsg(const duo_device_ctx *ctx);
  * (duo_device_state_export + duo_device_state_persisted) and call
  * duo_device_enroll_confirm: only the confirmation activates the key.
  *
+ * The key's curve is the one chosen with duo_device_set_enroll_curve
+ * (default P-256).
+ *
  * Returns: DUO_OK; DUO_E_EXISTS if ctx already holds a key; DUO_E_TOKEN_INVALID /
- *          DUO_E_TOKEN_EXPIRED; DUO_E_BAD_PROOF / DUO_E_BAD_MODULUS /
+ *          DUO_E_TOKEN_EXPIRED; DUO_E_CURVE_REFUSED if the cloud does not
+ *          enrol keys on that curve (nothing is stored; the token is kept); DUO_E_BAD_PROOF / DUO_E_BAD_MODULUS /
  *          DUO_E_PDL_MISMATCH / ... when the cloud misbehaves;
  *          DUO_E_UNAVAILABLE / DUO_E_TIMEOUT from the transport.
  * Args:    ctx: a context with a transport and no key.
@@ -232,6 +236,23 @@ DUO_API const char *duo_device_errmsg(const duo_device_ctx *ctx);
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_enroll(duo_device_ctx *ctx, const char *server_address,
                                                      const uint8_t *token, size_t token_len, const uint8_t *pin,
                                                      size_t pin_len, unsigned paillier_bits);
+
+/* Curves (DESIGN 8.1): a key's curve is chosen at enrolment and kept in
+ * its state. The numbers are those of the wire and the state blob. */
+#define DUO_DEVICE_CURVE_SECP256K1 1
+#define DUO_DEVICE_CURVE_P256 2 /* the default for new keys */
+
+/* Chooses the curve of the next duo_device_enroll on ctx (until then, and
+ * after a new context: DUO_DEVICE_CURVE_P256). The cloud may refuse a curve
+ * (DUO_E_CURVE_REFUSED from duo_device_enroll).
+ * Returns: DUO_OK; DUO_E_UNSUPPORTED for a curve this library does not know;
+ *          DUO_E_EXISTS if ctx already holds a key (its curve is fixed). */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_set_enroll_curve(duo_device_ctx *ctx, int curve);
+/* Returns: the curve of the key in ctx (DUO_DEVICE_CURVE_*; a state written
+ *          before curves is secp256k1), or 0 if ctx holds no key. */
+DUO_API int duo_device_curve(const duo_device_ctx *ctx);
+/* Returns: a static name for curve ("p256", "secp256k1"), NULL if unknown. */
+DUO_API const char *duo_device_curve_name(int curve);
 
 /* Enrolment, step 2: sends the confirmation (MACed with the first device
  * secret). May be retried, also after a restart from a stored blob, until
@@ -415,7 +436,8 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_status(duo_device_ctx *ctx, duo_de
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_pubkey(const duo_device_ctx *ctx, uint8_t out[DUO_DEVICE_PUBKEY_BYTES]);
 
 /* The public key as a PEM SubjectPublicKeyInfo ("-----BEGIN PUBLIC KEY-----",
- * id-ecPublicKey, named curve secp256k1, uncompressed point), NUL-terminated.
+ * id-ecPublicKey, the key's named curve: prime256v1 or secp256k1, uncompressed
+ * point), NUL-terminated.
  * Returns: DUO_OK, DUO_E_MISUSE (no key), DUO_E_BUFFER_TOO_SMALL.
  * Out:     pem: the text; pem_len: in the capacity of pem
  *          (DUO_DEVICE_PUBKEY_PEM_MAX suffices), out the length without NUL. */

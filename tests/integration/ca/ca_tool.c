@@ -219,7 +219,8 @@ static int csr2p(char **a) {
     duo_csr_subject subj = {.common_name = a[3]};
     int r = twop_open(&t, a[0], a[1], a[2]), rc = 1;
     if (r == DUO_OK && (r = duo_device_pubkey(t.ctx, q)) == DUO_OK &&
-        (r = duo_csr_build(&der, &n, "secp256k1", q, sizeof q, &subj, sign2p, &t)) == DUO_OK)
+        (r = duo_csr_build(&der, &n, duo_device_curve_name(duo_device_curve(t.ctx)), q, sizeof q, &subj, sign2p, &t)) ==
+            DUO_OK)
         rc = write_file(a[4], der, n);
     if (r != DUO_OK) fprintf(stderr, "ca_tool csr2p: %s\n", duo_strerror(r));
     duo_x509_free(der);

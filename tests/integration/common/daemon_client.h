@@ -443,11 +443,14 @@ static DUO_IT_UNUSED int it_setup(int argc, char **argv, const char *name, daemo
     snprintf(g_parent, sizeof g_parent, "%s", g_dir);
     strcat(g_dir, "/data");
     char out[1024];
-    if (run_cmd(out, sizeof out, "'%s' init --data '%s' 2>&1", g_bin, g_dir) != 0) {
+    /* Run through tests/integration/pg/pg_env.sh: the store is that PostgreSQL. */
+    const char *pg = getenv("DUO_TEST_PG_URL");
+    if (run_cmd(out, sizeof out, "'%s' init --data '%s'%s%s%s 2>&1", g_bin, g_dir, pg ? " --store '" : "", pg ? pg : "",
+                pg ? "'" : "") != 0) {
         fprintf(stderr, "init failed: %s\n", out);
         return 1;
     }
-    if (duo_ec_new(&g_ec, NULL) != DUO_OK) return 2;
+    if (duo_ec_new(&g_ec, DUO_CURVE_SECP256K1, NULL) != DUO_OK) return 2;
     grpc_init();
     if (daemon_start(d, NULL) != 0 || client_open(c, d->port) != 0) {
         fprintf(stderr, "cannot start the daemon\n");

@@ -144,9 +144,10 @@ static __attribute__((unused)) long duo_it_vmrss_kb(pid_t pid) {
 }
 
 /* OpenSSL (no duosign code) verifies the ECDSA signature r||s over digest
- * under the compressed secp256k1 public key pub. Returns 1 if valid. */
-static __attribute__((unused)) int duo_it_openssl_verify(const uint8_t pub[33], const uint8_t digest[32],
-                                                         const uint8_t sig[64]) {
+ * under the compressed public key pub on the curve named group
+ * ("secp256k1", "prime256v1"). Returns 1 if valid. */
+static __attribute__((unused)) int duo_it_openssl_verify_on(const char *group, const uint8_t pub[33],
+                                                            const uint8_t digest[32], const uint8_t sig[64]) {
     uint8_t der[80], *pder = der;
     ECDSA_SIG *es = ECDSA_SIG_new();
     BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
@@ -163,7 +164,7 @@ static __attribute__((unused)) int duo_it_openssl_verify(const uint8_t pub[33], 
     OSSL_PARAM *params = NULL;
     EVP_PKEY_CTX *fctx = NULL, *vctx = NULL;
     EVP_PKEY *pk = NULL;
-    int ok = bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "secp256k1", 0) == 1 &&
+    int ok = bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, group, 0) == 1 &&
              OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, 33) == 1 &&
              (params = OSSL_PARAM_BLD_to_param(bld)) != NULL;
     ok = ok && (fctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) != NULL && EVP_PKEY_fromdata_init(fctx) == 1 &&
@@ -176,6 +177,15 @@ static __attribute__((unused)) int duo_it_openssl_verify(const uint8_t pub[33], 
     OSSL_PARAM_free(params);
     OSSL_PARAM_BLD_free(bld);
     return ok;
+}
+
+/* The same on the key's curve, whichever it is (the device library makes
+ * P-256 keys by default, the engine-level clients secp256k1 ones): a
+ * signature verifies under at most one of them but for negligible chance. */
+static __attribute__((unused)) int duo_it_openssl_verify(const uint8_t pub[33], const uint8_t digest[32],
+                                                         const uint8_t sig[64]) {
+    return duo_it_openssl_verify_on("prime256v1", pub, digest, sig) ||
+           duo_it_openssl_verify_on("secp256k1", pub, digest, sig);
 }
 
 #endif

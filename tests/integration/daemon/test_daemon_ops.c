@@ -774,7 +774,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "init failed: %s\n", out);
         return 1;
     }
-    if (duo_ec_new(&g_ec, NULL) != DUO_OK) return 2;
+    if (duo_ec_new(&g_ec, DUO_CURVE_SECP256K1, NULL) != DUO_OK) return 2;
     grpc_init();
     snprintf(extra, sizeof extra,
              "--lock-policy 2:3600,9:revoke --store-busy-ms 300 --log-format json --log-level debug --log-file '%s' "

@@ -1,10 +1,14 @@
 /* The device state blob: round trip, every truncation, a flipped bit in
- * every byte, unknown version, the wrap hook, and the import/export/persist
+ * every byte, unknown version, the curve (version 1 is secp256k1, version 2
+ * carries it: P-256 keys), the wrap hook, and the import/export/persist
  * rules of the public API (a refused blob leaves the context untouched). */
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 
 #include "blob.h"
@@ -15,7 +19,7 @@
 #include "test_harness.h"
 #include "wire.h"
 
-static uint8_t *g_n, *g_ckey, g_q[33];
+static uint8_t *g_n, *g_ckey, g_q[33], g_q256[33];
 static unsigned g_bits = 2048;
 
 static void fixture(void) {
@@ -27,7 +31,7 @@ static void fixture(void) {
     const duo_paillier_pub *pk;
     size_t nb = g_bits / 8;
 
-    if (duo_paillier_keygen(&sk, g_bits) != DUO_OK || duo_ec_new(&ec, NULL) != DUO_OK) abort();
+    if (duo_paillier_keygen(&sk, g_bits) != DUO_OK || duo_ec_new(&ec, DUO_CURVE_SECP256K1, NULL) != DUO_OK) abort();
     pk = duo_paillier_priv_pub(sk);
     g_n = malloc(nb);
     g_ckey = malloc(2 * nb);
@@ -38,6 +42,12 @@ static void fixture(void) {
         abort();
     if (duo_scalar_random(ec, &x, NULL) != DUO_OK || duo_point_mul_base(ec, &p, &x) != DUO_OK) abort();
     duo_point_serialize(ec, g_q, &p);
+    duo_ec_free(ec);
+    ec = NULL;
+    if (duo_ec_new(&ec, DUO_CURVE_P256, NULL) != DUO_OK || duo_scalar_random(ec, &x, NULL) != DUO_OK ||
+        duo_point_mul_base(ec, &p, &x) != DUO_OK)
+        abort();
+    duo_point_serialize(ec, g_q256, &p);
     BN_free(m);
     BN_free(rn);
     BN_free(c);
@@ -123,7 +133,7 @@ static void test_truncation_and_bitflips(void) {
     duo_secure_free(b);
 }
 
-/* A version-2 blob with a correct digest is still refused. */
+/* A version-3 blob with a correct digest is still refused. */
 static void test_unknown_version(void) {
     duo__blob_fields f, g;
     uint8_t *b = NULL;
@@ -131,10 +141,130 @@ static void test_unknown_version(void) {
     make_fields(&f, 0);
     DUO_CHECK_OK(duo__blob_encode(&b, &len, &f));
     DUO_REQUIRE(b != NULL);
-    b[5] = 2;
+    b[5] = 3;
     SHA256(b, len - 32, b + len - 32); /* only the version is wrong */
     DUO_EXPECT_ERR(duo__blob_decode(&g, b, len), DUO_E_STATE_CORRUPT);
     duo_secure_free(b);
+}
+
+/* Curves: a secp256k1 key (or one from before curves, curve 0) is written
+ * as version 1 byte for byte; a P-256 key as version 2 with the curve after
+ * Q, every byte of which is checked; a version-2 blob naming secp256k1 (never
+ * written) or an unknown curve is corruption. */
+static void test_curve_versions(void) {
+    duo__blob_fields f, g;
+    uint8_t *b1 = NULL, *b0 = NULL, *b2 = NULL, *copy;
+    size_t l1 = 0, l0 = 0, l2 = 0, i;
+    int bad = 0;
+
+    make_fields(&f, 1);
+    DUO_CHECK_OK(duo__blob_encode(&b0, &l0, &f)); /* curve 0 */
+    f.curve = DUO_CURVE_SECP256K1;
+    DUO_CHECK_OK(duo__blob_encode(&b1, &l1, &f));
+    DUO_CHECK(l0 == l1 && memcmp(b0, b1, l1) == 0 && b1[5] == 1);
+    DUO_CHECK_OK(duo__blob_decode(&g, b1, l1));
+    DUO_CHECK(g.curve == DUO_CURVE_SECP256K1);
+
+    memcpy(f.q, g_q256, 33);
+    f.curve = DUO_CURVE_P256;
+    DUO_CHECK_OK(duo__blob_encode(&b2, &l2, &f));
+    DUO_CHECK(l2 == l1 + 2 && b2[5] == 2);
+    DUO_CHECK_OK(duo__blob_decode(&g, b2, l2));
+    DUO_CHECK(g.curve == DUO_CURVE_P256 && g.paillier_bits == f.paillier_bits && memcmp(g.q, g_q256, 33) == 0);
+    copy = malloc(l2);
+    for (i = 0; i < l2; i++) {
+        memcpy(copy, b2, l2);
+        copy[i] ^= (uint8_t)(1u << (i % 8));
+        if (duo__blob_decode(&g, copy, l2) != DUO_E_STATE_CORRUPT) bad++;
+    }
+    DUO_CHECK(bad == 0);
+    /* the curve field (after the 12-byte header and 97 bytes of key fields)
+     * set to secp256k1 and to unknown values, with a correct digest */
+    static const uint16_t wrong[] = {0, 1, 3, 0xffff};
+    for (i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        memcpy(copy, b2, l2);
+        copy[12 + 97] = (uint8_t)(wrong[i] >> 8);
+        copy[12 + 98] = (uint8_t)wrong[i];
+        SHA256(copy, l2 - 32, copy + l2 - 32);
+        DUO_EXPECT_ERR(duo__blob_decode(&g, copy, l2), DUO_E_STATE_CORRUPT);
+    }
+    duo_secure_free(b0);
+    f.curve = 3;
+    DUO_EXPECT_ERR(duo__blob_encode(&b0, &l0, &f), DUO_E_INVALID_ARG);
+    DUO_CHECK(b0 == NULL);
+    free(copy);
+    duo_secure_free(b1);
+    duo_secure_free(b2);
+}
+
+/* A P-256 state through the public API: the key's curve, its PEM names
+ * prime256v1, export gives back the same version-2 bytes; a P-256 blob
+ * whose Q is not a P-256 point (a secp256k1 key's x that has no P-256
+ * point) is refused whole. */
+static void test_api_p256(void) {
+    duo__blob_fields f;
+    duo_device_ctx *ctx = NULL;
+    uint8_t *b = NULL, *out = NULL, pk[33];
+    size_t len = 0, out_len = 0;
+    char pem[DUO_DEVICE_PUBKEY_PEM_MAX];
+    size_t pem_len = sizeof pem;
+
+    make_fields(&f, 1);
+    memcpy(f.q, g_q256, 33);
+    f.curve = DUO_CURVE_P256;
+    DUO_CHECK_OK(duo__blob_encode(&b, &len, &f));
+    DUO_CHECK_OK(duo_device_ctx_new(&ctx));
+    DUO_CHECK(duo_device_curve(ctx) == 0); /* no key yet */
+    DUO_CHECK_OK(duo_device_state_import(ctx, b, len));
+    DUO_CHECK(duo_device_curve(ctx) == DUO_DEVICE_CURVE_P256);
+    DUO_CHECK(strcmp(duo_device_curve_name(duo_device_curve(ctx)), "p256") == 0);
+    DUO_EXPECT_ERR(duo_device_set_enroll_curve(ctx, DUO_DEVICE_CURVE_SECP256K1), DUO_E_EXISTS);
+    DUO_CHECK_OK(duo_device_pubkey(ctx, pk));
+    DUO_CHECK(memcmp(pk, g_q256, 33) == 0);
+    DUO_CHECK_OK(duo_device_pubkey_pem(ctx, pem, &pem_len));
+    {
+        BIO *bio = BIO_new_mem_buf(pem, (int)pem_len);
+        EVP_PKEY *k = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+        char name[64] = "";
+        DUO_CHECK(k != NULL && EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, NULL));
+        DUO_CHECK(strcmp(name, "prime256v1") == 0);
+        EVP_PKEY_free(k);
+        BIO_free(bio);
+    }
+    DUO_CHECK_OK(duo_device_state_export(ctx, &out, &out_len));
+    DUO_CHECK(out_len == len && memcmp(out, b, len) == 0);
+    duo_device_blob_free(out, out_len);
+    duo_device_ctx_free(ctx);
+    duo_secure_free(b);
+
+    /* enrol curve choice: unknown curves refused, known ones accepted */
+    DUO_CHECK_OK(duo_device_ctx_new(&ctx));
+    DUO_EXPECT_ERR(duo_device_set_enroll_curve(ctx, 0), DUO_E_UNSUPPORTED);
+    DUO_EXPECT_ERR(duo_device_set_enroll_curve(ctx, 3), DUO_E_UNSUPPORTED);
+    DUO_CHECK_OK(duo_device_set_enroll_curve(ctx, DUO_DEVICE_CURVE_SECP256K1));
+    DUO_CHECK(duo_device_curve_name(3) == NULL);
+
+    /* a secp256k1 Q (whose x is off P-256, found by trying) in a P-256 blob */
+    {
+        int refused = 0, tried = 0;
+        for (uint8_t k = 0; k < 64 && !refused; k++) {
+            duo_ec *ec = NULL;
+            duo_point pt;
+            uint8_t q[33] = {0x02};
+            q[32] = k;
+            if (duo_ec_new(&ec, DUO_CURVE_P256, NULL) != DUO_OK) break;
+            int off = duo_point_parse(ec, &pt, q, 33) == DUO_E_BAD_POINT;
+            duo_ec_free(ec);
+            if (!off) continue;
+            tried++;
+            memcpy(f.q, q, 33);
+            DUO_CHECK_OK(duo__blob_encode(&b, &len, &f));
+            refused = duo_device_state_import(ctx, b, len) == DUO_E_STATE_CORRUPT && !duo_device_has_key(ctx);
+            duo_secure_free(b);
+        }
+        DUO_CHECK(tried > 0 && refused);
+    }
+    duo_device_ctx_free(ctx);
 }
 
 /* ---- public API ---- */
@@ -408,6 +538,8 @@ int main(void) {
     DUO_RUN(test_roundtrip);
     DUO_RUN(test_truncation_and_bitflips);
     DUO_RUN(test_unknown_version);
+    DUO_RUN(test_curve_versions);
+    DUO_RUN(test_api_p256);
     DUO_RUN(test_api_import_export);
     DUO_RUN(test_wrap_hook);
     DUO_RUN(test_sig_to_der);

@@ -284,6 +284,9 @@ def mutate_field(cls, raw, field, kind):
     elif isinstance(v, str):
         v = {"empty": "", "short": v[:-1], "long": v + "a", "huge": "a" * (256 << 10), "flip": v[::-1] + "x",
              "zero": "0" * len(v), "ones": "\x7f" * len(v), "G": "G"}[kind]
+    elif m.DESCRIPTOR.fields_by_name[field].enum_type is not None:  # enums are int32 (EnrollStart's curve)
+        v = {"empty": 0, "short": 3, "long": 99, "huge": 0x7FFFFFFF, "flip": v ^ 1, "zero": 0, "ones": -1,
+             "G": 2}[kind]
     else:  # integers
         v = {"empty": 0, "short": 1024, "long": 4096, "huge": 0xFFFFFFFF, "flip": v ^ 1, "zero": 0,
              "ones": 0xFFFFFFFF, "G": 3072}[kind]

@@ -2,6 +2,7 @@
 #ifndef DUO_STORE_TEST_UTIL_H
 #define DUO_STORE_TEST_UTIL_H
 
+#include <ctype.h>
 #include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
@@ -10,6 +11,9 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
+#ifdef DUO_STORE_TEST_PG
+#include <libpq-fe.h>
+#endif
 
 #include "keystore.h"
 #include "test_harness.h"
@@ -25,12 +29,41 @@ typedef struct store_env {
 
 static inline int64_t env_clock(void *data) { return ((store_env *)data)->now; }
 
+#ifdef DUO_STORE_TEST_PG
+/* The PostgreSQL build of a store test (tests/integration/pg/pg_env.sh gives
+ * DUO_TEST_PG_URL): each store_env gets its own empty schema, named after its
+ * temp dir, and e->db becomes the URL that selects it. */
+static inline int env_pg_schema(store_env *e) {
+    const char *url = getenv("DUO_TEST_PG_URL"), *base = strrchr(e->dir, '/');
+    char schema[64], sql[128];
+    if (url == NULL || *url == '\0') {
+        fprintf(stderr, "DUO_TEST_PG_URL is not set: run this test through tests/integration/pg/pg_env.sh\n");
+        return -1;
+    }
+    snprintf(schema, sizeof schema, "s_%s", base != NULL ? base + 1 : "x");
+    for (char *c = schema; *c; c++)
+        *c = *c == '-' ? '_' : (char)tolower((unsigned char)*c); /* search_path folds case */
+    PGconn *c = PQconnectdb(url);
+    snprintf(sql, sizeof sql, "CREATE SCHEMA \"%s\"", schema);
+    PGresult *res = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+    int ok = res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (!ok) fprintf(stderr, "cannot create schema %s: %s\n", schema, PQerrorMessage(c));
+    PQclear(res);
+    PQfinish(c);
+    snprintf(e->db, sizeof e->db, "%s%coptions=-csearch_path%%3D%s", url, strchr(url, '?') ? '&' : '?', schema);
+    return ok ? 0 : -1;
+}
+#endif
+
 static inline int env_mkdir(store_env *e) {
     const char *tmp = getenv("TMPDIR");
     memset(e, 0, sizeof *e);
     snprintf(e->dir, sizeof e->dir, "%s/duo-store-XXXXXX", tmp != NULL && *tmp ? tmp : "/tmp");
     if (mkdtemp(e->dir) == NULL) return -1;
     snprintf(e->db, sizeof e->db, "%s/keys.db", e->dir);
+#ifdef DUO_STORE_TEST_PG
+    if (env_pg_schema(e) != 0) return -1;
+#endif
     snprintf(e->kek_path, sizeof e->kek_path, "%s/kek", e->dir);
     e->now = 1700000000;
     return 0;
@@ -46,7 +79,11 @@ static inline void env_cfg(store_env *e, duo_keystore_config *cfg) {
 static inline int env_open_ks(store_env *e, duo_keystore **ks) {
     duo_keystore_config cfg;
     env_cfg(e, &cfg);
+#ifdef DUO_STORE_TEST_PG
+    return duo_keystore_open(ks, duo_keystore_driver_find("postgresql"), e->db, &e->kek, &cfg);
+#else
     return duo_keystore_open_sqlite(ks, e->db, &e->kek, &cfg);
+#endif
 }
 
 /* Creates a temp dir, a KEK file and an open key store. */

@@ -8,6 +8,12 @@
 #include "duosign/mem.h"
 #include "store_test_util.h"
 
+#ifdef DUO_STORE_TEST_PG
+#define STORE_DRIVER "postgresql"
+#else
+#define STORE_DRIVER "sqlite"
+#endif
+
 static void check_same_secrets(const duo_key_secrets *a, const duo_key_secrets *b) {
     DUO_CHECK(duo_ct_eq(a->x1, b->x1, sizeof a->x1));
     DUO_CHECK(a->p_len == b->p_len && duo_ct_eq(a->p, b->p, a->p_len));
@@ -112,7 +118,7 @@ static void test_keystore_crud(void) {
         DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(q, 0), "wal") == 0);
         sqlite3_finalize(q);
         DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK);
-        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 5);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 6);
         sqlite3_finalize(q);
         /* no plaintext secret anywhere in the row */
         DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM keys WHERE instr(x1_sealed, ?1) > 0", -1, &q, NULL) ==
@@ -135,7 +141,7 @@ static void test_keystore_crud(void) {
     DUO_CHECK(e.ks == NULL);
     /* the wrong KEK opens the store but no key row: its policy MAC fails
      * before any secret is tried */
-    DUO_REQUIRE(env_sql(&e, "PRAGMA user_version = 5") == SQLITE_OK);
+    DUO_REQUIRE(env_sql(&e, "PRAGMA user_version = 6") == SQLITE_OK);
     e.kek.data[0] ^= 1;
     DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
     DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, k.key_id), DUO_E_POLICY_MAC);
@@ -914,8 +920,212 @@ static void test_crash_before_commit(void) {
     env_close(&e);
 }
 
+/* ------------------------------------------------------------ several writers on one key */
+
+/* What the daemon's PIN counting does: read the row, write failures + 1 with
+ * the version read, re-read on DUO_E_CONFLICT. Each counter has its own
+ * connection (a node); every increment must land exactly once. */
+struct counter {
+    store_env *e;
+    duo_keystore *ks;
+    const uint8_t *key_id;
+    pthread_barrier_t *bar;
+    int n, done, errors;
+};
+
+static void *count_failures(void *arg) {
+    struct counter *c = arg;
+    const duo_audit_event ev = {"pin.failure", c->key_id, "C", "counted"};
+    pthread_barrier_wait(c->bar);
+    while (c->done < c->n) {
+        duo_key_info k;
+        if (duo_keystore_key_get(c->ks, &k, NULL, c->key_id) != DUO_OK) {
+            c->errors++;
+            return NULL;
+        }
+        duo_key_policy pol = {k.state, k.pin_failures + 1, k.locked_until, NULL};
+        int r = duo_keystore_key_update_policy(c->ks, c->key_id, k.version, &pol, &ev);
+        if (r == DUO_OK)
+            c->done++;
+        else if (r != DUO_E_CONFLICT && r != DUO_E_TIMEOUT && c->errors++ > 0)
+            return NULL;
+    }
+    return NULL;
+}
+
+static void test_policy_concurrent_writers(void) {
+    enum { WRITERS = 4, EACH = 25 };
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s;
+    pthread_barrier_t bar;
+    struct counter c[WRITERS];
+    pthread_t th[WRITERS];
+    uint64_t audit0;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_REQUIRE(active_key(&e, &k, &s, 7) != 0);
+    audit0 = audit_count(e.ks);
+    pthread_barrier_init(&bar, NULL, WRITERS);
+    for (int i = 0; i < WRITERS; i++) {
+        memset(&c[i], 0, sizeof c[i]);
+        c[i].e = &e;
+        c[i].key_id = k.key_id;
+        c[i].bar = &bar;
+        c[i].n = EACH;
+        DUO_REQUIRE(env_open_ks(&e, &c[i].ks) == DUO_OK);
+        DUO_REQUIRE(pthread_create(&th[i], NULL, count_failures, &c[i]) == 0);
+    }
+    for (int i = 0; i < WRITERS; i++) {
+        pthread_join(th[i], NULL);
+        DUO_CHECK(c[i].errors == 0 && c[i].done == EACH);
+        duo_keystore_free(c[i].ks);
+    }
+    pthread_barrier_destroy(&bar);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.pin_failures == WRITERS * EACH);
+    DUO_CHECK(audit_count(e.ks) == audit0 + WRITERS * EACH);
+    duo_key_secrets_clear(&s);
+    env_close(&e);
+}
+
+/* A write that dies right before COMMIT (the backend's hook) leaves nothing. */
+static void test_crash_hook_any_backend(void) {
+    store_env e;
+    duo_key_info k, before, after;
+    duo_key_secrets s;
+    uint8_t n1[32];
+    int status = 0;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_REQUIRE(active_key(&e, &k, &s, 2) != 0);
+    DUO_REQUIRE(duo_keystore_key_get(e.ks, &before, NULL, k.key_id) == DUO_OK);
+    uint64_t audit0 = audit_count(e.ks);
+    memset(n1, 0x5b, sizeof n1);
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    for (int op = 0; op < 2; op++) {
+        fflush(NULL);
+        pid_t pid = fork();
+        DUO_REQUIRE(pid >= 0);
+        if (pid == 0) {
+            duo_keystore_config cfg;
+            duo_keystore *ks = NULL;
+            duo_key_policy pol = {DUO_KEY_STATE_LOCKED, 3, 1, "x"};
+            const duo_audit_event ev = {"crash.test", k.key_id, "C", "must not survive"};
+            int r;
+            env_cfg(&e, &cfg);
+            cfg.before_commit = die_before_commit;
+            if (duo_keystore_open(&ks, duo_keystore_driver_find(STORE_DRIVER), e.db, &e.kek, &cfg) != DUO_OK)
+                _exit(100);
+            r = op == 0 ? duo_keystore_secret_rotate(ks, k.key_id, before.version, 0, n1, &ev)
+                        : duo_keystore_key_update_policy(ks, k.key_id, before.version, &pol, &ev);
+            _exit(r == DUO_OK ? 0 : 101);
+        }
+        DUO_REQUIRE(waitpid(pid, &status, 0) == pid);
+        DUO_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 42);
+    }
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &after, NULL, k.key_id));
+    DUO_CHECK(after.version == before.version && after.state == before.state && !after.has_pending_secret &&
+              after.pin_failures == before.pin_failures);
+    DUO_CHECK(audit_count(e.ks) == audit0);
+    duo_key_secrets_clear(&s);
+    env_close(&e);
+}
+
+/* Schema v5 (issue 15): keys.curve. A new row keeps the curve it was
+ * given (0 from a caller written before curves stores secp256k1); a store
+ * written before v5 (its keys table without the column, user_version 4)
+ * migrates and reads its rows as secp256k1; a curve outside the table is
+ * refused before anything is stored, and a damaged curve value reads as
+ * corruption. */
+static void test_curve_column(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s, gs;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010001");
+    k.curve = DUO_CURVE_P256;
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.curve == DUO_CURVE_P256);
+    make_key(&k, &s, 2, "EE38001010001");
+    k.curve = 0;
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.curve == DUO_CURVE_SECP256K1);
+    make_key(&k, &s, 3, "EE38001010001");
+    k.curve = 3;
+    DUO_EXPECT_ERR(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, k.key_id), DUO_E_NOT_FOUND);
+
+    /* back to a v4 store: the column gone, every row as it was */
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(env_sql(&e, "ALTER TABLE keys DROP COLUMN curve; ALTER TABLE keys DROP COLUMN policy_mac;"
+                            " PRAGMA user_version = 4") == SQLITE_OK);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010001");
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.curve == DUO_CURVE_SECP256K1); /* the P-256 mark went with the column */
+    check_same_secrets(&gs, &s);
+
+    /* a curve value nobody wrote (the CHECK bypassed) is corruption */
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(env_sql(&e, "PRAGMA ignore_check_constraints = ON; UPDATE keys SET curve = 7") == SQLITE_OK);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, k.key_id), DUO_E_STATE_CORRUPT);
+    env_close(&e);
+}
+
+/* The curve column through the store interface alone (both backends). */
+static void test_curve_roundtrip(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s, gs;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010001");
+    k.curve = DUO_CURVE_P256;
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.curve == DUO_CURVE_P256);
+    check_same_secrets(&gs, &s);
+    make_key(&k, &s, 2, "EE38001010001");
+    k.curve = 0;
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(got.curve == DUO_CURVE_SECP256K1);
+    make_key(&k, &s, 3, "EE38001010001");
+    k.curve = 3;
+    DUO_EXPECT_ERR(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL), DUO_E_INVALID_ARG);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, k.key_id), DUO_E_NOT_FOUND);
+    duo_key_secrets_clear(&s);
+    duo_key_secrets_clear(&gs);
+    env_close(&e);
+}
+
 int main(void) {
+#ifdef DUO_STORE_TEST_PG
+    /* The PostgreSQL build (run through tests/integration/pg/pg_env.sh): the
+     * tests that look only through the store interface. The others read or
+     * edit SQLite's file directly. */
+    (void)test_keystore_crud, (void)test_token_single_use_and_expiry, (void)test_secret_rotate;
+    (void)test_swapped_sealed_columns, (void)test_revoke, (void)test_crash_before_commit, (void)test_curve_column;
+    DUO_RUN(test_curve_roundtrip);
+    DUO_RUN(test_activate);
+    DUO_RUN(test_policy_update);
+    DUO_RUN(test_sign_commit);
+    DUO_RUN(test_seen_nonces);
+    DUO_RUN(test_purge_pending);
+    DUO_RUN(test_token_concurrent_consume);
+    DUO_RUN(test_token_concurrent_consume_processes);
+    DUO_RUN(test_policy_concurrent_writers);
+    DUO_RUN(test_crash_hook_any_backend);
+    return duo_test_finish();
+#else
     DUO_RUN(test_keystore_crud);
+    DUO_RUN(test_curve_column);
+    DUO_RUN(test_curve_roundtrip);
     DUO_RUN(test_token_single_use_and_expiry);
     DUO_RUN(test_activate);
     DUO_RUN(test_policy_update);
@@ -928,5 +1138,8 @@ int main(void) {
     DUO_RUN(test_token_concurrent_consume);
     DUO_RUN(test_token_concurrent_consume_processes);
     DUO_RUN(test_crash_before_commit);
+    DUO_RUN(test_policy_concurrent_writers);
+    DUO_RUN(test_crash_hook_any_backend);
     return duo_test_finish();
+#endif
 }

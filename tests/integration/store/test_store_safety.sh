@@ -6,7 +6,7 @@
 #     store, of a missing file, while the daemon serves: clear message, exit
 #     code from the error table, the store unchanged.
 #  2. A store older than its high-water mark (an older keys.db copied in) is
-#     refused by serve and by the admin commands (exit 17, message naming
+#     refused by serve and by the admin commands (exit 18, message naming
 #     restore); check says so.
 #  3. A truncated WAL (the daemon killed -9 while its last commits are only
 #     in the -wal, whose tail is then cut) is refused at start.
@@ -67,11 +67,11 @@ cp "$D/keys.db" "$T/newest.db"
 cp "$T/b1.db" "$D/keys.db"; rm -f "$D/keys.db-wal" "$D/keys.db-shm"
 "$CLOUD" serve --data "$D" --listen 127.0.0.1:0 --insecure >"$T/out" 2>"$T/err"
 rc=$?
-[ $rc -eq 17 ] && ok "serve refuses an old store (exit 17)" || bad "serve exit $rc: $(cat "$T/err")"
+[ $rc -eq 18 ] && ok "serve refuses an old store (exit 18)" || bad "serve exit $rc: $(cat "$T/err")"
 grep -q 'OLDER than its high-water mark' "$T/err" && grep -q 'duosign-cloud restore' "$T/err" &&
   ok "message names the fix" || bad "message: $(cat "$T/err")"
-run 17 "token issue refuses it too" -- "$CLOUD" token issue --data "$D" --citizen EE1
-run 17 "check reports it" -- "$CLOUD" check --data "$D"
+run 18 "token issue refuses it too" -- "$CLOUD" token issue --data "$D" --citizen EE1
+run 18 "check reports it" -- "$CLOUD" check --data "$D"
 cp "$T/newest.db" "$D/keys.db"
 run 0 "the newest keys.db put back: accepted" -- "$CLOUD" check --data "$D"
 
@@ -84,7 +84,7 @@ if [ "$wal" -gt 8240 ]; then
   truncate -s $((wal - 4120)) "$D/keys.db-wal"
   "$CLOUD" serve --data "$D" --listen 127.0.0.1:0 --insecure >"$T/out" 2>"$T/err"
   rc=$?
-  [ $rc -eq 17 ] && ok "serve refuses the store with its WAL cut (exit 17)" || bad "serve exit $rc: $(cat "$T/err")"
+  [ $rc -eq 18 ] && ok "serve refuses the store with its WAL cut (exit 18)" || bad "serve exit $rc: $(cat "$T/err")"
 else
   bad "no WAL to truncate ($wal bytes)"
 fi
