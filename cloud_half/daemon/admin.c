@@ -58,9 +58,11 @@ int duo__fail(const char *fmt, ...) {
 duo_keystore *duo__open_or_die(const char *dir) {
     char err[DUO_ERRMSG_MAX];
     duo_keystore *ks;
-    if (duo_datadir_open_store(&ks, err, sizeof err, dir, 0, NULL, 0) != DUO_OK) {
+    int r = duo_datadir_open_store(&ks, err, sizeof err, dir, 0, NULL, 0);
+    if (r != DUO_OK) {
         fprintf(stderr, PROG ": %s\n", err);
-        exit(DUO_EXIT_FAIL);
+        /* A rolled-back store has its own exit code (errors.h). */
+        exit(r == DUO_E_STORE_ROLLED_BACK ? duo_err_exit_code(r) : DUO_EXIT_FAIL);
     }
     return ks;
 }

@@ -110,6 +110,10 @@ static inline int64_t duo__now_s(void) { return (int64_t)time(NULL); }
 
 /* ---- commands ---- */
 int duo__cmd_serve(int argc, char **argv);
+/* check, backup, restore (cmd_store.c). */
+int duo__cmd_check(int argc, char **argv);
+int duo__cmd_backup(int argc, char **argv);
+int duo__cmd_restore(int argc, char **argv);
 /* kek_cmd.c: "duosign-cloud kek status|rotate" (exit status as main's). */
 int duo__cmd_kek(int argc, char **argv);
 /* init --kek REF (NULL: file:kek): makes the data directory's first KEK and

@@ -23,7 +23,9 @@
       "Keys revoked (by code, by the device, by wrong PINs)")                                                     \
     X(DUO_EV_REPLAY, "request.replay", "duosign_replays_total", DUO_LOG_WARN, "Replayed requests refused")        \
     X(DUO_EV_STORE_ERROR, "store.error", "duosign_store_errors_total", DUO_LOG_ERROR,                             \
-      "Requests that failed in the key store")
+      "Requests that failed in the key store")                                                                    \
+    X(DUO_EV_POLICY_MAC, "key.policy_mac", "duosign_policy_mac_failures_total", DUO_LOG_ERROR,                    \
+      "Key rows refused because their policy fields fail their MAC (edited outside duosign)")
 
 typedef enum {
 #define DUO_EV_ENUM(e, name, metric, lvl, help) e,

@@ -453,6 +453,9 @@ static void usage(FILE *f) {
                "  cert   issue|import|list --data DIR     certificates of keys\n"
                "  crl    --data DIR --out FILE            sign a CRL with the issuing CA\n"
                "  audit  verify|list --data DIR           check or print the audit log\n"
+               "  check  --data DIR                       full integrity, audit, MAC and mark check\n"
+               "  backup --data DIR --out FILE            online copy of the store (safe while serving)\n"
+               "  restore --data DIR --in FILE            install a backup (daemon stopped)\n"
                "  kek    status|rotate --data DIR         the key-encryption key: check, rotate\n"
                "  --version                               print the version\n\n"
                "'" PROG " COMMAND --help' describes each command.\n");
@@ -480,6 +483,9 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "ca") == 0) return duo__cmd_ca(argc - 1, argv + 1);
     if (strcmp(cmd, "cert") == 0) return duo__cmd_cert(argc - 1, argv + 1);
     if (strcmp(cmd, "crl") == 0) return duo__cmd_crl(argc - 1, argv + 1);
+    if (strcmp(cmd, "check") == 0) return duo__cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "backup") == 0) return duo__cmd_backup(argc - 1, argv + 1);
+    if (strcmp(cmd, "restore") == 0) return duo__cmd_restore(argc - 1, argv + 1);
     if (strcmp(cmd, "kek") == 0) return duo__cmd_kek(argc - 1, argv + 1);
     fprintf(stderr, PROG ": unknown command '%s'\n\n", cmd);
     usage(stderr);

@@ -12,6 +12,19 @@
 #include "events.h"
 #include "wire.h"
 
+/* A key row whose policy fields fail their MAC: somebody wrote the database
+ * outside duosign (a PIN count set back, a lock lifted). The row is not used
+ * (fail closed); the operator is told and the audit chain records it. */
+void duo__policy_mac_alarm(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], duo_call_info *info) {
+    duo_audit_event ev = {.kind = DUO_AUDIT_POLICY_MAC,
+                          .key_id = key_id,
+                          .detail = "policy fields fail their MAC: edited outside duosign; key refused"};
+    DETAIL(info, "the stored key's policy fields were edited outside duosign; contact the operator");
+    duo__event(DUO_EV_POLICY_MAC, info, key_id, "policy fields fail their MAC; key refused");
+    if (duo_keystore_audit_append(ks, NULL, &ev) != DUO_OK)
+        duo__event(DUO_EV_STORE_ERROR, info, key_id, "could not audit a policy MAC failure");
+}
+
 /* Reads a key; an expired lock is lifted in the store (with its audit). */
 int duo__policy_key_load(duo_keystore *ks, duo_key_info *ki, duo_key_secrets *sec,
                          const uint8_t key_id[DUO_KEY_ID_BYTES], duo_call_info *info) {
@@ -25,6 +38,10 @@ int duo__policy_key_load(duo_keystore *ks, duo_key_info *ki, duo_key_secrets *se
         }
         if (r == DUO_E_STATE_CORRUPT) {
             DETAIL(info, "the stored key failed its integrity check; contact the operator");
+            return r;
+        }
+        if (r == DUO_E_POLICY_MAC) {
+            duo__policy_mac_alarm(ks, key_id, info);
             return r;
         }
         if (r != DUO_OK) return r;

@@ -38,6 +38,10 @@ const duo_lock_step *duo__lock_policy_step(const duo_lock_policy *p, uint32_t fa
 uint32_t duo__lock_policy_left(const duo_lock_policy *p, uint32_t failures);
 
 /* ---- key states ---- */
+/* Reports a key row whose policy fields fail their MAC (DUO_E_POLICY_MAC):
+ * the call's detail, the key.policy_mac event, an audit entry. */
+void duo__policy_mac_alarm(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], duo_call_info *info);
+
 /* Reads a key (sec may be NULL); an expired lock is lifted in the store
  * (with its audit). Unknown or corrupt keys get their message. */
 int duo__policy_key_load(duo_keystore *ks, duo_key_info *ki, duo_key_secrets *sec,

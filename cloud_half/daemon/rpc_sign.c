@@ -114,6 +114,9 @@ static int sign_write_err(duo_keycache *keys, const sign_write *w, duo_call_info
         case DUO_E_STATE_CORRUPT:
             DETAIL(info, "the stored key failed its integrity check; contact the operator");
             return w->r;
+        case DUO_E_POLICY_MAC:
+            DETAIL(info, "the stored key's policy fields were edited outside duosign; contact the operator");
+            return w->r;
         default:
             return w->r;
     }

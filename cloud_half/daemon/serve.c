@@ -238,6 +238,7 @@ static unsigned parse_curves(const char *list) {
 int duo__cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *kek_ref = NULL, *v;
     const char *log_file = NULL, *metrics_listen = NULL;
+    int fail_exit = DUO_EXIT_FAIL; /* a rolled-back store: its own code */
     duo_log_format log_fmt = DUO_LOG_TEXT;
     duo_log_level log_min = DUO_LOG_INFO;
     int insecure = 0;
@@ -397,6 +398,7 @@ int duo__cmd_serve(int argc, char **argv) {
     int r = duo_service_new(&st.svc, err, sizeof err, &scfg);
     if (r != DUO_OK) {
         fprintf(stderr, PROG ": %s\n", err[0] ? err : duo_strerror(r));
+        if (r == DUO_E_STORE_ROLLED_BACK) fail_exit = duo_err_exit_code(r); /* errors.h */
         goto fail_loop;
     }
     duo_server_config cfg = {.listen = listen,
@@ -478,5 +480,5 @@ fail_loop:
 fail_tls:
     free(cert);
     free_key(&key, key_len);
-    return DUO_EXIT_FAIL;
+    return fail_exit;
 }

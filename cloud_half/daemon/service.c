@@ -224,7 +224,7 @@ static int collect_locked_cb(void *data, const duo_key_info *ki) {
 static int still_usable_cb(void *data, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
     duo_key_info ki;
     int gr = duo_keystore_key_get(data, &ki, NULL, key_id);
-    return !(gr == DUO_E_NOT_FOUND || gr == DUO_E_STATE_CORRUPT ||
+    return !(gr == DUO_E_NOT_FOUND || gr == DUO_E_STATE_CORRUPT || gr == DUO_E_POLICY_MAC ||
              (gr == DUO_OK && ki.state != DUO_KEY_STATE_ACTIVE && ki.state != DUO_KEY_STATE_LOCKED));
 }
 

@@ -52,6 +52,8 @@
 #define DUO_AUDIT_CERT_IMPORT "cert.import"
 #define DUO_AUDIT_CERT_REVOKE "cert.revoke"
 #define DUO_AUDIT_CRL "crl.sign"
+#define DUO_AUDIT_POLICY_MAC "key.policy_mac"   /* a row's policy fields fail their MAC */
+#define DUO_AUDIT_STORE_RESTORE "store.restore" /* duosign-cloud restore installed a backup */
 
 /* An event to append. All pointers may be NULL except kind; strings are
  * NUL-terminated and at most the _MAX sizes above. Nothing here is secret. */

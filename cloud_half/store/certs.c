@@ -46,6 +46,7 @@ int duo_keystore_ca_create(duo_keystore *ks, const uint8_t *cert, size_t cert_le
     r = duo_seal_encrypt(&ks->kek, row->key.data, sizeof row->key.data, &row->key.len, (const uint8_t *)DUO_CA_SEAL_ID,
                          strlen(DUO_CA_SEAL_ID), DUO_CA_SEAL_COLUMN, CA_SEAL_VERSION, key_der, key_len, ks->cfg.rng);
     if (r == DUO_OK) r = ks->be.ops->ca_insert(ks->be.impl, row, ev, duo__ks_now(ks));
+    r = duo__ks_written(ks, r);
     duo_memzero(row, sizeof *row);
     free(row);
     return r;
@@ -96,7 +97,7 @@ int duo_keystore_ca_next_crl(duo_keystore *ks, uint64_t *number, const duo_audit
     *number = 0;
     if (!have_cert_ops(ks)) return DUO_E_UNSUPPORTED;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
-    return ks->be.ops->ca_next_crl(ks->be.impl, number, ev, duo__ks_now(ks));
+    return duo__ks_written(ks, ks->be.ops->ca_next_crl(ks->be.impl, number, ev, duo__ks_now(ks)));
 }
 
 int duo_keystore_cert_insert(duo_keystore *ks, const duo_cert_row *row, const duo_audit_event *ev) {
@@ -108,7 +109,7 @@ int duo_keystore_cert_insert(duo_keystore *ks, const duo_cert_row *row, const du
         return DUO_E_INVALID_ARG;
     if (!have_cert_ops(ks)) return DUO_E_UNSUPPORTED;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
-    return ks->be.ops->cert_insert(ks->be.impl, row, ev, duo__ks_now(ks));
+    return duo__ks_written(ks, ks->be.ops->cert_insert(ks->be.impl, row, ev, duo__ks_now(ks)));
 }
 
 int duo_keystore_cert_list(duo_keystore *ks, const uint8_t *key_id, duo_cert_cb cb, void *data) {
@@ -126,6 +127,7 @@ int duo_keystore_cert_revoke_key(duo_keystore *ks, size_t *n_revoked, const uint
     if (!have_cert_ops(ks)) return DUO_E_UNSUPPORTED;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     r = ks->be.ops->cert_revoke_key(ks->be.impl, &n, key_id, reason, ev, duo__ks_now(ks));
+    r = duo__ks_written(ks, r);
     if (r == DUO_OK && n_revoked != NULL) *n_revoked = n;
     return r;
 }

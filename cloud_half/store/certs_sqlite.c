@@ -117,7 +117,8 @@ static int key_active(void *impl, const uint8_t *key_id) {
         }
     }
     sqlite3_finalize(st);
-    return r;
+    /* The state just read decides: it must be the one duosign wrote. */
+    return r == DUO_OK ? duo__sq_key_mac_verify(impl, key_id) : r;
 }
 
 int duo__sq_cert_insert(void *impl, const duo_cert_row *c, const duo_audit_event *ev, int64_t now) {

@@ -5,11 +5,14 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "duosign/mem.h"
 #include "kekref.h"
+#include "mark.h"
 
 /* Loads the data directory's KEKs (kekref.h): current, and a rotation's next. */
 static int load_keks(duo_kek keks[2], int *n, char *err, size_t err_cap, const char *dir) {
@@ -91,6 +94,9 @@ int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const 
     memset(&kcfg, 0, sizeof kcfg);
     kcfg.write_mu = write_mu;
     kcfg.busy_timeout_ms = busy_ms;
+    char mark[DUO_PATH_MAX];
+    snprintf(mark, sizeof mark, "%s/" DUO_FILE_MARK, dir);
+    kcfg.mark_path = mark; /* copied by the store */
     return duo_datadir_open_store_cfg(out, err, err_cap, dir, create, &kcfg);
 }
 
@@ -173,6 +179,212 @@ int duo_datadir_open_store_cfg(duo_keystore **out, char *err, size_t err_cap, co
         snprintf(err, err_cap, "cannot open the key database %s: %s", path, duo_strerror(r));
         return r;
     }
+    /* With a mark (duo_datadir_open_store): a store older than it is refused. */
+    if (kcfg->mark_path != NULL && (r = duo_datadir_mark_check(ks, err, err_cap, dir)) != DUO_OK) {
+        duo_keystore_free(ks);
+        return r;
+    }
     *out = ks;
     return DUO_OK;
+}
+
+int duo_datadir_open_store_unmarked(duo_keystore **out, char *err, size_t err_cap, const char *dir) {
+    duo_keystore_config kcfg;
+    memset(&kcfg, 0, sizeof kcfg);
+    return duo_datadir_open_store_cfg(out, err, err_cap, dir, 0, &kcfg);
+}
+
+int duo_datadir_mark_check(duo_keystore *ks, char *err, size_t err_cap, const char *dir) {
+    char path[DUO_PATH_MAX];
+    duo_mark_rec m;
+    uint64_t have = 0;
+    int exists = 0, r;
+    snprintf(path, sizeof path, "%s/" DUO_FILE_MARK, dir);
+    if ((r = duo_mark_read(path, &m, &exists)) != DUO_OK) {
+        snprintf(err, err_cap,
+                 "the high-water mark %s is unreadable (%s); check the disk, then 'duosign-cloud restore --data %s "
+                 "--in FILE' from a known-good backup",
+                 path, duo_strerror(r), dir);
+        return r;
+    }
+    if (!exists) {
+        /* A new data directory, or one from before the mark: it starts at
+         * the store's present head (docs/STORE.md). */
+        if ((r = duo_keystore_mark_head(ks, &m)) != DUO_OK || (r = duo_mark_advance(path, &m)) != DUO_OK) {
+            snprintf(err, err_cap, "cannot write the high-water mark %s: %s", path, duo_strerror(r));
+            return r;
+        }
+        return DUO_OK;
+    }
+    r = duo_keystore_mark_check(ks, &have, &m);
+    if (r == DUO_E_STORE_ROLLED_BACK) {
+        snprintf(err, err_cap,
+                 "store in %s is OLDER than its high-water mark (%llu audit entries, mark at %llu, or the chain "
+                 "differs there): a restored/copied database or a lost WAL; serving it would lock out citizens. "
+                 "Find the newer keys.db, or restore deliberately: duosign-cloud restore --data %s --in BACKUP",
+                 dir, (unsigned long long)have, (unsigned long long)m.seq, dir);
+        return r;
+    }
+    if (r != DUO_OK) snprintf(err, err_cap, "cannot check the high-water mark %s: %s", path, duo_strerror(r));
+    return r;
+}
+
+/* ------------------------------------------------------------- restore */
+
+/* Copies src to a new file dst (0600) and fsyncs it. */
+static int copy_file(const char *src, const char *dst) {
+    char buf[65536];
+    int in, out, r = DUO_OK;
+    ssize_t n;
+    if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0) return errno == EACCES ? DUO_E_PERMISSION : DUO_E_IO;
+    if ((out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, S_IRUSR | S_IWUSR)) < 0) {
+        close(in);
+        return DUO_E_IO;
+    }
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, (size_t)n) != n) {
+            r = DUO_E_IO;
+            break;
+        }
+    if (n < 0 || fsync(out) != 0) r = DUO_E_IO;
+    if (close(out) != 0) r = DUO_E_IO;
+    close(in);
+    return r;
+}
+
+static int sync_dir(const char *dir) {
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), r;
+    if (fd < 0) return DUO_E_IO;
+    r = fsync(fd) == 0 ? DUO_OK : DUO_E_IO;
+    close(fd);
+    return r;
+}
+
+static int count_cb(void *data, const duo_key_info *k) {
+    (void)k;
+    (*(size_t *)data)++;
+    return 0;
+}
+
+/* Checks the staged copy (structure, audit chain, every key's policy MAC:
+ * a backup of another data directory fails there, its KEK differs) and
+ * appends the restore's audit entry. */
+static int stage_check(duo_keystore *ks, char *err, size_t cap, const char *in, uint64_t epoch, uint64_t mark_seq,
+                       duo_mark_rec *head) {
+    char why[256], detail[DUO_AUDIT_DETAIL_MAX];
+    uint64_t bad = 0, count = 0;
+    size_t n = 0;
+    int r;
+    if ((r = duo_keystore_integrity_check(ks, 1, why, sizeof why)) != DUO_OK) {
+        snprintf(err, cap, "%s is damaged (%s); choose another backup", in, why[0] ? why : duo_strerror(r));
+        return r;
+    }
+    if ((r = duo_keystore_audit_verify(ks, &bad, &count, NULL)) != DUO_OK) {
+        snprintf(err, cap, "the audit chain of %s is broken at entry %llu; choose another backup", in,
+                 (unsigned long long)bad);
+        return r;
+    }
+    if ((r = duo_keystore_key_list(ks, NULL, count_cb, &n)) != DUO_OK) {
+        snprintf(err, cap,
+                 "the keys of %s fail their policy MAC (%s): a backup of another data directory (another KEK) or "
+                 "edited",
+                 in, duo_strerror(r));
+        return r;
+    }
+    snprintf(detail, sizeof detail,
+             "store restored: epoch %llu, backup had %llu audit entries and %zu keys, the mark before was at %llu",
+             (unsigned long long)epoch, (unsigned long long)count, n, (unsigned long long)mark_seq);
+    duo_audit_event ev = {.kind = DUO_AUDIT_STORE_RESTORE, .detail = detail};
+    if ((r = duo_keystore_audit_append(ks, NULL, &ev)) != DUO_OK || (r = duo_keystore_mark_head(ks, head)) != DUO_OK) {
+        snprintf(err, cap, "cannot record the restore in %s: %s", in, duo_strerror(r));
+        return r;
+    }
+    return DUO_OK;
+}
+
+/* Moves name (and its -wal, -shm) aside to name.before-restore-T. */
+static void move_aside(const char *db, int64_t t) {
+    char a[DUO_PATH_MAX + 64], b[DUO_PATH_MAX + 96];
+    const char *sfx[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(a, sizeof a, "%s%s", db, sfx[i]);
+        snprintf(b, sizeof b, "%s.before-restore-%lld%s", db, (long long)t, sfx[i]);
+        if (rename(a, b) != 0 && errno != ENOENT) unlink(a);
+    }
+}
+
+int duo_datadir_restore(const char *dir, const char *in, char *err, size_t err_cap, duo_mark_rec *out) {
+    char lock[DUO_PATH_MAX], stage[DUO_PATH_MAX], db[DUO_PATH_MAX], mark[DUO_PATH_MAX];
+    duo_mark_rec old, head;
+    duo_keystore *ks = NULL;
+    duo_keystore_config kcfg;
+    duo_kek keks[2];
+    int lfd, exists = 0, n_keks = 0, r;
+    struct stat st;
+    memset(keks, 0, sizeof keks);
+    if (stat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, err_cap, "backup file %s does not exist or is not a file", in);
+        return DUO_E_IO;
+    }
+    snprintf(lock, sizeof lock, "%s/serve.lock", dir);
+    snprintf(stage, sizeof stage, "%s/" DUO_FILE_DB ".restoring", dir);
+    snprintf(db, sizeof db, "%s/" DUO_FILE_DB, dir);
+    snprintf(mark, sizeof mark, "%s/" DUO_FILE_MARK, dir);
+    if ((lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+        snprintf(err, err_cap, "data directory %s does not exist or is not writable (%s)", dir, strerror(errno));
+        return DUO_E_IO;
+    }
+    /* Held to the end: no daemon starts on the directory meanwhile. */
+    if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+        close(lfd);
+        snprintf(err, err_cap, "a duosign-cloud daemon is serving %s; stop it first (restore replaces its store)", dir);
+        return DUO_E_DAEMON_RUNNING;
+    }
+    if ((r = load_keks(keks, &n_keks, err, err_cap, dir)) != DUO_OK) goto out;
+    if ((r = duo_mark_read(mark, &old, &exists)) != DUO_OK && r != DUO_E_STATE_CORRUPT) {
+        snprintf(err, err_cap, "cannot read the high-water mark %s: %s", mark, duo_strerror(r));
+        goto out;
+    }
+    unlink(stage); /* a stale one from an interrupted restore */
+    if ((r = copy_file(in, stage)) != DUO_OK) {
+        snprintf(err, err_cap, "cannot copy %s to %s: %s", in, stage, duo_strerror(r));
+        goto out;
+    }
+    memset(&kcfg, 0, sizeof kcfg);
+    r = duo_keystore_open(&ks, duo_keystore_driver_find(DUO_DATADIR_DRIVER), stage, &keks[0], &kcfg);
+    if (r == DUO_OK && n_keks == 2) r = duo_keystore_kek_add(ks, &keks[1]);
+    if (r != DUO_OK) {
+        snprintf(err, err_cap, "%s is not a duosign key store of this data directory (%s)", in, duo_strerror(r));
+        goto out;
+    }
+    head.epoch = old.epoch + 1;
+    if ((r = stage_check(ks, err, err_cap, in, head.epoch, old.seq, &head)) != DUO_OK) goto out;
+    duo_keystore_free(ks); /* checkpoints: one file again */
+    ks = NULL;
+    move_aside(db, (int64_t)time(NULL));
+    if (rename(stage, db) != 0 || (r = sync_dir(dir)) != DUO_OK) {
+        r = DUO_E_IO;
+        snprintf(err, err_cap, "cannot install the restored store as %s: %s", db, strerror(errno));
+        goto out;
+    }
+    if ((r = duo_mark_write_force(mark, &head)) != DUO_OK) {
+        snprintf(err, err_cap, "the store is restored but the mark %s could not be written (%s); run restore again",
+                 mark, duo_strerror(r));
+        goto out;
+    }
+    if (out != NULL) *out = head;
+out:
+    duo_keystore_free(ks);
+    duo_kek_clear(&keks[0]);
+    duo_kek_clear(&keks[1]);
+    if (r != DUO_OK) {
+        char f[DUO_PATH_MAX + 8];
+        const char *sfx[] = {"", "-wal", "-shm"};
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(f, sizeof f, "%s%s", stage, sfx[i]);
+            unlink(f);
+        }
+    }
+    close(lfd);
+    return r;
 }

@@ -47,7 +47,9 @@ void duo_datadir_override_store(const char *url);
 
 /* Opens the key store of data directory dir: loads the KEKs dir/kek.ref
  * names (kekref.h; dir/kek without it; a rotation's two), opens dir/keys.db
- * (which must exist unless create != 0). write_mu: shared by the connections
+ * (which must exist unless create != 0), checks it against the high-water
+ * mark dir/keys.db.mark (mark.h; DUO_E_STORE_ROLLED_BACK with the fix in err)
+ * and moves the mark with every durable audited write. write_mu: shared by the connections
  * of one process (duo_keystore_config), or NULL; busy_ms: how long a write
  * waits for another process holding the database (0: the default, 5 s).
  * Returns: DUO_OK; DUO_E_IO (no such directory, keys.db missing), the errors
@@ -56,6 +58,32 @@ void duo_datadir_override_store(const char *url);
  * Out:  *out, freed with duo_keystore_free. */
 DUO_WARN_UNUSED_RESULT int duo_datadir_open_store(duo_keystore **out, char *err, size_t err_cap, const char *dir,
                                                   int create, pthread_mutex_t *write_mu, int busy_ms);
+
+/* The same, without the high-water mark (mark.h): neither checked nor moved.
+ * For commands that must open a store the mark refuses: `check`, `backup`,
+ * `restore`. Never for serving. */
+DUO_WARN_UNUSED_RESULT int duo_datadir_open_store_unmarked(duo_keystore **out, char *err, size_t err_cap,
+                                                           const char *dir);
+
+/* Checks the store of dir against dir's high-water mark (writes the mark
+ * from the store's head if there is none yet). duo_datadir_open_store does
+ * this; `check` calls it on an unmarked store.
+ * Returns: DUO_OK; DUO_E_STORE_ROLLED_BACK (message naming the fix in err);
+ *          DUO_E_STATE_CORRUPT (unreadable mark); DUO_E_IO; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_datadir_mark_check(duo_keystore *ks, char *err, size_t err_cap, const char *dir);
+
+/* Installs the backup file `in` as dir's store (`duosign-cloud restore`):
+ * refuses while a daemon serves dir (its serve.lock: DUO_E_DAEMON_RUNNING),
+ * checks a staged copy (full integrity check, audit chain, every key's policy
+ * MAC under dir's KEK), appends a store.restore audit entry with the new
+ * epoch, moves the old keys.db aside (keys.db.before-restore-TIME), renames
+ * the copy in and moves the high-water mark to it (epoch + 1). `in` is not
+ * changed. Out: *out (may be NULL): the new mark.
+ * Returns: DUO_OK; DUO_E_DAEMON_RUNNING; DUO_E_IO; DUO_E_STORE (not a store);
+ *          DUO_E_STATE_CORRUPT; DUO_E_POLICY_MAC (another KEK); with err. */
+struct duo_mark_rec;
+DUO_WARN_UNUSED_RESULT int duo_datadir_restore(const char *dir, const char *in, char *err, size_t err_cap,
+                                               struct duo_mark_rec *out);
 
 /* duo_datadir_open_store with a whole store configuration (kek rotation's
  * test hooks). */

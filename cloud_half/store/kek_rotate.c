@@ -82,6 +82,7 @@ static int reseal_all(duo_kek_rotate_report *rep, char *err, size_t cap, const c
         r = duo_keystore_reseal(ks, rep->to.id, o->batch ? o->batch : DEFAULT_BATCH, &n, why, sizeof why);
         rep->resealed += n;
     } while (r == DUO_OK && n > 0);
+
     if (r == DUO_OK) { /* before the switch: a crash here repeats the entry, never loses it */
         snprintf(detail, sizeof detail, "kek rotate: KEK id %u (%s) -> KEK id %u (%s), %zu values re-sealed%s",
                  (unsigned)rep->from.id, rep->from.ref, (unsigned)rep->to.id, rep->to.ref, rep->resealed,

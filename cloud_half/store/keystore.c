@@ -13,6 +13,7 @@
 #include <openssl/evp.h>
 
 #include "duosign/mem.h"
+#include "mark.h"
 #include "sealed_columns.h"
 
 /* Column names bound into the sealing AAD (sealed_columns.h). */
@@ -69,6 +70,15 @@ int duo_keystore_new(duo_keystore **out, const duo_keystore_backend *be, const d
     ks->be = *be;
     ks->kek = *kek;
     if (cfg != NULL) ks->cfg = *cfg;
+    ks->cfg.policy_key = NULL; /* the backend's copy only */
+    if (ks->cfg.mark_path != NULL) {
+        if (strlen(ks->cfg.mark_path) >= sizeof ks->mark_path) {
+            duo_keystore_free(ks);
+            return DUO_E_INVALID_ARG;
+        }
+        memcpy(ks->mark_path, ks->cfg.mark_path, strlen(ks->cfg.mark_path) + 1);
+        ks->cfg.mark_path = ks->mark_path;
+    }
     *out = ks;
     return DUO_OK;
 }
@@ -76,14 +86,20 @@ int duo_keystore_new(duo_keystore **out, const duo_keystore_backend *be, const d
 int duo_keystore_open(duo_keystore **out, const duo_keystore_driver *drv, const char *location, const duo_kek *kek,
                       const duo_keystore_config *cfg) {
     duo_keystore_backend be;
-    duo_keystore_config def;
+    duo_keystore_config c;
+    duo_policy_key pk;
     int r;
     if (out != NULL) *out = NULL;
     if (out == NULL || drv == NULL || location == NULL || kek == NULL) return DUO_E_INVALID_ARG;
-    memset(&def, 0, sizeof def);
-    if (cfg == NULL) cfg = &def;
-    if ((r = drv->open(&be, location, cfg)) != DUO_OK) return r;
-    return duo_keystore_new(out, &be, kek, cfg);
+    memset(&c, 0, sizeof c);
+    if (cfg != NULL) c = *cfg;
+    if ((r = duo_policy_key_derive(&pk, kek)) != DUO_OK) return r;
+    c.policy_key = &pk; /* the backend copies it */
+    r = drv->open(&be, location, &c);
+    duo_policy_key_clear(&pk);
+    c.policy_key = NULL;
+    if (r != DUO_OK) return r;
+    return duo_keystore_new(out, &be, kek, &c);
 }
 
 void duo_keystore_free(duo_keystore *ks) {
@@ -178,6 +194,12 @@ int duo_keystore_kek_add(duo_keystore *ks, const duo_kek *kek) {
     if (ks == NULL || kek == NULL) return DUO_E_INVALID_ARG;
     if (kek_for(ks, kek->id) != NULL) return DUO_E_EXISTS;
     if (ks->n_others >= sizeof ks->others / sizeof ks->others[0]) return DUO_E_INVALID_ARG;
+    /* Its policy MAC key too: the rotation's target writes MACs from now. */
+    duo_policy_key pk;
+    int r = duo_policy_key_derive(&pk, kek);
+    if (r == DUO_OK && ks->be.ops->policy_key_add != NULL) r = ks->be.ops->policy_key_add(ks->be.impl, &pk);
+    duo_policy_key_clear(&pk);
+    if (r != DUO_OK) return r;
     ks->others[ks->n_others++] = *kek;
     return DUO_OK;
 }
@@ -239,6 +261,14 @@ int duo_keystore_reseal(duo_keystore *ks, uint32_t target_id, size_t max, size_t
     for (int i = 0; i < 4; i++) skip[1 + i] = (uint8_t)(target_id >> (24 - 8 * i));
     for (size_t i = 0; i < duo_sealed_columns_count && *n == 0 && r == DUO_OK; i++)
         r = ks->be.ops->sealed_walk(ks->be.impl, &duo_sealed_columns[i], skip, sizeof skip, max, 1, reseal_cb, &c, n);
+    /* Nothing left to re-seal: the policy MACs (keyed from the KEK,
+     * policy_mac.h) move to the newest KEK too, before any switch. */
+    if (r == DUO_OK && *n == 0 && ks->be.ops->policy_remac != NULL) {
+        size_t m = 0;
+        r = duo_keystore_policy_remac(ks, &m);
+        if (r != DUO_OK && why != NULL && why_cap > 0)
+            snprintf(why, why_cap, "the policy MAC of a key row (edited outside duosign?)");
+    }
     if (r != DUO_OK) *n = 0;
     return r;
 }
@@ -315,6 +345,7 @@ int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info, 
     k.secret_version = 1;
     if ((r = seal_all(ks, &s, k.key_id, k.secret_version, sec)) == DUO_OK)
         r = ks->be.ops->key_insert(ks->be.impl, &k, &s, ev, duo__ks_now(ks));
+    r = duo__ks_written(ks, r);
     duo_memzero(&s, sizeof s);
     return r;
 }
@@ -347,6 +378,7 @@ int duo_keystore_key_insert_enrolment(duo_keystore *ks, const duo_key_info *info
     k.secret_version = 1;
     if ((r = seal_all(ks, &s, k.key_id, k.secret_version, sec)) == DUO_OK)
         r = ks->be.ops->enrol_insert(ks->be.impl, &k, &s, sid, th, ev, duo__ks_now(ks));
+    r = duo__ks_written(ks, r);
     duo_memzero(&s, sizeof s);
     duo_memzero(th, sizeof th);
     return r;
@@ -372,6 +404,7 @@ int duo_keystore_enrolment_activate(duo_keystore *ks, const uint8_t sid[32], con
     if ((r = hash_secret_input(rh, revocation_code, revocation_code_len)) != DUO_OK) goto out;
     if ((r = ks->be.ops->enrol_get(ks->be.impl, key_id, th, sid)) != DUO_OK) goto out;
     r = ks->be.ops->key_activate(ks->be.impl, key_id, th, rh, ev, duo__ks_now(ks));
+    r = duo__ks_written(ks, r);
 out:
     duo_memzero(th, sizeof th);
     duo_memzero(rh, sizeof rh);
@@ -412,6 +445,7 @@ int duo_keystore_key_activate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_
         (r = hash_secret_input(rh, revocation_code, revocation_code_len)) != DUO_OK)
         goto out;
     r = ks->be.ops->key_activate(ks->be.impl, key_id, th, rh, ev, duo__ks_now(ks));
+    r = duo__ks_written(ks, r);
 out:
     duo_memzero(th, sizeof th);
     duo_memzero(rh, sizeof rh);
@@ -425,7 +459,8 @@ int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KE
         pol->state > DUO_KEY_STATE_REVOKED || (pol->reason != NULL && strlen(pol->reason) > DUO_REASON_MAX))
         return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
-    return ks->be.ops->key_update_policy(ks->be.impl, key_id, expect_version, pol, ev, duo__ks_now(ks));
+    return duo__ks_written(
+        ks, ks->be.ops->key_update_policy(ks->be.impl, key_id, expect_version, pol, ev, duo__ks_now(ks)));
 }
 
 static int seen_hashes(duo_seen_nonce *n, const uint8_t *secret, const uint8_t *nonce, size_t nonce_len) {
@@ -443,13 +478,33 @@ int duo_keystore_nonce_record(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_
     if (ks == NULL || key_id == NULL) return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     if ((r = seen_hashes(&n, secret, nonce, nonce_len)) != DUO_OK) return r;
-    return ks->be.ops->nonce_record(ks->be.impl, key_id, &n, ev, duo__ks_now(ks));
+    return duo__ks_written(ks, ks->be.ops->nonce_record(ks->be.impl, key_id, &n, ev, duo__ks_now(ks)));
 }
 
 int duo_keystore_commit_mode(duo_keystore *ks, int mode) {
+    int r;
     if (ks == NULL || (mode != DUO_COMMIT_DEFERRED && mode != DUO_COMMIT_DURABLE)) return DUO_E_INVALID_ARG;
     if (ks->be.ops->commit_mode == NULL) return DUO_OK; /* always durable */
-    return ks->be.ops->commit_mode(ks->be.impl, mode == DUO_COMMIT_DURABLE);
+    r = ks->be.ops->commit_mode(ks->be.impl, mode == DUO_COMMIT_DURABLE);
+    if (r == DUO_OK) ks->deferred = mode == DUO_COMMIT_DEFERRED;
+    return r;
+}
+
+/* After a write: a durable commit that moved the audit chain moves the mark
+ * (mark.h) before the caller can acknowledge anything. A deferred commit
+ * does not (an OS crash may lose it; the next durable one covers it). A
+ * failure to write the mark fails the call, so that nothing is acknowledged
+ * beyond the mark (the write itself stays committed). */
+int duo__ks_written(duo_keystore *ks, int r) {
+    duo_mark_rec m;
+    int r2;
+    if (r != DUO_OK || ks->cfg.mark_path == NULL || ks->deferred) return r;
+    memset(&m, 0, sizeof m);
+    if ((r2 = ks->be.ops->audit_head(ks->be.impl, &m.seq, m.head)) != DUO_OK) return r2;
+    if (m.seq <= ks->marked_seq) return DUO_OK; /* nothing new from this connection */
+    if ((r2 = duo_mark_advance(ks->cfg.mark_path, &m)) != DUO_OK) return r2;
+    ks->marked_seq = m.seq;
+    return DUO_OK;
 }
 
 int duo_keystore_integrity_check(duo_keystore *ks, int full, char *why, size_t why_cap) {
@@ -571,6 +626,7 @@ static int run_rotation(duo_keystore *ks, rotate_plan *p, const duo_seen_nonce *
         p->sec = sec;
         p->now = duo__ks_now(ks);
         r = ks->be.ops->key_rotate(ks->be.impl, p->key_id, rot, plan_rotation, p, seen, p->now);
+        r = duo__ks_written(ks, r);
         if (r == DUO_OK && info_out != NULL)
             rotated_info(info_out, rot, sec, p->now);
         else if (r != DUO_OK && info_read != NULL)
@@ -698,6 +754,7 @@ int duo_keystore_key_revoke(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BY
     }
     r = ks->be.ops->key_revoke(ks->be.impl, key_id, revocation_code != NULL ? h : NULL, reason != NULL ? reason : "",
                                ev, duo__ks_now(ks));
+    r = duo__ks_written(ks, r);
     duo_memzero(h, sizeof h);
     return r;
 }
@@ -709,7 +766,7 @@ int duo_keystore_purge_pending(duo_keystore *ks, size_t *n_purged, int64_t max_a
     if (ks == NULL || n_purged == NULL || max_age < 0) return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     now = duo__ks_now(ks);
-    return ks->be.ops->purge_pending(ks->be.impl, n_purged, now - max_age, ev, now);
+    return duo__ks_written(ks, ks->be.ops->purge_pending(ks->be.impl, n_purged, now - max_age, ev, now));
 }
 
 /* ------------------------------------------------------------ tokens */
@@ -731,6 +788,7 @@ int duo_keystore_token_insert_named(duo_keystore *ks, const uint8_t *token, size
     if ((r = hash_secret_input(h, token, token_len)) != DUO_OK) return r;
     now = duo__ks_now(ks);
     r = ks->be.ops->token_insert(ks->be.impl, h, citizen_id, citizen_name, now + ttl, ev, now);
+    r = duo__ks_written(ks, r);
     duo_memzero(h, sizeof h);
     return r;
 }
@@ -758,6 +816,7 @@ int duo_keystore_token_consume(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_
     if (token == NULL || token_len == 0 || token_len > DUO_TOKEN_MAX) return DUO_E_TOKEN_INVALID;
     if ((r = duo_store_sha256(h, token, token_len)) != DUO_OK) return r;
     r = ks->be.ops->token_consume(ks->be.impl, citizen_id, h, ev, duo__ks_now(ks));
+    r = duo__ks_written(ks, r);
     duo_memzero(h, sizeof h);
     return r;
 }
@@ -771,6 +830,7 @@ int duo_keystore_audit_append(duo_keystore *ks, uint64_t *seq, const duo_audit_e
     if (ks == NULL) return DUO_E_INVALID_ARG;
     if ((r = duo_audit_event_check(ev)) != DUO_OK) return r;
     r = ks->be.ops->audit_append(ks->be.impl, &s, ev, duo__ks_now(ks));
+    r = duo__ks_written(ks, r);
     if (r == DUO_OK && seq != NULL) *seq = s;
     return r;
 }
@@ -814,4 +874,55 @@ int duo_keystore_audit_verify(duo_keystore *ks, uint64_t *bad_seq, uint64_t *cou
     if (count != NULL) *count = hc;
     if (head != NULL) memcpy(head, hh, sizeof hh);
     return DUO_OK;
+}
+
+/* ------------------------------------------------------------ high-water mark */
+
+typedef struct mark_probe {
+    uint64_t seq;
+    int found, match;
+    const uint8_t *head;
+} mark_probe;
+
+static int mark_probe_cb(void *data, const duo_audit_entry *e) {
+    mark_probe *p = data;
+    p->found = e->seq == p->seq;
+    p->match = p->found && duo_ct_eq(e->hash, p->head, DUO_AUDIT_HASH_LEN);
+    return 1; /* the first entry is the one */
+}
+
+int duo_keystore_mark_check(duo_keystore *ks, uint64_t *store_seq, const duo_mark_rec *mark) {
+    uint64_t count = 0;
+    uint8_t head[DUO_AUDIT_HASH_LEN];
+    mark_probe p = {.seq = mark != NULL ? mark->seq : 0, .head = mark != NULL ? mark->head : NULL};
+    int r;
+    if (store_seq != NULL) *store_seq = 0;
+    if (ks == NULL || mark == NULL) return DUO_E_INVALID_ARG;
+    if ((r = ks->be.ops->audit_head(ks->be.impl, &count, head)) != DUO_OK) return r;
+    if (store_seq != NULL) *store_seq = count;
+    if (count < mark->seq) return DUO_E_STORE_ROLLED_BACK;
+    if (mark->seq == 0) return DUO_OK;
+    r = ks->be.ops->audit_list(ks->be.impl, mark->seq, mark_probe_cb, &p);
+    if (r != DUO_OK && r != 1) return r;
+    /* Missing or different entry at the mark: another history (a copy that
+     * went on without us, or an edited chain). */
+    return p.match ? DUO_OK : DUO_E_STORE_ROLLED_BACK;
+}
+
+int duo_keystore_mark_head(duo_keystore *ks, duo_mark_rec *rec) {
+    if (ks == NULL || rec == NULL) return DUO_E_INVALID_ARG;
+    return ks->be.ops->audit_head(ks->be.impl, &rec->seq, rec->head);
+}
+
+int duo_keystore_backup(duo_keystore *ks, const char *path) {
+    if (ks == NULL || path == NULL || *path == '\0') return DUO_E_INVALID_ARG;
+    if (ks->be.ops->backup_to == NULL) return DUO_E_UNSUPPORTED;
+    return ks->be.ops->backup_to(ks->be.impl, path);
+}
+
+int duo_keystore_policy_remac(duo_keystore *ks, size_t *n) {
+    size_t dummy;
+    if (ks == NULL) return DUO_E_INVALID_ARG;
+    if (ks->be.ops->policy_remac == NULL) return DUO_E_UNSUPPORTED;
+    return duo__ks_written(ks, ks->be.ops->policy_remac(ks->be.impl, n != NULL ? n : &dummy));
 }

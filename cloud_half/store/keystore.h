@@ -37,6 +37,7 @@
 #include <stdint.h>
 
 #include "audit.h"
+#include "policy_mac.h"
 #include "duosign/curve.h"
 #include "duosign/errors.h"
 #include "duosign/rng.h"
@@ -296,6 +297,19 @@ typedef struct duo_keystore_backend_ops {
                            const duo_audit_event *ev, int64_t now);
     /* The citizen's name recorded with the key (from its token), or "". */
     int (*key_name_get)(void *impl, char name[DUO_CITIZEN_NAME_MAX + 1], const uint8_t key_id[DUO_KEY_ID_BYTES]);
+    /* A consistent copy of the whole store into a NEW file at path (0600),
+     * made while other connections keep writing (SQLite: the online backup
+     * API in one read snapshot). DUO_E_EXISTS if path exists. NULL: the
+     * backend has its own way (PostgreSQL: point-in-time recovery,
+     * docs/STORE.md) and duo_keystore_backup gives DUO_E_UNSUPPORTED. */
+    int (*backup_to)(void *impl, const char *path);
+    /* Policy MAC keys (policy_mac.h) during a KEK rotation: policy_key_add
+     * loads the key of the added KEK (from then on it writes; every loaded
+     * key verifies); policy_remac, in one transaction, verifies every key
+     * row under any loaded key and rewrites its MAC under the newest, *n rows
+     * (DUO_E_POLICY_MAC and nothing written if one fails). */
+    int (*policy_key_add)(void *impl, const duo_policy_key *k);
+    int (*policy_remac)(void *impl, size_t *n);
     /* The non-NULL values of one sealed column whose first skip_len bytes
      * differ from skip (skip_len 0: all of them). write == 0: hands each to
      * fn (read only). write != 0: ONE write transaction over at most max of
@@ -328,6 +342,17 @@ typedef struct duo_keystore_config {
      * statements ran and right before COMMIT (crash-safety tests _exit() here). */
     void (*before_commit)(void *hook_data);
     void *hook_data;
+    /* Set by duo_keystore_open for the driver (callers leave it NULL): the
+     * policy MAC key derived from the KEK (policy_mac.h). A backend copies it
+     * at open, MACs the policy fields of every key row it writes (old rows
+     * too, in the migration that adds the MAC), checks the MAC on every read
+     * and before every write of a row (DUO_E_POLICY_MAC), and refuses to open
+     * without it (DUO_E_INVALID_ARG). */
+    const duo_policy_key *policy_key;
+    /* The high-water mark file (mark.h), or NULL for none (copied). Every
+     * durable write that appends to the audit chain moves it before
+     * returning. */
+    const char *mark_path;
 } duo_keystore_config;
 
 /* A kind of backend: its name and how to open one at a location (SQLite: a
@@ -634,5 +659,27 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_audit_list(duo_keystore *ks, uint64_t fr
  *          DUO_E_STORE. bad_seq, count and head may be NULL. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_audit_verify(duo_keystore *ks, uint64_t *bad_seq, uint64_t *count,
                                                      uint8_t head[DUO_AUDIT_HASH_LEN]);
+
+/* Re-MACs every key row's policy fields under the newest KEK's key (see
+ * backend op policy_remac): the last step of a KEK rotation before the
+ * switch. Returns: DUO_OK; DUO_E_POLICY_MAC; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_policy_remac(duo_keystore *ks, size_t *n);
+
+/* Copies the store to a new file at path (backend op backup_to), safe while
+ * the daemon serves. Returns: DUO_OK; DUO_E_EXISTS; DUO_E_IO;
+ * DUO_E_UNSUPPORTED (backend without it); DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_backup(duo_keystore *ks, const char *path);
+
+/* The high-water mark (mark.h) against this store: its audit chain must hold
+ * an entry at mark->seq whose hash is mark->head.
+ * Returns: DUO_OK; DUO_E_STORE_ROLLED_BACK (the store's head is older than
+ *          the mark, or its chain differs at the mark); DUO_E_STORE.
+ * Out:  *store_seq (may be NULL): the store's audit entry count. */
+typedef struct duo_mark_rec duo_mark_rec;
+DUO_WARN_UNUSED_RESULT int duo_keystore_mark_check(duo_keystore *ks, uint64_t *store_seq, const duo_mark_rec *mark);
+
+/* Fills rec->seq and rec->head with the store's audit head (rec->epoch is
+ * left). Returns: DUO_OK; DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_mark_head(duo_keystore *ks, duo_mark_rec *rec);
 
 #endif

@@ -11,8 +11,14 @@ struct duo_keystore {
     duo_kek others[DUO_KEYSTORE_KEKS - 1]; /* open only (a rotation's other KEK) */
     size_t n_others;
     duo_keystore_config cfg;
+    int deferred;         /* duo_keystore_commit_mode(DEFERRED) in force */
+    uint64_t marked_seq;  /* the audit seq this connection last put in the mark */
+    char mark_path[4096]; /* cfg.mark_path points here */
 };
 
+/* Returns r; when r is DUO_OK and the commit was durable, first moves the
+ * high-water mark (mark.h) to the audit head (its error then). */
+int duo__ks_written(duo_keystore *ks, int r);
 /* duo_seal_decrypt with whichever of the store's KEKs the value names (a
  * half-finished rotation leaves values under both): DUO_E_KEK_UNKNOWN if
  * none. */

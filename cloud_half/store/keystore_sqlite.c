@@ -20,9 +20,10 @@
 #include <sqlite3.h>
 
 #include "duosign/mem.h"
+#include "policy_mac.h"
 #include "sealed_columns.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 
 /* Schema v1. The audit triggers stop accidental updates and deletes; they are
  * not a security boundary (the hash chain is). */
@@ -111,12 +112,17 @@ static const char schema_v3_to_v4[] = "CREATE TABLE IF NOT EXISTS issuing_ca(id 
 static const char schema_v4_to_v5[] = "ALTER TABLE keys ADD COLUMN curve INTEGER NOT NULL DEFAULT 1"
                                       " CHECK(curve IN (1, 2));";
 static const char schema_v5_mark[] = "PRAGMA user_version = 5;";
+/* v6: the policy MAC (policy_mac.h) over state, pin_failures, locked_until,
+ * secret_version and the key id. The column is added and every existing row
+ * MAC'd in the migration's transaction (the backend has the MAC key then), so
+ * from v6 on a NULL MAC is a mismatch like any other. */
+static const char schema_v5_keys_mac[] = "ALTER TABLE keys ADD COLUMN policy_mac BLOB;";
 
 #define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"    \
     " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"                \
-    " secret_cur_sealed, secret_pend_sealed, curve"
+    " secret_cur_sealed, secret_pend_sealed, curve, policy_mac"
 
 enum {
     S_BEGIN,
@@ -149,6 +155,8 @@ enum {
     S_NONCE_PRUNE,
     S_NONCE_GET,
     S_NONCE_DEL,
+    S_MAC_ROW,
+    S_MAC_SET,
     S_COUNT
 };
 
@@ -211,6 +219,9 @@ static const char *const sql_text[S_COUNT] = {
     [S_NONCE_GET] = "SELECT 1 FROM seen_nonces WHERE key_id = ?1 AND secret_hash = ?2"
                     " AND nonce_hash = ?3",
     [S_NONCE_DEL] = "DELETE FROM seen_nonces WHERE key_id = ?1",
+    [S_MAC_ROW] = "SELECT state, pin_failures, locked_until, secret_version, policy_mac FROM keys"
+                  " WHERE key_id = ?1",
+    [S_MAC_SET] = "UPDATE keys SET policy_mac = ?2 WHERE key_id = ?1",
 };
 
 typedef struct sq {
@@ -220,6 +231,11 @@ typedef struct sq {
     void *hook_data;
     int deferred;              /* synchronous = NORMAL on this connection (commit_mode) */
     pthread_mutex_t *write_mu; /* held from tx_begin to tx_end (config) */
+    /* SECRET: the policy MAC keys, one per loaded KEK (config, then
+     * policy_key_add during a KEK rotation). Any of them verifies; the
+     * newest (the rotation's target) writes. */
+    duo_policy_key mac_keys[2];
+    size_t n_mac;
 } sq;
 
 static int map_rc(int rc) {
@@ -335,7 +351,9 @@ static int col_text(sqlite3_stmt *st, int i, char *out, size_t cap) {
     return DUO_OK;
 }
 
-static int read_key_row(sqlite3_stmt *st, duo_key_info *k, duo_key_sealed *s) {
+static int key_mac_check(const sq *q, const duo_key_info *k, sqlite3_stmt *st, int col);
+
+static int read_key_row(const sq *q, sqlite3_stmt *st, duo_key_info *k, duo_key_sealed *s) {
     char state[16];
     int r;
     memset(k, 0, sizeof *k);
@@ -359,6 +377,7 @@ static int read_key_row(sqlite3_stmt *st, duo_key_info *k, duo_key_sealed *s) {
     k->secret_version = (uint64_t)sqlite3_column_int64(st, 15);
     k->curve = (int)sqlite3_column_int64(st, 21);
     if (!duo_curve_valid(k->curve)) return DUO_E_STATE_CORRUPT;
+    if ((r = key_mac_check(q, k, st, 22)) != DUO_OK) return r;
     if (s == NULL) return DUO_OK;
     memset(s, 0, sizeof *s);
     if ((r = col_blob(st, 16, s->x1.data, 0, DUO_SEALED_MAX, &s->x1.len)) != DUO_OK ||
@@ -368,6 +387,83 @@ static int read_key_row(sqlite3_stmt *st, duo_key_info *k, duo_key_sealed *s) {
         (r = col_blob(st, 20, s->pending.data, 0, DUO_SEALED_MAX, &s->pending.len)) != DUO_OK)
         return r;
     return DUO_OK;
+}
+
+/* ------------------------------------------------------------ policy MAC */
+
+static void policy_fields(duo_policy_fields *f, const uint8_t *key_id, int state, uint32_t pin, int64_t locked,
+                          uint64_t secret_version) {
+    memcpy(f->key_id, key_id, DUO_KEY_ID_BYTES);
+    f->state = state;
+    f->pin_failures = pin;
+    f->locked_until = locked;
+    f->secret_version = secret_version;
+}
+
+/* DUO_OK if mac verifies under any loaded policy key. */
+static int mac_check_any(const sq *q, const duo_policy_fields *f, const uint8_t *mac, size_t mac_len) {
+    int r = DUO_E_POLICY_MAC;
+    for (size_t i = 0; i < q->n_mac && r == DUO_E_POLICY_MAC; i++)
+        r = duo_policy_mac_check(&q->mac_keys[i], f, mac, mac_len);
+    return r;
+}
+
+/* Checks the MAC in column col of a row read into k. */
+static int key_mac_check(const sq *q, const duo_key_info *k, sqlite3_stmt *st, int col) {
+    duo_policy_fields f;
+    int n = sqlite3_column_bytes(st, col);
+    const void *mac = sqlite3_column_blob(st, col);
+    policy_fields(&f, k->key_id, k->state, k->pin_failures, k->locked_until, k->secret_version);
+    return mac_check_any(q, &f, mac, mac == NULL || n < 0 ? 0 : (size_t)n);
+}
+
+/* Reads the row's policy fields inside the current transaction; *mac_ok = 1
+ * when its stored MAC matches. */
+static int mac_row(sq *s, const uint8_t *key_id, duo_policy_fields *f, int *mac_ok) {
+    sqlite3_stmt *st = stmt(s, S_MAC_ROW);
+    char name[16];
+    int rc, r;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK) return r;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        r = DUO_E_NOT_FOUND;
+    } else if (rc != SQLITE_ROW) {
+        r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    } else if ((r = col_text(st, 0, name, sizeof name)) == DUO_OK) {
+        policy_fields(f, key_id, duo_key_state_from_name(name), (uint32_t)sqlite3_column_int64(st, 1),
+                      sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3));
+        const void *mac = sqlite3_column_blob(st, 4);
+        int n = sqlite3_column_bytes(st, 4);
+        r = mac_check_any(s, f, mac, mac == NULL || n < 0 ? 0 : (size_t)n);
+        *mac_ok = r == DUO_OK;
+        if (r == DUO_E_POLICY_MAC) r = DUO_OK;
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+/* Inside a write transaction, before a key row is changed: refuses a row
+ * whose MAC does not match (it was edited outside duosign). */
+static int mac_verify(sq *s, const uint8_t *key_id) {
+    duo_policy_fields f;
+    int ok = 0, r = mac_row(s, key_id, &f, &ok);
+    return r != DUO_OK ? r : ok ? DUO_OK : DUO_E_POLICY_MAC;
+}
+
+/* Inside a write transaction, after a key row's policy fields were written:
+ * stores their new MAC. */
+static int mac_rewrite(sq *s, const uint8_t *key_id) {
+    duo_policy_fields f;
+    uint8_t mac[DUO_POLICY_MAC_LEN];
+    sqlite3_stmt *st;
+    int ok = 0, r;
+    if ((r = mac_row(s, key_id, &f, &ok)) != DUO_OK ||
+        (r = duo_policy_mac(mac, &s->mac_keys[s->n_mac - 1], &f)) != DUO_OK)
+        return r;
+    st = stmt(s, S_MAC_SET);
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK || (r = bind_blob(st, 2, mac, sizeof mac)) != DUO_OK)
+        return r;
+    return step_done(st);
 }
 
 /* ------------------------------------------------------------ audit (in tx) */
@@ -425,6 +521,7 @@ static void sq_close(void *impl) {
     if (s == NULL) return;
     for (int i = 0; i < S_COUNT; i++) sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
+    duo_memzero(s, sizeof *s);
     free(s);
 }
 
@@ -441,7 +538,8 @@ static int key_insert_tx(sq *s, const duo_key_info *k, const duo_key_sealed *sl,
         (r = bind_blob(st, 10, sl->current.data, sl->current.len)) != DUO_OK ||
         (r = bind_i64(st, 11, (int64_t)k->secret_version)) != DUO_OK || (r = bind_i64(st, 12, k->curve)) != DUO_OK)
         return r;
-    return step_done(st); /* DUO_E_EXISTS on a taken key id */
+    if ((r = step_done(st)) != DUO_OK) return r; /* DUO_E_EXISTS on a taken key id */
+    return mac_rewrite(s, k->key_id);
 }
 
 static int sq_enrol_insert(void *impl, const duo_key_info *k, const duo_key_sealed *sl, const uint8_t *sid,
@@ -496,7 +594,7 @@ static int key_get_row(sq *s, duo_key_info *k, duo_key_sealed *sl, const uint8_t
     else if (rc != SQLITE_ROW)
         r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
     else
-        r = read_key_row(st, k, sl);
+        r = read_key_row(s, st, k, sl);
     sqlite3_reset(st);
     return r;
 }
@@ -512,7 +610,7 @@ static int sq_key_list(void *impl, const char *citizen, duo_key_info_cb cb, void
     int rc, r = DUO_OK;
     if (citizen != NULL && (r = bind_text(st, 1, citizen)) != DUO_OK) return r;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((r = read_key_row(st, &k, NULL)) != DUO_OK) break;
+        if ((r = read_key_row(s, st, &k, NULL)) != DUO_OK) break;
         if ((r = cb(data, &k)) != 0) break;
     }
     if (r == DUO_OK && rc != SQLITE_DONE) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
@@ -546,7 +644,8 @@ static int key_state(sq *s, int *state, uint64_t *version, char *citizen, uint8_
         if (r == DUO_OK && *state == 0) r = DUO_E_STATE_CORRUPT;
     }
     sqlite3_reset(st);
-    return r;
+    /* Every writer reads the row here first: an edited row changes nothing. */
+    return r == DUO_OK ? mac_verify(s, key_id) : r;
 }
 
 /* Checks a token inside the current transaction. */
@@ -602,7 +701,7 @@ static int sq_key_activate(void *impl, const uint8_t *key_id, const uint8_t *tok
     if ((r = token_use(s, token_hash, key_id, now)) != DUO_OK) goto out;
     st = stmt(s, S_KEY_ACTIVATE);
     if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK || (r = bind_blob(st, 2, rev_hash, 32)) != DUO_OK ||
-        (r = bind_i64(st, 3, now)) != DUO_OK || (r = step_done(st)) != DUO_OK)
+        (r = bind_i64(st, 3, now)) != DUO_OK || (r = step_done(st)) != DUO_OK || (r = mac_rewrite(s, key_id)) != DUO_OK)
         goto out;
     r = maybe_audit(s, ev, now);
 out:
@@ -618,8 +717,8 @@ static int revoke_tx(sq *s, const uint8_t *key_id, const char *reason, int64_t n
     st = stmt(s, S_RETIRED_DEL);
     if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK || (r = step_done(st)) != DUO_OK) return r;
     st = stmt(s, S_NONCE_DEL);
-    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK) return r;
-    return step_done(st);
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK || (r = step_done(st)) != DUO_OK) return r;
+    return mac_rewrite(s, key_id);
 }
 
 /* Inside a write transaction: records a seen nonce (DUO_E_EXISTS if it is
@@ -669,7 +768,7 @@ static int sq_key_update_policy(void *impl, const uint8_t *key_id, uint64_t expe
         (r = bind_text(st, 2, duo_key_state_name(pol->state))) != DUO_OK ||
         (r = bind_i64(st, 3, pol->pin_failures)) != DUO_OK || (r = bind_i64(st, 4, pol->locked_until)) != DUO_OK ||
         (r = bind_text(st, 5, pol->reason)) != DUO_OK || (r = bind_i64(st, 6, now)) != DUO_OK ||
-        (r = step_done(st)) != DUO_OK)
+        (r = step_done(st)) != DUO_OK || (r = mac_rewrite(s, key_id)) != DUO_OK)
         goto out;
     if (pol->state == DUO_KEY_STATE_REVOKED && (r = revoke_tx(s, key_id, NULL, now)) != DUO_OK) goto out;
     r = maybe_audit(s, ev, now);
@@ -693,7 +792,7 @@ static int rotation_write(sq *s, const uint8_t *key_id, const duo_key_rotation *
         (r = bind_text(st, 10, duo_key_state_name(rot->state))) != DUO_OK ||
         (r = bind_i64(st, 11, rot->pin_failures)) != DUO_OK || (r = bind_i64(st, 12, rot->locked_until)) != DUO_OK)
         return r;
-    if ((r = step_done(st)) != DUO_OK) return r;
+    if ((r = step_done(st)) != DUO_OK || (r = mac_rewrite(s, key_id)) != DUO_OK) return r;
     for (size_t i = 0; i < rot->n_retire && i < 2; i++) {
         st = stmt(s, S_RETIRED_INSERT);
         if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK ||
@@ -900,8 +999,70 @@ static int sq_read_snapshot(void *impl, int begin) {
     return exec_stmt(s, S_COMMIT);
 }
 
+static int sq_policy_key_add(void *impl, const duo_policy_key *k) {
+    sq *s = impl;
+    if (s->n_mac >= 2) return DUO_E_INVALID_ARG;
+    s->mac_keys[s->n_mac++] = *k;
+    return DUO_OK;
+}
+
+/* One transaction: every key row's MAC verified under any loaded key, then
+ * rewritten under the newest (a KEK rotation's target) before the switch. */
+static int sq_policy_remac(void *impl, size_t *n) {
+    sq *s = impl;
+    sqlite3_stmt *st = NULL;
+    uint8_t id[DUO_KEY_ID_BYTES];
+    int rc, r;
+    *n = 0;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    if (sqlite3_prepare_v2(s->db, "SELECT key_id FROM keys", -1, &st, NULL) != SQLITE_OK) {
+        r = DUO_E_STORE;
+        goto out;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((r = col_blob(st, 0, id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) != DUO_OK ||
+            (r = mac_verify(s, id)) != DUO_OK || (r = mac_rewrite(s, id)) != DUO_OK)
+            break;
+        (*n)++;
+    }
+    if (r == DUO_OK && rc != SQLITE_DONE) r = DUO_E_STORE;
+out:
+    sqlite3_finalize(st);
+    return tx_end(s, r);
+}
+
 static int sq_commit_mode(void *impl, int durable);
 static int sq_integrity_check(void *impl, int full, char *why, size_t why_cap);
+
+/* The online backup API: one pass (step -1) holds one read snapshot of the
+ * source, so the copy is consistent while writers go on (WAL). The copy is
+ * written to a new file made 0600 first, then fsync()ed. */
+static int sq_backup_to(void *impl, const char *path) {
+    sq *s = impl;
+    sqlite3 *dst = NULL;
+    sqlite3_backup *b;
+    int fd, rc, r = DUO_E_STORE;
+    if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, S_IRUSR | S_IWUSR)) < 0)
+        return errno == EEXIST ? DUO_E_EXISTS : errno == EACCES ? DUO_E_PERMISSION : DUO_E_IO;
+    close(fd);
+    if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) goto out;
+    if ((b = sqlite3_backup_init(dst, "main", s->db, "main")) == NULL) goto out;
+    do {
+        rc = sqlite3_backup_step(b, -1);
+        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(20);
+    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+    rc = sqlite3_backup_finish(b) == SQLITE_OK && rc == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+    /* One self-contained file: no -wal beside it. */
+    if (rc == SQLITE_OK && sqlite3_exec(dst, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) == SQLITE_OK) r = DUO_OK;
+out:
+    sqlite3_close(dst);
+    if (r == DUO_OK && (fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0) {
+        if (fsync(fd) != 0) r = DUO_E_IO;
+        close(fd);
+    }
+    if (r != DUO_OK) unlink(path);
+    return r;
+}
 
 /* ------------------------------------------------------------ sealed columns */
 
@@ -994,6 +1155,9 @@ out:
 
 static const duo_keystore_backend_ops sqlite_ops = {
     .close = sq_close,
+    .backup_to = sq_backup_to,
+    .policy_key_add = sq_policy_key_add,
+    .policy_remac = sq_policy_remac,
     .key_insert = sq_key_insert,
     .key_get = sq_key_get,
     .key_list = sq_key_list,
@@ -1031,6 +1195,7 @@ sqlite3 *duo__sq_db(void *impl) { return ((sq *)impl)->db; }
 int duo__sq_tx_begin(void *impl) { return tx_begin(impl); }
 int duo__sq_tx_end(void *impl, int r) { return tx_end(impl, r); }
 int duo__sq_audit(void *impl, const duo_audit_event *ev, int64_t now) { return maybe_audit(impl, ev, now); }
+int duo__sq_key_mac_verify(void *impl, const uint8_t *key_id) { return mac_verify(impl, key_id); }
 int duo__sq_map_rc(int rc) { return map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc); }
 
 /* ------------------------------------------------------------ open */
@@ -1146,9 +1311,40 @@ static int migrate_v4(sqlite3 *db) {
     return exec_sql(db, schema_v3_to_v4);
 }
 
+/* v6: adds the policy MAC column and MACs every existing row. A database that
+ * already has the column but claims an older version was edited: refused
+ * (re-running this step would bless whatever its rows now say). */
+static int migrate_v6(sq *s) {
+    sqlite3_stmt *st = NULL;
+    uint8_t id[DUO_KEY_ID_BYTES];
+    int64_t n = 0;
+    int rc, r;
+    if ((r = pragma_int(s->db, "SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'policy_mac'", &n)) !=
+        DUO_OK)
+        return r;
+    if (n != 0) return DUO_E_POLICY_MAC;
+    if ((r = exec_sql(s->db, schema_v5_keys_mac)) != DUO_OK) return r;
+    for (int i = S_MAC_ROW; i <= S_MAC_SET; i++)
+        if (sqlite3_prepare_v2(s->db, sql_text[i], -1, &s->st[i], NULL) != SQLITE_OK) return DUO_E_STORE;
+    if (sqlite3_prepare_v2(s->db, "SELECT key_id FROM keys", -1, &st, NULL) != SQLITE_OK) return DUO_E_STORE;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((r = col_blob(st, 0, id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) != DUO_OK ||
+            (r = mac_rewrite(s, id)) != DUO_OK)
+            break;
+    }
+    if (r == DUO_OK && rc != SQLITE_DONE) r = DUO_E_STORE;
+    sqlite3_finalize(st);
+    for (int i = S_MAC_ROW; i <= S_MAC_SET; i++) {
+        sqlite3_finalize(s->st[i]);
+        s->st[i] = NULL;
+    }
+    return r == DUO_OK ? exec_sql(s->db, "PRAGMA user_version = 6;") : r;
+}
+
 /* Creates or upgrades the schema under the write lock, so two processes
  * opening a fresh database do not both create it. */
-static int migrate(sqlite3 *db) {
+static int migrate(sq *s) {
+    sqlite3 *db = s->db;
     int64_t v = 0;
     int r;
     if ((r = exec_sql(db, "BEGIN IMMEDIATE")) != DUO_OK) return r;
@@ -1167,6 +1363,8 @@ static int migrate(sqlite3 *db) {
         if (r == DUO_OK && has_curve == 0) r = exec_sql(db, schema_v4_to_v5);
         if (r == DUO_OK) r = exec_sql(db, schema_v5_mark);
     }
+    if (r == DUO_OK && v == 4) v = 5;
+    if (r == DUO_OK && v == 5) r = migrate_v6(s);
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");
@@ -1191,7 +1389,10 @@ static int sqlite_open(duo_keystore_backend *out, const char *path, const duo_ke
     } else if (errno != EEXIST) {
         return errno == EACCES ? DUO_E_PERMISSION : DUO_E_IO;
     }
+    if (cfg->policy_key == NULL) return DUO_E_INVALID_ARG; /* only through duo_keystore_open */
     if ((s = calloc(1, sizeof *s)) == NULL) return DUO_E_NOMEM;
+    s->mac_keys[0] = *cfg->policy_key;
+    s->n_mac = 1;
     s->before_commit = cfg->before_commit;
     s->write_mu = cfg->write_mu;
     s->hook_data = cfg->hook_data;
@@ -1214,7 +1415,7 @@ static int sqlite_open(duo_keystore_backend *out, const char *path, const duo_ke
         r = DUO_E_UNSUPPORTED; /* SQLite built without foreign keys */
         goto out;
     }
-    if ((r = migrate(s->db)) != DUO_OK) goto out;
+    if ((r = migrate(s)) != DUO_OK) goto out;
     for (int i = 0; i < S_COUNT; i++) {
         if (sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
             r = DUO_E_STORE;

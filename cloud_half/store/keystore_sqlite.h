@@ -19,6 +19,9 @@ int duo__sq_tx_begin(void *impl);
 int duo__sq_tx_end(void *impl, int r);
 int duo__sq_audit(void *impl, const duo_audit_event *ev, int64_t now);
 int duo__sq_map_rc(int rc);
+/* Inside a write transaction: DUO_E_POLICY_MAC if the key row's policy MAC
+ * does not match (DUO_E_NOT_FOUND if there is no such key). */
+int duo__sq_key_mac_verify(void *impl, const uint8_t *key_id);
 
 /* The certificate ops of the SQLite backend (certs_sqlite.c). */
 int duo__sq_ca_insert(void *impl, const duo_ca_row *row, const duo_audit_event *ev, int64_t now);

@@ -118,7 +118,7 @@ static void test_keystore_crud(void) {
         DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(q, 0), "wal") == 0);
         sqlite3_finalize(q);
         DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK);
-        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 5);
+        DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 6);
         sqlite3_finalize(q);
         /* no plaintext secret anywhere in the row */
         DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM keys WHERE instr(x1_sealed, ?1) > 0", -1, &q, NULL) ==
@@ -134,12 +134,18 @@ static void test_keystore_crud(void) {
     DUO_REQUIRE(env_sql(&e, "PRAGMA user_version = 99") == SQLITE_OK);
     DUO_EXPECT_ERR(env_open_ks(&e, &e.ks), DUO_E_UNSUPPORTED);
     DUO_CHECK(e.ks == NULL);
-    /* the wrong KEK opens the store but no secret */
+    /* a store with the policy MAC column that claims an older schema was
+     * edited: migrating it again would MAC whatever its rows say */
     DUO_REQUIRE(env_sql(&e, "PRAGMA user_version = 1") == SQLITE_OK);
+    DUO_EXPECT_ERR(env_open_ks(&e, &e.ks), DUO_E_POLICY_MAC);
+    DUO_CHECK(e.ks == NULL);
+    /* the wrong KEK opens the store but no key row: its policy MAC fails
+     * before any secret is tried */
+    DUO_REQUIRE(env_sql(&e, "PRAGMA user_version = 6") == SQLITE_OK);
     e.kek.data[0] ^= 1;
     DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
-    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, k.key_id), DUO_E_STATE_CORRUPT);
-    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, k.key_id), DUO_E_POLICY_MAC);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, NULL, k.key_id), DUO_E_POLICY_MAC);
     duo_key_secrets_clear(&s);
     duo_key_secrets_clear(&gs);
     env_close(&e);
@@ -582,10 +588,10 @@ static void test_swapped_sealed_columns(void) {
     DUO_REQUIRE(env_sql(&e, "UPDATE keys SET secret_cur_sealed = (SELECT secret_cur_sealed"
                             " FROM old) WHERE key_id = (SELECT key_id FROM old)") == SQLITE_OK);
     DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, a.key_id), DUO_E_STATE_CORRUPT);
-    /* ... and the version rolled back with it breaks the other columns */
+    /* ... and the version rolled back with it fails the policy MAC first */
     DUO_REQUIRE(env_sql(&e, "UPDATE keys SET secret_version = secret_version - 1"
                             " WHERE key_id = (SELECT key_id FROM old)") == SQLITE_OK);
-    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, a.key_id), DUO_E_STATE_CORRUPT);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, &gs, a.key_id), DUO_E_POLICY_MAC);
     duo_key_secrets_clear(&sa);
     duo_key_secrets_clear(&sb);
     duo_key_secrets_clear(&gs);
@@ -1055,7 +1061,8 @@ static void test_curve_column(void) {
     /* back to a v4 store: the column gone, every row as it was */
     duo_keystore_free(e.ks);
     e.ks = NULL;
-    DUO_REQUIRE(env_sql(&e, "ALTER TABLE keys DROP COLUMN curve; PRAGMA user_version = 4") == SQLITE_OK);
+    DUO_REQUIRE(env_sql(&e, "ALTER TABLE keys DROP COLUMN curve; ALTER TABLE keys DROP COLUMN policy_mac;"
+                            " PRAGMA user_version = 4") == SQLITE_OK);
     DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
     make_key(&k, &s, 1, "EE38001010001");
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
