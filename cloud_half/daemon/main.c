@@ -23,14 +23,17 @@
 #include "duosign/mem.h"
 #include "kekref.h"
 #include "keystore.h"
+#include "mark.h"
 
 #define PROG "duosign-cloud"
 
 /* -------------------------------------------------------------- init */
 
-static const char *const data_files[] = {DUO_FILE_KEK,       DUO_FILE_KEK_REF,   DUO_FILE_DB,
-                                         DUO_FILE_DB "-wal", DUO_FILE_DB "-shm", DUO_FILE_CA,
-                                         DUO_FILE_CERT,      DUO_FILE_KEY,       DUO_FILE_STORE_URL};
+static const char *const data_files[] = {DUO_FILE_KEK, DUO_FILE_KEK_REF, DUO_FILE_DB, DUO_FILE_DB "-wal",
+                                         DUO_FILE_DB "-shm", DUO_FILE_CA, DUO_FILE_CERT, DUO_FILE_KEY,
+                                         DUO_FILE_STORE_URL,
+                                         /* the store's high-water mark: a new store starts a new chain */
+                                         DUO_FILE_MARK, DUO_FILE_MARK ".lock"};
 
 static int dir_is_empty(const char *dir) {
     DIR *d = opendir(dir);
