@@ -56,6 +56,7 @@ int duo__rpc_enroll_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
         r = DUO_E_UNSUPPORTED;
         goto done;
     }
+    if (req.curve == DUO_CURVE_UNSPECIFIED) req.curve = DUO_CURVE_SECP256K1; /* a device from before curves */
     if (!(c->cfg->curves & (1u << req.curve))) {
         DETAIL(c->info, "this server does not enrol %s keys (its operator restricted the curves)",
                duo_curve_name(req.curve));

@@ -55,7 +55,8 @@ typedef struct {
     size_t token_len; /* 1..DUO_TOKEN_MAX */
     uint8_t device_nonce[DUO_NONCE_BYTES];
     uint32_t paillier_bits; /* 2048 or 3072 (checked here) */
-    duo_curve curve;        /* a curve of this build (else DUO_E_BAD_FIELD); absent on the wire: secp256k1 */
+    duo_curve curve;        /* a curve of this build (else DUO_E_BAD_FIELD), or UNSPECIFIED (absent on the wire:
+                        a device from before curves, i.e. secp256k1; kept as sent so the encoding is canonical) */
 } duo_enroll_start_req;
 
 typedef struct {

@@ -34,8 +34,11 @@ int duo_wire_parse_enroll_start_req(duo_enroll_start_req *out, const uint8_t *in
         goto out;
     }
     out->paillier_bits = m->paillier_bits;
-    /* absent: a device from before curves, which spoke secp256k1 */
-    out->curve = m->curve == DUOSIGN__V1__CURVE__CURVE_UNSPECIFIED ? DUO_CURVE_SECP256K1 : (duo_curve)m->curve;
+    /* Kept as sent: absent (UNSPECIFIED) is a device from before curves,
+     * which spoke secp256k1; its readers map it (rpc_enroll.c, p1_enroll.c).
+     * Mapping it here would re-encode the message differently from the
+     * bytes that came (found by fuzz_wire_enroll_start_req). */
+    out->curve = (duo_curve)m->curve;
     if (!duo_curve_valid((int)m->curve) && m->curve != DUOSIGN__V1__CURVE__CURVE_UNSPECIFIED) {
         r = DUO_E_BAD_FIELD; /* a curve this build does not know, like a Paillier size */
         goto out;
@@ -65,8 +68,7 @@ int duo_wire_build_enroll_start_req(uint8_t **out, size_t *out_len, const duo_en
     m.token = duo__wire_bd(msg->token, msg->token_len);
     m.device_nonce = DUO__BD(msg->device_nonce);
     m.paillier_bits = msg->paillier_bits;
-    m.curve =
-        msg->curve == DUO_CURVE_UNSPECIFIED ? DUOSIGN__V1__CURVE__CURVE_SECP256K1 : (Duosign__V1__Curve)msg->curve;
+    m.curve = (Duosign__V1__Curve)msg->curve; /* UNSPECIFIED: absent on the wire */
     return duo__wire_pack(out, out_len, &m.base);
 }
 

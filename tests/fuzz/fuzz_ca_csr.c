@@ -44,7 +44,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     size_t len;
     (void)argc;
     (void)argv;
-    memset(&kek, 0x5a, sizeof kek);
+    memset(&kek, 0, sizeof kek); /* id 0, no token: a file KEK */
+    memset(kek.data, 0x5a, sizeof kek.data);
     if (mkdtemp(dir) == NULL) abort();
     snprintf(path, sizeof path, "%s/keys.db", dir);
     if (duo_keystore_open_sqlite(&ks, path, &kek, &cfg) != DUO_OK || duo_ca_create(ks, NULL, NOW) != DUO_OK ||

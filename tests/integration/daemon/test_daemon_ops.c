@@ -607,7 +607,7 @@ static void test_tls_reload(void) {
                 g_parent);
     DUO_CHECK_MSG(sh_rc == 0, "openssl: %.600s", sh_out);
     DUO_REQUIRE(sh_rc == 0);
-    char ca2[320], cmd[1024];
+    char ca2[320], cmd[2048];
     snprintf(ca2, sizeof ca2, "%s/ca2.pem", g_parent);
     /* Before: the new CA does not verify the served certificate. */
     duo_test_channel_opts o1 = {.own_connection = 1};
