@@ -167,23 +167,6 @@ static void on_hup(uv_signal_t *h, int signum) {
     }
 }
 
-static int opt(int argc, char **argv, int *i, const char *name, const char **val) {
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0) return 0;
-    if (a[n] == '=') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0') return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, PROG ": %s needs a value\n", name);
-        exit(DUO_EXIT_USAGE);
-    }
-    *val = argv[++*i];
-    return 1;
-}
-
 static unsigned num(const char *name, const char *v, unsigned lo, unsigned hi) {
     char *end;
     unsigned long x = strtoul(v, &end, 10);
@@ -252,64 +235,64 @@ int duo__cmd_serve(int argc, char **argv) {
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage_text, stdout);
             return DUO_EXIT_OK;
-        } else if (opt(argc, argv, &i, "--data", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--data", &v)) {
             dir = v;
-        } else if (opt(argc, argv, &i, "--listen", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--listen", &v)) {
             listen = v;
         } else if (strcmp(a, "--insecure") == 0) {
             insecure = 1;
-        } else if (opt(argc, argv, &i, "--tls-cert", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--tls-cert", &v)) {
             cert_path = v;
-        } else if (opt(argc, argv, &i, "--tls-key", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--tls-key", &v)) {
             key_path = v;
-        } else if (opt(argc, argv, &i, "--kek", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--kek", &v)) {
             kek_ref = v;
-        } else if (opt(argc, argv, &i, "--store", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--store", &v)) {
             if (!duo_store_url_ok(v)) {
                 fprintf(stderr, PROG ": --store must be a PostgreSQL URL, postgresql://USER@HOST:PORT/DATABASE\n");
                 return DUO_EXIT_USAGE;
             }
             duo_datadir_override_store(v);
-        } else if (opt(argc, argv, &i, "--paillier-bits", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--paillier-bits", &v)) {
             bits = num("--paillier-bits", v, 0, 1u << 20);
             if (!duo_paillier_bits_supported(bits)) {
                 fprintf(stderr, PROG ": --paillier-bits must be 3072 or 2048\n");
                 return DUO_EXIT_USAGE;
             }
-        } else if (opt(argc, argv, &i, "--curves", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--curves", &v)) {
             if ((curves = parse_curves(v)) == 0) {
                 fprintf(stderr, PROG ": --curves takes a comma-separated list of p256 and secp256k1, got '%s'\n", v);
                 return DUO_EXIT_USAGE;
             }
-        } else if (opt(argc, argv, &i, "--workers", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--workers", &v)) {
             workers = num("--workers", v, 1, 256);
-        } else if (opt(argc, argv, &i, "--cq-threads", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--cq-threads", &v)) {
             cq_threads = num("--cq-threads", v, 1, 64);
-        } else if (opt(argc, argv, &i, "--prime-pool", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--prime-pool", &v)) {
             pool = num("--prime-pool", v, 1, 16);
-        } else if (opt(argc, argv, &i, "--max-enrol-per-peer", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--max-enrol-per-peer", &v)) {
             enrol_per_peer = num("--max-enrol-per-peer", v, 1, 1000000);
-        } else if (opt(argc, argv, &i, "--store-busy-ms", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--store-busy-ms", &v)) {
             busy_ms = num("--store-busy-ms", v, 1, 600000);
-        } else if (opt(argc, argv, &i, "--session-ttl", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--session-ttl", &v)) {
             ttl = num("--session-ttl", v, 1, 3600);
-        } else if (opt(argc, argv, &i, "--max-sessions", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--max-sessions", &v)) {
             max_sessions = num("--max-sessions", v, 1, 1000000);
-        } else if (opt(argc, argv, &i, "--grace", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--grace", &v)) {
             grace = num("--grace", v, 0, 3600);
-        } else if (opt(argc, argv, &i, "--log-format", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--log-format", &v)) {
             if (duo_log_format_parse(&log_fmt, v) != 0) {
                 fprintf(stderr, PROG ": --log-format must be text or json (got '%s')\n", v);
                 return DUO_EXIT_USAGE;
             }
-        } else if (opt(argc, argv, &i, "--log-level", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--log-level", &v)) {
             if (duo_log_level_parse(&log_min, v) != 0) {
                 fprintf(stderr, PROG ": --log-level must be debug, info, warn or error (got '%s')\n", v);
                 return DUO_EXIT_USAGE;
             }
-        } else if (opt(argc, argv, &i, "--log-file", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--log-file", &v)) {
             log_file = v;
-        } else if (opt(argc, argv, &i, "--metrics-listen", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--metrics-listen", &v)) {
             metrics_listen = v;
             if (!duo_metrics_listen_ok(v)) {
                 fprintf(stderr,
@@ -318,7 +301,7 @@ int duo__cmd_serve(int argc, char **argv) {
                         v);
                 return DUO_EXIT_USAGE;
             }
-        } else if (opt(argc, argv, &i, "--lock-policy", &v)) {
+        } else if (duo__opt_val(argc, argv, &i, "--lock-policy", &v)) {
             if (duo__lock_policy_parse(&lock, v, err, sizeof err) != DUO_OK) {
                 fprintf(stderr, PROG ": %s\n", err);
                 return DUO_EXIT_USAGE;
