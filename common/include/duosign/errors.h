@@ -93,7 +93,6 @@ extern "C" {
       "the digest is not the one the signing purpose defines (CSR info or login challenge)")                       \
     X(E_TOKEN_ROLE_USED, -66, AUTH, 16, 13, "this enrolment token has already enrolled a key of that role")        \
     X(E_NO_CERT, -67, POLICY, 5, 20, "no certificate for this key yet; ask the operator, then cert --fetch")       \
-    X(E_ROLE_MISMATCH, -68, USAGE, 3, 1, "the certificate or request is for a key of another role")                \
     /* certificates and the issuing CA (-70..; docs/CERTIFICATES.md) */                                            \
     X(E_CSR_MALFORMED, -70, CRYPTO, 3, 1, "certificate request could not be parsed")                               \
     X(E_CSR_BAD_SIGNATURE, -71, CRYPTO, 3, 1, "certificate request is not signed by its own key")                  \
