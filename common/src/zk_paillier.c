@@ -31,7 +31,7 @@
 #include "zk_paillier_internal.h"
 
 #define LN_DOMAIN "duosign/v1/zk/ln"
-#define MOD_DOMAIN "duosign/v1/zk/mod"
+#define MOD_DOMAIN "duosign/v2/zk/mod" /* v2: no z_i (issue 22) */
 #define RANGE_DOMAIN "duosign/v1/zk/range"
 
 /* A unit from the hash fails only if the hash output shares a factor with N. */
@@ -369,17 +369,31 @@ out:
 
 /* ---------------------------------------------------------------- Pi-mod */
 /* CGGMP21 (ePrint 2021/060) Fig. 16, Paillier-Blum modulus.
- * Layout: w (bits/8) || 80 x [ ab (1) || x_i (bits/8) || z_i (bits/8) ],
+ * Layout: w (bits/8) || 80 x [ ab (1) || x_i (bits/8) ],
  * ab = a_i | b_i << 1 (other bits must be zero).
  * T = MOD_DOMAIN || binding || bits || N || bn "w"; y_i = derive_unit(T, "y", i),
  * so the y_i are fixed only after w.
  * Verifier: N passes the modulus checks (odd, not prime, ...), w in [1, N)
- * with Jacobi(w, N) = -1, x_i, z_i in [1, N), x_i^4 = (-1)^a_i w^b_i y_i and
- * z_i^N = y_i mod N. Soundness 2^-80 (CGGMP21 Lemma 6.x). */
+ * with Jacobi(w, N) = -1, x_i in [1, N), x_i^4 = (-1)^a_i w^b_i y_i mod N.
+ *
+ * Why no z_i (issue 22). CGGMP21's Pi-mod also sends z_i = y_i^(N^-1 mod
+ * phi(N)) and checks z_i^N = y_i: 80 exponentiations by N on the device
+ * (~190 ms at 2048 bits), whose only job is to show that gcd(N, phi(N)) = 1
+ * (every y_i an N-th power). That is exactly the statement of L_N, which the
+ * device verifies first for the same N, with the same kind of check on
+ * DUO_ZK_LN_REPS hash-derived elements and a soundness error of 2^-160 (no
+ * prime factor of N below 2^16), far below the z_i's own contribution would
+ * need to be. Given gcd(N, phi(N)) = 1 (so N is square-free), the fourth-root
+ * answers alone give CGGMP21's argument for the remaining structure: N has
+ * exactly two prime factors, both 3 mod 4 (each y_i answerable with
+ * probability <= 1/2 otherwise), soundness 2^-80 per hash query, as before.
+ * So this verifier's statement is conditional on L_N: on its own it accepts,
+ * e.g., N = p^2 q with Blum p, q (tests/unit/test_zk_paillier.c,
+ * test_mod_needs_ln, where L_N rejects the same N). */
 
 size_t duo_zk_mod_bytes(unsigned bits) {
     size_t nb = nbytes_of(bits);
-    return nb == 0 ? 0 : nb + (size_t)DUO_ZK_MOD_REPS * (1u + 2u * nb);
+    return nb == 0 ? 0 : nb + (size_t)DUO_ZK_MOD_REPS * (1u + nb);
 }
 
 int duo__zk_mod_prove_pq(const BIGNUM *p, const BIGNUM *q, unsigned bits, const duo_binding *bind, const duo_rng *rng,
@@ -390,7 +404,7 @@ int duo__zk_mod_prove_pq(const BIGNUM *p, const BIGNUM *q, unsigned bits, const 
     crt_key k;
     duo_transcript t = {NULL, 0};
     BN_CTX *ctx = NULL;
-    BIGNUM *ep_root, *eq_root, *ep_inv, *eq_inv, *p_half, *q_half, *w, *y, *yp, *x, *z, *g;
+    BIGNUM *ep_root, *eq_root, *ep_inv, *eq_inv, *p_half, *q_half, *w, *y, *yp, *x, *g;
 
     memset(&k, 0, sizeof k);
     if (p == NULL || q == NULL || bind == NULL || out == NULL) return DUO_E_INVALID_ARG;
@@ -408,7 +422,6 @@ int duo__zk_mod_prove_pq(const BIGNUM *p, const BIGNUM *q, unsigned bits, const 
     y = BN_CTX_get(ctx);
     yp = BN_CTX_get(ctx);
     x = BN_CTX_get(ctx);
-    z = BN_CTX_get(ctx);
     g = BN_CTX_get(ctx);
     if (g == NULL) goto out;
     bn_secret(ep_root);
@@ -433,7 +446,9 @@ int duo__zk_mod_prove_pq(const BIGNUM *p, const BIGNUM *q, unsigned bits, const 
         !BN_mod_sqr(eq_root, eq_root, k.qm1, ctx))
         goto out;
     if (!BN_rshift1(p_half, k.pm1) || !BN_rshift1(q_half, k.qm1)) goto out;
-    r = DUO_E_INVALID_ARG; /* gcd(N, phi(N)) != 1 */
+    /* The honest prover still refuses a key with gcd(N, phi(N)) != 1 (L_N
+     * would fail for it anyway). */
+    r = DUO_E_INVALID_ARG;
     if (BN_mod_inverse(ep_inv, k.n, k.pm1, ctx) == NULL || BN_mod_inverse(eq_inv, k.n, k.qm1, ctx) == NULL) goto out;
 
     /* w: a random unit with Jacobi(w, N) = -1 (half of all units). */
@@ -457,7 +472,7 @@ int duo__zk_mod_prove_pq(const BIGNUM *p, const BIGNUM *q, unsigned bits, const 
     if ((r = zk_start(&t, MOD_DOMAIN, bind, k.n, bits)) != DUO_OK) goto out;
     duo_transcript_bn(&t, "w", w);
 
-    for (i = 0, off = nb; i < DUO_ZK_MOD_REPS; i++, off += 1u + 2u * nb) {
+    for (i = 0, off = nb; i < DUO_ZK_MOD_REPS; i++, off += 1u + nb) {
         int sp = 0, sq = 0, a, b;
         if ((r = derive_unit(y, &t, "y", i, k.n, nb, ctx)) != DUO_OK) goto out;
         if ((r = legendre_ct(&sp, y, k.p, p_half, k.mp, ctx)) != DUO_OK ||
@@ -473,11 +488,8 @@ int duo__zk_mod_prove_pq(const BIGNUM *p, const BIGNUM *q, unsigned bits, const 
         if (b && !BN_mod_mul(yp, yp, w, k.n, ctx)) goto out;
         if (a && !BN_sub(yp, k.n, yp)) goto out;
         if ((r = crt_exp(x, yp, ep_root, eq_root, &k, ctx)) != DUO_OK) goto out;
-        if ((r = crt_exp(z, y, ep_inv, eq_inv, &k, ctx)) != DUO_OK) goto out;
         out[off] = (uint8_t)(a | (b << 1));
-        if ((r = write_fixed(out + off + 1u, nb, x)) != DUO_OK ||
-            (r = write_fixed(out + off + 1u + nb, nb, z)) != DUO_OK)
-            goto out;
+        if ((r = write_fixed(out + off + 1u, nb, x)) != DUO_OK) goto out;
     }
     r = DUO_OK;
 out:
@@ -534,8 +546,7 @@ int duo_zk_mod_verify(const duo_paillier_pub *pk, const duo_binding *bind, const
     const BIGNUM *n;
     duo_transcript t = {NULL, 0};
     BN_CTX *ctx = NULL;
-    BN_MONT_CTX *mont = NULL;
-    BIGNUM *w, *y, *yp, *x, *z, *v;
+    BIGNUM *w, *y, *yp, *x, *v;
 
     if (pk == NULL || bind == NULL || in == NULL) return DUO_E_INVALID_ARG;
     bits = duo_paillier_pub_bits(pk);
@@ -544,21 +555,15 @@ int duo_zk_mod_verify(const duo_paillier_pub *pk, const duo_binding *bind, const
     if (in_len != duo_zk_mod_bytes(bits)) return DUO_E_BAD_FIELD;
     /* N odd and not prime (plus size, small factors, not a square). */
     if ((r = duo_paillier_modulus_check(n, bits)) != DUO_OK) return r;
-    if ((ctx = BN_CTX_new()) == NULL || (mont = BN_MONT_CTX_new()) == NULL) {
-        r = DUO_E_NOMEM;
-        goto out;
-    }
+    if ((ctx = BN_CTX_new()) == NULL) return DUO_E_NOMEM;
     r = DUO_E_NOMEM;
     BN_CTX_start(ctx);
     w = BN_CTX_get(ctx);
     y = BN_CTX_get(ctx);
     yp = BN_CTX_get(ctx);
     x = BN_CTX_get(ctx);
-    z = BN_CTX_get(ctx);
     v = BN_CTX_get(ctx);
     if (v == NULL) goto end;
-    r = DUO_E_INTERNAL;
-    if (!BN_MONT_CTX_set(mont, n, ctx)) goto end;
     if ((r = read_range(w, in, nb, BN_value_one(), n)) != DUO_OK) goto end;
     if ((r = duo__jacobi_var(&jac, w, n, ctx)) != DUO_OK) goto end;
     /* Jacobi(w, N) = -1. Without it a prover may send a w sharing a factor
@@ -571,15 +576,13 @@ int duo_zk_mod_verify(const duo_paillier_pub *pk, const duo_binding *bind, const
     }
     if ((r = zk_start(&t, MOD_DOMAIN, bind, n, bits)) != DUO_OK) goto end;
     duo_transcript_bn(&t, "w", w);
-    for (i = 0, off = nb; i < DUO_ZK_MOD_REPS; i++, off += 1u + 2u * nb) {
+    for (i = 0, off = nb; i < DUO_ZK_MOD_REPS; i++, off += 1u + nb) {
         uint8_t ab = in[off];
         if (ab > 3u) {
             r = DUO_E_BAD_PROOF;
             goto end;
         }
-        if ((r = read_range(x, in + off + 1u, nb, BN_value_one(), n)) != DUO_OK ||
-            (r = read_range(z, in + off + 1u + nb, nb, BN_value_one(), n)) != DUO_OK)
-            goto end;
+        if ((r = read_range(x, in + off + 1u, nb, BN_value_one(), n)) != DUO_OK) goto end;
         if ((r = derive_unit(y, &t, "y", i, n, nb, ctx)) != DUO_OK) goto end;
         r = DUO_E_INTERNAL;
         if (BN_copy(yp, y) == NULL) goto end;
@@ -590,18 +593,11 @@ int duo_zk_mod_verify(const duo_paillier_pub *pk, const duo_binding *bind, const
             r = DUO_E_BAD_PROOF;
             goto end;
         }
-        if (!BN_mod_exp_mont(v, z, n, n, ctx, mont)) goto end;
-        if (BN_cmp(v, y) != 0) {
-            r = DUO_E_BAD_PROOF;
-            goto end;
-        }
     }
     r = DUO_OK;
 end:
     BN_CTX_end(ctx);
-out:
     duo_transcript_free(&t);
-    BN_MONT_CTX_free(mont);
     BN_CTX_free(ctx);
     return r;
 }
