@@ -29,6 +29,9 @@ struct duo_paillier_pub {
      * encrypts a secret plaintext on its signing path): computed per call. */
     uint8_t *enc_e1;
     BIGNUM *enc_g;
+    /* N passed duo_paillier_modulus_check (set by pub_parse, kept by
+     * pub_dup; N never changes after construction). */
+    int modulus_checked;
 };
 
 struct duo_paillier_priv {
@@ -395,6 +398,7 @@ static void pub_clear(duo_paillier_pub *pk) {
     pk->mont_n2 = NULL;
     pk->enc_e1 = NULL;
     pk->enc_g = NULL;
+    pk->modulus_checked = 0;
 }
 
 static int enc_consts(const duo_paillier_pub *pk, uint8_t *e1, BIGNUM *g, BN_CTX *ctx);
@@ -646,6 +650,7 @@ int duo_paillier_pub_parse(duo_paillier_pub **out, const uint8_t *n, size_t n_le
     r = DUO_E_NOMEM;
     if ((ctx = BN_CTX_new()) == NULL || (pk = OPENSSL_zalloc(sizeof *pk)) == NULL) goto out;
     if (!pub_init(pk, bn, bits, ctx) || !pub_init_enc(pk, ctx)) goto out;
+    pk->modulus_checked = 1;
     *out = pk;
     pk = NULL;
     r = DUO_OK;
@@ -665,6 +670,7 @@ int duo_paillier_pub_dup(duo_paillier_pub **out, const duo_paillier_pub *pk) {
     if (pk == NULL) return DUO_E_INVALID_ARG;
     if ((ctx = BN_CTX_new()) == NULL || (d = OPENSSL_zalloc(sizeof *d)) == NULL) goto out;
     if (!pub_init(d, pk->n, pk->bits, ctx) || !pub_init_enc(d, ctx)) goto out;
+    d->modulus_checked = pk->modulus_checked;
     *out = d;
     d = NULL;
     r = DUO_OK;
@@ -672,6 +678,11 @@ out:
     duo_paillier_pub_free(d);
     BN_CTX_free(ctx);
     return r;
+}
+
+int duo_paillier_pub_modulus_check(const duo_paillier_pub *pk) {
+    if (pk == NULL) return DUO_E_INVALID_ARG;
+    return pk->modulus_checked ? DUO_OK : duo_paillier_modulus_check(pk->n, pk->bits);
 }
 
 void duo_paillier_pub_free(duo_paillier_pub *pk) {

@@ -374,6 +374,12 @@ static void test_pub_encoding(void) {
         DUO_CHECK(duo_paillier_pub_bits(pk2) == bits);
         DUO_CHECK_OK(duo_paillier_pub_dup(&pk3, pk2));
         DUO_CHECK(pk3 != NULL && BN_cmp(duo_paillier_pub_n(pk3), duo_paillier_pub_n(pk)) == 0);
+        /* the remembered modulus check (parsed, copied, and a key from primes,
+         * which runs it) */
+        DUO_CHECK_OK(duo_paillier_pub_modulus_check(pk2));
+        DUO_CHECK_OK(duo_paillier_pub_modulus_check(pk3));
+        DUO_CHECK_OK(duo_paillier_pub_modulus_check(pk));
+        DUO_EXPECT_ERR(duo_paillier_pub_modulus_check(NULL), DUO_E_INVALID_ARG);
         duo_paillier_pub_free(pk2);
         duo_paillier_pub_free(pk3);
         pk2 = (duo_paillier_pub *)1;

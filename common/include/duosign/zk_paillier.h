@@ -93,7 +93,7 @@ DUO_WARN_UNUSED_RESULT int duo_zk_range_prove_precomp(const duo_ec *ec, const du
  * zk_paillier.c). Like every range-proof check, it relies on L_N
  * (gcd(N, phi(N)) = 1) having been verified for the same key.
  * Verifiers return DUO_E_BAD_MODULUS if N fails duo_paillier_modulus_check
- * (re-run by each verifier) and the range verifier DUO_E_BAD_CIPHERTEXT if
+ * (duo_paillier_pub_modulus_check: once per key) and the range verifier DUO_E_BAD_CIPHERTEXT if
  * ckey is not in Z*_{N^2}. */
 DUO_WARN_UNUSED_RESULT int duo_zk_range_verify_rng(const duo_ec *ec, const duo_paillier_pub *pk,
                                                    const duo_binding *bind, const BIGNUM *ckey, const uint8_t *in,
