@@ -14,6 +14,7 @@
 
 #include "duosign/mem.h"
 #include "duosign/rng.h"
+#include "paillier_internal.h"
 
 /* Limbs of the largest modulus N (3072 bits) for the unit test's gcd. */
 #define DUO__GCD_MAX_LIMBS (3072 / 64)
@@ -801,6 +802,30 @@ static int ct_check(const duo_paillier_pub *pk, const BIGNUM *c, BN_CTX *ctx) {
     }
     if (!bn_to_u64_limbs(a, nl, t) || !bn_to_u64_limbs(b, nl, pk->n)) goto out;
     r = gcd_is_one_var(a, b, nl) ? DUO_OK : DUO_E_BAD_CIPHERTEXT;
+out:
+    BN_CTX_end(ctx);
+    return r;
+}
+
+int duo__coprime_var(int *coprime, const BIGNUM *a, const BIGNUM *n, BN_CTX *ctx) {
+    int r = DUO_E_INTERNAL;
+    uint64_t la[DUO__GCD_MAX_LIMBS], lb[DUO__GCD_MAX_LIMBS];
+    size_t nl;
+    if (coprime == NULL || a == NULL || n == NULL || ctx == NULL) return DUO_E_INVALID_ARG;
+    *coprime = 0;
+    if (BN_is_negative(a) || BN_is_negative(n) || !BN_is_odd(n) || BN_is_one(n) ||
+        BN_num_bits(n) > 64 * DUO__GCD_MAX_LIMBS)
+        return DUO_E_INVALID_ARG;
+    nl = ((size_t)BN_num_bits(n) + 63) / 64;
+    BN_CTX_start(ctx);
+    BIGNUM *t = BN_CTX_get(ctx);
+    if (t == NULL || !BN_nnmod(t, a, n, ctx)) goto out;
+    r = DUO_OK;
+    if (BN_is_zero(t)) goto out;
+    r = DUO_E_INTERNAL;
+    if (!bn_to_u64_limbs(la, nl, t) || !bn_to_u64_limbs(lb, nl, n)) goto out;
+    *coprime = gcd_is_one_var(la, lb, nl);
+    r = DUO_OK;
 out:
     BN_CTX_end(ctx);
     return r;
