@@ -379,8 +379,8 @@ out:
  * (every y_i an N-th power). That is exactly the statement of L_N, which the
  * device verifies first for the same N, with the same kind of check on
  * DUO_ZK_LN_REPS hash-derived elements and a soundness error of 2^-160 (no
- * prime factor of N below 2^16), far below the z_i's own contribution would
- * need to be. Given gcd(N, phi(N)) = 1 (so N is square-free), the fourth-root
+ * prime factor of N below 2^16), smaller than the 2^-80 of the proof the z_i
+ * were part of. Given gcd(N, phi(N)) = 1 (so N is square-free), the fourth-root
  * answers alone give CGGMP21's argument for the remaining structure: N has
  * exactly two prime factors, both 3 mod 4 (each y_i answerable with
  * probability <= 1/2 otherwise), soundness 2^-80 per hash query, as before.

@@ -818,7 +818,7 @@ static int add_n_if_fits(uint8_t *field, size_t nb, const BIGNUM *n) {
 }
 
 /* Every response integer is range-checked on its own: v + N is the same
- * residue, so sigma_i^N, x_i^4, z_i^N and r^N mod N^2 are unchanged and the
+ * residue, so sigma_i^N, x_i^4 and r^N mod N^2 are unchanged and the
  * equations still hold; only the bound [1, N) rejects these. Each case
  * fails if its bound is removed from zk_paillier.c. */
 static void test_bounds_noncanonical(void) {
