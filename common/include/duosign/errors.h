@@ -125,7 +125,8 @@ extern "C" {
     X(E_RP_WRONG_ROLE, -132, POLICY, 9, 1, "the request needs the citizen's other key (auth or sign)")               \
     X(E_RP_CITIZEN_ID, -133, USAGE, 3, 1, "citizen id must be 1..64 printable ASCII characters")                     \
     X(E_RP_NAME, -134, USAGE, 3, 1, "relying party name must be 1..64 printable characters")                         \
-    X(E_RP_LINK, -135, USAGE, 3, 24, "the link is malformed, unknown, expired or already claimed")
+    X(E_RP_LINK, -135, USAGE, 3, 24, "the link is malformed, unknown, expired or already claimed")                   \
+    X(E_RP_UNIMPLEMENTED, -136, USAGE, 12, 1, "this relying-party call is not implemented by this daemon")
 
 enum {
 #define DUO__ERR_ENUM(name, num, cat, grpc, ex, msg) DUO_##name = (num),
