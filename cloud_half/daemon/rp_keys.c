@@ -3,18 +3,21 @@
 
 #include <string.h>
 
+#include "duosign/mem.h"
+
 typedef struct {
-    int kind;
     uint8_t *cert;
     size_t *cert_len;
     int64_t best;
-} role_find;
+    int found;
+} cert_find;
 
+/* The newest good certificate of the key (what the RP verifies with). */
 static int cert_cb(void *data, const duo_cert_row *row) {
-    role_find *f = data;
+    cert_find *f = data;
     if (row->revoked || row->issued_at < f->best) return 0;
     f->best = row->issued_at;
-    f->kind = row->role == DUO_CERT_ROLE_AUTH ? DUO_RPQ_AUTH : DUO_RPQ_SIGN;
+    f->found = 1;
     if (f->cert && row->der_len <= DUO_CERT_DER_MAX) {
         memcpy(f->cert, row->der, row->der_len);
         *f->cert_len = row->der_len;
@@ -22,14 +25,29 @@ static int cert_cb(void *data, const duo_cert_row *row) {
     return 0;
 }
 
+/* keys.role (schema v7) as a request kind; 0 for a key without a role. */
+static int kind_of_role(int role) {
+    return role == DUO_KEY_ROLE_AUTH ? DUO_RPQ_AUTH : role == DUO_KEY_ROLE_SIGN ? DUO_RPQ_SIGN : 0;
+}
+
+/* The key's kind is its role; it answers only with a good certificate. */
+static int key_kind(duo_keystore *ks, const duo_key_info *ki, int *kind, uint8_t *cert, size_t *cert_len) {
+    cert_find f = {.cert = cert, .cert_len = cert_len, .best = INT64_MIN, .found = 0};
+    if (kind_of_role(ki->role) == 0) return DUO_E_NOT_FOUND;
+    int r = duo_keystore_cert_list(ks, ki->key_id, cert_cb, &f);
+    if (r != DUO_OK && r != DUO_E_UNSUPPORTED) return r;
+    if (!f.found) return DUO_E_NOT_FOUND;
+    *kind = kind_of_role(ki->role);
+    return DUO_OK;
+}
+
 int duo__rp_key_role(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], int *kind, uint8_t *cert,
                      size_t *cert_len) {
-    role_find f = {.kind = 0, .cert = cert, .cert_len = cert_len, .best = INT64_MIN};
-    int r = duo_keystore_cert_list(ks, key_id, cert_cb, &f);
-    if (r != DUO_OK && r != DUO_E_UNSUPPORTED) return r;
-    if (f.kind == 0) return DUO_E_NOT_FOUND;
-    *kind = f.kind;
-    return DUO_OK;
+    duo_key_info ki;
+    int r = duo_keystore_key_get(ks, &ki, NULL, key_id);
+    if (r == DUO_OK) r = key_kind(ks, &ki, kind, cert, cert_len);
+    duo_memzero(&ki, sizeof ki);
+    return r;
 }
 
 typedef struct {
@@ -41,7 +59,7 @@ static int key_cb(void *data, const duo_key_info *ki) {
     citizen_find *c = data;
     int kind = 0;
     if (ki->state != DUO_KEY_STATE_ACTIVE) return 0;
-    if (duo__rp_key_role(c->ks, ki->key_id, &kind, NULL, NULL) == DUO_OK && kind == c->kind) c->found = 1;
+    if (key_kind(c->ks, ki, &kind, NULL, NULL) == DUO_OK && kind == c->kind) c->found = 1;
     return c->found;
 }
 

@@ -65,6 +65,7 @@ typedef int (*duo_rpc_fn)(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
     X(DUO_MSG_REFRESH, "Refresh", duo__rpc_refresh)                                      \
     X(DUO_MSG_REVOKE, "Revoke", duo__rpc_revoke)                                         \
     X(DUO_MSG_STATUS, "Status", duo__rpc_status)                                         \
+    X(DUO_MSG_ISSUE_CERTIFICATE, "IssueCertificate", duo__rpc_issue_certificate)         \
     X(DUO_MSG_WAIT_REQUESTS, "WaitRequests", duo__rpc_wait_requests)                     \
     X(DUO_MSG_REFUSE_REQUEST, "RefuseRequest", duo__rpc_refuse_request)                  \
     X(DUO_MSG_CLAIM_LINK, "ClaimLink", duo__rpc_claim_link)
@@ -92,6 +93,14 @@ enum {
 DUO_RPC_METHODS(DUO_RPC_DECLARE)
 DUO_RP_METHODS(DUO_RPC_DECLARE)
 #undef DUO_RPC_DECLARE
+
+/* Signing purposes (purpose.c). Before the key is read: the digest a CSR or
+ * LOGIN purpose defines (DUO_E_PURPOSE_DIGEST). After its MAC is verified:
+ * the key's role allows the purpose (DUO_E_ROLE_PURPOSE) and a CSR info
+ * holds the key's own point (DUO_E_CSR_MALFORMED, DUO_E_CSR_KEY_MISMATCH).
+ * Each sets the call's message on a refusal. */
+int duo__purpose_digest_check(const duo_sign_start_req *req, duo_call_info *info);
+int duo__purpose_key_check(const duo_sign_start_req *req, const duo_key_info *ki, duo_call_info *info);
 
 static inline void duo__rpc_ks_pause(duo_rpc *c) {
     if (c->ks_put && c->ks) c->ks_put(c->svc, c->ks);

@@ -47,6 +47,9 @@ typedef struct opts {
     size_t pin_pre_len;
     char state_buf[4096]; /* FILE.auth for --key auth */
     int pin_stdin, insecure, raw, verbose;
+    int both;  /* enroll --both: the two keys from one token */
+    int fetch; /* cert --fetch */
+    int role;  /* enroll_one: DUO_DEVICE_ROLE_* of the key it makes */
     unsigned paillier_bits;
     int curve; /* DUO_DEVICE_CURVE_*; 0: the library's default (P-256) */
     unsigned timeout_ms;

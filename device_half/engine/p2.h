@@ -113,6 +113,13 @@ typedef struct duo_p2_sign_params {
     BIGNUM *precomputed_rn;    /* optional r^N mod N^2, taken (used once, freed); NULL: computed */
     const duo_scalar *pin_kdf; /* SECRET, instead of pin: duo_p2_pin_kdf(key, PIN) made beforehand
                                      * (copied, wiped at free): no KDF on the signing path */
+    /* The purpose (duo_sign_purpose; 0: a request from before purposes) and
+     * its one extra field, sent in SignStart and MACed with it: the CSR
+     * info for CSR, the login challenge for LOGIN, none otherwise (borrowed
+     * until duo_p2_sign_start). The wire layer checks the pairing. */
+    int purpose;
+    const uint8_t *purpose_data;
+    size_t purpose_data_len;
     const uint8_t *request_id; /* NULL, or the 16-byte id of the relying party's request this signature
                                   approves (SignStartRequest.request_id, under the MAC) */
 } duo_p2_sign_params;

@@ -40,14 +40,19 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
     if ((f->address_len && f->address == NULL) || (f->app_len && f->app == NULL)) return DUO_E_INVALID_ARG;
     if (f->flags & ~DUO__BLOB_FLAGS_KNOWN) return DUO_E_INVALID_ARG;
     if (f->curve != 0 && !duo_curve_valid(f->curve)) return DUO_E_INVALID_ARG;
-    int v1 = f->curve == 0 || f->curve == DUO_CURVE_SECP256K1;
+    if (f->role < 0 || f->role >= DUO_KEY_ROLE_COUNT || f->cert_len > DUO__BLOB_CERT_MAX ||
+        (f->cert_len && f->cert == NULL))
+        return DUO_E_INVALID_ARG;
+    int v3 = f->role != 0 || f->cert_len != 0;
+    int v1 = !v3 && (f->curve == 0 || f->curve == DUO_CURVE_SECP256K1);
+    int curve = f->curve != 0 ? f->curve : DUO_CURVE_SECP256K1;
     nb = f->paillier_bits / 8u;
-    total = DUO__BLOB_HEADER + 16 + 32 + 16 + 33 + (v1 ? 0 : 2) + 4 + nb + 2 * nb + 32 + 32 + 2 + f->address_len + 4 +
-            f->app_len + DUO__BLOB_HASH;
+    total = DUO__BLOB_HEADER + 16 + 32 + 16 + 33 + (v1 ? 0 : 2) + (v3 ? 2 : 0) + 4 + nb + 2 * nb + 32 + 32 + 2 +
+            f->address_len + 4 + f->app_len + (v3 ? 4 + f->cert_len : 0) + DUO__BLOB_HASH;
     if ((b = duo_secure_malloc(total)) == NULL) return DUO_E_NOMEM;
 
     memcpy(b, DUO__BLOB_MAGIC, 4);
-    put16(b + 4, v1 ? DUO__BLOB_VERSION : DUO__BLOB_VERSION_CURVE);
+    put16(b + 4, v3 ? DUO__BLOB_VERSION_CERT : v1 ? DUO__BLOB_VERSION : DUO__BLOB_VERSION_CURVE);
     put16(b + 6, f->flags);
     put32(b + 8, (uint32_t)total);
     off = DUO__BLOB_HEADER;
@@ -61,7 +66,11 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
     PUT(f->pin_salt, 16);
     PUT(f->q, 33);
     if (!v1) {
-        put16(b + off, (uint32_t)f->curve);
+        put16(b + off, (uint32_t)curve);
+        off += 2;
+    }
+    if (v3) {
+        put16(b + off, (uint32_t)f->role);
         off += 2;
     }
     put32(b + off, f->paillier_bits);
@@ -76,6 +85,11 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
     put32(b + off, (uint32_t)f->app_len);
     off += 4;
     if (f->app_len) PUT(f->app, f->app_len);
+    if (v3) {
+        put32(b + off, (uint32_t)f->cert_len);
+        off += 4;
+        if (f->cert_len) PUT(f->cert, f->cert_len);
+    }
 #undef PUT
     SHA256(b, off, b + off);
     off += DUO__BLOB_HASH;
@@ -97,7 +111,8 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
     if (in_len < DUO__BLOB_HEADER + DUO__BLOB_HASH || in_len > (size_t)64 * 1024 * 1024) return DUO_E_STATE_CORRUPT;
     if (!duo_ct_eq(in, DUO__BLOB_MAGIC, 4)) return DUO_E_STATE_CORRUPT;
     uint32_t version = get16(in + 4);
-    if (version != DUO__BLOB_VERSION && version != DUO__BLOB_VERSION_CURVE) return DUO_E_STATE_CORRUPT;
+    if (version != DUO__BLOB_VERSION && version != DUO__BLOB_VERSION_CURVE && version != DUO__BLOB_VERSION_CERT)
+        return DUO_E_STATE_CORRUPT;
     if (get32(in + 8) != in_len) return DUO_E_STATE_CORRUPT;
     end = in_len - DUO__BLOB_HASH;
     SHA256(in, end, h);
@@ -127,6 +142,12 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
         off += 2;
         /* version 2 is only written for curves other than secp256k1 */
         if (!duo_curve_valid(f->curve) || f->curve == DUO_CURVE_SECP256K1) goto corrupt;
+    } else if (version == DUO__BLOB_VERSION_CERT) {
+        NEED(4);
+        f->curve = (int)get16(in + off);
+        f->role = (int)get16(in + off + 2);
+        off += 4;
+        if (!duo_curve_valid(f->curve) || f->role >= DUO_KEY_ROLE_COUNT) goto corrupt;
     }
     NEED(4);
     bits = get32(in + off);
@@ -158,6 +179,18 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
     f->app = in + off;
     f->app_len = len;
     off += len;
+    if (version == DUO__BLOB_VERSION_CERT) {
+        NEED(4);
+        len = get32(in + off);
+        off += 4;
+        if (len > DUO__BLOB_CERT_MAX) goto corrupt;
+        NEED(len);
+        f->cert = len ? in + off : NULL;
+        f->cert_len = len;
+        off += len;
+        /* version 3 is only written for a role or a certificate */
+        if (f->role == 0 && len == 0) goto corrupt;
+    }
     if (off != end) goto corrupt;
 #undef GET
 #undef NEED

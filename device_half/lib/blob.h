@@ -11,6 +11,11 @@
  *   SHA-256 of every byte above [32]
  * A secp256k1 key is written as version 1, byte for byte as before curves
  * (so an older library still reads it); any other curve as version 2.
+ * Version 3 (issue 16: a key with a role, or with a certificate) writes the
+ * curve whatever it is, then u16 role after it, and after the app data
+ *   u32 certificate length (0..DUO__BLOB_CERT_MAX) | certificate DER
+ * (public: the key's X.509 certificate, checked by device.c against Q).
+ * A role-less key without a certificate is still written as version 1 or 2.
  * The codec only checks the encoding (lengths, magic, version, digest, a
  * known curve);
  * device.c checks the values (point on curve, modulus, ciphertext).
@@ -26,6 +31,8 @@
 #define DUO__BLOB_MAGIC "DUOS"
 #define DUO__BLOB_VERSION 1u       /* secp256k1 keys */
 #define DUO__BLOB_VERSION_CURVE 2u /* keys of any other curve: adds the curve */
+#define DUO__BLOB_VERSION_CERT 3u  /* role and certificate (issue 16) */
+#define DUO__BLOB_CERT_MAX 16384u
 #define DUO__BLOB_FLAG_CONFIRMED 0x0001u
 #define DUO__BLOB_FLAGS_KNOWN 0x0001u
 #define DUO__BLOB_ADDRESS_MAX 255u
@@ -47,6 +54,9 @@ typedef struct duo__blob_fields {
     size_t address_len;
     const uint8_t *app;
     size_t app_len;
+    int role;            /* duo_key_role (0 below version 3) */
+    const uint8_t *cert; /* the key's certificate (DER), or NULL */
+    size_t cert_len;
 } duo__blob_fields;
 
 /* Serializes f. *out is allocated (duo_secure_malloc; free with
