@@ -10,12 +10,7 @@
 #include "daemon.h"
 #include "duosign/mem.h"
 #include "duosign/rng.h"
-
-char duo__ean13_check(const char digits[12]) {
-    int sum = 0;
-    for (int i = 0; i < 12; i++) sum += (digits[i] - '0') * (i % 2 ? 3 : 1);
-    return (char)('0' + (10 - sum % 10) % 10);
-}
+#include "wire.h"
 
 /* 12 uniform digits: bytes >= 250 are drawn again (250 = 25 * 10). */
 static int random_digits(char out[12]) {
@@ -39,7 +34,7 @@ int duo__present_draw(duo_present_code *out) {
     for (char *c = out->text; *c; c++)
         if (*c >= 'a' && *c <= 'z') *c = (char)(*c - 'a' + 'A');
     if ((r = random_digits(out->barcode)) != DUO_OK) return r;
-    out->barcode[12] = duo__ean13_check(out->barcode);
+    out->barcode[12] = duo_wire_ean13_check(out->barcode);
     out->barcode[13] = '\0';
     hash_form(out->text_hash, out->text);
     hash_form(out->barcode_hash, out->barcode);
@@ -62,7 +57,7 @@ int duo__present_parse(uint8_t hash[32], int *by_barcode, const char *in) {
     }
     norm[n] = '\0';
     if (n == DUO_BARCODE_DIGITS && digits == n) {
-        if (duo__ean13_check(norm) != norm[12]) return DUO_E_CODE_UNKNOWN; /* a misread scan */
+        if (duo_wire_ean13_check(norm) != norm[12]) return DUO_E_CODE_UNKNOWN; /* a misread scan */
         *by_barcode = 1;
     } else if (n == DUO_CODE_TEXT_LEN && strspn(norm, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567") == n) {
         *by_barcode = 0;

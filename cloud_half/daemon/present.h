@@ -26,9 +26,6 @@ typedef struct duo_present_code {
     uint8_t text_hash[32], barcode_hash[32];
 } duo_present_code;
 
-/* Returns: the EAN-13 check digit ('0'..'9') of 12 digits. */
-char duo__ean13_check(const char digits[12]);
-
 /* Draws a new code from the system RNG.
  * Returns: DUO_OK; DUO_E_RNG. */
 int duo__present_draw(duo_present_code *out);

@@ -55,7 +55,8 @@ typedef int (*duo_rpc_fn)(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
     X(DUO_MSG_SIGN_FINISH, "SignFinish", duo__rpc_sign_finish)                           \
     X(DUO_MSG_REFRESH, "Refresh", duo__rpc_refresh)                                      \
     X(DUO_MSG_REVOKE, "Revoke", duo__rpc_revoke)                                         \
-    X(DUO_MSG_STATUS, "Status", duo__rpc_status)
+    X(DUO_MSG_STATUS, "Status", duo__rpc_status)                                         \
+    X(DUO_MSG_PRESENTATION_CODE, "PresentationCode", duo__rpc_presentation_code)
 
 #define DUO_RPC_DECLARE(index, name, fn) \
     int fn(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len);

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "duosign.pb-c.h"
+#include "docstore.h"
 #include "duosign/rng.h"
 #include "log.h"
 #include "metrics.h"
@@ -34,6 +35,7 @@
 
 #define PENDING_MAX_AGE_S 3600
 #define MAINT_PERIOD_MS 30000
+#define CODE_KEEP_S 3600
 
 struct duo_service {
     duo_service_config cfg;
@@ -256,6 +258,10 @@ static void on_maint(uv_timer_t *t) {
     size_t n = 0;
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "abandoned enrolments purged"};
     if (duo_keystore_purge_pending(ks, &n, PENDING_MAX_AGE_S, &ev) != DUO_OK) { /* retried next period */
+    }
+    /* Presentation codes: kept CODE_KEEP_S past their expiry so a late try
+     * gets "expired" or "used" rather than "unknown", then deleted. */
+    if (duo_keystore_code_purge(ks, &n, duo__now_s() - CODE_KEEP_S) != DUO_OK) { /* retried next period */
     }
     ks_release(s, ks);
 }

@@ -32,6 +32,7 @@
 #include "duosign/device.h"
 #include "duosign/device_grpc.h"
 #include "duosign/device_x509.h"
+#include "present.h"
 
 /* Exit codes (stable; documented in --help and docs/CLI.md). */
 enum {
@@ -72,6 +73,10 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "  pubkey  --state FILE [--out pub.pem] [--raw]\n"
                                  "  verify  --pubkey pub.pem --sig SIG --in DOC [--format der|raw|jws]   (local)\n"
                                  "  status  --state FILE\n"
+                                 "  present --state FILE --doc TYPE [--once] [--png FILE]\n"
+                                 "          (show a document, e.g. passport: a QR code and EAN-13 digits that\n"
+                                 "          live 180 s, single use; a new one when it dies; --once: one code;\n"
+                                 "          --png: also write the QR code as a picture)\n"
                                  "  refresh --state FILE\n"
                                  "  revoke  --state FILE\n"
                                  "  revoke  --code CODE --citizen ID --server HOST:PORT --ca CA.pem\n"
@@ -113,6 +118,7 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "  7 a clone of this device was detected\n"
                                  " 16 refused by the server (revoke --code: code or citizen id not accepted)\n"
                                  " 17 enroll: the server does not enrol keys on this --curve\n"
+                                 " 26 present: no such document for the citizen in the registry\n"
                                  "  (verify exits 1 when the signature does not match)\n";
 
 static void usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -134,6 +140,8 @@ typedef struct opts {
     const char *code, *citizen, *name;
     const char *key; /* --key auth|sign; NULL: the state as given (sign) */
     const char *auth_token, *pin1_file, *pin2_file;
+    const char *doc, *png; /* present */
+    int once;
     const char *pin_label; /* the prompt for a new PIN; NULL: "PIN" */
     size_t pin_min;        /* a new PIN's minimum length; 0: DUO_DEVICE_PIN_MIN */
     int pin_digits;        /* a new PIN must be digits only (a role's PIN) */
@@ -172,6 +180,9 @@ enum {
     O_AUTH_TOKEN,
     O_PIN1_FILE,
     O_PIN2_FILE,
+    O_DOC,
+    O_ONCE,
+    O_PNG,
     O_HELP
 };
 
@@ -200,6 +211,9 @@ static const struct option long_opts[] = {{"server", required_argument, NULL, O_
                                           {"auth-token", required_argument, NULL, O_AUTH_TOKEN},
                                           {"pin1-file", required_argument, NULL, O_PIN1_FILE},
                                           {"pin2-file", required_argument, NULL, O_PIN2_FILE},
+                                          {"doc", required_argument, NULL, O_DOC},
+                                          {"once", no_argument, NULL, O_ONCE},
+                                          {"png", required_argument, NULL, O_PNG},
                                           {"help", no_argument, NULL, O_HELP},
                                           {NULL, 0, NULL, 0}};
 
@@ -299,6 +313,15 @@ static int parse_opts(opts *o, int argc, char **argv) {
             case O_PIN2_FILE:
                 o->pin2_file = optarg;
                 break;
+            case O_DOC:
+                o->doc = optarg;
+                break;
+            case O_ONCE:
+                o->once = 1;
+                break;
+            case O_PNG:
+                o->png = optarg;
+                break;
             case 'v':
             case O_VERBOSE:
                 o->verbose = 1;
@@ -354,6 +377,10 @@ static int parse_opts(opts *o, int argc, char **argv) {
     if ((o->pin1_file != NULL || o->pin2_file != NULL || o->auth_token != NULL) && strcmp(o->cmd, "enroll") != 0 &&
         strcmp(o->cmd, "enrol") != 0) {
         usage_err("%s", "--auth-token, --pin1-file and --pin2-file are for enroll (then --key auth|sign)");
+        return EX_USAGE_;
+    }
+    if ((o->doc != NULL || o->png != NULL || o->once) && strcmp(o->cmd, "present") != 0) {
+        usage_err("%s", "--doc, --once and --png are for present");
         return EX_USAGE_;
     }
     if (o->key != NULL && (!strcmp(o->cmd, "enroll") || !strcmp(o->cmd, "enrol") || !strcmp(o->cmd, "verify"))) {
@@ -1650,6 +1677,36 @@ out:
     return ex;
 }
 
+/* Shows presentation codes (present.c). No PIN, no secret rotation: the
+ * state file is only read. */
+static int cmd_present(const opts *o) {
+    session s = {NULL, NULL, NULL, NULL};
+    duo_cli_present_opts po = {o->doc, o->png, o->once, 0, stdout};
+    char why[512];
+    int r, ex;
+
+    if (!require(o->state, "--state FILE") || !require(o->doc, "--doc TYPE (e.g. passport)")) return EX_USAGE_;
+    if (strlen(o->doc) == 0 || strlen(o->doc) > DUO_DEVICE_DOC_TYPE_MAX ||
+        strspn(o->doc, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(o->doc)) {
+        usage_err("--doc must be 1..%d of a-z, 0-9 and _ (e.g. passport), not '%s'", DUO_DEVICE_DOC_TYPE_MAX, o->doc);
+        return EX_USAGE_;
+    }
+    po.tty = isatty(fileno(stdout));
+    if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
+    r = duo_cli_present(s.ctx, &po, why, sizeof why);
+    if (r == DUO_E_IO || r == DUO_E_CODE_RENDER) {
+        fprintf(stderr, "%s: present failed: %s\n", prog, why);
+        ex = EX_INPUT;
+    } else if (r != DUO_OK) {
+        ex = report(&s, "present", r);
+    } else {
+        ex = EX_OK_;
+    }
+out:
+    session_close(&s);
+    return ex;
+}
+
 /* Commands that rotate the device secret write the state afterwards: check
  * that they can before the cloud is contacted (issue 13 item 4). */
 static int check_state_writable(const opts *o) {
@@ -1809,7 +1866,7 @@ int main(int argc, char **argv) {
     } cmds[] = {{"enroll", cmd_enroll},   {"enrol", cmd_enroll},  {"sign", cmd_sign},
                 {"pubkey", cmd_pubkey},   {"verify", cmd_verify}, {"status", cmd_status},
                 {"refresh", cmd_refresh}, {"revoke", cmd_revoke}, {"change-pin", cmd_change_pin},
-                {"csr", cmd_csr},         {"cert", cmd_cert}};
+                {"csr", cmd_csr},         {"cert", cmd_cert},     {"present", cmd_present}};
     size_t i;
 
     memset(&o, 0, sizeof o);

@@ -11,6 +11,7 @@
 #include "../store/store_test_util.h"
 #include "docstore.h"
 #include "present.h"
+#include "wire.h"
 
 static const uint8_t tok[] = "tok-0123456789abcdef-1";
 static const uint8_t rcode[] = "REVOKE-CODE-0001";
@@ -146,7 +147,7 @@ static void test_redeem_once_expiry_mismatch(void) {
     /* a document the citizen does not have: no code */
     DUO_EXPECT_ERR(issue(&e, &pc, kid, "C1", "driving_licence"), DUO_E_DOC_NOT_FOUND);
     DUO_CHECK_OK(issue(&e, &pc, kid, "C1", "passport"));
-    DUO_CHECK(strlen(pc.text) == 32 && strlen(pc.barcode) == 13 && duo__ean13_check(pc.barcode) == pc.barcode[12]);
+    DUO_CHECK(strlen(pc.text) == 32 && strlen(pc.barcode) == 13 && duo_wire_ean13_check(pc.barcode) == pc.barcode[12]);
     uint64_t n0 = audit_count(e.ks);
     /* wrong document type: refused, audited, code untouched */
     DUO_EXPECT_ERR(duo__present_redeem(e.ks, lim, "bank", pc.text, "id_card", doc, &row, why, sizeof why),
