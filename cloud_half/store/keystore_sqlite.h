@@ -45,5 +45,12 @@ int duo__sq_code_insert(void *impl, const struct duo_code_row *row, const duo_au
 int duo__sq_code_redeem(void *impl, struct duo_doc_row *doc, struct duo_code_row *code, const uint8_t hash[32],
                         int by_barcode, const char *doc_type, const char *rp_name, int64_t now);
 int duo__sq_code_purge(void *impl, size_t *n, int64_t before);
+/* The relying-party ops of the SQLite backend (rps_sqlite.c). */
+int duo__sq_rp_ca_insert(void *impl, const duo_ca_row *row, const duo_audit_event *ev, int64_t now);
+int duo__sq_rp_ca_get(void *impl, duo_ca_row *row);
+int duo__sq_rp_insert(void *impl, const duo_rp_row *row, const duo_audit_event *ev, int64_t now);
+int duo__sq_rp_remove(void *impl, const char *name, const duo_audit_event *ev, int64_t now);
+int duo__sq_rp_by_cert(void *impl, const uint8_t cert_sha256[32], duo_rp_row *row);
+int duo__sq_rp_list(void *impl, duo_rp_cb cb, void *data);
 
 #endif
