@@ -28,9 +28,13 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "1. initialise a signer data directory (KEK, SQLite key store, development TLS CA)"
 "$bin/duosign-cloud" init --data "$work/data"
+echo "+ register a verifier (a relying party with a client certificate from the RP CA), for step 13"
+"$bin/duosign-cloud" rp add --data "$work/data" --name "Demo Border Guard" --out-dir "$work/rp"
+rp_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 step "2. start duosign-cloud on loopback with TLS"
-"$bin/duosign-cloud" serve --data "$work/data" --listen 127.0.0.1:0 >"$work/serve.log" 2>&1 &
+"$bin/duosign-cloud" serve --data "$work/data" --listen 127.0.0.1:0 --rp-listen "127.0.0.1:$rp_port" \
+  >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do
   grep -q 'listening on' "$work/serve.log" && break
@@ -129,5 +133,38 @@ fi
 sed 's/^/  /' "$work/verify.out"
 grep -q 'certificate revoked' "$work/verify.out" || { echo "demo: not reported revoked" >&2; exit 1; }
 
+step "13. a document shown by a code that dies in three minutes: the registry, a QR picture, a verifier redeeming it once"
+"$bin/duosign-cloud" citizen set --data "$work/data" --citizen demo-citizen --doc passport \
+  --attr "name=Demo Citizen" --attr birth_date=1991-08-24 --attr number=FA123456
+echo "+ duosign present --key auth --state citizen.state --doc passport --once --png passport-qr.png"
+"$bin/duosign" present --key auth --state "$work/citizen.state" --doc passport --once --png "$work/passport-qr.png" |
+  tee "$work/present.out"
+if command -v zbarimg >/dev/null; then
+  echo "+ zbarimg passport-qr.png   (an independent decoder reads the picture)"
+  code=$(zbarimg --quiet --raw "$work/passport-qr.png" 2>/dev/null)
+else
+  code=$(awk '/^code: /{print $2}' "$work/present.out")
+fi
+echo "the QR picture carries: $code"
+echo "+ the verifier redeems it over the RelyingParty service (its TLS client certificate), then tries again"
+/usr/bin/python3 - "127.0.0.1:$rp_port" "$work/rp" "$code" "$here/tests/integration/rp" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[4])
+import grpc
+from rp_client import RP, duo_error
+addr, d, code = sys.argv[1], sys.argv[2], sys.argv[3]
+rp = RP(addr, d + "/server-ca.pem", d + "/client.pem", d + "/client.key")
+r = rp.call("RedeemPresentation", code=code, doc_type="passport")
+print("first redemption: citizen %s, %s, made at %d" % (r.citizen_id, r.doc_type, r.issued_at))
+for a in r.attributes:
+    print("  %s = %s" % (a.name, a.value))
+try:
+    rp.call("RedeemPresentation", code=code, doc_type="passport")
+    sys.exit("demo: a code was redeemed twice!")
+except grpc.RpcError as e:
+    print("second redemption refused: %s (duo-error %s)" % (e.details(), duo_error(e)))
+PY
+
 printf '\ndemo: enrolled a citizen over TLS, signed a file with the split key, verified it with openssl;\n'
-printf 'certified the key by the issuing CA, signed as CMS (openssl cms -verify), revoked it (CRL)\n'
+printf 'certified the key by the issuing CA, signed as CMS (openssl cms -verify), revoked it (CRL);\n'
+printf 'showed a passport as a QR code that a verifier redeemed once and was refused the second time\n'
