@@ -3,6 +3,7 @@
  * docstore.h. */
 #include "docstore.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "keystore_internal.h"
@@ -107,4 +108,39 @@ int duo_keystore_code_purge(duo_keystore *ks, size_t *n, int64_t before) {
     *n = 0;
     if (!have_doc_ops(ks)) return DUO_E_UNSUPPORTED;
     return ks->be.ops->code_purge(ks->be.impl, n, before);
+}
+
+/* Attributes as the backends store them: "name=value\n" lines. The store
+ * admits no '\n' in a value and only [a-z0-9_] in a name, so the lines parse
+ * back exactly. */
+int duo__doc_attrs_encode(const duo_doc_row *row, char *out, size_t cap) {
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < row->n_attrs; i++) {
+        int n = snprintf(out + used, cap - used, "%s=%s\n", row->attrs[i].name, row->attrs[i].value);
+        if (n < 0 || (size_t)n >= cap - used) return DUO_E_INVALID_ARG;
+        used += (size_t)n;
+    }
+    return DUO_OK;
+}
+
+/* Parses the stored lines back, checking each as the store checked it on
+ * the way in (a row edited outside duosign is corrupt, not trusted). */
+int duo__doc_attrs_decode(duo_doc_row *row, const char *t) {
+    row->n_attrs = 0;
+    while (*t != '\0') {
+        const char *eq = strchr(t, '='), *nl = strchr(t, '\n');
+        if (eq == NULL || nl == NULL || eq > nl || row->n_attrs == DUO_DOC_ATTRS_MAX) return DUO_E_STATE_CORRUPT;
+        duo_doc_attr *a = &row->attrs[row->n_attrs];
+        size_t nn = (size_t)(eq - t), vn = (size_t)(nl - eq - 1);
+        if (nn > DUO_DOC_ATTR_NAME_MAX || vn > DUO_DOC_ATTR_VALUE_MAX) return DUO_E_STATE_CORRUPT;
+        memcpy(a->name, t, nn);
+        a->name[nn] = '\0';
+        memcpy(a->value, eq + 1, vn);
+        a->value[vn] = '\0';
+        if (!duo_doc_name_ok(a->name, DUO_DOC_ATTR_NAME_MAX) || !duo_doc_value_ok(a->value)) return DUO_E_STATE_CORRUPT;
+        row->n_attrs++;
+        t = nl + 1;
+    }
+    return DUO_OK;
 }

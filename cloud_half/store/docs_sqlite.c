@@ -2,9 +2,8 @@
  * v10, docstore.h). Statements are prepared per call (a code is asked for
  * at most every few minutes per citizen). Every write is one write
  * transaction of the key store's connection (keystore_sqlite.h), with its
- * audit entry inside it. Attributes are stored as "name=value\n" lines: the
- * store admits no '\n' in a value and only [a-z0-9_] in a name, so the lines
- * parse back exactly. */
+ * audit entry inside it. Attributes are stored as "name=value\n" lines
+ * (docs.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +12,6 @@
 
 #include "docstore.h"
 #include "keystore_sqlite.h"
-
-#define ATTRS_TEXT_MAX (DUO_DOC_ATTRS_MAX * (DUO_DOC_ATTR_NAME_MAX + DUO_DOC_ATTR_VALUE_MAX + 2) + 1)
 
 static int prep(void *impl, sqlite3_stmt **st, const char *sql) {
     int rc = sqlite3_prepare_v2(duo__sq_db(impl), sql, -1, st, NULL);
@@ -39,38 +36,6 @@ static int col_text(sqlite3_stmt *st, int i, char *out, size_t max) {
     return DUO_OK;
 }
 
-static int attrs_encode(const duo_doc_row *row, char *out, size_t cap) {
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < row->n_attrs; i++) {
-        int n = snprintf(out + used, cap - used, "%s=%s\n", row->attrs[i].name, row->attrs[i].value);
-        if (n < 0 || (size_t)n >= cap - used) return DUO_E_INVALID_ARG;
-        used += (size_t)n;
-    }
-    return DUO_OK;
-}
-
-/* Parses the stored lines back, checking each as the store checked it on
- * the way in (a row edited outside duosign is corrupt, not trusted). */
-static int attrs_decode(duo_doc_row *row, const char *t) {
-    row->n_attrs = 0;
-    while (*t != '\0') {
-        const char *eq = strchr(t, '='), *nl = strchr(t, '\n');
-        if (eq == NULL || nl == NULL || eq > nl || row->n_attrs == DUO_DOC_ATTRS_MAX) return DUO_E_STATE_CORRUPT;
-        duo_doc_attr *a = &row->attrs[row->n_attrs];
-        size_t nn = (size_t)(eq - t), vn = (size_t)(nl - eq - 1);
-        if (nn > DUO_DOC_ATTR_NAME_MAX || vn > DUO_DOC_ATTR_VALUE_MAX) return DUO_E_STATE_CORRUPT;
-        memcpy(a->name, t, nn);
-        a->name[nn] = '\0';
-        memcpy(a->value, eq + 1, vn);
-        a->value[vn] = '\0';
-        if (!duo_doc_name_ok(a->name, DUO_DOC_ATTR_NAME_MAX) || !duo_doc_value_ok(a->value)) return DUO_E_STATE_CORRUPT;
-        row->n_attrs++;
-        t = nl + 1;
-    }
-    return DUO_OK;
-}
-
 #define DOC_COLS "citizen_id, doc_type, attrs, photo, created_at, updated_at"
 
 static int doc_from(sqlite3_stmt *st, duo_doc_row *row) {
@@ -81,8 +46,8 @@ static int doc_from(sqlite3_stmt *st, duo_doc_row *row) {
         (r = col_text(st, 1, row->doc_type, DUO_DOC_TYPE_MAX)) != DUO_OK)
         return r;
     const unsigned char *at = sqlite3_column_text(st, 2);
-    if (at == NULL || sqlite3_column_bytes(st, 2) >= ATTRS_TEXT_MAX) return DUO_E_STATE_CORRUPT;
-    if ((r = attrs_decode(row, (const char *)at)) != DUO_OK) return r;
+    if (at == NULL || sqlite3_column_bytes(st, 2) >= DUO_DOC_ATTRS_TEXT_MAX) return DUO_E_STATE_CORRUPT;
+    if ((r = duo__doc_attrs_decode(row, (const char *)at)) != DUO_OK) return r;
     if (pn < 0 || (size_t)pn > DUO_DOC_PHOTO_MAX) return DUO_E_STATE_CORRUPT;
     if (pn > 0 && photo != NULL) memcpy(row->photo, photo, (size_t)pn);
     row->photo_len = photo != NULL ? (size_t)pn : 0;
@@ -93,10 +58,10 @@ static int doc_from(sqlite3_stmt *st, duo_doc_row *row) {
 
 int duo__sq_doc_set(void *impl, const duo_doc_row *row, const duo_audit_event *ev, int64_t now) {
     sqlite3_stmt *st = NULL;
-    char *attrs = malloc(ATTRS_TEXT_MAX);
+    char *attrs = malloc(DUO_DOC_ATTRS_TEXT_MAX);
     int r;
     if (attrs == NULL) return DUO_E_NOMEM;
-    if ((r = attrs_encode(row, attrs, ATTRS_TEXT_MAX)) != DUO_OK) {
+    if ((r = duo__doc_attrs_encode(row, attrs, DUO_DOC_ATTRS_TEXT_MAX)) != DUO_OK) {
         free(attrs);
         return r;
     }

@@ -115,4 +115,12 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_code_redeem(duo_keystore *ks, duo_doc_ro
  * Returns: DUO_OK (*n deleted); DUO_E_UNSUPPORTED; DUO_E_STORE. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_code_purge(duo_keystore *ks, size_t *n, int64_t before);
 
+/* Internal, for the backends (docs.c): the attributes as stored text,
+ * "name=value\n" per attribute, at most DUO_DOC_ATTRS_TEXT_MAX bytes with the
+ * NUL. decode checks every line as the store checked it on the way in
+ * (DUO_E_STATE_CORRUPT otherwise). */
+#define DUO_DOC_ATTRS_TEXT_MAX (DUO_DOC_ATTRS_MAX * (DUO_DOC_ATTR_NAME_MAX + DUO_DOC_ATTR_VALUE_MAX + 2) + 1)
+int duo__doc_attrs_encode(const duo_doc_row *row, char *out, size_t cap);
+int duo__doc_attrs_decode(duo_doc_row *row, const char *t);
+
 #endif

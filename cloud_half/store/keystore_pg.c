@@ -20,7 +20,7 @@
 
 #include "duosign/mem.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 #define MIGRATE_LOCK "7310423187" /* pg_advisory_xact_lock key of the migration */
 
 /* The schema of SQLite's v1-v4 in PostgreSQL's dialect (BIGINT for every
@@ -106,6 +106,19 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " cert_sha256 BYTEA NOT NULL UNIQUE CHECK(length(cert_sha256) = 32),"
     " cert BYTEA NOT NULL, issued BIGINT NOT NULL CHECK(issued IN (0, 1)),"
     " created_at BIGINT NOT NULL, removed_at BIGINT NOT NULL DEFAULT 0);",
+    /* v7 (branch codes; the integrator renumbers): the citizen documents and
+     * the presentation codes, as SQLite's v10 (docs_pg.c). */
+    "CREATE TABLE IF NOT EXISTS citizen_documents("
+    " citizen_id TEXT NOT NULL, doc_type TEXT NOT NULL, attrs TEXT NOT NULL, photo BYTEA,"
+    " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY(citizen_id, doc_type));"
+    "CREATE TABLE IF NOT EXISTS presentation_codes("
+    " code_hash BYTEA PRIMARY KEY CHECK(length(code_hash) = 32),"
+    " barcode_hash BYTEA NOT NULL UNIQUE CHECK(length(barcode_hash) = 32),"
+    " key_id BYTEA NOT NULL CHECK(length(key_id) = 16),"
+    " citizen_id TEXT NOT NULL, doc_type TEXT NOT NULL,"
+    " issued_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, redeemed_at BIGINT, redeemed_by TEXT);"
+    "CREATE INDEX IF NOT EXISTS presentation_codes_expiry ON presentation_codes(expires_at);"
+    "CREATE INDEX IF NOT EXISTS presentation_codes_doc ON presentation_codes(citizen_id, doc_type);",
 };
 
 #define KEY_COLS                                                                             \
@@ -1000,6 +1013,13 @@ static const duo_keystore_backend_ops pg_ops = {
     .ca_get = duo__pg_ca_get,
     .ca_next_crl = duo__pg_ca_next_crl,
     .cert_insert = duo__pg_cert_insert,
+    .doc_set = duo__pg_doc_set,
+    .doc_get = duo__pg_doc_get,
+    .doc_list = duo__pg_doc_list,
+    .doc_remove = duo__pg_doc_remove,
+    .code_insert = duo__pg_code_insert,
+    .code_redeem = duo__pg_code_redeem,
+    .code_purge = duo__pg_code_purge,
     .cert_list = duo__pg_cert_list,
     .cert_revoke_key = duo__pg_cert_revoke_key,
     .key_name_get = duo__pg_key_name_get,

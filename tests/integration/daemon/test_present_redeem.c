@@ -73,6 +73,18 @@ static int issue(store_env *e, duo_present_code *pc, const uint8_t key_id[16], c
     return duo_keystore_code_insert(e->ks, &row, &ev);
 }
 
+#ifdef DUO_STORE_TEST_PG
+static int redeemed_rows(store_env *e) {
+    PGconn *c = PQconnectdb(e->db);
+    PGresult *res = PQstatus(c) == CONNECTION_OK
+                        ? PQexec(c, "SELECT count(*) FROM presentation_codes WHERE redeemed_at IS NOT NULL")
+                        : NULL;
+    int n = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK ? atoi(PQgetvalue(res, 0, 0)) : -1;
+    PQclear(res);
+    PQfinish(c);
+    return n;
+}
+#else
 static int redeemed_rows(store_env *e) {
     sqlite3 *db;
     sqlite3_stmt *q;
@@ -86,6 +98,7 @@ static int redeemed_rows(store_env *e) {
     sqlite3_close(db);
     return n;
 }
+#endif
 
 static duo_redeem_limit *roomy_limit(void) {
     duo_redeem_limit *l = NULL;
