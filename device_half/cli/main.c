@@ -1839,12 +1839,11 @@ int main(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*fn)(const opts *);
-    } cmds[] = {{"enroll", cmd_enroll},   {"enrol", cmd_enroll},  {"sign", cmd_sign},
-                {"pubkey", cmd_pubkey},   {"verify", cmd_verify}, {"status", cmd_status},
-                {"refresh", cmd_refresh}, {"revoke", cmd_revoke}, {"change-pin", cmd_change_pin},
-                {"csr", cmd_csr},         {"cert", cmd_cert},     {"requests", cmd_requests},
-                {"approve", cmd_approve}, {"refuse", cmd_refuse}, {"claim", cmd_claim},
-                {"present", cmd_present}};
+    } cmds[] = {
+        {"enroll", cmd_enroll},         {"enrol", cmd_enroll},  {"sign", cmd_sign},       {"pubkey", cmd_pubkey},
+        {"verify", cmd_verify},         {"status", cmd_status}, {"refresh", cmd_refresh}, {"revoke", cmd_revoke},
+        {"change-pin", cmd_change_pin}, {"csr", cmd_csr},       {"cert", cmd_cert},       {"requests", cmd_requests},
+        {"approve", cmd_approve},       {"refuse", cmd_refuse}, {"claim", cmd_claim},     {"present", cmd_present}};
     size_t i;
 
     memset(&o, 0, sizeof o);

@@ -7,7 +7,10 @@ threads redeeming one code at once (exactly one wins); another document type;
 a malformed code; the barcode form; guessing runs into the per-RP limit;
 a caller without a registered certificate is refused.
 
-Usage: test_rp_redeem.py DUOSIGN_CLOUD DUOSIGN
+Also `duosign-rp redeem CODE` (the tester's command): once, then exit 26,
+and its usage mistakes.
+
+Usage: test_rp_redeem.py DUOSIGN_CLOUD DUOSIGN DUOSIGN_RP
 """
 import os
 import shutil
@@ -22,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import grpc  # noqa: E402
 from rp_client import RP, duo_error  # noqa: E402
 
-CLOUD, DUOSIGN = sys.argv[1], sys.argv[2]
+CLOUD, DUOSIGN, DUOSIGN_RP = sys.argv[1], sys.argv[2], sys.argv[3]
 T = tempfile.mkdtemp(prefix="duo-rp-redeem-")
 fails = 0
 
@@ -143,6 +146,22 @@ try:
         [t.start() for t in ts]
         [t.join() for t in ts]
         check(sorted(res) == [E_CODE_USED, 0], "round %d: one of two concurrent redeemers wins (%s)" % (rnd, res))
+
+    # ---- duosign-rp redeem
+    rpc = ["--server", "127.0.0.1:%d" % rp_port, "--ca", os.path.join(rpd, "server-ca.pem"),
+           "--cert", os.path.join(rpd, "client.pem"), "--key", os.path.join(rpd, "client.key")]
+    code5, bar5 = present(state)
+    p = run(DUOSIGN_RP, "redeem", code5, "--doc", "passport", *rpc)
+    check(p.returncode == 0 and "name = Taras Shevchenko" in p.stdout and "code made at:" in p.stdout,
+          "duosign-rp redeem: the document")
+    p = run(DUOSIGN_RP, "redeem", bar5, *rpc, ok=26)
+    check(p.returncode == 26 and "already redeemed" in p.stderr, "duosign-rp redeem again: exit 26, already redeemed")
+    p = run(DUOSIGN_RP, "redeem", *rpc, ok=2)
+    check(p.returncode == 2 and "CODE" in p.stderr, "duosign-rp redeem without CODE: exit 2")
+    p = run(DUOSIGN_RP, "redeem", code5, "--citizen", "x", *rpc, ok=2)
+    check(p.returncode == 2, "duosign-rp redeem --citizen: exit 2")
+    p = run(DUOSIGN_RP, "sign", "--doc", "passport", *rpc, ok=2)
+    check(p.returncode == 2 and "--doc is for redeem" in p.stderr, "duosign-rp sign --doc: exit 2")
 
     # ---- malformed; a caller without a registered certificate
     refused(rp, E_CODE_UNKNOWN, "a malformed code", code="not-a-code", doc_type="passport")
