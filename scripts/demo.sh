@@ -167,7 +167,7 @@ fi
 sed 's/^/  /' "$work/verify.out"
 grep -q 'certificate revoked' "$work/verify.out" || { echo "demo: not reported revoked" >&2; exit 1; }
 
-step "13. a document shown by a code that dies in three minutes: the registry, a QR picture, a verifier redeeming it once"
+step "14. a document shown by a code that dies in three minutes: the registry, a QR picture, a verifier redeeming it once"
 "$bin/duosign-cloud" citizen set --data "$work/data" --citizen demo-citizen --doc passport \
   --attr "name=Demo Citizen" --attr birth_date=1991-08-24 --attr number=FA123456
 echo "+ duosign present --key auth --state citizen.state --doc passport --once --png passport-qr.png"
@@ -180,24 +180,13 @@ else
   code=$(awk '/^code: /{print $2}' "$work/present.out")
 fi
 echo "the QR picture carries: $code"
-echo "+ the verifier redeems it over the RelyingParty service (its TLS client certificate), then tries again"
-/usr/bin/python3 - "$rp_addr" "$work/rp" "$code" "$here/tests/integration/rp" <<'PY'
-import sys
-sys.path.insert(0, sys.argv[4])
-import grpc
-from rp_client import RP, duo_error
-addr, d, code = sys.argv[1], sys.argv[2], sys.argv[3]
-rp = RP(addr, d + "/server-ca.pem", d + "/client.pem", d + "/client.key")
-r = rp.call("RedeemPresentation", code=code, doc_type="passport")
-print("first redemption: citizen %s, %s, made at %d" % (r.citizen_id, r.doc_type, r.issued_at))
-for a in r.attributes:
-    print("  %s = %s" % (a.name, a.value))
-try:
-    rp.call("RedeemPresentation", code=code, doc_type="passport")
-    sys.exit("demo: a code was redeemed twice!")
-except grpc.RpcError as e:
-    print("second redemption refused: %s (duo-error %s)" % (e.details(), duo_error(e)))
-PY
+echo "+ duosign-rp redeem CODE --doc passport ...   (the verifier, Demo Bank, with its TLS client certificate)"
+"$bin/duosign-rp" redeem "$code" --doc passport "${rpargs[@]}"
+echo "+ the same code a second time"
+if "$bin/duosign-rp" redeem "$code" --doc passport "${rpargs[@]}" 2>"$work/redeem2.err"; then
+  echo "demo: a code was redeemed twice!" >&2; exit 1
+fi
+sed 's/^/  /' "$work/redeem2.err"
 
 printf '\ndemo: enrolled a citizen over TLS, signed a file with the split key, verified it with openssl;\n'
 printf 'certified the key by the issuing CA, signed as CMS (openssl cms -verify), answered a relying party'"'"'s\n'
