@@ -165,6 +165,28 @@ fi
 sed 's/^/  /' "$work/verify.out"
 grep -q 'certificate revoked' "$work/verify.out" || { echo "demo: not reported revoked" >&2; exit 1; }
 
+step "14. a document shown by a code that dies in three minutes: the registry, a QR picture, a verifier redeeming it once"
+"$bin/duosign-cloud" citizen set --data "$work/data" --citizen demo-citizen --doc passport \
+  --attr "name=Demo Citizen" --attr birth_date=1991-08-24 --attr number=FA123456
+echo "+ duosign present --key auth --state citizen.state --doc passport --once --png passport-qr.png"
+"$bin/duosign" present --key auth --state "$work/citizen.state" --doc passport --once --png "$work/passport-qr.png" |
+  tee "$work/present.out"
+if command -v zbarimg >/dev/null; then
+  echo "+ zbarimg passport-qr.png   (an independent decoder reads the picture)"
+  code=$(zbarimg --quiet --raw "$work/passport-qr.png" 2>/dev/null)
+else
+  code=$(awk '/^code: /{print $2}' "$work/present.out")
+fi
+echo "the QR picture carries: $code"
+echo "+ duosign-rp redeem CODE --doc passport ...   (the verifier, Demo Bank, with its TLS client certificate)"
+"$bin/duosign-rp" redeem "$code" --doc passport "${rpargs[@]}"
+echo "+ the same code a second time"
+if "$bin/duosign-rp" redeem "$code" --doc passport "${rpargs[@]}" 2>"$work/redeem2.err"; then
+  echo "demo: a code was redeemed twice!" >&2; exit 1
+fi
+sed 's/^/  /' "$work/redeem2.err"
+
 printf '\ndemo: enrolled a citizen over TLS, signed a file with the split key, verified it with openssl;\n'
 printf 'certified the key by the issuing CA, signed as CMS (openssl cms -verify), answered a relying party'"'"'s\n'
-printf 'signature and login requests from the CLI (verified by the RP with openssl), revoked it (CRL)\n'
+printf 'signature and login requests from the CLI (verified by the RP with openssl), revoked it (CRL);\n'
+printf 'showed a passport as a QR code that a verifier redeemed once and was refused the second time\n'

@@ -13,6 +13,7 @@ PACKAGES=(
   python3 python3-grpcio python3-protobuf python3-ecdsa python3-cryptography python3-jwcrypto time
   valgrind clang-format
   libp11-kit-dev softhsm2
+  libqrencode-dev libpng-dev zbar-tools
 )
 
 missing=()

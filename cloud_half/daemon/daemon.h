@@ -52,6 +52,8 @@ int duo__ca_init(struct duo_keystore *ks, const struct duo_ca_settings *s, int n
 int duo__cmd_ca(int argc, char **argv);
 int duo__cmd_cert(int argc, char **argv);
 int duo__cmd_crl(int argc, char **argv);
+/* The citizen document registry (cmd_citizen.c; docs/DOCUMENTS.md). */
+int duo__cmd_citizen(int argc, char **argv);
 /* Revokes the key's certificates after the key was revoked or frozen; a
  * failure is logged (the next CRL's sweep catches it, ca_crl.c). */
 void duo__certs_follow_key(struct duo_keystore *ks, const uint8_t key_id[16], int reason);

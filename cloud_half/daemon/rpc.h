@@ -17,6 +17,7 @@
 #include "keystore.h"
 #include "overlap.h"
 #include "policy.h"
+#include "present.h"
 #include "pool.h"
 #include "rp_room.h"
 #include "rpstore.h"
@@ -43,6 +44,7 @@ typedef struct duo_rpc {
     void (*ks_put)(void *svc, duo_keystore *ks);
     duo_keystore *(*ks_get)(void *svc);
     const duo_rp_row *caller; /* RelyingParty service: the RP its certificate names (NULL on DuoSign) */
+    duo_redeem_limit *redeem; /* RedeemPresentation's per-RP limits (present.h) */
 } duo_rpc;
 
 /* A handler: DUO_OK and a malloc'ed response, or a DUO_E_* code (the
@@ -68,12 +70,12 @@ typedef int (*duo_rpc_fn)(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
     X(DUO_MSG_ISSUE_CERTIFICATE, "IssueCertificate", duo__rpc_issue_certificate)         \
     X(DUO_MSG_WAIT_REQUESTS, "WaitRequests", duo__rpc_wait_requests)                     \
     X(DUO_MSG_REFUSE_REQUEST, "RefuseRequest", duo__rpc_refuse_request)                  \
-    X(DUO_MSG_CLAIM_LINK, "ClaimLink", duo__rpc_claim_link)
+    X(DUO_MSG_CLAIM_LINK, "ClaimLink", duo__rpc_claim_link)                              \
+    X(DUO_MSG_PRESENTATION_CODE, "PresentationCode", duo__rpc_presentation_code)
 
 /* The method table of duosign.v1.RelyingParty (proto/relying_party.proto),
  * one row per RPC in the service's order (checked against its descriptor at
- * start, like DuoSign's): rpc_rp.c. Branch codes replaces the last row's
- * handler. */
+ * start, like DuoSign's): rpc_rp.c, RedeemPresentation rpc_rp_redeem.c. */
 #define DUO_RP_METHODS(X)                                               \
     X(DUO_RP_START_AUTH, "StartAuthentication", duo__rpc_rp_start_auth) \
     X(DUO_RP_START_SIGN, "StartSignature", duo__rpc_rp_start_sign)      \

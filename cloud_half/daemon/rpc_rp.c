@@ -1,6 +1,6 @@
 /* duosign-cloud: the RelyingParty service's RPCs (proto/relying_party.proto,
  * docs/RELYING_PARTIES.md): StartAuthentication, StartSignature, GetSession,
- * CancelSession. The caller is the registered RP the dispatcher found by its
+ * CancelSession (RedeemPresentation: rpc_rp_redeem.c). The caller is the registered RP the dispatcher found by its
  * client certificate (c->caller); every field is checked before anything
  * else, in the order of the message; every request, and every result the RP
  * is given, is audited. */
@@ -241,15 +241,4 @@ int duo__rpc_rp_cancel(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **r
     *resp = NULL;
     *resp_len = 0;
     return DUO_OK;
-}
-
-/* Branch codes brings the presentation codes; until then the method exists
- * (the descriptor has it) and says so. */
-int duo__rpc_rp_redeem(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
-    (void)in;
-    (void)in_len;
-    (void)resp;
-    (void)resp_len;
-    DETAIL(c->info, "RedeemPresentation is not implemented by this daemon yet");
-    return DUO_E_RP_UNIMPLEMENTED;
 }

@@ -31,6 +31,7 @@
 #include <openssl/x509.h>
 
 #include "duosign.pb-c.h"
+#include "docstore.h"
 #include "duosign/rng.h"
 #include "relying_party.pb-c.h"
 #include "rp_ca.h"
@@ -40,6 +41,7 @@
 
 #define PENDING_MAX_AGE_S 3600
 #define MAINT_PERIOD_MS 30000
+#define CODE_KEEP_S 3600
 
 struct duo_service {
     duo_service_config cfg;
@@ -52,8 +54,9 @@ struct duo_service {
     duo_keycache *keys;
     duo_pool *pool;
     duo_freezes *freezes;
-    duo_overlap *overlap; /* SignFinish's store write beside its decryption */
-    duo_rp_room *rp;      /* relying parties' requests */
+    duo_overlap *overlap;     /* SignFinish's store write beside its decryption */
+    duo_rp_room *rp;          /* relying parties' requests */
+    duo_redeem_limit *redeem; /* RedeemPresentation's per-RP limits */
 
     pthread_mutex_t ks_mu; /* guards ks_free and n_free */
     pthread_cond_t ks_cv;
@@ -125,6 +128,7 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
                  .ks = ks_acquire(s),
                  .info = info,
                  .rp = s->rp,
+                 .redeem = s->redeem,
                  .svc = s,
                  .ks_put = ks_put_cb,
                  .ks_get = ks_get_cb};
@@ -189,6 +193,7 @@ static int rp_dispatch(void *app, int mi, const uint8_t *req, size_t req_len, ui
                  .ks = ks_acquire(s),
                  .info = info,
                  .rp = s->rp,
+                 .redeem = s->redeem,
                  .svc = s,
                  .ks_put = ks_put_cb,
                  .ks_get = ks_get_cb};
@@ -374,6 +379,10 @@ static void on_maint(uv_timer_t *t) {
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "abandoned enrolments purged"};
     if (duo_keystore_purge_pending(ks, &n, PENDING_MAX_AGE_S, &ev) != DUO_OK) { /* retried next period */
     }
+    /* Presentation codes: kept CODE_KEEP_S past their expiry so a late try
+     * gets "expired" or "used" rather than "unknown", then deleted. */
+    if (duo_keystore_code_purge(ks, &n, duo__now_s() - CODE_KEEP_S) != DUO_OK) { /* retried next period */
+    }
     ks_release(s, ks);
 }
 
@@ -449,7 +458,8 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
         goto fail;
     test_clock_file = getenv("DUOSIGN_TEST_CLOCK_FILE");
     if ((r = duo__rp_room_new(&s->rp, rp_clock, cfg->rp_ttl_s, cfg->rp_result_ttl_s, cfg->rp_max_per_rp,
-                              cfg->rp_max_per_citizen)) != DUO_OK)
+                              cfg->rp_max_per_citizen)) != DUO_OK ||
+        (r = duo__redeem_limit_new(&s->redeem, NULL)) != DUO_OK)
         goto fail;
     /* One store connection per handler thread, plus one for the loop thread
      * (maintenance timer): a handler takes a connection for its whole call
@@ -524,6 +534,7 @@ void duo_service_free(duo_service *s) {
     duo__keycache_free(s->keys);
     duo__freezes_free(s->freezes);
     duo__rp_room_free(s->rp);
+    duo__redeem_limit_free(s->redeem);
     duo_overlap_free(s->overlap);
     duo__pool_free(s->pool);
     if (s->ks_all)

@@ -21,6 +21,7 @@
 #include "duosign/device_grpc.h"
 #include "duosign/errors.h"
 #include "duosign/rp_digest.h"
+#include "redeem.h"
 #include "relying_party.pb-c.h"
 
 #define PROG "duosign-rp"
@@ -32,7 +33,12 @@ enum { EX_OK = 0, EX_FAIL = 1, EX_USAGE = 2, EX_INPUT = 3, EX_NOT_OK = 24 };
 static const char usage_text[] =
     "usage: duosign-rp auth|sign --server HOST:PORT --ca SERVER-CA.pem --cert CLIENT.pem --key CLIENT.key\n"
     "                  [--citizen ID] [--in DOC] [--text TEXT] [--hash sha256|sha384|sha512]\n"
-    "                  [--out SIG.der] [--cert-out CERT.pem] [--wait SECONDS] [--request-id ID]\n\n"
+    "                  [--out SIG.der] [--cert-out CERT.pem] [--wait SECONDS] [--request-id ID]\n"
+    "       duosign-rp redeem CODE --server HOST:PORT --ca SERVER-CA.pem --cert CLIENT.pem --key CLIENT.key\n"
+    "                  [--doc TYPE]\n\n"
+    "redeem: a presentation code a citizen's device shows (duosign present; the QR code's text or\n"
+    "      the 13 barcode digits), once, for --doc TYPE (default passport): prints the document;\n"
+    "      exit 26 for a code that is unknown, expired, already redeemed or for another document\n"
     "auth: log the citizen in (without --citizen: an anonymous login; the link to show as a\n"
     "      QR code is printed, the citizen's device claims it: duosign claim LINK)\n"
     "sign: have the citizen sign --in DOC (its --hash digest, default sha256) with the signing key\n"
@@ -47,6 +53,7 @@ static const char usage_text[] =
 
 typedef struct {
     const char *mode, *server, *ca, *cert, *key, *citizen, *in, *text, *hash, *out, *cert_out, *request_id;
+    const char *code, *doc; /* redeem */
     unsigned wait_s;
 } opts;
 
@@ -177,6 +184,31 @@ out:
     return rc;
 }
 
+/* redeem: one call, the document printed (redeem.c). */
+static int run_redeem(const opts *o) {
+    size_t ca_len = 0;
+    char *ca = read_file(o->ca, &ca_len), *cert = read_file(o->cert, NULL), *key = read_file(o->key, NULL);
+    duo_grpc_transport *t = NULL;
+    int rc = EX_INPUT, r;
+    if (!ca || !cert || !key) {
+        fprintf(stderr, PROG ": cannot read %s\n", !ca ? o->ca : !cert ? o->cert : o->key);
+    } else if ((r = duo_grpc_transport_new_mtls(&t, o->server, ca, ca_len, cert, key, 40000)) != DUO_OK) {
+        fprintf(stderr, PROG ": cannot set up the connection: %s\n", duo_strerror(r));
+        rc = EX_FAIL;
+    } else {
+        r = duo_rp_redeem(t, o->code, o->doc ? o->doc : "passport");
+        rc = r == DUO_OK ? EX_OK : duo_err_exit_code(r);
+    }
+    duo_grpc_transport_free(t);
+    if (key) {
+        OPENSSL_cleanse(key, strlen(key));
+        free(key);
+    }
+    free(cert);
+    free(ca);
+    return rc;
+}
+
 static int run(const opts *o) {
     size_t ca_len = 0, doc_len = 0;
     char *ca = read_file(o->ca, &ca_len), *cert = read_file(o->cert, NULL), *key = read_file(o->key, NULL);
@@ -298,13 +330,11 @@ out:
 }
 
 int main(int argc, char **argv) {
-    static const struct option lo[] = {{"server", 1, 0, 's'},  {"ca", 1, 0, 'a'},
-                                       {"cert", 1, 0, 'c'},    {"key", 1, 0, 'k'},
-                                       {"citizen", 1, 0, 'z'}, {"in", 1, 0, 'i'},
-                                       {"text", 1, 0, 't'},    {"hash", 1, 0, 'H'},
-                                       {"out", 1, 0, 'o'},     {"cert-out", 1, 0, 'C'},
-                                       {"wait", 1, 0, 'w'},    {"request-id", 1, 0, 'r'},
-                                       {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+    static const struct option lo[] = {{"server", 1, 0, 's'},   {"ca", 1, 0, 'a'},      {"cert", 1, 0, 'c'},
+                                       {"key", 1, 0, 'k'},      {"citizen", 1, 0, 'z'}, {"in", 1, 0, 'i'},
+                                       {"text", 1, 0, 't'},     {"hash", 1, 0, 'H'},    {"out", 1, 0, 'o'},
+                                       {"cert-out", 1, 0, 'C'}, {"wait", 1, 0, 'w'},    {"request-id", 1, 0, 'r'},
+                                       {"doc", 1, 0, 'd'},      {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     opts o = {.wait_s = 120};
     int c, alg;
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -312,8 +342,8 @@ int main(int argc, char **argv) {
         return argc < 2 ? EX_USAGE : EX_OK;
     }
     o.mode = argv[1];
-    if (strcmp(o.mode, "auth") && strcmp(o.mode, "sign")) {
-        fprintf(stderr, PROG ": the command is auth or sign, not '%s' (try --help)\n", o.mode);
+    if (strcmp(o.mode, "auth") && strcmp(o.mode, "sign") && strcmp(o.mode, "redeem")) {
+        fprintf(stderr, PROG ": the command is auth, sign or redeem, not '%s' (try --help)\n", o.mode);
         return EX_USAGE;
     }
     optind = 2;
@@ -354,6 +384,9 @@ int main(int argc, char **argv) {
             case 'r':
                 o.request_id = optarg;
                 break;
+            case 'd':
+                o.doc = optarg;
+                break;
             case 'w':
                 o.wait_s = (unsigned)strtoul(optarg, &end, 10);
                 if (!*optarg || *end || o.wait_s == 0 || o.wait_s > 3600) {
@@ -369,8 +402,17 @@ int main(int argc, char **argv) {
                 return EX_USAGE;
         }
     }
+    if (!strcmp(o.mode, "redeem") && optind < argc) o.code = argv[optind++];
     if (optind < argc) {
         fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
+        return EX_USAGE;
+    }
+    if (!strcmp(o.mode, "redeem") && (o.citizen || o.in || o.text || o.out || o.cert_out || o.request_id)) {
+        fprintf(stderr, PROG " redeem: takes CODE and --doc only (besides the connection)\n");
+        return EX_USAGE;
+    }
+    if (strcmp(o.mode, "redeem") && o.doc) {
+        fprintf(stderr, PROG ": --doc is for redeem\n");
         return EX_USAGE;
     }
     const char *miss = !o.server                               ? "--server HOST:PORT"
@@ -379,6 +421,7 @@ int main(int argc, char **argv) {
                        : !o.key                                ? "--key CLIENT.key"
                        : !strcmp(o.mode, "sign") && !o.citizen ? "--citizen ID"
                        : !strcmp(o.mode, "sign") && !o.in      ? "--in DOC"
+                       : !strcmp(o.mode, "redeem") && !o.code  ? "CODE (the QR code's text or the 13 digits)"
                                                                : NULL;
     if (miss) {
         fprintf(stderr, PROG " %s: needs %s (try --help)\n", o.mode, miss);
@@ -392,5 +435,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, PROG ": --text must be 1..200 bytes of UTF-8 without control characters\n");
         return EX_USAGE;
     }
+    if (!strcmp(o.mode, "redeem")) return run_redeem(&o);
     return run(&o);
 }

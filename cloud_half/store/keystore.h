@@ -234,6 +234,8 @@ typedef struct duo_sealed_value {
 } duo_sealed_value;
 
 struct duo_sealed_column;
+struct duo_doc_row;  /* docstore.h */
+struct duo_code_row; /* docstore.h */
 /* Returns DUO_OK to go on; anything else stops the walk (a write walk then
  * rolls back) and is returned. */
 typedef int (*duo_sealed_fn)(void *data, const struct duo_sealed_column *col, duo_sealed_value *v);
@@ -350,6 +352,19 @@ typedef struct duo_keystore_backend_ops {
      * (nothing else in the row changes). *n: the values handed to fn. */
     int (*sealed_walk)(void *impl, const struct duo_sealed_column *col, const uint8_t *skip, size_t skip_len,
                        size_t max, int write, duo_sealed_fn fn, void *data, size_t *n);
+    /* Citizen documents and presentation codes (schema v10, docstore.h, whose
+     * functions say what each returns; NULL: DUO_E_UNSUPPORTED). Arguments
+     * arrive checked. code_redeem appends its own audit entry (it names the
+     * redeemer and the code's key, known only once the row is read). */
+    int (*doc_set)(void *impl, const struct duo_doc_row *row, const duo_audit_event *ev, int64_t now);
+    int (*doc_get)(void *impl, struct duo_doc_row *row, const char *citizen_id, const char *doc_type);
+    int (*doc_list)(void *impl, const char *citizen_id, int (*cb)(void *data, const struct duo_doc_row *row),
+                    void *data);
+    int (*doc_remove)(void *impl, const char *citizen_id, const char *doc_type, const duo_audit_event *ev, int64_t now);
+    int (*code_insert)(void *impl, const struct duo_code_row *row, const duo_audit_event *ev, int64_t now);
+    int (*code_redeem)(void *impl, struct duo_doc_row *doc, struct duo_code_row *code, const uint8_t hash[32],
+                       int by_barcode, const char *doc_type, const char *rp_name, int64_t now);
+    int (*code_purge)(void *impl, size_t *n, int64_t before);
 } duo_keystore_backend_ops;
 
 typedef struct duo_keystore_backend {

@@ -23,7 +23,7 @@
 #include "policy_mac.h"
 #include "sealed_columns.h"
 
-#define SCHEMA_VERSION 9
+#define SCHEMA_VERSION 10
 
 /* Schema v1. The audit triggers stop accidental updates and deletes; they are
  * not a security boundary (the hash chain is). */
@@ -1266,6 +1266,13 @@ static const duo_keystore_backend_ops sqlite_ops = {
     .rp_by_cert = duo__sq_rp_by_cert,
     .rp_list = duo__sq_rp_list,
     .sealed_walk = sq_sealed_walk,
+    .doc_set = duo__sq_doc_set,
+    .doc_get = duo__sq_doc_get,
+    .doc_list = duo__sq_doc_list,
+    .doc_remove = duo__sq_doc_remove,
+    .code_insert = duo__sq_code_insert,
+    .code_redeem = duo__sq_code_redeem,
+    .code_purge = duo__sq_code_purge,
 };
 
 /* For certs_sqlite.c (keystore_sqlite.h). */
@@ -1435,6 +1442,26 @@ static int migrate_v7(sqlite3 *db) {
             return r;
     return exec_sql(db, "PRAGMA user_version = 7;");
 }
+/* v10 (issue 19): the citizen documents and the presentation codes
+ * (docs_sqlite.c, docstore.h). Self-contained and idempotent: it creates only
+ * what is missing and touches no table of v7..v9 (other branches' steps), so
+ * it runs after whichever of them a database has. */
+static const char schema_v10_docs[] =
+    "CREATE TABLE IF NOT EXISTS citizen_documents("
+    " citizen_id TEXT NOT NULL, doc_type TEXT NOT NULL,"
+    " attrs TEXT NOT NULL, photo BLOB,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY(citizen_id, doc_type));"
+    "CREATE TABLE IF NOT EXISTS presentation_codes("
+    " code_hash BLOB PRIMARY KEY NOT NULL CHECK(length(code_hash) = 32),"
+    " barcode_hash BLOB NOT NULL UNIQUE CHECK(length(barcode_hash) = 32),"
+    " key_id BLOB NOT NULL CHECK(length(key_id) = 16),"
+    " citizen_id TEXT NOT NULL, doc_type TEXT NOT NULL,"
+    " issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    " redeemed_at INTEGER, redeemed_by TEXT);"
+    "CREATE INDEX IF NOT EXISTS presentation_codes_expiry ON presentation_codes(expires_at);"
+    "CREATE INDEX IF NOT EXISTS presentation_codes_doc ON presentation_codes(citizen_id, doc_type);"
+    "PRAGMA user_version = 10;";
 
 /* Creates or upgrades the schema under the write lock, so two processes
  * opening a fresh database do not both create it. */
@@ -1461,7 +1488,9 @@ static int migrate(sq *s) {
     if (r == DUO_OK && v == 4) v = 5;
     if (r == DUO_OK && v == 5 && (r = migrate_v6(s)) == DUO_OK) v = 6;
     if (r == DUO_OK && v == 6 && (r = migrate_v7(db)) == DUO_OK) v = 7;
-    if (r == DUO_OK && v >= 7 && v < 9) r = exec_sql(db, schema_v9);
+    /* v8 is kept for the store's signing sessions (issue 20). */
+    if (r == DUO_OK && v >= 7 && v < 9 && (r = exec_sql(db, schema_v9)) == DUO_OK) v = 9;
+    if (r == DUO_OK && v == 9) r = exec_sql(db, schema_v10_docs);
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");

@@ -33,6 +33,18 @@ int duo__sq_cert_revoke_key(void *impl, size_t *n_revoked, const uint8_t *key_id
                             int64_t now);
 int duo__sq_key_name_get(void *impl, char *name, const uint8_t *key_id);
 
+/* The documents and presentation codes of the SQLite backend (docs_sqlite.c,
+ * schema v10; docstore.h). */
+int duo__sq_doc_set(void *impl, const struct duo_doc_row *row, const duo_audit_event *ev, int64_t now);
+int duo__sq_doc_get(void *impl, struct duo_doc_row *row, const char *citizen_id, const char *doc_type);
+int duo__sq_doc_list(void *impl, const char *citizen_id, int (*cb)(void *data, const struct duo_doc_row *row),
+                     void *data);
+int duo__sq_doc_remove(void *impl, const char *citizen_id, const char *doc_type, const duo_audit_event *ev,
+                       int64_t now);
+int duo__sq_code_insert(void *impl, const struct duo_code_row *row, const duo_audit_event *ev, int64_t now);
+int duo__sq_code_redeem(void *impl, struct duo_doc_row *doc, struct duo_code_row *code, const uint8_t hash[32],
+                        int by_barcode, const char *doc_type, const char *rp_name, int64_t now);
+int duo__sq_code_purge(void *impl, size_t *n, int64_t before);
 /* The relying-party ops of the SQLite backend (rps_sqlite.c). */
 int duo__sq_rp_ca_insert(void *impl, const duo_ca_row *row, const duo_audit_event *ev, int64_t now);
 int duo__sq_rp_ca_get(void *impl, duo_ca_row *row);

@@ -281,3 +281,16 @@ int duo_wire_mac_input_issue_cert(uint8_t out[32], const duo_issue_cert_req *m) 
     duo_transcript_bytes(&t, "csr", m->csr, m->csr_len);
     return duo__mac_finish(&t, out);
 }
+
+/* Issue 19: the document type is the one variable field, length-prefixed. */
+int duo_wire_mac_input_presentation_code(uint8_t out[32], const duo_presentation_code_req *m) {
+    duo_transcript t;
+    int r;
+
+    if (out == NULL || m == NULL || !duo_wire_doc_type_ok(m->doc_type)) return DUO_E_INVALID_ARG;
+    if ((r = duo_transcript_init(&t, "duosign/v1/mac/PresentationCode")) != DUO_OK) return r;
+    duo_transcript_bytes(&t, "key_id", m->key_id, sizeof m->key_id);
+    duo_transcript_bytes(&t, "device_nonce", m->device_nonce, sizeof m->device_nonce);
+    duo_transcript_bytes(&t, "doc_type", (const uint8_t *)m->doc_type, strlen(m->doc_type));
+    return duo__mac_finish(&t, out);
+}

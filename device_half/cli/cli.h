@@ -40,6 +40,8 @@ typedef struct opts {
     const char *code, *citizen, *name;
     const char *key; /* --key auth|sign; NULL: the state as given (sign) */
     const char *auth_token, *pin1_file, *pin2_file;
+    const char *doc, *png; /* present */
+    int once;
     const char *pin_label; /* the prompt for a new PIN; NULL: "PIN" */
     size_t pin_min;        /* a new PIN's minimum length; 0: DUO_DEVICE_PIN_MIN */
     int pin_digits;        /* a new PIN must be digits only (a role's PIN) */

@@ -33,6 +33,7 @@
 #include "duosign/device.h"
 #include "duosign/device_grpc.h"
 #include "duosign/device_x509.h"
+#include "present.h"
 
 #define MAX_DOC ((size_t)1 << 30)
 #define MAX_SMALL ((size_t)1 << 20)
@@ -54,6 +55,10 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "  pubkey  --state FILE [--out pub.pem] [--raw]\n"
                                  "  verify  --pubkey pub.pem --sig SIG --in DOC [--format der|raw|jws]   (local)\n"
                                  "  status  --state FILE\n"
+                                 "  present --state FILE --doc TYPE [--once] [--png FILE]\n"
+                                 "          (show a document, e.g. passport: a QR code and EAN-13 digits that\n"
+                                 "          live 180 s, single use; a new one when it dies; --once: one code;\n"
+                                 "          --png: also write the QR code as a picture)\n"
                                  "  refresh --state FILE\n"
                                  "  revoke  --state FILE\n"
                                  "  revoke  --code CODE --citizen ID --server HOST:PORT --ca CA.pem\n"
@@ -106,6 +111,7 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  " 20 no certificate for this key yet (cert --fetch later)\n"
                                  " 24 approve, refuse, claim: the request is no longer waiting (answered,\n"
                                  "    cancelled, expired) or the link is unknown or already claimed\n"
+                                 " 26 present: no such document for the citizen in the registry\n"
                                  "  (verify exits 1 when the signature does not match)\n";
 
 static void usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -150,6 +156,9 @@ enum {
     O_WAIT,
     O_BOTH,
     O_FETCH,
+    O_DOC,
+    O_ONCE,
+    O_PNG,
     O_HELP
 };
 
@@ -182,6 +191,9 @@ static const struct option long_opts[] = {{"server", required_argument, NULL, O_
                                           {"wait", required_argument, NULL, O_WAIT},
                                           {"both", no_argument, NULL, O_BOTH},
                                           {"fetch", no_argument, NULL, O_FETCH},
+                                          {"doc", required_argument, NULL, O_DOC},
+                                          {"once", no_argument, NULL, O_ONCE},
+                                          {"png", required_argument, NULL, O_PNG},
                                           {"help", no_argument, NULL, O_HELP},
                                           {NULL, 0, NULL, 0}};
 
@@ -287,6 +299,15 @@ static int parse_opts(opts *o, int argc, char **argv) {
             case O_FETCH:
                 o->fetch = 1;
                 break;
+            case O_DOC:
+                o->doc = optarg;
+                break;
+            case O_ONCE:
+                o->once = 1;
+                break;
+            case O_PNG:
+                o->png = optarg;
+                break;
             case 'v':
             case O_VERBOSE:
                 o->verbose = 1;
@@ -361,6 +382,10 @@ static int parse_opts(opts *o, int argc, char **argv) {
     }
     if (o->fetch && strcmp(o->cmd, "cert") != 0) {
         usage_err("%s", "--fetch is for cert");
+        return EX_USAGE_;
+    }
+    if ((o->doc != NULL || o->png != NULL || o->once) && strcmp(o->cmd, "present") != 0) {
+        usage_err("%s", "--doc, --once and --png are for present");
         return EX_USAGE_;
     }
     if (o->key != NULL && (!strcmp(o->cmd, "enroll") || !strcmp(o->cmd, "enrol") || !strcmp(o->cmd, "verify"))) {
@@ -1747,6 +1772,36 @@ out:
     return ex;
 }
 
+/* Shows presentation codes (present.c). No PIN, no secret rotation: the
+ * state file is only read. */
+static int cmd_present(const opts *o) {
+    session s = {NULL, NULL, NULL, NULL};
+    duo_cli_present_opts po = {o->doc, o->png, o->once, 0, stdout};
+    char why[512];
+    int r, ex;
+
+    if (!require(o->state, "--state FILE") || !require(o->doc, "--doc TYPE (e.g. passport)")) return EX_USAGE_;
+    if (strlen(o->doc) == 0 || strlen(o->doc) > DUO_DEVICE_DOC_TYPE_MAX ||
+        strspn(o->doc, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(o->doc)) {
+        usage_err("--doc must be 1..%d of a-z, 0-9 and _ (e.g. passport), not '%s'", DUO_DEVICE_DOC_TYPE_MAX, o->doc);
+        return EX_USAGE_;
+    }
+    po.tty = isatty(fileno(stdout));
+    if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
+    r = duo_cli_present(s.ctx, &po, why, sizeof why);
+    if (r == DUO_E_IO || r == DUO_E_CODE_RENDER) {
+        fprintf(stderr, "%s: present failed: %s\n", prog, why);
+        ex = EX_INPUT;
+    } else if (r != DUO_OK) {
+        ex = report(&s, "present", r);
+    } else {
+        ex = EX_OK_;
+    }
+out:
+    session_close(&s);
+    return ex;
+}
+
 /* Commands that rotate the device secret write the state afterwards: check
  * that they can before the cloud is contacted (issue 13 item 4). */
 int check_state_writable(const opts *o) {
@@ -1903,11 +1958,11 @@ int main(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*fn)(const opts *);
-    } cmds[] = {{"enroll", cmd_enroll},   {"enrol", cmd_enroll},  {"sign", cmd_sign},
-                {"pubkey", cmd_pubkey},   {"verify", cmd_verify}, {"status", cmd_status},
-                {"refresh", cmd_refresh}, {"revoke", cmd_revoke}, {"change-pin", cmd_change_pin},
-                {"csr", cmd_csr},         {"cert", cmd_cert},     {"requests", cmd_requests},
-                {"approve", cmd_approve}, {"refuse", cmd_refuse}, {"claim", cmd_claim}};
+    } cmds[] = {
+        {"enroll", cmd_enroll},         {"enrol", cmd_enroll},  {"sign", cmd_sign},       {"pubkey", cmd_pubkey},
+        {"verify", cmd_verify},         {"status", cmd_status}, {"refresh", cmd_refresh}, {"revoke", cmd_revoke},
+        {"change-pin", cmd_change_pin}, {"csr", cmd_csr},       {"cert", cmd_cert},       {"requests", cmd_requests},
+        {"approve", cmd_approve},       {"refuse", cmd_refuse}, {"claim", cmd_claim},     {"present", cmd_present}};
     size_t i;
 
     memset(&o, 0, sizeof o);

@@ -56,6 +56,7 @@ static void test_exit_codes(void) {
     DUO_CHECK(duo_err_exit_code(DUO_E_UNAVAILABLE) == 8 && duo_err_exit_code(DUO_E_TIMEOUT) == 8);
     DUO_CHECK(duo_err_exit_code(DUO_E_STATE_CORRUPT) == 9);
     DUO_CHECK(duo_err_exit_code(DUO_E_BAD_CA) == 3);
+    DUO_CHECK(duo_err_exit_code(DUO_E_CODE_USED) == 26 && duo_err_exit_code(DUO_E_DOC_NOT_FOUND) == 26);
     for (i = 0; i < sizeof distinct / sizeof distinct[0]; i++)
         for (j = i + 1; j < sizeof distinct / sizeof distinct[0]; j++)
             DUO_CHECK(duo_err_exit_code(distinct[i]) != duo_err_exit_code(distinct[j]));

@@ -133,7 +133,16 @@ extern "C" {
     X(E_RP_CITIZEN_ID, -133, USAGE, 3, 1, "citizen id must be 1..64 printable ASCII characters")                     \
     X(E_RP_NAME, -134, USAGE, 3, 1, "relying party name must be 1..64 printable characters")                         \
     X(E_RP_LINK, -135, USAGE, 3, 24, "the link is malformed, unknown, expired or already claimed")                   \
-    X(E_RP_UNIMPLEMENTED, -136, USAGE, 12, 1, "this relying-party call is not implemented by this daemon")
+    X(E_RP_UNIMPLEMENTED, -136, USAGE, 12, 1, "this relying-party call is not implemented by this daemon")           \
+    /* citizen documents and presentation codes (issue 19, -140..-149) */                                            \
+    X(E_DOC_NOT_FOUND, -140, POLICY, 5, 26, "the citizen has no document of this type in the registry")              \
+    X(E_DOC_ATTR, -141, USAGE, 3, 3, "document attribute is malformed (name=value, see docs/DOCUMENTS.md)")          \
+    X(E_CODE_UNKNOWN, -142, POLICY, 5, 26, "no such presentation code (mistyped, or never issued)")                  \
+    X(E_CODE_EXPIRED, -143, POLICY, 9, 26, "presentation code expired (they live 180 s); ask for a new one")         \
+    X(E_CODE_USED, -144, POLICY, 9, 26, "presentation code was already redeemed (single use)")                       \
+    X(E_CODE_DOC_MISMATCH, -145, POLICY, 9, 26, "presentation code is for another document type")                    \
+    X(E_RATE_LIMITED, -146, POLICY, 8, 12, "too many redemptions from this relying party; slow down")                \
+    X(E_CODE_RENDER, -147, INTERNAL, 13, 1, "the code could not be drawn (QR encoding or PNG writing failed)")
 
 enum {
 #define DUO__ERR_ENUM(name, num, cat, grpc, ex, msg) DUO_##name = (num),

@@ -168,6 +168,17 @@ typedef struct duo_device_status_info {
     uint8_t public_key[DUO_DEVICE_PUBKEY_BYTES];
 } duo_device_status_info;
 
+/* A presentation code for one of the citizen's documents
+ * (duo_device_presentation_code). Not secret in the library's sense, but it
+ * shows the document to whoever reads it first: display it, do not log it. */
+#define DUO_DEVICE_DOC_TYPE_MAX 32 /* bytes of [a-z0-9_] */
+#define DUO_DEVICE_CODE_MAX 64
+typedef struct duo_device_presentation {
+    char code[DUO_DEVICE_CODE_MAX + 1]; /* base32 (A-Z, 2-7): what the QR code carries */
+    char barcode[14];                   /* EAN-13: 12 random digits and the check digit */
+    int64_t issued_at, expires_at;      /* unix seconds, the cloud's clock */
+} duo_device_presentation;
+
 /* ------------------------------------------------------------ version */
 
 /* Returns: the version of the library actually loaded, as
@@ -587,6 +598,19 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_revoke_with_code(duo_device_ctx *c
  * Returns: DUO_OK; cloud and transport errors.
  * Out:     info: state, PIN attempts left, lock expiry, public key. */
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_status(duo_device_ctx *ctx, duo_device_status_info *info);
+
+/* Asks the cloud for a presentation code for one of the citizen's documents
+ * (MAC, no PIN, no secret rotation): single use, valid from issued_at to
+ * expires_at (180 s), bound to this key. Ask again when it expires.
+ * Returns: DUO_OK; DUO_E_DOC_NOT_FOUND (the registry holds no such document
+ *          for the citizen); DUO_E_KEY_REVOKED, DUO_E_KEY_SUSPENDED,
+ *          DUO_E_KEY_LOCKED, DUO_E_KEY_NOT_ACTIVE; DUO_E_INVALID_ARG
+ *          (doc_type not 1..DUO_DEVICE_DOC_TYPE_MAX of [a-z0-9_]; nothing
+ *          sent); DUO_E_MISUSE (no key); DUO_E_BAD_FIELD (the cloud's answer
+ *          is malformed); cloud and transport errors.
+ * Out:     out (zeroed on failure). */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_presentation_code(duo_device_ctx *ctx, const char *doc_type,
+                                                                duo_device_presentation *out);
 
 /* ------------------------------------------------------------ public key */
 

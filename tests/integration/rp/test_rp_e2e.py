@@ -314,8 +314,10 @@ def scenario(addr, rp_addr):
                "empty request id")
     expect_err(lambda: bank.call("GetSession", session_id="zz", timeout_ms=0), grpc.StatusCode.NOT_FOUND, -128,
                "malformed session id")
-    expect_err(lambda: bank.call("RedeemPresentation", code="x"), grpc.StatusCode.UNIMPLEMENTED, -136,
-               "RedeemPresentation until branch codes")
+    # RedeemPresentation (branch codes; its own test: test_rp_redeem.py): a
+    # request without a document type is malformed.
+    expect_err(lambda: bank.call("RedeemPresentation", code="x"), grpc.StatusCode.INVALID_ARGUMENT, -13,
+               "RedeemPresentation without doc_type")
     expect_err(lambda: gone.call("StartSignature", request_id="g1", citizen_id="1234567890", digest=b"x" * 32,
                                  hash_algorithm=1, display_text="t"), grpc.StatusCode.UNAUTHENTICATED, -120,
                "a removed RP")
