@@ -141,6 +141,12 @@ static void *registered_method(duo_grpc_transport *t, const char *method) {
 
 int duo_grpc_transport_new(duo_grpc_transport **out, const char *target, const char *ca_pem, size_t ca_pem_len,
                            unsigned timeout_ms) {
+    return duo_grpc_transport_new_client(out, target, ca_pem, ca_pem_len, NULL, NULL, timeout_ms);
+}
+
+int duo_grpc_transport_new_client(duo_grpc_transport **out, const char *target, const char *ca_pem, size_t ca_pem_len,
+                                  const char *cert_pem, const char *key_pem, unsigned timeout_ms) {
+    grpc_ssl_pem_key_cert_pair pair = {key_pem, cert_pem};
     duo_grpc_transport *t;
     grpc_channel_credentials *cr;
     char *ca = NULL;
@@ -152,7 +158,8 @@ int duo_grpc_transport_new(duo_grpc_transport **out, const char *target, const c
     }
     *out = NULL;
     if (target == NULL || target[0] == '\0' || (ca_pem == NULL && ca_pem_len != 0) ||
-        (ca_pem != NULL && ca_pem_len == 0)) {
+        (ca_pem != NULL && ca_pem_len == 0) || (cert_pem == NULL) != (key_pem == NULL) ||
+        (cert_pem != NULL && ca_pem == NULL)) {
         return DUO_E_INVALID_ARG;
     }
     if (ca_pem != NULL && !looks_like_pem_cert(ca_pem, ca_pem_len)) {
@@ -174,7 +181,7 @@ int duo_grpc_transport_new(duo_grpc_transport **out, const char *target, const c
         }
         memcpy(ca, ca_pem, ca_pem_len);
         ca[ca_pem_len] = '\0';
-        cr = grpc_ssl_credentials_create(ca, NULL, NULL, NULL);
+        cr = grpc_ssl_credentials_create(ca, cert_pem != NULL ? &pair : NULL, NULL, NULL);
         free(ca);
         t->tls = 1;
     } else {

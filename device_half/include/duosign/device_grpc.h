@@ -46,6 +46,17 @@ typedef struct duo_grpc_transport duo_grpc_transport;
 DUO_API DUO_WARN_UNUSED_RESULT int duo_grpc_transport_new(duo_grpc_transport **out, const char *target,
                                                           const char *ca_pem, size_t ca_pem_len, unsigned timeout_ms);
 
+/* As duo_grpc_transport_new, and presents a TLS client certificate (a
+ * relying party of duosign-cloud authenticates with it: duosign-oidc).
+ * Returns: as duo_grpc_transport_new; DUO_E_INVALID_ARG also when only one of
+ *          cert_pem/key_pem is given, or a certificate without ca_pem.
+ * In:      cert_pem, key_pem: NUL-terminated PEM texts (the key is SECRET:
+ *          gRPC copies both; the caller wipes its copy), or both NULL. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_grpc_transport_new_client(duo_grpc_transport **out, const char *target,
+                                                                 const char *ca_pem, size_t ca_pem_len,
+                                                                 const char *cert_pem, const char *key_pem,
+                                                                 unsigned timeout_ms);
+
 /* Closes the channel and frees t. NULL is a no-op. */
 DUO_API void duo_grpc_transport_free(duo_grpc_transport *t);
 
