@@ -184,6 +184,8 @@ static void issue_code(oidc_ctx *c, const os_txn *t, const rp_session *s, oidc_r
     memcpy(code.challenge, t->challenge, 32);
     memcpy(code.server_random, s->server_random, s->server_random_len);
     code.server_random_len = s->server_random_len;
+    memcpy(code.certificate, s->certificate, s->certificate_len);
+    code.certificate_len = s->certificate_len;
     code.auth_time = os_now(c->store);
     code.expires_at = code.auth_time + OIDC_CODE_TTL;
     if (duo_rng_bytes(NULL, raw, sizeof raw) != DUO_OK) goto fail;

@@ -53,7 +53,7 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, jti TEXT NOT NULL,"
     " client_id TEXT NOT NULL, sub TEXT NOT NULL, citizen_id TEXT NOT NULL, session_id TEXT NOT NULL,"
     " verification_code TEXT NOT NULL, challenge BLOB NOT NULL, server_random BLOB NOT NULL,"
-    " signed_digest BLOB NOT NULL, signature BLOB NOT NULL);"
+    " signed_digest BLOB NOT NULL, signature BLOB NOT NULL, certificate BLOB NOT NULL);"
     "INSERT OR IGNORE INTO meta(name, value) VALUES('schema', 1);";
 
 int64_t os_now(const os_store *s) {
@@ -532,7 +532,7 @@ int os_jti_once(os_store *s, const char *client_id, const char *jti, int64_t exp
 
 int os_audit_login(os_store *s, const char *jti, const os_code *c, const char *sub) {
     sqlite3_stmt *st = prep(s, "INSERT INTO audit(at, jti, client_id, sub, citizen_id, session_id, verification_code,"
-                               " challenge, server_random, signed_digest, signature) VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+                               " challenge, server_random, signed_digest, signature, certificate) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     int r;
     if (st == NULL) return DUO_E_IO;
     sqlite3_bind_int64(st, 1, os_now(s));
@@ -546,6 +546,7 @@ int os_audit_login(os_store *s, const char *jti, const os_code *c, const char *s
     sqlite3_bind_blob(st, 9, c->server_random, (int)c->server_random_len, SQLITE_STATIC);
     sqlite3_bind_blob(st, 10, c->digest, 32, SQLITE_STATIC);
     sqlite3_bind_blob(st, 11, c->signature, 64, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 12, c->certificate, (int)c->certificate_len, SQLITE_STATIC);
     r = sqlite3_step(st) == SQLITE_DONE ? DUO_OK : DUO_E_IO;
     sqlite3_finalize(st);
     return r;

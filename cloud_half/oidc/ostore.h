@@ -69,6 +69,8 @@ typedef struct {
     size_t server_random_len;
     char session_id[OS_ID_MAX];
     char verification_code[8];
+    uint8_t certificate[4096]; /* the citizen's authentication certificate, DER */
+    size_t certificate_len;
 } os_code;
 
 /* Opens (create: makes) DIR/oidc.db and loads the KEK DIR/kek.ref names.
