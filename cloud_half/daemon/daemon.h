@@ -116,6 +116,8 @@ int duo__cmd_backup(int argc, char **argv);
 int duo__cmd_restore(int argc, char **argv);
 /* kek_cmd.c: "duosign-cloud kek status|rotate" (exit status as main's). */
 int duo__cmd_kek(int argc, char **argv);
+/* rp add|list|remove (cmd_rp.c). */
+int duo__cmd_rp(int argc, char **argv);
 /* init --kek REF (NULL: file:kek): makes the data directory's first KEK and
  * writes kek.ref. Returns DUO_OK or the error, with what to fix in err. */
 int duo__kek_init(const char *dir, const char *ref, char *err, size_t err_cap);

@@ -460,6 +460,7 @@ static void usage(FILE *f) {
                "  backup --data DIR --out FILE            online copy of the store (safe while serving)\n"
                "  restore --data DIR --in FILE            install a backup (daemon stopped)\n"
                "  kek    status|rotate --data DIR         the key-encryption key: check, rotate\n"
+               "  rp     add|list|remove --data DIR       relying parties (client certificates)\n"
                "  --version                               print the version\n\n"
                "'" PROG " COMMAND --help' describes each command.\n");
 }
@@ -490,6 +491,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "backup") == 0) return duo__cmd_backup(argc - 1, argv + 1);
     if (strcmp(cmd, "restore") == 0) return duo__cmd_restore(argc - 1, argv + 1);
     if (strcmp(cmd, "kek") == 0) return duo__cmd_kek(argc - 1, argv + 1);
+    if (strcmp(cmd, "rp") == 0) return duo__cmd_rp(argc - 1, argv + 1);
     fprintf(stderr, PROG ": unknown command '%s'\n\n", cmd);
     usage(stderr);
     return DUO_EXIT_USAGE;

@@ -20,7 +20,7 @@
 
 #include "duosign/mem.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define MIGRATE_LOCK "7310423187" /* pg_advisory_xact_lock key of the migration */
 
 /* The schema of SQLite's v1-v4 in PostgreSQL's dialect (BIGINT for every
@@ -95,6 +95,17 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE INDEX certificates_key ON certificates(key_id);",
     /* v5: the key's curve (vocab.h duo_curve); rows before it are secp256k1 */
     "ALTER TABLE keys ADD COLUMN curve BIGINT NOT NULL DEFAULT 1 CHECK(curve IN (1, 2));",
+    /* v6 (branch rp; the integrator renumbers): the relying-party tables, as
+     * SQLite's v9. Only the tables so far (the KEK rotation walks rp_ca's
+     * sealed key): the backend's rp_* ops are not written yet, so RP
+     * registration on PostgreSQL answers DUO_E_UNSUPPORTED (docs/STORE.md). */
+    "CREATE TABLE IF NOT EXISTS rp_ca(id BIGINT PRIMARY KEY CHECK(id = 1),"
+    " created_at BIGINT NOT NULL, cert BYTEA NOT NULL, key_sealed BYTEA NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS relying_parties("
+    " name TEXT PRIMARY KEY CHECK(length(name) BETWEEN 1 AND 64),"
+    " cert_sha256 BYTEA NOT NULL UNIQUE CHECK(length(cert_sha256) = 32),"
+    " cert BYTEA NOT NULL, issued BIGINT NOT NULL CHECK(issued IN (0, 1)),"
+    " created_at BIGINT NOT NULL, removed_at BIGINT NOT NULL DEFAULT 0);",
 };
 
 #define KEY_COLS                                                                             \

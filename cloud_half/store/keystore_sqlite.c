@@ -23,7 +23,7 @@
 #include "policy_mac.h"
 #include "sealed_columns.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 9
 
 /* Schema v1. The audit triggers stop accidental updates and deletes; they are
  * not a security boundary (the hash chain is). */
@@ -117,6 +117,19 @@ static const char schema_v5_mark[] = "PRAGMA user_version = 5;";
  * MAC'd in the migration's transaction (the backend has the MAC key then), so
  * from v6 on a NULL MAC is a mismatch like any other. */
 static const char schema_v5_keys_mac[] = "ALTER TABLE keys ADD COLUMN policy_mac BLOB;";
+
+/* v9: relying parties (docs/RELYING_PARTIES.md): the RP CA (its key sealed
+ * like the issuing CA's) and the registered RPs. v7 (keys.role, branch
+ * certs3) and v8 (signing sessions, branch pg2) are other branches' steps:
+ * this one only creates what is missing, so it runs after them or alone. */
+static const char schema_v9[] = "CREATE TABLE IF NOT EXISTS rp_ca(id INTEGER PRIMARY KEY CHECK(id = 1),"
+                                " created_at INTEGER NOT NULL, cert BLOB NOT NULL, key_sealed BLOB NOT NULL);"
+                                "CREATE TABLE IF NOT EXISTS relying_parties("
+                                " name TEXT PRIMARY KEY NOT NULL CHECK(length(name) BETWEEN 1 AND 64),"
+                                " cert_sha256 BLOB NOT NULL UNIQUE CHECK(length(cert_sha256) = 32),"
+                                " cert BLOB NOT NULL, issued INTEGER NOT NULL CHECK(issued IN (0, 1)),"
+                                " created_at INTEGER NOT NULL, removed_at INTEGER NOT NULL DEFAULT 0);"
+                                "PRAGMA user_version = 9;";
 
 #define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
@@ -1187,6 +1200,12 @@ static const duo_keystore_backend_ops sqlite_ops = {
     .cert_list = duo__sq_cert_list,
     .cert_revoke_key = duo__sq_cert_revoke_key,
     .key_name_get = duo__sq_key_name_get,
+    .rp_ca_insert = duo__sq_rp_ca_insert,
+    .rp_ca_get = duo__sq_rp_ca_get,
+    .rp_insert = duo__sq_rp_insert,
+    .rp_remove = duo__sq_rp_remove,
+    .rp_by_cert = duo__sq_rp_by_cert,
+    .rp_list = duo__sq_rp_list,
     .sealed_walk = sq_sealed_walk,
 };
 
@@ -1364,7 +1383,8 @@ static int migrate(sq *s) {
         if (r == DUO_OK) r = exec_sql(db, schema_v5_mark);
     }
     if (r == DUO_OK && v == 4) v = 5;
-    if (r == DUO_OK && v == 5) r = migrate_v6(s);
+    if (r == DUO_OK && v == 5 && (r = migrate_v6(s)) == DUO_OK) v = 6;
+    if (r == DUO_OK && v >= 6 && v < 9) r = exec_sql(db, schema_v9);
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");

@@ -33,4 +33,12 @@ int duo__sq_cert_revoke_key(void *impl, size_t *n_revoked, const uint8_t *key_id
                             int64_t now);
 int duo__sq_key_name_get(void *impl, char *name, const uint8_t *key_id);
 
+/* The relying-party ops of the SQLite backend (rps_sqlite.c). */
+int duo__sq_rp_ca_insert(void *impl, const duo_ca_row *row, const duo_audit_event *ev, int64_t now);
+int duo__sq_rp_ca_get(void *impl, duo_ca_row *row);
+int duo__sq_rp_insert(void *impl, const duo_rp_row *row, const duo_audit_event *ev, int64_t now);
+int duo__sq_rp_remove(void *impl, const char *name, const duo_audit_event *ev, int64_t now);
+int duo__sq_rp_by_cert(void *impl, const uint8_t cert_sha256[32], duo_rp_row *row);
+int duo__sq_rp_list(void *impl, duo_rp_cb cb, void *data);
+
 #endif
