@@ -1,7 +1,9 @@
 /* duosign-oidc: the citizen's two-party signature over the login challenge
  * (oidc.h). Checked before a code is issued, kept with the ID token's jti
  * (ostore.h os_audit_login), so each login is provable later with the
- * certificate, the challenge and the server random alone. */
+ * certificate, the challenge and the server random alone. The signed
+ * structure is the cloud's (common rp_digest.h, duo_rp_auth_digest), never
+ * a copy of it here. */
 #include <string.h>
 
 #include <openssl/bn.h>
@@ -10,32 +12,8 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
+#include "duosign/rp_digest.h"
 #include "oidc.h"
-
-#define LOGIN_TAG "duosign.v1.login" /* DESIGN 8.3: the domain tag of an authentication */
-
-static void lp(EVP_MD_CTX *h, const void *p, size_t n) {
-    uint8_t l[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
-    EVP_DigestUpdate(h, l, 4);
-    EVP_DigestUpdate(h, p, n);
-}
-
-void evidence_login_digest(uint8_t out[32], const char *rp_name, const uint8_t *challenge, size_t challenge_len,
-                           const uint8_t *server_random, size_t sr_len, const char *vc, const char *display_text) {
-    EVP_MD_CTX *h = EVP_MD_CTX_new();
-    unsigned n = 0;
-    memset(out, 0, 32); /* a failure leaves a digest nothing signs */
-    if (h == NULL || EVP_DigestInit_ex(h, EVP_sha256(), NULL) != 1) goto out;
-    lp(h, LOGIN_TAG, strlen(LOGIN_TAG));
-    lp(h, rp_name, strlen(rp_name));
-    lp(h, challenge, challenge_len);
-    lp(h, server_random, sr_len);
-    lp(h, vc, strlen(vc));
-    lp(h, display_text, strlen(display_text));
-    if (EVP_DigestFinal_ex(h, out, &n) != 1) memset(out, 0, 32);
-out:
-    EVP_MD_CTX_free(h);
-}
 
 /* ECDSA (r || s) over a 32-byte digest under the certificate's key. */
 static int sig_ok(X509 *cert, const uint8_t sig[64], const uint8_t digest[32]) {
@@ -71,10 +49,12 @@ int evidence_check(const oidc_ctx *c, const os_txn *t, const rp_session *s, char
     if (cert == NULL || p != s->certificate + s->certificate_len) goto out;
     /* First: the signed digest is this login's structure, so a signature
      * made for another login or another RP is refused before anything else. */
-    evidence_login_digest(want, c->rp_name, t->challenge, sizeof t->challenge, s->server_random, s->server_random_len,
-                          t->verification_code, t->display_text);
     r = DUO_E_OIDC_LOGIN_DIGEST;
-    if (memcmp(want, s->signed_digest, 32) != 0) goto out;
+    if (s->server_random_len != DUO_RP_SERVER_RANDOM_BYTES ||
+        duo_rp_auth_digest(want, c->rp_name, t->challenge, sizeof t->challenge, s->server_random, t->verification_code,
+                           t->display_text) != DUO_OK ||
+        memcmp(want, s->signed_digest, 32) != 0)
+        goto out;
     r = DUO_E_BAD_SIGNATURE;
     if (!sig_ok(cert, s->signature, s->signed_digest)) goto out;
     X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, name, (int)name_cap);

@@ -92,11 +92,6 @@ char *login_page_html(const char *client_name, const char *vc, const char *link,
  * Returns: DUO_OK; DUO_E_BAD_SIGNATURE; DUO_E_OIDC_LOGIN_DIGEST; DUO_E_DECODE. */
 DUO_WARN_UNUSED_RESULT int evidence_check(const oidc_ctx *c, const os_txn *t, const rp_session *s, char *name,
                                           size_t name_cap);
-/* The login digest (DESIGN 8.3): SHA-256 of lp-encoded tag, RP name,
- * challenge, server random, verification code, display text. */
-void evidence_login_digest(uint8_t out[32], const char *rp_name, const uint8_t *challenge, size_t challenge_len,
-                           const uint8_t *server_random, size_t sr_len, const char *vc, const char *display_text);
-
 /* Starts the HTTP(S) server; returns NULL with err set. */
 void *oidc_http_start(oidc_ctx *c, const char *listen, const char *tls_cert_pem, const char *tls_key_pem, char *err,
                       size_t err_cap, unsigned *port_out);

@@ -531,8 +531,9 @@ int os_jti_once(os_store *s, const char *client_id, const char *jti, int64_t exp
 }
 
 int os_audit_login(os_store *s, const char *jti, const os_code *c, const char *sub) {
-    sqlite3_stmt *st = prep(s, "INSERT INTO audit(at, jti, client_id, sub, citizen_id, session_id, verification_code,"
-                               " challenge, server_random, signed_digest, signature, certificate) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *st =
+        prep(s, "INSERT INTO audit(at, jti, client_id, sub, citizen_id, session_id, verification_code,"
+                " challenge, server_random, signed_digest, signature, certificate) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     int r;
     if (st == NULL) return DUO_E_IO;
     sqlite3_bind_int64(st, 1, os_now(s));

@@ -73,7 +73,7 @@ out:
 
 /* Fields of a successful authentication, length-checked before use. */
 static int take_ok(const Duosign__V1__GetSessionResponse *res, rp_session *out) {
-    if (res->signature.len != 64 || res->signed_digest.len != 32 || res->server_random.len > 64 ||
+    if (res->signature.len != 64 || res->signed_digest.len != 32 || res->server_random.len != 32 ||
         res->certificate.len == 0 || res->certificate.len > sizeof out->certificate || res->citizen_id == NULL ||
         res->citizen_id[0] == '\0' || strlen(res->citizen_id) >= sizeof out->citizen_id)
         return DUO_E_BAD_FIELD;

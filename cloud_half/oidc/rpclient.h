@@ -46,7 +46,7 @@ DUO_WARN_UNUSED_RESULT int rp_start_auth(const rp_config *c, const char *request
                                          const char *display_text, rp_started *out, char *err, size_t err_cap);
 
 /* GetSession, long poll of at most timeout_ms. Checks the answer's lengths
- * (signature 64, digest 32, server random <= 64, certificate present) for
+ * (signature 64, digest 32, server random 32, certificate present) for
  * a COMPLETE/OK session before the caller reads them.
  * Returns: DUO_OK; DUO_E_BAD_FIELD; transport errors. */
 DUO_WARN_UNUSED_RESULT int rp_get_session(const rp_config *c, const char *session_id, unsigned timeout_ms,

@@ -4,7 +4,7 @@ while branch rp's service is not merged: real gRPC over TLS, a client
 certificate required, the message types generated from the committed proto.
 
 The "citizen" is a P-256 key with a self-signed certificate; approving signs
-the login structure duosign-oidc expects (DESIGN 8.3; cloud_half/oidc/evidence.c).
+the login structure of rp_digest.h (duo_rp_auth_digest), as the cloud does.
 What the citizen does is a file in the control directory, named by the
 link's claim token: approve, refuse, unusable, or tamper-* (a wrong digest, a
 wrong signature) to see the provider refuse the evidence.
@@ -26,13 +26,15 @@ def load_pb(workdir):
     return relying_party_pb2
 
 
-def lp(b):
-    return struct.pack(">I", len(b)) + b
+def item(t, label, v):
+    return bytes([t]) + struct.pack(">I", len(label)) + label + struct.pack(">Q", len(v)) + v
 
 
 def login_digest(rp_name, challenge, server_random, vc, display):
-    return hashlib.sha256(lp(b"duosign.v1.login") + lp(rp_name.encode()) + lp(challenge) + lp(server_random)
-                          + lp(vc.encode()) + lp(display.encode())).digest()
+    """duo_rp_auth_digest (common/include/duosign/rp_digest.h), rewritten from its documentation."""
+    return hashlib.sha256(item(1, b"duosign/v1/rp-auth", b"") + item(2, b"rp_name", rp_name.encode())
+                          + item(2, b"challenge", challenge) + item(2, b"server_random", server_random)
+                          + item(2, b"code", vc.encode()) + item(2, b"display_text", display.encode())).digest()
 
 
 def citizen():

@@ -134,9 +134,11 @@ assert row is not None, "no audit row for the jti"
 sub, ch, sr, dg, sig, cert, vc = row
 assert sub == tok["sub"]
 cert = x509.load_der_x509_certificate(cert)
-lp = lambda b: struct.pack(">I", len(b)) + b
-want = hashlib.sha256(lp(b"duosign.v1.login") + lp(b"duosign-oidc") + lp(ch) + lp(sr) + lp(vc.encode())
-                      + lp(b"Log in to Demo Bank")).digest()
+def item(t, label, v):  # transcript.h's item encoding
+    return bytes([t]) + struct.pack(">I", len(label)) + label + struct.pack(">Q", len(v)) + v
+want = hashlib.sha256(item(1, b"duosign/v1/rp-auth", b"") + item(2, b"rp_name", b"duosign-oidc") + item(2, b"challenge", ch)
+                      + item(2, b"server_random", sr) + item(2, b"code", vc.encode())
+                      + item(2, b"display_text", b"Log in to Demo Bank")).digest()
 assert want == dg, "the digest is not the login structure"
 der = utils.encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
 cert.public_key().verify(der, dg, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
@@ -148,8 +150,8 @@ else bad "audit evidence"; fi
 if command -v chromium >/dev/null && command -v zbarimg >/dev/null; then
   URL=$(cat "$T/authorize_url.txt")
   : >"$T/rp/links"
-  timeout 60 chromium --headless --no-sandbox --disable-gpu --ignore-certificate-errors --window-size=520,900 \
-    --virtual-time-budget=1000 --screenshot="$ART/login_page.png" "$URL" >"$T/chromium.log" 2>&1
+  timeout 60 chromium --headless --no-sandbox --no-zygote --disable-gpu --disable-dev-shm-usage --ignore-certificate-errors \
+    --window-size=520,900 --screenshot="$ART/login_page.png" "$URL" >"$T/chromium.log" 2>&1
   if [ -s "$ART/login_page.png" ]; then
     ok "headless Chromium rendered the login page ($ART/login_page.png)"
     got=$(zbarimg -q --raw "$ART/login_page.png" 2>/dev/null | head -1)
