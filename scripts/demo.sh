@@ -131,3 +131,9 @@ grep -q 'certificate revoked' "$work/verify.out" || { echo "demo: not reported r
 
 printf '\ndemo: enrolled a citizen over TLS, signed a file with the split key, verified it with openssl;\n'
 printf 'certified the key by the issuing CA, signed as CMS (openssl cms -verify), revoked it (CRL)\n'
+
+# Issue 18: "Log in with duosign" (docs/OIDC.md): duosign-oidc and a demo
+# web service with openid-client that prints the verified ID token's claims.
+if [ -x "$bin/duosign-oidc" ]; then
+  "$here/scripts/demo_oidc.sh" "$build"
+fi
