@@ -18,6 +18,8 @@
 #include "overlap.h"
 #include "policy.h"
 #include "pool.h"
+#include "rp_room.h"
+#include "rpstore.h"
 #include "service.h"
 #include "sessions.h"
 #include "wire.h"
@@ -34,6 +36,13 @@ typedef struct duo_rpc {
     duo_overlap *overlap; /* SignFinish's store write beside its decryption */
     duo_keystore *ks;
     duo_call_info *info;
+    duo_rp_room *rp; /* relying parties' requests */
+    /* A long poll (GetSession, WaitRequests) gives its store connection back
+     * while it waits and takes one again after (duo__rpc_ks_pause/resume). */
+    void *svc;
+    void (*ks_put)(void *svc, duo_keystore *ks);
+    duo_keystore *(*ks_get)(void *svc);
+    const duo_rp_row *caller; /* RelyingParty service: the RP its certificate names (NULL on DuoSign) */
 } duo_rpc;
 
 /* A handler: DUO_OK and a malloc'ed response, or a DUO_E_* code (the
@@ -57,10 +66,37 @@ typedef int (*duo_rpc_fn)(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
     X(DUO_MSG_REVOKE, "Revoke", duo__rpc_revoke)                                         \
     X(DUO_MSG_STATUS, "Status", duo__rpc_status)
 
+/* The method table of duosign.v1.RelyingParty (proto/relying_party.proto),
+ * one row per RPC in the service's order (checked against its descriptor at
+ * start, like DuoSign's): rpc_rp.c. Branch codes replaces the last row's
+ * handler. */
+#define DUO_RP_METHODS(X)                                               \
+    X(DUO_RP_START_AUTH, "StartAuthentication", duo__rpc_rp_start_auth) \
+    X(DUO_RP_START_SIGN, "StartSignature", duo__rpc_rp_start_sign)      \
+    X(DUO_RP_GET_SESSION, "GetSession", duo__rpc_rp_get_session)        \
+    X(DUO_RP_CANCEL, "CancelSession", duo__rpc_rp_cancel)               \
+    X(DUO_RP_REDEEM, "RedeemPresentation", duo__rpc_rp_redeem)
+
+enum {
+#define DUO_RP_ENUM(index, name, fn) index,
+    DUO_RP_METHODS(DUO_RP_ENUM)
+#undef DUO_RP_ENUM
+        DUO_RP_COUNT
+};
+
 #define DUO_RPC_DECLARE(index, name, fn) \
     int fn(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len);
 DUO_RPC_METHODS(DUO_RPC_DECLARE)
+DUO_RP_METHODS(DUO_RPC_DECLARE)
 #undef DUO_RPC_DECLARE
+
+static inline void duo__rpc_ks_pause(duo_rpc *c) {
+    if (c->ks_put && c->ks) c->ks_put(c->svc, c->ks);
+    if (c->ks_put) c->ks = NULL;
+}
+static inline void duo__rpc_ks_resume(duo_rpc *c) {
+    if (c->ks_get && !c->ks) c->ks = c->ks_get(c->svc);
+}
 
 /* On r == DUO_OK hands out (out, out_len) as the response; returns r. */
 static inline int duo__rpc_respond(uint8_t **resp, size_t *resp_len, int r, uint8_t *out, size_t out_len) {

@@ -126,6 +126,7 @@ extern "C" {
     X(E_RP_CITIZEN_ID, -133, USAGE, 3, 1, "citizen id must be 1..64 printable ASCII characters")                     \
     X(E_RP_NAME, -134, USAGE, 3, 1, "relying party name must be 1..64 printable characters")                         \
     X(E_RP_LINK, -135, USAGE, 3, 24, "the link is malformed, unknown, expired or already claimed")                   \
+    X(E_RP_UNIMPLEMENTED, -136, USAGE, 12, 1, "this relying-party call is not implemented by this daemon")           \
     /* duosign-oidc (issue 18; docs/OIDC.md) */                                                                      \
     X(E_OIDC_NO_STORE, -150, USAGE, 9, 27, "this directory holds no duosign-oidc store; run duosign-oidc init")      \
     X(E_OIDC_REDIRECT_URI, -151, USAGE, 3, 1,                                                                        \
