@@ -23,14 +23,6 @@ static int pkce_chars(const char *s, size_t min, size_t max) {
     return n >= min && n <= max && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~") == n;
 }
 
-/* Does the space-separated scope hold word? */
-static int scope_has(const char *scope, const char *word) {
-    size_t wl = strlen(word);
-    for (const char *p = scope; (p = strstr(p, word)) != NULL; p += wl)
-        if ((p == scope || p[-1] == ' ') && (p[wl] == ' ' || p[wl] == '\0')) return 1;
-    return 0;
-}
-
 static int printable(const char *s) {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++)
         if (*p < 0x20 || *p == 0x7f) return 0;
@@ -59,7 +51,7 @@ static const char *check_request(const oidc_params *p, const char **desc) {
     if (strcmp(rt, "code") != 0) return *desc = "only response_type=code", "unsupported_response_type";
     if (oidc_param(p, "response_mode") && strcmp(oidc_param(p, "response_mode"), "query") != 0)
         return *desc = "only response_mode=query", "invalid_request";
-    if (scope == NULL || !scope_has(scope, "openid")) return *desc = "scope must include openid", "invalid_scope";
+    if (scope == NULL || !oidc_scope_has(scope, "openid")) return *desc = "scope must include openid", "invalid_scope";
     if (cc == NULL) return *desc = "PKCE is required: code_challenge is missing", "invalid_request";
     if (ccm == NULL || strcmp(ccm, "S256") != 0)
         return *desc = "PKCE is required with code_challenge_method=S256", "invalid_request";
@@ -123,6 +115,8 @@ void ep_authorize(oidc_ctx *c, const oidc_req *q, oidc_reply *r) {
         oidc_reply_redirect(r, cl.redirect_uri, "error", e, "error_description", desc, "state", state, NULL);
         return;
     }
+    if (os_purge(c->store, OIDC_CODE_TTL + OIDC_TOKEN_TTL) != DUO_OK)
+        fprintf(stderr, "duosign-oidc: cannot purge expired rows\n");
     if (start_login(c, &cl, q->params, &t, csrf, sizeof csrf, err, sizeof err) != DUO_OK) {
         fprintf(stderr, "duosign-oidc: cannot start a login at the signer: %s\n", err);
         oidc_reply_redirect(r, cl.redirect_uri, "error", "temporarily_unavailable", "error_description",

@@ -137,13 +137,6 @@ static int grant_ok(oidc_ctx *c, const oidc_req *q, const os_client *cl, const o
     return 1;
 }
 
-static int scope_has(const char *scope, const char *word) {
-    size_t wl = strlen(word);
-    for (const char *p = scope; (p = strstr(p, word)) != NULL; p += wl)
-        if ((p == scope || p[-1] == ' ') && (p[wl] == ' ' || p[wl] == '\0')) return 1;
-    return 0;
-}
-
 /* Builds and signs the ID token; fills jti. */
 static char *id_token(oidc_ctx *c, const os_client *cl, const os_code *code, const char *sub, char *jti,
                       size_t jti_cap) {
@@ -159,7 +152,7 @@ static char *id_token(oidc_ctx *c, const os_client *cl, const os_code *code, con
                                   "urn:duosign:acr:split-key", "amr", "swk", "pin", "mfa");
     if (cl_claims == NULL) return NULL;
     if (code->nonce[0]) json_object_set_new(cl_claims, "nonce", json_string(code->nonce));
-    if (scope_has(code->scope, "profile") && code->name[0])
+    if (oidc_scope_has(code->scope, "profile") && code->name[0])
         json_object_set_new(cl_claims, "name", json_string(code->name));
     if (os_key_current(c->store, &pk, kid, sizeof kid) == DUO_OK) jws = jose_sign_es256(pk, kid, cl_claims);
     EVP_PKEY_free(pk);
@@ -227,7 +220,7 @@ void ep_userinfo(oidc_ctx *c, const oidc_req *q, oidc_reply *r) {
         return;
     }
     json_t *j = json_pack("{s:s}", "sub", sub);
-    if (j != NULL && scope_has(scope, "profile") && name[0]) json_object_set_new(j, "name", json_string(name));
+    if (j != NULL && oidc_scope_has(scope, "profile") && name[0]) json_object_set_new(j, "name", json_string(name));
     oidc_reply_json(r, 200, j);
     r->no_store = 1;
 }

@@ -19,6 +19,13 @@ const char *oidc_param(const oidc_params *p, const char *key) {
     return NULL;
 }
 
+int oidc_scope_has(const char *scope, const char *word) {
+    size_t wl = strlen(word);
+    for (const char *p = scope; (p = strstr(p, word)) != NULL; p += wl)
+        if ((p == scope || p[-1] == ' ') && (p[wl] == ' ' || p[wl] == '\0')) return 1;
+    return 0;
+}
+
 static void params_bad(oidc_params *p, const char *why) {
     if (!p->bad) snprintf(p->bad_why, sizeof p->bad_why, "%s", why);
     p->bad = 1;

@@ -58,6 +58,8 @@ typedef struct {
 } oidc_req;
 
 const char *oidc_param(const oidc_params *p, const char *key);
+/* 1 if the space-separated scope holds word as a whole item. */
+int oidc_scope_has(const char *scope, const char *word);
 
 /* Replies. */
 void oidc_reply_json(oidc_reply *r, unsigned status, json_t *j); /* steals j */

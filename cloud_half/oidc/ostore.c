@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
+#include <jansson.h>
 #include <sqlite3.h>
 
 #include "duosign/mem.h"
@@ -43,7 +44,7 @@ static const char *schema =
     " redirect_uri TEXT NOT NULL, state TEXT NOT NULL, nonce TEXT NOT NULL, scope TEXT NOT NULL,"
     " code_challenge TEXT NOT NULL, session_id TEXT NOT NULL, vc TEXT NOT NULL, link TEXT NOT NULL,"
     " challenge BLOB NOT NULL, display_text TEXT NOT NULL, expires_at INTEGER NOT NULL, done INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS codes(code_hash BLOB PRIMARY KEY, body BLOB NOT NULL, expires_at INTEGER NOT NULL,"
+    "CREATE TABLE IF NOT EXISTS codes(code_hash BLOB PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL,"
     " used INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS tokens(token_hash BLOB PRIMARY KEY, code_hash BLOB NOT NULL, jti TEXT NOT NULL,"
     " client_id TEXT NOT NULL, sub TEXT NOT NULL, scope TEXT NOT NULL, name TEXT NOT NULL,"
@@ -433,15 +434,84 @@ int os_txn_finish(os_store *s, const char *txn) {
 
 /* ------------------------------------------------------------ codes and tokens */
 
+/* A code's record as JSON (binary fields base64url): the row outlives the
+ * build that wrote it, so no C struct goes into the database. */
+static int put_str(json_t *j, const char *k, const char *v) { return json_object_set_new(j, k, json_string(v)); }
+
+static int put_bin(json_t *j, const char *k, const uint8_t *v, size_t n) {
+    char b[6000];
+    jose_b64url(b, sizeof b, v, n);
+    return json_object_set_new(j, k, json_string(b));
+}
+
+static char *code_encode(const os_code *c) {
+    json_t *j = json_object();
+    char *out = NULL;
+    if (j != NULL && put_str(j, "client_id", c->client_id) == 0 && put_str(j, "redirect_uri", c->redirect_uri) == 0 &&
+        put_str(j, "nonce", c->nonce) == 0 && put_str(j, "scope", c->scope) == 0 &&
+        put_str(j, "code_challenge", c->code_challenge) == 0 && put_str(j, "citizen_id", c->citizen_id) == 0 &&
+        put_str(j, "name", c->name) == 0 && put_str(j, "session_id", c->session_id) == 0 &&
+        put_str(j, "verification_code", c->verification_code) == 0 &&
+        json_object_set_new(j, "auth_time", json_integer(c->auth_time)) == 0 &&
+        put_bin(j, "signature", c->signature, sizeof c->signature) == 0 &&
+        put_bin(j, "digest", c->digest, sizeof c->digest) == 0 &&
+        put_bin(j, "challenge", c->challenge, sizeof c->challenge) == 0 &&
+        put_bin(j, "server_random", c->server_random, c->server_random_len) == 0 &&
+        put_bin(j, "certificate", c->certificate, c->certificate_len) == 0)
+        out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return out;
+}
+
+static int get_str(json_t *j, const char *k, char *out, size_t cap) {
+    const char *v = json_string_value(json_object_get(j, k));
+    if (v == NULL || strlen(v) >= cap) return 0;
+    memcpy(out, v, strlen(v) + 1);
+    return 1;
+}
+
+/* Decodes a base64url field of exactly want bytes (want 0: up to cap). */
+static int get_bin(json_t *j, const char *k, uint8_t *out, size_t cap, size_t want, size_t *len) {
+    const char *v = json_string_value(json_object_get(j, k));
+    long n = v ? jose_b64url_decode(out, cap, v, strlen(v)) : -1;
+    if (n < 0 || (want != 0 && (size_t)n != want)) return 0;
+    if (len != NULL) *len = (size_t)n;
+    return 1;
+}
+
+static int code_decode(const char *text, os_code *c) {
+    json_t *j = json_loads(text, 0, NULL);
+    int ok = j != NULL && get_str(j, "client_id", c->client_id, sizeof c->client_id) &&
+             get_str(j, "redirect_uri", c->redirect_uri, sizeof c->redirect_uri) &&
+             get_str(j, "nonce", c->nonce, sizeof c->nonce) && get_str(j, "scope", c->scope, sizeof c->scope) &&
+             get_str(j, "code_challenge", c->code_challenge, sizeof c->code_challenge) &&
+             get_str(j, "citizen_id", c->citizen_id, sizeof c->citizen_id) &&
+             get_str(j, "name", c->name, sizeof c->name) &&
+             get_str(j, "session_id", c->session_id, sizeof c->session_id) &&
+             get_str(j, "verification_code", c->verification_code, sizeof c->verification_code) &&
+             json_is_integer(json_object_get(j, "auth_time")) &&
+             get_bin(j, "signature", c->signature, sizeof c->signature, sizeof c->signature, NULL) &&
+             get_bin(j, "digest", c->digest, sizeof c->digest, sizeof c->digest, NULL) &&
+             get_bin(j, "challenge", c->challenge, sizeof c->challenge, sizeof c->challenge, NULL) &&
+             get_bin(j, "server_random", c->server_random, sizeof c->server_random, 0, &c->server_random_len) &&
+             get_bin(j, "certificate", c->certificate, sizeof c->certificate, 0, &c->certificate_len);
+    if (ok) c->auth_time = json_integer_value(json_object_get(j, "auth_time"));
+    json_decref(j);
+    return ok;
+}
+
 int os_code_put(os_store *s, const uint8_t code_hash[32], const os_code *c) {
-    sqlite3_stmt *st = prep(s, "INSERT INTO codes(code_hash, body, expires_at) VALUES(?,?,?)");
-    int r;
-    if (st == NULL) return DUO_E_IO;
-    sqlite3_bind_blob(st, 1, code_hash, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, c, (int)sizeof *c, SQLITE_STATIC); /* our own struct, read back by this build */
-    sqlite3_bind_int64(st, 3, c->expires_at);
-    r = sqlite3_step(st) == SQLITE_DONE ? DUO_OK : DUO_E_IO;
+    char *body = code_encode(c);
+    sqlite3_stmt *st = body ? prep(s, "INSERT INTO codes(code_hash, body, expires_at) VALUES(?,?,?)") : NULL;
+    int r = DUO_E_IO;
+    if (st != NULL) {
+        sqlite3_bind_blob(st, 1, code_hash, 32, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, body, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, c->expires_at);
+        r = sqlite3_step(st) == SQLITE_DONE ? DUO_OK : DUO_E_IO;
+    }
     sqlite3_finalize(st);
+    free(body);
     return r;
 }
 
@@ -449,15 +519,17 @@ int os_code_take(os_store *s, const uint8_t code_hash[32], os_code *c) {
     sqlite3_stmt *st = NULL;
     int r = DUO_E_NOT_FOUND;
     pthread_mutex_lock(&s->mu);
-    if ((st = prep(s, "SELECT body, used FROM codes WHERE code_hash = ?")) == NULL) {
+    if ((st = prep(s, "SELECT body, used, expires_at FROM codes WHERE code_hash = ?")) == NULL) {
         r = DUO_E_IO;
         goto out;
     }
     sqlite3_bind_blob(st, 1, code_hash, 32, SQLITE_STATIC);
-    if (sqlite3_step(st) == SQLITE_ROW && (size_t)sqlite3_column_bytes(st, 0) == sizeof *c) {
-        memcpy(c, sqlite3_column_blob(st, 0), sizeof *c);
+    memset(c, 0, sizeof *c);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *body = sqlite3_column_text(st, 0);
+        r = body != NULL && code_decode((const char *)body, c) ? DUO_OK : DUO_E_STATE_CORRUPT;
         c->used = sqlite3_column_int(st, 1);
-        r = DUO_OK;
+        c->expires_at = sqlite3_column_int64(st, 2);
     }
     sqlite3_finalize(st);
     st = NULL;
@@ -550,5 +622,22 @@ int os_audit_login(os_store *s, const char *jti, const os_code *c, const char *s
     sqlite3_bind_blob(st, 12, c->certificate, (int)c->certificate_len, SQLITE_STATIC);
     r = sqlite3_step(st) == SQLITE_DONE ? DUO_OK : DUO_E_IO;
     sqlite3_finalize(st);
+    return r;
+}
+
+int os_purge(os_store *s, int64_t keep) {
+    sqlite3_stmt *st = NULL;
+    static const char *const sql[] = {
+        "DELETE FROM txns WHERE expires_at < ?1 - ?2", "DELETE FROM codes WHERE expires_at < ?1 - ?2",
+        "DELETE FROM tokens WHERE expires_at < ?1", "DELETE FROM assertion_jtis WHERE exp < ?1"};
+    int r = DUO_OK;
+    int64_t now = os_now(s);
+    for (size_t i = 0; i < sizeof sql / sizeof sql[0] && r == DUO_OK; i++) {
+        if ((st = prep(s, sql[i])) == NULL) return DUO_E_IO;
+        sqlite3_bind_int64(st, 1, now);
+        if (sqlite3_bind_parameter_count(st) > 1) sqlite3_bind_int64(st, 2, keep);
+        if (sqlite3_step(st) != SQLITE_DONE) r = DUO_E_IO;
+        sqlite3_finalize(st);
+    }
     return r;
 }

@@ -130,6 +130,11 @@ DUO_WARN_UNUSED_RESULT int os_token_get(os_store *s, const uint8_t token_hash[32
  * DUO_OK, or DUO_E_EXISTS for a replay. */
 DUO_WARN_UNUSED_RESULT int os_jti_once(os_store *s, const char *client_id, const char *jti, int64_t exp);
 
+/* Deletes login pages and codes expired more than keep seconds ago (a used
+ * code is kept that long so its replay still revokes its tokens), expired
+ * access tokens and assertion jtis. The audit table is never purged. */
+DUO_WARN_UNUSED_RESULT int os_purge(os_store *s, int64_t keep);
+
 /* Evidence: one row per issued ID token, with the citizen's signature. */
 DUO_WARN_UNUSED_RESULT int os_audit_login(os_store *s, const char *jti, const os_code *c, const char *sub);
 
