@@ -383,7 +383,8 @@ void *oidc_http_start(oidc_ctx *c, const char *listen, const char *tls_cert_pem,
     struct sockaddr_in sa;
     http_srv *h;
     /* A thread per connection: the login page's long polls block for up to
-     * OIDC_POLL_MS_MAX; the connection limit bounds the threads. */
+     * OIDC_POLL_MS_MAX; the connection limits (64, 16 per address) bound
+     * the threads one client can hold. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (parse_listen(&sa, listen) != 0) {
         snprintf(err, err_cap, "--listen %s: want IPv4-HOST:PORT or PORT", listen);
@@ -401,14 +402,14 @@ void *oidc_http_start(oidc_ctx *c, const char *listen, const char *tls_cert_pem,
     if (tls_cert_pem != NULL)
         h->d = MHD_start_daemon(flags, 0, NULL, NULL, answer, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_NOTIFY_COMPLETED, completed,
-                                NULL, MHD_OPTION_HTTPS_MEM_CERT, tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, tls_key_pem,
-                                MHD_OPTION_END);
+                                MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)16, MHD_OPTION_CONNECTION_TIMEOUT,
+                                (unsigned)60, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_HTTPS_MEM_CERT,
+                                tls_cert_pem, MHD_OPTION_HTTPS_MEM_KEY, tls_key_pem, MHD_OPTION_END);
     else
         h->d = MHD_start_daemon(flags, 0, NULL, NULL, answer, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60, MHD_OPTION_NOTIFY_COMPLETED, completed,
-                                NULL, MHD_OPTION_END);
+                                MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)16, MHD_OPTION_CONNECTION_TIMEOUT,
+                                (unsigned)60, MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_END);
     if (h->d == NULL) {
         snprintf(err, err_cap, "cannot serve on %s (address in use, or the TLS certificate/key do not load)", listen);
         free(h);

@@ -32,6 +32,15 @@ static int call(const rp_config *c, unsigned timeout_ms, const char *method, con
     return DUO_OK;
 }
 
+/* The link goes into the page's QR code and an href: only a duosign: or
+ * https: URI of printable ASCII without quotes or angle brackets. */
+static int link_ok(const char *s) {
+    if (s == NULL || (strncmp(s, "duosign:", 8) != 0 && strncmp(s, "https://", 8) != 0)) return 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p >= 0x7f || strchr("\"'<>\\`", *p)) return 0;
+    return 1;
+}
+
 static int digits4(const char *s) { return s != NULL && strlen(s) == 4 && strspn(s, "0123456789") == 4; }
 
 int rp_start_auth(const rp_config *c, const char *request_id, const uint8_t challenge[32], const char *display_text,
@@ -56,9 +65,9 @@ int rp_start_auth(const rp_config *c, const char *request_id, const uint8_t chal
         return DUO_E_DECODE;
     }
     if (res->session_id == NULL || res->session_id[0] == '\0' || strlen(res->session_id) >= sizeof out->session_id ||
-        !digits4(res->verification_code) || res->link == NULL || res->link[0] == '\0' ||
-        strlen(res->link) >= sizeof out->link) {
-        snprintf(err, err_cap, "the signer's StartAuthentication answer lacks a session, a 4-digit code or a link");
+        !digits4(res->verification_code) || !link_ok(res->link) || strlen(res->link) >= sizeof out->link) {
+        snprintf(err, err_cap,
+                 "the signer's StartAuthentication answer lacks a session, a 4-digit code or a duosign:/https: link");
         goto out;
     }
     snprintf(out->session_id, sizeof out->session_id, "%s", res->session_id);
