@@ -14,6 +14,7 @@
 
 #include "duosign/mem.h"
 #include "duosign/rng.h"
+#include "duosign/rp_digest.h"
 #include "jose.h"
 #include "oidc.h"
 
@@ -78,6 +79,15 @@ static int start_login(oidc_ctx *c, const os_client *cl, const oidc_params *p, o
     SHA256((const unsigned char *)csrf, strlen(csrf), t->csrf_hash);
     snprintf(t->display_text, sizeof t->display_text, "Log in to %s", cl->name);
     if ((r = rp_start_auth(&c->rp, req_id, t->challenge, t->display_text, &st, err, err_cap)) != DUO_OK) return r;
+    /* The code the page shows must be the one derived from our challenge
+     * (rp_digest.h), the one the citizen's device shows: else the page
+     * would vouch for another request. */
+    char want[5];
+    if ((r = duo_rp_verification_code(want, t->challenge, sizeof t->challenge)) != DUO_OK) return r;
+    if (strcmp(want, st.verification_code) != 0) {
+        snprintf(err, err_cap, "the signer's verification code is not the one of our challenge");
+        return DUO_E_BAD_FIELD;
+    }
     snprintf(t->client_id, sizeof t->client_id, "%s", cl->id);
     snprintf(t->redirect_uri, sizeof t->redirect_uri, "%s", cl->redirect_uri);
     snprintf(t->state, sizeof t->state, "%s", oidc_param(p, "state") ? oidc_param(p, "state") : "");

@@ -5,6 +5,8 @@ certificate required, the message types generated from the committed proto.
 
 The "citizen" is a P-256 key with a self-signed certificate; approving signs
 the login structure of rp_digest.h (duo_rp_auth_digest), as the cloud does.
+A file "mode" in the control directory makes StartAuthentication misbehave
+(bad-vc: a code not derived from the challenge; bad-link: a javascript: link).
 What the citizen does is a file in the control directory, named by the
 link's claim token: approve, refuse, unusable, or tamper-* (a wrong digest, a
 wrong signature) to see the provider refuse the evidence.
@@ -71,6 +73,12 @@ def serve(a):
         sid, token = secrets.token_hex(16), secrets.token_urlsafe(16)
         vc = "%04d" % (int.from_bytes(hashlib.sha256(req.challenge).digest()[-2:], "big") % 10000)
         link = "duosign://claim/" + token
+        mode_file = os.path.join(a.dir, "mode")  # a misbehaving signer, for the provider's checks
+        mode = open(mode_file).read().strip() if os.path.exists(mode_file) else ""
+        if mode == "bad-vc":
+            vc = "%04d" % ((int(vc) + 1) % 10000)
+        elif mode == "bad-link":
+            link = "javascript:alert(1)//" + token
         with lock:
             sessions[sid] = dict(token=token, vc=vc, challenge=req.challenge, display=req.display_text,
                                  expires=time.time() + 120)

@@ -158,6 +158,15 @@ async function main() {
   a = await authorizeRaw(`${base}&redirect_uri=${ru}&prompt=none`);
   ok(err(a) === 'interaction_required', 'prompt=none: interaction_required');
 
+  // a misbehaving signer: a code not derived from our challenge, a script link
+  for (const mode of ['bad-vc', 'bad-link']) {
+    fs.writeFileSync(E.RP_DIR + '/mode', mode);
+    a = await authorizeRaw(`${base}&redirect_uri=${ru}`);
+    ok(err(a) === 'temporarily_unavailable' && a.loc.searchParams.get('state') === 'S1',
+       `signer answers with ${mode}: temporarily_unavailable, no login page`);
+    fs.unlinkSync(E.RP_DIR + '/mode');
+  }
+
   // ---------------------------------------------------------------- the page's answers
   let x = await login(client, 'refuse');
   ok(x.p.j.status === 'refused' && new URL(x.p.j.redirect).searchParams.get('error') === 'access_denied'
