@@ -60,10 +60,9 @@ ISSUER=$issuer CLIENT_ID=$(awk '/^client_id/{print $2}' client.out) CLIENT_SECRE
   node "$t/node/demo-service.cjs"
 
 step "14. the login's evidence: the citizen's two-party signature over the login challenge, kept with the token's jti"
-/usr/bin/python3 - op/oidc.db <<'PY'
-import sqlite3, sys
-for jti, sub, cid, vc, dg, sig in sqlite3.connect(sys.argv[1]).execute(
-        "select jti, sub, citizen_id, verification_code, hex(signed_digest), hex(signature) from audit"):
-    print(f"  jti {jti}\n  sub {sub} (pairwise)\n  citizen {cid}, code {vc}\n  signed digest {dg}\n  signature {sig}")
-PY
+jti=$(/usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select jti from audit").fetchone()[0])' op/oidc.db)
+echo "+ duosign-oidc evidence --dir op --jti $jti"
+"$oidc" evidence --dir op --jti "$jti" | /usr/bin/python3 -c 'import json,sys
+d = json.load(sys.stdin); d["certificate"] = d["certificate"].split("\n")[1][:48] + "... (PEM)"
+print(json.dumps(d, indent=2))'
 printf '\ndemo: a web service logged a citizen in through duosign-oidc with openid-client, and printed the verified claims\n'

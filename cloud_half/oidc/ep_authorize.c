@@ -188,6 +188,8 @@ static void issue_code(oidc_ctx *c, const os_txn *t, const rp_session *s, oidc_r
     memcpy(code.challenge, t->challenge, 32);
     memcpy(code.server_random, s->server_random, s->server_random_len);
     code.server_random_len = s->server_random_len;
+    snprintf(code.display_text, sizeof code.display_text, "%s", t->display_text);
+    snprintf(code.rp_name, sizeof code.rp_name, "%s", c->rp_name);
     memcpy(code.certificate, s->certificate, s->certificate_len);
     code.certificate_len = s->certificate_len;
     code.auth_time = os_now(c->store);

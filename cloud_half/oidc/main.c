@@ -5,6 +5,7 @@
  *   duosign-oidc client add --dir DIR --name NAME --redirect-uri URI [--sector S] [--public-key PEM]
  *   duosign-oidc client list --dir DIR
  *   duosign-oidc key rotate --dir DIR
+ *   duosign-oidc evidence --dir DIR --jti JTI
  *   duosign-oidc serve --dir DIR --listen [HOST:]PORT --issuer URL
  *        (--tls-cert PEM --tls-key PEM | --insecure-http)
  *        --cloud HOST:PORT --cloud-ca PEM --rp-cert PEM --rp-key PEM --rp-name NAME
@@ -32,6 +33,8 @@ static const char usage[] =
     "                                 share a subject (default: the redirect URI's host)\n"
     "  client list --dir DIR\n"
     "  key rotate --dir DIR           new signing key; the old one stays in JWKS for 600 s\n"
+    "  evidence --dir DIR --jti JTI   the login behind an ID token: the citizen's signature over the\n"
+    "                                 login structure, its inputs and certificate (JSON)\n"
     "  serve --dir DIR --listen [HOST:]PORT --issuer URL (--tls-cert PEM --tls-key PEM | --insecure-http)\n"
     "        --cloud HOST:PORT --cloud-ca PEM --rp-cert PEM --rp-key PEM --rp-name NAME\n"
     "        [--poll-ms N] [--test-clock FILE]\n";
@@ -193,6 +196,20 @@ static int cmd_key_rotate(int argc, char **argv) {
     return 0;
 }
 
+static int cmd_evidence(int argc, char **argv) {
+    const char *dir = NULL, *jti = NULL;
+    os_store *s;
+    int r;
+    for (int i = 0; i < argc; i++)
+        if (!opt(argc, argv, &i, "--dir", &dir) && !opt(argc, argv, &i, "--jti", &jti))
+            return bad_usage("evidence: unknown option");
+    if (dir == NULL || jti == NULL) return bad_usage("evidence needs --dir and --jti");
+    if ((r = open_store(&s, dir)) != DUO_OK) return duo_err_exit_code(r);
+    r = os_audit_print(s, jti);
+    os_close(s);
+    return r == DUO_OK ? 0 : fail(r, "evidence: no login with this jti");
+}
+
 static volatile sig_atomic_t stop;
 static void on_signal(int sig) {
     (void)sig;
@@ -297,6 +314,7 @@ int main(int argc, char **argv) {
         return cmd_client_add(argc - 3, argv + 3);
     if (argc >= 3 && strcmp(argv[1], "client") == 0 && strcmp(argv[2], "list") == 0)
         return cmd_client_list(argc - 3, argv + 3);
+    if (strcmp(argv[1], "evidence") == 0) return cmd_evidence(argc - 2, argv + 2);
     if (argc >= 3 && strcmp(argv[1], "key") == 0 && strcmp(argv[2], "rotate") == 0)
         return cmd_key_rotate(argc - 3, argv + 3);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {

@@ -13,6 +13,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <jansson.h>
 #include <sqlite3.h>
@@ -54,7 +55,8 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS audit(seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, jti TEXT NOT NULL,"
     " client_id TEXT NOT NULL, sub TEXT NOT NULL, citizen_id TEXT NOT NULL, session_id TEXT NOT NULL,"
     " verification_code TEXT NOT NULL, challenge BLOB NOT NULL, server_random BLOB NOT NULL,"
-    " signed_digest BLOB NOT NULL, signature BLOB NOT NULL, certificate BLOB NOT NULL);"
+    " signed_digest BLOB NOT NULL, signature BLOB NOT NULL, certificate BLOB NOT NULL, rp_name TEXT NOT NULL,"
+    " display_text TEXT NOT NULL);"
     "INSERT OR IGNORE INTO meta(name, value) VALUES('schema', 1);";
 
 int64_t os_now(const os_store *s) {
@@ -452,6 +454,7 @@ static char *code_encode(const os_code *c) {
         put_str(j, "code_challenge", c->code_challenge) == 0 && put_str(j, "citizen_id", c->citizen_id) == 0 &&
         put_str(j, "name", c->name) == 0 && put_str(j, "session_id", c->session_id) == 0 &&
         put_str(j, "verification_code", c->verification_code) == 0 &&
+        put_str(j, "display_text", c->display_text) == 0 && put_str(j, "rp_name", c->rp_name) == 0 &&
         json_object_set_new(j, "auth_time", json_integer(c->auth_time)) == 0 &&
         put_bin(j, "signature", c->signature, sizeof c->signature) == 0 &&
         put_bin(j, "digest", c->digest, sizeof c->digest) == 0 &&
@@ -489,7 +492,8 @@ static int code_decode(const char *text, os_code *c) {
              get_str(j, "name", c->name, sizeof c->name) &&
              get_str(j, "session_id", c->session_id, sizeof c->session_id) &&
              get_str(j, "verification_code", c->verification_code, sizeof c->verification_code) &&
-             json_is_integer(json_object_get(j, "auth_time")) &&
+             get_str(j, "display_text", c->display_text, sizeof c->display_text) &&
+             get_str(j, "rp_name", c->rp_name, sizeof c->rp_name) && json_is_integer(json_object_get(j, "auth_time")) &&
              get_bin(j, "signature", c->signature, sizeof c->signature, sizeof c->signature, NULL) &&
              get_bin(j, "digest", c->digest, sizeof c->digest, sizeof c->digest, NULL) &&
              get_bin(j, "challenge", c->challenge, sizeof c->challenge, sizeof c->challenge, NULL) &&
@@ -605,7 +609,8 @@ int os_jti_once(os_store *s, const char *client_id, const char *jti, int64_t exp
 int os_audit_login(os_store *s, const char *jti, const os_code *c, const char *sub) {
     sqlite3_stmt *st =
         prep(s, "INSERT INTO audit(at, jti, client_id, sub, citizen_id, session_id, verification_code,"
-                " challenge, server_random, signed_digest, signature, certificate) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+                " challenge, server_random, signed_digest, signature, certificate, rp_name, display_text)"
+                " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     int r;
     if (st == NULL) return DUO_E_IO;
     sqlite3_bind_int64(st, 1, os_now(s));
@@ -620,6 +625,8 @@ int os_audit_login(os_store *s, const char *jti, const os_code *c, const char *s
     sqlite3_bind_blob(st, 10, c->digest, 32, SQLITE_STATIC);
     sqlite3_bind_blob(st, 11, c->signature, 64, SQLITE_STATIC);
     sqlite3_bind_blob(st, 12, c->certificate, (int)c->certificate_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 13, c->rp_name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 14, c->display_text, -1, SQLITE_STATIC);
     r = sqlite3_step(st) == SQLITE_DONE ? DUO_OK : DUO_E_IO;
     sqlite3_finalize(st);
     return r;
@@ -639,5 +646,45 @@ int os_purge(os_store *s, int64_t keep) {
         if (sqlite3_step(st) != SQLITE_DONE) r = DUO_E_IO;
         sqlite3_finalize(st);
     }
+    return r;
+}
+
+int os_audit_print(os_store *s, const char *jti) {
+    static const char *const cols[] = {
+        "at",       "jti",          "client_id",         "sub",       "citizen_id",    "session_id",
+        "rp_name",  "display_text", "verification_code", "challenge", "server_random", "signed_digest",
+        "signature"};
+    sqlite3_stmt *st = prep(s, "SELECT at, jti, client_id, sub, citizen_id, session_id, rp_name, display_text,"
+                               " verification_code, challenge, server_random, signed_digest, signature, certificate"
+                               " FROM audit WHERE jti = ?");
+    json_t *j = NULL;
+    int r = DUO_E_NOT_FOUND;
+    if (st == NULL) return DUO_E_IO;
+    sqlite3_bind_text(st, 1, jti, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW && (j = json_object()) != NULL) {
+        for (int i = 0; i < 13; i++) {
+            if (sqlite3_column_type(st, i) == SQLITE_INTEGER)
+                json_object_set_new(j, cols[i], json_integer(sqlite3_column_int64(st, i)));
+            else if (sqlite3_column_type(st, i) == SQLITE_BLOB)
+                put_bin(j, cols[i], sqlite3_column_blob(st, i), (size_t)sqlite3_column_bytes(st, i));
+            else
+                json_object_set_new(j, cols[i], json_string((const char *)sqlite3_column_text(st, i)));
+        }
+        const unsigned char *der = sqlite3_column_blob(st, 13);
+        X509 *cert = d2i_X509(NULL, &der, sqlite3_column_bytes(st, 13));
+        BIO *b = BIO_new(BIO_s_mem());
+        char *pem = NULL;
+        long n = 0;
+        if (cert != NULL && b != NULL && PEM_write_bio_X509(b, cert) == 1 && (n = BIO_get_mem_data(b, &pem)) > 0)
+            json_object_set_new(j, "certificate", json_stringn(pem, (size_t)n));
+        X509_free(cert);
+        BIO_free(b);
+        char *text = json_dumps(j, JSON_INDENT(2));
+        if (text != NULL) printf("%s\n", text);
+        free(text);
+        r = text != NULL ? DUO_OK : DUO_E_NOMEM;
+    }
+    json_decref(j);
+    sqlite3_finalize(st);
     return r;
 }

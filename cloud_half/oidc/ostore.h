@@ -71,6 +71,8 @@ typedef struct {
     char verification_code[8];
     uint8_t certificate[4096]; /* the citizen's authentication certificate, DER */
     size_t certificate_len;
+    char display_text[OS_URI_MAX]; /* what the device showed (in the signed structure) */
+    char rp_name[OS_NAME_MAX];     /* the provider's registered name (in the signed structure) */
 } os_code;
 
 /* Opens (create: makes) DIR/oidc.db and loads the KEK DIR/kek.ref names.
@@ -129,6 +131,10 @@ DUO_WARN_UNUSED_RESULT int os_token_get(os_store *s, const uint8_t token_hash[32
 /* A private_key_jwt assertion's jti is accepted once (until exp). Returns
  * DUO_OK, or DUO_E_EXISTS for a replay. */
 DUO_WARN_UNUSED_RESULT int os_jti_once(os_store *s, const char *client_id, const char *jti, int64_t exp);
+
+/* Prints the evidence row of an ID token's jti as JSON to stdout (binary
+ * fields base64url, the certificate as PEM). Returns DUO_OK or DUO_E_NOT_FOUND. */
+DUO_WARN_UNUSED_RESULT int os_audit_print(os_store *s, const char *jti);
 
 /* Deletes login pages and codes expired more than keep seconds ago (a used
  * code is kept that long so its replay still revokes its tokens), expired

@@ -121,30 +121,34 @@ ISSUER=$ISSUER CLIENT_ID=$CLIENT_ID CLIENT_SECRET=$CLIENT_SECRET REDIRECT=$REDIR
 grep -q "^all passed" "$T/flow.out" || FAILS=$((FAILS + $(grep -c '^not ok' "$T/flow.out") + 1))
 
 # ---------------------------------------------------------------- evidence: the citizen's signature with the jti
-if $PY - "$T/op/oidc.db" "$T/first_token.json" <<'PY'
-import hashlib, json, sqlite3, struct, sys
+JTI=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["jti"])' "$T/first_token.json")
+"$OIDC" evidence --dir "$T/op" --jti "$JTI" >"$T/evidence.json" 2>"$T/err" || { bad "evidence --jti"; cat "$T/err"; }
+cp "$T/evidence.json" "$ART/evidence.json"
+if $PY - "$T/evidence.json" "$T/first_token.json" <<'PY'
+import base64, hashlib, json, struct, sys
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
-tok = json.load(open(sys.argv[2]))
-row = sqlite3.connect(sys.argv[1]).execute(
-    "select sub, challenge, server_random, signed_digest, signature, certificate, verification_code from audit where jti=?",
-    (tok["jti"],)).fetchone()
-assert row is not None, "no audit row for the jti"
-sub, ch, sr, dg, sig, cert, vc = row
-assert sub == tok["sub"]
-cert = x509.load_der_x509_certificate(cert)
+ev, tok = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+b = lambda k: base64.urlsafe_b64decode(ev[k] + "=" * (-len(ev[k]) % 4))
+assert ev["jti"] == tok["jti"] and ev["sub"] == tok["sub"]
+assert ev["display_text"] == "Log in to Demo Bank" and ev["rp_name"] == "duosign-oidc"
 def item(t, label, v):  # transcript.h's item encoding
     return bytes([t]) + struct.pack(">I", len(label)) + label + struct.pack(">Q", len(v)) + v
-want = hashlib.sha256(item(1, b"duosign/v1/rp-auth", b"") + item(2, b"rp_name", b"duosign-oidc") + item(2, b"challenge", ch)
-                      + item(2, b"server_random", sr) + item(2, b"code", vc.encode())
-                      + item(2, b"display_text", b"Log in to Demo Bank")).digest()
-assert want == dg, "the digest is not the login structure"
+want = hashlib.sha256(item(1, b"duosign/v1/rp-auth", b"") + item(2, b"rp_name", ev["rp_name"].encode())
+                      + item(2, b"challenge", b("challenge")) + item(2, b"server_random", b("server_random"))
+                      + item(2, b"code", ev["verification_code"].encode())
+                      + item(2, b"display_text", ev["display_text"].encode())).digest()
+assert want == b("signed_digest"), "the digest is not the login structure"
+sig = b("signature")
 der = utils.encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
-cert.public_key().verify(der, dg, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
+cert = x509.load_pem_x509_certificate(ev["certificate"].encode())
+cert.public_key().verify(der, want, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
 PY
-then ok "audit: the jti's row holds the citizen's signature over this login's challenge (verified independently)"
+then ok "evidence --jti: the citizen's signature over this login's structure, re-verified by python3-cryptography"
 else bad "audit evidence"; fi
+expect 1 "evidence of an unknown jti" -- "$OIDC" evidence --dir "$T/op" --jti nope
+expect 2 "evidence without --jti" -- "$OIDC" evidence --dir "$T/op"
 
 # ---------------------------------------------------------------- the page in a real browser, its QR decoded
 if command -v chromium >/dev/null && command -v zbarimg >/dev/null; then
