@@ -136,6 +136,7 @@ void ep_authorize(oidc_ctx *c, const oidc_req *q, oidc_reply *r) {
     oidc_reply_html(
         r, 200, login_page_html(cl.name, t.verification_code, t.link, t.txn, csrf, t.expires_at - os_now(c->store)));
     r->no_store = 1;
+    login_page_csp(r->csp, sizeof r->csp);
     snprintf(r->cookie, sizeof r->cookie, "duo_csrf=%s; Path=/login; HttpOnly; SameSite=Strict%s", csrf,
              c->https ? "; Secure" : "");
 }

@@ -280,6 +280,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, oidc_reply *r, in
     if (r->location[0]) MHD_add_response_header(res, "Location", r->location);
     if (r->cookie[0]) MHD_add_response_header(res, "Set-Cookie", r->cookie);
     if (r->www_auth[0]) MHD_add_response_header(res, "WWW-Authenticate", r->www_auth);
+    MHD_add_response_header(res, "Content-Security-Policy",
+                            r->csp[0] ? r->csp : "default-src 'none'; frame-ancestors 'none'");
     ok = MHD_queue_response(conn, r->status, res);
     MHD_destroy_response(res);
     return ok;

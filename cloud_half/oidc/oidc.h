@@ -48,6 +48,7 @@ typedef struct {
     char location[2048];
     char cookie[256];
     char www_auth[160];
+    char csp[320]; /* Content-Security-Policy (the login page) */
     int no_store;
 } oidc_reply;
 
@@ -86,6 +87,10 @@ void ep_userinfo(oidc_ctx *c, const oidc_req *q, oidc_reply *r);
 /* The login page (HTML, malloc'd) with its QR code of link. */
 char *login_page_html(const char *client_name, const char *vc, const char *link, const char *txn, const char *csrf,
                       int64_t expires_in);
+
+/* The login page's Content-Security-Policy: its one script and one style by
+ * SHA-256, XHR to itself only, no frames, no forms, nothing else. */
+void login_page_csp(char *out, size_t cap);
 
 /* Checks a completed authentication: the signature verifies under the
  * certificate's P-256 key over signed_digest, and signed_digest is the

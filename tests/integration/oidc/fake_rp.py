@@ -6,7 +6,8 @@ certificate required, the message types generated from the committed proto.
 The "citizen" is a P-256 key with a self-signed certificate; approving signs
 the login structure of rp_digest.h (duo_rp_auth_digest), as the cloud does.
 A file "mode" in the control directory makes StartAuthentication misbehave
-(bad-vc: a code not derived from the challenge; bad-link: a javascript: link).
+(bad-vc: a code not derived from the challenge; bad-link: a javascript: link),
+or approve every session at its first GetSession (auto-approve: a browser test).
 What the citizen does is a file in the control directory, named by the
 link's claim token: approve, refuse, unusable, or tamper-* (a wrong digest, a
 wrong signature) to see the provider refuse the evidence.
@@ -94,6 +95,10 @@ def serve(a):
             ctx.abort(grpc.StatusCode.NOT_FOUND, "no such session")
         deadline = time.time() + min(req.timeout_ms, 30000) / 1000.0
         path = os.path.join(a.dir, s["token"])
+        mode_file = os.path.join(a.dir, "mode")
+        if os.path.exists(mode_file) and open(mode_file).read().strip() == "auto-approve":
+            with open(path, "w") as f:
+                f.write("approve\n")
         while time.time() < deadline and not os.path.exists(path):
             time.sleep(0.05)
         if not os.path.exists(path):

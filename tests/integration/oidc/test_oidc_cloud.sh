@@ -63,8 +63,8 @@ VC=$(grep -o 'id="vc">[0-9]*<' "$T/page.html" | grep -o '[0-9]*')
   && ok "the daemon's anonymous StartAuthentication: the page shows code $VC and link $LINK" \
   || { bad "no login page from the real daemon (HTTP $(cat "$T/code"))"; cat "$T/op.log"; }
 grep -q "Demo Bank" "$T/page.html" && ok "the page names the service" || bad "service name missing"
-TXN=$(grep -o "var txn='[^']*'" "$T/page.html" | cut -d"'" -f2)
-CSRF=$(grep -o "csrf='[^']*'" "$T/page.html" | cut -d"'" -f2)
+TXN=$(grep -o 'data-txn="[^"]*"' "$T/page.html" | cut -d'"' -f2)
+CSRF=$(grep -o 'data-csrf="[^"]*"' "$T/page.html" | cut -d'"' -f2)
 ans=$(curl -s -b "$T/jar" -H 'Content-Type: application/x-www-form-urlencoded' -d "txn=$TXN&csrf=$CSRF" "$ISSUER/login/poll")
 echo "$ans" | grep -q '"status":"waiting"' && ok "GetSession long poll at the daemon: still waiting for the citizen" \
   || bad "poll answer: $ans"

@@ -66,7 +66,7 @@ async function browser() {
   console.log(`browser: the login page of "${m(/id="service">([^<]+)</)}" shows code ${m(/id="vc">(\d{4})</)} and a QR code of ${link}`);
   execFileSync(E.CITIZEN_CMD, [link], { stdio: 'inherit' });
   for (;;) {
-    res = await fetch(E.ISSUER + '/login/poll', { method: 'POST', body: `txn=${m(/var txn='([^']+)'/)}&csrf=${m(/csrf='([^']+)'/)}`,
+    res = await fetch(E.ISSUER + '/login/poll', { method: 'POST', body: `txn=${m(/data-txn="([^"]+)"/)}&csrf=${m(/data-csrf="([^"]+)"/)}`,
       headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: cookie } });
     const j = await res.json();
     console.log(`browser: ${j.message}`);

@@ -31,7 +31,7 @@ async function openPage(url) {
   const html = await res.text();
   const m = (re) => (html.match(re) || [])[1];
   const cookie = (res.headers.get('set-cookie') || '').split(';')[0];
-  return { res, html, cookie, txn: m(/var txn='([^']+)'/), csrf: m(/csrf='([^']+)'/),
+  return { res, html, cookie, txn: m(/data-txn="([^"]+)"/), csrf: m(/data-csrf="([^"]+)"/),
            link: m(/id="link" href="([^"]+)"/), vc: m(/id="vc">(\d{4})</) };
 }
 async function poll(page, opts = {}) {
