@@ -64,7 +64,10 @@ typedef int (*duo_rpc_fn)(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
     X(DUO_MSG_SIGN_FINISH, "SignFinish", duo__rpc_sign_finish)                           \
     X(DUO_MSG_REFRESH, "Refresh", duo__rpc_refresh)                                      \
     X(DUO_MSG_REVOKE, "Revoke", duo__rpc_revoke)                                         \
-    X(DUO_MSG_STATUS, "Status", duo__rpc_status)
+    X(DUO_MSG_STATUS, "Status", duo__rpc_status)                                         \
+    X(DUO_MSG_WAIT_REQUESTS, "WaitRequests", duo__rpc_wait_requests)                     \
+    X(DUO_MSG_REFUSE_REQUEST, "RefuseRequest", duo__rpc_refuse_request)                  \
+    X(DUO_MSG_CLAIM_LINK, "ClaimLink", duo__rpc_claim_link)
 
 /* The method table of duosign.v1.RelyingParty (proto/relying_party.proto),
  * one row per RPC in the service's order (checked against its descriptor at

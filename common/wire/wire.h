@@ -40,6 +40,9 @@ typedef enum {
     DUO_MSG_REFRESH,
     DUO_MSG_REVOKE,
     DUO_MSG_STATUS,
+    DUO_MSG_WAIT_REQUESTS, /* relying parties' requests (rpc_requests.c; messages: protobuf-c, MACs below) */
+    DUO_MSG_REFUSE_REQUEST,
+    DUO_MSG_CLAIM_LINK,
     DUO_MSG_COUNT
 } duo_msg_kind;
 
@@ -121,6 +124,8 @@ typedef struct {
     uint8_t digest[DUO_DIGEST_BYTES];
     uint8_t r2_commitment[32];
     uint8_t mac[DUO_MAC_BYTES];
+    int has_request_id; /* 1: request_id present (exactly 16 bytes on the wire, else DUO_E_BAD_FIELD) */
+    uint8_t request_id[16];
 } duo_sign_start_req;
 
 typedef struct {
@@ -222,6 +227,19 @@ DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_sign_finish(uint8_t out[32], const
 DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_refresh(uint8_t out[32], const duo_refresh_req *m);
 DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_revoke(uint8_t out[32], const duo_revoke_req *m);
 DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_status(uint8_t out[32], const duo_status_req *m);
+
+/* The relying-party requests of the device (WaitRequests, RefuseRequest,
+ * ClaimLink): their messages are used through protobuf-c directly; their MAC
+ * inputs are here so the device and the cloud share one definition. Domain
+ * "duosign/v1/mac/<Method>", then key_id, device_nonce and the method's
+ * field (timeout_ms as u64, request_id 16 bytes, link as bytes). */
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_wait_requests(uint8_t out[32], const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                            const uint8_t nonce[DUO_NONCE_BYTES], uint32_t timeout_ms);
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_refuse_request(uint8_t out[32], const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                             const uint8_t nonce[DUO_NONCE_BYTES],
+                                                             const uint8_t request_id[16]);
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_claim_link(uint8_t out[32], const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                         const uint8_t nonce[DUO_NONCE_BYTES], const char *link);
 
 /* HMAC-SHA256(secret, mac_input). */
 DUO_WARN_UNUSED_RESULT int duo_mac_compute(uint8_t out[DUO_MAC_BYTES], const uint8_t secret[32],

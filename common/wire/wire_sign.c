@@ -25,6 +25,10 @@ int duo_wire_parse_sign_start_req(duo_sign_start_req *out, const uint8_t *in, si
     DUO__FIX(out->digest, m->digest);
     DUO__FIX(out->r2_commitment, m->r2_commitment);
     DUO__FIX(out->mac, m->mac);
+    if (m->request_id.len != 0) { /* optional: absent, or exactly 16 bytes */
+        DUO__FIX(out->request_id, m->request_id);
+        out->has_request_id = 1;
+    }
     r = DUO_OK;
 out:
     duo__wire_unpacked_free(pm);
@@ -50,6 +54,7 @@ int duo_wire_build_sign_start_req(uint8_t **out, size_t *out_len, const duo_sign
     m.digest = DUO__BD(msg->digest);
     m.r2_commitment = DUO__BD(msg->r2_commitment);
     m.mac = DUO__BD(msg->mac);
+    if (msg->has_request_id) m.request_id = DUO__BD(msg->request_id);
     return duo__wire_pack(out, out_len, &m.base);
 }
 

@@ -113,6 +113,8 @@ typedef struct duo_p2_sign_params {
     BIGNUM *precomputed_rn;    /* optional r^N mod N^2, taken (used once, freed); NULL: computed */
     const duo_scalar *pin_kdf; /* SECRET, instead of pin: duo_p2_pin_kdf(key, PIN) made beforehand
                                      * (copied, wiped at free): no KDF on the signing path */
+    const uint8_t *request_id; /* NULL, or the 16-byte id of the relying party's request this signature
+                                  approves (SignStartRequest.request_id, under the MAC) */
 } duo_p2_sign_params;
 
 DUO_WARN_UNUSED_RESULT int duo_p2_sign_new(duo_p2_sign **out, const duo_p2_sign_params *params);

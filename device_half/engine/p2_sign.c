@@ -26,6 +26,8 @@ struct duo_p2_sign {
     size_t pin_len;
     duo_scalar kdf; /* SECRET: KDF(PIN, salt) made by the caller (duo_p2_pin_kdf) */
     uint8_t digest[DUO_DIGEST_BYTES];
+    int has_request_id; /* the signature approves this relying party's request (MAC'd in SignStart) */
+    uint8_t request_id[16];
     BIGNUM *rn; /* precomputed r^N mod N^2 (secret), single use */
     uint8_t device_nonce[DUO_NONCE_BYTES];
     uint8_t presid[32];
@@ -118,6 +120,10 @@ int duo_p2_sign_new(duo_p2_sign **out, const duo_p2_sign_params *params) {
         duo_memzero(&kdf, sizeof kdf);
     }
     memcpy(s->digest, params->digest, DUO_DIGEST_BYTES);
+    if (params->request_id != NULL) {
+        s->has_request_id = 1;
+        memcpy(s->request_id, params->request_id, sizeof s->request_id);
+    }
     s->rn = rn;
     s->state = P2S_NEW;
     *out = s;
@@ -181,6 +187,8 @@ int duo_p2_sign_start(duo_p2_sign *s, duo_sign_start_req *req) {
     memcpy(req->device_nonce, s->device_nonce, DUO_NONCE_BYTES);
     memcpy(req->digest, s->digest, DUO_DIGEST_BYTES);
     memcpy(req->r2_commitment, s->r2_commitment, 32);
+    req->has_request_id = s->has_request_id;
+    if (s->has_request_id) memcpy(req->request_id, s->request_id, sizeof req->request_id);
     if ((r = duo_wire_mac_input_sign_start(mi, req)) != DUO_OK ||
         (r = duo_mac_compute(req->mac, s->key->device_secret, mi)) != DUO_OK) {
         goto out;

@@ -23,7 +23,9 @@
 
 #include "blob.h"
 #include "duosign/curve.h"
+#include "duosign.pb-c.h"
 #include "duosign/mem.h"
+#include "duosign/rp_digest.h"
 #include "duosign/paillier.h"
 #include "duosign/rng.h"
 #include "p2.h"
@@ -475,8 +477,8 @@ static int need_key(duo_device_ctx *ctx) {
 }
 
 /* DESIGN 3.3, both rounds, and the secret rotation of 3.5. */
-static int sign_inner(duo_device_ctx *ctx, uint8_t sig[64], const uint8_t digest[32], const uint8_t *pin,
-                      size_t pin_len, const duo_scalar *pin_kdf) {
+static int sign_inner(duo_device_ctx *ctx, uint8_t sig[64], const uint8_t digest[32], const uint8_t *request_id,
+                      const uint8_t *pin, size_t pin_len, const duo_scalar *pin_kdf) {
     int r = DUO_E_INTERNAL;
     duo_p2_sign *s = NULL;
     duo_p2_sign_params p;
@@ -496,6 +498,7 @@ static int sign_inner(duo_device_ctx *ctx, uint8_t sig[64], const uint8_t digest
     p.pin_len = pin_len;
     p.pin_kdf = pin_kdf;
     p.digest = digest;
+    p.request_id = request_id;
     if (ctx->npre > 0) {
         /* Used once: the engine takes it whatever happens. */
         p.precomputed_rn = ctx->pre[--ctx->npre];
@@ -525,8 +528,10 @@ out:
     return r;
 }
 
-int duo_device_sign(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
-                    const uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const uint8_t *pin, size_t pin_len) {
+/* duo_device_sign and duo_device_approve: the PIN or the prepared PIN. */
+static int sign_common(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
+                       const uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const uint8_t *request_id, const uint8_t *pin,
+                       size_t pin_len) {
     int r;
     duo_scalar *kdf = NULL;
     int matches;
@@ -564,9 +569,9 @@ int duo_device_sign(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
             r = DUO_E_MISUSE;
             goto out;
         }
-        r = sign_inner(ctx, sig, digest, NULL, 0, kdf);
+        r = sign_inner(ctx, sig, digest, request_id, NULL, 0, kdf);
     } else {
-        r = sign_inner(ctx, sig, digest, pin, pin_len, NULL);
+        r = sign_inner(ctx, sig, digest, request_id, pin, pin_len, NULL);
     }
 out:
     if (kdf != NULL) {
@@ -718,7 +723,7 @@ int duo_device_change_pin(duo_device_ctx *ctx, const uint8_t *old_pin, size_t ol
     memcpy(buf + sizeof CHANGE_PIN_TAG - 1, ctx->key->key_id, 16);
     if ((r = duo_rng_bytes(ctx_rng(ctx), buf + sizeof CHANGE_PIN_TAG - 1 + 16, 32)) != DUO_OK) goto out;
     SHA256(buf, sizeof buf, digest);
-    if ((r = sign_inner(ctx, sig, digest, old_pin, old_pin_len, NULL)) != DUO_OK) goto out;
+    if ((r = sign_inner(ctx, sig, digest, NULL, old_pin, old_pin_len, NULL)) != DUO_OK) goto out;
     /* old_pin is proven: re-mask locally with a fresh salt. */
     if ((r = duo_p2_key_change_pin(ctx->ec, ctx->key, old_pin, old_pin_len, new_pin, new_pin_len, ctx_rng(ctx))) !=
         DUO_OK) {
@@ -1175,4 +1180,137 @@ int duo_device_app_data(const duo_device_ctx *ctx, const uint8_t **data, size_t 
     *data = ctx->app;
     *len = ctx->app_len;
     return DUO_OK;
+}
+
+int duo_device_sign(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
+                    const uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const uint8_t *pin, size_t pin_len) {
+    return sign_common(ctx, sig, digest, NULL, pin, pin_len);
+}
+
+/* ------------------------------------------------- relying parties' requests */
+
+/* A PendingRequest as received: every field checked before it is copied
+ * (what the app shows must be well-formed and bounded). */
+static int pending_copy(duo_device_request *out, const Duosign__V1__PendingRequest *p) {
+    memset(out, 0, sizeof *out);
+    if (p == NULL || p->request_id.len != 16 || (p->kind != 1 && p->kind != 2) || p->digest.len != 32 ||
+        p->rp_name == NULL || p->display_text == NULL || p->verification_code == NULL ||
+        strlen(p->rp_name) > DUO_DEVICE_RP_NAME_MAX || strlen(p->verification_code) != 4 ||
+        !duo_rp_display_text_ok(p->display_text) || (p->rp_name[0] && !duo_rp_display_text_ok(p->rp_name)))
+        return DUO_E_BAD_FIELD;
+    for (int i = 0; i < 4; i++)
+        if (p->verification_code[i] < '0' || p->verification_code[i] > '9') return DUO_E_BAD_FIELD;
+    memcpy(out->request_id, p->request_id.data, 16);
+    out->kind = (int)p->kind;
+    memcpy(out->rp_name, p->rp_name, strlen(p->rp_name) + 1);
+    memcpy(out->display_text, p->display_text, strlen(p->display_text) + 1);
+    memcpy(out->verification_code, p->verification_code, 5);
+    memcpy(out->digest, p->digest.data, 32);
+    out->expires_at = p->expires_at;
+    return DUO_OK;
+}
+
+/* Packs m, sends it, unpacks the answer as rdesc (NULL: an empty answer). */
+static int rq_call(duo_device_ctx *ctx, const char *method, const ProtobufCMessage *m,
+                   const ProtobufCMessageDescriptor *rdesc, ProtobufCMessage **out) {
+    size_t n = protobuf_c_message_get_packed_size(m), rsl = 0;
+    uint8_t *rq = malloc(n ? n : 1), *rs = NULL;
+    if (rq == NULL) return DUO_E_NOMEM;
+    protobuf_c_message_pack(m, rq);
+    int r = rpc(ctx, method, rq, n, &rs, &rsl);
+    free_req(rq, n);
+    if (r != DUO_OK) return r;
+    if (rdesc != NULL) {
+        *out = protobuf_c_message_unpack(rdesc, NULL, rsl, rs ? rs : (const uint8_t *)"");
+        if (*out == NULL) r = DUO_E_DECODE;
+    }
+    release(ctx, rs, rsl);
+    return r;
+}
+
+int duo_device_wait_requests(duo_device_ctx *ctx, unsigned timeout_ms, duo_device_request *out, size_t cap, size_t *n) {
+    uint8_t key_id[16], nonce[32], mi[32], mac[32];
+    ProtobufCMessage *pm = NULL;
+    int r;
+    if (ctx == NULL) return DUO_E_INVALID_ARG;
+    begin(ctx);
+    if (n == NULL || (out == NULL && cap != 0)) return finish(ctx, DUO_E_INVALID_ARG);
+    *n = 0;
+    if ((r = need_key(ctx)) != DUO_OK) return finish(ctx, r);
+    if ((r = fill_mac_req(ctx, key_id, nonce)) != DUO_OK ||
+        (r = duo_wire_mac_input_wait_requests(mi, key_id, nonce, timeout_ms)) != DUO_OK ||
+        (r = duo_mac_compute(mac, ctx->key->device_secret, mi)) != DUO_OK)
+        goto out;
+    Duosign__V1__WaitRequestsRequest m = DUOSIGN__V1__WAIT_REQUESTS_REQUEST__INIT;
+    m.key_id = (ProtobufCBinaryData){16, key_id};
+    m.device_nonce = (ProtobufCBinaryData){32, nonce};
+    m.timeout_ms = timeout_ms;
+    m.mac = (ProtobufCBinaryData){32, mac};
+    if ((r = rq_call(ctx, "WaitRequests", &m.base, &duosign__v1__wait_requests_response__descriptor, &pm)) != DUO_OK)
+        goto out;
+    const Duosign__V1__WaitRequestsResponse *a = (const void *)pm;
+    for (size_t i = 0; i < a->n_requests && *n < cap && r == DUO_OK; i++)
+        if ((r = pending_copy(&out[*n], a->requests[i])) == DUO_OK) (*n)++;
+out:
+    if (pm != NULL) protobuf_c_message_free_unpacked(pm, NULL);
+    duo_memzero(mac, sizeof mac);
+    return finish(ctx, r);
+}
+
+int duo_device_refuse_request(duo_device_ctx *ctx, const uint8_t request_id[16]) {
+    uint8_t key_id[16], nonce[32], mi[32], mac[32];
+    int r;
+    if (ctx == NULL) return DUO_E_INVALID_ARG;
+    begin(ctx);
+    if (request_id == NULL) return finish(ctx, DUO_E_INVALID_ARG);
+    if ((r = need_key(ctx)) != DUO_OK) return finish(ctx, r);
+    if ((r = fill_mac_req(ctx, key_id, nonce)) != DUO_OK ||
+        (r = duo_wire_mac_input_refuse_request(mi, key_id, nonce, request_id)) != DUO_OK ||
+        (r = duo_mac_compute(mac, ctx->key->device_secret, mi)) != DUO_OK)
+        goto out;
+    Duosign__V1__RefuseRequestRequest m = DUOSIGN__V1__REFUSE_REQUEST_REQUEST__INIT;
+    m.key_id = (ProtobufCBinaryData){16, key_id};
+    m.device_nonce = (ProtobufCBinaryData){32, nonce};
+    m.request_id = (ProtobufCBinaryData){16, (uint8_t *)(uintptr_t)request_id};
+    m.mac = (ProtobufCBinaryData){32, mac};
+    r = rq_call(ctx, "RefuseRequest", &m.base, NULL, NULL);
+out:
+    duo_memzero(mac, sizeof mac);
+    return finish(ctx, r);
+}
+
+int duo_device_claim_link(duo_device_ctx *ctx, const char *link, duo_device_request *out) {
+    uint8_t key_id[16], nonce[32], mi[32], mac[32];
+    ProtobufCMessage *pm = NULL;
+    int r;
+    if (ctx == NULL) return DUO_E_INVALID_ARG;
+    begin(ctx);
+    if (link == NULL || out == NULL || strlen(link) == 0 || strlen(link) > 80) return finish(ctx, DUO_E_INVALID_ARG);
+    if ((r = need_key(ctx)) != DUO_OK) return finish(ctx, r);
+    if ((r = fill_mac_req(ctx, key_id, nonce)) != DUO_OK ||
+        (r = duo_wire_mac_input_claim_link(mi, key_id, nonce, link)) != DUO_OK ||
+        (r = duo_mac_compute(mac, ctx->key->device_secret, mi)) != DUO_OK)
+        goto out;
+    Duosign__V1__ClaimLinkRequest m = DUOSIGN__V1__CLAIM_LINK_REQUEST__INIT;
+    m.key_id = (ProtobufCBinaryData){16, key_id};
+    m.device_nonce = (ProtobufCBinaryData){32, nonce};
+    m.link = (char *)(uintptr_t)link;
+    m.mac = (ProtobufCBinaryData){32, mac};
+    if ((r = rq_call(ctx, "ClaimLink", &m.base, &duosign__v1__claim_link_response__descriptor, &pm)) != DUO_OK)
+        goto out;
+    r = pending_copy(out, ((const Duosign__V1__ClaimLinkResponse *)pm)->request);
+out:
+    if (pm != NULL) protobuf_c_message_free_unpacked(pm, NULL);
+    duo_memzero(mac, sizeof mac);
+    return finish(ctx, r);
+}
+
+int duo_device_approve(duo_device_ctx *ctx, const duo_device_request *req, uint8_t sig[DUO_DEVICE_SIG_BYTES],
+                       const uint8_t *pin, size_t pin_len) {
+    if (ctx == NULL) return DUO_E_INVALID_ARG;
+    if (req == NULL) {
+        begin(ctx);
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    return sign_common(ctx, sig, req->digest, req->request_id, pin, pin_len);
 }

@@ -322,6 +322,68 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_sign(duo_device_ctx *ctx, uint8_t 
                                                    const uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const uint8_t *pin,
                                                    size_t pin_len);
 
+/* ------------------------------------------------- relying parties' requests
+ *
+ * A relying party (a bank, a portal) asks the citizen to log in or to sign
+ * (docs/RELYING_PARTIES.md). The app learns of it with
+ * duo_device_wait_requests (a long poll), shows who asks (rp_name), what
+ * (display_text) and the 4-digit verification_code the RP also shows, and
+ * then approves with the PIN of the key the request's kind needs
+ * (duo_device_approve: the ordinary two-party signature of the request's
+ * digest, bound to its id, so the cloud signs that digest and nothing
+ * else) or refuses (duo_device_refuse_request). An anonymous login's link,
+ * shown by the RP as a QR code, is claimed with duo_device_claim_link on
+ * the authentication key's context. Nothing here is secret except the PIN. */
+#define DUO_DEVICE_REQUEST_AUTH 1 /* approve with the authentication key */
+#define DUO_DEVICE_REQUEST_SIGN 2 /* approve with the signing key */
+#define DUO_DEVICE_RP_NAME_MAX 64
+#define DUO_DEVICE_DISPLAY_TEXT_MAX 200
+
+typedef struct duo_device_request {
+    uint8_t request_id[16];
+    int kind;                                           /* DUO_DEVICE_REQUEST_* */
+    char rp_name[DUO_DEVICE_RP_NAME_MAX + 1];           /* who asks (registered name) */
+    char display_text[DUO_DEVICE_DISPLAY_TEXT_MAX + 1]; /* UTF-8, checked: no control characters but newline */
+    char verification_code[5];                          /* 4 digits */
+    uint8_t digest[32];                                 /* what the key will sign */
+    int64_t expires_at;                                 /* unix seconds */
+} duo_device_request;
+
+/* Waits up to timeout_ms (the cloud bounds it at 30 s) for requests
+ * addressed to the citizen of ctx's key; returns at once if some wait.
+ * Every request of the citizen is listed, each with the kind of key it
+ * needs. MAC-authenticated like duo_device_status (no PIN).
+ * Returns: DUO_OK (*n may be 0: none came); DUO_E_INVALID_ARG;
+ *          DUO_E_MISUSE (no confirmed key); DUO_E_RP_WRONG_ROLE (the key has
+ *          no certificate); DUO_E_BAD_FIELD (a malformed request from the
+ *          cloud: nothing returned); transport and key-state errors.
+ * Out:     out[0..*n), at most cap. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_wait_requests(duo_device_ctx *ctx, unsigned timeout_ms,
+                                                            duo_device_request *out, size_t cap, size_t *n);
+/* Approves req with ctx's key (the kind's key) and the PIN, or the prepared
+ * PIN when pin is NULL (as duo_device_sign). On success the RP receives the
+ * signature and the key's certificate; sig gets the signature too. The
+ * state changes (rotated secret): export it afterwards.
+ * Returns: as duo_device_sign, plus DUO_E_RP_REQUEST_CLOSED (answered,
+ *          cancelled, or expired, also while the PIN was typed: nothing
+ *          signed), DUO_E_RP_WRONG_CITIZEN, DUO_E_RP_WRONG_ROLE (the other
+ *          key is needed), DUO_E_RP_SESSION_UNKNOWN.
+ * In:      pin: SECRET, not kept. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_approve(duo_device_ctx *ctx, const duo_device_request *req,
+                                                      uint8_t sig[DUO_DEVICE_SIG_BYTES], const uint8_t *pin,
+                                                      size_t pin_len);
+/* Refuses a waiting request (the RP gets USER_REFUSED).
+ * Returns: DUO_OK; DUO_E_RP_REQUEST_CLOSED; DUO_E_RP_WRONG_CITIZEN;
+ *          DUO_E_RP_SESSION_UNKNOWN; transport and key-state errors. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_refuse_request(duo_device_ctx *ctx, const uint8_t request_id[16]);
+/* Claims an anonymous login's link (duosign://claim/...) for the citizen of
+ * ctx's key (its authentication key) and returns the request to show and
+ * approve. Returns: DUO_OK; DUO_E_RP_LINK (malformed, unknown, expired or
+ * already claimed); DUO_E_RP_WRONG_ROLE (not the authentication key);
+ * DUO_E_INVALID_ARG; transport and key-state errors. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_claim_link(duo_device_ctx *ctx, const char *link,
+                                                         duo_device_request *out);
+
 /* Prepares the PIN for the next duo_device_sign: runs the PIN KDF now, so
  * that the signature itself needs none (it then costs the device about one
  * 256-bit exponentiation mod N^2, with a precomputed Paillier factor). An app
