@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # "Log in with duosign" (issue 18; docs/OIDC.md), on an existing build
-# directory ($1, default build): duosign-oidc over HTTPS, a demo web service
-# with openid-client that logs a citizen in and prints the verified ID
-# token's claims, and the login's evidence in the provider's audit table.
-# The RelyingParty service of duosign-cloud is not merged yet (branch rp):
-# until it is, the provider talks to tests/integration/oidc/fake_rp.py, a
-# stand-in gRPC server with mutual TLS whose "citizen" signs the real login
-# structure (duo_rp_auth_digest). Every process is stopped on exit.
+# directory ($1, default build): a duosign-cloud signer serving the
+# RelyingParty service, a citizen enrolled by the duosign CLI with a
+# certified authentication key, duosign-oidc over HTTPS registered at the
+# signer as a relying party, and a small demo web service with openid-client
+# that logs the citizen in (the citizen claims the login page's link with
+# `duosign claim`) and prints the verified ID token's claims; then the
+# login's evidence. Every process is stopped on exit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
 case "$build" in /*) ;; *) build="$here/$build" ;; esac
-oidc="$build/bin/duosign-oidc"
+bin="$build/bin"
 t="$here/tests/integration/oidc"
-[ -x "$oidc" ] || { echo "demo: $oidc is missing; build first" >&2; exit 1; }
+for b in duosign duosign-cloud duosign-oidc; do
+  [ -x "$bin/$b" ] || { echo "demo: $bin/$b is missing; build first" >&2; exit 1; }
+done
 [ -d "$t/node/node_modules/openid-client" ] || { echo "demo: openid-client missing (scripts/setup.sh)" >&2; exit 1; }
 work=$(mktemp -d /tmp/duosign-oidc-demo-XXXXXX)
 pids=()
@@ -25,44 +27,62 @@ stop() {
 trap stop EXIT INT TERM
 step() { printf '\n== %s\n' "$*"; }
 port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_for() { # FILE PATTERN
+  for _ in $(seq 300); do grep -q "$2" "$1" && return 0; sleep 0.1; done
+  cat "$1"; echo "demo: '$2' never appeared in $1" >&2; exit 1
+}
 cd "$work"
 
-step "13. Log in with duosign: an OpenID provider (duosign-oidc) in front of the signer"
-openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
-openssl req -x509 -new -key ca.key -subj /CN=demo-ca -days 1 -out ca.pem 2>/dev/null
-for n in server:IP:127.0.0.1 rp-oidc:DNS:duosign-oidc; do
-  name=${n%%:*}
-  openssl ecparam -name prime256v1 -genkey -noout -out "$name.key" 2>/dev/null
-  openssl req -new -key "$name.key" -subj "/CN=$name" -out "$name.csr" 2>/dev/null
-  printf 'subjectAltName=%s\n' "${n#*:}" >"$name.ext"
-  openssl x509 -req -in "$name.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile "$name.ext" \
-    -out "$name.pem" 2>/dev/null
-done
-rp_port=$(port); op_port=$(port); app_port=$(port)
-mkdir rp
-/usr/bin/python3 "$t/fake_rp.py" serve --dir rp --port "$rp_port" --cert server.pem --key server.key --ca ca.pem \
-  --rp-name duosign-oidc --citizen 1234567890 >rp.log 2>&1 &
+step "13. Log in with duosign: the signer serves relying parties; duosign-oidc is one of them"
+"$bin/duosign-cloud" init --data signer >/dev/null
+"$bin/duosign-cloud" rp add --data signer --name "duosign-oidc" --out-dir rp
+rp_port=$(port)
+"$bin/duosign-cloud" serve --data signer --listen 127.0.0.1:0 --rp-listen "127.0.0.1:$rp_port" \
+  --paillier-bits 2048 >serve.log 2>&1 &
 pids+=($!)
-"$oidc" init --dir op
-"$oidc" client add --dir op --name "Demo Bank" --redirect-uri "http://127.0.0.1:$app_port/cb" | tee client.out
+wait_for serve.log 'listening on'
+addr=$(grep -o 'listening on [0-9.]*:[0-9]*' serve.log | head -1 | awk '{print $3}')
+echo "signer at $addr, RelyingParty service on 127.0.0.1:$rp_port"
+
+step "14. a citizen enrols two keys (PIN1 for logins) and has the authentication key certified"
+tok() { "$bin/duosign-cloud" token issue --data signer --citizen 1234567890 --name "Lesya Ukrainka" 2>/dev/null | tail -1; }
+umask 077
+printf '2580\n' >pin1
+printf '25801\n' >pin2
+"$bin/duosign" enroll --server "$addr" --ca signer/ca.pem --paillier-bits 2048 --auth-token "$(tok)" --token "$(tok)" \
+  --state citizen.state --pin1-file pin1 --pin2-file pin2 | tee enroll.out | grep 'enrolled key'
+auth_kid=$(grep -o 'enrolled key [0-9a-f]*' enroll.out | sed -n 1p | awk '{print $3}')
+"$bin/duosign" csr --key auth --state citizen.state --out auth.csr --pin-file pin1
+"$bin/duosign-cloud" cert issue --data signer --key-id "$auth_kid" --role auth --csr auth.csr --out auth.pem
+"$bin/duosign" cert --key auth --state citizen.state --in auth.pem
+openssl x509 -in auth.pem -noout -subject | sed 's/^/  /'
+
+step "15. duosign-oidc over HTTPS (a throwaway TLS certificate), and a web service registered as its client"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 -days 1 \
+  -addext subjectAltName=IP:127.0.0.1 -keyout op-tls.key -out op-tls.pem 2>/dev/null
+op_port=$(port); app_port=$(port)
+"$bin/duosign-oidc" init --dir op
+"$bin/duosign-oidc" client add --dir op --name "Demo Bank" --redirect-uri "http://127.0.0.1:$app_port/cb" | tee client.out
 issuer="https://127.0.0.1:$op_port"
-"$oidc" serve --dir op --listen "127.0.0.1:$op_port" --issuer "$issuer" --tls-cert server.pem --tls-key server.key \
-  --cloud "127.0.0.1:$rp_port" --cloud-ca ca.pem --rp-cert rp-oidc.pem --rp-key rp-oidc.key --rp-name duosign-oidc \
-  >op.log 2>&1 &
+"$bin/duosign-oidc" serve --dir op --listen "127.0.0.1:$op_port" --issuer "$issuer" --tls-cert op-tls.pem \
+  --tls-key op-tls.key --cloud "127.0.0.1:$rp_port" --cloud-ca rp/server-ca.pem --rp-cert rp/client.pem \
+  --rp-key rp/client.key --rp-name duosign-oidc >op.log 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do grep -q serving op.log && grep -q RelyingParty rp.log && break; sleep 0.1; done
+wait_for op.log serving
 cat op.log
-printf '#!/bin/sh\necho "citizen: approves the login on the device (claims $1)"\n/usr/bin/python3 %s act --dir %s --link "$1" --action approve\n' \
-  "$t/fake_rp.py" "$work/rp" >citizen.sh
+
+step "16. the demo service logs the citizen in (openid-client; the citizen claims the page's link with the duosign CLI)"
+printf '#!/bin/sh\necho "citizen: + duosign claim $1"\n"%s" claim "$1" --state "%s" --pin-file "%s"\n' \
+  "$bin/duosign" "$work/citizen.state" "$work/pin1" >citizen.sh
 chmod +x citizen.sh
 ISSUER=$issuer CLIENT_ID=$(awk '/^client_id/{print $2}' client.out) CLIENT_SECRET=$(awk '/^client_secret/{print $2}' client.out) \
-  APP_PORT=$app_port CITIZEN_CMD="$work/citizen.sh" NODE_EXTRA_CA_CERTS="$work/ca.pem" \
-  node "$t/node/demo-service.cjs"
+  APP_PORT=$app_port CITIZEN_CMD="$work/citizen.sh" NODE_EXTRA_CA_CERTS="$work/op-tls.pem" \
+  node "$t/node/demo-service.cjs" | tee login.out
 
-step "14. the login's evidence: the citizen's two-party signature over the login challenge, kept with the token's jti"
-jti=$(/usr/bin/python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select jti from audit").fetchone()[0])' op/oidc.db)
+step "17. the login's evidence: the citizen's two-party signature over the login structure, kept with the token's jti"
+jti=$(grep -o '"jti": "[^"]*"' login.out | cut -d'"' -f4)
 echo "+ duosign-oidc evidence --dir op --jti $jti"
-"$oidc" evidence --dir op --jti "$jti" | /usr/bin/python3 -c 'import json,sys
+"$bin/duosign-oidc" evidence --dir op --jti "$jti" | /usr/bin/python3 -c 'import json,sys
 d = json.load(sys.stdin); d["certificate"] = d["certificate"].split("\n")[1][:48] + "... (PEM)"
 print(json.dumps(d, indent=2))'
-printf '\ndemo: a web service logged a citizen in through duosign-oidc with openid-client, and printed the verified claims\n'
+printf '\ndemo: a web service logged a citizen in through duosign-oidc and the signer, and printed the verified claims\n'
