@@ -7,7 +7,7 @@ and by python3-cryptography; the authentication digest is recomputed from
 what the RP sent and got (the transcript encoding of docs/RELYING_PARTIES.md).
 Time is moved by the daemon's test clock file, never by sleeping.
 
-usage: test_rp_e2e.py DUOSIGN_CLOUD DUOSIGN
+usage: test_rp_e2e.py DUOSIGN_CLOUD DUOSIGN DUOSIGN_RP
 """
 import hashlib
 import os
@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rp_client as rc  # noqa: E402
 
-CLOUD, DUOSIGN = sys.argv[1], sys.argv[2]
+CLOUD, DUOSIGN, DUORP = sys.argv[1], sys.argv[2], sys.argv[3]
 T = tempfile.mkdtemp(prefix="duo-rp-e2e-")
 D = os.path.join(T, "d")
 CLOCK = os.path.join(T, "clock")
@@ -251,6 +251,42 @@ def scenario(addr, rp_addr):
     expect_err(lambda: bank.call("GetSession", session_id=st.session_id, timeout_ms=0),
                grpc.StatusCode.NOT_FOUND, -128, "result erased after 5 minutes")
     open(CLOCK, "w").write("450\n")
+
+    # ---- duosign-rp: sign a document and log in by link, the citizen approving from the CLI
+    rpargs = ["--server", rp_addr, "--ca", T + "/bank/server-ca.pem", "--cert", T + "/bank/client.pem", "--key",
+              T + "/bank/client.key", "--wait", "60"]
+    open(T + "/contract.txt", "wb").write(b"contract for duosign-rp\n")
+    rp = subprocess.Popen([DUORP, "sign", "--citizen", "1234567890", "--in", T + "/contract.txt", "--text",
+                           "Sign the contract", "--out", T + "/contract.sig", "--cert-out", T + "/signer.pem"]
+                          + rpargs, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code = rp.stdout.readline().split()[-1]
+    sid = rp.stdout.readline().split()[-1]
+    p = run(DUOSIGN, "approve", "--state", S, "--request", sid, "--pin-file", pin2)
+    check(code in p.stdout, "duosign-rp's code is the one the device shows")
+    out, err = rp.communicate(timeout=60)
+    check(rp.returncode == 0 and "signature verified" in out, "duosign-rp sign: OK and verified\n" + out + err)
+    subprocess.run(["openssl", "x509", "-in", T + "/signer.pem", "-pubkey", "-noout", "-out", T + "/signer.pub"],
+                   check=True)
+    v = subprocess.run(["openssl", "dgst", "-sha256", "-verify", T + "/signer.pub", "-signature", T + "/contract.sig",
+                        T + "/contract.txt"], capture_output=True, text=True)
+    check(v.returncode == 0 and "Verified OK" in v.stdout, "openssl dgst -verify of duosign-rp's signature")
+    rp = subprocess.Popen([DUORP, "auth", "--text", "Log in with duosign-rp"] + rpargs, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    link = rp.stdout.readline().split()[-1]
+    run(DUOSIGN, "claim", link, "--state", S, "--pin-file", pin1)
+    out, err = rp.communicate(timeout=60)
+    check(rp.returncode == 0 and "citizen 1234567890" in out and "signature verified" in out,
+          "duosign-rp auth by link: OK, citizen, verified\n" + out + err)
+    rp = subprocess.Popen([DUORP, "sign", "--citizen", "1234567890", "--in", T + "/contract.txt"] + rpargs,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rp.stdout.readline()
+    sid = rp.stdout.readline().split()[-1]
+    run(DUOSIGN, "refuse", "--state", S, "--request", sid)
+    out, err = rp.communicate(timeout=60)
+    check(rp.returncode == 24 and "USER_REFUSED" in out, "duosign-rp: a refusal exits 24")
+    run(DUORP, "sign", "--citizen", "1", *rpargs, want=2)
+    run(DUORP, "sign", "--citizen", "1", "--in", T + "/nope", *rpargs, want=3)
+    run(DUORP, "login", *rpargs, want=2)
 
     # ---- bad input
     expect_err(lambda: bank.call("StartSignature", request_id="b1", citizen_id="1234567890", digest=b"x" * 31,
