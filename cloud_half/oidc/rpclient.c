@@ -19,7 +19,7 @@ static int call(const rp_config *c, unsigned timeout_ms, const char *method, con
     if (n > sizeof buf) return DUO_E_MSG_TOO_LARGE;
     protobuf_c_message_pack(req, buf);
     if ((r = duo_grpc_transport_new_mtls(&t, c->target, c->ca_pem, c->ca_pem ? strlen(c->ca_pem) : 0, c->cert_pem,
-                                           c->key_pem, timeout_ms)) != DUO_OK) {
+                                         c->key_pem, timeout_ms)) != DUO_OK) {
         snprintf(err, err_cap, "cannot open a channel to %s: %s", c->target, duo_strerror(r));
         return r;
     }

@@ -1,6 +1,6 @@
 /* duosign-oidc: its calls to duosign-cloud's RelyingParty service
  * (proto/relying_party.proto) over gRPC with a TLS client certificate, on
- * libduosign-device-grpc's transport (duo_grpc_transport_new_client).
+ * libduosign-device-grpc's transport (duo_grpc_transport_new_mtls).
  * A channel per call: the login page's long polls run in parallel on the
  * HTTP server's threads, and a transport object is single-threaded. */
 #ifndef DUOSIGN_OIDC_RPCLIENT_H
