@@ -1,6 +1,8 @@
 #!/usr/bin/python3
 """A stand-in for duosign-cloud's RelyingParty service (proto/relying_party.proto)
-while branch rp's service is not merged: real gRPC over TLS, a client
+for the cases the real daemon cannot be made to produce (a refusal on cue, a
+signature over another digest, a foreign verification code, a javascript:
+link, many quick approvals; test_oidc_cloud.sh runs the real one): real gRPC over TLS, a client
 certificate required, the message types generated from the committed proto.
 
 The "citizen" is a P-256 key with a self-signed certificate; approving signs

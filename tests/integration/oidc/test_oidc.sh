@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # duosign-oidc end to end (issue 18): the provider over HTTPS in front of a
 # RelyingParty service (fake_rp.py: real gRPC, a TLS client certificate
-# required; replaced by the real duosign-cloud once branch rp is merged),
+# required; a scriptable signer for the abuse cases — the real daemon runs in
+# test_oidc_cloud.sh),
 # driven by openid-client from npm (node/flow.cjs: the flow and every abuse
 # case), the login page's own script run by headless Chromium under its CSP
 # up to the service's redirect URI, the evidence checked with python3-
