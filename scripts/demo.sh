@@ -190,3 +190,9 @@ printf '\ndemo: enrolled a citizen over TLS, signed a file with the split key, v
 printf 'certified the key by the issuing CA, signed as CMS (openssl cms -verify), answered a relying party'"'"'s\n'
 printf 'signature and login requests from the CLI (verified by the RP with openssl), revoked it (CRL);\n'
 printf 'showed a passport as a QR code that a verifier redeemed once and was refused the second time\n'
+
+# Issue 18: "Log in with duosign" (docs/OIDC.md): duosign-oidc and a demo
+# web service with openid-client that prints the verified ID token's claims.
+if [ -x "$bin/duosign-oidc" ]; then
+  "$here/scripts/demo_oidc.sh" "$build"
+fi
