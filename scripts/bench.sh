@@ -60,3 +60,7 @@ PY
 # (through the daemon and the CLI; scripts/bench_certs.sh)
 cmake --build "$build" -j"$(nproc)" --target duosign >/dev/null
 scripts/bench_certs.sh "$build"
+# issue 17: relying parties: RP-to-result latency with the citizen approving at
+# once from the CLI, daemon CPU per RP signature against a plain signature
+cmake --build "$build" -j"$(nproc)" --target duosign >/dev/null
+/usr/bin/python3 scripts/bench_rp.py "$build/bin" 10

@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
 case "$build" in /*) ;; *) build="$here/$build" ;; esac
 bin="$build/bin"
-for b in duosign duosign-cloud; do
+for b in duosign duosign-cloud duosign-rp; do
   [ -x "$bin/$b" ] || { echo "demo: $bin/$b is missing; build first (cmake --build $build)" >&2; exit 1; }
 done
 
@@ -29,8 +29,11 @@ step() { printf '\n== %s\n' "$*"; }
 step "1. initialise a signer data directory (KEK, SQLite key store, development TLS CA)"
 "$bin/duosign-cloud" init --data "$work/data"
 
-step "2. start duosign-cloud on loopback with TLS"
-"$bin/duosign-cloud" serve --data "$work/data" --listen 127.0.0.1:0 >"$work/serve.log" 2>&1 &
+echo "+ duosign-cloud rp add --name 'Demo Bank' --out-dir rp   (a relying party's client certificate)"
+"$bin/duosign-cloud" rp add --data "$work/data" --name "Demo Bank" --out-dir "$work/rp"
+
+step "2. start duosign-cloud on loopback with TLS (device service, and the RelyingParty service for client certificates)"
+"$bin/duosign-cloud" serve --data "$work/data" --listen 127.0.0.1:0 --rp-listen 127.0.0.1:0 >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do
   grep -q 'listening on' "$work/serve.log" && break
@@ -39,6 +42,7 @@ for _ in $(seq 1 200); do
 done
 addr=$(grep -o 'listening on [0-9.]*:[0-9]*' "$work/serve.log" | head -1 | awk '{print $3}')
 [ -n "$addr" ] || { cat "$work/serve.log"; echo "demo: daemon did not start" >&2; exit 1; }
+rp_addr=$(grep -o 'relying parties on [0-9.]*:[0-9]*' "$work/serve.log" | head -1 | awk '{print $4}')
 echo "daemon pid $pid: $(grep 'listening on' "$work/serve.log" | head -1)"
 
 step "3. issue one one-time enrolment token for citizen 'demo-citizen' (name from the citizen record): it admits both keys"
@@ -114,7 +118,41 @@ if openssl cms -verify -binary -inform DER -in "$work/contract.p7s" -content "$w
 fi
 echo "changed document refused: $(grep -o 'digest failure\|content verify error' "$work/cms.err" | head -1)"
 
-step "12. revocation: the certificate is good under the first CRL, revoked under the next"
+step "12. a relying party (Demo Bank) asks the citizen to sign and to log in; the citizen approves from the CLI"
+rpargs=(--server "$rp_addr" --ca "$work/rp/server-ca.pem" --cert "$work/rp/client.pem" --key "$work/rp/client.key")
+# rp_wait OUT: the session id duosign-rp prints once the request is made
+rp_wait() {
+  for _ in $(seq 1 300); do grep -q '^session:' "$1" && break; sleep 0.1; done
+  grep '^session:' "$1" | awk '{print $2}'
+}
+printf 'loan agreement no. 42: 10 000 UAH at 12 %%\n' >"$work/loan.txt"
+echo "+ duosign-rp sign --citizen demo-citizen --in loan.txt --text 'Sign the loan agreement no. 42' ..."
+"$bin/duosign-rp" sign "${rpargs[@]}" --citizen demo-citizen --in "$work/loan.txt" --text "Sign the loan agreement no. 42" \
+  --out "$work/loan.sig" --cert-out "$work/loan-signer.pem" >"$work/rp-sign.out" 2>&1 &
+rp_pid=$!
+sid=$(rp_wait "$work/rp-sign.out")
+sed 's/^/  [rp] /' "$work/rp-sign.out"
+echo "+ duosign requests --state citizen.state"
+"$bin/duosign" requests --state "$work/citizen.state"
+echo "+ duosign approve --state citizen.state --request $sid   (the citizen checks the code, types PIN2)"
+"$bin/duosign" approve --state "$work/citizen.state" --request "$sid" --pin-file "$work/pin"
+wait "$rp_pid" || { cat "$work/rp-sign.out"; echo "demo: duosign-rp sign failed" >&2; exit 1; }
+sed -n '/^result/,$p' "$work/rp-sign.out" | sed 's/^/  [rp] /'
+openssl x509 -in "$work/loan-signer.pem" -pubkey -noout -out "$work/loan-signer.pub"
+echo "+ openssl dgst -sha256 -verify signer-pubkey.pem -signature loan.sig loan.txt   (the RP's own check)"
+openssl dgst -sha256 -verify "$work/loan-signer.pub" -signature "$work/loan.sig" "$work/loan.txt"
+openssl verify -CAfile "$work/issuing-ca.pem" "$work/loan-signer.pem"
+echo "+ duosign-rp auth --citizen demo-citizen --text 'Log in to Demo Bank' ..."
+"$bin/duosign-rp" auth "${rpargs[@]}" --citizen demo-citizen --text "Log in to Demo Bank" >"$work/rp-auth.out" 2>&1 &
+rp_pid=$!
+sid=$(rp_wait "$work/rp-auth.out")
+sed 's/^/  [rp] /' "$work/rp-auth.out"
+echo "+ duosign approve --state citizen.state --request $sid   (a login: the authentication key, PIN1)"
+"$bin/duosign" approve --state "$work/citizen.state" --request "$sid" --pin-file "$work/pin1"
+wait "$rp_pid" || { cat "$work/rp-auth.out"; echo "demo: duosign-rp auth failed" >&2; exit 1; }
+sed -n '/^result/,$p' "$work/rp-auth.out" | sed 's/^/  [rp] /'
+
+step "13. revocation: the certificate is good under the first CRL, revoked under the next"
 "$bin/duosign-cloud" crl --data "$work/data" --out "$work/crl1.pem"
 openssl verify -crl_check -CRLfile "$work/crl1.pem" -CAfile "$work/issuing-ca.pem" "$work/cert.pem"
 "$bin/duosign" revoke --key sign --state "$work/citizen.state"
@@ -127,5 +165,34 @@ fi
 sed 's/^/  /' "$work/verify.out"
 grep -q 'certificate revoked' "$work/verify.out" || { echo "demo: not reported revoked" >&2; exit 1; }
 
+step "14. a document shown by a code that dies in three minutes: the registry, a QR picture, a verifier redeeming it once"
+"$bin/duosign-cloud" citizen set --data "$work/data" --citizen demo-citizen --doc passport \
+  --attr "name=Demo Citizen" --attr birth_date=1991-08-24 --attr number=FA123456
+echo "+ duosign present --key auth --state citizen.state --doc passport --once --png passport-qr.png"
+"$bin/duosign" present --key auth --state "$work/citizen.state" --doc passport --once --png "$work/passport-qr.png" |
+  tee "$work/present.out"
+if command -v zbarimg >/dev/null; then
+  echo "+ zbarimg passport-qr.png   (an independent decoder reads the picture)"
+  code=$(zbarimg --quiet --raw "$work/passport-qr.png" 2>/dev/null)
+else
+  code=$(awk '/^code: /{print $2}' "$work/present.out")
+fi
+echo "the QR picture carries: $code"
+echo "+ duosign-rp redeem CODE --doc passport ...   (the verifier, Demo Bank, with its TLS client certificate)"
+"$bin/duosign-rp" redeem "$code" --doc passport "${rpargs[@]}"
+echo "+ the same code a second time"
+if "$bin/duosign-rp" redeem "$code" --doc passport "${rpargs[@]}" 2>"$work/redeem2.err"; then
+  echo "demo: a code was redeemed twice!" >&2; exit 1
+fi
+sed 's/^/  /' "$work/redeem2.err"
+
 printf '\ndemo: enrolled a citizen over TLS, signed a file with the split key, verified it with openssl;\n'
-printf 'certified the key by the issuing CA, signed as CMS (openssl cms -verify), revoked it (CRL)\n'
+printf 'certified the key by the issuing CA, signed as CMS (openssl cms -verify), answered a relying party'"'"'s\n'
+printf 'signature and login requests from the CLI (verified by the RP with openssl), revoked it (CRL);\n'
+printf 'showed a passport as a QR code that a verifier redeemed once and was refused the second time\n'
+
+# Issue 18: "Log in with duosign" (docs/OIDC.md): duosign-oidc and a demo
+# web service with openid-client that prints the verified ID token's claims.
+if [ -x "$bin/duosign-oidc" ]; then
+  "$here/scripts/demo_oidc.sh" "$build"
+fi

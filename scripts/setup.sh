@@ -13,6 +13,7 @@ PACKAGES=(
   python3 python3-grpcio python3-protobuf python3-ecdsa python3-cryptography python3-jwcrypto time
   valgrind clang-format
   libp11-kit-dev softhsm2
+  libqrencode-dev libpng-dev chromium zbar-tools
 )
 
 missing=()
@@ -33,8 +34,19 @@ interop_node() {
   fi
 }
 
+# openid-client for duosign-oidc's test and demo (tests/integration/oidc/node),
+# from its committed package-lock.json.
+oidc_node() {
+  local d
+  d="$(cd "$(dirname "$0")/.." && pwd)/tests/integration/oidc/node"
+  if command -v npm >/dev/null && [ ! -d "$d/node_modules/openid-client" ]; then
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error) || echo "setup: npm ci in $d failed" >&2
+  fi
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   interop_node
+  oidc_node
   exit 0
 fi
 
@@ -45,3 +57,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 interop_node
+oidc_node

@@ -52,6 +52,8 @@ int duo__ca_init(struct duo_keystore *ks, const struct duo_ca_settings *s, int n
 int duo__cmd_ca(int argc, char **argv);
 int duo__cmd_cert(int argc, char **argv);
 int duo__cmd_crl(int argc, char **argv);
+/* The citizen document registry (cmd_citizen.c; docs/DOCUMENTS.md). */
+int duo__cmd_citizen(int argc, char **argv);
 /* Revokes the key's certificates after the key was revoked or frozen; a
  * failure is logged (the next CRL's sweep catches it, ca_crl.c). */
 void duo__certs_follow_key(struct duo_keystore *ks, const uint8_t key_id[16], int reason);
@@ -116,6 +118,8 @@ int duo__cmd_backup(int argc, char **argv);
 int duo__cmd_restore(int argc, char **argv);
 /* kek_cmd.c: "duosign-cloud kek status|rotate" (exit status as main's). */
 int duo__cmd_kek(int argc, char **argv);
+/* rp add|list|remove (cmd_rp.c). */
+int duo__cmd_rp(int argc, char **argv);
 /* init --kek REF (NULL: file:kek): makes the data directory's first KEK and
  * writes kek.ref. Returns DUO_OK or the error, with what to fix in err. */
 int duo__kek_init(const char *dir, const char *ref, char *err, size_t err_cap);

@@ -4,6 +4,7 @@
  *   duosign-cloud serve  --data DIR --listen ADDR:PORT [...]
  *   duosign-cloud token issue --data DIR --citizen ID [--name NAME] [--ttl SECONDS]
  *   duosign-cloud ca|cert|crl ...   (cmd_ca.c)
+ *   duosign-cloud citizen ...       (cmd_citizen.c)
  *   duosign-cloud key list|show|unlock|revoke ...
  *   duosign-cloud audit verify|list --data DIR
  *   duosign-cloud kek status|rotate --data DIR [--to REF]   (kek_cmd.c)
@@ -456,11 +457,13 @@ static void usage(FILE *f) {
                "  ca     export|show --data DIR           the issuing CA (citizens' certificates)\n"
                "  cert   issue|import|list --data DIR     certificates of keys\n"
                "  crl    --data DIR --out FILE            sign a CRL with the issuing CA\n"
+               "  citizen set|show|list|remove --data DIR the citizens' documents (presentation codes)\n"
                "  audit  verify|list --data DIR           check or print the audit log\n"
                "  check  --data DIR                       full integrity, audit, MAC and mark check\n"
                "  backup --data DIR --out FILE            online copy of the store (safe while serving)\n"
                "  restore --data DIR --in FILE            install a backup (daemon stopped)\n"
                "  kek    status|rotate --data DIR         the key-encryption key: check, rotate\n"
+               "  rp     add|list|remove --data DIR       relying parties (client certificates)\n"
                "  --version                               print the version\n\n"
                "'" PROG " COMMAND --help' describes each command.\n");
 }
@@ -487,10 +490,12 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "ca") == 0) return duo__cmd_ca(argc - 1, argv + 1);
     if (strcmp(cmd, "cert") == 0) return duo__cmd_cert(argc - 1, argv + 1);
     if (strcmp(cmd, "crl") == 0) return duo__cmd_crl(argc - 1, argv + 1);
+    if (strcmp(cmd, "citizen") == 0) return duo__cmd_citizen(argc - 1, argv + 1);
     if (strcmp(cmd, "check") == 0) return duo__cmd_check(argc - 1, argv + 1);
     if (strcmp(cmd, "backup") == 0) return duo__cmd_backup(argc - 1, argv + 1);
     if (strcmp(cmd, "restore") == 0) return duo__cmd_restore(argc - 1, argv + 1);
     if (strcmp(cmd, "kek") == 0) return duo__cmd_kek(argc - 1, argv + 1);
+    if (strcmp(cmd, "rp") == 0) return duo__cmd_rp(argc - 1, argv + 1);
     fprintf(stderr, PROG ": unknown command '%s'\n\n", cmd);
     usage(stderr);
     return DUO_EXIT_USAGE;

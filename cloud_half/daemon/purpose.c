@@ -17,6 +17,12 @@ int duo__purpose_digest_check(const duo_sign_start_req *req, duo_call_info *info
     int r = DUO_OK;
     if (req->purpose == DUO_SIGN_PURPOSE_CSR) {
         SHA256(req->csr_info, req->csr_info_len, want);
+    } else if (req->purpose == DUO_SIGN_PURPOSE_LOGIN && req->has_request_id) {
+        /* A login approving a relying party's request: its digest is the
+         * request's (duo_rp_auth_digest, over the RP's name, challenge and
+         * text), which the request binding checks (duo__rp_room_bind) before
+         * any session; the wire layer made sure no challenge came. */
+        return DUO_OK;
     } else if (req->purpose == DUO_SIGN_PURPOSE_LOGIN) {
         /* The cloud, not the device, decides what a login signature covers. */
         if ((r = duo_login_digest(want, req->login_challenge, req->login_challenge_len)) != DUO_OK) return r;

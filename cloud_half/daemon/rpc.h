@@ -17,7 +17,10 @@
 #include "keystore.h"
 #include "overlap.h"
 #include "policy.h"
+#include "present.h"
 #include "pool.h"
+#include "rp_room.h"
+#include "rpstore.h"
 #include "service.h"
 #include "sessions.h"
 #include "wire.h"
@@ -34,6 +37,14 @@ typedef struct duo_rpc {
     duo_overlap *overlap; /* SignFinish's store write beside its decryption */
     duo_keystore *ks;
     duo_call_info *info;
+    duo_rp_room *rp; /* relying parties' requests */
+    /* A long poll (GetSession, WaitRequests) gives its store connection back
+     * while it waits and takes one again after (duo__rpc_ks_pause/resume). */
+    void *svc;
+    void (*ks_put)(void *svc, duo_keystore *ks);
+    duo_keystore *(*ks_get)(void *svc);
+    const duo_rp_row *caller; /* RelyingParty service: the RP its certificate names (NULL on DuoSign) */
+    duo_redeem_limit *redeem; /* RedeemPresentation's per-RP limits (present.h) */
 } duo_rpc;
 
 /* A handler: DUO_OK and a malloc'ed response, or a DUO_E_* code (the
@@ -56,11 +67,33 @@ typedef int (*duo_rpc_fn)(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
     X(DUO_MSG_REFRESH, "Refresh", duo__rpc_refresh)                                      \
     X(DUO_MSG_REVOKE, "Revoke", duo__rpc_revoke)                                         \
     X(DUO_MSG_STATUS, "Status", duo__rpc_status)                                         \
-    X(DUO_MSG_ISSUE_CERTIFICATE, "IssueCertificate", duo__rpc_issue_certificate)
+    X(DUO_MSG_ISSUE_CERTIFICATE, "IssueCertificate", duo__rpc_issue_certificate)         \
+    X(DUO_MSG_WAIT_REQUESTS, "WaitRequests", duo__rpc_wait_requests)                     \
+    X(DUO_MSG_REFUSE_REQUEST, "RefuseRequest", duo__rpc_refuse_request)                  \
+    X(DUO_MSG_CLAIM_LINK, "ClaimLink", duo__rpc_claim_link)                              \
+    X(DUO_MSG_PRESENTATION_CODE, "PresentationCode", duo__rpc_presentation_code)
+
+/* The method table of duosign.v1.RelyingParty (proto/relying_party.proto),
+ * one row per RPC in the service's order (checked against its descriptor at
+ * start, like DuoSign's): rpc_rp.c, RedeemPresentation rpc_rp_redeem.c. */
+#define DUO_RP_METHODS(X)                                               \
+    X(DUO_RP_START_AUTH, "StartAuthentication", duo__rpc_rp_start_auth) \
+    X(DUO_RP_START_SIGN, "StartSignature", duo__rpc_rp_start_sign)      \
+    X(DUO_RP_GET_SESSION, "GetSession", duo__rpc_rp_get_session)        \
+    X(DUO_RP_CANCEL, "CancelSession", duo__rpc_rp_cancel)               \
+    X(DUO_RP_REDEEM, "RedeemPresentation", duo__rpc_rp_redeem)
+
+enum {
+#define DUO_RP_ENUM(index, name, fn) index,
+    DUO_RP_METHODS(DUO_RP_ENUM)
+#undef DUO_RP_ENUM
+        DUO_RP_COUNT
+};
 
 #define DUO_RPC_DECLARE(index, name, fn) \
     int fn(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len);
 DUO_RPC_METHODS(DUO_RPC_DECLARE)
+DUO_RP_METHODS(DUO_RPC_DECLARE)
 #undef DUO_RPC_DECLARE
 
 /* Signing purposes (purpose.c). Before the key is read: the digest a CSR or
@@ -70,6 +103,14 @@ DUO_RPC_METHODS(DUO_RPC_DECLARE)
  * Each sets the call's message on a refusal. */
 int duo__purpose_digest_check(const duo_sign_start_req *req, duo_call_info *info);
 int duo__purpose_key_check(const duo_sign_start_req *req, const duo_key_info *ki, duo_call_info *info);
+
+static inline void duo__rpc_ks_pause(duo_rpc *c) {
+    if (c->ks_put && c->ks) c->ks_put(c->svc, c->ks);
+    if (c->ks_put) c->ks = NULL;
+}
+static inline void duo__rpc_ks_resume(duo_rpc *c) {
+    if (c->ks_get && !c->ks) c->ks = c->ks_get(c->svc);
+}
 
 /* On r == DUO_OK hands out (out, out_len) as the response; returns r. */
 static inline int duo__rpc_respond(uint8_t **resp, size_t *resp_len, int r, uint8_t *out, size_t out_len) {

@@ -6,6 +6,48 @@
 
 #include "duosign/mem.h"
 #include "duosign/rng.h"
+#include "rp_keys.h"
+
+/* SignStart with request_id: the signature approves a relying party's
+ * request. The key must be the request's citizen's and of its role, the
+ * digest the request's; the request then waits for this session alone
+ * (a second approval is refused), docs/RELYING_PARTIES.md. */
+static int bind_request(duo_rpc *c, duo_sess *x, const duo_sign_start_req *req, const duo_key_info *ki,
+                        const uint8_t *sid) {
+    int kind = 0;
+    int r = duo__rp_key_role(c->ks, req->key_id, &kind, NULL, NULL);
+    if (r == DUO_E_NOT_FOUND) {
+        DETAIL(c->info, "this key has no certificate: it cannot answer a relying party's request");
+        return DUO_E_RP_WRONG_ROLE;
+    }
+    if (r != DUO_OK) return r;
+    r = duo__rp_room_bind(c->rp, ki->citizen_id, kind, req->request_id, req->digest, sid);
+    switch (r) {
+        case DUO_OK:
+            x->has_rp = 1;
+            memcpy(x->rp_id, req->request_id, sizeof x->rp_id);
+            break;
+        case DUO_E_RP_SESSION_UNKNOWN:
+            DETAIL(c->info, "no such relying-party request (unknown, or erased)");
+            break;
+        case DUO_E_RP_WRONG_CITIZEN:
+            DETAIL(c->info, "this request is addressed to another citizen");
+            break;
+        case DUO_E_RP_WRONG_ROLE:
+            DETAIL(c->info, "this request needs the citizen's %s key",
+                   kind == DUO_RPQ_AUTH ? "signing" : "authentication");
+            break;
+        case DUO_E_RP_REQUEST_CLOSED:
+            DETAIL(c->info, "the request is no longer waiting (answered, being approved, cancelled or expired)");
+            break;
+        case DUO_E_RP_DIGEST:
+            DETAIL(c->info, "the digest is not the request's: nothing is signed that was not shown");
+            break;
+        default:
+            break;
+    }
+    return r;
+}
 
 int duo__rpc_sign_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
     duo_sign_start_req req;
@@ -43,6 +85,7 @@ int duo__rpc_sign_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **
     snprintf(x->citizen, sizeof x->citizen, "%s", ki.citizen_id);
     r = duo_p1_sign_new(&x->sg, c->ec[ki.curve], NULL, duo__keycache_key(x->kc)); /* curve checked by the cache */
     if (r == DUO_OK) r = duo_p1_sign_start(x->sg, &req, &out);
+    if (r == DUO_OK && req.has_request_id) r = bind_request(c, x, &req, &ki, duo_p1_sign_sid(x->sg));
     if (r == DUO_OK) {
         duo__sessions_set_sid(c->sessions, x, duo_p1_sign_sid(x->sg));
         uint8_t *o = NULL;
@@ -124,6 +167,33 @@ static int sign_write_err(duo_keycache *keys, const sign_write *w, duo_call_info
     }
 }
 
+/* The relying party's request after SignFinish: OK with the signature and
+ * the key's certificate; PIN_LOCKED when the wrong PIN locked or revoked the
+ * key; else back to waiting (a wrong PIN: the citizen may try again while
+ * the request lives). Audited. */
+static void rp_answer(duo_rpc *c, const duo_sess *x, const uint8_t *sid, int r, const uint8_t sig[64]) {
+    int result = r == DUO_OK ? DUO_RPR_OK : DUO_RPR_NONE;
+    duo_key_info ki;
+    if (r == DUO_E_WRONG_PIN && duo_keystore_key_get(c->ks, &ki, NULL, x->key_id) == DUO_OK &&
+        (ki.state == DUO_KEY_STATE_LOCKED || ki.state == DUO_KEY_STATE_REVOKED))
+        result = DUO_RPR_PIN_LOCKED; /* this wrong PIN locked the key */
+    uint8_t *cert = result == DUO_RPR_OK ? malloc(DUO_CERT_DER_MAX) : NULL;
+    size_t cert_len = 0;
+    int kind = 0;
+    if (cert && duo__rp_key_role(c->ks, x->key_id, &kind, cert, &cert_len) != DUO_OK) cert_len = 0;
+    duo__rp_room_finish(c->rp, x->rp_id, sid, result, sig, cert, cert_len);
+    free(cert);
+    char idh[33], detail[160];
+    duo__hex(idh, x->rp_id, 16);
+    snprintf(detail, sizeof detail, "relying-party request %s: the citizen %s", idh,
+             result == DUO_RPR_OK           ? "approved it (signed)"
+             : result == DUO_RPR_PIN_LOCKED ? "entered a wrong PIN and the key is locked"
+                                            : "did not complete the approval (it waits again)");
+    duo_audit_event ev = {.kind = DUO_AUDIT_RP_ANSWER, .key_id = x->key_id, .citizen_id = x->citizen, .detail = detail};
+    if (duo_keystore_audit_append(c->ks, NULL, &ev) != DUO_OK) { /* the store logged why */
+    }
+}
+
 int duo__rpc_sign_finish(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
     duo_sign_finish_req req;
     duo_sign_finish_resp out;
@@ -144,6 +214,12 @@ int duo__rpc_sign_finish(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t *
     if (duo_call_info_expired(c->info)) {
         DETAIL(c->info, "deadline exceeded before the signature was computed; start a new signature");
         r = DUO_E_TIMEOUT;
+        goto out;
+    }
+    if (x->has_rp && duo__rp_room_check(c->rp, x->rp_id, req.sid) != DUO_OK) {
+        DETAIL(c->info, "the relying party's request expired or was cancelled while the PIN was typed; nothing "
+                        "was signed");
+        r = DUO_E_RP_REQUEST_CLOSED;
         goto out;
     }
     r = duo_p1_sign_finish_check(x->sg, &req, &out, rx);
@@ -195,6 +271,7 @@ int duo__rpc_sign_finish(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t *
         r = duo__rpc_respond(resp, resp_len, r, o, ol);
     }
 out:
+    if (x->has_rp) rp_answer(c, x, req.sid, r, out.signature);
     duo__sessions_release(c->sessions, x, DUO_E_PROTO_STATE);
 out_req:
     duo_wire_free_sign_finish_req(&req);

@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "duosign.pb-c.h"
+#include "relying_party.pb-c.h"
 #include "duosign/mem.h"
 #include "duosign/paillier.h"
 #include "keystore.h"
@@ -64,6 +65,12 @@ static const char *usage_text =
     "  --log-format text|json  one line per request and security event (default text)\n"
     "  --log-file FILE         append the log there (default stderr); SIGHUP reopens it\n"
     "  --log-level LEVEL       debug, info (default), warn or error\n"
+    "  --rp-listen ADDR:PORT   also serve duosign.v1.RelyingParty there: TLS with the same server\n"
+    "                          certificate, and a client certificate of a registered relying\n"
+    "                          party required ('duosign-cloud rp add'; docs/RELYING_PARTIES.md)\n"
+    "  --rp-session-ttl SECONDS  a relying party's request lives this long (default 120)\n"
+    "  --rp-max-per-citizen N  open relying-party requests to one citizen (default 5)\n"
+    "  --rp-max-per-rp N       open requests of one relying party (default 1000)\n"
     "  --metrics-listen ADDR:PORT  Prometheus metrics at http://ADDR:PORT/metrics (plain HTTP,\n"
     "                          its own port; keep it on a private address)\n\n"
     "Signals: SIGTERM/SIGINT drain and stop; SIGHUP re-reads the TLS certificate and key\n"
@@ -72,6 +79,7 @@ static const char *usage_text =
 typedef struct {
     uv_signal_t sigterm, sigint, sighup;
     duo_server *srv;
+    duo_server *rp_srv; /* --rp-listen: the RelyingParty service (NULL without) */
     duo_service *svc;
     unsigned grace_s;
     int stopping;
@@ -126,6 +134,7 @@ static void on_signal(uv_signal_t *h, int signum) {
     st->stopping = 1;
     duo_log_event(DUO_LOG_INFO, "daemon.stop", NULL, NULL, "%s: draining (up to %u s for calls in flight)",
                   signum == SIGTERM ? "SIGTERM" : "SIGINT", st->grace_s);
+    if (st->rp_srv) duo_server_shutdown(st->rp_srv, st->grace_s * 1000u);
     duo_server_shutdown(st->srv, st->grace_s * 1000u);
     duo_service_stop(st->svc);
     uv_close((uv_handle_t *)&st->sigterm, NULL);
@@ -154,6 +163,7 @@ static void on_hup(uv_signal_t *h, int signum) {
     int read_ok = 0;
     int r = load_tls(&cert, &key, &key_len, st->cert_path, st->key_path, &read_ok, err, sizeof err);
     if (r == DUO_OK) r = duo_server_reload_tls(st->srv, cert, key);
+    if (r == DUO_OK && st->rp_srv) r = duo_server_reload_tls(st->rp_srv, cert, key);
     if (r == DUO_OK)
         duo_log_event(DUO_LOG_INFO, "daemon.reload", NULL, NULL,
                       "SIGHUP: TLS certificate %s and key reloaded; new connections use them", st->cert_path);
@@ -218,9 +228,47 @@ static unsigned parse_curves(const char *list) {
     return mask;
 }
 
+/* --rp-listen: the RelyingParty service on its own port, TLS with the
+ * server's certificate and a client certificate required that chains to
+ * the RP trust roots (the RP CA, and certificates brought with rp add
+ * --cert); the handler then maps it to a registered RP. */
+static int start_rp(serve_state *st, const char *rp_listen, const char *cert, const char *key, unsigned cq_threads,
+                    unsigned workers, char *err, size_t cap) {
+    const char *c = strrchr(rp_listen, ':');
+    if (!c || c == rp_listen || !c[1]) {
+        snprintf(err, cap, "--rp-listen '%s' must be ADDR:PORT, e.g. 127.0.0.1:7444", rp_listen);
+        return DUO_E_INVALID_ARG;
+    }
+    char *roots = NULL;
+    int r = duo_service_rp_roots(st->svc, &roots);
+    if (r == DUO_E_NO_CA) {
+        snprintf(err, cap, "--rp-listen: no relying party is registered yet; 'duosign-cloud rp add' first");
+        return r;
+    }
+    if (r != DUO_OK) {
+        snprintf(err, cap, "--rp-listen: cannot read the relying parties' trust roots: %s", duo_strerror(r));
+        return r;
+    }
+    duo_server_config rcfg = {.listen = rp_listen,
+                              .tls_cert_pem = cert,
+                              .tls_key_pem = key,
+                              .client_ca_pem = roots,
+                              .service = &duosign__v1__relying_party__descriptor,
+                              .handler = duo_service_rp_handler(),
+                              .app = st->svc,
+                              .cq_count = 1,
+                              .cq_threads = cq_threads,
+                              /* long polls (GetSession) hold a worker each while they wait */
+                              .workers = workers < 32 ? 32 : workers};
+    r = duo_server_start(&st->rp_srv, err, cap, &rcfg);
+    free(roots);
+    return r;
+}
+
 int duo__cmd_serve(int argc, char **argv) {
     const char *dir = NULL, *listen = NULL, *cert_path = NULL, *key_path = NULL, *kek_ref = NULL, *v;
-    const char *log_file = NULL, *metrics_listen = NULL;
+    const char *log_file = NULL, *metrics_listen = NULL, *rp_listen = NULL;
+    unsigned rp_ttl = 0, rp_per_citizen = 0, rp_per_rp = 0;
     int fail_exit = DUO_EXIT_FAIL; /* a rolled-back store: its own code */
     duo_log_format log_fmt = DUO_LOG_TEXT;
     duo_log_level log_min = DUO_LOG_INFO;
@@ -301,6 +349,14 @@ int duo__cmd_serve(int argc, char **argv) {
                         v);
                 return DUO_EXIT_USAGE;
             }
+        } else if (duo__opt_val(argc, argv, &i, "--rp-listen", &v)) {
+            rp_listen = v;
+        } else if (duo__opt_val(argc, argv, &i, "--rp-session-ttl", &v)) {
+            rp_ttl = num("--rp-session-ttl", v, 1, 3600);
+        } else if (duo__opt_val(argc, argv, &i, "--rp-max-per-citizen", &v)) {
+            rp_per_citizen = num("--rp-max-per-citizen", v, 1, 1000);
+        } else if (duo__opt_val(argc, argv, &i, "--rp-max-per-rp", &v)) {
+            rp_per_rp = num("--rp-max-per-rp", v, 1, 1000000);
         } else if (duo__opt_val(argc, argv, &i, "--lock-policy", &v)) {
             if (duo__lock_policy_parse(&lock, v, err, sizeof err) != DUO_OK) {
                 fprintf(stderr, PROG ": %s\n", err);
@@ -313,6 +369,11 @@ int duo__cmd_serve(int argc, char **argv) {
     }
     if (!dir || !listen) {
         fprintf(stderr, PROG ": --data DIR and --listen ADDR:PORT are required (try --help)\n");
+        return DUO_EXIT_USAGE;
+    }
+    if (rp_listen && insecure) {
+        fprintf(stderr, PROG ": --rp-listen needs TLS (relying parties authenticate by client certificate); "
+                             "drop --insecure\n");
         return DUO_EXIT_USAGE;
     }
     const char *colon = strrchr(listen, ':');
@@ -377,6 +438,9 @@ int duo__cmd_serve(int argc, char **argv) {
                                .max_enrol_per_peer = enrol_per_peer,
                                .store_busy_ms = busy_ms,
                                .curves = curves,
+                               .rp_ttl_s = rp_ttl,
+                               .rp_max_per_citizen = rp_per_citizen,
+                               .rp_max_per_rp = rp_per_rp,
                                .loop = &loop};
     int r = duo_service_new(&st.svc, err, sizeof err, &scfg);
     if (r != DUO_OK) {
@@ -396,11 +460,13 @@ int duo__cmd_serve(int argc, char **argv) {
                              .cq_threads = cq_threads,
                              .workers = workers};
     r = duo_server_start(&st.srv, err, sizeof err, &cfg);
+    if (r == DUO_OK && rp_listen) r = start_rp(&st, rp_listen, cert, key, cq_threads, workers, err, sizeof err);
     free_key(&key, key_len);
     free(cert);
     cert = NULL;
     if (r != DUO_OK) {
         fprintf(stderr, PROG ": %s\n", err[0] ? err : duo_strerror(r));
+        duo_server_free(st.srv);
         duo_service_stop(st.svc);
         uv_run(&loop, UV_RUN_DEFAULT);
         duo_service_free(st.svc);
@@ -411,6 +477,7 @@ int duo__cmd_serve(int argc, char **argv) {
     if (metrics_listen &&
         duo_metrics_http_start(&mh, metrics_listen, duo_service_metrics_gauges, st.svc, err, sizeof err) != DUO_OK) {
         fprintf(stderr, PROG ": %s\n", err);
+        duo_server_free(st.rp_srv);
         duo_server_shutdown(st.srv, 0);
         duo_service_stop(st.svc);
         uv_run(&loop, UV_RUN_DEFAULT);
@@ -433,6 +500,11 @@ int duo__cmd_serve(int argc, char **argv) {
         snprintf(mline, sizeof mline, ", metrics on http://%.*s:%d/metrics", (int)(mc - metrics_listen), metrics_listen,
                  duo_metrics_http_port(mh));
     }
+    if (st.rp_srv) {
+        const char *rc = strrchr(rp_listen, ':');
+        snprintf(mline + strlen(mline), sizeof mline - strlen(mline), ", relying parties on %.*s:%d",
+                 (int)(rc - rp_listen), rp_listen, duo_server_port(st.rp_srv));
+    }
     printf("listening on %.*s:%d (%s, paillier %u bits)%s\n", (int)(colon - listen), listen, duo_server_port(st.srv),
            insecure ? "plaintext, --insecure" : "TLS", bits, mline);
     fflush(stdout);
@@ -446,6 +518,7 @@ int duo__cmd_serve(int argc, char **argv) {
     duo_server_stats stats;
     duo_server_get_stats(st.srv, &stats);
     duo_service_free(st.svc);
+    duo_server_free(st.rp_srv);
     duo_server_free(st.srv);
     if (uv_loop_close(&loop) != 0)
         duo_log_event(DUO_LOG_WARN, "daemon.stop", NULL, NULL, "event loop closed with open handles");

@@ -24,16 +24,24 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include "duosign.pb-c.h"
+#include "docstore.h"
 #include "duosign/rng.h"
+#include "relying_party.pb-c.h"
+#include "rp_ca.h"
 #include "log.h"
 #include "metrics.h"
 #include "rpc.h"
 
 #define PENDING_MAX_AGE_S 3600
 #define MAINT_PERIOD_MS 30000
+#define CODE_KEEP_S 3600
 
 struct duo_service {
     duo_service_config cfg;
@@ -46,7 +54,9 @@ struct duo_service {
     duo_keycache *keys;
     duo_pool *pool;
     duo_freezes *freezes;
-    duo_overlap *overlap; /* SignFinish's store write beside its decryption */
+    duo_overlap *overlap;     /* SignFinish's store write beside its decryption */
+    duo_rp_room *rp;          /* relying parties' requests */
+    duo_redeem_limit *redeem; /* RedeemPresentation's per-RP limits */
 
     pthread_mutex_t ks_mu; /* guards ks_free and n_free */
     pthread_cond_t ks_cv;
@@ -79,6 +89,9 @@ static void ks_release(duo_service *s, duo_keystore *ks) {
 }
 
 size_t duo_service_pool_ready(duo_service *s) { return duo__pool_ready(s->pool); }
+
+static duo_keystore *ks_get_cb(void *svc) { return ks_acquire(svc); }
+static void ks_put_cb(void *svc, duo_keystore *ks) { ks_release(svc, ks); }
 
 /* ------------------------------------------------- method table, dispatch */
 
@@ -113,7 +126,12 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
                  .freezes = s->freezes,
                  .overlap = s->overlap,
                  .ks = ks_acquire(s),
-                 .info = info};
+                 .info = info,
+                 .rp = s->rp,
+                 .redeem = s->redeem,
+                 .svc = s,
+                 .ks_put = ks_put_cb,
+                 .ks_get = ks_get_cb};
     /* A handler may have left its connection in deferred-commit mode if
      * switching back failed: never run one on it (no-op when durable). */
     int r = duo_keystore_commit_mode(c.ks, DUO_COMMIT_DURABLE);
@@ -147,6 +165,109 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
 }
 
 duo_server_handler_fn duo_service_handler(void) { return dispatch; }
+
+/* ------------------------------------- the RelyingParty service's dispatch */
+
+static const struct {
+    const char *name;
+    duo_rpc_fn fn;
+} rp_table[DUO_RP_COUNT] = {
+#define DUO_RPC_ROW(index, mname, fn) [index] = {mname, fn},
+    DUO_RP_METHODS(DUO_RPC_ROW)
+#undef DUO_RPC_ROW
+};
+
+/* Every RelyingParty call: the TLS layer verified the client certificate
+ * against the RP trust roots; here it must name a registered RP that is not
+ * removed, else UNAUTHENTICATED and nothing else happens. */
+static int rp_dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len,
+                       duo_call_info *info) {
+    duo_service *s = app;
+    if (mi < 0 || mi >= DUO_RP_COUNT) return DUO_E_UNSUPPORTED;
+    int64_t t0 = duo__mono_us();
+    next_request_id(s, info->request_id);
+    duo_rp_row *caller = malloc(sizeof *caller);
+    if (!caller) return DUO_E_NOMEM;
+    duo_rpc c = {.cfg = &s->cfg,
+                 .ec = (const duo_ec *const *)s->ec,
+                 .ks = ks_acquire(s),
+                 .info = info,
+                 .rp = s->rp,
+                 .redeem = s->redeem,
+                 .svc = s,
+                 .ks_put = ks_put_cb,
+                 .ks_get = ks_get_cb};
+    int r = info->has_peer_cert ? duo_keystore_rp_by_cert(c.ks, info->peer_cert_sha256, caller) : DUO_E_RP_UNKNOWN;
+    if (r == DUO_E_RP_UNKNOWN || r == DUO_E_UNSUPPORTED) {
+        DETAIL(info, "this client certificate is not a registered relying party (duosign-cloud rp add)");
+        r = DUO_E_RP_UNKNOWN;
+    }
+    if (r == DUO_OK) {
+        c.caller = caller;
+        r = rp_table[mi].fn(&c, req, req_len, resp, resp_len);
+    }
+    ks_release(s, c.ks);
+    char who[DUO_RP_ROW_NAME_MAX + 8];
+    snprintf(who, sizeof who, "rp:%s", r == DUO_E_RP_UNKNOWN ? "?" : caller->name);
+    free(caller);
+    double ms = (double)(duo__mono_us() - t0) / 1000.0;
+    duo_log_request rl = {.request_id = info->request_id,
+                          .method = rp_table[mi].name,
+                          .code = r,
+                          .duration_ms = ms,
+                          .peer = info->peer,
+                          .detail = r == DUO_OK       ? who
+                                    : info->detail[0] ? info->detail
+                                                      : duo_strerror(r)};
+    duo_log_request_line(&rl);
+    return r;
+}
+
+duo_server_handler_fn duo_service_rp_handler(void) { return rp_dispatch; }
+
+/* Appends a registered self-signed certificate (brought with rp add --cert)
+ * to the PEM bundle in *data. */
+static int add_brought_cb(void *data, const duo_rp_row *row) {
+    char **bundle = data;
+    if (row->issued || row->removed_at) return 0;
+    const uint8_t *p = row->cert;
+    X509 *x = d2i_X509(NULL, &p, (long)row->cert_len);
+    BIO *b = BIO_new(BIO_s_mem());
+    char *mem = NULL;
+    long n = 0;
+    int r = 0;
+    if (x && b && PEM_write_bio_X509(b, x) == 1 && (n = BIO_get_mem_data(b, &mem)) > 0) {
+        size_t old = *bundle ? strlen(*bundle) : 0;
+        char *nb = realloc(*bundle, old + (size_t)n + 1);
+        if (nb) {
+            memcpy(nb + old, mem, (size_t)n);
+            nb[old + (size_t)n] = '\0';
+            *bundle = nb;
+        } else {
+            r = DUO_E_NOMEM;
+        }
+    }
+    BIO_free(b);
+    X509_free(x);
+    return r;
+}
+
+int duo_service_rp_roots(duo_service *s, char **pem) {
+    duo_keystore *ks = ks_acquire(s);
+    int r = duo_rp_ca_cert_pem(ks, pem);
+    if (r == DUO_E_NO_CA) { /* only brought certificates so far (or none) */
+        *pem = NULL;
+        r = DUO_OK;
+    }
+    if (r == DUO_OK) r = duo_keystore_rp_list(ks, add_brought_cb, pem);
+    if (r == DUO_OK && *pem == NULL) r = DUO_E_NO_CA;
+    if (r != DUO_OK) {
+        free(*pem);
+        *pem = NULL;
+    }
+    ks_release(s, ks);
+    return r;
+}
 
 /* A call the server answered without dispatch (deadline past, queue full,
  * unknown method): its request line and count all the same. */
@@ -231,6 +352,7 @@ static int still_usable_cb(void *data, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
 static void on_sweep(uv_timer_t *t) {
     duo_service *s = t->data;
     duo__sessions_sweep(s->sessions);
+    duo__rp_room_sweep(s->rp);
 }
 
 /* Loop thread: lifts expired locks (audited) and deletes abandoned enrolments. */
@@ -257,6 +379,10 @@ static void on_maint(uv_timer_t *t) {
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "abandoned enrolments purged"};
     if (duo_keystore_purge_pending(ks, &n, PENDING_MAX_AGE_S, &ev) != DUO_OK) { /* retried next period */
     }
+    /* Presentation codes: kept CODE_KEEP_S past their expiry so a late try
+     * gets "expired" or "used" rather than "unknown", then deleted. */
+    if (duo_keystore_code_purge(ks, &n, duo__now_s() - CODE_KEEP_S) != DUO_OK) { /* retried next period */
+    }
     ks_release(s, ks);
 }
 
@@ -267,10 +393,33 @@ static int check_descriptor(char *err, size_t cap) {
     if (d->n_methods != DUO_MSG_COUNT) goto bad;
     for (unsigned i = 0; i < d->n_methods; i++)
         if (method_table[i].name == NULL || strcmp(d->methods[i].name, method_table[i].name) != 0) goto bad;
+    const ProtobufCServiceDescriptor *rd = &duosign__v1__relying_party__descriptor;
+    if (rd->n_methods != DUO_RP_COUNT) goto bad;
+    for (unsigned i = 0; i < rd->n_methods; i++)
+        if (rp_table[i].name == NULL || strcmp(rd->methods[i].name, rp_table[i].name) != 0) goto bad;
     return DUO_OK;
 bad:
-    snprintf(err, cap, "internal: the DuoSign service descriptor does not match the handler table");
+    snprintf(err, cap, "internal: a service descriptor (DuoSign, RelyingParty) does not match its handler table");
     return DUO_E_INTERNAL;
+}
+
+/* The RP requests' clock: the wall clock, plus, for tests only, the offset
+ * in seconds written in the file $DUOSIGN_TEST_CLOCK_FILE names (read at
+ * every call), so a test moves time forward without sleeping. */
+static const char *test_clock_file;
+
+static int64_t rp_clock(void) {
+    int64_t now = duo__now_s();
+    if (test_clock_file) {
+        FILE *f = fopen(test_clock_file, "r");
+        long long off = 0;
+        if (f) {
+            if (fscanf(f, "%lld", &off) != 1) off = 0;
+            fclose(f);
+        }
+        now += off;
+    }
+    return now;
 }
 
 int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_config *cfg) {
@@ -306,6 +455,11 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
             DUO_OK ||
         (r = duo__keycache_new(&s->keys, (const duo_ec *const *)s->ec)) != DUO_OK ||
         (r = duo__freezes_new(&s->freezes)) != DUO_OK)
+        goto fail;
+    test_clock_file = getenv("DUOSIGN_TEST_CLOCK_FILE");
+    if ((r = duo__rp_room_new(&s->rp, rp_clock, cfg->rp_ttl_s, cfg->rp_result_ttl_s, cfg->rp_max_per_rp,
+                              cfg->rp_max_per_citizen)) != DUO_OK ||
+        (r = duo__redeem_limit_new(&s->redeem, NULL)) != DUO_OK)
         goto fail;
     /* One store connection per handler thread, plus one for the loop thread
      * (maintenance timer): a handler takes a connection for its whole call
@@ -379,6 +533,8 @@ void duo_service_free(duo_service *s) {
     duo__sessions_free(s->sessions); /* sessions drop their key references first */
     duo__keycache_free(s->keys);
     duo__freezes_free(s->freezes);
+    duo__rp_room_free(s->rp);
+    duo__redeem_limit_free(s->redeem);
     duo_overlap_free(s->overlap);
     duo__pool_free(s->pool);
     if (s->ks_all)

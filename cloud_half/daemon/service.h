@@ -38,6 +38,10 @@ typedef struct duo_service_config {
     unsigned max_enrol_per_peer; /* live enrolments from one client address (0: 16) */
     unsigned store_busy_ms;      /* how long a store write waits for another process's lock (0: 5000) */
     unsigned curves;             /* curves new keys may use, bit (1 << duo_curve) (0: all); existing keys sign on any */
+    unsigned rp_ttl_s;           /* a relying party's request lives this long (0: 120) */
+    unsigned rp_result_ttl_s;    /* its result is kept this long, then erased (0: 300) */
+    unsigned rp_max_per_rp;      /* open requests of one RP (0: 1000) */
+    unsigned rp_max_per_citizen; /* open requests to one citizen (0: 5) */
     uv_loop_t *loop;             /* timers, pool refill; the service runs on its thread */
 } duo_service_config;
 
@@ -47,6 +51,13 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
 /* The server's handler: one entry point for every method of
  * duosign__v1__duo_sign__descriptor (its app pointer is the service). */
 duo_server_handler_fn duo_service_handler(void);
+/* The RelyingParty server's handler (app: the service): every method of
+ * duosign__v1__relying_party__descriptor, the caller found by its client
+ * certificate (docs/RELYING_PARTIES.md). */
+duo_server_handler_fn duo_service_rp_handler(void);
+/* The RP listener's trust roots (PEM, malloc'ed): the RP CA's certificate.
+ * Returns DUO_OK; DUO_E_NO_CA (no RP registered yet); a store error. */
+int duo_service_rp_roots(duo_service *svc, char **pem);
 /* The server's duo_server_config.refused: a request line and a count for
  * calls answered without the handler. */
 duo_server_refused_fn duo_service_refused(void);

@@ -62,6 +62,8 @@ typedef struct duo_sess {
     duo_keycache_item *kc;                   /* the built key, a reference into the key cache */
     uint8_t secret[DUO_DEVICE_SECRET_BYTES]; /* SECRET: the device secret that authenticated round 1 */
     uint8_t digest[DUO_DIGEST_BYTES];
+    int has_rp;        /* the signature approves a relying party's request (rp_room.h) */
+    uint8_t rp_id[16]; /* its id */
 } duo_sess;
 
 /* What an enrolment session is admitted on: its token and its client. */

@@ -28,6 +28,10 @@
 #include <grpc/support/log.h>
 #include <grpc/support/time.h>
 
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+
 #include "duosign/mem.h"
 #include "health.pb-c.h"
 #include "server_tls.h"
@@ -103,6 +107,7 @@ struct duo_server {
     int wquit;
 
     duo_server_tls *tls; /* NULL with --insecure */
+    int client_auth;     /* 1: client certificates required (duo_call_info.peer_cert_sha256) */
 
     atomic_uint_fast64_t st_calls, st_ok, st_failed, st_unimpl, st_deadline, st_cancelled;
 };
@@ -487,12 +492,34 @@ static void start_early_close(call_ctx *c) {
     }
 }
 
+/* The verified client certificate's SHA-256 (over its DER), from the
+ * call's auth context (gRPC gives the leaf as PEM). */
+static void fill_peer_cert(call_ctx *c) {
+    grpc_auth_context *ac = grpc_call_auth_context(c->call);
+    if (!ac) return;
+    grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ac, GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    const grpc_auth_property *p = grpc_auth_property_iterator_next(&it);
+    BIO *b = p && p->value_length > 0 ? BIO_new_mem_buf(p->value, (int)p->value_length) : NULL;
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    unsigned char *der = NULL;
+    int n = x ? i2d_X509(x, &der) : -1;
+    if (n > 0) {
+        SHA256(der, (size_t)n, c->info.peer_cert_sha256);
+        c->info.has_peer_cert = 1;
+    }
+    OPENSSL_free(der);
+    X509_free(x);
+    BIO_free(b);
+    grpc_auth_context_release(ac);
+}
+
 static void fill_peer(call_ctx *c) {
     char *peer = grpc_call_get_peer(c->call);
     if (peer) {
         snprintf(c->info.peer, sizeof c->info.peer, "%s", peer);
         gpr_free(peer);
     }
+    if (c->srv->client_auth) fill_peer_cert(c);
 }
 
 static void dispatch(duo_server *s, grpc_event ev) {
@@ -687,8 +714,10 @@ int duo_server_start(duo_server **out, char *err, size_t err_cap, const duo_serv
     grpc_server_credentials *creds = NULL;
     if (cfg->insecure) {
         creds = grpc_insecure_server_credentials_create();
-    } else if (duo__server_tls_new(&s->tls, cfg->tls_cert_pem, cfg->tls_key_pem) == DUO_OK) {
+    } else if (duo__server_tls_new(&s->tls, cfg->tls_cert_pem, cfg->tls_key_pem) == DUO_OK &&
+               (!cfg->client_ca_pem || duo__server_tls_client_ca(s->tls, cfg->client_ca_pem) == DUO_OK)) {
         /* Asked at every handshake, so duo_server_reload_tls() can swap it. */
+        s->client_auth = cfg->client_ca_pem != NULL;
         creds = duo__server_tls_credentials(s->tls);
     }
     if (!creds) {

@@ -63,6 +63,10 @@ typedef struct duo_call_info {
     } trailers[DUO_CALL_MAX_TRAILERS];
     /* The app's notes for its request log (the server does not read them): */
     char request_id[DUO_CALL_ID_MAX];
+    /* With duo_server_config.client_ca_pem: the SHA-256 of the verified
+     * client certificate's DER (set by the server before the handler). */
+    uint8_t peer_cert_sha256[32];
+    int has_peer_cert;
     uint8_t key_id[16];
     int has_key_id;
     /* Private to the server. */
@@ -89,6 +93,8 @@ typedef struct duo_server_config {
     int insecure;                              /* 1: plaintext (no TLS) */
     const char *tls_cert_pem;                  /* server certificate chain (PEM) */
     const char *tls_key_pem;                   /* server private key (PEM) */
+    const char *client_ca_pem;                 /* non-NULL: TLS requires a client certificate chaining to these
+                                                  roots; the handler sees its SHA-256 (duo_call_info) */
     const ProtobufCServiceDescriptor *service; /* the method table: methods to register */
     duo_server_handler_fn handler;             /* called for every method of service */
     void *app;                                 /* passed to the handler */

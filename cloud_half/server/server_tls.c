@@ -14,7 +14,8 @@ struct duo_server_tls {
     char *cert, *key;   /* until gRPC takes them; key: SECRET (the TLS private key), wiped when handed over,
                            replaced or freed */
     size_t key_len;
-    int fresh; /* 1: not handed to gRPC yet */
+    int fresh;       /* 1: not handed to gRPC yet */
+    char *client_ca; /* NULL: no client certificate asked; else the roots a client's must chain to (kept) */
 };
 
 static void key_wipe(duo_server_tls *t) {
@@ -72,7 +73,7 @@ static grpc_ssl_certificate_config_reload_status fetch(void *user, grpc_ssl_serv
          * certificate is requested (they would only verify one): the chain
          * itself, never used. */
         grpc_ssl_pem_key_cert_pair kp = {t->key, t->cert};
-        *config = grpc_ssl_server_certificate_config_create(t->cert, &kp, 1);
+        *config = grpc_ssl_server_certificate_config_create(t->client_ca ? t->client_ca : t->cert, &kp, 1);
         if (*config) {
             /* gRPC holds its copy now: ours goes, one copy of the key fewer. */
             t->fresh = 0;
@@ -88,9 +89,23 @@ static grpc_ssl_certificate_config_reload_status fetch(void *user, grpc_ssl_serv
     return st;
 }
 
+int duo__server_tls_client_ca(duo_server_tls *t, const char *ca_pem) {
+    char *c = strdup(ca_pem);
+    if (!c) return DUO_E_NOMEM;
+    pthread_mutex_lock(&t->mu);
+    free(t->client_ca);
+    t->client_ca = c;
+    pthread_mutex_unlock(&t->mu);
+    return DUO_OK;
+}
+
 grpc_server_credentials *duo__server_tls_credentials(duo_server_tls *t) {
+    /* With client roots the handshake fails without a client certificate
+     * that chains to them: an unauthenticated peer never reaches a handler. */
     grpc_ssl_server_credentials_options *o = grpc_ssl_server_credentials_create_options_using_config_fetcher(
-        GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, fetch, t);
+        t->client_ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                     : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+        fetch, t);
     if (!o) return NULL;
     return grpc_ssl_server_credentials_create_with_options(o); /* takes o */
 }
@@ -98,6 +113,7 @@ grpc_server_credentials *duo__server_tls_credentials(duo_server_tls *t) {
 void duo__server_tls_free(duo_server_tls *t) {
     if (!t) return;
     free(t->cert);
+    free(t->client_ca);
     key_wipe(t);
     pthread_mutex_destroy(&t->mu);
     free(t);

@@ -16,6 +16,10 @@ typedef struct duo_server_tls duo_server_tls;
 /* Creates the holder with the first certificate chain and key (PEM; copied).
  * Returns DUO_OK, DUO_E_NOMEM. */
 int duo__server_tls_new(duo_server_tls **out, const char *cert_pem, const char *key_pem);
+/* Asks every client for a certificate that chains to ca_pem (PEM, one or
+ * more certificates; copied); call before duo__server_tls_credentials.
+ * Returns DUO_OK, DUO_E_NOMEM. */
+int duo__server_tls_client_ca(duo_server_tls *tls, const char *ca_pem);
 /* Server credentials that ask tls at every handshake (NULL on failure).
  * tls must outlive the server. */
 grpc_server_credentials *duo__server_tls_credentials(duo_server_tls *tls);

@@ -186,6 +186,23 @@ typedef struct duo_cert_row {
 
 typedef int (*duo_cert_cb)(void *data, const duo_cert_row *row);
 
+/* A registered relying party (schema v9; docs/RELYING_PARTIES.md). It is
+ * known by the SHA-256 of its TLS client certificate's DER; a removed RP
+ * keeps its row (removed_at != 0) so its name and certificate are never
+ * reused by mistake and the audit log's names stay meaningful. */
+#define DUO_RP_ROW_NAME_MAX 64
+typedef struct duo_rp_row {
+    char name[DUO_RP_ROW_NAME_MAX + 1];
+    uint8_t cert_sha256[32];
+    uint8_t cert[DUO_CERT_DER_MAX]; /* DER */
+    size_t cert_len;
+    int issued;         /* 1: by the RP CA of this store; 0: brought with --cert */
+    int64_t created_at; /* set by the store */
+    int64_t removed_at; /* 0 while registered */
+} duo_rp_row;
+
+typedef int (*duo_rp_cb)(void *data, const duo_rp_row *row);
+
 /* A rotation of the device secrets (key_rotate), planned by the key store
  * from the row the backend read inside the write transaction. */
 typedef struct duo_key_rotation {
@@ -217,6 +234,8 @@ typedef struct duo_sealed_value {
 } duo_sealed_value;
 
 struct duo_sealed_column;
+struct duo_doc_row;  /* docstore.h */
+struct duo_code_row; /* docstore.h */
 /* Returns DUO_OK to go on; anything else stops the walk (a write walk then
  * rolls back) and is returned. */
 typedef int (*duo_sealed_fn)(void *data, const struct duo_sealed_column *col, duo_sealed_value *v);
@@ -300,6 +319,17 @@ typedef struct duo_keystore_backend_ops {
     /* Marks the key's good certificates revoked with reason at now. */
     int (*cert_revoke_key)(void *impl, size_t *n_revoked, const uint8_t key_id[DUO_KEY_ID_BYTES], int reason,
                            const duo_audit_event *ev, int64_t now);
+    /* Relying parties (schema v9; NULL: DUO_E_UNSUPPORTED). rp_ca_*: as
+     * ca_* for the RP CA (cert, key; the other fields unused). rp_insert:
+     * DUO_E_RP_EXISTS if the name or the certificate is stored (removed or
+     * not). rp_remove: DUO_E_RP_NOT_FOUND unless a registered one has the
+     * name. rp_by_cert: DUO_E_RP_UNKNOWN unless a registered one has it. */
+    int (*rp_ca_insert)(void *impl, const duo_ca_row *row, const duo_audit_event *ev, int64_t now);
+    int (*rp_ca_get)(void *impl, duo_ca_row *row);
+    int (*rp_insert)(void *impl, const duo_rp_row *row, const duo_audit_event *ev, int64_t now);
+    int (*rp_remove)(void *impl, const char *name, const duo_audit_event *ev, int64_t now);
+    int (*rp_by_cert)(void *impl, const uint8_t cert_sha256[32], duo_rp_row *row);
+    int (*rp_list)(void *impl, duo_rp_cb cb, void *data);
     /* The citizen's name recorded with the key (from its token), or "". */
     int (*key_name_get)(void *impl, char name[DUO_CITIZEN_NAME_MAX + 1], const uint8_t key_id[DUO_KEY_ID_BYTES]);
     /* A consistent copy of the whole store into a NEW file at path (0600),
@@ -322,6 +352,19 @@ typedef struct duo_keystore_backend_ops {
      * (nothing else in the row changes). *n: the values handed to fn. */
     int (*sealed_walk)(void *impl, const struct duo_sealed_column *col, const uint8_t *skip, size_t skip_len,
                        size_t max, int write, duo_sealed_fn fn, void *data, size_t *n);
+    /* Citizen documents and presentation codes (schema v10, docstore.h, whose
+     * functions say what each returns; NULL: DUO_E_UNSUPPORTED). Arguments
+     * arrive checked. code_redeem appends its own audit entry (it names the
+     * redeemer and the code's key, known only once the row is read). */
+    int (*doc_set)(void *impl, const struct duo_doc_row *row, const duo_audit_event *ev, int64_t now);
+    int (*doc_get)(void *impl, struct duo_doc_row *row, const char *citizen_id, const char *doc_type);
+    int (*doc_list)(void *impl, const char *citizen_id, int (*cb)(void *data, const struct duo_doc_row *row),
+                    void *data);
+    int (*doc_remove)(void *impl, const char *citizen_id, const char *doc_type, const duo_audit_event *ev, int64_t now);
+    int (*code_insert)(void *impl, const struct duo_code_row *row, const duo_audit_event *ev, int64_t now);
+    int (*code_redeem)(void *impl, struct duo_doc_row *doc, struct duo_code_row *code, const uint8_t hash[32],
+                       int by_barcode, const char *doc_type, const char *rp_name, int64_t now);
+    int (*code_purge)(void *impl, size_t *n, int64_t before);
 } duo_keystore_backend_ops;
 
 typedef struct duo_keystore_backend {

@@ -20,7 +20,7 @@
 
 #include "duosign/mem.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 8
 #define MIGRATE_LOCK "7310423187" /* pg_advisory_xact_lock key of the migration */
 
 /* The schema of SQLite's v1-v4 in PostgreSQL's dialect (BIGINT for every
@@ -95,12 +95,35 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE INDEX certificates_key ON certificates(key_id);",
     /* v5: the key's curve (vocab.h duo_curve); rows before it are secp256k1 */
     "ALTER TABLE keys ADD COLUMN curve BIGINT NOT NULL DEFAULT 1 CHECK(curve IN (1, 2));",
-    /* v6 (branch certs3; SQLite v7; the integrator renumbers against pg2's
-     * v6): the key's role (vocab.h duo_key_role, 0 = before roles) and the
+    /* v6 (SQLite v7): the key's role (vocab.h duo_key_role, 0 = before roles) and the
      * token's two role slots. Idempotent: only what is missing is added. */
     "ALTER TABLE keys ADD COLUMN IF NOT EXISTS role BIGINT NOT NULL DEFAULT 0 CHECK(role IN (0, 1, 2));"
     "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS auth_key_id BYTEA;"
     "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS sign_key_id BYTEA;",
+    /* v7: the relying-party tables, as
+     * SQLite's v9. Only the tables so far (the KEK rotation walks rp_ca's
+     * sealed key): the backend's rp_* ops are not written yet, so RP
+     * registration on PostgreSQL answers DUO_E_UNSUPPORTED (docs/STORE.md). */
+    "CREATE TABLE IF NOT EXISTS rp_ca(id BIGINT PRIMARY KEY CHECK(id = 1),"
+    " created_at BIGINT NOT NULL, cert BYTEA NOT NULL, key_sealed BYTEA NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS relying_parties("
+    " name TEXT PRIMARY KEY CHECK(length(name) BETWEEN 1 AND 64),"
+    " cert_sha256 BYTEA NOT NULL UNIQUE CHECK(length(cert_sha256) = 32),"
+    " cert BYTEA NOT NULL, issued BIGINT NOT NULL CHECK(issued IN (0, 1)),"
+    " created_at BIGINT NOT NULL, removed_at BIGINT NOT NULL DEFAULT 0);",
+    /* v8: the citizen documents and
+     * the presentation codes, as SQLite's v10 (docs_pg.c). */
+    "CREATE TABLE IF NOT EXISTS citizen_documents("
+    " citizen_id TEXT NOT NULL, doc_type TEXT NOT NULL, attrs TEXT NOT NULL, photo BYTEA,"
+    " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY(citizen_id, doc_type));"
+    "CREATE TABLE IF NOT EXISTS presentation_codes("
+    " code_hash BYTEA PRIMARY KEY CHECK(length(code_hash) = 32),"
+    " barcode_hash BYTEA NOT NULL UNIQUE CHECK(length(barcode_hash) = 32),"
+    " key_id BYTEA NOT NULL CHECK(length(key_id) = 16),"
+    " citizen_id TEXT NOT NULL, doc_type TEXT NOT NULL,"
+    " issued_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, redeemed_at BIGINT, redeemed_by TEXT);"
+    "CREATE INDEX IF NOT EXISTS presentation_codes_expiry ON presentation_codes(expires_at);"
+    "CREATE INDEX IF NOT EXISTS presentation_codes_doc ON presentation_codes(citizen_id, doc_type);",
 };
 
 #define KEY_COLS                                                                             \
@@ -1045,6 +1068,13 @@ static const duo_keystore_backend_ops pg_ops = {
     .ca_get = duo__pg_ca_get,
     .ca_next_crl = duo__pg_ca_next_crl,
     .cert_insert = duo__pg_cert_insert,
+    .doc_set = duo__pg_doc_set,
+    .doc_get = duo__pg_doc_get,
+    .doc_list = duo__pg_doc_list,
+    .doc_remove = duo__pg_doc_remove,
+    .code_insert = duo__pg_code_insert,
+    .code_redeem = duo__pg_code_redeem,
+    .code_purge = duo__pg_code_purge,
     .cert_list = duo__pg_cert_list,
     .cert_revoke_key = duo__pg_cert_revoke_key,
     .key_name_get = duo__pg_key_name_get,

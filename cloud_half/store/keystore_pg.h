@@ -57,6 +57,17 @@ int duo__pg_cert_list(void *impl, const uint8_t *key_id, duo_cert_cb cb, void *d
 int duo__pg_cert_revoke_key(void *impl, size_t *n_revoked, const uint8_t *key_id, int reason, const duo_audit_event *ev,
                             int64_t now);
 int duo__pg_key_name_get(void *impl, char *name, const uint8_t *key_id);
+/* The documents and presentation codes (docs_pg.c; docstore.h). */
+int duo__pg_doc_set(void *impl, const struct duo_doc_row *row, const duo_audit_event *ev, int64_t now);
+int duo__pg_doc_get(void *impl, struct duo_doc_row *row, const char *citizen_id, const char *doc_type);
+int duo__pg_doc_list(void *impl, const char *citizen_id, int (*cb)(void *data, const struct duo_doc_row *row),
+                     void *data);
+int duo__pg_doc_remove(void *impl, const char *citizen_id, const char *doc_type, const duo_audit_event *ev,
+                       int64_t now);
+int duo__pg_code_insert(void *impl, const struct duo_code_row *row, const duo_audit_event *ev, int64_t now);
+int duo__pg_code_redeem(void *impl, struct duo_doc_row *doc, struct duo_code_row *code, const uint8_t hash[32],
+                        int by_barcode, const char *doc_type, const char *rp_name, int64_t now);
+int duo__pg_code_purge(void *impl, size_t *n, int64_t before);
 /* The sealed-column walk (sealed_walk_pg.c). */
 int duo__pg_sealed_walk(void *impl, const struct duo_sealed_column *col, const uint8_t *skip, size_t skip_len,
                         size_t max, int write, duo_sealed_fn fn, void *data, size_t *n);

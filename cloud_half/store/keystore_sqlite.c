@@ -23,7 +23,7 @@
 #include "policy_mac.h"
 #include "sealed_columns.h"
 
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 10
 
 /* Schema v1. The audit triggers stop accidental updates and deletes; they are
  * not a security boundary (the hash chain is). */
@@ -126,6 +126,19 @@ static const char schema_v7_keys_role[] =
     "ALTER TABLE keys ADD COLUMN role INTEGER NOT NULL DEFAULT 0 CHECK(role IN (0, 1, 2));";
 static const char schema_v7_tokens_auth[] = "ALTER TABLE tokens ADD COLUMN auth_key_id BLOB;";
 static const char schema_v7_tokens_sign[] = "ALTER TABLE tokens ADD COLUMN sign_key_id BLOB;";
+
+/* v9: relying parties (docs/RELYING_PARTIES.md): the RP CA (its key sealed
+ * like the issuing CA's) and the registered RPs. It runs after v7 (keys.role,
+ * above); v8 (signing sessions, branch pg2) is another branch's step: this
+ * one only creates what is missing, so it runs after it or without it. */
+static const char schema_v9[] = "CREATE TABLE IF NOT EXISTS rp_ca(id INTEGER PRIMARY KEY CHECK(id = 1),"
+                                " created_at INTEGER NOT NULL, cert BLOB NOT NULL, key_sealed BLOB NOT NULL);"
+                                "CREATE TABLE IF NOT EXISTS relying_parties("
+                                " name TEXT PRIMARY KEY NOT NULL CHECK(length(name) BETWEEN 1 AND 64),"
+                                " cert_sha256 BLOB NOT NULL UNIQUE CHECK(length(cert_sha256) = 32),"
+                                " cert BLOB NOT NULL, issued INTEGER NOT NULL CHECK(issued IN (0, 1)),"
+                                " created_at INTEGER NOT NULL, removed_at INTEGER NOT NULL DEFAULT 0);"
+                                "PRAGMA user_version = 9;";
 
 #define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
@@ -1246,7 +1259,20 @@ static const duo_keystore_backend_ops sqlite_ops = {
     .cert_list = duo__sq_cert_list,
     .cert_revoke_key = duo__sq_cert_revoke_key,
     .key_name_get = duo__sq_key_name_get,
+    .rp_ca_insert = duo__sq_rp_ca_insert,
+    .rp_ca_get = duo__sq_rp_ca_get,
+    .rp_insert = duo__sq_rp_insert,
+    .rp_remove = duo__sq_rp_remove,
+    .rp_by_cert = duo__sq_rp_by_cert,
+    .rp_list = duo__sq_rp_list,
     .sealed_walk = sq_sealed_walk,
+    .doc_set = duo__sq_doc_set,
+    .doc_get = duo__sq_doc_get,
+    .doc_list = duo__sq_doc_list,
+    .doc_remove = duo__sq_doc_remove,
+    .code_insert = duo__sq_code_insert,
+    .code_redeem = duo__sq_code_redeem,
+    .code_purge = duo__sq_code_purge,
 };
 
 /* For certs_sqlite.c (keystore_sqlite.h). */
@@ -1416,6 +1442,26 @@ static int migrate_v7(sqlite3 *db) {
             return r;
     return exec_sql(db, "PRAGMA user_version = 7;");
 }
+/* v10 (issue 19): the citizen documents and the presentation codes
+ * (docs_sqlite.c, docstore.h). Self-contained and idempotent: it creates only
+ * what is missing and touches no table of v7..v9 (other branches' steps), so
+ * it runs after whichever of them a database has. */
+static const char schema_v10_docs[] =
+    "CREATE TABLE IF NOT EXISTS citizen_documents("
+    " citizen_id TEXT NOT NULL, doc_type TEXT NOT NULL,"
+    " attrs TEXT NOT NULL, photo BLOB,"
+    " created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " PRIMARY KEY(citizen_id, doc_type));"
+    "CREATE TABLE IF NOT EXISTS presentation_codes("
+    " code_hash BLOB PRIMARY KEY NOT NULL CHECK(length(code_hash) = 32),"
+    " barcode_hash BLOB NOT NULL UNIQUE CHECK(length(barcode_hash) = 32),"
+    " key_id BLOB NOT NULL CHECK(length(key_id) = 16),"
+    " citizen_id TEXT NOT NULL, doc_type TEXT NOT NULL,"
+    " issued_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,"
+    " redeemed_at INTEGER, redeemed_by TEXT);"
+    "CREATE INDEX IF NOT EXISTS presentation_codes_expiry ON presentation_codes(expires_at);"
+    "CREATE INDEX IF NOT EXISTS presentation_codes_doc ON presentation_codes(citizen_id, doc_type);"
+    "PRAGMA user_version = 10;";
 
 /* Creates or upgrades the schema under the write lock, so two processes
  * opening a fresh database do not both create it. */
@@ -1441,7 +1487,10 @@ static int migrate(sq *s) {
     }
     if (r == DUO_OK && v == 4) v = 5;
     if (r == DUO_OK && v == 5 && (r = migrate_v6(s)) == DUO_OK) v = 6;
-    if (r == DUO_OK && v == 6) r = migrate_v7(db);
+    if (r == DUO_OK && v == 6 && (r = migrate_v7(db)) == DUO_OK) v = 7;
+    /* v8 is kept for the store's signing sessions (issue 20). */
+    if (r == DUO_OK && v >= 7 && v < 9 && (r = exec_sql(db, schema_v9)) == DUO_OK) v = 9;
+    if (r == DUO_OK && v == 9) r = exec_sql(db, schema_v10_docs);
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");

@@ -3,6 +3,7 @@
 #include "sealed_columns.h"
 
 #include "certstore.h"
+#include "rpstore.h"
 
 const duo_sealed_column duo_sealed_columns[] = {
     /* table            column               AAD key id  AAD column              AAD version */
@@ -13,6 +14,7 @@ const duo_sealed_column duo_sealed_columns[] = {
     {"keys", "secret_pend_sealed", "key_id", DUO_SEAL_COL_PEND, "secret_version"},
     {"retired_secrets", "sealed", "key_id", DUO_SEAL_COL_RETIRED, "n"},
     {"issuing_ca", "key_sealed", "CAST('" DUO_CA_SEAL_ID "' AS BLOB)", DUO_CA_SEAL_COLUMN, "1"},
+    {"rp_ca", "key_sealed", "CAST('" DUO_RP_CA_SEAL_ID "' AS BLOB)", DUO_RP_CA_SEAL_COLUMN, "1"},
 };
 
 const size_t duo_sealed_columns_count = sizeof duo_sealed_columns / sizeof duo_sealed_columns[0];

@@ -41,6 +41,10 @@ typedef enum {
     DUO_MSG_REVOKE,
     DUO_MSG_STATUS,
     DUO_MSG_ISSUE_CERTIFICATE,
+    DUO_MSG_WAIT_REQUESTS, /* relying parties' requests (rpc_requests.c; messages: protobuf-c, MACs below) */
+    DUO_MSG_REFUSE_REQUEST,
+    DUO_MSG_CLAIM_LINK,
+    DUO_MSG_PRESENTATION_CODE,
     DUO_MSG_COUNT
 } duo_msg_kind;
 
@@ -125,13 +129,16 @@ typedef struct {
     uint8_t mac[DUO_MAC_BYTES];
     /* A duo_sign_purpose (else DUO_E_BAD_FIELD). csr_info is present (1..
      * DUO_CSR_INFO_MAX bytes) exactly for CSR, login_challenge
-     * (DUO_LOGIN_CHALLENGE_MIN..MAX bytes) exactly for LOGIN; otherwise both
-     * are absent (DUO_E_BAD_FIELD). */
+     * (DUO_LOGIN_CHALLENGE_MIN..MAX bytes) exactly for LOGIN without a
+     * request_id; otherwise both are absent (DUO_E_BAD_FIELD). A CSR never
+     * carries a request_id (DUO_E_BAD_FIELD). */
     duo_sign_purpose purpose;
     uint8_t csr_info[DUO_CSR_INFO_MAX];
     size_t csr_info_len;
     uint8_t login_challenge[DUO_LOGIN_CHALLENGE_MAX];
     size_t login_challenge_len;
+    int has_request_id; /* 1: request_id present (exactly 16 bytes on the wire, else DUO_E_BAD_FIELD) */
+    uint8_t request_id[16];
 } duo_sign_start_req;
 
 typedef struct {
@@ -201,6 +208,28 @@ typedef struct {
     uint8_t certificate[DUO_WIRE_CERT_MAX];
     size_t certificate_len; /* 1..DUO_WIRE_CERT_MAX */
 } duo_issue_cert_resp;
+/* ---- documents (issue 19) ---- */
+#define DUO_WIRE_DOC_TYPE_MAX 32 /* [a-z0-9_], 1..32 bytes */
+#define DUO_WIRE_CODE_MIN 26     /* base32 of >= 16 random bytes */
+#define DUO_WIRE_CODE_MAX 64
+#define DUO_WIRE_BARCODE_DIGITS 13 /* EAN-13 */
+
+/* MAC input: key_id, device_nonce, doc_type (its bytes, length-prefixed). */
+typedef struct {
+    uint8_t key_id[DUO_KEY_ID_BYTES];
+    uint8_t device_nonce[DUO_NONCE_BYTES];
+    char doc_type[DUO_WIRE_DOC_TYPE_MAX + 1];
+    uint8_t mac[DUO_MAC_BYTES];
+} duo_presentation_code_req;
+
+/* Parsed only if code is DUO_WIRE_CODE_MIN..MAX characters of A-Z2-7, the
+ * barcode 13 digits whose EAN-13 check digit holds, and
+ * 0 < issued_at < expires_at. */
+typedef struct {
+    char code[DUO_WIRE_CODE_MAX + 1];
+    char barcode[DUO_WIRE_BARCODE_DIGITS + 1];
+    int64_t issued_at, expires_at;
+} duo_presentation_code_resp;
 
 /* ---- functions ----
  * For each message M above:
@@ -235,6 +264,8 @@ DUO_WIRE_DECLARE(status_req)
 DUO_WIRE_DECLARE(status_resp)
 DUO_WIRE_DECLARE(issue_cert_req)
 DUO_WIRE_DECLARE(issue_cert_resp)
+DUO_WIRE_DECLARE(presentation_code_req)
+DUO_WIRE_DECLARE(presentation_code_resp)
 
 void duo_wire_free_enroll_key_share_resp(duo_enroll_key_share_resp *m);
 void duo_wire_free_enroll_pdl_challenge_req(duo_enroll_pdl_challenge_req *m);
@@ -252,6 +283,24 @@ DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_refresh(uint8_t out[32], const duo
 DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_revoke(uint8_t out[32], const duo_revoke_req *m);
 DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_status(uint8_t out[32], const duo_status_req *m);
 DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_issue_cert(uint8_t out[32], const duo_issue_cert_req *m);
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_presentation_code(uint8_t out[32], const duo_presentation_code_req *m);
+/* Returns: 1 if s is a document type ([a-z0-9_], 1..DUO_WIRE_DOC_TYPE_MAX). */
+int duo_wire_doc_type_ok(const char *s);
+/* Returns: the EAN-13 check digit ('0'..'9') of 12 digits. */
+char duo_wire_ean13_check(const char digits[12]);
+
+/* The relying-party requests of the device (WaitRequests, RefuseRequest,
+ * ClaimLink): their messages are used through protobuf-c directly; their MAC
+ * inputs are here so the device and the cloud share one definition. Domain
+ * "duosign/v1/mac/<Method>", then key_id, device_nonce and the method's
+ * field (timeout_ms as u64, request_id 16 bytes, link as bytes). */
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_wait_requests(uint8_t out[32], const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                            const uint8_t nonce[DUO_NONCE_BYTES], uint32_t timeout_ms);
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_refuse_request(uint8_t out[32], const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                             const uint8_t nonce[DUO_NONCE_BYTES],
+                                                             const uint8_t request_id[16]);
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_claim_link(uint8_t out[32], const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                         const uint8_t nonce[DUO_NONCE_BYTES], const char *link);
 
 /* HMAC-SHA256(secret, mac_input). */
 DUO_WARN_UNUSED_RESULT int duo_mac_compute(uint8_t out[DUO_MAC_BYTES], const uint8_t secret[32],

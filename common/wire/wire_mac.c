@@ -158,6 +158,46 @@ int duo_wire_mac_input_sign_start(uint8_t out[32], const duo_sign_start_req *m) 
         duo_transcript_bytes(&t, "csr_info", m->csr_info, m->csr_info_len);
         duo_transcript_bytes(&t, "login_challenge", m->login_challenge, m->login_challenge_len);
     }
+    /* Only when present: a signature of the device's own stays as before. */
+    if (m->has_request_id) duo_transcript_bytes(&t, "request_id", m->request_id, sizeof m->request_id);
+    return duo__mac_finish(&t, out);
+}
+
+/* The relying-party requests' MAC inputs (wire.h). */
+static int rq_begin(duo_transcript *t, const char *domain, const uint8_t *key_id, const uint8_t *nonce) {
+    if (key_id == NULL || nonce == NULL) return DUO_E_INVALID_ARG;
+    int r = duo_transcript_init(t, domain);
+    if (r != DUO_OK) return r;
+    duo_transcript_bytes(t, "key_id", key_id, DUO_KEY_ID_BYTES);
+    duo_transcript_bytes(t, "device_nonce", nonce, DUO_NONCE_BYTES);
+    return DUO_OK;
+}
+
+int duo_wire_mac_input_wait_requests(uint8_t out[32], const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                     const uint8_t nonce[DUO_NONCE_BYTES], uint32_t timeout_ms) {
+    duo_transcript t;
+    int r = out == NULL ? DUO_E_INVALID_ARG : rq_begin(&t, "duosign/v1/mac/WaitRequests", key_id, nonce);
+    if (r != DUO_OK) return r;
+    duo_transcript_u64(&t, "timeout_ms", timeout_ms);
+    return duo__mac_finish(&t, out);
+}
+
+int duo_wire_mac_input_refuse_request(uint8_t out[32], const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                      const uint8_t nonce[DUO_NONCE_BYTES], const uint8_t request_id[16]) {
+    duo_transcript t;
+    int r = out == NULL || request_id == NULL ? DUO_E_INVALID_ARG
+                                              : rq_begin(&t, "duosign/v1/mac/RefuseRequest", key_id, nonce);
+    if (r != DUO_OK) return r;
+    duo_transcript_bytes(&t, "request_id", request_id, 16);
+    return duo__mac_finish(&t, out);
+}
+
+int duo_wire_mac_input_claim_link(uint8_t out[32], const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                  const uint8_t nonce[DUO_NONCE_BYTES], const char *link) {
+    duo_transcript t;
+    int r = out == NULL || link == NULL ? DUO_E_INVALID_ARG : rq_begin(&t, "duosign/v1/mac/ClaimLink", key_id, nonce);
+    if (r != DUO_OK) return r;
+    duo_transcript_bytes(&t, "link", (const uint8_t *)link, strlen(link));
     return duo__mac_finish(&t, out);
 }
 
@@ -239,5 +279,18 @@ int duo_wire_mac_input_issue_cert(uint8_t out[32], const duo_issue_cert_req *m) 
     duo_transcript_bytes(&t, "key_id", m->key_id, sizeof m->key_id);
     duo_transcript_bytes(&t, "device_nonce", m->device_nonce, sizeof m->device_nonce);
     duo_transcript_bytes(&t, "csr", m->csr, m->csr_len);
+    return duo__mac_finish(&t, out);
+}
+
+/* Issue 19: the document type is the one variable field, length-prefixed. */
+int duo_wire_mac_input_presentation_code(uint8_t out[32], const duo_presentation_code_req *m) {
+    duo_transcript t;
+    int r;
+
+    if (out == NULL || m == NULL || !duo_wire_doc_type_ok(m->doc_type)) return DUO_E_INVALID_ARG;
+    if ((r = duo_transcript_init(&t, "duosign/v1/mac/PresentationCode")) != DUO_OK) return r;
+    duo_transcript_bytes(&t, "key_id", m->key_id, sizeof m->key_id);
+    duo_transcript_bytes(&t, "device_nonce", m->device_nonce, sizeof m->device_nonce);
+    duo_transcript_bytes(&t, "doc_type", (const uint8_t *)m->doc_type, strlen(m->doc_type));
     return duo__mac_finish(&t, out);
 }

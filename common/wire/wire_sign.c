@@ -9,17 +9,24 @@
 /* ---- SignStartRequest ---- */
 /* The purpose and its one extra field: csr_info exactly for CSR,
  * login_challenge exactly for LOGIN, neither otherwise, so every accepted
- * request re-encodes to the bytes that came. */
-static int duo__sign_purpose_ok(int purpose, size_t csr_len, size_t chal_len) {
+ * request re-encodes to the bytes that came. One exception: a LOGIN that
+ * approves a relying party's request (request_id present) carries no
+ * challenge, since the request at the cloud fixes the digest (the RP's
+ * challenge is in it); and a CSR never approves a request. */
+static int duo__sign_purpose_ok(int purpose, size_t csr_len, size_t chal_len, int has_request_id) {
+    int wants_chal = purpose == DUO_SIGN_PURPOSE_LOGIN && !has_request_id;
     if (purpose < 0 || purpose >= DUO_SIGN_PURPOSE_COUNT) return 0;
+    if (has_request_id && purpose == DUO_SIGN_PURPOSE_CSR) return 0;
     if ((purpose == DUO_SIGN_PURPOSE_CSR) != (csr_len > 0)) return 0;
-    if ((purpose == DUO_SIGN_PURPOSE_LOGIN) != (chal_len > 0)) return 0;
+    if (wants_chal != (chal_len > 0)) return 0;
     if (csr_len > DUO_CSR_INFO_MAX) return 0;
     return chal_len == 0 || (chal_len >= DUO_LOGIN_CHALLENGE_MIN && chal_len <= DUO_LOGIN_CHALLENGE_MAX);
 }
 
 static int duo__sign_purpose_parse(duo_sign_start_req *out, const Duosign__V1__SignStartRequest *m) {
-    if (!duo__sign_purpose_ok((int)m->purpose, m->csr_info.len, m->login_challenge.len)) return DUO_E_BAD_FIELD;
+    if (!duo__sign_purpose_ok((int)m->purpose, m->csr_info.len, m->login_challenge.len, m->request_id.len != 0)) {
+        return DUO_E_BAD_FIELD;
+    }
     out->purpose = (duo_sign_purpose)m->purpose;
     if (m->csr_info.len > 0) memcpy(out->csr_info, m->csr_info.data, m->csr_info.len);
     out->csr_info_len = m->csr_info.len;
@@ -46,7 +53,14 @@ int duo_wire_parse_sign_start_req(duo_sign_start_req *out, const uint8_t *in, si
     DUO__FIX(out->digest, m->digest);
     DUO__FIX(out->r2_commitment, m->r2_commitment);
     DUO__FIX(out->mac, m->mac);
-    r = duo__sign_purpose_parse(out, m);
+    if ((r = duo__sign_purpose_parse(out, m)) != DUO_OK) {
+        goto out;
+    }
+    if (m->request_id.len != 0) { /* optional: absent, or exactly 16 bytes */
+        DUO__FIX(out->request_id, m->request_id);
+        out->has_request_id = 1;
+    }
+    r = DUO_OK;
 out:
     duo__wire_unpacked_free(pm);
     if (r != DUO_OK) {
@@ -71,12 +85,13 @@ int duo_wire_build_sign_start_req(uint8_t **out, size_t *out_len, const duo_sign
     m.digest = DUO__BD(msg->digest);
     m.r2_commitment = DUO__BD(msg->r2_commitment);
     m.mac = DUO__BD(msg->mac);
-    if (!duo__sign_purpose_ok((int)msg->purpose, msg->csr_info_len, msg->login_challenge_len)) {
+    if (!duo__sign_purpose_ok((int)msg->purpose, msg->csr_info_len, msg->login_challenge_len, msg->has_request_id)) {
         return DUO_E_INVALID_ARG;
     }
     m.purpose = (Duosign__V1__SignPurpose)msg->purpose;
     m.csr_info = duo__wire_bd(msg->csr_info, msg->csr_info_len);
     m.login_challenge = duo__wire_bd(msg->login_challenge, msg->login_challenge_len);
+    if (msg->has_request_id) m.request_id = DUO__BD(msg->request_id);
     return duo__wire_pack(out, out_len, &m.base);
 }
 

@@ -29,35 +29,17 @@
 #include <openssl/sha.h>
 
 #include "atomic.h"
+#include "cli.h"
 #include "duosign/device.h"
 #include "duosign/device_grpc.h"
 #include "duosign/device_x509.h"
-
-/* Exit codes (stable; documented in --help and docs/CLI.md). */
-enum {
-    EX_OK_ = 0,
-    EX_OTHER = 1,
-    EX_USAGE_ = 2,
-    EX_INPUT = 3,
-    EX_WRONG_PIN = 4,
-    EX_LOCKED = 5,
-    EX_REVOKED = 6,
-    EX_CLONE = 7,
-    EX_UNREACHABLE = 8,
-    EX_CORRUPT = 9,
-    EX_FALLBACK = 10,  /* signed, state saved, but the signature is in the fallback file */
-    EX_TLS = 11,       /* DUO_E_TLS_UNTRUSTED */
-    EX_BUSY = 12,      /* DUO_E_SERVER_BUSY */
-    EX_TOKEN = 13,     /* DUO_E_TOKEN_INVALID */
-    EX_TOKEN_OLD = 14, /* DUO_E_TOKEN_EXPIRED */
-    EX_SERVER = 15     /* an error on the service's side (its key store) */
-};
+#include "present.h"
 
 #define MAX_DOC ((size_t)1 << 30)
 #define MAX_SMALL ((size_t)1 << 20)
 #define APP_MAGIC "duosign-cli/1\n"
 
-static const char *prog = "duosign";
+const char *prog = "duosign";
 
 static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "\n"
@@ -73,6 +55,10 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "  pubkey  --state FILE [--out pub.pem] [--raw]\n"
                                  "  verify  --pubkey pub.pem --sig SIG --in DOC [--format der|raw|jws]   (local)\n"
                                  "  status  --state FILE\n"
+                                 "  present --state FILE --doc TYPE [--once] [--png FILE]\n"
+                                 "          (show a document, e.g. passport: a QR code and EAN-13 digits that\n"
+                                 "          live 180 s, single use; a new one when it dies; --once: one code;\n"
+                                 "          --png: also write the QR code as a picture)\n"
                                  "  refresh --state FILE\n"
                                  "  revoke  --state FILE\n"
                                  "  revoke  --code CODE --citizen ID --server HOST:PORT --ca CA.pem\n"
@@ -82,6 +68,12 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "  cert    --state FILE [--in CERT.pem | --fetch]   (print the key's certificate;\n"
                                  "          --in stores one, checked against the key, in the state; --fetch\n"
                                  "          asks the cloud for one the operator imported)\n"
+                                 "  requests --state FILE [--wait SECONDS]   relying parties' requests waiting\n"
+                                 "  approve --state FILE --request ID   show who asks, what and the code; ask the\n"
+                                 "          PIN of the key it needs (FILE.auth or FILE) and sign it\n"
+                                 "  refuse  --state FILE --request ID\n"
+                                 "  claim   LINK --state FILE   an anonymous login's link (the RP's QR code):\n"
+                                 "          claim it with the authentication key, then approve as above\n"
                                  "  --version   print the version\n"
                                  "\n"
                                  "--key auth|sign: which of the citizen's keys (state FILE.auth or FILE;\n"
@@ -117,6 +109,9 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  " 17 enroll: the server does not enrol keys on this --curve\n"
                                  " 19 this key's role does not sign that (auth: logins; sign: documents)\n"
                                  " 20 no certificate for this key yet (cert --fetch later)\n"
+                                 " 24 approve, refuse, claim: the request is no longer waiting (answered,\n"
+                                 "    cancelled, expired) or the link is unknown or already claimed\n"
+                                 " 26 present: no such document for the citizen in the registry\n"
                                  "  (verify exits 1 when the signature does not match)\n";
 
 static void usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -130,28 +125,6 @@ static void usage_err(const char *fmt, ...) {
 }
 
 /* ------------------------------------------------------------ options */
-
-typedef struct opts {
-    const char *cmd;
-    const char *server, *ca, *token, *state, *in, *out, *format, *pubkey, *sig;
-    const char *pin_file, *new_pin_file;
-    const char *code, *citizen, *name;
-    const char *key; /* --key auth|sign; NULL: the state as given (sign) */
-    const char *auth_token, *pin1_file, *pin2_file;
-    const char *pin_label; /* the prompt for a new PIN; NULL: "PIN" */
-    size_t pin_min;        /* a new PIN's minimum length; 0: DUO_DEVICE_PIN_MIN */
-    int pin_digits;        /* a new PIN must be digits only (a role's PIN) */
-    const char *pin_pre;   /* a PIN already read (two keys: both are read first) */
-    size_t pin_pre_len;
-    char state_buf[4096]; /* FILE.auth for --key auth */
-    int pin_stdin, insecure, raw, verbose;
-    int both;  /* enroll --both: the two keys from one token */
-    int fetch; /* cert --fetch */
-    int role;  /* enroll_one: DUO_DEVICE_ROLE_* of the key it makes */
-    unsigned paillier_bits;
-    int curve; /* DUO_DEVICE_CURVE_*; 0: the library's default (P-256) */
-    unsigned timeout_ms;
-} opts;
 
 enum {
     O_SERVER = 256,
@@ -179,8 +152,13 @@ enum {
     O_AUTH_TOKEN,
     O_PIN1_FILE,
     O_PIN2_FILE,
+    O_REQUEST,
+    O_WAIT,
     O_BOTH,
     O_FETCH,
+    O_DOC,
+    O_ONCE,
+    O_PNG,
     O_HELP
 };
 
@@ -209,8 +187,13 @@ static const struct option long_opts[] = {{"server", required_argument, NULL, O_
                                           {"auth-token", required_argument, NULL, O_AUTH_TOKEN},
                                           {"pin1-file", required_argument, NULL, O_PIN1_FILE},
                                           {"pin2-file", required_argument, NULL, O_PIN2_FILE},
+                                          {"request", required_argument, NULL, O_REQUEST},
+                                          {"wait", required_argument, NULL, O_WAIT},
                                           {"both", no_argument, NULL, O_BOTH},
                                           {"fetch", no_argument, NULL, O_FETCH},
+                                          {"doc", required_argument, NULL, O_DOC},
+                                          {"once", no_argument, NULL, O_ONCE},
+                                          {"png", required_argument, NULL, O_PNG},
                                           {"help", no_argument, NULL, O_HELP},
                                           {NULL, 0, NULL, 0}};
 
@@ -316,6 +299,15 @@ static int parse_opts(opts *o, int argc, char **argv) {
             case O_FETCH:
                 o->fetch = 1;
                 break;
+            case O_DOC:
+                o->doc = optarg;
+                break;
+            case O_ONCE:
+                o->once = 1;
+                break;
+            case O_PNG:
+                o->png = optarg;
+                break;
             case 'v':
             case O_VERBOSE:
                 o->verbose = 1;
@@ -344,6 +336,16 @@ static int parse_opts(opts *o, int argc, char **argv) {
                 }
                 break;
             case 'h':
+            case O_REQUEST:
+                o->request = optarg;
+                break;
+            case O_WAIT:
+                if (parse_uint(optarg, &o->wait_s) != 0 || o->wait_s > 3600) {
+                    usage_err("--wait takes whole seconds 0..3600, not '%s'", optarg);
+                    return EX_USAGE_;
+                }
+                o->has_wait = 1;
+                break;
             case O_HELP:
                 fputs(usage_text, stdout);
                 return EX_OK_;
@@ -355,6 +357,7 @@ static int parse_opts(opts *o, int argc, char **argv) {
                 return EX_USAGE_;
         }
     }
+    if (optind < argc && strcmp(o->cmd, "claim") == 0 && o->link == NULL) o->link = argv[optind++];
     if (optind < argc) {
         usage_err("unexpected argument '%s'", argv[optind]);
         return EX_USAGE_;
@@ -381,6 +384,10 @@ static int parse_opts(opts *o, int argc, char **argv) {
         usage_err("%s", "--fetch is for cert");
         return EX_USAGE_;
     }
+    if ((o->doc != NULL || o->png != NULL || o->once) && strcmp(o->cmd, "present") != 0) {
+        usage_err("%s", "--doc, --once and --png are for present");
+        return EX_USAGE_;
+    }
     if (o->key != NULL && (!strcmp(o->cmd, "enroll") || !strcmp(o->cmd, "enrol") || !strcmp(o->cmd, "verify"))) {
         usage_err("--key is not for %s (enroll makes both keys with --auth-token)", o->cmd);
         return EX_USAGE_;
@@ -405,7 +412,7 @@ static int parse_opts(opts *o, int argc, char **argv) {
     return -1;
 }
 
-static int require(const char *val, const char *name) {
+int require(const char *val, const char *name) {
     if (val == NULL) {
         fprintf(stderr, "%s: %s needs %s\n(run `duosign --help` for usage)\n", prog, "this command", name);
         return 0;
@@ -597,7 +604,7 @@ static long prompt_tty(const char *prompt, char *buf, size_t cap) {
 }
 
 /* Which PIN source: the n-th PIN (0 = current/old, 1 = new). */
-static int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap, size_t *len) {
+int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap, size_t *len) {
     long n;
     *len = 0;
     if (which == 1 && o->new_pin_file != NULL) {
@@ -682,18 +689,11 @@ static int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap,
 
 /* ------------------------------------------------------------ device plumbing */
 
-typedef struct session {
-    duo_device_ctx *ctx;
-    duo_grpc_transport *t;
-    const char *addr;      /* the address actually used (--server or the state's) */
-    const char *ca_origin; /* where the CA in use came from, for messages */
-} session;
-
 /* The exit status for a failure: the error table's column (errors.h,
  * duo_err_exit_code; documented in docs/CLI.md). */
 static int exit_for(int r) { return duo_err_exit_code(r); }
 
-static void fmt_time(int64_t t, char *buf, size_t cap) {
+void fmt_time(int64_t t, char *buf, size_t cap) {
     time_t tt = (time_t)t;
     struct tm tm;
     if (gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
@@ -703,7 +703,7 @@ static void fmt_time(int64_t t, char *buf, size_t cap) {
 
 /* Reports a failure of an online library call with the server's message
  * and what to do, and returns the exit code. */
-static int report(session *s, const char *what, int r) {
+int report(session *s, const char *what, int r) {
     const char *addr = s->addr != NULL ? s->addr : "?";
     fprintf(stderr, "%s: %s failed: %s (%s)\n", prog, what, duo_device_errmsg(s->ctx), duo_err_name(r));
     switch (r) {
@@ -771,7 +771,7 @@ static int report(session *s, const char *what, int r) {
     return exit_for(r);
 }
 
-static void session_close(session *s) {
+void session_close(session *s) {
     duo_device_ctx_free(s->ctx);
     duo_grpc_transport_free(s->t);
     s->ctx = NULL;
@@ -798,7 +798,7 @@ static int connect_transport(session *s, const opts *o, const char *address, con
 }
 
 /* Saves the state atomically (mode 0600), then acknowledges it. */
-static int save_state(session *s, const char *path) {
+int save_state(session *s, const char *path) {
     uint8_t *blob = NULL;
     size_t len = 0;
     int r, ex;
@@ -833,7 +833,7 @@ static void cleanup_tmp(const char *state) {
 }
 
 /* Loads the state file and, when online, connects to its server. */
-static int open_state(session *s, const opts *o, int online) {
+int open_state(session *s, const opts *o, int online) {
     uint8_t *blob = NULL;
     size_t len = 0;
     int r, ex;
@@ -902,7 +902,7 @@ static int open_state(session *s, const opts *o, int online) {
     return EX_OK_;
 }
 
-static void print_hex(FILE *f, const uint8_t *p, size_t n) {
+void print_hex(FILE *f, const uint8_t *p, size_t n) {
     size_t i;
     for (i = 0; i < n; i++) fprintf(f, "%02x", p[i]);
 }
@@ -1772,9 +1772,39 @@ out:
     return ex;
 }
 
+/* Shows presentation codes (present.c). No PIN, no secret rotation: the
+ * state file is only read. */
+static int cmd_present(const opts *o) {
+    session s = {NULL, NULL, NULL, NULL};
+    duo_cli_present_opts po = {o->doc, o->png, o->once, 0, stdout};
+    char why[512];
+    int r, ex;
+
+    if (!require(o->state, "--state FILE") || !require(o->doc, "--doc TYPE (e.g. passport)")) return EX_USAGE_;
+    if (strlen(o->doc) == 0 || strlen(o->doc) > DUO_DEVICE_DOC_TYPE_MAX ||
+        strspn(o->doc, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(o->doc)) {
+        usage_err("--doc must be 1..%d of a-z, 0-9 and _ (e.g. passport), not '%s'", DUO_DEVICE_DOC_TYPE_MAX, o->doc);
+        return EX_USAGE_;
+    }
+    po.tty = isatty(fileno(stdout));
+    if ((ex = open_state(&s, o, 1)) != EX_OK_) goto out;
+    r = duo_cli_present(s.ctx, &po, why, sizeof why);
+    if (r == DUO_E_IO || r == DUO_E_CODE_RENDER) {
+        fprintf(stderr, "%s: present failed: %s\n", prog, why);
+        ex = EX_INPUT;
+    } else if (r != DUO_OK) {
+        ex = report(&s, "present", r);
+    } else {
+        ex = EX_OK_;
+    }
+out:
+    session_close(&s);
+    return ex;
+}
+
 /* Commands that rotate the device secret write the state afterwards: check
  * that they can before the cloud is contacted (issue 13 item 4). */
-static int check_state_writable(const opts *o) {
+int check_state_writable(const opts *o) {
     int r;
     if (o->state == NULL || (r = duo_cli_check_writable(o->state)) == 0) return EX_OK_;
     fprintf(stderr, "%s: cannot write the state file '%s': %s (nothing was sent)\n", prog, o->state, strerror(-r));
@@ -1928,10 +1958,11 @@ int main(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*fn)(const opts *);
-    } cmds[] = {{"enroll", cmd_enroll},   {"enrol", cmd_enroll},  {"sign", cmd_sign},
-                {"pubkey", cmd_pubkey},   {"verify", cmd_verify}, {"status", cmd_status},
-                {"refresh", cmd_refresh}, {"revoke", cmd_revoke}, {"change-pin", cmd_change_pin},
-                {"csr", cmd_csr},         {"cert", cmd_cert}};
+    } cmds[] = {
+        {"enroll", cmd_enroll},         {"enrol", cmd_enroll},  {"sign", cmd_sign},       {"pubkey", cmd_pubkey},
+        {"verify", cmd_verify},         {"status", cmd_status}, {"refresh", cmd_refresh}, {"revoke", cmd_revoke},
+        {"change-pin", cmd_change_pin}, {"csr", cmd_csr},       {"cert", cmd_cert},       {"requests", cmd_requests},
+        {"approve", cmd_approve},       {"refuse", cmd_refuse}, {"claim", cmd_claim},     {"present", cmd_present}};
     size_t i;
 
     memset(&o, 0, sizeof o);

@@ -120,6 +120,8 @@ typedef struct duo_p2_sign_params {
     int purpose;
     const uint8_t *purpose_data;
     size_t purpose_data_len;
+    const uint8_t *request_id; /* NULL, or the 16-byte id of the relying party's request this signature
+                                  approves (SignStartRequest.request_id, under the MAC) */
 } duo_p2_sign_params;
 
 DUO_WARN_UNUSED_RESULT int duo_p2_sign_new(duo_p2_sign **out, const duo_p2_sign_params *params);

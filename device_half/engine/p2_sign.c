@@ -29,6 +29,8 @@ struct duo_p2_sign {
     int purpose;
     const uint8_t *purpose_data; /* borrowed until sign_start */
     size_t purpose_data_len;
+    int has_request_id; /* the signature approves this relying party's request (MAC'd in SignStart) */
+    uint8_t request_id[16];
     BIGNUM *rn; /* precomputed r^N mod N^2 (secret), single use */
     uint8_t device_nonce[DUO_NONCE_BYTES];
     uint8_t presid[32];
@@ -39,7 +41,9 @@ struct duo_p2_sign {
     duo_point r2;
 };
 
-/* The purpose and its extra field into the request (before its MAC). */
+/* The purpose and its extra field into the request (before its MAC). A
+ * LOGIN approving a relying party's request has no challenge (the request
+ * fixes the digest; wire_sign.c). */
 static int set_purpose(duo_sign_start_req *req, const duo_p2_sign *s) {
     req->purpose = (duo_sign_purpose)s->purpose;
     req->csr_info_len = req->login_challenge_len = 0;
@@ -47,7 +51,7 @@ static int set_purpose(duo_sign_start_req *req, const duo_p2_sign *s) {
         if (s->purpose_data_len == 0 || s->purpose_data_len > sizeof req->csr_info) return DUO_E_INVALID_ARG;
         memcpy(req->csr_info, s->purpose_data, s->purpose_data_len);
         req->csr_info_len = s->purpose_data_len;
-    } else if (s->purpose == DUO_SIGN_PURPOSE_LOGIN) {
+    } else if (s->purpose == DUO_SIGN_PURPOSE_LOGIN && !s->has_request_id) {
         if (s->purpose_data_len == 0 || s->purpose_data_len > sizeof req->login_challenge) return DUO_E_INVALID_ARG;
         memcpy(req->login_challenge, s->purpose_data, s->purpose_data_len);
         req->login_challenge_len = s->purpose_data_len;
@@ -143,6 +147,10 @@ int duo_p2_sign_new(duo_p2_sign **out, const duo_p2_sign_params *params) {
     s->purpose = params->purpose;
     s->purpose_data = params->purpose_data;
     s->purpose_data_len = params->purpose_data_len;
+    if (params->request_id != NULL) {
+        s->has_request_id = 1;
+        memcpy(s->request_id, params->request_id, sizeof s->request_id);
+    }
     s->rn = rn;
     s->state = P2S_NEW;
     *out = s;
@@ -207,6 +215,8 @@ int duo_p2_sign_start(duo_p2_sign *s, duo_sign_start_req *req) {
     memcpy(req->digest, s->digest, DUO_DIGEST_BYTES);
     memcpy(req->r2_commitment, s->r2_commitment, 32);
     if ((r = set_purpose(req, s)) != DUO_OK) goto out;
+    req->has_request_id = s->has_request_id;
+    if (s->has_request_id) memcpy(req->request_id, s->request_id, sizeof req->request_id);
     if ((r = duo_wire_mac_input_sign_start(mi, req)) != DUO_OK ||
         (r = duo_mac_compute(req->mac, s->key->device_secret, mi)) != DUO_OK) {
         goto out;

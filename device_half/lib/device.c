@@ -24,9 +24,11 @@
 
 #include "blob.h"
 #include "duosign/curve.h"
+#include "duosign.pb-c.h"
 #include "duosign/ec_pkey.h"
 #include "duosign/login_digest.h"
 #include "duosign/mem.h"
+#include "duosign/rp_digest.h"
 #include "duosign/paillier.h"
 #include "duosign/rng.h"
 #include "p2.h"
@@ -493,12 +495,13 @@ typedef struct sign_purpose {
     int purpose;
     const uint8_t *data;
     size_t len;
+    const uint8_t *request_id; /* NULL, or the relying party's request approved (MACed) */
 } sign_purpose;
 
 /* A document signature: DOCUMENT for a key with a role; a key from before
  * roles sends no purpose, so an older cloud accepts it as before. */
 static sign_purpose document_purpose(const duo_device_ctx *ctx) {
-    sign_purpose sp = {ctx->role != 0 ? DUO_SIGN_PURPOSE_DOCUMENT : DUO_SIGN_PURPOSE_UNSPECIFIED, NULL, 0};
+    sign_purpose sp = {ctx->role != 0 ? DUO_SIGN_PURPOSE_DOCUMENT : DUO_SIGN_PURPOSE_UNSPECIFIED, NULL, 0, NULL};
     return sp;
 }
 
@@ -526,6 +529,7 @@ static int sign_inner(duo_device_ctx *ctx, uint8_t sig[64], const uint8_t digest
     p.purpose = sp->purpose;
     p.purpose_data = sp->data;
     p.purpose_data_len = sp->len;
+    p.request_id = sp->request_id;
     if (ctx->npre > 0) {
         /* Used once: the engine takes it whatever happens. */
         p.precomputed_rn = ctx->pre[--ctx->npre];
@@ -572,7 +576,7 @@ int duo_device_sign(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
 int duo_device_sign_login(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
                           uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const uint8_t *challenge, size_t challenge_len,
                           const uint8_t *pin, size_t pin_len) {
-    sign_purpose sp = {DUO_SIGN_PURPOSE_LOGIN, challenge, challenge_len};
+    sign_purpose sp = {DUO_SIGN_PURPOSE_LOGIN, challenge, challenge_len, NULL};
     int r;
     if (ctx == NULL || digest == NULL) {
         return DUO_E_INVALID_ARG;
@@ -589,7 +593,7 @@ int duo_device_sign_login(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES]
 
 int duo_device_sign_csr_info(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES], const uint8_t *info,
                              size_t info_len, const uint8_t *pin, size_t pin_len) {
-    sign_purpose sp = {DUO_SIGN_PURPOSE_CSR, info, info_len};
+    sign_purpose sp = {DUO_SIGN_PURPOSE_CSR, info, info_len, NULL};
     uint8_t digest[32];
     if (ctx == NULL) {
         return DUO_E_INVALID_ARG;
@@ -612,6 +616,8 @@ int duo_device_set_enroll_role(duo_device_ctx *ctx, int role) {
     return DUO_OK;
 }
 
+/* duo_device_sign, _sign_login, _sign_csr_info and duo_device_approve: the
+ * PIN or the prepared PIN. */
 static int sign_common(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
                        const uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const sign_purpose *sp, const uint8_t *pin,
                        size_t pin_len) {
@@ -967,6 +973,46 @@ int duo_device_status(duo_device_ctx *ctx, duo_device_status_info *info) {
     memcpy(info->public_key, resp.public_key, 33);
 out:
     duo_memzero(mi, sizeof mi);
+    return finish(ctx, r);
+}
+
+/* ------------------------------------------------------------ documents */
+
+int duo_device_presentation_code(duo_device_ctx *ctx, const char *doc_type, duo_device_presentation *out) {
+    int r;
+    duo_presentation_code_req req;
+    duo_presentation_code_resp resp;
+    uint8_t mi[32];
+
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    if (out == NULL) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    memset(out, 0, sizeof *out);
+    memset(&req, 0, sizeof req);
+    memset(&resp, 0, sizeof resp);
+    if (!duo_wire_doc_type_ok(doc_type)) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    if (ctx->key == NULL) {
+        return finish(ctx, DUO_E_MISUSE);
+    }
+    memcpy(req.doc_type, doc_type, strlen(doc_type) + 1);
+    if ((r = fill_mac_req(ctx, req.key_id, req.device_nonce)) != DUO_OK) goto out;
+    if ((r = duo_wire_mac_input_presentation_code(mi, &req)) != DUO_OK) goto out;
+    if ((r = duo_mac_compute(req.mac, ctx->key->device_secret, mi)) != DUO_OK) goto out;
+    DUO__RPC(ctx, "PresentationCode", duo_wire_build_presentation_code_req, &req, duo_wire_parse_presentation_code_resp,
+             &resp, r, out);
+    memcpy(out->code, resp.code, sizeof out->code);
+    memcpy(out->barcode, resp.barcode, sizeof out->barcode);
+    out->issued_at = resp.issued_at;
+    out->expires_at = resp.expires_at;
+out:
+    duo_memzero(mi, sizeof mi);
+    duo_memzero(&resp, sizeof resp);
     return finish(ctx, r);
 }
 
@@ -1387,4 +1433,136 @@ out:
     free(req);
     free(resp);
     return finish(ctx, r);
+}
+
+/* ------------------------------------------------- relying parties' requests */
+
+/* A PendingRequest as received: every field checked before it is copied
+ * (what the app shows must be well-formed and bounded). */
+static int pending_copy(duo_device_request *out, const Duosign__V1__PendingRequest *p) {
+    memset(out, 0, sizeof *out);
+    if (p == NULL || p->request_id.len != 16 || (p->kind != 1 && p->kind != 2) || p->digest.len != 32 ||
+        p->rp_name == NULL || p->display_text == NULL || p->verification_code == NULL ||
+        strlen(p->rp_name) > DUO_DEVICE_RP_NAME_MAX || strlen(p->verification_code) != 4 ||
+        !duo_rp_display_text_ok(p->display_text) || (p->rp_name[0] && !duo_rp_display_text_ok(p->rp_name)))
+        return DUO_E_BAD_FIELD;
+    for (int i = 0; i < 4; i++)
+        if (p->verification_code[i] < '0' || p->verification_code[i] > '9') return DUO_E_BAD_FIELD;
+    memcpy(out->request_id, p->request_id.data, 16);
+    out->kind = (int)p->kind;
+    memcpy(out->rp_name, p->rp_name, strlen(p->rp_name) + 1);
+    memcpy(out->display_text, p->display_text, strlen(p->display_text) + 1);
+    memcpy(out->verification_code, p->verification_code, 5);
+    memcpy(out->digest, p->digest.data, 32);
+    out->expires_at = p->expires_at;
+    return DUO_OK;
+}
+
+/* Packs m, sends it, unpacks the answer as rdesc (NULL: an empty answer). */
+static int rq_call(duo_device_ctx *ctx, const char *method, const ProtobufCMessage *m,
+                   const ProtobufCMessageDescriptor *rdesc, ProtobufCMessage **out) {
+    size_t n = protobuf_c_message_get_packed_size(m), rsl = 0;
+    uint8_t *rq = malloc(n ? n : 1), *rs = NULL;
+    if (rq == NULL) return DUO_E_NOMEM;
+    protobuf_c_message_pack(m, rq);
+    int r = rpc(ctx, method, rq, n, &rs, &rsl);
+    free_req(rq, n);
+    if (r != DUO_OK) return r;
+    if (rdesc != NULL) {
+        *out = protobuf_c_message_unpack(rdesc, NULL, rsl, rs ? rs : (const uint8_t *)"");
+        if (*out == NULL) r = DUO_E_DECODE;
+    }
+    release(ctx, rs, rsl);
+    return r;
+}
+
+int duo_device_wait_requests(duo_device_ctx *ctx, unsigned timeout_ms, duo_device_request *out, size_t cap, size_t *n) {
+    uint8_t key_id[16], nonce[32], mi[32], mac[32];
+    ProtobufCMessage *pm = NULL;
+    int r;
+    if (ctx == NULL) return DUO_E_INVALID_ARG;
+    begin(ctx);
+    if (n == NULL || (out == NULL && cap != 0)) return finish(ctx, DUO_E_INVALID_ARG);
+    *n = 0;
+    if ((r = need_key(ctx)) != DUO_OK) return finish(ctx, r);
+    if ((r = fill_mac_req(ctx, key_id, nonce)) != DUO_OK ||
+        (r = duo_wire_mac_input_wait_requests(mi, key_id, nonce, timeout_ms)) != DUO_OK ||
+        (r = duo_mac_compute(mac, ctx->key->device_secret, mi)) != DUO_OK)
+        goto out;
+    Duosign__V1__WaitRequestsRequest m = DUOSIGN__V1__WAIT_REQUESTS_REQUEST__INIT;
+    m.key_id = (ProtobufCBinaryData){16, key_id};
+    m.device_nonce = (ProtobufCBinaryData){32, nonce};
+    m.timeout_ms = timeout_ms;
+    m.mac = (ProtobufCBinaryData){32, mac};
+    if ((r = rq_call(ctx, "WaitRequests", &m.base, &duosign__v1__wait_requests_response__descriptor, &pm)) != DUO_OK)
+        goto out;
+    const Duosign__V1__WaitRequestsResponse *a = (const void *)pm;
+    for (size_t i = 0; i < a->n_requests && *n < cap && r == DUO_OK; i++)
+        if ((r = pending_copy(&out[*n], a->requests[i])) == DUO_OK) (*n)++;
+out:
+    if (pm != NULL) protobuf_c_message_free_unpacked(pm, NULL);
+    duo_memzero(mac, sizeof mac);
+    return finish(ctx, r);
+}
+
+int duo_device_refuse_request(duo_device_ctx *ctx, const uint8_t request_id[16]) {
+    uint8_t key_id[16], nonce[32], mi[32], mac[32];
+    int r;
+    if (ctx == NULL) return DUO_E_INVALID_ARG;
+    begin(ctx);
+    if (request_id == NULL) return finish(ctx, DUO_E_INVALID_ARG);
+    if ((r = need_key(ctx)) != DUO_OK) return finish(ctx, r);
+    if ((r = fill_mac_req(ctx, key_id, nonce)) != DUO_OK ||
+        (r = duo_wire_mac_input_refuse_request(mi, key_id, nonce, request_id)) != DUO_OK ||
+        (r = duo_mac_compute(mac, ctx->key->device_secret, mi)) != DUO_OK)
+        goto out;
+    Duosign__V1__RefuseRequestRequest m = DUOSIGN__V1__REFUSE_REQUEST_REQUEST__INIT;
+    m.key_id = (ProtobufCBinaryData){16, key_id};
+    m.device_nonce = (ProtobufCBinaryData){32, nonce};
+    m.request_id = (ProtobufCBinaryData){16, (uint8_t *)(uintptr_t)request_id};
+    m.mac = (ProtobufCBinaryData){32, mac};
+    r = rq_call(ctx, "RefuseRequest", &m.base, NULL, NULL);
+out:
+    duo_memzero(mac, sizeof mac);
+    return finish(ctx, r);
+}
+
+int duo_device_claim_link(duo_device_ctx *ctx, const char *link, duo_device_request *out) {
+    uint8_t key_id[16], nonce[32], mi[32], mac[32];
+    ProtobufCMessage *pm = NULL;
+    int r;
+    if (ctx == NULL) return DUO_E_INVALID_ARG;
+    begin(ctx);
+    if (link == NULL || out == NULL || strlen(link) == 0 || strlen(link) > 80) return finish(ctx, DUO_E_INVALID_ARG);
+    if ((r = need_key(ctx)) != DUO_OK) return finish(ctx, r);
+    if ((r = fill_mac_req(ctx, key_id, nonce)) != DUO_OK ||
+        (r = duo_wire_mac_input_claim_link(mi, key_id, nonce, link)) != DUO_OK ||
+        (r = duo_mac_compute(mac, ctx->key->device_secret, mi)) != DUO_OK)
+        goto out;
+    Duosign__V1__ClaimLinkRequest m = DUOSIGN__V1__CLAIM_LINK_REQUEST__INIT;
+    m.key_id = (ProtobufCBinaryData){16, key_id};
+    m.device_nonce = (ProtobufCBinaryData){32, nonce};
+    m.link = (char *)(uintptr_t)link;
+    m.mac = (ProtobufCBinaryData){32, mac};
+    if ((r = rq_call(ctx, "ClaimLink", &m.base, &duosign__v1__claim_link_response__descriptor, &pm)) != DUO_OK)
+        goto out;
+    r = pending_copy(out, ((const Duosign__V1__ClaimLinkResponse *)pm)->request);
+out:
+    if (pm != NULL) protobuf_c_message_free_unpacked(pm, NULL);
+    duo_memzero(mac, sizeof mac);
+    return finish(ctx, r);
+}
+
+int duo_device_approve(duo_device_ctx *ctx, const duo_device_request *req, uint8_t sig[DUO_DEVICE_SIG_BYTES],
+                       const uint8_t *pin, size_t pin_len) {
+    if (ctx == NULL) return DUO_E_INVALID_ARG;
+    if (req == NULL) {
+        begin(ctx);
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    /* What the request's kind is for: a login (the auth key) or a document
+     * (the sign key); no login challenge, the request fixes the digest. */
+    sign_purpose sp = {req->kind == DUO_DEVICE_REQUEST_AUTH ? DUO_SIGN_PURPOSE_LOGIN : DUO_SIGN_PURPOSE_DOCUMENT, NULL,
+                       0, req->request_id};
+    return sign_common(ctx, sig, req->digest, &sp, pin, pin_len);
 }

@@ -141,6 +141,11 @@ static void *registered_method(duo_grpc_transport *t, const char *method) {
 
 int duo_grpc_transport_new(duo_grpc_transport **out, const char *target, const char *ca_pem, size_t ca_pem_len,
                            unsigned timeout_ms) {
+    return duo_grpc_transport_new_mtls(out, target, ca_pem, ca_pem_len, NULL, NULL, timeout_ms);
+}
+
+int duo_grpc_transport_new_mtls(duo_grpc_transport **out, const char *target, const char *ca_pem, size_t ca_pem_len,
+                                const char *client_cert_pem, const char *client_key_pem, unsigned timeout_ms) {
     duo_grpc_transport *t;
     grpc_channel_credentials *cr;
     char *ca = NULL;
@@ -158,6 +163,9 @@ int duo_grpc_transport_new(duo_grpc_transport **out, const char *target, const c
     if (ca_pem != NULL && !looks_like_pem_cert(ca_pem, ca_pem_len)) {
         return DUO_E_BAD_CA;
     }
+    if ((client_cert_pem == NULL) != (client_key_pem == NULL) || (client_cert_pem != NULL && ca_pem == NULL)) {
+        return DUO_E_INVALID_ARG; /* a client certificate needs its key, and TLS */
+    }
     if ((t = calloc(1, sizeof *t)) == NULL) {
         return DUO_E_NOMEM;
     }
@@ -174,7 +182,8 @@ int duo_grpc_transport_new(duo_grpc_transport **out, const char *target, const c
         }
         memcpy(ca, ca_pem, ca_pem_len);
         ca[ca_pem_len] = '\0';
-        cr = grpc_ssl_credentials_create(ca, NULL, NULL, NULL);
+        grpc_ssl_pem_key_cert_pair kp = {client_key_pem, client_cert_pem};
+        cr = grpc_ssl_credentials_create(ca, client_cert_pem ? &kp : NULL, NULL, NULL);
         free(ca);
         t->tls = 1;
     } else {

@@ -39,6 +39,8 @@ typedef union {
     duo_status_resp status_resp;
     duo_issue_cert_req issue_cert_req;
     duo_issue_cert_resp issue_cert_resp;
+    duo_presentation_code_req presentation_code_req;
+    duo_presentation_code_resp presentation_code_resp;
 } fz_any;
 
 typedef struct {
@@ -308,6 +310,30 @@ static inline int fz_sample_status_resp(void *v, unsigned k) {
     m->public_key[0] = 0x02;
     return 1;
 }
+static inline int fz_sample_presentation_code_req(void *v, unsigned k) {
+    duo_presentation_code_req *m = v;
+    static const char *const docs[] = {"passport", "id_card", "a", "driving_licence_2024_category_b_"};
+    if (k >= 4) return 0;
+    memset(m, 0, sizeof *m);
+    fz_fill(m->key_id, sizeof m->key_id, k);
+    fz_fill(m->device_nonce, sizeof m->device_nonce, k + 1);
+    strcpy(m->doc_type, docs[k]);
+    fz_fill(m->mac, sizeof m->mac, k + 2);
+    return 1;
+}
+static inline int fz_sample_presentation_code_resp(void *v, unsigned k) {
+    duo_presentation_code_resp *m = v;
+    static const char *const codes[] = {"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "AAAAAAAAAAAAAAAAAAAAAAAAAA",
+                                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"};
+    if (k >= 3) return 0;
+    memset(m, 0, sizeof *m);
+    strcpy(m->code, codes[k]);
+    memcpy(m->barcode, k == 1 ? "000000000000" : "400638133393", 12);
+    m->barcode[12] = duo_wire_ean13_check(m->barcode);
+    m->issued_at = 1700000000 + (int64_t)k;
+    m->expires_at = m->issued_at + 180;
+    return 1;
+}
 
 /* ---- equality and free ---- */
 /* Structs without pointers: both sides are zeroed before their fields are
@@ -333,6 +359,8 @@ FZ_PLAIN(status_req)
 FZ_PLAIN(status_resp)
 FZ_PLAIN(issue_cert_req)
 FZ_PLAIN(issue_cert_resp)
+FZ_PLAIN(presentation_code_req)
+FZ_PLAIN(presentation_code_resp)
 #undef FZ_PLAIN
 
 static inline int fz_eq_enroll_key_share_resp(const void *va, const void *vb) {
@@ -394,6 +422,8 @@ FZ_ADAPT(status_req)
 FZ_ADAPT(status_resp)
 FZ_ADAPT(issue_cert_req)
 FZ_ADAPT(issue_cert_resp)
+FZ_ADAPT(presentation_code_req)
+FZ_ADAPT(presentation_code_resp)
 FZ_MAC(enroll_confirm_req, enroll_confirm)
 FZ_MAC(sign_start_req, sign_start)
 FZ_MAC(sign_finish_req, sign_finish)
@@ -401,6 +431,7 @@ FZ_MAC(refresh_req, refresh)
 FZ_MAC(revoke_req, revoke)
 FZ_MAC(status_req, status)
 FZ_MAC(issue_cert_req, issue_cert)
+FZ_MAC(presentation_code_req, presentation_code)
 
 /* RevokeResponse: no struct. */
 static inline int fz_parse_revoke_resp(void *out, const uint8_t *in, size_t n) {
@@ -447,6 +478,9 @@ static inline int fz_sample_revoke_resp(void *m, unsigned k) {
     X(status_resp, sizeof(duo_status_resp), NULL, status_response)                                           \
     X(issue_cert_req, sizeof(duo_issue_cert_req), fz_mac_issue_cert_req, issue_certificate_request)          \
     X(issue_cert_resp, sizeof(duo_issue_cert_resp), NULL, issue_certificate_response)
+    X(presentation_code_req, sizeof(duo_presentation_code_req), fz_mac_presentation_code_req,                \
+      presentation_code_request)                                                                             \
+    X(presentation_code_resp, sizeof(duo_presentation_code_resp), NULL, presentation_code_response)
 
 enum {
 #define FZ_ENUM(M, S, MAC, D) FZ_MSG_##M,

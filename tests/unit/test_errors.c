@@ -23,7 +23,7 @@ static void test_codes_unique_and_described(void) {
         if (all_codes[i] != DUO_OK) {
             DUO_CHECK(duo_err_category(all_codes[i]) != DUO_CAT_NONE);
             DUO_CHECK(duo_err_grpc_status(all_codes[i]) > 0 && duo_err_grpc_status(all_codes[i]) <= 16);
-            DUO_CHECK(duo_err_exit_code(all_codes[i]) >= 1 && duo_err_exit_code(all_codes[i]) <= 20);
+            DUO_CHECK(duo_err_exit_code(all_codes[i]) >= 1 && duo_err_exit_code(all_codes[i]) <= 27);
             DUO_CHECK(duo_err_exit_code(all_codes[i]) != 2 && duo_err_exit_code(all_codes[i]) != 10);
         }
     }
@@ -56,6 +56,7 @@ static void test_exit_codes(void) {
     DUO_CHECK(duo_err_exit_code(DUO_E_UNAVAILABLE) == 8 && duo_err_exit_code(DUO_E_TIMEOUT) == 8);
     DUO_CHECK(duo_err_exit_code(DUO_E_STATE_CORRUPT) == 9);
     DUO_CHECK(duo_err_exit_code(DUO_E_BAD_CA) == 3);
+    DUO_CHECK(duo_err_exit_code(DUO_E_CODE_USED) == 26 && duo_err_exit_code(DUO_E_DOC_NOT_FOUND) == 26);
     for (i = 0; i < sizeof distinct / sizeof distinct[0]; i++)
         for (j = i + 1; j < sizeof distinct / sizeof distinct[0]; j++)
             DUO_CHECK(duo_err_exit_code(distinct[i]) != duo_err_exit_code(distinct[j]));

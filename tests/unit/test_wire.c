@@ -437,6 +437,12 @@ static void test_tamper_lengths(void) {
                 if (strcmp(f->name, "token") == 0) {
                     DUO_EXPECT_ERR(parse_with_field_len(c, pm, f, DUO_TOKEN_MAX + 1), DUO_E_BAD_FIELD);
                 }
+            } else if (len == 0 && strcmp(f->name, "request_id") == 0) {
+                /* SignStartRequest.request_id is optional: absent parses (above);
+                 * present, it is exactly 16 bytes. */
+                DUO_CHECK_OK(parse_with_field_len(c, pm, f, 16));
+                DUO_EXPECT_ERR(parse_with_field_len(c, pm, f, 15), DUO_E_BAD_FIELD);
+                DUO_EXPECT_ERR(parse_with_field_len(c, pm, f, 17), DUO_E_BAD_FIELD);
             } else if (len == 0 && (strcmp(f->name, "csr_info") == 0 || strcmp(f->name, "login_challenge") == 0)) {
                 /* A purpose's extra field: absent without that purpose, and
                  * present without it is refused (docs/PROTOCOL.md). */
@@ -973,6 +979,15 @@ static void test_mac_inputs(void) {
     CHECK_FIELD_BOUND(duo_wire_mac_input_sign_start, &ss, ss.digest, sizeof ss.digest);
     CHECK_FIELD_BOUND(duo_wire_mac_input_sign_start, &ss, ss.r2_commitment, sizeof ss.r2_commitment);
     CHECK_MAC_EXCLUDED(duo_wire_mac_input_sign_start, &ss);
+    /* A relying party's request id: under the MAC when present, and its
+     * presence itself changes the input. */
+    DUO_CHECK_OK(duo_wire_mac_input_sign_start(a, &ss));
+    ss.has_request_id = 1;
+    memset(ss.request_id, 0x5a, sizeof ss.request_id);
+    DUO_CHECK_OK(duo_wire_mac_input_sign_start(b, &ss));
+    DUO_CHECK(memcmp(a, b, 32) != 0);
+    CHECK_FIELD_BOUND(duo_wire_mac_input_sign_start, &ss, ss.request_id, sizeof ss.request_id);
+    ss.has_request_id = 0;
 
     make_sign_finish_req(&sf, 3);
     CHECK_FIELD_BOUND(duo_wire_mac_input_sign_finish, &sf, sf.sid, sizeof sf.sid);

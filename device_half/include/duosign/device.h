@@ -168,6 +168,17 @@ typedef struct duo_device_status_info {
     uint8_t public_key[DUO_DEVICE_PUBKEY_BYTES];
 } duo_device_status_info;
 
+/* A presentation code for one of the citizen's documents
+ * (duo_device_presentation_code). Not secret in the library's sense, but it
+ * shows the document to whoever reads it first: display it, do not log it. */
+#define DUO_DEVICE_DOC_TYPE_MAX 32 /* bytes of [a-z0-9_] */
+#define DUO_DEVICE_CODE_MAX 64
+typedef struct duo_device_presentation {
+    char code[DUO_DEVICE_CODE_MAX + 1]; /* base32 (A-Z, 2-7): what the QR code carries */
+    char barcode[14];                   /* EAN-13: 12 random digits and the check digit */
+    int64_t issued_at, expires_at;      /* unix seconds, the cloud's clock */
+} duo_device_presentation;
+
 /* ------------------------------------------------------------ version */
 
 /* Returns: the version of the library actually loaded, as
@@ -408,6 +419,68 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_set_certificate(duo_device_ctx *ct
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_certificate(const duo_device_ctx *ctx, const uint8_t **der,
                                                           size_t *der_len);
 
+/* ------------------------------------------------- relying parties' requests
+ *
+ * A relying party (a bank, a portal) asks the citizen to log in or to sign
+ * (docs/RELYING_PARTIES.md). The app learns of it with
+ * duo_device_wait_requests (a long poll), shows who asks (rp_name), what
+ * (display_text) and the 4-digit verification_code the RP also shows, and
+ * then approves with the PIN of the key the request's kind needs
+ * (duo_device_approve: the ordinary two-party signature of the request's
+ * digest, bound to its id, so the cloud signs that digest and nothing
+ * else) or refuses (duo_device_refuse_request). An anonymous login's link,
+ * shown by the RP as a QR code, is claimed with duo_device_claim_link on
+ * the authentication key's context. Nothing here is secret except the PIN. */
+#define DUO_DEVICE_REQUEST_AUTH 1 /* approve with the authentication key */
+#define DUO_DEVICE_REQUEST_SIGN 2 /* approve with the signing key */
+#define DUO_DEVICE_RP_NAME_MAX 64
+#define DUO_DEVICE_DISPLAY_TEXT_MAX 200
+
+typedef struct duo_device_request {
+    uint8_t request_id[16];
+    int kind;                                           /* DUO_DEVICE_REQUEST_* */
+    char rp_name[DUO_DEVICE_RP_NAME_MAX + 1];           /* who asks (registered name) */
+    char display_text[DUO_DEVICE_DISPLAY_TEXT_MAX + 1]; /* UTF-8, checked: no control characters but newline */
+    char verification_code[5];                          /* 4 digits */
+    uint8_t digest[32];                                 /* what the key will sign */
+    int64_t expires_at;                                 /* unix seconds */
+} duo_device_request;
+
+/* Waits up to timeout_ms (the cloud bounds it at 30 s) for requests
+ * addressed to the citizen of ctx's key; returns at once if some wait.
+ * Every request of the citizen is listed, each with the kind of key it
+ * needs. MAC-authenticated like duo_device_status (no PIN).
+ * Returns: DUO_OK (*n may be 0: none came); DUO_E_INVALID_ARG;
+ *          DUO_E_MISUSE (no confirmed key); DUO_E_RP_WRONG_ROLE (the key has
+ *          no certificate); DUO_E_BAD_FIELD (a malformed request from the
+ *          cloud: nothing returned); transport and key-state errors.
+ * Out:     out[0..*n), at most cap. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_wait_requests(duo_device_ctx *ctx, unsigned timeout_ms,
+                                                            duo_device_request *out, size_t cap, size_t *n);
+/* Approves req with ctx's key (the kind's key) and the PIN, or the prepared
+ * PIN when pin is NULL (as duo_device_sign). On success the RP receives the
+ * signature and the key's certificate; sig gets the signature too. The
+ * state changes (rotated secret): export it afterwards.
+ * Returns: as duo_device_sign, plus DUO_E_RP_REQUEST_CLOSED (answered,
+ *          cancelled, or expired, also while the PIN was typed: nothing
+ *          signed), DUO_E_RP_WRONG_CITIZEN, DUO_E_RP_WRONG_ROLE (the other
+ *          key is needed), DUO_E_RP_SESSION_UNKNOWN.
+ * In:      pin: SECRET, not kept. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_approve(duo_device_ctx *ctx, const duo_device_request *req,
+                                                      uint8_t sig[DUO_DEVICE_SIG_BYTES], const uint8_t *pin,
+                                                      size_t pin_len);
+/* Refuses a waiting request (the RP gets USER_REFUSED).
+ * Returns: DUO_OK; DUO_E_RP_REQUEST_CLOSED; DUO_E_RP_WRONG_CITIZEN;
+ *          DUO_E_RP_SESSION_UNKNOWN; transport and key-state errors. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_refuse_request(duo_device_ctx *ctx, const uint8_t request_id[16]);
+/* Claims an anonymous login's link (duosign://claim/...) for the citizen of
+ * ctx's key (its authentication key) and returns the request to show and
+ * approve. Returns: DUO_OK; DUO_E_RP_LINK (malformed, unknown, expired or
+ * already claimed); DUO_E_RP_WRONG_ROLE (not the authentication key);
+ * DUO_E_INVALID_ARG; transport and key-state errors. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_claim_link(duo_device_ctx *ctx, const char *link,
+                                                         duo_device_request *out);
+
 /* Prepares the PIN for the next duo_device_sign: runs the PIN KDF now, so
  * that the signature itself needs none (it then costs the device about one
  * 256-bit exponentiation mod N^2, with a precomputed Paillier factor). An app
@@ -525,6 +598,19 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_revoke_with_code(duo_device_ctx *c
  * Returns: DUO_OK; cloud and transport errors.
  * Out:     info: state, PIN attempts left, lock expiry, public key. */
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_status(duo_device_ctx *ctx, duo_device_status_info *info);
+
+/* Asks the cloud for a presentation code for one of the citizen's documents
+ * (MAC, no PIN, no secret rotation): single use, valid from issued_at to
+ * expires_at (180 s), bound to this key. Ask again when it expires.
+ * Returns: DUO_OK; DUO_E_DOC_NOT_FOUND (the registry holds no such document
+ *          for the citizen); DUO_E_KEY_REVOKED, DUO_E_KEY_SUSPENDED,
+ *          DUO_E_KEY_LOCKED, DUO_E_KEY_NOT_ACTIVE; DUO_E_INVALID_ARG
+ *          (doc_type not 1..DUO_DEVICE_DOC_TYPE_MAX of [a-z0-9_]; nothing
+ *          sent); DUO_E_MISUSE (no key); DUO_E_BAD_FIELD (the cloud's answer
+ *          is malformed); cloud and transport errors.
+ * Out:     out (zeroed on failure). */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_presentation_code(duo_device_ctx *ctx, const char *doc_type,
+                                                                duo_device_presentation *out);
 
 /* ------------------------------------------------------------ public key */
 

@@ -45,6 +45,16 @@ typedef struct duo_grpc_transport duo_grpc_transport;
  *          timeout_ms: per-call deadline; 0 means DUO_GRPC_DEFAULT_TIMEOUT_MS. */
 DUO_API DUO_WARN_UNUSED_RESULT int duo_grpc_transport_new(duo_grpc_transport **out, const char *target,
                                                           const char *ca_pem, size_t ca_pem_len, unsigned timeout_ms);
+/* As duo_grpc_transport_new, presenting a TLS client certificate: how a
+ * relying party (duosign-rp, docs/RELYING_PARTIES.md) authenticates to the
+ * RelyingParty service. client_cert_pem and client_key_pem (NUL-terminated
+ * PEM; the key SECRET, copied by gRPC: the caller wipes its own) are both
+ * given or both NULL (then it is duo_grpc_transport_new); ca_pem is required
+ * with them. Returns as duo_grpc_transport_new. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_grpc_transport_new_mtls(duo_grpc_transport **out, const char *target,
+                                                               const char *ca_pem, size_t ca_pem_len,
+                                                               const char *client_cert_pem, const char *client_key_pem,
+                                                               unsigned timeout_ms);
 
 /* Closes the channel and frees t. NULL is a no-op. */
 DUO_API void duo_grpc_transport_free(duo_grpc_transport *t);

@@ -121,7 +121,8 @@ REQS = {
     "EnrollPdlChallenge": pb.EnrollPdlChallengeRequest, "EnrollPdlOpen": pb.EnrollPdlOpenRequest,
     "EnrollConfirm": pb.EnrollConfirmRequest, "SignStart": pb.SignStartRequest, "SignFinish": pb.SignFinishRequest,
     "Refresh": pb.RefreshRequest, "Revoke": pb.RevokeRequest, "Status": pb.StatusRequest,
-    "IssueCertificate": pb.IssueCertificateRequest,
+    "IssueCertificate": pb.IssueCertificateRequest, "WaitRequests": pb.WaitRequestsRequest,
+    "RefuseRequest": pb.RefuseRequestRequest, "ClaimLink": pb.ClaimLinkRequest,
 }
 
 

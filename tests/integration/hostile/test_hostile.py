@@ -74,7 +74,8 @@ REQ = {
     "EnrollPdlChallenge": pb.EnrollPdlChallengeRequest, "EnrollPdlOpen": pb.EnrollPdlOpenRequest,
     "EnrollConfirm": pb.EnrollConfirmRequest, "SignStart": pb.SignStartRequest, "SignFinish": pb.SignFinishRequest,
     "Refresh": pb.RefreshRequest, "Revoke": pb.RevokeRequest, "Status": pb.StatusRequest,
-    "IssueCertificate": pb.IssueCertificateRequest,
+    "IssueCertificate": pb.IssueCertificateRequest, "WaitRequests": pb.WaitRequestsRequest,
+    "RefuseRequest": pb.RefuseRequestRequest, "ClaimLink": pb.ClaimLinkRequest,
 }
 # secp256k1 generator, compressed: a valid point that is nobody's share.
 G = bytes.fromhex("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
@@ -342,12 +343,20 @@ samples.setdefault("Revoke", pb.RevokeRequest(key_id=kidA, device_nonce=os.urand
 samples.setdefault("IssueCertificate", pb.IssueCertificateRequest(key_id=kidA, device_nonce=os.urandom(32),
                                                                   csr=os.urandom(200), mac=os.urandom(32))
                    .SerializeToString())
+samples.setdefault("WaitRequests", pb.WaitRequestsRequest(key_id=kidA, device_nonce=os.urandom(32), timeout_ms=100,
+                                                          mac=os.urandom(32)).SerializeToString())
+samples.setdefault("RefuseRequest", pb.RefuseRequestRequest(key_id=kidA, device_nonce=os.urandom(32),
+                                                            request_id=os.urandom(16), mac=os.urandom(32))
+                   .SerializeToString())
+samples.setdefault("ClaimLink", pb.ClaimLinkRequest(key_id=kidA, device_nonce=os.urandom(32),
+                                                    link="duosign://claim/" + "A" * 22, mac=os.urandom(32))
+                   .SerializeToString())
 check(set(samples) == set(REQ), "a captured or well-formed sample of every RPC (%s)" % ",".join(sorted(samples)))
 # The MAC'd key-addressed requests get a random MAC: an exact replay of one
 # captured after the secret rotated is authenticated under a RETIRED secret,
 # which the daemon treats as a clone (DESIGN 3.5) and freezes the key; that
 # case is probed separately below on a key of its own (key C).
-for m in ("SignStart", "Refresh", "Revoke", "Status", "IssueCertificate"):
+for m in ("SignStart", "Refresh", "Revoke", "Status", "IssueCertificate", "WaitRequests", "RefuseRequest", "ClaimLink"):
     x = REQ[m].FromString(samples[m])
     x.mac = os.urandom(32)
     samples[m] = x.SerializeToString()
