@@ -1173,9 +1173,71 @@ static void test_sign_purpose(void) {
     }
 }
 
+/* Re-encodes enc with request_id set (rid, 16 bytes) or cleared (NULL) and
+ * parses it: what the cloud would answer to that SignStart. */
+static int parse_with_request_id(const uint8_t *enc, size_t n, const uint8_t *rid) {
+    duo_sign_start_req b;
+    uint8_t out[8192];
+    Duosign__V1__SignStartRequest *pm = duosign__v1__sign_start_request__unpack(NULL, n, enc);
+    if (pm == NULL) return DUO_E_DECODE;
+    ProtobufCBinaryData keep = pm->request_id; /* the unpacker's, freed with pm */
+    pm->request_id.data = (uint8_t *)(uintptr_t)rid;
+    pm->request_id.len = rid ? 16 : 0;
+    size_t len = duosign__v1__sign_start_request__pack(pm, out);
+    pm->request_id = keep;
+    duosign__v1__sign_start_request__free_unpacked(pm, NULL);
+    return duo_wire_parse_sign_start_req(&b, out, len);
+}
+
+/* A relying party's request (issue 17) with a purpose (issue 16): LOGIN
+ * with request_id carries no challenge; LOGIN without one needs it; a CSR
+ * never approves a request. The MAC covers the purpose, then request_id. */
+static void test_sign_purpose_request_id(void) {
+    duo_sign_start_req a, b;
+    uint8_t *e = NULL, rid[16], m0[32], m1[32], m2[32];
+    size_t n = 0;
+    fill(rid, sizeof rid, 9);
+    make_sign_start_req(&a, 7);
+    a.purpose = DUO_SIGN_PURPOSE_LOGIN;
+    a.has_request_id = 1;
+    memcpy(a.request_id, rid, 16);
+    DUO_CHECK_OK(duo_wire_build_sign_start_req(&e, &n, &a));
+    DUO_CHECK_OK(duo_wire_parse_sign_start_req(&b, e, n));
+    DUO_CHECK(memcmp(&a, &b, sizeof a) == 0);
+    DUO_EXPECT_ERR(parse_with_request_id(e, n, NULL), DUO_E_BAD_FIELD); /* LOGIN, no challenge, no request */
+    DUO_CHECK_OK(duo_wire_mac_input_sign_start(m0, &a));
+    a.purpose = DUO_SIGN_PURPOSE_DOCUMENT;
+    DUO_CHECK_OK(duo_wire_mac_input_sign_start(m1, &a));
+    a.has_request_id = 0;
+    DUO_CHECK_OK(duo_wire_mac_input_sign_start(m2, &a));
+    DUO_CHECK(memcmp(m0, m1, 32) != 0 && memcmp(m1, m2, 32) != 0); /* purpose and request_id both MACed */
+    free(e);
+    /* LOGIN with a challenge and a request: refused both ways */
+    a.purpose = DUO_SIGN_PURPOSE_LOGIN;
+    a.login_challenge_len = DUO_LOGIN_CHALLENGE_MIN;
+    fill(a.login_challenge, a.login_challenge_len, 5);
+    DUO_CHECK_OK(duo_wire_build_sign_start_req(&e, &n, &a));
+    DUO_EXPECT_ERR(parse_with_request_id(e, n, rid), DUO_E_BAD_FIELD);
+    free(e);
+    a.has_request_id = 1;
+    DUO_EXPECT_ERR(duo_wire_build_sign_start_req(&e, &n, &a), DUO_E_INVALID_ARG);
+    /* CSR with a request: refused both ways */
+    make_sign_start_req(&a, 7);
+    a.purpose = DUO_SIGN_PURPOSE_CSR;
+    a.csr_info_len = 100;
+    fill(a.csr_info, a.csr_info_len, 3);
+    DUO_CHECK_OK(duo_wire_build_sign_start_req(&e, &n, &a));
+    DUO_EXPECT_ERR(parse_with_request_id(e, n, rid), DUO_E_BAD_FIELD);
+    free(e);
+    a.has_request_id = 1;
+    memcpy(a.request_id, rid, 16);
+    DUO_EXPECT_ERR(duo_wire_build_sign_start_req(&e, &n, &a), DUO_E_INVALID_ARG);
+}
+
 int main(void) {
     DUO_RUN(test_roundtrip);
     DUO_RUN(test_sign_purpose);
+    DUO_RUN(test_sign_purpose_request_id);
     DUO_RUN(test_spans);
     DUO_RUN(test_tamper_lengths);
     DUO_RUN(test_scalar_fields);

@@ -256,6 +256,7 @@ typedef struct {
     int purpose;        /* duo_sign_purpose and its extra field (issue 16) */
     const uint8_t *purpose_data;
     size_t purpose_data_len;
+    const uint8_t *request_id; /* NULL, or a relying party's request this signature approves (issue 17) */
 } sign_run;
 
 /* Signs digest with pin: SignStart, SignFinish, and on success the device
@@ -276,7 +277,8 @@ static DUO_IT_UNUSED int dev_sign(client *c, device *dv, const char *pin, const 
                              .digest = digest,
                              .purpose = sr->purpose,
                              .purpose_data = sr->purpose_data,
-                             .purpose_data_len = sr->purpose_data_len};
+                             .purpose_data_len = sr->purpose_data_len,
+                             .request_id = sr->request_id};
     if (duo_p2_sign_new(&s, &sp) != DUO_OK || duo_p2_sign_start(s, &m0) != DUO_OK) goto out;
     if (sr->keep_start && duo_wire_build_sign_start_req(&sr->start_bytes, &sr->start_len, &m0) != DUO_OK) goto out;
     if ((sr->start_st = CALL(c, "SignStart", sign_start_req, &m0, sign_start_resp, &m1, &sr->res)) != 0) goto out;

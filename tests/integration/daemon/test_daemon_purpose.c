@@ -31,16 +31,22 @@ static int cert_count(void) {
 
 /* A signature of dv with purpose (and its data) over digest: the SignStart
  * outcome (the duo error, 0 on success of both rounds). */
-static int sign_as(device *dv, int purpose, const uint8_t *data, size_t len, const uint8_t digest[32],
-                   uint8_t sig[64]) {
+static int sign_rq(device *dv, int purpose, const uint8_t *data, size_t len, const uint8_t digest[32],
+                   const uint8_t *request_id, uint8_t sig[64]) {
     sign_run sr;
     memset(&sr, 0, sizeof sr);
     sr.purpose = purpose;
+    sr.request_id = request_id;
     sr.purpose_data = data;
     sr.purpose_data_len = len;
     int r = dev_sign(&g_c, dv, PIN, digest, &sr);
     if (r == 0 && sig) memcpy(sig, sr.sig, 64);
     return r == 0 ? 0 : sr.res.duo_err != 0 ? sr.res.duo_err : -1;
+}
+
+static int sign_as(device *dv, int purpose, const uint8_t *data, size_t len, const uint8_t digest[32],
+                   uint8_t sig[64]) {
+    return sign_rq(dv, purpose, data, len, digest, NULL, sig);
 }
 
 /* The public key of dv as an EVP_PKEY. */
@@ -251,6 +257,34 @@ static void test_all(void) {
         DUO_CHECK(again->certificate_len == out->certificate_len &&
                   memcmp(again->certificate, out->certificate, out->certificate_len) == 0);
         free(again);
+        OPENSSL_free(csr);
+        free(out);
+    }
+
+    /* ---- a relying party's request (issue 17) fixes the digest: a LOGIN
+     * with request_id is checked by the request binding (no such request
+     * here), not against the login structure; without request_id the login
+     * digest is still required. Each refusal before any PIN check. */
+    {
+        uint8_t *csr = NULL, rid[16];
+        int csr_len = 0;
+        duo_issue_cert_resp *out = calloc(1, sizeof *out);
+        DUO_REQUIRE(csr_2p(&auth, &csr, &csr_len) == 0);
+        DUO_CHECK(issue(&auth, csr, (size_t)csr_len, NULL, out) == 0); /* a certified auth key */
+        RAND_bytes(rid, sizeof rid);
+        DUO_EXPECT_ERR(sign_rq(&auth, DUO_SIGN_PURPOSE_LOGIN, NULL, 0, digest, rid, NULL), DUO_E_RP_SESSION_UNKNOWN);
+        DUO_EXPECT_ERR(sign_rq(&auth, DUO_SIGN_PURPOSE_LOGIN, NULL, 0, login, rid, NULL), DUO_E_RP_SESSION_UNKNOWN);
+        DUO_EXPECT_ERR(sign_as(&auth, DUO_SIGN_PURPOSE_LOGIN, chal, sizeof chal, digest, NULL), DUO_E_PURPOSE_DIGEST);
+        DUO_EXPECT_ERR(sign_rq(&sign, DUO_SIGN_PURPOSE_DOCUMENT, NULL, 0, digest, rid, NULL), DUO_E_RP_SESSION_UNKNOWN);
+        /* the role still comes first: a login request_id on the sign key */
+        DUO_EXPECT_ERR(sign_rq(&sign, DUO_SIGN_PURPOSE_LOGIN, NULL, 0, digest, rid, NULL), DUO_E_ROLE_PURPOSE);
+        /* a key without a role answers no request */
+        DUO_EXPECT_ERR(sign_rq(&legacy, DUO_SIGN_PURPOSE_UNSPECIFIED, NULL, 0, digest, rid, NULL), DUO_E_RP_WRONG_ROLE);
+        /* nothing changed: both keys sign what their role allows */
+        DUO_CHECK(sign_as(&auth, DUO_SIGN_PURPOSE_LOGIN, chal, sizeof chal, login, sig) == 0);
+        DUO_CHECK(openssl_verify(&auth, login, sig) == 1);
+        DUO_CHECK(sign_as(&sign, DUO_SIGN_PURPOSE_DOCUMENT, NULL, 0, digest, sig) == 0);
+        DUO_CHECK(openssl_verify(&sign, digest, sig) == 1);
         OPENSSL_free(csr);
         free(out);
     }
