@@ -257,6 +257,11 @@ static void on_maint(uv_timer_t *t) {
     duo_audit_event ev = {.kind = DUO_AUDIT_ADMIN, .detail = "abandoned enrolments purged"};
     if (duo_keystore_purge_pending(ks, &n, PENDING_MAX_AGE_S, &ev) != DUO_OK) { /* retried next period */
     }
+    /* Signing sessions of a shared store, long expired (every node purges;
+     * the DELETE is idempotent). */
+    if (duo_keystore_sign_sessions_shared(ks) && duo_keystore_sign_session_purge(ks, NULL) != DUO_OK) {
+        /* retried next period */
+    }
     ks_release(s, ks);
 }
 
