@@ -6,6 +6,10 @@
  * on its port, DUO_KILL_KILLS (default 20) times, one kill every
  * KILL_EVERY accepted signatures (paced by signatures, never by time).
  *
+ * The devices enrol at once, each on its own node (every node's prime pool
+ * works); the kills begin when all are enrolled. Enrolment dominates the
+ * run time (a 2048-bit Paillier key per device).
+ *
  * A device retries what a dying node broke (UNAVAILABLE, a session lost
  * with its node); anything else is a failure. At the end:
  *  - every accepted signature verifies with OpenSSL, and its r is in the
@@ -17,46 +21,24 @@
  *    node. */
 #define PIN "4321"
 #include <pthread.h>
-#include <signal.h>
-#include <sys/wait.h>
-
 #include "daemon_client.h"
+#include "pg_nodes.h"
 
 #define NODES 3
 #define KILL_EVERY 6
 #define SIGS_MAX 512 /* per device */
 
-static char g_dirs[NODES][300];
-static daemon_t g_d[NODES];
-static int g_port[NODES];
 static client g_cl0;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_accepted; /* under g_mu */
+static int g_enrolled; /* under g_mu */
 static volatile int g_stop;
 
 static int env_int(const char *name, int dflt) {
     const char *v = getenv(name);
     return v && atoi(v) > 0 ? atoi(v) : dflt;
-}
-
-static int node_start(int i) {
-    char args[256];
-    snprintf(args, sizeof args, "--paillier-bits %d --prime-pool 1 --grace 2 --workers 4", BITS);
-    for (int tries = 0; tries < 20; tries++) { /* the port may linger a moment after a kill */
-        if (duo_it_daemon_start(&g_d[i], g_bin, g_dirs[i], g_port[i], args) == 0) {
-            g_port[i] = g_d[i].port;
-            return 0;
-        }
-        usleep(100 * 1000);
-    }
-    return -1;
-}
-
-static void node_kill9(int i) {
-    kill(g_d[i].pid, SIGKILL);
-    waitpid(g_d[i].pid, NULL, 0);
 }
 
 typedef struct {
@@ -79,12 +61,20 @@ static int transient(const sign_run *sr) {
 
 static void *dev_loop(void *arg) {
     dev_job *j = arg;
+    char cit[32];
+    snprintf(cit, sizeof cit, "KILL%d", j->k);
     for (int n = 0; n < NODES; n++)
-        if (client_open(&j->cl[n], g_port[n]) != 0) {
-            snprintf(j->why, sizeof j->why, "no channel");
-            j->bad++;
-            return NULL;
-        }
+        if (client_open(&j->cl[n], g_node_port[n]) != 0) j->bad++;
+    /* enrolled on its own node, all devices at once (every node's pool) */
+    if (j->bad || enrol_new(&j->cl[j->k % NODES], &j->dv, cit) != 0) {
+        snprintf(j->why, sizeof j->why, "enrolment failed");
+        j->bad++;
+    }
+    pthread_mutex_lock(&g_mu);
+    g_enrolled++;
+    pthread_cond_broadcast(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    if (j->bad) return NULL;
     for (int i = 0; !g_stop && j->n < SIGS_MAX && j->bad == 0; i++) {
         int a = (j->k + i) % NODES, b = (a + 1) % NODES;
         uint8_t d[32];
@@ -154,19 +144,22 @@ static void test_kills_under_load(void) {
     fprintf(stderr, "# %d devices, %d kills, seed %u (DUO_KILL_SEED)\n", devices, kills, seed);
     srand(seed);
     for (int k = 0; k < devices; k++) {
-        char cit[32];
         jobs[k].k = k;
-        snprintf(cit, sizeof cit, "KILL%d", k);
-        DUO_REQUIRE(enrol_new(&g_cl0, &jobs[k].dv, cit) == 0);
+        DUO_REQUIRE(pthread_create(&th[k], NULL, dev_loop, &jobs[k]) == 0);
     }
-    for (int k = 0; k < devices; k++) DUO_REQUIRE(pthread_create(&th[k], NULL, dev_loop, &jobs[k]) == 0);
+    /* the kills begin once every device is enrolled (an enrolment's rounds
+     * stay on their node: enrolment sessions are per node) */
+    pthread_mutex_lock(&g_mu);
+    while (g_enrolled < devices) pthread_cond_wait(&g_cv, &g_mu);
+    g_accepted = 0;
+    pthread_mutex_unlock(&g_mu);
     for (int done = 0; done < kills; done++) {
         pthread_mutex_lock(&g_mu);
         while (g_accepted < (done + 1) * KILL_EVERY) pthread_cond_wait(&g_cv, &g_mu);
         pthread_mutex_unlock(&g_mu);
         int victim = rand() % NODES;
-        node_kill9(victim);
-        DUO_REQUIRE(node_start(victim) == 0);
+        pg_node_kill9(victim);
+        DUO_REQUIRE(pg_node_start(victim) == 0);
     }
     pthread_mutex_lock(&g_mu); /* a last stretch with every node up */
     while (g_accepted < (kills + 1) * KILL_EVERY) pthread_cond_wait(&g_cv, &g_mu);
@@ -232,20 +225,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "DUO_TEST_PG_URL is not set: run through tests/integration/pg/pg_env.sh\n");
         return 1;
     }
-    int rc = it_setup(argc, argv, "duo-pg-kills", &g_d[0], &g_cl0);
+    int rc = it_setup(argc, argv, "duo-pg-kills", &g_node[0], &g_cl0);
     if (rc != 0) return rc;
-    g_port[0] = g_d[0].port;
-    snprintf(g_dirs[0], sizeof g_dirs[0], "%s", g_dir);
-    for (int i = 1; i < NODES; i++) {
-        snprintf(g_dirs[i], sizeof g_dirs[i], "%s%d", g_dir, i);
-        if (run_cmd(NULL, 0, "cp -a '%s' '%s' && rm -f '%s/serve.lock'", g_dir, g_dirs[i], g_dirs[i]) != 0 ||
-            node_start(i) != 0) {
-            fprintf(stderr, "cannot start node %d\n", i);
-            return 1;
-        }
-    }
+    client_close(&g_cl0);
+    if (pg_nodes_up(NODES, "--paillier-bits 2048 --prime-pool 2 --grace 2 --workers 4") != 0 ||
+        client_open(&g_cl0, g_node_port[0]) != 0)
+        return 1;
     DUO_RUN(test_kills_under_load);
-    for (int i = 1; i < NODES; i++) DUO_CHECK(daemon_stop(&g_d[i]) == 0);
-    /* node 0 may have been killed and restarted: it_finish stops the new one */
-    return it_finish(&g_d[0], &g_cl0);
+    DUO_CHECK(pg_nodes_down(NODES) == 0);
+    return it_finish(&g_node[0], &g_cl0); /* node 0, perhaps restarted */
 }
