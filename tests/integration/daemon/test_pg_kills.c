@@ -34,6 +34,7 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
 static int g_accepted; /* under g_mu */
 static int g_enrolled; /* under g_mu */
+static int g_exited;   /* under g_mu: device threads that ended (a failure ends one early) */
 static volatile int g_stop;
 
 static int env_int(const char *name, int dflt) {
@@ -56,17 +57,34 @@ static int transient(const sign_run *sr) {
     int e = sr->res.duo_err, st = sr->res.status;
     return st == GRPC_STATUS_UNAVAILABLE || st == GRPC_STATUS_DEADLINE_EXCEEDED || st == GRPC_STATUS_CANCELLED ||
            st == GRPC_STATUS_UNKNOWN || st == -1 || e == DUO_E_SESSION_BUSY || e == DUO_E_NOT_FOUND ||
-           e == DUO_E_SERVER_BUSY || e == DUO_E_TIMEOUT || e == DUO_E_STORE;
+           e == DUO_E_SERVER_BUSY || e == DUO_E_TIMEOUT || e == DUO_E_STORE ||
+           e == DUO_E_SESSION_EXPIRED; /* a device starved of CPU between its rounds */
 }
 
+static void dev_loop_body(dev_job *j);
+
 static void *dev_loop(void *arg) {
-    dev_job *j = arg;
+    dev_loop_body(arg);
+    pthread_mutex_lock(&g_mu);
+    g_exited++;
+    pthread_cond_broadcast(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    return NULL;
+}
+
+static void dev_loop_body(dev_job *j) {
     char cit[32];
     snprintf(cit, sizeof cit, "KILL%d", j->k);
     for (int n = 0; n < NODES; n++)
         if (client_open(&j->cl[n], g_node_port[n]) != 0) j->bad++;
-    /* enrolled on its own node, all devices at once (every node's pool) */
-    if (j->bad || enrol_new(&j->cl[j->k % NODES], &j->dv, cit) != 0) {
+    /* enrolled on its own node, all devices at once (every node's pool);
+     * sent again while no Paillier key is ready there (bounded) */
+    int enrolled = -1;
+    for (int tries = 0; !j->bad && enrolled != 0 && tries < 100; tries++) {
+        if (tries > 0) usleep(500 * 1000);
+        enrolled = enrol_new(&j->cl[j->k % NODES], &j->dv, cit);
+    }
+    if (j->bad || enrolled != 0) {
         snprintf(j->why, sizeof j->why, "enrolment failed");
         j->bad++;
     }
@@ -74,7 +92,7 @@ static void *dev_loop(void *arg) {
     g_enrolled++;
     pthread_cond_broadcast(&g_cv);
     pthread_mutex_unlock(&g_mu);
-    if (j->bad) return NULL;
+    if (j->bad) return;
     for (int i = 0; !g_stop && j->n < SIGS_MAX && j->bad == 0; i++) {
         int a = (j->k + i) % NODES, b = (a + 1) % NODES;
         uint8_t d[32];
@@ -105,7 +123,6 @@ static void *dev_loop(void *arg) {
         if (sr.start_st == 0) j->lost_finish++; /* round 2 may have been recorded before its node died */
         usleep(20 * 1000);                      /* a node is down: do not spin on it */
     }
-    return NULL;
 }
 
 /* The whole audit log as text (one `audit list`). */
@@ -155,14 +172,14 @@ static void test_kills_under_load(void) {
     pthread_mutex_unlock(&g_mu);
     for (int done = 0; done < kills; done++) {
         pthread_mutex_lock(&g_mu);
-        while (g_accepted < (done + 1) * KILL_EVERY) pthread_cond_wait(&g_cv, &g_mu);
+        while (g_accepted < (done + 1) * KILL_EVERY && g_exited < devices) pthread_cond_wait(&g_cv, &g_mu);
         pthread_mutex_unlock(&g_mu);
         int victim = rand() % NODES;
         pg_node_kill9(victim);
         DUO_REQUIRE(pg_node_start(victim) == 0);
     }
     pthread_mutex_lock(&g_mu); /* a last stretch with every node up */
-    while (g_accepted < (kills + 1) * KILL_EVERY) pthread_cond_wait(&g_cv, &g_mu);
+    while (g_accepted < (kills + 1) * KILL_EVERY && g_exited < devices) pthread_cond_wait(&g_cv, &g_mu);
     pthread_mutex_unlock(&g_mu);
     g_stop = 1;
     int accepted = 0, retried = 0, lost = 0, bad = 0;
@@ -199,7 +216,7 @@ static void test_kills_under_load(void) {
     free(audit);
     /* no false clone detection: every key active, every device signs on
      * every node */
-    for (int k = 0; k < devices; k++) {
+    for (int k = 0; k < devices && bad == 0; k++) {
         duo_status_resp so;
         rpc_result res;
         DUO_CHECK(dev_status(&jobs[k].cl[k % NODES], &jobs[k].dv, &so, &res) == 0 && so.state == DUO_KEY_STATE_ACTIVE);
@@ -228,7 +245,7 @@ int main(int argc, char **argv) {
     int rc = it_setup(argc, argv, "duo-pg-kills", &g_node[0], &g_cl0);
     if (rc != 0) return rc;
     client_close(&g_cl0);
-    if (pg_nodes_up(NODES, "--paillier-bits 2048 --prime-pool 2 --grace 2 --workers 4") != 0 ||
+    if (pg_nodes_up(NODES, "--paillier-bits 2048 --prime-pool 2 --grace 2 --workers 4 --session-ttl 300") != 0 ||
         client_open(&g_cl0, g_node_port[0]) != 0)
         return 1;
     DUO_RUN(test_kills_under_load);
