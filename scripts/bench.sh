@@ -7,22 +7,27 @@
 # that curve runs.
 # --pg (first argument): the run is made twice, on SQLite and then with the
 # daemon's store on a real PostgreSQL (tests/integration/pg/pg_env.sh, fsync
-# on), one after the other, on one curve (--curve, default p256).
+# on), one after the other, on one curve (--curve, default p256); then
+# signing throughput with one node and with three nodes on one PostgreSQL
+# (duosign-pg-nodes-bench, DUO_PG_NODES_REPS runs each, default 3: medians
+# side by side and their ratio).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 scripts/setup.sh
 build=${DUO_BUILD_DIR:-build}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDUO_BUILD_TESTS=ON ${DUO_CMAKE_ARGS:-} >/dev/null
-cmake --build "$build" -j"$(nproc)" --target duosign-bench duosign-cloud
+cmake --build "$build" -j"$(nproc)" --target duosign-bench duosign-cloud duosign-pg-nodes-bench
 echo "# $(uptime)" >&2
 if [ "${1:-}" = "--pg" ]; then
   shift
   echo "# key store: SQLite" >&2
   "$build/bin/duosign-bench" "$@"
   echo "# key store: PostgreSQL" >&2
-  DUO_PG_DURABLE=1 exec tests/integration/pg/pg_env.sh sh -c \
+  DUO_PG_DURABLE=1 tests/integration/pg/pg_env.sh sh -c \
     'exec "$0" --store "$DUO_TEST_PG_URL" "$@"' "$build/bin/duosign-bench" "$@"
+  scripts/bench_pg_nodes.sh "$build"
+  exit 0
 fi
 for a in "$@"; do
   if [ "$a" = "--curve" ]; then exec "$build/bin/duosign-bench" "$@"; fi

@@ -1,5 +1,6 @@
 /* duosign-cloud: the signing RPCs (DESIGN 3.3): SignStart, SignFinish. */
 #include "rpc.h"
+#include "sign_shared.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,7 @@ int duo__rpc_sign_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **
     uint8_t mi[32], used[32];
     duo_sess *x = NULL;
     duo_keycache_item *kc = NULL;
+    const int shared = duo_keystore_sign_sessions_shared(c->ks);
     int r = duo_wire_parse_sign_start_req(&req, in, in_len);
     if (r != DUO_OK) return r;
     if ((r = duo_wire_mac_input_sign_start(mi, &req)) != DUO_OK) return r;
@@ -85,9 +87,16 @@ int duo__rpc_sign_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **
     snprintf(x->citizen, sizeof x->citizen, "%s", ki.citizen_id);
     r = duo_p1_sign_new(&x->sg, c->ec[ki.curve], NULL, duo__keycache_key(x->kc)); /* curve checked by the cache */
     if (r == DUO_OK) r = duo_p1_sign_start(x->sg, &req, &out);
-    if (r == DUO_OK && req.has_request_id) r = bind_request(c, x, &req, &ki, duo_p1_sign_sid(x->sg));
+    /* Relying-party requests live in this node's memory (rp_room.c), so an
+     * approval is refused on a shared store rather than finished elsewhere
+     * without its request's checks. A shared store keeps the session (round 2
+     * may reach another node): the local one ends below without a sid, so it
+     * leaves no tombstone here. */
+    if (r == DUO_OK && req.has_request_id)
+        r = shared ? DUO_E_UNSUPPORTED : bind_request(c, x, &req, &ki, duo_p1_sign_sid(x->sg));
+    if (r == DUO_OK && shared) r = duo__sign_shared_put(c, x);
     if (r == DUO_OK) {
-        duo__sessions_set_sid(c->sessions, x, duo_p1_sign_sid(x->sg));
+        if (!shared) duo__sessions_set_sid(c->sessions, x, duo_p1_sign_sid(x->sg));
         uint8_t *o = NULL;
         size_t ol = 0;
         r = duo_wire_build_sign_start_resp(&o, &ol, &out);
@@ -105,9 +114,10 @@ int duo__rpc_sign_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **
         r = duo__rpc_respond(resp, resp_len, r, o, ol);
     }
     duo__sessions_release(c->sessions, x,
-                          r == DUO_OK          ? 0
-                          : r == DUO_E_TIMEOUT ? DUO_E_SESSION_EXPIRED
-                                               : DUO_E_SESSION_FAILED);
+                          r == DUO_OK && shared ? DUO_E_SESSION_SUPERSEDED
+                          : r == DUO_OK         ? 0
+                          : r == DUO_E_TIMEOUT  ? DUO_E_SESSION_EXPIRED
+                                                : DUO_E_SESSION_FAILED);
 out:
     duo__keycache_put(kc);
     if (r == DUO_E_KEY_REVOKED || r == DUO_E_KEY_SUSPENDED || r == DUO_E_CLONE_SUSPECTED)
@@ -200,10 +210,16 @@ int duo__rpc_sign_finish(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t *
     memset(&out, 0, sizeof out);
     duo_sess *x;
     uint8_t mi[32], next[32], rx[32];
+    const int shared = duo_keystore_sign_sessions_shared(c->ks);
     int r = duo_wire_parse_sign_finish_req(&req, in, in_len);
     if (r != DUO_OK) return r;
-    /* The session is consumed by this request whatever happens (single use). */
-    if ((r = duo__sessions_take(c->sessions, &x, req.sid, DUO_SESS_SIGN, c->info)) != DUO_OK) goto out_req;
+    /* The session is consumed by this request whatever happens (single use):
+     * from this node's table, or from the shared store (sign_shared.h). */
+    if (shared)
+        r = duo__sign_shared_take(c, &x, req.sid);
+    else
+        r = duo__sessions_take(c->sessions, &x, req.sid, DUO_SESS_SIGN, c->info);
+    if (r != DUO_OK) goto out_req;
     if ((r = duo_wire_mac_input_sign_finish(mi, &req)) != DUO_OK) goto out;
     if (duo_mac_check(x->secret, mi, req.mac) != DUO_OK) {
         DETAIL(c->info, "request authentication failed (missing or bad MAC); this does not count as a PIN "
@@ -272,7 +288,10 @@ int duo__rpc_sign_finish(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t *
     }
 out:
     if (x->has_rp) rp_answer(c, x, req.sid, r, out.signature);
-    duo__sessions_release(c->sessions, x, DUO_E_PROTO_STATE);
+    if (shared)
+        duo__sign_shared_end(c, x);
+    else
+        duo__sessions_release(c->sessions, x, DUO_E_PROTO_STATE);
 out_req:
     duo_wire_free_sign_finish_req(&req);
     duo_memzero(next, sizeof next);

@@ -383,6 +383,11 @@ static void on_maint(uv_timer_t *t) {
      * gets "expired" or "used" rather than "unknown", then deleted. */
     if (duo_keystore_code_purge(ks, &n, duo__now_s() - CODE_KEEP_S) != DUO_OK) { /* retried next period */
     }
+    /* Signing sessions of a shared store, long expired (every node purges;
+     * the DELETE is idempotent). */
+    if (duo_keystore_sign_sessions_shared(ks) && duo_keystore_sign_session_purge(ks, NULL) != DUO_OK) {
+        /* retried next period */
+    }
     ks_release(s, ks);
 }
 

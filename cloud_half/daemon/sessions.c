@@ -150,7 +150,7 @@ static int sess_expired(const duo_sessions *ss, const duo_sess *x, int64_t now) 
     return now - x->created_ms > (int64_t)ss->ttl_s * 1000;
 }
 
-static void sess_reason_detail(duo_call_info *info, int reason, unsigned ttl) {
+void duo__sessions_reason_detail(duo_call_info *info, int reason, unsigned ttl) {
     switch (reason) {
         case DUO_E_SESSION_EXPIRED:
             DETAIL(info, "session expired (sessions last %u s); start again", ttl);
@@ -187,14 +187,14 @@ int duo__sessions_take(duo_sessions *ss, duo_sess **out, const uint8_t sid[DUO_S
         DETAIL(info, "the session id belongs to an %s session", sess_kind_name(x ? x->kind : t->kind));
     } else if (t) {
         r = t->reason;
-        sess_reason_detail(info, r, ss->ttl_s);
+        duo__sessions_reason_detail(info, r, ss->ttl_s);
     } else if (x->busy) {
         r = DUO_E_SESSION_BUSY;
         DETAIL(info, "this session is handling another request; retry");
     } else if (sess_expired(ss, x, now)) {
         sess_end_locked(ss, x, DUO_E_SESSION_EXPIRED, now);
         r = DUO_E_SESSION_EXPIRED;
-        sess_reason_detail(info, r, ss->ttl_s);
+        duo__sessions_reason_detail(info, r, ss->ttl_s);
     } else {
         x->busy = 1;
         *out = x;

@@ -93,6 +93,9 @@ void duo__sessions_set_sid(duo_sessions *ss, duo_sess *x, const uint8_t *sid);
  * other kind, the tombstone's reason, busy, expired) with its message. */
 int duo__sessions_take(duo_sessions *ss, duo_sess **out, const uint8_t sid[DUO_SID_BYTES], duo_sess_kind kind,
                        duo_call_info *info);
+/* The message of a finished session's reason (a tombstone's, or the store's
+ * for a session kept there: sign_shared.c). */
+void duo__sessions_reason_detail(duo_call_info *info, int reason, unsigned ttl);
 /* Releases a session; kill_reason != 0 ends it (it is freed, a tombstone
  * remains). The caller must not touch x afterwards. */
 void duo__sessions_release(duo_sessions *ss, duo_sess *x, int kill_reason);

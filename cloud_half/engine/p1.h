@@ -152,4 +152,24 @@ DUO_WARN_UNUSED_RESULT int duo_p1_sign_finish_check(duo_p1_sign *s, const duo_si
 DUO_WARN_UNUSED_RESULT int duo_p1_sign_finish_decrypt(duo_p1_sign *s, duo_sign_finish_resp *resp);
 const uint8_t *duo_p1_sign_sid(const duo_p1_sign *s);
 
+/* Round 1's state, so that round 2 may run on another node (DESIGN 8.6): the
+ * key id, the device's nonce, the digest, the R2 commitment, the pre-sid, the
+ * sid and the SECRET nonce k1, behind a format byte. */
+#define DUO_P1_SIGN_STATE_V1 1
+#define DUO_P1_SIGN_STATE_BYTES \
+    (1 + DUO_KEY_ID_BYTES + DUO_NONCE_BYTES + DUO_DIGEST_BYTES + 32 + 32 + DUO_SID_BYTES + 32)
+/* Exports a session after a successful round 1 and spends it here (k1 wiped;
+ * any later call on s fails): one copy of k1 exists, the exported one.
+ * Returns: DUO_OK; DUO_E_INVALID_ARG (NULL); DUO_E_PROTO_STATE (not started).
+ * Out:  out (SECRET: seal it, then wipe it). */
+DUO_WARN_UNUSED_RESULT int duo_p1_sign_export(duo_p1_sign *s, uint8_t out[DUO_P1_SIGN_STATE_BYTES]);
+/* Rebuilds an exported session, ready for round 2, on key (borrowed; its key
+ * id must be the exported one). Checks before use: the format byte, the key
+ * id, the pre-sid recomputed from the fields, k1 in [1, q-1].
+ * Returns: DUO_OK; DUO_E_INVALID_ARG; DUO_E_NOMEM; DUO_E_SESSION_MISMATCH
+ *          (another key); DUO_E_STATE_CORRUPT (format, pre-sid or k1).
+ * Out:  *out (the caller frees it with duo_p1_sign_free, which wipes k1). */
+DUO_WARN_UNUSED_RESULT int duo_p1_sign_import(duo_p1_sign **out, const duo_ec *ec, const duo_rng *rng,
+                                              const duo_p1_key *key, const uint8_t in[DUO_P1_SIGN_STATE_BYTES]);
+
 #endif

@@ -323,3 +323,86 @@ int duo_p1_sign_finish(duo_p1_sign *s, const duo_sign_finish_req *req, duo_sign_
     }
     return r;
 }
+
+/* ---- round 1's state for another node (DESIGN 8.6) ---- */
+
+int duo_p1_sign_export(duo_p1_sign *s, uint8_t out[DUO_P1_SIGN_STATE_BYTES]) {
+    uint8_t *p = out;
+    int r;
+
+    if (s == NULL || out == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    if ((r = p1s_enter(s, P1S_STARTED)) != DUO_OK) {
+        return r;
+    }
+    *p++ = DUO_P1_SIGN_STATE_V1;
+    memcpy(p, s->key->key_id, DUO_KEY_ID_BYTES);
+    p += DUO_KEY_ID_BYTES;
+    memcpy(p, s->device_nonce, DUO_NONCE_BYTES);
+    p += DUO_NONCE_BYTES;
+    memcpy(p, s->digest, DUO_DIGEST_BYTES);
+    p += DUO_DIGEST_BYTES;
+    memcpy(p, s->r2_commitment, 32);
+    p += 32;
+    memcpy(p, s->presid, 32);
+    p += 32;
+    memcpy(p, s->sid, DUO_SID_BYTES);
+    p += DUO_SID_BYTES;
+    memcpy(p, s->k1.b, 32);
+    p1s_fail(s); /* the exported copy is the only one: this one can never finish */
+    return DUO_OK;
+}
+
+int duo_p1_sign_import(duo_p1_sign **out, const duo_ec *ec, const duo_rng *rng, const duo_p1_key *key,
+                       const uint8_t in[DUO_P1_SIGN_STATE_BYTES]) {
+    duo_p1_sign *s = NULL;
+    const uint8_t *p = in;
+    uint8_t presid[32];
+    int r;
+
+    if (out != NULL) {
+        *out = NULL;
+    }
+    if (in == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    if ((r = duo_p1_sign_new(&s, ec, rng, key)) != DUO_OK) {
+        return r;
+    }
+    if (*p++ != DUO_P1_SIGN_STATE_V1) {
+        r = DUO_E_STATE_CORRUPT;
+        goto out;
+    }
+    if (!duo_ct_eq(p, key->key_id, DUO_KEY_ID_BYTES)) {
+        r = DUO_E_SESSION_MISMATCH;
+        goto out;
+    }
+    p += DUO_KEY_ID_BYTES;
+    memcpy(s->device_nonce, p, DUO_NONCE_BYTES);
+    p += DUO_NONCE_BYTES;
+    memcpy(s->digest, p, DUO_DIGEST_BYTES);
+    p += DUO_DIGEST_BYTES;
+    memcpy(s->r2_commitment, p, 32);
+    p += 32;
+    memcpy(s->presid, p, 32);
+    p += 32;
+    memcpy(s->sid, p, DUO_SID_BYTES);
+    p += DUO_SID_BYTES;
+    /* The pre-sid follows from fields already read: a state whose fields do
+     * not belong together is refused before k1 is touched. */
+    if ((r = duo__presid_sign(presid, key->key_id, s->device_nonce, s->digest)) != DUO_OK) {
+        goto out;
+    }
+    if (!duo_ct_eq(presid, s->presid, 32) || duo_scalar_parse(ec, &s->k1, p) != DUO_OK) {
+        r = DUO_E_STATE_CORRUPT;
+        goto out;
+    }
+    s->state = P1S_STARTED;
+    *out = s;
+    s = NULL;
+    r = DUO_OK;
+out:
+    duo_p1_sign_free(s); /* wipes k1 */
+    return r;
+}

@@ -940,3 +940,71 @@ int duo_keystore_policy_remac(duo_keystore *ks, size_t *n) {
     if (ks->be.ops->policy_remac == NULL) return DUO_E_UNSUPPORTED;
     return duo__ks_written(ks, ks->be.ops->policy_remac(ks->be.impl, n != NULL ? n : &dummy));
 }
+
+/* ------------------------------------------------ signing sessions in the store */
+
+#define SIGN_SESS_COLUMN "sign_sessions.state"
+
+/* The AAD's id: key id || sid, so a sealed state opens only on its own row. */
+static void sign_sess_aad(uint8_t aad[DUO_KEY_ID_BYTES + 32], const uint8_t *key_id, const uint8_t *sid) {
+    memcpy(aad, key_id, DUO_KEY_ID_BYTES);
+    memcpy(aad + DUO_KEY_ID_BYTES, sid, 32);
+}
+
+int duo_keystore_sign_sessions_shared(const duo_keystore *ks) {
+    return ks != NULL && ks->be.ops->sign_sess_put != NULL && ks->be.ops->sign_sess_take != NULL;
+}
+
+int duo_keystore_sign_session_put(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], const uint8_t sid[32],
+                                  const uint8_t *state, size_t len, unsigned ttl_s) {
+    uint8_t aad[DUO_KEY_ID_BYTES + 32], sealed[DUO_SIGN_SESS_SEALED_MAX];
+    size_t n = 0;
+    int r;
+    if (ks == NULL || key_id == NULL || sid == NULL || state == NULL || len == 0 || len > DUO_SIGN_SESS_STATE_MAX ||
+        ttl_s == 0)
+        return DUO_E_INVALID_ARG;
+    if (!duo_keystore_sign_sessions_shared(ks)) return DUO_E_UNSUPPORTED;
+    sign_sess_aad(aad, key_id, sid);
+    if ((r = duo_seal_encrypt(&ks->kek, sealed, sizeof sealed, &n, aad, sizeof aad, SIGN_SESS_COLUMN, 0, state, len,
+                              ks->cfg.rng)) != DUO_OK)
+        return r;
+    int64_t now = duo__ks_now(ks);
+    return ks->be.ops->sign_sess_put(ks->be.impl, key_id, sid, sealed, n, now + (int64_t)ttl_s, now);
+}
+
+int duo_keystore_sign_session_take(duo_keystore *ks, uint8_t key_id[DUO_KEY_ID_BYTES], uint8_t *state, size_t cap,
+                                   size_t *len, const uint8_t sid[32]) {
+    uint8_t aad[DUO_KEY_ID_BYTES + 32], sealed[DUO_SIGN_SESS_SEALED_MAX];
+    size_t n = 0;
+    int r;
+    if (len != NULL) *len = 0;
+    if (ks == NULL || key_id == NULL || state == NULL || len == NULL || sid == NULL) return DUO_E_INVALID_ARG;
+    if (!duo_keystore_sign_sessions_shared(ks)) return DUO_E_UNSUPPORTED;
+    if ((r = ks->be.ops->sign_sess_take(ks->be.impl, key_id, sealed, sizeof sealed, &n, sid, duo__ks_now(ks))) !=
+        DUO_OK)
+        return r;
+    sign_sess_aad(aad, key_id, sid);
+    r = duo__ks_open_any(ks, state, cap, len, aad, sizeof aad, SIGN_SESS_COLUMN, 0, sealed, n);
+    if (r == DUO_E_KEK_UNKNOWN) r = DUO_E_STATE_CORRUPT;
+    if (r != DUO_OK) {
+        *len = 0;
+        /* Taken but unusable: spent all the same, so that it no longer
+         * holds its key (DUO_SIGN_TAKE_HOLD_S); the refusal stands either way. */
+        if (duo_keystore_sign_session_end(ks, sid) != DUO_OK) {
+        }
+    }
+    return r;
+}
+
+int duo_keystore_sign_session_end(duo_keystore *ks, const uint8_t sid[32]) {
+    if (ks == NULL || sid == NULL) return DUO_E_INVALID_ARG;
+    if (ks->be.ops->sign_sess_end == NULL) return DUO_E_UNSUPPORTED;
+    return ks->be.ops->sign_sess_end(ks->be.impl, sid);
+}
+
+int duo_keystore_sign_session_purge(duo_keystore *ks, size_t *n) {
+    size_t dummy;
+    if (ks == NULL) return DUO_E_INVALID_ARG;
+    if (ks->be.ops->sign_sess_purge == NULL) return DUO_E_UNSUPPORTED;
+    return ks->be.ops->sign_sess_purge(ks->be.impl, n != NULL ? n : &dummy, duo__ks_now(ks));
+}

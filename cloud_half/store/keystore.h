@@ -147,6 +147,11 @@ typedef int (*duo_audit_entry_cb)(void *data, const duo_audit_entry *e);
 #define DUO_CA_KEY_MAX 256       /* the CA key as DER (SEC1 ECPrivateKey; P-256: 121 bytes) */
 #define DUO_CITIZEN_NAME_MAX 128 /* bytes of UTF-8 */
 #define DUO_CRL_URL_MAX 255
+/* Signing sessions kept in the store (duo_keystore_sign_session_put). */
+#define DUO_SIGN_SESS_STATE_MAX 512 /* bytes of one session's plaintext state */
+#define DUO_SIGN_SESS_SEALED_MAX (DUO_SIGN_SESS_STATE_MAX + DUO_SEAL_OVERHEAD)
+#define DUO_SIGN_TAKE_HOLD_S 10  /* a taken session blocks its key this long at most (its node may have died) */
+#define DUO_SIGN_SESS_KEEP_S 600 /* an ended session answers "already used" this long after it expired */
 
 typedef struct duo_ca_row {
     uint8_t cert[DUO_CERT_DER_MAX]; /* DER */
@@ -365,6 +370,23 @@ typedef struct duo_keystore_backend_ops {
     int (*code_redeem)(void *impl, struct duo_doc_row *doc, struct duo_code_row *code, const uint8_t hash[32],
                        int by_barcode, const char *doc_type, const char *rp_name, int64_t now);
     int (*code_purge)(void *impl, size_t *n, int64_t before);
+    /* Signing sessions kept in the store, so that round 2 may reach another
+     * node (DESIGN 8.6; NULL: the daemon keeps them in its memory; see
+     * duo_keystore_sign_session_put for the rules). sign_sess_put: one
+     * transaction holding the key row: DUO_E_SESSION_BUSY if a round 2 holds
+     * a session of the key (taken less than DUO_SIGN_TAKE_HOLD_S ago and not
+     * expired), else live sessions of the key are superseded and the new one
+     * stored. sign_sess_take: atomically live -> taken (one caller ever
+     * wins): the key id and the sealed state; else DUO_E_NOT_FOUND,
+     * DUO_E_PROTO_STATE (taken or used), DUO_E_SESSION_SUPERSEDED,
+     * DUO_E_SESSION_EXPIRED. sign_sess_end: taken -> used. sign_sess_purge:
+     * deletes rows expired more than DUO_SIGN_SESS_KEEP_S ago, *n of them. */
+    int (*sign_sess_put)(void *impl, const uint8_t key_id[DUO_KEY_ID_BYTES], const uint8_t sid[32],
+                         const uint8_t *sealed, size_t sealed_len, int64_t expires_at, int64_t now);
+    int (*sign_sess_take)(void *impl, uint8_t key_id[DUO_KEY_ID_BYTES], uint8_t *sealed, size_t cap, size_t *sealed_len,
+                          const uint8_t sid[32], int64_t now);
+    int (*sign_sess_end)(void *impl, const uint8_t sid[32]);
+    int (*sign_sess_purge)(void *impl, size_t *n, int64_t now);
 } duo_keystore_backend_ops;
 
 typedef struct duo_keystore_backend {
@@ -737,6 +759,44 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_backup(duo_keystore *ks, const char *pat
  * Out:  *store_seq (may be NULL): the store's audit entry count. */
 typedef struct duo_mark_rec duo_mark_rec;
 DUO_WARN_UNUSED_RESULT int duo_keystore_mark_check(duo_keystore *ks, uint64_t *store_seq, const duo_mark_rec *mark);
+
+/* ------------------------------------------------ signing sessions in the store
+ * Round 1's state kept in the store so that round 2 may reach any node
+ * (DESIGN 8.6; docs/STORE.md "Signing sessions"). state is sealed under the
+ * KEK with the AAD key id || sid (column "sign_sessions.state"), so a row
+ * moved to another key or sid does not open. */
+
+/* 1 if the backend keeps signing sessions (PostgreSQL), 0 if the caller keeps
+ * them in memory (SQLite: one daemon per store). */
+int duo_keystore_sign_sessions_shared(const duo_keystore *ks);
+/* Stores a session after round 1, live for ttl_s seconds, in one transaction
+ * that holds the key row: live sessions of the key are superseded (one live
+ * signing session per key across all nodes).
+ * Returns: DUO_OK; DUO_E_SESSION_BUSY (a round 2 of the key is running on
+ *          some node); DUO_E_NOT_FOUND (no such key); DUO_E_EXISTS (sid
+ *          stored already); DUO_E_UNSUPPORTED (backend without sessions);
+ *          DUO_E_INVALID_ARG (NULL, len 0 or over DUO_SIGN_SESS_STATE_MAX);
+ *          DUO_E_STORE, DUO_E_TIMEOUT.
+ * In:   state (SECRET, the caller wipes it). */
+DUO_WARN_UNUSED_RESULT int duo_keystore_sign_session_put(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                         const uint8_t sid[32], const uint8_t *state, size_t len,
+                                                         unsigned ttl_s);
+/* Takes a live session for its round 2: exactly one caller across all nodes
+ * ever gets it (the row turns "taken" in one statement, before anything is
+ * decrypted), even if that caller then dies.
+ * Returns: DUO_OK; DUO_E_NOT_FOUND (unknown, or purged); DUO_E_PROTO_STATE
+ *          (already taken or used); DUO_E_SESSION_SUPERSEDED;
+ *          DUO_E_SESSION_EXPIRED; DUO_E_STATE_CORRUPT (the sealed state does
+ *          not open under its key id and sid); DUO_E_BUFFER_TOO_SMALL;
+ *          DUO_E_UNSUPPORTED; DUO_E_STORE, DUO_E_TIMEOUT.
+ * Out:  key_id; state[0..*len) (SECRET: wipe it; wiped on failure). */
+DUO_WARN_UNUSED_RESULT int duo_keystore_sign_session_take(duo_keystore *ks, uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                          uint8_t *state, size_t cap, size_t *len,
+                                                          const uint8_t sid[32]);
+/* Marks a taken session used (its round 2 answered, whatever the answer). */
+DUO_WARN_UNUSED_RESULT int duo_keystore_sign_session_end(duo_keystore *ks, const uint8_t sid[32]);
+/* Deletes sessions expired more than DUO_SIGN_SESS_KEEP_S ago (*n: how many). */
+DUO_WARN_UNUSED_RESULT int duo_keystore_sign_session_purge(duo_keystore *ks, size_t *n);
 
 /* Fills rec->seq and rec->head with the store's audit head (rec->epoch is
  * left). Returns: DUO_OK; DUO_E_STORE. */

@@ -20,7 +20,7 @@
 
 #include "duosign/mem.h"
 
-#define SCHEMA_VERSION 8
+#define SCHEMA_VERSION 9
 #define MIGRATE_LOCK "7310423187" /* pg_advisory_xact_lock key of the migration */
 
 /* The schema of SQLite's v1-v4 in PostgreSQL's dialect (BIGINT for every
@@ -124,6 +124,18 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " issued_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, redeemed_at BIGINT, redeemed_by TEXT);"
     "CREATE INDEX IF NOT EXISTS presentation_codes_expiry ON presentation_codes(expires_at);"
     "CREATE INDEX IF NOT EXISTS presentation_codes_doc ON presentation_codes(citizen_id, doc_type);",
+    /* v9: signing sessions between round 1 and round 2, so that round 2 may
+     * reach any node (sign_sessions_pg.c; state: 0 live, 1 taken by a round
+     * 2, 2 used, 3 superseded). sealed: round 1's state under the KEK, AAD
+     * key id || sid; NULL once taken. Self-contained and idempotent. */
+    "CREATE TABLE IF NOT EXISTS sign_sessions("
+    " sid BYTEA PRIMARY KEY CHECK(length(sid) = 32),"
+    " key_id BYTEA NOT NULL REFERENCES keys(key_id) ON DELETE CASCADE,"
+    " state BIGINT NOT NULL DEFAULT 0 CHECK(state IN (0, 1, 2, 3)),"
+    " created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, taken_at BIGINT NOT NULL DEFAULT 0,"
+    " sealed BYTEA);"
+    "CREATE INDEX IF NOT EXISTS sign_sessions_key ON sign_sessions(key_id);"
+    "CREATE INDEX IF NOT EXISTS sign_sessions_expiry ON sign_sessions(expires_at);",
 };
 
 #define KEY_COLS                                                                             \
@@ -1079,6 +1091,10 @@ static const duo_keystore_backend_ops pg_ops = {
     .cert_revoke_key = duo__pg_cert_revoke_key,
     .key_name_get = duo__pg_key_name_get,
     .sealed_walk = duo__pg_sealed_walk,
+    .sign_sess_put = duo__pg_sign_sess_put,
+    .sign_sess_take = duo__pg_sign_sess_take,
+    .sign_sess_end = duo__pg_sign_sess_end,
+    .sign_sess_purge = duo__pg_sign_sess_purge,
 };
 
 /* ------------------------------------------------------------ open */

@@ -71,5 +71,12 @@ int duo__pg_code_purge(void *impl, size_t *n, int64_t before);
 /* The sealed-column walk (sealed_walk_pg.c). */
 int duo__pg_sealed_walk(void *impl, const struct duo_sealed_column *col, const uint8_t *skip, size_t skip_len,
                         size_t max, int write, duo_sealed_fn fn, void *data, size_t *n);
+/* Signing sessions kept in the store (sign_sessions_pg.c). */
+int duo__pg_sign_sess_put(void *impl, const uint8_t *key_id, const uint8_t *sid, const uint8_t *sealed,
+                          size_t sealed_len, int64_t expires_at, int64_t now);
+int duo__pg_sign_sess_take(void *impl, uint8_t *key_id, uint8_t *sealed, size_t cap, size_t *sealed_len,
+                           const uint8_t *sid, int64_t now);
+int duo__pg_sign_sess_end(void *impl, const uint8_t *sid);
+int duo__pg_sign_sess_purge(void *impl, size_t *n, int64_t now);
 
 #endif

@@ -257,6 +257,7 @@ typedef struct {
     const uint8_t *purpose_data;
     size_t purpose_data_len;
     const uint8_t *request_id; /* NULL, or a relying party's request this signature approves (issue 17) */
+    client *finish_cl;  /* SignFinish goes to this node (NULL: the SignStart's) */
 } sign_run;
 
 /* Signs digest with pin: SignStart, SignFinish, and on success the device
@@ -295,7 +296,8 @@ static DUO_IT_UNUSED int dev_sign(client *c, device *dv, const char *pin, const 
         uint8_t *b = NULL;
         size_t bl = 0;
         if (duo_wire_build_sign_finish_req(&b, &bl, &m2) != DUO_OK) goto out;
-        sr->finish_st = CALL_BYTES(c, "SignFinish", b, bl, duo_wire_parse_sign_finish_resp, &m3, &sr->res);
+        sr->finish_st = CALL_BYTES(sr->finish_cl ? sr->finish_cl : c, "SignFinish", b, bl,
+                                   duo_wire_parse_sign_finish_resp, &m3, &sr->res);
         if (sr->keep_finish) {
             sr->finish_bytes = b;
             sr->finish_len = bl;
