@@ -19,4 +19,6 @@ export DUO_TEST_QUICK=1
 # per test, minutes each) run in the plain suite only: under the sanitizers
 # they would double CI's time for C code (keystore_pg.c) that the plain run
 # exercises; the store's own logic is sanitized through the SQLite tests.
-ctest --output-on-failure -j"$(nproc)" -L "unit|protocol|integration" -LE postgresql "$@"
+# The load tests (label load: 100 relying-party sessions over 16 devices) too:
+# their code paths are the ones rp_e2e runs under the sanitizers.
+ctest --output-on-failure -j"$(nproc)" -L "unit|protocol|integration" -LE "postgresql|load" "$@"

@@ -142,7 +142,7 @@ extern "C" {
     X(E_CODE_USED, -144, POLICY, 9, 26, "presentation code was already redeemed (single use)")                       \
     X(E_CODE_DOC_MISMATCH, -145, POLICY, 9, 26, "presentation code is for another document type")                    \
     X(E_RATE_LIMITED, -146, POLICY, 8, 12, "too many redemptions from this relying party; slow down")                \
-    X(E_CODE_RENDER, -147, INTERNAL, 13, 1, "the code could not be drawn (QR encoding or PNG writing failed)")         \
+    X(E_CODE_RENDER, -147, INTERNAL, 13, 1, "the code could not be drawn (QR encoding or PNG writing failed)")       \
     /* duosign-oidc (issue 18; docs/OIDC.md) */                                                                      \
     X(E_OIDC_NO_STORE, -150, USAGE, 9, 27, "this directory holds no duosign-oidc store; run duosign-oidc init")      \
     X(E_OIDC_REDIRECT_URI, -151, USAGE, 3, 1,                                                                        \

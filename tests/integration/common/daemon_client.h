@@ -257,7 +257,7 @@ typedef struct {
     const uint8_t *purpose_data;
     size_t purpose_data_len;
     const uint8_t *request_id; /* NULL, or a relying party's request this signature approves (issue 17) */
-    client *finish_cl;  /* SignFinish goes to this node (NULL: the SignStart's) */
+    client *finish_cl;         /* SignFinish goes to this node (NULL: the SignStart's) */
 } sign_run;
 
 /* Signs digest with pin: SignStart, SignFinish, and on success the device
