@@ -34,6 +34,8 @@ typedef struct duo_rpc {
     duo_overlap *overlap; /* SignFinish's store write beside its decryption */
     duo_keystore *ks;
     duo_call_info *info;
+    const struct duo_chkeys *chkeys; /* the inner channel's static keys */
+    int sealed;                      /* 1: the request came through the inner channel */
 } duo_rpc;
 
 /* A handler: DUO_OK and a malloc'ed response, or a DUO_E_* code (the
@@ -55,7 +57,8 @@ typedef int (*duo_rpc_fn)(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
     X(DUO_MSG_SIGN_FINISH, "SignFinish", duo__rpc_sign_finish)                           \
     X(DUO_MSG_REFRESH, "Refresh", duo__rpc_refresh)                                      \
     X(DUO_MSG_REVOKE, "Revoke", duo__rpc_revoke)                                         \
-    X(DUO_MSG_STATUS, "Status", duo__rpc_status)
+    X(DUO_MSG_STATUS, "Status", duo__rpc_status)                                         \
+    X(DUO_MSG_CHANNEL_KEY, "ChannelKey", duo__rpc_channel_key)
 
 #define DUO_RPC_DECLARE(index, name, fn) \
     int fn(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len);

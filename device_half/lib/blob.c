@@ -40,14 +40,16 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
     if ((f->address_len && f->address == NULL) || (f->app_len && f->app == NULL)) return DUO_E_INVALID_ARG;
     if (f->flags & ~DUO__BLOB_FLAGS_KNOWN) return DUO_E_INVALID_ARG;
     if (f->curve != 0 && !duo_curve_valid(f->curve)) return DUO_E_INVALID_ARG;
-    int v1 = f->curve == 0 || f->curve == DUO_CURVE_SECP256K1;
+    int v4 = f->has_chkey;
+    int v1 = !v4 && (f->curve == 0 || f->curve == DUO_CURVE_SECP256K1);
+    uint32_t version = v4 ? DUO__BLOB_VERSION_CHANNEL : v1 ? DUO__BLOB_VERSION : DUO__BLOB_VERSION_CURVE;
     nb = f->paillier_bits / 8u;
     total = DUO__BLOB_HEADER + 16 + 32 + 16 + 33 + (v1 ? 0 : 2) + 4 + nb + 2 * nb + 32 + 32 + 2 + f->address_len + 4 +
-            f->app_len + DUO__BLOB_HASH;
+            f->app_len + (v4 ? 4 + 32 : 0) + DUO__BLOB_HASH;
     if ((b = duo_secure_malloc(total)) == NULL) return DUO_E_NOMEM;
 
     memcpy(b, DUO__BLOB_MAGIC, 4);
-    put16(b + 4, v1 ? DUO__BLOB_VERSION : DUO__BLOB_VERSION_CURVE);
+    put16(b + 4, version);
     put16(b + 6, f->flags);
     put32(b + 8, (uint32_t)total);
     off = DUO__BLOB_HEADER;
@@ -61,7 +63,7 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
     PUT(f->pin_salt, 16);
     PUT(f->q, 33);
     if (!v1) {
-        put16(b + off, (uint32_t)f->curve);
+        put16(b + off, (uint32_t)(f->curve ? f->curve : DUO_CURVE_SECP256K1));
         off += 2;
     }
     put32(b + off, f->paillier_bits);
@@ -76,6 +78,11 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
     put32(b + off, (uint32_t)f->app_len);
     off += 4;
     if (f->app_len) PUT(f->app, f->app_len);
+    if (v4) {
+        put32(b + off, f->chkey_number);
+        off += 4;
+        PUT(f->chkey_pub, 32);
+    }
 #undef PUT
     SHA256(b, off, b + off);
     off += DUO__BLOB_HASH;
@@ -97,7 +104,8 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
     if (in_len < DUO__BLOB_HEADER + DUO__BLOB_HASH || in_len > (size_t)64 * 1024 * 1024) return DUO_E_STATE_CORRUPT;
     if (!duo_ct_eq(in, DUO__BLOB_MAGIC, 4)) return DUO_E_STATE_CORRUPT;
     uint32_t version = get16(in + 4);
-    if (version != DUO__BLOB_VERSION && version != DUO__BLOB_VERSION_CURVE) return DUO_E_STATE_CORRUPT;
+    if (version != DUO__BLOB_VERSION && version != DUO__BLOB_VERSION_CURVE && version != DUO__BLOB_VERSION_CHANNEL)
+        return DUO_E_STATE_CORRUPT;
     if (get32(in + 8) != in_len) return DUO_E_STATE_CORRUPT;
     end = in_len - DUO__BLOB_HASH;
     SHA256(in, end, h);
@@ -121,12 +129,13 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
     GET(f->pin_salt, 16);
     GET(f->q, 33);
     f->curve = DUO_CURVE_SECP256K1; /* version 1: written before curves */
-    if (version == DUO__BLOB_VERSION_CURVE) {
+    if (version != DUO__BLOB_VERSION) {
         NEED(2);
         f->curve = (int)get16(in + off);
         off += 2;
         /* version 2 is only written for curves other than secp256k1 */
-        if (!duo_curve_valid(f->curve) || f->curve == DUO_CURVE_SECP256K1) goto corrupt;
+        if (!duo_curve_valid(f->curve) || (version == DUO__BLOB_VERSION_CURVE && f->curve == DUO_CURVE_SECP256K1))
+            goto corrupt;
     }
     NEED(4);
     bits = get32(in + off);
@@ -158,6 +167,14 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
     f->app = in + off;
     f->app_len = len;
     off += len;
+    if (version == DUO__BLOB_VERSION_CHANNEL) {
+        NEED(4 + 32);
+        f->chkey_number = get32(in + off);
+        off += 4;
+        memcpy(f->chkey_pub, in + off, 32);
+        off += 32;
+        f->has_chkey = 1;
+    }
     if (off != end) goto corrupt;
 #undef GET
 #undef NEED

@@ -9,6 +9,11 @@
  *   u16 address length | address
  *   u32 app data length | app data
  *   SHA-256 of every byte above [32]
+ * Version 4 (issue 12; version 3 is the certificates' branch) is version 2
+ * for every curve (the curve field always present) plus, after the app data:
+ *   u32 channel key number | channel public key[32]
+ * the cloud's inner-channel key (X25519) the device pinned; it is written
+ * whenever a key is pinned, and versions 1 and 2 (no pinned key) still parse.
  * A secp256k1 key is written as version 1, byte for byte as before curves
  * (so an older library still reads it); any other curve as version 2.
  * The codec only checks the encoding (lengths, magic, version, digest, a
@@ -24,8 +29,9 @@
 #include "duosign/errors.h"
 
 #define DUO__BLOB_MAGIC "DUOS"
-#define DUO__BLOB_VERSION 1u       /* secp256k1 keys */
-#define DUO__BLOB_VERSION_CURVE 2u /* keys of any other curve: adds the curve */
+#define DUO__BLOB_VERSION 1u         /* secp256k1 keys */
+#define DUO__BLOB_VERSION_CURVE 2u   /* keys of any other curve: adds the curve */
+#define DUO__BLOB_VERSION_CHANNEL 4u /* any curve, with the pinned channel key */
 #define DUO__BLOB_FLAG_CONFIRMED 0x0001u
 #define DUO__BLOB_FLAGS_KNOWN 0x0001u
 #define DUO__BLOB_ADDRESS_MAX 255u
@@ -47,6 +53,9 @@ typedef struct duo__blob_fields {
     size_t address_len;
     const uint8_t *app;
     size_t app_len;
+    int has_chkey; /* version 4: the pinned cloud channel key */
+    uint32_t chkey_number;
+    uint8_t chkey_pub[32];
 } duo__blob_fields;
 
 /* Serializes f. *out is allocated (duo_secure_malloc; free with
