@@ -124,6 +124,7 @@ static int schedule_es(duo_channel *ch, const uint8_t es[32]) {
     uint8_t sid[4];
     be32(sid, ch->static_id);
     int r = sha256_parts(ch->h, PROTO_NAME, sizeof PROTO_NAME - 1, sid, 4, ch->static_pub, 32, ch->e_pub, 32);
+    if (r == DUO_OK) memcpy(ch->h0, ch->h, 32);
     if (r == DUO_OK) r = hkdf(ch->ck, 32, EVP_KDF_HKDF_MODE_EXTRACT_ONLY, ch->h, 32, es, 32, NULL);
     if (r == DUO_OK) r = hkdf(ch->k0, 32, EVP_KDF_HKDF_MODE_EXPAND_ONLY, NULL, 0, ch->ck, 32, "duosign/v1/inner/k0");
     return r;
@@ -387,10 +388,31 @@ out:
     return r;
 }
 
-int duo_ch_export_keys(const duo_channel *ch, uint8_t k0[32], uint8_t k_d2c[32], uint8_t k_c2d[32]) {
-    if (!ch || !ch->established) return DUO_E_PROTO_STATE;
-    memcpy(k0, ch->k0, 32);
-    memcpy(k_d2c, ch->k_d2c, 32);
-    memcpy(k_c2d, ch->k_c2d, 32);
-    return DUO_OK;
+int duo_ch_peek(const duo_channel *ch, duo_ch_dir dir, uint8_t **pt, size_t *pt_len, const char *method,
+                const duo_ch_record *rec) {
+    if (!ch || !pt || !pt_len || !rec || !ch->established) return DUO_E_INVALID_ARG;
+    *pt = NULL;
+    *pt_len = 0;
+    if (!rec->ct || rec->ct_len < DUO_CH_TAG_BYTES) return DUO_E_CHANNEL_MALFORMED;
+    duo_channel work = *ch;
+    int first = dir == DUO_CH_D2C && rec->has_ephemeral;
+    if (first) { /* request 0 was sealed before the cloud's ephemeral and the channel id */
+        work.established = 0;
+        memcpy(work.h, work.h0, 32);
+    }
+    const uint8_t *key = dir == DUO_CH_C2D ? work.k_c2d : first ? work.k0 : work.k_d2c;
+    uint8_t aad[AAD_MAX], nonce[12];
+    size_t aad_len, n = rec->ct_len - DUO_CH_TAG_BYTES;
+    uint8_t *out = NULL;
+    int r = build_aad(aad, &aad_len, &work, dir, method, rec);
+    if (r == DUO_OK && !(out = malloc(n ? n : 1))) r = DUO_E_NOMEM;
+    make_nonce(nonce, dir, rec->counter);
+    if (r == DUO_OK && (r = gcm(out, 0, key, nonce, aad, aad_len, rec->ct, rec->ct_len)) == DUO_OK) {
+        *pt = out;
+        *pt_len = n;
+        out = NULL;
+    }
+    free(out);
+    duo_memzero(&work, sizeof work);
+    return r;
 }

@@ -59,6 +59,7 @@ typedef struct duo_channel {
     uint8_t e_pub[DUO_CH_PUB_BYTES];  /* device ephemeral (both sides) */
     uint8_t ce_pub[DUO_CH_PUB_BYTES]; /* cloud ephemeral (both sides, once known) */
     uint8_t h[32];                    /* handshake hash */
+    uint8_t h0[32];                   /* the hash request 0 was sealed with (before e_c) */
     uint8_t ck[32];                   /* chaining key after es */
     uint8_t k0[DUO_CH_KEY_BYTES];     /* request 0's key (from es) */
     uint8_t k_d2c[DUO_CH_KEY_BYTES], k_c2d[DUO_CH_KEY_BYTES];
@@ -127,9 +128,12 @@ DUO_WARN_UNUSED_RESULT int duo_ch_open(duo_channel *ch, uint8_t **pt, size_t *pt
 /* Wipes the state. NULL-safe. */
 void duo_ch_clear(duo_channel *ch);
 
-/* For tests only (the oracle test "given the channel keys"): the session's
- * request-0 key and both direction keys. Returns DUO_OK or DUO_E_PROTO_STATE. */
-DUO_WARN_UNUSED_RESULT int duo_ch_export_keys(const duo_channel *ch, uint8_t k0[32], uint8_t k_d2c[32],
-                                              uint8_t k_c2d[32]);
+/* For a holder of a session's keys (the oracle test, "given the channel
+ * keys"): opens a record of either direction of an established session
+ * without checking or advancing its counters; request 0 (a record with an
+ * ephemeral) under its own key. Never used by the device or the cloud.
+ * Returns as duo_ch_open. */
+DUO_WARN_UNUSED_RESULT int duo_ch_peek(const duo_channel *ch, duo_ch_dir dir, uint8_t **pt, size_t *pt_len,
+                                       const char *method, const duo_ch_record *rec);
 
 #endif
