@@ -283,8 +283,8 @@ int duo_ch_seal(duo_channel *ch, duo_ch_record *rec, uint8_t **ct, const char *m
     if (ch->role == 1) {
         /* Request 0 before the handshake; then only after response 0. */
         if (!ch->established && ch->n_d2c != 0) return DUO_E_PROTO_STATE;
-        rec->static_id = ch->static_id;
         if (!ch->established) {
+            rec->static_id = ch->static_id; /* request 0 only: the cloud picks its key by it */
             rec->has_ephemeral = 1;
             memcpy(rec->ephemeral, ch->e_pub, 32);
         } else {
@@ -331,7 +331,8 @@ int duo_ch_seal(duo_channel *ch, duo_ch_record *rec, uint8_t **ct, const char *m
 /* The outer fields a record of this direction and stage must carry. */
 static int check_shape(const duo_channel *ch, const duo_ch_record *rec) {
     if (!rec->ct || rec->ct_len < DUO_CH_TAG_BYTES) return DUO_E_CHANNEL_MALFORMED;
-    if (ch->role == 2) { /* cloud opens requests */
+    if (ch->role == 2) { /* cloud opens requests: no outer field without a use */
+        if (rec->rekey || (ch->established && rec->static_id != 0)) return DUO_E_CHANNEL_MALFORMED;
         if (!ch->established) return rec->has_ephemeral && !rec->has_channel_id ? DUO_OK : DUO_E_CHANNEL_MALFORMED;
         if (rec->has_ephemeral || !rec->has_channel_id) return DUO_E_CHANNEL_MALFORMED;
         return duo_ct_eq(rec->channel_id, ch->channel_id, DUO_CH_ID_BYTES) ? DUO_OK : DUO_E_CHANNEL_UNKNOWN;

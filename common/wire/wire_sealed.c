@@ -35,6 +35,12 @@ int duo_wire_parse_sealed(duo_ch_record *out, uint8_t **buf, const uint8_t *in, 
         goto out;
     }
     const Duosign__V1__Sealed *m = (const Duosign__V1__Sealed *)pm;
+    /* Strict: a field this version does not know (an altered tag) is refused,
+     * never skipped, so no byte of the envelope goes unchecked. */
+    if (pm->n_unknown_fields != 0) {
+        r = DUO_E_CHANNEL_MALFORMED;
+        goto out;
+    }
     if (m->channel_version != DUO_WIRE_CHANNEL_VERSION || m->ciphertext.len < DUO_CH_TAG_BYTES ||
         m->ciphertext.len > DUO_WIRE_MAX_MSG + DUO_CH_TAG_BYTES) {
         r = m->channel_version != DUO_WIRE_CHANNEL_VERSION ? DUO_E_UNSUPPORTED : DUO_E_CHANNEL_MALFORMED;

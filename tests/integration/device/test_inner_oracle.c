@@ -58,11 +58,78 @@ static size_t g_nrng;
 
 static duo_grpc_transport *g_t;
 
+/* The hostile relay (test_tamper): before forwarding a request of these
+ * methods it sends altered copies first; tallies of what came back. */
+typedef struct {
+    int on;
+    int calls, ok, wrong_pin, auth, replay, unknown, malformed, static_key, version, other;
+    int other_code;
+} tamper_tally;
+static tamper_tally g_tt;
+
+static void tally(int r) {
+    g_tt.calls++;
+    if (r == DUO_OK)
+        g_tt.ok++;
+    else if (r == DUO_E_WRONG_PIN)
+        g_tt.wrong_pin++;
+    else if (r == DUO_E_CHANNEL_AUTH)
+        g_tt.auth++;
+    else if (r == DUO_E_CHANNEL_REPLAY)
+        g_tt.replay++;
+    else if (r == DUO_E_CHANNEL_UNKNOWN)
+        g_tt.unknown++;
+    else if (r == DUO_E_CHANNEL_MALFORMED)
+        g_tt.malformed++;
+    else if (r == DUO_E_CHANNEL_STATIC_KEY)
+        g_tt.static_key++;
+    else if (r == DUO_E_UNSUPPORTED)
+        g_tt.version++; /* channel_version altered */
+    else {
+        g_tt.other++;
+        g_tt.other_code = r;
+    }
+}
+
+static int send_raw(const char *method, const uint8_t *req, size_t len) {
+    uint8_t *resp = NULL;
+    size_t rl = 0;
+    char msg[256];
+    int r = duo_grpc_transport_call(g_t, method, req, len, &resp, &rl, msg, sizeof msg);
+    if (resp) duo_grpc_transport_free_resp(g_t, resp, rl);
+    return r;
+}
+
+/* Every byte after the envelope's marker flipped, each copy sent alone;
+ * then the record on another method's path. */
+static void tamper_battery(const char *method, const uint8_t *req, size_t len) {
+    uint8_t *copy = malloc(len);
+    for (size_t i = 2; i < len; i++) {
+        memcpy(copy, req, len);
+        copy[i] ^= 0x01;
+        int rr = send_raw(method, copy, len);
+        if (getenv("ORACLE_DEBUG")) fprintf(stderr, "%s byte %zu/%zu: %s\n", method, i, len, duo_err_name(rr));
+        tally(rr);
+    }
+    const char *other = strstr(method, "SignFinish") ? "/duosign.v1.DuoSign/SignStart" : "/duosign.v1.DuoSign/Status";
+    tally(send_raw(other, req, len));
+    free(copy);
+}
+
 /* ------------------------------------------------------------ recording */
 
 static int rec_transport(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
                          size_t *resp_len, char *errmsg, size_t cap) {
+    if (g_tt.on && (strstr(method, "/SignStart") || strstr(method, "/SignFinish")))
+        tamper_battery(method, req, req_len);
     int r = duo_grpc_transport_call(user, method, req, req_len, resp, resp_len, errmsg, cap);
+    if (g_tt.on && r == DUO_OK && strstr(method, "/SignFinish")) {
+        /* The genuine record replayed: its session is closed. */
+        int rr = send_raw(method, req, req_len);
+        g_tt.replay += rr == DUO_E_CHANNEL_UNKNOWN;
+        g_tt.calls++;
+    }
+    if (g_tt.on) return r;
     if (g_nrec < MAX_REC) {
         rec_call *c = &g_rec[g_nrec++];
         const char *slash = strrchr(method, '/');
@@ -290,6 +357,9 @@ static int export_state(duo_device_ctx *ctx) {
                : -1;
 }
 
+static duo_device_ctx *g_ctx;
+static uint8_t g_pub[33];
+
 /* Enrols and signs SIGNATURES times, recording everything. */
 static int record_session(void) {
     char out[2048], tok[256], path[512], code[DUO_DEVICE_REVOCATION_CODE_MAX + 1];
@@ -335,6 +405,9 @@ static int record_session(void) {
             goto out;
         }
     }
+    memcpy(g_pub, pub, sizeof pub);
+    g_ctx = ctx;
+    ctx = NULL;
     r = 0;
 out:
     duo_device_ctx_free(ctx);
@@ -405,6 +478,34 @@ static void test_thief_with_channel_keys(void) {
     plain_free(&p);
 }
 
+/* A hostile relay alters every byte of a signature's records, replays and
+ * moves them: each copy is refused with an inner-channel error, nothing is
+ * charged to the PIN counter, and the genuine records still make a valid
+ * signature. */
+static void test_tamper(void) {
+    duo_device_status_info before, after;
+    uint8_t dg[32] = {7}, sig[64];
+    DUO_REQUIRE(duo_device_status(g_ctx, &before) == DUO_OK);
+    memset(&g_tt, 0, sizeof g_tt);
+    g_tt.on = 1;
+    int r = duo_device_sign(g_ctx, sig, dg, (const uint8_t *)PIN, strlen(PIN));
+    g_tt.on = 0;
+    DUO_CHECK_OK(r);
+    DUO_CHECK(r == DUO_OK && duo_it_openssl_verify(g_pub, dg, sig));
+    DUO_CHECK_MSG(g_tt.ok == 0 && g_tt.wrong_pin == 0 && g_tt.other == 0, "ok %d wrong_pin %d other %d (%s)", g_tt.ok,
+                  g_tt.wrong_pin, g_tt.other, duo_err_name(g_tt.other_code));
+    /* Most bytes are ciphertext (a failed tag); header bytes give their own
+     * errors: another static key number, channel id or counter, a field of
+     * the wrong length. */
+    DUO_CHECK(g_tt.version == 2);
+    DUO_CHECK_MSG(g_tt.auth > 500 && g_tt.static_key >= 1 && g_tt.unknown >= 1 && g_tt.replay >= 2 &&
+                      g_tt.malformed >= 1,
+                  "auth %d static %d unknown %d replay %d malformed %d of %d", g_tt.auth, g_tt.static_key, g_tt.unknown,
+                  g_tt.replay, g_tt.malformed, g_tt.calls);
+    DUO_REQUIRE(duo_device_status(g_ctx, &after) == DUO_OK);
+    DUO_CHECK(after.pin_attempts_left == before.pin_attempts_left && after.state == before.state);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s PATH/TO/duosign-cloud\n", argv[0]);
@@ -416,10 +517,12 @@ int main(int argc, char **argv) {
         duo_it_daemon_kill(&g_d);
         return 1;
     }
-    duo_it_daemon_stop(&g_d);
     DUO_RUN(test_recorded_everything);
     DUO_RUN(test_thief_without_keys);
     DUO_RUN(test_thief_with_channel_keys);
+    DUO_RUN(test_tamper);
+    duo_device_ctx_free(g_ctx);
+    duo_it_daemon_stop(&g_d);
     for (size_t i = 0; i < g_nrec; i++) {
         free(g_rec[i].req);
         free(g_rec[i].resp);
