@@ -187,7 +187,10 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
     int r = duo_keystore_commit_mode(c.ks, DUO_COMMIT_DURABLE);
     if (r == DUO_OK && duo_wire_is_sealed(req, req_len))
         r = sealed_call(s, &c, mi, req, req_len, resp, resp_len);
-    else if (r == DUO_OK)
+    else if (r == DUO_OK && s->cfg.require_channel && mi != DUO_MSG_CHANNEL_KEY) {
+        r = DUO_E_CHANNEL_REQUIRED; /* before any parsing: a plain request runs nothing */
+        DETAIL(info, "%s: plain requests are refused (serve --require-channel); update the app", method_table[mi].name);
+    } else if (r == DUO_OK)
         r = method_table[mi].fn(&c, req, req_len, resp, resp_len);
     ks_release(s, c.ks);
     if (r == DUO_E_DECODE || r == DUO_E_BAD_FIELD || r == DUO_E_MSG_TOO_LARGE) {

@@ -38,6 +38,7 @@ typedef struct duo_service_config {
     unsigned max_enrol_per_peer; /* live enrolments from one client address (0: 16) */
     unsigned store_busy_ms;      /* how long a store write waits for another process's lock (0: 5000) */
     unsigned curves;             /* curves new keys may use, bit (1 << duo_curve) (0: all); existing keys sign on any */
+    int require_channel;         /* 1: plain requests refused (DUO_E_CHANNEL_REQUIRED) but ChannelKey's */
     uv_loop_t *loop;             /* timers, pool refill; the service runs on its thread */
 } duo_service_config;
 

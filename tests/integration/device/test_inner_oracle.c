@@ -376,7 +376,8 @@ static int record_session(void) {
     if (!f) return -1;
     ca_len = fread(ca, 1, (1 << 16) - 1, f);
     fclose(f);
-    if (duo_it_daemon_start(&g_d, g_bin, g_dir, 0, "--paillier-bits 2048 --prime-pool 1") != 0) goto out;
+    if (duo_it_daemon_start(&g_d, g_bin, g_dir, 0, "--paillier-bits 2048 --prime-pool 1 --require-channel") != 0)
+        goto out;
     snprintf(g_addr, sizeof g_addr, "127.0.0.1:%d", g_d.port);
     if (duo_it_run_cmd(tok, sizeof tok, "'%s' token issue --data '%s' --citizen OR-001 --ttl 3600 2>/dev/null", g_bin,
                        g_dir) != 0 ||
@@ -506,6 +507,50 @@ static void test_tamper(void) {
     DUO_CHECK(after.pin_attempts_left == before.pin_attempts_left && after.state == before.state);
 }
 
+/* A state from before the channel (the same key written as v1/v2, no pinned
+ * key) works after one online step: its first call fetches and pins the
+ * channel key, seals, and leaves the state dirty; saved, it is v4. */
+static void test_upgrade_old_blob(void) {
+    duo__blob_fields f;
+    uint8_t *old = NULL, *now = NULL;
+    size_t old_len = 0, now_len = 0;
+    duo_device_ctx *c = NULL;
+    duo_device_status_info info;
+    DUO_REQUIRE(duo__blob_decode(&f, g_blob, g_blob_len) == DUO_OK);
+    f.has_chkey = 0;
+    DUO_REQUIRE(duo__blob_encode(&old, &old_len, &f) == DUO_OK);
+    DUO_CHECK(old[5] == 1 || old[5] == 2); /* version 1 or 2 */
+    DUO_REQUIRE(duo_device_ctx_new(&c) == DUO_OK);
+    DUO_CHECK_OK(duo_device_state_import(c, old, old_len));
+    DUO_CHECK_OK(duo_device_set_transport(c, duo_grpc_transport_call, duo_grpc_transport_free_resp, g_t));
+    DUO_CHECK(!duo_device_state_dirty(c));
+    DUO_CHECK_OK(duo_device_status(c, &info)); /* through the channel: the daemon refuses plain requests */
+    DUO_CHECK(info.state == DUO_DEVICE_KEY_ACTIVE);
+    DUO_CHECK(duo_device_state_dirty(c));
+    DUO_CHECK_OK(duo_device_state_export(c, &now, &now_len));
+    DUO_REQUIRE(duo__blob_decode(&f, now, now_len) == DUO_OK);
+    DUO_CHECK(f.has_chkey && f.chkey_number == g_f.chkey_number && memcmp(f.chkey_pub, g_f.chkey_pub, 32) == 0);
+    DUO_CHECK(now[5] == 4);
+    duo_device_blob_free(now, now_len);
+    duo_device_ctx_free(c);
+    duo_secure_free(old);
+}
+
+/* serve --require-channel (this daemon's): a plain request is refused
+ * before anything parses it; the plain ChannelKey (first contact) is not. */
+static void test_plain_refused(void) {
+    duo_status_req q;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    memset(&q, 0, sizeof q);
+    q.key_id[0] = 1;
+    DUO_REQUIRE(duo_wire_build_status_req(&b, &n, &q) == DUO_OK);
+    DUO_EXPECT_ERR(send_raw("/duosign.v1.DuoSign/Status", b, n), DUO_E_CHANNEL_REQUIRED);
+    DUO_EXPECT_ERR(send_raw("/duosign.v1.DuoSign/SignFinish", b, n), DUO_E_CHANNEL_REQUIRED);
+    DUO_CHECK_OK(send_raw("/duosign.v1.DuoSign/ChannelKey", (const uint8_t *)"", 0));
+    free(b);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s PATH/TO/duosign-cloud\n", argv[0]);
@@ -521,6 +566,8 @@ int main(int argc, char **argv) {
     DUO_RUN(test_thief_without_keys);
     DUO_RUN(test_thief_with_channel_keys);
     DUO_RUN(test_tamper);
+    DUO_RUN(test_plain_refused);
+    DUO_RUN(test_upgrade_old_blob);
     duo_device_ctx_free(g_ctx);
     duo_it_daemon_stop(&g_d);
     for (size_t i = 0; i < g_nrec; i++) {
