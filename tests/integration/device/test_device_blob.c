@@ -14,6 +14,7 @@
 #include "blob.h"
 #include "duosign/curve.h"
 #include "duosign/device.h"
+#include "duosign/inner_channel.h"
 #include "duosign/mem.h"
 #include "duosign/paillier.h"
 #include "test_harness.h"
@@ -498,15 +499,37 @@ static void test_pin_minimum(void) {
  * context without a key: what goes on the wire, and what comes back. */
 static int g_rv_calls;
 static duo_revoke_req g_rv;
+static duo_ch_static g_cloud_key; /* the test plays the cloud's channel key */
+
+/* The request as the cloud sees it: the first contact's ChannelKey (plain),
+ * then the Revoke sealed to that key, opened here as the cloud would. */
 static int revoke_transport(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
                             size_t *resp_len, char *errmsg, size_t errmsg_cap) {
-    (void)user, (void)resp, (void)resp_len;
+    duo_ch_record rec;
+    duo_channel ch;
+    uint8_t *buf = NULL, *pt = NULL;
+    size_t pt_len = 0;
+    int r = DUO_E_INTERNAL;
+    (void)user;
+    if (strcmp(method, DUO_DEVICE_METHOD_PREFIX "ChannelKey") == 0)
+        return duo_wire_build_channel_key_resp(resp, resp_len, g_cloud_key.id, g_cloud_key.pub);
     g_rv_calls++;
-    if (strcmp(method, DUO_DEVICE_METHOD_PREFIX "Revoke") != 0 ||
-        duo_wire_parse_revoke_req(&g_rv, req, req_len) != DUO_OK)
-        return DUO_E_INTERNAL;
-    snprintf(errmsg, errmsg_cap, "refused by the test");
-    return DUO_E_UNAUTHENTICATED;
+    if (strcmp(method, DUO_DEVICE_METHOD_PREFIX "Revoke") == 0 &&
+        duo_wire_parse_sealed(&rec, &buf, req, req_len) == DUO_OK &&
+        duo_ch_cloud_accept(&ch, &g_cloud_key, &rec) == DUO_OK &&
+        duo_ch_open(&ch, &pt, &pt_len, "Revoke", &rec) == DUO_OK &&
+        duo_wire_parse_revoke_req(&g_rv, pt, pt_len) == DUO_OK) {
+        snprintf(errmsg, errmsg_cap, "refused by the test");
+        r = DUO_E_UNAUTHENTICATED;
+    }
+    free(buf);
+    free(pt);
+    return r;
+}
+
+static void free_resp(void *user, uint8_t *resp, size_t len) {
+    (void)user, (void)len;
+    free(resp);
 }
 
 static void test_revoke_with_code(void) {
@@ -516,7 +539,8 @@ static void test_revoke_with_code(void) {
     long_code[sizeof long_code - 1] = '\0';
     DUO_CHECK_OK(duo_device_ctx_new(&ctx));
     DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "carol", "abcd-efgh"), DUO_E_MISUSE); /* no transport */
-    DUO_CHECK_OK(duo_device_set_transport(ctx, revoke_transport, NULL, NULL));
+    DUO_CHECK_OK(duo_ch_static_generate(&g_cloud_key, 3));
+    DUO_CHECK_OK(duo_device_set_transport(ctx, revoke_transport, free_resp, NULL));
     g_rv_calls = 0;
     DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "", "abcd"), DUO_E_INVALID_ARG);
     DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "carol", ""), DUO_E_INVALID_ARG);
