@@ -60,3 +60,7 @@ PY
 # (through the daemon and the CLI; scripts/bench_certs.sh)
 cmake --build "$build" -j"$(nproc)" --target duosign >/dev/null
 scripts/bench_certs.sh "$build"
+# issue 12: what the inner channel adds per signature and per enrolment
+# (bytes and CPU of both ends, medians; tests/bench/channel_cost.c)
+cmake --build "$build" -j"$(nproc)" --target duosign-bench-channel >/dev/null
+for b in 2048 3072; do "$build/bin/duosign-bench-channel" --runs 500 --bits "$b"; done
