@@ -536,6 +536,48 @@ static void test_upgrade_old_blob(void) {
     duo_secure_free(old);
 }
 
+static int restart_daemon(void) {
+    duo_it_daemon_stop(&g_d);
+    if (duo_it_daemon_start(&g_d, g_bin, g_dir, g_d.port, "--paillier-bits 2048 --prime-pool 1 --require-channel") != 0)
+        return -1;
+    return 0;
+}
+
+/* Rotation (docs/SECURITY.md 1.6.1): after `channel-key rotate` and a
+ * restart, the device still on key 1 signs, is told to move, and its next
+ * call pins key 2 (asked sealed under key 1); after `retire 1` a state
+ * still pinned to key 1 is refused with DUO_E_CHANNEL_STATIC_KEY. */
+static void test_rotation(void) {
+    char out[1024];
+    uint8_t dg[32] = {9}, sig[64], *b = NULL;
+    size_t n = 0;
+    duo__blob_fields f;
+    duo_device_status_info info;
+    DUO_REQUIRE(duo_it_run_cmd(out, sizeof out, "'%s' channel-key rotate --data '%s' 2>&1", g_bin, g_dir) == 0);
+    DUO_REQUIRE(restart_daemon() == 0);
+    DUO_CHECK_OK(duo_device_sign(g_ctx, sig, dg, (const uint8_t *)PIN, strlen(PIN)));
+    DUO_CHECK(duo_it_openssl_verify(g_pub, dg, sig));
+    DUO_REQUIRE(export_state(g_ctx) == 0);
+    DUO_CHECK_OK(duo_device_status(g_ctx, &info)); /* fetches key 2 first */
+    DUO_CHECK(duo_device_state_dirty(g_ctx));
+    DUO_REQUIRE(duo_device_state_export(g_ctx, &b, &n) == DUO_OK);
+    DUO_REQUIRE(duo__blob_decode(&f, b, n) == DUO_OK);
+    DUO_CHECK(f.has_chkey && f.chkey_number == 2 && memcmp(f.chkey_pub, g_f.chkey_pub, 32) != 0);
+    duo_device_blob_free(b, n);
+    /* retire key 1: the old state (pinned to 1) is refused, specifically */
+    DUO_CHECK(duo_it_run_cmd(out, sizeof out, "'%s' channel-key retire 2 --data '%s' 2>&1", g_bin, g_dir) != 0);
+    DUO_REQUIRE(duo_it_run_cmd(out, sizeof out, "'%s' channel-key retire 1 --data '%s' 2>&1", g_bin, g_dir) == 0);
+    DUO_REQUIRE(restart_daemon() == 0);
+    duo_device_ctx *c = NULL;
+    DUO_REQUIRE(duo_device_ctx_new(&c) == DUO_OK);
+    DUO_CHECK_OK(duo_device_state_import(c, g_blob, g_blob_len));
+    DUO_CHECK_OK(duo_device_set_transport(c, duo_grpc_transport_call, duo_grpc_transport_free_resp, g_t));
+    DUO_EXPECT_ERR(duo_device_status(c, &info), DUO_E_CHANNEL_STATIC_KEY);
+    DUO_CHECK(duo_err_exit_code(DUO_E_CHANNEL_STATIC_KEY) == 22);
+    duo_device_ctx_free(c);
+    DUO_CHECK_OK(duo_device_status(g_ctx, &info)); /* the moved device is fine */
+}
+
 /* serve --require-channel (this daemon's): a plain request is refused
  * before anything parses it; the plain ChannelKey (first contact) is not. */
 static void test_plain_refused(void) {
@@ -568,6 +610,7 @@ int main(int argc, char **argv) {
     DUO_RUN(test_tamper);
     DUO_RUN(test_plain_refused);
     DUO_RUN(test_upgrade_old_blob);
+    DUO_RUN(test_rotation);
     duo_device_ctx_free(g_ctx);
     duo_it_daemon_stop(&g_d);
     for (size_t i = 0; i < g_nrec; i++) {
