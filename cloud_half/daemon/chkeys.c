@@ -197,6 +197,25 @@ int duo__chkeys_retire(uint32_t number, char *err, size_t cap, const char *dir) 
     return r;
 }
 
+int duo__chkeys_reseal(char *err, size_t cap, const char *dir, const duo_kek_slot *old) {
+    duo_kek keks[3];
+    duo_chkeys k;
+    char path[DUO_PATH_MAX], kerr[768] = "";
+    int nk = 0;
+    snprintf(path, sizeof path, "%s/" DUO_FILE_CHKEYS, dir);
+    if (access(path, F_OK) != 0) return DUO_OK; /* none yet: serve makes it */
+    memset(keks, 0, sizeof keks);
+    int r = load_keks(keks, &nk, err, cap, dir);
+    if (r == DUO_OK && old && (r = duo_kek_slot_load(&keks[nk], kerr, sizeof kerr, dir, old)) == DUO_OK) nk++;
+    if (r != DUO_OK && !err[0]) snprintf(err, cap, "cannot load the old key-encryption key: %s", kerr);
+    if (r == DUO_OK && (r = read_file(&k, err, cap, path, keks, nk)) == DUO_OK) {
+        r = write_file(&k, err, cap, dir, &keks[0]);
+        duo__chkeys_clear(&k);
+    }
+    for (int i = 0; i < 3; i++) duo_kek_clear(&keks[i]);
+    return r;
+}
+
 const duo_ch_static *duo__chkeys_find(const duo_chkeys *k, uint32_t number) {
     for (size_t i = 0; k && i < k->n; i++)
         if (k->keys[i].id == number) return &k->keys[i];

@@ -45,6 +45,12 @@ int duo__chkeys_rotate(uint32_t *number, char *err, size_t cap, const char *dir)
  * DUO_E_CHANNEL_STATIC_KEY afterwards. */
 int duo__chkeys_retire(uint32_t number, char *err, size_t cap, const char *dir);
 
+/* After `kek rotate` (also a resumed one): re-seals DIR/channel.keys under
+ * the current KEK, opening it with the current, next or old (the rotation's
+ * previous) KEK. No file: DUO_OK. Returns as duo__chkeys_load. */
+struct duo_kek_slot;
+int duo__chkeys_reseal(char *err, size_t cap, const char *dir, const struct duo_kek_slot *old);
+
 /* The key with this number, or NULL. */
 const duo_ch_static *duo__chkeys_find(const duo_chkeys *k, uint32_t number);
 /* The current (last) key, or NULL when none is loaded. */

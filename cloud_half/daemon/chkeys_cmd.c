@@ -47,6 +47,8 @@ int duo__cmd_channel_key(int argc, char **argv) {
         return argc < 2 ? DUO_EXIT_USAGE : DUO_EXIT_OK;
     }
     const char *sub = argv[1];
+    char cmd[48];
+    snprintf(cmd, sizeof cmd, "channel-key %s", sub);
     if (strcmp(sub, "list") != 0 && strcmp(sub, "rotate") != 0 && strcmp(sub, "retire") != 0) {
         fprintf(stderr, PROG ": unknown subcommand '%s' (list, rotate or retire; try --help)\n", sub);
         return DUO_EXIT_USAGE;
@@ -60,10 +62,10 @@ int duo__cmd_channel_key(int argc, char **argv) {
         } else if (strcmp(sub, "retire") == 0 && num == NULL && argv[i][0] != '-') {
             num = argv[i];
         } else {
-            duo__unknown_arg(sub, argv[i]);
+            duo__unknown_arg(cmd, argv[i]);
         }
     }
-    duo__need(sub, "--data DIR", dir);
+    duo__need(cmd, "--data DIR", dir);
     if (strcmp(sub, "list") == 0) return list(dir);
     char err[DUO_ERRMSG_MAX] = "";
     int r;
