@@ -115,7 +115,7 @@ extern "C" {
     X(E_CHANNEL_REPLAY, -111, PROTO, 3, 1, "inner channel record replayed or out of order")                        \
     X(E_CHANNEL_UNKNOWN, -112, PROTO, 9, 1, "inner channel session unknown or expired; start again")               \
     X(E_CHANNEL_STATIC_KEY, -113, AUTH, 9, 22,                                                                     \
-      "the cloud does not hold the channel key this device pinned; re-pin it (duosign upgrade)")                   \
+      "the cloud no longer holds the channel key this device pinned (retired); it must be pinned again")           \
     X(E_CHANNEL_REQUIRED, -114, POLICY, 9, 22,                                                                     \
       "this key has moved to the inner channel; plaintext requests are refused (update the app)")                  \
     X(E_CHANNEL_MALFORMED, -115, PROTO, 3, 1, "inner channel envelope malformed")
