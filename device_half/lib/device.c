@@ -273,6 +273,14 @@ static int fetch_channel_key(duo_device_ctx *ctx) {
     return DUO_OK;
 }
 
+int duo_device_channel_unpin(duo_device_ctx *ctx) {
+    if (ctx == NULL) return DUO_E_INVALID_ARG;
+    channel_close(ctx);
+    ctx->has_chkey = 0;
+    ctx->want_rekey = 0;
+    return DUO_OK;
+}
+
 /* One unary call: sealed once a channel key is pinned (fetched first when
  * none is: enrolment and the one online upgrade step of an older state). On
  * success *resp belongs to the library: release it with release(). */

@@ -574,6 +574,11 @@ static void test_rotation(void) {
     DUO_CHECK_OK(duo_device_set_transport(c, duo_grpc_transport_call, duo_grpc_transport_free_resp, g_t));
     DUO_EXPECT_ERR(duo_device_status(c, &info), DUO_E_CHANNEL_STATIC_KEY);
     DUO_CHECK(duo_err_exit_code(DUO_E_CHANNEL_STATIC_KEY) == 22);
+    /* the user's way out: unpin, and the next call pins the current key */
+    DUO_EXPECT_ERR(duo_device_channel_unpin(NULL), DUO_E_INVALID_ARG);
+    DUO_CHECK_OK(duo_device_channel_unpin(c));
+    DUO_CHECK_OK(duo_device_status(c, &info));
+    DUO_CHECK(duo_device_state_dirty(c));
     duo_device_ctx_free(c);
     DUO_CHECK_OK(duo_device_status(g_ctx, &info)); /* the moved device is fine */
 }
