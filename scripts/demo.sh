@@ -41,18 +41,17 @@ addr=$(grep -o 'listening on [0-9.]*:[0-9]*' "$work/serve.log" | head -1 | awk '
 [ -n "$addr" ] || { cat "$work/serve.log"; echo "demo: daemon did not start" >&2; exit 1; }
 echo "daemon pid $pid: $(grep 'listening on' "$work/serve.log" | head -1)"
 
-step "3. issue one-time enrolment tokens for citizen 'demo-citizen' (name from the citizen record): one per key"
-auth_token=$("$bin/duosign-cloud" token issue --data "$work/data" --citizen demo-citizen --name "Demo Citizen" 2>/dev/null | tail -1)
+step "3. issue one one-time enrolment token for citizen 'demo-citizen' (name from the citizen record): it admits both keys"
 token=$("$bin/duosign-cloud" token issue --data "$work/data" --citizen demo-citizen --name "Demo Citizen" 2>/dev/null | tail -1)
-echo "authentication key's token: $auth_token"
-echo "signing key's token:        $token"
+echo "token: $token"
 
-step "4. enrol the citizen's device: two P-256 keys in one command (the default curve; PINs from files, they never leave the device)"
+step "4. enrol the citizen's device: two P-256 keys from one token in one command, each certified inside the enrolment"
 echo "   authentication key: PIN1 (>= 4 digits) -> citizen.state.auth; signing key: PIN2 (>= 5 digits) -> citizen.state"
+echo "   (PINs from files, they never leave the device; each key's PKCS#10 is signed by both halves, then IssueCertificate)"
 umask 077
 printf '4829\n' >"$work/pin1"
 printf '482916\n' >"$work/pin"
-"$bin/duosign" enroll --server "$addr" --ca "$work/data/ca.pem" --auth-token "$auth_token" --token "$token" \
+"$bin/duosign" enroll --server "$addr" --ca "$work/data/ca.pem" --token "$token" \
   --state "$work/citizen.state" --pin1-file "$work/pin1" --pin2-file "$work/pin" | tee "$work/enroll.out"
 auth_kid=$(grep -o 'enrolled key [0-9a-f]*' "$work/enroll.out" | sed -n 1p | awk '{print $3}')
 kid=$(grep -o 'enrolled key [0-9a-f]*' "$work/enroll.out" | sed -n 2p | awk '{print $3}')
@@ -86,18 +85,17 @@ fi
 step "9. key status at the signer"
 "$bin/duosign" status --state "$work/citizen.state"
 
-step "10. certificates from the cloud's issuing CA: each key's PKCS#10 is signed by both halves (its PIN checked)"
-"$bin/duosign" csr --key auth --state "$work/citizen.state" --out "$work/auth.csr" --pin-file "$work/pin1"
-"$bin/duosign-cloud" cert issue --data "$work/data" --key-id "$auth_kid" --role auth --csr "$work/auth.csr" \
-  --out "$work/auth-issued.pem"
-"$bin/duosign" cert --key auth --state "$work/citizen.state" --in "$work/auth-issued.pem"
+step "10. the certificates the enrolment brought (kept in the device state), and the roles the cloud enforces"
 "$bin/duosign" cert --key auth --state "$work/citizen.state" | openssl x509 -noout -ext keyUsage | sed 's/^/  auth key: /'
-"$bin/duosign" csr --state "$work/citizen.state" --out "$work/citizen.csr" --pin-file "$work/pin"
-openssl req -inform DER -in "$work/citizen.csr" -verify -noout
-"$bin/duosign-cloud" cert issue --data "$work/data" --key-id "$kid" --role sign --csr "$work/citizen.csr" \
-  --out "$work/issued.pem"
-"$bin/duosign" cert --state "$work/citizen.state" --in "$work/issued.pem"
 "$bin/duosign" cert --state "$work/citizen.state" >"$work/cert.pem"
+"$bin/duosign-cloud" key show --data "$work/data" "$auth_kid" | grep '^role' | sed 's/^/  auth key: /'
+"$bin/duosign-cloud" key show --data "$work/data" "$kid" | grep '^role' | sed 's/^/  sign key: /'
+echo "+ duosign sign --key auth (a document with the authentication key: refused by the cloud, exit 19)"
+if "$bin/duosign" sign --key auth --state "$work/citizen.state" --in "$work/document.txt" --out "$work/auth.sig" \
+  --pin-file "$work/pin1" 2>"$work/role.err"; then
+  echo "demo: the auth key signed a document!" >&2; exit 1
+fi
+sed 's/^/  /' "$work/role.err"
 openssl x509 -in "$work/cert.pem" -noout -subject -issuer -ext keyUsage,crlDistributionPoints | sed 's/^/  sign key: /'
 "$bin/duosign-cloud" ca export --data "$work/data" --out "$work/issuing-ca.pem"
 

@@ -132,4 +132,13 @@ int duo_ca_reason_for_state(int state);
 DUO_WARN_UNUSED_RESULT int duo_ca_crl(const duo_ca *ca, duo_keystore *ks, uint8_t *out, size_t out_cap, size_t *out_len,
                                       uint32_t next_update_hours, int64_t now);
 
+/* The CSR signing purpose's check: info is a DER CertificationRequestInfo
+ * (1..DUO_CSR_INFO_MAX bytes, nothing after it) whose public key is the
+ * point on curve (duo_curve_name). The caller checks the digest is its
+ * SHA-256. No secrets.
+ * Returns: DUO_OK; DUO_E_CSR_MALFORMED; DUO_E_CSR_KEY_MISMATCH;
+ *          DUO_E_BAD_POINT; DUO_E_INVALID_ARG; DUO_E_NOMEM. */
+DUO_WARN_UNUSED_RESULT int duo_ca_csr_info_check(const uint8_t *info, size_t len, const char *curve,
+                                                 const uint8_t *point, size_t point_len);
+
 #endif

@@ -256,8 +256,8 @@ static void print_key_line(const duo_key_info *k) {
     char id[2 * DUO_KEY_ID_BYTES + 1], created[64];
     duo__hex(id, k->key_id, DUO_KEY_ID_BYTES);
     duo__fmt_time(created, sizeof created, k->created_at);
-    printf("%s  %-9s  %-20s  pin_failures=%u  created %s\n", id, duo_key_state_name(k->state), k->citizen_id,
-           k->pin_failures, created);
+    printf("%s  %-9s  %-20s  pin_failures=%u  role=%s  created %s\n", id, duo_key_state_name(k->state), k->citizen_id,
+           k->pin_failures, duo_key_role_name(k->role), created);
 }
 
 static int list_cb(void *data, const duo_key_info *k) {
@@ -277,6 +277,7 @@ static void print_key_full(const duo_key_info *k) {
     printf("state:           %s\n", duo_key_state_name(k->state));
     if (k->reason[0]) printf("reason:          %s\n", k->reason);
     printf("curve:           %s\n", duo_curve_name((duo_curve)k->curve));
+    printf("role:            %s\n", duo_key_role_name(k->role));
     printf("public key:      %s\n", hq);
     printf("paillier bits:   %u\n", k->paillier_bits);
     printf("pin failures:    %u\n", k->pin_failures);

@@ -58,12 +58,21 @@ typedef int (*duo_rpc_fn)(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
     X(DUO_MSG_REFRESH, "Refresh", duo__rpc_refresh)                                      \
     X(DUO_MSG_REVOKE, "Revoke", duo__rpc_revoke)                                         \
     X(DUO_MSG_STATUS, "Status", duo__rpc_status)                                         \
+    X(DUO_MSG_ISSUE_CERTIFICATE, "IssueCertificate", duo__rpc_issue_certificate)         \
     X(DUO_MSG_CHANNEL_KEY, "ChannelKey", duo__rpc_channel_key)
 
 #define DUO_RPC_DECLARE(index, name, fn) \
     int fn(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len);
 DUO_RPC_METHODS(DUO_RPC_DECLARE)
 #undef DUO_RPC_DECLARE
+
+/* Signing purposes (purpose.c). Before the key is read: the digest a CSR or
+ * LOGIN purpose defines (DUO_E_PURPOSE_DIGEST). After its MAC is verified:
+ * the key's role allows the purpose (DUO_E_ROLE_PURPOSE) and a CSR info
+ * holds the key's own point (DUO_E_CSR_MALFORMED, DUO_E_CSR_KEY_MISMATCH).
+ * Each sets the call's message on a refusal. */
+int duo__purpose_digest_check(const duo_sign_start_req *req, duo_call_info *info);
+int duo__purpose_key_check(const duo_sign_start_req *req, const duo_key_info *ki, duo_call_info *info);
 
 /* On r == DUO_OK hands out (out, out_len) as the response; returns r. */
 static inline int duo__rpc_respond(uint8_t **resp, size_t *resp_len, int r, uint8_t *out, size_t out_len) {

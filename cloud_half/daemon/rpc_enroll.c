@@ -25,6 +25,18 @@ static void peer_host(char *out, size_t cap, const char *peer) {
  * randomness on one core): the hint an empty pool answers with. */
 static unsigned pool_retry_s(const duo_service_config *cfg) { return cfg->paillier_bits >= 3072 ? 10 : 3; }
 
+/* What an enrolment is admitted on (one live session each): the token, and
+ * for a key with a role the token and the role, so the auth and the sign
+ * enrolment of one token do not supersede each other. */
+static void enrol_admit_hash(uint8_t out[32], const uint8_t *token, size_t token_len, duo_key_role role) {
+    uint8_t buf[DUO_TOKEN_MAX + 1];
+    size_t n = token_len;
+    memcpy(buf, token, token_len); /* token_len <= DUO_TOKEN_MAX (wire.h) */
+    if (role != DUO_KEY_ROLE_UNSPECIFIED) buf[n++] = (uint8_t)role;
+    SHA256(buf, n, out);
+    duo_memzero(buf, sizeof buf);
+}
+
 /* Repeated starts on one token are audited at 1, 2, 4, 8, ... starts, so a
  * client repeating EnrollStart writes a logarithmic number of entries. */
 static int enrol_start_audit(duo_rpc *c, const duo_sess *x, const uint8_t key_id[DUO_KEY_ID_BYTES]) {
@@ -63,8 +75,16 @@ int duo__rpc_enroll_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
         r = DUO_E_CURVE_REFUSED;
         goto done;
     }
-    r = duo_keystore_token_check(c->ks, citizen, req.token, req.token_len);
-    if (r == DUO_E_TOKEN_INVALID) {
+    r = duo_keystore_token_check_role(c->ks, citizen, req.token, req.token_len, (int)req.role);
+    if (r == DUO_E_TOKEN_ROLE_USED) {
+        DETAIL(c->info,
+               "this token has already enrolled %s; it admits one auth and one sign key (or one key "
+               "without a role)",
+               req.role == DUO_KEY_ROLE_AUTH   ? "an auth key"
+               : req.role == DUO_KEY_ROLE_SIGN ? "a sign key"
+                                               : "a key of a role");
+        goto done;
+    } else if (r == DUO_E_TOKEN_INVALID) {
         DETAIL(c->info, "enrolment token unknown or already used; ask for a new one");
         goto done;
     } else if (r == DUO_E_TOKEN_EXPIRED) {
@@ -73,7 +93,7 @@ int duo__rpc_enroll_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
     } else if (r != DUO_OK) {
         goto done;
     }
-    SHA256(req.token, req.token_len, ea.token_hash);
+    enrol_admit_hash(ea.token_hash, req.token, req.token_len, req.role);
     peer_host(ea.peer_host, sizeof ea.peer_host, c->info->peer);
     /* Admission before the pool: a refused start takes no key. */
     if ((r = duo__sessions_insert(c->sessions, &x, DUO_SESS_ENROL, NULL, &ea, &pe, c->info)) != DUO_OK) goto done;
@@ -104,6 +124,7 @@ int duo__rpc_enroll_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
     en = NULL;
     memcpy(x->token, req.token, req.token_len);
     x->token_len = req.token_len;
+    x->role = (int)req.role;
     snprintf(x->citizen, sizeof x->citizen, "%s", citizen);
     duo__sessions_set_sid(c->sessions, x, duo_p1_enroll_sid(x->en));
     if ((r = enrol_start_audit(c, x, out.key_id)) != DUO_OK) goto fail_session;
@@ -178,6 +199,7 @@ static int enrol_persist(duo_rpc *c, duo_sess *x) {
     snprintf(ki.citizen_id, sizeof ki.citizen_id, "%s", x->citizen);
     ki.paillier_bits = c->cfg->paillier_bits;
     ki.curve = duo_ec_curve(duo_p1_enroll_ec(x->en));
+    ki.role = x->role;
     if (!(sec = duo_secure_malloc(sizeof *sec))) {
         r = DUO_E_NOMEM;
         goto out;

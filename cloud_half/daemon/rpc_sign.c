@@ -18,6 +18,7 @@ int duo__rpc_sign_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **
     int r = duo_wire_parse_sign_start_req(&req, in, in_len);
     if (r != DUO_OK) return r;
     if ((r = duo_wire_mac_input_sign_start(mi, &req)) != DUO_OK) return r;
+    if ((r = duo__purpose_digest_check(&req, c->info)) != DUO_OK) return r;
     if (duo__freezes_pending(c->freezes, req.key_id)) {
         int fr = duo__freezes_retry(c->freezes, c->ks, req.key_id);
         DETAIL(c->info, "key is frozen: %s; enrol again%s", DUO_ATTACK_REASON,
@@ -29,6 +30,7 @@ int duo__rpc_sign_start(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **
     if ((r = duo__policy_key_auth(c->ks, &ki, sec, req.key_id, mi, req.mac, used, NULL, 1, c->info)) != DUO_OK)
         goto out;
     if ((r = duo__policy_locked_err(&ki, c->info)) != DUO_OK) goto out;
+    if ((r = duo__purpose_key_check(&req, &ki, c->info)) != DUO_OK) goto out;
     if ((r = duo__keycache_get(c->keys, &kc, &ki, sec)) != DUO_OK) {
         DETAIL(c->info, "the stored key failed its integrity check; contact the operator");
         goto out;

@@ -56,6 +56,7 @@ typedef struct duo_sess {
     uint8_t token[DUO_TOKEN_MAX];
     size_t token_len;
     char citizen[DUO_CITIZEN_ID_MAX + 1]; /* also the signing key's */
+    int role;                             /* duo_key_role asked for at EnrollStart */
     /* Signing: */
     duo_p1_sign *sg;
     duo_keycache_item *kc;                   /* the built key, a reference into the key cache */

@@ -38,6 +38,11 @@ int duo_key_state_from_name(const char *name) {
     return 0;
 }
 
+const char *duo_key_role_name(int role) {
+    static const char *const names[DUO_KEY_ROLE_COUNT] = {"none", "auth", "sign"};
+    return role >= 0 && role < DUO_KEY_ROLE_COUNT ? names[role] : "unknown";
+}
+
 void duo_key_secrets_clear(duo_key_secrets *s) {
     if (s != NULL) duo_memzero(s, sizeof *s);
 }
@@ -329,8 +334,9 @@ int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info, 
     duo_key_sealed s;
     int r;
     if (ks == NULL || info == NULL || sec == NULL || !citizen_ok(info->citizen_id) ||
-        (info->curve != 0 && !duo_curve_valid(info->curve)) || sec->p_len == 0 || sec->p_len > DUO_KEY_PRIME_MAX ||
-        sec->q_len == 0 || sec->q_len > DUO_KEY_PRIME_MAX || sec->has_pending)
+        (info->curve != 0 && !duo_curve_valid(info->curve)) || info->role < 0 || info->role >= DUO_KEY_ROLE_COUNT ||
+        sec->p_len == 0 || sec->p_len > DUO_KEY_PRIME_MAX || sec->q_len == 0 || sec->q_len > DUO_KEY_PRIME_MAX ||
+        sec->has_pending)
         return DUO_E_INVALID_ARG;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     memset(&k, 0, sizeof k);
@@ -339,6 +345,7 @@ int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info, 
     k.state = DUO_KEY_STATE_PENDING;
     k.paillier_bits = info->paillier_bits;
     k.curve = info->curve != 0 ? info->curve : DUO_CURVE_SECP256K1; /* callers before curves */
+    k.role = info->role;
     memcpy(k.q, info->q, sizeof k.q);
     memcpy(k.q2, info->q2, sizeof k.q2);
     k.version = 1;
@@ -360,8 +367,9 @@ int duo_keystore_key_insert_enrolment(duo_keystore *ks, const duo_key_info *info
     uint8_t th[32];
     int r;
     if (ks == NULL || info == NULL || sec == NULL || sid == NULL || !citizen_ok(info->citizen_id) ||
-        (info->curve != 0 && !duo_curve_valid(info->curve)) || sec->p_len == 0 || sec->p_len > DUO_KEY_PRIME_MAX ||
-        sec->q_len == 0 || sec->q_len > DUO_KEY_PRIME_MAX || sec->has_pending)
+        (info->curve != 0 && !duo_curve_valid(info->curve)) || info->role < 0 || info->role >= DUO_KEY_ROLE_COUNT ||
+        sec->p_len == 0 || sec->p_len > DUO_KEY_PRIME_MAX || sec->q_len == 0 || sec->q_len > DUO_KEY_PRIME_MAX ||
+        sec->has_pending)
         return DUO_E_INVALID_ARG;
     if (ks->be.ops->enrol_insert == NULL) return DUO_E_UNSUPPORTED;
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
@@ -372,6 +380,7 @@ int duo_keystore_key_insert_enrolment(duo_keystore *ks, const duo_key_info *info
     k.state = DUO_KEY_STATE_PENDING;
     k.paillier_bits = info->paillier_bits;
     k.curve = info->curve != 0 ? info->curve : DUO_CURVE_SECP256K1; /* callers before curves */
+    k.role = info->role;
     memcpy(k.q, info->q, sizeof k.q);
     memcpy(k.q2, info->q2, sizeof k.q2);
     k.version = 1;
@@ -795,13 +804,18 @@ int duo_keystore_token_insert_named(duo_keystore *ks, const uint8_t *token, size
 
 int duo_keystore_token_check(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MAX + 1], const uint8_t *token,
                              size_t token_len) {
+    return duo_keystore_token_check_role(ks, citizen_id, token, token_len, -1);
+}
+
+int duo_keystore_token_check_role(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MAX + 1], const uint8_t *token,
+                                  size_t token_len, int role) {
     uint8_t h[32];
     int r;
     if (citizen_id != NULL) citizen_id[0] = '\0';
-    if (ks == NULL || citizen_id == NULL) return DUO_E_INVALID_ARG;
+    if (ks == NULL || citizen_id == NULL || role >= DUO_KEY_ROLE_COUNT) return DUO_E_INVALID_ARG;
     if (token == NULL || token_len == 0 || token_len > DUO_TOKEN_MAX) return DUO_E_TOKEN_INVALID;
     if ((r = duo_store_sha256(h, token, token_len)) != DUO_OK) return r;
-    r = ks->be.ops->token_check(ks->be.impl, citizen_id, h, duo__ks_now(ks));
+    r = ks->be.ops->token_check(ks->be.impl, citizen_id, h, role < 0 ? -1 : role, duo__ks_now(ks));
     duo_memzero(h, sizeof h);
     return r;
 }

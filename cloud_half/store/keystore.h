@@ -56,6 +56,8 @@
 const char *duo_key_state_name(int state);
 /* Returns: the state for a name, or 0 if unknown. */
 int duo_key_state_from_name(const char *name);
+/* Returns: "none" (a key from before roles), "auth", "sign" or "unknown". */
+const char *duo_key_role_name(int role);
 
 /* Public fields of a key (nothing here is secret). */
 typedef struct duo_key_info {
@@ -65,6 +67,7 @@ typedef struct duo_key_info {
     int64_t created_at, updated_at; /* unix seconds */
     uint32_t paillier_bits;
     int curve;                       /* duo_curve of Q, Q2 and x1 (rows before v4: secp256k1) */
+    int role;                        /* duo_key_role (rows before v7: 0, a legacy single key) */
     uint8_t q[DUO_POINT_BYTES];      /* the joint public key Q */
     uint8_t q2[DUO_POINT_BYTES];     /* the device's share Q2 (checks the PIN proof) */
     uint32_t pin_failures;           /* consecutive */
@@ -248,7 +251,9 @@ typedef struct duo_keystore_backend_ops {
     /* citizen_name: "" for none (schema v4). */
     int (*token_insert)(void *impl, const uint8_t token_hash[32], const char *citizen_id, const char *citizen_name,
                         int64_t expires_at, const duo_audit_event *ev, int64_t now);
-    int (*token_check)(void *impl, char citizen_id[DUO_CITIZEN_ID_MAX + 1], const uint8_t token_hash[32], int64_t now);
+    /* role < 0: any; else that role's slot must be free (DUO_E_TOKEN_ROLE_USED). */
+    int (*token_check)(void *impl, char citizen_id[DUO_CITIZEN_ID_MAX + 1], const uint8_t token_hash[32], int role,
+                       int64_t now);
     int (*token_consume)(void *impl, char citizen_id[DUO_CITIZEN_ID_MAX + 1], const uint8_t token_hash[32],
                          const duo_audit_event *ev, int64_t now);
     int (*audit_append)(void *impl, uint64_t *seq, const duo_audit_event *ev, int64_t now);
@@ -479,10 +484,13 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_key_list(duo_keystore *ks, const char *c
                                                  void *data);
 
 /* Atomically: consumes the enrolment token (it must be unused, unexpired and
- * issued to the key's citizen), moves the key pending -> active, stores the
+ * issued to the key's citizen; for a key with a role, the token's slot of
+ * that role is filled and the token is spent when both are: schema v7),
+ * moves the key pending -> active, stores the
  * SHA-256 of the one-time revocation code, appends ev.
  * Returns: DUO_OK; DUO_E_NOT_FOUND; DUO_E_PROTO_STATE (key not pending);
  *          DUO_E_TOKEN_INVALID (unknown, used, other citizen);
+ *          DUO_E_TOKEN_ROLE_USED (the role's slot is taken);
  *          DUO_E_TOKEN_EXPIRED; DUO_E_STORE. Nothing changes on failure. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_key_activate(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
                                                      const uint8_t *token, size_t token_len,
@@ -639,6 +647,15 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_token_insert_named(duo_keystore *ks, con
  * Returns: DUO_OK; DUO_E_TOKEN_INVALID (unknown or used); DUO_E_TOKEN_EXPIRED. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_token_check(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MAX + 1],
                                                     const uint8_t *token, size_t token_len);
+
+/* duo_keystore_token_check for an enrolment of a role (schema v7): a token
+ * admits one DUO_KEY_ROLE_AUTH and one DUO_KEY_ROLE_SIGN enrolment, or one
+ * role-less (legacy) enrolment that spends it whole; role < 0 names none.
+ * Returns: as duo_keystore_token_check; DUO_E_TOKEN_ROLE_USED (that role's
+ *          slot is taken, or a legacy enrolment on a token already half used);
+ *          DUO_E_INVALID_ARG (role out of range). */
+DUO_WARN_UNUSED_RESULT int duo_keystore_token_check_role(duo_keystore *ks, char citizen_id[DUO_CITIZEN_ID_MAX + 1],
+                                                         const uint8_t *token, size_t token_len, int role);
 
 /* Consumes a token: atomic, exactly one caller among concurrent ones (any
  * connection, any process) gets DUO_OK. Errors as duo_keystore_token_check. */

@@ -20,7 +20,7 @@
 
 #include "duosign/mem.h"
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
 #define MIGRATE_LOCK "7310423187" /* pg_advisory_xact_lock key of the migration */
 
 /* The schema of SQLite's v1-v4 in PostgreSQL's dialect (BIGINT for every
@@ -95,13 +95,19 @@ static const char *const migrations[SCHEMA_VERSION] = {
     "CREATE INDEX certificates_key ON certificates(key_id);",
     /* v5: the key's curve (vocab.h duo_curve); rows before it are secp256k1 */
     "ALTER TABLE keys ADD COLUMN curve BIGINT NOT NULL DEFAULT 1 CHECK(curve IN (1, 2));",
+    /* v6 (branch certs3; SQLite v7; the integrator renumbers against pg2's
+     * v6): the key's role (vocab.h duo_key_role, 0 = before roles) and the
+     * token's two role slots. Idempotent: only what is missing is added. */
+    "ALTER TABLE keys ADD COLUMN IF NOT EXISTS role BIGINT NOT NULL DEFAULT 0 CHECK(role IN (0, 1, 2));"
+    "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS auth_key_id BYTEA;"
+    "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS sign_key_id BYTEA;",
 };
 
 #define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"    \
     " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"                \
-    " secret_cur_sealed, secret_pend_sealed, curve"
+    " secret_cur_sealed, secret_pend_sealed, curve, role"
 
 /* Statements with parameters are prepared once per connection (the server
  * then skips parsing and planning them on every call), named by the
@@ -365,7 +371,7 @@ static int read_key_row(const PGresult *res, int row, duo_key_info *k, duo_key_s
     char state[16];
     int64_t v[10];
     int r;
-    int64_t curve = 0;
+    int64_t curve = 0, role = 0;
     static const int icols[10] = {3, 4, 5, 8, 9, 11, 12, 13, 14, 15};
     memset(k, 0, sizeof *k);
     if ((r = duo__pg_col_blob(res, row, 0, k->key_id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) != DUO_OK ||
@@ -377,7 +383,10 @@ static int read_key_row(const PGresult *res, int row, duo_key_info *k, duo_key_s
         return r;
     for (int i = 0; i < 10; i++)
         if ((r = duo__pg_col_i64(res, row, icols[i], &v[i])) != DUO_OK) return r;
-    if ((r = duo__pg_col_i64(res, row, 21, &curve)) != DUO_OK) return r;
+    if ((r = duo__pg_col_i64(res, row, 21, &curve)) != DUO_OK || (r = duo__pg_col_i64(res, row, 22, &role)) != DUO_OK)
+        return r;
+    if (role < 0 || role >= DUO_KEY_ROLE_COUNT) return DUO_E_STATE_CORRUPT;
+    k->role = (int)role;
     if ((k->state = duo_key_state_from_name(state)) == 0) return DUO_E_STATE_CORRUPT;
     if (curve < 0 || curve > 64 || !duo_curve_valid((int)curve)) return DUO_E_STATE_CORRUPT;
     k->curve = (int)curve;
@@ -475,11 +484,14 @@ static int key_insert_tx(pg *s, const duo_key_info *k, const duo_key_sealed *sl,
     duo__pg_blob(&q, sl->current.data, sl->current.len);
     duo__pg_i64(&q, (int64_t)k->secret_version);
     duo__pg_i64(&q, k->curve);
+    duo__pg_i64(&q, k->role);
     return run(s,
                "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
                " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
-               " secret_version, retired_count, pin_failures, locked_until, reason, revocation_hash, version, curve)"
-               " VALUES($1, $2, 'pending', $3, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 0, 0, 0, '', NULL, 1, $12)",
+               " secret_version, retired_count, pin_failures, locked_until, reason, revocation_hash, version, curve,"
+               " role)"
+               " VALUES($1, $2, 'pending', $3, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 0, 0, 0, '', NULL, 1, $12,"
+               " $13)",
                &q, NULL); /* DUO_E_EXISTS on a taken key id */
 }
 
@@ -543,16 +555,28 @@ static int pg_key_list(void *impl, const char *citizen, duo_key_info_cb cb, void
     return r;
 }
 
-/* Checks a token inside the current transaction (lock: FOR UPDATE). */
-static int token_state(pg *s, char *citizen, const uint8_t *hash, int64_t now, int lock) {
+/* The token's role slot (columns 3, 4: auth_key_id, sign_key_id): a legacy
+ * enrolment (role 0) needs both free. */
+static int token_role_free(const PGresult *res, int role) {
+    int auth = !PQgetisnull(res, 0, 3), sign = !PQgetisnull(res, 0, 4);
+    if (role == DUO_KEY_ROLE_AUTH) return !auth;
+    if (role == DUO_KEY_ROLE_SIGN) return !sign;
+    return !auth && !sign;
+}
+
+/* Checks a token inside the current transaction (lock: FOR UPDATE); role < 0:
+ * any, else that role's slot must be free (DUO_E_TOKEN_ROLE_USED). */
+static int token_state(pg *s, char *citizen, const uint8_t *hash, int role, int64_t now, int lock) {
     PGresult *res;
     duo_pg_params q = {0};
     int64_t exp = 0;
     int r;
     duo__pg_blob(&q, hash, 32);
     if ((r = duo__pg_exec(s, &res,
-                          lock ? "SELECT citizen_id, expires_at, used_at FROM tokens WHERE token_hash = $1 FOR UPDATE"
-                               : "SELECT citizen_id, expires_at, used_at FROM tokens WHERE token_hash = $1",
+                          lock ? "SELECT citizen_id, expires_at, used_at, auth_key_id, sign_key_id FROM tokens"
+                                 " WHERE token_hash = $1 FOR UPDATE"
+                               : "SELECT citizen_id, expires_at, used_at, auth_key_id, sign_key_id FROM tokens"
+                                 " WHERE token_hash = $1",
                           &q)) != DUO_OK)
         return r;
     if (PQntuples(res) != 1)
@@ -561,30 +585,60 @@ static int token_state(pg *s, char *citizen, const uint8_t *hash, int64_t now, i
         r = DUO_E_TOKEN_INVALID; /* used */
     else if ((r = duo__pg_col_i64(res, 0, 1, &exp)) == DUO_OK && exp <= now)
         r = DUO_E_TOKEN_EXPIRED;
+    else if (r == DUO_OK && role >= 0 && !token_role_free(res, role))
+        r = DUO_E_TOKEN_ROLE_USED;
     else if (r == DUO_OK)
         r = duo__pg_col_text(res, 0, 0, citizen, DUO_CITIZEN_ID_MAX + 1);
     PQclear(res);
     return r;
 }
 
-static int token_use(pg *s, const uint8_t *hash, const uint8_t *key_id, int64_t now) {
+/* A role fills its slot and spends the token once both are filled; a legacy
+ * enrolment (role 0) spends it whole. */
+static int token_use(pg *s, const uint8_t *hash, const uint8_t *key_id, int role, int64_t now) {
     duo_pg_params q = {0};
     int64_t n = 0;
     int r;
+    const char *sql =
+        role == DUO_KEY_ROLE_AUTH
+            ? "UPDATE tokens SET auth_key_id = $3, used_at = CASE WHEN sign_key_id IS NOT NULL THEN $2 END,"
+              " key_id = CASE WHEN sign_key_id IS NOT NULL THEN $3 END"
+              " WHERE token_hash = $1 AND used_at IS NULL AND auth_key_id IS NULL"
+        : role == DUO_KEY_ROLE_SIGN
+            ? "UPDATE tokens SET sign_key_id = $3, used_at = CASE WHEN auth_key_id IS NOT NULL THEN $2 END,"
+              " key_id = CASE WHEN auth_key_id IS NOT NULL THEN $3 END"
+              " WHERE token_hash = $1 AND used_at IS NULL AND sign_key_id IS NULL"
+            : "UPDATE tokens SET used_at = $2, key_id = $3"
+              " WHERE token_hash = $1 AND used_at IS NULL AND auth_key_id IS NULL AND sign_key_id IS NULL";
     duo__pg_blob(&q, hash, 32);
     duo__pg_i64(&q, now);
     duo__pg_blob(&q, key_id, key_id != NULL ? DUO_KEY_ID_BYTES : 0);
-    if ((r = run(s, "UPDATE tokens SET used_at = $2, key_id = $3 WHERE token_hash = $1 AND used_at IS NULL", &q, &n)) !=
-        DUO_OK)
-        return r;
+    if ((r = run(s, sql, &q, &n)) != DUO_OK) return r;
     return n == 1 ? DUO_OK : DUO_E_TOKEN_INVALID; /* the row lock makes this a guard only */
+}
+
+/* The key's role, inside the current transaction (the key row is locked). */
+static int key_role(pg *s, int *role, const uint8_t *key_id) {
+    PGresult *res;
+    duo_pg_params q = {0};
+    int64_t v = 0;
+    int r;
+    duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
+    if ((r = duo__pg_exec(s, &res, "SELECT role FROM keys WHERE key_id = $1", &q)) != DUO_OK) return r;
+    if (PQntuples(res) != 1)
+        r = DUO_E_NOT_FOUND;
+    else if ((r = duo__pg_col_i64(res, 0, 0, &v)) == DUO_OK && (v < 0 || v >= DUO_KEY_ROLE_COUNT))
+        r = DUO_E_STATE_CORRUPT;
+    *role = (int)v;
+    PQclear(res);
+    return r;
 }
 
 static int pg_key_activate(void *impl, const uint8_t *key_id, const uint8_t *token_hash, const uint8_t *rev_hash,
                            const duo_audit_event *ev, int64_t now) {
     char kc[DUO_CITIZEN_ID_MAX + 1], tc[DUO_CITIZEN_ID_MAX + 1];
     duo_pg_params q = {0};
-    int state, r;
+    int state, role = 0, r;
     uint64_t version;
     if ((r = duo__pg_tx_begin(impl)) != DUO_OK) return r;
     if ((r = key_state(impl, &state, &version, kc, NULL, NULL, key_id)) != DUO_OK) goto out;
@@ -592,19 +646,21 @@ static int pg_key_activate(void *impl, const uint8_t *key_id, const uint8_t *tok
         r = DUO_E_PROTO_STATE;
         goto out;
     }
-    if ((r = token_state(impl, tc, token_hash, now, 1)) != DUO_OK) goto out;
+    if ((r = key_role(impl, &role, key_id)) != DUO_OK) goto out;
+    if ((r = token_state(impl, tc, token_hash, role, now, 1)) != DUO_OK) goto out;
     if (strcmp(kc, tc) != 0) { /* a token enrols only its own citizen */
         r = DUO_E_TOKEN_INVALID;
         goto out;
     }
-    if ((r = token_use(impl, token_hash, key_id, now)) != DUO_OK) goto out;
+    if ((r = token_use(impl, token_hash, key_id, role, now)) != DUO_OK) goto out;
     duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
     duo__pg_blob(&q, rev_hash, 32);
     duo__pg_i64(&q, now);
-    /* The token was marked used by this key just before: its name goes with it. */
+    duo__pg_blob(&q, token_hash, 32);
+    /* The token that enrols the key gives it its citizen's name. */
     if ((r = run(impl,
                  "UPDATE keys SET state = 'active', revocation_hash = $2, updated_at = $3, version = version + 1,"
-                 " citizen_name = coalesce((SELECT citizen_name FROM tokens WHERE key_id = $1), '')"
+                 " citizen_name = coalesce((SELECT citizen_name FROM tokens WHERE token_hash = $4), '')"
                  " WHERE key_id = $1",
                  &q, NULL)) != DUO_OK)
         goto out;
@@ -874,15 +930,15 @@ static int pg_token_insert(void *impl, const uint8_t *hash, const char *citizen,
     return duo__pg_tx_end(impl, r);
 }
 
-static int pg_token_check(void *impl, char *citizen, const uint8_t *hash, int64_t now) {
-    return token_state(impl, citizen, hash, now, 0);
+static int pg_token_check(void *impl, char *citizen, const uint8_t *hash, int role, int64_t now) {
+    return token_state(impl, citizen, hash, role, now, 0);
 }
 
 static int pg_token_consume(void *impl, char *citizen, const uint8_t *hash, const duo_audit_event *ev, int64_t now) {
     int r;
     if ((r = duo__pg_tx_begin(impl)) != DUO_OK) return r;
-    if ((r = token_state(impl, citizen, hash, now, 1)) != DUO_OK) goto out;
-    if ((r = token_use(impl, hash, NULL, now)) != DUO_OK) goto out;
+    if ((r = token_state(impl, citizen, hash, DUO_KEY_ROLE_UNSPECIFIED, now, 1)) != DUO_OK) goto out;
+    if ((r = token_use(impl, hash, NULL, DUO_KEY_ROLE_UNSPECIFIED, now)) != DUO_OK) goto out;
     r = duo__pg_audit(impl, ev, now);
 out:
     if (r != DUO_OK) citizen[0] = '\0';

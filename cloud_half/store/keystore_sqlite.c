@@ -23,7 +23,7 @@
 #include "policy_mac.h"
 #include "sealed_columns.h"
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 
 /* Schema v1. The audit triggers stop accidental updates and deletes; they are
  * not a security boundary (the hash chain is). */
@@ -118,11 +118,20 @@ static const char schema_v5_mark[] = "PRAGMA user_version = 5;";
  * from v6 on a NULL MAC is a mismatch like any other. */
 static const char schema_v5_keys_mac[] = "ALTER TABLE keys ADD COLUMN policy_mac BLOB;";
 
+/* v7: the key's role (vocab.h duo_key_role; 0 = a key from before roles) and
+ * the token's two role slots: a token admits one auth and one sign
+ * enrolment, or one legacy one; used_at is set when it is spent. Each added
+ * only where missing (migrate_v7). */
+static const char schema_v7_keys_role[] =
+    "ALTER TABLE keys ADD COLUMN role INTEGER NOT NULL DEFAULT 0 CHECK(role IN (0, 1, 2));";
+static const char schema_v7_tokens_auth[] = "ALTER TABLE tokens ADD COLUMN auth_key_id BLOB;";
+static const char schema_v7_tokens_sign[] = "ALTER TABLE tokens ADD COLUMN sign_key_id BLOB;";
+
 #define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"    \
     " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"                \
-    " secret_cur_sealed, secret_pend_sealed, curve, policy_mac"
+    " secret_cur_sealed, secret_pend_sealed, curve, policy_mac, role"
 
 enum {
     S_BEGIN,
@@ -145,6 +154,9 @@ enum {
     S_TOKEN_INSERT,
     S_TOKEN_GET,
     S_TOKEN_USE,
+    S_KEY_ROLE,
+    S_TOKEN_USE_AUTH,
+    S_TOKEN_USE_SIGN,
     S_AUDIT_HEAD,
     S_AUDIT_INSERT,
     S_AUDIT_HEAD_SET,
@@ -168,17 +180,17 @@ static const char *const sql_text[S_COUNT] = {
     [S_KEY_INSERT] = "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
                      " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
                      " secret_version, retired_count, pin_failures, locked_until, reason,"
-                     " revocation_hash, version, curve)"
+                     " revocation_hash, version, curve, role)"
                      " VALUES(?1, ?2, 'pending', ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, 0, 0, 0,"
-                     " '', NULL, 1, ?12)",
+                     " '', NULL, 1, ?12, ?13)",
     [S_KEY_GET] = "SELECT " KEY_COLS " FROM keys WHERE key_id = ?1",
     [S_KEY_LIST_ALL] = "SELECT " KEY_COLS " FROM keys ORDER BY created_at, key_id",
     [S_KEY_LIST_CIT] = "SELECT " KEY_COLS " FROM keys WHERE citizen_id = ?1 ORDER BY created_at, key_id",
     [S_KEY_STATE] = "SELECT state, version, citizen_id, revocation_hash FROM keys WHERE key_id = ?1",
-    /* The token was marked used by this key just before: its name goes with it. */
+    /* The token that enrols the key gives it its citizen's name. */
     [S_KEY_ACTIVATE] = "UPDATE keys SET state = 'active', revocation_hash = ?2,"
                        " updated_at = ?3, version = version + 1, citizen_name = coalesce("
-                       "(SELECT citizen_name FROM tokens WHERE key_id = ?1), '') WHERE key_id = ?1",
+                       "(SELECT citizen_name FROM tokens WHERE token_hash = ?4), '') WHERE key_id = ?1",
     [S_KEY_POLICY] = "UPDATE keys SET state = ?2, pin_failures = ?3, locked_until = ?4,"
                      " reason = coalesce(?5, reason), updated_at = ?6, version = version + 1"
                      " WHERE key_id = ?1",
@@ -200,9 +212,21 @@ static const char *const sql_text[S_COUNT] = {
     [S_PURGE] = "DELETE FROM keys WHERE state = 'pending' AND created_at < ?1",
     [S_TOKEN_INSERT] = "INSERT INTO tokens(token_hash, citizen_id, created_at, expires_at,"
                        " used_at, key_id, citizen_name) VALUES(?1, ?2, ?3, ?4, NULL, NULL, ?5)",
-    [S_TOKEN_GET] = "SELECT citizen_id, expires_at, used_at FROM tokens WHERE token_hash = ?1",
+    [S_TOKEN_GET] = "SELECT citizen_id, expires_at, used_at, auth_key_id IS NOT NULL, sign_key_id IS NOT NULL"
+                    " FROM tokens WHERE token_hash = ?1",
+    /* A legacy enrolment (or token_consume) spends the whole token. */
     [S_TOKEN_USE] = "UPDATE tokens SET used_at = ?2, key_id = ?3"
-                    " WHERE token_hash = ?1 AND used_at IS NULL",
+                    " WHERE token_hash = ?1 AND used_at IS NULL AND auth_key_id IS NULL AND sign_key_id IS NULL",
+    [S_KEY_ROLE] = "SELECT role FROM keys WHERE key_id = ?1",
+    /* A role fills its slot; the token is spent once both are filled. */
+    [S_TOKEN_USE_AUTH] = "UPDATE tokens SET auth_key_id = ?3,"
+                         " used_at = CASE WHEN sign_key_id IS NOT NULL THEN ?2 END,"
+                         " key_id = CASE WHEN sign_key_id IS NOT NULL THEN ?3 END"
+                         " WHERE token_hash = ?1 AND used_at IS NULL AND auth_key_id IS NULL",
+    [S_TOKEN_USE_SIGN] = "UPDATE tokens SET sign_key_id = ?3,"
+                         " used_at = CASE WHEN auth_key_id IS NOT NULL THEN ?2 END,"
+                         " key_id = CASE WHEN auth_key_id IS NOT NULL THEN ?3 END"
+                         " WHERE token_hash = ?1 AND used_at IS NULL AND sign_key_id IS NULL",
     [S_AUDIT_HEAD] = "SELECT count, head FROM audit_head WHERE id = 1",
     [S_AUDIT_INSERT] = "INSERT INTO audit(seq, time, kind, key_id, citizen_id, detail,"
                        " prev_hash, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -377,6 +401,8 @@ static int read_key_row(const sq *q, sqlite3_stmt *st, duo_key_info *k, duo_key_
     k->secret_version = (uint64_t)sqlite3_column_int64(st, 15);
     k->curve = (int)sqlite3_column_int64(st, 21);
     if (!duo_curve_valid(k->curve)) return DUO_E_STATE_CORRUPT;
+    k->role = (int)sqlite3_column_int64(st, 23);
+    if (k->role < 0 || k->role >= DUO_KEY_ROLE_COUNT) return DUO_E_STATE_CORRUPT;
     if ((r = key_mac_check(q, k, st, 22)) != DUO_OK) return r;
     if (s == NULL) return DUO_OK;
     memset(s, 0, sizeof *s);
@@ -536,7 +562,8 @@ static int key_insert_tx(sq *s, const duo_key_info *k, const duo_key_sealed *sl,
         (r = bind_blob(st, 8, sl->p.data, sl->p.len)) != DUO_OK ||
         (r = bind_blob(st, 9, sl->q.data, sl->q.len)) != DUO_OK ||
         (r = bind_blob(st, 10, sl->current.data, sl->current.len)) != DUO_OK ||
-        (r = bind_i64(st, 11, (int64_t)k->secret_version)) != DUO_OK || (r = bind_i64(st, 12, k->curve)) != DUO_OK)
+        (r = bind_i64(st, 11, (int64_t)k->secret_version)) != DUO_OK || (r = bind_i64(st, 12, k->curve)) != DUO_OK ||
+        (r = bind_i64(st, 13, k->role)) != DUO_OK)
         return r;
     if ((r = step_done(st)) != DUO_OK) return r; /* DUO_E_EXISTS on a taken key id */
     return mac_rewrite(s, k->key_id);
@@ -648,8 +675,34 @@ static int key_state(sq *s, int *state, uint64_t *version, char *citizen, uint8_
     return r == DUO_OK ? mac_verify(s, key_id) : r;
 }
 
-/* Checks a token inside the current transaction. */
-static int token_state(sq *s, char *citizen, const uint8_t *hash, int64_t now) {
+/* The key's role (schema v7), inside the current transaction. */
+static int key_role(sq *s, int *role, const uint8_t *key_id) {
+    sqlite3_stmt *st = stmt(s, S_KEY_ROLE);
+    int rc, r;
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK) return r;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *role = sqlite3_column_int(st, 0);
+        r = *role >= 0 && *role < DUO_KEY_ROLE_COUNT ? DUO_OK : DUO_E_STATE_CORRUPT;
+    } else {
+        r = rc == SQLITE_DONE ? DUO_E_NOT_FOUND : DUO_E_STORE;
+    }
+    sqlite3_reset(st);
+    return r;
+}
+
+/* The token's role slot: a legacy enrolment (role 0) needs both free. */
+static int token_role_free(sqlite3_stmt *st, int role) {
+    int auth = sqlite3_column_int(st, 3) != 0, sign = sqlite3_column_int(st, 4) != 0;
+    if (role == DUO_KEY_ROLE_AUTH) return !auth;
+    if (role == DUO_KEY_ROLE_SIGN) return !sign;
+    return !auth && !sign;
+}
+
+/* Checks a token inside the current transaction; role < 0: any slot (a
+ * check that names no role), else that role's slot must be free
+ * (DUO_E_TOKEN_ROLE_USED). */
+static int token_state(sq *s, char *citizen, const uint8_t *hash, int role, int64_t now) {
     sqlite3_stmt *st = stmt(s, S_TOKEN_GET);
     int rc, r;
     if ((r = bind_blob(st, 1, hash, 32)) != DUO_OK) return r;
@@ -662,6 +715,8 @@ static int token_state(sq *s, char *citizen, const uint8_t *hash, int64_t now) {
         r = DUO_E_TOKEN_INVALID; /* used */
     } else if (sqlite3_column_int64(st, 1) <= now) {
         r = DUO_E_TOKEN_EXPIRED;
+    } else if (role >= 0 && !token_role_free(st, role)) {
+        r = DUO_E_TOKEN_ROLE_USED;
     } else {
         r = col_text(st, 0, citizen, DUO_CITIZEN_ID_MAX + 1);
     }
@@ -669,8 +724,10 @@ static int token_state(sq *s, char *citizen, const uint8_t *hash, int64_t now) {
     return r;
 }
 
-static int token_use(sq *s, const uint8_t *hash, const uint8_t *key_id, int64_t now) {
-    sqlite3_stmt *st = stmt(s, S_TOKEN_USE);
+static int token_use(sq *s, const uint8_t *hash, const uint8_t *key_id, int role, int64_t now) {
+    sqlite3_stmt *st = stmt(s, role == DUO_KEY_ROLE_AUTH   ? S_TOKEN_USE_AUTH
+                               : role == DUO_KEY_ROLE_SIGN ? S_TOKEN_USE_SIGN
+                                                           : S_TOKEN_USE);
     int r;
     if ((r = bind_blob(st, 1, hash, 32)) != DUO_OK || (r = bind_i64(st, 2, now)) != DUO_OK ||
         (r = bind_blob(st, 3, key_id, key_id != NULL ? DUO_KEY_ID_BYTES : 0)) != DUO_OK ||
@@ -684,7 +741,7 @@ static int sq_key_activate(void *impl, const uint8_t *key_id, const uint8_t *tok
                            const duo_audit_event *ev, int64_t now) {
     sq *s = impl;
     char kc[DUO_CITIZEN_ID_MAX + 1], tc[DUO_CITIZEN_ID_MAX + 1];
-    int state, r;
+    int state, role = 0, r;
     uint64_t version;
     sqlite3_stmt *st;
     if ((r = tx_begin(s)) != DUO_OK) return r;
@@ -693,15 +750,17 @@ static int sq_key_activate(void *impl, const uint8_t *key_id, const uint8_t *tok
         r = DUO_E_PROTO_STATE;
         goto out;
     }
-    if ((r = token_state(s, tc, token_hash, now)) != DUO_OK) goto out;
+    if ((r = key_role(s, &role, key_id)) != DUO_OK) goto out;
+    if ((r = token_state(s, tc, token_hash, role, now)) != DUO_OK) goto out;
     if (strcmp(kc, tc) != 0) { /* a token enrols only its own citizen */
         r = DUO_E_TOKEN_INVALID;
         goto out;
     }
-    if ((r = token_use(s, token_hash, key_id, now)) != DUO_OK) goto out;
+    if ((r = token_use(s, token_hash, key_id, role, now)) != DUO_OK) goto out;
     st = stmt(s, S_KEY_ACTIVATE);
     if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK || (r = bind_blob(st, 2, rev_hash, 32)) != DUO_OK ||
-        (r = bind_i64(st, 3, now)) != DUO_OK || (r = step_done(st)) != DUO_OK || (r = mac_rewrite(s, key_id)) != DUO_OK)
+        (r = bind_i64(st, 3, now)) != DUO_OK || (r = bind_blob(st, 4, token_hash, 32)) != DUO_OK ||
+        (r = step_done(st)) != DUO_OK || (r = mac_rewrite(s, key_id)) != DUO_OK)
         goto out;
     r = maybe_audit(s, ev, now);
 out:
@@ -934,16 +993,16 @@ out:
     return tx_end(s, r);
 }
 
-static int sq_token_check(void *impl, char *citizen, const uint8_t *hash, int64_t now) {
-    return token_state(impl, citizen, hash, now);
+static int sq_token_check(void *impl, char *citizen, const uint8_t *hash, int role, int64_t now) {
+    return token_state(impl, citizen, hash, role, now);
 }
 
 static int sq_token_consume(void *impl, char *citizen, const uint8_t *hash, const duo_audit_event *ev, int64_t now) {
     sq *s = impl;
     int r;
     if ((r = tx_begin(s)) != DUO_OK) return r;
-    if ((r = token_state(s, citizen, hash, now)) != DUO_OK) goto out;
-    if ((r = token_use(s, hash, NULL, now)) != DUO_OK) goto out;
+    if ((r = token_state(s, citizen, hash, DUO_KEY_ROLE_UNSPECIFIED, now)) != DUO_OK) goto out;
+    if ((r = token_use(s, hash, NULL, DUO_KEY_ROLE_UNSPECIFIED, now)) != DUO_OK) goto out;
     r = maybe_audit(s, ev, now);
 out:
     if (r != DUO_OK) citizen[0] = '\0';
@@ -1341,6 +1400,23 @@ static int migrate_v6(sq *s) {
     return r == DUO_OK ? exec_sql(s->db, "PRAGMA user_version = 6;") : r;
 }
 
+/* v7: keys.role and the token's role slots, each added only where missing. */
+static int migrate_v7(sqlite3 *db) {
+    static const struct {
+        const char *probe, *add;
+    } cols[] = {
+        {"SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'role'", schema_v7_keys_role},
+        {"SELECT count(*) FROM pragma_table_info('tokens') WHERE name = 'auth_key_id'", schema_v7_tokens_auth},
+        {"SELECT count(*) FROM pragma_table_info('tokens') WHERE name = 'sign_key_id'", schema_v7_tokens_sign},
+    };
+    int64_t n = 0;
+    int r;
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+        if ((r = pragma_int(db, cols[i].probe, &n)) != DUO_OK || (n == 0 && (r = exec_sql(db, cols[i].add)) != DUO_OK))
+            return r;
+    return exec_sql(db, "PRAGMA user_version = 7;");
+}
+
 /* Creates or upgrades the schema under the write lock, so two processes
  * opening a fresh database do not both create it. */
 static int migrate(sq *s) {
@@ -1364,7 +1440,8 @@ static int migrate(sq *s) {
         if (r == DUO_OK) r = exec_sql(db, schema_v5_mark);
     }
     if (r == DUO_OK && v == 4) v = 5;
-    if (r == DUO_OK && v == 5) r = migrate_v6(s);
+    if (r == DUO_OK && v == 5 && (r = migrate_v6(s)) == DUO_OK) v = 6;
+    if (r == DUO_OK && v == 6) r = migrate_v7(db);
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");

@@ -14,6 +14,7 @@
 
 #include "duosign/mem.h"
 #include "duosign/rng.h"
+#include "paillier_internal.h"
 
 /* Limbs of the largest modulus N (3072 bits) for the unit test's gcd. */
 #define DUO__GCD_MAX_LIMBS (3072 / 64)
@@ -29,6 +30,9 @@ struct duo_paillier_pub {
      * encrypts a secret plaintext on its signing path): computed per call. */
     uint8_t *enc_e1;
     BIGNUM *enc_g;
+    /* N passed duo_paillier_modulus_check (set by pub_parse, kept by
+     * pub_dup; N never changes after construction). */
+    int modulus_checked;
 };
 
 struct duo_paillier_priv {
@@ -395,6 +399,7 @@ static void pub_clear(duo_paillier_pub *pk) {
     pk->mont_n2 = NULL;
     pk->enc_e1 = NULL;
     pk->enc_g = NULL;
+    pk->modulus_checked = 0;
 }
 
 static int enc_consts(const duo_paillier_pub *pk, uint8_t *e1, BIGNUM *g, BN_CTX *ctx);
@@ -646,6 +651,7 @@ int duo_paillier_pub_parse(duo_paillier_pub **out, const uint8_t *n, size_t n_le
     r = DUO_E_NOMEM;
     if ((ctx = BN_CTX_new()) == NULL || (pk = OPENSSL_zalloc(sizeof *pk)) == NULL) goto out;
     if (!pub_init(pk, bn, bits, ctx) || !pub_init_enc(pk, ctx)) goto out;
+    pk->modulus_checked = 1;
     *out = pk;
     pk = NULL;
     r = DUO_OK;
@@ -665,6 +671,7 @@ int duo_paillier_pub_dup(duo_paillier_pub **out, const duo_paillier_pub *pk) {
     if (pk == NULL) return DUO_E_INVALID_ARG;
     if ((ctx = BN_CTX_new()) == NULL || (d = OPENSSL_zalloc(sizeof *d)) == NULL) goto out;
     if (!pub_init(d, pk->n, pk->bits, ctx) || !pub_init_enc(d, ctx)) goto out;
+    d->modulus_checked = pk->modulus_checked;
     *out = d;
     d = NULL;
     r = DUO_OK;
@@ -672,6 +679,11 @@ out:
     duo_paillier_pub_free(d);
     BN_CTX_free(ctx);
     return r;
+}
+
+int duo_paillier_pub_modulus_check(const duo_paillier_pub *pk) {
+    if (pk == NULL) return DUO_E_INVALID_ARG;
+    return pk->modulus_checked ? DUO_OK : duo_paillier_modulus_check(pk->n, pk->bits);
 }
 
 void duo_paillier_pub_free(duo_paillier_pub *pk) {
@@ -790,6 +802,30 @@ static int ct_check(const duo_paillier_pub *pk, const BIGNUM *c, BN_CTX *ctx) {
     }
     if (!bn_to_u64_limbs(a, nl, t) || !bn_to_u64_limbs(b, nl, pk->n)) goto out;
     r = gcd_is_one_var(a, b, nl) ? DUO_OK : DUO_E_BAD_CIPHERTEXT;
+out:
+    BN_CTX_end(ctx);
+    return r;
+}
+
+int duo__coprime_var(int *coprime, const BIGNUM *a, const BIGNUM *n, BN_CTX *ctx) {
+    int r = DUO_E_INTERNAL;
+    uint64_t la[DUO__GCD_MAX_LIMBS], lb[DUO__GCD_MAX_LIMBS];
+    size_t nl;
+    if (coprime == NULL || a == NULL || n == NULL || ctx == NULL) return DUO_E_INVALID_ARG;
+    *coprime = 0;
+    if (BN_is_negative(a) || BN_is_negative(n) || !BN_is_odd(n) || BN_is_one(n) ||
+        BN_num_bits(n) > 64 * DUO__GCD_MAX_LIMBS)
+        return DUO_E_INVALID_ARG;
+    nl = ((size_t)BN_num_bits(n) + 63) / 64;
+    BN_CTX_start(ctx);
+    BIGNUM *t = BN_CTX_get(ctx);
+    if (t == NULL || !BN_nnmod(t, a, n, ctx)) goto out;
+    r = DUO_OK;
+    if (BN_is_zero(t)) goto out;
+    r = DUO_E_INTERNAL;
+    if (!bn_to_u64_limbs(la, nl, t) || !bn_to_u64_limbs(lb, nl, n)) goto out;
+    *coprime = gcd_is_one_var(la, lb, nl);
+    r = DUO_OK;
 out:
     BN_CTX_end(ctx);
     return r;

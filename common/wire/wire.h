@@ -40,6 +40,7 @@ typedef enum {
     DUO_MSG_REFRESH,
     DUO_MSG_REVOKE,
     DUO_MSG_STATUS,
+    DUO_MSG_ISSUE_CERTIFICATE,
     DUO_MSG_CHANNEL_KEY,
     DUO_MSG_COUNT
 } duo_msg_kind;
@@ -58,6 +59,7 @@ typedef struct {
     uint32_t paillier_bits; /* 2048 or 3072 (checked here) */
     duo_curve curve;        /* a curve of this build (else DUO_E_BAD_FIELD), or UNSPECIFIED (absent on the wire:
                         a device from before curves, i.e. secp256k1; kept as sent so the encoding is canonical) */
+    duo_key_role role;      /* a duo_key_role (else DUO_E_BAD_FIELD); UNSPECIFIED: a legacy single key */
 } duo_enroll_start_req;
 
 typedef struct {
@@ -122,6 +124,15 @@ typedef struct {
     uint8_t digest[DUO_DIGEST_BYTES];
     uint8_t r2_commitment[32];
     uint8_t mac[DUO_MAC_BYTES];
+    /* A duo_sign_purpose (else DUO_E_BAD_FIELD). csr_info is present (1..
+     * DUO_CSR_INFO_MAX bytes) exactly for CSR, login_challenge
+     * (DUO_LOGIN_CHALLENGE_MIN..MAX bytes) exactly for LOGIN; otherwise both
+     * are absent (DUO_E_BAD_FIELD). */
+    duo_sign_purpose purpose;
+    uint8_t csr_info[DUO_CSR_INFO_MAX];
+    size_t csr_info_len;
+    uint8_t login_challenge[DUO_LOGIN_CHALLENGE_MAX];
+    size_t login_challenge_len;
 } duo_sign_start_req;
 
 typedef struct {
@@ -176,6 +187,22 @@ typedef struct {
     uint8_t public_key[33];
 } duo_status_resp;
 
+/* ---- certificates ---- */
+#define DUO_WIRE_CSR_MAX 8192  /* bytes of a PKCS#10 request in IssueCertificate */
+#define DUO_WIRE_CERT_MAX 8192 /* bytes of a certificate in its response */
+typedef struct {
+    uint8_t key_id[DUO_KEY_ID_BYTES];
+    uint8_t device_nonce[DUO_NONCE_BYTES];
+    uint8_t csr[DUO_WIRE_CSR_MAX];
+    size_t csr_len; /* 0: fetch the key's certificate */
+    uint8_t mac[DUO_MAC_BYTES];
+} duo_issue_cert_req;
+
+typedef struct {
+    uint8_t certificate[DUO_WIRE_CERT_MAX];
+    size_t certificate_len; /* 1..DUO_WIRE_CERT_MAX */
+} duo_issue_cert_resp;
+
 /* ---- functions ----
  * For each message M above:
  *   int duo_wire_parse_M(M *out, const uint8_t *in, size_t in_len);
@@ -207,6 +234,8 @@ DUO_WIRE_DECLARE(refresh_resp)
 DUO_WIRE_DECLARE(revoke_req)
 DUO_WIRE_DECLARE(status_req)
 DUO_WIRE_DECLARE(status_resp)
+DUO_WIRE_DECLARE(issue_cert_req)
+DUO_WIRE_DECLARE(issue_cert_resp)
 
 void duo_wire_free_enroll_key_share_resp(duo_enroll_key_share_resp *m);
 void duo_wire_free_enroll_pdl_challenge_req(duo_enroll_pdl_challenge_req *m);
@@ -223,6 +252,7 @@ DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_sign_finish(uint8_t out[32], const
 DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_refresh(uint8_t out[32], const duo_refresh_req *m);
 DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_revoke(uint8_t out[32], const duo_revoke_req *m);
 DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_status(uint8_t out[32], const duo_status_req *m);
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_issue_cert(uint8_t out[32], const duo_issue_cert_req *m);
 
 /* ---- the inner channel's envelope (wire_sealed.c; proto Sealed) ---- */
 #define DUO_WIRE_CHANNEL_VERSION 1

@@ -43,6 +43,11 @@ int duo_wire_parse_enroll_start_req(duo_enroll_start_req *out, const uint8_t *in
         r = DUO_E_BAD_FIELD; /* a curve this build does not know, like a Paillier size */
         goto out;
     }
+    if ((unsigned)m->role >= DUO_KEY_ROLE_COUNT) {
+        r = DUO_E_BAD_FIELD; /* absent (0) is a legacy single key */
+        goto out;
+    }
+    out->role = (duo_key_role)m->role;
     r = DUO_OK;
 out:
     duo__wire_unpacked_free(pm);
@@ -62,13 +67,15 @@ int duo_wire_build_enroll_start_req(uint8_t **out, size_t *out_len, const duo_en
     *out_len = 0;
     if (msg == NULL || msg->token_len < 1 || msg->token_len > DUO_TOKEN_MAX ||
         (msg->paillier_bits != 2048 && msg->paillier_bits != 3072) ||
-        (msg->curve != DUO_CURVE_UNSPECIFIED && !duo_curve_valid(msg->curve))) {
+        (msg->curve != DUO_CURVE_UNSPECIFIED && !duo_curve_valid(msg->curve)) ||
+        (unsigned)msg->role >= DUO_KEY_ROLE_COUNT) {
         return DUO_E_INVALID_ARG;
     }
     m.token = duo__wire_bd(msg->token, msg->token_len);
     m.device_nonce = DUO__BD(msg->device_nonce);
     m.paillier_bits = msg->paillier_bits;
     m.curve = (Duosign__V1__Curve)msg->curve; /* UNSPECIFIED: absent on the wire */
+    m.role = (Duosign__V1__KeyRole)msg->role; /* UNSPECIFIED: absent on the wire */
     return duo__wire_pack(out, out_len, &m.base);
 }
 

@@ -149,6 +149,15 @@ int duo_wire_mac_input_sign_start(uint8_t out[32], const duo_sign_start_req *m) 
     duo_transcript_bytes(&t, "device_nonce", m->device_nonce, sizeof m->device_nonce);
     duo_transcript_bytes(&t, "digest", m->digest, sizeof m->digest);
     duo_transcript_bytes(&t, "r2_commitment", m->r2_commitment, sizeof m->r2_commitment);
+    /* A device from before purposes MACs the four fields above only; a
+     * purpose, once set, is bound with its extra field, so a document
+     * request cannot be replayed as a login or a CSR, or the reverse. */
+    if (m->purpose != DUO_SIGN_PURPOSE_UNSPECIFIED) {
+        uint8_t p = (uint8_t)m->purpose;
+        duo_transcript_bytes(&t, "purpose", &p, 1);
+        duo_transcript_bytes(&t, "csr_info", m->csr_info, m->csr_info_len);
+        duo_transcript_bytes(&t, "login_challenge", m->login_challenge, m->login_challenge_len);
+    }
     return duo__mac_finish(&t, out);
 }
 
@@ -214,5 +223,21 @@ int duo_wire_mac_input_revoke(uint8_t out[32], const duo_revoke_req *m) {
     duo_transcript_bytes(&t, "key_id", m->key_id, sizeof m->key_id);
     duo_transcript_bytes(&t, "device_nonce", m->device_nonce, sizeof m->device_nonce);
     duo_transcript_bytes(&t, "revocation_code", (const uint8_t *)m->revocation_code, code_len);
+    return duo__mac_finish(&t, out);
+}
+
+int duo_wire_mac_input_issue_cert(uint8_t out[32], const duo_issue_cert_req *m) {
+    duo_transcript t;
+    int r;
+
+    if (out == NULL || m == NULL || m->csr_len > sizeof m->csr) {
+        return DUO_E_INVALID_ARG;
+    }
+    if ((r = duo_transcript_init(&t, "duosign/v1/mac/IssueCertificate")) != DUO_OK) {
+        return r;
+    }
+    duo_transcript_bytes(&t, "key_id", m->key_id, sizeof m->key_id);
+    duo_transcript_bytes(&t, "device_nonce", m->device_nonce, sizeof m->device_nonce);
+    duo_transcript_bytes(&t, "csr", m->csr, m->csr_len);
     return duo__mac_finish(&t, out);
 }

@@ -7,6 +7,27 @@
 #include "wire_internal.h"
 
 /* ---- SignStartRequest ---- */
+/* The purpose and its one extra field: csr_info exactly for CSR,
+ * login_challenge exactly for LOGIN, neither otherwise, so every accepted
+ * request re-encodes to the bytes that came. */
+static int duo__sign_purpose_ok(int purpose, size_t csr_len, size_t chal_len) {
+    if (purpose < 0 || purpose >= DUO_SIGN_PURPOSE_COUNT) return 0;
+    if ((purpose == DUO_SIGN_PURPOSE_CSR) != (csr_len > 0)) return 0;
+    if ((purpose == DUO_SIGN_PURPOSE_LOGIN) != (chal_len > 0)) return 0;
+    if (csr_len > DUO_CSR_INFO_MAX) return 0;
+    return chal_len == 0 || (chal_len >= DUO_LOGIN_CHALLENGE_MIN && chal_len <= DUO_LOGIN_CHALLENGE_MAX);
+}
+
+static int duo__sign_purpose_parse(duo_sign_start_req *out, const Duosign__V1__SignStartRequest *m) {
+    if (!duo__sign_purpose_ok((int)m->purpose, m->csr_info.len, m->login_challenge.len)) return DUO_E_BAD_FIELD;
+    out->purpose = (duo_sign_purpose)m->purpose;
+    if (m->csr_info.len > 0) memcpy(out->csr_info, m->csr_info.data, m->csr_info.len);
+    out->csr_info_len = m->csr_info.len;
+    if (m->login_challenge.len > 0) memcpy(out->login_challenge, m->login_challenge.data, m->login_challenge.len);
+    out->login_challenge_len = m->login_challenge.len;
+    return DUO_OK;
+}
+
 int duo_wire_parse_sign_start_req(duo_sign_start_req *out, const uint8_t *in, size_t in_len) {
     ProtobufCMessage *pm = NULL;
     const Duosign__V1__SignStartRequest *m;
@@ -25,7 +46,7 @@ int duo_wire_parse_sign_start_req(duo_sign_start_req *out, const uint8_t *in, si
     DUO__FIX(out->digest, m->digest);
     DUO__FIX(out->r2_commitment, m->r2_commitment);
     DUO__FIX(out->mac, m->mac);
-    r = DUO_OK;
+    r = duo__sign_purpose_parse(out, m);
 out:
     duo__wire_unpacked_free(pm);
     if (r != DUO_OK) {
@@ -50,6 +71,12 @@ int duo_wire_build_sign_start_req(uint8_t **out, size_t *out_len, const duo_sign
     m.digest = DUO__BD(msg->digest);
     m.r2_commitment = DUO__BD(msg->r2_commitment);
     m.mac = DUO__BD(msg->mac);
+    if (!duo__sign_purpose_ok((int)msg->purpose, msg->csr_info_len, msg->login_challenge_len)) {
+        return DUO_E_INVALID_ARG;
+    }
+    m.purpose = (Duosign__V1__SignPurpose)msg->purpose;
+    m.csr_info = duo__wire_bd(msg->csr_info, msg->csr_info_len);
+    m.login_challenge = duo__wire_bd(msg->login_challenge, msg->login_challenge_len);
     return duo__wire_pack(out, out_len, &m.base);
 }
 

@@ -64,10 +64,11 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "commands:\n"
                                  "  enroll  --server HOST:PORT --ca CA.pem --token TOKEN --state FILE\n"
                                  "          [--curve p256|secp256k1] [--paillier-bits 3072|2048] [--insecure]\n"
-                                 "          [--auth-token TOKEN1 [--pin1-file F1 --pin2-file F2]]\n"
-                                 "          (the citizen's two keys in one go: the authentication key, PIN1 of\n"
-                                 "          at least 4 digits, in FILE.auth; the signing key, PIN2 of at least\n"
-                                 "          5 digits, in FILE)\n"
+                                 "          [--both | --pin1-file F1 --pin2-file F2] [--auth-token TOKEN1]\n"
+                                 "          (the citizen's two keys in one go, from one token: the\n"
+                                 "          authentication key, PIN1 of at least 4 digits, in FILE.auth; the\n"
+                                 "          signing key, PIN2 of at least 5 digits, in FILE; each gets its\n"
+                                 "          certificate from the cloud's CA inside the enrolment)\n"
                                  "  sign    --state FILE --in DOC --out SIG [--format der|raw|jws|cms]\n"
                                  "  pubkey  --state FILE [--out pub.pem] [--raw]\n"
                                  "  verify  --pubkey pub.pem --sig SIG --in DOC [--format der|raw|jws]   (local)\n"
@@ -78,8 +79,9 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "          (the phone is lost: the one-time code shown at enrolment)\n"
                                  "  change-pin --state FILE [--new-pin-file FILE]\n"
                                  "  csr     --state FILE --out REQ.der [--name CN]   (PKCS#10, signed by both halves)\n"
-                                 "  cert    --state FILE [--in CERT.pem]   (print the key's certificate; --in stores\n"
-                                 "          one, checked against the key, in FILE.cert.pem)\n"
+                                 "  cert    --state FILE [--in CERT.pem | --fetch]   (print the key's certificate;\n"
+                                 "          --in stores one, checked against the key, in the state; --fetch\n"
+                                 "          asks the cloud for one the operator imported)\n"
                                  "  --version   print the version\n"
                                  "\n"
                                  "--key auth|sign: which of the citizen's keys (state FILE.auth or FILE;\n"
@@ -113,6 +115,8 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "  7 a clone of this device was detected\n"
                                  " 16 refused by the server (revoke --code: code or citizen id not accepted)\n"
                                  " 17 enroll: the server does not enrol keys on this --curve\n"
+                                 " 19 this key's role does not sign that (auth: logins; sign: documents)\n"
+                                 " 20 no certificate for this key yet (cert --fetch later)\n"
                                  "  (verify exits 1 when the signature does not match)\n";
 
 static void usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -141,6 +145,9 @@ typedef struct opts {
     size_t pin_pre_len;
     char state_buf[4096]; /* FILE.auth for --key auth */
     int pin_stdin, insecure, raw, verbose;
+    int both;  /* enroll --both: the two keys from one token */
+    int fetch; /* cert --fetch */
+    int role;  /* enroll_one: DUO_DEVICE_ROLE_* of the key it makes */
     unsigned paillier_bits;
     int curve; /* DUO_DEVICE_CURVE_*; 0: the library's default (P-256) */
     unsigned timeout_ms;
@@ -172,6 +179,8 @@ enum {
     O_AUTH_TOKEN,
     O_PIN1_FILE,
     O_PIN2_FILE,
+    O_BOTH,
+    O_FETCH,
     O_HELP
 };
 
@@ -200,6 +209,8 @@ static const struct option long_opts[] = {{"server", required_argument, NULL, O_
                                           {"auth-token", required_argument, NULL, O_AUTH_TOKEN},
                                           {"pin1-file", required_argument, NULL, O_PIN1_FILE},
                                           {"pin2-file", required_argument, NULL, O_PIN2_FILE},
+                                          {"both", no_argument, NULL, O_BOTH},
+                                          {"fetch", no_argument, NULL, O_FETCH},
                                           {"help", no_argument, NULL, O_HELP},
                                           {NULL, 0, NULL, 0}};
 
@@ -299,6 +310,12 @@ static int parse_opts(opts *o, int argc, char **argv) {
             case O_PIN2_FILE:
                 o->pin2_file = optarg;
                 break;
+            case O_BOTH:
+                o->both = 1;
+                break;
+            case O_FETCH:
+                o->fetch = 1;
+                break;
             case 'v':
             case O_VERBOSE:
                 o->verbose = 1;
@@ -354,6 +371,14 @@ static int parse_opts(opts *o, int argc, char **argv) {
     if ((o->pin1_file != NULL || o->pin2_file != NULL || o->auth_token != NULL) && strcmp(o->cmd, "enroll") != 0 &&
         strcmp(o->cmd, "enrol") != 0) {
         usage_err("%s", "--auth-token, --pin1-file and --pin2-file are for enroll (then --key auth|sign)");
+        return EX_USAGE_;
+    }
+    if (o->both && strcmp(o->cmd, "enroll") != 0 && strcmp(o->cmd, "enrol") != 0) {
+        usage_err("%s", "--both is for enroll (the two keys from one token)");
+        return EX_USAGE_;
+    }
+    if (o->fetch && strcmp(o->cmd, "cert") != 0) {
+        usage_err("%s", "--fetch is for cert");
         return EX_USAGE_;
     }
     if (o->key != NULL && (!strcmp(o->cmd, "enroll") || !strcmp(o->cmd, "enrol") || !strcmp(o->cmd, "verify"))) {
@@ -884,6 +909,8 @@ static void print_hex(FILE *f, const uint8_t *p, size_t n) {
 
 /* ------------------------------------------------------------ commands */
 
+static int enrol_certificate(session *s, const opts *o, const char *pin, size_t pin_len);
+
 static int enroll_one(const opts *o) {
     session s = {NULL, NULL, NULL, NULL};
     uint8_t *ca = NULL, *app = NULL;
@@ -939,12 +966,15 @@ static int enroll_one(const opts *o) {
         ex = report(&s, "enrolment", r);
         goto out;
     }
+    if ((r = duo_device_set_enroll_role(s.ctx, o->role)) != DUO_OK) {
+        ex = report(&s, "enrolment", r);
+        goto out;
+    }
     fprintf(stderr, "enrolling with %s (%s key, Paillier %u bits)...\n", o->server,
             duo_device_curve_name(o->curve ? o->curve : DUO_DEVICE_CURVE_P256),
             o->paillier_bits ? o->paillier_bits : 3072);
     r = duo_device_enroll(s.ctx, o->server, (const uint8_t *)o->token, strlen(o->token), (const uint8_t *)pin, pin_len,
                           o->paillier_bits);
-    OPENSSL_cleanse(pin, sizeof pin);
     if (r != DUO_OK) {
         ex = report(&s, "enrolment", r);
         goto out;
@@ -983,7 +1013,8 @@ static int enroll_one(const opts *o) {
         else
             printf("%s\n", NO_CODE_AGAIN);
     }
-    ex = EX_OK_;
+    /* A key with a role gets its certificate now (its PIN proves the request). */
+    ex = o->role != DUO_DEVICE_ROLE_NONE ? enrol_certificate(&s, o, pin, pin_len) : EX_OK_;
 out:
     OPENSSL_cleanse(pin, sizeof pin);
     free(app);
@@ -1002,12 +1033,8 @@ static int cmd_enroll(const opts *o) {
     struct stat st;
     char pin1[DUO_DEVICE_PIN_MAX + 2], pin2[DUO_DEVICE_PIN_MAX + 2];
     int ex, r;
-    if (o->auth_token == NULL) {
-        if (o->pin1_file != NULL || o->pin2_file != NULL) {
-            usage_err("%s", "--pin1-file/--pin2-file are for the two keys (--auth-token); one key takes --pin-file");
-            return EX_USAGE_;
-        }
-        return enroll_one(o);
+    if (o->auth_token == NULL && !o->both && o->pin1_file == NULL && o->pin2_file == NULL) {
+        return enroll_one(o); /* one key without a role, as before roles */
     }
     if (!require(o->state, "--state FILE") || !require(o->token, "--token TOKEN (the signing key's)")) return EX_USAGE_;
     if (o->pin_file != NULL) {
@@ -1030,7 +1057,10 @@ static int cmd_enroll(const opts *o) {
                 b.state, a.state);
         return EX_USAGE_;
     }
-    a.token = o->auth_token;
+    /* One token admits both keys; --auth-token (a second token) still works. */
+    a.token = o->auth_token != NULL ? o->auth_token : o->token;
+    a.role = DUO_DEVICE_ROLE_AUTH;
+    b.role = DUO_DEVICE_ROLE_SIGN;
     a.pin_file = o->pin1_file;
     a.pin_label = "PIN1 (authentication)";
     a.pin_min = 4;
@@ -1089,9 +1119,24 @@ static int cert_path(const opts *o, char *buf, size_t cap) {
     return EX_OK_;
 }
 
+/* The key's certificate: the one kept in the state (issued in enrolment,
+ * fetched, or stored by cert --in), else the file an older duosign kept
+ * beside the state. Returns EX_OK_ and *out, or an exit code. */
+static int load_file_cert(session *s, const char *path, X509 **out);
+static int load_own_cert(session *s, const char *path, X509 **out) {
+    const uint8_t *der = NULL;
+    size_t len = 0;
+    if (duo_device_certificate(s->ctx, &der, &len) == DUO_OK) {
+        const uint8_t *p = der;
+        *out = d2i_X509(NULL, &p, (long)len); /* checked against the key when it was kept */
+        return *out != NULL ? EX_OK_ : EX_OTHER;
+    }
+    return load_file_cert(s, path, out);
+}
+
 /* Reads a PEM certificate and checks that its key is the state's key.
  * Returns EX_OK_ and *out (free with X509_free), or an exit code. */
-static int load_own_cert(session *s, const char *path, X509 **out) {
+static int load_file_cert(session *s, const char *path, X509 **out) {
     char pem[DUO_DEVICE_PUBKEY_PEM_MAX];
     size_t pem_len = sizeof pem;
     BIO *b = NULL;
@@ -1102,9 +1147,9 @@ static int load_own_cert(session *s, const char *path, X509 **out) {
 
     *out = NULL;
     if (f == NULL) {
-        fprintf(stderr, "%s: no certificate '%s': %s (store one with `duosign cert --state FILE --in CERT.pem`)\n",
+        fprintf(stderr, "%s: no certificate in the state, nor '%s': %s (duosign cert --fetch, or --in CERT.pem)\n",
                 prog, path, strerror(errno));
-        return EX_INPUT;
+        return duo_err_exit_code(DUO_E_NO_CERT);
     }
     x = PEM_read_X509(f, NULL, NULL, NULL);
     fclose(f);
@@ -1138,13 +1183,24 @@ typedef struct cli_signer {
     const opts *o;
     const char *pin;
     size_t pin_len;
-    int r;       /* the library's error, for report() */
-    int save_ex; /* the state's save */
+    int r;               /* the library's error, for report() */
+    int save_ex;         /* the state's save */
+    const uint8_t *info; /* a certification request's info: signed with the CSR purpose */
+    size_t info_len;
 } cli_signer;
 
 static int cli_sign_digest(void *ctx, const uint8_t digest[32], uint8_t sig_rs[64]) {
     cli_signer *cs = ctx;
-    cs->r = duo_device_sign(cs->s->ctx, sig_rs, digest, (const uint8_t *)cs->pin, cs->pin_len);
+    if (cs->info != NULL) {
+        uint8_t h[32];
+        SHA256(cs->info, cs->info_len, h);
+        /* the builder signs exactly the info the cloud is shown */
+        cs->r = CRYPTO_memcmp(h, digest, 32) == 0 ? duo_device_sign_csr_info(cs->s->ctx, sig_rs, cs->info, cs->info_len,
+                                                                             (const uint8_t *)cs->pin, cs->pin_len)
+                                                  : DUO_E_INTERNAL;
+    } else {
+        cs->r = duo_device_sign(cs->s->ctx, sig_rs, digest, (const uint8_t *)cs->pin, cs->pin_len);
+    }
     if (cs->r != DUO_OK) return cs->r;
     cs->save_ex = save_state(cs->s, cs->o->state);
     if (cs->save_ex != EX_OK_)
@@ -1156,7 +1212,7 @@ static int cli_sign_digest(void *ctx, const uint8_t digest[32], uint8_t sig_rs[6
 static int run_signed(session *s, const opts *o, int (*build)(void *arg, cli_signer *cs), void *arg) {
     char pin[DUO_DEVICE_PIN_MAX + 2];
     size_t pin_len = 0;
-    cli_signer cs = {s, o, pin, 0, DUO_OK, EX_OK_};
+    cli_signer cs = {s, o, pin, 0, DUO_OK, EX_OK_, NULL, 0};
     int r, ex;
     if ((ex = get_pin(o, 0, 0, pin, sizeof pin, &pin_len)) != EX_OK_) return ex;
     cs.pin_len = pin_len;
@@ -1176,14 +1232,60 @@ typedef struct csr_job {
     size_t len;
 } csr_job;
 
+/* The request is signed with the CSR purpose: the cloud is shown its info
+ * and signs only a request for this key. */
 static int build_csr(void *arg, cli_signer *cs) {
     csr_job *j = arg;
-    uint8_t q[DUO_DEVICE_PUBKEY_BYTES];
+    uint8_t q[DUO_DEVICE_PUBKEY_BYTES], *info = NULL;
+    size_t info_len = 0;
     duo_csr_subject subj = {.common_name = j->cn};
+    const char *curve = duo_device_curve_name(duo_device_curve(cs->s->ctx));
     int r = duo_device_pubkey(cs->s->ctx, q);
     if (r != DUO_OK) return r;
-    return duo_csr_build(&j->der, &j->len, duo_device_curve_name(duo_device_curve(cs->s->ctx)), q, sizeof q, &subj,
-                         cli_sign_digest, cs);
+    if ((r = duo_csr_info(&info, &info_len, curve, q, sizeof q, &subj)) != DUO_OK) return r;
+    cs->info = info;
+    cs->info_len = info_len;
+    r = duo_csr_build(&j->der, &j->len, curve, q, sizeof q, &subj, cli_sign_digest, cs);
+    cs->info = NULL;
+    duo_x509_free(info);
+    return r;
+}
+
+/* After an enrolment with a role: the key's request, signed by both halves
+ * (CSR purpose, the PIN just typed), then IssueCertificate; the
+ * certificate goes into the state. Without a CA at the cloud the key stays
+ * usable and `cert --fetch` picks one up later. */
+static int enrol_certificate(session *s, const opts *o, const char *pin, size_t pin_len) {
+    csr_job j = {"duosign key", NULL, 0};
+    cli_signer cs = {s, o, pin, pin_len, DUO_OK, EX_OK_, NULL, 0};
+    int r = build_csr(&j, &cs), ex;
+    if (cs.r != DUO_OK) {
+        ex = report(s, "signing the certificate request", cs.r);
+        goto out;
+    }
+    if (r != DUO_OK || cs.save_ex != EX_OK_) {
+        fprintf(stderr, "%s: the certificate request failed: %s\n", prog, duo_strerror(r));
+        ex = r != DUO_OK ? exit_for(r) : cs.save_ex;
+        goto out;
+    }
+    r = duo_device_issue_certificate(s->ctx, j.der, j.len);
+    if (r == DUO_E_NO_CA) {
+        printf("no certificate: the server has no issuing CA; the key works without one. When the operator has "
+               "imported it: duosign cert --fetch --state %s\n",
+               o->state);
+        ex = EX_OK_;
+        goto out;
+    }
+    if (r != DUO_OK) {
+        ex = report(s, "certificate issuance", r);
+        goto out;
+    }
+    if ((ex = save_state(s, o->state)) == EX_OK_)
+        printf("certificate issued (%s key) and kept in %s\n", o->role == DUO_DEVICE_ROLE_AUTH ? "auth" : "sign",
+               o->state);
+out:
+    duo_x509_free(j.der);
+    return ex;
 }
 
 /* duosign csr: a PKCS#10 request (DER) for an external CA or for
@@ -1221,19 +1323,39 @@ static int cmd_cert(const opts *o) {
     BUF_MEM *mem = NULL;
     int ex;
     if (!require(o->state, "--state FILE")) return EX_USAGE_;
-    if ((ex = cert_path(o, path, sizeof path)) != EX_OK_ || (ex = open_state(&s, o, 0)) != EX_OK_) goto out;
-    if ((ex = load_own_cert(&s, o->in != NULL ? o->in : path, &x)) != EX_OK_) goto out;
+    if (o->in != NULL && o->fetch) {
+        usage_err("%s", "cert takes --in CERT.pem or --fetch, not both");
+        return EX_USAGE_;
+    }
+    if ((ex = cert_path(o, path, sizeof path)) != EX_OK_ || (ex = open_state(&s, o, o->fetch)) != EX_OK_) goto out;
+    if (o->fetch) {
+        int r = duo_device_issue_certificate(s.ctx, NULL, 0);
+        if (r != DUO_OK) {
+            ex = report(&s, "fetching the certificate", r);
+            goto out;
+        }
+        if ((ex = save_state(&s, o->state)) == EX_OK_) printf("certificate fetched and kept in %s\n", o->state);
+        goto out;
+    }
+    if ((ex = o->in != NULL ? load_file_cert(&s, o->in, &x) : load_own_cert(&s, path, &x)) != EX_OK_) goto out;
+    if (o->in != NULL) {
+        uint8_t *der = NULL;
+        int len = i2d_X509(x, &der), r;
+        r = len > 0 ? duo_device_set_certificate(s.ctx, der, (size_t)len) : DUO_E_NOMEM;
+        OPENSSL_free(der);
+        if (r != DUO_OK) {
+            ex = report(&s, "storing the certificate", r);
+            goto out;
+        }
+        if ((ex = save_state(&s, o->state)) == EX_OK_) printf("certificate stored in %s\n", o->state);
+        goto out;
+    }
     if ((b = BIO_new(BIO_s_mem())) == NULL || PEM_write_bio_X509(b, x) != 1) {
         ex = EX_OTHER;
         goto out;
     }
     BIO_get_mem_ptr(b, &mem);
-    if (o->in != NULL) {
-        if ((ex = write_output("certificate", path, (const uint8_t *)mem->data, mem->length, 0644)) == EX_OK_)
-            printf("certificate stored in %s\n", path);
-    } else {
-        fwrite(mem->data, 1, mem->length, stdout);
-    }
+    fwrite(mem->data, 1, mem->length, stdout);
 out:
     BIO_free(b);
     X509_free(x);

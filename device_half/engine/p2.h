@@ -113,6 +113,13 @@ typedef struct duo_p2_sign_params {
     BIGNUM *precomputed_rn;    /* optional r^N mod N^2, taken (used once, freed); NULL: computed */
     const duo_scalar *pin_kdf; /* SECRET, instead of pin: duo_p2_pin_kdf(key, PIN) made beforehand
                                      * (copied, wiped at free): no KDF on the signing path */
+    /* The purpose (duo_sign_purpose; 0: a request from before purposes) and
+     * its one extra field, sent in SignStart and MACed with it: the CSR
+     * info for CSR, the login challenge for LOGIN, none otherwise (borrowed
+     * until duo_p2_sign_start). The wire layer checks the pairing. */
+    int purpose;
+    const uint8_t *purpose_data;
+    size_t purpose_data_len;
 } duo_p2_sign_params;
 
 DUO_WARN_UNUSED_RESULT int duo_p2_sign_new(duo_p2_sign **out, const duo_p2_sign_params *params);

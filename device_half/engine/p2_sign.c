@@ -26,6 +26,9 @@ struct duo_p2_sign {
     size_t pin_len;
     duo_scalar kdf; /* SECRET: KDF(PIN, salt) made by the caller (duo_p2_pin_kdf) */
     uint8_t digest[DUO_DIGEST_BYTES];
+    int purpose;
+    const uint8_t *purpose_data; /* borrowed until sign_start */
+    size_t purpose_data_len;
     BIGNUM *rn; /* precomputed r^N mod N^2 (secret), single use */
     uint8_t device_nonce[DUO_NONCE_BYTES];
     uint8_t presid[32];
@@ -35,6 +38,24 @@ struct duo_p2_sign {
     duo_scalar k2; /* SECRET nonce */
     duo_point r2;
 };
+
+/* The purpose and its extra field into the request (before its MAC). */
+static int set_purpose(duo_sign_start_req *req, const duo_p2_sign *s) {
+    req->purpose = (duo_sign_purpose)s->purpose;
+    req->csr_info_len = req->login_challenge_len = 0;
+    if (s->purpose == DUO_SIGN_PURPOSE_CSR) {
+        if (s->purpose_data_len == 0 || s->purpose_data_len > sizeof req->csr_info) return DUO_E_INVALID_ARG;
+        memcpy(req->csr_info, s->purpose_data, s->purpose_data_len);
+        req->csr_info_len = s->purpose_data_len;
+    } else if (s->purpose == DUO_SIGN_PURPOSE_LOGIN) {
+        if (s->purpose_data_len == 0 || s->purpose_data_len > sizeof req->login_challenge) return DUO_E_INVALID_ARG;
+        memcpy(req->login_challenge, s->purpose_data, s->purpose_data_len);
+        req->login_challenge_len = s->purpose_data_len;
+    } else if (s->purpose_data_len != 0) {
+        return DUO_E_INVALID_ARG;
+    }
+    return DUO_OK;
+}
 
 static void p2s_wipe(duo_p2_sign *s) {
     duo_memzero(s->pin, sizeof s->pin);
@@ -83,7 +104,8 @@ int duo_p2_sign_new(duo_p2_sign **out, const duo_p2_sign_params *params) {
     }
     *out = NULL;
     if (params == NULL || params->ec == NULL || params->key == NULL || params->key->paillier == NULL ||
-        params->key->ckey == NULL || params->digest == NULL) {
+        params->key->ckey == NULL || params->digest == NULL || params->purpose < 0 ||
+        params->purpose >= DUO_SIGN_PURPOSE_COUNT || (params->purpose_data == NULL && params->purpose_data_len != 0)) {
         BN_clear_free(rn);
         return DUO_E_INVALID_ARG;
     }
@@ -118,6 +140,9 @@ int duo_p2_sign_new(duo_p2_sign **out, const duo_p2_sign_params *params) {
         duo_memzero(&kdf, sizeof kdf);
     }
     memcpy(s->digest, params->digest, DUO_DIGEST_BYTES);
+    s->purpose = params->purpose;
+    s->purpose_data = params->purpose_data;
+    s->purpose_data_len = params->purpose_data_len;
     s->rn = rn;
     s->state = P2S_NEW;
     *out = s;
@@ -181,6 +206,7 @@ int duo_p2_sign_start(duo_p2_sign *s, duo_sign_start_req *req) {
     memcpy(req->device_nonce, s->device_nonce, DUO_NONCE_BYTES);
     memcpy(req->digest, s->digest, DUO_DIGEST_BYTES);
     memcpy(req->r2_commitment, s->r2_commitment, 32);
+    if ((r = set_purpose(req, s)) != DUO_OK) goto out;
     if ((r = duo_wire_mac_input_sign_start(mi, req)) != DUO_OK ||
         (r = duo_mac_compute(req->mac, s->key->device_secret, mi)) != DUO_OK) {
         goto out;

@@ -40,12 +40,22 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
     if ((f->address_len && f->address == NULL) || (f->app_len && f->app == NULL)) return DUO_E_INVALID_ARG;
     if (f->flags & ~DUO__BLOB_FLAGS_KNOWN) return DUO_E_INVALID_ARG;
     if (f->curve != 0 && !duo_curve_valid(f->curve)) return DUO_E_INVALID_ARG;
+    if (f->role < 0 || f->role >= DUO_KEY_ROLE_COUNT || f->cert_len > DUO__BLOB_CERT_MAX ||
+        (f->cert_len && f->cert == NULL))
+        return DUO_E_INVALID_ARG;
+    /* the newest version that the fields need: v4 (v3 + the pinned channel
+     * key) whenever a key is pinned, v3 for a role or a certificate */
     int v4 = f->has_chkey;
-    int v1 = !v4 && (f->curve == 0 || f->curve == DUO_CURVE_SECP256K1);
-    uint32_t version = v4 ? DUO__BLOB_VERSION_CHANNEL : v1 ? DUO__BLOB_VERSION : DUO__BLOB_VERSION_CURVE;
+    int v3 = v4 || f->role != 0 || f->cert_len != 0;
+    int v1 = !v3 && (f->curve == 0 || f->curve == DUO_CURVE_SECP256K1);
+    int curve = f->curve != 0 ? f->curve : DUO_CURVE_SECP256K1;
+    uint32_t version = v4   ? DUO__BLOB_VERSION_CHANNEL
+                       : v3 ? DUO__BLOB_VERSION_CERT
+                       : v1 ? DUO__BLOB_VERSION
+                            : DUO__BLOB_VERSION_CURVE;
     nb = f->paillier_bits / 8u;
-    total = DUO__BLOB_HEADER + 16 + 32 + 16 + 33 + (v1 ? 0 : 2) + 4 + nb + 2 * nb + 32 + 32 + 2 + f->address_len + 4 +
-            f->app_len + (v4 ? 4 + 32 : 0) + DUO__BLOB_HASH;
+    total = DUO__BLOB_HEADER + 16 + 32 + 16 + 33 + (v1 ? 0 : 2) + (v3 ? 2 : 0) + 4 + nb + 2 * nb + 32 + 32 + 2 +
+            f->address_len + 4 + f->app_len + (v3 ? 4 + f->cert_len : 0) + (v4 ? 4 + 32 : 0) + DUO__BLOB_HASH;
     if ((b = duo_secure_malloc(total)) == NULL) return DUO_E_NOMEM;
 
     memcpy(b, DUO__BLOB_MAGIC, 4);
@@ -63,7 +73,11 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
     PUT(f->pin_salt, 16);
     PUT(f->q, 33);
     if (!v1) {
-        put16(b + off, (uint32_t)(f->curve ? f->curve : DUO_CURVE_SECP256K1));
+        put16(b + off, (uint32_t)curve);
+        off += 2;
+    }
+    if (v3) {
+        put16(b + off, (uint32_t)f->role);
         off += 2;
     }
     put32(b + off, f->paillier_bits);
@@ -78,6 +92,11 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
     put32(b + off, (uint32_t)f->app_len);
     off += 4;
     if (f->app_len) PUT(f->app, f->app_len);
+    if (v3) {
+        put32(b + off, (uint32_t)f->cert_len);
+        off += 4;
+        if (f->cert_len) PUT(f->cert, f->cert_len);
+    }
     if (v4) {
         put32(b + off, f->chkey_number);
         off += 4;
@@ -104,7 +123,8 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
     if (in_len < DUO__BLOB_HEADER + DUO__BLOB_HASH || in_len > (size_t)64 * 1024 * 1024) return DUO_E_STATE_CORRUPT;
     if (!duo_ct_eq(in, DUO__BLOB_MAGIC, 4)) return DUO_E_STATE_CORRUPT;
     uint32_t version = get16(in + 4);
-    if (version != DUO__BLOB_VERSION && version != DUO__BLOB_VERSION_CURVE && version != DUO__BLOB_VERSION_CHANNEL)
+    if (version != DUO__BLOB_VERSION && version != DUO__BLOB_VERSION_CURVE && version != DUO__BLOB_VERSION_CERT &&
+        version != DUO__BLOB_VERSION_CHANNEL)
         return DUO_E_STATE_CORRUPT;
     if (get32(in + 8) != in_len) return DUO_E_STATE_CORRUPT;
     end = in_len - DUO__BLOB_HASH;
@@ -129,13 +149,19 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
     GET(f->pin_salt, 16);
     GET(f->q, 33);
     f->curve = DUO_CURVE_SECP256K1; /* version 1: written before curves */
-    if (version != DUO__BLOB_VERSION) {
+    if (version == DUO__BLOB_VERSION_CURVE) {
         NEED(2);
         f->curve = (int)get16(in + off);
         off += 2;
         /* version 2 is only written for curves other than secp256k1 */
-        if (!duo_curve_valid(f->curve) || (version == DUO__BLOB_VERSION_CURVE && f->curve == DUO_CURVE_SECP256K1))
-            goto corrupt;
+        if (!duo_curve_valid(f->curve) || f->curve == DUO_CURVE_SECP256K1) goto corrupt;
+    } else if (version != DUO__BLOB_VERSION) {
+        /* versions 3 and 4: the curve whatever it is, then the role */
+        NEED(4);
+        f->curve = (int)get16(in + off);
+        f->role = (int)get16(in + off + 2);
+        off += 4;
+        if (!duo_curve_valid(f->curve) || f->role >= DUO_KEY_ROLE_COUNT) goto corrupt;
     }
     NEED(4);
     bits = get32(in + off);
@@ -167,6 +193,18 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
     f->app = in + off;
     f->app_len = len;
     off += len;
+    if (version >= DUO__BLOB_VERSION_CERT) {
+        NEED(4);
+        len = get32(in + off);
+        off += 4;
+        if (len > DUO__BLOB_CERT_MAX) goto corrupt;
+        NEED(len);
+        f->cert = len ? in + off : NULL;
+        f->cert_len = len;
+        off += len;
+        /* version 3 is only written for a role or a certificate */
+        if (version == DUO__BLOB_VERSION_CERT && f->role == 0 && len == 0) goto corrupt;
+    }
     if (version == DUO__BLOB_VERSION_CHANNEL) {
         NEED(4 + 32);
         f->chkey_number = get32(in + off);

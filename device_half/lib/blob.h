@@ -9,13 +9,20 @@
  *   u16 address length | address
  *   u32 app data length | app data
  *   SHA-256 of every byte above [32]
- * Version 4 (issue 12; version 3 is the certificates' branch) is version 2
- * for every curve (the curve field always present) plus, after the app data:
- *   u32 channel key number | channel public key[32]
- * the cloud's inner-channel key (X25519) the device pinned; it is written
- * whenever a key is pinned, and versions 1 and 2 (no pinned key) still parse.
  * A secp256k1 key is written as version 1, byte for byte as before curves
  * (so an older library still reads it); any other curve as version 2.
+ * Version 3 (issue 16: a key with a role, or with a certificate) writes the
+ * curve whatever it is, then u16 role after it, and after the app data
+ *   u32 certificate length (0..DUO__BLOB_CERT_MAX) | certificate DER
+ * (public: the key's X.509 certificate, checked by device.c against Q).
+ * A role-less key without a certificate is still written as version 1 or 2.
+ * Version 4 (issue 12) is version 3 (curve, role, certificate, the role and
+ * the certificate possibly absent) plus, after the certificate:
+ *   u32 channel key number | channel public key[32]
+ * the cloud's inner-channel key (X25519) the device pinned; it is written
+ * whenever a key is pinned, and versions 1 to 3 (no pinned key) still parse.
+ * (The inner branch's first version 4, version 2 plus the key, was never
+ * written outside tests and is not read.)
  * The codec only checks the encoding (lengths, magic, version, digest, a
  * known curve);
  * device.c checks the values (point on curve, modulus, ciphertext).
@@ -31,7 +38,9 @@
 #define DUO__BLOB_MAGIC "DUOS"
 #define DUO__BLOB_VERSION 1u         /* secp256k1 keys */
 #define DUO__BLOB_VERSION_CURVE 2u   /* keys of any other curve: adds the curve */
-#define DUO__BLOB_VERSION_CHANNEL 4u /* any curve, with the pinned channel key */
+#define DUO__BLOB_VERSION_CERT 3u    /* role and certificate (issue 16) */
+#define DUO__BLOB_VERSION_CHANNEL 4u /* version 3 plus the pinned channel key (issue 12) */
+#define DUO__BLOB_CERT_MAX 16384u
 #define DUO__BLOB_FLAG_CONFIRMED 0x0001u
 #define DUO__BLOB_FLAGS_KNOWN 0x0001u
 #define DUO__BLOB_ADDRESS_MAX 255u
@@ -53,6 +62,9 @@ typedef struct duo__blob_fields {
     size_t address_len;
     const uint8_t *app;
     size_t app_len;
+    int role;            /* duo_key_role (0 below version 3) */
+    const uint8_t *cert; /* the key's certificate (DER), or NULL */
+    size_t cert_len;
     int has_chkey; /* version 4: the pinned cloud channel key */
     uint32_t chkey_number;
     uint8_t chkey_pub[32];

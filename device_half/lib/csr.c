@@ -64,6 +64,16 @@ out:
     return r;
 }
 
+/* The unsigned request: version 1, the public key, the subject. */
+static int make_req(X509_REQ **req, EVP_PKEY **pub, const char *curve, const uint8_t *point, size_t point_len,
+                    const duo_csr_subject *subject) {
+    int r;
+    if ((r = duo_ec_pkey_from_point(pub, curve, point, point_len)) != DUO_OK) return r;
+    if ((*req = X509_REQ_new()) == NULL || X509_REQ_set_version(*req, 0) != 1 || X509_REQ_set_pubkey(*req, *pub) != 1)
+        return DUO_E_NOMEM;
+    return add_subject(*req, subject);
+}
+
 int duo_csr_build(uint8_t **der, size_t *der_len, const char *curve, const uint8_t *point, size_t point_len,
                   const duo_csr_subject *subject, duo_sign_digest_fn sign, void *sign_ctx) {
     EVP_PKEY *pub = NULL;
@@ -73,13 +83,32 @@ int duo_csr_build(uint8_t **der, size_t *der_len, const char *curve, const uint8
     if (der != NULL) *der = NULL;
     if (der_len != NULL) *der_len = 0;
     if (der == NULL || der_len == NULL || subject == NULL || sign == NULL) return DUO_E_INVALID_ARG;
-    if ((r = duo_ec_pkey_from_point(&pub, curve, point, point_len)) != DUO_OK) return r;
-    r = DUO_E_NOMEM;
-    if ((req = X509_REQ_new()) == NULL || X509_REQ_set_version(req, 0) != 1 || X509_REQ_set_pubkey(req, pub) != 1)
-        goto out;
-    if ((r = add_subject(req, subject)) != DUO_OK) goto out;
+    if ((r = make_req(&req, &pub, curve, point, point_len, subject)) != DUO_OK) goto out;
     if ((r = sign_req(req, pub, sign, sign_ctx)) != DUO_OK) goto out;
     if ((n = i2d_X509_REQ(req, &out)) <= 0) {
+        r = DUO_E_INTERNAL;
+        goto out;
+    }
+    *der = out;
+    *der_len = (size_t)n;
+    r = DUO_OK;
+out:
+    X509_REQ_free(req);
+    EVP_PKEY_free(pub);
+    return r;
+}
+
+int duo_csr_info(uint8_t **der, size_t *der_len, const char *curve, const uint8_t *point, size_t point_len,
+                 const duo_csr_subject *subject) {
+    EVP_PKEY *pub = NULL;
+    X509_REQ *req = NULL;
+    unsigned char *out = NULL;
+    int n, r;
+    if (der != NULL) *der = NULL;
+    if (der_len != NULL) *der_len = 0;
+    if (der == NULL || der_len == NULL || subject == NULL) return DUO_E_INVALID_ARG;
+    if ((r = make_req(&req, &pub, curve, point, point_len, subject)) != DUO_OK) goto out;
+    if ((n = i2d_re_X509_REQ_tbs(req, &out)) <= 0) {
         r = DUO_E_INTERNAL;
         goto out;
     }

@@ -20,10 +20,13 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
 
 #include "blob.h"
 #include "duosign/curve.h"
+#include "duosign/ec_pkey.h"
 #include "duosign/inner_channel.h"
+#include "duosign/login_digest.h"
 #include "duosign/mem.h"
 #include "duosign/paillier.h"
 #include "duosign/rng.h"
@@ -52,6 +55,10 @@ struct duo_device_ctx {
     char address[DUO_DEVICE_ADDRESS_MAX + 1];
     uint8_t *app;
     size_t app_len;
+    int role;        /* duo_key_role of the key (0: from before roles) */
+    int enroll_role; /* the role of the next duo_device_enroll */
+    uint8_t *cert;   /* the key's certificate (DER, public), or NULL */
+    size_t cert_len;
 
     uint8_t pending[32]; /* SECRET: next device secret, not yet persisted */
     int has_pending;
@@ -152,6 +159,10 @@ static void drop_key(duo_device_ctx *ctx) {
     free(ctx->app);
     ctx->app = NULL;
     ctx->app_len = 0;
+    free(ctx->cert);
+    ctx->cert = NULL;
+    ctx->cert_len = 0;
+    ctx->role = 0;
     ctx->address[0] = '\0';
     drop_precomputed(ctx);
 }
@@ -489,6 +500,7 @@ int duo_device_enroll(duo_device_ctx *ctx, const char *server_address, const uin
 
     /* Round 1 (DESIGN 3.2 step 1): token and device nonce; the cloud commits. */
     if ((r = duo_p2_enroll_start(s, &r1)) != DUO_OK) goto out;
+    r1.role = (duo_key_role)ctx->enroll_role;
     DUO__RPC(ctx, "EnrollStart", duo_wire_build_enroll_start_req, &r1, duo_wire_parse_enroll_start_resp, &a1, r, out);
     /* Round 2: Q2 and PoK(x2); the cloud opens Q1, sends N, ckey and proofs. */
     if ((r = duo_p2_enroll_on_start(s, &a1, &r2)) != DUO_OK) goto out;
@@ -512,6 +524,7 @@ int duo_device_enroll(duo_device_ctx *ctx, const char *server_address, const uin
     if ((r = adopt_key(ctx, key)) != DUO_OK) goto out;
     key = NULL;
     memcpy(ctx->address, server_address, alen + 1);
+    ctx->role = ctx->enroll_role;
     ctx->confirmed = 0;
     ctx->has_pending = 0;
     mark_dirty(ctx);
@@ -589,8 +602,22 @@ static int need_key(duo_device_ctx *ctx) {
 }
 
 /* DESIGN 3.3, both rounds, and the secret rotation of 3.5. */
-static int sign_inner(duo_device_ctx *ctx, uint8_t sig[64], const uint8_t digest[32], const uint8_t *pin,
-                      size_t pin_len, const duo_scalar *pin_kdf) {
+/* What a request names: purpose and its extra field (docs/PROTOCOL.md). */
+typedef struct sign_purpose {
+    int purpose;
+    const uint8_t *data;
+    size_t len;
+} sign_purpose;
+
+/* A document signature: DOCUMENT for a key with a role; a key from before
+ * roles sends no purpose, so an older cloud accepts it as before. */
+static sign_purpose document_purpose(const duo_device_ctx *ctx) {
+    sign_purpose sp = {ctx->role != 0 ? DUO_SIGN_PURPOSE_DOCUMENT : DUO_SIGN_PURPOSE_UNSPECIFIED, NULL, 0};
+    return sp;
+}
+
+static int sign_inner(duo_device_ctx *ctx, uint8_t sig[64], const uint8_t digest[32], const sign_purpose *sp,
+                      const uint8_t *pin, size_t pin_len, const duo_scalar *pin_kdf) {
     int r = DUO_E_INTERNAL;
     duo_p2_sign *s = NULL;
     duo_p2_sign_params p;
@@ -610,6 +637,9 @@ static int sign_inner(duo_device_ctx *ctx, uint8_t sig[64], const uint8_t digest
     p.pin_len = pin_len;
     p.pin_kdf = pin_kdf;
     p.digest = digest;
+    p.purpose = sp->purpose;
+    p.purpose_data = sp->data;
+    p.purpose_data_len = sp->len;
     if (ctx->npre > 0) {
         /* Used once: the engine takes it whatever happens. */
         p.precomputed_rn = ctx->pre[--ctx->npre];
@@ -639,8 +669,66 @@ out:
     return r;
 }
 
+static int sign_common(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
+                       const uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const sign_purpose *sp, const uint8_t *pin,
+                       size_t pin_len);
+
 int duo_device_sign(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
                     const uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const uint8_t *pin, size_t pin_len) {
+    sign_purpose sp;
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    sp = document_purpose(ctx);
+    return sign_common(ctx, sig, digest, &sp, pin, pin_len);
+}
+
+int duo_device_sign_login(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
+                          uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const uint8_t *challenge, size_t challenge_len,
+                          const uint8_t *pin, size_t pin_len) {
+    sign_purpose sp = {DUO_SIGN_PURPOSE_LOGIN, challenge, challenge_len};
+    int r;
+    if (ctx == NULL || digest == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    if (challenge == NULL || challenge_len < DUO_LOGIN_CHALLENGE_MIN || challenge_len > DUO_LOGIN_CHALLENGE_MAX) {
+        begin(ctx);
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "a login challenge is %d to %d bytes", DUO_LOGIN_CHALLENGE_MIN,
+                 DUO_LOGIN_CHALLENGE_MAX);
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    if ((r = duo_login_digest(digest, challenge, challenge_len)) != DUO_OK) return r;
+    return sign_common(ctx, sig, digest, &sp, pin, pin_len);
+}
+
+int duo_device_sign_csr_info(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES], const uint8_t *info,
+                             size_t info_len, const uint8_t *pin, size_t pin_len) {
+    sign_purpose sp = {DUO_SIGN_PURPOSE_CSR, info, info_len};
+    uint8_t digest[32];
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    if (info == NULL || info_len == 0 || info_len > DUO_CSR_INFO_MAX) {
+        begin(ctx);
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    SHA256(info, info_len, digest);
+    return sign_common(ctx, sig, digest, &sp, pin, pin_len);
+}
+
+int duo_device_role(const duo_device_ctx *ctx) { return ctx == NULL || ctx->key == NULL ? 0 : ctx->role; }
+
+int duo_device_set_enroll_role(duo_device_ctx *ctx, int role) {
+    if (ctx == NULL) return DUO_E_INVALID_ARG;
+    if (ctx->key != NULL) return DUO_E_EXISTS;
+    if (role < 0 || role >= DUO_KEY_ROLE_COUNT) return DUO_E_UNSUPPORTED;
+    ctx->enroll_role = role;
+    return DUO_OK;
+}
+
+static int sign_common(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
+                       const uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const sign_purpose *sp, const uint8_t *pin,
+                       size_t pin_len) {
     int r;
     duo_scalar *kdf = NULL;
     int matches;
@@ -678,9 +766,9 @@ int duo_device_sign(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
             r = DUO_E_MISUSE;
             goto out;
         }
-        r = sign_inner(ctx, sig, digest, NULL, 0, kdf);
+        r = sign_inner(ctx, sig, digest, sp, NULL, 0, kdf);
     } else {
-        r = sign_inner(ctx, sig, digest, pin, pin_len, NULL);
+        r = sign_inner(ctx, sig, digest, sp, pin, pin_len, NULL);
     }
 out:
     if (kdf != NULL) {
@@ -832,7 +920,16 @@ int duo_device_change_pin(duo_device_ctx *ctx, const uint8_t *old_pin, size_t ol
     memcpy(buf + sizeof CHANGE_PIN_TAG - 1, ctx->key->key_id, 16);
     if ((r = duo_rng_bytes(ctx_rng(ctx), buf + sizeof CHANGE_PIN_TAG - 1 + 16, 32)) != DUO_OK) goto out;
     SHA256(buf, sizeof buf, digest);
-    if ((r = sign_inner(ctx, sig, digest, old_pin, old_pin_len, NULL)) != DUO_OK) goto out;
+    /* An authentication key signs no document: its PIN proof is a login over
+     * the same fresh bytes (a login digest, cloud-checked). */
+    sign_purpose sp = document_purpose(ctx);
+    if (ctx->role == DUO_KEY_ROLE_AUTH) {
+        sp.purpose = DUO_SIGN_PURPOSE_LOGIN;
+        sp.data = buf;
+        sp.len = sizeof buf;
+        if ((r = duo_login_digest(digest, buf, sizeof buf)) != DUO_OK) goto out;
+    }
+    if ((r = sign_inner(ctx, sig, digest, &sp, old_pin, old_pin_len, NULL)) != DUO_OK) goto out;
     /* old_pin is proven: re-mask locally with a fresh salt. */
     if ((r = duo_p2_key_change_pin(ctx->ec, ctx->key, old_pin, old_pin_len, new_pin, new_pin_len, ctx_rng(ctx))) !=
         DUO_OK) {
@@ -1109,6 +1206,9 @@ int duo_device_state_export(duo_device_ctx *ctx, uint8_t **blob, size_t *blob_le
     f.address_len = strlen(ctx->address);
     f.app = ctx->app;
     f.app_len = ctx->app_len;
+    f.role = ctx->role;
+    f.cert = ctx->cert;
+    f.cert_len = ctx->cert_len;
     f.has_chkey = ctx->has_chkey;
     f.chkey_number = ctx->chkey_number;
     memcpy(f.chkey_pub, ctx->chkey_pub, sizeof f.chkey_pub);
@@ -1169,6 +1269,22 @@ int duo_device_state_dirty(const duo_device_ctx *ctx) {
     return ctx != NULL && ctx->key != NULL && ctx->persisted_gen != ctx->gen;
 }
 
+/* DUO_OK if der is one X.509 certificate (nothing after it) whose public
+ * key is the point q on curve; DUO_E_DECODE, DUO_E_CERT_KEY_MISMATCH. */
+static int cert_matches(int curve, const uint8_t q[33], const uint8_t *der, size_t der_len) {
+    const uint8_t *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)der_len);
+    EVP_PKEY *want = NULL;
+    int r = DUO_E_DECODE;
+    if (x == NULL || p != der + der_len) goto out;
+    if ((r = duo_ec_pkey_from_point(&want, duo_curve_name((duo_curve)curve), q, 33)) != DUO_OK) goto out;
+    r = X509_get0_pubkey(x) != NULL && EVP_PKEY_eq(X509_get0_pubkey(x), want) == 1 ? DUO_OK : DUO_E_CERT_KEY_MISMATCH;
+out:
+    EVP_PKEY_free(want);
+    X509_free(x);
+    return r;
+}
+
 int duo_device_state_import(duo_device_ctx *ctx, const uint8_t *blob, size_t blob_len) {
     int r = DUO_E_STATE_CORRUPT;
     duo__blob_fields f;
@@ -1177,7 +1293,7 @@ int duo_device_state_import(duo_device_ctx *ctx, const uint8_t *blob, size_t blo
     const uint8_t *in = blob;
     size_t in_len = blob_len;
     duo_p2_key *key = NULL;
-    uint8_t *app = NULL;
+    uint8_t *app = NULL, *cert = NULL;
 
     if (ctx == NULL) {
         return DUO_E_INVALID_ARG;
@@ -1220,6 +1336,17 @@ int duo_device_state_import(duo_device_ctx *ctx, const uint8_t *blob, size_t blo
         }
         memcpy(app, f.app, f.app_len);
     }
+    if (f.cert_len > 0) {
+        /* A certificate for another key is corruption like any other. */
+        uint8_t q[33];
+        duo_point_serialize(ctx->ecs[f.curve], q, &key->q);
+        if (cert_matches(f.curve, q, f.cert, f.cert_len) != DUO_OK) goto out;
+        if ((cert = malloc(f.cert_len)) == NULL) {
+            r = DUO_E_NOMEM;
+            goto out;
+        }
+        memcpy(cert, f.cert, f.cert_len);
+    }
     /* All checks passed: commit to ctx in one go. */
     ctx->key = key;
     key = NULL;
@@ -1231,6 +1358,10 @@ int duo_device_state_import(duo_device_ctx *ctx, const uint8_t *blob, size_t blo
     ctx->app = app;
     ctx->app_len = f.app_len;
     app = NULL;
+    ctx->role = f.role;
+    ctx->cert = cert;
+    ctx->cert_len = f.cert_len;
+    cert = NULL;
     ctx->has_pending = 0;
     /* An older blob has no channel key: the first online call fetches and
      * pins it (the upgrade step), and the state is saved as v4. */
@@ -1247,6 +1378,7 @@ out:
     duo_memzero(&f, sizeof f);
     duo_p2_key_free(key);
     free(app);
+    free(cert);
     if (plain != NULL) {
         duo_memzero(plain, blob_len);
         duo_secure_free(plain);
@@ -1297,4 +1429,84 @@ int duo_device_app_data(const duo_device_ctx *ctx, const uint8_t **data, size_t 
     *data = ctx->app;
     *len = ctx->app_len;
     return DUO_OK;
+}
+
+/* ------------------------------------------------------------ certificates */
+
+int duo_device_set_certificate(duo_device_ctx *ctx, const uint8_t *der, size_t der_len) {
+    uint8_t q[33], *copy;
+    int r;
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    if (ctx->key == NULL) {
+        return finish(ctx, DUO_E_MISUSE);
+    }
+    if (der == NULL || der_len == 0 || der_len > DUO__BLOB_CERT_MAX) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    duo_point_serialize(ctx->ec, q, &ctx->key->q);
+    if ((r = cert_matches((int)duo_ec_curve(ctx->ec), q, der, der_len)) != DUO_OK) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "%s",
+                 r == DUO_E_CERT_KEY_MISMATCH ? "the certificate is for another key" : "not a DER X.509 certificate");
+        return finish(ctx, r);
+    }
+    if ((copy = malloc(der_len)) == NULL) {
+        return finish(ctx, DUO_E_NOMEM);
+    }
+    memcpy(copy, der, der_len);
+    free(ctx->cert);
+    ctx->cert = copy;
+    ctx->cert_len = der_len;
+    mark_dirty(ctx);
+    return finish(ctx, DUO_OK);
+}
+
+int duo_device_certificate(const duo_device_ctx *ctx, const uint8_t **der, size_t *der_len) {
+    if (ctx == NULL || der == NULL || der_len == NULL) return DUO_E_INVALID_ARG;
+    *der = NULL;
+    *der_len = 0;
+    if (ctx->key == NULL || ctx->cert == NULL) return DUO_E_NO_CERT;
+    *der = ctx->cert;
+    *der_len = ctx->cert_len;
+    return DUO_OK;
+}
+
+int duo_device_issue_certificate(duo_device_ctx *ctx, const uint8_t *csr, size_t csr_len) {
+    duo_issue_cert_req *req = NULL;
+    duo_issue_cert_resp *resp = NULL;
+    uint8_t mi[32];
+    int r;
+    if (ctx == NULL) {
+        return DUO_E_INVALID_ARG;
+    }
+    begin(ctx);
+    if ((csr == NULL && csr_len != 0) || csr_len > DUO_WIRE_CSR_MAX) {
+        return finish(ctx, DUO_E_INVALID_ARG);
+    }
+    if ((r = need_key(ctx)) != DUO_OK) {
+        return finish(ctx, r);
+    }
+    if ((req = calloc(1, sizeof *req)) == NULL || (resp = calloc(1, sizeof *resp)) == NULL) {
+        r = DUO_E_NOMEM;
+        goto out;
+    }
+    if ((r = fill_mac_req(ctx, req->key_id, req->device_nonce)) != DUO_OK) goto out;
+    if (csr_len > 0) memcpy(req->csr, csr, csr_len);
+    req->csr_len = csr_len;
+    if ((r = duo_wire_mac_input_issue_cert(mi, req)) != DUO_OK ||
+        (r = duo_mac_compute(req->mac, ctx->key->device_secret, mi)) != DUO_OK)
+        goto out;
+    DUO__RPC(ctx, "IssueCertificate", duo_wire_build_issue_cert_req, req, duo_wire_parse_issue_cert_resp, resp, r, out);
+    /* Kept only if it certifies this key (set_certificate checks). */
+    free(req);
+    req = NULL;
+    r = duo_device_set_certificate(ctx, resp->certificate, resp->certificate_len);
+    free(resp);
+    return r;
+out:
+    free(req);
+    free(resp);
+    return finish(ctx, r);
 }

@@ -37,6 +37,8 @@ typedef union {
     duo_revoke_req revoke_req;
     duo_status_req status_req;
     duo_status_resp status_resp;
+    duo_issue_cert_req issue_cert_req;
+    duo_issue_cert_resp issue_cert_resp;
 } fz_any;
 
 typedef struct {
@@ -185,15 +187,48 @@ static inline int fz_sample_enroll_confirm_resp(void *v, unsigned k) {
     strcpy(m->revocation_code, codes[k]);
     return 1;
 }
+/* Variants 2-4 (issue 16): purposes DOCUMENT, CSR with its info, LOGIN
+ * with its challenge. */
 static inline int fz_sample_sign_start_req(void *v, unsigned k) {
     duo_sign_start_req *m = v;
-    if (k >= 2) return 0;
+    if (k >= 5) return 0;
     memset(m, 0, sizeof *m);
     fz_fill(m->key_id, sizeof m->key_id, k);
     fz_fill(m->device_nonce, sizeof m->device_nonce, k + 1);
     fz_fill(m->digest, sizeof m->digest, k + 2);
     fz_fill(m->r2_commitment, sizeof m->r2_commitment, k + 3);
     fz_fill(m->mac, sizeof m->mac, k + 4);
+    if (k == 2) m->purpose = DUO_SIGN_PURPOSE_DOCUMENT;
+    if (k == 3) {
+        m->purpose = DUO_SIGN_PURPOSE_CSR;
+        m->csr_info_len = 180;
+        fz_fill(m->csr_info, m->csr_info_len, k + 5);
+    }
+    if (k == 4) {
+        m->purpose = DUO_SIGN_PURPOSE_LOGIN;
+        m->login_challenge_len = 32;
+        fz_fill(m->login_challenge, m->login_challenge_len, k + 5);
+    }
+    return 1;
+}
+/* IssueCertificate: a fetch (no csr) and a request. */
+static inline int fz_sample_issue_cert_req(void *v, unsigned k) {
+    duo_issue_cert_req *m = v;
+    if (k >= 2) return 0;
+    memset(m, 0, sizeof *m);
+    fz_fill(m->key_id, sizeof m->key_id, k);
+    fz_fill(m->device_nonce, sizeof m->device_nonce, k + 1);
+    fz_fill(m->mac, sizeof m->mac, k + 2);
+    m->csr_len = k == 0 ? 0 : 300;
+    fz_fill(m->csr, m->csr_len, k + 3);
+    return 1;
+}
+static inline int fz_sample_issue_cert_resp(void *v, unsigned k) {
+    duo_issue_cert_resp *m = v;
+    if (k >= 2) return 0;
+    memset(m, 0, sizeof *m);
+    m->certificate_len = k == 0 ? 1 : 600;
+    fz_fill(m->certificate, m->certificate_len, k);
     return 1;
 }
 static inline int fz_sample_sign_start_resp(void *v, unsigned k) {
@@ -296,6 +331,8 @@ FZ_PLAIN(refresh_resp)
 FZ_PLAIN(revoke_req)
 FZ_PLAIN(status_req)
 FZ_PLAIN(status_resp)
+FZ_PLAIN(issue_cert_req)
+FZ_PLAIN(issue_cert_resp)
 #undef FZ_PLAIN
 
 static inline int fz_eq_enroll_key_share_resp(const void *va, const void *vb) {
@@ -355,12 +392,15 @@ FZ_ADAPT(refresh_resp)
 FZ_ADAPT(revoke_req)
 FZ_ADAPT(status_req)
 FZ_ADAPT(status_resp)
+FZ_ADAPT(issue_cert_req)
+FZ_ADAPT(issue_cert_resp)
 FZ_MAC(enroll_confirm_req, enroll_confirm)
 FZ_MAC(sign_start_req, sign_start)
 FZ_MAC(sign_finish_req, sign_finish)
 FZ_MAC(refresh_req, refresh)
 FZ_MAC(revoke_req, revoke)
 FZ_MAC(status_req, status)
+FZ_MAC(issue_cert_req, issue_cert)
 
 /* RevokeResponse: no struct. */
 static inline int fz_parse_revoke_resp(void *out, const uint8_t *in, size_t n) {
@@ -404,7 +444,9 @@ static inline int fz_sample_revoke_resp(void *m, unsigned k) {
     X(revoke_req, sizeof(duo_revoke_req), fz_mac_revoke_req, revoke_request)                                 \
     X(revoke_resp, 0, NULL, revoke_response)                                                                 \
     X(status_req, sizeof(duo_status_req), fz_mac_status_req, status_request)                                 \
-    X(status_resp, sizeof(duo_status_resp), NULL, status_response)
+    X(status_resp, sizeof(duo_status_resp), NULL, status_response)                                           \
+    X(issue_cert_req, sizeof(duo_issue_cert_req), fz_mac_issue_cert_req, issue_certificate_request)          \
+    X(issue_cert_resp, sizeof(duo_issue_cert_resp), NULL, issue_certificate_response)
 
 enum {
 #define FZ_ENUM(M, S, MAC, D) FZ_MSG_##M,

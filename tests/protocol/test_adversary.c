@@ -624,7 +624,8 @@ static void test_state_sign(void) {
                 memset(&b, 0, sizeof b);
                 memset(&g, 0, sizeof g);
                 if (i == 0) {
-                    duo_p2_sign_params sp = {b2b_ec(), NULL, g_er.k2, (const uint8_t *)"2468", 4, digest, NULL, NULL};
+                    duo_p2_sign_params sp = {b2b_ec(), NULL, g_er.k2, (const uint8_t *)"2468", 4, digest, NULL, NULL,
+                                             0,        NULL, 0};
                     memset(&sr, 0, sizeof sr);
                     DUO_CHECK_OK(duo_p2_sign_new(&sr.p2, &sp));
                 } else {

@@ -9,6 +9,7 @@
 
 #include "det_rng.h"
 #include "duosign/paillier.h"
+#include "paillier_internal.h"
 #include "test_harness.h"
 
 /* One key per size, generated once for the whole binary. */
@@ -374,6 +375,12 @@ static void test_pub_encoding(void) {
         DUO_CHECK(duo_paillier_pub_bits(pk2) == bits);
         DUO_CHECK_OK(duo_paillier_pub_dup(&pk3, pk2));
         DUO_CHECK(pk3 != NULL && BN_cmp(duo_paillier_pub_n(pk3), duo_paillier_pub_n(pk)) == 0);
+        /* the remembered modulus check (parsed, copied, and a key from primes,
+         * which runs it) */
+        DUO_CHECK_OK(duo_paillier_pub_modulus_check(pk2));
+        DUO_CHECK_OK(duo_paillier_pub_modulus_check(pk3));
+        DUO_CHECK_OK(duo_paillier_pub_modulus_check(pk));
+        DUO_EXPECT_ERR(duo_paillier_pub_modulus_check(NULL), DUO_E_INVALID_ARG);
         duo_paillier_pub_free(pk2);
         duo_paillier_pub_free(pk3);
         pk2 = (duo_paillier_pub *)1;
@@ -475,6 +482,44 @@ static void expect_unit_check(const duo_paillier_pub *pk, const BIGNUM *c) {
     int ref = gcd_is_one_ref(c, duo_paillier_pub_n(pk));
     int r = duo_paillier_ciphertext_check(pk, c);
     DUO_CHECK(r == (ref ? DUO_OK : DUO_E_BAD_CIPHERTEXT));
+}
+
+/* duo__coprime_var (the zero-knowledge verifiers' unit test on public
+ * values, issue 22) agrees with OpenSSL's gcd on random values, multiples of
+ * p and q, 0 and N, and refuses moduli it is not for. */
+static void test_coprime_var(void) {
+    for (int k = 0; k < 2; k++) {
+        const duo_paillier_priv *sk = g_sk[k];
+        const BIGNUM *n = duo_paillier_pub_n(duo_paillier_priv_pub(sk)),
+                     *n2 = duo_paillier_pub_n2(duo_paillier_priv_pub(sk));
+        const BIGNUM *pq[2] = {duo_paillier_priv_p(sk), duo_paillier_priv_q(sk)};
+        BN_CTX *ctx = BN_CTX_new();
+        BIGNUM *c = BN_new(), *x = BN_new();
+        int co = -1, nonunits = 0;
+        DUO_REQUIRE(ctx && c && x);
+        for (int i = 0; i < 200; i++) {
+            DUO_CHECK_OK(duo_bn_random_below(c, i % 2 ? n2 : n, &g_rng.rng));
+            if (i % 4 == 3) DUO_REQUIRE(BN_mod_mul(c, c, pq[(i / 4) % 2], n2, ctx));
+            DUO_CHECK_OK(duo__coprime_var(&co, c, n, ctx));
+            DUO_CHECK(co == gcd_is_one_ref(c, n));
+            nonunits += co == 0;
+        }
+        DUO_CHECK(nonunits >= 50);
+        BN_zero(c);
+        DUO_CHECK_OK(duo__coprime_var(&co, c, n, ctx));
+        DUO_CHECK(co == 0);
+        DUO_CHECK_OK(duo__coprime_var(&co, n, n, ctx));
+        DUO_CHECK(co == 0);
+        DUO_CHECK_OK(duo__coprime_var(&co, BN_value_one(), n, ctx));
+        DUO_CHECK(co == 1);
+        DUO_REQUIRE(BN_lshift1(x, n));
+        DUO_EXPECT_ERR(duo__coprime_var(&co, c, x, ctx), DUO_E_INVALID_ARG); /* even */
+        DUO_EXPECT_ERR(duo__coprime_var(&co, c, BN_value_one(), ctx), DUO_E_INVALID_ARG);
+        DUO_EXPECT_ERR(duo__coprime_var(&co, c, n2, ctx), DUO_E_INVALID_ARG); /* N^2: over 3072 bits */
+        BN_free(c);
+        BN_free(x);
+        BN_CTX_free(ctx);
+    }
 }
 
 static void test_unit_check_matches_gcd(void) {
@@ -729,6 +774,7 @@ int main(void) {
     DUO_RUN(test_pub_encoding);
     DUO_RUN(test_ciphertext_checks);
     DUO_RUN(test_unit_check_matches_gcd);
+    DUO_RUN(test_coprime_var);
     DUO_RUN(test_encrypt_fixed_cached_consts);
     DUO_RUN(test_from_primes);
     DUO_RUN(test_modulus_checks);

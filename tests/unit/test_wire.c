@@ -125,6 +125,17 @@ static void make_sign_start_req(duo_sign_start_req *m, unsigned s) {
     fill(m->r2_commitment, sizeof m->r2_commitment, s + 3);
     fill(m->mac, sizeof m->mac, s + 4);
 }
+static void make_issue_cert_req(duo_issue_cert_req *m, unsigned s) {
+    memset(m, 0, sizeof *m);
+    fill(m->key_id, sizeof m->key_id, s);
+    fill(m->device_nonce, sizeof m->device_nonce, s + 1);
+    fill(m->mac, sizeof m->mac, s + 2); /* csr empty: a fetch */
+}
+static void make_issue_cert_resp(duo_issue_cert_resp *m, unsigned s) {
+    memset(m, 0, sizeof *m);
+    m->certificate_len = 300;
+    fill(m->certificate, m->certificate_len, s);
+}
 static void make_sign_start_resp(duo_sign_start_resp *m, unsigned s) {
     memset(m, 0, sizeof *m);
     fill(m->cloud_nonce, sizeof m->cloud_nonce, s);
@@ -206,6 +217,8 @@ EQ_PLAIN(refresh_resp)
 EQ_PLAIN(revoke_req)
 EQ_PLAIN(status_req)
 EQ_PLAIN(status_resp)
+EQ_PLAIN(issue_cert_req)
+EQ_PLAIN(issue_cert_resp)
 
 static int eq_enroll_key_share_resp(const duo_enroll_key_share_resp *a, const duo_enroll_key_share_resp *b) {
     return memcmp(a->q1, b->q1, sizeof a->q1) == 0 && memcmp(a->q1_proof, b->q1_proof, sizeof a->q1_proof) == 0 &&
@@ -244,6 +257,8 @@ FREE_NOOP(refresh_resp)
 FREE_NOOP(revoke_req)
 FREE_NOOP(status_req)
 FREE_NOOP(status_resp)
+FREE_NOOP(issue_cert_req)
+FREE_NOOP(issue_cert_resp)
 static void free_enroll_key_share_resp(duo_enroll_key_share_resp *m) { duo_wire_free_enroll_key_share_resp(m); }
 static void free_enroll_pdl_challenge_req(duo_enroll_pdl_challenge_req *m) {
     duo_wire_free_enroll_pdl_challenge_req(m);
@@ -296,6 +311,8 @@ PER_MSG(enroll_pdl_open_resp, make_enroll_pdl_open_resp)
 PER_MSG(enroll_confirm_req, make_enroll_confirm_req)
 PER_MSG(enroll_confirm_resp, make_enroll_confirm_resp)
 PER_MSG(sign_start_req, make_sign_start_req)
+PER_MSG(issue_cert_req, make_issue_cert_req)
+PER_MSG(issue_cert_resp, make_issue_cert_resp)
 PER_MSG(sign_start_resp, make_sign_start_resp)
 PER_MSG(sign_finish_req, make_sign_finish_req)
 PER_MSG(sign_finish_resp, make_sign_finish_resp)
@@ -345,13 +362,15 @@ static const msg_case cases[] = {
     {"revoke_resp", &duosign__v1__revoke_response__descriptor, enc_revoke_resp, pf_revoke_resp},
     CASE(status_req, status_request),
     CASE(status_resp, status_response),
+    CASE(issue_cert_req, issue_certificate_request),
+    CASE(issue_cert_resp, issue_certificate_response),
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
 /* Variable-size fields: any non-empty length is accepted by the parser. */
 static int is_var_field(const char *name) {
-    static const char *const var[] = {"token",     "paillier_n",  "ckey",    "proof_ln",
-                                      "proof_mod", "proof_range", "c_prime", "c3"};
+    static const char *const var[] = {"token",       "paillier_n", "ckey", "proof_ln",   "proof_mod",
+                                      "proof_range", "c_prime",    "c3",   "certificate"};
     size_t i;
     for (i = 0; i < sizeof var / sizeof var[0]; i++) {
         if (strcmp(name, var[i]) == 0) {
@@ -418,6 +437,13 @@ static void test_tamper_lengths(void) {
                 if (strcmp(f->name, "token") == 0) {
                     DUO_EXPECT_ERR(parse_with_field_len(c, pm, f, DUO_TOKEN_MAX + 1), DUO_E_BAD_FIELD);
                 }
+            } else if (len == 0 && (strcmp(f->name, "csr_info") == 0 || strcmp(f->name, "login_challenge") == 0)) {
+                /* A purpose's extra field: absent without that purpose, and
+                 * present without it is refused (docs/PROTOCOL.md). */
+                DUO_EXPECT_ERR(parse_with_field_len(c, pm, f, 32), DUO_E_BAD_FIELD);
+            } else if (len == 0 && strcmp(f->name, "csr") == 0) {
+                DUO_CHECK_OK(parse_with_field_len(c, pm, f, 300)); /* empty csr: a fetch; any csr parses */
+                DUO_EXPECT_ERR(parse_with_field_len(c, pm, f, DUO_WIRE_CSR_MAX + 1), DUO_E_BAD_FIELD);
             } else if (len == 0) {
                 /* Revoke by code: mac absent; adding one makes both present. */
                 DUO_CHECK(strcmp(f->name, "mac") == 0 && strcmp(c->name, "revoke_code_req") == 0);
@@ -740,6 +766,8 @@ static void test_roundtrip(void) {
     rt_revoke_req();
     rt_status_req();
     rt_status_resp();
+    rt_issue_cert_req();
+    rt_issue_cert_resp();
     /* Empty RevokeResponse: zero bytes, non-NULL buffer. */
     DUO_CHECK_OK(duo_wire_build_revoke_resp(&e, &n));
     DUO_CHECK(e != NULL && n == 0);
@@ -1081,8 +1109,58 @@ static void test_rotate(void) {
     DUO_CHECK(memcmp(a, c, 32) == 0);
 }
 
+/* SignStart's purpose (issue 16): each extra field exactly with its
+ * purpose; every accepted request round-trips; the purpose is MACed. */
+static void test_sign_purpose(void) {
+    duo_sign_start_req a, b;
+    uint8_t *e = NULL, m0[32], m1[32];
+    size_t n = 0;
+    make_sign_start_req(&a, 7);
+    DUO_CHECK_OK(duo_wire_mac_input_sign_start(m0, &a));
+    a.purpose = DUO_SIGN_PURPOSE_DOCUMENT;
+    DUO_CHECK_OK(duo_wire_mac_input_sign_start(m1, &a));
+    DUO_CHECK(memcmp(m0, m1, 32) != 0); /* a purpose changes the MAC input */
+    a.purpose = DUO_SIGN_PURPOSE_CSR;
+    DUO_EXPECT_ERR(duo_wire_build_sign_start_req(&e, &n, &a), DUO_E_INVALID_ARG); /* CSR without info */
+    a.csr_info_len = 200;
+    fill(a.csr_info, a.csr_info_len, 3);
+    DUO_CHECK_OK(duo_wire_build_sign_start_req(&e, &n, &a));
+    DUO_CHECK_OK(duo_wire_parse_sign_start_req(&b, e, n));
+    DUO_CHECK(memcmp(&a, &b, sizeof a) == 0);
+    free(e);
+    a.purpose = DUO_SIGN_PURPOSE_LOGIN; /* info with LOGIN: refused */
+    DUO_EXPECT_ERR(duo_wire_build_sign_start_req(&e, &n, &a), DUO_E_INVALID_ARG);
+    a.csr_info_len = 0;
+    memset(a.csr_info, 0, sizeof a.csr_info);
+    a.login_challenge_len = DUO_LOGIN_CHALLENGE_MIN - 1;
+    fill(a.login_challenge, a.login_challenge_len, 5);
+    DUO_EXPECT_ERR(duo_wire_build_sign_start_req(&e, &n, &a), DUO_E_INVALID_ARG);
+    a.login_challenge_len = DUO_LOGIN_CHALLENGE_MIN;
+    fill(a.login_challenge, a.login_challenge_len, 5);
+    DUO_CHECK_OK(duo_wire_build_sign_start_req(&e, &n, &a));
+    DUO_CHECK_OK(duo_wire_parse_sign_start_req(&b, e, n));
+    DUO_CHECK(memcmp(&a, &b, sizeof a) == 0);
+    free(e);
+    /* An unknown purpose on the wire: refused. */
+    {
+        Duosign__V1__SignStartRequest *pm;
+        uint8_t enc[512];
+        size_t len;
+        make_sign_start_req(&a, 7);
+        DUO_CHECK_OK(duo_wire_build_sign_start_req(&e, &n, &a));
+        pm = duosign__v1__sign_start_request__unpack(NULL, n, e);
+        DUO_REQUIRE(pm != NULL);
+        pm->purpose = (Duosign__V1__SignPurpose)DUO_SIGN_PURPOSE_COUNT;
+        len = duosign__v1__sign_start_request__pack(pm, enc);
+        DUO_EXPECT_ERR(duo_wire_parse_sign_start_req(&b, enc, len), DUO_E_BAD_FIELD);
+        duosign__v1__sign_start_request__free_unpacked(pm, NULL);
+        free(e);
+    }
+}
+
 int main(void) {
     DUO_RUN(test_roundtrip);
+    DUO_RUN(test_sign_purpose);
     DUO_RUN(test_spans);
     DUO_RUN(test_tamper_lengths);
     DUO_RUN(test_scalar_fields);

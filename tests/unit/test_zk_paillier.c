@@ -248,7 +248,7 @@ static void mod_roundtrip(const duo_paillier_priv *sk) {
     size_t len = duo_zk_mod_bytes(bits);
     uint8_t *pr = malloc(len);
     double t0, t1, t2;
-    DUO_REQUIRE(pr != NULL && len == bits / 8u + 80u * (1u + 2u * bits / 8u));
+    DUO_REQUIRE(pr != NULL && len == bits / 8u + 80u * (1u + bits / 8u));
     t0 = now_ms();
     DUO_CHECK_OK(duo_zk_mod_prove(sk, &g_bind, &g_rng.rng, pr, len));
     t1 = now_ms();
@@ -259,7 +259,7 @@ static void mod_roundtrip(const duo_paillier_priv *sk) {
 }
 
 static void test_mod(void) {
-    size_t nb = nbytes(g_a), len = duo_zk_mod_bytes(2048), rep = 1 + 2 * nb;
+    size_t nb = nbytes(g_a), len = duo_zk_mod_bytes(2048), rep = 1 + nb;
     uint8_t *pr = malloc(len + 1), *pb = malloc(len);
     duo_binding b;
     unsigned i;
@@ -282,7 +282,8 @@ static void test_mod(void) {
     flip(pr, nb - 1, 1);
     DUO_EXPECT_ERR(duo_zk_mod_verify(pub(g_a), &g_bind, pr, len), DUO_E_BAD_PROOF);
     flip(pr, nb - 1, 1);
-    /* in repetitions 0, 41 and 79: the (a, b) byte (bits 0, 1, 7), x_i, z_i */
+    /* in repetitions 0, 41 and 79: the (a, b) byte (bits 0, 1, 7), x_i (first,
+     * last, middle byte) */
     for (i = 0; i < 3; i++) {
         size_t off = nb + (size_t)(i == 0 ? 0 : i == 1 ? 41 : 79) * rep;
         int bits[3] = {0, 1, 7}, k;
@@ -297,16 +298,16 @@ static void test_mod(void) {
         flip(pr, off + 1 + nb - 1, 0);
         DUO_EXPECT_ERR(duo_zk_mod_verify(pub(g_a), &g_bind, pr, len), DUO_E_BAD_PROOF);
         flip(pr, off + 1 + nb - 1, 0);
-        flip(pr, off + 1 + nb + nb / 2, 5);
+        flip(pr, off + 1 + nb / 2, 5);
         DUO_EXPECT_ERR(duo_zk_mod_verify(pub(g_a), &g_bind, pr, len), DUO_E_BAD_PROOF);
-        flip(pr, off + 1 + nb + nb / 2, 5);
+        flip(pr, off + 1 + nb / 2, 5);
     }
     DUO_CHECK_OK(duo_zk_mod_verify(pub(g_a), &g_bind, pr, len)); /* restored */
-    /* z_0 = 0 and z_0 = N (out of range) are rejected. */
+    /* x_0 = 0 and x_0 = N (out of range) are rejected. */
     memcpy(pb, pr, len);
-    memset(pb + nb + 1 + nb, 0, nb);
+    memset(pb + nb + 1, 0, nb);
     DUO_EXPECT_ERR(duo_zk_mod_verify(pub(g_a), &g_bind, pb, len), DUO_E_BAD_PROOF);
-    DUO_CHECK(BN_bn2binpad(duo_paillier_pub_n(pub(g_a)), pb + nb + 1 + nb, (int)nb) == (int)nb);
+    DUO_CHECK(BN_bn2binpad(duo_paillier_pub_n(pub(g_a)), pb + nb + 1, (int)nb) == (int)nb);
     DUO_EXPECT_ERR(duo_zk_mod_verify(pub(g_a), &g_bind, pb, len), DUO_E_BAD_PROOF);
     /* w with Jacobi +1: w = 1 */
     memcpy(pb, pr, len);
@@ -817,7 +818,7 @@ static int add_n_if_fits(uint8_t *field, size_t nb, const BIGNUM *n) {
 }
 
 /* Every response integer is range-checked on its own: v + N is the same
- * residue, so sigma_i^N, x_i^4, z_i^N and r^N mod N^2 are unchanged and the
+ * residue, so sigma_i^N, x_i^4 and r^N mod N^2 are unchanged and the
  * equations still hold; only the bound [1, N) rejects these. Each case
  * fails if its bound is removed from zk_paillier.c. */
 static void test_bounds_noncanonical(void) {
@@ -850,20 +851,18 @@ static void test_bounds_noncanonical(void) {
         }
     }
     DUO_CHECK(found);
-    /* Pi-mod: x_i + N, z_i + N */
+    /* Pi-mod: x_i + N */
     {
-        size_t ml = duo_zk_mod_bytes(2048), rep = 1 + 2 * nb, f;
+        size_t ml = duo_zk_mod_bytes(2048), rep = 1 + nb;
         DUO_CHECK_OK(duo_zk_mod_prove(sk, &g_bind, &g_rng.rng, pr, ml));
         DUO_CHECK_OK(duo_zk_mod_verify(pub(sk), &g_bind, pr, ml));
-        for (f = 0; f < 2; f++) {
-            for (i = 0, found = 0; i < DUO_ZK_MOD_REPS && !found; i++) {
-                memcpy(pb, pr, ml);
-                if (!add_n_if_fits(pb + nb + i * rep + 1 + f * nb, nb, n)) continue;
-                found = 1;
-                DUO_EXPECT_ERR(duo_zk_mod_verify(pub(sk), &g_bind, pb, ml), DUO_E_BAD_PROOF);
-            }
-            DUO_CHECK(found);
+        for (i = 0, found = 0; i < DUO_ZK_MOD_REPS && !found; i++) {
+            memcpy(pb, pr, ml);
+            if (!add_n_if_fits(pb + nb + i * rep + 1, nb, n)) continue;
+            found = 1;
+            DUO_EXPECT_ERR(duo_zk_mod_verify(pub(sk), &g_bind, pb, ml), DUO_E_BAD_PROOF);
         }
+        DUO_CHECK(found);
     }
     /* range: s1 + N in an e = 0 and in an e = 1 repetition, s2 + N in an
      * e = 0 one (batched verifier: the per-equation one re-derives r^N and
@@ -947,14 +946,15 @@ static void test_range_z_interval(void) {
  * (not a Blum integer) and the prover sends w = p (Jacobi 0): mod p every
  * (-1)^a w y_i is 0, a fourth power, and mod the Blum prime q one of
  * +-p y_i is a QR, hence a fourth power. So with b_i = 1 every repetition
- * is answered and the z_i = y_i^(N^-1 mod phi) are honest: only the Jacobi
- * check rejects (the proof is accepted when it is removed). */
+ * is answered: only the Jacobi check rejects (the proof is accepted when it
+ * is removed). (Pi-mod v1 also carried z_i = y_i^(N^-1 mod phi), which this
+ * N has too; v2 leaves that statement to L_N, see test_mod_needs_ln.) */
 static void test_mod_jacobi(void) {
     BN_CTX *ctx = BN_CTX_new();
     BIGNUM *p = NULL, *q = BN_new(), *n = BN_new(), *phi = BN_new(), *d = BN_new(), *e4 = BN_new(), *y = BN_new(),
            *t = BN_new(), *tq = BN_new(), *x = BN_new(), *pinv = BN_new(), *z = BN_new(), *h = BN_new();
     duo_paillier_pub *pk = NULL;
-    size_t len = duo_zk_mod_bytes(2048), nb = 256, rep = 1 + 2 * nb;
+    size_t len = duo_zk_mod_bytes(2048), nb = 256, rep = 1 + nb;
     uint8_t *pr = calloc(1, len);
     unsigned i;
     int tries = 0, jac = 0;
@@ -993,12 +993,10 @@ static void test_mod_jacobi(void) {
         DUO_REQUIRE(a < 2);
         /* x = 0 mod p, x = tq^e4 mod q: x = p * (xq * p^-1 mod q) */
         DUO_CHECK(BN_mod_exp(x, tq, e4, q, ctx) && BN_mod_mul(x, x, pinv, q, ctx) && BN_mul(x, x, p, ctx));
-        DUO_CHECK(BN_mod_exp(z, y, d, n, ctx));
         /* the equations the verifier checks do hold */
         DUO_CHECK(BN_mod_sqr(tq, x, n, ctx) && BN_mod_sqr(tq, tq, n, ctx) && BN_cmp(tq, t) == 0);
         pr[off] = (uint8_t)(a | 2);
         DUO_CHECK(BN_bn2binpad(x, pr + off + 1, (int)nb) == (int)nb);
-        DUO_CHECK(BN_bn2binpad(z, pr + off + 1 + nb, (int)nb) == (int)nb);
     }
     DUO_EXPECT_ERR(duo_zk_mod_verify(pk, &g_bind, pr, len), DUO_E_BAD_PROOF);
     duo_paillier_pub_free(pk);
@@ -1019,6 +1017,99 @@ static void test_mod_jacobi(void) {
     free(pr);
 }
 
+/* Pi-mod v2 (no z_i, issue 22) leaves gcd(N, phi(N)) = 1 to L_N. This test
+ * shows the split of work: N = p^2 q with Blum primes p, q passes the modulus
+ * checks and Pi-mod v2 (fourth roots exist exactly as for p q: Z*_{p^2} is
+ * cyclic of order p (p - 1) with odd part p (p - 1) / 2), while L_N rejects
+ * it (p divides both N and phi(N), so the rho_i have no N-th roots), whatever
+ * exponent its prover uses. The device verifies L_N before Pi-mod. */
+static void test_mod_needs_ln(void) {
+    BN_CTX *ctx = BN_CTX_new();
+    BIGNUM *p = NULL, *q = NULL, *p2 = BN_new(), *n = BN_new(), *w = BN_new(), *y = BN_new(), *t = BN_new(),
+           *ep = BN_new(), *eq = BN_new(), *o = BN_new(), *xp = BN_new(), *xq = BN_new(), *x = BN_new(),
+           *qinv = BN_new(), *d = BN_new(), *qm1 = BN_new(), *pm1 = BN_new();
+    duo_paillier_pub *pk = NULL;
+    size_t len = duo_zk_mod_bytes(2048), ll = duo_zk_ln_bytes(2048), nb = 256, rep = 1 + nb;
+    uint8_t *pr = calloc(1, len), *pl = calloc(1, ll);
+    unsigned i;
+    int tries = 0, sp = 0, sq = 0;
+    DUO_REQUIRE(ctx && p2 && n && w && y && t && ep && eq && o && xp && xq && x && qinv && d && qm1 && pm1 && pr && pl);
+    do {
+        BN_free(p);
+        BN_free(q);
+        p = prime_mod4(683, 3);
+        q = prime_mod4(683, 3);
+        DUO_REQUIRE(p != NULL && q != NULL);
+        DUO_CHECK(BN_sqr(p2, p, ctx) && BN_mul(n, p2, q, ctx));
+    } while (BN_num_bits(n) != 2048 && ++tries < 200);
+    DUO_REQUIRE(BN_num_bits(n) == 2048);
+    pk = pub_from_n(n, 2048); /* odd, not prime, not a square, no small factor */
+    DUO_REQUIRE(pk != NULL);
+    /* fourth-root exponents: mod p^2 the QRs have odd order o = p (p-1)/2,
+     * so t^(((o+1)/2)^2 mod o); mod q ((q+1)/4)^2 mod (q-1) */
+    DUO_CHECK(BN_copy(pm1, p) && BN_sub_word(pm1, 1) && BN_mul(o, p, pm1, ctx) && BN_rshift1(o, o));
+    DUO_CHECK(BN_copy(ep, o) && BN_add_word(ep, 1) && BN_rshift1(ep, ep) && BN_mod_sqr(ep, ep, o, ctx));
+    DUO_CHECK(BN_copy(qm1, q) && BN_sub_word(qm1, 1) && BN_copy(eq, q) && BN_add_word(eq, 1) && BN_rshift(eq, eq, 2) &&
+              BN_mod_sqr(eq, eq, qm1, ctx));
+    DUO_REQUIRE(BN_mod_inverse(qinv, q, p2, ctx) != NULL);
+    /* w: a QR mod p, a non-residue mod q, so Jacobi(w, N) = -1 */
+    do {
+        DUO_CHECK(BN_rand_range(w, n));
+        DUO_CHECK_OK(duo__jacobi_var(&sp, w, p, ctx));
+        DUO_CHECK_OK(duo__jacobi_var(&sq, w, q, ctx));
+    } while (sp != 1 || sq != -1);
+    DUO_CHECK(BN_bn2binpad(w, pr, (int)nb) == (int)nb);
+    for (i = 0; i < DUO_ZK_MOD_REPS; i++) {
+        size_t off = nb + (size_t)i * rep;
+        int a, b;
+        DUO_CHECK_OK(duo__zk_mod_challenge(y, n, 2048, &g_bind, w, i));
+        DUO_CHECK_OK(duo__jacobi_var(&sp, y, p, ctx));
+        DUO_CHECK_OK(duo__jacobi_var(&sq, y, q, ctx));
+        /* -1 flips both characters, w only the one mod q */
+        a = sp == -1;
+        b = (sp * sq) == -1;
+        DUO_CHECK(BN_copy(t, y) != NULL);
+        if (b) DUO_CHECK(BN_mod_mul(t, t, w, n, ctx));
+        if (a) DUO_CHECK(BN_sub(t, n, t));
+        DUO_CHECK(BN_mod_exp(xp, t, ep, p2, ctx) && BN_mod_exp(xq, t, eq, q, ctx));
+        /* x = xq + q ((xp - xq) q^-1 mod p^2) */
+        DUO_CHECK(BN_mod_sub(x, xp, xq, p2, ctx) && BN_mod_mul(x, x, qinv, p2, ctx) && BN_mul(x, x, q, ctx) &&
+                  BN_add(x, x, xq));
+        DUO_CHECK(BN_mod_sqr(xp, x, n, ctx) && BN_mod_sqr(xp, xp, n, ctx) && BN_cmp(xp, t) == 0);
+        pr[off] = (uint8_t)(a | (b << 1));
+        DUO_CHECK(BN_bn2binpad(x, pr + off + 1, (int)nb) == (int)nb);
+    }
+    DUO_CHECK_OK(duo_zk_mod_verify(pk, &g_bind, pr, len));
+    /* L_N: N^-1 mod (p-1)(q-1) (the closest a prover gets), and 1 */
+    DUO_CHECK(BN_mul(t, pm1, qm1, ctx));
+    DUO_REQUIRE(BN_mod_inverse(d, n, t, ctx) != NULL);
+    DUO_CHECK_OK(duo__zk_ln_prove_exp(n, 2048, d, &g_bind, pl, ll));
+    DUO_EXPECT_ERR(duo_zk_ln_verify(pk, &g_bind, pl, ll), DUO_E_BAD_PROOF);
+    DUO_CHECK_OK(duo__zk_ln_prove_exp(n, 2048, BN_value_one(), &g_bind, pl, ll));
+    DUO_EXPECT_ERR(duo_zk_ln_verify(pk, &g_bind, pl, ll), DUO_E_BAD_PROOF);
+    duo_paillier_pub_free(pk);
+    BN_free(p);
+    BN_free(q);
+    BN_free(p2);
+    BN_free(n);
+    BN_free(w);
+    BN_free(y);
+    BN_free(t);
+    BN_free(ep);
+    BN_free(eq);
+    BN_free(o);
+    BN_free(xp);
+    BN_free(xq);
+    BN_free(x);
+    BN_free(qinv);
+    BN_free(d);
+    BN_free(qm1);
+    BN_free(pm1);
+    BN_CTX_free(ctx);
+    free(pr);
+    free(pl);
+}
+
 static void test_3072(void) {
     if (g_c == NULL) return;
     ln_roundtrip(g_c);
@@ -1028,7 +1119,7 @@ static void test_3072(void) {
 
 static void test_sizes(void) {
     DUO_CHECK(duo_zk_ln_bytes(2048) == 2560 && duo_zk_ln_bytes(3072) == 3840);
-    DUO_CHECK(duo_zk_mod_bytes(2048) == 256u + 80u * 513u && duo_zk_mod_bytes(3072) == 384u + 80u * 769u);
+    DUO_CHECK(duo_zk_mod_bytes(2048) == 256u + 80u * 257u && duo_zk_mod_bytes(3072) == 384u + 80u * 385u);
     DUO_CHECK(duo_zk_range_bytes(2048) == 128u * 1601u && duo_zk_range_bytes(3072) == 128u * 2369u);
     DUO_CHECK(duo_zk_ln_bytes(1024) == 0 && duo_zk_mod_bytes(4096) == 0 && duo_zk_range_bytes(0) == 0);
     fprintf(stderr, "  sizes 2048: L_N %zu, Pi-mod %zu, L_P %zu; 3072: %zu, %zu, %zu bytes\n", duo_zk_ln_bytes(2048),
@@ -1061,6 +1152,7 @@ int main(void) {
     DUO_RUN(test_bounds_noncanonical);
     DUO_RUN(test_range_z_interval);
     DUO_RUN(test_mod_jacobi);
+    DUO_RUN(test_mod_needs_ln);
     DUO_RUN(test_3072);
     duo_paillier_priv_free(g_a);
     duo_paillier_priv_free(g_b);

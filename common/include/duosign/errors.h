@@ -86,6 +86,13 @@ extern "C" {
       "TLS handshake failed: the server's certificate is not trusted by the pinned CA")                            \
     X(E_SERVER_BUSY, -61, IO, 14, 12, "server busy (sessions full or no key ready); retry later")                  \
     X(E_BAD_CA, -62, USAGE, 3, 3, "the CA certificate file is not a PEM certificate")                              \
+    /* key roles, signing purposes, certificates in enrolment (-64..-69; issue 16, docs/PROTOCOL.md) */            \
+    X(E_ROLE_PURPOSE, -64, POLICY, 9, 19,                                                                          \
+      "this key's role does not sign for that purpose (auth key: logins; sign key: documents)")                    \
+    X(E_PURPOSE_DIGEST, -65, CRYPTO, 3, 1,                                                                         \
+      "the digest is not the one the signing purpose defines (CSR info or login challenge)")                       \
+    X(E_TOKEN_ROLE_USED, -66, AUTH, 16, 13, "this enrolment token has already enrolled a key of that role")        \
+    X(E_NO_CERT, -67, POLICY, 5, 20, "no certificate for this key yet; ask the operator, then cert --fetch")       \
     /* certificates and the issuing CA (-70..; docs/CERTIFICATES.md) */                                            \
     X(E_CSR_MALFORMED, -70, CRYPTO, 3, 1, "certificate request could not be parsed")                               \
     X(E_CSR_BAD_SIGNATURE, -71, CRYPTO, 3, 1, "certificate request is not signed by its own key")                  \

@@ -64,6 +64,13 @@ DUO_WARN_UNUSED_RESULT int duo_paillier_pub_parse(duo_paillier_pub **out, const 
 /* Modulus checks: exactly `bits` bits, odd, not prime, not a perfect square,
  * no prime factor below DUO_PAILLIER_SMALL_PRIME_BOUND. DUO_OK or DUO_E_BAD_MODULUS. */
 DUO_WARN_UNUSED_RESULT int duo_paillier_modulus_check(const BIGNUM *n, unsigned bits);
+/* duo_paillier_modulus_check(N, bits) for pk's N, remembered: a key made by
+ * duo_paillier_pub_parse (which ran the check) or duo_paillier_pub_dup of
+ * one answers DUO_OK at once; any other key runs the check (~4 ms at 2048
+ * bits). The zero-knowledge verifiers call it instead of re-running the
+ * check for the same received N (issue 22: 3 x 4 ms of the device's
+ * enrolment). */
+DUO_WARN_UNUSED_RESULT int duo_paillier_pub_modulus_check(const duo_paillier_pub *pk);
 DUO_WARN_UNUSED_RESULT int duo_paillier_pub_dup(duo_paillier_pub **out, const duo_paillier_pub *pk);
 void duo_paillier_pub_free(duo_paillier_pub *pk);
 unsigned duo_paillier_pub_bits(const duo_paillier_pub *pk);

@@ -44,4 +44,29 @@ typedef enum duo_curve {
 #define DUO_CURVE_DEFAULT DUO_CURVE_P256
 #define DUO_CURVE_COUNT 3 /* one past the largest id: arrays indexed by duo_curve */
 
+/* The role of a key (DESIGN 8.2; proto KeyRole, same numbers; keys.role
+ * from schema v7; the device state blob v3). 0 is a key enrolled before
+ * roles: it signs documents only, like before. */
+typedef enum duo_key_role {
+    DUO_KEY_ROLE_UNSPECIFIED = 0, /* legacy single key */
+    DUO_KEY_ROLE_AUTH = 1,        /* logins; PIN1; certificate keyUsage digitalSignature */
+    DUO_KEY_ROLE_SIGN = 2         /* documents; PIN2; certificate keyUsage nonRepudiation */
+} duo_key_role;
+#define DUO_KEY_ROLE_COUNT 3
+
+/* What a signature is for (proto SignPurpose, same numbers), carried in the
+ * SignStart MAC transcript. The cloud allows: DOCUMENT on sign and legacy
+ * keys, LOGIN on auth keys, CSR on every key (it checks the digest is
+ * SHA-256 of a CertificationRequestInfo holding the key's own point). */
+typedef enum duo_sign_purpose {
+    DUO_SIGN_PURPOSE_UNSPECIFIED = 0, /* a device from before purposes: a document, legacy keys only */
+    DUO_SIGN_PURPOSE_DOCUMENT = 1,
+    DUO_SIGN_PURPOSE_LOGIN = 2, /* the cloud computes the digest (duosign/login_digest.h) */
+    DUO_SIGN_PURPOSE_CSR = 3    /* the digest is SHA-256 of the CSR info the request carries */
+} duo_sign_purpose;
+#define DUO_SIGN_PURPOSE_COUNT 4
+#define DUO_CSR_INFO_MAX 4096      /* bytes of a CertificationRequestInfo in SignStart */
+#define DUO_LOGIN_CHALLENGE_MIN 16 /* bytes of a login challenge in SignStart */
+#define DUO_LOGIN_CHALLENGE_MAX 256
+
 #endif

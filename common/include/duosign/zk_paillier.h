@@ -13,6 +13,10 @@
  *      repetitions give 2^-160.
  * Pi-mod (duo_zk_mod_*): N is a Paillier-Blum modulus (CGGMP21 Fig. 16),
  *      DUO_ZK_MOD_REPS = 80 repetitions, soundness 2^-80; defence in depth.
+ *      Format v2 (issue 22): the fourth roots only, without CGGMP21's N-th
+ *      roots z_i, whose statement (gcd(N, phi(N)) = 1) is L_N's: a passing
+ *      Pi-mod means "Paillier-Blum" only together with a passing L_N for the
+ *      same N and binding (the device checks L_N first).
  * L_P  (duo_zk_range_*): ckey = Enc(x) with x in [0, q/3) (Lindell 2017
  *      appendix A, cut-and-choose, DUO_ZK_RANGE_REPS = 128 repetitions). Honest
  *      x in [0, l), l = floor(q/3), always passes (no completeness failures);
@@ -89,7 +93,7 @@ DUO_WARN_UNUSED_RESULT int duo_zk_range_prove_precomp(const duo_ec *ec, const du
  * zk_paillier.c). Like every range-proof check, it relies on L_N
  * (gcd(N, phi(N)) = 1) having been verified for the same key.
  * Verifiers return DUO_E_BAD_MODULUS if N fails duo_paillier_modulus_check
- * (re-run by each verifier) and the range verifier DUO_E_BAD_CIPHERTEXT if
+ * (duo_paillier_pub_modulus_check: once per key) and the range verifier DUO_E_BAD_CIPHERTEXT if
  * ckey is not in Z*_{N^2}. */
 DUO_WARN_UNUSED_RESULT int duo_zk_range_verify_rng(const duo_ec *ec, const duo_paillier_pub *pk,
                                                    const duo_binding *bind, const BIGNUM *ckey, const uint8_t *in,

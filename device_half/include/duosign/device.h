@@ -110,14 +110,12 @@ extern "C" {
  *
  * A citizen's two keys (issue 16: an authentication key, PIN1 of at least 4
  * digits, and a signing key, PIN2 of at least 5) are two contexts, each
- * enrolled with its own token and exported to its own state blob: the
- * operation uses the key of the context it is given. The library does not
- * know a key's role (the duosign CLI keeps the signing key in FILE and the
- * authentication key in FILE.auth and checks the PIN rules by role); nor does
- * it store certificates: a certificate is public, the application keeps it
- * beside the state, checks it against duo_device_pubkey_pem, and uses it
- * with duo_csr_build / duo_cms_sign_detached (duosign/device_x509.h) with
- * duo_device_sign as the signer callback (docs/DECISIONS.md). */
+ * enrolled with duo_device_set_enroll_role (both from one token) and
+ * exported to its own state blob: the operation uses the key of the context
+ * it is given. The role and the key's certificate (duo_device_issue_certificate,
+ * duo_device_certificate) are part of the state. The PIN rules by role are
+ * the application's (the duosign CLI keeps the signing key in FILE and the
+ * authentication key in FILE.auth). */
 typedef struct duo_device_ctx duo_device_ctx;
 
 /* The transport: sends one unary request to the cloud and returns its
@@ -321,6 +319,94 @@ DUO_API int duo_device_is_confirmed(const duo_device_ctx *ctx);
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_sign(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
                                                    const uint8_t digest[DUO_DEVICE_DIGEST_BYTES], const uint8_t *pin,
                                                    size_t pin_len);
+
+/* ------------------------------------------------------------ roles and purposes (issue 16) */
+
+/* A key's role (DESIGN 8.2), chosen at enrolment and kept in its state; the
+ * cloud stores it and allows each role its purposes only. The numbers are
+ * those of the wire and the state blob. */
+#define DUO_DEVICE_ROLE_NONE 0 /* a key from before roles: documents only */
+#define DUO_DEVICE_ROLE_AUTH 1 /* logins (PIN1); certificate keyUsage digitalSignature */
+#define DUO_DEVICE_ROLE_SIGN 2 /* documents (PIN2); certificate keyUsage nonRepudiation */
+
+/* Chooses the role of the next duo_device_enroll on ctx (until then, and
+ * after a new context: DUO_DEVICE_ROLE_NONE). One enrolment token admits one
+ * AUTH and one SIGN enrolment (or one without a role): a second enrolment of
+ * a role is refused with DUO_E_TOKEN_ROLE_USED.
+ * Returns: DUO_OK; DUO_E_UNSUPPORTED (unknown role); DUO_E_EXISTS (ctx holds
+ *          a key: its role is fixed); DUO_E_INVALID_ARG (ctx NULL). */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_set_enroll_role(duo_device_ctx *ctx, int role);
+/* Returns: the role of the key in ctx (DUO_DEVICE_ROLE_*; a state written
+ *          before roles, and a ctx without a key: DUO_DEVICE_ROLE_NONE). */
+DUO_API int duo_device_role(const duo_device_ctx *ctx);
+
+/* The purpose of a signature, sent with it and MACed (docs/PROTOCOL.md
+ * "Signing purposes"). duo_device_sign signs a document (purpose DOCUMENT,
+ * or none for a key without a role, as before): the cloud refuses it on an
+ * AUTH key (DUO_E_ROLE_PURPOSE). The two below are the other purposes. */
+
+/* Signs a login: the digest is not the caller's but the login digest of the
+ * challenge (duosign/login_digest.h: SHA-256 over the domain tag
+ * "duosign/login/v1" and the length-prefixed challenge), which the cloud
+ * recomputes (DUO_E_PURPOSE_DIGEST otherwise). Only an AUTH key signs logins
+ * (DUO_E_ROLE_PURPOSE otherwise). Like duo_device_sign otherwise (PIN,
+ * prepared PIN with pin NULL, rotation: export, store, persisted).
+ * Returns: as duo_device_sign; DUO_E_INVALID_ARG for a challenge outside
+ *          16..256 bytes (nothing sent).
+ * Out:     sig: r || s over digest; digest: the login digest signed (what a
+ *          verifier checks the signature against).
+ * In:      challenge: the login challenge (public). pin: as duo_device_sign. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_sign_login(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
+                                                         uint8_t digest[DUO_DEVICE_DIGEST_BYTES],
+                                                         const uint8_t *challenge, size_t challenge_len,
+                                                         const uint8_t *pin, size_t pin_len);
+
+/* Signs a certification request of the key: the signature is over SHA-256
+ * of info, a DER CertificationRequestInfo (what duo_csr_build_info gives);
+ * the cloud signs it only if info holds this key's own public key
+ * (DUO_E_CSR_KEY_MISMATCH / DUO_E_CSR_MALFORMED otherwise), so this purpose
+ * never signs a document. Any role. Otherwise as duo_device_sign.
+ * Returns: as duo_device_sign; DUO_E_INVALID_ARG (info empty or above
+ *          4096 bytes).
+ * Out:     sig: r || s over SHA-256(info). */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_sign_csr_info(duo_device_ctx *ctx, uint8_t sig[DUO_DEVICE_SIG_BYTES],
+                                                            const uint8_t *info, size_t info_len, const uint8_t *pin,
+                                                            size_t pin_len);
+
+/* ------------------------------------------------------------ certificates (issue 16) */
+
+/* Sends the key's PKCS#10 request (DER; build it with duo_csr_build and
+ * duo_device_sign_csr_info as the signer) to the cloud's issuing CA
+ * (IssueCertificate, MACed, no PIN, no rotation) and keeps the certificate
+ * it returns in ctx, after checking that it certifies this key. With
+ * csr_len 0 (csr may be NULL) it fetches the key's newest good certificate
+ * instead (one the operator imported later). The state is then dirty (the
+ * certificate is part of it): export, store, persisted.
+ * Returns: DUO_OK; DUO_E_NO_CA (the cloud has no issuing CA: the key works
+ *          without a certificate; fetch later); DUO_E_NO_CERT (fetch: none
+ *          yet); DUO_E_CSR_MALFORMED / DUO_E_CSR_BAD_SIGNATURE /
+ *          DUO_E_CSR_KEY_MISMATCH; DUO_E_CERT_KEY_MISMATCH / DUO_E_DECODE
+ *          (the cloud answered with a certificate for another key, or not a
+ *          certificate: nothing kept); DUO_E_MISUSE without a confirmed key;
+ *          DUO_E_INVALID_ARG (csr above 8192 bytes); cloud and transport
+ *          errors. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_issue_certificate(duo_device_ctx *ctx, const uint8_t *csr,
+                                                                size_t csr_len);
+
+/* Keeps a certificate for the key in ctx (and so in its state), replacing
+ * any: one the operator issued outside enrolment. It must certify this key.
+ * Returns: DUO_OK (the state is dirty); DUO_E_CERT_KEY_MISMATCH; DUO_E_DECODE
+ *          (not one DER certificate); DUO_E_MISUSE (no key);
+ *          DUO_E_INVALID_ARG (empty, above 16384 bytes).
+ * In:      der: copied. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_set_certificate(duo_device_ctx *ctx, const uint8_t *der, size_t der_len);
+
+/* The key's certificate.
+ * Returns: DUO_OK; DUO_E_NO_CERT (none kept, or no key); DUO_E_INVALID_ARG.
+ * Out:     der, der_len: borrowed from ctx (public), valid until the next
+ *          call that changes ctx's key or certificate. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_certificate(const duo_device_ctx *ctx, const uint8_t **der,
+                                                          size_t *der_len);
 
 /* Prepares the PIN for the next duo_device_sign: runs the PIN KDF now, so
  * that the signature itself needs none (it then costs the device about one

@@ -64,6 +64,17 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_csr_build(uint8_t **der, size_t *der_len,
                                                  const uint8_t *point, size_t point_len, const duo_csr_subject *subject,
                                                  duo_sign_digest_fn sign, void *sign_ctx);
 
+/* The certificationRequestInfo duo_csr_build signs for the same key and
+ * subject (DER; the bytes are the same: the encoding is deterministic).
+ * A device sends it with a CSR-purpose signature
+ * (duo_device_sign_csr_info), so the cloud can check the request is the
+ * key's own before it signs SHA-256 of it.
+ * Returns: DUO_OK; DUO_E_INVALID_ARG; DUO_E_BAD_POINT; DUO_E_UNSUPPORTED
+ *          (curve); DUO_E_NOMEM; DUO_E_INTERNAL.
+ * Out:     *der / *der_len: free with duo_x509_free. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_csr_info(uint8_t **der, size_t *der_len, const char *curve, const uint8_t *point,
+                                                size_t point_len, const duo_csr_subject *subject);
+
 /* Builds a detached CMS SignedData over a document given by its SHA-256.
  * SignerInfo: issuerAndSerialNumber of cert, sha256, ecdsa-with-SHA256;
  * signed attributes: contentType id-data, messageDigest = content_sha256,

@@ -38,6 +38,7 @@ static const char *g_bin;  /* the duosign-cloud binary */
 static char g_dir[256];    /* its data directory */
 static char g_parent[256]; /* the temporary directory holding it */
 static duo_ec *g_ec;
+static int g_enrol_role; /* duo_key_role sent by enrol_rounds (0: none, as before roles) */
 
 /* ------------------------------------------------------------ processes */
 
@@ -176,6 +177,7 @@ static DUO_IT_UNUSED int enrol_rounds(client *c, const char *token, device *dv, 
                                .pin = (const uint8_t *)PIN,
                                .pin_len = strlen(PIN)};
     if (duo_p2_enroll_new(&en, &ep) != DUO_OK || duo_p2_enroll_start(en, &m0) != DUO_OK) goto out;
+    m0.role = (duo_key_role)g_enrol_role;
     /* A server whose key pool is empty says when to come back (no key is
      * made on a request thread); follow it, as the CLI does. */
     for (int tries = 0; tries < 600; tries++) {
@@ -251,6 +253,9 @@ typedef struct {
     size_t finish_len;
     int bad_finish_mac; /* flip the SignFinish MAC */
     int flip_c3;        /* a cheating device: c3 changed after the PIN proof, MAC made anew */
+    int purpose;        /* duo_sign_purpose and its extra field (issue 16) */
+    const uint8_t *purpose_data;
+    size_t purpose_data_len;
 } sign_run;
 
 /* Signs digest with pin: SignStart, SignFinish, and on success the device
@@ -264,8 +269,14 @@ static DUO_IT_UNUSED int dev_sign(client *c, device *dv, const char *pin, const 
     duo_sign_finish_resp m3;
     memset(&m2, 0, sizeof m2);
     sr->start_st = sr->finish_st = -1;
-    duo_p2_sign_params sp = {
-        .ec = g_ec, .key = dv->key, .pin = (const uint8_t *)pin, .pin_len = strlen(pin), .digest = digest};
+    duo_p2_sign_params sp = {.ec = g_ec,
+                             .key = dv->key,
+                             .pin = (const uint8_t *)pin,
+                             .pin_len = strlen(pin),
+                             .digest = digest,
+                             .purpose = sr->purpose,
+                             .purpose_data = sr->purpose_data,
+                             .purpose_data_len = sr->purpose_data_len};
     if (duo_p2_sign_new(&s, &sp) != DUO_OK || duo_p2_sign_start(s, &m0) != DUO_OK) goto out;
     if (sr->keep_start && duo_wire_build_sign_start_req(&sr->start_bytes, &sr->start_len, &m0) != DUO_OK) goto out;
     if ((sr->start_st = CALL(c, "SignStart", sign_start_req, &m0, sign_start_resp, &m1, &sr->res)) != 0) goto out;

@@ -121,6 +121,7 @@ REQS = {
     "EnrollPdlChallenge": pb.EnrollPdlChallengeRequest, "EnrollPdlOpen": pb.EnrollPdlOpenRequest,
     "EnrollConfirm": pb.EnrollConfirmRequest, "SignStart": pb.SignStartRequest, "SignFinish": pb.SignFinishRequest,
     "Refresh": pb.RefreshRequest, "Revoke": pb.RevokeRequest, "Status": pb.StatusRequest,
+    "IssueCertificate": pb.IssueCertificateRequest,
 }
 
 

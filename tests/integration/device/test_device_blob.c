@@ -134,7 +134,7 @@ static void test_truncation_and_bitflips(void) {
     duo_secure_free(b);
 }
 
-/* A version-3 blob with a correct digest is still refused. */
+/* A version-9 blob with a correct digest is still refused. */
 static void test_unknown_version(void) {
     duo__blob_fields f, g;
     uint8_t *b = NULL;
@@ -142,7 +142,7 @@ static void test_unknown_version(void) {
     make_fields(&f, 0);
     DUO_CHECK_OK(duo__blob_encode(&b, &len, &f));
     DUO_REQUIRE(b != NULL);
-    b[5] = 3;
+    b[5] = 9;
     SHA256(b, len - 32, b + len - 32); /* only the version is wrong */
     DUO_EXPECT_ERR(duo__blob_decode(&g, b, len), DUO_E_STATE_CORRUPT);
     duo_secure_free(b);
@@ -196,6 +196,60 @@ static void test_curve_versions(void) {
     free(copy);
     duo_secure_free(b1);
     duo_secure_free(b2);
+}
+
+/* Version 3 (issue 16): a key with a role or a certificate; the role after
+ * the curve (any curve), the certificate after the app data; every byte
+ * checked; a v3 blob without either, or with an unknown role, is corrupt;
+ * a role-less key without a certificate is still written as v1/v2. */
+static void test_role_cert_v3(void) {
+    duo__blob_fields f, g;
+    uint8_t *b = NULL, *b1 = NULL, *copy, cert[300];
+    size_t len = 0, l1 = 0, i;
+    int bad = 0;
+    for (i = 0; i < sizeof cert; i++) cert[i] = (uint8_t)(i * 7);
+    make_fields(&f, 1);
+    DUO_CHECK_OK(duo__blob_encode(&b1, &l1, &f));
+    DUO_CHECK(b1[5] == 1);
+    f.role = DUO_KEY_ROLE_SIGN;
+    f.cert = cert;
+    f.cert_len = sizeof cert;
+    DUO_CHECK_OK(duo__blob_encode(&b, &len, &f));
+    DUO_REQUIRE(b != NULL);
+    DUO_CHECK(b[5] == 3 && len == l1 + 2 + 2 + 4 + sizeof cert);
+    DUO_CHECK_OK(duo__blob_decode(&g, b, len));
+    DUO_CHECK(g.role == DUO_KEY_ROLE_SIGN && g.curve == DUO_CURVE_SECP256K1 && g.cert_len == sizeof cert &&
+              memcmp(g.cert, cert, sizeof cert) == 0 && g.app_len == 9);
+    copy = malloc(len);
+    for (i = 0; i < len; i++) {
+        memcpy(copy, b, len);
+        copy[i] ^= (uint8_t)(1u << (i % 8));
+        if (duo__blob_decode(&g, copy, len) != DUO_E_STATE_CORRUPT) bad++;
+    }
+    DUO_CHECK(bad == 0);
+    /* an unknown role (the two bytes after the curve), with a correct digest */
+    memcpy(copy, b, len);
+    copy[12 + 97 + 3] = 3;
+    SHA256(copy, len - 32, copy + len - 32);
+    DUO_EXPECT_ERR(duo__blob_decode(&g, copy, len), DUO_E_STATE_CORRUPT);
+    free(copy);
+    duo_secure_free(b);
+    /* a role alone, no certificate: v3 too */
+    f.cert = NULL;
+    f.cert_len = 0;
+    f.role = DUO_KEY_ROLE_AUTH;
+    DUO_CHECK_OK(duo__blob_encode(&b, &len, &f));
+    DUO_CHECK(b[5] == 3);
+    DUO_CHECK_OK(duo__blob_decode(&g, b, len));
+    DUO_CHECK(g.role == DUO_KEY_ROLE_AUTH && g.cert == NULL && g.cert_len == 0);
+    /* the same bytes with role 0: never written as v3 */
+    b[12 + 97 + 3] = 0;
+    SHA256(b, len - 32, b + len - 32);
+    DUO_EXPECT_ERR(duo__blob_decode(&g, b, len), DUO_E_STATE_CORRUPT);
+    duo_secure_free(b);
+    f.role = 3;
+    DUO_EXPECT_ERR(duo__blob_encode(&b, &len, &f), DUO_E_INVALID_ARG);
+    duo_secure_free(b1);
 }
 
 /* A P-256 state through the public API: the key's curve, its PEM names
@@ -563,6 +617,7 @@ int main(void) {
     DUO_RUN(test_truncation_and_bitflips);
     DUO_RUN(test_unknown_version);
     DUO_RUN(test_curve_versions);
+    DUO_RUN(test_role_cert_v3);
     DUO_RUN(test_api_p256);
     DUO_RUN(test_api_import_export);
     DUO_RUN(test_wrap_hook);

@@ -74,6 +74,7 @@ REQ = {
     "EnrollPdlChallenge": pb.EnrollPdlChallengeRequest, "EnrollPdlOpen": pb.EnrollPdlOpenRequest,
     "EnrollConfirm": pb.EnrollConfirmRequest, "SignStart": pb.SignStartRequest, "SignFinish": pb.SignFinishRequest,
     "Refresh": pb.RefreshRequest, "Revoke": pb.RevokeRequest, "Status": pb.StatusRequest,
+    "IssueCertificate": pb.IssueCertificateRequest,
 }
 # secp256k1 generator, compressed: a valid point that is nobody's share.
 G = bytes.fromhex("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
@@ -344,12 +345,15 @@ samples.setdefault("Status", pb.StatusRequest(key_id=kidA, device_nonce=os.urand
                    .SerializeToString())
 samples.setdefault("Revoke", pb.RevokeRequest(key_id=kidA, device_nonce=os.urandom(32), mac=os.urandom(32))
                    .SerializeToString())
+samples.setdefault("IssueCertificate", pb.IssueCertificateRequest(key_id=kidA, device_nonce=os.urandom(32),
+                                                                  csr=os.urandom(200), mac=os.urandom(32))
+                   .SerializeToString())
 check(set(samples) == set(REQ), "a captured or well-formed sample of every RPC (%s)" % ",".join(sorted(samples)))
 # The MAC'd key-addressed requests get a random MAC: an exact replay of one
 # captured after the secret rotated is authenticated under a RETIRED secret,
 # which the daemon treats as a clone (DESIGN 3.5) and freezes the key; that
 # case is probed separately below on a key of its own (key C).
-for m in ("SignStart", "Refresh", "Revoke", "Status"):
+for m in ("SignStart", "Refresh", "Revoke", "Status", "IssueCertificate"):
     x = REQ[m].FromString(samples[m])
     x.mac = os.urandom(32)
     samples[m] = x.SerializeToString()
