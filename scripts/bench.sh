@@ -69,3 +69,7 @@ scripts/bench_certs.sh "$build"
 # once from the CLI, daemon CPU per RP signature against a plain signature
 cmake --build "$build" -j"$(nproc)" --target duosign >/dev/null
 /usr/bin/python3 scripts/bench_rp.py "$build/bin" 10
+# issue 12: what the inner channel adds per signature and per enrolment
+# (bytes and CPU of both ends, medians; tests/bench/channel_cost.c)
+cmake --build "$build" -j"$(nproc)" --target duosign-bench-channel >/dev/null
+for b in 2048 3072; do "$build/bin/duosign-bench-channel" --runs 500 --bits "$b"; done

@@ -17,6 +17,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "chkeys.h"
 #include "kek_p11.h"
 #include "kek_rotate.h"
 #include "keystore.h"
@@ -94,6 +95,16 @@ static int cmd_rotate(const char *dir, const char *to, size_t batch) {
     }
     printf("%s: %zu sealed values re-sealed\n", rep.resumed ? "interrupted rotation finished" : "rotated",
            rep.resealed);
+    /* The inner channel's keys live beside the store (chkeys.h): re-sealed
+     * here, after the store, with the old KEK still at hand (also after a
+     * resumed rotation: rep.from is then the interrupted one's old KEK). */
+    if ((r = duo__chkeys_reseal(err, sizeof err, dir, &rep.from)) != DUO_OK) {
+        fprintf(stderr,
+                PROG " rotate: the store is rotated, but the channel keys were not re-sealed: %s; run "
+                     "KEEP the old KEK: channel.keys still opens only with it (docs/SECURITY.md 1.6.1)\n",
+                err[0] ? err : duo_strerror(r));
+        return DUO_EXIT_FAIL;
+    }
     print_slot("old:", &rep.from);
     print_slot("current:", &rep.to);
     if (rep.to_extractable)

@@ -11,6 +11,7 @@
  *
  * Errors go to stderr with a non-zero exit status (1 failure, 2 usage). */
 #include "daemon.h"
+#include "chkeys.h"
 
 #include <dirent.h>
 #include <stdarg.h>
@@ -34,7 +35,9 @@ static const char *const data_files[] = {DUO_FILE_KEK, DUO_FILE_KEK_REF, DUO_FIL
                                          DUO_FILE_DB "-shm", DUO_FILE_CA, DUO_FILE_CERT, DUO_FILE_KEY,
                                          DUO_FILE_STORE_URL,
                                          /* the store's high-water mark: a new store starts a new chain */
-                                         DUO_FILE_MARK, DUO_FILE_MARK ".lock"};
+                                         DUO_FILE_MARK, DUO_FILE_MARK ".lock",
+                                         /* the inner channel's keys, sealed under the old KEK */
+                                         DUO_FILE_CHKEYS};
 
 static int dir_is_empty(const char *dir) {
     DIR *d = opendir(dir);
@@ -138,6 +141,11 @@ static int cmd_init(int argc, char **argv) {
     int r = duo__kek_init(dir, kek_ref, err, sizeof err);
     if (r != DUO_OK) return duo__fail("cannot create the key-encryption key: %s", err[0] ? err : duo_strerror(r));
     if ((r = duo__pki_create(dir, err, sizeof err)) != DUO_OK) return duo__fail("%s", err);
+    {
+        duo_chkeys ck;
+        if ((r = duo__chkeys_load(&ck, err, sizeof err, dir, 1)) != DUO_OK) return duo__fail("%s", err);
+        duo__chkeys_clear(&ck);
+    }
     if (store_url != NULL && (r = duo_datadir_set_store_url(err, sizeof err, dir, store_url)) != DUO_OK)
         return duo__fail("%s", err);
     duo_keystore *ks;
@@ -162,6 +170,7 @@ static int cmd_init(int argc, char **argv) {
     else
         printf("  key store           %s/" DUO_FILE_DB "\n", dir);
     printf("  TLS (development)   %s/" DUO_FILE_CA ", " DUO_FILE_CERT ", " DUO_FILE_KEY "\n", dir);
+    printf("  channel key         %s/" DUO_FILE_CHKEYS " (X25519, sealed under the KEK)\n", dir);
     r = duo__ca_init(ks, &cas, no_ca);
     duo_keystore_free(ks);
     if (r != DUO_EXIT_OK) return r;
@@ -464,6 +473,7 @@ static void usage(FILE *f) {
                "  restore --data DIR --in FILE            install a backup (daemon stopped)\n"
                "  kek    status|rotate --data DIR         the key-encryption key: check, rotate\n"
                "  rp     add|list|remove --data DIR       relying parties (client certificates)\n"
+               "  channel-key list|rotate|retire N --data DIR   the inner channel's keys\n"
                "  --version                               print the version\n\n"
                "'" PROG " COMMAND --help' describes each command.\n");
 }
@@ -496,6 +506,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "restore") == 0) return duo__cmd_restore(argc - 1, argv + 1);
     if (strcmp(cmd, "kek") == 0) return duo__cmd_kek(argc - 1, argv + 1);
     if (strcmp(cmd, "rp") == 0) return duo__cmd_rp(argc - 1, argv + 1);
+    if (strcmp(cmd, "channel-key") == 0) return duo__cmd_channel_key(argc - 1, argv + 1);
     fprintf(stderr, PROG ": unknown command '%s'\n\n", cmd);
     usage(stderr);
     return DUO_EXIT_USAGE;

@@ -43,8 +43,10 @@ typedef struct duo_rpc {
     void *svc;
     void (*ks_put)(void *svc, duo_keystore *ks);
     duo_keystore *(*ks_get)(void *svc);
-    const duo_rp_row *caller; /* RelyingParty service: the RP its certificate names (NULL on DuoSign) */
-    duo_redeem_limit *redeem; /* RedeemPresentation's per-RP limits (present.h) */
+    const duo_rp_row *caller;        /* RelyingParty service: the RP its certificate names (NULL on DuoSign) */
+    duo_redeem_limit *redeem;        /* RedeemPresentation's per-RP limits (present.h) */
+    const struct duo_chkeys *chkeys; /* the inner channel's static keys */
+    int sealed;                      /* 1: the request came through the inner channel */
 } duo_rpc;
 
 /* A handler: DUO_OK and a malloc'ed response, or a DUO_E_* code (the
@@ -71,7 +73,8 @@ typedef int (*duo_rpc_fn)(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
     X(DUO_MSG_WAIT_REQUESTS, "WaitRequests", duo__rpc_wait_requests)                     \
     X(DUO_MSG_REFUSE_REQUEST, "RefuseRequest", duo__rpc_refuse_request)                  \
     X(DUO_MSG_CLAIM_LINK, "ClaimLink", duo__rpc_claim_link)                              \
-    X(DUO_MSG_PRESENTATION_CODE, "PresentationCode", duo__rpc_presentation_code)
+    X(DUO_MSG_PRESENTATION_CODE, "PresentationCode", duo__rpc_presentation_code)         \
+    X(DUO_MSG_CHANNEL_KEY, "ChannelKey", duo__rpc_channel_key)
 
 /* The method table of duosign.v1.RelyingParty (proto/relying_party.proto),
  * one row per RPC in the service's order (checked against its descriptor at

@@ -1,6 +1,7 @@
 /* duosign-cloud: the key lifecycle RPCs (DESIGN 3.5-3.6): Refresh, Revoke,
  * Status. */
 #include "rpc.h"
+#include "chkeys.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -203,4 +204,18 @@ out:
     duo_key_secrets_clear(sec);
     duo_secure_free(sec);
     return r;
+}
+
+/* ChannelKey: the cloud's current inner-channel key. Plain at first contact
+ * (TLS authenticates the answer), sealed after a rotation (the old key
+ * authenticates it). Nothing secret, nothing stored. */
+int duo__rpc_channel_key(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp, size_t *resp_len) {
+    int r = duo_wire_parse_channel_key_req(in, in_len);
+    const duo_ch_static *k = duo__chkeys_current(c->chkeys);
+    if (r != DUO_OK) return r;
+    if (k == NULL) return DUO_E_INTERNAL;
+    uint8_t *o = NULL;
+    size_t ol = 0;
+    r = duo_wire_build_channel_key_resp(&o, &ol, k->id, k->pub);
+    return duo__rpc_respond(resp, resp_len, r, o, ol);
 }

@@ -57,6 +57,9 @@ static const char *usage_text =
     "  --max-enrol-per-peer N  enrolments in progress from one client address (default 16);\n"
     "                          enrolments take at most half of --max-sessions, a new\n"
     "                          EnrollStart on a token replaces that token's older session\n"
+    "  --require-channel       refuse plain requests (every RPC but ChannelKey must come\n"
+    "                          through the inner channel): once no device of the\n"
+    "                          population runs a state from before the channel\n"
     "  --store-busy-ms N       how long a store write waits for another process holding\n"
     "                          the database (default 5000)\n"
     "  --max-sessions N        sessions in progress at once (default 10000; more get\n"
@@ -275,6 +278,7 @@ int duo__cmd_serve(int argc, char **argv) {
     int insecure = 0;
     unsigned bits = DUO_PAILLIER_BITS_DEFAULT, workers = 4, cq_threads = 1, pool = 2, ttl = 60, grace = 10,
              max_sessions = 0, enrol_per_peer = 0, busy_ms = 0, curves = DUO_CURVES_ALL;
+    int require_channel = 0;
     duo_lock_policy lock;
     duo__lock_policy_default(&lock);
     char err[DUO_ERRMSG_MAX] = "";
@@ -318,6 +322,8 @@ int duo__cmd_serve(int argc, char **argv) {
             cq_threads = num("--cq-threads", v, 1, 64);
         } else if (duo__opt_val(argc, argv, &i, "--prime-pool", &v)) {
             pool = num("--prime-pool", v, 1, 16);
+        } else if (strcmp(argv[i], "--require-channel") == 0) {
+            require_channel = 1;
         } else if (duo__opt_val(argc, argv, &i, "--max-enrol-per-peer", &v)) {
             enrol_per_peer = num("--max-enrol-per-peer", v, 1, 1000000);
         } else if (duo__opt_val(argc, argv, &i, "--store-busy-ms", &v)) {
@@ -441,6 +447,7 @@ int duo__cmd_serve(int argc, char **argv) {
                                .rp_ttl_s = rp_ttl,
                                .rp_max_per_citizen = rp_per_citizen,
                                .rp_max_per_rp = rp_per_rp,
+                               .require_channel = require_channel,
                                .loop = &loop};
     int r = duo_service_new(&st.svc, err, sizeof err, &scfg);
     if (r != DUO_OK) {

@@ -30,8 +30,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "duosign.pb-c.h"
+#include "channels.h"
+#include "chkeys.h"
 #include "docstore.h"
+#include "duosign.pb-c.h"
+#include "duosign/mem.h"
 #include "duosign/rng.h"
 #include "relying_party.pb-c.h"
 #include "rp_ca.h"
@@ -57,6 +60,8 @@ struct duo_service {
     duo_overlap *overlap;     /* SignFinish's store write beside its decryption */
     duo_rp_room *rp;          /* relying parties' requests */
     duo_redeem_limit *redeem; /* RedeemPresentation's per-RP limits */
+    duo_chkeys chkeys;        /* the inner channel's static keys (SECRET) */
+    duo_channels *channels;
 
     pthread_mutex_t ks_mu; /* guards ks_free and n_free */
     pthread_cond_t ks_cv;
@@ -110,6 +115,68 @@ static void next_request_id(duo_service *s, char out[DUO_CALL_ID_MAX]) {
              (unsigned)(atomic_fetch_add(&s->rid_seq, 1) & 0xffffffffu));
 }
 
+/* The cloud keeps a channel after these methods' responses: their session
+ * continues with the next round (the device's continues_session lists the
+ * rounds after them). A new multi-round RPC adds its first rounds here. */
+static int keeps_channel(int mi) {
+    return mi == DUO_MSG_ENROLL_START || mi == DUO_MSG_ENROLL_KEY_SHARE || mi == DUO_MSG_ENROLL_PDL_CHALLENGE ||
+           mi == DUO_MSG_ENROLL_PDL_OPEN || mi == DUO_MSG_SIGN_START;
+}
+
+/* A Sealed request (the inner channel, issue 12): the record is opened
+ * before anything else looks at it, the handler runs on the plain message
+ * exactly as for a plain request, and its response goes back sealed. A
+ * record that does not open changes nothing: no handler runs (no PIN
+ * counter, no store write), and a session taken from the table goes back
+ * as it was, so the genuine record may still come. */
+static int sealed_call(duo_service *s, duo_rpc *c, int mi, const uint8_t *req, size_t req_len, uint8_t **resp,
+                       size_t *resp_len) {
+    const char *m = method_table[mi].name;
+    duo_ch_record rec, back;
+    duo_channel ch;
+    uint8_t *buf = NULL, *pt = NULL, *inner = NULL, *ct = NULL;
+    size_t pt_len = 0, inner_len = 0;
+    int have = 0, keep = 0, r;
+    int64_t now = duo__now_s();
+
+    memset(&ch, 0, sizeof ch);
+    if ((r = duo_wire_parse_sealed(&rec, &buf, req, req_len)) != DUO_OK) goto out;
+    if (rec.has_ephemeral) {
+        const duo_ch_static *sk = duo__chkeys_find(&s->chkeys, rec.static_id);
+        r = sk ? duo_ch_cloud_accept(&ch, sk, &rec) : DUO_E_CHANNEL_STATIC_KEY;
+    } else {
+        r = rec.has_channel_id ? duo__channels_take(s->channels, &ch, rec.channel_id, now) : DUO_E_CHANNEL_MALFORMED;
+        keep = r == DUO_OK; /* refused below: it goes back unchanged */
+    }
+    if (r != DUO_OK) goto out;
+    have = 1;
+    if ((r = duo_ch_open(&ch, &pt, &pt_len, m, &rec)) != DUO_OK) goto out;
+    keep = 0;
+    c->sealed = 1;
+    if (rec.has_key_id) {
+        memcpy(c->info->key_id, rec.key_id, sizeof c->info->key_id);
+        c->info->has_key_id = 1;
+    }
+    if ((r = method_table[mi].fn(c, pt, pt_len, &inner, &inner_len)) != DUO_OK) goto out;
+    if ((r = duo_ch_seal(&ch, &back, &ct, m, rec.has_key_id ? rec.key_id : NULL, inner, inner_len, NULL)) != DUO_OK)
+        goto out;
+    /* A device sealing to an older key is told to fetch the current one. */
+    back.rekey = duo__chkeys_current(&s->chkeys)->id != ch.static_id;
+    if ((r = duo_wire_build_sealed(resp, resp_len, &back)) != DUO_OK) goto out;
+    keep = keeps_channel(mi);
+out:
+    if (r != DUO_OK) DETAIL(c->info, "%s (inner channel): %s", m, duo_strerror(r));
+    if (have && keep) duo__channels_put(s->channels, &ch, now);
+    duo_ch_clear(&ch);
+    free(buf);
+    free(ct);
+    if (pt) duo_memzero(pt, pt_len);
+    free(pt);
+    if (inner) duo_memzero(inner, inner_len);
+    free(inner);
+    return r;
+}
+
 /* The server's one handler entry point: every method comes here with its
  * index. */
 static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len,
@@ -131,11 +198,18 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
                  .redeem = s->redeem,
                  .svc = s,
                  .ks_put = ks_put_cb,
-                 .ks_get = ks_get_cb};
+                 .ks_get = ks_get_cb,
+                 .chkeys = &s->chkeys};
     /* A handler may have left its connection in deferred-commit mode if
      * switching back failed: never run one on it (no-op when durable). */
     int r = duo_keystore_commit_mode(c.ks, DUO_COMMIT_DURABLE);
-    if (r == DUO_OK) r = method_table[mi].fn(&c, req, req_len, resp, resp_len);
+    if (r == DUO_OK && duo_wire_is_sealed(req, req_len))
+        r = sealed_call(s, &c, mi, req, req_len, resp, resp_len);
+    else if (r == DUO_OK && s->cfg.require_channel && mi != DUO_MSG_CHANNEL_KEY) {
+        r = DUO_E_CHANNEL_REQUIRED; /* before any parsing: a plain request runs nothing */
+        DETAIL(info, "%s: plain requests are refused (serve --require-channel); update the app", method_table[mi].name);
+    } else if (r == DUO_OK)
+        r = method_table[mi].fn(&c, req, req_len, resp, resp_len);
     ks_release(s, c.ks);
     if (r == DUO_E_DECODE || r == DUO_E_BAD_FIELD || r == DUO_E_MSG_TOO_LARGE) {
         if (!info->detail[0]) DETAIL(info, "malformed %s request: %s", method_table[mi].name, duo_strerror(r));
@@ -459,13 +533,18 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
     if ((r = duo__sessions_new(&s->sessions, s->cfg.session_ttl_s, s->cfg.max_sessions, s->cfg.max_enrol_per_peer)) !=
             DUO_OK ||
         (r = duo__keycache_new(&s->keys, (const duo_ec *const *)s->ec)) != DUO_OK ||
-        (r = duo__freezes_new(&s->freezes)) != DUO_OK)
+        (r = duo__freezes_new(&s->freezes)) != DUO_OK ||
+        (r = duo__channels_new(&s->channels, s->cfg.max_sessions ? s->cfg.max_sessions : 10000,
+                               s->cfg.session_ttl_s)) != DUO_OK)
         goto fail;
     test_clock_file = getenv("DUOSIGN_TEST_CLOCK_FILE");
     if ((r = duo__rp_room_new(&s->rp, rp_clock, cfg->rp_ttl_s, cfg->rp_result_ttl_s, cfg->rp_max_per_rp,
                               cfg->rp_max_per_citizen)) != DUO_OK ||
         (r = duo__redeem_limit_new(&s->redeem, NULL)) != DUO_OK)
         goto fail;
+    /* The inner channel's keys; a data directory made before the channel
+     * gets its first key here (init makes it for new ones). */
+    if ((r = duo__chkeys_load(&s->chkeys, err, cap, cfg->data_dir, 1)) != DUO_OK) goto fail;
     /* One store connection per handler thread, plus one for the loop thread
      * (maintenance timer): a handler takes a connection for its whole call
      * and never waits for one, so the heavy crypto of different keys
@@ -540,6 +619,8 @@ void duo_service_free(duo_service *s) {
     duo__freezes_free(s->freezes);
     duo__rp_room_free(s->rp);
     duo__redeem_limit_free(s->redeem);
+    duo__channels_free(s->channels);
+    duo__chkeys_clear(&s->chkeys);
     duo_overlap_free(s->overlap);
     duo__pool_free(s->pool);
     if (s->ks_all)

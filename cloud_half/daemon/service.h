@@ -42,6 +42,7 @@ typedef struct duo_service_config {
     unsigned rp_result_ttl_s;    /* its result is kept this long, then erased (0: 300) */
     unsigned rp_max_per_rp;      /* open requests of one RP (0: 1000) */
     unsigned rp_max_per_citizen; /* open requests to one citizen (0: 5) */
+    int require_channel;         /* 1: plain requests refused (DUO_E_CHANNEL_REQUIRED) but ChannelKey's */
     uv_loop_t *loop;             /* timers, pool refill; the service runs on its thread */
 } duo_service_config;
 

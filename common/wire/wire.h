@@ -45,6 +45,7 @@ typedef enum {
     DUO_MSG_REFUSE_REQUEST,
     DUO_MSG_CLAIM_LINK,
     DUO_MSG_PRESENTATION_CODE,
+    DUO_MSG_CHANNEL_KEY,
     DUO_MSG_COUNT
 } duo_msg_kind;
 
@@ -301,6 +302,30 @@ DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_refuse_request(uint8_t out[32], co
                                                              const uint8_t request_id[16]);
 DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_claim_link(uint8_t out[32], const uint8_t key_id[DUO_KEY_ID_BYTES],
                                                          const uint8_t nonce[DUO_NONCE_BYTES], const char *link);
+
+/* ---- the inner channel's envelope (wire_sealed.c; proto Sealed) ---- */
+#define DUO_WIRE_CHANNEL_VERSION 1
+#define DUO_WIRE_SEALED_OVERHEAD 256 /* envelope fields around the ciphertext, at most */
+struct duo_ch_record;
+/* 1 if in starts like a Sealed envelope (the tag of channel_version, which
+ * no plain message starts with), else 0. */
+int duo_wire_is_sealed(const uint8_t *in, size_t in_len);
+/* Parses a Sealed envelope into *out; out->ct points into *buf (malloc'ed,
+ * the caller frees it).
+ * Returns: DUO_OK; DUO_E_CHANNEL_MALFORMED (not an envelope, a field of the
+ *          wrong length, ciphertext shorter than a tag); DUO_E_UNSUPPORTED
+ *          (another channel_version); DUO_E_MSG_TOO_LARGE; DUO_E_NOMEM. */
+DUO_WARN_UNUSED_RESULT int duo_wire_parse_sealed(struct duo_ch_record *out, uint8_t **buf, const uint8_t *in,
+                                                 size_t in_len);
+/* Builds the envelope of rec (malloc'ed *out). */
+DUO_WARN_UNUSED_RESULT int duo_wire_build_sealed(uint8_t **out, size_t *out_len, const struct duo_ch_record *rec);
+/* ChannelKey: the request is empty; the response names the key's number and
+ * its 32-byte X25519 public key (DUO_E_BAD_FIELD otherwise). */
+DUO_WARN_UNUSED_RESULT int duo_wire_parse_channel_key_req(const uint8_t *in, size_t in_len);
+DUO_WARN_UNUSED_RESULT int duo_wire_parse_channel_key_resp(uint32_t *number, uint8_t pub[32], const uint8_t *in,
+                                                           size_t in_len);
+DUO_WARN_UNUSED_RESULT int duo_wire_build_channel_key_resp(uint8_t **out, size_t *out_len, uint32_t number,
+                                                           const uint8_t pub[32]);
 
 /* HMAC-SHA256(secret, mac_input). */
 DUO_WARN_UNUSED_RESULT int duo_mac_compute(uint8_t out[DUO_MAC_BYTES], const uint8_t secret[32],

@@ -43,16 +43,23 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
     if (f->role < 0 || f->role >= DUO_KEY_ROLE_COUNT || f->cert_len > DUO__BLOB_CERT_MAX ||
         (f->cert_len && f->cert == NULL))
         return DUO_E_INVALID_ARG;
-    int v3 = f->role != 0 || f->cert_len != 0;
+    /* the newest version that the fields need: v4 (v3 + the pinned channel
+     * key) whenever a key is pinned, v3 for a role or a certificate */
+    int v4 = f->has_chkey;
+    int v3 = v4 || f->role != 0 || f->cert_len != 0;
     int v1 = !v3 && (f->curve == 0 || f->curve == DUO_CURVE_SECP256K1);
     int curve = f->curve != 0 ? f->curve : DUO_CURVE_SECP256K1;
+    uint32_t version = v4   ? DUO__BLOB_VERSION_CHANNEL
+                       : v3 ? DUO__BLOB_VERSION_CERT
+                       : v1 ? DUO__BLOB_VERSION
+                            : DUO__BLOB_VERSION_CURVE;
     nb = f->paillier_bits / 8u;
     total = DUO__BLOB_HEADER + 16 + 32 + 16 + 33 + (v1 ? 0 : 2) + (v3 ? 2 : 0) + 4 + nb + 2 * nb + 32 + 32 + 2 +
-            f->address_len + 4 + f->app_len + (v3 ? 4 + f->cert_len : 0) + DUO__BLOB_HASH;
+            f->address_len + 4 + f->app_len + (v3 ? 4 + f->cert_len : 0) + (v4 ? 4 + 32 : 0) + DUO__BLOB_HASH;
     if ((b = duo_secure_malloc(total)) == NULL) return DUO_E_NOMEM;
 
     memcpy(b, DUO__BLOB_MAGIC, 4);
-    put16(b + 4, v3 ? DUO__BLOB_VERSION_CERT : v1 ? DUO__BLOB_VERSION : DUO__BLOB_VERSION_CURVE);
+    put16(b + 4, version);
     put16(b + 6, f->flags);
     put32(b + 8, (uint32_t)total);
     off = DUO__BLOB_HEADER;
@@ -90,6 +97,11 @@ int duo__blob_encode(uint8_t **out, size_t *out_len, const duo__blob_fields *f) 
         off += 4;
         if (f->cert_len) PUT(f->cert, f->cert_len);
     }
+    if (v4) {
+        put32(b + off, f->chkey_number);
+        off += 4;
+        PUT(f->chkey_pub, 32);
+    }
 #undef PUT
     SHA256(b, off, b + off);
     off += DUO__BLOB_HASH;
@@ -111,7 +123,8 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
     if (in_len < DUO__BLOB_HEADER + DUO__BLOB_HASH || in_len > (size_t)64 * 1024 * 1024) return DUO_E_STATE_CORRUPT;
     if (!duo_ct_eq(in, DUO__BLOB_MAGIC, 4)) return DUO_E_STATE_CORRUPT;
     uint32_t version = get16(in + 4);
-    if (version != DUO__BLOB_VERSION && version != DUO__BLOB_VERSION_CURVE && version != DUO__BLOB_VERSION_CERT)
+    if (version != DUO__BLOB_VERSION && version != DUO__BLOB_VERSION_CURVE && version != DUO__BLOB_VERSION_CERT &&
+        version != DUO__BLOB_VERSION_CHANNEL)
         return DUO_E_STATE_CORRUPT;
     if (get32(in + 8) != in_len) return DUO_E_STATE_CORRUPT;
     end = in_len - DUO__BLOB_HASH;
@@ -142,7 +155,8 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
         off += 2;
         /* version 2 is only written for curves other than secp256k1 */
         if (!duo_curve_valid(f->curve) || f->curve == DUO_CURVE_SECP256K1) goto corrupt;
-    } else if (version == DUO__BLOB_VERSION_CERT) {
+    } else if (version != DUO__BLOB_VERSION) {
+        /* versions 3 and 4: the curve whatever it is, then the role */
         NEED(4);
         f->curve = (int)get16(in + off);
         f->role = (int)get16(in + off + 2);
@@ -179,7 +193,7 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
     f->app = in + off;
     f->app_len = len;
     off += len;
-    if (version == DUO__BLOB_VERSION_CERT) {
+    if (version >= DUO__BLOB_VERSION_CERT) {
         NEED(4);
         len = get32(in + off);
         off += 4;
@@ -189,7 +203,15 @@ int duo__blob_decode(duo__blob_fields *f, const uint8_t *in, size_t in_len) {
         f->cert_len = len;
         off += len;
         /* version 3 is only written for a role or a certificate */
-        if (f->role == 0 && len == 0) goto corrupt;
+        if (version == DUO__BLOB_VERSION_CERT && f->role == 0 && len == 0) goto corrupt;
+    }
+    if (version == DUO__BLOB_VERSION_CHANNEL) {
+        NEED(4 + 32);
+        f->chkey_number = get32(in + off);
+        off += 4;
+        memcpy(f->chkey_pub, in + off, 32);
+        off += 32;
+        f->has_chkey = 1;
     }
     if (off != end) goto corrupt;
 #undef GET

@@ -16,6 +16,13 @@
  *   u32 certificate length (0..DUO__BLOB_CERT_MAX) | certificate DER
  * (public: the key's X.509 certificate, checked by device.c against Q).
  * A role-less key without a certificate is still written as version 1 or 2.
+ * Version 4 (issue 12) is version 3 (curve, role, certificate, the role and
+ * the certificate possibly absent) plus, after the certificate:
+ *   u32 channel key number | channel public key[32]
+ * the cloud's inner-channel key (X25519) the device pinned; it is written
+ * whenever a key is pinned, and versions 1 to 3 (no pinned key) still parse.
+ * (The inner branch's first version 4, version 2 plus the key, was never
+ * written outside tests and is not read.)
  * The codec only checks the encoding (lengths, magic, version, digest, a
  * known curve);
  * device.c checks the values (point on curve, modulus, ciphertext).
@@ -29,9 +36,10 @@
 #include "duosign/errors.h"
 
 #define DUO__BLOB_MAGIC "DUOS"
-#define DUO__BLOB_VERSION 1u       /* secp256k1 keys */
-#define DUO__BLOB_VERSION_CURVE 2u /* keys of any other curve: adds the curve */
-#define DUO__BLOB_VERSION_CERT 3u  /* role and certificate (issue 16) */
+#define DUO__BLOB_VERSION 1u         /* secp256k1 keys */
+#define DUO__BLOB_VERSION_CURVE 2u   /* keys of any other curve: adds the curve */
+#define DUO__BLOB_VERSION_CERT 3u    /* role and certificate (issue 16) */
+#define DUO__BLOB_VERSION_CHANNEL 4u /* version 3 plus the pinned channel key (issue 12) */
 #define DUO__BLOB_CERT_MAX 16384u
 #define DUO__BLOB_FLAG_CONFIRMED 0x0001u
 #define DUO__BLOB_FLAGS_KNOWN 0x0001u
@@ -57,6 +65,9 @@ typedef struct duo__blob_fields {
     int role;            /* duo_key_role (0 below version 3) */
     const uint8_t *cert; /* the key's certificate (DER), or NULL */
     size_t cert_len;
+    int has_chkey; /* version 4: the pinned cloud channel key */
+    uint32_t chkey_number;
+    uint8_t chkey_pub[32];
 } duo__blob_fields;
 
 /* Serializes f. *out is allocated (duo_secure_malloc; free with

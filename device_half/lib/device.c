@@ -26,6 +26,7 @@
 #include "duosign/curve.h"
 #include "duosign.pb-c.h"
 #include "duosign/ec_pkey.h"
+#include "duosign/inner_channel.h"
 #include "duosign/login_digest.h"
 #include "duosign/mem.h"
 #include "duosign/rp_digest.h"
@@ -63,6 +64,15 @@ struct duo_device_ctx {
 
     uint8_t pending[32]; /* SECRET: next device secret, not yet persisted */
     int has_pending;
+
+    /* The inner channel (issue 12): the cloud's channel key, pinned in the
+     * state blob (v4), and the open session (its keys SECRET). */
+    int has_chkey;
+    uint32_t chkey_number;
+    uint8_t chkey_pub[DUO_CH_PUB_BYTES];
+    duo_channel ch;
+    int ch_open;
+    int want_rekey; /* the cloud said it has a newer channel key */
 
     /* Every change bumps gen; persisted() is accepted only for the blob of
      * the current generation. */
@@ -159,23 +169,21 @@ static void drop_key(duo_device_ctx *ctx) {
     drop_precomputed(ctx);
 }
 
-/* One unary call. On success *resp belongs to the transport: release it with
- * release(). */
-static int rpc(duo_device_ctx *ctx, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
-               size_t *resp_len) {
+/* One unary call as the transport carries it. On success *resp is a copy
+ * the library owns (release() wipes and frees it). */
+static int rpc_plain(duo_device_ctx *ctx, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
+                     size_t *resp_len) {
     char path[96];
     char msg[ERRMSG_CAP];
+    uint8_t *t = NULL;
+    size_t tl = 0;
     int r;
 
     *resp = NULL;
     *resp_len = 0;
-    if (ctx->transport == NULL) {
-        snprintf(ctx->errmsg, sizeof ctx->errmsg, "no transport configured");
-        return DUO_E_MISUSE;
-    }
     snprintf(path, sizeof path, "%s%s", DUO_DEVICE_METHOD_PREFIX, method);
     msg[0] = '\0';
-    r = ctx->transport(ctx->transport_user, path, req, req_len, resp, resp_len, msg, sizeof msg);
+    r = ctx->transport(ctx->transport_user, path, req, req_len, &t, &tl, msg, sizeof msg);
     msg[sizeof msg - 1] = '\0';
     if (r != DUO_OK) {
         if (r > 0 || !duo_err_is_known(r)) {
@@ -184,23 +192,129 @@ static int rpc(duo_device_ctx *ctx, const char *method, const uint8_t *req, size
         if (msg[0] != '\0') {
             snprintf(ctx->errmsg, sizeof ctx->errmsg, "%s", msg);
         }
-        if (*resp != NULL && ctx->transport_free != NULL) {
-            ctx->transport_free(ctx->transport_user, *resp, *resp_len);
-        }
-        *resp = NULL;
-        *resp_len = 0;
-        return r;
+    } else if (t == NULL && tl != 0) {
+        r = DUO_E_DECODE;
+    } else if ((*resp = malloc(tl ? tl : 1)) == NULL) {
+        r = DUO_E_NOMEM;
+    } else {
+        if (tl) memcpy(*resp, t, tl);
+        *resp_len = tl;
     }
-    if (*resp == NULL && *resp_len != 0) {
-        return DUO_E_DECODE;
+    if (t != NULL && ctx->transport_free != NULL) {
+        ctx->transport_free(ctx->transport_user, t, tl);
     }
-    return DUO_OK;
+    return r;
 }
 
 static void release(duo_device_ctx *ctx, uint8_t *resp, size_t resp_len) {
-    if (resp != NULL && ctx->transport_free != NULL) {
-        ctx->transport_free(ctx->transport_user, resp, resp_len);
+    (void)ctx;
+    if (resp != NULL) {
+        duo_memzero(resp, resp_len);
+        free(resp);
     }
+}
+
+static void channel_close(duo_device_ctx *ctx) {
+    duo_ch_clear(&ctx->ch);
+    ctx->ch_open = 0;
+}
+
+/* The methods that continue the session the previous call opened (their
+ * request is record n >= 1 of its channel); every other method opens a new
+ * channel. A new multi-round RPC adds its later rounds here (PROTOCOL.md). */
+static int continues_session(const char *method) {
+    static const char *const cont[] = {"EnrollKeyShare", "EnrollPdlChallenge", "EnrollPdlOpen", "EnrollConfirm",
+                                       "SignFinish"};
+    for (size_t i = 0; i < sizeof cont / sizeof cont[0]; i++)
+        if (strcmp(method, cont[i]) == 0) return 1;
+    return 0;
+}
+
+/* One call through the inner channel: the request sealed, the response
+ * opened; the plain messages are exactly the RPC's own. */
+static int rpc_sealed(duo_device_ctx *ctx, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
+                      size_t *resp_len) {
+    duo_ch_record rec, back;
+    uint8_t *ct = NULL, *env = NULL, *raw = NULL, *bbuf = NULL;
+    size_t env_len = 0, raw_len = 0;
+    int r;
+
+    if (!(continues_session(method) && ctx->ch_open && ctx->ch.established)) {
+        channel_close(ctx);
+        if ((r = duo_ch_device_begin(&ctx->ch, ctx->chkey_number, ctx->chkey_pub, ctx_rng(ctx))) != DUO_OK) goto out;
+        ctx->ch_open = 1;
+    }
+    if ((r = duo_ch_seal(&ctx->ch, &rec, &ct, method, ctx->key ? ctx->key->key_id : NULL, req, req_len,
+                         ctx_rng(ctx))) != DUO_OK ||
+        (r = duo_wire_build_sealed(&env, &env_len, &rec)) != DUO_OK)
+        goto out;
+    if ((r = rpc_plain(ctx, method, env, env_len, &raw, &raw_len)) != DUO_OK) goto out;
+    if ((r = duo_wire_parse_sealed(&back, &bbuf, raw, raw_len)) != DUO_OK ||
+        (r = duo_ch_open(&ctx->ch, resp, resp_len, method, &back)) != DUO_OK)
+        goto out;
+    if (back.rekey) ctx->want_rekey = 1;
+out:
+    if (r != DUO_OK) channel_close(ctx); /* the next call starts a new session */
+    free(ct);
+    free(env);
+    free(bbuf);
+    release(ctx, raw, raw_len);
+    return r;
+}
+
+/* Pins the cloud's channel key: plain over TLS at first contact (no key
+ * pinned yet), sealed under the pinned key after a rotation (then the
+ * answer is authentic under the old key). A key held already marks the
+ * state dirty: the app saves the upgraded blob (v4). */
+static int fetch_channel_key(duo_device_ctx *ctx) {
+    uint8_t *rs = NULL, pub[DUO_CH_PUB_BYTES];
+    size_t rsl = 0;
+    uint32_t number = 0;
+    int r = ctx->has_chkey ? rpc_sealed(ctx, "ChannelKey", (const uint8_t *)"", 0, &rs, &rsl)
+                           : rpc_plain(ctx, "ChannelKey", (const uint8_t *)"", 0, &rs, &rsl);
+    if (ctx->has_chkey) channel_close(ctx);
+    if (r == DUO_OK) r = duo_wire_parse_channel_key_resp(&number, pub, rs, rsl);
+    release(ctx, rs, rsl);
+    if (r != DUO_OK) return r;
+    if (!ctx->has_chkey || number != ctx->chkey_number || memcmp(pub, ctx->chkey_pub, sizeof pub) != 0) {
+        ctx->has_chkey = 1;
+        ctx->chkey_number = number;
+        memcpy(ctx->chkey_pub, pub, sizeof pub);
+        if (ctx->key != NULL) mark_dirty(ctx);
+    }
+    ctx->want_rekey = 0;
+    return DUO_OK;
+}
+
+int duo_device_channel_unpin(duo_device_ctx *ctx) {
+    if (ctx == NULL) return DUO_E_INVALID_ARG;
+    channel_close(ctx);
+    ctx->has_chkey = 0;
+    ctx->want_rekey = 0;
+    return DUO_OK;
+}
+
+/* One unary call: sealed once a channel key is pinned (fetched first when
+ * none is: enrolment and the one online upgrade step of an older state). On
+ * success *resp belongs to the library: release it with release(). */
+static int rpc(duo_device_ctx *ctx, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
+               size_t *resp_len) {
+    int r;
+    *resp = NULL;
+    *resp_len = 0;
+    if (ctx->transport == NULL) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "no transport configured");
+        return DUO_E_MISUSE;
+    }
+#ifdef DUO_TEST_HOOKS
+    /* TESTING ONLY (device_half/lib/CMakeLists.txt): a device from before the channel. */
+    const char *legacy = getenv("DUOSIGN_TEST_LEGACY_PLAIN");
+    if (legacy != NULL && strcmp(legacy, "1") == 0 && !ctx->has_chkey)
+        return rpc_plain(ctx, method, req, req_len, resp, resp_len);
+#endif
+    if ((!ctx->has_chkey || (ctx->want_rekey && !continues_session(method))) && (r = fetch_channel_key(ctx)) != DUO_OK)
+        return r;
+    return rpc_sealed(ctx, method, req, req_len, resp, resp_len);
 }
 
 static void free_req(uint8_t *buf, size_t len) {
@@ -1141,6 +1255,9 @@ int duo_device_state_export(duo_device_ctx *ctx, uint8_t **blob, size_t *blob_le
     f.role = ctx->role;
     f.cert = ctx->cert;
     f.cert_len = ctx->cert_len;
+    f.has_chkey = ctx->has_chkey;
+    f.chkey_number = ctx->chkey_number;
+    memcpy(f.chkey_pub, ctx->chkey_pub, sizeof f.chkey_pub);
     if ((r = duo__blob_encode(&inner, &inner_len, &f)) != DUO_OK) goto out;
     if (ctx->wrap != NULL) {
         outer_len = inner_len + DUO_DEVICE_WRAP_OVERHEAD_MAX;
@@ -1292,6 +1409,11 @@ int duo_device_state_import(duo_device_ctx *ctx, const uint8_t *blob, size_t blo
     ctx->cert_len = f.cert_len;
     cert = NULL;
     ctx->has_pending = 0;
+    /* An older blob has no channel key: the first online call fetches and
+     * pins it (the upgrade step), and the state is saved as v4. */
+    ctx->has_chkey = f.has_chkey;
+    ctx->chkey_number = f.chkey_number;
+    memcpy(ctx->chkey_pub, f.chkey_pub, sizeof ctx->chkey_pub);
     /* What was loaded is what is stored. */
     ctx->gen++;
     ctx->exported = 1;

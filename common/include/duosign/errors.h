@@ -116,6 +116,16 @@ extern "C" {
     X(E_STORE_ROLLED_BACK, -91, IO, 13, 18,                                                                          \
       "store is older than its high-water mark (restored or WAL lost); see duosign-cloud restore")                   \
     X(E_DAEMON_RUNNING, -92, USAGE, 9, 1, "the daemon is running on this data directory; stop it first")             \
+    /* the end-to-end inner channel (-110..; issue 12, docs/PROTOCOL.md "Inner channel") */                          \
+    X(E_CHANNEL_AUTH, -110, CRYPTO, 3, 1,                                                                            \
+      "inner channel record failed authentication (altered, or moved to another method, key or session)")            \
+    X(E_CHANNEL_REPLAY, -111, PROTO, 3, 1, "inner channel record replayed or out of order")                          \
+    X(E_CHANNEL_UNKNOWN, -112, PROTO, 9, 1, "inner channel session unknown or expired; start again")                 \
+    X(E_CHANNEL_STATIC_KEY, -113, AUTH, 9, 22,                                                                       \
+      "the cloud no longer holds the channel key this device pinned (retired); it must be pinned again")             \
+    X(E_CHANNEL_REQUIRED, -114, POLICY, 9, 22,                                                                       \
+      "this key has moved to the inner channel; plaintext requests are refused (update the app)")                    \
+    X(E_CHANNEL_MALFORMED, -115, PROTO, 3, 1, "inner channel envelope malformed")                                    \
     /* relying parties (-120..-139; docs/RELYING_PARTIES.md) */                                                      \
     X(E_RP_UNKNOWN, -120, AUTH, 16, 1, "the relying party's client certificate is not registered (or removed)")      \
     X(E_RP_EXISTS, -121, USAGE, 6, 23, "a relying party with this name or certificate is already registered")        \

@@ -611,6 +611,14 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_status(duo_device_ctx *ctx, duo_de
  * Out:     out (zeroed on failure). */
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_presentation_code(duo_device_ctx *ctx, const char *doc_type,
                                                                 duo_device_presentation *out);
+/* The inner channel (issue 12; docs/PROTOCOL.md "Inner channel"): forgets
+ * the cloud channel key this context pinned, so that the next online call
+ * fetches the cloud's current one over TLS (as at enrolment) and pins it.
+ * For a device whose key the operator retired (DUO_E_CHANNEL_STATIC_KEY);
+ * call it only then, on the user's say-so: it trusts the TLS path again.
+ * Offline. Returns: DUO_OK; DUO_E_INVALID_ARG (ctx NULL). The state becomes
+ * dirty (export and persist it) once the new key is pinned. */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_channel_unpin(duo_device_ctx *ctx);
 
 /* ------------------------------------------------------------ public key */
 

@@ -4,7 +4,7 @@
 # role is bound at the cloud (`key show` role, a document refused on the
 # auth key with exit 19, nothing changed), each key's certificate is issued
 # inside the enrolment (CSR-purpose signature, IssueCertificate) and kept in
-# the state (blob v3: `duosign cert --key auth|sign` prints it, keyUsage
+# the state (blob v4, v3 + the channel pin: `duosign cert --key auth|sign` prints it, keyUsage
 # digitalSignature / nonRepudiation), `sign --format cms` takes it from the
 # state and `openssl cms -verify` accepts it, the CRL lists it after the
 # revoke; the token admits no third key (exit 13); with --no-ca the keys
@@ -22,7 +22,9 @@ umask 077
 
 "$CLOUD" init --data "$T/d" >/dev/null 2>&1 || { echo "init failed"; exit 1; }
 "$CLOUD" ca export --data "$T/d" --out "$T/issuing.pem" >/dev/null || { echo "ca export failed"; exit 1; }
-start_daemon "$T/d" --paillier-bits 2048 || exit 1
+# --require-channel: every call below (enrolment, the CSR-purpose signatures,
+# IssueCertificate, signing, revoke) has to go through the inner channel
+start_daemon "$T/d" --paillier-bits 2048 --require-channel || exit 1
 tok() { "$CLOUD" token issue --data "$1" --citizen 1234567890 --name "Citizen Test" 2>/dev/null | tail -1; }
 S=$T/c.state
 printf '1234\n' >"$T/pin1"
@@ -95,7 +97,7 @@ stop_daemon
 
 # ---- --no-ca: keys without certificates, fetched after the operator's import
 "$CLOUD" init --data "$T/n" --no-ca >/dev/null 2>&1 || { echo "init --no-ca failed"; exit 1; }
-start_daemon "$T/n" --paillier-bits 2048 || exit 1
+start_daemon "$T/n" --paillier-bits 2048 --require-channel || exit 1
 DEV=(--server "$ADDR" --ca "$T/n/ca.pem" --paillier-bits 2048)
 N=$T/n.state
 run 0 "enroll without a CA" -- "$DUOSIGN" enroll "${DEV[@]}" --token "$(tok "$T/n")" --state "$N" \

@@ -1,6 +1,7 @@
 /* The device state blob: round trip, every truncation, a flipped bit in
  * every byte, unknown version, the curve (version 1 is secp256k1, version 2
- * carries it: P-256 keys), the wrap hook, and the import/export/persist
+ * carries it: P-256 keys; version 3 adds role and certificate, version 4
+ * the pinned channel key), the wrap hook, and the import/export/persist
  * rules of the public API (a refused blob leaves the context untouched). */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "blob.h"
 #include "duosign/curve.h"
 #include "duosign/device.h"
+#include "duosign/inner_channel.h"
 #include "duosign/mem.h"
 #include "duosign/paillier.h"
 #include "test_harness.h"
@@ -249,6 +251,91 @@ static void test_role_cert_v3(void) {
     f.role = 3;
     DUO_EXPECT_ERR(duo__blob_encode(&b, &len, &f), DUO_E_INVALID_ARG);
     duo_secure_free(b1);
+}
+
+/* Version 4 (issue 12 on top of issue 16): version 3 plus the pinned
+ * channel key after the certificate, written whenever a key is pinned, with
+ * or without a role and a certificate, on any curve; every byte checked; a
+ * blob of each earlier version has no pinned key. */
+static void test_channel_v4(void) {
+    duo__blob_fields f, g;
+    uint8_t *b = NULL, *b3 = NULL, *copy, cert[200], pub[32];
+    size_t len = 0, l3 = 0, i;
+    int bad = 0;
+    for (i = 0; i < sizeof cert; i++) cert[i] = (uint8_t)(i * 5 + 1);
+    for (i = 0; i < sizeof pub; i++) pub[i] = (uint8_t)(0xa0 + i);
+    make_fields(&f, 1);
+    f.role = DUO_KEY_ROLE_SIGN;
+    f.cert = cert;
+    f.cert_len = sizeof cert;
+    DUO_CHECK_OK(duo__blob_encode(&b3, &l3, &f));
+    DUO_REQUIRE(b3 != NULL);
+    DUO_CHECK(b3[5] == 3);
+    DUO_CHECK_OK(duo__blob_decode(&g, b3, l3));
+    DUO_CHECK(!g.has_chkey);
+    /* role, certificate and the pin together */
+    f.has_chkey = 1;
+    f.chkey_number = 0x01020304u;
+    memcpy(f.chkey_pub, pub, 32);
+    DUO_CHECK_OK(duo__blob_encode(&b, &len, &f));
+    DUO_REQUIRE(b != NULL);
+    DUO_CHECK(b[5] == 4 && len == l3 + 4 + 32);
+    DUO_CHECK(memcmp(b + 6, b3 + 6, 2) == 0 && memcmp(b + 12, b3 + 12, l3 - 12 - 32) == 0); /* v3's fields first */
+    DUO_CHECK_OK(duo__blob_decode(&g, b, len));
+    DUO_CHECK(g.has_chkey && g.chkey_number == 0x01020304u && memcmp(g.chkey_pub, pub, 32) == 0);
+    DUO_CHECK(g.role == DUO_KEY_ROLE_SIGN && g.cert_len == sizeof cert && memcmp(g.cert, cert, sizeof cert) == 0 &&
+              g.curve == DUO_CURVE_SECP256K1 && g.app_len == 9);
+    copy = malloc(len);
+    for (i = 0; i < len; i++) {
+        memcpy(copy, b, len);
+        copy[i] ^= (uint8_t)(1u << (i % 8));
+        if (duo__blob_decode(&g, copy, len) != DUO_E_STATE_CORRUPT) bad++;
+    }
+    DUO_CHECK(bad == 0);
+    /* the pin cut off, the digest recomputed: too short for a v4 */
+    memcpy(copy, b, len);
+    copy[8] = (uint8_t)((len - 36) >> 24);
+    copy[9] = (uint8_t)((len - 36) >> 16);
+    copy[10] = (uint8_t)((len - 36) >> 8);
+    copy[11] = (uint8_t)(len - 36);
+    SHA256(copy, len - 36 - 32, copy + len - 36 - 32);
+    DUO_EXPECT_ERR(duo__blob_decode(&g, copy, len - 36), DUO_E_STATE_CORRUPT);
+    /* an unknown role in a v4, with a correct digest */
+    memcpy(copy, b, len);
+    copy[12 + 97 + 3] = 3;
+    SHA256(copy, len - 32, copy + len - 32);
+    DUO_EXPECT_ERR(duo__blob_decode(&g, copy, len), DUO_E_STATE_CORRUPT);
+    free(copy);
+    duo_secure_free(b);
+    /* a pinned key without role or certificate, on P-256: still v4 (unlike
+     * v3, which is never written without one of them) */
+    f.role = 0;
+    f.cert = NULL;
+    f.cert_len = 0;
+    memcpy(f.q, g_q256, 33);
+    f.curve = DUO_CURVE_P256;
+    DUO_CHECK_OK(duo__blob_encode(&b, &len, &f));
+    DUO_REQUIRE(b != NULL);
+    DUO_CHECK(b[5] == 4);
+    DUO_CHECK_OK(duo__blob_decode(&g, b, len));
+    DUO_CHECK(g.has_chkey && g.role == 0 && g.cert == NULL && g.curve == DUO_CURVE_P256 &&
+              memcmp(g.chkey_pub, pub, 32) == 0);
+    duo_secure_free(b);
+    /* versions 1 and 2 carry no pin */
+    f.has_chkey = 0;
+    DUO_CHECK_OK(duo__blob_encode(&b, &len, &f));
+    DUO_CHECK(b[5] == 2);
+    DUO_CHECK_OK(duo__blob_decode(&g, b, len));
+    DUO_CHECK(!g.has_chkey);
+    duo_secure_free(b);
+    memcpy(f.q, g_q, 33);
+    f.curve = DUO_CURVE_SECP256K1;
+    DUO_CHECK_OK(duo__blob_encode(&b, &len, &f));
+    DUO_CHECK(b[5] == 1);
+    DUO_CHECK_OK(duo__blob_decode(&g, b, len));
+    DUO_CHECK(!g.has_chkey);
+    duo_secure_free(b);
+    duo_secure_free(b3);
 }
 
 /* A P-256 state through the public API: the key's curve, its PEM names
@@ -552,15 +639,37 @@ static void test_pin_minimum(void) {
  * context without a key: what goes on the wire, and what comes back. */
 static int g_rv_calls;
 static duo_revoke_req g_rv;
+static duo_ch_static g_cloud_key; /* the test plays the cloud's channel key */
+
+/* The request as the cloud sees it: the first contact's ChannelKey (plain),
+ * then the Revoke sealed to that key, opened here as the cloud would. */
 static int revoke_transport(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
                             size_t *resp_len, char *errmsg, size_t errmsg_cap) {
-    (void)user, (void)resp, (void)resp_len;
+    duo_ch_record rec;
+    duo_channel ch;
+    uint8_t *buf = NULL, *pt = NULL;
+    size_t pt_len = 0;
+    int r = DUO_E_INTERNAL;
+    (void)user;
+    if (strcmp(method, DUO_DEVICE_METHOD_PREFIX "ChannelKey") == 0)
+        return duo_wire_build_channel_key_resp(resp, resp_len, g_cloud_key.id, g_cloud_key.pub);
     g_rv_calls++;
-    if (strcmp(method, DUO_DEVICE_METHOD_PREFIX "Revoke") != 0 ||
-        duo_wire_parse_revoke_req(&g_rv, req, req_len) != DUO_OK)
-        return DUO_E_INTERNAL;
-    snprintf(errmsg, errmsg_cap, "refused by the test");
-    return DUO_E_UNAUTHENTICATED;
+    if (strcmp(method, DUO_DEVICE_METHOD_PREFIX "Revoke") == 0 &&
+        duo_wire_parse_sealed(&rec, &buf, req, req_len) == DUO_OK &&
+        duo_ch_cloud_accept(&ch, &g_cloud_key, &rec) == DUO_OK &&
+        duo_ch_open(&ch, &pt, &pt_len, "Revoke", &rec) == DUO_OK &&
+        duo_wire_parse_revoke_req(&g_rv, pt, pt_len) == DUO_OK) {
+        snprintf(errmsg, errmsg_cap, "refused by the test");
+        r = DUO_E_UNAUTHENTICATED;
+    }
+    free(buf);
+    free(pt);
+    return r;
+}
+
+static void free_resp(void *user, uint8_t *resp, size_t len) {
+    (void)user, (void)len;
+    free(resp);
 }
 
 static void test_revoke_with_code(void) {
@@ -570,7 +679,8 @@ static void test_revoke_with_code(void) {
     long_code[sizeof long_code - 1] = '\0';
     DUO_CHECK_OK(duo_device_ctx_new(&ctx));
     DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "carol", "abcd-efgh"), DUO_E_MISUSE); /* no transport */
-    DUO_CHECK_OK(duo_device_set_transport(ctx, revoke_transport, NULL, NULL));
+    DUO_CHECK_OK(duo_ch_static_generate(&g_cloud_key, 3));
+    DUO_CHECK_OK(duo_device_set_transport(ctx, revoke_transport, free_resp, NULL));
     g_rv_calls = 0;
     DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "", "abcd"), DUO_E_INVALID_ARG);
     DUO_EXPECT_ERR(duo_device_revoke_with_code(ctx, "carol", ""), DUO_E_INVALID_ARG);
@@ -594,6 +704,7 @@ int main(void) {
     DUO_RUN(test_unknown_version);
     DUO_RUN(test_curve_versions);
     DUO_RUN(test_role_cert_v3);
+    DUO_RUN(test_channel_v4);
     DUO_RUN(test_api_p256);
     DUO_RUN(test_api_import_export);
     DUO_RUN(test_wrap_hook);

@@ -85,6 +85,12 @@ ALLOWED = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.UNAUTHENTICATED, gr
            grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.ABORTED,
            grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.OUT_OF_RANGE, grpc.StatusCode.UNAVAILABLE}
 
+# The attacker here works on captured plain requests: the legitimate CLI
+# plays a device from before the inner channel (issue 12; a test build's
+# DUOSIGN_TEST_LEGACY_PLAIN), whose plain path the daemon keeps open unless
+# serve --require-channel. Sealed traffic is tampered with in
+# tests/integration/device/test_inner_oracle.c.
+os.environ["DUOSIGN_TEST_LEGACY_PLAIN"] = "1"
 tmp = tempfile.mkdtemp(prefix="duo-hostile-")
 data = os.path.join(tmp, "data")
 
