@@ -136,7 +136,7 @@ static int sealed_call(duo_service *s, duo_rpc *c, int mi, const uint8_t *req, s
     duo_channel ch;
     uint8_t *buf = NULL, *pt = NULL, *inner = NULL, *ct = NULL;
     size_t pt_len = 0, inner_len = 0;
-    int have = 0, keep = 0, r;
+    int have = 0, keep = 0, from_handler = 0, r;
     int64_t now = duo__now_s();
 
     memset(&ch, 0, sizeof ch);
@@ -157,7 +157,10 @@ static int sealed_call(duo_service *s, duo_rpc *c, int mi, const uint8_t *req, s
         memcpy(c->info->key_id, rec.key_id, sizeof c->info->key_id);
         c->info->has_key_id = 1;
     }
-    if ((r = method_table[mi].fn(c, pt, pt_len, &inner, &inner_len)) != DUO_OK) goto out;
+    if ((r = method_table[mi].fn(c, pt, pt_len, &inner, &inner_len)) != DUO_OK) {
+        from_handler = 1; /* its own detail ("N attempts left") reaches the device */
+        goto out;
+    }
     if ((r = duo_ch_seal(&ch, &back, &ct, m, rec.has_key_id ? rec.key_id : NULL, inner, inner_len, NULL)) != DUO_OK)
         goto out;
     /* A device sealing to an older key is told to fetch the current one. */
@@ -165,7 +168,7 @@ static int sealed_call(duo_service *s, duo_rpc *c, int mi, const uint8_t *req, s
     if ((r = duo_wire_build_sealed(resp, resp_len, &back)) != DUO_OK) goto out;
     keep = keeps_channel(mi);
 out:
-    if (r != DUO_OK) DETAIL(c->info, "%s (inner channel): %s", m, duo_strerror(r));
+    if (r != DUO_OK && !from_handler) DETAIL(c->info, "%s (inner channel): %s", m, duo_strerror(r));
     if (have && keep) duo__channels_put(s->channels, &ch, now);
     duo_ch_clear(&ch);
     free(buf);

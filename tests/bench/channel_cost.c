@@ -36,11 +36,18 @@ static int cmp_d(const void *a, const void *b) {
 
 /* One session of the given rounds, both ends. Returns the envelope bytes
  * (requests and responses) or 0 on a failure. */
+/* A failed step names its line: a benchmark that stops must say why. */
+#define FAIL_AT(line)                                                             \
+    do {                                                                          \
+        fprintf(stderr, "duosign-bench-channel: step at line %d failed\n", line); \
+        return 0;                                                                 \
+    } while (0)
+
 static size_t session(const duo_ch_static *sk, const round_t *rounds, size_t n, uint8_t *buf) {
     duo_channel dev, cloud;
     size_t wire = 0;
     static const uint8_t kid[16] = {1};
-    if (duo_ch_device_begin(&dev, sk->id, sk->pub, NULL) != DUO_OK) return 0;
+    if (duo_ch_device_begin(&dev, sk->id, sk->pub, NULL) != DUO_OK) FAIL_AT(__LINE__);
     for (size_t i = 0; i < n; i++) {
         duo_ch_record rq, rs, in;
         uint8_t *ct = NULL, *env = NULL, *b = NULL, *pt = NULL;
@@ -49,24 +56,24 @@ static size_t session(const duo_ch_static *sk, const round_t *rounds, size_t n, 
         /* device -> cloud */
         if (duo_ch_seal(&dev, &rq, &ct, rounds[i].method, key, buf, rounds[i].req, NULL) != DUO_OK ||
             duo_wire_build_sealed(&env, &el, &rq) != DUO_OK)
-            return 0;
+            FAIL_AT(__LINE__);
         wire += el;
         free(ct);
-        if (duo_wire_parse_sealed(&in, &b, env, el) != DUO_OK) return 0;
-        if (i == 0 && duo_ch_cloud_accept(&cloud, sk, &in) != DUO_OK) return 0;
-        if (duo_ch_open(&cloud, &pt, &pl, rounds[i].method, &in) != DUO_OK) return 0;
+        if (duo_wire_parse_sealed(&in, &b, env, el) != DUO_OK) FAIL_AT(__LINE__);
+        if (i == 0 && duo_ch_cloud_accept(&cloud, sk, &in) != DUO_OK) FAIL_AT(__LINE__);
+        if (duo_ch_open(&cloud, &pt, &pl, rounds[i].method, &in) != DUO_OK) FAIL_AT(__LINE__);
         free(pt);
         free(b);
         free(env);
         /* cloud -> device */
         if (duo_ch_seal(&cloud, &rs, &ct, rounds[i].method, key, buf, rounds[i].resp, NULL) != DUO_OK ||
             duo_wire_build_sealed(&env, &el, &rs) != DUO_OK)
-            return 0;
+            FAIL_AT(__LINE__);
         wire += el;
         free(ct);
         if (duo_wire_parse_sealed(&in, &b, env, el) != DUO_OK ||
             duo_ch_open(&dev, &pt, &pl, rounds[i].method, &in) != DUO_OK)
-            return 0;
+            FAIL_AT(__LINE__);
         free(pt);
         free(b);
         free(env);
@@ -95,11 +102,18 @@ static void sign_rounds(round_t r[2], unsigned bits) {
     memset(&c, 0x5a, sizeof c);
     memset(&d, 0x5a, sizeof d);
     memset(c3, 0x5a, 2 * bits / 8);
+    /* An ordinary document signature: no purpose, CSR, challenge or request
+     * (0x5a in those would be refused by the builder). */
+    a.purpose = 0;
+    a.csr_info_len = 0;
+    a.login_challenge_len = 0;
+    a.has_request_id = 0;
     c.c3.ptr = c3;
     c.c3.len = 2 * bits / 8;
     c.buf = NULL;
     r[0].method = "SignStart";
     r[1].method = "SignFinish";
+    r[0].req = r[0].resp = r[1].req = r[1].resp = 0; /* 0: a builder refused (main stops) */
     if (duo_wire_build_sign_start_req(&o, &l, &a) == DUO_OK) r[0].req = l;
     free(o);
     if (duo_wire_build_sign_start_resp(&o, &l, &b) == DUO_OK) r[0].resp = l;
@@ -133,6 +147,10 @@ int main(int argc, char **argv) {
     if (!keyshare) keyshare = bits == 2048 ? 96000 : 140000; /* see the header; only the AES-GCM part depends on it */
     round_t sign[2];
     sign_rounds(sign, bits);
+    if (!sign[0].req || !sign[0].resp || !sign[1].req || !sign[1].resp) {
+        fprintf(stderr, "duosign-bench-channel: a signing message could not be built\n");
+        return 1;
+    }
     /* Enrolment: request sizes from the field sizes (sid 32, points 33,
      * proofs 65, commitments and openings 32, b 64, ciphertexts 2*bits/8). */
     round_t enrol[5] = {{"EnrollStart", 2 + 16 + 2 + 32 + 3 + 2, 2 + 16 + 2 + 32 + 2 + 32},

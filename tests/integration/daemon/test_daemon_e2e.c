@@ -327,6 +327,17 @@ static void test_session_cap(void) {
         digest_of(dg, "cap-seq", i);
         DUO_CHECK(dev_sign(&c2, &dv[0], PIN, dg, &sr) == 0 && openssl_verify(&dv[0], dg, sr.sig));
     }
+    /* On a shared PostgreSQL store a signing session lives in the store
+     * between the rounds (round 2 may reach another node), one live session
+     * per key, purged after expiry: it takes no room in this node's table,
+     * so --max-sessions bounds the enrolments and the calls in flight there
+     * (cloud_half/daemon/README.md). The table's cap is SQLite's. */
+    if (getenv("DUO_TEST_PG_URL") != NULL) {
+        client_close(&c2);
+        DUO_CHECK(daemon_swap_back(&g_d, &g_c, &d2) == 0);
+        for (int i = 0; i < 3; i++) device_free(&dv[i]);
+        return;
+    }
     /* Two in progress fill the table; a third is refused, retryable. */
     duo_p2_sign *s0 = NULL, *s1 = NULL, *s2 = NULL;
     duo_sign_finish_req f0, f1, f2;
