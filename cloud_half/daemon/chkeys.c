@@ -63,7 +63,9 @@ static int open_key(duo_ch_static *k, const duo_kek *keks, int nk, const uint8_t
 /* Reads the file into out (sealed values opened). */
 static int read_file(duo_chkeys *out, char *err, size_t cap, const char *path, const duo_kek *keks, int nk) {
     FILE *f = fopen(path, "r");
-    char line[LINE_MAX_ + 2], pubhex[2 * DUO_CH_PUB_BYTES + 2], shex[2 * SEALED_MAX + 2];
+    /* Room for what the sscanf widths below may write (66 and 300 characters
+     * and the NUL); the lengths are then checked exactly. */
+    char line[LINE_MAX_ + 2], pubhex[67], shex[301];
     int r = DUO_OK, lineno = 0;
     memset(out, 0, sizeof *out);
     if (!f) {

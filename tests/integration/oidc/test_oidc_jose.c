@@ -4,6 +4,7 @@
  * alg "none", alg HS256, two or four parts, another key), the pairwise
  * subject (deterministic, separated by sector, length-prefixed), and the
  * RFC 7636 appendix B S256 vector. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -38,7 +39,11 @@ static char *pub_pem(EVP_PKEY *pk) {
     long n;
     PEM_write_bio_PUBKEY(b, pk);
     n = BIO_get_mem_data(b, &p);
-    out = strndup(p, (size_t)n);
+    out = malloc((size_t)n + 1); /* the BIO's data has no NUL: strndup would read past it */
+    if (out) {
+        memcpy(out, p, (size_t)n);
+        out[n] = '\0';
+    }
     BIO_free(b);
     return out;
 }

@@ -118,7 +118,9 @@ static __attribute__((unused)) int rel_dev_sign(rel_dev *d, const char *text, si
  * later", which the gRPC transport reports as DUO_E_SERVER_BUSY. */
 static __attribute__((unused)) int rel_crash_err(int r) {
     return r == DUO_E_UNAVAILABLE || r == DUO_E_SERVER_BUSY || r == DUO_E_TIMEOUT || r == DUO_E_IO ||
-           r == DUO_E_NOT_FOUND || r == DUO_E_SESSION_EXPIRED || r == DUO_E_SESSION_FAILED || r == DUO_E_PROTO_STATE;
+           r == DUO_E_NOT_FOUND || r == DUO_E_SESSION_EXPIRED || r == DUO_E_SESSION_FAILED || r == DUO_E_PROTO_STATE ||
+           /* the inner channel's session died with the daemon (round 2 after a restart): start again */
+           r == DUO_E_CHANNEL_UNKNOWN;
 }
 
 #endif
