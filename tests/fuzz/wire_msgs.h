@@ -477,9 +477,10 @@ static inline int fz_sample_revoke_resp(void *m, unsigned k) {
     X(status_req, sizeof(duo_status_req), fz_mac_status_req, status_request)                                 \
     X(status_resp, sizeof(duo_status_resp), NULL, status_response)                                           \
     X(issue_cert_req, sizeof(duo_issue_cert_req), fz_mac_issue_cert_req, issue_certificate_request)          \
-    X(issue_cert_resp, sizeof(duo_issue_cert_resp), NULL, issue_certificate_response)
-X(presentation_code_req, sizeof(duo_presentation_code_req), fz_mac_presentation_code_req, presentation_code_request)
-X(presentation_code_resp, sizeof(duo_presentation_code_resp), NULL, presentation_code_response)
+    X(issue_cert_resp, sizeof(duo_issue_cert_resp), NULL, issue_certificate_response)                        \
+    X(presentation_code_req, sizeof(duo_presentation_code_req), fz_mac_presentation_code_req,                \
+      presentation_code_request)                                                                             \
+    X(presentation_code_resp, sizeof(duo_presentation_code_resp), NULL, presentation_code_response)
 
 enum {
 #define FZ_ENUM(M, S, MAC, D) FZ_MSG_##M,
