@@ -69,7 +69,11 @@ int duo_ca_import_cert(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
     if (ki.state != DUO_KEY_STATE_ACTIVE) return DUO_E_KEY_NOT_ACTIVE;
     if ((row = calloc(1, sizeof *row)) == NULL) return DUO_E_NOMEM;
     row->role = role;
-    if ((r = check_cert(row, der, der_len, &ki)) == DUO_OK) {
+    r = check_cert(row, der, der_len, &ki);
+    /* The same rule as issuing: a key with a role takes only its role's
+     * certificate (ca_issue.c). */
+    if (r == DUO_OK && ki.role != DUO_KEY_ROLE_UNSPECIFIED && row->role != ki.role) r = DUO_E_ROLE_PURPOSE;
+    if (r == DUO_OK) {
         memcpy(row->key_id, key_id, DUO_KEY_ID_BYTES);
         row->origin = DUO_CERT_IMPORTED;
         snprintf(detail, sizeof detail, "%s certificate imported", duo_cert_role_name(row->role));

@@ -135,6 +135,11 @@ int duo_ca_issue_for_key(const duo_ca *ca, duo_keystore *ks, uint8_t *out, size_
     if (ca == NULL || ks == NULL || key_id == NULL) return DUO_E_INVALID_ARG;
     if ((r = duo_keystore_key_get(ks, &ki, NULL, key_id)) != DUO_OK) return r;
     if (ki.state != DUO_KEY_STATE_ACTIVE) return DUO_E_KEY_NOT_ACTIVE;
+    /* A key enrolled with a role is certified for that role only: an auth
+     * key's login signatures must never verify under a nonRepudiation
+     * certificate (docs/PROTOCOL.md, key roles). A legacy key without a
+     * role takes either certificate but answers no relying party. */
+    if (ki.role != DUO_KEY_ROLE_UNSPECIFIED && ki.role != role) return DUO_E_ROLE_PURPOSE;
     if ((r = duo_keystore_key_citizen_name(ks, name, key_id)) != DUO_OK) return r;
     if ((c = calloc(1, sizeof *c)) == NULL) return DUO_E_NOMEM;
     duo_ca_subject who = {.citizen_id = ki.citizen_id, .name = name};

@@ -228,6 +228,9 @@ static int issue_fail(int r, const char *kid) {
             return duo__fail("no key %s (see '" PROG " key list')", kid);
         case DUO_E_CA_EXPIRED:
             return duo__fail("the issuing CA certificate has expired (or is not yet valid): nothing issued");
+        case DUO_E_ROLE_PURPOSE:
+            return duo__fail(
+                "key %s was enrolled for the other role: --role must be its role (see '" PROG " key list')", kid);
         case DUO_E_INVALID_ARG:
             return duo__fail("the key's citizen id or name cannot go into a certificate subject "
                              "(serialNumber takes A-Z a-z 0-9 space ' ( ) + , - . / : = ?)");

@@ -84,6 +84,10 @@ for k in auth sign; do
 done
 run 1 "cert issue: auth CSR for the sign key" -- "$CLOUD" cert issue --data "$T/d" --key-id "$SK" --role sign \
     --csr "$T/auth.csr" --out "$T/x.pem"
+run 1 "cert issue: a sign certificate for the auth key" -- "$CLOUD" cert issue --data "$T/d" --key-id "$AK" \
+    --role sign --csr "$T/auth.csr" --out "$T/x.pem"
+has err "enrolled for the other role" "names the role mismatch"
+[ -e "$T/x.pem" ] && bad "a certificate of the wrong role written" || ok "nothing written"
 run 0 "cert issue auth" -- "$CLOUD" cert issue --data "$T/d" --key-id "$AK" --role auth --csr "$T/auth.csr" \
     --out "$T/auth.crt"
 run 0 "cert issue sign" -- "$CLOUD" cert issue --data "$T/d" --key-id "$SK" --role sign --csr "$T/sign.csr" \

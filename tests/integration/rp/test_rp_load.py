@@ -37,21 +37,20 @@ def sh(*a):
 
 
 def enrol(addr, i):
+    """Two keys (auth and sign) in one enrol, each certified inside it: the
+    sign key answers the requests."""
     cit = "load-%02d" % i
     st = "%s/%s.state" % (T, cit)
     tok = sh(CLOUD, "token", "issue", "--data", D, "--citizen", cit, "--name", "Load " + cit).split()[-1]
-    out = sh(DUOSIGN, "enroll", "--server", addr, "--ca", D + "/ca.pem", "--paillier-bits", "2048", "--token", tok,
-             "--state", st, "--pin-file", T + "/pin")
-    kid = [l.split()[2] for l in out.splitlines() if l.startswith("enrolled key")][0]
-    sh(DUOSIGN, "csr", "--state", st, "--out", st + ".csr", "--pin-file", T + "/pin")
-    sh(CLOUD, "cert", "issue", "--data", D, "--key-id", kid, "--role", "sign", "--csr", st + ".csr", "--out",
-       st + ".pem")
+    sh(DUOSIGN, "enroll", "--server", addr, "--ca", D + "/ca.pem", "--paillier-bits", "2048", "--token", tok,
+       "--state", st, "--pin1-file", T + "/pin1", "--pin2-file", T + "/pin")
     return cit, st
 
 
 def main():
     t0 = time.time()
     open(T + "/pin", "w").write("24680\n")
+    open(T + "/pin1", "w").write("1357\n")
     sh(CLOUD, "init", "--data", D)
     sh(CLOUD, "rp", "add", "--data", D, "--name", "Load Bank", "--out-dir", T + "/rp")
     srv = subprocess.Popen([CLOUD, "serve", "--data", D, "--listen", "127.0.0.1:0", "--rp-listen", "127.0.0.1:0",
