@@ -31,20 +31,27 @@ static void params_bad(oidc_params *p, const char *why) {
     p->bad = 1;
 }
 
+/* A NUL-terminated copy of n bytes that need not be NUL-terminated
+ * themselves (a form body is not): strndup may read past them. */
+static char *copy_n(const char *s, size_t n) {
+    char *c = malloc(n + 1);
+    if (c == NULL) return NULL;
+    memcpy(c, s, n);
+    c[n] = '\0';
+    return c;
+}
+
 /* Adds one parameter; RFC 6749 3.1: "Request and response parameters MUST
  * NOT be included more than once". */
 static void params_add(oidc_params *p, const char *k, size_t kl, const char *v, size_t vl) {
     if (p->bad) return;
     if (p->n == OIDC_PARAMS_MAX) return params_bad(p, "too many parameters");
     if (kl > 64 || vl > OIDC_PARAM_MAX) return params_bad(p, "a parameter is too long");
-    if ((p->key[p->n] = strndup(k, kl)) == NULL || (p->val[p->n] = strndup(v, vl)) == NULL) {
+    if (memchr(k, '\0', kl) != NULL || memchr(v, '\0', vl) != NULL)
+        return params_bad(p, "a parameter holds a NUL byte");
+    if ((p->key[p->n] = copy_n(k, kl)) == NULL || (p->val[p->n] = copy_n(v, vl)) == NULL) {
         free(p->key[p->n]);
         return params_bad(p, "out of memory");
-    }
-    if (strlen(p->key[p->n]) != kl || strlen(p->val[p->n]) != vl) {
-        free(p->key[p->n]);
-        free(p->val[p->n]);
-        return params_bad(p, "a parameter holds a NUL byte");
     }
     for (size_t i = 0; i < p->n; i++)
         if (strcmp(p->key[i], p->key[p->n]) == 0) {
