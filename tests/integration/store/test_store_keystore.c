@@ -1230,6 +1230,49 @@ static void test_moved_column(void) {
     env_close(&e);
 }
 
+/* A KEK rotation re-MACs a moved key's row with its flag (the "moved"
+ * suffix), so the flag survives the switch to the new KEK and stays covered. */
+static void test_moved_remac(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s;
+    duo_kek kek2;
+    size_t n = 0;
+    int changed = 0;
+    uint8_t id1[16], id2[16];
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010001");
+    memcpy(id1, k.key_id, 16);
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    make_key(&k, &s, 2, "EE38001010001");
+    memcpy(id2, k.key_id, 16);
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_set_moved(e.ks, &changed, id2, NULL));
+    memset(&kek2, 0, sizeof kek2);
+    kek2.id = e.kek.id + 1;
+    memset(kek2.data, 0x5c, sizeof kek2.data);
+    DUO_REQUIRE(duo_keystore_kek_add(e.ks, &kek2) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_policy_remac(e.ks, &n));
+    DUO_CHECK(n == 2);
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    duo_kek_clear(&e.kek);
+    e.kek = kek2; /* the new KEK alone: its MAC key must verify both rows */
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, id1));
+    DUO_CHECK(got.moved == 0);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, id2));
+    DUO_CHECK(got.moved == 1);
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(env_sql(&e, "UPDATE keys SET moved = 0") == SQLITE_OK);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, NULL, id2), DUO_E_POLICY_MAC);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, id1));
+    duo_key_secrets_clear(&s);
+    env_close(&e);
+}
+
 #ifdef DUO_STORE_TEST_PG
 static int pg_sql(const store_env *e, const char *sql, char *out, size_t cap) {
     PGconn *c = PQconnectdb(e->db);
@@ -1280,7 +1323,7 @@ int main(void) {
      * edit SQLite's file directly. */
     (void)test_keystore_crud, (void)test_token_single_use_and_expiry, (void)test_secret_rotate;
     (void)test_swapped_sealed_columns, (void)test_revoke, (void)test_crash_before_commit, (void)test_curve_column;
-    (void)test_moved_column;
+    (void)test_moved_column, (void)test_moved_remac;
     DUO_RUN(test_curve_roundtrip);
     DUO_RUN(test_moved_roundtrip);
     DUO_RUN(test_moved_pg_migration);
@@ -1300,6 +1343,7 @@ int main(void) {
     DUO_RUN(test_curve_roundtrip);
     DUO_RUN(test_moved_roundtrip);
     DUO_RUN(test_moved_column);
+    DUO_RUN(test_moved_remac);
     DUO_RUN(test_token_single_use_and_expiry);
     DUO_RUN(test_activate);
     DUO_RUN(test_policy_update);
