@@ -12,6 +12,7 @@
 
 #include "chkeys.h"
 #include "daemon.h"
+#include "duosign/channel_fp.h"
 
 #define PROG "duosign-cloud channel-key"
 
@@ -19,7 +20,8 @@ static const char *usage_text =
     "usage: duosign-cloud channel-key list --data DIR\n"
     "       duosign-cloud channel-key rotate --data DIR\n"
     "       duosign-cloud channel-key retire N --data DIR\n\n"
-    "list    the inner channel's X25519 keys (number, public key); the last is current.\n"
+    "list    the inner channel's X25519 keys (number, public key, the fingerprint that\n"
+    "        'token issue' puts in enrolment tokens); the last is current.\n"
     "rotate  adds a new current key. Devices pinned to an older key keep working and\n"
     "        move to the new one on their next call (the cloud tells them to).\n"
     "retire  removes an old key: devices still pinned to it must re-pin (their next\n"
@@ -32,12 +34,13 @@ static int list(const char *dir) {
     int r = duo__chkeys_load(&k, err, sizeof err, dir, 0);
     if (r != DUO_OK) return duo__fail("%s", err[0] ? err : duo_strerror(r));
     for (size_t i = 0; i < k.n; i++) {
-        char hex[2 * DUO_CH_PUB_BYTES + 1];
+        char hex[2 * DUO_CH_PUB_BYTES + 1], fp[DUO_CH_FP_HEX + 1];
         duo__hex(hex, k.keys[i].pub, DUO_CH_PUB_BYTES);
-        printf("%u %s%s\n", (unsigned)k.keys[i].id, hex, i + 1 == k.n ? " current" : "");
+        if ((r = duo_ch_fingerprint_hex(fp, k.keys[i].pub)) != DUO_OK) break;
+        printf("%u %s fingerprint %s%s\n", (unsigned)k.keys[i].id, hex, fp, i + 1 == k.n ? " current" : "");
     }
     duo__chkeys_clear(&k);
-    return DUO_EXIT_OK;
+    return r == DUO_OK ? DUO_EXIT_OK : duo__fail("%s", duo_strerror(r));
 }
 
 int duo__cmd_channel_key(int argc, char **argv) {

@@ -2,7 +2,7 @@
  *
  *   duosign-cloud init   --data DIR [--force] [--kek REF] [--store URL] [--no-ca] [CA options]
  *   duosign-cloud serve  --data DIR --listen ADDR:PORT [...]
- *   duosign-cloud token issue --data DIR --citizen ID [--name NAME] [--ttl SECONDS]
+ *   duosign-cloud token issue --data DIR --citizen ID [--name NAME] [--ttl SECONDS] [--no-fingerprint]
  *   duosign-cloud ca|cert|crl ...   (cmd_ca.c)
  *   duosign-cloud citizen ...       (cmd_citizen.c)
  *   duosign-cloud key list|show|unlock|revoke ...
@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "ca.h"
+#include "duosign/channel_fp.h"
 #include "duosign/mem.h"
 #include "kekref.h"
 #include "keystore.h"
@@ -180,13 +181,45 @@ static int cmd_init(int argc, char **argv) {
 
 /* ------------------------------------------------------------- token */
 
+/* CODE "." the current channel key's fingerprint (duosign/channel_fp.h), so
+ * the device can check the key the cloud presents at enrolment. The key is
+ * read as `serve` reads it (opened with the KEK, its public half checked;
+ * made if the data directory has none yet). */
+static int token_fingerprint(char *token, size_t cap, const char *dir, uint32_t *number) {
+    duo_chkeys keys;
+    char err[256], hex[DUO_CH_FP_HEX + 1];
+    size_t n = strlen(token);
+    int r = duo__chkeys_load(&keys, err, sizeof err, dir, 1);
+    if (r != DUO_OK) {
+        fprintf(stderr, PROG " token issue: the channel key: %s\n", err);
+        return r;
+    }
+    const duo_ch_static *cur = duo__chkeys_current(&keys);
+    if (cur == NULL)
+        r = DUO_E_STATE_CORRUPT;
+    else if ((r = duo_ch_fingerprint_hex(hex, cur->pub)) == DUO_OK && n + 1 + DUO_CH_FP_HEX + 1 > cap)
+        r = DUO_E_BUFFER_TOO_SMALL;
+    if (r == DUO_OK) {
+        snprintf(token + n, cap - n, "%c%s", DUO_CH_FP_SEP, hex);
+        *number = cur->id;
+    }
+    duo__chkeys_clear(&keys);
+    return r;
+}
+
 static int cmd_token(int argc, char **argv) {
     const char *dir = NULL, *citizen = NULL, *name = NULL, *ttl_s = NULL, *v;
+    int with_fp = 1;
     if (argc < 2 || duo__is_help(argv[1])) {
-        printf("usage: " PROG " token issue --data DIR --citizen ID [--name NAME] [--ttl SECONDS]\n\n"
+        printf("usage: " PROG
+               " token issue --data DIR --citizen ID [--name NAME] [--ttl SECONDS] [--no-fingerprint]\n\n"
                "Prints a one-time enrolment token for the citizen on stdout. Only its\n"
                "SHA-256 is stored, with the citizen's name (the CN of their certificates;\n"
                "UTF-8, at most %d bytes; without it the CN is the citizen id).\n"
+               "The token ends in '.' and the fingerprint of the current channel key\n"
+               "(channel-key list): the device checks the key the cloud presents at\n"
+               "enrolment against it (--no-fingerprint: the bare code, for an app that\n"
+               "takes 32 characters only; the device then trusts the TLS alone).\n"
                "Default TTL 86400 s (24 h).\n",
                DUO_CITIZEN_NAME_MAX);
         return argc < 2 ? DUO_EXIT_USAGE : DUO_EXIT_OK;
@@ -194,7 +227,8 @@ static int cmd_token(int argc, char **argv) {
     if (strcmp(argv[1], "issue") != 0) duo__unknown_arg("token", argv[1]);
     for (int i = 2; i < argc; i++) {
         if (duo__is_help(argv[i])) {
-            printf("usage: " PROG " token issue --data DIR --citizen ID [--name NAME] [--ttl SECONDS]\n");
+            printf("usage: " PROG
+                   " token issue --data DIR --citizen ID [--name NAME] [--ttl SECONDS] [--no-fingerprint]\n");
             return DUO_EXIT_OK;
         } else if (duo__opt_val(argc, argv, &i, "--data", &v)) {
             dir = v;
@@ -204,6 +238,8 @@ static int cmd_token(int argc, char **argv) {
             ttl_s = v;
         } else if (duo__opt_val(argc, argv, &i, "--name", &v)) {
             name = v;
+        } else if (strcmp(argv[i], "--no-fingerprint") == 0) {
+            with_fp = 0;
         } else {
             duo__unknown_arg("token issue", argv[i]);
         }
@@ -228,11 +264,20 @@ static int cmd_token(int argc, char **argv) {
         return DUO_EXIT_USAGE;
     }
     duo_keystore *ks = duo__open_or_die(dir);
-    char token[64];
+    char token[96];
+    uint32_t chkey = 0;
     int r = duo__random_code(token, sizeof token, 20, 0); /* 160 bits, 32 chars */
+    if (r == DUO_OK && with_fp && (r = token_fingerprint(token, sizeof token, dir, &chkey)) != DUO_OK) {
+        duo_keystore_free(ks);
+        duo_memzero(token, sizeof token);
+        return duo__fail("cannot issue the token: the channel key: %s", duo_strerror(r));
+    }
     if (r == DUO_OK) {
         char detail[96];
-        snprintf(detail, sizeof detail, "ttl %llds", ttl);
+        if (with_fp)
+            snprintf(detail, sizeof detail, "ttl %llds, channel key %u", ttl, (unsigned)chkey);
+        else
+            snprintf(detail, sizeof detail, "ttl %llds, no channel-key fingerprint", ttl);
         duo_audit_event ev = {.kind = DUO_AUDIT_TOKEN_ISSUED, .citizen_id = citizen, .detail = detail};
         r = duo_keystore_token_insert_named(ks, (const uint8_t *)token, strlen(token), citizen, name, (int64_t)ttl,
                                             &ev);
@@ -246,7 +291,11 @@ static int cmd_token(int argc, char **argv) {
     char when[64];
     duo__fmt_time(when, sizeof when, (int64_t)time(NULL) + ttl);
     printf("%s\n", token);
-    fprintf(stderr, "token for citizen %s, single use, expires %s\n", citizen, when);
+    if (with_fp)
+        fprintf(stderr, "token for citizen %s, single use, expires %s; carries channel key %u's fingerprint\n", citizen,
+                when, (unsigned)chkey);
+    else
+        fprintf(stderr, "token for citizen %s, single use, expires %s; no channel-key fingerprint\n", citizen, when);
     duo_memzero(token, sizeof token);
     return DUO_EXIT_OK;
 }
@@ -287,8 +336,11 @@ static void print_key_full(const duo_key_info *k) {
         duo__fmt_time(lt, sizeof lt, k->locked_until);
         printf("locked until:    %s\n", lt);
     }
+    printf("inner channel:   %s\n", k->moved ? "moved (plaintext requests refused)" : "not moved (plaintext accepted)");
     printf("secret rotation: %s, %llu retired\n", k->has_pending_secret ? "pending" : "settled",
            (unsigned long long)k->retired_count);
+    printf("versions:        row %llu, secrets %llu\n", (unsigned long long)k->version,
+           (unsigned long long)k->secret_version);
     printf("created:         %s\n", t1);
     printf("updated:         %s\n", t2);
 }

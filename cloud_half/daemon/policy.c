@@ -45,6 +45,8 @@ int duo__policy_key_load(duo_keystore *ks, duo_key_info *ki, duo_key_secrets *se
             return r;
         }
         if (r != DUO_OK) return r;
+        /* Before anything is counted or written for the key. */
+        if ((r = duo__policy_moved_err(ki, info)) != DUO_OK) return r;
         if (ki->state != DUO_KEY_STATE_LOCKED || ki->locked_until > duo__now_s()) return DUO_OK;
         duo_key_policy pol = {
             .state = DUO_KEY_STATE_ACTIVE, .pin_failures = ki->pin_failures, .locked_until = 0, .reason = NULL};
@@ -55,6 +57,33 @@ int duo__policy_key_load(duo_keystore *ks, duo_key_info *ki, duo_key_secrets *se
         if (sec) duo_key_secrets_clear(sec);
     }
     return DUO_E_CONFLICT;
+}
+
+int duo__policy_moved_err(const duo_key_info *ki, duo_call_info *info) {
+    if (!ki->moved || !info->plain) return DUO_OK;
+    DETAIL(info, "this key has moved to the inner channel: its plaintext requests are refused; update the app "
+                 "(nothing was counted)");
+    return DUO_E_CHANNEL_REQUIRED_FOR_KEY;
+}
+
+int duo__policy_plain_check(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], duo_call_info *info) {
+    duo_key_info ki;
+    if (!info->plain) return DUO_OK;
+    int r = duo_keystore_key_get(ks, &ki, NULL, key_id);
+    if (r == DUO_E_POLICY_MAC) duo__policy_mac_alarm(ks, key_id, info);
+    return r != DUO_OK ? r : duo__policy_moved_err(&ki, info);
+}
+
+int duo__policy_mark_moved(duo_keystore *ks, duo_call_info *info) {
+    int changed = 0;
+    if (!info->key_authed || info->key_moved || info->plain || !info->has_key_id) return DUO_OK;
+    duo_audit_event ev = {.kind = DUO_AUDIT_KEY_MOVED,
+                          .key_id = info->key_id,
+                          .detail = "first request through the inner channel: plaintext requests refused from now on"};
+    int r = duo_keystore_key_set_moved(ks, &changed, info->key_id, &ev);
+    if (r == DUO_OK) info->key_moved = 1;
+    if (r == DUO_E_POLICY_MAC) duo__policy_mac_alarm(ks, info->key_id, info);
+    return r;
 }
 
 int duo__policy_state_final_err(const duo_key_info *ki, duo_call_info *info) {
@@ -191,10 +220,28 @@ static int commit_durable(duo_keystore *ks, int defer, int r) {
  * The record's primary key makes two concurrent copies of one request
  * resolve to one acceptance and one replay.
  * On success `used` is the secret that authenticated and ki/sec are fresh. */
+static int authenticate(duo_keystore *ks, duo_key_info *ki, duo_key_secrets *sec,
+                        const uint8_t key_id[DUO_KEY_ID_BYTES], const uint8_t mac_input[32],
+                        const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32], int *record_later, int defer,
+                        duo_call_info *info);
+
 int duo__policy_authenticate(duo_keystore *ks, duo_key_info *ki, duo_key_secrets *sec,
                              const uint8_t key_id[DUO_KEY_ID_BYTES], const uint8_t mac_input[32],
                              const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32], int *record_later, int defer,
                              duo_call_info *info) {
+    int r = authenticate(ks, ki, sec, key_id, mac_input, mac, used, record_later, defer, info);
+    if (r == DUO_OK) { /* the key sealed_call may mark moved (duo__policy_mark_moved) */
+        duo__call_key(info, key_id);
+        info->key_authed = 1;
+        info->key_moved = ki->moved;
+    }
+    return r;
+}
+
+static int authenticate(duo_keystore *ks, duo_key_info *ki, duo_key_secrets *sec,
+                        const uint8_t key_id[DUO_KEY_ID_BYTES], const uint8_t mac_input[32],
+                        const uint8_t mac[DUO_MAC_BYTES], uint8_t used[32], int *record_later, int defer,
+                        duo_call_info *info) {
     if (record_later) *record_later = 0;
     for (int attempt = 0; attempt < DUO_POLICY_RETRIES; attempt++) {
         int ok_pend = sec->has_pending && duo_mac_check(sec->pending, mac_input, mac) == DUO_OK;

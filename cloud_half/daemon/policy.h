@@ -46,6 +46,17 @@ void duo__policy_mac_alarm(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYT
  * (with its audit). Unknown or corrupt keys get their message. */
 int duo__policy_key_load(duo_keystore *ks, duo_key_info *ki, duo_key_secrets *sec,
                          const uint8_t key_id[DUO_KEY_ID_BYTES], duo_call_info *info);
+/* The inner channel's per-key rule (docs/PROTOCOL.md "Inner channel"):
+ * DUO_E_CHANNEL_REQUIRED_FOR_KEY with its message for a moved key's plain
+ * request (info->plain), else DUO_OK. duo__policy_key_load applies it before
+ * anything else; duo__policy_plain_check reads the key for a handler that
+ * does not load it (SignFinish on a session of this node). */
+int duo__policy_moved_err(const duo_key_info *ki, duo_call_info *info);
+int duo__policy_plain_check(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], duo_call_info *info);
+/* After a handler succeeded inside the channel: the key whose request MAC
+ * verified (info->key_authed) and is not moved yet is marked moved, durably,
+ * with its audit entry, before the response leaves. DUO_OK if nothing to do. */
+int duo__policy_mark_moved(duo_keystore *ks, duo_call_info *info);
 /* DUO_OK, or the error and message of a final state (revoked, suspended) or
  * of an unconfirmed (pending) key. */
 int duo__policy_final_err(const duo_key_info *ki, duo_call_info *info);

@@ -200,6 +200,7 @@ static int enrol_persist(duo_rpc *c, duo_sess *x) {
     ki.paillier_bits = c->cfg->paillier_bits;
     ki.curve = duo_ec_curve(duo_p1_enroll_ec(x->en));
     ki.role = x->role;
+    ki.moved = c->sealed; /* enrolled through the inner channel: moved at birth */
     if (!(sec = duo_secure_malloc(sizeof *sec))) {
         r = DUO_E_NOMEM;
         goto out;

@@ -220,6 +220,9 @@ int duo__rpc_sign_finish(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t *
     else
         r = duo__sessions_take(c->sessions, &x, req.sid, DUO_SESS_SIGN, c->info);
     if (r != DUO_OK) goto out_req;
+    /* A session of this node's table was not loaded from the store: a moved
+     * key's plain round 2 is refused here (spent, nothing counted). */
+    if (!shared && (r = duo__policy_plain_check(c->ks, x->key_id, c->info)) != DUO_OK) goto out;
     if ((r = duo_wire_mac_input_sign_finish(mi, &req)) != DUO_OK) goto out;
     if (duo_mac_check(x->secret, mi, req.mac) != DUO_OK) {
         DETAIL(c->info, "request authentication failed (missing or bad MAC); this does not count as a PIN "

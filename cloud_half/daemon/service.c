@@ -161,6 +161,14 @@ static int sealed_call(duo_service *s, duo_rpc *c, int mi, const uint8_t *req, s
         from_handler = 1; /* its own detail ("N attempts left") reaches the device */
         goto out;
     }
+    /* The key's first authenticated request inside the channel moves it:
+     * durable before this response leaves, so the device never sees a
+     * sealed answer while its key would still take plain requests. */
+    if ((r = duo__policy_mark_moved(c->ks, c->info)) != DUO_OK) {
+        from_handler = 1;
+        if (!c->info->detail[0]) DETAIL(c->info, "the signer's storage failed (%s); retry", duo_strerror(r));
+        goto out;
+    }
     if ((r = duo_ch_seal(&ch, &back, &ct, m, rec.has_key_id ? rec.key_id : NULL, inner, inner_len, NULL)) != DUO_OK)
         goto out;
     /* A device sealing to an older key is told to fetch the current one. */
@@ -211,8 +219,10 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
     else if (r == DUO_OK && s->cfg.require_channel && mi != DUO_MSG_CHANNEL_KEY) {
         r = DUO_E_CHANNEL_REQUIRED; /* before any parsing: a plain request runs nothing */
         DETAIL(info, "%s: plain requests are refused (serve --require-channel); update the app", method_table[mi].name);
-    } else if (r == DUO_OK)
+    } else if (r == DUO_OK) {
+        info->plain = 1; /* a moved key's plain requests are refused (policy.h) */
         r = method_table[mi].fn(&c, req, req_len, resp, resp_len);
+    }
     ks_release(s, c.ks);
     if (r == DUO_E_DECODE || r == DUO_E_BAD_FIELD || r == DUO_E_MSG_TOO_LARGE) {
         if (!info->detail[0]) DETAIL(info, "malformed %s request: %s", method_table[mi].name, duo_strerror(r));

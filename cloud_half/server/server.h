@@ -69,6 +69,13 @@ typedef struct duo_call_info {
     int has_peer_cert;
     uint8_t key_id[16];
     int has_key_id;
+    /* The inner channel's per-key rule (cloud_half/daemon/service.c): plain
+     * = a DuoSign request that came outside the channel (refused for a
+     * moved key); key_authed = a request MAC of key_id verified, key_moved =
+     * that key's flag as read then. */
+    int plain;
+    int key_authed;
+    int key_moved;
     /* Private to the server. */
     void *priv_;
 } duo_call_info;

@@ -54,6 +54,7 @@
 #define DUO_AUDIT_CRL "crl.sign"
 #define DUO_AUDIT_POLICY_MAC "key.policy_mac"   /* a row's policy fields fail their MAC */
 #define DUO_AUDIT_STORE_RESTORE "store.restore" /* duosign-cloud restore installed a backup */
+#define DUO_AUDIT_KEY_MOVED "key.moved"         /* first request through the inner channel */
 #define DUO_AUDIT_RP_ADD "rp.add"               /* a relying party registered */
 #define DUO_AUDIT_RP_REMOVE "rp.remove"         /* a relying party removed */
 #define DUO_AUDIT_RP_REQUEST "rp.request"       /* an RP asked: what the device will show */

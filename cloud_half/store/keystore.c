@@ -346,6 +346,7 @@ int duo_keystore_key_insert_pending(duo_keystore *ks, const duo_key_info *info, 
     k.paillier_bits = info->paillier_bits;
     k.curve = info->curve != 0 ? info->curve : DUO_CURVE_SECP256K1; /* callers before curves */
     k.role = info->role;
+    k.moved = info->moved != 0; /* enrolled through the inner channel: moved at birth */
     memcpy(k.q, info->q, sizeof k.q);
     memcpy(k.q2, info->q2, sizeof k.q2);
     k.version = 1;
@@ -381,6 +382,7 @@ int duo_keystore_key_insert_enrolment(duo_keystore *ks, const duo_key_info *info
     k.paillier_bits = info->paillier_bits;
     k.curve = info->curve != 0 ? info->curve : DUO_CURVE_SECP256K1; /* callers before curves */
     k.role = info->role;
+    k.moved = info->moved != 0; /* enrolled through the inner channel: moved at birth */
     memcpy(k.q, info->q, sizeof k.q);
     memcpy(k.q2, info->q2, sizeof k.q2);
     k.version = 1;
@@ -470,6 +472,17 @@ int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KE
     if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
     return duo__ks_written(
         ks, ks->be.ops->key_update_policy(ks->be.impl, key_id, expect_version, pol, ev, duo__ks_now(ks)));
+}
+
+int duo_keystore_key_set_moved(duo_keystore *ks, int *changed, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                               const duo_audit_event *ev) {
+    int r, ch = 0;
+    if (ks == NULL || key_id == NULL) return DUO_E_INVALID_ARG;
+    if (ks->be.ops->key_set_moved == NULL) return DUO_E_UNSUPPORTED;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    r = duo__ks_written(ks, ks->be.ops->key_set_moved(ks->be.impl, &ch, key_id, ev, duo__ks_now(ks)));
+    if (changed != NULL) *changed = r == DUO_OK && ch;
+    return r;
 }
 
 static int seen_hashes(duo_seen_nonce *n, const uint8_t *secret, const uint8_t *nonce, size_t nonce_len) {

@@ -78,6 +78,10 @@ typedef struct duo_key_info {
     uint64_t retired_count;
     uint64_t version;
     uint64_t secret_version;
+    /* 1 once the key has spoken through the inner channel (schema v12 / PG
+     * v11): its plaintext requests are refused from then on
+     * (DUO_E_CHANNEL_REQUIRED_FOR_KEY). Under the policy MAC. */
+    int moved;
 } duo_key_info;
 
 /* Secret fields, opened. SECRET: keep on the stack or in a guarded buffer,
@@ -259,6 +263,11 @@ typedef struct duo_keystore_backend_ops {
                         const uint8_t revocation_hash[32], const duo_audit_event *ev, int64_t now);
     int (*key_update_policy)(void *impl, const uint8_t key_id[DUO_KEY_ID_BYTES], uint64_t expect_version,
                              const duo_key_policy *pol, const duo_audit_event *ev, int64_t now);
+    /* Sets keys.moved (schema v12 / PG v11) with ev, in one transaction,
+     * whatever the key's state or version; *changed = 0 (nothing written)
+     * if it was set already. NULL: DUO_E_UNSUPPORTED. */
+    int (*key_set_moved)(void *impl, int *changed, const uint8_t key_id[DUO_KEY_ID_BYTES], const duo_audit_event *ev,
+                         int64_t now);
     /* One write transaction on one read of the key row: reads the row with
      * its sealed columns into rot->info / rot->sealed (a revoked or suspended
      * key is refused first), lets plan fill the rest of rot (an error from
@@ -572,6 +581,17 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_key_activate(duo_keystore *ks, const uin
 DUO_WARN_UNUSED_RESULT int duo_keystore_key_update_policy(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
                                                           uint64_t expect_version, const duo_key_policy *pol,
                                                           const duo_audit_event *ev);
+
+/* Marks the key moved to the inner channel (schema v12 / PG v11; docs/
+ * PROTOCOL.md "Inner channel"): from then on its plaintext requests are
+ * refused. One durable transaction with ev (appended only if the flag
+ * changed); the flag is never cleared. changed (may be NULL): 1 if this call
+ * set it, 0 if it was set already.
+ * Returns: DUO_OK; DUO_E_NOT_FOUND; DUO_E_POLICY_MAC (the row was edited);
+ *          DUO_E_UNSUPPORTED (a backend without the flag); DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_key_set_moved(duo_keystore *ks, int *changed,
+                                                      const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                      const duo_audit_event *ev);
 
 /* Rotates the device secrets in one transaction (DESIGN 3.5):
  *   promote != 0: pending -> current, the old current retires (needs a pending);

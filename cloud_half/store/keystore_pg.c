@@ -20,7 +20,7 @@
 
 #include "duosign/mem.h"
 
-#define SCHEMA_VERSION 9
+#define SCHEMA_VERSION 11
 #define MIGRATE_LOCK "7310423187" /* pg_advisory_xact_lock key of the migration */
 
 /* The schema of SQLite's v1-v4 in PostgreSQL's dialect (BIGINT for every
@@ -136,13 +136,19 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " sealed BYTEA);"
     "CREATE INDEX IF NOT EXISTS sign_sessions_key ON sign_sessions(key_id);"
     "CREATE INDEX IF NOT EXISTS sign_sessions_expiry ON sign_sessions(expires_at);",
+    /* v10 is branch pgmac's (keys.policy_mac): a placeholder here, a
+     * statement that changes nothing (the migration's own setting again). */
+    "SET LOCAL client_min_messages = warning;",
+    /* v11 (issue 12): keys.moved, the inner channel's per-key rule: every
+     * existing key is unmoved; set once by key_set_moved, never cleared. */
+    "ALTER TABLE keys ADD COLUMN IF NOT EXISTS moved BIGINT NOT NULL DEFAULT 0 CHECK(moved IN (0, 1));",
 };
 
 #define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"    \
     " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"                \
-    " secret_cur_sealed, secret_pend_sealed, curve, role"
+    " secret_cur_sealed, secret_pend_sealed, curve, role, moved"
 
 /* Statements with parameters are prepared once per connection (the server
  * then skips parsing and planning them on every call), named by the
@@ -406,7 +412,7 @@ static int read_key_row(const PGresult *res, int row, duo_key_info *k, duo_key_s
     char state[16];
     int64_t v[10];
     int r;
-    int64_t curve = 0, role = 0;
+    int64_t curve = 0, role = 0, moved = 0;
     static const int icols[10] = {3, 4, 5, 8, 9, 11, 12, 13, 14, 15};
     memset(k, 0, sizeof *k);
     if ((r = duo__pg_col_blob(res, row, 0, k->key_id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) != DUO_OK ||
@@ -418,8 +424,11 @@ static int read_key_row(const PGresult *res, int row, duo_key_info *k, duo_key_s
         return r;
     for (int i = 0; i < 10; i++)
         if ((r = duo__pg_col_i64(res, row, icols[i], &v[i])) != DUO_OK) return r;
-    if ((r = duo__pg_col_i64(res, row, 21, &curve)) != DUO_OK || (r = duo__pg_col_i64(res, row, 22, &role)) != DUO_OK)
+    if ((r = duo__pg_col_i64(res, row, 21, &curve)) != DUO_OK || (r = duo__pg_col_i64(res, row, 22, &role)) != DUO_OK ||
+        (r = duo__pg_col_i64(res, row, 23, &moved)) != DUO_OK)
         return r;
+    if (moved != 0 && moved != 1) return DUO_E_STATE_CORRUPT;
+    k->moved = (int)moved;
     if (role < 0 || role >= DUO_KEY_ROLE_COUNT) return DUO_E_STATE_CORRUPT;
     k->role = (int)role;
     if ((k->state = duo_key_state_from_name(state)) == 0) return DUO_E_STATE_CORRUPT;
@@ -520,13 +529,14 @@ static int key_insert_tx(pg *s, const duo_key_info *k, const duo_key_sealed *sl,
     duo__pg_i64(&q, (int64_t)k->secret_version);
     duo__pg_i64(&q, k->curve);
     duo__pg_i64(&q, k->role);
+    duo__pg_i64(&q, k->moved != 0);
     return run(s,
                "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
                " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
                " secret_version, retired_count, pin_failures, locked_until, reason, revocation_hash, version, curve,"
-               " role)"
+               " role, moved)"
                " VALUES($1, $2, 'pending', $3, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 0, 0, 0, '', NULL, 1, $12,"
-               " $13)",
+               " $13, $14)",
                &q, NULL); /* DUO_E_EXISTS on a taken key id */
 }
 
@@ -787,6 +797,34 @@ static int pg_key_update_policy(void *impl, const uint8_t *key_id, uint64_t expe
     if (pol->state == DUO_KEY_STATE_REVOKED && (r = revoke_tx(impl, key_id, NULL, now)) != DUO_OK) goto out;
     r = duo__pg_audit(impl, ev, now);
 out:
+    return duo__pg_tx_end(impl, r);
+}
+
+/* The inner channel's per-key flag (keystore.h key_set_moved): set once, on
+ * the locked row, with its audit entry; *changed = 0 if it was set. Not
+ * under a policy MAC here: PostgreSQL rows have none in this branch (branch
+ * pgmac adds it; the flag then joins it as on SQLite, policy_mac.h). */
+static int pg_key_set_moved(void *impl, int *changed, const uint8_t *key_id, const duo_audit_event *ev, int64_t now) {
+    duo_pg_params q = {0};
+    int64_t n = 0;
+    int r;
+    *changed = 0;
+    if ((r = duo__pg_tx_begin(impl)) != DUO_OK) return r;
+    duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
+    duo__pg_i64(&q, now);
+    if ((r = run(impl,
+                 "UPDATE keys SET moved = 1, updated_at = $2, version = version + 1 WHERE key_id = $1 AND moved = 0",
+                 &q, &n)) != DUO_OK)
+        goto out;
+    if (n == 0) { /* already moved, or no such key */
+        duo_key_info k;
+        r = key_get_row(impl, &k, NULL, key_id, 0);
+        goto out;
+    }
+    *changed = 1;
+    r = duo__pg_audit(impl, ev, now);
+out:
+    if (r != DUO_OK) *changed = 0;
     return duo__pg_tx_end(impl, r);
 }
 
@@ -1059,6 +1097,7 @@ static const duo_keystore_backend_ops pg_ops = {
     .key_list = pg_key_list,
     .key_activate = pg_key_activate,
     .key_update_policy = pg_key_update_policy,
+    .key_set_moved = pg_key_set_moved,
     .key_rotate = pg_key_rotate,
     .key_revoke = pg_key_revoke,
     .purge_pending = pg_purge_pending,

@@ -23,7 +23,7 @@
 #include "policy_mac.h"
 #include "sealed_columns.h"
 
-#define SCHEMA_VERSION 10
+#define SCHEMA_VERSION 12
 
 /* Schema v1. The audit triggers stop accidental updates and deletes; they are
  * not a security boundary (the hash chain is). */
@@ -144,7 +144,7 @@ static const char schema_v9[] = "CREATE TABLE IF NOT EXISTS rp_ca(id INTEGER PRI
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"    \
     " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"                \
-    " secret_cur_sealed, secret_pend_sealed, curve, policy_mac, role"
+    " secret_cur_sealed, secret_pend_sealed, curve, policy_mac, role, moved"
 
 enum {
     S_BEGIN,
@@ -182,6 +182,7 @@ enum {
     S_NONCE_DEL,
     S_MAC_ROW,
     S_MAC_SET,
+    S_KEY_MOVE,
     S_COUNT
 };
 
@@ -193,9 +194,9 @@ static const char *const sql_text[S_COUNT] = {
     [S_KEY_INSERT] = "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
                      " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
                      " secret_version, retired_count, pin_failures, locked_until, reason,"
-                     " revocation_hash, version, curve, role)"
+                     " revocation_hash, version, curve, role, moved)"
                      " VALUES(?1, ?2, 'pending', ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, 0, 0, 0,"
-                     " '', NULL, 1, ?12, ?13)",
+                     " '', NULL, 1, ?12, ?13, ?14)",
     [S_KEY_GET] = "SELECT " KEY_COLS " FROM keys WHERE key_id = ?1",
     [S_KEY_LIST_ALL] = "SELECT " KEY_COLS " FROM keys ORDER BY created_at, key_id",
     [S_KEY_LIST_CIT] = "SELECT " KEY_COLS " FROM keys WHERE citizen_id = ?1 ORDER BY created_at, key_id",
@@ -256,9 +257,11 @@ static const char *const sql_text[S_COUNT] = {
     [S_NONCE_GET] = "SELECT 1 FROM seen_nonces WHERE key_id = ?1 AND secret_hash = ?2"
                     " AND nonce_hash = ?3",
     [S_NONCE_DEL] = "DELETE FROM seen_nonces WHERE key_id = ?1",
-    [S_MAC_ROW] = "SELECT state, pin_failures, locked_until, secret_version, policy_mac FROM keys"
+    [S_MAC_ROW] = "SELECT state, pin_failures, locked_until, secret_version, policy_mac, moved FROM keys"
                   " WHERE key_id = ?1",
     [S_MAC_SET] = "UPDATE keys SET policy_mac = ?2 WHERE key_id = ?1",
+    /* Once set, never cleared (no statement clears it). */
+    [S_KEY_MOVE] = "UPDATE keys SET moved = 1, updated_at = ?2, version = version + 1 WHERE key_id = ?1 AND moved = 0",
 };
 
 typedef struct sq {
@@ -416,6 +419,9 @@ static int read_key_row(const sq *q, sqlite3_stmt *st, duo_key_info *k, duo_key_
     if (!duo_curve_valid(k->curve)) return DUO_E_STATE_CORRUPT;
     k->role = (int)sqlite3_column_int64(st, 23);
     if (k->role < 0 || k->role >= DUO_KEY_ROLE_COUNT) return DUO_E_STATE_CORRUPT;
+    int64_t moved = sqlite3_column_int64(st, 24);
+    if (moved != 0 && moved != 1) return DUO_E_STATE_CORRUPT;
+    k->moved = (int)moved;
     if ((r = key_mac_check(q, k, st, 22)) != DUO_OK) return r;
     if (s == NULL) return DUO_OK;
     memset(s, 0, sizeof *s);
@@ -431,8 +437,9 @@ static int read_key_row(const sq *q, sqlite3_stmt *st, duo_key_info *k, duo_key_
 /* ------------------------------------------------------------ policy MAC */
 
 static void policy_fields(duo_policy_fields *f, const uint8_t *key_id, int state, uint32_t pin, int64_t locked,
-                          uint64_t secret_version) {
+                          uint64_t secret_version, int moved) {
     memcpy(f->key_id, key_id, DUO_KEY_ID_BYTES);
+    f->moved = moved;
     f->state = state;
     f->pin_failures = pin;
     f->locked_until = locked;
@@ -452,7 +459,7 @@ static int key_mac_check(const sq *q, const duo_key_info *k, sqlite3_stmt *st, i
     duo_policy_fields f;
     int n = sqlite3_column_bytes(st, col);
     const void *mac = sqlite3_column_blob(st, col);
-    policy_fields(&f, k->key_id, k->state, k->pin_failures, k->locked_until, k->secret_version);
+    policy_fields(&f, k->key_id, k->state, k->pin_failures, k->locked_until, k->secret_version, k->moved);
     return mac_check_any(q, &f, mac, mac == NULL || n < 0 ? 0 : (size_t)n);
 }
 
@@ -468,9 +475,12 @@ static int mac_row(sq *s, const uint8_t *key_id, duo_policy_fields *f, int *mac_
         r = DUO_E_NOT_FOUND;
     } else if (rc != SQLITE_ROW) {
         r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    } else if (sqlite3_column_int64(st, 5) != 0 && sqlite3_column_int64(st, 5) != 1) {
+        r = DUO_E_POLICY_MAC; /* a moved flag duosign never writes */
     } else if ((r = col_text(st, 0, name, sizeof name)) == DUO_OK) {
         policy_fields(f, key_id, duo_key_state_from_name(name), (uint32_t)sqlite3_column_int64(st, 1),
-                      sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3));
+                      sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3),
+                      (int)sqlite3_column_int64(st, 5));
         const void *mac = sqlite3_column_blob(st, 4);
         int n = sqlite3_column_bytes(st, 4);
         r = mac_check_any(s, f, mac, mac == NULL || n < 0 ? 0 : (size_t)n);
@@ -576,7 +586,7 @@ static int key_insert_tx(sq *s, const duo_key_info *k, const duo_key_sealed *sl,
         (r = bind_blob(st, 9, sl->q.data, sl->q.len)) != DUO_OK ||
         (r = bind_blob(st, 10, sl->current.data, sl->current.len)) != DUO_OK ||
         (r = bind_i64(st, 11, (int64_t)k->secret_version)) != DUO_OK || (r = bind_i64(st, 12, k->curve)) != DUO_OK ||
-        (r = bind_i64(st, 13, k->role)) != DUO_OK)
+        (r = bind_i64(st, 13, k->role)) != DUO_OK || (r = bind_i64(st, 14, k->moved != 0)) != DUO_OK)
         return r;
     if ((r = step_done(st)) != DUO_OK) return r; /* DUO_E_EXISTS on a taken key id */
     return mac_rewrite(s, k->key_id);
@@ -845,6 +855,29 @@ static int sq_key_update_policy(void *impl, const uint8_t *key_id, uint64_t expe
     if (pol->state == DUO_KEY_STATE_REVOKED && (r = revoke_tx(s, key_id, NULL, now)) != DUO_OK) goto out;
     r = maybe_audit(s, ev, now);
 out:
+    return tx_end(s, r);
+}
+
+/* The inner channel's per-key flag: set once, in one transaction with its
+ * MAC and audit entry, on a row whose MAC holds. *changed = 0 when it was
+ * already set (nothing written, no audit). */
+static int sq_key_set_moved(void *impl, int *changed, const uint8_t *key_id, const duo_audit_event *ev, int64_t now) {
+    sq *s = impl;
+    sqlite3_stmt *st;
+    int r;
+    *changed = 0;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    if ((r = mac_verify(s, key_id)) != DUO_OK) goto out;
+    st = stmt(s, S_KEY_MOVE);
+    if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK || (r = bind_i64(st, 2, now)) != DUO_OK ||
+        (r = step_done(st)) != DUO_OK)
+        goto out;
+    if (sqlite3_changes(s->db) == 0) goto out; /* already moved */
+    *changed = 1;
+    if ((r = mac_rewrite(s, key_id)) != DUO_OK) goto out;
+    r = maybe_audit(s, ev, now);
+out:
+    if (r != DUO_OK) *changed = 0;
     return tx_end(s, r);
 }
 
@@ -1235,6 +1268,7 @@ static const duo_keystore_backend_ops sqlite_ops = {
     .key_list = sq_key_list,
     .key_activate = sq_key_activate,
     .key_update_policy = sq_key_update_policy,
+    .key_set_moved = sq_key_set_moved,
     .key_rotate = sq_key_rotate,
     .key_revoke = sq_key_revoke,
     .purge_pending = sq_purge_pending,
@@ -1409,8 +1443,12 @@ static int migrate_v6(sq *s) {
         return r;
     if (n != 0) return DUO_E_POLICY_MAC;
     if ((r = exec_sql(s->db, schema_v5_keys_mac)) != DUO_OK) return r;
+    /* keys.moved comes at v12: these rows are unmoved (the MAC's v1 form). */
+    static const char mac_row_v6[] = "SELECT state, pin_failures, locked_until, secret_version, policy_mac, 0"
+                                     " FROM keys WHERE key_id = ?1";
     for (int i = S_MAC_ROW; i <= S_MAC_SET; i++)
-        if (sqlite3_prepare_v2(s->db, sql_text[i], -1, &s->st[i], NULL) != SQLITE_OK) return DUO_E_STORE;
+        if (sqlite3_prepare_v2(s->db, i == S_MAC_ROW ? mac_row_v6 : sql_text[i], -1, &s->st[i], NULL) != SQLITE_OK)
+            return DUO_E_STORE;
     if (sqlite3_prepare_v2(s->db, "SELECT key_id FROM keys", -1, &st, NULL) != SQLITE_OK) return DUO_E_STORE;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if ((r = col_blob(st, 0, id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) != DUO_OK ||
@@ -1463,6 +1501,17 @@ static const char schema_v10_docs[] =
     "CREATE INDEX IF NOT EXISTS presentation_codes_doc ON presentation_codes(citizen_id, doc_type);"
     "PRAGMA user_version = 10;";
 
+/* v12 (issue 12): keys.moved, the inner channel's per-key rule. Added only
+ * where missing; every existing key is unmoved (0), whose policy MAC is the
+ * v1 form already stored, so no row is re-MAC'd. */
+static int migrate_v12(sqlite3 *db) {
+    int64_t n = 0;
+    int r = pragma_int(db, "SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'moved'", &n);
+    if (r == DUO_OK && n == 0)
+        r = exec_sql(db, "ALTER TABLE keys ADD COLUMN moved INTEGER NOT NULL DEFAULT 0 CHECK(moved IN (0, 1));");
+    return r == DUO_OK ? exec_sql(db, "PRAGMA user_version = 12;") : r;
+}
+
 /* Creates or upgrades the schema under the write lock, so two processes
  * opening a fresh database do not both create it. */
 static int migrate(sq *s) {
@@ -1490,7 +1539,10 @@ static int migrate(sq *s) {
     if (r == DUO_OK && v == 6 && (r = migrate_v7(db)) == DUO_OK) v = 7;
     /* v8 is kept for the store's signing sessions (issue 20). */
     if (r == DUO_OK && v >= 7 && v < 9 && (r = exec_sql(db, schema_v9)) == DUO_OK) v = 9;
-    if (r == DUO_OK && v == 9) r = exec_sql(db, schema_v10_docs);
+    if (r == DUO_OK && v == 9 && (r = exec_sql(db, schema_v10_docs)) == DUO_OK) v = 10;
+    /* v11 is branch resync's (keys.resync): a placeholder here, see migrate_v12. */
+    if (r == DUO_OK && v == 10 && (r = exec_sql(db, "PRAGMA user_version = 11;")) == DUO_OK) v = 11;
+    if (r == DUO_OK && v == 11) r = migrate_v12(db);
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");
     (void)!exec_sql(db, "ROLLBACK");

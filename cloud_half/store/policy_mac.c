@@ -13,6 +13,7 @@
 
 static const char mac_label[] = "duosign.policy.v1";
 static const char kdf_info[] = "duosign policy mac v1";
+static const char moved_label[] = "moved";
 
 void duo_policy_key_clear(duo_policy_key *k) {
     if (k != NULL) duo_memzero(k, sizeof *k);
@@ -65,9 +66,11 @@ static void put_be(uint8_t *p, uint64_t v, int n) {
 }
 
 int duo_policy_mac(uint8_t out[DUO_POLICY_MAC_LEN], const duo_policy_key *k, const duo_policy_fields *f) {
-    uint8_t msg[sizeof mac_label - 1 + DUO_KEY_ID_BYTES + 4 + 4 + 8 + 8], *p = msg;
+    uint8_t msg[sizeof mac_label - 1 + DUO_KEY_ID_BYTES + 4 + 4 + 8 + 8 + sizeof moved_label - 1], *p = msg;
+    size_t n = sizeof msg;
     unsigned int len = 0;
-    if (out == NULL || k == NULL || f == NULL || f->state < 0) return DUO_E_INVALID_ARG;
+    if (out == NULL || k == NULL || f == NULL || f->state < 0 || (f->moved != 0 && f->moved != 1))
+        return DUO_E_INVALID_ARG;
     memcpy(p, mac_label, sizeof mac_label - 1);
     p += sizeof mac_label - 1;
     memcpy(p, f->key_id, DUO_KEY_ID_BYTES);
@@ -76,7 +79,11 @@ int duo_policy_mac(uint8_t out[DUO_POLICY_MAC_LEN], const duo_policy_key *k, con
     put_be(p + 4, f->pin_failures, 4);
     put_be(p + 8, (uint64_t)f->locked_until, 8);
     put_be(p + 16, f->secret_version, 8);
-    if (HMAC(EVP_sha256(), k->k, sizeof k->k, msg, sizeof msg, out, &len) == NULL || len != DUO_POLICY_MAC_LEN)
+    if (f->moved)
+        memcpy(p + 24, moved_label, sizeof moved_label - 1);
+    else
+        n -= sizeof moved_label - 1; /* the v1 message of every row from before the flag */
+    if (HMAC(EVP_sha256(), k->k, sizeof k->k, msg, n, out, &len) == NULL || len != DUO_POLICY_MAC_LEN)
         return DUO_E_INTERNAL;
     return DUO_OK;
 }

@@ -6,14 +6,18 @@
  *
  *     policy_mac = HMAC-SHA256(K_pol, "duosign.policy.v1" || key_id (16)
  *                  || u32be(state) || u32be(pin_failures)
- *                  || i64be(locked_until) || u64be(secret_version))
+ *                  || i64be(locked_until) || u64be(secret_version)
+ *                  [|| "moved"])
  *     K_pol = HKDF-SHA256(ikm = KEK, salt = "", info = "duosign policy mac v1")
  *
  * computed here, above every backend: a backend stores the 32 bytes beside
  * the row, recomputes them whenever it writes one of these fields (inside the
  * same transaction), and checks them on every read of the row; a mismatch is
  * DUO_E_POLICY_MAC and the row is not used (docs/STORE.md, "Policy MAC").
- * The key id binds the MAC to its row: a MAC copied from another key fails. */
+ * The key id binds the MAC to its row: a MAC copied from another key fails.
+ * The "moved" suffix (schema v12, the inner channel's per-key rule) is there
+ * only for a moved key, so the MACs of every row written before it stay
+ * valid and clearing the flag by hand fails the MAC like any other edit. */
 #ifndef DUOSIGN_STORE_POLICY_MAC_H
 #define DUOSIGN_STORE_POLICY_MAC_H
 
@@ -37,6 +41,7 @@ typedef struct duo_policy_fields {
     uint32_t pin_failures;
     int64_t locked_until;
     uint64_t secret_version;
+    int moved; /* 0 or 1 */
 } duo_policy_fields;
 
 /* Derives K_pol from the KEK (HKDF-SHA256, OpenSSL).

@@ -26,6 +26,7 @@
 #include "duosign/curve.h"
 #include "duosign.pb-c.h"
 #include "duosign/ec_pkey.h"
+#include "duosign/channel_fp.h"
 #include "duosign/inner_channel.h"
 #include "duosign/login_digest.h"
 #include "duosign/mem.h"
@@ -294,6 +295,46 @@ int duo_device_channel_unpin(duo_device_ctx *ctx) {
     return DUO_OK;
 }
 
+/* A token that carries the channel key's fingerprint (duosign/channel_fp.h):
+ * the key the cloud presents (fetched now, plain over the pinned-CA TLS, or
+ * pinned already) must match it before the first enrolment request. On a
+ * mismatch a key fetched here is dropped again: nothing is kept. A token
+ * without a fingerprint trusts the TLS alone, as before. */
+static int check_token_fingerprint(duo_device_ctx *ctx, const uint8_t *token, size_t token_len) {
+    uint8_t fp[DUO_CH_FP_BYTES];
+    int has = 0, fetched = 0, r;
+#ifdef DUO_TEST_HOOKS
+    /* TESTING ONLY: a device from before the channel does not read tokens. */
+    const char *legacy = getenv("DUOSIGN_TEST_LEGACY_PLAIN");
+    if (legacy != NULL && strcmp(legacy, "1") == 0 && !ctx->has_chkey) return DUO_OK;
+#endif
+    if ((r = duo_ch_token_fingerprint(fp, &has, token, token_len)) != DUO_OK) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg,
+                 "the token's channel-key fingerprint is malformed (after its '.': 32 hex digits)");
+        return r;
+    }
+    if (!has) return DUO_OK;
+    if (ctx->transport == NULL) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "no transport configured");
+        return DUO_E_MISUSE;
+    }
+    if (!ctx->has_chkey) {
+        if ((r = fetch_channel_key(ctx)) != DUO_OK) return r;
+        fetched = 1;
+    }
+    if ((r = duo_ch_fingerprint_check(fp, ctx->chkey_pub)) != DUO_OK) {
+        if (fetched) { /* nothing kept: the next attempt asks the cloud again */
+            ctx->has_chkey = 0;
+            memset(ctx->chkey_pub, 0, sizeof ctx->chkey_pub);
+        }
+        snprintf(ctx->errmsg, sizeof ctx->errmsg,
+                 "the cloud's channel key %u is not the one the enrolment token names: not this service's "
+                 "signer, or a token from another deployment; no enrolment request was sent",
+                 (unsigned)ctx->chkey_number);
+    }
+    return r;
+}
+
 /* One unary call: sealed once a channel key is pinned (fetched first when
  * none is: enrolment and the one online upgrade step of an older state). On
  * success *resp belongs to the library: release it with release(). */
@@ -489,6 +530,9 @@ int duo_device_enroll(duo_device_ctx *ctx, const char *server_address, const uin
     }
     if (!duo_paillier_bits_supported(paillier_bits)) {
         return finish(ctx, DUO_E_UNSUPPORTED);
+    }
+    if ((r = check_token_fingerprint(ctx, token, token_len)) != DUO_OK) {
+        return finish(ctx, r);
     }
     memset(&p, 0, sizeof p);
     p.ec = ctx->ec;

@@ -124,8 +124,14 @@ extern "C" {
     X(E_CHANNEL_STATIC_KEY, -113, AUTH, 9, 22,                                                                       \
       "the cloud no longer holds the channel key this device pinned (retired); it must be pinned again")             \
     X(E_CHANNEL_REQUIRED, -114, POLICY, 9, 22,                                                                       \
-      "this key has moved to the inner channel; plaintext requests are refused (update the app)")                    \
+      "this server refuses plaintext requests (serve --require-channel); update the app")                            \
     X(E_CHANNEL_MALFORMED, -115, PROTO, 3, 1, "inner channel envelope malformed")                                    \
+    X(E_CHANNEL_REQUIRED_FOR_KEY, -116, POLICY, 9, 22,                                                               \
+      "this key has moved to the inner channel; its plaintext requests are refused (update the app)")                \
+    X(E_CHANNEL_FINGERPRINT, -117, AUTH, 16, 22,                                                                     \
+      "the cloud's channel key does not match the enrolment token's fingerprint (wrong server or token)")            \
+    X(E_CHANNEL_FP_MALFORMED, -118, USAGE, 3, 22,                                                                    \
+      "the enrolment token's channel-key fingerprint is malformed (after its '.': 32 hex digits); copy it again")    \
     /* relying parties (-120..-139; docs/RELYING_PARTIES.md) */                                                      \
     X(E_RP_UNKNOWN, -120, AUTH, 16, 1, "the relying party's client certificate is not registered (or removed)")      \
     X(E_RP_EXISTS, -121, USAGE, 6, 23, "a relying party with this name or certificate is already registered")        \

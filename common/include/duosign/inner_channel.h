@@ -36,6 +36,8 @@
 #define DUO_CH_TAG_BYTES 16 /* AES-256-GCM tag, appended to the ciphertext */
 #define DUO_CH_METHOD_MAX 64
 #define DUO_CH_KEY_ID_BYTES 16
+#define DUO_CH_FP_BYTES 16 /* fingerprint: SHA-256(public key), first 16 bytes */
+#define DUO_CH_FP_SEP '.'  /* enrolment token = CODE "." 32 lowercase hex digits of the fingerprint */
 
 /* Record directions (in the AAD and the nonce). */
 typedef enum { DUO_CH_D2C = 1, DUO_CH_C2D = 2 } duo_ch_dir;

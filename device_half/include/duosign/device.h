@@ -240,12 +240,20 @@ DUO_API const char *duo_device_errmsg(const duo_device_ctx *ctx);
  *          DUO_E_TOKEN_EXPIRED; DUO_E_CURVE_REFUSED if the cloud does not
  *          enrol keys on that curve (nothing is stored; the token is kept); DUO_E_BAD_PROOF / DUO_E_BAD_MODULUS /
  *          DUO_E_PDL_MISMATCH / ... when the cloud misbehaves;
+ *          DUO_E_CHANNEL_FINGERPRINT if the token carries the fingerprint of
+ *          a channel key (CODE.HEX, duosign/channel_fp.h) and the cloud
+ *          presents another (no enrolment request is sent, no key is pinned,
+ *          the token is kept); DUO_E_CHANNEL_FP_MALFORMED for a token whose
+ *          part after '.' is not 32 lowercase hex digits (nothing is sent);
  *          DUO_E_UNAVAILABLE / DUO_E_TIMEOUT from the transport.
  * Args:    ctx: a context with a transport and no key.
  * In:      server_address: "host:port" stored in the state for later use
  *                          (<= DUO_DEVICE_ADDRESS_MAX characters); the
  *                          library itself never connects to it.
- *          token:          the one-time enrolment token (1..128 bytes).
+ *          token:          the one-time enrolment token (1..128 bytes), as
+ *                          printed by `duosign-cloud token issue`; a token
+ *                          without a '.' (from before the fingerprint) is
+ *                          still accepted, trusting the TLS alone.
  *          pin:            SECRET, DUO_DEVICE_PIN_MIN..DUO_DEVICE_PIN_MAX
  *                          bytes (shorter: DUO_E_INVALID_ARG, nothing is
  *                          sent); copied and wiped; the caller wipes its

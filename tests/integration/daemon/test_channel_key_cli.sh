@@ -22,7 +22,7 @@ run() { # run EXPECTED_EXIT GREP_PATTERN DESCRIPTION -- CMD...
 }
 D=$T/d
 "$CLOUD" init --data "$D" >/dev/null 2>&1 || { echo "FAIL init"; exit 1; }
-run 0 "^1 [0-9a-f]\{64\} current$" "init made channel key 1" -- "$CLOUD" channel-key list --data "$D"
+run 0 "^1 [0-9a-f]\{64\} fingerprint [0-9a-f]\{32\} current$" "init made channel key 1" -- "$CLOUD" channel-key list --data "$D"
 run 2 "usage" "no subcommand" -- "$CLOUD" channel-key
 run 2 "unknown subcommand 'bogus'" "unknown subcommand" -- "$CLOUD" channel-key bogus --data "$D"
 run 2 "channel-key list: --data DIR is required" "list without --data" -- "$CLOUD" channel-key list
@@ -38,7 +38,7 @@ after=$("$CLOUD" channel-key list --data "$D" 2>&1)
 if [ "$before" = "$after" ]; then echo "ok   the channel keys open after a KEK rotation"; else
   echo "FAIL channel keys after kek rotate: $after"; fails=$((fails + 1)); fi
 run 0 "channel key 1 retired" "retire the old key" -- "$CLOUD" channel-key retire 1 --data "$D"
-run 0 "^2 [0-9a-f]\{64\} current$" "only key 2 is left" -- "$CLOUD" channel-key list --data "$D"
+run 0 "^2 [0-9a-f]\{64\} fingerprint [0-9a-f]\{32\} current$" "only key 2 is left" -- "$CLOUD" channel-key list --data "$D"
 # an edited file is refused, not used (the first hex digit of key 2 changed
 # whatever it was: replacing it by a fixed digit is a no-op 1 time in 16)
 sed -i -e 's/^2 0/2 x/' -e 's/^2 [1-9a-f]/2 0/' -e 's/^2 x/2 1/' "$D/channel.keys"

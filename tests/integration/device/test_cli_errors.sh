@@ -63,6 +63,18 @@ run 14 "enrol with an expired token" -- "$DUOSIGN" enroll --server "$ADDR" --ca 
     --state "$T/a.state" --pin-file "$T/pin" --paillier-bits "$BITS"
 grep -qi 'expired' "$T/err" && ok "expired token: says expired" || bad "expired token: $(cat "$T/err")"
 
+# ---- issue 12: the token's channel-key fingerprint (exit 22, nothing sent)
+OTHER=$("$CLOUD" token issue --data "$T/other" --citizen alice 2>/dev/null | tail -1)
+run 22 "enrol with a token naming another deployment's channel key" -- "$DUOSIGN" enroll --server "$ADDR" --ca "$CA" \
+    --token "${TOK%%.*}.${OTHER#*.}" --state "$T/a.state" --pin-file "$T/pin" --paillier-bits "$BITS"
+grep -q "not the one the enrolment token names" "$T/err" && ok "fingerprint mismatch: says so" \
+  || bad "fingerprint mismatch: $(cat "$T/err")"
+[ -e "$T/a.state" ] && bad "fingerprint mismatch wrote a state" || ok "fingerprint mismatch: no state written"
+run 22 "enrol with a malformed fingerprint" -- "$DUOSIGN" enroll --server "$ADDR" --ca "$CA" \
+    --token "${TOK%%.*}.NOT-HEX" --state "$T/a.state" --pin-file "$T/pin" --paillier-bits "$BITS"
+grep -q "fingerprint is malformed" "$T/err" && ok "malformed fingerprint: says so" || bad "malformed: $(cat "$T/err")"
+no_qmark "malformed fingerprint"
+
 # ---- item 4: the state path is checked before the token is used
 run 3 "enrol into a missing directory" -- "$DUOSIGN" enroll --server "$ADDR" --ca "$CA" --token "$TOK" \
     --state "$T/nodir/a.state" --pin-file "$T/pin" --paillier-bits "$BITS"

@@ -57,7 +57,7 @@ done
 race_ok=1
 for p in "${pids[@]}"; do wait "$p" || race_ok=0; done
 versions=$(psql -qXtA "$race_url" -c "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version")
-if [ "$race_ok" = 1 ] && [ "$versions" = "1,2,3,4,5,6,7,8,9" ]; then
+if [ "$race_ok" = 1 ] && [ "$versions" = "1,2,3,4,5,6,7,8,9,10,11" ]; then
   echo "ok four processes migrate a fresh database once ($versions)"
 else
   echo "FAIL migration race: processes ok=$race_ok versions=$versions"

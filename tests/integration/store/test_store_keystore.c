@@ -119,7 +119,7 @@ static void test_keystore_crud(void) {
         sqlite3_finalize(q);
         DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK);
         DUO_CHECK(sqlite3_step(q) == SQLITE_ROW &&
-                  sqlite3_column_int(q, 0) == 10); /* v7 roles, v9 relying parties, v10 documents */
+                  sqlite3_column_int(q, 0) == 12); /* v7 roles, v9 relying parties, v10 documents, v12 moved */
         sqlite3_finalize(q);
         /* no plaintext secret anywhere in the row */
         DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM keys WHERE instr(x1_sealed, ?1) > 0", -1, &q, NULL) ==
@@ -1105,6 +1105,217 @@ static void test_curve_roundtrip(void) {
     env_close(&e);
 }
 
+/* The inner channel's per-key flag (schema v12 / PG v11) through the store
+ * interface alone (both backends): a key is born unmoved or moved, is moved
+ * once (one audit entry, the row version bumps), and never back. */
+static void test_moved_roundtrip(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s;
+    uint8_t unknown[16] = {0xee};
+    int changed = -1;
+    const duo_audit_event ev = {DUO_AUDIT_KEY_MOVED, NULL, NULL, "first sealed request"};
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010001");
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.moved == 0 && got.version == 1);
+    uint64_t a0 = audit_count(e.ks);
+    e.now += 5;
+    DUO_CHECK_OK(duo_keystore_key_set_moved(e.ks, &changed, k.key_id, &ev));
+    DUO_CHECK(changed == 1 && audit_count(e.ks) == a0 + 1);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.moved == 1 && got.version == 2 && got.updated_at == e.now && got.secret_version == 1);
+    DUO_CHECK_OK(duo_keystore_key_set_moved(e.ks, &changed, k.key_id, &ev));
+    DUO_CHECK(changed == 0 && audit_count(e.ks) == a0 + 1); /* set already: nothing written */
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.moved == 1 && got.version == 2);
+    /* other policy writes keep it */
+    duo_key_policy pol = {.state = DUO_KEY_STATE_ACTIVE, .pin_failures = 2, .locked_until = 0, .reason = NULL};
+    DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version, &pol, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.moved == 1 && got.pin_failures == 2);
+    /* enrolled through the channel: moved at birth */
+    make_key(&k, &s, 2, "EE38001010001");
+    k.moved = 1;
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.moved == 1 && got.version == 1);
+    DUO_EXPECT_ERR(duo_keystore_key_set_moved(e.ks, &changed, unknown, &ev), DUO_E_NOT_FOUND);
+    DUO_CHECK(changed == 0);
+    DUO_EXPECT_ERR(duo_keystore_key_set_moved(NULL, &changed, k.key_id, &ev), DUO_E_INVALID_ARG);
+    duo_key_secrets_clear(&s);
+    env_close(&e);
+}
+
+/* SQLite: keys.moved is under the policy MAC (clearing or setting it by hand
+ * is DUO_E_POLICY_MAC), and a store from before v12 (no column, user_version
+ * 10 or 11) migrates with every key unmoved and its MAC still good; a moved
+ * key whose flag is lost that way fails its MAC (a rollback, not a fresh
+ * key). */
+static void test_moved_column(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s;
+    int changed = 0;
+    uint8_t id1[16], id2[16];
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010001");
+    memcpy(id1, k.key_id, 16);
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    make_key(&k, &s, 2, "EE38001010001");
+    memcpy(id2, k.key_id, 16);
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_set_moved(e.ks, &changed, id2, NULL));
+    /* edited by hand: both directions fail the MAC, and set_moved refuses */
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(env_sql(&e, "UPDATE keys SET moved = 1 - moved") == SQLITE_OK);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, NULL, id1), DUO_E_POLICY_MAC);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, NULL, id2), DUO_E_POLICY_MAC);
+    DUO_EXPECT_ERR(duo_keystore_key_set_moved(e.ks, &changed, id1, NULL), DUO_E_POLICY_MAC);
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(env_sql(&e, "UPDATE keys SET moved = 1 - moved") == SQLITE_OK);
+    /* a value duosign never writes (the CHECK bypassed) */
+    DUO_REQUIRE(env_sql(&e, "PRAGMA ignore_check_constraints = ON; UPDATE keys SET moved = 2 WHERE moved = 1") ==
+                SQLITE_OK);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, NULL, id2), DUO_E_STATE_CORRUPT);
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(env_sql(&e, "PRAGMA ignore_check_constraints = ON; UPDATE keys SET moved = 1 WHERE moved = 2") ==
+                SQLITE_OK);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, id2));
+    DUO_CHECK(got.moved == 1);
+    /* back to v10 (and to v11, branch resync's number): the column gone */
+    for (int v = 10; v <= 11; v++) {
+        char sql[128];
+        duo_keystore_free(e.ks);
+        e.ks = NULL;
+        snprintf(sql, sizeof sql, "ALTER TABLE keys DROP COLUMN moved; PRAGMA user_version = %d", v);
+        DUO_REQUIRE(env_sql(&e, sql) == SQLITE_OK);
+        DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+        DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, id1)); /* its v1 MAC holds */
+        DUO_CHECK(got.moved == 0);
+        DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, NULL, id2), DUO_E_POLICY_MAC); /* the flag was lost */
+        {
+            sqlite3 *db;
+            sqlite3_stmt *q;
+            DUO_REQUIRE(sqlite3_open(e.db, &db) == SQLITE_OK);
+            DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK);
+            DUO_CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 12);
+            sqlite3_finalize(q);
+            sqlite3_close(db);
+        }
+        /* the migrated unmoved key moves as any other */
+        DUO_CHECK_OK(duo_keystore_key_set_moved(e.ks, &changed, id1, NULL));
+        DUO_CHECK(changed == 1);
+        DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, id1));
+        DUO_CHECK(got.moved == 1);
+        /* for the next round: id1 unmoved again through a fresh key row */
+        duo_keystore_free(e.ks);
+        e.ks = NULL;
+        DUO_REQUIRE(env_sql(&e, "DELETE FROM keys") == SQLITE_OK);
+        DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+        make_key(&k, &s, 1, "EE38001010001");
+        DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+        make_key(&k, &s, 2, "EE38001010001");
+        k.moved = 1;
+        DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    }
+    duo_key_secrets_clear(&s);
+    env_close(&e);
+}
+
+/* A KEK rotation re-MACs a moved key's row with its flag (the "moved"
+ * suffix), so the flag survives the switch to the new KEK and stays covered. */
+static void test_moved_remac(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s;
+    duo_kek kek2;
+    size_t n = 0;
+    int changed = 0;
+    uint8_t id1[16], id2[16];
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010001");
+    memcpy(id1, k.key_id, 16);
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    make_key(&k, &s, 2, "EE38001010001");
+    memcpy(id2, k.key_id, 16);
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_set_moved(e.ks, &changed, id2, NULL));
+    memset(&kek2, 0, sizeof kek2);
+    kek2.id = e.kek.id + 1;
+    memset(kek2.data, 0x5c, sizeof kek2.data);
+    DUO_REQUIRE(duo_keystore_kek_add(e.ks, &kek2) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_policy_remac(e.ks, &n));
+    DUO_CHECK(n == 2);
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    duo_kek_clear(&e.kek);
+    e.kek = kek2; /* the new KEK alone: its MAC key must verify both rows */
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, id1));
+    DUO_CHECK(got.moved == 0);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, id2));
+    DUO_CHECK(got.moved == 1);
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(env_sql(&e, "UPDATE keys SET moved = 0") == SQLITE_OK);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, NULL, id2), DUO_E_POLICY_MAC);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, id1));
+    duo_key_secrets_clear(&s);
+    env_close(&e);
+}
+
+#ifdef DUO_STORE_TEST_PG
+static int pg_sql(const store_env *e, const char *sql, char *out, size_t cap) {
+    PGconn *c = PQconnectdb(e->db);
+    PGresult *res = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+    int st = res ? (int)PQresultStatus(res) : -1;
+    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (ok && out && cap) snprintf(out, cap, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+    if (!ok) fprintf(stderr, "sql: %s\n", PQerrorMessage(c));
+    PQclear(res);
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
+/* PostgreSQL v11: a store from v9 (no keys.moved, versions 1-9) migrates
+ * with its keys unmoved; the versions become 1-11 (v10 is branch pgmac's
+ * number: a placeholder here). */
+static void test_moved_pg_migration(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s;
+    char out[128];
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010001");
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(
+        pg_sql(&e, "ALTER TABLE keys DROP COLUMN moved; DELETE FROM schema_version WHERE version >= 10", NULL, 0) == 0);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.moved == 0 && got.version == 1);
+    DUO_REQUIRE(
+        pg_sql(&e, "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version", out, sizeof out) == 0);
+    DUO_CHECK_MSG(strcmp(out, "1,2,3,4,5,6,7,8,9,10,11") == 0, "versions %s", out);
+    int changed = 0;
+    DUO_CHECK_OK(duo_keystore_key_set_moved(e.ks, &changed, k.key_id, NULL));
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(changed == 1 && got.moved == 1);
+    duo_key_secrets_clear(&s);
+    env_close(&e);
+}
+#endif
+
 int main(void) {
 #ifdef DUO_STORE_TEST_PG
     /* The PostgreSQL build (run through tests/integration/pg/pg_env.sh): the
@@ -1112,7 +1323,10 @@ int main(void) {
      * edit SQLite's file directly. */
     (void)test_keystore_crud, (void)test_token_single_use_and_expiry, (void)test_secret_rotate;
     (void)test_swapped_sealed_columns, (void)test_revoke, (void)test_crash_before_commit, (void)test_curve_column;
+    (void)test_moved_column, (void)test_moved_remac;
     DUO_RUN(test_curve_roundtrip);
+    DUO_RUN(test_moved_roundtrip);
+    DUO_RUN(test_moved_pg_migration);
     DUO_RUN(test_activate);
     DUO_RUN(test_policy_update);
     DUO_RUN(test_sign_commit);
@@ -1127,6 +1341,9 @@ int main(void) {
     DUO_RUN(test_keystore_crud);
     DUO_RUN(test_curve_column);
     DUO_RUN(test_curve_roundtrip);
+    DUO_RUN(test_moved_roundtrip);
+    DUO_RUN(test_moved_column);
+    DUO_RUN(test_moved_remac);
     DUO_RUN(test_token_single_use_and_expiry);
     DUO_RUN(test_activate);
     DUO_RUN(test_policy_update);

@@ -181,8 +181,9 @@ static void test_mac_fields(void) {
     DUO_CHECK_OK(duo_policy_mac_check(&pk, &f, m, sizeof m));
     DUO_EXPECT_ERR(duo_policy_mac_check(&pk, &f, m, 31), DUO_E_POLICY_MAC);
     DUO_EXPECT_ERR(duo_policy_mac_check(&pk, &f, NULL, 0), DUO_E_POLICY_MAC);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         g = f;
+        if (i == 5) g.moved = 1; /* schema v12: the inner channel's flag */
         if (i == 0) g.key_id[15] ^= 1;
         if (i == 1) g.state = DUO_KEY_STATE_LOCKED;
         if (i == 2) g.pin_failures = 0;
@@ -191,6 +192,9 @@ static void test_mac_fields(void) {
         DUO_CHECK_OK(duo_policy_mac(m2, &pk, &g));
         DUO_CHECK_MSG(!duo_ct_eq(m, m2, sizeof m), "field %d not covered", i);
     }
+    g = f;
+    g.moved = 2; /* only 0 or 1 */
+    DUO_EXPECT_ERR(duo_policy_mac(m2, &pk, &g), DUO_E_INVALID_ARG);
     duo_policy_key_clear(&pk);
     duo_policy_key_clear(&pk2);
 }
