@@ -263,6 +263,16 @@ int duo__policy_authenticate(duo_keystore *ks, duo_key_info *ki, duo_key_secrets
                        r == DUO_OK ? "" : " (freezing failed: contact the operator)");
                 return DUO_E_CLONE_SUSPECTED;
             }
+            if (ki->resync_epoch != 0) {
+                /* After a restore the store may simply not know this device's
+                 * secret yet (SECURITY 1.10): say so, count nothing. The
+                 * device reads the epoch from the bracket. */
+                DETAIL(info,
+                       "the cloud's store was restored and does not know this device's secret: resynchronise "
+                       "once with the PIN (duosign resync) [resync epoch %llu]",
+                       (unsigned long long)ki->resync_epoch);
+                return DUO_E_RESYNC_POSSIBLE;
+            }
             DETAIL(info, "request authentication failed (missing or bad MAC); this does not count as a PIN attempt");
             return DUO_E_UNAUTHENTICATED;
         }

@@ -65,7 +65,8 @@ static void put_be(uint8_t *p, uint64_t v, int n) {
 }
 
 int duo_policy_mac(uint8_t out[DUO_POLICY_MAC_LEN], const duo_policy_key *k, const duo_policy_fields *f) {
-    uint8_t msg[sizeof mac_label - 1 + DUO_KEY_ID_BYTES + 4 + 4 + 8 + 8], *p = msg;
+    uint8_t msg[sizeof mac_label - 1 + DUO_KEY_ID_BYTES + 4 + 4 + 8 + 8 + 8 + 8], *p = msg;
+    size_t msg_len = sizeof msg - 16;
     unsigned int len = 0;
     if (out == NULL || k == NULL || f == NULL || f->state < 0) return DUO_E_INVALID_ARG;
     memcpy(p, mac_label, sizeof mac_label - 1);
@@ -76,7 +77,12 @@ int duo_policy_mac(uint8_t out[DUO_POLICY_MAC_LEN], const duo_policy_key *k, con
     put_be(p + 4, f->pin_failures, 4);
     put_be(p + 8, (uint64_t)f->locked_until, 8);
     put_be(p + 16, f->secret_version, 8);
-    if (HMAC(EVP_sha256(), k->k, sizeof k->k, msg, sizeof msg, out, &len) == NULL || len != DUO_POLICY_MAC_LEN)
+    if (f->resync_epoch != 0 || f->resync_used != 0) { /* rows before v11 keep their MAC */
+        put_be(p + 24, f->resync_epoch, 8);
+        put_be(p + 32, f->resync_used, 8);
+        msg_len = sizeof msg;
+    }
+    if (HMAC(EVP_sha256(), k->k, sizeof k->k, msg, msg_len, out, &len) == NULL || len != DUO_POLICY_MAC_LEN)
         return DUO_E_INTERNAL;
     return DUO_OK;
 }

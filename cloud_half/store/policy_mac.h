@@ -6,14 +6,18 @@
  *
  *     policy_mac = HMAC-SHA256(K_pol, "duosign.policy.v1" || key_id (16)
  *                  || u32be(state) || u32be(pin_failures)
- *                  || i64be(locked_until) || u64be(secret_version))
+ *                  || i64be(locked_until) || u64be(secret_version)
+ *                  [|| u64be(resync_epoch) || u64be(resync_used)])
  *     K_pol = HKDF-SHA256(ikm = KEK, salt = "", info = "duosign policy mac v1")
  *
  * computed here, above every backend: a backend stores the 32 bytes beside
  * the row, recomputes them whenever it writes one of these fields (inside the
  * same transaction), and checks them on every read of the row; a mismatch is
  * DUO_E_POLICY_MAC and the row is not used (docs/STORE.md, "Policy MAC").
- * The key id binds the MAC to its row: a MAC copied from another key fails. */
+ * The key id binds the MAC to its row: a MAC copied from another key fails.
+ * The resync fields (SQLite schema v11, SECURITY 1.10: they decide whether a
+ * device may install its secret with a PIN proof alone) are appended only
+ * when one is nonzero, so every row written before them keeps its MAC. */
 #ifndef DUOSIGN_STORE_POLICY_MAC_H
 #define DUOSIGN_STORE_POLICY_MAC_H
 
@@ -37,6 +41,8 @@ typedef struct duo_policy_fields {
     uint32_t pin_failures;
     int64_t locked_until;
     uint64_t secret_version;
+    uint64_t resync_epoch; /* open for this restore epoch; 0: none (zero-initialise) */
+    uint64_t resync_used;  /* the epoch whose resync was used; 0: none */
 } duo_policy_fields;
 
 /* Derives K_pol from the KEK (HKDF-SHA256, OpenSSL).

@@ -29,6 +29,7 @@
 #include "duosign/inner_channel.h"
 #include "duosign/login_digest.h"
 #include "duosign/mem.h"
+#include "duosign/resync.h"
 #include "duosign/rp_digest.h"
 #include "duosign/paillier.h"
 #include "duosign/rng.h"
@@ -1086,6 +1087,59 @@ int duo_device_status(duo_device_ctx *ctx, duo_device_status_info *info) {
     info->locked_until = resp.locked_until;
     memcpy(info->public_key, resp.public_key, 33);
 out:
+    duo_memzero(mi, sizeof mi);
+    return finish(ctx, r);
+}
+
+/* ------------------------------------------------------------ resync */
+
+/* The restore epoch the cloud names in DUO_E_RESYNC_POSSIBLE's message
+ * ("... [resync epoch N]", policy.c): 0 if absent. The bracket is the
+ * cloud's only channel for it that a device from before resync ignores. */
+static uint64_t resync_epoch_of(const char *msg) {
+    const char *p = strstr(msg, "[resync epoch ");
+    unsigned long long e = 0;
+    if (p == NULL || sscanf(p, "[resync epoch %llu]", &e) != 1) return 0;
+    return (uint64_t)e;
+}
+
+int duo_device_resync(duo_device_ctx *ctx, const uint8_t *pin, size_t pin_len, int *done) {
+    duo_device_status_info st;
+    duo_resync_req req;
+    duo_binding bind;
+    uint8_t mi[32];
+    int r;
+
+    if (done != NULL) *done = 0;
+    if (ctx == NULL) return DUO_E_INVALID_ARG;
+    if (pin == NULL || pin_len == 0 || pin_len > DUO_DEVICE_PIN_MAX) return DUO_E_INVALID_ARG;
+    memset(&req, 0, sizeof req);
+    if ((r = duo_device_status(ctx, &st)) != DUO_E_RESYNC_POSSIBLE) return r; /* DUO_OK: in sync */
+    begin(ctx);
+    if ((req.epoch = resync_epoch_of(ctx->errmsg)) == 0) {
+        snprintf(ctx->errmsg, sizeof ctx->errmsg, "the cloud offers a resynchronisation but names no restore epoch");
+        return finish(ctx, DUO_E_DECODE);
+    }
+    ctx->errmsg[0] = '\0';
+    if ((r = fill_mac_req(ctx, req.key_id, req.device_nonce)) != DUO_OK) goto out;
+    memcpy(req.device_secret, ctx->key->device_secret, sizeof req.device_secret);
+    if ((r = duo_resync_binding(&bind, req.key_id, req.device_nonce, req.epoch, req.device_secret)) != DUO_OK ||
+        (r = duo_p2_resync_proof(ctx->ec, req.pin_proof, ctx->key, pin, pin_len, &bind, ctx_rng(ctx))) != DUO_OK ||
+        (r = duo_wire_mac_input_resync(mi, &req)) != DUO_OK ||
+        (r = duo_mac_compute(req.mac, req.device_secret, mi)) != DUO_OK)
+        goto out;
+    {
+        uint8_t *rq = NULL, *rs = NULL;
+        size_t rql = 0, rsl = 0;
+        if ((r = duo_wire_build_resync_req(&rq, &rql, &req)) != DUO_OK) goto out;
+        r = rpc(ctx, "Resync", rq, rql, &rs, &rsl);
+        free_req(rq, rql);
+        if (r == DUO_OK) r = duo_wire_parse_resync_resp(rs ? rs : (const uint8_t *)"", rsl);
+        release(ctx, rs, rsl);
+    }
+    if (r == DUO_OK && done != NULL) *done = 1;
+out:
+    duo_memzero(&req, sizeof req);
     duo_memzero(mi, sizeof mi);
     return finish(ctx, r);
 }
