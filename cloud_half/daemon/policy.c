@@ -273,6 +273,15 @@ int duo__policy_authenticate(duo_keystore *ks, duo_key_info *ki, duo_key_secrets
                        (unsigned long long)ki->resync_epoch);
                 return DUO_E_RESYNC_POSSIBLE;
             }
+            if (ki->resync_used != 0) {
+                /* The one resync of this epoch went to a device holding
+                 * another secret: this one is a copy, or the copy did it. */
+                DETAIL(info,
+                       "this key already resynchronised after the cloud's restore, with another secret than this "
+                       "device's (a copy of the device?); this does not count as a PIN attempt [resync epoch %llu]",
+                       (unsigned long long)ki->resync_used);
+                return DUO_E_RESYNC_USED;
+            }
             DETAIL(info, "request authentication failed (missing or bad MAC); this does not count as a PIN attempt");
             return DUO_E_UNAUTHENTICATED;
         }

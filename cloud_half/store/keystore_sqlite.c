@@ -484,8 +484,10 @@ static int mac_row(sq *s, const uint8_t *key_id, duo_policy_fields *f, int *mac_
     } else if ((r = col_text(st, 0, name, sizeof name)) == DUO_OK) {
         policy_fields(f, key_id, duo_key_state_from_name(name), (uint32_t)sqlite3_column_int64(st, 1),
                       sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3));
-        f->resync_epoch = (uint64_t)sqlite3_column_int64(st, 5);
-        f->resync_used = (uint64_t)sqlite3_column_int64(st, 6);
+        if (sqlite3_column_count(st) > 6) { /* not in migrate_v6's statement: the columns come at v11 */
+            f->resync_epoch = (uint64_t)sqlite3_column_int64(st, 5);
+            f->resync_used = (uint64_t)sqlite3_column_int64(st, 6);
+        }
         const void *mac = sqlite3_column_blob(st, 4);
         int n = sqlite3_column_bytes(st, 4);
         r = mac_check_any(s, f, mac, mac == NULL || n < 0 ? 0 : (size_t)n);
@@ -1470,8 +1472,13 @@ static int migrate_v6(sq *s) {
         return r;
     if (n != 0) return DUO_E_POLICY_MAC;
     if ((r = exec_sql(s->db, schema_v5_keys_mac)) != DUO_OK) return r;
-    for (int i = S_MAC_ROW; i <= S_MAC_SET; i++)
-        if (sqlite3_prepare_v2(s->db, sql_text[i], -1, &s->st[i], NULL) != SQLITE_OK) return DUO_E_STORE;
+    /* The policy fields as they are at v6 (the resync ones come at v11). */
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT state, pin_failures, locked_until, secret_version, policy_mac FROM keys"
+                           " WHERE key_id = ?1",
+                           -1, &s->st[S_MAC_ROW], NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(s->db, sql_text[S_MAC_SET], -1, &s->st[S_MAC_SET], NULL) != SQLITE_OK)
+        return DUO_E_STORE;
     if (sqlite3_prepare_v2(s->db, "SELECT key_id FROM keys", -1, &st, NULL) != SQLITE_OK) return DUO_E_STORE;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if ((r = col_blob(st, 0, id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) != DUO_OK ||

@@ -607,7 +607,9 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_status(duo_device_ctx *ctx, duo_de
  * key, a fresh nonce, the restore epoch the cloud named and the secret's
  * hash. Nothing in the device state changes (the cloud adopts the device's
  * secret), so nothing needs saving afterwards. Goes through the inner
- * channel like every call.
+ * channel like every call. When the cloud says the key already used its
+ * resync (DUO_E_RESYNC_USED), the Resync is sent anyway: the cloud refuses
+ * it and audits the second attempt.
  * Returns: DUO_OK (*done = 1: resynchronised; 0: nothing to do, the cloud
  *          knows this secret); DUO_E_WRONG_PIN (counted by the cloud as a
  *          signature's wrong PIN; errmsg has the attempts left);

@@ -119,7 +119,7 @@ static void test_keystore_crud(void) {
         sqlite3_finalize(q);
         DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK);
         DUO_CHECK(sqlite3_step(q) == SQLITE_ROW &&
-                  sqlite3_column_int(q, 0) == 10); /* v7 roles, v9 relying parties, v10 documents */
+                  sqlite3_column_int(q, 0) == 11); /* v7 roles, v9 relying parties, v10 documents, v11 resync */
         sqlite3_finalize(q);
         /* no plaintext secret anywhere in the row */
         DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM keys WHERE instr(x1_sealed, ?1) > 0", -1, &q, NULL) ==
