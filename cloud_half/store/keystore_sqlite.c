@@ -1494,21 +1494,30 @@ static int migrate_v6(sq *s) {
     return r == DUO_OK ? exec_sql(s->db, "PRAGMA user_version = 6;") : r;
 }
 
+/* A column a migration adds: probe counts it, add creates it. */
+typedef struct col_add {
+    const char *probe, *add;
+} col_add;
+
+/* Adds the columns that are missing (a store whose user_version was set back
+ * may have some), then sets the version. */
+static int add_missing_columns(sqlite3 *db, const col_add *cols, size_t n_cols, const char *set_version) {
+    int64_t n = 0;
+    int r;
+    for (size_t i = 0; i < n_cols; i++)
+        if ((r = pragma_int(db, cols[i].probe, &n)) != DUO_OK || (n == 0 && (r = exec_sql(db, cols[i].add)) != DUO_OK))
+            return r;
+    return exec_sql(db, set_version);
+}
+
 /* v7: keys.role and the token's role slots, each added only where missing. */
 static int migrate_v7(sqlite3 *db) {
-    static const struct {
-        const char *probe, *add;
-    } cols[] = {
+    static const col_add cols[] = {
         {"SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'role'", schema_v7_keys_role},
         {"SELECT count(*) FROM pragma_table_info('tokens') WHERE name = 'auth_key_id'", schema_v7_tokens_auth},
         {"SELECT count(*) FROM pragma_table_info('tokens') WHERE name = 'sign_key_id'", schema_v7_tokens_sign},
     };
-    int64_t n = 0;
-    int r;
-    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
-        if ((r = pragma_int(db, cols[i].probe, &n)) != DUO_OK || (n == 0 && (r = exec_sql(db, cols[i].add)) != DUO_OK))
-            return r;
-    return exec_sql(db, "PRAGMA user_version = 7;");
+    return add_missing_columns(db, cols, sizeof cols / sizeof cols[0], "PRAGMA user_version = 7;");
 }
 /* v10 (issue 19): the citizen documents and the presentation codes
  * (docs_sqlite.c, docstore.h). Self-contained and idempotent: it creates only
@@ -1538,20 +1547,13 @@ static const char schema_v10_docs[] =
  * is nonzero, so no row's MAC changes here. Columns added only where
  * missing, as v7's. */
 static int migrate_v11(sqlite3 *db) {
-    static const struct {
-        const char *probe, *add;
-    } cols[] = {
+    static const col_add cols[] = {
         {"SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'resync_epoch'",
          "ALTER TABLE keys ADD COLUMN resync_epoch INTEGER NOT NULL DEFAULT 0"},
         {"SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'resync_used'",
          "ALTER TABLE keys ADD COLUMN resync_used INTEGER NOT NULL DEFAULT 0"},
     };
-    int64_t n = 0;
-    int r;
-    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
-        if ((r = pragma_int(db, cols[i].probe, &n)) != DUO_OK || (n == 0 && (r = exec_sql(db, cols[i].add)) != DUO_OK))
-            return r;
-    return exec_sql(db, "PRAGMA user_version = 11;");
+    return add_missing_columns(db, cols, sizeof cols / sizeof cols[0], "PRAGMA user_version = 11;");
 }
 
 /* Creates or upgrades the schema under the write lock, so two processes

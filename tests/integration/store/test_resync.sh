@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one-time resynchronisation after a restore (issue 20 item 5,
 # docs/SECURITY.md 1.10), with the real duosign-cloud and duosign binaries:
-#  1. Four citizens enrol; a backup is taken; each signs twice (their device
-#     secrets rotate past the backup); copies of two states are kept.
+#  1. Four citizens enrol; a backup is taken; each signs (their device
+#     secrets rotate past the backup), C twice; copies of two states are kept.
 #  2. Daemon stopped, `restore` of the backup, daemon started: every citizen
 #     signs again (the CLI resynchronises by itself, says so, retries once),
 #     each signature verifies with OpenSSL; the audit has store.restore and
@@ -22,6 +22,8 @@
 #     secret one byte short -> DUO_E_BAD_FIELD; another epoch (re-MACed) ->
 #     DUO_E_RESYNC_EPOCH; another key id (re-MACed) -> DUO_E_NOT_FOUND; the
 #     key rows byte for byte unchanged after each; then B resyncs for real.
+#  8. A resync reopened by hand with the sqlite3 shell fails the row's policy
+#     MAC (check: exit 15).
 #  7. The user's mistakes: resync without --state (exit 2), with a missing
 #     state (exit 3); a key never restored: DUO_E_RESYNC_NOT_OPEN (exit 28).
 # Usage: test_resync.sh /path/to/duosign-cloud /path/to/duosign
@@ -71,9 +73,10 @@ DUOSIGN_TEST_RESYNC_FORCE=1 DUOSIGN_TEST_RESYNC_TAMPER=secret \
 grep -q 'DUO_E_RESYNC_NOT_OPEN' "$T/err" && ok "names DUO_E_RESYNC_NOT_OPEN" || bad "message: $(cat "$T/err")"
 [ "$(rows)" = "$before" ] && ok "nothing counted, key rows unchanged" || bad "key rows changed"
 run 0 "backup" -- "$CLOUD" backup --data "$D" --out "$T/backup.db"
+# One signature rotates a device's secret past the backup.
 for c in A B C D; do sign_ok "$c" "$T/$c"; done
-cp "$T/C" "$T/C.old"   # C's secret after one signature: never in the backup
-for c in A B C D; do sign_ok "$c" "$T/$c"; done
+cp "$T/C" "$T/C.old"   # C's secret after one signature: never in the restored store
+sign_ok C "$T/C"
 cp "$T/A" "$T/A.copy"  # the same secret as A: a copy of the device
 stop_daemon
 
@@ -134,6 +137,11 @@ grep 'secret.resync' "$T/audit" | grep -q "$(keyid RSD)" && bad "D was resynchro
 grep 'resync.refused' "$T/audit" | grep -q "$(keyid RSC)" && ok "audit: resync.refused for C" || bad "no resync.refused"
 grep 'clone' "$T/audit" | grep -q "$(keyid RSA)" && ok "audit: the clone of A" || bad "no clone entry for A"
 run 0 "the audit chain verifies" -- "$CLOUD" audit verify --data "$D"
+
+echo "== the resync fields are under the policy MAC"
+sqlite3 "$D/keys.db" "UPDATE keys SET resync_epoch = 1, resync_used = 0 WHERE hex(key_id) = upper('$(keyid RSC)')" &&
+  ok "C's resync opened again with the sqlite3 shell" || bad "sqlite3 edit"
+run 15 "check refuses the edited row (a key store error)" -- "$CLOUD" check --data "$D"
 
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]
