@@ -61,8 +61,8 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "          --png: also write the QR code as a picture)\n"
                                  "  refresh --state FILE\n"
                                  "  resync  --state FILE   after the service was restored from a backup: prove\n"
-                                 "          the PIN once so that it adopts this device's secret (sign, csr and\n"
-                                 "          cms do it by themselves when the service asks)\n"
+                                 "          the PIN once so that it adopts this device's secret (sign, csr, cms\n"
+                                 "          and change-pin do it by themselves when the service asks)\n"
                                  "  revoke  --state FILE\n"
                                  "  revoke  --code CODE --citizen ID --server HOST:PORT --ca CA.pem\n"
                                  "          (the phone is lost: the one-time code shown at enrolment)\n"
@@ -1949,6 +1949,8 @@ static int cmd_change_pin(const opts *o) {
     if ((ex = get_pin(o, 0, 0, old_pin, sizeof old_pin, &old_len)) != EX_OK_) goto out;
     if ((ex = get_pin(o, 1, 1, new_pin, sizeof new_pin, &new_len)) != EX_OK_) goto out;
     r = duo_device_change_pin(s.ctx, (const uint8_t *)old_pin, old_len, (const uint8_t *)new_pin, new_len);
+    if (r == DUO_E_RESYNC_POSSIBLE && (r = duo_cli_resync(&s, old_pin, old_len)) == DUO_OK) /* then once more */
+        r = duo_device_change_pin(s.ctx, (const uint8_t *)old_pin, old_len, (const uint8_t *)new_pin, new_len);
     if (r != DUO_OK) {
         ex = report(&s, "PIN change", r);
         goto out;

@@ -4,7 +4,8 @@
 #  1. Four citizens enrol; a backup is taken; each signs (their device
 #     secrets rotate past the backup), C twice; copies of two states are kept.
 #  2. Daemon stopped, `restore` of the backup, daemon started: every citizen
-#     signs again (the CLI resynchronises by itself, says so, retries once),
+#     signs again (the CLI resynchronises by itself, says so, retries once;
+#     for C it is change-pin that does, with the old PIN),
 #     each signature verifies with OpenSSL; the audit has store.restore and
 #     one secret.resync per key.
 #  3. A copy of A's state taken before the restore, used after A resynced
@@ -40,14 +41,14 @@ D="$T/data"
 start_daemon "$D" --paillier-bits "$BITS" || exit 1
 PORT=${ADDR##*:}   # the restarted daemon listens where the states point
 CA="$D/ca.pem"
-printf '2468\n' >"$T/pin"; printf '1111\n' >"$T/badpin"
+printf '2468\n' >"$T/pin"; printf '1111\n' >"$T/badpin"; printf '97531\n' >"$T/pin2"
 head -c 3000 /dev/urandom >"$T/doc"
 rows() { sqlite3 "$D/keys.db" "SELECT hex(key_id), state, pin_failures, locked_until, version, secret_version,
   resync_epoch, resync_used, hex(policy_mac), hex(secret_cur_sealed), hex(secret_pend_sealed) FROM keys ORDER BY key_id;
   SELECT count(*) FROM retired_secrets;"; }
 keyid() { "$CLOUD" key list --data "$D" --citizen "$1" 2>/dev/null | grep -o '[0-9a-f]\{32\}' | head -1; }
 sign_ok() { # sign_ok NAME STATE [expect-resync]
-  run 0 "$1 signs" -- "$DUOSIGN" sign --state "$2" --in "$T/doc" --out "$T/sig.$1" --pin-file "$T/pin"
+  run 0 "$1 signs" -- "$DUOSIGN" sign --state "$2" --in "$T/doc" --out "$T/sig.$1" --pin-file "${PINF:-$T/pin}"
   if [ "${3:-}" = resync ]; then
     grep -q 'resynchronised' "$T/err" && ok "$1: the CLI says it resynchronised" || bad "$1: no resync line: $(cat "$T/err")"
   fi
@@ -108,8 +109,12 @@ tamper epoch 28 DUO_E_RESYNC_EPOCH
 tamper key_id 1 DUO_E_NOT_FOUND
 sign_ok B "$T/B" resync
 
-for c in A C; do sign_ok "$c" "$T/$c" resync; done
+sign_ok A "$T/A" resync
 sign_ok A "$T/A"
+run 0 "C: change-pin resynchronises by itself (with the old PIN)" -- \
+    "$DUOSIGN" change-pin --state "$T/C" --pin-file "$T/pin" --new-pin-file "$T/pin2"
+grep -q 'resynchronised' "$T/err" && ok "C: the CLI says it resynchronised" || bad "C: no resync line: $(cat "$T/err")"
+PINF="$T/pin2" sign_ok C "$T/C"
 
 echo "== 3. a copy of A's device"
 run 7 "the copy of A is caught as a clone" -- "$DUOSIGN" sign --state "$T/A.copy" --in "$T/doc" --out "$T/sig.x" --pin-file "$T/pin"
@@ -120,9 +125,9 @@ echo "== 4. a second resync of C"
 run 28 "C: a second resync (an older secret) is refused" -- "$DUOSIGN" resync --state "$T/C.old" --pin-file "$T/pin"
 grep -q 'DUO_E_RESYNC_USED' "$T/err" && ok "names DUO_E_RESYNC_USED" || bad "message: $(cat "$T/err")"
 run 28 "C: that copy's sign is refused the same way" -- "$DUOSIGN" sign --state "$T/C.old" --in "$T/doc" --out "$T/sig.x" --pin-file "$T/pin"
-run 0 "C: resync of the resynchronised device: nothing to do" -- "$DUOSIGN" resync --state "$T/C" --pin-file "$T/pin"
+run 0 "C: resync of the resynchronised device: nothing to do" -- "$DUOSIGN" resync --state "$T/C" --pin-file "$T/pin2"
 grep -q 'already in sync' "$T/out" && ok "says already in sync" || bad "output: $(cat "$T/out")"
-sign_ok C "$T/C"
+PINF="$T/pin2" sign_ok C "$T/C"
 stop_daemon
 
 echo "== audit"
