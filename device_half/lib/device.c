@@ -1166,6 +1166,8 @@ int duo_device_resync(duo_device_ctx *ctx, const uint8_t *pin, size_t pin_len, i
     if (ctx == NULL) return DUO_E_INVALID_ARG;
     if (pin == NULL || pin_len == 0 || pin_len > DUO_DEVICE_PIN_MAX) return DUO_E_INVALID_ARG;
     memset(&req, 0, sizeof req);
+    begin(ctx);
+    if ((r = need_key(ctx)) != DUO_OK) return finish(ctx, r);
     if (resync_forced())
         snprintf(ctx->errmsg, sizeof ctx->errmsg, "[resync epoch 1]");
     else if ((r = duo_device_status(ctx, &st)) != DUO_E_RESYNC_POSSIBLE && r != DUO_E_RESYNC_USED)

@@ -618,7 +618,7 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_status(duo_device_ctx *ctx, duo_de
  *          device?), DUO_E_RESYNC_EPOCH, DUO_E_RESYNC_MAC;
  *          DUO_E_CLONE_SUSPECTED (this device holds a secret the cloud
  *          retired: frozen); the transport's errors; DUO_E_MISUSE (no key).
- * Args:    pin: SECRET, 1..DUO_DEVICE_PIN_MAX bytes (wiped after the proof).
+ * Args:    pin: SECRET, 1..DUO_DEVICE_PIN_MAX bytes (used for the proof, not kept).
  * Out:     done (may be NULL). */
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_resync(duo_device_ctx *ctx, const uint8_t *pin, size_t pin_len,
                                                      int *done);
