@@ -310,6 +310,25 @@ static int authenticate(duo_keystore *ks, duo_key_info *ki, duo_key_secrets *sec
                        r == DUO_OK ? "" : " (freezing failed: contact the operator)");
                 return DUO_E_CLONE_SUSPECTED;
             }
+            if (ki->resync_epoch != 0) {
+                /* After a restore the store may simply not know this device's
+                 * secret yet (SECURITY 1.10): say so, count nothing. The
+                 * device reads the epoch from the bracket. */
+                DETAIL(info,
+                       "the cloud's store was restored and does not know this device's secret: resynchronise "
+                       "once with the PIN (duosign resync) [resync epoch %llu]",
+                       (unsigned long long)ki->resync_epoch);
+                return DUO_E_RESYNC_POSSIBLE;
+            }
+            if (ki->resync_used != 0) {
+                /* The one resync of this epoch went to a device holding
+                 * another secret: this one is a copy, or the copy did it. */
+                DETAIL(info,
+                       "this key already resynchronised after the cloud's restore, with another secret than this "
+                       "device's (a copy of the device?); this does not count as a PIN attempt [resync epoch %llu]",
+                       (unsigned long long)ki->resync_used);
+                return DUO_E_RESYNC_USED;
+            }
             DETAIL(info, "request authentication failed (missing or bad MAC); this does not count as a PIN attempt");
             return DUO_E_UNAUTHENTICATED;
         }

@@ -74,7 +74,8 @@ typedef int (*duo_rpc_fn)(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t 
     X(DUO_MSG_REFUSE_REQUEST, "RefuseRequest", duo__rpc_refuse_request)                  \
     X(DUO_MSG_CLAIM_LINK, "ClaimLink", duo__rpc_claim_link)                              \
     X(DUO_MSG_PRESENTATION_CODE, "PresentationCode", duo__rpc_presentation_code)         \
-    X(DUO_MSG_CHANNEL_KEY, "ChannelKey", duo__rpc_channel_key)
+    X(DUO_MSG_CHANNEL_KEY, "ChannelKey", duo__rpc_channel_key)                           \
+    X(DUO_MSG_RESYNC, "Resync", duo__rpc_resync)
 
 /* The method table of duosign.v1.RelyingParty (proto/relying_party.proto),
  * one row per RPC in the service's order (checked against its descriptor at

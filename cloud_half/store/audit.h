@@ -52,14 +52,16 @@
 #define DUO_AUDIT_CERT_IMPORT "cert.import"
 #define DUO_AUDIT_CERT_REVOKE "cert.revoke"
 #define DUO_AUDIT_CRL "crl.sign"
-#define DUO_AUDIT_POLICY_MAC "key.policy_mac"   /* a row's policy fields fail their MAC */
-#define DUO_AUDIT_STORE_RESTORE "store.restore" /* duosign-cloud restore installed a backup */
-#define DUO_AUDIT_KEY_MOVED "key.moved"         /* first request through the inner channel */
-#define DUO_AUDIT_RP_ADD "rp.add"               /* a relying party registered */
-#define DUO_AUDIT_RP_REMOVE "rp.remove"         /* a relying party removed */
-#define DUO_AUDIT_RP_REQUEST "rp.request"       /* an RP asked: what the device will show */
-#define DUO_AUDIT_RP_ANSWER "rp.answer"         /* the citizen approved or refused */
-#define DUO_AUDIT_RP_RESULT "rp.result"         /* what the RP was given (end result) */
+#define DUO_AUDIT_POLICY_MAC "key.policy_mac"     /* a row's policy fields fail their MAC */
+#define DUO_AUDIT_STORE_RESTORE "store.restore"   /* duosign-cloud restore installed a backup */
+#define DUO_AUDIT_SECRET_RESYNC "secret.resync"   /* after a restore: the device's secret adopted (PIN proven) */
+#define DUO_AUDIT_RESYNC_REFUSED "resync.refused" /* a second resync of a key in one restore epoch */
+#define DUO_AUDIT_KEY_MOVED "key.moved"           /* first request through the inner channel */
+#define DUO_AUDIT_RP_ADD "rp.add"                 /* a relying party registered */
+#define DUO_AUDIT_RP_REMOVE "rp.remove"           /* a relying party removed */
+#define DUO_AUDIT_RP_REQUEST "rp.request"         /* an RP asked: what the device will show */
+#define DUO_AUDIT_RP_ANSWER "rp.answer"           /* the citizen approved or refused */
+#define DUO_AUDIT_RP_RESULT "rp.result"           /* what the RP was given (end result) */
 
 /* An event to append. All pointers may be NULL except kind; strings are
  * NUL-terminated and at most the _MAX sizes above. Nothing here is secret. */

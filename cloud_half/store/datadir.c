@@ -267,8 +267,10 @@ static int count_cb(void *data, const duo_key_info *k) {
 }
 
 /* Checks the staged copy (structure, audit chain, every key's policy MAC:
- * a backup of another data directory fails there, its KEK differs) and
- * appends the restore's audit entry. */
+ * a backup of another data directory fails there, its KEK differs) and, in
+ * one transaction, opens the one-time resynchronisation of the new epoch on
+ * every active or locked key (SECURITY 1.10) and appends the restore's
+ * audit entry. */
 static int stage_check(duo_keystore *ks, char *err, size_t cap, const char *in, uint64_t epoch, uint64_t mark_seq,
                        duo_mark_rec *head) {
     char why[256], detail[DUO_AUDIT_DETAIL_MAX];
@@ -292,10 +294,12 @@ static int stage_check(duo_keystore *ks, char *err, size_t cap, const char *in, 
         return r;
     }
     snprintf(detail, sizeof detail,
-             "store restored: epoch %llu, backup had %llu audit entries and %zu keys, the mark before was at %llu",
+             "store restored: epoch %llu, backup had %llu audit entries and %zu keys, the mark before was at %llu; "
+             "each active or locked key may resynchronise once",
              (unsigned long long)epoch, (unsigned long long)count, n, (unsigned long long)mark_seq);
     duo_audit_event ev = {.kind = DUO_AUDIT_STORE_RESTORE, .detail = detail};
-    if ((r = duo_keystore_audit_append(ks, NULL, &ev)) != DUO_OK || (r = duo_keystore_mark_head(ks, head)) != DUO_OK) {
+    if ((r = duo_keystore_resync_open(ks, epoch, NULL, &ev)) != DUO_OK ||
+        (r = duo_keystore_mark_head(ks, head)) != DUO_OK) {
         snprintf(err, cap, "cannot record the restore in %s: %s", in, duo_strerror(r));
         return r;
     }

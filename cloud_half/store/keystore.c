@@ -622,6 +622,60 @@ static int plan_rotation(void *data, duo_key_rotation *rot) {
     return seal_all(p->ks, &rot->next, p->key_id, rot->next_secret_version, sec);
 }
 
+/* ---- the resynchronisation (SECURITY 1.10) ---- */
+
+int duo_key_resync_state(const duo_key_info *info, uint64_t epoch) {
+    if (info->resync_epoch == 0) return info->resync_used != 0 ? DUO_E_RESYNC_USED : DUO_E_RESYNC_NOT_OPEN;
+    return info->resync_epoch == epoch ? DUO_OK : DUO_E_RESYNC_EPOCH;
+}
+
+typedef struct resync_plan {
+    rotate_plan base; /* ks, key_id, expect_version, ev, sec, now */
+    uint64_t epoch;
+    const uint8_t *secret;
+} resync_plan;
+
+/* The device's secret becomes the current one; what the store held retires
+ * (a device still holding it is a copy). A correct PIN clears the count as
+ * a signature does; a lock still running refuses. */
+static int plan_resync(void *data, duo_key_rotation *rot) {
+    const resync_plan *rp = data;
+    const rotate_plan *p = &rp->base;
+    duo_key_secrets *sec = p->sec;
+    int r;
+    if (rot->info.version != p->expect_version) return DUO_E_CONFLICT;
+    if ((r = duo_key_resync_state(&rot->info, rp->epoch)) != DUO_OK) return r;
+    if (rot->info.state == DUO_KEY_STATE_PENDING) return DUO_E_PROTO_STATE;
+    if (rot->info.state == DUO_KEY_STATE_LOCKED && rot->info.locked_until > p->now) return DUO_E_KEY_LOCKED;
+    rot->state = DUO_KEY_STATE_ACTIVE;
+    rot->pin_failures = 0;
+    rot->locked_until = 0;
+    rot->resync_close = rp->epoch;
+    rot->events[1] = p->ev;
+    if ((r = open_all(p->ks, sec, &rot->info, &rot->sealed)) != DUO_OK) return r;
+    if ((r = plan_retire(p, rot, sec->current)) != DUO_OK) return r;
+    if (sec->has_pending && (r = plan_retire(p, rot, sec->pending)) != DUO_OK) return r;
+    memcpy(sec->current, rp->secret, sizeof sec->current);
+    duo_memzero(sec->pending, sizeof sec->pending);
+    sec->has_pending = 0;
+    rot->next_secret_version = rot->info.secret_version + 1;
+    return seal_all(p->ks, &rot->next, p->key_id, rot->next_secret_version, sec);
+}
+
+int duo_keystore_resync_supported(const duo_keystore *ks) { return ks != NULL && ks->be.ops->resync_open != NULL; }
+
+int duo_keystore_resync_open(duo_keystore *ks, uint64_t epoch, size_t *n, const duo_audit_event *ev) {
+    size_t k = 0;
+    int r;
+    if (n != NULL) *n = 0;
+    if (ks == NULL || epoch == 0) return DUO_E_INVALID_ARG;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    if (ks->be.ops->resync_open == NULL) return DUO_E_UNSUPPORTED;
+    r = duo__ks_written(ks, ks->be.ops->resync_open(ks->be.impl, epoch, &k, ev, duo__ks_now(ks)));
+    if (r == DUO_OK && n != NULL) *n = k;
+    return r;
+}
+
 /* The row as key_rotate wrote it. */
 static void rotated_info(duo_key_info *out, const duo_key_rotation *rot, const duo_key_secrets *sec, int64_t now) {
     *out = rot->info;
@@ -633,13 +687,18 @@ static void rotated_info(duo_key_info *out, const duo_key_rotation *rot, const d
     out->secret_version = rot->next_secret_version;
     out->version++;
     out->updated_at = now;
+    if (rot->resync_close != 0) {
+        out->resync_epoch = 0;
+        out->resync_used = rot->resync_close;
+    }
 }
 
 /* Runs plan p (p->sec and p->now are set here) in one key_rotate. On
  * success info_out / sec_out (each may be NULL) get the key as written; on
  * failure info_read (may be NULL) gets the row as read (zero if none was). */
-static int run_rotation(duo_keystore *ks, rotate_plan *p, const duo_seen_nonce *seen, duo_key_info *info_out,
-                        duo_key_secrets *sec_out, duo_key_info *info_read) {
+static int run_rotation_with(duo_keystore *ks, rotate_plan *p, duo_key_rotate_fn plan, void *plan_data,
+                             const duo_seen_nonce *seen, duo_key_info *info_out, duo_key_secrets *sec_out,
+                             duo_key_info *info_read) {
     duo_key_rotation *rot = calloc(1, sizeof *rot);
     duo_key_secrets *sec = duo_secure_malloc(sizeof *sec);
     int r = DUO_E_NOMEM;
@@ -647,7 +706,7 @@ static int run_rotation(duo_keystore *ks, rotate_plan *p, const duo_seen_nonce *
         memset(sec, 0, sizeof *sec);
         p->sec = sec;
         p->now = duo__ks_now(ks);
-        r = ks->be.ops->key_rotate(ks->be.impl, p->key_id, rot, plan_rotation, p, seen, p->now);
+        r = ks->be.ops->key_rotate(ks->be.impl, p->key_id, rot, plan, plan_data, seen, p->now);
         r = duo__ks_written(ks, r);
         if (r == DUO_OK && info_out != NULL)
             rotated_info(info_out, rot, sec, p->now);
@@ -661,6 +720,17 @@ static int run_rotation(duo_keystore *ks, rotate_plan *p, const duo_seen_nonce *
     }
     free(rot); /* sealed bytes and public fields only */
     return r;
+}
+
+static int run_rotation(duo_keystore *ks, rotate_plan *p, const duo_seen_nonce *seen, duo_key_info *info_out,
+                        duo_key_secrets *sec_out, duo_key_info *info_read) {
+    return run_rotation_with(ks, p, plan_rotation, p, seen, info_out, sec_out, info_read);
+}
+
+/* A rotation by another plan whose data starts with p (p->sec, p->now set here). */
+static int run_rotation_fn(duo_keystore *ks, rotate_plan *p, duo_key_rotate_fn plan, void *plan_data,
+                           duo_key_info *info_out) {
+    return run_rotation_with(ks, p, plan, plan_data, NULL, info_out, NULL, NULL);
 }
 
 int duo_keystore_secret_rotate_seen(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], uint64_t expect_version,
@@ -682,6 +752,20 @@ int duo_keystore_secret_rotate_seen(duo_keystore *ks, const uint8_t key_id[DUO_K
                      .next = next,
                      .ev = ev};
     return run_rotation(ks, &p, has_seen ? &seen : NULL, info_out, sec_out, NULL);
+}
+
+int duo_keystore_resync_adopt(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES], uint64_t expect_version,
+                              uint64_t epoch, const uint8_t secret[DUO_DEVICE_SECRET_BYTES], const duo_audit_event *ev,
+                              duo_key_info *info_out) {
+    int r;
+    if (ks == NULL || key_id == NULL || secret == NULL || epoch == 0) return DUO_E_INVALID_ARG;
+    if (ev != NULL && (r = duo_audit_event_check(ev)) != DUO_OK) return r;
+    if (ks->be.ops->resync_open == NULL) return DUO_E_UNSUPPORTED; /* the backend keeps no resync fields */
+    resync_plan rp = {
+        .base = {.ks = ks, .key_id = key_id, .check_version = 1, .expect_version = expect_version, .ev = ev},
+        .epoch = epoch,
+        .secret = secret};
+    return run_rotation_fn(ks, &rp.base, plan_resync, &rp, info_out);
 }
 
 int duo_keystore_sign_commit(duo_keystore *ks, duo_key_info *info, const uint8_t key_id[DUO_KEY_ID_BYTES],

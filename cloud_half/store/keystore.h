@@ -82,6 +82,8 @@ typedef struct duo_key_info {
      * v11): its plaintext requests are refused from then on
      * (DUO_E_CHANNEL_REQUIRED_FOR_KEY). Under the policy MAC. */
     int moved;
+    uint64_t resync_epoch; /* a resync is open for this restore epoch; 0: none (schema v11, SECURITY 1.10) */
+    uint64_t resync_used;  /* the epoch whose resync this key used; 0: none */
 } duo_key_info;
 
 /* Secret fields, opened. SECRET: keep on the stack or in a guarded buffer,
@@ -227,6 +229,7 @@ typedef struct duo_key_rotation {
     uint32_t pin_failures;
     int64_t locked_until;
     const duo_audit_event *events[2]; /* appended in order; NULL entries skipped */
+    uint64_t resync_close;            /* nonzero: the resync of this epoch is used (resync_epoch 0, resync_used it) */
 } duo_key_rotation;
 
 typedef int (*duo_key_rotate_fn)(void *data, duo_key_rotation *rot);
@@ -396,6 +399,11 @@ typedef struct duo_keystore_backend_ops {
                           const uint8_t sid[32], int64_t now);
     int (*sign_sess_end)(void *impl, const uint8_t sid[32]);
     int (*sign_sess_purge)(void *impl, size_t *n, int64_t now);
+    /* The resynchronisation after a restore (schema v11; NULL:
+     * DUO_E_UNSUPPORTED, PostgreSQL). resync_open: ONE transaction: every
+     * active or locked key (MAC checked) gets resync_epoch = epoch and
+     * resync_used = 0, its MAC rewritten, *n of them; then ev. */
+    int (*resync_open)(void *impl, uint64_t epoch, size_t *n, const duo_audit_event *ev, int64_t now);
 } duo_keystore_backend_ops;
 
 typedef struct duo_keystore_backend {
@@ -771,6 +779,36 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_policy_remac(duo_keystore *ks, size_t *n
  * the daemon serves. Returns: DUO_OK; DUO_E_EXISTS; DUO_E_IO;
  * DUO_E_UNSUPPORTED (backend without it); DUO_E_STORE. */
 DUO_WARN_UNUSED_RESULT int duo_keystore_backup(duo_keystore *ks, const char *path);
+
+/* ------------------------------------- resynchronisation (SECURITY 1.10) */
+/* `restore`: opens one resynchronisation for the restore epoch on every
+ * active or locked key, and appends ev (store.restore), in one transaction.
+ * Returns: DUO_OK (*n keys); DUO_E_UNSUPPORTED (the backend has none:
+ *          PostgreSQL); DUO_E_POLICY_MAC (a row was edited: nothing
+ *          written); DUO_E_INVALID_ARG (epoch 0); DUO_E_STORE. */
+DUO_WARN_UNUSED_RESULT int duo_keystore_resync_open(duo_keystore *ks, uint64_t epoch, size_t *n,
+                                                    const duo_audit_event *ev);
+/* Adopts the device's secret in one transaction on the row at
+ * expect_version whose resync is open for epoch: `secret` becomes the
+ * current secret (no pending), the old current and pending retire (a device
+ * still holding them is a clone), the PIN count and an expired lock clear,
+ * resync_epoch = 0 and resync_used = epoch; then ev (secret.resync).
+ * Returns: DUO_OK (info_out, may be NULL: the row as written); DUO_E_CONFLICT
+ *          (re-read, decide again); DUO_E_RESYNC_NOT_OPEN / DUO_E_RESYNC_USED
+ *          / DUO_E_RESYNC_EPOCH (the row says so now); DUO_E_KEY_LOCKED;
+ *          DUO_E_KEY_REVOKED / DUO_E_KEY_SUSPENDED; DUO_E_NOT_FOUND;
+ *          DUO_E_STATE_CORRUPT; DUO_E_STORE. Nothing changes on failure.
+ * In:   secret is SECRET (copied into the sealed column only). */
+DUO_WARN_UNUSED_RESULT int duo_keystore_resync_adopt(duo_keystore *ks, const uint8_t key_id[DUO_KEY_ID_BYTES],
+                                                     uint64_t expect_version, uint64_t epoch,
+                                                     const uint8_t secret[DUO_DEVICE_SECRET_BYTES],
+                                                     const duo_audit_event *ev, duo_key_info *info_out);
+/* 1 if the backend keeps the resync fields (SQLite), else 0 (PostgreSQL). */
+int duo_keystore_resync_supported(const duo_keystore *ks);
+/* The decision the row's resync fields give for a Resync naming epoch:
+ * DUO_OK (open for it), DUO_E_RESYNC_USED, DUO_E_RESYNC_EPOCH (open for
+ * another), DUO_E_RESYNC_NOT_OPEN. */
+int duo_key_resync_state(const duo_key_info *info, uint64_t epoch);
 
 /* The high-water mark (mark.h) against this store: its audit chain must hold
  * an entry at mark->seq whose hash is mark->head.

@@ -144,7 +144,7 @@ static const char schema_v9[] = "CREATE TABLE IF NOT EXISTS rp_ca(id INTEGER PRI
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"    \
     " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"                \
-    " secret_cur_sealed, secret_pend_sealed, curve, policy_mac, role, moved"
+    " secret_cur_sealed, secret_pend_sealed, curve, policy_mac, role, resync_epoch, resync_used, moved"
 
 enum {
     S_BEGIN,
@@ -183,6 +183,9 @@ enum {
     S_MAC_ROW,
     S_MAC_SET,
     S_KEY_MOVE,
+    S_KEY_RESYNC_OPEN,
+    S_KEY_RESYNC_CLOSE,
+    S_RESYNC_KEYS,
     S_COUNT
 };
 
@@ -257,11 +260,15 @@ static const char *const sql_text[S_COUNT] = {
     [S_NONCE_GET] = "SELECT 1 FROM seen_nonces WHERE key_id = ?1 AND secret_hash = ?2"
                     " AND nonce_hash = ?3",
     [S_NONCE_DEL] = "DELETE FROM seen_nonces WHERE key_id = ?1",
-    [S_MAC_ROW] = "SELECT state, pin_failures, locked_until, secret_version, policy_mac, moved FROM keys"
-                  " WHERE key_id = ?1",
+    [S_MAC_ROW] = "SELECT state, pin_failures, locked_until, secret_version, policy_mac, resync_epoch, resync_used,"
+                  " moved FROM keys WHERE key_id = ?1",
     [S_MAC_SET] = "UPDATE keys SET policy_mac = ?2 WHERE key_id = ?1",
     /* Once set, never cleared (no statement clears it). */
     [S_KEY_MOVE] = "UPDATE keys SET moved = 1, updated_at = ?2, version = version + 1 WHERE key_id = ?1 AND moved = 0",
+    [S_KEY_RESYNC_OPEN] = "UPDATE keys SET resync_epoch = ?2, resync_used = 0, updated_at = ?3,"
+                          " version = version + 1 WHERE key_id = ?1",
+    [S_KEY_RESYNC_CLOSE] = "UPDATE keys SET resync_epoch = 0, resync_used = ?2 WHERE key_id = ?1",
+    [S_RESYNC_KEYS] = "SELECT key_id FROM keys WHERE state IN ('active', 'locked') ORDER BY key_id",
 };
 
 typedef struct sq {
@@ -419,7 +426,9 @@ static int read_key_row(const sq *q, sqlite3_stmt *st, duo_key_info *k, duo_key_
     if (!duo_curve_valid(k->curve)) return DUO_E_STATE_CORRUPT;
     k->role = (int)sqlite3_column_int64(st, 23);
     if (k->role < 0 || k->role >= DUO_KEY_ROLE_COUNT) return DUO_E_STATE_CORRUPT;
-    int64_t moved = sqlite3_column_int64(st, 24);
+    k->resync_epoch = (uint64_t)sqlite3_column_int64(st, 24);
+    k->resync_used = (uint64_t)sqlite3_column_int64(st, 25);
+    int64_t moved = sqlite3_column_int64(st, 26);
     if (moved != 0 && moved != 1) return DUO_E_STATE_CORRUPT;
     k->moved = (int)moved;
     if ((r = key_mac_check(q, k, st, 22)) != DUO_OK) return r;
@@ -438,6 +447,7 @@ static int read_key_row(const sq *q, sqlite3_stmt *st, duo_key_info *k, duo_key_
 
 static void policy_fields(duo_policy_fields *f, const uint8_t *key_id, int state, uint32_t pin, int64_t locked,
                           uint64_t secret_version, int moved) {
+    memset(f, 0, sizeof *f); /* the resync fields: set by the callers that read them */
     memcpy(f->key_id, key_id, DUO_KEY_ID_BYTES);
     f->moved = moved;
     f->state = state;
@@ -460,6 +470,8 @@ static int key_mac_check(const sq *q, const duo_key_info *k, sqlite3_stmt *st, i
     int n = sqlite3_column_bytes(st, col);
     const void *mac = sqlite3_column_blob(st, col);
     policy_fields(&f, k->key_id, k->state, k->pin_failures, k->locked_until, k->secret_version, k->moved);
+    f.resync_epoch = k->resync_epoch;
+    f.resync_used = k->resync_used;
     return mac_check_any(q, &f, mac, mac == NULL || n < 0 ? 0 : (size_t)n);
 }
 
@@ -475,12 +487,14 @@ static int mac_row(sq *s, const uint8_t *key_id, duo_policy_fields *f, int *mac_
         r = DUO_E_NOT_FOUND;
     } else if (rc != SQLITE_ROW) {
         r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
-    } else if (sqlite3_column_int64(st, 5) != 0 && sqlite3_column_int64(st, 5) != 1) {
+    } else if (sqlite3_column_int64(st, 7) != 0 && sqlite3_column_int64(st, 7) != 1) {
         r = DUO_E_POLICY_MAC; /* a moved flag duosign never writes */
     } else if ((r = col_text(st, 0, name, sizeof name)) == DUO_OK) {
         policy_fields(f, key_id, duo_key_state_from_name(name), (uint32_t)sqlite3_column_int64(st, 1),
                       sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3),
-                      (int)sqlite3_column_int64(st, 5));
+                      (int)sqlite3_column_int64(st, 7));
+        f->resync_epoch = (uint64_t)sqlite3_column_int64(st, 5);
+        f->resync_used = (uint64_t)sqlite3_column_int64(st, 6);
         const void *mac = sqlite3_column_blob(st, 4);
         int n = sqlite3_column_bytes(st, 4);
         r = mac_check_any(s, f, mac, mac == NULL || n < 0 ? 0 : (size_t)n);
@@ -897,7 +911,14 @@ static int rotation_write(sq *s, const uint8_t *key_id, const duo_key_rotation *
         (r = bind_text(st, 10, duo_key_state_name(rot->state))) != DUO_OK ||
         (r = bind_i64(st, 11, rot->pin_failures)) != DUO_OK || (r = bind_i64(st, 12, rot->locked_until)) != DUO_OK)
         return r;
-    if ((r = step_done(st)) != DUO_OK || (r = mac_rewrite(s, key_id)) != DUO_OK) return r;
+    if ((r = step_done(st)) != DUO_OK) return r;
+    if (rot->resync_close != 0) { /* the resync is used: before the MAC, which covers it */
+        st = stmt(s, S_KEY_RESYNC_CLOSE);
+        if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK ||
+            (r = bind_i64(st, 2, (int64_t)rot->resync_close)) != DUO_OK || (r = step_done(st)) != DUO_OK)
+            return r;
+    }
+    if ((r = mac_rewrite(s, key_id)) != DUO_OK) return r;
     for (size_t i = 0; i < rot->n_retire && i < 2; i++) {
         st = stmt(s, S_RETIRED_INSERT);
         if ((r = bind_blob(st, 1, key_id, DUO_KEY_ID_BYTES)) != DUO_OK ||
@@ -924,6 +945,44 @@ static int sq_key_rotate(void *impl, const uint8_t *key_id, duo_key_rotation *ro
     if (seen != NULL && (r = nonce_insert_tx(s, key_id, seen, now)) != DUO_OK) goto out;
     for (size_t i = 0; i < 2 && r == DUO_OK; i++) r = maybe_audit(s, rot->events[i], now);
 out:
+    return tx_end(s, r);
+}
+
+/* Opens the resync of `epoch` on every active or locked key (restore). The
+ * ids are read first (a statement is not stepped while others write). */
+static int sq_resync_open(void *impl, uint64_t epoch, size_t *n, const duo_audit_event *ev, int64_t now) {
+    sq *s = impl;
+    uint8_t(*ids)[DUO_KEY_ID_BYTES] = NULL;
+    size_t cap = 0, k = 0;
+    sqlite3_stmt *st;
+    int rc, r;
+    *n = 0;
+    if ((r = tx_begin(s)) != DUO_OK) return r;
+    st = stmt(s, S_RESYNC_KEYS);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (k == cap) {
+            void *grown = realloc(ids, (cap = cap ? 2 * cap : 64) * sizeof *ids);
+            if (grown == NULL) {
+                r = DUO_E_NOMEM;
+                break;
+            }
+            ids = grown;
+        }
+        if ((r = col_blob(st, 0, ids[k], DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) != DUO_OK) break;
+        k++;
+    }
+    if (r == DUO_OK && rc != SQLITE_DONE) r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
+    sqlite3_reset(st);
+    for (size_t i = 0; i < k && r == DUO_OK; i++) {
+        st = stmt(s, S_KEY_RESYNC_OPEN);
+        if ((r = mac_verify(s, ids[i])) == DUO_OK && (r = bind_blob(st, 1, ids[i], DUO_KEY_ID_BYTES)) == DUO_OK &&
+            (r = bind_i64(st, 2, (int64_t)epoch)) == DUO_OK && (r = bind_i64(st, 3, now)) == DUO_OK &&
+            (r = step_done(st)) == DUO_OK)
+            r = mac_rewrite(s, ids[i]);
+    }
+    if (r == DUO_OK) r = maybe_audit(s, ev, now);
+    if (r == DUO_OK) *n = k;
+    free(ids);
     return tx_end(s, r);
 }
 
@@ -1270,6 +1329,7 @@ static const duo_keystore_backend_ops sqlite_ops = {
     .key_update_policy = sq_key_update_policy,
     .key_set_moved = sq_key_set_moved,
     .key_rotate = sq_key_rotate,
+    .resync_open = sq_resync_open,
     .key_revoke = sq_key_revoke,
     .purge_pending = sq_purge_pending,
     .retired_list = sq_retired_list,
@@ -1443,8 +1503,9 @@ static int migrate_v6(sq *s) {
         return r;
     if (n != 0) return DUO_E_POLICY_MAC;
     if ((r = exec_sql(s->db, schema_v5_keys_mac)) != DUO_OK) return r;
-    /* keys.moved comes at v12: these rows are unmoved (the MAC's v1 form). */
-    static const char mac_row_v6[] = "SELECT state, pin_failures, locked_until, secret_version, policy_mac, 0"
+    /* The policy fields as they are at v6: the resync ones (v11) and
+     * keys.moved (v12) come later, so these rows have none (zeros). */
+    static const char mac_row_v6[] = "SELECT state, pin_failures, locked_until, secret_version, policy_mac, 0, 0, 0"
                                      " FROM keys WHERE key_id = ?1";
     for (int i = S_MAC_ROW; i <= S_MAC_SET; i++)
         if (sqlite3_prepare_v2(s->db, i == S_MAC_ROW ? mac_row_v6 : sql_text[i], -1, &s->st[i], NULL) != SQLITE_OK)
@@ -1464,21 +1525,30 @@ static int migrate_v6(sq *s) {
     return r == DUO_OK ? exec_sql(s->db, "PRAGMA user_version = 6;") : r;
 }
 
+/* A column a migration adds: probe counts it, add creates it. */
+typedef struct col_add {
+    const char *probe, *add;
+} col_add;
+
+/* Adds the columns that are missing (a store whose user_version was set back
+ * may have some), then sets the version. */
+static int add_missing_columns(sqlite3 *db, const col_add *cols, size_t n_cols, const char *set_version) {
+    int64_t n = 0;
+    int r;
+    for (size_t i = 0; i < n_cols; i++)
+        if ((r = pragma_int(db, cols[i].probe, &n)) != DUO_OK || (n == 0 && (r = exec_sql(db, cols[i].add)) != DUO_OK))
+            return r;
+    return exec_sql(db, set_version);
+}
+
 /* v7: keys.role and the token's role slots, each added only where missing. */
 static int migrate_v7(sqlite3 *db) {
-    static const struct {
-        const char *probe, *add;
-    } cols[] = {
+    static const col_add cols[] = {
         {"SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'role'", schema_v7_keys_role},
         {"SELECT count(*) FROM pragma_table_info('tokens') WHERE name = 'auth_key_id'", schema_v7_tokens_auth},
         {"SELECT count(*) FROM pragma_table_info('tokens') WHERE name = 'sign_key_id'", schema_v7_tokens_sign},
     };
-    int64_t n = 0;
-    int r;
-    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
-        if ((r = pragma_int(db, cols[i].probe, &n)) != DUO_OK || (n == 0 && (r = exec_sql(db, cols[i].add)) != DUO_OK))
-            return r;
-    return exec_sql(db, "PRAGMA user_version = 7;");
+    return add_missing_columns(db, cols, sizeof cols / sizeof cols[0], "PRAGMA user_version = 7;");
 }
 /* v10 (issue 19): the citizen documents and the presentation codes
  * (docs_sqlite.c, docstore.h). Self-contained and idempotent: it creates only
@@ -1501,9 +1571,25 @@ static const char schema_v10_docs[] =
     "CREATE INDEX IF NOT EXISTS presentation_codes_doc ON presentation_codes(citizen_id, doc_type);"
     "PRAGMA user_version = 10;";
 
+/* v11 (issue 20, SECURITY 1.10): the one-time resynchronisation after a
+ * restore. resync_epoch: the restore epoch whose resync the key may still
+ * use (0: none); resync_used: the epoch whose resync it used (0: none). Both
+ * are under the policy MAC (policy_mac.h), which covers them only when one
+ * is nonzero, so no row's MAC changes here. Columns added only where
+ * missing, as v7's. */
+static int migrate_v11(sqlite3 *db) {
+    static const col_add cols[] = {
+        {"SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'resync_epoch'",
+         "ALTER TABLE keys ADD COLUMN resync_epoch INTEGER NOT NULL DEFAULT 0"},
+        {"SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'resync_used'",
+         "ALTER TABLE keys ADD COLUMN resync_used INTEGER NOT NULL DEFAULT 0"},
+    };
+    return add_missing_columns(db, cols, sizeof cols / sizeof cols[0], "PRAGMA user_version = 11;");
+}
+
 /* v12 (issue 12): keys.moved, the inner channel's per-key rule. Added only
  * where missing; every existing key is unmoved (0), whose policy MAC is the
- * v1 form already stored, so no row is re-MAC'd. */
+ * form already stored, so no row is re-MAC'd. */
 static int migrate_v12(sqlite3 *db) {
     int64_t n = 0;
     int r = pragma_int(db, "SELECT count(*) FROM pragma_table_info('keys') WHERE name = 'moved'", &n);
@@ -1540,8 +1626,7 @@ static int migrate(sq *s) {
     /* v8 is kept for the store's signing sessions (issue 20). */
     if (r == DUO_OK && v >= 7 && v < 9 && (r = exec_sql(db, schema_v9)) == DUO_OK) v = 9;
     if (r == DUO_OK && v == 9 && (r = exec_sql(db, schema_v10_docs)) == DUO_OK) v = 10;
-    /* v11 is branch resync's (keys.resync): a placeholder here, see migrate_v12. */
-    if (r == DUO_OK && v == 10 && (r = exec_sql(db, "PRAGMA user_version = 11;")) == DUO_OK) v = 11;
+    if (r == DUO_OK && v == 10 && (r = migrate_v11(db)) == DUO_OK) v = 11;
     if (r == DUO_OK && v == 11) r = migrate_v12(db);
 out:
     if (r == DUO_OK) return exec_sql(db, "COMMIT");

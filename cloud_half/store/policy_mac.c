@@ -66,8 +66,8 @@ static void put_be(uint8_t *p, uint64_t v, int n) {
 }
 
 int duo_policy_mac(uint8_t out[DUO_POLICY_MAC_LEN], const duo_policy_key *k, const duo_policy_fields *f) {
-    uint8_t msg[sizeof mac_label - 1 + DUO_KEY_ID_BYTES + 4 + 4 + 8 + 8 + sizeof moved_label - 1], *p = msg;
-    size_t n = sizeof msg;
+    uint8_t msg[sizeof mac_label - 1 + DUO_KEY_ID_BYTES + 4 + 4 + 8 + 8 + 8 + 8 + sizeof moved_label - 1], *p = msg;
+    size_t n = sizeof mac_label - 1 + DUO_KEY_ID_BYTES + 4 + 4 + 8 + 8;
     unsigned int len = 0;
     if (out == NULL || k == NULL || f == NULL || f->state < 0 || (f->moved != 0 && f->moved != 1))
         return DUO_E_INVALID_ARG;
@@ -79,10 +79,18 @@ int duo_policy_mac(uint8_t out[DUO_POLICY_MAC_LEN], const duo_policy_key *k, con
     put_be(p + 4, f->pin_failures, 4);
     put_be(p + 8, (uint64_t)f->locked_until, 8);
     put_be(p + 16, f->secret_version, 8);
-    if (f->moved)
-        memcpy(p + 24, moved_label, sizeof moved_label - 1);
-    else
-        n -= sizeof moved_label - 1; /* the v1 message of every row from before the flag */
+    /* Each suffix is there only when its fields are set, so every row
+     * written before them keeps its MAC; the four message lengths differ,
+     * so no row's message is another's. */
+    if (f->resync_epoch != 0 || f->resync_used != 0) { /* schema v11 */
+        put_be(msg + n, f->resync_epoch, 8);
+        put_be(msg + n + 8, f->resync_used, 8);
+        n += 16;
+    }
+    if (f->moved) { /* schema v12 */
+        memcpy(msg + n, moved_label, sizeof moved_label - 1);
+        n += sizeof moved_label - 1;
+    }
     if (HMAC(EVP_sha256(), k->k, sizeof k->k, msg, n, out, &len) == NULL || len != DUO_POLICY_MAC_LEN)
         return DUO_E_INTERNAL;
     return DUO_OK;

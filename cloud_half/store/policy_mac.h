@@ -7,6 +7,7 @@
  *     policy_mac = HMAC-SHA256(K_pol, "duosign.policy.v1" || key_id (16)
  *                  || u32be(state) || u32be(pin_failures)
  *                  || i64be(locked_until) || u64be(secret_version)
+ *                  [|| u64be(resync_epoch) || u64be(resync_used)]
  *                  [|| "moved"])
  *     K_pol = HKDF-SHA256(ikm = KEK, salt = "", info = "duosign policy mac v1")
  *
@@ -17,7 +18,10 @@
  * The key id binds the MAC to its row: a MAC copied from another key fails.
  * The "moved" suffix (schema v12, the inner channel's per-key rule) is there
  * only for a moved key, so the MACs of every row written before it stay
- * valid and clearing the flag by hand fails the MAC like any other edit. */
+ * valid and clearing the flag by hand fails the MAC like any other edit.
+ * The resync fields (SQLite schema v11, SECURITY 1.10: they decide whether a
+ * device may install its secret with a PIN proof alone) are appended only
+ * when one is nonzero, so every row written before them keeps its MAC. */
 #ifndef DUOSIGN_STORE_POLICY_MAC_H
 #define DUOSIGN_STORE_POLICY_MAC_H
 
@@ -41,7 +45,9 @@ typedef struct duo_policy_fields {
     uint32_t pin_failures;
     int64_t locked_until;
     uint64_t secret_version;
-    int moved; /* 0 or 1 */
+    int moved;             /* 0 or 1 */
+    uint64_t resync_epoch; /* open for this restore epoch; 0: none (zero-initialise) */
+    uint64_t resync_used;  /* the epoch whose resync was used; 0: none */
 } duo_policy_fields;
 
 /* Derives K_pol from the KEK (HKDF-SHA256, OpenSSL).

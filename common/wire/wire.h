@@ -46,6 +46,7 @@ typedef enum {
     DUO_MSG_CLAIM_LINK,
     DUO_MSG_PRESENTATION_CODE,
     DUO_MSG_CHANNEL_KEY,
+    DUO_MSG_RESYNC, /* after a restore of the cloud's store (wire_resync.c) */
     DUO_MSG_COUNT
 } duo_msg_kind;
 
@@ -232,6 +233,19 @@ typedef struct {
     int64_t issued_at, expires_at;
 } duo_presentation_code_resp;
 
+/* ---- resynchronisation after a restore (issue 20; wire_resync.c) ----
+ * Every field is required with its exact size (DUO_E_BAD_FIELD), epoch > 0.
+ * device_secret is SECRET: wipe the struct after use. */
+#define DUO_RESYNC_PROOF_BYTES 65 /* the PIN proof, A || z */
+typedef struct {
+    uint8_t key_id[DUO_KEY_ID_BYTES];
+    uint8_t device_nonce[DUO_NONCE_BYTES];
+    uint64_t epoch;
+    uint8_t device_secret[DUO_DEVICE_SECRET_BYTES];
+    uint8_t pin_proof[DUO_RESYNC_PROOF_BYTES];
+    uint8_t mac[DUO_MAC_BYTES];
+} duo_resync_req;
+
 /* ---- functions ----
  * For each message M above:
  *   int duo_wire_parse_M(M *out, const uint8_t *in, size_t in_len);
@@ -267,10 +281,15 @@ DUO_WIRE_DECLARE(issue_cert_req)
 DUO_WIRE_DECLARE(issue_cert_resp)
 DUO_WIRE_DECLARE(presentation_code_req)
 DUO_WIRE_DECLARE(presentation_code_resp)
+DUO_WIRE_DECLARE(resync_req)
 
 void duo_wire_free_enroll_key_share_resp(duo_enroll_key_share_resp *m);
 void duo_wire_free_enroll_pdl_challenge_req(duo_enroll_pdl_challenge_req *m);
 void duo_wire_free_sign_finish_req(duo_sign_finish_req *m);
+
+/* ResyncResponse is empty: build/parse only check the encoding. */
+DUO_WARN_UNUSED_RESULT int duo_wire_build_resync_resp(uint8_t **out, size_t *out_len);
+DUO_WARN_UNUSED_RESULT int duo_wire_parse_resync_resp(const uint8_t *in, size_t in_len);
 
 /* RevokeResponse is empty: build/parse only check the encoding. */
 DUO_WARN_UNUSED_RESULT int duo_wire_build_revoke_resp(uint8_t **out, size_t *out_len);
@@ -285,6 +304,8 @@ DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_revoke(uint8_t out[32], const duo_
 DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_status(uint8_t out[32], const duo_status_req *m);
 DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_issue_cert(uint8_t out[32], const duo_issue_cert_req *m);
 DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_presentation_code(uint8_t out[32], const duo_presentation_code_req *m);
+/* Resync: key_id, device_nonce, epoch (u64), SHA-256(device_secret), pin_proof. */
+DUO_WARN_UNUSED_RESULT int duo_wire_mac_input_resync(uint8_t out[32], const duo_resync_req *m);
 /* Returns: 1 if s is a document type ([a-z0-9_], 1..DUO_WIRE_DOC_TYPE_MAX). */
 int duo_wire_doc_type_ok(const char *s);
 /* Returns: the EAN-13 check digit ('0'..'9') of 12 digits. */

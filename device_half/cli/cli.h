@@ -83,6 +83,11 @@ int require(const char *val, const char *name);
 void print_hex(FILE *f, const uint8_t *p, size_t n);
 void fmt_time(int64_t t, char *buf, size_t cap);
 
+/* resync.c: duo_device_resync with the user told when it happened (a
+ * DUO_E_* code); `duosign resync`. */
+int duo_cli_resync(session *s, const char *pin, size_t pin_len);
+int cmd_resync(const opts *o);
+
 /* cmd_requests.c */
 int cmd_requests(const opts *o);
 int cmd_approve(const opts *o);

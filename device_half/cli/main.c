@@ -60,6 +60,9 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  "          live 180 s, single use; a new one when it dies; --once: one code;\n"
                                  "          --png: also write the QR code as a picture)\n"
                                  "  refresh --state FILE\n"
+                                 "  resync  --state FILE   after the service was restored from a backup: prove\n"
+                                 "          the PIN once so that it adopts this device's secret (sign, csr, cms\n"
+                                 "          and change-pin do it by themselves when the service asks)\n"
                                  "  revoke  --state FILE\n"
                                  "  revoke  --code CODE --citizen ID --server HOST:PORT --ca CA.pem\n"
                                  "          (the phone is lost: the one-time code shown at enrolment)\n"
@@ -112,6 +115,8 @@ static const char usage_text[] = "usage: duosign <command> [options]\n"
                                  " 24 approve, refuse, claim: the request is no longer waiting (answered,\n"
                                  "    cancelled, expired) or the link is unknown or already claimed\n"
                                  " 26 present: no such document for the citizen in the registry\n"
+                                 " 28 resync refused: none open (no restore since), already used (a copy of\n"
+                                 "    this device?), another restore epoch, or altered on the way\n"
                                  "  (verify exits 1 when the signature does not match)\n";
 
 static void usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -765,6 +770,12 @@ int report(session *s, const char *what, int r) {
         case DUO_E_CLONE_SUSPECTED:
             fprintf(stderr, "%s: the key is frozen; enrol again\n", prog);
             break;
+        case DUO_E_RESYNC_POSSIBLE:
+            fprintf(stderr,
+                    "%s: the service was restored from a backup: run 'duosign resync --state FILE' (it asks the "
+                    "PIN once), then this command again\n",
+                    prog);
+            break;
         default:
             break;
     }
@@ -1189,8 +1200,7 @@ typedef struct cli_signer {
     size_t info_len;
 } cli_signer;
 
-static int cli_sign_digest(void *ctx, const uint8_t digest[32], uint8_t sig_rs[64]) {
-    cli_signer *cs = ctx;
+static int cli_sign_once(cli_signer *cs, const uint8_t digest[32], uint8_t sig_rs[64]) {
     if (cs->info != NULL) {
         uint8_t h[32];
         SHA256(cs->info, cs->info_len, h);
@@ -1201,6 +1211,15 @@ static int cli_sign_digest(void *ctx, const uint8_t digest[32], uint8_t sig_rs[6
     } else {
         cs->r = duo_device_sign(cs->s->ctx, sig_rs, digest, (const uint8_t *)cs->pin, cs->pin_len);
     }
+    return cs->r;
+}
+
+static int cli_sign_digest(void *ctx, const uint8_t digest[32], uint8_t sig_rs[64]) {
+    cli_signer *cs = ctx;
+    /* After a restore of the service: resynchronise, then once more. */
+    if (cli_sign_once(cs, digest, sig_rs) == DUO_E_RESYNC_POSSIBLE &&
+        (cs->r = duo_cli_resync(cs->s, cs->pin, cs->pin_len)) == DUO_OK)
+        (void)cli_sign_once(cs, digest, sig_rs);
     if (cs->r != DUO_OK) return cs->r;
     cs->save_ex = save_state(cs->s, cs->o->state);
     if (cs->save_ex != EX_OK_)
@@ -1465,6 +1484,8 @@ static int cmd_sign(const opts *o) {
     }
     if ((ex = get_pin(o, 0, 0, pin, sizeof pin, &pin_len)) != EX_OK_) goto out;
     r = duo_device_sign(s.ctx, sig, digest, (const uint8_t *)pin, pin_len);
+    if (r == DUO_E_RESYNC_POSSIBLE && (r = duo_cli_resync(&s, pin, pin_len)) == DUO_OK) /* then once more */
+        r = duo_device_sign(s.ctx, sig, digest, (const uint8_t *)pin, pin_len);
     OPENSSL_cleanse(pin, sizeof pin);
     if (r != DUO_OK) {
         ex = report(&s, "signing", r);
@@ -1928,6 +1949,8 @@ static int cmd_change_pin(const opts *o) {
     if ((ex = get_pin(o, 0, 0, old_pin, sizeof old_pin, &old_len)) != EX_OK_) goto out;
     if ((ex = get_pin(o, 1, 1, new_pin, sizeof new_pin, &new_len)) != EX_OK_) goto out;
     r = duo_device_change_pin(s.ctx, (const uint8_t *)old_pin, old_len, (const uint8_t *)new_pin, new_len);
+    if (r == DUO_E_RESYNC_POSSIBLE && (r = duo_cli_resync(&s, old_pin, old_len)) == DUO_OK) /* then once more */
+        r = duo_device_change_pin(s.ctx, (const uint8_t *)old_pin, old_len, (const uint8_t *)new_pin, new_len);
     if (r != DUO_OK) {
         ex = report(&s, "PIN change", r);
         goto out;
@@ -1958,11 +1981,12 @@ int main(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*fn)(const opts *);
-    } cmds[] = {
-        {"enroll", cmd_enroll},         {"enrol", cmd_enroll},  {"sign", cmd_sign},       {"pubkey", cmd_pubkey},
-        {"verify", cmd_verify},         {"status", cmd_status}, {"refresh", cmd_refresh}, {"revoke", cmd_revoke},
-        {"change-pin", cmd_change_pin}, {"csr", cmd_csr},       {"cert", cmd_cert},       {"requests", cmd_requests},
-        {"approve", cmd_approve},       {"refuse", cmd_refuse}, {"claim", cmd_claim},     {"present", cmd_present}};
+    } cmds[] = {{"enroll", cmd_enroll},   {"enrol", cmd_enroll},  {"sign", cmd_sign},
+                {"pubkey", cmd_pubkey},   {"verify", cmd_verify}, {"status", cmd_status},
+                {"refresh", cmd_refresh}, {"revoke", cmd_revoke}, {"change-pin", cmd_change_pin},
+                {"csr", cmd_csr},         {"cert", cmd_cert},     {"requests", cmd_requests},
+                {"approve", cmd_approve}, {"refuse", cmd_refuse}, {"claim", cmd_claim},
+                {"present", cmd_present}, {"resync", cmd_resync}};
     size_t i;
 
     memset(&o, 0, sizeof o);

@@ -14,6 +14,7 @@
 #define DUOSIGN_P2_H
 
 #include "duosign/curve.h"
+#include "duosign/dlog_proof.h"
 #include "duosign/paillier.h"
 #include "wire.h"
 
@@ -63,6 +64,14 @@ DUO_WARN_UNUSED_RESULT int duo_p2_key_change_pin(const duo_ec *ec, duo_p2_key *k
  * Out:     kdf: SECRET. */
 DUO_WARN_UNUSED_RESULT int duo_p2_pin_kdf(const duo_ec *ec, duo_scalar *kdf, const duo_p2_key *key, const uint8_t *pin,
                                           size_t pin_len);
+
+/* The resynchronisation's PIN proof (duosign/resync.h): PoK(x2) "resync"
+ * under bind, x2 unmasked with pin (SECRET, wiped here after use).
+ * Returns: DUO_OK; DUO_E_INVALID_ARG; DUO_E_NOMEM; DUO_E_INTERNAL.
+ * Out:     proof (A || z; zero on failure). */
+DUO_WARN_UNUSED_RESULT int duo_p2_resync_proof(const duo_ec *ec, uint8_t proof[DUO_DLOG_PROOF_BYTES],
+                                               const duo_p2_key *key, const uint8_t *pin, size_t pin_len,
+                                               const duo_binding *bind, const duo_rng *rng);
 
 /* ---- enrolment ---- */
 typedef struct duo_p2_enroll duo_p2_enroll;

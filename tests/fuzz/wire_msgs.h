@@ -41,6 +41,7 @@ typedef union {
     duo_issue_cert_resp issue_cert_resp;
     duo_presentation_code_req presentation_code_req;
     duo_presentation_code_resp presentation_code_resp;
+    duo_resync_req resync_req;
 } fz_any;
 
 typedef struct {
@@ -335,6 +336,20 @@ static inline int fz_sample_presentation_code_resp(void *v, unsigned k) {
     return 1;
 }
 
+static inline int fz_sample_resync_req(void *v, unsigned k) {
+    duo_resync_req *m = v;
+    static const uint64_t epochs[] = {1, 2, UINT64_MAX};
+    if (k >= 3) return 0;
+    memset(m, 0, sizeof *m);
+    fz_fill(m->key_id, sizeof m->key_id, k);
+    fz_fill(m->device_nonce, sizeof m->device_nonce, k + 1);
+    m->epoch = epochs[k];
+    fz_fill(m->device_secret, sizeof m->device_secret, k + 2);
+    fz_fill(m->pin_proof, sizeof m->pin_proof, k + 3);
+    fz_fill(m->mac, sizeof m->mac, k + 4);
+    return 1;
+}
+
 /* ---- equality and free ---- */
 /* Structs without pointers: both sides are zeroed before their fields are
  * written (parsers memset first), so whole-struct comparison is exact. */
@@ -361,6 +376,7 @@ FZ_PLAIN(issue_cert_req)
 FZ_PLAIN(issue_cert_resp)
 FZ_PLAIN(presentation_code_req)
 FZ_PLAIN(presentation_code_resp)
+FZ_PLAIN(resync_req)
 #undef FZ_PLAIN
 
 static inline int fz_eq_enroll_key_share_resp(const void *va, const void *vb) {
@@ -424,6 +440,7 @@ FZ_ADAPT(issue_cert_req)
 FZ_ADAPT(issue_cert_resp)
 FZ_ADAPT(presentation_code_req)
 FZ_ADAPT(presentation_code_resp)
+FZ_ADAPT(resync_req)
 FZ_MAC(enroll_confirm_req, enroll_confirm)
 FZ_MAC(sign_start_req, sign_start)
 FZ_MAC(sign_finish_req, sign_finish)
@@ -432,6 +449,7 @@ FZ_MAC(revoke_req, revoke)
 FZ_MAC(status_req, status)
 FZ_MAC(issue_cert_req, issue_cert)
 FZ_MAC(presentation_code_req, presentation_code)
+FZ_MAC(resync_req, resync)
 
 /* RevokeResponse: no struct. */
 static inline int fz_parse_revoke_resp(void *out, const uint8_t *in, size_t n) {
@@ -480,7 +498,8 @@ static inline int fz_sample_revoke_resp(void *m, unsigned k) {
     X(issue_cert_resp, sizeof(duo_issue_cert_resp), NULL, issue_certificate_response)                        \
     X(presentation_code_req, sizeof(duo_presentation_code_req), fz_mac_presentation_code_req,                \
       presentation_code_request)                                                                             \
-    X(presentation_code_resp, sizeof(duo_presentation_code_resp), NULL, presentation_code_response)
+    X(presentation_code_resp, sizeof(duo_presentation_code_resp), NULL, presentation_code_response)          \
+    X(resync_req, sizeof(duo_resync_req), fz_mac_resync_req, resync_request)
 
 enum {
 #define FZ_ENUM(M, S, MAC, D) FZ_MSG_##M,

@@ -23,7 +23,7 @@ static void test_codes_unique_and_described(void) {
         if (all_codes[i] != DUO_OK) {
             DUO_CHECK(duo_err_category(all_codes[i]) != DUO_CAT_NONE);
             DUO_CHECK(duo_err_grpc_status(all_codes[i]) > 0 && duo_err_grpc_status(all_codes[i]) <= 16);
-            DUO_CHECK(duo_err_exit_code(all_codes[i]) >= 1 && duo_err_exit_code(all_codes[i]) <= 27);
+            DUO_CHECK(duo_err_exit_code(all_codes[i]) >= 1 && duo_err_exit_code(all_codes[i]) <= 28);
             DUO_CHECK(duo_err_exit_code(all_codes[i]) != 2 && duo_err_exit_code(all_codes[i]) != 10);
         }
     }

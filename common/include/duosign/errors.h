@@ -165,7 +165,15 @@ extern "C" {
       "a redirect URI must be absolute https (http only for localhost), without a fragment")                         \
     X(E_OIDC_CLIENT_UNKNOWN, -152, USAGE, 5, 1, "no such OIDC client")                                               \
     X(E_OIDC_NO_TLS, -153, USAGE, 3, 1, "HTTPS needs --tls-cert and --tls-key (or --insecure-http behind a proxy)")  \
-    X(E_OIDC_LOGIN_DIGEST, -154, CRYPTO, 3, 1, "the signer's login signature is not over this login's challenge")
+    X(E_OIDC_LOGIN_DIGEST, -154, CRYPTO, 3, 1, "the signer's login signature is not over this login's challenge")    \
+    /* resynchronisation after a restore of the cloud's store (issue 20, -155..-159; SECURITY 1.10) */               \
+    X(E_RESYNC_POSSIBLE, -155, AUTH, 16, 28,                                                                         \
+      "the cloud's store was restored: this device may resynchronise once with its PIN (duosign resync)")            \
+    X(E_RESYNC_NOT_OPEN, -156, POLICY, 9, 28, "no resynchronisation is open for this key (no restore since)")        \
+    X(E_RESYNC_USED, -157, POLICY, 9, 28,                                                                            \
+      "this key already resynchronised after the restore; another one is refused (a copy of the device?)")           \
+    X(E_RESYNC_EPOCH, -158, PROTO, 3, 28, "the resynchronisation names another restore epoch than the cloud's")      \
+    X(E_RESYNC_MAC, -159, AUTH, 3, 28, "the resynchronisation request's MAC does not verify (altered on the way)")
 
 enum {
 #define DUO__ERR_ENUM(name, num, cat, grpc, ex, msg) DUO_##name = (num),

@@ -607,6 +607,30 @@ DUO_API DUO_WARN_UNUSED_RESULT int duo_device_revoke_with_code(duo_device_ctx *c
  * Out:     info: state, PIN attempts left, lock expiry, public key. */
 DUO_API DUO_WARN_UNUSED_RESULT int duo_device_status(duo_device_ctx *ctx, duo_device_status_info *info);
 
+/* The one-time resynchronisation after a restore of the cloud's store
+ * (docs/SECURITY.md 1.10). A restored store may not know the secret this
+ * device holds (it rotated since the backup): its requests then fail with
+ * DUO_E_RESYNC_POSSIBLE. This asks (a Status) and, if the cloud says so,
+ * sends a Resync: the device's current secret with a PIN proof bound to the
+ * key, a fresh nonce, the restore epoch the cloud named and the secret's
+ * hash. Nothing in the device state changes (the cloud adopts the device's
+ * secret), so nothing needs saving afterwards. Goes through the inner
+ * channel like every call. When the cloud says the key already used its
+ * resync (DUO_E_RESYNC_USED), the Resync is sent anyway: the cloud refuses
+ * it and audits the second attempt.
+ * Returns: DUO_OK (*done = 1: resynchronised; 0: nothing to do, the cloud
+ *          knows this secret); DUO_E_WRONG_PIN (counted by the cloud as a
+ *          signature's wrong PIN; errmsg has the attempts left);
+ *          DUO_E_KEY_LOCKED; DUO_E_RESYNC_NOT_OPEN (no restore since),
+ *          DUO_E_RESYNC_USED (this key already resynchronised: a copy of the
+ *          device?), DUO_E_RESYNC_EPOCH, DUO_E_RESYNC_MAC;
+ *          DUO_E_CLONE_SUSPECTED (this device holds a secret the cloud
+ *          retired: frozen); the transport's errors; DUO_E_MISUSE (no key).
+ * Args:    pin: SECRET, 1..DUO_DEVICE_PIN_MAX bytes (used for the proof, not kept).
+ * Out:     done (may be NULL). */
+DUO_API DUO_WARN_UNUSED_RESULT int duo_device_resync(duo_device_ctx *ctx, const uint8_t *pin, size_t pin_len,
+                                                     int *done);
+
 /* Asks the cloud for a presentation code for one of the citizen's documents
  * (MAC, no PIN, no secret rotation): single use, valid from issued_at to
  * expires_at (180 s), bound to this key. Ask again when it expires.

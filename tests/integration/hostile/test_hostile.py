@@ -76,6 +76,7 @@ REQ = {
     "Refresh": pb.RefreshRequest, "Revoke": pb.RevokeRequest, "Status": pb.StatusRequest,
     "IssueCertificate": pb.IssueCertificateRequest, "WaitRequests": pb.WaitRequestsRequest,
     "RefuseRequest": pb.RefuseRequestRequest, "ClaimLink": pb.ClaimLinkRequest,
+    "Resync": pb.ResyncRequest,
 }
 # secp256k1 generator, compressed: a valid point that is nobody's share.
 G = bytes.fromhex("0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798")
@@ -357,12 +358,16 @@ samples.setdefault("RefuseRequest", pb.RefuseRequestRequest(key_id=kidA, device_
 samples.setdefault("ClaimLink", pb.ClaimLinkRequest(key_id=kidA, device_nonce=os.urandom(32),
                                                     link="duosign://claim/" + "A" * 22, mac=os.urandom(32))
                    .SerializeToString())
+samples.setdefault("Resync", pb.ResyncRequest(key_id=kidA, device_nonce=os.urandom(32), epoch=1,
+                                              device_secret=os.urandom(32), pin_proof=os.urandom(65),
+                                              mac=os.urandom(32)).SerializeToString())
 check(set(samples) == set(REQ), "a captured or well-formed sample of every RPC (%s)" % ",".join(sorted(samples)))
 # The MAC'd key-addressed requests get a random MAC: an exact replay of one
 # captured after the secret rotated is authenticated under a RETIRED secret,
 # which the daemon treats as a clone (DESIGN 3.5) and freezes the key; that
 # case is probed separately below on a key of its own (key C).
-for m in ("SignStart", "Refresh", "Revoke", "Status", "IssueCertificate", "WaitRequests", "RefuseRequest", "ClaimLink"):
+for m in ("SignStart", "Refresh", "Revoke", "Status", "IssueCertificate", "WaitRequests", "RefuseRequest", "ClaimLink",
+          "Resync"):
     x = REQ[m].FromString(samples[m])
     x.mac = os.urandom(32)
     samples[m] = x.SerializeToString()

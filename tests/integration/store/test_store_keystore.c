@@ -119,7 +119,8 @@ static void test_keystore_crud(void) {
         sqlite3_finalize(q);
         DUO_CHECK(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL) == SQLITE_OK);
         DUO_CHECK(sqlite3_step(q) == SQLITE_ROW &&
-                  sqlite3_column_int(q, 0) == 12); /* v7 roles, v9 relying parties, v10 documents, v12 moved */
+                  sqlite3_column_int(q, 0) ==
+                      12); /* v7 roles, v9 relying parties, v10 documents, v11 resync, v12 moved */
         sqlite3_finalize(q);
         /* no plaintext secret anywhere in the row */
         DUO_CHECK(sqlite3_prepare_v2(db, "SELECT count(*) FROM keys WHERE instr(x1_sealed, ?1) > 0", -1, &q, NULL) ==
@@ -390,6 +391,61 @@ static void test_secret_rotate(void) {
                             " WHERE n = 1") == SQLITE_OK);
     DUO_EXPECT_ERR(duo_keystore_secret_find_retired(e.ks, &found, k.key_id, match_secret, first), DUO_E_STATE_CORRUPT);
     duo_key_secrets_clear(&s);
+    duo_key_secrets_clear(&gs);
+    env_close(&e);
+}
+
+/* The resync after a restore (schema v11, SECURITY 1.10): restore opens it
+ * on active keys in one transaction with its audit entry; adoption makes
+ * the device's secret current and retires the store's, clears the PIN
+ * count, closes the resync; a second one, another epoch, none open and a
+ * stale version are refused with nothing written; the fields are under the
+ * policy MAC. */
+static void test_resync(void) {
+    store_env e;
+    duo_key_info k, k2, got, before;
+    duo_key_secrets s, s2, gs;
+    uint8_t dev[32], other[32];
+    size_t n = 0;
+    int found = 0;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_REQUIRE(active_key(&e, &k, &s, 1) != 0);
+    DUO_REQUIRE(active_key(&e, &k2, &s2, 2) != 0);
+    memset(dev, 0xd1, sizeof dev);
+    memset(other, 0xd2, sizeof other);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(duo_key_resync_state(&got, 1) == DUO_E_RESYNC_NOT_OPEN);
+    DUO_EXPECT_ERR(duo_keystore_resync_adopt(e.ks, k.key_id, got.version, 1, dev, NULL, NULL), DUO_E_RESYNC_NOT_OPEN);
+    uint64_t audits = audit_count(e.ks);
+    duo_audit_event ev = {.kind = "store.restore", .detail = "test"};
+    DUO_CHECK_OK(duo_keystore_resync_open(e.ks, 3, &n, &ev));
+    DUO_CHECK(n == 2 && audit_count(e.ks) == audits + 1);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &before, NULL, k.key_id));
+    DUO_CHECK(before.resync_epoch == 3 && before.resync_used == 0 && duo_key_resync_state(&before, 3) == DUO_OK);
+    DUO_CHECK(duo_key_resync_state(&before, 2) == DUO_E_RESYNC_EPOCH);
+    /* refused, nothing written: another epoch, a stale version */
+    DUO_EXPECT_ERR(duo_keystore_resync_adopt(e.ks, k.key_id, before.version, 2, dev, NULL, NULL), DUO_E_RESYNC_EPOCH);
+    DUO_EXPECT_ERR(duo_keystore_resync_adopt(e.ks, k.key_id, before.version - 1, 3, dev, NULL, NULL), DUO_E_CONFLICT);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.version == before.version && got.secret_version == before.secret_version);
+    /* adopted */
+    duo_audit_event rev = {.kind = "secret.resync", .key_id = k.key_id, .citizen_id = "C", .detail = "test"};
+    DUO_CHECK_OK(duo_keystore_resync_adopt(e.ks, k.key_id, before.version, 3, dev, &rev, &got));
+    DUO_CHECK(got.resync_epoch == 0 && got.resync_used == 3 && got.pin_failures == 0);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(duo_ct_eq(gs.current, dev, 32) && !gs.has_pending && got.resync_used == 3 && got.resync_epoch == 0);
+    DUO_CHECK(got.retired_count == before.retired_count + 1);
+    DUO_CHECK_OK(duo_keystore_secret_is_retired(e.ks, &found, k.key_id, s.current));
+    DUO_CHECK(found == 1);
+    /* a second one in the epoch */
+    DUO_EXPECT_ERR(duo_keystore_resync_adopt(e.ks, k.key_id, got.version, 3, other, NULL, NULL), DUO_E_RESYNC_USED);
+    /* the other key's resync is still open; reopened by hand on k: the MAC says no */
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k2.key_id));
+    DUO_CHECK(got.resync_epoch == 3);
+    DUO_REQUIRE(env_sql(&e, "UPDATE keys SET resync_epoch = 3, resync_used = 0 WHERE resync_used = 3") == SQLITE_OK);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, NULL, k.key_id), DUO_E_POLICY_MAC);
+    duo_key_secrets_clear(&s);
+    duo_key_secrets_clear(&s2);
     duo_key_secrets_clear(&gs);
     env_close(&e);
 }
@@ -1321,7 +1377,7 @@ int main(void) {
     /* The PostgreSQL build (run through tests/integration/pg/pg_env.sh): the
      * tests that look only through the store interface. The others read or
      * edit SQLite's file directly. */
-    (void)test_keystore_crud, (void)test_token_single_use_and_expiry, (void)test_secret_rotate;
+    (void)test_keystore_crud, (void)test_token_single_use_and_expiry, (void)test_secret_rotate, (void)test_resync;
     (void)test_swapped_sealed_columns, (void)test_revoke, (void)test_crash_before_commit, (void)test_curve_column;
     (void)test_moved_column, (void)test_moved_remac;
     DUO_RUN(test_curve_roundtrip);
@@ -1348,6 +1404,7 @@ int main(void) {
     DUO_RUN(test_activate);
     DUO_RUN(test_policy_update);
     DUO_RUN(test_secret_rotate);
+    DUO_RUN(test_resync);
     DUO_RUN(test_sign_commit);
     DUO_RUN(test_seen_nonces);
     DUO_RUN(test_swapped_sealed_columns);
