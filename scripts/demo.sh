@@ -32,18 +32,29 @@ step "1. initialise a signer data directory (KEK, SQLite key store, development 
 echo "+ duosign-cloud rp add --name 'Demo Bank' --out-dir rp   (a relying party's client certificate)"
 "$bin/duosign-cloud" rp add --data "$work/data" --name "Demo Bank" --out-dir "$work/rp"
 
+# Starts the daemon on LISTEN and RP_LISTEN (port 0: any); sets pid, addr
+# and rp_addr. A port the previous daemon just freed may linger: a few tries.
+start_serve() {
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    "$bin/duosign-cloud" serve --data "$work/data" --listen "$1" --rp-listen "$2" >"$work/serve.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 200); do
+      grep -q 'listening on' "$work/serve.log" && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    grep -q 'listening on' "$work/serve.log" && break
+    wait "$pid" 2>/dev/null || true
+    sleep 0.5
+  done
+  addr=$(grep -o 'listening on [0-9.]*:[0-9]*' "$work/serve.log" | head -1 | awk '{print $3}')
+  [ -n "$addr" ] || { cat "$work/serve.log"; echo "demo: daemon did not start" >&2; exit 1; }
+  rp_addr=$(grep -o 'relying parties on [0-9.]*:[0-9]*' "$work/serve.log" | head -1 | awk '{print $4}')
+  echo "daemon pid $pid: $(grep 'listening on' "$work/serve.log" | head -1)"
+}
+
 step "2. start duosign-cloud on loopback with TLS (device service, and the RelyingParty service for client certificates)"
-"$bin/duosign-cloud" serve --data "$work/data" --listen 127.0.0.1:0 --rp-listen 127.0.0.1:0 >"$work/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 1 200); do
-  grep -q 'listening on' "$work/serve.log" && break
-  kill -0 "$pid" 2>/dev/null || { cat "$work/serve.log"; echo "demo: daemon exited" >&2; exit 1; }
-  sleep 0.1
-done
-addr=$(grep -o 'listening on [0-9.]*:[0-9]*' "$work/serve.log" | head -1 | awk '{print $3}')
-[ -n "$addr" ] || { cat "$work/serve.log"; echo "demo: daemon did not start" >&2; exit 1; }
-rp_addr=$(grep -o 'relying parties on [0-9.]*:[0-9]*' "$work/serve.log" | head -1 | awk '{print $4}')
-echo "daemon pid $pid: $(grep 'listening on' "$work/serve.log" | head -1)"
+start_serve 127.0.0.1:0 127.0.0.1:0
 
 step "3. issue one one-time enrolment token for citizen 'demo-citizen' (name from the citizen record): it admits both keys"
 token=$("$bin/duosign-cloud" token issue --data "$work/data" --citizen demo-citizen --name "Demo Citizen" 2>/dev/null | tail -1)
@@ -152,7 +163,27 @@ echo "+ duosign approve --state citizen.state --request $sid   (a login: the aut
 wait "$rp_pid" || { cat "$work/rp-auth.out"; echo "demo: duosign-rp auth failed" >&2; exit 1; }
 sed -n '/^result/,$p' "$work/rp-auth.out" | sed 's/^/  [rp] /'
 
-step "13. revocation: the certificate is good under the first CRL, revoked under the next"
+step "13. a backup, a signature after it, the backup restored: the device resynchronises once, nobody is locked out"
+echo "+ duosign-cloud backup --data data --out keys.backup   (online, while serving)"
+"$bin/duosign-cloud" backup --data "$work/data" --out "$work/keys.backup"
+echo "+ duosign sign ...   (after the backup: the device's secret rotates, the backup never sees the new one)"
+"$bin/duosign" sign --state "$work/citizen.state" --in "$work/document.txt" --out "$work/document2.sig" \
+  --pin-file "$work/pin"
+kill -TERM "$pid"
+wait "$pid" 2>/dev/null || true
+echo "+ duosign-cloud restore --data data --in keys.backup   (daemon stopped)"
+"$bin/duosign-cloud" restore --data "$work/data" --in "$work/keys.backup"
+start_serve "$addr" "$rp_addr"
+echo "+ duosign sign ...   (the store does not know the device's secret: one resync with a PIN proof, then the signature)"
+"$bin/duosign" sign --state "$work/citizen.state" --in "$work/document.txt" --out "$work/document3.sig" \
+  --pin-file "$work/pin"
+openssl dgst -sha256 -verify "$work/pub.pem" -signature "$work/document3.sig" "$work/document.txt"
+echo "+ duosign-cloud audit list --data data   (the restore and the resync, in the hash-chained audit)"
+"$bin/duosign-cloud" audit list --data "$work/data" | grep -E 'store.restore|secret.resync' | sed 's/^/  /'
+"$bin/duosign-cloud" audit list --data "$work/data" | grep -q 'secret.resync' \
+  || { echo "demo: no secret.resync in the audit" >&2; exit 1; }
+
+step "14. revocation: the certificate is good under the first CRL, revoked under the next"
 "$bin/duosign-cloud" crl --data "$work/data" --out "$work/crl1.pem"
 openssl verify -crl_check -CRLfile "$work/crl1.pem" -CAfile "$work/issuing-ca.pem" "$work/cert.pem"
 "$bin/duosign" revoke --key sign --state "$work/citizen.state"
@@ -165,7 +196,7 @@ fi
 sed 's/^/  /' "$work/verify.out"
 grep -q 'certificate revoked' "$work/verify.out" || { echo "demo: not reported revoked" >&2; exit 1; }
 
-step "14. a document shown by a code that dies in three minutes: the registry, a QR picture, a verifier redeeming it once"
+step "15. a document shown by a code that dies in three minutes: the registry, a QR picture, a verifier redeeming it once"
 "$bin/duosign-cloud" citizen set --data "$work/data" --citizen demo-citizen --doc passport \
   --attr "name=Demo Citizen" --attr birth_date=1991-08-24 --attr number=FA123456
 echo "+ duosign present --key auth --state citizen.state --doc passport --once --png passport-qr.png"
@@ -189,7 +220,8 @@ sed 's/^/  /' "$work/redeem2.err"
 printf '\ndemo: enrolled a citizen over TLS, signed a file with the split key, verified it with openssl;\n'
 printf 'certified the key by the issuing CA, signed as CMS (openssl cms -verify), answered a relying party'"'"'s\n'
 printf 'signature and login requests from the CLI (verified by the RP with openssl), revoked it (CRL);\n'
-printf 'showed a passport as a QR code that a verifier redeemed once and was refused the second time\n'
+printf 'restored a backup that the device resynchronised with once; showed a passport as a QR code that a\n'
+printf 'verifier redeemed once and was refused the second time\n'
 
 # Issue 18: "Log in with duosign" (docs/OIDC.md): duosign-oidc and a demo
 # web service with openid-client that prints the verified ID token's claims.

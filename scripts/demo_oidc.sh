@@ -33,7 +33,7 @@ wait_for() { # FILE PATTERN
 }
 cd "$work"
 
-step "15. Log in with duosign: the signer serves relying parties; duosign-oidc is one of them"
+step "16. Log in with duosign: the signer serves relying parties; duosign-oidc is one of them"
 "$bin/duosign-cloud" init --data signer >/dev/null
 "$bin/duosign-cloud" rp add --data signer --name "duosign-oidc" --out-dir rp
 rp_port=$(port)
@@ -44,7 +44,7 @@ wait_for serve.log 'listening on'
 addr=$(grep -o 'listening on [0-9.]*:[0-9]*' serve.log | head -1 | awk '{print $3}')
 echo "signer at $addr, RelyingParty service on 127.0.0.1:$rp_port"
 
-step "16. a citizen enrols two keys (PIN1 for logins) and both certified inside the enrolment"
+step "17. a citizen enrols two keys (PIN1 for logins) and both certified inside the enrolment"
 tok() { "$bin/duosign-cloud" token issue --data signer --citizen 1234567890 --name "Lesya Ukrainka" 2>/dev/null | tail -1; }
 umask 077
 printf '2580\n' >pin1
@@ -54,7 +54,7 @@ printf '25801\n' >pin2
 "$bin/duosign" cert --key auth --state citizen.state >auth.pem
 openssl x509 -in auth.pem -noout -subject | sed 's/^/  /'
 
-step "17. duosign-oidc over HTTPS (a throwaway TLS certificate), and a web service registered as its client"
+step "18. duosign-oidc over HTTPS (a throwaway TLS certificate), and a web service registered as its client"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 -days 1 \
   -addext subjectAltName=IP:127.0.0.1 -keyout op-tls.key -out op-tls.pem 2>/dev/null
 op_port=$(port); app_port=$(port)
@@ -68,7 +68,7 @@ pids+=($!)
 wait_for op.log serving
 cat op.log
 
-step "18. the demo service logs the citizen in (openid-client; the citizen claims the page's link with the duosign CLI)"
+step "19. the demo service logs the citizen in (openid-client; the citizen claims the page's link with the duosign CLI)"
 printf '#!/bin/sh\necho "citizen: + duosign claim $1"\n"%s" claim "$1" --state "%s" --pin-file "%s"\n' \
   "$bin/duosign" "$work/citizen.state" "$work/pin1" >citizen.sh
 chmod +x citizen.sh
@@ -76,7 +76,7 @@ ISSUER=$issuer CLIENT_ID=$(awk '/^client_id/{print $2}' client.out) CLIENT_SECRE
   APP_PORT=$app_port CITIZEN_CMD="$work/citizen.sh" NODE_EXTRA_CA_CERTS="$work/op-tls.pem" \
   node "$t/node/demo-service.cjs" | tee login.out
 
-step "19. the login's evidence: the citizen's two-party signature over the login structure, kept with the token's jti"
+step "20. the login's evidence: the citizen's two-party signature over the login structure, kept with the token's jti"
 jti=$(grep -o '"jti": "[^"]*"' login.out | cut -d'"' -f4)
 echo "+ duosign-oidc evidence --dir op --jti $jti"
 "$bin/duosign-oidc" evidence --dir op --jti "$jti" | /usr/bin/python3 -c 'import json,sys
