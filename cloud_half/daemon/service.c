@@ -190,12 +190,9 @@ out:
 
 /* The server's one handler entry point: every method comes here with its
  * index. */
-static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len,
-                    duo_call_info *info) {
-    duo_service *s = app;
-    if (mi < 0 || mi >= DUO_MSG_COUNT) return DUO_E_UNSUPPORTED;
-    int64_t t0 = duo__mono_us();
-    next_request_id(s, info->request_id);
+/* What a handler runs with: the service's rooms and a store connection
+ * (released by the dispatcher with ks_release). */
+static duo_rpc rpc_context(duo_service *s, duo_call_info *info) {
     duo_rpc c = {.cfg = &s->cfg,
                  .ec = (const duo_ec *const *)s->ec,
                  .sessions = s->sessions,
@@ -211,6 +208,34 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
                  .ks_put = ks_put_cb,
                  .ks_get = ks_get_cb,
                  .chkeys = &s->chkeys};
+    return c;
+}
+
+/* One request line per call, on both services (the daemon README): the
+ * detail is ok_detail on success, else the handler's or the error's text.
+ * Returns the call's duration in ms. */
+static double log_call(const duo_call_info *info, const char *method, int r, int64_t t0, const char *ok_detail) {
+    double ms = (double)(duo__mono_us() - t0) / 1000.0;
+    duo_log_request rl = {.request_id = info->request_id,
+                          .method = method,
+                          .key_id = info->has_key_id ? info->key_id : NULL,
+                          .code = r,
+                          .duration_ms = ms,
+                          .peer = info->peer,
+                          .detail = r == DUO_OK       ? ok_detail
+                                    : info->detail[0] ? info->detail
+                                                      : duo_strerror(r)};
+    duo_log_request_line(&rl);
+    return ms;
+}
+
+static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len,
+                    duo_call_info *info) {
+    duo_service *s = app;
+    if (mi < 0 || mi >= DUO_MSG_COUNT) return DUO_E_UNSUPPORTED;
+    int64_t t0 = duo__mono_us();
+    next_request_id(s, info->request_id);
+    duo_rpc c = rpc_context(s, info);
     /* A handler may have left its connection in deferred-commit mode if
      * switching back failed: never run one on it (no-op when durable). */
     int r = duo_keystore_commit_mode(c.ks, DUO_COMMIT_DURABLE);
@@ -236,18 +261,8 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
                    duo_strerror(r));
         DETAIL(info, "the signer's storage failed (%s); retry later", duo_strerror(r));
     }
-    double ms = (double)(duo__mono_us() - t0) / 1000.0;
+    double ms = log_call(info, method_table[mi].name, r, t0, NULL);
     duo_metrics_request(mi, r, ms / 1000.0);
-    duo_log_request rl = {.request_id = info->request_id,
-                          .method = method_table[mi].name,
-                          .key_id = info->has_key_id ? info->key_id : NULL,
-                          .code = r,
-                          .duration_ms = ms,
-                          .peer = info->peer,
-                          .detail = r == DUO_OK       ? NULL
-                                    : info->detail[0] ? info->detail
-                                                      : duo_strerror(r)};
-    duo_log_request_line(&rl);
     return r;
 }
 
@@ -275,15 +290,7 @@ static int rp_dispatch(void *app, int mi, const uint8_t *req, size_t req_len, ui
     next_request_id(s, info->request_id);
     duo_rp_row *caller = malloc(sizeof *caller);
     if (!caller) return DUO_E_NOMEM;
-    duo_rpc c = {.cfg = &s->cfg,
-                 .ec = (const duo_ec *const *)s->ec,
-                 .ks = ks_acquire(s),
-                 .info = info,
-                 .rp = s->rp,
-                 .redeem = s->redeem,
-                 .svc = s,
-                 .ks_put = ks_put_cb,
-                 .ks_get = ks_get_cb};
+    duo_rpc c = rpc_context(s, info);
     int r = info->has_peer_cert ? duo_keystore_rp_by_cert(c.ks, info->peer_cert_sha256, caller) : DUO_E_RP_UNKNOWN;
     if (r == DUO_E_RP_UNKNOWN || r == DUO_E_UNSUPPORTED) {
         DETAIL(info, "this client certificate is not a registered relying party (duosign-cloud rp add)");
@@ -297,16 +304,7 @@ static int rp_dispatch(void *app, int mi, const uint8_t *req, size_t req_len, ui
     char who[DUO_RP_ROW_NAME_MAX + 8];
     snprintf(who, sizeof who, "rp:%s", r == DUO_E_RP_UNKNOWN ? "?" : caller->name);
     free(caller);
-    double ms = (double)(duo__mono_us() - t0) / 1000.0;
-    duo_log_request rl = {.request_id = info->request_id,
-                          .method = rp_table[mi].name,
-                          .code = r,
-                          .duration_ms = ms,
-                          .peer = info->peer,
-                          .detail = r == DUO_OK       ? who
-                                    : info->detail[0] ? info->detail
-                                                      : duo_strerror(r)};
-    duo_log_request_line(&rl);
+    (void)log_call(info, rp_table[mi].name, r, t0, who);
     return r;
 }
 
