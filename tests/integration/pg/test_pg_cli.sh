@@ -4,7 +4,7 @@
 # 2), an unreachable server (exit 1, saying so), a second init on a database
 # that already holds a store (exit 1); store.url is 0600 and every admin
 # command finds the store through it; a damaged store.url is named; four
-# processes opening a fresh database at once migrate it exactly once (versions 1-7).
+# processes opening a fresh database at once migrate it exactly once (versions 1-10).
 #   test_pg_cli.sh PATH/TO/duosign-cloud
 set -uo pipefail
 bin=$1
@@ -44,7 +44,7 @@ cp -a "$tmp/n1" "$tmp/bad"
 echo "not a url" >"$tmp/bad/store.url"
 check "damaged store.url" 1 "does not hold a PostgreSQL URL" -- "$bin" key list --data "$tmp/bad"
 
-# Four processes open a fresh database at once: one migration each, versions 1-7.
+# Four processes open a fresh database at once: one migration each, versions 1-10.
 psql -qX "$DUO_TEST_PG_URL" -c "CREATE DATABASE race" >/dev/null
 race_url=${DUO_TEST_PG_URL/\/postgres\?//race?}
 pids=()
@@ -57,7 +57,7 @@ done
 race_ok=1
 for p in "${pids[@]}"; do wait "$p" || race_ok=0; done
 versions=$(psql -qXtA "$race_url" -c "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version")
-if [ "$race_ok" = 1 ] && [ "$versions" = "1,2,3,4,5,6,7,8,9" ]; then
+if [ "$race_ok" = 1 ] && [ "$versions" = "1,2,3,4,5,6,7,8,9,10" ]; then
   echo "ok four processes migrate a fresh database once ($versions)"
 else
   echo "FAIL migration race: processes ok=$race_ok versions=$versions"
