@@ -1194,6 +1194,29 @@ out:
     return duo__pg_tx_end(impl, r);
 }
 
+/* PostgreSQL checks its own pages (data checksums, on when the cluster was
+ * made with initdb -k): nothing to run here, at start or in `check`. The
+ * full check (`check`) says in why whether checksums are on; off is not a
+ * failure of the store, but page damage then goes unnoticed until a query
+ * trips on it, so it is said plainly. */
+static int pg_integrity_check(void *impl, int full, char *why, size_t why_cap) {
+    PGresult *res;
+    char on[8] = "";
+    int r;
+    if (why_cap > 0) why[0] = '\0';
+    if (!full) return DUO_OK;
+    if ((r = duo__pg_exec(impl, &res, "SHOW data_checksums", NULL)) != DUO_OK) return r;
+    r = PQntuples(res) == 1 ? duo__pg_col_text(res, 0, 0, on, sizeof on) : DUO_E_STORE;
+    PQclear(res);
+    if (r != DUO_OK) return r;
+    snprintf(why, why_cap, "%s",
+             strcmp(on, "on") == 0
+                 ? "PostgreSQL's own: data checksums on (the server checks every page it reads)"
+                 : "PostgreSQL's own: data checksums OFF (page damage goes unnoticed until a query trips on it;"
+                   " initialise the cluster with initdb -k, or pg_checksums --enable with the server stopped)");
+    return DUO_OK;
+}
+
 static const duo_keystore_backend_ops pg_ops = {
     .close = pg_close,
     .key_insert = pg_key_insert,
@@ -1219,7 +1242,7 @@ static const duo_keystore_backend_ops pg_ops = {
     .commit_mode = pg_commit_mode,
     .policy_key_add = pg_policy_key_add,
     .policy_remac = pg_policy_remac,
-    .integrity_check = NULL, /* PostgreSQL checks its pages itself (data checksums, initdb -k) */
+    .integrity_check = pg_integrity_check, /* PostgreSQL checks its pages itself (data checksums, initdb -k) */
     .ca_insert = duo__pg_ca_insert,
     .ca_get = duo__pg_ca_get,
     .ca_next_crl = duo__pg_ca_next_crl,

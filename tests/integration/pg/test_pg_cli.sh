@@ -4,7 +4,8 @@
 # 2), an unreachable server (exit 1, saying so), a second init on a database
 # that already holds a store (exit 1); store.url is 0600 and every admin
 # command finds the store through it; a damaged store.url is named; four
-# processes opening a fresh database at once migrate it exactly once (versions 1-10).
+# processes opening a fresh database at once migrate it exactly once (versions 1-10);
+# a node's data directory pointed at another database is refused by its mark (exit 18).
 #   test_pg_cli.sh PATH/TO/duosign-cloud
 set -uo pipefail
 bin=$1
@@ -50,6 +51,7 @@ race_url=${DUO_TEST_PG_URL/\/postgres\?//race?}
 pids=()
 for i in 1 2 3 4; do
   cp -a "$tmp/n1" "$tmp/r$i"
+  rm -f "$tmp/r$i/keys.db.mark" # a new node of the new database: no mark yet
   echo "$race_url" >"$tmp/r$i/store.url"
   "$bin" key list --data "$tmp/r$i" >"$tmp/r$i.out" 2>&1 &
   pids+=($!)
@@ -64,5 +66,11 @@ else
   cat "$tmp"/r*.out
   fails=$((fails + 1))
 fi
+# A node directory (with its high-water mark) pointed at another database:
+# the store is older than the node's mark, refused with the fix named.
+cp -a "$tmp/n1" "$tmp/moved"
+echo "$race_url" >"$tmp/moved/store.url"
+check "a node's mark against another database" 18 "OLDER than this node's high-water mark" -- \
+  "$bin" key list --data "$tmp/moved"
 [ "$fails" -eq 0 ] && echo "all passed" || echo "$fails failed"
 exit $((fails > 0))
