@@ -12,7 +12,10 @@
 #     verified with OpenSSL); the database is dumped (the recovery target);
 #     the citizen signs again and node 2 issues a token (both nodes' marks
 #     move past the target); the database is put back to the dump (as a
-#     point-in-time recovery would). Node 1's serve, key list and check are
+#     point-in-time recovery would). Before the target, pin_failures set
+#     with psql while the node serves: the sign is refused (exit 15),
+#     key.policy_mac logged and audited, the row left as edited; put back,
+#     the citizen signs. Node 1's serve, key list and check are
 #     refused with exit 18 and a message naming --mark-only; `restore
 #     --mark-only` on node 1 records store.restore (epoch 1) and moves its
 #     mark; a second run changes nothing; node 2 is still refused until it
@@ -37,6 +40,8 @@ D2="$T/n2"
 "$CLOUD" init --data "$D1" --store "$DUO_TEST_PG_URL" >/dev/null 2>&1 || { echo "init failed"; exit 1; }
 cp -a "$D1" "$D2" # the second node: the same KEK and URL, its own mark
 "$CLOUD" init --data "$T/sq" >/dev/null 2>&1 || { echo "init (SQLite) failed"; exit 1; }
+# One port for every start of node 1: the device's state names it.
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 echo "== 1. mistakes"
 run 2 "restore with --in and --mark-only" -- "$CLOUD" restore --data "$D1" --in "$T/x" --mark-only
@@ -67,6 +72,18 @@ run 0 "sign" -- "$DUOSIGN" sign --state "$T/s" --in "$T/doc" --out "$T/sig1" --p
 run 0 "public key" -- "$DUOSIGN" pubkey --state "$T/s" --out "$T/pub.pem"
 openssl dgst -sha256 -verify "$T/pub.pem" -signature "$T/sig1" "$T/doc" >/dev/null 2>&1 &&
   ok "OpenSSL verifies the signature" || bad "OpenSSL does not verify the signature"
+# The policy MAC while the node serves: pin_failures set with psql.
+K=$(q "SELECT encode(key_id, 'hex') FROM keys")
+q "UPDATE keys SET pin_failures = 2" && ok "pin_failures set to 2 with psql while serving" || bad "psql edit"
+run 15 "the citizen's sign is refused (an error at the service)" -- \
+  "$DUOSIGN" sign --state "$T/s" --in "$T/doc" --out "$T/sigx" --pin-file "$T/pin"
+grep -q 'key.policy_mac' "$T/serve.log" && ok "the node logs key.policy_mac" || bad "no key.policy_mac in the log"
+q "SELECT encode(key_id, 'hex') FROM audit WHERE kind = 'key.policy_mac'" | grep -q "$K" &&
+  ok "audited key.policy_mac for the key" || bad "audit: $(q "SELECT kind FROM audit ORDER BY seq DESC LIMIT 3")"
+[ "$(q "SELECT pin_failures FROM keys")" = 2 ] && ok "nothing rewrote the edited row" || bad "the edited row changed"
+q "UPDATE keys SET pin_failures = 0" >/dev/null
+run 0 "the row put back: the citizen signs" -- \
+  "$DUOSIGN" sign --state "$T/s" --in "$T/doc" --out "$T/sig1" --pin-file "$T/pin"
 "$PGBIN/pg_dump" -f "$T/target.sql" "$DUO_TEST_PG_URL" 2>"$T/err" && ok "recovery target dumped (daemon serving)" ||
   bad "pg_dump: $(cat "$T/err")"
 n_target=$(audit_n)
