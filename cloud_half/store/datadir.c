@@ -218,9 +218,9 @@ int duo_datadir_mark_check(duo_keystore *ks, char *err, size_t err_cap, const ch
     snprintf(path, sizeof path, "%s/" DUO_FILE_MARK, dir);
     if ((r = duo_mark_read(path, &m, &exists)) != DUO_OK) {
         snprintf(err, err_cap,
-                 "the high-water mark %s is unreadable (%s); check the disk, then 'duosign-cloud restore --data %s "
-                 "--in FILE' from a known-good backup",
-                 path, duo_strerror(r), dir);
+                 "the high-water mark %s is unreadable (%s); check the disk, then 'duosign-cloud restore --data %s %s",
+                 path, duo_strerror(r), dir,
+                 is_pg_dir(dir) ? "--mark-only' (a PostgreSQL store)" : "--in FILE' from a known-good backup");
         return r;
     }
     if (!exists) {
@@ -435,7 +435,7 @@ int duo_datadir_restore_mark_only(const char *dir, char *err, size_t err_cap, du
     char mark[DUO_PATH_MAX];
     duo_mark_rec old, head;
     duo_keystore *ks = NULL;
-    int lfd, exists = 0, r;
+    int lfd, exists = 0, corrupt = 0, r;
     *changed = 0;
     memset(&old, 0, sizeof old);
     memset(&head, 0, sizeof head);
@@ -451,15 +451,20 @@ int duo_datadir_restore_mark_only(const char *dir, char *err, size_t err_cap, du
     snprintf(mark, sizeof mark, "%s/" DUO_FILE_MARK, dir);
     if ((r = duo_mark_read(mark, &old, &exists)) == DUO_E_STATE_CORRUPT) {
         memset(&old, 0, sizeof old); /* unreadable: replaced, as restore --in does */
-        exists = 0;
+        corrupt = 1;
     } else if (r != DUO_OK) {
         snprintf(err, err_cap, "cannot read the high-water mark %s: %s", mark, duo_strerror(r));
         goto out;
     }
     if ((r = duo_datadir_open_store_unmarked(&ks, err, err_cap, dir)) != DUO_OK) goto out;
     /* A store not older than this node's mark needs nothing: no audit entry,
-     * the mark as it is (a second run, or a node the recovery did not pass). */
-    if (exists && (r = duo_keystore_mark_check(ks, NULL, &old)) != DUO_E_STORE_ROLLED_BACK) {
+     * the mark as it is (a second run, or a node the recovery did not pass).
+     * No mark at all: the node's next start writes it from the store. */
+    if (!exists && !corrupt) {
+        r = DUO_OK;
+        goto out;
+    }
+    if (!corrupt && (r = duo_keystore_mark_check(ks, NULL, &old)) != DUO_E_STORE_ROLLED_BACK) {
         if (r != DUO_OK) snprintf(err, err_cap, "cannot check the high-water mark %s: %s", mark, duo_strerror(r));
         if (r == DUO_OK && out != NULL) *out = old;
         goto out;

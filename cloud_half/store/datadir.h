@@ -89,7 +89,7 @@ DUO_WARN_UNUSED_RESULT int duo_datadir_restore(const char *dir, const char *in, 
  * (`duosign-cloud restore --mark-only`): refuses while a daemon serves dir
  * (DUO_E_DAEMON_RUNNING) and for a SQLite store (DUO_E_UNSUPPORTED: it
  * restores from a file); if the store is older than dir's high-water mark
- * (or there is no readable mark), checks it (audit chain, every key's policy
+ * (or its mark is unreadable; no mark at all: nothing to do), checks it (audit chain, every key's policy
  * MAC under dir's KEK), appends a store.restore audit entry with this node's
  * next epoch and moves the mark to it (*changed = 1). A store not older than
  * the mark is left as it is (*changed = 0, no audit entry). Each node of a

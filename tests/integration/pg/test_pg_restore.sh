@@ -20,7 +20,8 @@
 #     --mark-only` on node 1 records store.restore (epoch 1) and moves its
 #     mark; a second run changes nothing; node 2 is still refused until it
 #     runs --mark-only too; then both nodes start and the audit chain
-#     verifies.
+#     verifies. A node without a mark: nothing to do; a node whose mark is
+#     unreadable: refused (naming --mark-only), then accepted.
 # Usage: test_pg_restore.sh /path/to/duosign-cloud /path/to/duosign
 set -uo pipefail
 CLOUD=${1:?duosign-cloud}
@@ -137,6 +138,20 @@ start_daemon "$D1" --insecure && ok "node 1 serves" || bad "node 1 after --mark-
 stop_daemon
 start_daemon "$D2" --insecure && ok "node 2 serves" || bad "node 2 after --mark-only"
 stop_daemon
+
+echo "== 3d. a node without a mark, a node whose mark is unreadable"
+cp -a "$D1" "$T/n3"
+rm -f "$T/n3/keys.db.mark"
+n1=$(audit_n)
+run 0 "no mark: restore --mark-only" -- "$CLOUD" restore --data "$T/n3" --mark-only
+grep -q 'nothing to do' "$T/out" && [ "$(audit_n)" = "$n1" ] && ok "nothing to do, no audit entry" ||
+  bad "output: $(cat "$T/out"), audit $(audit_n)"
+head -c 200 /dev/urandom >"$D2/keys.db.mark"
+run 1 "node 2 with an unreadable mark: refused" -- "$CLOUD" key list --data "$D2"
+grep -q -- "--data $D2 --mark-only" "$T/err" && ok "names --mark-only" || bad "message: $(cat "$T/err")"
+run 0 "node 2: restore --mark-only replaces the unreadable mark" -- "$CLOUD" restore --data "$D2" --mark-only
+[ "$(audit_n)" = $((n1 + 1)) ] && ok "audited" || bad "audit: $(audit_n)"
+run 0 "node 2: key list" -- "$CLOUD" key list --data "$D2"
 run 0 "token issue on node 1 after the restore" -- "$CLOUD" token issue --data "$D1" --citizen PITR3
 run 0 "audit verify" -- "$CLOUD" audit verify --data "$D1"
 
