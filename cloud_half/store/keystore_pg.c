@@ -1033,16 +1033,22 @@ out:
 /* Opens the resync of `epoch` on every active or locked key (restore
  * --mark-only), in one transaction with the restore's audit entry: each row
  * locked and its MAC checked first (an edited row stops the restore), then
- * rewritten. As SQLite's. */
+ * rewritten. As SQLite's, except that a key whose resync of this epoch is
+ * already open or used is left as it is: several nodes accept one recovery
+ * (each runs --mark-only), and the second must not reopen a resync a device
+ * used through the first (a copy of the device would get a second one). */
 static int pg_resync_open(void *impl, uint64_t epoch, size_t *n, const duo_audit_event *ev, int64_t now) {
     PGresult *res = NULL;
+    duo_pg_params sel = {0};
     uint8_t id[DUO_KEY_ID_BYTES];
     int k = 0, r;
     *n = 0;
+    duo__pg_i64(&sel, (int64_t)epoch);
     if ((r = duo__pg_tx_begin(impl)) != DUO_OK) return r;
     if ((r = duo__pg_exec(impl, &res,
-                          "SELECT key_id FROM keys WHERE state IN ('active', 'locked') ORDER BY key_id FOR UPDATE",
-                          NULL)) != DUO_OK)
+                          "SELECT key_id FROM keys WHERE state IN ('active', 'locked') AND resync_epoch <> $1"
+                          " AND resync_used <> $1 ORDER BY key_id FOR UPDATE",
+                          &sel)) != DUO_OK)
         goto out;
     for (k = 0; k < PQntuples(res) && r == DUO_OK; k++) {
         duo_pg_params q = {0};

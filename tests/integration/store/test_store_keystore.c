@@ -1350,6 +1350,45 @@ static void test_moved_remac(void) {
 }
 
 #ifdef DUO_STORE_TEST_PG
+/* Two nodes (two store handles) adopt a resync for one key from the same
+ * read: the row lock and version check let one through, the other gets
+ * DUO_E_CONFLICT and, read again, DUO_E_RESYNC_USED; the first's secret is
+ * the one kept. A second node's resync_open of the same epoch leaves the
+ * used resync closed (PostgreSQL: every node runs restore --mark-only). */
+static void test_resync_two_nodes(void) {
+    store_env e;
+    duo_keystore *ks2 = NULL;
+    duo_key_info k, a, b, got;
+    duo_key_secrets s, gs;
+    uint8_t d1[32], d2[32];
+    size_t n = 0;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_REQUIRE(active_key(&e, &k, &s, 1) != 0);
+    memset(d1, 0xe1, sizeof d1);
+    memset(d2, 0xe2, sizeof d2);
+    duo_audit_event ev = {.kind = "store.restore", .detail = "test"};
+    DUO_CHECK_OK(duo_keystore_resync_open(e.ks, 1, &n, &ev));
+    DUO_CHECK(n == 1);
+    DUO_REQUIRE(env_open_ks(&e, &ks2) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &a, NULL, k.key_id));
+    DUO_CHECK_OK(duo_keystore_key_get(ks2, &b, NULL, k.key_id));
+    DUO_CHECK(a.version == b.version && a.resync_epoch == 1);
+    DUO_CHECK_OK(duo_keystore_resync_adopt(e.ks, k.key_id, a.version, 1, d1, NULL, NULL));
+    DUO_EXPECT_ERR(duo_keystore_resync_adopt(ks2, k.key_id, b.version, 1, d2, NULL, NULL), DUO_E_CONFLICT);
+    DUO_CHECK_OK(duo_keystore_key_get(ks2, &got, NULL, k.key_id));
+    DUO_EXPECT_ERR(duo_keystore_resync_adopt(ks2, k.key_id, got.version, 1, d2, NULL, NULL), DUO_E_RESYNC_USED);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(duo_ct_eq(gs.current, d1, 32) && got.resync_used == 1 && got.resync_epoch == 0);
+    DUO_CHECK_OK(duo_keystore_resync_open(ks2, 1, &n, &ev));
+    DUO_CHECK(n == 0);
+    DUO_CHECK_OK(duo_keystore_key_get(ks2, &b, NULL, k.key_id));
+    DUO_CHECK(b.resync_used == 1 && b.resync_epoch == 0 && b.version == got.version);
+    duo_keystore_free(ks2);
+    duo_key_secrets_clear(&s);
+    duo_key_secrets_clear(&gs);
+    env_close(&e);
+}
+
 /* PostgreSQL v11 and v12: a store at v10 (keys.policy_mac, no keys.moved,
  * no resync columns) migrates with its keys unmoved, no resync open, their
  * MACs still holding; the versions become 1-12. */
@@ -1394,6 +1433,7 @@ int main(void) {
     DUO_RUN(test_moved_roundtrip);
     DUO_RUN(test_moved_pg_migration);
     DUO_RUN(test_resync);
+    DUO_RUN(test_resync_two_nodes);
     DUO_RUN(test_activate);
     DUO_RUN(test_policy_update);
     DUO_RUN(test_sign_commit);
