@@ -1419,6 +1419,38 @@ static void test_moved_pg_migration(void) {
     duo_key_secrets_clear(&s);
     env_close(&e);
 }
+
+/* A database main's PostgreSQL v10 placeholder brought to v11 (keys.moved,
+ * one key moved, no policy_mac, no resync columns): v12 adds the resync
+ * columns and the MAC of every row (moved in it); the rows read back as
+ * they were, and an edit of moved afterwards fails the MAC. */
+static void test_pg_v11_without_mac(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s;
+    char out[128];
+    int changed = 0;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010002");
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_set_moved(e.ks, &changed, k.key_id, NULL));
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(pg_sql(&e,
+                       "ALTER TABLE keys DROP COLUMN policy_mac, DROP COLUMN resync_epoch, DROP COLUMN resync_used;"
+                       " DELETE FROM schema_version WHERE version >= 12",
+                       NULL, 0) == 0);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.moved == 1 && got.resync_epoch == 0 && got.resync_used == 0);
+    DUO_REQUIRE(
+        pg_sql(&e, "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version", out, sizeof out) == 0);
+    DUO_CHECK_MSG(strcmp(out, "1,2,3,4,5,6,7,8,9,10,11,12") == 0, "versions %s", out);
+    DUO_REQUIRE(pg_sql(&e, "UPDATE keys SET moved = 0", NULL, 0) == 0);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, NULL, k.key_id), DUO_E_POLICY_MAC);
+    duo_key_secrets_clear(&s);
+    env_close(&e);
+}
 #endif
 
 int main(void) {
@@ -1434,6 +1466,7 @@ int main(void) {
     DUO_RUN(test_moved_pg_migration);
     DUO_RUN(test_resync);
     DUO_RUN(test_resync_two_nodes);
+    DUO_RUN(test_pg_v11_without_mac);
     DUO_RUN(test_activate);
     DUO_RUN(test_policy_update);
     DUO_RUN(test_sign_commit);
