@@ -467,21 +467,37 @@ static int mac_verify(pg *s, const uint8_t *key_id) {
     return r;
 }
 
-/* Inside a write transaction, after a key row's policy fields were written:
- * stores their new MAC under the newest policy key. */
-static int mac_rewrite(pg *s, const uint8_t *key_id) {
-    PGresult *res;
+/* Stores the MAC of f (the row's policy fields as just written) under the
+ * newest policy key, inside the write's transaction. */
+static int mac_store(pg *s, const uint8_t *key_id, const duo_policy_fields *f) {
     duo_pg_params q = {0};
-    duo_policy_fields f;
     uint8_t mac[DUO_POLICY_MAC_LEN];
     int r;
+    if ((r = duo_policy_mac(mac, &s->mac_keys[s->n_mac - 1], f)) != DUO_OK) return r;
     duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
-    if ((r = duo__pg_exec(s, &res, "SELECT " POLICY_COLS " FROM keys WHERE key_id = $1", &q)) != DUO_OK) return r;
-    r = PQntuples(res) == 1 ? policy_read(res, 0, policy_cols, key_id, &f) : DUO_E_NOT_FOUND;
-    PQclear(res);
-    if (r != DUO_OK || (r = duo_policy_mac(mac, &s->mac_keys[s->n_mac - 1], &f)) != DUO_OK) return r;
     duo__pg_blob(&q, mac, sizeof mac);
     return run(s, "UPDATE keys SET policy_mac = $2 WHERE key_id = $1", &q, NULL);
+}
+
+/* Runs sql, a write of key_id's row ending in "RETURNING " POLICY_COLS,
+ * and stores the MAC of what it wrote: the fields come back with the write
+ * (no second read). */
+static int write_row_mac(pg *s, const char *sql, const duo_pg_params *q, const uint8_t *key_id) {
+    PGresult *res;
+    duo_policy_fields f;
+    int r = duo__pg_exec(s, &res, sql, q);
+    if (r != DUO_OK) return r;
+    r = PQntuples(res) == 1 ? policy_read(res, 0, policy_cols, key_id, &f) : DUO_E_NOT_FOUND;
+    PQclear(res);
+    return r == DUO_OK ? mac_store(s, key_id, &f) : r;
+}
+
+/* Inside a write transaction: reads the row's policy fields and stores
+ * their MAC (the v10 migration; a KEK rotation's remac). */
+static int mac_rewrite(pg *s, const uint8_t *key_id) {
+    duo_pg_params q = {0};
+    duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
+    return write_row_mac(s, "SELECT " POLICY_COLS " FROM keys WHERE key_id = $1", &q, key_id);
 }
 
 int duo__pg_key_active(void *impl, const uint8_t *key_id) {
@@ -614,7 +630,6 @@ static void pg_close(void *impl) {
 
 static int key_insert_tx(pg *s, const duo_key_info *k, const duo_key_sealed *sl, int64_t now) {
     duo_pg_params q = {0};
-    int r;
     duo__pg_blob(&q, k->key_id, DUO_KEY_ID_BYTES);
     duo__pg_text(&q, k->citizen_id);
     duo__pg_i64(&q, now);
@@ -628,16 +643,14 @@ static int key_insert_tx(pg *s, const duo_key_info *k, const duo_key_sealed *sl,
     duo__pg_i64(&q, (int64_t)k->secret_version);
     duo__pg_i64(&q, k->curve);
     duo__pg_i64(&q, k->role);
-    if ((r = run(s,
-                 "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
-                 " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
-                 " secret_version, retired_count, pin_failures, locked_until, reason, revocation_hash, version,"
-                 " curve, role)"
-                 " VALUES($1, $2, 'pending', $3, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 0, 0, 0, '', NULL, 1,"
-                 " $12, $13)",
-                 &q, NULL)) != DUO_OK) /* DUO_E_EXISTS on a taken key id */
-        return r;
-    return mac_rewrite(s, k->key_id);
+    return write_row_mac(s,
+                         "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
+                         " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
+                         " secret_version, retired_count, pin_failures, locked_until, reason, revocation_hash,"
+                         " version, curve, role)"
+                         " VALUES($1, $2, 'pending', $3, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 0, 0, 0, '',"
+                         " NULL, 1, $12, $13) RETURNING " POLICY_COLS,
+                         &q, k->key_id); /* DUO_E_EXISTS on a taken key id */
 }
 
 static int pg_key_insert(void *impl, const duo_key_info *k, const duo_key_sealed *sl, const duo_audit_event *ev,
@@ -803,12 +816,12 @@ static int pg_key_activate(void *impl, const uint8_t *key_id, const uint8_t *tok
     duo__pg_i64(&q, now);
     duo__pg_blob(&q, token_hash, 32);
     /* The token that enrols the key gives it its citizen's name. */
-    if ((r = run(impl,
-                 "UPDATE keys SET state = 'active', revocation_hash = $2, updated_at = $3, version = version + 1,"
-                 " citizen_name = coalesce((SELECT citizen_name FROM tokens WHERE token_hash = $4), '')"
-                 " WHERE key_id = $1",
-                 &q, NULL)) != DUO_OK ||
-        (r = mac_rewrite(impl, key_id)) != DUO_OK)
+    if ((r = write_row_mac(impl,
+                           "UPDATE keys SET state = 'active', revocation_hash = $2, updated_at = $3,"
+                           " version = version + 1,"
+                           " citizen_name = coalesce((SELECT citizen_name FROM tokens WHERE token_hash = $4), '')"
+                           " WHERE key_id = $1 RETURNING " POLICY_COLS,
+                           &q, key_id)) != DUO_OK)
         goto out;
     r = duo__pg_audit(impl, ev, now);
 out:
@@ -823,18 +836,16 @@ static int revoke_tx(pg *s, const uint8_t *key_id, const char *reason, int64_t n
     duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
     duo__pg_text(&q, reason);
     duo__pg_i64(&q, now);
-    if ((r = run(s,
-                 "UPDATE keys SET state = 'revoked', reason = coalesce($2, reason), revocation_hash = NULL,"
-                 " x1_sealed = NULL, p_sealed = NULL, q_sealed = NULL, secret_cur_sealed = NULL,"
-                 " secret_pend_sealed = NULL, locked_until = 0, updated_at = $3, version = version + 1"
-                 " WHERE key_id = $1",
-                 &q, NULL)) != DUO_OK)
+    if ((r = write_row_mac(s,
+                           "UPDATE keys SET state = 'revoked', reason = coalesce($2, reason), revocation_hash = NULL,"
+                           " x1_sealed = NULL, p_sealed = NULL, q_sealed = NULL, secret_cur_sealed = NULL,"
+                           " secret_pend_sealed = NULL, locked_until = 0, updated_at = $3, version = version + 1"
+                           " WHERE key_id = $1 RETURNING " POLICY_COLS,
+                           &q, key_id)) != DUO_OK)
         return r;
     q.n = 1;
-    if ((r = run(s, "DELETE FROM retired_secrets WHERE key_id = $1", &q, NULL)) != DUO_OK ||
-        (r = run(s, "DELETE FROM seen_nonces WHERE key_id = $1", &q, NULL)) != DUO_OK)
-        return r;
-    return mac_rewrite(s, key_id);
+    if ((r = run(s, "DELETE FROM retired_secrets WHERE key_id = $1", &q, NULL)) != DUO_OK) return r;
+    return run(s, "DELETE FROM seen_nonces WHERE key_id = $1", &q, NULL);
 }
 
 /* Inside a write: records a seen nonce (DUO_E_EXISTS if already there) and
@@ -892,11 +903,11 @@ static int pg_key_update_policy(void *impl, const uint8_t *key_id, uint64_t expe
     duo__pg_i64(&q, pol->locked_until);
     duo__pg_text(&q, pol->reason);
     duo__pg_i64(&q, now);
-    if ((r = run(impl,
-                 "UPDATE keys SET state = $2, pin_failures = $3, locked_until = $4, reason = coalesce($5, reason),"
-                 " updated_at = $6, version = version + 1 WHERE key_id = $1",
-                 &q, NULL)) != DUO_OK ||
-        (r = mac_rewrite(impl, key_id)) != DUO_OK)
+    if ((r = write_row_mac(impl,
+                           "UPDATE keys SET state = $2, pin_failures = $3, locked_until = $4,"
+                           " reason = coalesce($5, reason), updated_at = $6, version = version + 1"
+                           " WHERE key_id = $1 RETURNING " POLICY_COLS,
+                           &q, key_id)) != DUO_OK)
         goto out;
     if (pol->state == DUO_KEY_STATE_REVOKED && (r = revoke_tx(impl, key_id, NULL, now)) != DUO_OK) goto out;
     r = duo__pg_audit(impl, ev, now);
@@ -921,13 +932,12 @@ static int rotation_write(pg *s, const uint8_t *key_id, const duo_key_rotation *
     duo__pg_text(&q, duo_key_state_name(rot->state));
     duo__pg_i64(&q, rot->pin_failures);
     duo__pg_i64(&q, rot->locked_until);
-    if ((r = run(s,
-                 "UPDATE keys SET x1_sealed = $2, p_sealed = $3, q_sealed = $4, secret_cur_sealed = $5,"
-                 " secret_pend_sealed = $6, secret_version = $7, retired_count = retired_count + $8,"
-                 " updated_at = $9, state = $10, pin_failures = $11, locked_until = $12, version = version + 1"
-                 " WHERE key_id = $1",
-                 &q, NULL)) != DUO_OK ||
-        (r = mac_rewrite(s, key_id)) != DUO_OK)
+    if ((r = write_row_mac(s,
+                           "UPDATE keys SET x1_sealed = $2, p_sealed = $3, q_sealed = $4, secret_cur_sealed = $5,"
+                           " secret_pend_sealed = $6, secret_version = $7, retired_count = retired_count + $8,"
+                           " updated_at = $9, state = $10, pin_failures = $11, locked_until = $12,"
+                           " version = version + 1 WHERE key_id = $1 RETURNING " POLICY_COLS,
+                           &q, key_id)) != DUO_OK)
         return r;
     for (size_t i = 0; i < rot->n_retire && i < 2; i++) {
         memset(&q, 0, sizeof q);
