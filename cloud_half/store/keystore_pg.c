@@ -492,26 +492,43 @@ static int mac_verify(pg *s, const uint8_t *key_id) {
     return r;
 }
 
-/* Inside a write transaction, after a key row's policy fields were written:
- * stores their new MAC under the newest policy key; sql reads the fields at
- * cols (the v10 migration's rows have fewer). */
-static int mac_rewrite_with(pg *s, const uint8_t *key_id, const char *sql, const int cols[POLICY_NCOLS]) {
-    PGresult *res;
+/* Stores the MAC of f (the row's policy fields as just written) under the
+ * newest policy key, inside the write's transaction. */
+static int mac_store(pg *s, const uint8_t *key_id, const duo_policy_fields *f) {
     duo_pg_params q = {0};
-    duo_policy_fields f;
     uint8_t mac[DUO_POLICY_MAC_LEN];
     int r;
+    if ((r = duo_policy_mac(mac, &s->mac_keys[s->n_mac - 1], f)) != DUO_OK) return r;
     duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
-    if ((r = duo__pg_exec(s, &res, sql, &q)) != DUO_OK) return r;
-    r = PQntuples(res) == 1 ? policy_read(res, 0, cols, key_id, &f) : DUO_E_NOT_FOUND;
-    PQclear(res);
-    if (r != DUO_OK || (r = duo_policy_mac(mac, &s->mac_keys[s->n_mac - 1], &f)) != DUO_OK) return r;
     duo__pg_blob(&q, mac, sizeof mac);
     return run(s, "UPDATE keys SET policy_mac = $2 WHERE key_id = $1", &q, NULL);
 }
 
+/* Runs sql, a write (or read) of key_id's row returning its policy fields
+ * at cols, and stores the MAC of what it wrote: the fields come back with
+ * the write (no second read). */
+static int write_row_mac_cols(pg *s, const char *sql, const duo_pg_params *q, const uint8_t *key_id,
+                              const int cols[POLICY_NCOLS]) {
+    PGresult *res;
+    duo_policy_fields f;
+    int r = duo__pg_exec(s, &res, sql, q);
+    if (r != DUO_OK) return r;
+    r = PQntuples(res) == 1 ? policy_read(res, 0, cols, key_id, &f) : DUO_E_NOT_FOUND;
+    PQclear(res);
+    return r == DUO_OK ? mac_store(s, key_id, &f) : r;
+}
+
+/* write_row_mac_cols for sql ending in "RETURNING " POLICY_COLS. */
+static int write_row_mac(pg *s, const char *sql, const duo_pg_params *q, const uint8_t *key_id) {
+    return write_row_mac_cols(s, sql, q, key_id, policy_cols);
+}
+
+/* Inside a write transaction: reads the row's policy fields and stores
+ * their MAC (a KEK rotation's remac, the flag moved). */
 static int mac_rewrite(pg *s, const uint8_t *key_id) {
-    return mac_rewrite_with(s, key_id, "SELECT " POLICY_COLS " FROM keys WHERE key_id = $1", policy_cols);
+    duo_pg_params q = {0};
+    duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
+    return write_row_mac(s, "SELECT " POLICY_COLS " FROM keys WHERE key_id = $1", &q, key_id);
 }
 
 int duo__pg_key_active(void *impl, const uint8_t *key_id) {
@@ -650,7 +667,6 @@ static void pg_close(void *impl) {
 
 static int key_insert_tx(pg *s, const duo_key_info *k, const duo_key_sealed *sl, int64_t now) {
     duo_pg_params q = {0};
-    int r;
     duo__pg_blob(&q, k->key_id, DUO_KEY_ID_BYTES);
     duo__pg_text(&q, k->citizen_id);
     duo__pg_i64(&q, now);
@@ -665,16 +681,14 @@ static int key_insert_tx(pg *s, const duo_key_info *k, const duo_key_sealed *sl,
     duo__pg_i64(&q, k->curve);
     duo__pg_i64(&q, k->role);
     duo__pg_i64(&q, k->moved != 0);
-    if ((r = run(s,
-                 "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
-                 " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
-                 " secret_version, retired_count, pin_failures, locked_until, reason, revocation_hash, version,"
-                 " curve, role, moved)"
-                 " VALUES($1, $2, 'pending', $3, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 0, 0, 0, '', NULL, 1,"
-                 " $12, $13, $14)",
-                 &q, NULL)) != DUO_OK) /* DUO_E_EXISTS on a taken key id */
-        return r;
-    return mac_rewrite(s, k->key_id);
+    return write_row_mac(s,
+                         "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
+                         " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
+                         " secret_version, retired_count, pin_failures, locked_until, reason, revocation_hash,"
+                         " version, curve, role, moved)"
+                         " VALUES($1, $2, 'pending', $3, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 0, 0, 0, '',"
+                         " NULL, 1, $12, $13, $14) RETURNING " POLICY_COLS,
+                         &q, k->key_id); /* DUO_E_EXISTS on a taken key id */
 }
 
 static int pg_key_insert(void *impl, const duo_key_info *k, const duo_key_sealed *sl, const duo_audit_event *ev,
@@ -840,12 +854,12 @@ static int pg_key_activate(void *impl, const uint8_t *key_id, const uint8_t *tok
     duo__pg_i64(&q, now);
     duo__pg_blob(&q, token_hash, 32);
     /* The token that enrols the key gives it its citizen's name. */
-    if ((r = run(impl,
-                 "UPDATE keys SET state = 'active', revocation_hash = $2, updated_at = $3, version = version + 1,"
-                 " citizen_name = coalesce((SELECT citizen_name FROM tokens WHERE token_hash = $4), '')"
-                 " WHERE key_id = $1",
-                 &q, NULL)) != DUO_OK ||
-        (r = mac_rewrite(impl, key_id)) != DUO_OK)
+    if ((r = write_row_mac(impl,
+                           "UPDATE keys SET state = 'active', revocation_hash = $2, updated_at = $3,"
+                           " version = version + 1,"
+                           " citizen_name = coalesce((SELECT citizen_name FROM tokens WHERE token_hash = $4), '')"
+                           " WHERE key_id = $1 RETURNING " POLICY_COLS,
+                           &q, key_id)) != DUO_OK)
         goto out;
     r = duo__pg_audit(impl, ev, now);
 out:
@@ -860,18 +874,16 @@ static int revoke_tx(pg *s, const uint8_t *key_id, const char *reason, int64_t n
     duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
     duo__pg_text(&q, reason);
     duo__pg_i64(&q, now);
-    if ((r = run(s,
-                 "UPDATE keys SET state = 'revoked', reason = coalesce($2, reason), revocation_hash = NULL,"
-                 " x1_sealed = NULL, p_sealed = NULL, q_sealed = NULL, secret_cur_sealed = NULL,"
-                 " secret_pend_sealed = NULL, locked_until = 0, updated_at = $3, version = version + 1"
-                 " WHERE key_id = $1",
-                 &q, NULL)) != DUO_OK)
+    if ((r = write_row_mac(s,
+                           "UPDATE keys SET state = 'revoked', reason = coalesce($2, reason), revocation_hash = NULL,"
+                           " x1_sealed = NULL, p_sealed = NULL, q_sealed = NULL, secret_cur_sealed = NULL,"
+                           " secret_pend_sealed = NULL, locked_until = 0, updated_at = $3, version = version + 1"
+                           " WHERE key_id = $1 RETURNING " POLICY_COLS,
+                           &q, key_id)) != DUO_OK)
         return r;
     q.n = 1;
-    if ((r = run(s, "DELETE FROM retired_secrets WHERE key_id = $1", &q, NULL)) != DUO_OK ||
-        (r = run(s, "DELETE FROM seen_nonces WHERE key_id = $1", &q, NULL)) != DUO_OK)
-        return r;
-    return mac_rewrite(s, key_id);
+    if ((r = run(s, "DELETE FROM retired_secrets WHERE key_id = $1", &q, NULL)) != DUO_OK) return r;
+    return run(s, "DELETE FROM seen_nonces WHERE key_id = $1", &q, NULL);
 }
 
 /* Inside a write: records a seen nonce (DUO_E_EXISTS if already there) and
@@ -929,11 +941,11 @@ static int pg_key_update_policy(void *impl, const uint8_t *key_id, uint64_t expe
     duo__pg_i64(&q, pol->locked_until);
     duo__pg_text(&q, pol->reason);
     duo__pg_i64(&q, now);
-    if ((r = run(impl,
-                 "UPDATE keys SET state = $2, pin_failures = $3, locked_until = $4, reason = coalesce($5, reason),"
-                 " updated_at = $6, version = version + 1 WHERE key_id = $1",
-                 &q, NULL)) != DUO_OK ||
-        (r = mac_rewrite(impl, key_id)) != DUO_OK)
+    if ((r = write_row_mac(impl,
+                           "UPDATE keys SET state = $2, pin_failures = $3, locked_until = $4,"
+                           " reason = coalesce($5, reason), updated_at = $6, version = version + 1"
+                           " WHERE key_id = $1 RETURNING " POLICY_COLS,
+                           &q, key_id)) != DUO_OK)
         goto out;
     if (pol->state == DUO_KEY_STATE_REVOKED && (r = revoke_tx(impl, key_id, NULL, now)) != DUO_OK) goto out;
     r = duo__pg_audit(impl, ev, now);
@@ -983,21 +995,18 @@ static int rotation_write(pg *s, const uint8_t *key_id, const duo_key_rotation *
     duo__pg_text(&q, duo_key_state_name(rot->state));
     duo__pg_i64(&q, rot->pin_failures);
     duo__pg_i64(&q, rot->locked_until);
-    if ((r = run(s,
-                 "UPDATE keys SET x1_sealed = $2, p_sealed = $3, q_sealed = $4, secret_cur_sealed = $5,"
-                 " secret_pend_sealed = $6, secret_version = $7, retired_count = retired_count + $8,"
-                 " updated_at = $9, state = $10, pin_failures = $11, locked_until = $12, version = version + 1"
-                 " WHERE key_id = $1",
-                 &q, NULL)) != DUO_OK)
+    duo__pg_i64(&q, (int64_t)rot->resync_close);
+    /* $13 nonzero: the resync of that epoch is used (resync_epoch 0,
+     * resync_used $13), in the same write as the MAC'd fields it covers. */
+    if ((r = write_row_mac(s,
+                           "UPDATE keys SET x1_sealed = $2, p_sealed = $3, q_sealed = $4, secret_cur_sealed = $5,"
+                           " secret_pend_sealed = $6, secret_version = $7, retired_count = retired_count + $8,"
+                           " updated_at = $9, state = $10, pin_failures = $11, locked_until = $12,"
+                           " resync_epoch = CASE WHEN $13 <> 0 THEN 0 ELSE resync_epoch END,"
+                           " resync_used = CASE WHEN $13 <> 0 THEN $13 ELSE resync_used END,"
+                           " version = version + 1 WHERE key_id = $1 RETURNING " POLICY_COLS,
+                           &q, key_id)) != DUO_OK)
         return r;
-    if (rot->resync_close != 0) { /* the resync is used: before the MAC, which covers it */
-        memset(&q, 0, sizeof q);
-        duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
-        duo__pg_i64(&q, (int64_t)rot->resync_close);
-        if ((r = run(s, "UPDATE keys SET resync_epoch = 0, resync_used = $2 WHERE key_id = $1", &q, NULL)) != DUO_OK)
-            return r;
-    }
-    if ((r = mac_rewrite(s, key_id)) != DUO_OK) return r;
     for (size_t i = 0; i < rot->n_retire && i < 2; i++) {
         memset(&q, 0, sizeof q);
         duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
@@ -1058,11 +1067,10 @@ static int pg_resync_open(void *impl, uint64_t epoch, size_t *n, const duo_audit
         duo__pg_blob(&q, id, DUO_KEY_ID_BYTES);
         duo__pg_i64(&q, (int64_t)epoch);
         duo__pg_i64(&q, now);
-        if ((r = run(impl,
-                     "UPDATE keys SET resync_epoch = $2, resync_used = 0, updated_at = $3, version = version + 1"
-                     " WHERE key_id = $1",
-                     &q, NULL)) == DUO_OK)
-            r = mac_rewrite(impl, id);
+        r = write_row_mac(impl,
+                          "UPDATE keys SET resync_epoch = $2, resync_used = 0, updated_at = $3, version = version + 1"
+                          " WHERE key_id = $1 RETURNING " POLICY_COLS,
+                          &q, id);
     }
     if (r == DUO_OK) r = duo__pg_audit(impl, ev, now);
     if (r == DUO_OK) *n = (size_t)k;
@@ -1378,6 +1386,14 @@ static const duo_keystore_backend_ops pg_ops = {
 
 /* ------------------------------------------------------------ open */
 
+/* mac_rewrite at schema v10: the row has neither moved nor the resync
+ * columns yet (their 0 is what the MAC input then leaves out). */
+static int mac_rewrite_v10(pg *s, const uint8_t *key_id) {
+    duo_pg_params q = {0};
+    duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
+    return write_row_mac_cols(s, "SELECT " POLICY_COLS_V10 " FROM keys WHERE key_id = $1", &q, key_id, policy_cols_v10);
+}
+
 /* v10: adds the policy MAC column and MACs every existing row, in the
  * migration's transaction (the backend has the MAC key then), so from v10 on
  * a NULL MAC is a mismatch like any other. A database that already has the
@@ -1402,7 +1418,7 @@ static int migrate_v10(pg *s) {
         return r;
     for (int i = 0; i < PQntuples(res) && r == DUO_OK; i++)
         if ((r = duo__pg_col_blob(res, i, 0, id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) == DUO_OK)
-            r = mac_rewrite_with(s, id, "SELECT " POLICY_COLS_V10 " FROM keys WHERE key_id = $1", policy_cols_v10);
+            r = mac_rewrite_v10(s, id);
     PQclear(res);
     return r;
 }
