@@ -1386,6 +1386,36 @@ static const duo_keystore_backend_ops pg_ops = {
 
 /* ------------------------------------------------------------ open */
 
+/* *has = 1 if keys.policy_mac exists. */
+static int mac_column_has(pg *s, int *has) {
+    PGresult *res;
+    int64_t n = 0;
+    int r = duo__pg_exec(s, &res,
+                         "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
+                         " AND table_name = 'keys' AND column_name = 'policy_mac'",
+                         NULL);
+    if (r != DUO_OK) return r;
+    r = PQntuples(res) == 1 ? duo__pg_col_i64(res, 0, 0, &n) : DUO_E_STATE_CORRUPT;
+    PQclear(res);
+    *has = n != 0;
+    return r;
+}
+
+/* Adds keys.policy_mac and MACs every existing row with rewrite. */
+static int mac_column_add(pg *s, int (*rewrite)(pg *, const uint8_t *)) {
+    PGresult *res;
+    uint8_t id[DUO_KEY_ID_BYTES];
+    int r;
+    if ((r = run(s, "ALTER TABLE keys ADD COLUMN policy_mac BYTEA", NULL, NULL)) != DUO_OK ||
+        (r = duo__pg_exec(s, &res, "SELECT key_id FROM keys ORDER BY key_id", NULL)) != DUO_OK)
+        return r;
+    for (int i = 0; i < PQntuples(res) && r == DUO_OK; i++)
+        if ((r = duo__pg_col_blob(res, i, 0, id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) == DUO_OK)
+            r = rewrite(s, id);
+    PQclear(res);
+    return r;
+}
+
 /* mac_rewrite at schema v10: the row has neither moved nor the resync
  * columns yet (their 0 is what the MAC input then leaves out). */
 static int mac_rewrite_v10(pg *s, const uint8_t *key_id) {
@@ -1400,57 +1430,23 @@ static int mac_rewrite_v10(pg *s, const uint8_t *key_id) {
  * column but claims an older version was edited: refused (re-running this
  * step would bless whatever its rows now say). As SQLite's v6. */
 static int migrate_v10(pg *s) {
-    PGresult *res;
-    uint8_t id[DUO_KEY_ID_BYTES];
-    int64_t n = 0;
-    int r;
-    if ((r = duo__pg_exec(s, &res,
-                          "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
-                          " AND table_name = 'keys' AND column_name = 'policy_mac'",
-                          NULL)) != DUO_OK)
-        return r;
-    r = PQntuples(res) == 1 ? duo__pg_col_i64(res, 0, 0, &n) : DUO_E_STATE_CORRUPT;
-    PQclear(res);
-    if (r != DUO_OK) return r;
-    if (n != 0) return DUO_E_POLICY_MAC;
-    if ((r = run(s, "ALTER TABLE keys ADD COLUMN policy_mac BYTEA", NULL, NULL)) != DUO_OK ||
-        (r = duo__pg_exec(s, &res, "SELECT key_id FROM keys ORDER BY key_id", NULL)) != DUO_OK)
-        return r;
-    for (int i = 0; i < PQntuples(res) && r == DUO_OK; i++)
-        if ((r = duo__pg_col_blob(res, i, 0, id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) == DUO_OK)
-            r = mac_rewrite_v10(s, id);
-    PQclear(res);
-    return r;
+    int has = 0, r;
+    if ((r = mac_column_has(s, &has)) != DUO_OK) return r;
+    return has ? DUO_E_POLICY_MAC : mac_column_add(s, mac_rewrite_v10);
 }
 
 /* v12: the resync columns (migrations[] says why). A database that took
  * main's v10 placeholder reaches here without keys.policy_mac: its rows get
  * the MAC now, with every field (moved included) in it. */
 static int migrate_v12(pg *s) {
-    PGresult *res;
-    uint8_t id[DUO_KEY_ID_BYTES];
-    int64_t n = 0;
-    int r;
+    int has = 0, r;
     if ((r = run(s, "ALTER TABLE keys ADD COLUMN IF NOT EXISTS resync_epoch BIGINT NOT NULL DEFAULT 0", NULL, NULL)) !=
             DUO_OK ||
         (r = run(s, "ALTER TABLE keys ADD COLUMN IF NOT EXISTS resync_used BIGINT NOT NULL DEFAULT 0", NULL, NULL)) !=
             DUO_OK ||
-        (r = duo__pg_exec(s, &res,
-                          "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
-                          " AND table_name = 'keys' AND column_name = 'policy_mac'",
-                          NULL)) != DUO_OK)
+        (r = mac_column_has(s, &has)) != DUO_OK)
         return r;
-    r = PQntuples(res) == 1 ? duo__pg_col_i64(res, 0, 0, &n) : DUO_E_STATE_CORRUPT;
-    PQclear(res);
-    if (r != DUO_OK || n != 0) return r;
-    if ((r = run(s, "ALTER TABLE keys ADD COLUMN policy_mac BYTEA", NULL, NULL)) != DUO_OK ||
-        (r = duo__pg_exec(s, &res, "SELECT key_id FROM keys ORDER BY key_id", NULL)) != DUO_OK)
-        return r;
-    for (int i = 0; i < PQntuples(res) && r == DUO_OK; i++)
-        if ((r = duo__pg_col_blob(res, i, 0, id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) == DUO_OK)
-            r = mac_rewrite(s, id);
-    PQclear(res);
-    return r;
+    return has ? DUO_OK : mac_column_add(s, mac_rewrite);
 }
 
 /* Creates or upgrades the schema in one transaction under an advisory lock:
