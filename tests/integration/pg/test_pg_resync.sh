@@ -42,29 +42,20 @@ cp -a "$D1" "$D2" # the second node: the same KEK and URL, its own mark
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 printf '2468\n' >"$T/pin"
 head -c 3000 /dev/urandom >"$T/doc"
-sign_ok() { # sign_ok NAME STATE [expect-resync]
-  run 0 "$1 signs" -- "$DUOSIGN" sign --state "$2" --in "$T/doc" --out "$T/sig.$1" --pin-file "$T/pin"
-  if [ "${3:-}" = resync ]; then
-    grep -q 'resynchronised' "$T/err" && ok "$1: the CLI says it resynchronised" || bad "$1: no resync line: $(cat "$T/err")"
-  fi
-  "$DUOSIGN" pubkey --state "$2" --out "$T/pub.$1.pem" >/dev/null 2>&1
-  openssl dgst -sha256 -verify "$T/pub.$1.pem" -signature "$T/sig.$1" "$T/doc" >/dev/null 2>&1 &&
-    ok "$1: OpenSSL verifies the signature" || bad "$1: signature does not verify"
-}
 
 echo "== 1. enrol, sign, the recovery target, sign on"
 start_daemon "$D1" --paillier-bits "$BITS" || exit 1
 for c in A B C; do
   run 0 "enrol $c" -- "$DUOSIGN" enroll --server "$ADDR" --ca "$D1/ca.pem" --token "$(token "PR$c")" --state "$T/$c" \
     --pin-file "$T/pin" --paillier-bits "$BITS"
-  sign_ok "$c" "$T/$c"
+  resync_sign_ok "$c" "$T/$c"
 done
 KA=$(keyid PRA) KB=$(keyid PRB) KC=$(keyid PRC)
 "$PGBIN/pg_dump" -f "$T/target.sql" "$DUO_TEST_PG_URL" 2>"$T/err" && ok "recovery target dumped (node serving)" ||
   bad "pg_dump: $(cat "$T/err")"
-for c in A B C; do sign_ok "$c" "$T/$c"; done
+for c in A B C; do resync_sign_ok "$c" "$T/$c"; done
 cp "$T/C" "$T/C.old" # C's secret after one signature past the target: never in the recovered store
-sign_ok C "$T/C"
+resync_sign_ok C "$T/C"
 cp "$T/A" "$T/A.copy" # the same secret as A: a copy of the device
 stop_daemon
 run 0 "node 2 writes after the target (its mark moves past it)" -- "$CLOUD" token issue --data "$D2" --citizen PRX
@@ -89,11 +80,11 @@ run 0 "node 2: restore --mark-only" -- "$CLOUD" restore --data "$D2" --mark-only
 
 echo "== 3. every citizen signs again"
 start_daemon "$D1" --paillier-bits "$BITS" || exit 1
-sign_ok A "$T/A" resync
-sign_ok A "$T/A"
-sign_ok B "$T/B" resync
+resync_sign_ok A "$T/A" resync
+resync_sign_ok A "$T/A"
+resync_sign_ok B "$T/B" resync
 run 0 "C: duosign resync" -- "$DUOSIGN" resync --state "$T/C" --pin-file "$T/pin"
-sign_ok C "$T/C"
+resync_sign_ok C "$T/C"
 [ "$(q "SELECT count(*) FROM keys WHERE resync_epoch = 0 AND resync_used = 1")" = 3 ] &&
   ok "every resync used (epoch 1)" || bad "resync fields: $(q "SELECT resync_epoch, resync_used FROM keys")"
 
@@ -104,7 +95,7 @@ run 7 "the copy of A is caught as a clone" -- \
   ok "A's key is frozen" || bad "A: $(q "SELECT state FROM keys")"
 run 28 "C: a second resync (an older secret) is refused" -- "$DUOSIGN" resync --state "$T/C.old" --pin-file "$T/pin"
 grep -q 'DUO_E_RESYNC_USED' "$T/err" && ok "names DUO_E_RESYNC_USED" || bad "message: $(cat "$T/err")"
-sign_ok C "$T/C"
+resync_sign_ok C "$T/C"
 
 echo "== 5. the resync fields under the policy MAC"
 q "UPDATE keys SET resync_epoch = 1, resync_used = 0 WHERE encode(key_id, 'hex') = '$KC'" &&
