@@ -142,13 +142,17 @@ static const char restore_help[] = "usage: " PROG " restore --data DIR --in FILE
                                    "store. The backup is checked first (integrity, audit chain, policy MACs\n"
                                    "under this directory's KEK); the old keys.db is kept aside as\n"
                                    "keys.db.before-restore-TIME; the store is marked restored (an audit entry\n"
-                                   "store.restore with a new epoch) and the high-water mark moves to it.\n\n"
+                                   "store.restore with a new epoch, which opens the one-time resynchronisation\n"
+                                   "of every active or locked key) and the high-water mark moves to it.\n\n"
                                    "--mark-only (PostgreSQL): after a point-in-time recovery of the database,\n"
                                    "which this node's high-water mark refuses (exit 18): checks the store\n"
                                    "(audit chain, policy MACs under this directory's KEK), records store.restore\n"
-                                   "with this node's next epoch and moves this node's mark to it. Run it on\n"
-                                   "every node whose start is refused; on a node whose mark the store is not\n"
-                                   "older than it changes nothing.\n\n"
+                                   "with this node's next epoch, opens the one-time resynchronisation of every\n"
+                                   "active or locked key (one already open or used in that epoch is left) and\n"
+                                   "moves this node's mark to it. Run it on every node whose start is refused,\n"
+                                   "before starting any; on a node whose mark the store is not older than it\n"
+                                   "changes nothing. Devices that signed after the recovery target then\n"
+                                   "resynchronise once (duosign does it by itself).\n\n"
                                    "The daemon of DIR must be stopped.\n";
 
 static int restore_mark_only(const char *dir) {
