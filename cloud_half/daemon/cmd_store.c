@@ -35,30 +35,54 @@ static int fail_code(int r, const char *msg) {
     return duo_err_exit_code(r) > 1 ? duo_err_exit_code(r) : DUO_EXIT_FAIL;
 }
 
+/* Keys by state (vocab.h duo_key_state: 1..5). */
 static int count_cb(void *data, const duo_key_info *k) {
-    (void)k;
-    (*(size_t *)data)++;
+    size_t *n = data;
+    n[0]++;
+    if (k->state > 0 && k->state <= DUO_KEY_STATE_REVOKED) n[k->state]++;
     return 0;
+}
+
+/* Each sealed value opened under the directory's KEK(s). */
+static int check_sealed(duo_keystore *ks) {
+    duo_kek_census c;
+    int r = duo_keystore_kek_census(ks, &c);
+    if (r != DUO_OK) {
+        printf("sealed values: not checked (%s)\n", duo_strerror(r));
+        return r;
+    }
+    if (c.unopened == 0) {
+        printf("sealed values: ok, %zu open under the KEK\n", c.total);
+        return DUO_OK;
+    }
+    printf("sealed values: FAILED: %zu of %zu do not open (%s): edited, or sealed under a KEK this directory lacks\n",
+           c.unopened, c.total, duo_strerror(c.first_error));
+    return c.first_error != DUO_OK ? c.first_error : DUO_E_STATE_CORRUPT;
 }
 
 int duo__cmd_check(int argc, char **argv) {
     const char *dir = NULL, *none = NULL;
-    char err[DUO_ERRMSG_MAX], why[256], hh[2 * DUO_AUDIT_HASH_LEN + 1];
+    char err[DUO_ERRMSG_MAX], why[320] = "", hh[2 * DUO_AUDIT_HASH_LEN + 1];
     duo_keystore *ks = NULL;
     uint64_t bad = 0, count = 0;
     uint8_t head[DUO_AUDIT_HASH_LEN];
-    size_t n = 0;
+    size_t n[DUO_KEY_STATE_REVOKED + 1] = {0};
     int r, worst = DUO_OK;
     parse(argc, argv, "check", NULL, &dir, &none,
           "usage: " PROG " check --data DIR\n\n"
-          "Runs SQLite's full integrity check, verifies the audit chain, every key's\n"
-          "policy MAC and the store against its high-water mark. Read-only (it writes\n"
-          "the mark only if there is none yet); safe while the daemon serves.\n"
+          "Runs the store's full integrity check (SQLite's integrity_check; on\n"
+          "PostgreSQL, which checks its own pages, whether data checksums are on),\n"
+          "verifies the audit chain, every key's policy MAC, that every sealed value\n"
+          "opens under the KEK, and the store against this directory's high-water\n"
+          "mark; counts the keys by state. Read-only (it writes the mark only if\n"
+          "there is none yet); safe while the daemon serves.\n"
           "Exit 0 when all pass, else the exit code of the first failure.\n");
     if ((r = duo_datadir_open_store_unmarked(&ks, err, sizeof err, dir)) != DUO_OK) return fail_code(r, err);
     r = duo_keystore_integrity_check(ks, 1, why, sizeof why);
-    printf("integrity (full): %s%s%s\n", r == DUO_OK ? "ok" : "DAMAGED: ", r == DUO_OK ? "" : why,
-           r == DUO_OK || why[0] ? "" : duo_strerror(r));
+    if (r == DUO_OK)
+        printf("integrity (full): %s\n", why[0] ? why : "ok");
+    else
+        printf("integrity (full): DAMAGED: %s\n", why[0] ? why : duo_strerror(r));
     if (r != DUO_OK && worst == DUO_OK) worst = r;
     r = duo_keystore_audit_verify(ks, &bad, &count, head);
     duo__hex(hh, head, sizeof head);
@@ -67,12 +91,16 @@ int duo__cmd_check(int argc, char **argv) {
     else
         printf("audit chain: BROKEN at entry %llu\n", (unsigned long long)bad);
     if (r != DUO_OK && worst == DUO_OK) worst = r;
-    r = duo_keystore_key_list(ks, NULL, count_cb, &n);
+    r = duo_keystore_key_list(ks, NULL, count_cb, n);
     if (r == DUO_OK)
-        printf("policy MACs: ok, %zu keys\n", n);
+        printf("policy MACs: ok, %zu keys (%zu active, %zu pending, %zu locked, %zu suspended, %zu revoked)\n", n[0],
+               n[DUO_KEY_STATE_ACTIVE], n[DUO_KEY_STATE_PENDING], n[DUO_KEY_STATE_LOCKED], n[DUO_KEY_STATE_SUSPENDED],
+               n[DUO_KEY_STATE_REVOKED]);
     else
-        printf("policy MACs: FAILED after %zu keys (%s): a key row was edited outside duosign\n", n, duo_strerror(r));
+        printf("policy MACs: FAILED after %zu keys (%s): a key row was edited outside duosign\n", n[0],
+               duo_strerror(r));
     if (r != DUO_OK && worst == DUO_OK) worst = r;
+    if ((r = check_sealed(ks)) != DUO_OK && worst == DUO_OK) worst = r;
     r = duo_datadir_mark_check(ks, err, sizeof err, dir);
     if (r == DUO_OK)
         printf("high-water mark: ok\n");
@@ -108,18 +136,69 @@ int duo__cmd_backup(int argc, char **argv) {
     return DUO_EXIT_OK;
 }
 
-int duo__cmd_restore(int argc, char **argv) {
-    const char *dir = NULL, *in = NULL;
+static const char restore_help[] = "usage: " PROG " restore --data DIR --in FILE\n"
+                                   "       " PROG " restore --data DIR --mark-only\n\n"
+                                   "--in FILE (SQLite): installs the backup FILE as the data directory's key\n"
+                                   "store. The backup is checked first (integrity, audit chain, policy MACs\n"
+                                   "under this directory's KEK); the old keys.db is kept aside as\n"
+                                   "keys.db.before-restore-TIME; the store is marked restored (an audit entry\n"
+                                   "store.restore with a new epoch, which opens the one-time resynchronisation\n"
+                                   "of every active or locked key) and the high-water mark moves to it.\n\n"
+                                   "--mark-only (PostgreSQL): after a point-in-time recovery of the database,\n"
+                                   "which this node's high-water mark refuses (exit 18): checks the store\n"
+                                   "(audit chain, policy MACs under this directory's KEK), records store.restore\n"
+                                   "with this node's next epoch, opens the one-time resynchronisation of every\n"
+                                   "active or locked key (one already open or used in that epoch is left) and\n"
+                                   "moves this node's mark to it. Run it on every node whose start is refused,\n"
+                                   "before starting any; on a node whose mark the store is not older than it\n"
+                                   "changes nothing. Devices that signed after the recovery target then\n"
+                                   "resynchronise once (duosign does it by itself).\n\n"
+                                   "The daemon of DIR must be stopped.\n";
+
+static int restore_mark_only(const char *dir) {
     char err[DUO_ERRMSG_MAX] = "", hh[2 * DUO_AUDIT_HASH_LEN + 1];
     duo_mark_rec m;
-    int r;
-    parse(argc, argv, "restore", "--in", &dir, &in,
-          "usage: " PROG " restore --data DIR --in FILE\n\n"
-          "Installs the backup FILE as the data directory's key store. The daemon must\n"
-          "be stopped. The backup is checked first (integrity, audit chain, policy\n"
-          "MACs under this directory's KEK); the old keys.db is kept aside as\n"
-          "keys.db.before-restore-TIME; the store is marked restored (an audit entry\n"
-          "store.restore with a new epoch) and the high-water mark moves to it.\n");
+    int changed = 0, r;
+    memset(&m, 0, sizeof m);
+    if ((r = duo_datadir_restore_mark_only(dir, err, sizeof err, &m, &changed)) != DUO_OK) return fail_code(r, err);
+    duo__hex(hh, m.head, sizeof m.head);
+    if (!changed)
+        printf("the store of %s is not older than its high-water mark (epoch %llu, %llu audit entries): nothing to "
+               "do\n",
+               dir, (unsigned long long)m.epoch, (unsigned long long)m.seq);
+    else
+        printf("recovered PostgreSQL store accepted for %s: epoch %llu, %llu audit entries, head %s\n", dir,
+               (unsigned long long)m.epoch, (unsigned long long)m.seq, hh);
+    return DUO_EXIT_OK;
+}
+
+int duo__cmd_restore(int argc, char **argv) {
+    const char *dir = NULL, *in = NULL, *v;
+    char err[DUO_ERRMSG_MAX] = "", hh[2 * DUO_AUDIT_HASH_LEN + 1];
+    duo_mark_rec m;
+    int mark_only = 0, r;
+    for (int i = 1; i < argc; i++) {
+        if (duo__is_help(argv[i])) {
+            printf("%s", restore_help);
+            return DUO_EXIT_OK;
+        } else if (duo__opt_val(argc, argv, &i, "--data", &v)) {
+            dir = v;
+        } else if (duo__opt_val(argc, argv, &i, "--in", &v)) {
+            in = v;
+        } else if (strcmp(argv[i], "--mark-only") == 0) {
+            mark_only = 1;
+        } else {
+            duo__unknown_arg("restore", argv[i]);
+        }
+    }
+    duo__need("restore", "--data DIR", dir);
+    if (mark_only && in != NULL) {
+        fprintf(stderr, PROG " restore: --in FILE and --mark-only exclude each other (--in: a SQLite backup file; "
+                             "--mark-only: a PostgreSQL store after its own recovery)\n");
+        return DUO_EXIT_USAGE;
+    }
+    if (mark_only) return restore_mark_only(dir);
+    duo__need("restore", "--in FILE (or --mark-only for a PostgreSQL store)", in);
     if ((r = duo_datadir_restore(dir, in, err, sizeof err, &m)) != DUO_OK) return fail_code(r, err);
     duo__hex(hh, m.head, sizeof m.head);
     printf("restored %s into %s: epoch %llu, %llu audit entries, head %s\n", in, dir, (unsigned long long)m.epoch,

@@ -523,6 +523,7 @@ static void usage(FILE *f) {
                "  check  --data DIR                       full integrity, audit, MAC and mark check\n"
                "  backup --data DIR --out FILE            online copy of the store (safe while serving)\n"
                "  restore --data DIR --in FILE            install a backup (daemon stopped)\n"
+               "  restore --data DIR --mark-only          accept a PostgreSQL store after its recovery\n"
                "  kek    status|rotate --data DIR         the key-encryption key: check, rotate\n"
                "  rp     add|list|remove --data DIR       relying parties (client certificates)\n"
                "  channel-key list|rotate|retire N --data DIR   the inner channel's keys\n"

@@ -7,7 +7,8 @@
  *   1. encoding (wire: DUO_E_BAD_FIELD, DUO_E_DECODE);
  *   2. the MAC under the carried secret: DUO_E_RESYNC_MAC (altered on the
  *      way; nothing read, nothing counted);
- *   3. the backend keeps resync fields: DUO_E_UNSUPPORTED (PostgreSQL);
+ *   3. the backend keeps resync fields (SQLite and PostgreSQL both do):
+ *      DUO_E_UNSUPPORTED otherwise;
  *   4. the key and its final states, then the secret against the key's
  *      secrets exactly as any request's MAC (policy.c): current -> already
  *      in sync, DUO_OK with nothing changed (a lost answer, or a device that
@@ -109,8 +110,7 @@ int duo__rpc_resync(duo_rpc *c, const uint8_t *in, size_t in_len, uint8_t **resp
         goto out;
     }
     if (!duo_keystore_resync_supported(c->ks)) {
-        DETAIL(c->info, "this store (PostgreSQL) has no resynchronisation: after a point-in-time recovery see "
-                        "docs/STORE.md");
+        DETAIL(c->info, "this store keeps no resynchronisation fields (its backend does not implement them)");
         r = DUO_E_UNSUPPORTED;
         goto out;
     }

@@ -76,28 +76,12 @@ out:
     return duo__pg_tx_end(impl, r);
 }
 
-/* Inside the write transaction: the key exists and is active (row locked). */
-static int key_active(void *impl, const uint8_t *key_id) {
-    duo_pg_params q = {0};
-    PGresult *res;
-    char st[16];
-    int r;
-    duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
-    if ((r = duo__pg_exec(impl, &res, "SELECT state FROM keys WHERE key_id = $1 FOR UPDATE", &q)) != DUO_OK) return r;
-    if (PQntuples(res) != 1)
-        r = DUO_E_NOT_FOUND;
-    else if ((r = duo__pg_col_text(res, 0, 0, st, sizeof st)) == DUO_OK)
-        r = strcmp(st, "active") == 0 ? DUO_OK : DUO_E_KEY_NOT_ACTIVE;
-    PQclear(res);
-    return r;
-}
-
 int duo__pg_cert_insert(void *impl, const duo_cert_row *c, const duo_audit_event *ev, int64_t now) {
     duo_pg_params q = {0};
     PGresult *res;
     int r;
     if ((r = duo__pg_tx_begin(impl)) != DUO_OK) return r;
-    if ((r = key_active(impl, c->key_id)) != DUO_OK) goto out;
+    if ((r = duo__pg_key_active(impl, c->key_id)) != DUO_OK) goto out;
     duo__pg_blob(&q, c->serial, c->serial_len);
     duo__pg_blob(&q, c->key_id, DUO_KEY_ID_BYTES);
     duo__pg_text(&q, c->role == DUO_CERT_ROLE_AUTH ? "auth" : "sign");

@@ -118,6 +118,12 @@ static int open_pg(duo_keystore **out, char *err, size_t err_cap, const char *di
     duo_kek_clear(&keks[0]);
     duo_kek_clear(&keks[1]);
     duo_memzero(url, strlen(url));
+    /* With a mark (duo_datadir_open_store): a store older than this node's
+     * mark (a point-in-time recovery, another database) is refused. */
+    if (r == DUO_OK && kcfg->mark_path != NULL && (r = duo_datadir_mark_check(ks, err, err_cap, dir)) != DUO_OK) {
+        duo_keystore_free(ks);
+        return r;
+    }
     if (r == DUO_OK) {
         *out = ks;
         return DUO_OK;
@@ -194,6 +200,16 @@ int duo_datadir_open_store_unmarked(duo_keystore **out, char *err, size_t err_ca
     return duo_datadir_open_store_cfg(out, err, err_cap, dir, 0, &kcfg);
 }
 
+/* 1 if dir's store is a PostgreSQL database (store.url, or serve --store). */
+static int is_pg_dir(const char *dir) {
+    char loc[DUO_STORE_URL_MAX + DUO_PATH_MAX], e[8];
+    const char *drv = NULL;
+    int pg = duo_datadir_store_location(&drv, loc, sizeof loc, e, sizeof e, dir) == DUO_OK &&
+             strcmp(drv, DUO_DATADIR_DRIVER) != 0;
+    duo_memzero(loc, sizeof loc); /* may hold a password */
+    return pg;
+}
+
 int duo_datadir_mark_check(duo_keystore *ks, char *err, size_t err_cap, const char *dir) {
     char path[DUO_PATH_MAX];
     duo_mark_rec m;
@@ -202,9 +218,9 @@ int duo_datadir_mark_check(duo_keystore *ks, char *err, size_t err_cap, const ch
     snprintf(path, sizeof path, "%s/" DUO_FILE_MARK, dir);
     if ((r = duo_mark_read(path, &m, &exists)) != DUO_OK) {
         snprintf(err, err_cap,
-                 "the high-water mark %s is unreadable (%s); check the disk, then 'duosign-cloud restore --data %s "
-                 "--in FILE' from a known-good backup",
-                 path, duo_strerror(r), dir);
+                 "the high-water mark %s is unreadable (%s); check the disk, then 'duosign-cloud restore --data %s %s",
+                 path, duo_strerror(r), dir,
+                 is_pg_dir(dir) ? "--mark-only' (a PostgreSQL store)" : "--in FILE' from a known-good backup");
         return r;
     }
     if (!exists) {
@@ -217,6 +233,15 @@ int duo_datadir_mark_check(duo_keystore *ks, char *err, size_t err_cap, const ch
         return DUO_OK;
     }
     r = duo_keystore_mark_check(ks, &have, &m);
+    if (r == DUO_E_STORE_ROLLED_BACK && is_pg_dir(dir)) {
+        snprintf(err, err_cap,
+                 "the PostgreSQL store of %s is OLDER than this node's high-water mark (%llu audit entries, mark at "
+                 "%llu, or the chain differs there): a point-in-time recovery, or another database; serving it "
+                 "would lock out citizens. Check the store.url, or, after a deliberate recovery, accept it: "
+                 "duosign-cloud restore --data %s --mark-only",
+                 dir, (unsigned long long)have, (unsigned long long)m.seq, dir);
+        return r;
+    }
     if (r == DUO_E_STORE_ROLLED_BACK) {
         snprintf(err, err_cap,
                  "store in %s is OLDER than its high-water mark (%llu audit entries, mark at %llu, or the chain "
@@ -266,24 +291,31 @@ static int count_cb(void *data, const duo_key_info *k) {
     return 0;
 }
 
+/* What is being restored: its name in messages, the remedy when it fails
+ * the checks, and how the audit entry describes it. */
+typedef struct restore_src {
+    const char *name, *remedy, *how, *had;
+} restore_src;
+
 /* Checks the staged copy (structure, audit chain, every key's policy MAC:
  * a backup of another data directory fails there, its KEK differs) and, in
  * one transaction, opens the one-time resynchronisation of the new epoch on
  * every active or locked key (SECURITY 1.10) and appends the restore's
  * audit entry. */
-static int stage_check(duo_keystore *ks, char *err, size_t cap, const char *in, uint64_t epoch, uint64_t mark_seq,
-                       duo_mark_rec *head) {
+static int stage_check(duo_keystore *ks, char *err, size_t cap, const restore_src *src, uint64_t epoch,
+                       uint64_t mark_seq, duo_mark_rec *head) {
+    const char *in = src->name;
     char why[256], detail[DUO_AUDIT_DETAIL_MAX];
     uint64_t bad = 0, count = 0;
     size_t n = 0;
     int r;
     if ((r = duo_keystore_integrity_check(ks, 1, why, sizeof why)) != DUO_OK) {
-        snprintf(err, cap, "%s is damaged (%s); choose another backup", in, why[0] ? why : duo_strerror(r));
+        snprintf(err, cap, "%s is damaged (%s); %s", in, why[0] ? why : duo_strerror(r), src->remedy);
         return r;
     }
     if ((r = duo_keystore_audit_verify(ks, &bad, &count, NULL)) != DUO_OK) {
-        snprintf(err, cap, "the audit chain of %s is broken at entry %llu; choose another backup", in,
-                 (unsigned long long)bad);
+        snprintf(err, cap, "the audit chain of %s is broken at entry %llu; %s", in, (unsigned long long)bad,
+                 src->remedy);
         return r;
     }
     if ((r = duo_keystore_key_list(ks, NULL, count_cb, &n)) != DUO_OK) {
@@ -294,9 +326,9 @@ static int stage_check(duo_keystore *ks, char *err, size_t cap, const char *in, 
         return r;
     }
     snprintf(detail, sizeof detail,
-             "store restored: epoch %llu, backup had %llu audit entries and %zu keys, the mark before was at %llu; "
+             "store restored%s: epoch %llu, %s had %llu audit entries and %zu keys, the mark before was at %llu; "
              "each active or locked key may resynchronise once",
-             (unsigned long long)epoch, (unsigned long long)count, n, (unsigned long long)mark_seq);
+             src->how, (unsigned long long)epoch, src->had, (unsigned long long)count, n, (unsigned long long)mark_seq);
     duo_audit_event ev = {.kind = DUO_AUDIT_STORE_RESTORE, .detail = detail};
     if ((r = duo_keystore_resync_open(ks, epoch, NULL, &ev)) != DUO_OK ||
         (r = duo_keystore_mark_head(ks, head)) != DUO_OK) {
@@ -317,8 +349,25 @@ static void move_aside(const char *db, int64_t t) {
     }
 }
 
+/* Takes dir's serve.lock (*lfd; held until closed): no daemon serves dir
+ * meanwhile, none starts. */
+static int lock_dir(int *lfd, char *err, size_t err_cap, const char *dir, const char *why) {
+    char lock[DUO_PATH_MAX];
+    snprintf(lock, sizeof lock, "%s/serve.lock", dir);
+    if ((*lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+        snprintf(err, err_cap, "data directory %s does not exist or is not writable (%s)", dir, strerror(errno));
+        return DUO_E_IO;
+    }
+    if (flock(*lfd, LOCK_EX | LOCK_NB) != 0) {
+        close(*lfd);
+        snprintf(err, err_cap, "a duosign-cloud daemon is serving %s; stop it first (%s)", dir, why);
+        return DUO_E_DAEMON_RUNNING;
+    }
+    return DUO_OK;
+}
+
 int duo_datadir_restore(const char *dir, const char *in, char *err, size_t err_cap, duo_mark_rec *out) {
-    char lock[DUO_PATH_MAX], stage[DUO_PATH_MAX], db[DUO_PATH_MAX], mark[DUO_PATH_MAX];
+    char stage[DUO_PATH_MAX], db[DUO_PATH_MAX], mark[DUO_PATH_MAX];
     duo_mark_rec old, head;
     duo_keystore *ks = NULL;
     duo_keystore_config kcfg;
@@ -330,20 +379,10 @@ int duo_datadir_restore(const char *dir, const char *in, char *err, size_t err_c
         snprintf(err, err_cap, "backup file %s does not exist or is not a file", in);
         return DUO_E_IO;
     }
-    snprintf(lock, sizeof lock, "%s/serve.lock", dir);
     snprintf(stage, sizeof stage, "%s/" DUO_FILE_DB ".restoring", dir);
     snprintf(db, sizeof db, "%s/" DUO_FILE_DB, dir);
     snprintf(mark, sizeof mark, "%s/" DUO_FILE_MARK, dir);
-    if ((lfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
-        snprintf(err, err_cap, "data directory %s does not exist or is not writable (%s)", dir, strerror(errno));
-        return DUO_E_IO;
-    }
-    /* Held to the end: no daemon starts on the directory meanwhile. */
-    if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
-        close(lfd);
-        snprintf(err, err_cap, "a duosign-cloud daemon is serving %s; stop it first (restore replaces its store)", dir);
-        return DUO_E_DAEMON_RUNNING;
-    }
+    if ((r = lock_dir(&lfd, err, err_cap, dir, "restore replaces its store")) != DUO_OK) return r;
     if ((r = load_keks(keks, &n_keks, err, err_cap, dir)) != DUO_OK) goto out;
     if ((r = duo_mark_read(mark, &old, &exists)) != DUO_OK && r != DUO_E_STATE_CORRUPT) {
         snprintf(err, err_cap, "cannot read the high-water mark %s: %s", mark, duo_strerror(r));
@@ -362,7 +401,8 @@ int duo_datadir_restore(const char *dir, const char *in, char *err, size_t err_c
         goto out;
     }
     head.epoch = old.epoch + 1;
-    if ((r = stage_check(ks, err, err_cap, in, head.epoch, old.seq, &head)) != DUO_OK) goto out;
+    restore_src src = {in, "choose another backup", "", "backup"};
+    if ((r = stage_check(ks, err, err_cap, &src, head.epoch, old.seq, &head)) != DUO_OK) goto out;
     duo_keystore_free(ks); /* checkpoints: one file again */
     ks = NULL;
     move_aside(db, (int64_t)time(NULL));
@@ -389,6 +429,65 @@ out:
             unlink(f);
         }
     }
+    close(lfd);
+    return r;
+}
+
+/* ------------------------------------------------- restore --mark-only */
+
+int duo_datadir_restore_mark_only(const char *dir, char *err, size_t err_cap, duo_mark_rec *out, int *changed) {
+    char mark[DUO_PATH_MAX];
+    duo_mark_rec old, head;
+    duo_keystore *ks = NULL;
+    int lfd, exists = 0, corrupt = 0, r;
+    *changed = 0;
+    memset(&old, 0, sizeof old);
+    memset(&head, 0, sizeof head);
+    if ((r = lock_dir(&lfd, err, err_cap, dir, "its mark moves")) != DUO_OK) return r;
+    if (!is_pg_dir(dir)) {
+        snprintf(err, err_cap,
+                 "the store of %s is SQLite: restore it from a backup file with 'duosign-cloud restore --data %s "
+                 "--in FILE' (--mark-only is for a PostgreSQL store recovered by PostgreSQL itself)",
+                 dir, dir);
+        r = DUO_E_UNSUPPORTED;
+        goto out;
+    }
+    snprintf(mark, sizeof mark, "%s/" DUO_FILE_MARK, dir);
+    if ((r = duo_mark_read(mark, &old, &exists)) == DUO_E_STATE_CORRUPT) {
+        memset(&old, 0, sizeof old); /* unreadable: replaced, as restore --in does */
+        corrupt = 1;
+    } else if (r != DUO_OK) {
+        snprintf(err, err_cap, "cannot read the high-water mark %s: %s", mark, duo_strerror(r));
+        goto out;
+    }
+    if ((r = duo_datadir_open_store_unmarked(&ks, err, err_cap, dir)) != DUO_OK) goto out;
+    /* A store not older than this node's mark needs nothing: no audit entry,
+     * the mark as it is (a second run, or a node the recovery did not pass).
+     * No mark at all: the node's next start writes it from the store. */
+    if (!exists && !corrupt) {
+        r = DUO_OK;
+        goto out;
+    }
+    if (!corrupt && (r = duo_keystore_mark_check(ks, NULL, &old)) != DUO_E_STORE_ROLLED_BACK) {
+        if (r != DUO_OK) snprintf(err, err_cap, "cannot check the high-water mark %s: %s", mark, duo_strerror(r));
+        if (r == DUO_OK && out != NULL) *out = old;
+        goto out;
+    }
+    head.epoch = old.epoch + 1;
+    restore_src src = {"the PostgreSQL store", "recover to another point in time", " (PostgreSQL recovery, mark-only)",
+                       "the recovered database"};
+    if ((r = stage_check(ks, err, err_cap, &src, head.epoch, old.seq, &head)) != DUO_OK) goto out;
+    if ((r = duo_mark_write_force(mark, &head)) != DUO_OK) {
+        snprintf(err, err_cap,
+                 "the restore is recorded in the store but the mark %s could not be written (%s); run --mark-only "
+                 "again",
+                 mark, duo_strerror(r));
+        goto out;
+    }
+    *changed = 1;
+    if (out != NULL) *out = head;
+out:
+    duo_keystore_free(ks);
     close(lfd);
     return r;
 }

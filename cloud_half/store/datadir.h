@@ -85,6 +85,21 @@ struct duo_mark_rec;
 DUO_WARN_UNUSED_RESULT int duo_datadir_restore(const char *dir, const char *in, char *err, size_t err_cap,
                                                struct duo_mark_rec *out);
 
+/* Accepts dir's PostgreSQL store after a point-in-time recovery
+ * (`duosign-cloud restore --mark-only`): refuses while a daemon serves dir
+ * (DUO_E_DAEMON_RUNNING) and for a SQLite store (DUO_E_UNSUPPORTED: it
+ * restores from a file); if the store is older than dir's high-water mark
+ * (or its mark is unreadable; no mark at all: nothing to do), checks it (audit chain, every key's policy
+ * MAC under dir's KEK), appends a store.restore audit entry with this node's
+ * next epoch and moves the mark to it (*changed = 1). A store not older than
+ * the mark is left as it is (*changed = 0, no audit entry). Each node of a
+ * store runs it once in its own directory (docs/STORE.md).
+ * Out: *out (may be NULL): the node's mark afterwards.
+ * Returns: DUO_OK; DUO_E_DAEMON_RUNNING; DUO_E_UNSUPPORTED; DUO_E_IO;
+ *          DUO_E_STATE_CORRUPT (audit chain); DUO_E_POLICY_MAC; with err. */
+DUO_WARN_UNUSED_RESULT int duo_datadir_restore_mark_only(const char *dir, char *err, size_t err_cap,
+                                                         struct duo_mark_rec *out, int *changed);
+
 /* duo_datadir_open_store with a whole store configuration (kek rotation's
  * test hooks). */
 DUO_WARN_UNUSED_RESULT int duo_datadir_open_store_cfg(duo_keystore **out, char *err, size_t err_cap, const char *dir,

@@ -118,28 +118,12 @@ int duo__pg_doc_remove(void *impl, const char *citizen_id, const char *doc_type,
     return duo__pg_tx_end(impl, r);
 }
 
-/* Inside the write transaction: the key exists and is active (row locked). */
-static int key_active(void *impl, const uint8_t *key_id) {
-    duo_pg_params q = {0};
-    PGresult *res;
-    char st[16];
-    int r;
-    duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
-    if ((r = duo__pg_exec(impl, &res, "SELECT state FROM keys WHERE key_id = $1 FOR UPDATE", &q)) != DUO_OK) return r;
-    if (PQntuples(res) != 1)
-        r = DUO_E_NOT_FOUND;
-    else if ((r = duo__pg_col_text(res, 0, 0, st, sizeof st)) == DUO_OK)
-        r = strcmp(st, "active") == 0 ? DUO_OK : DUO_E_KEY_NOT_ACTIVE;
-    PQclear(res);
-    return r;
-}
-
 int duo__pg_code_insert(void *impl, const duo_code_row *row, const duo_audit_event *ev, int64_t now) {
     duo_pg_params q = {0};
     PGresult *res;
     int r, n = 0;
     if ((r = duo__pg_tx_begin(impl)) != DUO_OK) return r;
-    if ((r = key_active(impl, row->key_id)) != DUO_OK) goto out;
+    if ((r = duo__pg_key_active(impl, row->key_id)) != DUO_OK) goto out;
     if ((r = run2(impl, "SELECT 1 FROM citizen_documents WHERE citizen_id = $1 AND doc_type = $2", row->citizen_id,
                   row->doc_type, &n)) != DUO_OK)
         goto out;
@@ -226,7 +210,7 @@ int duo__pg_code_redeem(void *impl, duo_doc_row *doc, duo_code_row *code, const 
     else if (strcmp(code->doc_type, doc_type) != 0)
         r = DUO_E_CODE_DOC_MISMATCH;
     if (r != DUO_OK) goto out;
-    if ((r = key_active(impl, code->key_id)) != DUO_OK) {
+    if ((r = duo__pg_key_active(impl, code->key_id)) != DUO_OK) {
         if (r == DUO_E_NOT_FOUND) r = DUO_E_KEY_NOT_ACTIVE;
         goto out;
     }

@@ -399,8 +399,8 @@ typedef struct duo_keystore_backend_ops {
                           const uint8_t sid[32], int64_t now);
     int (*sign_sess_end)(void *impl, const uint8_t sid[32]);
     int (*sign_sess_purge)(void *impl, size_t *n, int64_t now);
-    /* The resynchronisation after a restore (schema v11; NULL:
-     * DUO_E_UNSUPPORTED, PostgreSQL). resync_open: ONE transaction: every
+    /* The resynchronisation after a restore (SQLite schema v11, PostgreSQL
+     * v12; NULL: DUO_E_UNSUPPORTED). resync_open: ONE transaction: every
      * active or locked key (MAC checked) gets resync_epoch = epoch and
      * resync_used = 0, its MAC rewritten, *n of them; then ev. */
     int (*resync_open)(void *impl, uint64_t epoch, size_t *n, const duo_audit_event *ev, int64_t now);
@@ -803,7 +803,7 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_resync_adopt(duo_keystore *ks, const uin
                                                      uint64_t expect_version, uint64_t epoch,
                                                      const uint8_t secret[DUO_DEVICE_SECRET_BYTES],
                                                      const duo_audit_event *ev, duo_key_info *info_out);
-/* 1 if the backend keeps the resync fields (SQLite), else 0 (PostgreSQL). */
+/* 1 if the backend keeps the resync fields (SQLite, PostgreSQL), else 0. */
 int duo_keystore_resync_supported(const duo_keystore *ks);
 /* The decision the row's resync fields give for a Resync naming epoch:
  * DUO_OK (open for it), DUO_E_RESYNC_USED, DUO_E_RESYNC_EPOCH (open for

@@ -19,8 +19,9 @@
 #include <string.h>
 
 #include "duosign/mem.h"
+#include "policy_mac.h"
 
-#define SCHEMA_VERSION 11
+#define SCHEMA_VERSION 12
 #define MIGRATE_LOCK "7310423187" /* pg_advisory_xact_lock key of the migration */
 
 /* The schema of SQLite's v1-v4 in PostgreSQL's dialect (BIGINT for every
@@ -136,19 +137,33 @@ static const char *const migrations[SCHEMA_VERSION] = {
     " sealed BYTEA);"
     "CREATE INDEX IF NOT EXISTS sign_sessions_key ON sign_sessions(key_id);"
     "CREATE INDEX IF NOT EXISTS sign_sessions_expiry ON sign_sessions(expires_at);",
-    /* v10 is branch pgmac's (keys.policy_mac): a placeholder here, a
-     * statement that changes nothing (the migration's own setting again). */
-    "SET LOCAL client_min_messages = warning;",
+    /* v10: the policy MAC (policy_mac.h), as SQLite's v6: NULL here, the
+     * step is migrate_v10 (it needs the MAC key to MAC every existing row). */
+    NULL,
     /* v11 (issue 12): keys.moved, the inner channel's per-key rule: every
      * existing key is unmoved; set once by key_set_moved, never cleared. */
     "ALTER TABLE keys ADD COLUMN IF NOT EXISTS moved BIGINT NOT NULL DEFAULT 0 CHECK(moved IN (0, 1));",
+    /* v12 (issue 20, SECURITY 1.10), as SQLite's v11: the one-time
+     * resynchronisation after a restore. resync_epoch: the restore epoch whose
+     * resync the key may still use (0: none); resync_used: the epoch whose
+     * resync it used (0: none). Both 0 on every existing row, so its MAC
+     * holds (policy_mac.h adds them only when one is nonzero). NULL: the step
+     * is migrate_v12 (it also repairs a database that took main's v10
+     * placeholder, which had no policy_mac column). */
+    NULL,
 };
 
 #define KEY_COLS                                                                             \
     "key_id, citizen_id, state, created_at, updated_at, paillier_bits, q, q2, pin_failures," \
     " locked_until, reason, secret_pend_sealed IS NOT NULL, revocation_hash IS NOT NULL,"    \
     " retired_count, version, secret_version, x1_sealed, p_sealed, q_sealed,"                \
-    " secret_cur_sealed, secret_pend_sealed, curve, role, moved"
+    " secret_cur_sealed, secret_pend_sealed, curve, role, policy_mac, moved, resync_epoch, resync_used"
+
+/* The policy fields and MAC of a key row (policy_read); the first five are
+ * those of schema v10 (POLICY_COLS_V10: its migration MACs rows that have
+ * neither moved nor the resync columns yet). */
+#define POLICY_COLS_V10 "state, pin_failures, locked_until, secret_version, policy_mac"
+#define POLICY_COLS POLICY_COLS_V10 ", moved, resync_epoch, resync_used"
 
 /* Statements with parameters are prepared once per connection (the server
  * then skips parsing and planning them on every call), named by the
@@ -164,6 +179,11 @@ typedef struct pg {
     void *hook_data;
     int deferred; /* synchronous_commit = off on this connection (commit_mode) */
     int in_tx;
+    /* SECRET: the policy MAC keys, one per loaded KEK (config, then
+     * policy_key_add during a KEK rotation). Any of them verifies; the
+     * newest (the rotation's target) writes. As SQLite's. */
+    duo_policy_key mac_keys[2];
+    size_t n_mac;
 } pg;
 
 /* ------------------------------------------------------------ libpq helpers */
@@ -406,13 +426,135 @@ int duo__pg_audit(void *impl, const duo_audit_event *ev, int64_t now) {
     return ev == NULL ? DUO_OK : audit_append_tx(impl, NULL, ev, now);
 }
 
+/* ------------------------------------------------------------ policy MAC */
+
+/* Where a result row holds the policy fields: state, pin_failures,
+ * locked_until, secret_version, policy_mac, moved, resync_epoch,
+ * resync_used; a negative column is a field the row's schema lacks (0). */
+#define POLICY_NCOLS 8
+static const int key_row_policy_cols[POLICY_NCOLS] = {2, 8, 9, 15, 23, 24, 25, 26}; /* KEY_COLS */
+static const int policy_cols[POLICY_NCOLS] = {0, 1, 2, 3, 4, 5, 6, 7};              /* POLICY_COLS */
+static const int policy_cols_v10[POLICY_NCOLS] = {0, 1, 2, 3, 4, -1, -1, -1};       /* POLICY_COLS_V10 */
+
+/* Reads a row's policy fields. A value outside its field's range was not
+ * written by duosign: DUO_E_POLICY_MAC, like a MAC mismatch (a pin_failures
+ * of 2^32 + 3 must not pass for 3, a moved of 2 for 1). */
+static int policy_read(const PGresult *res, int row, const int cols[POLICY_NCOLS], const uint8_t *key_id,
+                       duo_policy_fields *f) {
+    char name[16];
+    int64_t v[6] = {0};
+    int r;
+    memset(f, 0, sizeof *f);
+    memcpy(f->key_id, key_id, DUO_KEY_ID_BYTES);
+    if ((r = duo__pg_col_text(res, row, cols[0], name, sizeof name)) != DUO_OK) return r;
+    for (int i = 0; i < 6; i++) {
+        int c = cols[i < 3 ? 1 + i : 2 + i]; /* skips the MAC's column */
+        if (c >= 0 && (r = duo__pg_col_i64(res, row, c, &v[i])) != DUO_OK) return r;
+    }
+    if (v[0] < 0 || v[0] > UINT32_MAX || v[2] < 0 || (v[3] != 0 && v[3] != 1) || v[4] < 0 || v[5] < 0)
+        return DUO_E_POLICY_MAC;
+    f->state = duo_key_state_from_name(name); /* 0 for an unknown name: its MAC fails */
+    f->pin_failures = (uint32_t)v[0];
+    f->locked_until = v[1];
+    f->secret_version = (uint64_t)v[2];
+    f->moved = (int)v[3];
+    f->resync_epoch = (uint64_t)v[4];
+    f->resync_used = (uint64_t)v[5];
+    return DUO_OK;
+}
+
+/* DUO_OK if the row's stored MAC (column cols[4]) verifies under any loaded
+ * policy key; a NULL or short MAC is a mismatch. */
+static int policy_check(const pg *s, const PGresult *res, int row, const int cols[POLICY_NCOLS],
+                        const uint8_t *key_id) {
+    duo_policy_fields f;
+    int r = policy_read(res, row, cols, key_id, &f);
+    if (r != DUO_OK) return r;
+    int n = PQgetisnull(res, row, cols[4]) ? 0 : PQgetlength(res, row, cols[4]);
+    const uint8_t *mac = (const uint8_t *)PQgetvalue(res, row, cols[4]);
+    r = DUO_E_POLICY_MAC;
+    for (size_t i = 0; i < s->n_mac && r == DUO_E_POLICY_MAC; i++)
+        r = duo_policy_mac_check(&s->mac_keys[i], &f, mac, n < 0 ? 0 : (size_t)n);
+    return r;
+}
+
+/* Inside a write transaction: locks the key row and refuses it when its MAC
+ * does not match (it was edited outside duosign). */
+static int mac_verify(pg *s, const uint8_t *key_id) {
+    PGresult *res;
+    duo_pg_params q = {0};
+    int r;
+    duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
+    if ((r = duo__pg_exec(s, &res, "SELECT " POLICY_COLS " FROM keys WHERE key_id = $1 FOR UPDATE", &q)) != DUO_OK)
+        return r;
+    r = PQntuples(res) == 1 ? policy_check(s, res, 0, policy_cols, key_id) : DUO_E_NOT_FOUND;
+    PQclear(res);
+    return r;
+}
+
+/* Stores the MAC of f (the row's policy fields as just written) under the
+ * newest policy key, inside the write's transaction. */
+static int mac_store(pg *s, const uint8_t *key_id, const duo_policy_fields *f) {
+    duo_pg_params q = {0};
+    uint8_t mac[DUO_POLICY_MAC_LEN];
+    int r;
+    if ((r = duo_policy_mac(mac, &s->mac_keys[s->n_mac - 1], f)) != DUO_OK) return r;
+    duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
+    duo__pg_blob(&q, mac, sizeof mac);
+    return run(s, "UPDATE keys SET policy_mac = $2 WHERE key_id = $1", &q, NULL);
+}
+
+/* Runs sql, a write (or read) of key_id's row returning its policy fields
+ * at cols, and stores the MAC of what it wrote: the fields come back with
+ * the write (no second read). */
+static int write_row_mac_cols(pg *s, const char *sql, const duo_pg_params *q, const uint8_t *key_id,
+                              const int cols[POLICY_NCOLS]) {
+    PGresult *res;
+    duo_policy_fields f;
+    int r = duo__pg_exec(s, &res, sql, q);
+    if (r != DUO_OK) return r;
+    r = PQntuples(res) == 1 ? policy_read(res, 0, cols, key_id, &f) : DUO_E_NOT_FOUND;
+    PQclear(res);
+    return r == DUO_OK ? mac_store(s, key_id, &f) : r;
+}
+
+/* write_row_mac_cols for sql ending in "RETURNING " POLICY_COLS. */
+static int write_row_mac(pg *s, const char *sql, const duo_pg_params *q, const uint8_t *key_id) {
+    return write_row_mac_cols(s, sql, q, key_id, policy_cols);
+}
+
+/* Inside a write transaction: reads the row's policy fields and stores
+ * their MAC (a KEK rotation's remac, the flag moved). */
+static int mac_rewrite(pg *s, const uint8_t *key_id) {
+    duo_pg_params q = {0};
+    duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
+    return write_row_mac(s, "SELECT " POLICY_COLS " FROM keys WHERE key_id = $1", &q, key_id);
+}
+
+int duo__pg_key_active(void *impl, const uint8_t *key_id) {
+    duo_pg_params q = {0};
+    PGresult *res;
+    char st[16];
+    int r;
+    duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
+    if ((r = duo__pg_exec(impl, &res, "SELECT " POLICY_COLS " FROM keys WHERE key_id = $1 FOR UPDATE", &q)) != DUO_OK)
+        return r;
+    if (PQntuples(res) != 1) r = DUO_E_NOT_FOUND;
+    /* The state about to decide must be the one duosign wrote. */
+    else if ((r = policy_check(impl, res, 0, policy_cols, key_id)) == DUO_OK &&
+             (r = duo__pg_col_text(res, 0, 0, st, sizeof st)) == DUO_OK)
+        r = strcmp(st, "active") == 0 ? DUO_OK : DUO_E_KEY_NOT_ACTIVE;
+    PQclear(res);
+    return r;
+}
+
 /* ------------------------------------------------------------ key rows */
 
-static int read_key_row(const PGresult *res, int row, duo_key_info *k, duo_key_sealed *sl) {
+static int read_key_row(const pg *s, const PGresult *res, int row, duo_key_info *k, duo_key_sealed *sl) {
     char state[16];
     int64_t v[10];
     int r;
-    int64_t curve = 0, role = 0, moved = 0;
+    int64_t curve = 0, role = 0, rs[3] = {0};
     static const int icols[10] = {3, 4, 5, 8, 9, 11, 12, 13, 14, 15};
     memset(k, 0, sizeof *k);
     if ((r = duo__pg_col_blob(res, row, 0, k->key_id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) != DUO_OK ||
@@ -422,13 +564,17 @@ static int read_key_row(const PGresult *res, int row, duo_key_info *k, duo_key_s
         (r = duo__pg_col_blob(res, row, 7, k->q2, DUO_POINT_BYTES, DUO_POINT_BYTES, NULL)) != DUO_OK ||
         (r = duo__pg_col_text(res, row, 10, k->reason, sizeof k->reason)) != DUO_OK)
         return r;
+    /* Before anything else decides on the row: its policy is duosign's. */
+    if ((r = policy_check(s, res, row, key_row_policy_cols, k->key_id)) != DUO_OK) return r;
     for (int i = 0; i < 10; i++)
         if ((r = duo__pg_col_i64(res, row, icols[i], &v[i])) != DUO_OK) return r;
     if ((r = duo__pg_col_i64(res, row, 21, &curve)) != DUO_OK || (r = duo__pg_col_i64(res, row, 22, &role)) != DUO_OK ||
-        (r = duo__pg_col_i64(res, row, 23, &moved)) != DUO_OK)
+        (r = duo__pg_col_i64(res, row, 24, &rs[0])) != DUO_OK ||
+        (r = duo__pg_col_i64(res, row, 25, &rs[1])) != DUO_OK || (r = duo__pg_col_i64(res, row, 26, &rs[2])) != DUO_OK)
         return r;
-    if (moved != 0 && moved != 1) return DUO_E_STATE_CORRUPT;
-    k->moved = (int)moved;
+    k->moved = (int)rs[0]; /* each in its range: policy_read checked */
+    k->resync_epoch = (uint64_t)rs[1];
+    k->resync_used = (uint64_t)rs[2];
     if (role < 0 || role >= DUO_KEY_ROLE_COUNT) return DUO_E_STATE_CORRUPT;
     k->role = (int)role;
     if ((k->state = duo_key_state_from_name(state)) == 0) return DUO_E_STATE_CORRUPT;
@@ -466,13 +612,14 @@ static int key_get_row(pg *s, duo_key_info *k, duo_key_sealed *sl, const uint8_t
                           : "SELECT " KEY_COLS " FROM keys WHERE key_id = $1",
                      &q);
     if (r != DUO_OK) return r;
-    r = PQntuples(res) == 1 ? read_key_row(res, 0, k, sl) : DUO_E_NOT_FOUND;
+    r = PQntuples(res) == 1 ? read_key_row(s, res, 0, k, sl) : DUO_E_NOT_FOUND;
     PQclear(res);
     return r;
 }
 
-/* Inside a write: locks the key row and reads its state and version (and
- * optionally citizen and revocation hash). */
+/* Inside a write: locks the key row, checks its policy MAC and reads its
+ * state and version (and optionally citizen and revocation hash). */
+static const int state_policy_cols[POLICY_NCOLS] = {0, 4, 5, 6, 7, 8, 9, 10};
 static int key_state(pg *s, int *state, uint64_t *version, char *citizen, uint8_t *rev_hash, int *has_rev,
                      const uint8_t *key_id) {
     PGresult *res;
@@ -483,12 +630,15 @@ static int key_state(pg *s, int *state, uint64_t *version, char *citizen, uint8_
     int r;
     duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
     if ((r = duo__pg_exec(s, &res,
-                          "SELECT state, version, citizen_id, revocation_hash FROM keys WHERE key_id = $1"
-                          " FOR UPDATE",
+                          "SELECT state, version, citizen_id, revocation_hash, pin_failures, locked_until,"
+                          " secret_version, policy_mac, moved, resync_epoch, resync_used FROM keys"
+                          " WHERE key_id = $1 FOR UPDATE",
                           &q)) != DUO_OK)
         return r;
     if (PQntuples(res) != 1) {
         r = DUO_E_NOT_FOUND;
+    } else if ((r = policy_check(s, res, 0, state_policy_cols, key_id)) != DUO_OK) {
+        /* every writer reads the row here first: an edited row changes nothing */
     } else if ((r = duo__pg_col_text(res, 0, 0, name, sizeof name)) == DUO_OK &&
                (r = duo__pg_col_i64(res, 0, 1, &v)) == DUO_OK) {
         *state = duo_key_state_from_name(name);
@@ -511,6 +661,7 @@ static void pg_close(void *impl) {
     pg *s = impl;
     if (s == NULL) return;
     if (s->conn != NULL) PQfinish(s->conn);
+    duo_memzero(s, sizeof *s); /* the policy MAC keys */
     free(s);
 }
 
@@ -530,14 +681,14 @@ static int key_insert_tx(pg *s, const duo_key_info *k, const duo_key_sealed *sl,
     duo__pg_i64(&q, k->curve);
     duo__pg_i64(&q, k->role);
     duo__pg_i64(&q, k->moved != 0);
-    return run(s,
-               "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
-               " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
-               " secret_version, retired_count, pin_failures, locked_until, reason, revocation_hash, version, curve,"
-               " role, moved)"
-               " VALUES($1, $2, 'pending', $3, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 0, 0, 0, '', NULL, 1, $12,"
-               " $13, $14)",
-               &q, NULL); /* DUO_E_EXISTS on a taken key id */
+    return write_row_mac(s,
+                         "INSERT INTO keys(key_id, citizen_id, state, created_at, updated_at, paillier_bits,"
+                         " q, q2, x1_sealed, p_sealed, q_sealed, secret_cur_sealed, secret_pend_sealed,"
+                         " secret_version, retired_count, pin_failures, locked_until, reason, revocation_hash,"
+                         " version, curve, role, moved)"
+                         " VALUES($1, $2, 'pending', $3, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 0, 0, 0, '',"
+                         " NULL, 1, $12, $13, $14) RETURNING " POLICY_COLS,
+                         &q, k->key_id); /* DUO_E_EXISTS on a taken key id */
 }
 
 static int pg_key_insert(void *impl, const duo_key_info *k, const duo_key_sealed *sl, const duo_audit_event *ev,
@@ -595,7 +746,7 @@ static int pg_key_list(void *impl, const char *citizen, duo_key_info_cb cb, void
                      &q);
     if (r != DUO_OK) return r;
     for (int i = 0; i < PQntuples(res) && r == DUO_OK; i++)
-        if ((r = read_key_row(res, i, &k, NULL)) == DUO_OK) r = cb(data, &k);
+        if ((r = read_key_row(impl, res, i, &k, NULL)) == DUO_OK) r = cb(data, &k);
     PQclear(res);
     return r;
 }
@@ -703,11 +854,12 @@ static int pg_key_activate(void *impl, const uint8_t *key_id, const uint8_t *tok
     duo__pg_i64(&q, now);
     duo__pg_blob(&q, token_hash, 32);
     /* The token that enrols the key gives it its citizen's name. */
-    if ((r = run(impl,
-                 "UPDATE keys SET state = 'active', revocation_hash = $2, updated_at = $3, version = version + 1,"
-                 " citizen_name = coalesce((SELECT citizen_name FROM tokens WHERE token_hash = $4), '')"
-                 " WHERE key_id = $1",
-                 &q, NULL)) != DUO_OK)
+    if ((r = write_row_mac(impl,
+                           "UPDATE keys SET state = 'active', revocation_hash = $2, updated_at = $3,"
+                           " version = version + 1,"
+                           " citizen_name = coalesce((SELECT citizen_name FROM tokens WHERE token_hash = $4), '')"
+                           " WHERE key_id = $1 RETURNING " POLICY_COLS,
+                           &q, key_id)) != DUO_OK)
         goto out;
     r = duo__pg_audit(impl, ev, now);
 out:
@@ -722,12 +874,12 @@ static int revoke_tx(pg *s, const uint8_t *key_id, const char *reason, int64_t n
     duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
     duo__pg_text(&q, reason);
     duo__pg_i64(&q, now);
-    if ((r = run(s,
-                 "UPDATE keys SET state = 'revoked', reason = coalesce($2, reason), revocation_hash = NULL,"
-                 " x1_sealed = NULL, p_sealed = NULL, q_sealed = NULL, secret_cur_sealed = NULL,"
-                 " secret_pend_sealed = NULL, locked_until = 0, updated_at = $3, version = version + 1"
-                 " WHERE key_id = $1",
-                 &q, NULL)) != DUO_OK)
+    if ((r = write_row_mac(s,
+                           "UPDATE keys SET state = 'revoked', reason = coalesce($2, reason), revocation_hash = NULL,"
+                           " x1_sealed = NULL, p_sealed = NULL, q_sealed = NULL, secret_cur_sealed = NULL,"
+                           " secret_pend_sealed = NULL, locked_until = 0, updated_at = $3, version = version + 1"
+                           " WHERE key_id = $1 RETURNING " POLICY_COLS,
+                           &q, key_id)) != DUO_OK)
         return r;
     q.n = 1;
     if ((r = run(s, "DELETE FROM retired_secrets WHERE key_id = $1", &q, NULL)) != DUO_OK) return r;
@@ -789,10 +941,11 @@ static int pg_key_update_policy(void *impl, const uint8_t *key_id, uint64_t expe
     duo__pg_i64(&q, pol->locked_until);
     duo__pg_text(&q, pol->reason);
     duo__pg_i64(&q, now);
-    if ((r = run(impl,
-                 "UPDATE keys SET state = $2, pin_failures = $3, locked_until = $4, reason = coalesce($5, reason),"
-                 " updated_at = $6, version = version + 1 WHERE key_id = $1",
-                 &q, NULL)) != DUO_OK)
+    if ((r = write_row_mac(impl,
+                           "UPDATE keys SET state = $2, pin_failures = $3, locked_until = $4,"
+                           " reason = coalesce($5, reason), updated_at = $6, version = version + 1"
+                           " WHERE key_id = $1 RETURNING " POLICY_COLS,
+                           &q, key_id)) != DUO_OK)
         goto out;
     if (pol->state == DUO_KEY_STATE_REVOKED && (r = revoke_tx(impl, key_id, NULL, now)) != DUO_OK) goto out;
     r = duo__pg_audit(impl, ev, now);
@@ -801,27 +954,24 @@ out:
 }
 
 /* The inner channel's per-key flag (keystore.h key_set_moved): set once, on
- * the locked row, with its audit entry; *changed = 0 if it was set. Not
- * under a policy MAC here: PostgreSQL rows have none in this branch (branch
- * pgmac adds it; the flag then joins it as on SQLite, policy_mac.h). */
+ * the locked row whose MAC holds, with its new MAC and audit entry;
+ * *changed = 0 if it was set. As SQLite's. */
 static int pg_key_set_moved(void *impl, int *changed, const uint8_t *key_id, const duo_audit_event *ev, int64_t now) {
     duo_pg_params q = {0};
     int64_t n = 0;
     int r;
     *changed = 0;
     if ((r = duo__pg_tx_begin(impl)) != DUO_OK) return r;
+    if ((r = mac_verify(impl, key_id)) != DUO_OK) goto out;
     duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
     duo__pg_i64(&q, now);
     if ((r = run(impl,
                  "UPDATE keys SET moved = 1, updated_at = $2, version = version + 1 WHERE key_id = $1 AND moved = 0",
                  &q, &n)) != DUO_OK)
         goto out;
-    if (n == 0) { /* already moved, or no such key */
-        duo_key_info k;
-        r = key_get_row(impl, &k, NULL, key_id, 0);
-        goto out;
-    }
+    if (n == 0) goto out; /* already moved (mac_verify found the row) */
     *changed = 1;
+    if ((r = mac_rewrite(impl, key_id)) != DUO_OK) goto out;
     r = duo__pg_audit(impl, ev, now);
 out:
     if (r != DUO_OK) *changed = 0;
@@ -845,12 +995,17 @@ static int rotation_write(pg *s, const uint8_t *key_id, const duo_key_rotation *
     duo__pg_text(&q, duo_key_state_name(rot->state));
     duo__pg_i64(&q, rot->pin_failures);
     duo__pg_i64(&q, rot->locked_until);
-    if ((r = run(s,
-                 "UPDATE keys SET x1_sealed = $2, p_sealed = $3, q_sealed = $4, secret_cur_sealed = $5,"
-                 " secret_pend_sealed = $6, secret_version = $7, retired_count = retired_count + $8,"
-                 " updated_at = $9, state = $10, pin_failures = $11, locked_until = $12, version = version + 1"
-                 " WHERE key_id = $1",
-                 &q, NULL)) != DUO_OK)
+    duo__pg_i64(&q, (int64_t)rot->resync_close);
+    /* $13 nonzero: the resync of that epoch is used (resync_epoch 0,
+     * resync_used $13), in the same write as the MAC'd fields it covers. */
+    if ((r = write_row_mac(s,
+                           "UPDATE keys SET x1_sealed = $2, p_sealed = $3, q_sealed = $4, secret_cur_sealed = $5,"
+                           " secret_pend_sealed = $6, secret_version = $7, retired_count = retired_count + $8,"
+                           " updated_at = $9, state = $10, pin_failures = $11, locked_until = $12,"
+                           " resync_epoch = CASE WHEN $13 <> 0 THEN 0 ELSE resync_epoch END,"
+                           " resync_used = CASE WHEN $13 <> 0 THEN $13 ELSE resync_used END,"
+                           " version = version + 1 WHERE key_id = $1 RETURNING " POLICY_COLS,
+                           &q, key_id)) != DUO_OK)
         return r;
     for (size_t i = 0; i < rot->n_retire && i < 2; i++) {
         memset(&q, 0, sizeof q);
@@ -881,6 +1036,46 @@ static int pg_key_rotate(void *impl, const uint8_t *key_id, duo_key_rotation *ro
     if (seen != NULL && (r = nonce_insert_tx(impl, key_id, seen, now)) != DUO_OK) goto out;
     for (size_t i = 0; i < 2 && r == DUO_OK; i++) r = duo__pg_audit(impl, rot->events[i], now);
 out:
+    return duo__pg_tx_end(impl, r);
+}
+
+/* Opens the resync of `epoch` on every active or locked key (restore
+ * --mark-only), in one transaction with the restore's audit entry: each row
+ * locked and its MAC checked first (an edited row stops the restore), then
+ * rewritten. As SQLite's, except that a key whose resync of this epoch is
+ * already open or used is left as it is: several nodes accept one recovery
+ * (each runs --mark-only), and the second must not reopen a resync a device
+ * used through the first (a copy of the device would get a second one). */
+static int pg_resync_open(void *impl, uint64_t epoch, size_t *n, const duo_audit_event *ev, int64_t now) {
+    PGresult *res = NULL;
+    duo_pg_params sel = {0};
+    uint8_t id[DUO_KEY_ID_BYTES];
+    int k = 0, r;
+    *n = 0;
+    duo__pg_i64(&sel, (int64_t)epoch);
+    if ((r = duo__pg_tx_begin(impl)) != DUO_OK) return r;
+    if ((r = duo__pg_exec(impl, &res,
+                          "SELECT key_id FROM keys WHERE state IN ('active', 'locked') AND resync_epoch <> $1"
+                          " AND resync_used <> $1 ORDER BY key_id FOR UPDATE",
+                          &sel)) != DUO_OK)
+        goto out;
+    for (k = 0; k < PQntuples(res) && r == DUO_OK; k++) {
+        duo_pg_params q = {0};
+        if ((r = duo__pg_col_blob(res, k, 0, id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) != DUO_OK ||
+            (r = mac_verify(impl, id)) != DUO_OK)
+            break;
+        duo__pg_blob(&q, id, DUO_KEY_ID_BYTES);
+        duo__pg_i64(&q, (int64_t)epoch);
+        duo__pg_i64(&q, now);
+        r = write_row_mac(impl,
+                          "UPDATE keys SET resync_epoch = $2, resync_used = 0, updated_at = $3, version = version + 1"
+                          " WHERE key_id = $1 RETURNING " POLICY_COLS,
+                          &q, id);
+    }
+    if (r == DUO_OK) r = duo__pg_audit(impl, ev, now);
+    if (r == DUO_OK) *n = (size_t)k;
+out:
+    PQclear(res);
     return duo__pg_tx_end(impl, r);
 }
 
@@ -1090,6 +1285,56 @@ static int pg_commit_mode(void *impl, int durable) {
     return DUO_OK;
 }
 
+static int pg_policy_key_add(void *impl, const duo_policy_key *k) {
+    pg *s = impl;
+    if (s->n_mac >= 2) return DUO_E_INVALID_ARG;
+    s->mac_keys[s->n_mac++] = *k;
+    return DUO_OK;
+}
+
+/* One transaction: every key row locked, its MAC verified under any loaded
+ * key, then rewritten under the newest (a KEK rotation's target). */
+static int pg_policy_remac(void *impl, size_t *n) {
+    PGresult *res;
+    uint8_t id[DUO_KEY_ID_BYTES];
+    int r;
+    *n = 0;
+    if ((r = duo__pg_tx_begin(impl)) != DUO_OK) return r;
+    if ((r = duo__pg_exec(impl, &res, "SELECT key_id FROM keys ORDER BY key_id FOR UPDATE", NULL)) != DUO_OK) goto out;
+    for (int i = 0; i < PQntuples(res) && r == DUO_OK; i++) {
+        if ((r = duo__pg_col_blob(res, i, 0, id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) == DUO_OK &&
+            (r = mac_verify(impl, id)) == DUO_OK && (r = mac_rewrite(impl, id)) == DUO_OK)
+            (*n)++;
+    }
+    PQclear(res);
+out:
+    if (r != DUO_OK) *n = 0;
+    return duo__pg_tx_end(impl, r);
+}
+
+/* PostgreSQL checks its own pages (data checksums, on when the cluster was
+ * made with initdb -k): nothing to run here, at start or in `check`. The
+ * full check (`check`) says in why whether checksums are on; off is not a
+ * failure of the store, but page damage then goes unnoticed until a query
+ * trips on it, so it is said plainly. */
+static int pg_integrity_check(void *impl, int full, char *why, size_t why_cap) {
+    PGresult *res;
+    char on[8] = "";
+    int r;
+    if (why_cap > 0) why[0] = '\0';
+    if (!full) return DUO_OK;
+    if ((r = duo__pg_exec(impl, &res, "SHOW data_checksums", NULL)) != DUO_OK) return r;
+    r = PQntuples(res) == 1 ? duo__pg_col_text(res, 0, 0, on, sizeof on) : DUO_E_STORE;
+    PQclear(res);
+    if (r != DUO_OK) return r;
+    snprintf(why, why_cap, "%s",
+             strcmp(on, "on") == 0
+                 ? "PostgreSQL's own: data checksums on (the server checks every page it reads)"
+                 : "PostgreSQL's own: data checksums OFF (page damage goes unnoticed until a query trips on it;"
+                   " initialise the cluster with initdb -k, or pg_checksums --enable with the server stopped)");
+    return DUO_OK;
+}
+
 static const duo_keystore_backend_ops pg_ops = {
     .close = pg_close,
     .key_insert = pg_key_insert,
@@ -1099,6 +1344,7 @@ static const duo_keystore_backend_ops pg_ops = {
     .key_update_policy = pg_key_update_policy,
     .key_set_moved = pg_key_set_moved,
     .key_rotate = pg_key_rotate,
+    .resync_open = pg_resync_open,
     .key_revoke = pg_key_revoke,
     .purge_pending = pg_purge_pending,
     .retired_list = pg_retired_list,
@@ -1114,7 +1360,9 @@ static const duo_keystore_backend_ops pg_ops = {
     .nonce_record = pg_nonce_record,
     .nonce_seen = pg_nonce_seen,
     .commit_mode = pg_commit_mode,
-    .integrity_check = NULL, /* PostgreSQL checks its pages itself (data checksums, initdb -k) */
+    .policy_key_add = pg_policy_key_add,
+    .policy_remac = pg_policy_remac,
+    .integrity_check = pg_integrity_check, /* PostgreSQL checks its pages itself (data checksums, initdb -k) */
     .ca_insert = duo__pg_ca_insert,
     .ca_get = duo__pg_ca_get,
     .ca_next_crl = duo__pg_ca_next_crl,
@@ -1138,6 +1386,69 @@ static const duo_keystore_backend_ops pg_ops = {
 
 /* ------------------------------------------------------------ open */
 
+/* *has = 1 if keys.policy_mac exists. */
+static int mac_column_has(pg *s, int *has) {
+    PGresult *res;
+    int64_t n = 0;
+    int r = duo__pg_exec(s, &res,
+                         "SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema()"
+                         " AND table_name = 'keys' AND column_name = 'policy_mac'",
+                         NULL);
+    if (r != DUO_OK) return r;
+    r = PQntuples(res) == 1 ? duo__pg_col_i64(res, 0, 0, &n) : DUO_E_STATE_CORRUPT;
+    PQclear(res);
+    *has = n != 0;
+    return r;
+}
+
+/* Adds keys.policy_mac and MACs every existing row with rewrite. */
+static int mac_column_add(pg *s, int (*rewrite)(pg *, const uint8_t *)) {
+    PGresult *res;
+    uint8_t id[DUO_KEY_ID_BYTES];
+    int r;
+    if ((r = run(s, "ALTER TABLE keys ADD COLUMN policy_mac BYTEA", NULL, NULL)) != DUO_OK ||
+        (r = duo__pg_exec(s, &res, "SELECT key_id FROM keys ORDER BY key_id", NULL)) != DUO_OK)
+        return r;
+    for (int i = 0; i < PQntuples(res) && r == DUO_OK; i++)
+        if ((r = duo__pg_col_blob(res, i, 0, id, DUO_KEY_ID_BYTES, DUO_KEY_ID_BYTES, NULL)) == DUO_OK)
+            r = rewrite(s, id);
+    PQclear(res);
+    return r;
+}
+
+/* mac_rewrite at schema v10: the row has neither moved nor the resync
+ * columns yet (their 0 is what the MAC input then leaves out). */
+static int mac_rewrite_v10(pg *s, const uint8_t *key_id) {
+    duo_pg_params q = {0};
+    duo__pg_blob(&q, key_id, DUO_KEY_ID_BYTES);
+    return write_row_mac_cols(s, "SELECT " POLICY_COLS_V10 " FROM keys WHERE key_id = $1", &q, key_id, policy_cols_v10);
+}
+
+/* v10: adds the policy MAC column and MACs every existing row, in the
+ * migration's transaction (the backend has the MAC key then), so from v10 on
+ * a NULL MAC is a mismatch like any other. A database that already has the
+ * column but claims an older version was edited: refused (re-running this
+ * step would bless whatever its rows now say). As SQLite's v6. */
+static int migrate_v10(pg *s) {
+    int has = 0, r;
+    if ((r = mac_column_has(s, &has)) != DUO_OK) return r;
+    return has ? DUO_E_POLICY_MAC : mac_column_add(s, mac_rewrite_v10);
+}
+
+/* v12: the resync columns (migrations[] says why). A database that took
+ * main's v10 placeholder reaches here without keys.policy_mac: its rows get
+ * the MAC now, with every field (moved included) in it. */
+static int migrate_v12(pg *s) {
+    int has = 0, r;
+    if ((r = run(s, "ALTER TABLE keys ADD COLUMN IF NOT EXISTS resync_epoch BIGINT NOT NULL DEFAULT 0", NULL, NULL)) !=
+            DUO_OK ||
+        (r = run(s, "ALTER TABLE keys ADD COLUMN IF NOT EXISTS resync_used BIGINT NOT NULL DEFAULT 0", NULL, NULL)) !=
+            DUO_OK ||
+        (r = mac_column_has(s, &has)) != DUO_OK)
+        return r;
+    return has ? DUO_OK : mac_column_add(s, mac_rewrite);
+}
+
 /* Creates or upgrades the schema in one transaction under an advisory lock:
  * two nodes starting at once on a fresh database do not both create it (the
  * second waits, then finds the version current). */
@@ -1160,6 +1471,12 @@ static int migrate(pg *s) {
     }
     for (; v < SCHEMA_VERSION; v++) {
         duo_pg_params q = {0};
+        if (migrations[v] == NULL) { /* a step in C (v10, v12) */
+            if ((r = (v + 1 == 10 ? migrate_v10(s) : migrate_v12(s))) != DUO_OK) goto out;
+            duo__pg_i64(&q, v + 1);
+            if ((r = run(s, "INSERT INTO schema_version(version) VALUES($1)", &q, NULL)) != DUO_OK) goto out;
+            continue;
+        }
         /* Several statements in one string: the simple protocol (no parameters). */
         PGresult *m = PQexec(s->conn, migrations[v]);
         if (PQresultStatus(m) != PGRES_COMMAND_OK) {
@@ -1181,7 +1498,10 @@ static int pg_open(duo_keystore_backend *out, const char *location, const duo_ke
     int r;
     memset(out, 0, sizeof *out);
     if (location == NULL) return DUO_E_INVALID_ARG;
+    if (cfg->policy_key == NULL) return DUO_E_INVALID_ARG; /* only through duo_keystore_open */
     if ((s = calloc(1, sizeof *s)) == NULL) return DUO_E_NOMEM;
+    s->mac_keys[0] = *cfg->policy_key;
+    s->n_mac = 1;
     s->before_commit = cfg->before_commit;
     s->hook_data = cfg->hook_data;
     s->conn = PQconnectdb(location);

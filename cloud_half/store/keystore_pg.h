@@ -40,6 +40,11 @@ int duo__pg_tx_begin(void *impl);
 int duo__pg_tx_end(void *impl, int r);
 int duo__pg_audit(void *impl, const duo_audit_event *ev, int64_t now);
 
+/* Inside a write transaction: locks the key row and answers DUO_OK if its
+ * policy MAC holds and it is active (DUO_E_POLICY_MAC, DUO_E_NOT_FOUND,
+ * DUO_E_KEY_NOT_ACTIVE). */
+int duo__pg_key_active(void *impl, const uint8_t *key_id);
+
 /* Binary result columns. col_i64 reads bigint, integer, smallint, boolean. */
 int duo__pg_col_i64(const PGresult *res, int row, int col, int64_t *out);
 /* Copies a bytea/text column: exactly len bytes, or up to cap when len == 0

@@ -400,6 +400,13 @@ static int col_text(sqlite3_stmt *st, int i, char *out, size_t cap) {
 
 static int key_mac_check(const sq *q, const duo_key_info *k, sqlite3_stmt *st, int col);
 
+/* A pin_failures or secret_version outside its field's range was not written
+ * by duosign: a policy MAC failure (2^32 + 3 must not pass for 3). */
+static int policy_ints_in_range(sqlite3_stmt *st, int pin_col, int secret_version_col) {
+    int64_t pin = sqlite3_column_int64(st, pin_col);
+    return pin >= 0 && pin <= UINT32_MAX && sqlite3_column_int64(st, secret_version_col) >= 0;
+}
+
 static int read_key_row(const sq *q, sqlite3_stmt *st, duo_key_info *k, duo_key_sealed *s) {
     char state[16];
     int r;
@@ -412,6 +419,7 @@ static int read_key_row(const sq *q, sqlite3_stmt *st, duo_key_info *k, duo_key_
         (r = col_text(st, 10, k->reason, sizeof k->reason)) != DUO_OK)
         return r;
     if ((k->state = duo_key_state_from_name(state)) == 0) return DUO_E_STATE_CORRUPT;
+    if (!policy_ints_in_range(st, 8, 15)) return DUO_E_POLICY_MAC;
     k->created_at = sqlite3_column_int64(st, 3);
     k->updated_at = sqlite3_column_int64(st, 4);
     k->paillier_bits = (uint32_t)sqlite3_column_int64(st, 5);
@@ -489,6 +497,8 @@ static int mac_row(sq *s, const uint8_t *key_id, duo_policy_fields *f, int *mac_
         r = map_rc(rc) == DUO_OK ? DUO_E_STORE : map_rc(rc);
     } else if (sqlite3_column_int64(st, 7) != 0 && sqlite3_column_int64(st, 7) != 1) {
         r = DUO_E_POLICY_MAC; /* a moved flag duosign never writes */
+    } else if (!policy_ints_in_range(st, 1, 3)) {
+        r = DUO_E_POLICY_MAC; /* no MAC can cover it, not even a rewrite */
     } else if ((r = col_text(st, 0, name, sizeof name)) == DUO_OK) {
         policy_fields(f, key_id, duo_key_state_from_name(name), (uint32_t)sqlite3_column_int64(st, 1),
                       sqlite3_column_int64(st, 2), (uint64_t)sqlite3_column_int64(st, 3),

@@ -7,6 +7,8 @@
 #   start_daemon DATA [ARGS]  duosign-cloud serve on 127.0.0.1:0 (or $PORT); sets SERVER_PID, ADDR
 #   stop_daemon               SIGTERM it and wait
 #   token CITIZEN             a one-time enrolment token (admin CLI on $DATA)
+#   resync_sign_ok NAME STATE [resync]  $DUOSIGN signs $T/doc with ${PINF:-$T/pin}, OpenSSL verifies;
+#                             "resync": the CLI must say it resynchronised (after a restore)
 # The caller's EXIT trap should call stop_daemon.
 fails=0
 SERVER_PID=
@@ -34,3 +36,12 @@ stop_daemon() {
   SERVER_PID=
 }
 token() { "$CLOUD" token issue --data "$DATA" --citizen "$1" 2>/dev/null | tail -1; }
+resync_sign_ok() { # resync_sign_ok NAME STATE [resync]
+  run 0 "$1 signs" -- "$DUOSIGN" sign --state "$2" --in "$T/doc" --out "$T/sig.$1" --pin-file "${PINF:-$T/pin}"
+  if [ "${3:-}" = resync ]; then
+    grep -q 'resynchronised' "$T/err" && ok "$1: the CLI says it resynchronised" || bad "$1: no resync line: $(cat "$T/err")"
+  fi
+  "$DUOSIGN" pubkey --state "$2" --out "$T/pub.$1.pem" >/dev/null 2>&1
+  openssl dgst -sha256 -verify "$T/pub.$1.pem" -signature "$T/sig.$1" "$T/doc" >/dev/null 2>&1 &&
+    ok "$1: OpenSSL verifies the signature" || bad "$1: signature does not verify"
+}

@@ -47,15 +47,6 @@ rows() { sqlite3 "$D/keys.db" "SELECT hex(key_id), state, pin_failures, locked_u
   resync_epoch, resync_used, hex(policy_mac), hex(secret_cur_sealed), hex(secret_pend_sealed) FROM keys ORDER BY key_id;
   SELECT count(*) FROM retired_secrets;"; }
 keyid() { "$CLOUD" key list --data "$D" --citizen "$1" 2>/dev/null | grep -o '[0-9a-f]\{32\}' | head -1; }
-sign_ok() { # sign_ok NAME STATE [expect-resync]
-  run 0 "$1 signs" -- "$DUOSIGN" sign --state "$2" --in "$T/doc" --out "$T/sig.$1" --pin-file "${PINF:-$T/pin}"
-  if [ "${3:-}" = resync ]; then
-    grep -q 'resynchronised' "$T/err" && ok "$1: the CLI says it resynchronised" || bad "$1: no resync line: $(cat "$T/err")"
-  fi
-  "$DUOSIGN" pubkey --state "$2" --out "$T/pub.$1.pem" >/dev/null 2>&1
-  openssl dgst -sha256 -verify "$T/pub.$1.pem" -signature "$T/sig.$1" "$T/doc" >/dev/null 2>&1 &&
-    ok "$1: OpenSSL verifies the signature" || bad "$1: signature does not verify"
-}
 
 echo "== 7a. mistakes"
 run 2 "resync without --state" -- "$DUOSIGN" resync --pin-file "$T/pin"
@@ -75,9 +66,9 @@ grep -q 'DUO_E_RESYNC_NOT_OPEN' "$T/err" && ok "names DUO_E_RESYNC_NOT_OPEN" || 
 [ "$(rows)" = "$before" ] && ok "nothing counted, key rows unchanged" || bad "key rows changed"
 run 0 "backup" -- "$CLOUD" backup --data "$D" --out "$T/backup.db"
 # One signature rotates a device's secret past the backup.
-for c in A B C D; do sign_ok "$c" "$T/$c"; done
+for c in A B C D; do resync_sign_ok "$c" "$T/$c"; done
 cp "$T/C" "$T/C.old"   # C's secret after one signature: never in the restored store
-sign_ok C "$T/C"
+resync_sign_ok C "$T/C"
 cp "$T/A" "$T/A.copy"  # the same secret as A: a copy of the device
 stop_daemon
 
@@ -107,14 +98,14 @@ for f in key_id_after nonce_after epoch_after secret_after proof_after mac_after
 tamper secret_len 1 DUO_E_BAD_FIELD
 tamper epoch 28 DUO_E_RESYNC_EPOCH
 tamper key_id 1 DUO_E_NOT_FOUND
-sign_ok B "$T/B" resync
+resync_sign_ok B "$T/B" resync
 
-sign_ok A "$T/A" resync
-sign_ok A "$T/A"
+resync_sign_ok A "$T/A" resync
+resync_sign_ok A "$T/A"
 run 0 "C: change-pin resynchronises by itself (with the old PIN)" -- \
     "$DUOSIGN" change-pin --state "$T/C" --pin-file "$T/pin" --new-pin-file "$T/pin2"
 grep -q 'resynchronised' "$T/err" && ok "C: the CLI says it resynchronised" || bad "C: no resync line: $(cat "$T/err")"
-PINF="$T/pin2" sign_ok C "$T/C"
+PINF="$T/pin2" resync_sign_ok C "$T/C"
 
 echo "== 3. a copy of A's device"
 run 7 "the copy of A is caught as a clone" -- "$DUOSIGN" sign --state "$T/A.copy" --in "$T/doc" --out "$T/sig.x" --pin-file "$T/pin"
@@ -127,7 +118,7 @@ grep -q 'DUO_E_RESYNC_USED' "$T/err" && ok "names DUO_E_RESYNC_USED" || bad "mes
 run 28 "C: that copy's sign is refused the same way" -- "$DUOSIGN" sign --state "$T/C.old" --in "$T/doc" --out "$T/sig.x" --pin-file "$T/pin"
 run 0 "C: resync of the resynchronised device: nothing to do" -- "$DUOSIGN" resync --state "$T/C" --pin-file "$T/pin2"
 grep -q 'already in sync' "$T/out" && ok "says already in sync" || bad "output: $(cat "$T/out")"
-PINF="$T/pin2" sign_ok C "$T/C"
+PINF="$T/pin2" resync_sign_ok C "$T/C"
 stop_daemon
 
 echo "== audit"

@@ -14,6 +14,22 @@
 #define STORE_DRIVER "sqlite"
 #endif
 
+#ifdef DUO_STORE_TEST_PG
+/* Runs sql on the test's database outside the store (an edit duosign did
+ * not make); out gets the first value. 0 on success. */
+static int pg_sql(const store_env *e, const char *sql, char *out, size_t cap) {
+    PGconn *c = PQconnectdb(e->db);
+    PGresult *res = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+    int st = res ? (int)PQresultStatus(res) : -1;
+    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (ok && out && cap) snprintf(out, cap, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
+    if (!ok) fprintf(stderr, "sql: %s\n", PQerrorMessage(c));
+    PQclear(res);
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+#endif
+
 static void check_same_secrets(const duo_key_secrets *a, const duo_key_secrets *b) {
     DUO_CHECK(duo_ct_eq(a->x1, b->x1, sizeof a->x1));
     DUO_CHECK(a->p_len == b->p_len && duo_ct_eq(a->p, b->p, a->p_len));
@@ -442,7 +458,11 @@ static void test_resync(void) {
     /* the other key's resync is still open; reopened by hand on k: the MAC says no */
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k2.key_id));
     DUO_CHECK(got.resync_epoch == 3);
+#ifdef DUO_STORE_TEST_PG
+    DUO_REQUIRE(pg_sql(&e, "UPDATE keys SET resync_epoch = 3, resync_used = 0 WHERE resync_used = 3", NULL, 0) == 0);
+#else
     DUO_REQUIRE(env_sql(&e, "UPDATE keys SET resync_epoch = 3, resync_used = 0 WHERE resync_used = 3") == SQLITE_OK);
+#endif
     DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, NULL, k.key_id), DUO_E_POLICY_MAC);
     duo_key_secrets_clear(&s);
     duo_key_secrets_clear(&s2);
@@ -1330,21 +1350,48 @@ static void test_moved_remac(void) {
 }
 
 #ifdef DUO_STORE_TEST_PG
-static int pg_sql(const store_env *e, const char *sql, char *out, size_t cap) {
-    PGconn *c = PQconnectdb(e->db);
-    PGresult *res = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
-    int st = res ? (int)PQresultStatus(res) : -1;
-    int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
-    if (ok && out && cap) snprintf(out, cap, "%s", PQntuples(res) > 0 ? PQgetvalue(res, 0, 0) : "");
-    if (!ok) fprintf(stderr, "sql: %s\n", PQerrorMessage(c));
-    PQclear(res);
-    PQfinish(c);
-    return ok ? 0 : -1;
+/* Two nodes (two store handles) adopt a resync for one key from the same
+ * read: the row lock and version check let one through, the other gets
+ * DUO_E_CONFLICT and, read again, DUO_E_RESYNC_USED; the first's secret is
+ * the one kept. A second node's resync_open of the same epoch leaves the
+ * used resync closed (PostgreSQL: every node runs restore --mark-only). */
+static void test_resync_two_nodes(void) {
+    store_env e;
+    duo_keystore *ks2 = NULL;
+    duo_key_info k, a, b, got;
+    duo_key_secrets s, gs;
+    uint8_t d1[32], d2[32];
+    size_t n = 0;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    DUO_REQUIRE(active_key(&e, &k, &s, 1) != 0);
+    memset(d1, 0xe1, sizeof d1);
+    memset(d2, 0xe2, sizeof d2);
+    duo_audit_event ev = {.kind = "store.restore", .detail = "test"};
+    DUO_CHECK_OK(duo_keystore_resync_open(e.ks, 1, &n, &ev));
+    DUO_CHECK(n == 1);
+    DUO_REQUIRE(env_open_ks(&e, &ks2) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &a, NULL, k.key_id));
+    DUO_CHECK_OK(duo_keystore_key_get(ks2, &b, NULL, k.key_id));
+    DUO_CHECK(a.version == b.version && a.resync_epoch == 1);
+    DUO_CHECK_OK(duo_keystore_resync_adopt(e.ks, k.key_id, a.version, 1, d1, NULL, NULL));
+    DUO_EXPECT_ERR(duo_keystore_resync_adopt(ks2, k.key_id, b.version, 1, d2, NULL, NULL), DUO_E_CONFLICT);
+    DUO_CHECK_OK(duo_keystore_key_get(ks2, &got, NULL, k.key_id));
+    DUO_EXPECT_ERR(duo_keystore_resync_adopt(ks2, k.key_id, got.version, 1, d2, NULL, NULL), DUO_E_RESYNC_USED);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, &gs, k.key_id));
+    DUO_CHECK(duo_ct_eq(gs.current, d1, 32) && got.resync_used == 1 && got.resync_epoch == 0);
+    DUO_CHECK_OK(duo_keystore_resync_open(ks2, 1, &n, &ev));
+    DUO_CHECK(n == 0);
+    DUO_CHECK_OK(duo_keystore_key_get(ks2, &b, NULL, k.key_id));
+    DUO_CHECK(b.resync_used == 1 && b.resync_epoch == 0 && b.version == got.version);
+    duo_keystore_free(ks2);
+    duo_key_secrets_clear(&s);
+    duo_key_secrets_clear(&gs);
+    env_close(&e);
 }
 
-/* PostgreSQL v11: a store from v9 (no keys.moved, versions 1-9) migrates
- * with its keys unmoved; the versions become 1-11 (v10 is branch pgmac's
- * number: a placeholder here). */
+/* PostgreSQL v11 and v12: a store at v10 (keys.policy_mac, no keys.moved,
+ * no resync columns) migrates with its keys unmoved, no resync open, their
+ * MACs still holding; the versions become 1-12. */
 static void test_moved_pg_migration(void) {
     store_env e;
     duo_key_info k, got;
@@ -1355,18 +1402,52 @@ static void test_moved_pg_migration(void) {
     DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
     duo_keystore_free(e.ks);
     e.ks = NULL;
-    DUO_REQUIRE(
-        pg_sql(&e, "ALTER TABLE keys DROP COLUMN moved; DELETE FROM schema_version WHERE version >= 10", NULL, 0) == 0);
+    DUO_REQUIRE(pg_sql(&e,
+                       "ALTER TABLE keys DROP COLUMN moved, DROP COLUMN resync_epoch, DROP COLUMN resync_used;"
+                       " DELETE FROM schema_version WHERE version >= 11",
+                       NULL, 0) == 0);
     DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
-    DUO_CHECK(got.moved == 0 && got.version == 1);
+    DUO_CHECK(got.moved == 0 && got.version == 1 && got.resync_epoch == 0 && got.resync_used == 0);
     DUO_REQUIRE(
         pg_sql(&e, "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version", out, sizeof out) == 0);
-    DUO_CHECK_MSG(strcmp(out, "1,2,3,4,5,6,7,8,9,10,11") == 0, "versions %s", out);
+    DUO_CHECK_MSG(strcmp(out, "1,2,3,4,5,6,7,8,9,10,11,12") == 0, "versions %s", out);
     int changed = 0;
     DUO_CHECK_OK(duo_keystore_key_set_moved(e.ks, &changed, k.key_id, NULL));
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
     DUO_CHECK(changed == 1 && got.moved == 1);
+    duo_key_secrets_clear(&s);
+    env_close(&e);
+}
+
+/* A database main's PostgreSQL v10 placeholder brought to v11 (keys.moved,
+ * one key moved, no policy_mac, no resync columns): v12 adds the resync
+ * columns and the MAC of every row (moved in it); the rows read back as
+ * they were, and an edit of moved afterwards fails the MAC. */
+static void test_pg_v11_without_mac(void) {
+    store_env e;
+    duo_key_info k, got;
+    duo_key_secrets s;
+    char out[128];
+    int changed = 0;
+    DUO_REQUIRE(env_open(&e) == DUO_OK);
+    make_key(&k, &s, 1, "EE38001010002");
+    DUO_CHECK_OK(duo_keystore_key_insert_pending(e.ks, &k, &s, NULL));
+    DUO_CHECK_OK(duo_keystore_key_set_moved(e.ks, &changed, k.key_id, NULL));
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+    DUO_REQUIRE(pg_sql(&e,
+                       "ALTER TABLE keys DROP COLUMN policy_mac, DROP COLUMN resync_epoch, DROP COLUMN resync_used;"
+                       " DELETE FROM schema_version WHERE version >= 12",
+                       NULL, 0) == 0);
+    DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
+    DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
+    DUO_CHECK(got.moved == 1 && got.resync_epoch == 0 && got.resync_used == 0);
+    DUO_REQUIRE(
+        pg_sql(&e, "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version", out, sizeof out) == 0);
+    DUO_CHECK_MSG(strcmp(out, "1,2,3,4,5,6,7,8,9,10,11,12") == 0, "versions %s", out);
+    DUO_REQUIRE(pg_sql(&e, "UPDATE keys SET moved = 0", NULL, 0) == 0);
+    DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, NULL, k.key_id), DUO_E_POLICY_MAC);
     duo_key_secrets_clear(&s);
     env_close(&e);
 }
@@ -1377,12 +1458,15 @@ int main(void) {
     /* The PostgreSQL build (run through tests/integration/pg/pg_env.sh): the
      * tests that look only through the store interface. The others read or
      * edit SQLite's file directly. */
-    (void)test_keystore_crud, (void)test_token_single_use_and_expiry, (void)test_secret_rotate, (void)test_resync;
+    (void)test_keystore_crud, (void)test_token_single_use_and_expiry, (void)test_secret_rotate;
     (void)test_swapped_sealed_columns, (void)test_revoke, (void)test_crash_before_commit, (void)test_curve_column;
     (void)test_moved_column, (void)test_moved_remac;
     DUO_RUN(test_curve_roundtrip);
     DUO_RUN(test_moved_roundtrip);
     DUO_RUN(test_moved_pg_migration);
+    DUO_RUN(test_resync);
+    DUO_RUN(test_resync_two_nodes);
+    DUO_RUN(test_pg_v11_without_mac);
     DUO_RUN(test_activate);
     DUO_RUN(test_policy_update);
     DUO_RUN(test_sign_commit);

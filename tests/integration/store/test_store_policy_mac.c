@@ -2,7 +2,9 @@
  * without the KEK who edits a key's state, PIN failure count, lock time or
  * secret version, drops the MAC or copies another key's, is refused on every
  * read and every write of the row, and nothing in the store changes; a store
- * from before the MAC (schema v4) gets its MACs when it is migrated. */
+ * from before the MAC (schema v4) gets its MACs when it is migrated.
+ * Built twice: on SQLite (edits with the sqlite3 shell) and, with
+ * DUO_STORE_TEST_PG, on a real PostgreSQL (edits with psql, schema v9 -> v10). */
 #include <sys/wait.h>
 
 #include "duosign/mem.h"
@@ -29,11 +31,26 @@ static int locked_key(store_env *e, duo_key_info *k, uint8_t b) {
     return duo_keystore_key_get(e->ks, k, NULL, k->key_id);
 }
 
-/* Runs sql with the sqlite3 command-line shell, as an operator (or an
- * intruder) with write access to the file would. */
+#ifdef DUO_STORE_TEST_PG
+/* SQL literals of the two test key ids, and the shell that edits rows. */
+#define KID1 "decode('01010101010101010101010101010101', 'hex')"
+#define KID2 "decode('02020202020202020202020202020202', 'hex')"
+#define SHELL "psql -X -q -v ON_ERROR_STOP=1 '%s' -c \"%s\" >/dev/null"
+#define SHELL_READ "psql -X -q -At '%s' -c \"%s\""
+#define HEX(col) "encode(" col ", 'hex')"
+#else
+#define KID1 "x'01010101010101010101010101010101'"
+#define KID2 "x'02020202020202020202020202020202'"
+#define SHELL "sqlite3 -bail '%s' \"%s\""
+#define SHELL_READ "sqlite3 '%s' \"%s\""
+#define HEX(col) "hex(" col ")"
+#endif
+
+/* Runs sql with the database's command-line shell (sqlite3, psql), as an
+ * operator (or an intruder) with write access to the database would. */
 static int shell_sql(const store_env *e, const char *sql) {
     char cmd[PATH_MAX + 1024];
-    snprintf(cmd, sizeof cmd, "sqlite3 -bail '%s' \"%s\"", e->db, sql);
+    snprintf(cmd, sizeof cmd, SHELL, e->db, sql);
     int st = system(cmd);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -41,11 +58,13 @@ static int shell_sql(const store_env *e, const char *sql) {
 /* A fingerprint of everything stored for the keys and the audit log. */
 static void store_digest(const store_env *e, char out[65]) {
     char cmd[PATH_MAX + 512];
-    snprintf(cmd, sizeof cmd,
-             "sqlite3 '%s' \"SELECT hex(key_id), state, pin_failures, locked_until, secret_version, version,"
-             " hex(policy_mac), hex(secret_pend_sealed) FROM keys ORDER BY key_id;"
-             " SELECT count(*) FROM audit; SELECT count(*) FROM retired_secrets\" | sha256sum",
-             e->db);
+    snprintf(
+        cmd, sizeof cmd, SHELL_READ " | sha256sum", e->db,
+        "SELECT " HEX(
+            "key_id") ", state, pin_failures, locked_until, secret_version, version,"
+                      " " HEX("policy_mac") ", " HEX(
+                          "secret_pend_sealed") " FROM keys ORDER BY key_id;"
+                                                " SELECT count(*) FROM audit; SELECT count(*) FROM retired_secrets");
     FILE *p = popen(cmd, "r");
     out[0] = '\0';
     if (p == NULL) return;
@@ -76,15 +95,17 @@ static void check_refused(store_env *e, const duo_key_info *k) {
 /* Each covered field edited with the sqlite3 shell, one at a time. */
 static void test_field_edits(void) {
     static const char *const edits[] = {
-        "UPDATE keys SET pin_failures = 0 WHERE key_id = x'01010101010101010101010101010101'",
-        "UPDATE keys SET state = 'active' WHERE key_id = x'01010101010101010101010101010101'",
-        "UPDATE keys SET locked_until = 0 WHERE key_id = x'01010101010101010101010101010101'",
-        "UPDATE keys SET secret_version = secret_version - 1 WHERE key_id = x'01010101010101010101010101010101'",
-        "UPDATE keys SET policy_mac = NULL WHERE key_id = x'01010101010101010101010101010101'",
-        "UPDATE keys SET policy_mac = substr(policy_mac, 1, 31) WHERE key_id = x'01010101010101010101010101010101'",
+        "UPDATE keys SET pin_failures = 0 WHERE key_id = " KID1,
+        "UPDATE keys SET state = 'active' WHERE key_id = " KID1,
+        "UPDATE keys SET locked_until = 0 WHERE key_id = " KID1,
+        "UPDATE keys SET secret_version = secret_version - 1 WHERE key_id = " KID1,
+        "UPDATE keys SET policy_mac = NULL WHERE key_id = " KID1,
+        "UPDATE keys SET policy_mac = substr(policy_mac, 1, 31) WHERE key_id = " KID1,
         /* the MAC of another key's row with the same fields (key id binding) */
-        "UPDATE keys SET policy_mac = (SELECT policy_mac FROM keys WHERE key_id = x'02020202020202020202020202020202')"
-        " WHERE key_id = x'01010101010101010101010101010101'",
+        "UPDATE keys SET policy_mac = (SELECT policy_mac FROM keys WHERE key_id = " KID2 ") WHERE key_id = " KID1,
+        /* out of the field's range: must not wrap to the MAC'd value */
+        "UPDATE keys SET pin_failures = 4294967299 WHERE key_id = " KID1,
+        "UPDATE keys SET pin_failures = -1 WHERE key_id = " KID1,
     };
     for (size_t i = 0; i < sizeof edits / sizeof edits[0]; i++) {
         store_env e;
@@ -150,12 +171,31 @@ static void test_migration(void) {
     DUO_REQUIRE(locked_key(&e, &k, 1) == DUO_OK);
     duo_keystore_free(e.ks);
     e.ks = NULL;
+#ifdef DUO_STORE_TEST_PG
+    /* a v9 store: the column and its version row gone */
+    DUO_REQUIRE(
+        shell_sql(&e, "ALTER TABLE keys DROP COLUMN policy_mac; DELETE FROM schema_version WHERE version >= 10") == 0);
+#else
     DUO_REQUIRE(shell_sql(&e, "ALTER TABLE keys DROP COLUMN policy_mac; PRAGMA user_version = 4;") == 0);
+#endif
     DUO_REQUIRE(env_open_ks(&e, &e.ks) == DUO_OK);
     DUO_CHECK_OK(duo_keystore_key_get(e.ks, &got, NULL, k.key_id));
     DUO_CHECK(got.pin_failures == 3 && got.state == DUO_KEY_STATE_LOCKED);
-    DUO_REQUIRE(shell_sql(&e, "UPDATE keys SET pin_failures = 0") == 0);
+    DUO_CHECK_OK(duo_keystore_key_update_policy(e.ks, k.key_id, got.version,
+                                                &(duo_key_policy){.state = DUO_KEY_STATE_ACTIVE}, NULL));
+    DUO_REQUIRE(shell_sql(&e, "UPDATE keys SET pin_failures = 2") == 0);
     DUO_EXPECT_ERR(duo_keystore_key_get(e.ks, &got, NULL, k.key_id), DUO_E_POLICY_MAC);
+    /* a store with the column that claims an older schema was edited:
+     * migrating it again would MAC whatever its rows now say */
+    duo_keystore_free(e.ks);
+    e.ks = NULL;
+#ifdef DUO_STORE_TEST_PG
+    DUO_REQUIRE(shell_sql(&e, "DELETE FROM schema_version WHERE version >= 10") == 0);
+#else
+    DUO_REQUIRE(shell_sql(&e, "PRAGMA user_version = 5;") == 0);
+#endif
+    DUO_EXPECT_ERR(env_open_ks(&e, &e.ks), DUO_E_POLICY_MAC);
+    DUO_CHECK(e.ks == NULL);
     env_close(&e);
 }
 
