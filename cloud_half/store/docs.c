@@ -144,3 +144,18 @@ int duo__doc_attrs_decode(duo_doc_row *row, const char *t) {
     }
     return DUO_OK;
 }
+
+int duo__code_redeemable(const duo_code_row *code, int redeemed, const char *doc_type, int64_t now) {
+    if (now >= code->expires_at) return DUO_E_CODE_EXPIRED;
+    if (redeemed) return DUO_E_CODE_USED;
+    if (strcmp(code->doc_type, doc_type) != 0) return DUO_E_CODE_DOC_MISMATCH;
+    return DUO_OK;
+}
+
+duo_audit_event duo__code_redeem_event(char *detail, size_t cap, const duo_code_row *code, const char *rp_name) {
+    snprintf(detail, cap, "presentation code for %s redeemed by relying party %s (issued at %lld)", code->doc_type,
+             rp_name, (long long)code->issued_at);
+    duo_audit_event ev = {
+        .kind = "code.redeem", .key_id = code->key_id, .citizen_id = code->citizen_id, .detail = detail};
+    return ev;
+}

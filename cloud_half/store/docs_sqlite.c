@@ -276,26 +276,15 @@ int duo__sq_code_redeem(void *impl, duo_doc_row *doc, duo_code_row *code, const 
     char detail[DUO_AUDIT_DETAIL_MAX + 1];
     if ((r = duo__sq_tx_begin(impl)) != DUO_OK) return r;
     if ((r = code_read(impl, code, &redeemed, hash, by_barcode)) != DUO_OK) goto out;
-    /* The order of the checks is the order of what a verifier can act on:
-     * a dead code first, then one for the wrong document. */
-    if (now >= code->expires_at)
-        r = DUO_E_CODE_EXPIRED;
-    else if (redeemed)
-        r = DUO_E_CODE_USED;
-    else if (strcmp(code->doc_type, doc_type) != 0)
-        r = DUO_E_CODE_DOC_MISMATCH;
-    if (r != DUO_OK) goto out;
+    if ((r = duo__code_redeemable(code, redeemed, doc_type, now)) != DUO_OK) goto out;
     if ((r = key_active(impl, code->key_id)) != DUO_OK) {
         if (r == DUO_E_NOT_FOUND) r = DUO_E_KEY_NOT_ACTIVE;
         goto out;
     }
     if ((r = duo__sq_doc_get(impl, doc, code->citizen_id, code->doc_type)) != DUO_OK) goto out;
     if ((r = code_mark(impl, code->code_hash, rp_name, now)) != DUO_OK) goto out;
-    snprintf(detail, sizeof detail, "presentation code for %s redeemed by relying party %s (issued at %lld)",
-             code->doc_type, rp_name, (long long)code->issued_at);
     {
-        duo_audit_event ev = {
-            .kind = "code.redeem", .key_id = code->key_id, .citizen_id = code->citizen_id, .detail = detail};
+        duo_audit_event ev = duo__code_redeem_event(detail, sizeof detail, code, rp_name);
         r = duo__sq_audit(impl, &ev, now);
     }
 out:

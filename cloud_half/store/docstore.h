@@ -123,4 +123,13 @@ DUO_WARN_UNUSED_RESULT int duo_keystore_code_purge(duo_keystore *ks, size_t *n, 
 int duo__doc_attrs_encode(const duo_doc_row *row, char *out, size_t cap);
 int duo__doc_attrs_decode(duo_doc_row *row, const char *t);
 
+/* For the backends' code_redeem, inside its transaction: whether the code
+ * read back may be redeemed for doc_type at now (DUO_OK, or
+ * DUO_E_CODE_EXPIRED / DUO_E_CODE_USED / DUO_E_CODE_DOC_MISMATCH in that
+ * order: a dead code first, then one for the wrong document), and the
+ * audit entry of a redemption (detail is the caller's buffer of at least
+ * DUO_AUDIT_DETAIL_MAX + 1 bytes). */
+int duo__code_redeemable(const duo_code_row *code, int redeemed, const char *doc_type, int64_t now);
+duo_audit_event duo__code_redeem_event(char *detail, size_t cap, const duo_code_row *code, const char *rp_name);
+
 #endif
