@@ -234,13 +234,14 @@ static int continues_session(const char *method) {
 
 /* One call through the inner channel: the request sealed, the response
  * opened; the plain messages are exactly the RPC's own. */
-static int rpc_sealed(duo_device_ctx *ctx, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
-                      size_t *resp_len) {
-    duo_ch_record rec, back;
-    uint8_t *ct = NULL, *env = NULL, *raw = NULL, *bbuf = NULL;
-    size_t env_len = 0, raw_len = 0;
-    int r;
-
+/* Seals req in the open channel (a new one unless the call continues an
+ * established session) and sends it; *raw is the sealed answer. */
+static int seal_send(duo_device_ctx *ctx, const char *method, const uint8_t *req, size_t req_len, uint8_t **raw,
+                     size_t *raw_len) {
+    duo_ch_record rec;
+    uint8_t *ct = NULL, *env = NULL;
+    size_t env_len = 0;
+    int r = DUO_OK;
     if (!(continues_session(method) && ctx->ch_open && ctx->ch.established)) {
         channel_close(ctx);
         if ((r = duo_ch_device_begin(&ctx->ch, ctx->chkey_number, ctx->chkey_pub, ctx_rng(ctx))) != DUO_OK) goto out;
@@ -250,15 +251,34 @@ static int rpc_sealed(duo_device_ctx *ctx, const char *method, const uint8_t *re
                          ctx_rng(ctx))) != DUO_OK ||
         (r = duo_wire_build_sealed(&env, &env_len, &rec)) != DUO_OK)
         goto out;
-    if ((r = rpc_plain(ctx, method, env, env_len, &raw, &raw_len)) != DUO_OK) goto out;
+    r = rpc_plain(ctx, method, env, env_len, raw, raw_len);
+out:
+    free(ct);
+    free(env);
+    return r;
+}
+
+static int rpc_sealed(duo_device_ctx *ctx, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
+                      size_t *resp_len) {
+    duo_ch_record back;
+    uint8_t *raw = NULL, *bbuf = NULL;
+    size_t raw_len = 0;
+    int r = seal_send(ctx, method, req, req_len, &raw, &raw_len);
+    /* A later round that reached a node without this channel (several nodes
+     * on one store: the channel lives in the node that opened it, the
+     * signing session in the store) was refused before anything ran; it
+     * goes again in a channel of its own, which any node opens. */
+    if (r == DUO_E_CHANNEL_UNKNOWN && continues_session(method)) {
+        channel_close(ctx);
+        r = seal_send(ctx, method, req, req_len, &raw, &raw_len);
+    }
+    if (r != DUO_OK) goto out;
     if ((r = duo_wire_parse_sealed(&back, &bbuf, raw, raw_len)) != DUO_OK ||
         (r = duo_ch_open(&ctx->ch, resp, resp_len, method, &back)) != DUO_OK)
         goto out;
     if (back.rekey) ctx->want_rekey = 1;
 out:
     if (r != DUO_OK) channel_close(ctx); /* the next call starts a new session */
-    free(ct);
-    free(env);
     free(bbuf);
     release(ctx, raw, raw_len);
     return r;
