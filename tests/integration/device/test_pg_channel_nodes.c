@@ -34,8 +34,8 @@ static duo_grpc_transport *g_ta, *g_tb;
 static int g_b_unknown, g_b_ok; /* SignFinish answers from node B */
 
 /* The balancer: round 2 of a signature always reaches the other node. */
-static int route(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp,
-                 size_t *resp_len, char *errmsg, size_t cap) {
+static int route(void *user, const char *method, const uint8_t *req, size_t req_len, uint8_t **resp, size_t *resp_len,
+                 char *errmsg, size_t cap) {
     (void)user;
     int to_b = strstr(method, "/SignFinish") != NULL;
     int r = duo_grpc_transport_call(to_b ? g_tb : g_ta, method, req, req_len, resp, resp_len, errmsg, cap);
@@ -95,8 +95,9 @@ static void test_round_two_on_the_other_node(void) {
     DUO_CHECK(strstr(out, "active") != NULL);
     const char *pf = strstr(out, "pin failures:");
     DUO_CHECK(pf != NULL && atoi(pf + strlen("pin failures:")) == 0);
-    DUO_CHECK(duo_it_run_cmd(out, sizeof out, "'%s' audit list --data '%s' | awk -v k=%s '$5 == \"sign\" && $6 == k' | grep -c .",
-                             g_bin, g_dir_a, hex) == 0);
+    DUO_CHECK(duo_it_run_cmd(out, sizeof out,
+                             "'%s' audit list --data '%s' | awk -v k=%s '$5 == \"sign\" && $6 == k' | grep -c .", g_bin,
+                             g_dir_a, hex) == 0);
     DUO_CHECK(atoi(out) == SIGNATURES);
     fprintf(stderr, "# audit: %d signatures of the key\n", atoi(out));
     duo_device_ctx_free(c);
