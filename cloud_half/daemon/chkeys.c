@@ -17,23 +17,6 @@
 #define SEALED_MAX (DUO_CH_KEY_BYTES + DUO_SEAL_OVERHEAD)
 #define LINE_MAX_ (16 + 2 * DUO_CH_PUB_BYTES + 2 * SEALED_MAX + 8)
 
-/* The data directory's KEKs: current (seals) and a rotation's next. */
-static int load_keks(duo_kek keks[2], int *n, char *err, size_t cap, const char *dir) {
-    duo_kek_refs refs;
-    char kerr[768] = "";
-    int r = duo_kek_refs_read(&refs, kerr, sizeof kerr, dir);
-    *n = 0;
-    if (r == DUO_OK && (r = duo_kek_slot_load(&keks[0], kerr, sizeof kerr, dir, &refs.current)) == DUO_OK) *n = 1;
-    if (r == DUO_OK && refs.has_next && (r = duo_kek_slot_load(&keks[1], kerr, sizeof kerr, dir, &refs.next)) == DUO_OK)
-        *n = 2;
-    if (r != DUO_OK) {
-        snprintf(err, cap, "cannot load the key-encryption key of %s: %s", dir, kerr[0] ? kerr : duo_strerror(r));
-        duo_kek_clear(&keks[0]);
-        duo_kek_clear(&keks[1]);
-    }
-    return r;
-}
-
 static int seal_key(const duo_kek *kek, uint8_t *out, size_t *out_len, const duo_ch_static *k) {
     return duo_seal_encrypt(kek, out, SEALED_MAX, out_len, (const uint8_t *)DUO_CHKEY_SEAL_ID,
                             sizeof DUO_CHKEY_SEAL_ID - 1, "channel_key", k->id, k->priv, sizeof k->priv, NULL);
@@ -129,7 +112,7 @@ static int write_file(const duo_chkeys *k, char *err, size_t cap, const char *di
 /* Loads (or with create, makes) the keys; keks stay loaded for a rewrite. */
 static int load_with(duo_chkeys *out, duo_kek keks[2], int *nk, char *err, size_t cap, const char *dir, int create) {
     char path[DUO_PATH_MAX];
-    int r = load_keks(keks, nk, err, cap, dir);
+    int r = duo_kek_load_dir(keks, nk, err, cap, dir);
     if (r != DUO_OK) return r;
     snprintf(path, sizeof path, "%s/" DUO_FILE_CHKEYS, dir);
     if (create && access(path, F_OK) != 0 && errno == ENOENT) {
@@ -207,7 +190,7 @@ int duo__chkeys_reseal(char *err, size_t cap, const char *dir, const duo_kek_slo
     snprintf(path, sizeof path, "%s/" DUO_FILE_CHKEYS, dir);
     if (access(path, F_OK) != 0) return DUO_OK; /* none yet: serve makes it */
     memset(keks, 0, sizeof keks);
-    int r = load_keks(keks, &nk, err, cap, dir);
+    int r = duo_kek_load_dir(keks, &nk, err, cap, dir);
     if (r == DUO_OK && old && (r = duo_kek_slot_load(&keks[nk], kerr, sizeof kerr, dir, old)) == DUO_OK) nk++;
     if (r != DUO_OK && !err[0]) snprintf(err, cap, "cannot load the old key-encryption key: %s", kerr);
     if (r == DUO_OK && (r = read_file(&k, err, cap, path, keks, nk)) == DUO_OK) {

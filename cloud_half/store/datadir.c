@@ -14,23 +14,6 @@
 #include "kekref.h"
 #include "mark.h"
 
-/* Loads the data directory's KEKs (kekref.h): current, and a rotation's next. */
-static int load_keks(duo_kek keks[2], int *n, char *err, size_t err_cap, const char *dir) {
-    duo_kek_refs refs;
-    char kerr[768] = "";
-    int r = duo_kek_refs_read(&refs, kerr, sizeof kerr, dir);
-    *n = 0;
-    if (r == DUO_OK && (r = duo_kek_slot_load(&keks[0], kerr, sizeof kerr, dir, &refs.current)) == DUO_OK) *n = 1;
-    if (r == DUO_OK && refs.has_next && (r = duo_kek_slot_load(&keks[1], kerr, sizeof kerr, dir, &refs.next)) == DUO_OK)
-        *n = 2;
-    if (r != DUO_OK) {
-        snprintf(err, err_cap, "cannot load the key-encryption key of %s: %s", dir, kerr[0] ? kerr : duo_strerror(r));
-        duo_kek_clear(&keks[0]);
-        duo_kek_clear(&keks[1]);
-    }
-    return r;
-}
-
 static const char *store_override; /* serve --store URL; set before any open */
 
 void duo_datadir_override_store(const char *url) { store_override = url; }
@@ -108,7 +91,7 @@ static int open_pg(duo_keystore **out, char *err, size_t err_cap, const char *di
     int n_keks = 0;
     duo_keystore *ks = NULL;
     memset(keks, 0, sizeof keks);
-    int r = load_keks(keks, &n_keks, err, err_cap, dir);
+    int r = duo_kek_load_dir(keks, &n_keks, err, err_cap, dir);
     if (r != DUO_OK) return r; /* err says which KEK */
     r = duo_keystore_open(&ks, duo_keystore_driver_find("postgresql"), url, &keks[0], kcfg);
     if (r == DUO_OK && n_keks == 2 && (r = duo_keystore_kek_add(ks, &keks[1])) != DUO_OK) {
@@ -153,7 +136,7 @@ int duo_datadir_open_store_cfg(duo_keystore **out, char *err, size_t err_cap, co
     int r = duo_datadir_store_location(&drv, path, sizeof path, err, err_cap, dir);
     if (r != DUO_OK) return r;
     if (strcmp(drv, DUO_DATADIR_DRIVER) != 0) return open_pg(out, err, err_cap, dir, path, kcfg);
-    if ((r = load_keks(keks, &n_keks, err, err_cap, dir)) != DUO_OK) return r;
+    if ((r = duo_kek_load_dir(keks, &n_keks, err, err_cap, dir)) != DUO_OK) return r;
     if (!create && access(path, F_OK) != 0) {
         duo_kek_clear(&keks[0]);
         duo_kek_clear(&keks[1]);
@@ -383,7 +366,7 @@ int duo_datadir_restore(const char *dir, const char *in, char *err, size_t err_c
     snprintf(db, sizeof db, "%s/" DUO_FILE_DB, dir);
     snprintf(mark, sizeof mark, "%s/" DUO_FILE_MARK, dir);
     if ((r = lock_dir(&lfd, err, err_cap, dir, "restore replaces its store")) != DUO_OK) return r;
-    if ((r = load_keks(keks, &n_keks, err, err_cap, dir)) != DUO_OK) goto out;
+    if ((r = duo_kek_load_dir(keks, &n_keks, err, err_cap, dir)) != DUO_OK) goto out;
     if ((r = duo_mark_read(mark, &old, &exists)) != DUO_OK && r != DUO_E_STATE_CORRUPT) {
         snprintf(err, err_cap, "cannot read the high-water mark %s: %s", mark, duo_strerror(r));
         goto out;

@@ -197,3 +197,20 @@ int duo_kek_slot_create(duo_kek *kek, duo_kek_slot *slot, int *extractable, char
     }
     return r;
 }
+
+int duo_kek_load_dir(duo_kek keks[2], int *n, char *err, size_t err_cap, const char *dir) {
+    duo_kek_refs refs;
+    char kerr[768] = "";
+    int r = duo_kek_refs_read(&refs, kerr, sizeof kerr, dir);
+    *n = 0;
+    if (r == DUO_OK && (r = duo_kek_slot_load(&keks[0], kerr, sizeof kerr, dir, &refs.current)) == DUO_OK) *n = 1;
+    if (r == DUO_OK && refs.has_next && (r = duo_kek_slot_load(&keks[1], kerr, sizeof kerr, dir, &refs.next)) == DUO_OK)
+        *n = 2;
+    if (r != DUO_OK) {
+        snprintf(err, err_cap, "cannot load the key-encryption key of %s: %s", dir, kerr[0] ? kerr : duo_strerror(r));
+        duo_kek_clear(&keks[0]);
+        duo_kek_clear(&keks[1]);
+        *n = 0;
+    }
+    return r;
+}

@@ -61,6 +61,14 @@ DUO_WARN_UNUSED_RESULT int duo_kek_refs_write(const duo_kek_refs *refs, char *er
 DUO_WARN_UNUSED_RESULT int duo_kek_slot_load(duo_kek *kek, char *err, size_t err_cap, const char *dir,
                                              const duo_kek_slot *slot);
 
+/* Loads the data directory's KEKs as kek.ref names them: keks[0] the
+ * current one (it seals), keks[1] a rotation's next when there is one.
+ * Returns: DUO_OK (*n = 1 or 2); the errors of duo_kek_refs_read and
+ *          duo_kek_slot_load (err: "cannot load the key-encryption key of
+ *          DIR: ..."; both keks wiped, *n = 0).
+ * Out:  keks (SECRET; wipe each with duo_kek_clear), *n, err. */
+DUO_WARN_UNUSED_RESULT int duo_kek_load_dir(duo_kek keks[2], int *n, char *err, size_t err_cap, const char *dir);
+
 /* Makes a new KEK for slot->ref and id: a new file (never an existing one:
  * DUO_E_EXISTS), or the token's key with that label (generated if absent,
  * used as it is if present: token keys are often provisioned by the HSM's
