@@ -169,11 +169,14 @@ extern "C" {
     /* resynchronisation after a restore of the cloud's store (issue 20, -155..-159; SECURITY 1.10) */               \
     X(E_RESYNC_POSSIBLE, -155, AUTH, 16, 28,                                                                         \
       "the cloud's store was restored: this device may resynchronise once with its PIN (duosign resync)")            \
-    X(E_RESYNC_NOT_OPEN, -156, POLICY, 9, 28, "no resynchronisation is open for this key (no restore since)")        \
+    X(E_RESYNC_NOT_OPEN, -156, POLICY, 9, 28,                                                                        \
+      "no resynchronisation is open for this key (no restore since); enrol the device again")                        \
     X(E_RESYNC_USED, -157, POLICY, 9, 28,                                                                            \
-      "this key already resynchronised after the restore; another one is refused (a copy of the device?)")           \
-    X(E_RESYNC_EPOCH, -158, PROTO, 3, 28, "the resynchronisation names another restore epoch than the cloud's")      \
-    X(E_RESYNC_MAC, -159, AUTH, 3, 28, "the resynchronisation request's MAC does not verify (altered on the way)")
+      "this key already resynchronised after the restore; if this device did not, revoke the key and enrol again")   \
+    X(E_RESYNC_EPOCH, -158, PROTO, 3, 28,                                                                            \
+      "the resynchronisation names another restore epoch than the cloud's; run duosign resync again")                \
+    X(E_RESYNC_MAC, -159, AUTH, 3, 28,                                                                               \
+      "the resynchronisation request was altered on the way (its MAC does not verify); retry")
 
 enum {
 #define DUO__ERR_ENUM(name, num, cat, grpc, ex, msg) DUO_##name = (num),
