@@ -16,6 +16,7 @@
 #include "duosign/transcript.h"
 #include "duosign/zk_paillier.h"
 #include "test_harness.h"
+#include "pedersen521.h"
 #include "zk_paillier_internal.h"
 
 static duo_ec *g_ec;
@@ -439,13 +440,17 @@ static int range_verify_strict(const range_fixture *f, const uint8_t *in, size_t
     return duo__zk_range_verify_ex(g_ec, pub(f->sk), &g_bind, f->ckey, in, len, 0, NULL);
 }
 
+/* The proof's fixed layout (zk_range.c). */
+#define REP_BYTES_T (67u + 67u + 1u + 32u + 66u)
+static size_t hdr_bytes(size_t nb) { return 67u + 67u + 3u * nb + 59u + 66u; }
+
 static void range_roundtrip(const duo_paillier_priv *sk, int strict) {
     unsigned bits = duo_paillier_pub_bits(pub(sk));
     size_t nb = bits / 8u, len = duo_zk_range_bytes(bits);
     uint8_t *pr = malloc(len);
     range_fixture f;
     double t0, t1, t2, t3;
-    DUO_REQUIRE(pr != NULL && len == 128u * (6u * nb + 65u));
+    DUO_REQUIRE(pr != NULL && len == hdr_bytes(nb) + 128u * REP_BYTES_T);
     DUO_REQUIRE(rf_init(&f, sk, NULL));
     t0 = now_ms();
     DUO_CHECK_OK(range_prove(&f, pr, len));
@@ -462,29 +467,44 @@ static void range_roundtrip(const duo_paillier_priv *sk, int strict) {
     free(pr);
 }
 
-/* Offsets inside repetition k. */
+/* Offsets inside repetition k (zk_range.c: c_a || c_b || j || f1 || f2). */
 typedef struct rep_layout {
-    size_t base, ca, cb, j, v1, v2, s1, s2, end;
+    size_t base, ca, cb, j, f1, f2, end;
 } rep_layout;
 
 static rep_layout layout(size_t nb, unsigned k) {
     rep_layout L;
-    L.base = (size_t)k * (6u * nb + 65u);
+    L.base = hdr_bytes(nb) + (size_t)k * REP_BYTES_T;
     L.ca = L.base;
-    L.cb = L.ca + 2 * nb;
-    L.j = L.cb + 2 * nb;
-    L.v1 = L.j + 1;
-    L.v2 = L.v1 + 32;
-    L.s1 = L.v2 + 32;
-    L.s2 = L.s1 + nb;
-    L.end = L.s2 + nb;
+    L.cb = L.ca + 67;
+    L.j = L.cb + 67;
+    L.f1 = L.j + 1;
+    L.f2 = L.f1 + 32;
+    L.end = L.f2 + 66;
     return L;
 }
 
-/* 1 if repetition k was answered for challenge bit 1 (s2 all zero). */
+/* Offsets of the header: C || B || A || z || w || v. */
+typedef struct hdr_layout {
+    size_t c, b, a, z, w, v;
+} hdr_layout;
+
+static hdr_layout hlayout(size_t nb) {
+    hdr_layout H;
+    H.c = 0;
+    H.b = 67;
+    H.a = 134;
+    H.z = H.a + 2 * nb;
+    H.w = H.z + 59;
+    H.v = H.w + nb;
+    return H;
+}
+
+/* 1 if repetition k was answered for challenge bit 1 (t_k is never all
+ * zero in practice; bit-0 answers have f2 all zero). */
 static int rep_is_e1(const uint8_t *pr, size_t nb, unsigned k) {
     rep_layout L = layout(nb, k);
-    return duo_ct_is_zero(pr + L.s2, nb);
+    return !duo_ct_is_zero(pr + L.f2, 66);
 }
 
 static void test_range_honest(void) {
@@ -594,26 +614,43 @@ static void test_range_reject(void) {
         }
     }
     DUO_REQUIRE(k0 != 999 && k1 != 999);
-    /* bit flips in every field of both kinds of repetition, checked by both
-     * the batched and the per-equation verifier */
+    /* bit flips in every field of the header and of both kinds of
+     * repetition, checked by the batched and the per-equation verifier */
+    {
+        hdr_layout H = hlayout(nb);
+        size_t hpos[] = {H.c + 1,  H.c + 66, H.b + 5,      H.a,     H.a + 2 * nb - 1, H.z + 1,
+                         H.z + 58, H.w,      H.w + nb - 1, H.v + 1, H.v + 65};
+        size_t i;
+        for (i = 0; i < sizeof hpos / sizeof hpos[0]; i++) {
+            flip(pr, hpos[i], (int)(i % 8));
+            DUO_EXPECT_ERR(range_verify(&f, pr, len), DUO_E_BAD_PROOF);
+            if (hpos[i] == H.z + 58 || hpos[i] == H.v + 65)
+                DUO_EXPECT_ERR(range_verify_strict(&f, pr, len), DUO_E_BAD_PROOF);
+            flip(pr, hpos[i], (int)(i % 8));
+        }
+        /* the C and B prefixes: 0x04 (uncompressed) and a y-parity flip */
+        memcpy(pb, pr, len);
+        pb[H.c] = 0x04;
+        DUO_EXPECT_ERR(range_verify(&f, pb, len), DUO_E_BAD_PROOF);
+        memcpy(pb, pr, len);
+        pb[H.b] ^= 0x01u;
+        DUO_EXPECT_ERR(range_verify(&f, pb, len), DUO_E_BAD_PROOF);
+    }
     {
         unsigned which;
         for (which = 0; which < 2; which++) {
             rep_layout L = layout(nb, which == 0 ? k0 : k1);
-            size_t pos[] = {L.ca,      L.ca + nb, L.cb + 2 * nb - 1, L.j,      L.v1,         L.v1 + 31, L.v2 + 16,
-                            L.v2 + 31, L.s1,      L.s1 + nb - 1,     L.s2 + 7, L.s2 + nb - 1};
+            size_t pos[] = {L.ca, L.ca + 66, L.cb + 1, L.cb + 66, L.j, L.f1, L.f1 + 31, L.f2, L.f2 + 65};
             size_t i;
             for (i = 0; i < sizeof pos / sizeof pos[0]; i++) {
                 int bit = (int)(i % 8);
                 flip(pr, pos[i], bit);
                 DUO_EXPECT_ERR(range_verify(&f, pr, len), DUO_E_BAD_PROOF);
-                /* the per-equation verifier costs ~2 s: only for the opened
-                 * integers (v1, s1), which reach the equations */
-                if (pos[i] == L.v1 + 31 || pos[i] == L.s1 + nb - 1)
+                if (pos[i] == L.f1 + 31 || pos[i] == L.f2 + 65)
                     DUO_EXPECT_ERR(range_verify_strict(&f, pr, len), DUO_E_BAD_PROOF);
                 flip(pr, pos[i], bit);
             }
-            /* j: the other ciphertext, and j = 2 */
+            /* j: the other commitment, and j = 2 */
             memcpy(pb, pr, len);
             pb[L.j] = (uint8_t)(which == 1 ? pb[L.j] ^ 1u : 1u);
             DUO_EXPECT_ERR(range_verify(&f, pb, len), DUO_E_BAD_PROOF);
@@ -622,49 +659,60 @@ static void test_range_reject(void) {
         }
     }
     DUO_CHECK_OK(range_verify(&f, pr, len)); /* restored */
-    /* e = 0: swapping the two openings (w_a <-> w_b, r_a <-> r_b) must fail;
-     * e = 1: z = 2l (just out of range) and rho = 0 must fail */
+    /* bit 0: the seed of another bit-0 repetition; bit 1: z_k = 2l (just out
+     * of range), t_k = 0, and z_k, t_k of another bit-1 repetition */
     {
-        rep_layout L = layout(nb, k0);
+        rep_layout L0 = layout(nb, k0), L1 = layout(nb, k1), M;
+        unsigned kk;
         memcpy(pb, pr, len);
-        memcpy(pb + L.v1, pr + L.v2, 32);
-        memcpy(pb + L.v2, pr + L.v1, 32);
-        memcpy(pb + L.s1, pr + L.s2, nb);
-        memcpy(pb + L.s2, pr + L.s1, nb);
+        for (kk = 0; kk < DUO_ZK_RANGE_REPS; kk++) {
+            if (kk != k0 && !rep_is_e1(pr, nb, kk)) break;
+        }
+        DUO_REQUIRE(kk < DUO_ZK_RANGE_REPS);
+        M = layout(nb, kk);
+        memcpy(pb + L0.f1, pr + M.f1, 32);
         DUO_EXPECT_ERR(range_verify(&f, pb, len), DUO_E_BAD_PROOF);
         DUO_EXPECT_ERR(range_verify_strict(&f, pb, len), DUO_E_BAD_PROOF);
-        L = layout(nb, k1);
         memcpy(pb, pr, len);
         {
             BIGNUM *z = BN_new();
             DUO_REQUIRE(z != NULL);
-            DUO_CHECK(BN_lshift1(z, f.l) && BN_bn2binpad(z, pb + L.v1, 32) == 32);
+            DUO_CHECK(BN_lshift1(z, f.l) && BN_bn2binpad(z, pb + L1.f1, 32) == 32);
             DUO_EXPECT_ERR(range_verify(&f, pb, len), DUO_E_BAD_PROOF);
             BN_free(z);
         }
         memcpy(pb, pr, len);
-        memset(pb + L.s1, 0, nb);
+        memset(pb + L1.f2, 0, 66);
+        DUO_EXPECT_ERR(range_verify(&f, pb, len), DUO_E_BAD_PROOF);
+        for (kk = 0; kk < DUO_ZK_RANGE_REPS; kk++) {
+            if (kk != k1 && rep_is_e1(pr, nb, kk)) break;
+        }
+        DUO_REQUIRE(kk < DUO_ZK_RANGE_REPS);
+        M = layout(nb, kk);
+        memcpy(pb, pr, len);
+        memcpy(pb + L1.j, pr + M.j, 1 + 32 + 66);
         DUO_EXPECT_ERR(range_verify(&f, pb, len), DUO_E_BAD_PROOF);
     }
-    /* A randomness-only change by an element of order 2: rho -> N - rho
-     * gives Enc(z; -rho) = -Enc(z; rho), same plaintext. The per-equation
-     * verifier rejects it; the batched one rejects it whenever the random
-     * exponent of that equation is odd and may accept otherwise, which is
-     * harmless: no plaintext changed (see batch_check_var). */
+    /* The equality's w -> N - w: (N - w)^N = -w^N mod N^2, so the Paillier
+     * equation fails (no batching there: rejected every time). */
     {
-        rep_layout L = layout(nb, k1);
-        BIGNUM *rho = BN_new();
-        int i, rejected = 0;
-        DUO_REQUIRE(rho != NULL);
+        hdr_layout H = hlayout(nb);
+        BIGNUM *w = BN_new();
+        DUO_REQUIRE(w != NULL);
         memcpy(pb, pr, len);
-        DUO_CHECK(BN_bin2bn(pb + L.s1, (int)nb, rho) && BN_sub(rho, duo_paillier_pub_n(pub(g_a)), rho) &&
-                  BN_bn2binpad(rho, pb + L.s1, (int)nb) == (int)nb);
+        DUO_CHECK(BN_bin2bn(pb + H.w, (int)nb, w) && BN_sub(w, duo_paillier_pub_n(pub(g_a)), w) &&
+                  BN_bn2binpad(w, pb + H.w, (int)nb) == (int)nb);
+        DUO_EXPECT_ERR(range_verify(&f, pb, len), DUO_E_BAD_PROOF);
         DUO_EXPECT_ERR(range_verify_strict(&f, pb, len), DUO_E_BAD_PROOF);
-        for (i = 0; i < 24; i++) rejected += range_verify(&f, pb, len) == DUO_E_BAD_PROOF;
-        fprintf(stderr, "  rho -> N - rho: batched verifier rejected %d of 24 times (plaintexts unchanged)\n",
-                rejected);
-        DUO_CHECK(rejected > 0);
-        BN_free(rho);
+        BN_free(w);
+    }
+    /* A proof made for another ckey's plaintext under the same C: the
+     * Paillier half of the equality catches a ckey swapped after proving. */
+    {
+        range_fixture f3;
+        DUO_REQUIRE(rf_init(&f3, g_a, f.x)); /* same x, other randomness */
+        DUO_EXPECT_ERR(duo_zk_range_verify(g_ec, pub(g_a), &g_bind, f3.ckey, pr, len), DUO_E_BAD_PROOF);
+        rf_free(&f3);
     }
     rf_free(&f);
     rf_free(&fb);
@@ -864,38 +912,49 @@ static void test_bounds_noncanonical(void) {
         }
         DUO_CHECK(found);
     }
-    /* range: s1 + N in an e = 0 and in an e = 1 repetition, s2 + N in an
-     * e = 0 one (batched verifier: the per-equation one re-derives r^N and
-     * would refuse s >= N on its own) */
+    /* range: t_k + n in a bit-1 repetition and v + n (P-521's order: the
+     * commitment equations hold mod n, 66 bytes hold both), w + N (same
+     * residue, same w^N mod N^2): only each bound rejects */
     {
         range_fixture f;
-        int which;
+        const BIGNUM *ord = duo__ped_order();
+        hdr_layout H = hlayout(nb);
+        unsigned r;
+        DUO_REQUIRE(ord != NULL);
         DUO_REQUIRE(rf_init(&f, sk, NULL));
         DUO_CHECK_OK(range_prove(&f, pr, len));
         DUO_CHECK_OK(range_verify(&f, pr, len));
-        for (which = 0; which < 3; which++) {
-            unsigned k;
-            for (k = 0, found = 0; k < DUO_ZK_RANGE_REPS && !found; k++) {
-                rep_layout L = layout(nb, k);
-                int e1 = rep_is_e1(pr, nb, k);
-                if ((which == 1) != e1) continue;
-                memcpy(pb, pr, len);
-                if (!add_n_if_fits(pb + (which == 2 ? L.s2 : L.s1), nb, n)) continue;
-                found = 1;
-                DUO_EXPECT_ERR(range_verify(&f, pb, len), DUO_E_BAD_PROOF);
-            }
-            DUO_CHECK(found);
+        for (r = 0, found = 0; r < DUO_ZK_RANGE_REPS && !found; r++) {
+            rep_layout L = layout(nb, r);
+            if (!rep_is_e1(pr, nb, r)) continue;
+            memcpy(pb, pr, len);
+            DUO_REQUIRE(add_n_if_fits(pb + L.f2, 66, ord));
+            found = 1;
+            DUO_EXPECT_ERR(range_verify(&f, pb, len), DUO_E_BAD_PROOF);
         }
+        DUO_CHECK(found);
+        memcpy(pb, pr, len);
+        DUO_REQUIRE(add_n_if_fits(pb + H.v, 66, ord));
+        DUO_EXPECT_ERR(range_verify(&f, pb, len), DUO_E_BAD_PROOF);
+        /* w + N needs room above N in nb bytes: try a few proofs */
+        for (r = 0, found = 0; r < 64 && !found; r++) {
+            DUO_CHECK_OK(range_prove(&f, pr, len));
+            memcpy(pb, pr, len);
+            if (!add_n_if_fits(pb + H.w, nb, n)) continue;
+            found = 1;
+            DUO_EXPECT_ERR(range_verify(&f, pb, len), DUO_E_BAD_PROOF);
+        }
+        DUO_CHECK(found);
         rf_free(&f);
     }
     free(pr);
     free(pb);
 }
 
-/* The range proof's z in [l, 2l) check and the e = 0 bound w < 2l, each on
- * its own: the dishonest prover makes every encryption equation hold, so
- * only these bounds reject (each case is accepted when its bound is removed
- * from duo__zk_range_verify_ex). */
+/* The range proof's z_k in [l, 2l) check on its own: the raw-z prover makes
+ * every commitment equation hold, so only the bound rejects (each case is
+ * accepted when the bound is removed from verify_rep). The bit-0 openings
+ * need no bound of their own: u is derived from the seed mod l. */
 static void test_range_z_interval(void) {
     size_t len = duo_zk_range_bytes(2048);
     uint8_t *pr = malloc(len);
@@ -905,29 +964,23 @@ static void test_range_z_interval(void) {
     int j;
     DUO_REQUIRE(pr && x && l);
     DUO_CHECK_OK(duo_zk_range_bound(g_ec, l));
-    for (j = 0; j < 4; j++) {
+    for (j = 0; j < 3; j++) {
         const char *what;
-        int wide = 0;
         if (j == 0) {
-            /* control: an honest x never needs the dishonest branch */
+            /* control: an honest x never needs the raw branch */
             DUO_CHECK_OK(duo_bn_random_below(x, l, &g_rng.rng));
             what = "x in [0, l) (control: accepted)";
         } else if (j == 1) {
             /* z = 2l + u in [2l, 3l), < 2^256: the upper bound */
             DUO_CHECK(BN_lshift1(x, l));
             what = "x = 2l, z in [2l, 3l)";
-        } else if (j == 2) {
+        } else {
             /* x = -(l + 1): z = x + w1 = u - 1 in [0, l): the lower bound */
             DUO_CHECK(BN_sub(x, n, l) && BN_sub_word(x, 1));
             what = "x = N - l - 1, z in [0, l)";
-        } else {
-            /* x = 0 with u in [l, 2l): the e = 0 opening w1 = u + l >= 2l */
-            BN_zero(x);
-            wide = 1;
-            what = "x = 0, openings w1 in [2l, 3l)";
         }
         DUO_REQUIRE(rf_init(&f, g_a, x));
-        DUO_CHECK_OK(duo__zk_range_prove_dishonest(g_ec, g_a, &g_bind, f.ckey, f.x, f.r, &g_rng.rng, wide, pr, len));
+        DUO_CHECK_OK(duo__zk_range_prove_raw_z(g_ec, g_a, &g_bind, f.ckey, f.x, f.r, &g_rng.rng, pr, len));
         if (j == 0) {
             DUO_CHECK_OK(range_verify(&f, pr, len));
         } else {
@@ -1120,7 +1173,7 @@ static void test_3072(void) {
 static void test_sizes(void) {
     DUO_CHECK(duo_zk_ln_bytes(2048) == 2560 && duo_zk_ln_bytes(3072) == 3840);
     DUO_CHECK(duo_zk_mod_bytes(2048) == 256u + 80u * 257u && duo_zk_mod_bytes(3072) == 384u + 80u * 385u);
-    DUO_CHECK(duo_zk_range_bytes(2048) == 128u * 1601u && duo_zk_range_bytes(3072) == 128u * 2369u);
+    DUO_CHECK(duo_zk_range_bytes(2048) == 1027u + 128u * 233u && duo_zk_range_bytes(3072) == 1411u + 128u * 233u);
     DUO_CHECK(duo_zk_ln_bytes(1024) == 0 && duo_zk_mod_bytes(4096) == 0 && duo_zk_range_bytes(0) == 0);
     fprintf(stderr, "  sizes 2048: L_N %zu, Pi-mod %zu, L_P %zu; 3072: %zu, %zu, %zu bytes\n", duo_zk_ln_bytes(2048),
             duo_zk_mod_bytes(2048), duo_zk_range_bytes(2048), duo_zk_ln_bytes(3072), duo_zk_mod_bytes(3072),
