@@ -1,9 +1,10 @@
 /* duosign-cloud: the Paillier / range-proof precomputation pool (pool.c).
  *
  * Each entry is a Paillier key and the randomness of the enrolment that will
- * use it (ckey's and the range proof's r and r^N, duo_zk_range_precomp),
- * made together on a libuv worker, off the request path (~85 % of the
- * cloud's enrolment CPU). duo__pool_take hands an entry to exactly one
+ * use it (ckey's r and r^N and the range proof's seeds and P-521
+ * commitments, duo_zk_range_precomp), made together on a libuv worker, off
+ * the request path (the key's primes and ~64 ms of precomputation at 2048
+ * bits: about half of the cloud's enrolment CPU since range proof v2). duo__pool_take hands an entry to exactly one
  * enrolment, whose engine session consumes it once and wipes it. Keys are
  * made only here, never on a request thread: an empty pool gives an empty
  * entry and the enrolment is told to retry (DUO_E_SERVER_BUSY).
