@@ -14,7 +14,7 @@
  * Version 3 (issue 16: a key with a role, or with a certificate) writes the
  * curve whatever it is, then u16 role after it, and after the app data
  *   u32 certificate length (0..DUO__BLOB_CERT_MAX) | certificate DER
- * (public: the key's X.509 certificate, checked by device.c against Q).
+ * (public: the key's X.509 certificate, checked by state.c and certs.c against Q).
  * A role-less key without a certificate is still written as version 1 or 2.
  * Version 4 (issue 12) is version 3 (curve, role, certificate, the role and
  * the certificate possibly absent) plus, after the certificate:
@@ -25,7 +25,7 @@
  * written outside tests and is not read.)
  * The codec only checks the encoding (lengths, magic, version, digest, a
  * known curve);
- * device.c checks the values (point on curve, modulus, ciphertext).
+ * state.c checks the values (point on curve, modulus, ciphertext).
  * Any failure is DUO_E_STATE_CORRUPT: a blob is used whole or not at all. */
 #ifndef DUOSIGN_DEVICE_BLOB_H
 #define DUOSIGN_DEVICE_BLOB_H

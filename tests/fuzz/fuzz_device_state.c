@@ -1,6 +1,6 @@
 /* libFuzzer target: the device state-blob loader (duo_device_state_import:
  * the blob codec in device_half/lib/blob.c, then the value checks in
- * device.c: point on the curve, Paillier modulus, ckey in Z*_{N^2}).
+ * state.c: point on the curve, Paillier modulus, ckey in Z*_{N^2}).
  *
  * Input: one mode byte, then the blob.
  *   mode even: the blob as given (exercises the SHA-256 trailer check and
