@@ -62,44 +62,39 @@ static long prompt_tty(const char *prompt, char *buf, size_t cap) {
     return n;
 }
 
+/* The first line of a PIN file (without CR/LF) into buf; *n is its length,
+ * or -1 when it does not fit. The file's bytes are wiped. Returns EX_OK_,
+ * or EX_INPUT when the file cannot be read (said on stderr). */
+static int read_pin_file(const char *what, const char *path, char *buf, size_t cap, long *n) {
+    uint8_t *data = NULL;
+    size_t dl = 0;
+    char *nl;
+    if (read_input(what, path, &data, &dl, 4096) != EX_OK_) return EX_INPUT;
+    nl = memchr(data, '\n', dl);
+    *n = nl ? (long)(nl - (char *)data) : (long)dl;
+    if (*n > 0 && data[*n - 1] == '\r') (*n)--;
+    if ((size_t)*n >= cap)
+        *n = -1;
+    else {
+        memcpy(buf, data, (size_t)*n);
+        buf[*n] = '\0';
+    }
+    wipe_free(data, dl);
+    return EX_OK_;
+}
+
 /* Which PIN source: the n-th PIN (0 = current/old, 1 = new). */
 int get_pin(const opts *o, int which, int confirm, char *buf, size_t cap, size_t *len) {
     long n;
     *len = 0;
     if (which == 1 && o->new_pin_file != NULL) {
-        uint8_t *data = NULL;
-        size_t dl = 0;
-        char *nl;
-        if (read_input("new PIN file", o->new_pin_file, &data, &dl, 4096) != EX_OK_) return EX_INPUT;
-        nl = memchr(data, '\n', dl);
-        n = nl ? (long)(nl - (char *)data) : (long)dl;
-        if (n > 0 && data[n - 1] == '\r') n--;
-        if ((size_t)n >= cap)
-            n = -1;
-        else {
-            memcpy(buf, data, (size_t)n);
-            buf[n] = '\0';
-        }
-        wipe_free(data, dl);
+        if (read_pin_file("new PIN file", o->new_pin_file, buf, cap, &n) != EX_OK_) return EX_INPUT;
     } else if (o->pin_file != NULL) {
-        uint8_t *data = NULL;
-        size_t dl = 0;
-        char *nl;
         if (which == 1) {
             fprintf(stderr, "%s: change-pin with --pin-file needs --new-pin-file for the new PIN\n", prog);
             return EX_USAGE_;
         }
-        if (read_input("PIN file", o->pin_file, &data, &dl, 4096) != EX_OK_) return EX_INPUT;
-        nl = memchr(data, '\n', dl);
-        n = nl ? (long)(nl - (char *)data) : (long)dl;
-        if (n > 0 && data[n - 1] == '\r') n--;
-        if ((size_t)n >= cap)
-            n = -1;
-        else {
-            memcpy(buf, data, (size_t)n);
-            buf[n] = '\0';
-        }
-        wipe_free(data, dl);
+        if (read_pin_file("PIN file", o->pin_file, buf, cap, &n) != EX_OK_) return EX_INPUT;
     } else if (o->pin_stdin) {
         n = read_line_fd(STDIN_FILENO, buf, cap);
     } else {
