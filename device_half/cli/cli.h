@@ -93,6 +93,10 @@ typedef struct session {
     const char *ca_origin; /* where the CA in use came from, for messages */
 } session;
 
+/* Used by every command: open_state, session_close, report, save_state and
+ * check_state_writable are in cli_session.c, get_pin in cli_pin.c, require
+ * in cli_opts.c, print_hex and fmt_time in cli_io.c. */
+
 /* Loads the state (and connects when online); an exit code. */
 int open_state(session *s, const opts *o, int online);
 void session_close(session *s);
