@@ -1,9 +1,10 @@
 /* libFuzzer target: the `duosign` CLI's argument parser (parse_opts in
- * device_half/cli/main.c: getopt_long, --paillier-bits / --timeout-ms
+ * device_half/cli/cli_opts.c: getopt_long, --paillier-bits / --timeout-ms
  * number parsing, --format, conflicting PIN sources, stray arguments).
  *
- * main.c is compiled into this target with its main() renamed, so the real,
- * static parse_opts runs. The input is split at NUL bytes into at most 64
+ * main.c (the help text, the command table) is compiled into this target
+ * with its main() renamed, and the other CLI files linked, so the real
+ * parse_opts runs. The input is split at NUL bytes into at most 64
  * arguments; argv[0] is the command word ("sign"), as main() passes it.
  * Checks: parse_opts returns -1 (continue), 0 (help) or 2 (usage error);
  * every option value it keeps points into argv; a --paillier-bits it kept is
