@@ -485,11 +485,13 @@ static int enqueue(duo_server *s, call_ctx *c) {
  * received it: handing it to a worker costs a wake-up of the worker and,
  * for the reply, one of this thread, tens of microseconds of CPU each on a
  * VM, per call. "Idle" (every worker waiting, nothing queued, no other call
- * inline) keeps the concurrency: under load calls go to the workers as
- * before, and at most one call at a time keeps a polling thread from polling.
- * Returns 1 if the call ran (and was answered). */
-static int run_inline(duo_server *s, call_ctx *c) {
-    if (c->method < 0 || c->method >= 64 || !(s->inline_methods & ((uint64_t)1 << c->method))) return 0;
+ * inline, and this thread found its queue empty since it last ran one:
+ * `burst`, see cq_main) keeps the concurrency: under load, and for the calls
+ * that arrived while one ran here, calls go to the workers as before, so a
+ * burst is not served one by one on this thread. Returns 1 if the call ran
+ * (and was answered). */
+static int run_inline(duo_server *s, call_ctx *c, int burst) {
+    if (burst || c->method < 0 || c->method >= 64 || !(s->inline_methods & ((uint64_t)1 << c->method))) return 0;
     pthread_mutex_lock(&s->mu);
     int idle = s->qhead == NULL && s->idle == s->n_wk_thr && s->inline_n == 0 && !s->wquit;
     if (idle) s->inline_n++;
@@ -546,7 +548,9 @@ static void fill_peer(call_ctx *c) {
     if (c->srv->client_auth) fill_peer_cert(c);
 }
 
-static void dispatch(duo_server *s, grpc_event ev) {
+/* *inlined: this thread ran a call inline and has not found its queue empty
+ * since (cq_main); set here when it runs one. */
+static void dispatch(duo_server *s, grpc_event ev, int *inlined) {
     tag_t *t = ev.tag;
     call_ctx *c = t->ctx;
     switch (t->kind) {
@@ -575,7 +579,10 @@ static void dispatch(duo_server *s, grpc_event ev) {
                 return;
             }
             start_early_close(c);
-            if (run_inline(s, c)) return;
+            if (run_inline(s, c, *inlined)) {
+                *inlined = 1;
+                return;
+            }
             if (enqueue(s, c) != DUO_OK) {
                 tell_refused(c, DUO_E_UNAVAILABLE, c->info.method);
                 finish(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "server busy; retry later", NULL, DUO_E_UNAVAILABLE);
@@ -619,11 +626,19 @@ typedef struct {
 static void *cq_main(void *arg) {
     cq_arg a = *(cq_arg *)arg;
     free(arg);
+    int inlined = 0;
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(a.cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+        /* After a call ran inline, look without waiting first: what is
+         * already queued arrived meanwhile (a burst) and goes to the workers;
+         * once the queue is found empty this thread is idle again. */
+        grpc_event ev = grpc_completion_queue_next(
+            a.cq, inlined ? gpr_time_0(GPR_CLOCK_MONOTONIC) : gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
-        if (ev.type == GRPC_QUEUE_TIMEOUT) continue;
-        dispatch(a.s, ev);
+        if (ev.type == GRPC_QUEUE_TIMEOUT) {
+            inlined = 0;
+            continue;
+        }
+        dispatch(a.s, ev, &inlined);
     }
     return NULL;
 }
@@ -793,13 +808,14 @@ fail_started:
     /* Needs pollers to drain: start one per CQ if none. */
     if (s->n_cq_thr == 0) {
         /* Without pollers the shutdown tag would never be seen; run the drain
-         * synchronously on this thread. */
+         * synchronously on this thread (nothing runs inline here). */
+        int no_inline = 1;
         grpc_server_shutdown_and_notify(s->server, s->cqs[0], &s->shutdown_tag);
         grpc_server_cancel_all_calls(s->server);
         for (;;) {
             grpc_event ev = grpc_completion_queue_next(s->cqs[0], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
             if (ev.type != GRPC_OP_COMPLETE) break;
-            dispatch(s, ev);
+            dispatch(s, ev, &no_inline);
             if (s->shutdown_done) break;
         }
         s->shut = 1;
@@ -814,7 +830,7 @@ fail_started:
             for (;;) {
                 grpc_event ev = grpc_completion_queue_next(s->cqs[i], gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
                 if (ev.type == GRPC_QUEUE_SHUTDOWN) break;
-                if (ev.type == GRPC_OP_COMPLETE) dispatch(s, ev);
+                if (ev.type == GRPC_OP_COMPLETE) dispatch(s, ev, &no_inline);
             }
             grpc_completion_queue_destroy(s->cqs[i]);
         }
