@@ -1,15 +1,14 @@
-/* duosign-cloud: the signing rounds run on the polling thread of an idle
- * daemon (serve's default; --no-inline hands every call to a worker; issue
- * 22), against the real daemon process (TLS on loopback), driven by the
- * small test device of daemon_client.h:
+/* duosign-cloud: with serve --inline the signing rounds run on the polling
+ * thread of an idle daemon (issue 22; off by default), against the real
+ * daemon process (TLS on loopback), driven by the small test device of
+ * daemon_client.h:
  *
  *   - signatures made on the polling thread verify with OpenSSL; a wrong PIN
  *     and a bad MAC in SignFinish get their own errors from that path (the
  *     wrong PIN counted, nothing signed), and the key signs on afterwards;
  *   - the daemon's stop line counts the calls run on the polling thread: at
- *     least one by default, none with --no-inline, where signing works the
- *     same;
- *   - with --cq-threads 2, a SignStart held up on the store while it runs on
+ *     least one with --inline, none without, where signing works the same;
+ *   - with --inline --cq-threads 2, a SignStart held up on the store while it runs on
  *     a polling thread (this test holds the database's write lock) does not
  *     stop the daemon: a ChannelKey call is answered by a worker before the
  *     lock is released, and the held SignStart then completes a signature
@@ -73,6 +72,9 @@ static long inlined_at_stop(const char *path) {
 
 static void test_inline_signing_and_errors(void) {
     device dv;
+    daemon_t d2;
+    DUO_REQUIRE(daemon_swap_out(&g_d, &g_c, &d2, "--inline") == 0);
+    DUO_REQUIRE(client_open(&g_c, d2.port) == 0);
     DUO_REQUIRE(enrol_new(&g_c, &dv, "UA-4101") == 0);
     DUO_CHECK(sign_n(&g_c, &dv, "inline", 3) == 3);
     duo_status_resp so;
@@ -98,6 +100,8 @@ static void test_inline_signing_and_errors(void) {
     DUO_CHECK(sign_n(&g_c, &dv, "inline-after", 1) == 1);
     DUO_CHECK(dev_status(&g_c, &dv, &so, &res) == 0 && so.pin_attempts_left == left);
     device_free(&dv);
+    client_close(&g_c);
+    DUO_CHECK(daemon_swap_back(&g_d, &g_c, &d2) == 0);
 }
 
 /* ------------------------------------------------------------ item 2 */
@@ -122,9 +126,9 @@ static long inlined_with(const char *extra, const char *log_name, const char *ci
 }
 
 static void test_inline_counted_and_off(void) {
-    long on = inlined_with("", "inline-on.log", "UA-4102");
-    long off = inlined_with("--no-inline", "inline-off.log", "UA-4103");
-    fprintf(stderr, "#   calls run on the polling thread: %ld by default, %ld with --no-inline\n", on, off);
+    long on = inlined_with("--inline", "inline-on.log", "UA-4102");
+    long off = inlined_with("", "inline-off.log", "UA-4103");
+    fprintf(stderr, "#   calls run on the polling thread: %ld with --inline, %ld by default\n", on, off);
     /* 3 signatures are 6 signing calls; one may find a worker still busy
      * with the previous call (its reply can reach the client first) */
     DUO_CHECK(on >= 1 && on <= 6);
@@ -158,7 +162,7 @@ static void test_held_inline_call(void) {
     daemon_t d2;
     client c2;
     device dv;
-    DUO_REQUIRE(daemon_swap_out(&g_d, &g_c, &d2, "--cq-threads 2 --workers 2 --store-busy-ms 120000") == 0);
+    DUO_REQUIRE(daemon_swap_out(&g_d, &g_c, &d2, "--inline --cq-threads 2 --workers 2 --store-busy-ms 120000") == 0);
     DUO_REQUIRE(client_open(&c2, d2.port) == 0);
     DUO_REQUIRE(enrol_new(&c2, &dv, "UA-4104") == 0);
     DUO_REQUIRE(sign_n(&c2, &dv, "held-before", 1) == 1);
