@@ -48,6 +48,9 @@ static const char *usage_text =
     "  --workers N             handler threads (default 4)\n"
     "  --cq-threads N          gRPC polling threads (default 1: they only move bytes;\n"
     "                          a second one mostly hands the polling back and forth)\n"
+    "  --inline                an idle daemon runs SignStart and SignFinish on the polling\n"
+    "                          thread (two thread wake-ups less per call; off by default:\n"
+    "                          with slow disk flushes it cut throughput, docs/BENCHMARKS.md)\n"
     "  --lock-policy SPEC      PIN lockout, default 3:10800,6:86400,9:revoke\n"
     "                          (FAILURES:SECONDS|revoke, durations may use s/m/h/d)\n"
     "  --prime-pool N          Paillier keys kept ready in the background (default 2, at\n"
@@ -278,7 +281,7 @@ int duo__cmd_serve(int argc, char **argv) {
     int insecure = 0;
     unsigned bits = DUO_PAILLIER_BITS_DEFAULT, workers = 4, cq_threads = 1, pool = 2, ttl = 60, grace = 10,
              max_sessions = 0, enrol_per_peer = 0, busy_ms = 0, curves = DUO_CURVES_ALL;
-    int require_channel = 0;
+    int require_channel = 0, inline_sign = 0;
     duo_lock_policy lock;
     duo__lock_policy_default(&lock);
     char err[DUO_ERRMSG_MAX] = "";
@@ -324,6 +327,8 @@ int duo__cmd_serve(int argc, char **argv) {
             pool = num("--prime-pool", v, 1, 16);
         } else if (strcmp(argv[i], "--require-channel") == 0) {
             require_channel = 1;
+        } else if (strcmp(argv[i], "--inline") == 0) {
+            inline_sign = 1;
         } else if (duo__opt_val(argc, argv, &i, "--max-enrol-per-peer", &v)) {
             enrol_per_peer = num("--max-enrol-per-peer", v, 1, 1000000);
         } else if (duo__opt_val(argc, argv, &i, "--store-busy-ms", &v)) {
@@ -465,7 +470,8 @@ int duo__cmd_serve(int argc, char **argv) {
                              .app = st.svc,
                              .cq_count = 1,
                              .cq_threads = cq_threads,
-                             .workers = workers};
+                             .workers = workers,
+                             .inline_methods = inline_sign ? duo_service_inline_methods() : 0};
     r = duo_server_start(&st.srv, err, sizeof err, &cfg);
     if (r == DUO_OK && rp_listen) r = start_rp(&st, rp_listen, cert, key, cq_threads, workers, err, sizeof err);
     free_key(&key, key_len);
@@ -531,10 +537,10 @@ int duo__cmd_serve(int argc, char **argv) {
         duo_log_event(DUO_LOG_WARN, "daemon.stop", NULL, NULL, "event loop closed with open handles");
     duo_log_event(DUO_LOG_INFO, "daemon.stop", NULL, NULL,
                   "stopped cleanly: %llu calls, %llu ok, %llu failed, %llu unimplemented, %llu "
-                  "deadline exceeded, %llu cancelled",
+                  "deadline exceeded, %llu cancelled, %llu run on the polling thread",
                   (unsigned long long)stats.calls, (unsigned long long)stats.ok, (unsigned long long)stats.failed,
                   (unsigned long long)stats.unimplemented, (unsigned long long)stats.deadline_exceeded,
-                  (unsigned long long)stats.cancelled);
+                  (unsigned long long)stats.cancelled, (unsigned long long)stats.inlined);
     duo_log_close();
     return DUO_EXIT_OK;
 

@@ -268,6 +268,14 @@ static int dispatch(void *app, int mi, const uint8_t *req, size_t req_len, uint8
 
 duo_server_handler_fn duo_service_handler(void) { return dispatch; }
 
+/* The signing rounds only: each is a few ms of CPU (SignFinish's decryption
+ * and its write side by side, SignStart's deferred write) and waits on
+ * nothing but the store. Enrolment rounds (hundreds of ms), the long poll
+ * and anything slow keep the workers. */
+uint64_t duo_service_inline_methods(void) {
+    return ((uint64_t)1 << DUO_MSG_SIGN_START) | ((uint64_t)1 << DUO_MSG_SIGN_FINISH);
+}
+
 /* ------------------------------------- the RelyingParty service's dispatch */
 
 static const struct {

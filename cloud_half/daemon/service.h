@@ -52,6 +52,11 @@ int duo_service_new(duo_service **out, char *err, size_t cap, const duo_service_
 /* The server's handler: one entry point for every method of
  * duosign__v1__duo_sign__descriptor (its app pointer is the service). */
 duo_server_handler_fn duo_service_handler(void);
+/* The server's duo_server_config.inline_methods with serve --inline: the
+ * signing rounds (SignStart, SignFinish), a few ms of CPU each, which an
+ * idle server then runs on its polling thread instead of handing them to a
+ * worker. */
+uint64_t duo_service_inline_methods(void);
 /* The RelyingParty server's handler (app: the service): every method of
  * duosign__v1__relying_party__descriptor, the caller found by its client
  * certificate (docs/RELYING_PARTIES.md). */

@@ -11,7 +11,10 @@
  *   - a generic catch-all request per completion queue answers UNIMPLEMENTED
  *     (without it an unknown method hangs until the client's deadline);
  *   - several completion-queue threads poll; handlers run on a separate worker
- *     pool so the CQ threads keep polling and notice cancellation;
+ *     pool so the CQ threads keep polling and notice cancellation, except
+ *     the methods of duo_server_config.inline_methods on an idle server,
+ *     which run on the polling thread that received them (a hand-off to a
+ *     worker and back costs two thread wake-ups per call);
  *   - the deadline is checked before a handler starts (DEADLINE_EXCEEDED) and
  *     handlers may poll duo_call_info_expired() before heavy steps;
  *   - messages are capped (receive and send);
@@ -25,8 +28,9 @@
  * the handler set it (else duo_strerror(code)), and the trailing metadata
  * carries "duo-error: <decimal code>" plus any trailers the handler added.
  *
- * Threading: the handler runs concurrently on worker threads; the app pointer
- * is shared, so the app synchronises its own state. */
+ * Threading: the handler runs concurrently on worker threads (and, for the
+ * inline methods, on a polling thread); the app pointer is shared, so the app
+ * synchronises its own state. */
 #ifndef DUOSIGN_CLOUD_SERVER_H
 #define DUOSIGN_CLOUD_SERVER_H
 
@@ -111,6 +115,11 @@ typedef struct duo_server_config {
     unsigned workers;                          /* handler threads (0: 4) */
     size_t max_message;                        /* 0: DUO_SERVER_MAX_MSG_DEFAULT */
     unsigned max_queue;                        /* queued calls before RESOURCE_EXHAUSTED (0: 1024) */
+    uint64_t inline_methods;                   /* bit i: method i runs on the polling thread itself when no
+                                                  worker is busy, none is queued and no other call runs
+                                                  there (no hand-off to a worker and back); only for short,
+                                                  bounded handlers: while one runs, that thread does not
+                                                  poll (cancellation is seen after it). 0: all to workers */
 } duo_server_config;
 
 /* Creates, binds and starts the server (grpc_init is called here).
@@ -145,6 +154,7 @@ DUO_WARN_UNUSED_RESULT int duo_server_reload_tls(duo_server *srv, const char *ce
 /* Statistics (for logs and tests). */
 typedef struct duo_server_stats {
     uint64_t calls, ok, failed, unimplemented, deadline_exceeded, cancelled;
+    uint64_t inlined; /* calls run on a polling thread (duo_server_config.inline_methods) */
 } duo_server_stats;
 void duo_server_get_stats(const duo_server *srv, duo_server_stats *out);
 

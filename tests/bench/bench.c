@@ -1092,6 +1092,13 @@ static void bench_e2e(unsigned bits) {
         kv_put("bytes.enrol_e2e", bits, (double)devs[0].enrol_bytes, "bytes");
     }
 
+    /* one signature per device, not measured: the daemon builds a key
+     * (duo_p1_key_parse, ~0.7 ms at 2048 bits) the first time it signs with
+     * it, so without this sign_prep's first batch measured 15 cold keys in
+     * its 60 signatures (+0.17 ms per signature; issue 22). Every figure
+     * below is warm, as the floor's own repetitions are. */
+    for (int i = 1; i < ndev; i++) CHECK(device_sign(&devs[i], 0));
+
     /* wait for the pool refill to finish: daemon CPU idle for 1 s */
     for (int i = 0; i < 120; i++) {
         double a = cpu_pid(g_dpid);
