@@ -49,21 +49,7 @@
 #include "paillier_internal.h"
 #include "pedersen521.h"
 #include "zk_paillier_internal.h"
-
-#define RANGE_DOMAIN "duosign/v2/zk/range" /* v2: Pedersen over P-521 (issue 22) */
-#define SEED_DOMAIN "duosign/v2/zk/range/rep"
-
-#define PB DUO_PED_POINT_BYTES   /* 67 */
-#define SCB DUO_PED_SCALAR_BYTES /* 66 */
-#define SB 32u                   /* u, w, z_k < 2l < 2^256; seeds */
-#define ALPHA_BYTES 58u          /* alpha < 2^464 */
-#define Z_BYTES 59u              /* z < 2^465 */
-#define E_BYTES 16u              /* the equality challenge */
-#define REPS DUO_ZK_RANGE_REPS
-#define NB_MAX DUO_ZK_NB_MAX
-
-#define HDR_BYTES(nb) (2u * PB + 3u * (nb) + Z_BYTES + SCB)
-#define REP_BYTES (2u * PB + 1u + SB + SCB)
+#include "zk_range_internal.h"
 
 /* l = floor(n_P256 / 3), the same for every curve (both orders are 256-bit
  * primes; P-256's is the smaller): the pool precomputes the commitments to
@@ -71,14 +57,14 @@
  * is what the proof's |x| < q needs; duo_zk_range_bound checks it. */
 static const char L_BASE_HEX[] = "FFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551";
 
-static int bound_l(BIGNUM *l) {
+int duo__zkr_bound_l(BIGNUM *l) {
     return BN_hex2bn(&l, L_BASE_HEX) != 0 && BN_div_word(l, 3) != (BN_ULONG)-1 ? DUO_OK : DUO_E_INTERNAL;
 }
 
 int duo_zk_range_bound(const duo_ec *ec, BIGNUM *l) {
     int r;
     if (ec == NULL || l == NULL) return DUO_E_INVALID_ARG;
-    if ((r = bound_l(l)) != DUO_OK) return r;
+    if ((r = duo__zkr_bound_l(l)) != DUO_OK) return r;
     /* 2l < q: the curve's order is not below P-256's. */
     {
         BIGNUM *l2 = BN_new();
@@ -128,12 +114,6 @@ static void ct_addmod_be(uint8_t *out, const uint8_t *a, const uint8_t *b, const
 
 /* ------------------------------------------------------- repetitions */
 
-/* What a seed expands to. SECRET until the repetition is opened. */
-typedef struct rep_open {
-    BIGNUM *u, *s1, *s2; /* w2 = u, w1 = u + l; flagged constant-time */
-    int swap;            /* 1: (c_a, c_b) = (c2, c1) */
-} rep_open;
-
 /* label's bytes from the seed's transcript, reduced mod m (bias <= 2^-128). */
 static int seed_value(BIGNUM *out, const duo_transcript *t, const char *label, const BIGNUM *m, BN_CTX *ctx) {
     uint8_t buf[SCB + 16u];
@@ -147,7 +127,7 @@ static int seed_value(BIGNUM *out, const duo_transcript *t, const char *label, c
     return r;
 }
 
-static int rep_expand(rep_open *o, const uint8_t seed[SB], const BIGNUM *l, BN_CTX *ctx) {
+int duo__zkr_rep_expand(rep_open *o, const uint8_t seed[SB], const BIGNUM *l, BN_CTX *ctx) {
     duo_transcript t = {NULL, 0};
     uint8_t sw = 0;
     int r = duo_transcript_init(&t, SEED_DOMAIN);
@@ -162,7 +142,7 @@ static int rep_expand(rep_open *o, const uint8_t seed[SB], const BIGNUM *l, BN_C
     return r;
 }
 
-static int rep_open_init(rep_open *o) {
+int duo__zkr_rep_open_init(rep_open *o) {
     o->u = BN_secure_new();
     o->s1 = BN_secure_new();
     o->s2 = BN_secure_new();
@@ -174,7 +154,7 @@ static int rep_open_init(rep_open *o) {
     return DUO_OK;
 }
 
-static void rep_open_free(rep_open *o) {
+void duo__zkr_rep_open_free(rep_open *o) {
     BN_clear_free(o->u);
     BN_clear_free(o->s1);
     BN_clear_free(o->s2);
@@ -272,14 +252,15 @@ static int pc_fill(duo_zk_range_precomp *pc, const duo_paillier_priv *sk, const 
     BN_CTX *ctx = BN_CTX_secure_new();
     BIGNUM *l = BN_new(), *a = BN_secure_new(), *g = BN_secure_new(), *w1 = BN_secure_new();
     rep_open o = {NULL, NULL, NULL, 0};
-    if (ctx == NULL || l == NULL || a == NULL || g == NULL || w1 == NULL || (r = rep_open_init(&o)) != DUO_OK) {
+    if (ctx == NULL || l == NULL || a == NULL || g == NULL || w1 == NULL ||
+        (r = duo__zkr_rep_open_init(&o)) != DUO_OK) {
         r = DUO_E_NOMEM;
         goto out;
     }
     duo__zk_bn_secret(a);
     duo__zk_bn_secret(g);
     duo__zk_bn_secret(w1);
-    if ((r = bound_l(l)) != DUO_OK) goto out;
+    if ((r = duo__zkr_bound_l(l)) != DUO_OK) goto out;
     if (pc->has_enc && (r = random_rn_fixed(sk, d->rho, d->rhon, pc->nb, rng)) != DUO_OK) goto out;
     if ((r = random_rn_fixed(sk, d->beta, d->betan, pc->nb, rng)) != DUO_OK ||
         (r = duo_rng_bytes(rng, d->alpha, ALPHA_BYTES)) != DUO_OK || (r = random_mod_n(d->gamma, rng)) != DUO_OK ||
@@ -290,13 +271,13 @@ static int pc_fill(duo_zk_range_precomp *pc, const duo_paillier_priv *sk, const 
     if ((r = commit_bytes(d->b, a, g, ctx)) != DUO_OK) goto out;
     for (k = 0; k < REPS; k++) {
         if ((r = duo_rng_bytes(rng, d->rep[k].seed, SB)) != DUO_OK ||
-            (r = rep_expand(&o, d->rep[k].seed, l, ctx)) != DUO_OK ||
+            (r = duo__zkr_rep_expand(&o, d->rep[k].seed, l, ctx)) != DUO_OK ||
             (r = rep_commit(d->rep[k].c, &o, l, w1, ctx)) != DUO_OK)
             goto out;
     }
     r = DUO_OK;
 out:
-    rep_open_free(&o);
+    duo__zkr_rep_open_free(&o);
     BN_free(l);
     BN_clear_free(a);
     BN_clear_free(g);
@@ -471,7 +452,7 @@ static int prove_reps(prover *p, const pc_data *d, const uint8_t bits[REPS / 8],
     int r;
     uint8_t rb[SCB], sj[SCB], scr[SCB];
     rep_open ro = {NULL, NULL, NULL, 0};
-    if ((r = rep_open_init(&ro)) != DUO_OK) goto out;
+    if ((r = duo__zkr_rep_open_init(&ro)) != DUO_OK) goto out;
     if ((r = duo__zk_write_fixed(rb, SCB, p->rp)) != DUO_OK) goto out;
     for (k = 0; k < REPS; k++) {
         uint8_t *o = reps + (size_t)k * REP_BYTES + 2u * PB;
@@ -480,14 +461,14 @@ static int prove_reps(prover *p, const pc_data *d, const uint8_t bits[REPS / 8],
             memcpy(o + 1, d->rep[k].seed, SB);
             continue;
         }
-        if ((r = rep_expand(&ro, d->rep[k].seed, p->l, p->ctx)) != DUO_OK) goto out;
+        if ((r = duo__zkr_rep_expand(&ro, d->rep[k].seed, p->l, p->ctx)) != DUO_OK) goto out;
         r = p->checked ? rep_answer(p, &ro, o + 1, sj, o) : rep_answer_unchecked(p, &ro, o + 1, sj, o);
         if (r != DUO_OK) goto out;
         ct_addmod_be(o + 1 + SB, rb, sj, p->ordb, scr, SCB); /* t_k = r + s_j mod n */
     }
     r = DUO_OK;
 out:
-    rep_open_free(&ro);
+    duo__zkr_rep_open_free(&ro);
     duo_memzero(rb, sizeof rb);
     duo_memzero(sj, sizeof sj);
     duo_memzero(scr, sizeof scr);
@@ -523,7 +504,7 @@ static int prover_init(prover *p, const duo_paillier_priv *sk, const BIGNUM *x, 
     duo__zk_bn_secret(p->rp);
     duo__zk_bn_secret(p->tmp);
     duo__zk_bn_secret(p->tmp2);
-    if ((r = bound_l(p->l)) != DUO_OK) return r;
+    if ((r = duo__zkr_bound_l(p->l)) != DUO_OK) return r;
     /* Refuses misuse only (an honest caller always passes); the x < l test
      * reveals nothing else. */
     r = DUO_E_INVALID_ARG;
@@ -568,8 +549,8 @@ out:
 }
 
 /* The transcript's 32 challenge bytes for a proof whose commitments are in. */
-static int range_challenge(uint8_t ch[32], const duo_ec *ec, const duo_paillier_pub *pk, const duo_binding *bind,
-                           const BIGNUM *ckey, const uint8_t *in) {
+int duo__zkr_challenge(uint8_t ch[32], const duo_ec *ec, const duo_paillier_pub *pk, const duo_binding *bind,
+                       const BIGNUM *ckey, const uint8_t *in) {
     size_t nb = duo__zk_nbytes(duo_paillier_pub_bits(pk)), k;
     const uint8_t *reps = in + HDR_BYTES(nb);
     duo_transcript t = {NULL, 0};
@@ -608,7 +589,7 @@ static int range_prove_impl(const duo_ec *ec, const duo_paillier_priv *sk, const
     nb = p.nb;
     for (k = 0; k < REPS; k++) memcpy(out + HDR_BYTES(nb) + (size_t)k * REP_BYTES, d->rep[k].c, 2u * PB);
     if ((r = prove_commit(&p, d, out)) != DUO_OK) goto out;
-    if ((r = range_challenge(ch, ec, p.pk, bind, ckey, out)) != DUO_OK) goto out;
+    if ((r = duo__zkr_challenge(ch, ec, p.pk, bind, ckey, out)) != DUO_OK) goto out;
     r = DUO_E_INTERNAL;
     if (BN_bin2bn(ch + 16, E_BYTES, p.e) == NULL) goto out;
     if ((r = prove_equality(&p, d, rho, ch + 16, out + 2u * PB + 2u * nb)) != DUO_OK) goto out;
@@ -667,257 +648,4 @@ int duo_zk_range_prove_precomp(const duo_ec *ec, const duo_paillier_priv *sk, co
     }
     duo_memzero(pc_d(pc)->beta, offsetof(pc_data, rep) + sizeof pc_d(pc)->rep - offsetof(pc_data, beta));
     return ret;
-}
-
-/* ----------------------------------------------------------- verifier */
-
-/* The commitment equations P + c C = Com(m; s), c in {0, 1, e}: checked one
- * by one (batch = 0), or gathered as sum_i k_i (P_i + c_i C - Com(m_i; s_i))
- * = 0 with random 128-bit k_i (batch = 1): a wrong equation survives with
- * probability <= 2^-128 (n is prime: k_i must hit one value). */
-typedef struct eqs {
-    int batch;
-    const duo_rng *rng;
-    const EC_POINT *c; /* C */
-    size_t cnt;
-    const EC_POINT *pts[2u * REPS + 2u];
-    BIGNUM *k[2u * REPS + 2u];
-    BIGNUM *gs, *hs, *cs; /* -sum k m, -sum k s, sum k c (mod n) */
-    BIGNUM *tmp;
-    EC_POINT *t1, *t2;
-    BN_CTX *ctx;
-} eqs;
-
-static int eqs_add(eqs *q, const EC_POINT *pt, const BIGNUM *c, const BIGNUM *m, const BIGNUM *s) {
-    const EC_GROUP *g = duo__ped_group();
-    const BIGNUM *ord = duo__ped_order();
-    if (!q->batch) {
-        /* t1 = P + c C, t2 = m G + s H */
-        if (EC_POINT_copy(q->t1, pt) != 1) return DUO_E_INTERNAL;
-        if (c != NULL &&
-            (EC_POINT_mul(g, q->t2, NULL, q->c, c, q->ctx) != 1 || EC_POINT_add(g, q->t1, q->t1, q->t2, q->ctx) != 1))
-            return DUO_E_INTERNAL;
-        if (EC_POINT_mul(g, q->t2, m, duo__ped_h(), s, q->ctx) != 1) return DUO_E_INTERNAL;
-        return EC_POINT_cmp(g, q->t1, q->t2, q->ctx) == 0 ? DUO_OK : DUO_E_BAD_PROOF;
-    }
-    {
-        uint8_t kb[16];
-        BIGNUM *k = q->k[q->cnt], *t = q->tmp;
-        int r;
-        if ((r = duo_rng_bytes(q->rng, kb, sizeof kb)) != DUO_OK) return r;
-        if (BN_bin2bn(kb, sizeof kb, k) == NULL) return DUO_E_NOMEM;
-        q->pts[q->cnt++] = pt;
-        if (c != NULL && (!BN_mod_mul(t, k, c, ord, q->ctx) || !BN_mod_add(q->cs, q->cs, t, ord, q->ctx)))
-            return DUO_E_INTERNAL;
-        if (!BN_mod_mul(t, k, m, ord, q->ctx) || !BN_mod_sub(q->gs, q->gs, t, ord, q->ctx) ||
-            !BN_mod_mul(t, k, s, ord, q->ctx) || !BN_mod_sub(q->hs, q->hs, t, ord, q->ctx))
-            return DUO_E_INTERNAL;
-        return DUO_OK;
-    }
-}
-
-static int eqs_finish(eqs *q) {
-    if (!q->batch) return DUO_OK;
-    q->pts[q->cnt] = q->c;
-    if (BN_copy(q->k[q->cnt], q->cs) == NULL) return DUO_E_INTERNAL;
-    return duo__ped_msm_is_zero(q->gs, q->hs, q->cnt + 1u, q->pts, (const BIGNUM *const *)q->k, q->ctx);
-}
-
-static void eqs_free(eqs *q) {
-    size_t i;
-    for (i = 0; i < 2u * REPS + 2u; i++) BN_free(q->k[i]);
-    BN_free(q->gs);
-    BN_free(q->hs);
-    BN_free(q->cs);
-    BN_free(q->tmp);
-    EC_POINT_free(q->t1);
-    EC_POINT_free(q->t2);
-}
-
-static int eqs_init(eqs *q, int batch, const duo_rng *rng, const EC_POINT *c, BN_CTX *ctx) {
-    size_t i;
-    memset(q, 0, sizeof *q);
-    q->batch = batch;
-    q->rng = rng;
-    q->c = c;
-    q->ctx = ctx;
-    for (i = 0; i < 2u * REPS + 2u; i++) {
-        if ((q->k[i] = BN_new()) == NULL) return DUO_E_NOMEM;
-    }
-    if ((q->gs = BN_new()) == NULL || (q->hs = BN_new()) == NULL || (q->cs = BN_new()) == NULL ||
-        (q->tmp = BN_new()) == NULL || (q->t1 = EC_POINT_new(duo__ped_group())) == NULL ||
-        (q->t2 = EC_POINT_new(duo__ped_group())) == NULL)
-        return DUO_E_NOMEM;
-    BN_zero(q->gs);
-    BN_zero(q->hs);
-    BN_zero(q->cs);
-    return DUO_OK;
-}
-
-/* Paillier half of the equality: Enc(z mod N; w) = A ckey^e mod N^2. */
-static int check_paillier_eq(const duo_paillier_pub *pk, const BIGNUM *ckey, const BIGNUM *a, const BIGNUM *z,
-                             const BIGNUM *w, const BIGNUM *e, BN_CTX *ctx) {
-    int r = DUO_E_INTERNAL;
-    BIGNUM *wn, *zn, *lhs, *rhs;
-    BN_CTX_start(ctx);
-    wn = BN_CTX_get(ctx);
-    zn = BN_CTX_get(ctx);
-    lhs = BN_CTX_get(ctx);
-    rhs = BN_CTX_get(ctx);
-    if (rhs == NULL) goto out;
-    if ((r = duo_paillier_rn_from_r(pk, wn, w)) != DUO_OK) {
-        r = r == DUO_E_INVALID_ARG ? DUO_E_BAD_PROOF : r; /* w not a unit */
-        goto out;
-    }
-    r = DUO_E_INTERNAL;
-    if (!BN_nnmod(zn, z, duo_paillier_pub_n(pk), ctx) || duo_paillier_encrypt(pk, lhs, zn, wn) != DUO_OK ||
-        !BN_mod_exp(rhs, ckey, e, duo_paillier_pub_n2(pk), ctx) ||
-        !BN_mod_mul(rhs, rhs, a, duo_paillier_pub_n2(pk), ctx))
-        goto out;
-    r = BN_cmp(lhs, rhs) == 0 ? DUO_OK : DUO_E_BAD_PROOF;
-out:
-    BN_CTX_end(ctx);
-    return r;
-}
-
-/* Parsed commitments of a proof. */
-typedef struct vparsed {
-    EC_POINT *c, *b, *reps[2u * REPS];
-    BIGNUM *a;
-} vparsed;
-
-static void vparsed_free(vparsed *v) {
-    size_t i;
-    EC_POINT_free(v->c);
-    EC_POINT_free(v->b);
-    for (i = 0; i < 2u * REPS; i++) EC_POINT_free(v->reps[i]);
-    BN_free(v->a);
-}
-
-/* Every point on P-521 and not infinity, A in Z*_{N^2}: else BAD_PROOF. */
-static int vparse(vparsed *v, const duo_paillier_pub *pk, const uint8_t *in, size_t nb, BN_CTX *ctx) {
-    const EC_GROUP *g = duo__ped_group();
-    size_t i;
-    int r;
-    memset(v, 0, sizeof *v);
-    if ((v->c = EC_POINT_new(g)) == NULL || (v->b = EC_POINT_new(g)) == NULL || (v->a = BN_new()) == NULL)
-        return DUO_E_NOMEM;
-    for (i = 0; i < 2u * REPS; i++) {
-        if ((v->reps[i] = EC_POINT_new(g)) == NULL) return DUO_E_NOMEM;
-    }
-    if ((r = duo__ped_point_decode(v->c, in, ctx)) != DUO_OK ||
-        (r = duo__ped_point_decode(v->b, in + PB, ctx)) != DUO_OK)
-        goto out;
-    if ((r = duo_paillier_ciphertext_parse(pk, v->a, in + 2u * PB, 2u * nb)) != DUO_OK) goto out;
-    for (i = 0; i < REPS; i++) {
-        const uint8_t *o = in + HDR_BYTES(nb) + i * REP_BYTES;
-        if ((r = duo__ped_point_decode(v->reps[2u * i], o, ctx)) != DUO_OK ||
-            (r = duo__ped_point_decode(v->reps[2u * i + 1u], o + PB, ctx)) != DUO_OK)
-            goto out;
-    }
-out:
-    if (r == DUO_E_BAD_POINT || r == DUO_E_BAD_CIPHERTEXT || r == DUO_E_BAD_FIELD) r = DUO_E_BAD_PROOF;
-    return r;
-}
-
-/* Repetition k's equations (see top). */
-static int verify_rep(eqs *q, const vparsed *v, size_t k, const uint8_t *o, int bit, const BIGNUM *l, rep_open *ro,
-                      BIGNUM *w1, BIGNUM *z, BIGNUM *t) {
-    const uint8_t *f1 = o + 1, *f2 = o + 1 + SB;
-    int r;
-    if (bit == 0) {
-        if (o[0] != 0 || !duo_ct_is_zero(f2, SCB)) return DUO_E_BAD_PROOF;
-        if ((r = rep_expand(ro, f1, l, q->ctx)) != DUO_OK) return r;
-        if (!BN_add(w1, ro->u, l)) return DUO_E_INTERNAL;
-        /* c_a, c_b = (c1, c2), or (c2, c1) if swapped */
-        if ((r = eqs_add(q, v->reps[2u * k + (size_t)ro->swap], NULL, w1, ro->s1)) != DUO_OK) return r;
-        return eqs_add(q, v->reps[2u * k + 1u - (size_t)ro->swap], NULL, ro->u, ro->s2);
-    }
-    if (o[0] > 1u) return DUO_E_BAD_PROOF;
-    /* THE range check: z_k in [l, 2l). With the bit-0 openings it carries
-     * the soundness: x = z_k - w_j lies in (-l, 2l). */
-    if (!BN_lshift1(w1, l)) return DUO_E_INTERNAL;
-    if ((r = duo__zk_read_range(z, f1, SB, l, w1)) != DUO_OK ||
-        (r = duo__zk_read_range(t, f2, SCB, NULL, duo__ped_order())) != DUO_OK)
-        return r;
-    return eqs_add(q, v->reps[2u * k + o[0]], BN_value_one(), z, t);
-}
-
-int duo__zk_range_verify_ex(const duo_ec *ec, const duo_paillier_pub *pk, const duo_binding *bind, const BIGNUM *ckey,
-                            const uint8_t *in, size_t in_len, int batch, const duo_rng *rng) {
-    int r;
-    unsigned bits;
-    size_t nb, k;
-    uint8_t ch[32];
-    BN_CTX *ctx = NULL;
-    vparsed v;
-    eqs q;
-    rep_open ro = {NULL, NULL, NULL, 0};
-    BIGNUM *l = NULL, *e = NULL, *z = NULL, *w = NULL, *vv = NULL, *w1 = NULL, *t = NULL;
-    const uint8_t *hz, *hw, *hv;
-
-    if (ec == NULL || pk == NULL || bind == NULL || ckey == NULL || in == NULL) return DUO_E_INVALID_ARG;
-    bits = duo_paillier_pub_bits(pk);
-    if ((nb = duo__zk_nbytes(bits)) == 0) return DUO_E_UNSUPPORTED;
-    if (in_len != duo_zk_range_bytes(bits)) return DUO_E_BAD_FIELD;
-    if ((r = duo_paillier_pub_modulus_check(pk)) != DUO_OK) return r;
-    if ((r = duo_paillier_ciphertext_check(pk, ckey)) != DUO_OK) return r;
-    if (duo__ped_group() == NULL) return DUO_E_INTERNAL;
-    memset(&v, 0, sizeof v);
-    memset(&q, 0, sizeof q);
-    r = DUO_E_NOMEM;
-    if ((ctx = BN_CTX_new()) == NULL || (l = BN_new()) == NULL || (e = BN_new()) == NULL || (z = BN_new()) == NULL ||
-        (w = BN_new()) == NULL || (vv = BN_new()) == NULL || (w1 = BN_new()) == NULL || (t = BN_new()) == NULL ||
-        rep_open_init(&ro) != DUO_OK)
-        goto out;
-    if ((r = duo_zk_range_bound(ec, l)) != DUO_OK) goto out;
-    if ((r = vparse(&v, pk, in, nb, ctx)) != DUO_OK) goto out;
-    if ((r = eqs_init(&q, batch, rng, v.c, ctx)) != DUO_OK) goto out;
-    if ((r = range_challenge(ch, ec, pk, bind, ckey, in)) != DUO_OK) goto out;
-    r = DUO_E_INTERNAL;
-    if (BN_bin2bn(ch + 16, E_BYTES, e) == NULL) goto out;
-
-    /* Equality: z < 2^465, w in [1, N), v < n; then both equations. */
-    hz = in + 2u * PB + 2u * nb;
-    hw = hz + Z_BYTES;
-    hv = hw + nb;
-    r = DUO_E_BAD_PROOF;
-    if (hz[0] > 1u) goto out; /* 59 bytes: bits 465.. must be zero */
-    if ((r = duo__zk_read_range(z, hz, Z_BYTES, NULL, NULL)) != DUO_OK ||
-        (r = duo__zk_read_range(w, hw, nb, BN_value_one(), duo_paillier_pub_n(pk))) != DUO_OK ||
-        (r = duo__zk_read_range(vv, hv, SCB, NULL, duo__ped_order())) != DUO_OK)
-        goto out;
-    if ((r = check_paillier_eq(pk, ckey, v.a, z, w, e, ctx)) != DUO_OK) goto out;
-    if ((r = eqs_add(&q, v.b, e, z, vv)) != DUO_OK) goto out;
-
-    for (k = 0; k < REPS; k++) {
-        const uint8_t *o = in + HDR_BYTES(nb) + k * REP_BYTES + 2u * PB;
-        int bit = (ch[k >> 3] >> (k & 7u)) & 1;
-        r = verify_rep(&q, &v, k, o, bit, l, &ro, w1, z, t);
-        if (r != DUO_OK) goto out;
-    }
-    r = eqs_finish(&q);
-out:
-    vparsed_free(&v);
-    eqs_free(&q);
-    rep_open_free(&ro);
-    BN_free(l);
-    BN_free(e);
-    BN_free(z);
-    BN_free(w);
-    BN_free(vv);
-    BN_free(w1);
-    BN_free(t);
-    BN_CTX_free(ctx);
-    return r;
-}
-
-int duo_zk_range_verify_rng(const duo_ec *ec, const duo_paillier_pub *pk, const duo_binding *bind, const BIGNUM *ckey,
-                            const uint8_t *in, size_t in_len, const duo_rng *rng) {
-    return duo__zk_range_verify_ex(ec, pk, bind, ckey, in, in_len, 1, rng);
-}
-
-int duo_zk_range_verify(const duo_ec *ec, const duo_paillier_pub *pk, const duo_binding *bind, const BIGNUM *ckey,
-                        const uint8_t *in, size_t in_len) {
-    return duo__zk_range_verify_ex(ec, pk, bind, ckey, in, in_len, 1, NULL);
 }
